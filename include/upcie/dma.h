@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * DMA heaps
+ * =========
+ *
+ * A heap is a region of pinned memory the device can reach, carved into
+ * allocations for queues, PRP lists and I/O buffers. It is backed by
+ * hugepages (memfd with MFD_HUGETLB, else a file on a hugetlbfs mount);
+ * where the backend allows it (sim, vfio) it falls back to ordinary pages
+ * when no hugepages are free, and says so through the log.
+ *
+ * Every page's bus address is looked up once, at creation, into a table;
+ * translation is then one shift, one load and one add.
+ *
+ * upcie_dma_alloc() returns memory that is contiguous for the device:
+ * on a heap whose bus addresses are only contiguous within a hugepage
+ * (uio: physical addresses) it never straddles a hugepage. Buffers that
+ * are described page by page (PRP lists) may use upcie_dma_alloc_pages(),
+ * which may straddle.
+ *
+ * The allocator's bookkeeping lives in ordinary memory, never in the
+ * device-visible region.
+ *
+ * Functions:
+ *   upcie_dma_heap_create/_destroy
+ *   upcie_dma_alloc()        device-contiguous, aligned (power of two)
+ *   upcie_dma_alloc_pages()  page-aligned, page-granular
+ *   upcie_dma_free()
+ *   upcie_dma_bus()          bus address of a heap pointer
+ *   upcie_dma_heap_info()    size, use, page size, hugepages or not
+ *
+ * Caveats: with uio, bus addresses are physical and need CAP_SYS_ADMIN to
+ * read from /proc/self/pagemap; a heap is tied to the device it was created
+ * for. A heap is not thread-safe: allocate before starting I/O threads, or
+ * serialize.
+ */
+#ifndef UPCIE_DMA_H
+#define UPCIE_DMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct upcie_pci_dev;
+struct upcie_dma_heap;
+
+/* Creation flags. */
+#define UPCIE_DMA_HUGEPAGES_ONLY  (1u << 0) /* fail rather than fall back to small pages */
+#define UPCIE_DMA_NO_HUGEPAGES    (1u << 1) /* ordinary pages only (sim, vfio) */
+
+/* upcie_dma_bus() of an address outside the heap. */
+#define UPCIE_DMA_BAD_ADDR UINT64_MAX
+
+struct upcie_dma_heap_info {
+	size_t size;       /* bytes in the heap */
+	size_t used;       /* bytes allocated, alignment padding included */
+	size_t page_size;  /* backing page size */
+	bool hugepages;    /* backed by hugepages */
+	size_t allocations;
+};
+
+/* size is rounded up to the page size. NULL and errno on failure. */
+struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t size,
+					     unsigned flags);
+void upcie_dma_heap_destroy(struct upcie_dma_heap *heap);
+
+/* align: power of two (0 means 64). NULL with errno ENOMEM when exhausted,
+ * EINVAL when size is 0 or the request can never be contiguous. */
+void *upcie_dma_alloc(struct upcie_dma_heap *heap, size_t size, size_t align);
+/* Page-aligned (4 KiB), may straddle backing pages. */
+void *upcie_dma_alloc_pages(struct upcie_dma_heap *heap, size_t size);
+/* Free an allocation; NULL is ignored; a pointer not from this heap is
+ * ignored with a logged error (returns -EINVAL). */
+int upcie_dma_free(struct upcie_dma_heap *heap, void *ptr);
+
+/* Bus address of va, or UPCIE_DMA_BAD_ADDR when va is outside the heap. */
+uint64_t upcie_dma_bus(const struct upcie_dma_heap *heap, const void *va);
+/* True when [va, va + len) lies inside the heap. */
+bool upcie_dma_contains(const struct upcie_dma_heap *heap, const void *va, size_t len);
+
+void upcie_dma_heap_info(const struct upcie_dma_heap *heap, struct upcie_dma_heap_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UPCIE_DMA_H */

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * NVMe controllers, namespaces and queue pairs
+ * ============================================
+ *
+ * Bring a controller up (NVMe Base spec 3.5.1), identify it and its
+ * namespaces, and run I/O queue pairs with polled completions.
+ *
+ * Controller:
+ *   upcie_nvme_ctrl_open()     disable, set up the admin queue, enable,
+ *                              identify, ask for I/O queues, list namespaces
+ *   upcie_nvme_ctrl_close()    delete I/O queues, shut down (CC.SHN), free
+ *   upcie_nvme_ctrl_id()       cached Identify Controller data
+ *   upcie_nvme_ctrl_info()     CAP, VS, MDTS, granted queue counts, ...
+ *   upcie_nvme_ns_get()        namespace view by nsid (NULL if inactive)
+ *   upcie_nvme_ns_first/_next  iterate the active namespaces
+ *   upcie_nvme_admin()         any admin command, synchronous with timeout
+ *   upcie_nvme_identify()      Identify with a CNS value
+ *   upcie_nvme_get_log_page()  Get Log Page (error, SMART, ...)
+ *   upcie_nvme_get/set_features()
+ *
+ * Queue pairs (one thread at a time each; no locks inside):
+ *   upcie_nvme_qpair_create/_destroy
+ *   upcie_nvme_read/_write/_flush/_write_zeroes/_deallocate/_submit_raw
+ *       put one command in the SQ; the doorbell is rung by
+ *   upcie_nvme_ring()          one SQ doorbell write for everything queued,
+ *       or at once with UPCIE_NVME_SUBMIT_RING in flags
+ *   upcie_nvme_poll()          reap completions, call callbacks, one CQ
+ *                              doorbell write per call that reaped anything
+ *   upcie_nvme_*_sync()        submit and wait, with a timeout
+ *
+ * Lower-level primitives for engines that manage their own SQEs:
+ *   upcie_nvme_sqe_post(), upcie_nvme_prp_setup()
+ *
+ * Statuses: completions carry (SCT << 8) | SC, see nvme_spec.h;
+ * synchronous calls return -EIO when the device reported an error and
+ * store that status in *status.
+ *
+ * Caveats: all I/O buffers must come from the controller's DMA heap; the
+ * library translates them, never copies. Transfers above the controller's
+ * MDTS are rejected with -EINVAL, never split silently.
+ */
+#ifndef UPCIE_NVME_H
+#define UPCIE_NVME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <upcie/nvme_spec.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct upcie_pci_dev;
+struct upcie_dma_heap;
+struct upcie_nvme_ctrl;
+struct upcie_nvme_qpair;
+
+struct upcie_nvme_ctrl_opts {
+	uint32_t admin_timeout_ms; /* per admin command; 0: 5000 */
+	uint16_t admin_depth;      /* admin queue entries; 0: 32 (clamped to MQES + 1) */
+	uint16_t io_queues;        /* I/O queue pairs to request; 0: 64 */
+	bool no_dbbuf;             /* do not use shadow doorbells even if offered */
+};
+
+struct upcie_nvme_ctrl_info {
+	uint64_t cap;
+	uint32_t vs;
+	uint32_t dstrd;
+	uint32_t mqes;             /* CAP.MQES + 1: largest queue in entries */
+	uint32_t timeout_ms;       /* CAP.TO * 500 */
+	uint32_t page_size;        /* memory page size chosen (CC.MPS) */
+	uint32_t max_xfer_bytes;   /* from MDTS (or the library's own cap when MDTS is 0) */
+	uint16_t io_sq_granted;    /* from Set Features Number of Queues */
+	uint16_t io_cq_granted;
+	uint16_t io_qpairs_max;    /* min of the two */
+	uint32_t nn;               /* Identify Controller NN */
+	uint32_t nr_ns;            /* active namespaces */
+	bool dbbuf;                /* shadow doorbells in use */
+};
+
+/* A namespace as the driver sees it. */
+struct upcie_nvme_ns {
+	uint32_t nsid;
+	uint32_t lba_size;        /* bytes per logical block, data only */
+	uint32_t lba_shift;
+	uint16_t ms;              /* metadata bytes per block */
+	uint8_t flbas_idx;        /* LBA format in use */
+	uint64_t nsze;            /* size, in blocks */
+	uint64_t ncap;            /* capacity, in blocks */
+	uint32_t max_xfer_blocks; /* largest single transfer, from MDTS */
+	const struct upcie_nvme_id_ns *id;
+};
+
+struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev,
+					     struct upcie_dma_heap *heap,
+					     const struct upcie_nvme_ctrl_opts *opts);
+/* Deletes remaining I/O queues (their requests complete as aborted),
+ * shuts the controller down and frees everything. Returns the first error
+ * met (e.g. -ETIMEDOUT if shutdown did not complete), but frees anyway. */
+int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *ctrl);
+
+const struct upcie_nvme_id_ctrl *upcie_nvme_ctrl_id(const struct upcie_nvme_ctrl *ctrl);
+void upcie_nvme_ctrl_info(const struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_ctrl_info *info);
+struct upcie_pci_dev *upcie_nvme_ctrl_dev(const struct upcie_nvme_ctrl *ctrl);
+struct upcie_dma_heap *upcie_nvme_ctrl_heap(const struct upcie_nvme_ctrl *ctrl);
+
+const struct upcie_nvme_ns *upcie_nvme_ns_get(const struct upcie_nvme_ctrl *ctrl, uint32_t nsid);
+const struct upcie_nvme_ns *upcie_nvme_ns_first(const struct upcie_nvme_ctrl *ctrl);
+const struct upcie_nvme_ns *upcie_nvme_ns_next(const struct upcie_nvme_ctrl *ctrl,
+					       const struct upcie_nvme_ns *ns);
+
+/*
+ * Admin commands: serialized inside the library, so any thread may call.
+ * buf (may be NULL) must come from the heap; len <= max transfer.
+ * timeout_ms 0 takes the controller's admin timeout. cqe (may be NULL)
+ * receives the completion. Returns 0, -EIO (device error: see cqe / status),
+ * -ETIMEDOUT, -ENODEV (device gone) or -EINVAL.
+ */
+int upcie_nvme_admin(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_sqe *sqe, void *buf,
+		     size_t len, struct upcie_nvme_cqe *cqe, uint32_t timeout_ms);
+/* Identify into buf (4096 bytes from the heap). */
+int upcie_nvme_identify(struct upcie_nvme_ctrl *ctrl, uint8_t cns, uint32_t nsid, void *buf,
+			uint16_t *status);
+int upcie_nvme_get_log_page(struct upcie_nvme_ctrl *ctrl, uint8_t lid, uint32_t nsid, void *buf,
+			    size_t len, uint16_t *status);
+int upcie_nvme_set_features(struct upcie_nvme_ctrl *ctrl, uint8_t fid, uint32_t cdw11,
+			    uint32_t *result, uint16_t *status);
+int upcie_nvme_get_features(struct upcie_nvme_ctrl *ctrl, uint8_t fid, uint32_t cdw11,
+			    uint32_t *result, uint16_t *status);
+
+/* ---- I/O queue pairs ---- */
+
+typedef void (*upcie_nvme_cb)(void *arg, const struct upcie_nvme_cqe *cqe);
+
+struct upcie_nvme_qpair_opts {
+	uint32_t depth; /* entries per queue; 0: 128; clamped to MQES + 1 */
+};
+
+struct upcie_nvme_qpair_stats {
+	uint64_t submitted;     /* commands placed in the SQ */
+	uint64_t completed;     /* CQEs reaped */
+	uint64_t sq_doorbells;  /* SQ tail MMIO writes */
+	uint64_t cq_doorbells;  /* CQ head MMIO writes */
+	uint64_t shadow_sq;     /* SQ tail updates that went to the shadow doorbell only */
+	uint64_t shadow_cq;     /* CQ head updates that went to the shadow doorbell only */
+};
+
+/* NULL and errno: ENOSPC when every granted queue id is taken. */
+struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
+						 const struct upcie_nvme_qpair_opts *opts);
+/* Deletes SQ then CQ; outstanding requests complete with
+ * UPCIE_NVME_SC_ABORT_SQ_DELETED through their callbacks. */
+int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp);
+
+uint16_t upcie_nvme_qpair_id(const struct upcie_nvme_qpair *qp);
+/* Entries per queue, after clamping. At most depth - 1 commands are outstanding. */
+uint32_t upcie_nvme_qpair_depth(const struct upcie_nvme_qpair *qp);
+uint32_t upcie_nvme_qpair_outstanding(const struct upcie_nvme_qpair *qp);
+/* Bytes of DMA memory this qpair took (SQ, CQ, PRP lists). */
+size_t upcie_nvme_qpair_mem(const struct upcie_nvme_qpair *qp);
+void upcie_nvme_qpair_stats(const struct upcie_nvme_qpair *qp, struct upcie_nvme_qpair_stats *st);
+
+/* Submission flags. */
+#define UPCIE_NVME_SUBMIT_RING (1u << 0) /* ring the SQ doorbell now */
+
+/*
+ * Submit: 0 on success; -EAGAIN when the queue is full (never blocks);
+ * -EINVAL for a buffer outside the heap, a transfer above MDTS, nlb 0, or a
+ * misaligned buffer (must be 4-byte aligned).
+ * nlb is the number of blocks (1-based). buf length = nlb * lba_size.
+ */
+int upcie_nvme_read(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+		    uint32_t nlb, void *buf, upcie_nvme_cb cb, void *arg, unsigned flags);
+int upcie_nvme_write(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+		     uint32_t nlb, const void *buf, upcie_nvme_cb cb, void *arg, unsigned flags);
+int upcie_nvme_flush(struct upcie_nvme_qpair *qp, uint32_t nsid, upcie_nvme_cb cb, void *arg,
+		     unsigned flags);
+int upcie_nvme_write_zeroes(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+			    uint64_t slba, uint32_t nlb, upcie_nvme_cb cb, void *arg, unsigned flags);
+/* ranges: nr (1..256) entries in heap memory. */
+int upcie_nvme_deallocate(struct upcie_nvme_qpair *qp, uint32_t nsid,
+			  const struct upcie_nvme_dsm_range *ranges, uint32_t nr, upcie_nvme_cb cb,
+			  void *arg, unsigned flags);
+/* Any command: the library sets CID and, when buf is not NULL, PRP1/PRP2 for len bytes. */
+int upcie_nvme_submit_raw(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe *sqe, void *buf,
+			  size_t len, upcie_nvme_cb cb, void *arg, unsigned flags);
+
+/* Ring the SQ doorbell for everything queued since the last ring. */
+void upcie_nvme_ring(struct upcie_nvme_qpair *qp);
+
+/* Reap up to max completions (0: as many as are there). Returns the count. */
+int upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max);
+
+/* Synchronous helpers: submit, ring, poll until done or timeout_ms (0: 30 s).
+ * Return 0, -EIO (status in *status), -ETIMEDOUT, or a submit error.
+ * On timeout the request stays owned by the qpair and is freed when the
+ * completion arrives or the qpair is destroyed. */
+int upcie_nvme_read_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+			 uint64_t slba, uint32_t nlb, void *buf, uint16_t *status,
+			 uint32_t timeout_ms);
+int upcie_nvme_write_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+			  uint64_t slba, uint32_t nlb, const void *buf, uint16_t *status,
+			  uint32_t timeout_ms);
+int upcie_nvme_raw_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe *sqe, void *buf,
+			size_t len, struct upcie_nvme_cqe *cqe, uint32_t timeout_ms);
+
+/*
+ * PRP construction (Base spec 4.1.1): fill prp1/prp2 for len bytes at buf,
+ * writing list entries into 'list' (bus address list_bus, list_entries
+ * entries available, pages chained every 512 entries when page-aligned).
+ * Exposed for tests and engines with their own queues.
+ * Returns 0 or -EINVAL (outside heap, misaligned, len 0, list too small).
+ */
+int upcie_nvme_prp_setup(const struct upcie_dma_heap *heap, uint32_t page_size, const void *buf,
+			 size_t len, uint64_t *prp1, uint64_t *prp2, uint64_t *list,
+			 uint64_t list_bus, uint32_t list_entries);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UPCIE_NVME_H */

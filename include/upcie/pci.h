@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * PCI devices
+ * ===========
+ *
+ * A device handle opened by name: a PCI address ("0000:01:00.0" or the
+ * short "01:00.0") or "sim" for the in-process emulated controller. Each
+ * handle runs on one backend:
+ *
+ *   uio   the device is bound to uio_pci_generic; BARs come from sysfs
+ *         resourceN, config space from sysfs 'config', DMA addresses are
+ *         physical (needs root and hugepages; unsafe without an IOMMU).
+ *   vfio  the device is bound to vfio-pci; BARs and config space are
+ *         regions of the VFIO device, DMA addresses are IOVAs mapped in
+ *         the IOMMU (works with or without hugepages).
+ *   sim   the emulated controller from sim.h; DMA addresses are virtual.
+ *
+ * Nothing above this layer knows which backend runs.
+ *
+ * Functions:
+ *   upcie_pci_addr_parse()    text to address (-EINVAL on anything else)
+ *   upcie_pci_addr_format()   address to "dddd:bb:dd.f"
+ *   upcie_pci_open()          open by name, backend chosen from the bound driver
+ *   upcie_pci_close()         unmap BARs, restore bus mastering, release
+ *   upcie_pci_bar_map()       map a memory BAR (once; later calls return it)
+ *   upcie_pci_cfg_read/_write config space access
+ *   upcie_pci_bus_master()    set or clear Bus Master Enable
+ *   upcie_pci_dma_map/_unmap  give the device access to memory, one bus
+ *                             address per page (used by dma.h)
+ *   upcie_pci_idle()          let a polled backend make progress (sim);
+ *                             called by wait loops, never on the I/O path
+ */
+#ifndef UPCIE_PCI_H
+#define UPCIE_PCI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct upcie_sim;
+struct upcie_pci_dev;
+
+struct upcie_pci_addr {
+	uint16_t domain;
+	uint8_t bus;
+	uint8_t dev;  /* 0..31 */
+	uint8_t func; /* 0..7 */
+};
+
+/* "0000:01:00.0" plus NUL. */
+#define UPCIE_PCI_ADDR_STRLEN 13
+
+/* Parse "dddd:bb:dd.f" or "bb:dd.f" (hex). Anything else: -EINVAL. */
+int upcie_pci_addr_parse(const char *str, struct upcie_pci_addr *addr);
+
+/* Write "dddd:bb:dd.f"; returns the length, or -ENOSPC if buf is too small. */
+int upcie_pci_addr_format(const struct upcie_pci_addr *addr, char *buf, size_t len);
+
+enum upcie_pci_backend {
+	UPCIE_PCI_BACKEND_AUTO = 0, /* from the driver the device is bound to */
+	UPCIE_PCI_BACKEND_SIM,
+	UPCIE_PCI_BACKEND_UIO,
+	UPCIE_PCI_BACKEND_VFIO,
+};
+
+/* What a backend needs from DMA memory. */
+#define UPCIE_PCI_DMA_NEEDS_HUGEPAGES (1u << 0) /* bus addresses are physical */
+#define UPCIE_PCI_DMA_BUS_CONTIGUOUS  (1u << 1) /* one mapping gives contiguous bus addresses */
+
+struct upcie_pci_opts {
+	enum upcie_pci_backend backend; /* AUTO, or force one */
+	struct upcie_sim *sim;          /* "sim": this model (caller keeps ownership);
+	                                   NULL: a default threaded model owned by the handle */
+	const char *sysfs_root;         /* NULL: "/sys" (tests pass a fake tree) */
+};
+
+/* Open a device. NULL and errno on failure; upcie_errmsg() says why and what to do. */
+struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_opts *opts);
+void upcie_pci_close(struct upcie_pci_dev *dev);
+
+const char *upcie_pci_name(const struct upcie_pci_dev *dev);
+enum upcie_pci_backend upcie_pci_backend(const struct upcie_pci_dev *dev);
+const char *upcie_pci_backend_name(enum upcie_pci_backend backend);
+unsigned upcie_pci_dma_caps(const struct upcie_pci_dev *dev);
+/* The sim behind a "sim" handle, else NULL. */
+struct upcie_sim *upcie_pci_sim(const struct upcie_pci_dev *dev);
+
+int upcie_pci_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size_t *len);
+void upcie_pci_bar_unmap(struct upcie_pci_dev *dev, unsigned bar);
+
+int upcie_pci_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, size_t len);
+int upcie_pci_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *buf, size_t len);
+
+int upcie_pci_bus_master(struct upcie_pci_dev *dev, bool enable);
+
+/*
+ * Make [va, va + len) reachable by the device. len and va are multiples of
+ * page_size; bus[i] receives the bus address of page i. Undo with
+ * upcie_pci_dma_unmap() with the same va, len and bus array.
+ */
+int upcie_pci_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
+		      uint64_t *bus);
+int upcie_pci_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
+			const uint64_t *bus);
+
+void upcie_pci_idle(struct upcie_pci_dev *dev);
+
+/* MMIO accessors: plain volatile accesses of the natural width. */
+static inline uint32_t upcie_mmio_read32(const volatile void *base, uint32_t off)
+{
+	return *(const volatile uint32_t *)((const volatile char *)base + off);
+}
+static inline void upcie_mmio_write32(volatile void *base, uint32_t off, uint32_t val)
+{
+	*(volatile uint32_t *)((volatile char *)base + off) = val;
+}
+/* 64-bit registers as two 32-bit accesses, low first (Base spec 3.1.3: the
+ * host may access 64-bit registers as two dwords). */
+static inline uint64_t upcie_mmio_read64(const volatile void *base, uint32_t off)
+{
+	uint64_t lo = upcie_mmio_read32(base, off);
+	uint64_t hi = upcie_mmio_read32(base, off + 4);
+	return lo | (hi << 32);
+}
+static inline void upcie_mmio_write64(volatile void *base, uint32_t off, uint64_t val)
+{
+	upcie_mmio_write32(base, off, (uint32_t)val);
+	upcie_mmio_write32(base, off + 4, (uint32_t)(val >> 32));
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UPCIE_PCI_H */

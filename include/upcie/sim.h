@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The emulated NVMe controller
+ * ============================
+ *
+ * An NVMe controller model that lives in the same process, behind the
+ * "sim" PCI backend. It has a register BAR, doorbells honouring CAP.DSTRD,
+ * the enable / disable / shutdown state machine, the admin commands the
+ * driver uses (with the specification's validation and status codes), the
+ * NVM command set against per-namespace memory, strict PRP checking (only
+ * memory registered through the DMA heap may be touched; anything else is a
+ * Data Transfer Error, never a crash), shadow doorbells (Doorbell Buffer
+ * Config), counters, and fault injection.
+ *
+ * It runs either on a thread of its own (threaded = true) or is stepped by
+ * the caller with upcie_sim_step(): tests step it so they are deterministic.
+ * The driver's wait loops step it through the PCI idle hook.
+ *
+ * Functions:
+ *   upcie_sim_config_default()  a 2-namespace controller (512 B and 4 KiB)
+ *   upcie_sim_create/_destroy
+ *   upcie_sim_step()            process register changes and queued commands
+ *   upcie_sim_fault()           inject a fault
+ *   upcie_sim_stats()           doorbell and command counters
+ *   upcie_sim_ns_data()         a namespace's backing memory (for checks)
+ *
+ * Caveats: the model trusts nothing the driver writes into queues, but it
+ * does read host memory directly, so it must be given the heap's ranges
+ * (the sim backend's DMA map does that).
+ */
+#ifndef UPCIE_SIM_H
+#define UPCIE_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct upcie_sim;
+
+#define UPCIE_SIM_MAX_NS 8
+
+struct upcie_sim_ns_config {
+	uint32_t lba_size; /* 512 or 4096 (any power of two 512..65536) */
+	uint64_t nlbas;    /* blocks */
+};
+
+struct upcie_sim_config {
+	uint16_t mqes;         /* CAP.MQES, 0's based (default 1023) */
+	uint8_t dstrd;         /* CAP.DSTRD (default 0) */
+	uint8_t to;            /* CAP.TO in 500 ms units (default 2) */
+	uint8_t mdts;          /* Identify MDTS, 2^n * 4 KiB; 0 = no limit (default 5: 128 KiB) */
+	bool cqr;              /* CAP.CQR (default true) */
+	bool dbbuf;            /* offer Doorbell Buffer Config (default true) */
+	uint16_t max_ioqpairs; /* I/O SQs and CQs it grants (default 16) */
+	uint32_t nr_ns;        /* active namespaces, nsid 1..nr_ns (default 2) */
+	struct upcie_sim_ns_config ns[UPCIE_SIM_MAX_NS];
+	bool threaded;         /* run on an own thread (default false) */
+	char serial[21];
+	char model[41];
+};
+
+void upcie_sim_config_default(struct upcie_sim_config *cfg);
+
+/* NULL and errno (EINVAL names the bad field in upcie_errmsg()). */
+struct upcie_sim *upcie_sim_create(const struct upcie_sim_config *cfg);
+void upcie_sim_destroy(struct upcie_sim *sim);
+
+/* Process register changes and every command queued; returns how many
+ * commands it processed. Safe to call from any thread (serialized). */
+int upcie_sim_step(struct upcie_sim *sim);
+
+enum upcie_sim_fault {
+	UPCIE_SIM_FAULT_NONE = 0,      /* clear all faults */
+	UPCIE_SIM_FAULT_RDY_NEVER,     /* CC.EN=1 never sets CSTS.RDY */
+	UPCIE_SIM_FAULT_CFS,           /* CSTS.CFS set now */
+	UPCIE_SIM_FAULT_DROP_CQE,      /* the next 'arg' commands post no completion */
+	UPCIE_SIM_FAULT_STATUS_NTH,    /* the arg-th command from now fails with 'status' */
+	UPCIE_SIM_FAULT_REMOVED,       /* registers read all-ones, nothing is processed */
+	UPCIE_SIM_FAULT_SHN_NEVER,     /* shutdown never completes */
+};
+
+/* status: (SCT << 8) | SC for STATUS_NTH, ignored otherwise. */
+int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t arg,
+		    uint16_t status);
+
+struct upcie_sim_stats {
+	uint64_t sq_doorbells;    /* SQ tail doorbell writes seen */
+	uint64_t cq_doorbells;    /* CQ head doorbell writes seen */
+	uint64_t admin_cmds;
+	uint64_t io_cmds;
+	uint64_t errors;          /* completions with a non-zero status */
+	uint64_t xfer_errors;     /* PRP or address check failures */
+	uint64_t shadow_reads;    /* shadow doorbell values taken */
+	uint64_t enables;         /* CC.EN 0 -> 1 transitions */
+	uint64_t shutdowns;       /* CC.SHN handled */
+};
+
+void upcie_sim_stats(struct upcie_sim *sim, struct upcie_sim_stats *st);
+void upcie_sim_stats_reset(struct upcie_sim *sim);
+
+/* Backing memory of namespace nsid and its length, or NULL. */
+void *upcie_sim_ns_data(struct upcie_sim *sim, uint32_t nsid, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UPCIE_SIM_H */

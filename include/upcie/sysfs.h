@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * sysfs helpers
+ * =============
+ *
+ * Small readers and writers for /sys, rooted at a directory the caller
+ * chooses (NULL means "/sys") so that tests and the CLIs' --sysfs-root can
+ * point them at a fake tree. Paths are printf-style and relative to the
+ * root, e.g. ("bus/pci/devices/%s/vendor", bdf).
+ *
+ * Functions:
+ *   upcie_sysfs_path()        root + relative path into a buffer
+ *   upcie_sysfs_read_str()    first line of an attribute, newline stripped
+ *   upcie_sysfs_read_u64()    an attribute as a number (0x hex or decimal)
+ *   upcie_sysfs_write_str()   write an attribute
+ *   upcie_sysfs_link_name()   basename of a symlink's target ("driver" -> "nvme")
+ *   upcie_sysfs_pci_driver()  driver a PCI function is bound to ("" if none)
+ *   upcie_sysfs_pci_iommu_group()  IOMMU group number (-ENOENT if none)
+ *   upcie_sysfs_pci_resource()     start, size and flags of BAR n
+ *
+ * All return 0 or a negative errno (-ENOENT for a missing file).
+ */
+#ifndef UPCIE_SYSFS_H
+#define UPCIE_SYSFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct upcie_pci_addr;
+
+/* IORESOURCE_* flags of the sysfs 'resource' file. */
+#define UPCIE_SYSFS_RES_IO    0x00000100ull
+#define UPCIE_SYSFS_RES_MEM   0x00000200ull
+
+int upcie_sysfs_path(const char *root, char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+int upcie_sysfs_read_str(const char *root, char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+int upcie_sysfs_read_u64(const char *root, uint64_t *val, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int upcie_sysfs_write_str(const char *root, const char *val, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int upcie_sysfs_link_name(const char *root, char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+int upcie_sysfs_pci_driver(const char *root, const struct upcie_pci_addr *addr, char *buf,
+			   size_t len);
+int upcie_sysfs_pci_iommu_group(const char *root, const struct upcie_pci_addr *addr, int *group);
+int upcie_sysfs_pci_resource(const char *root, const struct upcie_pci_addr *addr, unsigned bar,
+			     uint64_t *start, uint64_t *size, uint64_t *flags);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UPCIE_SYSFS_H */

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * libupcie: a user-space PCIe NVMe driver library
+ * ===============================================
+ *
+ * Include this one header to get the whole public API:
+ *
+ *   nvme_spec.h  NVMe registers, commands, statuses, Identify structures
+ *   pci.h        PCI device handles (uio, vfio and the emulated 'sim')
+ *   dma.h        hugepage DMA heaps with virtual-to-bus translation
+ *   nvme.h       controllers, namespaces, queue pairs, I/O
+ *   sim.h        the in-process emulated NVMe controller
+ *   sysfs.h      sysfs helpers used by the devbind and hugepages tools
+ *
+ * Error convention: functions return 0 (or a count) on success and a
+ * negative errno on failure; functions returning a pointer return NULL and
+ * set errno. A readable reason for the last failure of the calling thread
+ * is available from upcie_errmsg(). Nothing is printed unless logging was
+ * turned on, with upcie_log_set() or the UPCIE_LOG environment variable
+ * (UPCIE_LOG=error|warn|info|debug prints to stderr).
+ */
+#ifndef UPCIE_UPCIE_H
+#define UPCIE_UPCIE_H
+
+#include <upcie/log.h>
+#include <upcie/nvme_spec.h>
+#include <upcie/pci.h>
+#include <upcie/dma.h>
+#include <upcie/nvme.h>
+#include <upcie/sim.h>
+#include <upcie/sysfs.h>
+
+#endif /* UPCIE_UPCIE_H */

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Generic PCI layer: address parsing, backend selection, BAR table,
+ * bus-master save and restore. Backends live in pci_uio.c, pci_vfio.c and
+ * sim/pci_sim.c.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <upcie/pci.h>
+#include <upcie/sysfs.h>
+
+#include "log_priv.h"
+#include "pci_backend.h"
+
+#define PCI_COMMAND        0x04
+#define PCI_COMMAND_MASTER 0x4
+
+/* Parse exactly 'width' hex digits (no sign, no prefix); advance *s. */
+static int hexfield(const char **s, int width, unsigned *out)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < width; i++) {
+		char c = (*s)[i];
+		if (!isxdigit((unsigned char)c))
+			return -EINVAL;
+		v = v * 16 + (unsigned)(isdigit((unsigned char)c) ? c - '0' : tolower(c) - 'a' + 10);
+	}
+	*s += width;
+	*out = v;
+	return 0;
+}
+
+int upcie_pci_addr_parse(const char *str, struct upcie_pci_addr *addr)
+{
+	unsigned dom = 0, bus, dev, fn;
+	const char *s = str;
+
+	if (!str || !addr)
+		return -EINVAL;
+	/* Full form has a domain: dddd:bb:dd.f (12 chars); short: bb:dd.f (7 chars). */
+	size_t n = strlen(str);
+	if (n == 12) {
+		if (hexfield(&s, 4, &dom) || *s++ != ':')
+			return -EINVAL;
+	} else if (n != 7) {
+		return -EINVAL;
+	}
+	if (hexfield(&s, 2, &bus) || *s++ != ':')
+		return -EINVAL;
+	if (hexfield(&s, 2, &dev) || *s++ != '.')
+		return -EINVAL;
+	if (hexfield(&s, 1, &fn) || *s)
+		return -EINVAL;
+	if (dev > 31 || fn > 7)
+		return -EINVAL;
+	addr->domain = (uint16_t)dom;
+	addr->bus = (uint8_t)bus;
+	addr->dev = (uint8_t)dev;
+	addr->func = (uint8_t)fn;
+	return 0;
+}
+
+int upcie_pci_addr_format(const struct upcie_pci_addr *addr, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%04x:%02x:%02x.%x", addr->domain, addr->bus, addr->dev,
+			 addr->func);
+	if (n < 0 || (size_t)n >= len)
+		return -ENOSPC;
+	return n;
+}
+
+const char *upcie_pci_backend_name(enum upcie_pci_backend backend)
+{
+	switch (backend) {
+	case UPCIE_PCI_BACKEND_SIM:
+		return "sim";
+	case UPCIE_PCI_BACKEND_UIO:
+		return "uio";
+	case UPCIE_PCI_BACKEND_VFIO:
+		return "vfio";
+	case UPCIE_PCI_BACKEND_AUTO:
+		break;
+	}
+	return "auto";
+}
+
+/* Pick uio or vfio from the driver the device is bound to. */
+static int pick_backend(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
+{
+	const char *root = opts ? opts->sysfs_root : NULL;
+	char drv[64];
+	int rc;
+
+	rc = upcie_sysfs_pci_driver(root, &dev->addr, drv, sizeof(drv));
+	if (rc == -ENOENT)
+		return upcie_err(-ENODEV,
+				 "%s: no such PCI device; 'devbind list' shows the NVMe controllers",
+				 dev->name);
+	if (rc)
+		return upcie_err(rc, "%s: cannot read its driver from sysfs: %s", dev->name,
+				 strerror(-rc));
+	if (!strcmp(drv, "uio_pci_generic"))
+		return UPCIE_PCI_BACKEND_UIO;
+	if (!strcmp(drv, "vfio-pci"))
+		return UPCIE_PCI_BACKEND_VFIO;
+	return upcie_err(-EBUSY,
+			 "%s is bound to %s; bind it for user space first: "
+			 "'devbind bind vfio-pci %s' (or uio_pci_generic)",
+			 dev->name, drv[0] ? drv : "no driver", dev->name);
+}
+
+struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_opts *opts)
+{
+	struct upcie_pci_dev *dev;
+	int backend, rc;
+
+	if (!name)
+		return upcie_err_null(-EINVAL, "no device name given");
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return upcie_err_null(-ENOMEM, "out of memory opening %s", name);
+
+	backend = opts ? (int)opts->backend : UPCIE_PCI_BACKEND_AUTO;
+	if (!strcmp(name, "sim")) {
+		if (backend != UPCIE_PCI_BACKEND_AUTO && backend != UPCIE_PCI_BACKEND_SIM) {
+			free(dev);
+			return upcie_err_null(-EINVAL, "device 'sim' only runs on the sim backend");
+		}
+		backend = UPCIE_PCI_BACKEND_SIM;
+		snprintf(dev->name, sizeof(dev->name), "sim");
+	} else {
+		if (upcie_pci_addr_parse(name, &dev->addr)) {
+			free(dev);
+			return upcie_err_null(-EINVAL,
+					      "'%s' is not a device: give a PCI address "
+					      "(0000:01:00.0 or 01:00.0) or 'sim'",
+					      name);
+		}
+		upcie_pci_addr_format(&dev->addr, dev->name, sizeof(dev->name));
+		if (backend == UPCIE_PCI_BACKEND_SIM) {
+			free(dev);
+			return upcie_err_null(-EINVAL, "the sim backend only opens 'sim'");
+		}
+		if (backend == UPCIE_PCI_BACKEND_AUTO) {
+			backend = pick_backend(dev, opts);
+			if (backend < 0) {
+				free(dev);
+				errno = -backend;
+				return NULL;
+			}
+		}
+	}
+	dev->backend = (enum upcie_pci_backend)backend;
+
+	switch (dev->backend) {
+	case UPCIE_PCI_BACKEND_SIM:
+		rc = upcie_pci_sim_open(dev, opts);
+		break;
+	case UPCIE_PCI_BACKEND_UIO:
+		rc = upcie_pci_uio_open(dev, opts);
+		break;
+	case UPCIE_PCI_BACKEND_VFIO:
+		rc = upcie_pci_vfio_open(dev, opts);
+		break;
+	default:
+		rc = upcie_err(-EINVAL, "unknown backend %d", backend);
+		break;
+	}
+	if (rc) {
+		free(dev);
+		errno = -rc;
+		return NULL;
+	}
+	return dev;
+}
+
+void upcie_pci_close(struct upcie_pci_dev *dev)
+{
+	if (!dev)
+		return;
+	for (unsigned i = 0; i < UPCIE_PCI_NBARS; i++)
+		upcie_pci_bar_unmap(dev, i);
+	if (dev->command_saved) {
+		uint16_t cmd = dev->saved_command;
+		(void)dev->ops->cfg_write(dev, PCI_COMMAND, &cmd, sizeof(cmd));
+	}
+	dev->ops->close(dev);
+	free(dev);
+}
+
+const char *upcie_pci_name(const struct upcie_pci_dev *dev)
+{
+	return dev->name;
+}
+
+enum upcie_pci_backend upcie_pci_backend(const struct upcie_pci_dev *dev)
+{
+	return dev->backend;
+}
+
+unsigned upcie_pci_dma_caps(const struct upcie_pci_dev *dev)
+{
+	return dev->dma_caps;
+}
+
+struct upcie_sim *upcie_pci_sim(const struct upcie_pci_dev *dev)
+{
+	return dev->sim;
+}
+
+int upcie_pci_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size_t *len)
+{
+	int rc;
+
+	if (bar >= UPCIE_PCI_NBARS)
+		return upcie_err(-EINVAL, "BAR %u does not exist (0..5)", bar);
+	if (!dev->bars[bar].va) {
+		rc = dev->ops->bar_map(dev, bar, &dev->bars[bar].va, &dev->bars[bar].len);
+		if (rc)
+			return rc;
+	}
+	if (va)
+		*va = dev->bars[bar].va;
+	if (len)
+		*len = dev->bars[bar].len;
+	return 0;
+}
+
+void upcie_pci_bar_unmap(struct upcie_pci_dev *dev, unsigned bar)
+{
+	if (bar >= UPCIE_PCI_NBARS || !dev->bars[bar].va)
+		return;
+	dev->ops->bar_unmap(dev, bar, dev->bars[bar].va, dev->bars[bar].len);
+	dev->bars[bar].va = NULL;
+	dev->bars[bar].len = 0;
+}
+
+int upcie_pci_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, size_t len)
+{
+	if (off > 4096 || len > 4096 - off)
+		return upcie_err(-EINVAL, "config space access %#x+%zu is out of range", off, len);
+	return dev->ops->cfg_read(dev, off, buf, len);
+}
+
+int upcie_pci_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *buf, size_t len)
+{
+	if (off > 4096 || len > 4096 - off)
+		return upcie_err(-EINVAL, "config space access %#x+%zu is out of range", off, len);
+	return dev->ops->cfg_write(dev, off, buf, len);
+}
+
+int upcie_pci_bus_master(struct upcie_pci_dev *dev, bool enable)
+{
+	uint16_t cmd;
+	int rc;
+
+	rc = dev->ops->cfg_read(dev, PCI_COMMAND, &cmd, sizeof(cmd));
+	if (rc)
+		return upcie_err(rc, "%s: cannot read the PCI COMMAND register", dev->name);
+	if (cmd == 0xffff)
+		return upcie_err(-ENODEV, "%s: config space reads all-ones; the device is gone",
+				 dev->name);
+	if (!dev->command_saved) {
+		dev->saved_command = cmd;
+		dev->command_saved = true;
+	}
+	cmd = (uint16_t)(enable ? (cmd | PCI_COMMAND_MASTER) : (cmd & ~PCI_COMMAND_MASTER));
+	rc = dev->ops->cfg_write(dev, PCI_COMMAND, &cmd, sizeof(cmd));
+	if (rc)
+		return upcie_err(rc, "%s: cannot write the PCI COMMAND register", dev->name);
+	return 0;
+}
+
+int upcie_pci_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
+		      uint64_t *bus)
+{
+	if (!page_size || (page_size & (page_size - 1)) || ((uintptr_t)va % page_size) ||
+	    (len % page_size) || !len)
+		return upcie_err(-EINVAL, "DMA map: va and len must be multiples of the page size");
+	return dev->ops->dma_map(dev, va, len, page_size, bus);
+}
+
+int upcie_pci_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
+			const uint64_t *bus)
+{
+	return dev->ops->dma_unmap(dev, va, len, page_size, bus);
+}
+
+void upcie_pci_idle(struct upcie_pci_dev *dev)
+{
+	if (dev->ops->idle)
+		dev->ops->idle(dev);
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * PCI backend ops table (internal)
+ *
+ * A backend fills one of these. The generic layer in pci.c keeps the BAR
+ * table, bus-master save/restore and argument checks; the backend only
+ * does the OS-specific part.
+ */
+#ifndef UPCIE_LIB_PCI_BACKEND_H
+#define UPCIE_LIB_PCI_BACKEND_H
+
+#include <upcie/pci.h>
+
+#define UPCIE_PCI_NBARS 6
+
+struct upcie_pci_ops {
+	const char *name;
+	/* Map memory BAR 'bar'; fill va and len. */
+	int (*bar_map)(struct upcie_pci_dev *dev, unsigned bar, void **va, size_t *len);
+	void (*bar_unmap)(struct upcie_pci_dev *dev, unsigned bar, void *va, size_t len);
+	int (*cfg_read)(struct upcie_pci_dev *dev, uint32_t off, void *buf, size_t len);
+	int (*cfg_write)(struct upcie_pci_dev *dev, uint32_t off, const void *buf, size_t len);
+	/* One bus address per page; see upcie_pci_dma_map(). */
+	int (*dma_map)(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
+		       uint64_t *bus);
+	int (*dma_unmap)(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
+			 const uint64_t *bus);
+	/* Optional: let the device make progress inside a wait loop. */
+	void (*idle)(struct upcie_pci_dev *dev);
+	/* Release backend state (BARs are already unmapped). */
+	void (*close)(struct upcie_pci_dev *dev);
+};
+
+struct upcie_pci_bar {
+	void *va;
+	size_t len;
+};
+
+struct upcie_pci_dev {
+	char name[64];
+	struct upcie_pci_addr addr;
+	enum upcie_pci_backend backend;
+	unsigned dma_caps;
+	const struct upcie_pci_ops *ops;
+	void *priv;
+	struct upcie_sim *sim;
+	struct upcie_pci_bar bars[UPCIE_PCI_NBARS];
+	uint16_t saved_command;
+	bool command_saved;
+};
+
+/* Backend constructors: fill dev->ops, dev->priv, dev->dma_caps. */
+int upcie_pci_sim_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts);
+int upcie_pci_uio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts);
+int upcie_pci_vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts);
+
+#endif

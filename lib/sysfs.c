@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* sysfs readers and writers rooted at a caller-chosen directory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <upcie/pci.h>
+#include <upcie/sysfs.h>
+
+static int vpath(const char *root, char *buf, size_t len, const char *fmt, va_list ap)
+{
+	char rel[PATH_MAX];
+	int n;
+
+	n = vsnprintf(rel, sizeof(rel), fmt, ap);
+	if (n < 0 || (size_t)n >= sizeof(rel))
+		return -ENAMETOOLONG;
+	n = snprintf(buf, len, "%s/%s", root ? root : "/sys", rel);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int upcie_sysfs_path(const char *root, char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vpath(root, buf, len, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int read_str(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	if (len == 0)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	close(fd);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+int upcie_sysfs_read_str(const char *root, char *buf, size_t len, const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vpath(root, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	return rc ? rc : read_str(path, buf, len);
+}
+
+static int parse_u64(const char *s, uint64_t *val)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -EINVAL;
+	while (*end == ' ' || *end == '\t')
+		end++;
+	if (*end)
+		return -EINVAL;
+	*val = v;
+	return 0;
+}
+
+int upcie_sysfs_read_u64(const char *root, uint64_t *val, const char *fmt, ...)
+{
+	char path[PATH_MAX], buf[64];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vpath(root, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (!rc)
+		rc = read_str(path, buf, sizeof(buf));
+	return rc ? rc : parse_u64(buf, val);
+}
+
+int upcie_sysfs_write_str(const char *root, const char *val, const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(val);
+	va_list ap;
+	ssize_t n;
+	int rc, fd;
+
+	va_start(ap, fmt);
+	rc = vpath(root, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (rc)
+		return rc;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, len);
+	rc = n < 0 ? -errno : ((size_t)n == len ? 0 : -EIO);
+	if (close(fd) && !rc)
+		rc = -errno;
+	return rc;
+}
+
+int upcie_sysfs_link_name(const char *root, char *buf, size_t len, const char *fmt, ...)
+{
+	char path[PATH_MAX], target[PATH_MAX];
+	const char *base;
+	va_list ap;
+	ssize_t n;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vpath(root, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (rc)
+		return rc;
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (strlen(base) >= len)
+		return -ENAMETOOLONG;
+	strcpy(buf, base);
+	return 0;
+}
+
+int upcie_sysfs_pci_driver(const char *root, const struct upcie_pci_addr *addr, char *buf,
+			   size_t len)
+{
+	char bdf[UPCIE_PCI_ADDR_STRLEN];
+	char path[PATH_MAX];
+	int rc;
+
+	upcie_pci_addr_format(addr, bdf, sizeof(bdf));
+	rc = upcie_sysfs_path(root, path, sizeof(path), "bus/pci/devices/%s", bdf);
+	if (rc)
+		return rc;
+	if (access(path, F_OK))
+		return -ENOENT;
+	rc = upcie_sysfs_link_name(root, buf, len, "bus/pci/devices/%s/driver", bdf);
+	if (rc == -ENOENT) {
+		if (len)
+			buf[0] = '\0';
+		return 0;
+	}
+	return rc;
+}
+
+int upcie_sysfs_pci_iommu_group(const char *root, const struct upcie_pci_addr *addr, int *group)
+{
+	char bdf[UPCIE_PCI_ADDR_STRLEN], name[32], *end;
+	long g;
+	int rc;
+
+	upcie_pci_addr_format(addr, bdf, sizeof(bdf));
+	rc = upcie_sysfs_link_name(root, name, sizeof(name), "bus/pci/devices/%s/iommu_group", bdf);
+	if (rc)
+		return rc;
+	g = strtol(name, &end, 10);
+	if (end == name || *end || g < 0 || g > INT32_MAX)
+		return -EINVAL;
+	*group = (int)g;
+	return 0;
+}
+
+int upcie_sysfs_pci_resource(const char *root, const struct upcie_pci_addr *addr, unsigned bar,
+			     uint64_t *start, uint64_t *size, uint64_t *flags)
+{
+	char bdf[UPCIE_PCI_ADDR_STRLEN], path[PATH_MAX], line[128];
+	uint64_t s, e, f;
+	FILE *fp;
+	int rc;
+
+	if (bar >= 6)
+		return -EINVAL;
+	upcie_pci_addr_format(addr, bdf, sizeof(bdf));
+	rc = upcie_sysfs_path(root, path, sizeof(path), "bus/pci/devices/%s/resource", bdf);
+	if (rc)
+		return rc;
+	fp = fopen(path, "re");
+	if (!fp)
+		return -errno;
+	rc = -EINVAL;
+	for (unsigned i = 0; fgets(line, sizeof(line), fp); i++) {
+		if (i != bar)
+			continue;
+		if (sscanf(line, "%" SCNx64 " %" SCNx64 " %" SCNx64, &s, &e, &f) == 3) {
+			*start = s;
+			*size = (s || e) ? e - s + 1 : 0;
+			*flags = f;
+			rc = 0;
+		}
+		break;
+	}
+	fclose(fp);
+	return rc;
+}
