@@ -1,0 +1,143 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# /init of the test guest (copied into the initramfs by run-guest).
+#
+# Brings up a minimal system (busybox, the kernel modules run-guest copied
+# in), reserves hugepages, finds the NVMe controllers, runs the guest-side
+# script /upcie/guest-script.sh under a timeout, prints a summary and powers
+# off. The host side (run-guest) parses these lines:
+#
+#   UPCIE-GUEST-BEGIN
+#   ... output of the guest script ...
+#   UPCIE-GUEST-SUMMARY: <N> passed, <M> failed, <K> skipped
+#   UPCIE-GUEST-RESULT: <rc>            (0: script exited 0 and nothing failed)
+#
+# Kernel command line parameters it reads:
+#   upcie.config=uio|vfio   upcie.timeout=<s>   upcie.hugepages=<n 2 MiB pages>
+#   upcie.verbose=1         (do not silence kernel messages on the console)
+
+/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run /mnt
+/bin/busybox --install -s
+export PATH=/upcie/bin:/sbin:/usr/sbin:/bin:/usr/bin
+export HOME=/root
+mkdir -p /root
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mkdir -p /dev/hugepages
+mount -t hugetlbfs hugetlbfs /dev/hugepages
+
+UPCIE_CONFIG=unknown
+timeout_s=300
+nr_huge=128
+verbose=0
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	upcie.config=*) UPCIE_CONFIG=${arg#upcie.config=} ;;
+	upcie.timeout=*) timeout_s=${arg#upcie.timeout=} ;;
+	upcie.hugepages=*) nr_huge=${arg#upcie.hugepages=} ;;
+	upcie.verbose=*) verbose=${arg#upcie.verbose=} ;;
+	esac
+done
+export UPCIE_CONFIG
+[ "$verbose" = 1 ] || echo 1 >/proc/sys/kernel/printk
+
+t0=$(cut -d' ' -f1 /proc/uptime)
+log() { echo "guest-init: $*"; }
+
+# Kernel modules: the CRC helpers nothing requests by name first (see
+# QEMU.md), then the drivers. The kernel nvme driver binds the controllers
+# at boot, as on a real machine; tests rebind them.
+load_modules() {
+	for m in crc64_rocksoft_generic crct10dif_generic crc32c_generic \
+		uio uio_pci_generic \
+		irqbypass vfio vfio_iommu_type1 vfio_virqfd vfio-pci-core vfio-pci \
+		ext4 nvme; do
+		modprobe "$m" 2>/tmp/modprobe.err || log "modprobe $m failed: $(cat /tmp/modprobe.err)"
+	done
+}
+
+# Reserve 2 MiB hugepages for the DMA heap. (The 'hugepages' CLI will
+# take this over.)
+reserve_hugepages() {
+	echo "$1" >/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+	got=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)
+	[ "$got" = "$1" ] || log "asked for $1 hugepages, got $got"
+}
+
+# NVMe controllers are class 0x010802. Identify A and B by the serial
+# number run-guest gave them (readable once the kernel nvme driver bound
+# them); fall back to bus order.
+find_controllers() {
+	UPCIE_CTRLS=""
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/class")" = 0x010802 ] && UPCIE_CTRLS="$UPCIE_CTRLS ${d##*/}"
+	done
+	UPCIE_CTRLS=${UPCIE_CTRLS# }
+	n=$(echo $UPCIE_CTRLS | wc -w)
+	# Wait (bounded) for the nvme driver to publish the serial numbers.
+	i=0
+	while [ $i -lt 100 ]; do
+		c=$(ls -d /sys/class/nvme/nvme*/serial 2>/dev/null | wc -l)
+		[ "$c" -ge "$n" ] && break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	UPCIE_CTRL_A=""
+	UPCIE_CTRL_B=""
+	for s in /sys/class/nvme/nvme*; do
+		[ -e "$s/serial" ] || continue
+		bdf=$(basename "$(readlink "$s/device")")
+		case "$(cat "$s/serial")" in
+		*upcieA*) UPCIE_CTRL_A=$bdf ;;
+		*upcieB*) UPCIE_CTRL_B=$bdf ;;
+		esac
+	done
+	set -- $UPCIE_CTRLS
+	how="by serial number"
+	if [ -z "$UPCIE_CTRL_A" ] || [ -z "$UPCIE_CTRL_B" ]; then
+		how="by bus order (serial numbers not readable)"
+		UPCIE_CTRL_A=${1:-}
+		UPCIE_CTRL_B=${2:-}
+	fi
+	export UPCIE_CTRLS UPCIE_CTRL_A UPCIE_CTRL_B
+}
+
+load_modules
+reserve_hugepages "$nr_huge"
+find_controllers
+
+export LD_LIBRARY_PATH=/upcie/lib
+export UPCIE_GUEST_LIB=/upcie/qemu/guest-lib.sh
+export UPCIE_RESULTS=/tmp/upcie-results
+: >"$UPCIE_RESULTS"
+
+t1=$(cut -d' ' -f1 /proc/uptime)
+log "config=$UPCIE_CONFIG kernel=$(uname -r) ready at ${t1}s (setup $(echo "$t1 $t0" | awk '{printf "%.1f", $1-$2}')s)"
+log "controllers: $UPCIE_CTRLS (A=$UPCIE_CTRL_A B=$UPCIE_CTRL_B, $how)"
+log "hugepages: $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) x 2 MiB"
+
+echo "UPCIE-GUEST-BEGIN"
+cd /tmp
+timeout -s KILL "$timeout_s" sh /upcie/guest-script.sh
+rc=$?
+sync
+[ $rc -eq 137 ] && echo "guest-init: the guest script timed out after ${timeout_s}s" &&
+	echo "FAIL guest-script-timeout" >>"$UPCIE_RESULTS"
+passed=$(grep -c '^PASS ' "$UPCIE_RESULTS")
+failed=$(grep -c '^FAIL ' "$UPCIE_RESULTS")
+skipped=$(grep -c '^SKIP ' "$UPCIE_RESULTS")
+if [ $rc -ne 0 ] && [ "$failed" -eq 0 ]; then
+	echo "guest-init: the guest script exited with $rc"
+	failed=1
+fi
+[ "$failed" -eq 0 ] || { [ $rc -ne 0 ] || rc=1; }
+t2=$(cut -d' ' -f1 /proc/uptime)
+echo "UPCIE-GUEST-SUMMARY: $passed passed, $failed failed, $skipped skipped (tests ran $(echo "$t2 $t1" | awk '{printf "%.1f", $1-$2}')s)"
+echo "UPCIE-GUEST-RESULT: $rc"
+sync
+poweroff -f

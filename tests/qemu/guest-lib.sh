@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Helpers for guest-side test scripts (busybox sh). Source it with
+#   . "$UPCIE_GUEST_LIB"
+#
+# Environment set by the guest /init:
+#   UPCIE_CONFIG    uio | vfio
+#   UPCIE_CTRL_A    BDF of controller A (2 namespaces: 512 B and 4 KiB LBAs)
+#   UPCIE_CTRL_B    BDF of controller B (small MDTS, 2 I/O queue pairs)
+#   UPCIE_CTRLS     all NVMe controllers, bus order
+#   UPCIE_RESULTS   file the PASS/FAIL/SKIP lines go to (counted by /init)
+#
+# Functions:
+#   upcie_bind <bdf> <driver>   bind a PCI function to a driver ("" unbinds)
+#   upcie_driver <bdf>          print the driver it is bound to ("" if none)
+#   upcie_user_driver           uio_pci_generic or vfio-pci, for UPCIE_CONFIG
+#   t_pass/t_fail/t_skip <name> [why]  record a result
+#   t_run <name> <cmd...>       run cmd; pass when it exits 0
+#   t_run_fail <name> <pattern> <cmd...>  pass when cmd exits non-zero and
+#                               its output matches the grep -E pattern
+#   t_done                      exit 0 (results decide the verdict)
+
+upcie_driver() {
+	if [ -e "/sys/bus/pci/devices/$1/driver" ]; then
+		basename "$(readlink "/sys/bus/pci/devices/$1/driver")"
+	fi
+}
+
+# The raw sysfs steps (driver_override, unbind, drivers_probe; never
+# new_id). The devbind CLI will replace this body.
+upcie_bind() {
+	_dev=/sys/bus/pci/devices/$1
+	[ -e "$_dev" ] || { echo "upcie_bind: no device $1" >&2; return 1; }
+	if [ "$(upcie_driver "$1")" = "$2" ] && [ -n "$2" ]; then
+		return 0
+	fi
+	echo "$2" >"$_dev/driver_override" || return 1
+	if [ -e "$_dev/driver" ]; then
+		echo "$1" >"$_dev/driver/unbind" || return 1
+	fi
+	if [ -z "$2" ]; then
+		return 0
+	fi
+	echo "$1" >/sys/bus/pci/drivers_probe
+	_cur=$(upcie_driver "$1")
+	if [ "$_cur" != "$2" ]; then
+		echo "upcie_bind: $1 is bound to '${_cur}', not $2" >&2
+		return 1
+	fi
+	return 0
+}
+
+upcie_user_driver() {
+	case "$UPCIE_CONFIG" in
+	vfio) echo vfio-pci ;;
+	*) echo uio_pci_generic ;;
+	esac
+}
+
+t_pass() {
+	echo "PASS $1" >>"$UPCIE_RESULTS"
+	echo "PASS: $1"
+}
+t_fail() {
+	echo "FAIL $1" >>"$UPCIE_RESULTS"
+	echo "FAIL: $1${2:+ ($2)}"
+}
+t_skip() {
+	echo "SKIP $1" >>"$UPCIE_RESULTS"
+	echo "SKIP: $1${2:+ ($2)}"
+}
+
+# Output of the command is indented under the test name.
+t_run() {
+	_name=$1
+	shift
+	echo "---- $_name: $*"
+	"$@" >/tmp/t_run.out 2>&1
+	_rc=$?
+	sed 's/^/    /' /tmp/t_run.out
+	if [ $_rc -eq 0 ]; then
+		t_pass "$_name"
+	else
+		t_fail "$_name" "exit $_rc"
+	fi
+	return $_rc
+}
+
+t_run_fail() {
+	_name=$1
+	_pat=$2
+	shift 2
+	echo "---- $_name: $* (expected to fail matching /$_pat/)"
+	"$@" >/tmp/t_run.out 2>&1
+	_rc=$?
+	sed 's/^/    /' /tmp/t_run.out
+	if [ $_rc -eq 0 ]; then
+		t_fail "$_name" "succeeded"
+		return 1
+	fi
+	if ! grep -Eq "$_pat" /tmp/t_run.out; then
+		t_fail "$_name" "exit $_rc without /$_pat/"
+		return 1
+	fi
+	t_pass "$_name"
+	return 0
+}
+
+t_done() {
+	exit 0
+}

@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Smoke test of the guest harness: bind controller A to the user-space
+# driver of this configuration and check its device node appears.
+. "$UPCIE_GUEST_LIB"
+
+drv=$(upcie_user_driver)
+echo "controllers: $UPCIE_CTRLS; A=$UPCIE_CTRL_A B=$UPCIE_CTRL_B"
+for c in $UPCIE_CTRLS; do
+	echo "$c: driver=$(upcie_driver "$c") iommu_group=$(basename "$(readlink /sys/bus/pci/devices/$c/iommu_group 2>/dev/null)" 2>/dev/null)"
+done
+ls /dev/nvme* 2>/dev/null | tr '\n' ' '
+echo
+
+[ -n "$UPCIE_CTRL_A" ] && t_pass "controller A found" || t_fail "controller A found"
+[ -n "$UPCIE_CTRL_B" ] && t_pass "controller B found" || t_fail "controller B found"
+
+t_run "bind A to $drv" upcie_bind "$UPCIE_CTRL_A" "$drv"
+case "$UPCIE_CONFIG" in
+uio)
+	t_run "/dev/uio0 exists" ls -l /dev/uio0
+	;;
+vfio)
+	g=$(basename "$(readlink "/sys/bus/pci/devices/$UPCIE_CTRL_A/iommu_group")")
+	t_run "/dev/vfio/$g exists" ls -l "/dev/vfio/$g" /dev/vfio/vfio
+	;;
+esac
+t_run "bind A back to nvme" upcie_bind "$UPCIE_CTRL_A" nvme
+t_done
