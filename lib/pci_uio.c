@@ -1,12 +1,366 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The uio backend: not implemented yet. */
+/*
+ * The uio backend: a device bound to uio_pci_generic.
+ *
+ * uio_pci_generic gives user space nothing but the right to own the
+ * device; everything else comes from sysfs:
+ *   BARs          mmap of bus/pci/devices/<bdf>/resourceN (memory BARs only)
+ *   config space  pread/pwrite of bus/pci/devices/<bdf>/config
+ *   DMA           bus addresses are physical addresses, read from
+ *                 /proc/self/pagemap (needs CAP_SYS_ADMIN; without it the
+ *                 kernel reports PFN 0)
+ *
+ * Caveats: there is no IOMMU between the device and memory, so a wrong
+ * PRP lets the device write anywhere in RAM. Memory must be hugepages: a
+ * queue needs physically contiguous memory and only a hugepage guarantees
+ * it. A device behind a translating IOMMU cannot use physical addresses:
+ * such opens are refused (use vfio-pci, or boot with iommu=pt / iommu=off).
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <upcie/sysfs.h>
 
 #include "log_priv.h"
 #include "pci_backend.h"
 
+#define UIO_DRIVER "uio_pci_generic"
+
+/* /proc/self/pagemap entries (Documentation/admin-guide/mm/pagemap.rst). */
+#define PAGEMAP_PRESENT	 (1ull << 63)
+#define PAGEMAP_PFN_MASK ((1ull << 55) - 1)
+#define PAGEMAP_PAGE	 4096ull
+
+/* CAP_SYS_ADMIN bit of /proc/self/status CapEff (linux/capability.h). */
+#define CAP_SYS_ADMIN_BIT 21
+
+struct uio_priv {
+	const char *root; /* sysfs root (NULL: /sys), owned by the caller's opts */
+	char root_buf[PATH_MAX];
+	char bdf[UPCIE_PCI_ADDR_STRLEN];
+	int cfg_fd;
+};
+
+static struct uio_priv *priv_of(struct upcie_pci_dev *dev)
+{
+	return dev->priv;
+}
+
+static int uio_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size_t *len)
+{
+	struct uio_priv *p = priv_of(dev);
+	uint64_t start, size, flags;
+	char path[PATH_MAX];
+	size_t maplen;
+	void *m;
+	int rc, fd, err;
+
+	rc = upcie_sysfs_pci_resource(p->root, &dev->addr, bar, &start, &size, &flags);
+	if (rc)
+		return upcie_err(rc, "%s: cannot read BAR %u from sysfs 'resource': %s", dev->name,
+				 bar, strerror(-rc));
+	if (!size)
+		return upcie_err(-EINVAL, "%s: BAR %u is not implemented by the device", dev->name,
+				 bar);
+	if (flags & UPCIE_SYSFS_RES_IO)
+		return upcie_err(-EINVAL,
+				 "%s: BAR %u is an I/O port BAR; only memory BARs can be mapped",
+				 dev->name, bar);
+	if (!(flags & UPCIE_SYSFS_RES_MEM))
+		return upcie_err(-EINVAL, "%s: BAR %u is not a memory BAR (flags %#llx)", dev->name,
+				 bar, (unsigned long long)flags);
+	if (size > SIZE_MAX)
+		return upcie_err(-EINVAL, "%s: BAR %u is too large to map", dev->name, bar);
+
+	rc = upcie_sysfs_path(p->root, path, sizeof(path), "bus/pci/devices/%s/resource%u", p->bdf,
+			      bar);
+	if (rc)
+		return upcie_err(rc, "%s: sysfs path too long", dev->name);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		if (err == EACCES || err == EPERM)
+			return upcie_err(-EACCES, "%s: cannot open %s: %s; run as root", dev->name,
+					 path, strerror(err));
+		return upcie_err(-err, "%s: cannot open %s: %s", dev->name, path, strerror(err));
+	}
+	/* mmap covers whole pages; the resource file allows the rounded size. */
+	maplen = ((size_t)size + (size_t)getpagesize() - 1) & ~((size_t)getpagesize() - 1);
+	m = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	err = errno;
+	close(fd);
+	if (m == MAP_FAILED)
+		return upcie_err(-err, "%s: cannot mmap BAR %u (%zu bytes) from %s: %s", dev->name,
+				 bar, maplen, path, strerror(err));
+	*va = m;
+	*len = maplen;
+	return 0;
+}
+
+static void uio_bar_unmap(struct upcie_pci_dev *dev, unsigned bar, void *va, size_t len)
+{
+	(void)dev;
+	(void)bar;
+	munmap(va, len);
+}
+
+static int uio_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, size_t len)
+{
+	struct uio_priv *p = priv_of(dev);
+	ssize_t n = pread(p->cfg_fd, buf, len, off);
+
+	if (n < 0)
+		return upcie_err(-errno, "%s: config read at %#x: %s", dev->name, off,
+				 strerror(errno));
+	if ((size_t)n != len)
+		return upcie_err(-EIO, "%s: config read at %#x+%zu came back short (%zd bytes)",
+				 dev->name, off, len, n);
+	return 0;
+}
+
+static int uio_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *buf, size_t len)
+{
+	struct uio_priv *p = priv_of(dev);
+	ssize_t n = pwrite(p->cfg_fd, buf, len, off);
+
+	if (n < 0)
+		return upcie_err(-errno, "%s: config write at %#x: %s", dev->name, off,
+				 strerror(errno));
+	if ((size_t)n != len)
+		return upcie_err(-EIO, "%s: config write at %#x+%zu came back short (%zd bytes)",
+				 dev->name, off, len, n);
+	return 0;
+}
+
+/* Is page_size one of the kernel's hugepage sizes? */
+static bool is_hugepage_size(const char *root, size_t page_size)
+{
+	char path[PATH_MAX];
+
+	if (page_size <= (size_t)getpagesize())
+		return false;
+	if (upcie_sysfs_path(root, path, sizeof(path), "kernel/mm/hugepages/hugepages-%zukB",
+			     page_size / 1024))
+		return false;
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * Physical address of each page: one pagemap lookup per (huge)page. The
+ * pages are hugepages, so each is physically contiguous by itself.
+ */
+static int uio_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
+		       uint64_t *bus)
+{
+	struct uio_priv *p = priv_of(dev);
+	uint64_t ent;
+	int fd, rc = 0;
+
+	if (!is_hugepage_size(p->root, page_size))
+		return upcie_err(
+		    -EINVAL,
+		    "%s: uio needs hugepage-backed DMA memory (physical contiguity for "
+		    "queues), but the page size is %zu; reserve hugepages "
+		    "('hugepages' tool or /proc/sys/vm/nr_hugepages)",
+		    dev->name, page_size);
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return upcie_err(-errno, "%s: cannot open /proc/self/pagemap: %s", dev->name,
+				 strerror(errno));
+	for (size_t i = 0; i < len / page_size; i++) {
+		uintptr_t addr = (uintptr_t)va + i * page_size;
+		off_t off = (off_t)(addr / PAGEMAP_PAGE * sizeof(ent));
+		ssize_t n = pread(fd, &ent, sizeof(ent), off);
+
+		if (n != (ssize_t)sizeof(ent)) {
+			rc = upcie_err(n < 0 ? -errno : -EIO,
+				       "%s: cannot read /proc/self/pagemap for %p", dev->name,
+				       (void *)addr);
+			break;
+		}
+		if (!(ent & PAGEMAP_PRESENT)) {
+			rc = upcie_err(-EFAULT,
+				       "%s: page %p is not present in memory; DMA memory must be "
+				       "touched (faulted in) before it is mapped",
+				       dev->name, (void *)addr);
+			break;
+		}
+		if (!(ent & PAGEMAP_PFN_MASK)) {
+			rc = upcie_err(-EPERM,
+				       "%s: the kernel hides physical addresses from this process "
+				       "(pagemap PFN 0); uio needs root (CAP_SYS_ADMIN), or use "
+				       "vfio-pci",
+				       dev->name);
+			break;
+		}
+		bus[i] = (ent & PAGEMAP_PFN_MASK) * PAGEMAP_PAGE;
+	}
+	close(fd);
+	return rc;
+}
+
+static int uio_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
+			 const uint64_t *bus)
+{
+	/* Physical addresses need no teardown; the heap unpins its memory. */
+	(void)dev;
+	(void)va;
+	(void)len;
+	(void)page_size;
+	(void)bus;
+	return 0;
+}
+
+static void uio_close(struct upcie_pci_dev *dev)
+{
+	struct uio_priv *p = priv_of(dev);
+
+	if (!p)
+		return;
+	if (p->cfg_fd >= 0)
+		close(p->cfg_fd);
+	free(p);
+	dev->priv = NULL;
+}
+
+static const struct upcie_pci_ops uio_ops = {
+    .name = "uio",
+    .bar_map = uio_bar_map,
+    .bar_unmap = uio_bar_unmap,
+    .cfg_read = uio_cfg_read,
+    .cfg_write = uio_cfg_write,
+    .dma_map = uio_dma_map,
+    .dma_unmap = uio_dma_unmap,
+    .close = uio_close,
+};
+
+/* Does the calling process hold CAP_SYS_ADMIN (needed for pagemap PFNs)? */
+static bool have_cap_sys_admin(void)
+{
+	char line[256];
+	bool yes = false;
+	FILE *fp;
+
+	if (geteuid() == 0)
+		return true;
+	fp = fopen("/proc/self/status", "re");
+	if (!fp)
+		return false;
+	while (fgets(line, sizeof(line), fp)) {
+		unsigned long long caps;
+
+		if (sscanf(line, "CapEff: %llx", &caps) == 1) {
+			yes = (caps >> CAP_SYS_ADMIN_BIT) & 1;
+			break;
+		}
+	}
+	fclose(fp);
+	return yes;
+}
+
+/*
+ * Physical addresses only work when DMA is not translated: no IOMMU group,
+ * or a group whose default domain is the identity map (iommu=pt).
+ */
+static int check_no_iommu(struct upcie_pci_dev *dev, const char *root)
+{
+	char type[64] = "";
+	int group, rc;
+
+	rc = upcie_sysfs_pci_iommu_group(root, &dev->addr, &group);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return upcie_err(rc, "%s: cannot read its IOMMU group: %s", dev->name,
+				 strerror(-rc));
+	rc = upcie_sysfs_read_str(root, type, sizeof(type), "kernel/iommu_groups/%d/type", group);
+	if (!rc && (!strcmp(type, "identity")))
+		return 0;
+	return upcie_err(-ENOTSUP,
+			 "%s is behind an active IOMMU (group %d, domain type '%s'): uio uses "
+			 "physical addresses, which the IOMMU would block; bind it to vfio-pci "
+			 "instead, or boot with iommu=pt (or iommu=off / intel_iommu=off)",
+			 dev->name, group, type[0] ? type : "unknown");
+}
+
 int upcie_pci_uio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
 {
-	(void)opts;
-	return upcie_err(-ENOTSUP, "%s: the uio backend is not built into this library", dev->name);
+	const char *root = opts ? opts->sysfs_root : NULL;
+	struct uio_priv *p;
+	char drv[64], path[PATH_MAX];
+	int rc, err;
+
+	rc = upcie_sysfs_pci_driver(root, &dev->addr, drv, sizeof(drv));
+	if (rc == -ENOENT)
+		return upcie_err(
+		    -ENODEV, "%s: no such PCI device; 'devbind list' shows the NVMe controllers",
+		    dev->name);
+	if (rc)
+		return upcie_err(rc, "%s: cannot read its driver from sysfs: %s", dev->name,
+				 strerror(-rc));
+	if (strcmp(drv, UIO_DRIVER))
+		return upcie_err(-EBUSY,
+				 "%s is bound to %s, not " UIO_DRIVER "; bind it first: "
+				 "'devbind bind " UIO_DRIVER " %s'",
+				 dev->name, drv[0] ? drv : "no driver", dev->name);
+	rc = check_no_iommu(dev, root);
+	if (rc)
+		return rc;
+	/* A fake sysfs tree (tests) has no privileged files; the real one does. */
+	if (!root && !have_cap_sys_admin())
+		return upcie_err(-EACCES,
+				 "%s: the uio backend needs root (CAP_SYS_ADMIN: BAR files and "
+				 "physical addresses); run as root, or bind the device to vfio-pci",
+				 dev->name);
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return upcie_err(-ENOMEM, "%s: out of memory", dev->name);
+	p->cfg_fd = -1;
+	if (root) {
+		snprintf(p->root_buf, sizeof(p->root_buf), "%s", root);
+		p->root = p->root_buf;
+	}
+	memcpy(p->bdf, dev->name, sizeof(p->bdf) - 1);
+
+	rc = upcie_sysfs_path(root, path, sizeof(path), "bus/pci/devices/%s/config", p->bdf);
+	if (rc) {
+		rc = upcie_err(rc, "%s: sysfs path too long", dev->name);
+		goto fail;
+	}
+	p->cfg_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (p->cfg_fd < 0) {
+		err = errno;
+		if (err == EACCES || err == EPERM)
+			rc = upcie_err(-EACCES, "%s: cannot open %s for writing: %s; run as root",
+				       dev->name, path, strerror(err));
+		else
+			rc = upcie_err(-err, "%s: cannot open %s: %s", dev->name, path,
+				       strerror(err));
+		goto fail;
+	}
+
+	dev->priv = p;
+	dev->ops = &uio_ops;
+	dev->dma_caps = UPCIE_PCI_DMA_NEEDS_HUGEPAGES;
+	/* The device DMAs queues and data: let it master the bus. pci.c puts
+	 * the saved COMMAND register back on close. */
+	rc = upcie_pci_bus_master(dev, true);
+	if (rc)
+		goto fail;
+	return 0;
+
+fail:
+	if (p->cfg_fd >= 0)
+		close(p->cfg_fd);
+	free(p);
+	dev->priv = NULL;
+	dev->ops = NULL;
+	return rc;
 }

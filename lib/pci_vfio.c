@@ -1,12 +1,385 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The vfio backend: not implemented yet. */
+/*
+ * The vfio backend: a device bound to vfio-pci, DMA through the IOMMU.
+ *
+ * This half handles the device: BARs and config space are regions of the
+ * VFIO device fd (VFIO_DEVICE_GET_REGION_INFO, mmap, pread/pwrite), and
+ * the IOVA space. The container/IOMMU half sits behind struct
+ * vfio_iommu_ops (pci_vfio_type1.c), so that an iommufd variant
+ * (/dev/iommu, cdev device files) can be added beside the type1 one.
+ *
+ * DMA: each mapping gets a fresh IOVA range from a bump allocator inside
+ * the windows the IOMMU reports, and the whole [va, len) is mapped at once,
+ * so bus addresses are contiguous across pages (UPCIE_PCI_DMA_BUS_CONTIGUOUS)
+ * whatever the page size: hugepages are welcome but not needed.
+ */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/vfio.h>
+
+#include <upcie/sysfs.h>
 
 #include "log_priv.h"
-#include "pci_backend.h"
+#include "pci_vfio_priv.h"
+
+#define VFIO_DRIVER "vfio-pci"
+
+static struct upcie_vfio *priv_of(struct upcie_pci_dev *dev)
+{
+	return dev->priv;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Device regions: BARs and config space.                                   */
+
+static int region_info(struct upcie_pci_dev *dev, struct upcie_vfio *p, unsigned index,
+		       struct upcie_vfio_region *r)
+{
+	struct vfio_region_info ri = {.argsz = sizeof(ri), .index = index};
+
+	if (ioctl(p->device_fd, VFIO_DEVICE_GET_REGION_INFO, &ri))
+		return upcie_err(-errno, "%s: VFIO_DEVICE_GET_REGION_INFO(%u): %s", dev->name,
+				 index, strerror(errno));
+	r->offset = ri.offset;
+	r->size = ri.size;
+	r->flags = ri.flags;
+	r->present = true;
+	return 0;
+}
+
+/*
+ * Sparse mmap areas of a region (VFIO_REGION_INFO_CAP_SPARSE_MMAP), e.g.
+ * when the MSI-X table must stay trapped. Returns the number of areas
+ * written to 'areas', 0 when the whole region may be mapped.
+ */
+static int sparse_areas(struct upcie_pci_dev *dev, struct upcie_vfio *p, unsigned index,
+			struct vfio_region_sparse_mmap_area *areas, unsigned max)
+{
+	struct vfio_region_info *ri;
+	size_t sz = sizeof(*ri);
+	int n = 0;
+
+	ri = calloc(1, sz);
+	if (!ri)
+		return upcie_err(-ENOMEM, "%s: out of memory", dev->name);
+	ri->argsz = (uint32_t)sz;
+	ri->index = index;
+	if (ioctl(p->device_fd, VFIO_DEVICE_GET_REGION_INFO, ri) ||
+	    !(ri->flags & VFIO_REGION_INFO_FLAG_CAPS) || ri->argsz <= sz) {
+		free(ri);
+		return 0;
+	}
+	sz = ri->argsz;
+	free(ri);
+	ri = calloc(1, sz);
+	if (!ri)
+		return upcie_err(-ENOMEM, "%s: out of memory", dev->name);
+	ri->argsz = (uint32_t)sz;
+	ri->index = index;
+	if (ioctl(p->device_fd, VFIO_DEVICE_GET_REGION_INFO, ri)) {
+		free(ri);
+		return 0;
+	}
+	for (uint32_t off = ri->cap_offset, guard = 0;
+	     off && off + sizeof(struct vfio_info_cap_header) <= sz && guard < 64; guard++) {
+		struct vfio_info_cap_header *h = (void *)((char *)ri + off);
+
+		if (h->id == VFIO_REGION_INFO_CAP_SPARSE_MMAP) {
+			struct vfio_region_info_cap_sparse_mmap *s = (void *)h;
+
+			for (uint32_t i = 0; i < s->nr_areas && (unsigned)n < max; i++) {
+				if (off + sizeof(*s) + (i + 1) * sizeof(s->areas[0]) > sz)
+					break;
+				areas[n++] = s->areas[i];
+			}
+			break;
+		}
+		off = h->next;
+	}
+	free(ri);
+	return n;
+}
+
+static int vfio_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size_t *len)
+{
+	struct upcie_vfio *p = priv_of(dev);
+	struct upcie_vfio_region *r = &p->bars[bar];
+	struct vfio_region_sparse_mmap_area areas[8];
+	size_t maplen, pg = (size_t)getpagesize();
+	void *m;
+	int n;
+
+	if (!r->present || !r->size)
+		return upcie_err(-EINVAL, "%s: BAR %u is not implemented by the device", dev->name,
+				 bar);
+	if (!(r->flags & VFIO_REGION_INFO_FLAG_MMAP))
+		return upcie_err(-EINVAL,
+				 "%s: BAR %u cannot be mmapped through vfio (an I/O port BAR, or "
+				 "the kernel traps it)",
+				 dev->name, bar);
+	if (r->size > SIZE_MAX)
+		return upcie_err(-EINVAL, "%s: BAR %u is too large to map", dev->name, bar);
+	maplen = ((size_t)r->size + pg - 1) & ~(pg - 1);
+
+	n = sparse_areas(dev, p, VFIO_PCI_BAR0_REGION_INDEX + bar, areas, 8);
+	if (n < 0)
+		return n;
+	if (n == 0) {
+		m = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, p->device_fd,
+			 (off_t)r->offset);
+		if (m == MAP_FAILED)
+			return upcie_err(-errno, "%s: cannot mmap BAR %u (%zu bytes): %s",
+					 dev->name, bar, maplen, strerror(errno));
+		*va = m;
+		*len = maplen;
+		return 0;
+	}
+	/* Only parts may be mapped (e.g. not the MSI-X table): reserve the
+	 * whole BAR inaccessible and map the allowed areas over it. Registers
+	 * the library uses (NVMe: 0..0x1000 and the doorbells) are in them. */
+	m = mmap(NULL, maplen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return upcie_err(-errno, "%s: cannot reserve %zu bytes for BAR %u: %s", dev->name,
+				 maplen, bar, strerror(errno));
+	for (int i = 0; i < n; i++) {
+		if (!areas[i].size || areas[i].offset + areas[i].size > maplen)
+			continue;
+		void *a = mmap((char *)m + areas[i].offset, (size_t)areas[i].size,
+			       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, p->device_fd,
+			       (off_t)(r->offset + areas[i].offset));
+		if (a == MAP_FAILED) {
+			int err = errno;
+			munmap(m, maplen);
+			return upcie_err(-err, "%s: cannot mmap BAR %u area %#llx+%#llx: %s",
+					 dev->name, bar, (unsigned long long)areas[i].offset,
+					 (unsigned long long)areas[i].size, strerror(err));
+		}
+	}
+	upcie_debug("%s: BAR %u mapped in %d sparse areas", dev->name, bar, n);
+	*va = m;
+	*len = maplen;
+	return 0;
+}
+
+static void vfio_bar_unmap(struct upcie_pci_dev *dev, unsigned bar, void *va, size_t len)
+{
+	(void)dev;
+	(void)bar;
+	munmap(va, len);
+}
+
+static int vfio_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, size_t len)
+{
+	struct upcie_vfio *p = priv_of(dev);
+	ssize_t n;
+
+	if (off + len > p->config.size)
+		return upcie_err(-EINVAL, "%s: config read %#x+%zu beyond the %llu-byte region",
+				 dev->name, off, len, (unsigned long long)p->config.size);
+	n = pread(p->device_fd, buf, len, (off_t)(p->config.offset + off));
+	if (n < 0)
+		return upcie_err(-errno, "%s: config read at %#x: %s", dev->name, off,
+				 strerror(errno));
+	if ((size_t)n != len)
+		return upcie_err(-EIO, "%s: config read at %#x+%zu came back short", dev->name, off,
+				 len);
+	return 0;
+}
+
+static int vfio_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *buf, size_t len)
+{
+	struct upcie_vfio *p = priv_of(dev);
+	ssize_t n;
+
+	if (off + len > p->config.size)
+		return upcie_err(-EINVAL, "%s: config write %#x+%zu beyond the %llu-byte region",
+				 dev->name, off, len, (unsigned long long)p->config.size);
+	n = pwrite(p->device_fd, buf, len, (off_t)(p->config.offset + off));
+	if (n < 0)
+		return upcie_err(-errno, "%s: config write at %#x: %s", dev->name, off,
+				 strerror(errno));
+	if ((size_t)n != len)
+		return upcie_err(-EIO, "%s: config write at %#x+%zu came back short", dev->name,
+				 off, len);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* DMA: IOVA bump allocator over the reported windows.                      */
+
+static uint64_t align_up64(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+/* First fit at or above the bump pointer; 0 when the IOVA space is used up. */
+static uint64_t iova_alloc(struct upcie_vfio *p, size_t len, size_t align)
+{
+	for (unsigned i = 0; i < p->niova; i++) {
+		uint64_t s = p->iova[i].start > p->iova_next ? p->iova[i].start : p->iova_next;
+
+		s = align_up64(s, align);
+		if (s < p->iova[i].start || s > p->iova[i].end || len - 1 > p->iova[i].end - s)
+			continue;
+		p->iova_next = s + len;
+		return s;
+	}
+	return 0;
+}
+
+static int vfio_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
+			uint64_t *bus)
+{
+	struct upcie_vfio *p = priv_of(dev);
+	uint64_t iova, min_pg;
+	int rc;
+
+	/* Smallest IOMMU page (lowest set bit); mappings must be multiples. */
+	min_pg = p->pgsizes ? (p->pgsizes & -p->pgsizes) : 4096;
+	if (page_size < min_pg)
+		return upcie_err(-EINVAL, "%s: page size %zu is below the IOMMU's %llu", dev->name,
+				 page_size, (unsigned long long)min_pg);
+	iova = iova_alloc(p, len, page_size);
+	if (!iova)
+		return upcie_err(-ENOSPC,
+				 "%s: no room for %zu bytes in the IOVA space (%llu bytes handed "
+				 "out so far)",
+				 dev->name, len, (unsigned long long)(p->iova_next - IOVA_MIN));
+	rc = p->iommu->map(dev, p, va, len, iova);
+	if (rc) {
+		/* Give the range back when nothing came after it. */
+		if (p->iova_next == iova + len)
+			p->iova_next = iova;
+		return rc;
+	}
+	p->mapped += len;
+	for (size_t i = 0; i < len / page_size; i++)
+		bus[i] = iova + i * page_size;
+	return 0;
+}
+
+static int vfio_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
+			  const uint64_t *bus)
+{
+	struct upcie_vfio *p = priv_of(dev);
+	int rc;
+
+	(void)va;
+	(void)page_size;
+	rc = p->iommu->unmap(dev, p, bus[0], len);
+	if (rc)
+		return rc;
+	p->mapped -= len < p->mapped ? len : p->mapped;
+	/* The last range handed out can be reused at once (heap recreated). */
+	if (p->iova_next == bus[0] + len)
+		p->iova_next = bus[0];
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void vfio_release(struct upcie_vfio *p)
+{
+	if (p->device_fd >= 0)
+		close(p->device_fd);
+	p->device_fd = -1;
+	if (p->iommu)
+		p->iommu->close(p);
+	free(p);
+}
+
+static void vfio_close(struct upcie_pci_dev *dev)
+{
+	if (dev->priv)
+		vfio_release(dev->priv);
+	dev->priv = NULL;
+}
+
+static const struct upcie_pci_ops vfio_ops = {
+    .name = "vfio",
+    .bar_map = vfio_bar_map,
+    .bar_unmap = vfio_bar_unmap,
+    .cfg_read = vfio_cfg_read,
+    .cfg_write = vfio_cfg_write,
+    .dma_map = vfio_dma_map,
+    .dma_unmap = vfio_dma_unmap,
+    .close = vfio_close,
+};
 
 int upcie_pci_vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
 {
-	(void)opts;
-	return upcie_err(-ENOTSUP, "%s: the vfio backend is not built into this library", dev->name);
+	const char *root = opts ? opts->sysfs_root : NULL;
+	struct upcie_vfio *p;
+	char drv[64];
+	int rc;
+
+	rc = upcie_sysfs_pci_driver(root, &dev->addr, drv, sizeof(drv));
+	if (rc == -ENOENT)
+		return upcie_err(
+		    -ENODEV, "%s: no such PCI device; 'devbind list' shows the NVMe controllers",
+		    dev->name);
+	if (rc)
+		return upcie_err(rc, "%s: cannot read its driver from sysfs: %s", dev->name,
+				 strerror(-rc));
+	if (strcmp(drv, VFIO_DRIVER))
+		return upcie_err(-EBUSY,
+				 "%s is bound to %s, not " VFIO_DRIVER "; bind it first: "
+				 "'devbind bind " VFIO_DRIVER " %s'",
+				 dev->name, drv[0] ? drv : "no driver", dev->name);
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return upcie_err(-ENOMEM, "%s: out of memory", dev->name);
+	p->container_fd = p->group_fd = p->device_fd = -1;
+	if (root) {
+		snprintf(p->root_buf, sizeof(p->root_buf), "%s", root);
+		p->root = p->root_buf;
+	}
+	rc = upcie_sysfs_pci_iommu_group(root, &dev->addr, &p->group);
+	if (rc == -ENOENT) {
+		rc = upcie_err(-ENODEV,
+			       "%s has no IOMMU group: vfio-pci needs an enabled IOMMU "
+			       "(intel_iommu=on or amd_iommu=on on the kernel command line); "
+			       "without one, use uio_pci_generic",
+			       dev->name);
+		goto fail;
+	}
+	if (rc) {
+		rc = upcie_err(rc, "%s: cannot read its IOMMU group: %s", dev->name, strerror(-rc));
+		goto fail;
+	}
+
+	p->iommu = &upcie_vfio_type1_ops;
+	rc = p->iommu->open(dev, p);
+	if (rc)
+		goto fail;
+
+	rc = region_info(dev, p, VFIO_PCI_CONFIG_REGION_INDEX, &p->config);
+	for (unsigned i = 0; !rc && i < UPCIE_PCI_NBARS; i++)
+		rc = region_info(dev, p, VFIO_PCI_BAR0_REGION_INDEX + i, &p->bars[i]);
+	if (rc)
+		goto fail;
+
+	dev->priv = p;
+	dev->ops = &vfio_ops;
+	dev->dma_caps = UPCIE_PCI_DMA_BUS_CONTIGUOUS;
+	/* vfio-pci leaves bus mastering off; pci.c restores COMMAND on close. */
+	rc = upcie_pci_bus_master(dev, true);
+	if (rc)
+		goto fail;
+	upcie_debug("%s: vfio %s, IOMMU group %d, %u IOVA window(s) from %#llx", dev->name,
+		    p->iommu->name, p->group, p->niova, (unsigned long long)p->iova[0].start);
+	return 0;
+
+fail:
+	vfio_release(p);
+	dev->priv = NULL;
+	dev->ops = NULL;
+	return rc;
 }

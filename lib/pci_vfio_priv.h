@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vfio backend internals shared by the device half (pci_vfio.c) and the
+ * IOMMU half (pci_vfio_type1.c; an iommufd half could sit beside it).
+ */
+#ifndef UPCIE_LIB_PCI_VFIO_PRIV_H
+#define UPCIE_LIB_PCI_VFIO_PRIV_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pci_backend.h"
+
+/* When the kernel reports no IOVA ranges: a window that every x86 IOMMU
+ * (39-bit address width at least) covers and that avoids low memory. */
+#define IOVA_DEFAULT_START 0x10000000ull
+#define IOVA_DEFAULT_END   ((1ull << 39) - 1)
+/* Never hand out IOVAs below this, even if the IOMMU allows them: a bus
+ * address of 0 is too easy to confuse with "unset". */
+#define IOVA_MIN 0x10000000ull
+
+#define MAX_IOVA_RANGES 16
+
+struct upcie_vfio_region {
+	uint64_t offset;
+	uint64_t size;
+	uint32_t flags;
+	bool present;
+};
+
+struct upcie_vfio_window {
+	uint64_t start, end; /* inclusive */
+};
+
+struct upcie_vfio;
+
+/* The IOMMU side: type1 container today, iommufd later. */
+struct upcie_vfio_iommu_ops {
+	const char *name;
+	/* Attach the device's group; fill the IOVA windows; open the device fd. */
+	int (*open)(struct upcie_pci_dev *dev, struct upcie_vfio *p);
+	int (*map)(struct upcie_pci_dev *dev, struct upcie_vfio *p, void *va, size_t len,
+		   uint64_t iova);
+	int (*unmap)(struct upcie_pci_dev *dev, struct upcie_vfio *p, uint64_t iova, size_t len);
+	void (*close)(struct upcie_vfio *p);
+};
+
+struct upcie_vfio {
+	const struct upcie_vfio_iommu_ops *iommu;
+	char root_buf[PATH_MAX];
+	const char *root;
+	int group;
+	int container_fd;
+	int group_fd;
+	int device_fd;
+	struct upcie_vfio_region bars[UPCIE_PCI_NBARS];
+	struct upcie_vfio_region config;
+	struct upcie_vfio_window iova[MAX_IOVA_RANGES];
+	unsigned niova;
+	uint64_t iova_next; /* bump pointer */
+	uint64_t pgsizes;   /* IOMMU page sizes (bitmap) */
+	size_t mapped;	    /* bytes pinned through this handle */
+};
+
+/* The type1 container/group implementation (pci_vfio_type1.c). */
+extern const struct upcie_vfio_iommu_ops upcie_vfio_type1_ops __attribute__((visibility("hidden")));
+
+#endif

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The uio and vfio backends against a fake sysfs tree: binding checks,
+ * IOMMU checks, BAR mapping from sysfs resourceN (a regular file here),
+ * config space and bus-master restore, DMA page-size rules, and the
+ * advice in the error messages. Real devices are covered by the QEMU
+ * guest tests (tests/qemu/).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <upcie/log.h>
+#include <upcie/pci.h>
+
+#include "cu.h"
+
+static char root[64];
+
+#define NVME_BDF     "0000:01:00.0" /* bound to nvme */
+#define UIO_BDF	     "0000:02:00.0" /* uio_pci_generic, no IOMMU */
+#define UIO_DMA_BDF  "0000:03:00.0" /* uio_pci_generic, translating IOMMU */
+#define UIO_PT_BDF   "0000:04:00.0" /* uio_pci_generic, identity IOMMU (iommu=pt) */
+#define VFIO_NOGROUP "0000:05:00.0" /* vfio-pci without an IOMMU group */
+#define BAR0_SIZE    16384
+#define CMD_INITIAL  0x0002 /* memory space on, bus master off */
+
+static int put(const char *content, size_t len, const char *fmt, ...)
+{
+	char path[512];
+	va_list ap;
+	int fd;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return -1;
+	if (write(fd, content, len) != (ssize_t)len) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+static int mkdirs(const char *fmt, ...)
+{
+	char path[512], cmd[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", path);
+	return system(cmd);
+}
+
+/* A PCI function with config space, a 16 KiB memory BAR0, an unimplemented
+ * BAR1 (the upper half of a 64-bit BAR0) and an I/O BAR2. */
+static int fake_device(const char *bdf, const char *driver, const char *iommu_type, int group)
+{
+	static const char resource[] = "0x00000000fe000000 0x00000000fe003fff 0x0000000000140204\n"
+				       "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+				       "0x000000000000c000 0x000000000000c07f 0x0000000000040101\n"
+				       "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+				       "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+				       "0x0000000000000000 0x0000000000000000 0x0000000000000000\n";
+	unsigned char cfg[256] = {0x36, 0x1b, 0x10, 0x00, CMD_INITIAL, 0x00};
+	char dir[256], target[256], link[300];
+	char *bar;
+	int rc = 0;
+
+	cfg[0x09] = 0x02; /* class 0x010802 */
+	cfg[0x0a] = 0x08;
+	cfg[0x0b] = 0x01;
+	snprintf(dir, sizeof(dir), "%s/bus/pci/devices/%s", root, bdf);
+	rc |= mkdirs("%s", dir);
+	rc |= put((const char *)cfg, sizeof(cfg), "%s/config", dir);
+	rc |= put(resource, strlen(resource), "%s/resource", dir);
+	bar = calloc(1, BAR0_SIZE);
+	if (!bar)
+		return -1;
+	rc |= put(bar, BAR0_SIZE, "%s/resource0", dir);
+	free(bar);
+	snprintf(target, sizeof(target), "../../../bus/pci/drivers/%s", driver);
+	snprintf(link, sizeof(link), "%s/driver", dir);
+	rc |= symlink(target, link);
+	if (iommu_type) {
+		rc |= mkdirs("%s/kernel/iommu_groups/%d/devices", root, group);
+		rc |= put(iommu_type, strlen(iommu_type), "%s/kernel/iommu_groups/%d/type", root,
+			  group);
+		snprintf(target, sizeof(target), "../../../kernel/iommu_groups/%d", group);
+		snprintf(link, sizeof(link), "%s/iommu_group", dir);
+		rc |= symlink(target, link);
+	}
+	return rc ? -1 : 0;
+}
+
+static int suite_init(void)
+{
+	snprintf(root, sizeof(root), "/tmp/upcie-fake-sysfs-XXXXXX");
+	if (!mkdtemp(root))
+		return -1;
+	if (mkdirs("%s/kernel/mm/hugepages/hugepages-2048kB", root) ||
+	    fake_device(NVME_BDF, "nvme", NULL, 0) ||
+	    fake_device(UIO_BDF, "uio_pci_generic", NULL, 0) ||
+	    fake_device(UIO_DMA_BDF, "uio_pci_generic", "DMA-FQ\n", 5) ||
+	    fake_device(UIO_PT_BDF, "uio_pci_generic", "identity\n", 6) ||
+	    fake_device(VFIO_NOGROUP, "vfio-pci", NULL, 0))
+		return -1;
+	return 0;
+}
+
+static int suite_clean(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	return system(cmd) ? -1 : 0;
+}
+
+static struct upcie_pci_dev *open_as(const char *bdf, enum upcie_pci_backend be)
+{
+	struct upcie_pci_opts o = {.backend = be, .sysfs_root = root};
+
+	errno = 0;
+	return upcie_pci_open(bdf, &o);
+}
+
+static bool msg_has(const char *needle)
+{
+	bool yes = strstr(upcie_errmsg(), needle) != NULL;
+
+	if (!yes)
+		printf("\n  message \"%s\" lacks \"%s\"\n", upcie_errmsg(), needle);
+	return yes;
+}
+
+static uint16_t fake_command(const char *bdf)
+{
+	char path[256];
+	uint16_t cmd = 0xffff;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/config", root, bdf);
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		if (pread(fd, &cmd, 2, 4) != 2)
+			cmd = 0xffff;
+		close(fd);
+	}
+	return cmd;
+}
+
+static void test_bound_to_nvme(void)
+{
+	CU_ASSERT_PTR_NULL(open_as(NVME_BDF, UPCIE_PCI_BACKEND_UIO));
+	CU_ASSERT_EQUAL(errno, EBUSY);
+	CU_ASSERT(msg_has("devbind bind uio_pci_generic " NVME_BDF));
+	CU_ASSERT(msg_has("bound to nvme"));
+
+	CU_ASSERT_PTR_NULL(open_as(NVME_BDF, UPCIE_PCI_BACKEND_VFIO));
+	CU_ASSERT_EQUAL(errno, EBUSY);
+	CU_ASSERT(msg_has("devbind bind vfio-pci " NVME_BDF));
+
+	CU_ASSERT_PTR_NULL(open_as(NVME_BDF, UPCIE_PCI_BACKEND_AUTO));
+	CU_ASSERT_EQUAL(errno, EBUSY);
+	CU_ASSERT(msg_has("devbind"));
+}
+
+static void test_unknown_bdf(void)
+{
+	static const enum upcie_pci_backend be[] = {UPCIE_PCI_BACKEND_AUTO, UPCIE_PCI_BACKEND_UIO,
+						    UPCIE_PCI_BACKEND_VFIO};
+
+	for (size_t i = 0; i < 3; i++) {
+		CU_ASSERT_PTR_NULL(open_as("0000:7f:1f.7", be[i]));
+		CU_ASSERT_EQUAL(errno, ENODEV);
+		CU_ASSERT(msg_has("no such PCI device"));
+	}
+}
+
+static void test_uio_open_bar_cfg(void)
+{
+	struct upcie_pci_dev *dev;
+	uint16_t vendor = 0;
+	uint8_t cfg[8];
+	size_t len = 0;
+	void *va = NULL;
+
+	dev = open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+	CU_ASSERT_EQUAL(upcie_pci_backend(dev), UPCIE_PCI_BACKEND_UIO);
+	CU_ASSERT_EQUAL(upcie_pci_dma_caps(dev), UPCIE_PCI_DMA_NEEDS_HUGEPAGES);
+	/* Bus mastering on while open. */
+	CU_ASSERT_EQUAL(fake_command(UIO_BDF), CMD_INITIAL | 0x4);
+	CU_ASSERT_EQUAL(upcie_pci_cfg_read(dev, 0, &vendor, 2), 0);
+	CU_ASSERT_EQUAL(vendor, 0x1b36);
+
+	CU_ASSERT_EQUAL(upcie_pci_bar_map(dev, 0, &va, &len), 0);
+	CU_ASSERT_PTR_NOT_NULL(va);
+	CU_ASSERT_EQUAL(len, BAR0_SIZE);
+	if (va) {
+		/* MAP_SHARED: the write lands in the resource0 file. */
+		upcie_mmio_write32(va, 0x1000, 0xfeedf00d);
+		CU_ASSERT_EQUAL(upcie_mmio_read32(va, 0x1000), 0xfeedf00d);
+	}
+
+	CU_ASSERT_EQUAL(upcie_pci_bar_map(dev, 1, &va, &len), -EINVAL);
+	CU_ASSERT(msg_has("not implemented"));
+	CU_ASSERT_EQUAL(upcie_pci_bar_map(dev, 2, &va, &len), -EINVAL);
+	CU_ASSERT(msg_has("I/O port BAR"));
+	/* The fake config file has 256 bytes: a read across its end is short. */
+	CU_ASSERT_EQUAL(upcie_pci_cfg_read(dev, 250, cfg, sizeof(cfg)), -EIO);
+
+	upcie_pci_close(dev);
+	/* pci.c put the saved COMMAND back. */
+	CU_ASSERT_EQUAL(fake_command(UIO_BDF), CMD_INITIAL);
+}
+
+static void test_uio_dma_needs_hugepages(void)
+{
+	struct upcie_pci_dev *dev;
+	uint64_t bus[4];
+	void *mem;
+
+	dev = open_as(UIO_BDF, UPCIE_PCI_BACKEND_UIO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+	mem = mmap(NULL, 16384, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(mem != MAP_FAILED);
+	memset(mem, 1, 16384);
+	CU_ASSERT_EQUAL(upcie_pci_dma_map(dev, mem, 16384, 4096, bus), -EINVAL);
+	CU_ASSERT(msg_has("hugepage"));
+	munmap(mem, 16384);
+	upcie_pci_close(dev);
+}
+
+/* With real hugepages: an untouched page is refused; a touched one gets
+ * a physical address as root, and the "needs root" advice otherwise. */
+static void test_uio_dma_pagemap(void)
+{
+	const size_t huge = 2u << 20;
+	struct upcie_pci_dev *dev;
+	uint64_t bus[1] = {0};
+	void *mem;
+	int rc;
+
+	mem = mmap(NULL, huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+		   -1, 0);
+	if (mem == MAP_FAILED) {
+		upcie_cu_skip("no free 2 MiB hugepages on this machine");
+		return;
+	}
+	dev = open_as(UIO_BDF, UPCIE_PCI_BACKEND_UIO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+	CU_ASSERT_EQUAL(upcie_pci_dma_map(dev, mem, huge, huge, bus), -EFAULT);
+	CU_ASSERT(msg_has("not present"));
+	memset(mem, 0, huge);
+	rc = upcie_pci_dma_map(dev, mem, huge, huge, bus);
+	if (geteuid() == 0) {
+		CU_ASSERT_EQUAL(rc, 0);
+		CU_ASSERT_NOT_EQUAL(bus[0], 0);
+		CU_ASSERT_EQUAL(bus[0] % huge, 0);
+		CU_ASSERT_EQUAL(upcie_pci_dma_unmap(dev, mem, huge, huge, bus), 0);
+	} else {
+		CU_ASSERT_EQUAL(rc, -EPERM);
+		CU_ASSERT(msg_has("root"));
+	}
+	upcie_pci_close(dev);
+	munmap(mem, huge);
+}
+
+static void test_uio_behind_iommu(void)
+{
+	struct upcie_pci_dev *dev;
+
+	CU_ASSERT_PTR_NULL(open_as(UIO_DMA_BDF, UPCIE_PCI_BACKEND_AUTO));
+	CU_ASSERT_EQUAL(errno, ENOTSUP);
+	CU_ASSERT(msg_has("iommu=pt"));
+	CU_ASSERT(msg_has("vfio-pci"));
+	/* Nothing was touched. */
+	CU_ASSERT_EQUAL(fake_command(UIO_DMA_BDF), CMD_INITIAL);
+
+	/* iommu=pt: the identity domain passes physical addresses through. */
+	dev = open_as(UIO_PT_BDF, UPCIE_PCI_BACKEND_AUTO);
+	CU_ASSERT_PTR_NOT_NULL(dev);
+	upcie_pci_close(dev);
+}
+
+static void test_vfio_without_group(void)
+{
+	CU_ASSERT_PTR_NULL(open_as(VFIO_NOGROUP, UPCIE_PCI_BACKEND_AUTO));
+	CU_ASSERT_EQUAL(errno, ENODEV);
+	CU_ASSERT(msg_has("intel_iommu=on"));
+	CU_ASSERT(msg_has("uio_pci_generic"));
+}
+
+static void test_backend_mismatch(void)
+{
+	/* Forcing vfio on a uio-bound device says how to bind it. */
+	CU_ASSERT_PTR_NULL(open_as(UIO_BDF, UPCIE_PCI_BACKEND_VFIO));
+	CU_ASSERT_EQUAL(errno, EBUSY);
+	CU_ASSERT(msg_has("bound to uio_pci_generic"));
+	CU_ASSERT_PTR_NULL(open_as(VFIO_NOGROUP, UPCIE_PCI_BACKEND_UIO));
+	CU_ASSERT_EQUAL(errno, EBUSY);
+	CU_ASSERT(msg_has("bound to vfio-pci"));
+}
+
+static CU_TestInfo tests[] = {
+    {"open a device bound to nvme", test_bound_to_nvme},
+    {"open an address that does not exist", test_unknown_bdf},
+    {"uio: BAR map, config space, bus master restore", test_uio_open_bar_cfg},
+    {"uio: DMA needs a hugepage size", test_uio_dma_needs_hugepages},
+    {"uio: DMA addresses from pagemap", test_uio_dma_pagemap},
+    {"uio: refuse a device behind a translating IOMMU", test_uio_behind_iommu},
+    {"vfio: device without an IOMMU group", test_vfio_without_group},
+    {"forced backend does not match the driver", test_backend_mismatch},
+    CU_TEST_INFO_NULL,
+};
+
+UPCIE_CU_MAIN("pci_backends", suite_init, suite_clean, tests)
