@@ -16,7 +16,7 @@
 #include "log_priv.h"
 #include "pci_backend.h"
 
-#define PCI_COMMAND        0x04
+#define PCI_COMMAND	   0x04
 #define PCI_COMMAND_MASTER 0x4
 
 /* Parse exactly 'width' hex digits (no sign, no prefix); advance *s. */
@@ -28,7 +28,8 @@ static int hexfield(const char **s, int width, unsigned *out)
 		char c = (*s)[i];
 		if (!isxdigit((unsigned char)c))
 			return -EINVAL;
-		v = v * 16 + (unsigned)(isdigit((unsigned char)c) ? c - '0' : tolower(c) - 'a' + 10);
+		v = v * 16 +
+		    (unsigned)(isdigit((unsigned char)c) ? c - '0' : tolower(c) - 'a' + 10);
 	}
 	*s += width;
 	*out = v;
@@ -67,8 +68,8 @@ int upcie_pci_addr_parse(const char *str, struct upcie_pci_addr *addr)
 
 int upcie_pci_addr_format(const struct upcie_pci_addr *addr, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "%04x:%02x:%02x.%x", addr->domain, addr->bus, addr->dev,
-			 addr->func);
+	int n =
+	    snprintf(buf, len, "%04x:%02x:%02x.%x", addr->domain, addr->bus, addr->dev, addr->func);
 	if (n < 0 || (size_t)n >= len)
 		return -ENOSPC;
 	return n;
@@ -98,9 +99,9 @@ static int pick_backend(struct upcie_pci_dev *dev, const struct upcie_pci_opts *
 
 	rc = upcie_sysfs_pci_driver(root, &dev->addr, drv, sizeof(drv));
 	if (rc == -ENOENT)
-		return upcie_err(-ENODEV,
-				 "%s: no such PCI device; 'devbind list' shows the NVMe controllers",
-				 dev->name);
+		return upcie_err(
+		    -ENODEV, "%s: no such PCI device; 'devbind list' shows the NVMe controllers",
+		    dev->name);
 	if (rc)
 		return upcie_err(rc, "%s: cannot read its driver from sysfs: %s", dev->name,
 				 strerror(-rc));

@@ -208,15 +208,17 @@ int upcie_nvme_raw_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe
 			size_t len, struct upcie_nvme_cqe *cqe, uint32_t timeout_ms);
 
 /*
- * PRP construction (Base spec 4.1.1): fill prp1/prp2 for len bytes at buf,
- * writing list entries into 'list' (bus address list_bus, list_entries
- * entries available, pages chained every 512 entries when page-aligned).
- * Exposed for tests and engines with their own queues.
- * Returns 0 or -EINVAL (outside heap, misaligned, len 0, list too small).
+ * PRP construction (Base spec 4.1.1): fill prp1/prp2 for len bytes at buf.
+ * When a list is needed its entries go to 'list' (heap memory, 8-byte
+ * aligned, list_entries slots); when a list page fills up and entries
+ * remain, its last slot chains to the next page of 'list'.
+ * Exposed for tests and for engines that build their own SQEs.
+ * Returns 0 or -EINVAL (outside the heap, not dword aligned, len 0, list
+ * too small).
  */
 int upcie_nvme_prp_setup(const struct upcie_dma_heap *heap, uint32_t page_size, const void *buf,
 			 size_t len, uint64_t *prp1, uint64_t *prp2, uint64_t *list,
-			 uint64_t list_bus, uint32_t list_entries);
+			 uint32_t list_entries);
 
 #ifdef __cplusplus
 }

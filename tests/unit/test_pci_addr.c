@@ -44,10 +44,27 @@ static void test_parse_short(void)
 static void test_parse_bad(void)
 {
 	static const char *bad[] = {
-		"", "0", "1:0.0", "01:00", "01:00.", "01:00.8", "01:20.0", "0000:01:00.0 ",
-		" 01:00.0", "0000:01:00:0", "000:01:00.0", "00000:01:00.0", "0000-01:00.0",
-		"0x01:00.0", "g1:00.0", "01:0g.0", "0000:01:00.0.0", "sim0", "+1:00.0",
-		"0000:1:00.0", "0000:01:0.00",
+	    "",
+	    "0",
+	    "1:0.0",
+	    "01:00",
+	    "01:00.",
+	    "01:00.8",
+	    "01:20.0",
+	    "0000:01:00.0 ",
+	    " 01:00.0",
+	    "0000:01:00:0",
+	    "000:01:00.0",
+	    "00000:01:00.0",
+	    "0000-01:00.0",
+	    "0x01:00.0",
+	    "g1:00.0",
+	    "01:0g.0",
+	    "0000:01:00.0.0",
+	    "sim0",
+	    "+1:00.0",
+	    "0000:1:00.0",
+	    "0000:01:0.00",
 	};
 	struct upcie_pci_addr a;
 
@@ -81,12 +98,9 @@ static void test_open_bad_name(void)
 }
 
 static CU_TestInfo tests[] = {
-	{"parse full form", test_parse_full},
-	{"parse short form", test_parse_short},
-	{"reject malformed", test_parse_bad},
-	{"format into a small buffer", test_format_small},
-	{"open a bad name", test_open_bad_name},
-	CU_TEST_INFO_NULL,
+    {"parse full form", test_parse_full},    {"parse short form", test_parse_short},
+    {"reject malformed", test_parse_bad},    {"format into a small buffer", test_format_small},
+    {"open a bad name", test_open_bad_name}, CU_TEST_INFO_NULL,
 };
 
 UPCIE_CU_MAIN("pci_addr", NULL, NULL, tests)

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * upcie-identify: print a controller and its namespaces as YAML-like
+ * "key: value  # meaning" lines.
+ *
+ *   upcie-identify DEVICE      DEVICE is a PCI address (0000:01:00.0) or "sim"
+ *
+ * Exit codes: 0 ok, 1 usage, 2 device error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <upcie/upcie.h>
+
+/* Identify strings are space padded, not NUL terminated. */
+static void print_str(const char *key, const char *s, size_t len, const char *meaning)
+{
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\0'))
+		len--;
+	printf("  %s: \"%.*s\"  # %s\n", key, (int)len, s, meaning);
+}
+
+static void print_ctrl(struct upcie_nvme_ctrl *ctrl)
+{
+	const struct upcie_nvme_id_ctrl *id = upcie_nvme_ctrl_id(ctrl);
+	struct upcie_nvme_ctrl_info info;
+
+	upcie_nvme_ctrl_info(ctrl, &info);
+	printf("controller:\n");
+	printf("  device: %s\n", upcie_pci_name(upcie_nvme_ctrl_dev(ctrl)));
+	printf("  backend: %s\n",
+	       upcie_pci_backend_name(upcie_pci_backend(upcie_nvme_ctrl_dev(ctrl))));
+	printf("  vid: 0x%04x  # PCI vendor\n", id->vid);
+	print_str("sn", id->sn, sizeof(id->sn), "serial number");
+	print_str("mn", id->mn, sizeof(id->mn), "model number");
+	print_str("fr", id->fr, sizeof(id->fr), "firmware revision");
+	printf("  version: %u.%u.%u  # VS register\n", upcie_nvme_vs_mjr(info.vs),
+	       upcie_nvme_vs_mnr(info.vs), upcie_nvme_vs_ter(info.vs));
+	printf("  cntlid: %u  # controller ID\n", id->cntlid);
+	printf("  mqes: %u  # largest queue, entries (CAP.MQES + 1)\n", info.mqes);
+	printf("  dstrd: %u  # doorbell stride, 4 << n bytes\n", info.dstrd);
+	printf("  timeout_ms: %u  # CAP.TO, ready transition bound\n", info.timeout_ms);
+	printf("  mpsmin: %u  # smallest page, bytes\n", 4096u << upcie_nvme_cap_mpsmin(info.cap));
+	printf("  mpsmax: %u  # largest page, bytes\n", 4096u << upcie_nvme_cap_mpsmax(info.cap));
+	printf("  page_size: %u  # page size in use (CC.MPS)\n", info.page_size);
+	printf("  mdts: %u  # max data transfer, 2^n pages (0: no limit)\n", id->mdts);
+	printf("  max_xfer_bytes: %u  # largest transfer the driver issues\n", info.max_xfer_bytes);
+	printf("  oacs: 0x%04x  # optional admin commands\n", id->oacs);
+	printf("  oncs: 0x%04x  # optional NVM commands\n", id->oncs);
+	printf("  vwc: %u  # volatile write cache present\n", id->vwc & 1);
+	printf("  nn: %u  # namespaces (max nsid)\n", id->nn);
+	printf("  io_sq_granted: %u  # I/O submission queues granted\n", info.io_sq_granted);
+	printf("  io_cq_granted: %u  # I/O completion queues granted\n", info.io_cq_granted);
+	printf("  shadow_doorbells: %s  # Doorbell Buffer Config in use\n",
+	       info.dbbuf ? "true" : "false");
+}
+
+static void print_ns(const struct upcie_nvme_ns *ns)
+{
+	const struct upcie_nvme_id_ns *id = ns->id;
+
+	printf("  - nsid: %u\n", ns->nsid);
+	printf("    nsze: %llu  # size, blocks\n", (unsigned long long)ns->nsze);
+	printf("    ncap: %llu  # capacity, blocks\n", (unsigned long long)ns->ncap);
+	printf("    lba_size: %u  # bytes per block in use\n", ns->lba_size);
+	printf("    ms: %u  # metadata bytes per block\n", ns->ms);
+	printf("    flbas: %u  # LBA format in use\n", ns->flbas_idx);
+	printf("    bytes: %llu  # capacity, bytes\n", (unsigned long long)ns->nsze * ns->lba_size);
+	printf("    max_xfer_blocks: %u  # largest transfer, blocks (from MDTS)\n",
+	       ns->max_xfer_blocks);
+	printf("    lba_formats:\n");
+	for (unsigned i = 0; i <= id->nlbaf && i < 64; i++)
+		printf("      - {index: %u, lba_size: %u, ms: %u, rp: %u}%s\n", i,
+		       1u << id->lbaf[i].lbads, id->lbaf[i].ms, id->lbaf[i].rp & 3,
+		       i == ns->flbas_idx ? "  # in use" : "");
+}
+
+int main(int argc, char **argv)
+{
+	struct upcie_pci_dev *dev;
+	struct upcie_dma_heap *heap;
+	struct upcie_nvme_ctrl *ctrl;
+	int rc = 0;
+
+	if (argc != 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		fprintf(argc == 2 ? stdout : stderr,
+			"usage: %s DEVICE\n"
+			"  DEVICE: a PCI address (0000:01:00.0 or 01:00.0) bound to vfio-pci or\n"
+			"          uio_pci_generic, or 'sim' for the emulated controller\n"
+			"exit codes: 0 ok, 1 usage, 2 device error\n",
+			argv[0]);
+		return argc == 2 ? 0 : 1;
+	}
+	dev = upcie_pci_open(argv[1], NULL);
+	if (!dev) {
+		fprintf(stderr, "upcie-identify: %s\n", upcie_errmsg());
+		return 2;
+	}
+	heap = upcie_dma_heap_create(dev, 4u << 20, 0);
+	if (!heap) {
+		fprintf(stderr, "upcie-identify: %s\n", upcie_errmsg());
+		upcie_pci_close(dev);
+		return 2;
+	}
+	ctrl = upcie_nvme_ctrl_open(dev, heap, NULL);
+	if (!ctrl) {
+		fprintf(stderr, "upcie-identify: %s\n", upcie_errmsg());
+		rc = 2;
+		goto out;
+	}
+	print_ctrl(ctrl);
+	printf("namespaces:\n");
+	for (const struct upcie_nvme_ns *ns = upcie_nvme_ns_first(ctrl); ns;
+	     ns = upcie_nvme_ns_next(ctrl, ns))
+		print_ns(ns);
+	if (upcie_nvme_ctrl_close(ctrl)) {
+		fprintf(stderr, "upcie-identify: %s\n", upcie_errmsg());
+		rc = 2;
+	}
+out:
+	upcie_dma_heap_destroy(heap);
+	upcie_pci_close(dev);
+	return rc;
+}

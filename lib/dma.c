@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * DMA heaps: hugepage-backed (memfd MFD_HUGETLB, else hugetlbfs), with a
+ * per-page bus address table filled once at creation, and a first-fit
+ * allocator whose bookkeeping lives in ordinary memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <hugetlbfs.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <upcie/dma.h>
+#include <upcie/pci.h>
+
+#include "dma_priv.h"
+#include "log_priv.h"
+
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
+#endif
+#ifndef MFD_HUGE_SHIFT
+#define MFD_HUGE_SHIFT 26
+#endif
+
+#define SMALL_PAGE 4096u
+#define MIN_ALIGN  64u
+
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static unsigned log2_exact(size_t v)
+{
+	return (unsigned)__builtin_ctzll((unsigned long long)v);
+}
+
+/* memfd with MFD_HUGETLB for the given page size (Linux >= 4.14). */
+static int hugepage_fd_memfd(size_t pgsz)
+{
+	unsigned flags = MFD_HUGETLB | MFD_CLOEXEC | (log2_exact(pgsz) << MFD_HUGE_SHIFT);
+
+	return memfd_create("upcie-dma", flags);
+}
+
+/* Fallback: an unlinked file on a hugetlbfs mount of that page size. */
+static int hugepage_fd_hugetlbfs(size_t pgsz)
+{
+	const char *dir = hugetlbfs_find_path_for_size((long)pgsz);
+	char path[PATH_MAX];
+	int fd;
+
+	if (!dir)
+		return -1;
+	if (snprintf(path, sizeof(path), "%s/upcie-dma-XXXXXX", dir) >= (int)sizeof(path))
+		return -1;
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}
+
+/* Map 'len' bytes of hugepages; NULL when none can be had. */
+static void *map_hugepages(size_t len, size_t pgsz)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int fd = attempt == 0 ? hugepage_fd_memfd(pgsz) : hugepage_fd_hugetlbfs(pgsz);
+		void *va;
+
+		if (fd < 0)
+			continue;
+		if (ftruncate(fd, (off_t)len)) {
+			close(fd);
+			continue;
+		}
+		/* MAP_POPULATE takes the pages now: a shortage shows here, not as SIGBUS later. */
+		va = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+		close(fd);
+		if (va != MAP_FAILED)
+			return va;
+	}
+	return NULL;
+}
+
+static int blocks_insert(struct upcie_dma_heap *h, size_t idx, struct upcie_dma_block b)
+{
+	if (h->nblocks == h->cap) {
+		size_t ncap = h->cap ? h->cap * 2 : 64;
+		struct upcie_dma_block *nb = realloc(h->blocks, ncap * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		h->blocks = nb;
+		h->cap = ncap;
+	}
+	memmove(&h->blocks[idx + 1], &h->blocks[idx], (h->nblocks - idx) * sizeof(*h->blocks));
+	h->blocks[idx] = b;
+	h->nblocks++;
+	return 0;
+}
+
+static void blocks_remove(struct upcie_dma_heap *h, size_t idx)
+{
+	memmove(&h->blocks[idx], &h->blocks[idx + 1], (h->nblocks - idx - 1) * sizeof(*h->blocks));
+	h->nblocks--;
+}
+
+struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t size, unsigned flags)
+{
+	unsigned caps = upcie_pci_dma_caps(dev);
+	struct upcie_dma_heap *h;
+	long hpsz;
+	int rc;
+
+	if (!size)
+		return upcie_err_null(-EINVAL, "DMA heap size is 0; give the bytes you need");
+	if ((flags & UPCIE_DMA_NO_HUGEPAGES) && (caps & UPCIE_PCI_DMA_NEEDS_HUGEPAGES))
+		return upcie_err_null(-EINVAL,
+				      "%s: the %s backend needs hugepages (physical contiguity); "
+				      "reserve some with 'hugepages setup --count N'",
+				      upcie_pci_name(dev),
+				      upcie_pci_backend_name(upcie_pci_backend(dev)));
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return upcie_err_null(-ENOMEM, "out of memory for a DMA heap");
+	h->dev = dev;
+	h->contiguous = (caps & UPCIE_PCI_DMA_BUS_CONTIGUOUS) != 0;
+
+	hpsz = (flags & UPCIE_DMA_NO_HUGEPAGES) ? -1 : gethugepagesize();
+	if (hpsz > 0) {
+		h->len = align_up(size, (size_t)hpsz);
+		h->va = map_hugepages(h->len, (size_t)hpsz);
+		if (h->va) {
+			h->page_size = (size_t)hpsz;
+			h->hugepages = true;
+		}
+	}
+	if (!h->va) {
+		if ((caps & UPCIE_PCI_DMA_NEEDS_HUGEPAGES) || (flags & UPCIE_DMA_HUGEPAGES_ONLY)) {
+			size_t need = hpsz > 0 ? align_up(size, (size_t)hpsz) / (size_t)hpsz : 0;
+			free(h);
+			return upcie_err_null(-ENOMEM,
+					      "%s: no free hugepages for a %zu-byte DMA heap (%zu "
+					      "needed); reserve them with 'hugepages setup --count "
+					      "%zu'",
+					      upcie_pci_name(dev), size, need, need ? need : 16);
+		}
+		h->page_size = SMALL_PAGE;
+		h->len = align_up(size, SMALL_PAGE);
+		h->va = mmap(NULL, h->len, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (h->va == MAP_FAILED) {
+			free(h);
+			return upcie_err_null(-ENOMEM, "cannot map %zu bytes for a DMA heap", size);
+		}
+		if (!(flags & UPCIE_DMA_NO_HUGEPAGES))
+			upcie_warn("%s: no free hugepages; the DMA heap uses 4 KiB pages",
+				   upcie_pci_name(dev));
+	}
+	/* Pin: the device may reach this memory at any time. Best effort for
+	 * backends that pin themselves (vfio) or do not need it (sim). */
+	if (mlock(h->va, h->len))
+		upcie_debug("mlock of the DMA heap failed (%s); relying on the backend to pin",
+			    strerror(errno));
+	/* Touch every page so that its translation exists before the table is filled. */
+	for (size_t off = 0; off < h->len; off += h->page_size)
+		((volatile char *)h->va)[off] = 0;
+
+	h->page_shift = log2_exact(h->page_size);
+	h->npages = h->len >> h->page_shift;
+	h->bus = calloc(h->npages, sizeof(*h->bus));
+	if (!h->bus) {
+		rc = -ENOMEM;
+		goto err_unmap;
+	}
+	rc = upcie_pci_dma_map(dev, h->va, h->len, h->page_size, h->bus);
+	if (rc)
+		goto err_unmap;
+	rc = blocks_insert(h, 0, (struct upcie_dma_block){0, h->len, false});
+	if (rc)
+		goto err_dma;
+	upcie_info("%s: DMA heap of %zu bytes in %zu-byte pages", upcie_pci_name(dev), h->len,
+		   h->page_size);
+	return h;
+
+err_dma:
+	upcie_pci_dma_unmap(dev, h->va, h->len, h->page_size, h->bus);
+err_unmap:
+	munmap(h->va, h->len);
+	free(h->bus);
+	free(h->blocks);
+	free(h);
+	errno = -rc;
+	return NULL;
+}
+
+void upcie_dma_heap_destroy(struct upcie_dma_heap *h)
+{
+	if (!h)
+		return;
+	upcie_pci_dma_unmap(h->dev, h->va, h->len, h->page_size, h->bus);
+	munmap(h->va, h->len);
+	free(h->bus);
+	free(h->blocks);
+	free(h);
+}
+
+/*
+ * First fit. 'pages' allows straddling backing pages; otherwise on a heap
+ * whose bus addresses are contiguous only within a page, the allocation is
+ * moved to the next page boundary when it would cross one.
+ */
+static void *heap_alloc(struct upcie_dma_heap *h, size_t size, size_t align, bool pages)
+{
+	bool must_fit_page = !pages && !h->contiguous;
+
+	if (!size)
+		return upcie_err_null(-EINVAL, "DMA allocation of 0 bytes");
+	if (align & (align - 1))
+		return upcie_err_null(-EINVAL, "DMA alignment %zu is not a power of two", align);
+	if (align < MIN_ALIGN)
+		align = MIN_ALIGN;
+	if (size > h->len)
+		return upcie_err_null(
+		    -ENOMEM, "DMA allocation of %zu bytes exceeds the %zu-byte heap", size, h->len);
+	if (must_fit_page && size > h->page_size)
+		return upcie_err_null(-EINVAL,
+				      "a contiguous DMA allocation of %zu bytes cannot fit one "
+				      "%zu-byte page; use upcie_dma_alloc_pages() for buffers",
+				      size, h->page_size);
+	size = align_up(size, MIN_ALIGN);
+
+	for (size_t i = 0; i < h->nblocks; i++) {
+		struct upcie_dma_block *b = &h->blocks[i];
+		size_t start, end;
+
+		if (b->used || b->len < size)
+			continue;
+		start = align_up(b->off, align);
+		if (must_fit_page &&
+		    (start >> h->page_shift) != ((start + size - 1) >> h->page_shift))
+			start = align_up(start + 1, h->page_size);
+		end = start + size;
+		if (end > b->off + b->len)
+			continue;
+
+		/* Split into [free head][used][free tail]. */
+		size_t b_end = b->off + b->len;
+		if (start > b->off) {
+			size_t head = start - b->off;
+			if (blocks_insert(h, i, (struct upcie_dma_block){b->off, head, false}))
+				return upcie_err_null(-ENOMEM, "out of memory for DMA bookkeeping");
+			i++;
+			b = &h->blocks[i];
+		}
+		b->off = start;
+		b->len = size;
+		b->used = true;
+		if (end < b_end &&
+		    blocks_insert(h, i + 1, (struct upcie_dma_block){end, b_end - end, false})) {
+			b->len = b_end - start; /* keep the tail inside this block */
+		}
+		h->used += h->blocks[i].len;
+		h->nallocs++;
+		return (char *)h->va + start;
+	}
+	return upcie_err_null(-ENOMEM,
+			      "DMA heap exhausted: %zu bytes asked, %zu of %zu in use; create a "
+			      "larger heap",
+			      size, h->used, h->len);
+}
+
+void *upcie_dma_alloc(struct upcie_dma_heap *h, size_t size, size_t align)
+{
+	return heap_alloc(h, size, align ? align : MIN_ALIGN, false);
+}
+
+void *upcie_dma_alloc_pages(struct upcie_dma_heap *h, size_t size)
+{
+	return heap_alloc(h, align_up(size, SMALL_PAGE), SMALL_PAGE, true);
+}
+
+int upcie_dma_free(struct upcie_dma_heap *h, void *ptr)
+{
+	size_t off, lo = 0, hi;
+
+	if (!ptr)
+		return 0;
+	if ((char *)ptr < (char *)h->va || (char *)ptr >= (char *)h->va + h->len)
+		return upcie_err(-EINVAL, "upcie_dma_free: %p is not in this DMA heap", ptr);
+	off = (size_t)((char *)ptr - (char *)h->va);
+	hi = h->nblocks;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (h->blocks[mid].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == h->nblocks || h->blocks[lo].off != off || !h->blocks[lo].used)
+		return upcie_err(-EINVAL, "upcie_dma_free: %p is not an allocation (double free?)",
+				 ptr);
+	h->blocks[lo].used = false;
+	h->used -= h->blocks[lo].len;
+	h->nallocs--;
+	/* Merge with free neighbours. */
+	if (lo + 1 < h->nblocks && !h->blocks[lo + 1].used) {
+		h->blocks[lo].len += h->blocks[lo + 1].len;
+		blocks_remove(h, lo + 1);
+	}
+	if (lo > 0 && !h->blocks[lo - 1].used) {
+		h->blocks[lo - 1].len += h->blocks[lo].len;
+		blocks_remove(h, lo);
+	}
+	return 0;
+}
+
+uint64_t upcie_dma_bus(const struct upcie_dma_heap *h, const void *va)
+{
+	return upcie_dma_bus_fast(h, va);
+}
+
+bool upcie_dma_contains(const struct upcie_dma_heap *h, const void *va, size_t len)
+{
+	uintptr_t p = (uintptr_t)va, base = (uintptr_t)h->va;
+
+	return p >= base && len <= h->len && p - base <= h->len - len;
+}
+
+void upcie_dma_heap_info(const struct upcie_dma_heap *h, struct upcie_dma_heap_info *info)
+{
+	info->size = h->len;
+	info->used = h->used;
+	info->page_size = h->page_size;
+	info->hugepages = h->hugepages;
+	info->allocations = h->nallocs;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* DMA heap internals shared with the NVMe layer's hot path. */
+#ifndef UPCIE_LIB_DMA_PRIV_H
+#define UPCIE_LIB_DMA_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <upcie/dma.h>
+
+struct upcie_dma_block {
+	size_t off;
+	size_t len;
+	bool used;
+};
+
+struct upcie_dma_heap {
+	struct upcie_pci_dev *dev;
+	void *va;
+	size_t len;
+	size_t page_size;
+	unsigned page_shift;
+	size_t npages;
+	uint64_t *bus; /* bus address of each backing page */
+	bool hugepages;
+	bool contiguous; /* bus addresses contiguous across pages */
+	/* Allocator bookkeeping: sorted by offset, outside device memory. */
+	struct upcie_dma_block *blocks;
+	size_t nblocks, cap;
+	size_t used, nallocs;
+};
+
+/* O(1) translation: one subtraction, one shift, one load, one add. */
+static inline uint64_t upcie_dma_bus_fast(const struct upcie_dma_heap *h, const void *va)
+{
+	uintptr_t off = (uintptr_t)va - (uintptr_t)h->va;
+
+	if (off >= h->len)
+		return UPCIE_DMA_BAD_ADDR;
+	return h->bus[off >> h->page_shift] + (off & (h->page_size - 1));
+}
+
+#endif

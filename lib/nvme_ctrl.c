@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Controller bring-up and shutdown (NVMe Base spec 2.0, 3.5.1 "Memory-based
+ * controller initialization" and 3.6 "Shutdown processing").
+ *
+ * Every wait is bounded by CAP.TO (500 ms units); CSTS.CFS or an all-ones
+ * register read ends it early with a clear error.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <upcie/pci.h>
+
+#include "log_priv.h"
+#include "nvme_priv.h"
+
+uint64_t upcie_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint32_t rd32(struct upcie_nvme_ctrl *c, uint32_t off)
+{
+	return upcie_mmio_read32(c->regs, off);
+}
+
+static void wr32(struct upcie_nvme_ctrl *c, uint32_t off, uint32_t v)
+{
+	upcie_mmio_write32(c->regs, off, v);
+}
+
+/* -ENODEV if registers read all-ones, -EIO on CSTS.CFS, else 0. */
+int upcie_nvme_ctrl_check_csts(struct upcie_nvme_ctrl *c, const char *what)
+{
+	uint32_t csts = rd32(c, UPCIE_NVME_REG_CSTS);
+
+	if (csts == UINT32_MAX)
+		return upcie_err(-ENODEV,
+				 "%s: registers read all-ones during %s; the device is gone",
+				 upcie_pci_name(c->dev), what);
+	if (upcie_nvme_csts_cfs(csts))
+		return upcie_err(-EIO,
+				 "%s: Controller Fatal Status (CSTS.CFS) during %s; the controller "
+				 "needs a reset (close and reopen)",
+				 upcie_pci_name(c->dev), what);
+	return 0;
+}
+
+/* Sleep-free bounded wait; the idle hook lets a polled backend progress. */
+static void wait_pause(struct upcie_nvme_ctrl *c, unsigned iter)
+{
+	upcie_pci_idle(c->dev);
+	if (iter > 1000) {
+		struct timespec ts = {0, 100000}; /* 100 us: this is bring-up, not I/O */
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Wait for CSTS.RDY == rdy. check_cfs: a fatal status ends the wait. */
+static int wait_ready(struct upcie_nvme_ctrl *c, unsigned rdy, bool check_cfs, const char *what)
+{
+	uint64_t deadline = upcie_now_ms() + c->timeout_ms;
+
+	for (unsigned i = 0;; i++) {
+		uint32_t csts = rd32(c, UPCIE_NVME_REG_CSTS);
+
+		if (csts == UINT32_MAX)
+			return upcie_err(-ENODEV,
+					 "%s: registers read all-ones while %s; the device is gone",
+					 upcie_pci_name(c->dev), what);
+		if (check_cfs && upcie_nvme_csts_cfs(csts))
+			return upcie_err(-EIO,
+					 "%s: Controller Fatal Status (CSTS.CFS) while %s; check "
+					 "the controller (reset it with 'devbind restore')",
+					 upcie_pci_name(c->dev), what);
+		if (upcie_nvme_csts_rdy(csts) == rdy)
+			return 0;
+		if (upcie_now_ms() > deadline)
+			return upcie_err(-ETIMEDOUT,
+					 "%s: CSTS.RDY did not become %u within CAP.TO = %u ms "
+					 "while %s",
+					 upcie_pci_name(c->dev), rdy, c->timeout_ms, what);
+		wait_pause(c, i);
+	}
+}
+
+static int disable(struct upcie_nvme_ctrl *c)
+{
+	uint32_t cc = rd32(c, UPCIE_NVME_REG_CC);
+	uint32_t csts = rd32(c, UPCIE_NVME_REG_CSTS);
+	int rc;
+
+	if (cc == UINT32_MAX || csts == UINT32_MAX)
+		return upcie_err(-ENODEV, "%s: registers read all-ones; the device is gone",
+				 upcie_pci_name(c->dev));
+	/* 3.5.1: if CC.EN = 1 and CSTS.RDY = 0, wait for RDY before clearing EN. */
+	if (upcie_nvme_cc_en(cc) && !upcie_nvme_csts_rdy(csts) && !upcie_nvme_csts_cfs(csts)) {
+		rc = wait_ready(c, 1, true, "waiting for a previous enable");
+		if (rc)
+			return rc;
+	}
+	/* Clear SHN together with EN: a reset ends any shutdown state. */
+	if (upcie_nvme_cc_en(cc))
+		wr32(c, UPCIE_NVME_REG_CC, cc & ~(UPCIE_NVME_CC_EN | UPCIE_NVME_CC_SHN_MASK));
+	c->enabled = false;
+	return wait_ready(c, 0, false, "disabling (CC.EN = 0)");
+}
+
+static int choose_page_size(struct upcie_nvme_ctrl *c, uint32_t *mps)
+{
+	long host = sysconf(_SC_PAGESIZE);
+	uint32_t min = upcie_nvme_cap_mpsmin(c->cap), max = upcie_nvme_cap_mpsmax(c->cap);
+	uint32_t want = 0;
+
+	while ((4096L << want) < host)
+		want++;
+	if (want < min)
+		want = min;
+	if (want > max)
+		return upcie_err(-ENOTSUP,
+				 "%s: the controller's largest page (%u bytes) is below the host's "
+				 "page size (%ld bytes)",
+				 upcie_pci_name(c->dev), 4096u << max, host);
+	*mps = want;
+	c->page_size = 4096u << want;
+	return 0;
+}
+
+static int enable(struct upcie_nvme_ctrl *c, uint32_t admin_depth)
+{
+	uint32_t css_cap = upcie_nvme_cap_css(c->cap);
+	uint32_t mps = 0, css, cc;
+	int rc;
+
+	rc = choose_page_size(c, &mps);
+	if (rc)
+		return rc;
+	if (css_cap & UPCIE_NVME_CAP_CSS_NVM)
+		css = UPCIE_NVME_CC_CSS_NVM;
+	else if (css_cap & UPCIE_NVME_CAP_CSS_NOIO)
+		css = UPCIE_NVME_CC_CSS_ADMIN;
+	else
+		return upcie_err(-ENOTSUP,
+				 "%s: the controller supports no command set this library "
+				 "drives (CAP.CSS = %#x)",
+				 upcie_pci_name(c->dev), css_cap);
+
+	c->admin = upcie_nvme_qpair_alloc(c, 0, admin_depth);
+	if (!c->admin)
+		return -errno;
+	wr32(c, UPCIE_NVME_REG_AQA, upcie_nvme_aqa(admin_depth, admin_depth));
+	upcie_mmio_write64(c->regs, UPCIE_NVME_REG_ASQ, upcie_dma_bus(c->heap, c->admin->sq));
+	upcie_mmio_write64(c->regs, UPCIE_NVME_REG_ACQ, upcie_dma_bus(c->heap, c->admin->cq));
+	cc = (css << UPCIE_NVME_CC_CSS_SHIFT) | (mps << UPCIE_NVME_CC_MPS_SHIFT) |
+	     (6u << UPCIE_NVME_CC_IOSQES_SHIFT) | (4u << UPCIE_NVME_CC_IOCQES_SHIFT);
+	/* Queue registers are written before CC.EN; keep that order visible. */
+	upcie_wmb();
+	wr32(c, UPCIE_NVME_REG_CC, cc);
+	wr32(c, UPCIE_NVME_REG_CC, cc | UPCIE_NVME_CC_EN);
+	rc = wait_ready(c, 1, true, "enabling (CC.EN = 1)");
+	if (rc)
+		return rc;
+	c->enabled = true;
+	return 0;
+}
+
+/* Normal shutdown (3.6.1), then a disable so nothing DMAs into freed memory. */
+static int shutdown_ctrl(struct upcie_nvme_ctrl *c)
+{
+	uint64_t deadline = upcie_now_ms() + c->timeout_ms;
+	uint32_t cc = rd32(c, UPCIE_NVME_REG_CC);
+	int rc = 0;
+
+	if (cc == UINT32_MAX)
+		return upcie_err(-ENODEV,
+				 "%s: registers read all-ones at shutdown; the device is gone",
+				 upcie_pci_name(c->dev));
+	if (upcie_nvme_cc_en(cc)) {
+		wr32(c, UPCIE_NVME_REG_CC,
+		     (cc & ~UPCIE_NVME_CC_SHN_MASK) | UPCIE_NVME_CC_SHN_NORMAL);
+		for (unsigned i = 0;; i++) {
+			uint32_t csts = rd32(c, UPCIE_NVME_REG_CSTS);
+
+			if (csts == UINT32_MAX)
+				return upcie_err(-ENODEV,
+						 "%s: registers read all-ones during shutdown",
+						 upcie_pci_name(c->dev));
+			if (upcie_nvme_csts_shst(csts) == 2)
+				break;
+			if (upcie_nvme_csts_cfs(csts)) {
+				rc = upcie_err(-EIO, "%s: Controller Fatal Status during shutdown",
+					       upcie_pci_name(c->dev));
+				break;
+			}
+			if (upcie_now_ms() > deadline) {
+				rc =
+				    upcie_err(-ETIMEDOUT,
+					      "%s: shutdown (CSTS.SHST) did not complete within %u "
+					      "ms",
+					      upcie_pci_name(c->dev), c->timeout_ms);
+				break;
+			}
+			wait_pause(c, i);
+		}
+	}
+	int rc2 = disable(c);
+	return rc ? rc : rc2;
+}
+
+static void ctrl_free(struct upcie_nvme_ctrl *c)
+{
+	upcie_nvme_qpair_free(c->admin);
+	upcie_dma_free(c->heap, c->admin_buf);
+	upcie_dma_free(c->heap, c->dbbuf_shadow);
+	upcie_dma_free(c->heap, c->dbbuf_eventidx);
+	free(c->id);
+	free(c->qid_used);
+	free(c->ns);
+	free(c->ns_id);
+	pthread_mutex_destroy(&c->admin_lock);
+	free(c);
+}
+
+struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct upcie_dma_heap *heap,
+					     const struct upcie_nvme_ctrl_opts *opts)
+{
+	struct upcie_nvme_ctrl_opts o = opts ? *opts : (struct upcie_nvme_ctrl_opts){0};
+	struct upcie_nvme_ctrl *c;
+	uint32_t admin_depth, mdts_bytes;
+	void *regs;
+	size_t regs_len;
+	int rc;
+
+	if (!dev || !heap)
+		return upcie_err_null(-EINVAL,
+				      "upcie_nvme_ctrl_open needs a device and a DMA heap");
+	rc = upcie_pci_bar_map(dev, 0, &regs, &regs_len);
+	if (rc) {
+		errno = -rc;
+		return NULL;
+	}
+	if (regs_len < 0x1000 + 8)
+		return upcie_err_null(-ENODEV,
+				      "%s: BAR0 is %zu bytes, too small for NVMe registers",
+				      upcie_pci_name(dev), regs_len);
+	rc = upcie_pci_bus_master(dev, true);
+	if (rc) {
+		errno = -rc;
+		return NULL;
+	}
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return upcie_err_null(-ENOMEM, "out of memory for a controller");
+	pthread_mutex_init(&c->admin_lock, NULL);
+	c->dev = dev;
+	c->heap = heap;
+	c->regs = regs;
+	c->regs_len = regs_len;
+	c->admin_timeout_ms = o.admin_timeout_ms ? o.admin_timeout_ms : 5000;
+
+	c->cap = upcie_mmio_read64(regs, UPCIE_NVME_REG_CAP);
+	c->vs = rd32(c, UPCIE_NVME_REG_VS);
+	if (c->cap == UINT64_MAX) {
+		rc = upcie_err(-ENODEV, "%s: CAP reads all-ones; the device is gone or not enabled",
+			       upcie_pci_name(dev));
+		goto err;
+	}
+	c->dstrd = upcie_nvme_cap_dstrd(c->cap);
+	c->timeout_ms = (upcie_nvme_cap_to(c->cap) ? upcie_nvme_cap_to(c->cap) : 1) * 500;
+	if (upcie_nvme_cq_db_off(1, c->dstrd) + 4 > regs_len) {
+		rc = upcie_err(-ENODEV, "%s: BAR0 (%zu bytes) has no room for I/O doorbells",
+			       upcie_pci_name(dev), regs_len);
+		goto err;
+	}
+
+	rc = disable(c);
+	if (rc)
+		goto err;
+
+	admin_depth = o.admin_depth ? o.admin_depth : 32;
+	if (admin_depth > upcie_nvme_cap_mqes(c->cap) + 1)
+		admin_depth = upcie_nvme_cap_mqes(c->cap) + 1;
+	if (admin_depth > 4096)
+		admin_depth = 4096; /* AQA fields are 12 bits */
+	if (admin_depth < 2) {
+		rc = upcie_err(-EINVAL, "admin queue depth must be at least 2");
+		goto err;
+	}
+	/* Until Identify tells MDTS, admin transfers are at most one page. */
+	c->max_xfer = 4096;
+	rc = enable(c, admin_depth);
+	if (rc)
+		goto err_disable;
+
+	c->admin_buf = upcie_dma_alloc(heap, 4096, 4096);
+	c->id = malloc(sizeof(*c->id));
+	if (!c->admin_buf || !c->id) {
+		rc = upcie_err(-ENOMEM, "cannot allocate Identify buffers; use a larger DMA heap");
+		goto err_disable;
+	}
+	rc = upcie_nvme_identify(c, UPCIE_NVME_CNS_CTRL, 0, c->admin_buf, NULL);
+	if (rc)
+		goto err_disable;
+	memcpy(c->id, c->admin_buf, sizeof(*c->id));
+
+	/* MDTS is in units of CAP.MPSMIN pages; 0 means no limit. Per-CID PRP
+	 * lists are sized from this, so very large values are capped. */
+	if (!c->id->mdts)
+		mdts_bytes = UPCIE_NVME_MAX_XFER_NOLIMIT;
+	else if (c->id->mdts + 12 + upcie_nvme_cap_mpsmin(c->cap) > 23)
+		mdts_bytes = UPCIE_NVME_MAX_XFER_CAP;
+	else
+		mdts_bytes = (4096u << upcie_nvme_cap_mpsmin(c->cap)) << c->id->mdts;
+	c->max_xfer = mdts_bytes;
+
+	/* Number of Queues (5.27.1.5): ask, and keep what was granted. */
+	uint32_t want = o.io_queues ? o.io_queues : 64, res = 0;
+	uint16_t st = 0;
+	rc = upcie_nvme_set_features(c, UPCIE_NVME_FEAT_NUM_QUEUES, ((want - 1) << 16) | (want - 1),
+				     &res, &st);
+	if (rc) {
+		rc = upcie_err(rc, "%s: Set Features Number of Queues failed: %s",
+			       upcie_pci_name(dev),
+			       rc == -EIO ? upcie_nvme_status_str(st) : upcie_errmsg());
+		goto err_disable;
+	}
+	c->io_sq_granted = (uint16_t)((res & 0xffff) + 1);
+	c->io_cq_granted = (uint16_t)((res >> 16) + 1);
+	c->qid_used = calloc(
+	    (size_t)(c->io_sq_granted > c->io_cq_granted ? c->io_sq_granted : c->io_cq_granted) + 1,
+	    1);
+	if (!c->qid_used) {
+		rc = upcie_err(-ENOMEM, "out of memory");
+		goto err_disable;
+	}
+
+	if (!o.no_dbbuf && (c->id->oacs & UPCIE_NVME_OACS_DBBUF))
+		upcie_nvme_setup_dbbuf(c); /* optional: without it doorbells are MMIO only */
+
+	rc = upcie_nvme_scan_namespaces(c);
+	if (rc)
+		goto err_disable;
+	upcie_info("%s: NVMe %u.%u controller up, %u namespaces, %u I/O queue pairs granted",
+		   upcie_pci_name(dev), upcie_nvme_vs_mjr(c->vs), upcie_nvme_vs_mnr(c->vs),
+		   c->nr_ns, c->io_sq_granted);
+	return c;
+
+err_disable:
+	disable(c);
+err:
+	ctrl_free(c);
+	errno = -rc;
+	return NULL;
+}
+
+int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *c)
+{
+	int rc = 0, rc2;
+
+	if (!c)
+		return 0;
+	while (c->qpairs) {
+		rc2 = upcie_nvme_qpair_destroy(c->qpairs);
+		if (!rc)
+			rc = rc2;
+	}
+	rc2 = shutdown_ctrl(c);
+	if (!rc)
+		rc = rc2;
+	/* The admin queue may hold requests a timed-out wait gave up on. */
+	if (c->admin)
+		upcie_nvme_qpair_abort_all(c->admin);
+	ctrl_free(c);
+	return rc;
+}
+
+const struct upcie_nvme_id_ctrl *upcie_nvme_ctrl_id(const struct upcie_nvme_ctrl *c)
+{
+	return c->id;
+}
+
+void upcie_nvme_ctrl_info(const struct upcie_nvme_ctrl *c, struct upcie_nvme_ctrl_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->cap = c->cap;
+	info->vs = c->vs;
+	info->dstrd = c->dstrd;
+	info->mqes = upcie_nvme_cap_mqes(c->cap) + 1;
+	info->timeout_ms = c->timeout_ms;
+	info->page_size = c->page_size;
+	info->max_xfer_bytes = c->max_xfer;
+	info->io_sq_granted = c->io_sq_granted;
+	info->io_cq_granted = c->io_cq_granted;
+	info->io_qpairs_max =
+	    c->io_sq_granted < c->io_cq_granted ? c->io_sq_granted : c->io_cq_granted;
+	info->nn = c->id->nn;
+	info->nr_ns = c->nr_ns;
+	info->dbbuf = c->dbbuf_shadow != NULL;
+}
+
+struct upcie_pci_dev *upcie_nvme_ctrl_dev(const struct upcie_nvme_ctrl *c)
+{
+	return c->dev;
+}
+
+struct upcie_dma_heap *upcie_nvme_ctrl_heap(const struct upcie_nvme_ctrl *c)
+{
+	return c->heap;
+}
+
+const struct upcie_nvme_ns *upcie_nvme_ns_get(const struct upcie_nvme_ctrl *c, uint32_t nsid)
+{
+	for (uint32_t i = 0; i < c->nr_ns; i++)
+		if (c->ns[i].nsid == nsid)
+			return &c->ns[i];
+	return NULL;
+}
+
+const struct upcie_nvme_ns *upcie_nvme_ns_first(const struct upcie_nvme_ctrl *c)
+{
+	return c->nr_ns ? &c->ns[0] : NULL;
+}
+
+const struct upcie_nvme_ns *upcie_nvme_ns_next(const struct upcie_nvme_ctrl *c,
+					       const struct upcie_nvme_ns *ns)
+{
+	size_t i = (size_t)(ns - c->ns) + 1;
+
+	return i < c->nr_ns ? &c->ns[i] : NULL;
+}

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* NVMe driver internals: controller and queue pair layouts, barriers. */
+#ifndef UPCIE_LIB_NVME_PRIV_H
+#define UPCIE_LIB_NVME_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <upcie/nvme.h>
+
+#include "dma_priv.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+
+/*
+ * Barriers. x86 keeps stores in order and loads in order (TSO), so for
+ * write-back memory a compiler barrier would do; sfence also orders
+ * against write-combining mappings of a BAR. Elsewhere use full fences.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+#define upcie_wmb() __asm__ volatile("sfence" ::: "memory")
+#define upcie_rmb() __asm__ volatile("" ::: "memory")
+#define upcie_mb()  __asm__ volatile("mfence" ::: "memory")
+#else
+#define upcie_wmb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define upcie_rmb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define upcie_mb()  __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#endif
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Largest transfer when the controller reports MDTS 0 (no limit). */
+#define UPCIE_NVME_MAX_XFER_NOLIMIT (1u << 20)
+/* Largest transfer the driver issues even when MDTS allows more. */
+#define UPCIE_NVME_MAX_XFER_CAP (8u << 20)
+
+/* Per-command state, indexed by CID. One cache line. */
+struct upcie_nvme_req {
+	upcie_nvme_cb cb;
+	void *arg;
+	uint8_t busy;
+	uint8_t abandoned; /* a sync wait gave up; the completion is dropped */
+} __attribute__((aligned(32)));
+
+struct upcie_nvme_qpair {
+	/* Submission side (hot). */
+	struct upcie_nvme_sqe *sq;
+	volatile uint32_t *sq_db;
+	uint16_t sq_tail;
+	uint16_t sq_rung; /* tail value last published to the device */
+	uint16_t depth;	  /* entries in each queue */
+	uint16_t nfree;
+	uint16_t *free_cids;
+	struct upcie_nvme_req *reqs;
+	uint64_t *prp_lists;
+	uint32_t prp_slot_entries; /* list entries each CID owns */
+	uint32_t page_size;
+	uint32_t max_xfer;
+	const struct upcie_dma_heap *heap;
+
+	/* Completion side (hot). */
+	struct upcie_nvme_cqe *cq;
+	volatile uint32_t *cq_db;
+	uint16_t cq_head;
+	uint16_t cq_rung; /* head value last published to the device */
+	uint16_t phase;
+
+	/* Shadow doorbells (Doorbell Buffer Config), NULL when unused. */
+	volatile uint32_t *shadow_sq, *shadow_cq;
+	volatile uint32_t *eventidx_sq, *eventidx_cq;
+
+	struct upcie_nvme_qpair_stats stats;
+
+	/* Cold. */
+	struct upcie_nvme_ctrl *ctrl;
+	uint16_t qid;
+	size_t mem_bytes;
+	struct upcie_nvme_qpair *next; /* controller's list of I/O qpairs */
+};
+
+struct upcie_nvme_ctrl {
+	struct upcie_pci_dev *dev;
+	struct upcie_dma_heap *heap;
+	volatile void *regs;
+	size_t regs_len;
+	uint64_t cap;
+	uint32_t vs;
+	uint32_t dstrd;
+	uint32_t timeout_ms; /* CAP.TO * 500 */
+	uint32_t admin_timeout_ms;
+	uint32_t page_size;
+	uint32_t max_xfer;
+	bool enabled;
+	bool admin_broken; /* an admin command timed out: only close is safe */
+
+	pthread_mutex_t admin_lock;
+	struct upcie_nvme_qpair *admin;
+	void *admin_buf; /* 4 KiB for internal admin data */
+
+	struct upcie_nvme_id_ctrl *id;
+	uint16_t io_sq_granted, io_cq_granted;
+	uint8_t *qid_used; /* [1..granted] */
+	struct upcie_nvme_qpair *qpairs;
+
+	void *dbbuf_shadow, *dbbuf_eventidx; /* one page each, when in use */
+
+	struct upcie_nvme_ns *ns;
+	struct upcie_nvme_id_ns *ns_id;
+	uint32_t nr_ns;
+};
+
+/* nvme_qpair.c */
+HIDDEN struct upcie_nvme_qpair *upcie_nvme_qpair_alloc(struct upcie_nvme_ctrl *ctrl, uint16_t qid,
+						       uint32_t depth);
+HIDDEN void upcie_nvme_qpair_free(struct upcie_nvme_qpair *qp);
+HIDDEN void upcie_nvme_qpair_abort_all(struct upcie_nvme_qpair *qp);
+HIDDEN int upcie_nvme_qpair_submit_sqe(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+				       const void *buf, size_t len, upcie_nvme_cb cb, void *arg,
+				       unsigned flags, uint16_t *cid);
+
+/* nvme_ctrl.c */
+HIDDEN int upcie_nvme_ctrl_check_csts(struct upcie_nvme_ctrl *ctrl, const char *what);
+HIDDEN uint64_t upcie_now_ms(void);
+
+/* nvme_admin.c */
+HIDDEN int upcie_nvme_admin_locked(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_sqe *sqe,
+				   void *buf, size_t len, struct upcie_nvme_cqe *cqe,
+				   uint32_t timeout_ms);
+HIDDEN int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *ctrl);
+HIDDEN int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *ctrl);
+
+#endif

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* DMA heap: allocation, alignment, translation, exhaustion, free and merge. */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fixture.h"
+
+static struct fx f;
+
+static int suite_init(void)
+{
+	struct upcie_sim_config cfg;
+
+	upcie_sim_config_default(&cfg);
+	memset(&f, 0, sizeof(f));
+	f.sim = upcie_sim_create(&cfg);
+	if (!f.sim)
+		return 1;
+	struct upcie_pci_opts po = {.sim = f.sim};
+	f.dev = upcie_pci_open("sim", &po);
+	return !f.dev;
+}
+
+static int suite_clean(void)
+{
+	upcie_pci_close(f.dev);
+	upcie_sim_destroy(f.sim);
+	return 0;
+}
+
+static void test_alloc_align_translate(void)
+{
+	struct upcie_dma_heap *h = upcie_dma_heap_create(f.dev, 1u << 20, UPCIE_DMA_NO_HUGEPAGES);
+	struct upcie_dma_heap_info hi;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	upcie_dma_heap_info(h, &hi);
+	CU_ASSERT_EQUAL(hi.size, 1u << 20);
+	CU_ASSERT_EQUAL(hi.page_size, 4096);
+	CU_ASSERT_FALSE(hi.hugepages);
+
+	void *a = upcie_dma_alloc(h, 100, 0);
+	void *b = upcie_dma_alloc(h, 4096, 4096);
+	void *c = upcie_dma_alloc(h, 10, 65536);
+	CU_ASSERT_PTR_NOT_NULL(a);
+	CU_ASSERT_PTR_NOT_NULL(b);
+	CU_ASSERT_PTR_NOT_NULL(c);
+	CU_ASSERT_EQUAL((uintptr_t)a % 64, 0);
+	CU_ASSERT_EQUAL((uintptr_t)b % 4096, 0);
+	CU_ASSERT_EQUAL((uintptr_t)c % 65536, 0);
+	/* sim: bus address == virtual address. */
+	CU_ASSERT_EQUAL(upcie_dma_bus(h, b), (uint64_t)(uintptr_t)b);
+	CU_ASSERT_EQUAL(upcie_dma_bus(h, (char *)b + 123), (uint64_t)(uintptr_t)b + 123);
+	static char outside;
+	CU_ASSERT_EQUAL(upcie_dma_bus(h, &outside), UPCIE_DMA_BAD_ADDR);
+	CU_ASSERT_TRUE(upcie_dma_contains(h, b, 4096));
+	CU_ASSERT_FALSE(upcie_dma_contains(h, &outside, 1));
+	upcie_dma_heap_info(h, &hi);
+	CU_ASSERT_EQUAL(hi.allocations, 3);
+	CU_ASSERT(hi.used >= 100 + 4096 + 10);
+	memset(b, 0xff, 4096); /* writable */
+
+	CU_ASSERT_EQUAL(upcie_dma_free(h, a), 0);
+	CU_ASSERT_EQUAL(upcie_dma_free(h, a), -EINVAL); /* double free is caught */
+	CU_ASSERT_EQUAL(upcie_dma_free(h, (char *)b + 64), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_dma_free(h, &outside), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_dma_free(h, NULL), 0);
+	CU_ASSERT_EQUAL(upcie_dma_free(h, b), 0);
+	CU_ASSERT_EQUAL(upcie_dma_free(h, c), 0);
+	upcie_dma_heap_info(h, &hi);
+	CU_ASSERT_EQUAL(hi.used, 0);
+	CU_ASSERT_EQUAL(hi.allocations, 0);
+	upcie_dma_heap_destroy(h);
+}
+
+static void test_exhaustion_and_merge(void)
+{
+	struct upcie_dma_heap *h = upcie_dma_heap_create(f.dev, 64 * 4096, UPCIE_DMA_NO_HUGEPAGES);
+	void *p[64];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	for (int i = 0; i < 64; i++) {
+		p[i] = upcie_dma_alloc(h, 4096, 4096);
+		CU_ASSERT_PTR_NOT_NULL(p[i]);
+	}
+	errno = 0;
+	CU_ASSERT_PTR_NULL(upcie_dma_alloc(h, 64, 64));
+	CU_ASSERT_EQUAL(errno, ENOMEM);
+	/* Free every other page: 32 pages free, none adjacent. */
+	for (int i = 0; i < 64; i += 2)
+		upcie_dma_free(h, p[i]);
+	CU_ASSERT_PTR_NULL(upcie_dma_alloc(h, 8192, 4096));
+	/* Free the rest: neighbours merge into one block that fits everything. */
+	for (int i = 1; i < 64; i += 2)
+		upcie_dma_free(h, p[i]);
+	void *all = upcie_dma_alloc(h, 64 * 4096, 4096);
+	CU_ASSERT_PTR_NOT_NULL(all);
+	upcie_dma_free(h, all);
+	errno = 0;
+	CU_ASSERT_PTR_NULL(upcie_dma_alloc(h, 0, 64));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	CU_ASSERT_PTR_NULL(upcie_dma_alloc(h, 64, 48)); /* not a power of two */
+	CU_ASSERT_PTR_NULL(upcie_dma_alloc(h, 65 * 4096, 64));
+	upcie_dma_heap_destroy(h);
+}
+
+/* Heaps with hugepages when the machine has some free (skips otherwise). */
+static void test_hugepages(void)
+{
+	struct upcie_dma_heap *h = upcie_dma_heap_create(f.dev, 4u << 20, UPCIE_DMA_HUGEPAGES_ONLY);
+	struct upcie_dma_heap_info hi;
+
+	if (!h) {
+		CU_ASSERT_EQUAL(errno, ENOMEM);
+		upcie_cu_skip("no free hugepages on this machine ('hugepages setup --count 2')");
+		return;
+	}
+	upcie_dma_heap_info(h, &hi);
+	CU_ASSERT_TRUE(hi.hugepages);
+	CU_ASSERT(hi.page_size >= (2u << 20));
+	void *a = upcie_dma_alloc(h, hi.page_size, hi.page_size);
+	CU_ASSERT_PTR_NOT_NULL(a);
+	upcie_dma_free(h, a);
+	upcie_dma_heap_destroy(h);
+}
+
+static void test_bad_args(void)
+{
+	errno = 0;
+	CU_ASSERT_PTR_NULL(upcie_dma_heap_create(f.dev, 0, 0));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+}
+
+static CU_TestInfo tests[] = {
+    {"alloc, align, translate, free", test_alloc_align_translate},
+    {"exhaustion and merging", test_exhaustion_and_merge},
+    {"hugepage heap", test_hugepages},
+    {"bad arguments", test_bad_args},
+    CU_TEST_INFO_NULL,
+};
+
+UPCIE_CU_MAIN("dma", suite_init, suite_clean, tests)
