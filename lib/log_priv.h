@@ -6,16 +6,16 @@
 #include <upcie/log.h>
 
 void upcie_log(enum upcie_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), visibility("hidden")));
+    __attribute__((format(printf, 2, 3), visibility("hidden")));
 /* Record 'fmt' as the thread's error message, log it, return err (a negative errno). */
 int upcie_err(int err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), visibility("hidden")));
+    __attribute__((format(printf, 2, 3), visibility("hidden")));
 /* Same, for functions returning a pointer: sets errno = -err, returns NULL. */
 void *upcie_err_null(int err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), visibility("hidden")));
+    __attribute__((format(printf, 2, 3), visibility("hidden")));
 
-#define upcie_warn(...)  upcie_log(UPCIE_LOG_WARN, __VA_ARGS__)
-#define upcie_info(...)  upcie_log(UPCIE_LOG_INFO, __VA_ARGS__)
+#define upcie_warn(...)	 upcie_log(UPCIE_LOG_WARN, __VA_ARGS__)
+#define upcie_info(...)	 upcie_log(UPCIE_LOG_INFO, __VA_ARGS__)
 #define upcie_debug(...) upcie_log(UPCIE_LOG_DEBUG, __VA_ARGS__)
 
 #endif
