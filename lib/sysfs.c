@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* sysfs readers and writers rooted at a caller-chosen directory. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -220,4 +221,155 @@ int upcie_sysfs_pci_resource(const char *root, const struct upcie_pci_addr *addr
 	}
 	fclose(fp);
 	return rc;
+}
+
+int upcie_sysfs_exists(const char *root, const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vpath(root, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (rc)
+		return rc;
+	return access(path, F_OK) ? -errno : 0;
+}
+
+static int skip_dots(const struct dirent *d)
+{
+	return strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
+}
+
+int upcie_sysfs_dir_foreach(const char *root, upcie_sysfs_dir_cb cb, void *arg, const char *fmt,
+			    ...)
+{
+	char path[PATH_MAX];
+	struct dirent **ents;
+	va_list ap;
+	int rc, n;
+
+	va_start(ap, fmt);
+	rc = vpath(root, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (rc)
+		return rc;
+	n = scandir(path, &ents, skip_dots, versionsort);
+	if (n < 0)
+		return -errno;
+	rc = 0;
+	for (int i = 0; i < n; i++) {
+		if (!rc)
+			rc = cb(ents[i]->d_name, arg);
+		free(ents[i]);
+	}
+	free(ents);
+	return rc;
+}
+
+struct pci_walk {
+	upcie_sysfs_pci_cb cb;
+	void *arg;
+};
+
+static int pci_walk_one(const char *name, void *arg)
+{
+	struct pci_walk *w = arg;
+	struct upcie_pci_addr addr;
+
+	/* Entries that are not PCI addresses are not functions; skip them. */
+	if (upcie_pci_addr_parse(name, &addr))
+		return 0;
+	return w->cb(&addr, w->arg);
+}
+
+int upcie_sysfs_pci_foreach(const char *root, upcie_sysfs_pci_cb cb, void *arg)
+{
+	struct pci_walk w = {cb, arg};
+
+	return upcie_sysfs_dir_foreach(root, pci_walk_one, &w, "bus/pci/devices");
+}
+
+int upcie_sysfs_pci_ids(const char *root, const struct upcie_pci_addr *addr, uint16_t *vendor,
+			uint16_t *device, uint32_t *class_code)
+{
+	char bdf[UPCIE_PCI_ADDR_STRLEN];
+	uint64_t v;
+	int rc;
+
+	upcie_pci_addr_format(addr, bdf, sizeof(bdf));
+	if (vendor) {
+		rc = upcie_sysfs_read_u64(root, &v, "bus/pci/devices/%s/vendor", bdf);
+		if (rc)
+			return rc;
+		*vendor = (uint16_t)v;
+	}
+	if (device) {
+		rc = upcie_sysfs_read_u64(root, &v, "bus/pci/devices/%s/device", bdf);
+		if (rc)
+			return rc;
+		*device = (uint16_t)v;
+	}
+	if (class_code) {
+		rc = upcie_sysfs_read_u64(root, &v, "bus/pci/devices/%s/class", bdf);
+		if (rc)
+			return rc;
+		*class_code = (uint32_t)(v & 0xffffff);
+	}
+	return 0;
+}
+
+int upcie_sysfs_pci_numa_node(const char *root, const struct upcie_pci_addr *addr, int *node)
+{
+	char bdf[UPCIE_PCI_ADDR_STRLEN], buf[32], *end;
+	long n;
+	int rc;
+
+	upcie_pci_addr_format(addr, bdf, sizeof(bdf));
+	rc = upcie_sysfs_read_str(root, buf, sizeof(buf), "bus/pci/devices/%s/numa_node", bdf);
+	if (rc == -ENOENT) {
+		*node = -1;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	n = strtol(buf, &end, 10);
+	if (end == buf || *end || n < -1 || n > INT32_MAX)
+		return -EINVAL;
+	*node = (int)n;
+	return 0;
+}
+
+static int config_rw(const char *root, const struct upcie_pci_addr *addr, uint32_t off, void *buf,
+		     size_t len, int write)
+{
+	char bdf[UPCIE_PCI_ADDR_STRLEN], path[PATH_MAX];
+	ssize_t n;
+	int rc, fd;
+
+	upcie_pci_addr_format(addr, bdf, sizeof(bdf));
+	rc = upcie_sysfs_path(root, path, sizeof(path), "bus/pci/devices/%s/config", bdf);
+	if (rc)
+		return rc;
+	fd = open(path, (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write ? pwrite(fd, buf, len, off) : pread(fd, buf, len, off);
+	rc = n < 0 ? -errno : ((size_t)n == len ? 0 : -EIO);
+	if (close(fd) && !rc)
+		rc = -errno;
+	return rc;
+}
+
+int upcie_sysfs_pci_config_read(const char *root, const struct upcie_pci_addr *addr, uint32_t off,
+				void *buf, size_t len)
+{
+	return config_rw(root, addr, off, buf, len, 0);
+}
+
+int upcie_sysfs_pci_config_write(const char *root, const struct upcie_pci_addr *addr, uint32_t off,
+				 const void *buf, size_t len)
+{
+	return config_rw(root, addr, off, (void *)buf, len, 1);
 }

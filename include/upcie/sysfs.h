@@ -17,6 +17,12 @@
  *   upcie_sysfs_pci_driver()  driver a PCI function is bound to ("" if none)
  *   upcie_sysfs_pci_iommu_group()  IOMMU group number (-ENOENT if none)
  *   upcie_sysfs_pci_resource()     start, size and flags of BAR n
+ *   upcie_sysfs_exists()      whether a path exists (0 or -ENOENT)
+ *   upcie_sysfs_dir_foreach() call back for each entry of a directory, sorted
+ *   upcie_sysfs_pci_foreach() call back for each PCI function, sorted by address
+ *   upcie_sysfs_pci_ids()     vendor, device and class of a PCI function
+ *   upcie_sysfs_pci_numa_node()    NUMA node of a PCI function (-1 if none)
+ *   upcie_sysfs_pci_config_read/_write()  config space through sysfs 'config'
  *
  * All return 0 or a negative errno (-ENOENT for a missing file).
  */
@@ -52,6 +58,33 @@ int upcie_sysfs_pci_driver(const char *root, const struct upcie_pci_addr *addr, 
 int upcie_sysfs_pci_iommu_group(const char *root, const struct upcie_pci_addr *addr, int *group);
 int upcie_sysfs_pci_resource(const char *root, const struct upcie_pci_addr *addr, unsigned bar,
 			     uint64_t *start, uint64_t *size, uint64_t *flags);
+
+int upcie_sysfs_exists(const char *root, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Directory listing in version order ("nvme2" before "nvme10"), without "."
+ * and "..". A non-zero return from cb stops the walk and is returned.
+ */
+typedef int (*upcie_sysfs_dir_cb)(const char *name, void *arg);
+int upcie_sysfs_dir_foreach(const char *root, upcie_sysfs_dir_cb cb, void *arg, const char *fmt,
+			    ...) __attribute__((format(printf, 4, 5)));
+
+/* Each PCI function under bus/pci/devices, in address order; same stop rule. */
+typedef int (*upcie_sysfs_pci_cb)(const struct upcie_pci_addr *addr, void *arg);
+int upcie_sysfs_pci_foreach(const char *root, upcie_sysfs_pci_cb cb, void *arg);
+
+/* Any output pointer may be NULL. class_code is the 24-bit class (0x010802). */
+int upcie_sysfs_pci_ids(const char *root, const struct upcie_pci_addr *addr, uint16_t *vendor,
+			uint16_t *device, uint32_t *class_code);
+/* -1 when the platform has no NUMA information (or the file is missing). */
+int upcie_sysfs_pci_numa_node(const char *root, const struct upcie_pci_addr *addr, int *node);
+
+/* Config space bytes [off, off + len) through the sysfs 'config' file. */
+int upcie_sysfs_pci_config_read(const char *root, const struct upcie_pci_addr *addr, uint32_t off,
+				void *buf, size_t len);
+int upcie_sysfs_pci_config_write(const char *root, const struct upcie_pci_addr *addr, uint32_t off,
+				 const void *buf, size_t len);
 
 #ifdef __cplusplus
 }
