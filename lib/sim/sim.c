@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The emulated NVMe controller: configuration, life cycle, faults, counters
+ * and the optional stepping thread. Registers and queues are in sim_ctrl.c,
+ * commands in sim_admin.c and sim_nvm.c, PRPs in sim_prp.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "log_priv.h"
+#include "sim_priv.h"
+
+#define SIM_BAR_MAX   (64u << 20)
+#define SIM_NS_MAX    (1ull << 40) /* bytes of address space per namespace */
+#define SIM_IDLE_SPIN 20000	   /* idle steps before the thread starts napping */
+#define SIM_NAP_NS    5000
+
+void upcie_sim_config_default(struct upcie_sim_config *cfg)
+{
+	if (!cfg)
+		return;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mqes = 1023;
+	cfg->dstrd = 0;
+	cfg->to = 2;
+	cfg->mdts = 5;
+	cfg->cqr = true;
+	cfg->dbbuf = true;
+	cfg->max_ioqpairs = 16;
+	cfg->nr_ns = 2;
+	cfg->ns[0] = (struct upcie_sim_ns_config){.lba_size = 512, .nlbas = 131072};
+	cfg->ns[1] = (struct upcie_sim_ns_config){.lba_size = 4096, .nlbas = 16384};
+	cfg->threaded = false;
+	snprintf(cfg->serial, sizeof(cfg->serial), "UPCIESIM0001");
+	snprintf(cfg->model, sizeof(cfg->model), "upcie emulated NVMe controller");
+}
+
+static size_t bar_size(const struct upcie_sim_config *cfg)
+{
+	uint64_t end =
+	    UPCIE_NVME_REG_DBS + 2ull * ((uint64_t)cfg->max_ioqpairs + 1) * (4ull << cfg->dstrd);
+	uint64_t len = (end + 4095) & ~4095ull;
+
+	return len < SIM_BAR_MIN ? SIM_BAR_MIN : (size_t)len;
+}
+
+static int check_config(const struct upcie_sim_config *cfg)
+{
+	if (!cfg)
+		return upcie_err(-EINVAL,
+				 "sim: no config; fill one with upcie_sim_config_default()");
+	if (cfg->mqes < 1)
+		return upcie_err(-EINVAL, "sim: mqes is 0's based and must be >= 1 (2 entries)");
+	if (cfg->dstrd > 15)
+		return upcie_err(-EINVAL, "sim: dstrd %u is above 15 (CAP.DSTRD is 4 bits)",
+				 cfg->dstrd);
+	if (cfg->to < 1)
+		return upcie_err(-EINVAL, "sim: to (CAP.TO, 500 ms units) must be >= 1");
+	if (cfg->mdts > 15)
+		return upcie_err(-EINVAL, "sim: mdts %u is above 15 (128 MiB); use 0 for no limit",
+				 cfg->mdts);
+	if (cfg->max_ioqpairs < 1)
+		return upcie_err(-EINVAL, "sim: max_ioqpairs must be >= 1");
+	if (bar_size(cfg) > SIM_BAR_MAX)
+		return upcie_err(-EINVAL,
+				 "sim: max_ioqpairs %u with dstrd %u needs a BAR over 64 MiB; "
+				 "lower one of them",
+				 cfg->max_ioqpairs, cfg->dstrd);
+	if (cfg->nr_ns < 1 || cfg->nr_ns > UPCIE_SIM_MAX_NS)
+		return upcie_err(-EINVAL, "sim: nr_ns %u is outside 1..%d", cfg->nr_ns,
+				 UPCIE_SIM_MAX_NS);
+	for (uint32_t i = 0; i < cfg->nr_ns; i++) {
+		uint32_t b = cfg->ns[i].lba_size;
+
+		if (b < 512 || b > 65536 || (b & (b - 1)))
+			return upcie_err(
+			    -EINVAL, "sim: ns[%u].lba_size %u is not a power of two in 512..65536",
+			    i, b);
+		if (!cfg->ns[i].nlbas || cfg->ns[i].nlbas > SIM_NS_MAX / b)
+			return upcie_err(-EINVAL, "sim: ns[%u].nlbas %llu is 0 or above 1 TiB", i,
+					 (unsigned long long)cfg->ns[i].nlbas);
+	}
+	if (!memchr(cfg->serial, 0, sizeof(cfg->serial)))
+		return upcie_err(-EINVAL, "sim: serial is not NUL-terminated (20 characters max)");
+	if (!memchr(cfg->model, 0, sizeof(cfg->model)))
+		return upcie_err(-EINVAL, "sim: model is not NUL-terminated (40 characters max)");
+	return 0;
+}
+
+/* CAP (Base spec 3.1.3.1). */
+static uint64_t make_cap(const struct upcie_sim_config *cfg)
+{
+	return (uint64_t)cfg->mqes | ((uint64_t)(cfg->cqr ? 1 : 0) << 16) |
+	       ((uint64_t)cfg->to << 24) | ((uint64_t)cfg->dstrd << 32) |
+	       ((uint64_t)UPCIE_NVME_CAP_CSS_NVM << 37) | (0ull << 48) |
+	       ((uint64_t)SIM_MPSMAX << 52);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+/* PCI config header, type 0: an NVMe class device with one 64-bit memory BAR. */
+void upcie_sim_cfg_init(struct upcie_sim *sim)
+{
+	uint8_t *c = sim->cfgspace;
+	uint32_t bar_mask = ~(uint32_t)(sim->bar_len - 1) & 0xfffffff0u;
+
+	memset(c, 0, SIM_CFG_SIZE);
+	memset(sim->cfg_wmask, 0, sizeof(sim->cfg_wmask));
+	put16(c + 0x00, SIM_VID);
+	put16(c + 0x02, SIM_DID);
+	put16(c + 0x04, 0);		    /* COMMAND */
+	put16(c + 0x06, 0x0010);	    /* STATUS: capabilities list */
+	c[0x08] = 0x01;			    /* revision */
+	c[0x09] = 0x02;			    /* prog-if: NVM Express */
+	c[0x0a] = 0x08;			    /* subclass: non-volatile memory */
+	c[0x0b] = 0x01;			    /* class: mass storage */
+	c[0x0e] = 0x00;			    /* header type 0 */
+	put32(c + 0x10, 0xfe000000u | 0x4); /* BAR0: 64-bit memory, non-prefetchable */
+	put32(c + 0x14, 0);
+	put16(c + 0x2c, SIM_VID);
+	put16(c + 0x2e, SIM_DID);
+	c[0x34] = 0x40; /* capabilities pointer */
+	c[0x3d] = 0x01; /* INTA */
+	/* PCI Express capability, endpoint, version 2. */
+	c[0x40] = 0x10;
+	c[0x41] = 0x00;
+	put16(c + 0x42, 0x0002);
+
+	/* COMMAND: memory space, bus master, INTx disable. */
+	put16(sim->cfg_wmask + 0x04, 0x0406);
+	/* BAR0 sizing: the size bits read back 0. */
+	put32(sim->cfg_wmask + 0x10, bar_mask);
+	put32(sim->cfg_wmask + 0x14, 0xffffffffu);
+	sim->cfg_wmask[0x3c] = 0xff; /* interrupt line */
+}
+
+static int ns_alloc(struct upcie_sim *sim)
+{
+	for (uint32_t i = 0; i < sim->cfg.nr_ns; i++) {
+		struct sim_ns *ns = &sim->ns[i];
+		void *p;
+
+		ns->lba_size = sim->cfg.ns[i].lba_size;
+		ns->lba_shift = (uint32_t)__builtin_ctz(ns->lba_size);
+		ns->nlbas = sim->cfg.ns[i].nlbas;
+		ns->len = (size_t)(ns->nlbas << ns->lba_shift);
+		p = mmap(NULL, ns->len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			return upcie_err(-errno,
+					 "sim: cannot reserve %zu bytes for namespace %u: %s",
+					 ns->len, i + 1, strerror(errno));
+		ns->data = p;
+	}
+	return 0;
+}
+
+static void *sim_thread(void *arg);
+
+void upcie_sim_destroy(struct upcie_sim *sim)
+{
+	if (!sim)
+		return;
+	if (sim->thread_on) {
+		__atomic_store_n(&sim->stop, 1, __ATOMIC_RELEASE);
+		pthread_join(sim->thread, NULL);
+	}
+	for (uint32_t i = 0; i < UPCIE_SIM_MAX_NS; i++)
+		if (sim->ns[i].data)
+			munmap(sim->ns[i].data, sim->ns[i].len);
+	if (sim->bar)
+		munmap(sim->bar, sim->bar_len);
+	free(sim->sqs);
+	free(sim->cqs);
+	free(sim->live_sqs);
+	free(sim->live_cqs);
+	free(sim->ranges);
+	pthread_mutex_destroy(&sim->lock);
+	free(sim);
+}
+
+struct upcie_sim *upcie_sim_create(const struct upcie_sim_config *cfg)
+{
+	struct upcie_sim *sim;
+	int rc;
+
+	rc = check_config(cfg);
+	if (rc) {
+		errno = -rc;
+		return NULL;
+	}
+	sim = calloc(1, sizeof(*sim));
+	if (!sim)
+		return upcie_err_null(-ENOMEM, "sim: out of memory");
+	sim->cfg = *cfg;
+	pthread_mutex_init(&sim->lock, NULL);
+	sim->nr_qids = (uint32_t)cfg->max_ioqpairs + 1;
+	sim->sqs = calloc(sim->nr_qids, sizeof(*sim->sqs));
+	sim->cqs = calloc(sim->nr_qids, sizeof(*sim->cqs));
+	sim->live_sqs = calloc(sim->nr_qids, sizeof(*sim->live_sqs));
+	sim->live_cqs = calloc(sim->nr_qids, sizeof(*sim->live_cqs));
+	if (!sim->sqs || !sim->cqs || !sim->live_sqs || !sim->live_cqs) {
+		upcie_sim_destroy(sim);
+		return upcie_err_null(-ENOMEM, "sim: out of memory for %u queue pairs",
+				      cfg->max_ioqpairs);
+	}
+	sim->bar_len = bar_size(cfg);
+	sim->bar =
+	    mmap(NULL, sim->bar_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sim->bar == MAP_FAILED) {
+		sim->bar = NULL;
+		rc = -errno;
+		upcie_sim_destroy(sim);
+		return upcie_err_null(rc, "sim: cannot map a %zu-byte BAR: %s", sim->bar_len,
+				      strerror(-rc));
+	}
+	rc = ns_alloc(sim);
+	if (rc) {
+		upcie_sim_destroy(sim);
+		errno = -rc;
+		return NULL;
+	}
+	sim->db_stride = 4u << cfg->dstrd;
+	sim->cap = make_cap(cfg);
+	sim->vs = 0x00010400; /* 1.4.0 */
+	sim->page_size = 4096;
+	sim->mdts_bytes = cfg->mdts ? (uint64_t)4096 << cfg->mdts : 0;
+	upcie_sim_cfg_init(sim);
+	upcie_sim_regs_init(sim);
+	upcie_sim_ctrl_reset(sim);
+
+	if (cfg->threaded) {
+		rc = pthread_create(&sim->thread, NULL, sim_thread, sim);
+		if (rc) {
+			upcie_sim_destroy(sim);
+			return upcie_err_null(-rc, "sim: cannot start its thread: %s",
+					      strerror(rc));
+		}
+		sim->thread_on = true;
+	}
+	return sim;
+}
+
+int upcie_sim_step(struct upcie_sim *sim)
+{
+	int n;
+
+	if (!sim)
+		return -EINVAL;
+	pthread_mutex_lock(&sim->lock);
+	n = upcie_sim_step_locked(sim);
+	pthread_mutex_unlock(&sim->lock);
+	return n;
+}
+
+/* Step in a loop; spin while busy, nap a few microseconds once idle for long. */
+static void *sim_thread(void *arg)
+{
+	struct upcie_sim *sim = arg;
+	const struct timespec nap = {0, SIM_NAP_NS};
+	unsigned idle = 0;
+
+	while (!__atomic_load_n(&sim->stop, __ATOMIC_ACQUIRE)) {
+		if (upcie_sim_step(sim) > 0) {
+			idle = 0;
+		} else if (idle < SIM_IDLE_SPIN) {
+			idle++;
+			sim_cpu_relax();
+		} else {
+			nanosleep(&nap, NULL);
+		}
+	}
+	return NULL;
+}
+
+int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t arg,
+		    uint16_t status)
+{
+	int rc = 0;
+
+	if (!sim)
+		return upcie_err(-EINVAL, "sim: no model given to upcie_sim_fault()");
+	pthread_mutex_lock(&sim->lock);
+	switch (fault) {
+	case UPCIE_SIM_FAULT_NONE:
+		sim->f_rdy_never = false;
+		sim->f_shn_never = false;
+		sim->drop_left = 0;
+		sim->nth_left = 0;
+		sim->csts &= ~UPCIE_NVME_CSTS_CFS;
+		if (sim->removed) {
+			/* Back on the bus, freshly reset. */
+			sim->removed = false;
+			upcie_sim_regs_init(sim);
+			upcie_sim_ctrl_reset(sim);
+		}
+		upcie_sim_mmio_set(sim, UPCIE_NVME_REG_CSTS, sim->removed ? ~0u : sim->csts);
+		break;
+	case UPCIE_SIM_FAULT_RDY_NEVER:
+		sim->f_rdy_never = true;
+		break;
+	case UPCIE_SIM_FAULT_CFS:
+		sim->csts |= UPCIE_NVME_CSTS_CFS;
+		if (!sim->removed)
+			upcie_sim_mmio_set(sim, UPCIE_NVME_REG_CSTS, sim->csts);
+		break;
+	case UPCIE_SIM_FAULT_DROP_CQE:
+		if (!arg)
+			rc = upcie_err(-EINVAL, "sim: DROP_CQE needs arg >= 1 (commands to drop)");
+		else
+			sim->drop_left = arg;
+		break;
+	case UPCIE_SIM_FAULT_STATUS_NTH:
+		if (!arg || !status)
+			rc = upcie_err(-EINVAL, "sim: STATUS_NTH needs arg >= 1 (1 = the next "
+						"command) and a non-zero status");
+		else {
+			sim->nth_left = arg;
+			sim->nth_status = status & 0x7ff;
+		}
+		break;
+	case UPCIE_SIM_FAULT_REMOVED:
+		sim->removed = true;
+		upcie_sim_fill_removed(sim);
+		break;
+	case UPCIE_SIM_FAULT_SHN_NEVER:
+		sim->f_shn_never = true;
+		break;
+	default:
+		rc = upcie_err(-EINVAL, "sim: unknown fault %d", (int)fault);
+		break;
+	}
+	pthread_mutex_unlock(&sim->lock);
+	return rc;
+}
+
+void upcie_sim_stats(struct upcie_sim *sim, struct upcie_sim_stats *st)
+{
+	if (!sim || !st)
+		return;
+	pthread_mutex_lock(&sim->lock);
+	*st = sim->st;
+	pthread_mutex_unlock(&sim->lock);
+}
+
+void upcie_sim_stats_reset(struct upcie_sim *sim)
+{
+	if (!sim)
+		return;
+	pthread_mutex_lock(&sim->lock);
+	memset(&sim->st, 0, sizeof(sim->st));
+	pthread_mutex_unlock(&sim->lock);
+}
+
+void *upcie_sim_ns_data(struct upcie_sim *sim, uint32_t nsid, size_t *len)
+{
+	if (!sim || !nsid || nsid > sim->cfg.nr_ns)
+		return NULL;
+	if (len)
+		*len = sim->ns[nsid - 1].len;
+	return sim->ns[nsid - 1].data;
+}

@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The emulated controller's registers, state machine, doorbells and queues.
+ *
+ * The driver writes BAR0 with plain volatile stores; the model notices a
+ * change when it steps, by comparing with the last value it saw (CC, every
+ * live doorbell, and the shadow doorbells once Doorbell Buffer Config ran).
+ */
+#include <string.h>
+
+#include <upcie/pci.h>
+
+#include "log_priv.h"
+#include "sim_priv.h"
+
+uint32_t upcie_sim_mmio(struct upcie_sim *sim, uint32_t off)
+{
+	return upcie_mmio_read32(sim->bar, off);
+}
+
+void upcie_sim_mmio_set(struct upcie_sim *sim, uint32_t off, uint32_t val)
+{
+	upcie_mmio_write32(sim->bar, off, val);
+}
+
+static void put_csts(struct upcie_sim *sim)
+{
+	uint32_t c = sim->csts & ~(UPCIE_NVME_CSTS_RDY);
+
+	if (sim->ready)
+		c |= UPCIE_NVME_CSTS_RDY;
+	sim->csts = c;
+	upcie_sim_mmio_set(sim, UPCIE_NVME_REG_CSTS, c);
+}
+
+/* Read-only registers: the host may have scribbled on them; a device ignores that. */
+static void put_ro_regs(struct upcie_sim *sim)
+{
+	upcie_mmio_write64(sim->bar, UPCIE_NVME_REG_CAP, sim->cap);
+	upcie_sim_mmio_set(sim, UPCIE_NVME_REG_VS, sim->vs);
+	put_csts(sim);
+}
+
+void upcie_sim_regs_init(struct upcie_sim *sim)
+{
+	memset(sim->bar, 0, sim->bar_len);
+	sim->cc = 0;
+	sim->csts = 0;
+	put_ro_regs(sim);
+}
+
+void upcie_sim_fill_removed(struct upcie_sim *sim)
+{
+	memset(sim->bar, 0xff, sim->bar_len);
+}
+
+static void live_add(uint16_t *list, uint32_t *nr, uint16_t qid)
+{
+	list[(*nr)++] = qid;
+}
+
+static void live_del(uint16_t *list, uint32_t *nr, uint16_t qid)
+{
+	for (uint32_t i = 0; i < *nr; i++) {
+		if (list[i] == qid) {
+			memmove(&list[i], &list[i + 1], (*nr - i - 1) * sizeof(list[0]));
+			(*nr)--;
+			return;
+		}
+	}
+}
+
+/*
+ * Controller reset (CC.EN 1 -> 0, Base spec 3.7.2): every queue is gone,
+ * Doorbell Buffer Config is forgotten, features return to their defaults,
+ * CSTS.RDY, CFS and SHST clear. Doorbell registers read zero again.
+ */
+void upcie_sim_ctrl_reset(struct upcie_sim *sim)
+{
+	memset(sim->sqs, 0, sim->nr_qids * sizeof(sim->sqs[0]));
+	memset(sim->cqs, 0, sim->nr_qids * sizeof(sim->cqs[0]));
+	sim->nr_live_sqs = 0;
+	sim->nr_live_cqs = 0;
+	sim->nsqa = sim->cfg.max_ioqpairs;
+	sim->ncqa = sim->cfg.max_ioqpairs;
+	sim->qs_created = false;
+	sim->vwc_on = true;
+	sim->aer_held = 0;
+	sim->dbbuf_on = false;
+	sim->dbbuf_dead = false;
+	sim->shadow = NULL;
+	sim->eventidx = NULL;
+	sim->enabled = false;
+	sim->en_pending = false;
+	sim->ready = false;
+	sim->shn_done = false;
+	sim->csts = 0;
+	memset(sim->bar + UPCIE_NVME_REG_DBS, 0, sim->bar_len - UPCIE_NVME_REG_DBS);
+	put_csts(sim);
+}
+
+static void set_cfs(struct upcie_sim *sim, const char *why)
+{
+	if (!(sim->csts & UPCIE_NVME_CSTS_CFS))
+		upcie_warn("sim: controller fatal status: %s", why);
+	sim->csts |= UPCIE_NVME_CSTS_CFS;
+	put_csts(sim);
+}
+
+/* CC.EN 0 -> 1 (Base spec 3.5.1): check what the host programmed. */
+static void try_enable(struct upcie_sim *sim)
+{
+	uint32_t cc = sim->cc;
+	uint32_t aqa = upcie_sim_mmio(sim, UPCIE_NVME_REG_AQA);
+	uint64_t asq = upcie_mmio_read64(sim->bar, UPCIE_NVME_REG_ASQ);
+	uint64_t acq = upcie_mmio_read64(sim->bar, UPCIE_NVME_REG_ACQ);
+	uint32_t mps = upcie_nvme_cc_mps(cc);
+	uint32_t sqs = (aqa & 0xfff) + 1, cqs = ((aqa >> 16) & 0xfff) + 1;
+	size_t ps;
+
+	sim->en_pending = false;
+	if (upcie_nvme_cc_css(cc) != UPCIE_NVME_CC_CSS_NVM) {
+		set_cfs(sim, "CC.CSS selects a command set the model lacks (only NVM)");
+		return;
+	}
+	if (mps > SIM_MPSMAX) {
+		set_cfs(sim, "CC.MPS is above CAP.MPSMAX");
+		return;
+	}
+	if (upcie_nvme_cc_iosqes(cc) != SIM_SQES || upcie_nvme_cc_iocqes(cc) != SIM_CQES) {
+		set_cfs(sim, "CC.IOSQES must be 6 and CC.IOCQES 4");
+		return;
+	}
+	ps = (size_t)4096 << mps;
+	if (sqs < 2 || cqs < 2) {
+		set_cfs(sim, "AQA: admin queues need at least 2 entries");
+		return;
+	}
+	if (!asq || !acq || (asq & (ps - 1)) || (acq & (ps - 1))) {
+		set_cfs(sim, "ASQ/ACQ must be non-zero and aligned to the memory page size");
+		return;
+	}
+	if (!upcie_sim_dma_ok(sim, asq, (uint64_t)sqs * 64) ||
+	    !upcie_sim_dma_ok(sim, acq, (uint64_t)cqs * 16)) {
+		sim->st.xfer_errors++;
+		set_cfs(sim, "ASQ/ACQ memory is not registered for DMA");
+		return;
+	}
+	sim->page_size = ps;
+	sim->sqs[0] = (struct sim_sq){
+	    .base = (uint8_t *)(uintptr_t)asq, .size = sqs, .cqid = 0, .live = true};
+	sim->cqs[0] = (struct sim_cq){
+	    .base = (uint8_t *)(uintptr_t)acq, .size = cqs, .phase = 1, .nr_sqs = 1, .live = true};
+	upcie_sim_mmio_set(sim, upcie_nvme_sq_db_off(0, sim->cfg.dstrd), 0);
+	upcie_sim_mmio_set(sim, upcie_nvme_cq_db_off(0, sim->cfg.dstrd), 0);
+	sim->ready = true;
+	put_csts(sim);
+}
+
+/* React to CC; level based, so clearing a fault lets a pending step finish. */
+static void step_regs(struct upcie_sim *sim)
+{
+	uint32_t cc = upcie_sim_mmio(sim, UPCIE_NVME_REG_CC);
+	uint32_t old = sim->cc;
+
+	sim->cc = cc;
+	if (upcie_nvme_cc_en(cc) && !sim->enabled) {
+		sim->enabled = true;
+		sim->en_pending = true;
+		sim->st.enables++;
+	} else if (!upcie_nvme_cc_en(cc) && sim->enabled) {
+		upcie_sim_ctrl_reset(sim);
+	}
+	if (sim->en_pending && !sim->f_rdy_never && !(sim->csts & UPCIE_NVME_CSTS_CFS))
+		try_enable(sim);
+
+	/* Shutdown (Base spec 3.6): SHST follows CC.SHN; clearing SHN returns it to normal. */
+	if (upcie_nvme_cc_shn(cc)) {
+		if (!upcie_nvme_cc_shn(old))
+			sim->shn_done = false;
+		if (!sim->shn_done) {
+			sim->csts &= ~UPCIE_NVME_CSTS_SHST_MASK;
+			if (sim->f_shn_never) {
+				sim->csts |= UPCIE_NVME_CSTS_SHST_OCCUR;
+			} else {
+				sim->csts |= UPCIE_NVME_CSTS_SHST_DONE;
+				sim->shn_done = true;
+				sim->st.shutdowns++;
+			}
+		}
+	} else if (sim->csts & UPCIE_NVME_CSTS_SHST_MASK) {
+		sim->csts &= ~UPCIE_NVME_CSTS_SHST_MASK;
+		sim->shn_done = false;
+	}
+	put_ro_regs(sim);
+}
+
+/* Mark queues (and shadow pages) whose memory is no longer registered. */
+void upcie_sim_check_dead(struct upcie_sim *sim)
+{
+	for (uint32_t q = 0; q < sim->nr_qids; q++) {
+		struct sim_sq *sq = &sim->sqs[q];
+		struct sim_cq *cq = &sim->cqs[q];
+
+		if (sq->live && !sq->dead &&
+		    !upcie_sim_dma_ok(sim, (uintptr_t)sq->base, (uint64_t)sq->size * 64))
+			sq->dead = true;
+		if (cq->live && !cq->dead &&
+		    !upcie_sim_dma_ok(sim, (uintptr_t)cq->base, (uint64_t)cq->size * 16))
+			cq->dead = true;
+	}
+	if (sim->dbbuf_on && !sim->dbbuf_dead &&
+	    (!upcie_sim_dma_ok(sim, (uintptr_t)sim->shadow, sim->page_size) ||
+	     !upcie_sim_dma_ok(sim, (uintptr_t)sim->eventidx, sim->page_size)))
+		sim->dbbuf_dead = true;
+}
+
+/* Does qid have a shadow doorbell? Only I/O queues whose slots fit in the page. */
+static inline bool has_shadow(const struct upcie_sim *sim, uint32_t qid)
+{
+	return sim->dbbuf_on && qid &&
+	       upcie_nvme_cq_db_off(qid, sim->cfg.dstrd) - UPCIE_NVME_REG_DBS + 4 <= sim->page_size;
+}
+
+static inline volatile uint32_t *shadow_slot(uint8_t *page, uint32_t dboff)
+{
+	return (volatile uint32_t *)(page + dboff - UPCIE_NVME_REG_DBS);
+}
+
+/* Accept a new SQ tail unless it is out of range (Base spec 3.1.3.x: a write
+ * of a value >= the queue size is an Invalid Doorbell Write; it is ignored). */
+static void take_sq_tail(struct sim_sq *sq, uint32_t v)
+{
+	if (v < sq->size)
+		sq->tail = v;
+	else
+		upcie_warn("sim: SQ tail doorbell %u is out of range (size %u); ignored", v,
+			   sq->size);
+}
+
+/* A CQ head may only release entries the model has posted. */
+static void take_cq_head(struct sim_cq *cq, uint32_t v)
+{
+	uint32_t posted = (cq->tail + cq->size - cq->head) % cq->size;
+
+	if (v < cq->size && (v + cq->size - cq->head) % cq->size <= posted)
+		cq->head = v;
+	else
+		upcie_warn("sim: CQ head doorbell %u releases entries never posted; ignored", v);
+}
+
+static void read_sq_db(struct upcie_sim *sim, uint32_t qid)
+{
+	struct sim_sq *sq = &sim->sqs[qid];
+	uint32_t off = upcie_nvme_sq_db_off(qid, sim->cfg.dstrd);
+	uint32_t v = upcie_sim_mmio(sim, off);
+
+	if (v != sq->db_seen) {
+		sq->db_seen = v;
+		sim->st.sq_doorbells++;
+		take_sq_tail(sq, v);
+	}
+	/* The shadow is written before the MMIO doorbell (Base spec 5.8), so it is
+	 * at least as new: read it last. */
+	if (has_shadow(sim, qid) && !sim->dbbuf_dead) {
+		v = __atomic_load_n(shadow_slot(sim->shadow, off), __ATOMIC_ACQUIRE);
+		if (v != sq->tail) {
+			sim->st.shadow_reads++;
+			take_sq_tail(sq, v);
+		}
+	}
+}
+
+static void read_cq_db(struct upcie_sim *sim, uint32_t qid)
+{
+	struct sim_cq *cq = &sim->cqs[qid];
+	uint32_t off = upcie_nvme_cq_db_off(qid, sim->cfg.dstrd);
+	uint32_t v = upcie_sim_mmio(sim, off);
+
+	if (v != cq->db_seen) {
+		cq->db_seen = v;
+		sim->st.cq_doorbells++;
+		take_cq_head(cq, v);
+	}
+	if (has_shadow(sim, qid) && !sim->dbbuf_dead) {
+		v = __atomic_load_n(shadow_slot(sim->shadow, off), __ATOMIC_ACQUIRE);
+		if (v != cq->head) {
+			sim->st.shadow_reads++;
+			take_cq_head(cq, v);
+		}
+	}
+}
+
+/* EventIdx: tell the host the last SQ tail / CQ head the model consumed. */
+static void write_eventidx(struct upcie_sim *sim, uint32_t qid)
+{
+	struct sim_sq *sq = &sim->sqs[qid];
+	struct sim_cq *cq;
+
+	if (!has_shadow(sim, qid) || sim->dbbuf_dead)
+		return;
+	if (sq->ei_seen != sq->tail) {
+		sq->ei_seen = sq->tail;
+		__atomic_store_n(
+		    shadow_slot(sim->eventidx, upcie_nvme_sq_db_off(qid, sim->cfg.dstrd)), sq->tail,
+		    __ATOMIC_RELEASE);
+	}
+	cq = &sim->cqs[sq->cqid];
+	if (cq->ei_seen != cq->head) {
+		cq->ei_seen = cq->head;
+		__atomic_store_n(
+		    shadow_slot(sim->eventidx, upcie_nvme_cq_db_off(sq->cqid, sim->cfg.dstrd)),
+		    cq->head, __ATOMIC_RELEASE);
+	}
+}
+
+/* Newest first, ELPE + 1 entries (Base spec 5.16.1.2). */
+static void record_error(struct upcie_sim *sim, uint16_t sqid, const struct upcie_nvme_sqe *sqe,
+			 uint16_t status)
+{
+	struct upcie_nvme_error_log *e = &sim->errlog[0];
+
+	memmove(&sim->errlog[1], &sim->errlog[0], sizeof(sim->errlog) - sizeof(sim->errlog[0]));
+	memset(e, 0, sizeof(*e));
+	e->error_count = ++sim->err_count;
+	e->sqid = sqid;
+	e->cid = sqe->cid;
+	e->status = (uint16_t)(status << 1);
+	e->param_loc = 0xffff;
+	e->nsid = sqe->nsid;
+	if (sqid && (sqe->opc == UPCIE_NVME_CMD_READ || sqe->opc == UPCIE_NVME_CMD_WRITE))
+		e->lba = (uint64_t)sqe->cdw10 | ((uint64_t)sqe->cdw11 << 32);
+}
+
+/*
+ * Post a completion (Base spec 4.6): everything but the status word first,
+ * then the status with the phase tag, as a release store, so a host that
+ * sees the new phase also sees the rest of the entry.
+ */
+static void post_cqe(struct upcie_sim *sim, struct sim_cq *cq, uint16_t sqid, uint16_t sqhd,
+		     uint16_t cid, uint16_t status, uint32_t dw0)
+{
+	struct upcie_nvme_cqe *c = (struct upcie_nvme_cqe *)(cq->base + (size_t)cq->tail * 16);
+	uint16_t sf = upcie_nvme_status_field(status, status != 0, cq->phase);
+
+	c->dw0 = dw0;
+	c->dw1 = 0;
+	c->sqhd = sqhd;
+	c->sqid = sqid;
+	c->cid = cid;
+	__atomic_store_n(&c->status, sf, __ATOMIC_RELEASE);
+	if (++cq->tail == cq->size) {
+		cq->tail = 0;
+		cq->phase ^= 1;
+	}
+	(void)sim;
+}
+
+/* Fetch and run the commands of one SQ; stop when its CQ is full. */
+static int run_sq(struct upcie_sim *sim, uint16_t qid)
+{
+	struct sim_sq *sq = &sim->sqs[qid];
+	struct sim_cq *cq = &sim->cqs[sq->cqid];
+	struct upcie_nvme_sqe sqe;
+	int n = 0;
+
+	if (sq->head != sq->tail && (sq->dead || cq->dead)) {
+		set_cfs(sim, "a queue's memory was unregistered while the queue was in use");
+		return 0;
+	}
+	while (sq->live && sq->head != sq->tail) {
+		struct sim_cpl cpl = {0};
+		uint16_t status;
+
+		if ((cq->tail + 1) % cq->size == cq->head)
+			break; /* CQ full: wait for the host to release entries */
+		/* The doorbell was read before (acquire): the SQE the host wrote
+		 * before ringing it is visible. Copy it once; never re-read. */
+		memcpy(&sqe, sq->base + (size_t)sq->head * 64, sizeof(sqe));
+		sq->head = (sq->head + 1) % sq->size;
+		n++;
+		if (qid)
+			sim->st.io_cmds++;
+		else
+			sim->st.admin_cmds++;
+
+		if (sim->nth_left && --sim->nth_left == 0) {
+			status = sim->nth_status;
+		} else if (qid) {
+			status = upcie_sim_nvm(sim, &sqe, &cpl);
+		} else {
+			status = upcie_sim_admin(sim, &sqe, &cpl);
+			if (!sq->live)
+				break; /* cannot happen for qid 0; defensive */
+		}
+		if (cpl.hold)
+			continue;
+		if (status)
+			record_error(sim, qid, &sqe, status);
+		if (sim->drop_left) {
+			sim->drop_left--;
+			continue;
+		}
+		if (status)
+			sim->st.errors++;
+		post_cqe(sim, cq, qid, (uint16_t)sq->head, sqe.cid, status, cpl.dw0);
+		if (sim->csts & UPCIE_NVME_CSTS_CFS)
+			break;
+	}
+	return n;
+}
+
+int upcie_sim_step_locked(struct upcie_sim *sim)
+{
+	int n = 0;
+
+	if (sim->removed) {
+		upcie_sim_fill_removed(sim);
+		return 0;
+	}
+	step_regs(sim);
+	if (!sim->ready || (sim->csts & UPCIE_NVME_CSTS_CFS))
+		return 0;
+
+	/* Admin queue: MMIO doorbells only. */
+	read_cq_db(sim, 0);
+	read_sq_db(sim, 0);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE); /* doorbell before SQE contents */
+	n += run_sq(sim, 0);
+
+	for (uint32_t i = 0; i < sim->nr_live_cqs; i++)
+		read_cq_db(sim, sim->live_cqs[i]);
+	for (uint32_t i = 0; i < sim->nr_live_sqs; i++)
+		read_sq_db(sim, sim->live_sqs[i]);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < sim->nr_live_sqs && !(sim->csts & UPCIE_NVME_CSTS_CFS); i++) {
+		uint16_t qid = sim->live_sqs[i];
+
+		n += run_sq(sim, qid);
+		write_eventidx(sim, qid);
+	}
+	return n;
+}
+
+/* Bookkeeping for the admin handlers. */
+void upcie_sim_live_add_sq(struct upcie_sim *sim, uint16_t qid)
+{
+	live_add(sim->live_sqs, &sim->nr_live_sqs, qid);
+}
+
+void upcie_sim_live_add_cq(struct upcie_sim *sim, uint16_t qid)
+{
+	live_add(sim->live_cqs, &sim->nr_live_cqs, qid);
+}
+
+void upcie_sim_live_del_cq(struct upcie_sim *sim, uint16_t qid)
+{
+	live_del(sim->live_cqs, &sim->nr_live_cqs, qid);
+}
+
+void upcie_sim_live_del_sq(struct upcie_sim *sim, uint16_t qid)
+{
+	live_del(sim->live_sqs, &sim->nr_live_sqs, qid);
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * NVM command set of the emulated controller (NVM Command Set spec 3):
+ * Read, Write, Flush, Write Zeroes and Dataset Management against the
+ * per-namespace memory. No allocation, no system call on Read and Write.
+ */
+#include <string.h>
+#include <sys/mman.h>
+
+#include "sim_priv.h"
+
+/*
+ * Zero [off, off + len) of a namespace. Whole pages go back to the kernel
+ * (MADV_DONTNEED on private anonymous memory reads back zeros), so
+ * deallocating a large range does not commit memory; the edges are cleared.
+ */
+void upcie_sim_zero(struct sim_ns *ns, uint64_t off, uint64_t len)
+{
+	const uint64_t pg = 4096;
+	uint64_t a = (off + pg - 1) & ~(pg - 1), b = (off + len) & ~(pg - 1);
+
+	if (len >= 4 * pg && b > a && !madvise(ns->data + a, b - a, MADV_DONTNEED)) {
+		memset(ns->data + off, 0, a - off);
+		memset(ns->data + b, 0, off + len - b);
+		return;
+	}
+	memset(ns->data + off, 0, len);
+}
+
+static struct sim_ns *get_ns(struct upcie_sim *sim, uint32_t nsid)
+{
+	if (!nsid || nsid > sim->cfg.nr_ns)
+		return NULL;
+	return &sim->ns[nsid - 1];
+}
+
+/* SLBA in CDW10/11, NLB (0's based) in CDW12 bits 15:0. */
+static uint16_t lba_range(const struct sim_ns *ns, const struct upcie_nvme_sqe *sqe, uint64_t *off,
+			  uint64_t *len)
+{
+	uint64_t slba = ((uint64_t)sqe->cdw11 << 32) | sqe->cdw10;
+	uint64_t nlb = (uint64_t)(sqe->cdw12 & 0xffff) + 1;
+
+	if (slba >= ns->nlbas || nlb > ns->nlbas - slba)
+		return UPCIE_NVME_SC_LBA_RANGE;
+	*off = slba << ns->lba_shift;
+	*len = nlb << ns->lba_shift;
+	return 0;
+}
+
+static uint16_t rw(struct upcie_sim *sim, struct sim_ns *ns, const struct upcie_nvme_sqe *sqe,
+		   bool write)
+{
+	uint64_t off, len;
+	uint16_t rc;
+
+	rc = lba_range(ns, sqe, &off, &len);
+	if (rc)
+		return rc;
+	if (sim->mdts_bytes && len > sim->mdts_bytes)
+		return UPCIE_NVME_SC_INVALID_FIELD;
+	rc = upcie_sim_prp_xfer(sim, sqe->prp1, sqe->prp2, ns->data + off, (size_t)len, (size_t)len,
+				!write);
+	if (rc)
+		return rc;
+	if (write) {
+		sim->host_writes++;
+		sim->units_written += len >> 9;
+	} else {
+		sim->host_reads++;
+		sim->units_read += len >> 9;
+	}
+	return 0;
+}
+
+/* Dataset Management (NVM Command Set spec 3.2.3): NR is 0's based, up to
+ * 256 ranges; with Attribute Deallocate the ranges read back zeros. */
+static uint16_t dsm(struct upcie_sim *sim, struct sim_ns *ns, const struct upcie_nvme_sqe *sqe)
+{
+	uint32_t nr = (sqe->cdw10 & 0xff) + 1;
+	const struct upcie_nvme_dsm_range *r = (const struct upcie_nvme_dsm_range *)sim->scratch;
+	size_t len = nr * sizeof(*r);
+	uint16_t rc;
+
+	rc = upcie_sim_prp_xfer(sim, sqe->prp1, sqe->prp2, sim->scratch, len, len, false);
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < nr; i++) {
+		if (r[i].slba > ns->nlbas || r[i].nlb > ns->nlbas - r[i].slba)
+			return UPCIE_NVME_SC_LBA_RANGE;
+	}
+	if (!(sqe->cdw11 & UPCIE_NVME_DSM_AD))
+		return 0;
+	for (uint32_t i = 0; i < nr; i++)
+		upcie_sim_zero(ns, r[i].slba << ns->lba_shift, (uint64_t)r[i].nlb << ns->lba_shift);
+	return 0;
+}
+
+uint16_t upcie_sim_nvm(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe, struct sim_cpl *cpl)
+{
+	struct sim_ns *ns;
+	uint64_t off, len;
+	uint16_t rc;
+
+	(void)cpl;
+	if (sqe->opc == UPCIE_NVME_CMD_FLUSH && sqe->nsid == 0xffffffff)
+		return 0; /* all namespaces: memory is always durable here */
+	switch (sqe->opc) {
+	case UPCIE_NVME_CMD_READ:
+	case UPCIE_NVME_CMD_WRITE:
+	case UPCIE_NVME_CMD_FLUSH:
+	case UPCIE_NVME_CMD_WRITE_ZEROES:
+	case UPCIE_NVME_CMD_DSM:
+		break;
+	default:
+		return UPCIE_NVME_SC_INVALID_OPCODE;
+	}
+	ns = get_ns(sim, sqe->nsid);
+	if (!ns)
+		return UPCIE_NVME_SC_INVALID_NS;
+
+	switch (sqe->opc) {
+	case UPCIE_NVME_CMD_READ:
+		return rw(sim, ns, sqe, false);
+	case UPCIE_NVME_CMD_WRITE:
+		return rw(sim, ns, sqe, true);
+	case UPCIE_NVME_CMD_FLUSH:
+		return 0;
+	case UPCIE_NVME_CMD_WRITE_ZEROES:
+		rc = lba_range(ns, sqe, &off, &len);
+		if (rc)
+			return rc;
+		upcie_sim_zero(ns, off, len);
+		return 0;
+	default:
+		return dsm(sim, ns, sqe);
+	}
+}

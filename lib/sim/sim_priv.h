@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The emulated NVMe controller: internal state (not installed)
+ *
+ * The model is split by concern:
+ *   sim.c        create/destroy, config checks, faults, counters, thread
+ *   sim_ctrl.c   registers, the CC/CSTS state machine, doorbells, queues, CQE posting
+ *   sim_prp.c    the table of registered DMA ranges and the PRP walker
+ *   sim_admin.c  admin command set
+ *   sim_nvm.c    NVM command set against the namespace memory
+ *   pci_sim.c    the "sim" PCI backend (BAR, config space, DMA map, idle)
+ *
+ * Everything below runs under sim->lock: upcie_sim_step() takes it, and so do
+ * the backend's DMA map/unmap and config space accesses. The bus address of
+ * host memory is its virtual address, so the model reads and writes host
+ * memory directly, but only after checking it lies in a registered range.
+ */
+#ifndef UPCIE_LIB_SIM_PRIV_H
+#define UPCIE_LIB_SIM_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <upcie/nvme_spec.h>
+#include <upcie/sim.h>
+
+#define SIM_HIDDEN __attribute__((visibility("hidden")))
+
+#define SIM_CFG_SIZE  4096
+#define SIM_BAR_MIN   (16 * 1024)
+#define SIM_MPSMAX    4	     /* CAP.MPSMAX: pages up to 64 KiB */
+#define SIM_ERRLOG_NR 4	     /* Identify ELPE + 1 */
+#define SIM_AER_MAX   4	     /* Identify AERL + 1 */
+#define SIM_ACL	      3	     /* Identify ACL, 0's based */
+#define SIM_VID	      0x1e5f /* made-up PCI vendor id of the model */
+#define SIM_DID	      0x5153 /* made-up PCI device id */
+#define SIM_SQES      6	     /* 64-byte SQEs */
+#define SIM_CQES      4	     /* 16-byte CQEs */
+
+/* Pause inside a spin loop. */
+static inline void sim_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#else
+	__asm__ volatile("" ::: "memory");
+#endif
+}
+
+struct sim_range {
+	uint64_t start;
+	uint64_t end; /* exclusive */
+};
+
+struct sim_sq {
+	uint8_t *base;	  /* host memory, size * 64 bytes */
+	uint32_t size;	  /* entries */
+	uint32_t head;	  /* next entry the model fetches */
+	uint32_t tail;	  /* last tail value accepted from the host */
+	uint32_t db_seen; /* last value read from the MMIO doorbell */
+	uint32_t ei_seen; /* last value written to the EventIdx page */
+	uint16_t cqid;
+	bool live;
+	bool dead; /* its memory was unregistered while the queue lived */
+};
+
+struct sim_cq {
+	uint8_t *base; /* host memory, size * 16 bytes */
+	uint32_t size;
+	uint32_t head; /* last head value accepted from the host */
+	uint32_t tail; /* next entry the model posts */
+	uint32_t db_seen;
+	uint32_t ei_seen;
+	uint16_t phase;	 /* phase tag of the next posted entry */
+	uint16_t nr_sqs; /* SQs completing into this CQ */
+	bool live;
+	bool dead;
+};
+
+struct sim_ns {
+	uint8_t *data;
+	size_t len;
+	uint32_t lba_size;
+	uint32_t lba_shift;
+	uint64_t nlbas;
+};
+
+struct upcie_sim {
+	struct upcie_sim_config cfg;
+	pthread_mutex_t lock;
+
+	/* BAR0: registers and doorbells in ordinary memory. */
+	uint8_t *bar;
+	size_t bar_len;
+	uint32_t db_stride; /* 4 << DSTRD */
+	uint64_t cap;
+	uint32_t vs;
+	uint8_t cfgspace[SIM_CFG_SIZE];
+	uint8_t cfg_wmask[64]; /* writable bits of the header's first 64 bytes */
+
+	/* Controller state. */
+	uint32_t cc;	     /* last CC value seen */
+	uint32_t csts;	     /* what CSTS reads */
+	bool enabled;	     /* CC.EN seen 1 */
+	bool en_pending;     /* CC.EN went 1, RDY not yet decided */
+	bool ready;	     /* CSTS.RDY */
+	bool shn_done;	     /* the current CC.SHN request was handled */
+	size_t page_size;    /* from CC.MPS at enable */
+	uint64_t mdts_bytes; /* 0: no limit */
+
+	/* Queues, indexed by qid 0..max_ioqpairs. */
+	uint32_t nr_qids;
+	struct sim_sq *sqs;
+	struct sim_cq *cqs;
+	uint16_t *live_sqs; /* I/O SQ ids in creation order */
+	uint32_t nr_live_sqs;
+	uint16_t *live_cqs;
+	uint32_t nr_live_cqs;
+	uint32_t nsqa, ncqa; /* granted by Number of Queues */
+	bool qs_created;     /* an I/O queue was created since the reset */
+	bool vwc_on;
+	uint32_t aer_held;
+
+	/* Doorbell Buffer Config. */
+	bool dbbuf_on;
+	bool dbbuf_dead;
+	uint8_t *shadow;
+	uint8_t *eventidx;
+
+	/* Registered DMA ranges. */
+	struct sim_range *ranges;
+	size_t nr_ranges;
+	size_t cap_ranges;
+	size_t last_hit;
+
+	struct sim_ns ns[UPCIE_SIM_MAX_NS];
+
+	/* Faults. */
+	bool f_rdy_never;
+	bool f_shn_never;
+	bool removed;
+	uint32_t drop_left;
+	uint32_t nth_left;
+	uint16_t nth_status;
+
+	/* Counters and logs. */
+	struct upcie_sim_stats st;
+	uint64_t units_read; /* 512-byte units */
+	uint64_t units_written;
+	uint64_t host_reads;
+	uint64_t host_writes;
+	uint64_t err_count;
+	struct upcie_nvme_error_log errlog[SIM_ERRLOG_NR]; /* newest first */
+
+	/* Command scratch (Identify, log pages, DSM ranges): no per-command allocation. */
+	_Alignas(64) uint8_t scratch[4096];
+
+	/* Thread. */
+	pthread_t thread;
+	bool thread_on;
+	int stop;
+};
+
+/* What a command handler reports besides its status. */
+struct sim_cpl {
+	uint32_t dw0;
+	bool hold; /* post nothing now (held AER) */
+};
+
+/* sim_ctrl.c */
+SIM_HIDDEN int upcie_sim_step_locked(struct upcie_sim *sim);
+SIM_HIDDEN void upcie_sim_ctrl_reset(struct upcie_sim *sim);
+SIM_HIDDEN void upcie_sim_regs_init(struct upcie_sim *sim);
+SIM_HIDDEN void upcie_sim_fill_removed(struct upcie_sim *sim);
+SIM_HIDDEN void upcie_sim_check_dead(struct upcie_sim *sim);
+SIM_HIDDEN uint32_t upcie_sim_mmio(struct upcie_sim *sim, uint32_t off);
+SIM_HIDDEN void upcie_sim_mmio_set(struct upcie_sim *sim, uint32_t off, uint32_t val);
+SIM_HIDDEN void upcie_sim_live_add_sq(struct upcie_sim *sim, uint16_t qid);
+SIM_HIDDEN void upcie_sim_live_add_cq(struct upcie_sim *sim, uint16_t qid);
+SIM_HIDDEN void upcie_sim_live_del_sq(struct upcie_sim *sim, uint16_t qid);
+SIM_HIDDEN void upcie_sim_live_del_cq(struct upcie_sim *sim, uint16_t qid);
+
+/* sim_prp.c */
+SIM_HIDDEN bool upcie_sim_dma_ok(struct upcie_sim *sim, uint64_t addr, uint64_t len);
+SIM_HIDDEN int upcie_sim_dma_add(struct upcie_sim *sim, uint64_t addr, uint64_t len);
+SIM_HIDDEN int upcie_sim_dma_del(struct upcie_sim *sim, uint64_t addr, uint64_t len);
+/* Move len bytes between buf and the PRPs of a command. Towards the host,
+ * bytes past 'avail' read as zeros. Returns a status. */
+SIM_HIDDEN uint16_t upcie_sim_prp_xfer(struct upcie_sim *sim, uint64_t prp1, uint64_t prp2,
+				       uint8_t *buf, size_t len, size_t avail, bool to_host);
+
+/* sim_admin.c */
+SIM_HIDDEN uint16_t upcie_sim_admin(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
+				    struct sim_cpl *cpl);
+
+/* sim_nvm.c */
+SIM_HIDDEN uint16_t upcie_sim_nvm(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
+				  struct sim_cpl *cpl);
+SIM_HIDDEN void upcie_sim_zero(struct sim_ns *ns, uint64_t off, uint64_t len);
+
+/* pci_sim.c needs these from sim.c */
+SIM_HIDDEN void upcie_sim_cfg_init(struct upcie_sim *sim);
+
+#endif
