@@ -30,6 +30,9 @@
 
 #ifdef __cplusplus
 extern "C" {
+#define UPCIE_STATIC_ASSERT static_assert
+#else
+#define UPCIE_STATIC_ASSERT _Static_assert
 #endif
 
 /* Controller registers (Base spec 3.1.3, Figure 33). */
@@ -219,7 +222,7 @@ struct upcie_nvme_sqe {
 	uint32_t cdw14;
 	uint32_t cdw15;
 };
-_Static_assert(sizeof(struct upcie_nvme_sqe) == 64, "SQE is 64 bytes");
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_sqe) == 64, "SQE is 64 bytes");
 
 /* Completion queue entry (Base spec 4.6, Figure 90). */
 struct upcie_nvme_cqe {
@@ -230,7 +233,7 @@ struct upcie_nvme_cqe {
 	uint16_t cid;    /* command identifier */
 	uint16_t status; /* bit 0: phase tag; bits 15:1: status field */
 };
-_Static_assert(sizeof(struct upcie_nvme_cqe) == 16, "CQE is 16 bytes");
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_cqe) == 16, "CQE is 16 bytes");
 
 /* Status field of a CQE (Base spec 4.6.1). */
 static inline uint16_t upcie_nvme_cqe_phase(const struct upcie_nvme_cqe *cqe)
@@ -321,7 +324,7 @@ struct upcie_nvme_dsm_range {
 	uint32_t nlb;
 	uint64_t slba;
 };
-_Static_assert(sizeof(struct upcie_nvme_dsm_range) == 16, "DSM range is 16 bytes");
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_dsm_range) == 16, "DSM range is 16 bytes");
 
 /* Status Code Types (Base spec 4.6.1.2). */
 enum {
@@ -382,7 +385,7 @@ struct upcie_nvme_lbaf {
 	uint8_t lbads;  /* LBA Data Size: 2 ^ n bytes */
 	uint8_t rp;     /* Relative Performance (bits 1:0) */
 };
-_Static_assert(sizeof(struct upcie_nvme_lbaf) == 4, "LBA format is 4 bytes");
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_lbaf) == 4, "LBA format is 4 bytes");
 
 /* Power State Descriptor (Base spec Figure 276). */
 struct upcie_nvme_psd {
@@ -402,7 +405,7 @@ struct upcie_nvme_psd {
 	uint8_t apw_aps;
 	uint8_t rsvd23[9];
 };
-_Static_assert(sizeof(struct upcie_nvme_psd) == 32, "power state descriptor is 32 bytes");
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_psd) == 32, "power state descriptor is 32 bytes");
 
 /* Identify Controller data structure (Base spec 5.17.2.1, Figure 275). */
 struct upcie_nvme_id_ctrl {
@@ -461,7 +464,7 @@ struct upcie_nvme_id_ctrl {
 	struct upcie_nvme_psd psd[32];
 	uint8_t vs[1024];
 };
-_Static_assert(sizeof(struct upcie_nvme_id_ctrl) == 4096, "Identify Controller is 4096 bytes");
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_id_ctrl) == 4096, "Identify Controller is 4096 bytes");
 
 /* OACS bits. */
 #define UPCIE_NVME_OACS_DBBUF     (1u << 8)
@@ -511,7 +514,7 @@ struct upcie_nvme_id_ns {
 	struct upcie_nvme_lbaf lbaf[64];
 	uint8_t vs[3712];
 };
-_Static_assert(sizeof(struct upcie_nvme_id_ns) == 4096, "Identify Namespace is 4096 bytes");
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_id_ns) == 4096, "Identify Namespace is 4096 bytes");
 
 /* Index of the LBA format in use (FLBAS bits 3:0, and 6:5 as the high bits). */
 static inline uint32_t upcie_nvme_id_ns_flbas_idx(const struct upcie_nvme_id_ns *ns)
@@ -535,7 +538,7 @@ struct upcie_nvme_error_log {
 	uint16_t trtype_spec;
 	uint8_t rsvd42[22];
 };
-_Static_assert(sizeof(struct upcie_nvme_error_log) == 64, "error log entry is 64 bytes");
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_error_log) == 64, "error log entry is 64 bytes");
 
 /* SMART / Health Information log (Base spec 5.16.1.3, Figure 207). */
 struct upcie_nvme_smart_log {
@@ -565,7 +568,7 @@ struct upcie_nvme_smart_log {
 	uint32_t thm_temp2_total_time;
 	uint8_t rsvd232[280];
 } __attribute__((packed));
-_Static_assert(sizeof(struct upcie_nvme_smart_log) == 512, "SMART log is 512 bytes");
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_smart_log) == 512, "SMART log is 512 bytes");
 
 #ifdef __cplusplus
 }
