@@ -129,6 +129,7 @@ struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t s
 	if (!h)
 		return upcie_err_null(-ENOMEM, "out of memory for a DMA heap");
 	h->dev = dev;
+	pthread_mutex_init(&h->lock, NULL);
 	h->contiguous = (caps & UPCIE_PCI_DMA_BUS_CONTIGUOUS) != 0;
 
 	hpsz = (flags & UPCIE_DMA_NO_HUGEPAGES) ? -1 : gethugepagesize();
@@ -194,6 +195,7 @@ err_unmap:
 	munmap(h->va, h->len);
 	free(h->bus);
 	free(h->blocks);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 	errno = -rc;
 	return NULL;
@@ -207,6 +209,7 @@ void upcie_dma_heap_destroy(struct upcie_dma_heap *h)
 	munmap(h->va, h->len);
 	free(h->bus);
 	free(h->blocks);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
 
@@ -277,15 +280,39 @@ static void *heap_alloc(struct upcie_dma_heap *h, size_t size, size_t align, boo
 
 void *upcie_dma_alloc(struct upcie_dma_heap *h, size_t size, size_t align)
 {
-	return heap_alloc(h, size, align ? align : MIN_ALIGN, false);
+	void *p;
+
+	pthread_mutex_lock(&h->lock);
+	p = heap_alloc(h, size, align ? align : MIN_ALIGN, false);
+	pthread_mutex_unlock(&h->lock);
+	return p;
 }
 
 void *upcie_dma_alloc_pages(struct upcie_dma_heap *h, size_t size)
 {
-	return heap_alloc(h, align_up(size, SMALL_PAGE), SMALL_PAGE, true);
+	void *p;
+
+	pthread_mutex_lock(&h->lock);
+	p = heap_alloc(h, align_up(size, SMALL_PAGE), SMALL_PAGE, true);
+	pthread_mutex_unlock(&h->lock);
+	return p;
 }
 
+static int heap_free(struct upcie_dma_heap *h, void *ptr);
+
 int upcie_dma_free(struct upcie_dma_heap *h, void *ptr)
+{
+	int rc;
+
+	if (!ptr)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	rc = heap_free(h, ptr);
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+static int heap_free(struct upcie_dma_heap *h, void *ptr)
 {
 	size_t off, lo = 0, hi;
 

@@ -3,6 +3,7 @@
 #ifndef UPCIE_LIB_DMA_PRIV_H
 #define UPCIE_LIB_DMA_PRIV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,7 +26,9 @@ struct upcie_dma_heap {
 	uint64_t *bus; /* bus address of each backing page */
 	bool hugepages;
 	bool contiguous; /* bus addresses contiguous across pages */
-	/* Allocator bookkeeping: sorted by offset, outside device memory. */
+	/* Allocator bookkeeping: sorted by offset, outside device memory.
+	 * Guarded by lock: allocation is never on the I/O path. */
+	pthread_mutex_t lock;
 	struct upcie_dma_block *blocks;
 	size_t nblocks, cap;
 	size_t used, nallocs;
