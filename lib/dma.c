@@ -244,7 +244,8 @@ static void *heap_alloc(struct upcie_dma_heap *h, size_t size, size_t align, boo
 
 		if (b->used || b->len < size)
 			continue;
-		start = align_up(b->off, align);
+		/* Align the address, not the offset: the base is only page aligned. */
+		start = align_up((uintptr_t)h->va + b->off, align) - (uintptr_t)h->va;
 		if (must_fit_page &&
 		    (start >> h->page_shift) != ((start + size - 1) >> h->page_shift))
 			start = align_up(start + 1, h->page_size);

@@ -213,8 +213,14 @@ static int shutdown_ctrl(struct upcie_nvme_ctrl *c)
 	return rc ? rc : rc2;
 }
 
+/* Called once the controller is disabled (or gone): no more DMA. */
 static void ctrl_free(struct upcie_nvme_ctrl *c)
 {
+	while (c->zombies) {
+		struct upcie_nvme_qpair *qp = c->zombies;
+		c->zombies = qp->next;
+		upcie_nvme_qpair_free(qp);
+	}
 	upcie_nvme_qpair_free(c->admin);
 	upcie_dma_free(c->heap, c->admin_buf);
 	upcie_dma_free(c->heap, c->dbbuf_shadow);

@@ -103,6 +103,7 @@ struct upcie_nvme_ctrl {
 	uint16_t io_sq_granted, io_cq_granted;
 	uint8_t *qid_used; /* [1..granted] */
 	struct upcie_nvme_qpair *qpairs;
+	struct upcie_nvme_qpair *zombies; /* destroyed, but the device may still use them */
 
 	void *dbbuf_shadow, *dbbuf_eventidx; /* one page each, when in use */
 

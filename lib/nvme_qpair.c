@@ -393,11 +393,21 @@ int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 		rc2 = delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_CQ, qp->qid);
 		if (!rc)
 			rc = rc2;
+	} else if (ctrl->enabled) {
+		rc = -EIO;
 	}
 	upcie_nvme_qpair_abort_all(qp);
 
 	pthread_mutex_lock(&ctrl->admin_lock);
-	ctrl->qid_used[qp->qid] = 0;
+	if (rc && ctrl->enabled) {
+		/* The device may still own these queues: keep their memory (and the
+		 * qid) out of reuse until the controller is reset at close. */
+		qp->next = ctrl->zombies;
+		ctrl->zombies = qp;
+		qp = NULL;
+	} else {
+		ctrl->qid_used[qp->qid] = 0;
+	}
 	pthread_mutex_unlock(&ctrl->admin_lock);
 	upcie_nvme_qpair_free(qp);
 	return rc;

@@ -232,9 +232,14 @@ static void test_fault_cfs(void)
 static void test_fault_drop_cqe(void)
 {
 	FX_SIM_ONLY();
-	struct fx f = fault_fx(UPCIE_SIM_FAULT_DROP_CQE, 1, true);
+	struct fx f = fault_fx(UPCIE_SIM_FAULT_NONE, 0, true);
+	struct upcie_dma_heap_info before, after;
 	uint32_t res;
 	uint16_t st;
+
+	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
+	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_DROP_CQE, 1, 0);
 	double t0 = fx_now();
 
 	CU_ASSERT_EQUAL(upcie_nvme_get_features(f.ctrl, UPCIE_NVME_FEAT_NUM_QUEUES, 0, &res, &st),
@@ -245,6 +250,12 @@ static void test_fault_drop_cqe(void)
 	CU_ASSERT_EQUAL(upcie_nvme_get_features(f.ctrl, UPCIE_NVME_FEAT_NUM_QUEUES, 0, &res, &st),
 			-EIO);
 	CU_ASSERT(strstr(upcie_errmsg(), "reopen") != NULL);
+	/* The qpair cannot be deleted on the device: its memory stays out of
+	 * reuse until close has reset the controller. */
+	upcie_dma_heap_info(f.heap, &before);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), -EIO);
+	upcie_dma_heap_info(f.heap, &after);
+	CU_ASSERT_EQUAL(before.used, after.used);
 	upcie_nvme_ctrl_close(f.ctrl);
 	f.ctrl = NULL;
 	fx_close(&f);
