@@ -1,0 +1,320 @@
+#!/bin/sh
+# devbind against fake sysfs and proc trees; no root needed.
+#
+# usage: test_devbind.sh DEVBIND
+#
+# The fake tree (see mktree) has five PCI functions:
+#   0000:01:00.0  NVMe 8086:0953  nvme  group 7   nvme0n1p1 mounted on /boot
+#   0000:02:00.0  NVMe 144d:a808  nvme  group 8   nvme1n1 held by dm-0 (vg-data)
+#   0000:02:00.1  Eth  8086:1533  igb   group 8   (not NVMe; shares the group)
+#   0000:03:00.0  NVMe 1b36:0010  nvme  group 9   nvme2n1 in /proc/swaps
+#   0000:04:00.0  NVMe 1b36:0010  nvme  group 10  not in use
+#
+# A fake tree has no kernel: writing drivers_probe binds nothing. devbind
+# waits for the driver's side of the bind, bus/pci/drivers/DRIVER/BDF (the
+# link the kernel adds when a device binds), so a test that expects a bind
+# to succeed seeds that link first (seed_bind); one that leaves it out
+# checks the bounded wait and its error.
+
+DEVBIND=${1:?usage: test_devbind.sh DEVBIND}
+T=$(mktemp -d "${TMPDIR:-/tmp}/devbind-test.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT INT TERM
+. "$(dirname "$0")/lib.sh"
+
+S=$T/tree/sys
+P=$T/tree/proc
+M=$T/tree/modules
+
+mkdriver() {
+	mkdir -p "$S/bus/pci/drivers/$1"
+	: >"$S/bus/pci/drivers/$1/bind"
+	: >"$S/bus/pci/drivers/$1/unbind"
+}
+
+# mkdev BDF VENDOR DEVICE CLASS DRIVER GROUP
+mkdev() {
+	d=$S/devices/pci0000:00/$1
+	mkdir -p "$d" "$S/kernel/iommu_groups/$6/devices"
+	echo "$2" >"$d/vendor"
+	echo "$3" >"$d/device"
+	echo "$4" >"$d/class"
+	echo 0 >"$d/numa_node"
+	echo "(null)" >"$d/driver_override"
+	# 64 bytes of config space; COMMAND (offset 4) = 0x0002: memory space on,
+	# bus master off.
+	printf '\000\000\000\000\002\000\000\000' >"$d/config"
+	dd if=/dev/zero bs=56 count=1 2>/dev/null >>"$d/config"
+	ln -s "../../../devices/pci0000:00/$1" "$S/bus/pci/devices/$1"
+	ln -s "../../../../devices/pci0000:00/$1" "$S/kernel/iommu_groups/$6/devices/$1"
+	ln -s "../../../kernel/iommu_groups/$6" "$d/iommu_group"
+	if [ -n "$5" ]; then
+		ln -s "../../../bus/pci/drivers/$5" "$d/driver"
+		ln -s "../../../../devices/pci0000:00/$1" "$S/bus/pci/drivers/$5/$1"
+	fi
+}
+
+# mkns BDF CTRL NS DEVNO [PART PARTDEVNO]
+mkns() {
+	ns=$S/devices/pci0000:00/$1/nvme/$2/$3
+	mkdir -p "$ns/holders"
+	echo "$4" >"$ns/dev"
+	ln -s "../devices/pci0000:00/$1/nvme/$2/$3" "$S/block/$3"
+	if [ -n "$5" ]; then
+		mkdir -p "$ns/$5/holders"
+		echo 1 >"$ns/$5/partition"
+		echo "$6" >"$ns/$5/dev"
+	fi
+}
+
+mktree() {
+	rm -rf "$T/tree"
+	mkdir -p "$S/bus/pci/devices" "$S/block" "$S/module" "$P" "$M"
+	: >"$S/bus/pci/drivers_probe"
+	mkdriver nvme
+	mkdriver igb
+	mkdriver vfio-pci
+	mkdir -p "$S/module/vfio_pci"
+	mkdev 0000:01:00.0 0x8086 0x0953 0x010802 nvme 7
+	mkdev 0000:02:00.0 0x144d 0xa808 0x010802 nvme 8
+	mkdev 0000:02:00.1 0x8086 0x1533 0x020000 igb 8
+	mkdev 0000:03:00.0 0x1b36 0x0010 0x010802 nvme 9
+	mkdev 0000:04:00.0 0x1b36 0x0010 0x010802 nvme 10
+	mkns 0000:01:00.0 nvme0 nvme0n1 259:0 nvme0n1p1 259:1
+	mkns 0000:02:00.0 nvme1 nvme1n1 259:2
+	mkns 0000:03:00.0 nvme2 nvme2n1 259:3
+	mkns 0000:04:00.0 nvme3 nvme3n1 259:4
+	mkdir -p "$S/devices/virtual/block/dm-0/dm"
+	echo vg-data >"$S/devices/virtual/block/dm-0/dm/name"
+	ln -s ../devices/virtual/block/dm-0 "$S/block/dm-0"
+	ln -s ../../../../../../virtual/block/dm-0 \
+		"$S/devices/pci0000:00/0000:02:00.0/nvme/nvme1/nvme1n1/holders/dm-0"
+	cat >"$P/mounts" <<-EOF
+		/dev/vda / ext4 rw,relatime 0 0
+		/dev/nvme0n1p1 /boot ext4 rw,relatime 0 0
+		tmpfs /run tmpfs rw 0 0
+	EOF
+	cat >"$P/swaps" <<-EOF
+		Filename				Type		Size		Used		Priority
+		/dev/nvme2n1                            partition	1048572		0		-2
+	EOF
+	echo "kernel/drivers/uio/uio_pci_generic.ko.xz: kernel/drivers/uio/uio.ko.xz" >"$M/modules.dep"
+	echo "kernel/drivers/vfio/pci/vfio-pci.ko.xz: kernel/drivers/vfio/vfio.ko.xz" >>"$M/modules.dep"
+	echo "kernel/drivers/nvme/host/nvme.ko" >"$M/modules.builtin"
+}
+
+# A bind the fake kernel "performs": the link under the driver.
+seed_bind() {
+	ln -s "../../../../devices/pci0000:00/$2" "$S/bus/pci/drivers/$1/$2"
+}
+
+# Move a device to DRIVER in the fake tree, as an earlier bind would have.
+move_to() {
+	rm -f "$S/devices/pci0000:00/$2/driver"
+	find "$S/bus/pci/drivers" -name "$2" -exec rm -f {} +
+	ln -s "../../../bus/pci/drivers/$1" "$S/devices/pci0000:00/$2/driver"
+	seed_bind "$1" "$2"
+	echo "$1" >"$S/devices/pci0000:00/$2/driver_override"
+}
+
+cfg_cmd() {
+	od -An -tx1 -j4 -N1 "$S/devices/pci0000:00/$1/config" | tr -d ' \n'
+}
+
+db() {
+	"$DEVBIND" --sysfs-root "$S" --proc-root "$P" --modules-dir "$M" "$@"
+}
+
+echo "# list"
+mktree
+expect_rc 0 "list" db list
+expect_text "BDF" "list prints a table header"
+expect_text "0000:01:00.0" "list shows 01:00.0"
+expect_text "0000:04:00.0" "list shows 04:00.0"
+if grep -q '^0000:02:00\.1 ' "$T/out"; then fail "list shows the non-NVMe function"; else ok "list hides the non-NVMe function"; fi
+expect_text "0000:01:00.0: in use: nvme0n1p1 is mounted on /boot" "mounted partition detected"
+expect_text "0000:02:00.0: in use: nvme1n1 is held by dm-0 (vg-data)" "holder detected"
+expect_text "0000:03:00.0: in use: nvme2n1 is in use as swap" "swap detected"
+no_text "0000:04:00.0: in use" "the free controller is not in use"
+expect_text "0000:02:00.0: IOMMU group 8 also holds 0000:02:00.1 (igb)" "group members listed"
+expect_text "vfio-pci         loaded" "vfio-pci shown loaded"
+expect_text "uio_pci_generic  available" "uio_pci_generic shown available"
+expect_text "RLIMIT_MEMLOCK:" "memlock shown"
+if [ -r /usr/share/misc/pci.ids ] || [ -r /usr/share/hwdata/pci.ids ]; then
+	expect_text "Intel Corporation" "vendor names from the PCI ID database"
+	expect_text "Non-Volatile memory controller" "class names from the PCI ID database"
+else
+	skip "names: no pci.ids on this machine"
+fi
+
+expect_rc 0 "list --all" db list --all
+expect_text "0000:02:00.1" "list --all shows the non-NVMe function"
+
+expect_rc 0 "list --json" db list --json
+cp "$T/out" "$T/list.json"
+if json_valid "$T/list.json"; then
+	ok "list --json is valid JSON"
+else
+	[ $? -eq 2 ] && skip "no python3 or jq to validate JSON" || {
+		fail "list --json is not valid JSON"
+		show
+	}
+fi
+json_check "$T/list.json" "[x['bdf'] for x in d['devices']] == ['0000:01:00.0','0000:02:00.0','0000:03:00.0','0000:04:00.0']" "JSON lists the four NVMe functions"
+json_check "$T/list.json" "d['devices'][0]['in_use'] and any('/boot' in r for r in d['devices'][0]['in_use_reasons'])" "JSON: 01:00.0 in use with the mount"
+json_check "$T/list.json" "d['devices'][0]['block_devices'] == ['nvme0n1']" "JSON: block devices"
+json_check "$T/list.json" "d['devices'][1]['iommu_group'] == 8 and d['devices'][1]['iommu_group_members'] == [{'bdf': '0000:02:00.1', 'driver': 'igb'}]" "JSON: group members with drivers"
+json_check "$T/list.json" "d['devices'][3]['in_use'] is False and d['devices'][3]['driver'] == 'nvme' and d['devices'][3]['numa_node'] == 0" "JSON: free controller"
+json_check "$T/list.json" "d['devices'][0]['vendor_id'] == '8086' and d['devices'][0]['class'] == '010802'" "JSON: ids"
+json_check "$T/list.json" "d['drivers']['vfio-pci']['loaded'] and d['drivers']['uio_pci_generic']['available'] and not d['drivers']['uio_pci_generic']['loaded']" "JSON: driver states"
+json_check "$T/list.json" "'soft_bytes' in d['memlock']" "JSON: memlock"
+expect_rc 0 "list --all --json" db list --all --json
+cp "$T/out" "$T/all.json"
+json_check "$T/all.json" "len(d['devices']) == 5 and d['devices'][2]['nvme'] is False" "JSON --all has the non-NVMe function"
+
+echo "# refusals (exit 3, nothing written)"
+mktree
+before=$(snapshot "$T/tree")
+expect_rc 3 "bind a controller with a mounted partition" db bind vfio-pci 0000:01:00.0
+expect_text "nvme0n1p1 is mounted on /boot" "refusal names the mount"
+expect_text "--force" "refusal says how to override"
+expect_rc 3 "bind a controller under dm-0" db bind vfio-pci 02:00.0
+expect_text "held by dm-0" "refusal names the holder"
+expect_rc 3 "bind a controller used as swap" db bind uio_pci_generic 0000:03:00.0
+expect_text "swap" "refusal names swap"
+expect_rc 3 "unbind a controller in use" db unbind 0000:01:00.0
+expect_rc 3 "bind all-nvme while some are in use" db bind vfio-pci all-nvme
+expect_rc 3 "bind by vendor:device matching an in-use controller" db bind vfio-pci 1b36:0010
+expect_rc 3 "dry-run still refuses" db --dry-run bind vfio-pci 0000:01:00.0
+if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "refusals changed nothing"; else fail "refusals changed the tree"; fi
+
+echo "# dry run"
+mktree
+mkdriver uio_pci_generic
+before=$(snapshot "$T/tree")
+expect_rc 0 "dry-run bind" db --dry-run bind vfio-pci 0000:04:00.0
+expect_text "dry-run: write \"0000:04:00.0\" to $S/bus/pci/devices/0000:04:00.0/driver/unbind" "dry-run shows the unbind write"
+expect_text "dry-run: write \"vfio-pci\" to $S/bus/pci/devices/0000:04:00.0/driver_override" "dry-run shows the override write"
+expect_text "dry-run: write \"0000:04:00.0\" to $S/bus/pci/drivers_probe" "dry-run shows the probe write"
+expect_rc 0 "dry-run bind uio_pci_generic" db --dry-run bind uio_pci_generic 0000:04:00.0
+expect_text "dry-run: write 0x0006 at offset 0x4 of $S/bus/pci/devices/0000:04:00.0/config" "dry-run shows the COMMAND write"
+expect_rc 0 "dry-run forced bind of an in-use controller" db --dry-run --force bind vfio-pci 0000:03:00.0
+if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "dry-run binds changed nothing"; else fail "a dry-run bind changed the tree"; fi
+move_to vfio-pci 0000:04:00.0
+before=$(snapshot "$T/tree")
+expect_rc 0 "dry-run restore" db --dry-run restore 0000:04:00.0
+expect_text "dry-run: write \"\\n\" to $S/bus/pci/devices/0000:04:00.0/driver_override" "dry-run shows the override clear"
+expect_rc 0 "dry-run unbind" db --dry-run unbind 04:00.0
+if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "dry-run restore and unbind changed nothing"; else fail "a dry-run restore or unbind changed the tree"; fi
+
+echo "# bind vfio-pci"
+mktree
+seed_bind vfio-pci 0000:04:00.0
+expect_rc 0 "bind vfio-pci 04:00.0" db bind vfio-pci 04:00.0
+expect_text "0000:04:00.0: nvme -> vfio-pci" "bind reports the move"
+expect_file "$S/bus/pci/drivers/nvme/unbind" "0000:04:00.0" "unbound from nvme"
+expect_file "$S/devices/pci0000:00/0000:04:00.0/driver_override" "vfio-pci" "driver_override set"
+expect_file "$S/bus/pci/drivers_probe" "0000:04:00.0" "drivers_probe written"
+expect_file "$S/bus/pci/drivers/vfio-pci/bind" "" "bind file untouched (driver_override, not bind/new_id)"
+[ "$(cfg_cmd 0000:04:00.0)" = "02" ] && ok "vfio-pci leaves COMMAND alone" || fail "vfio-pci changed COMMAND to $(cfg_cmd 0000:04:00.0)"
+[ ! -e "$S/bus/pci/drivers/vfio-pci/new_id" ] && ok "new_id never written" || fail "new_id written"
+
+echo "# bind uio_pci_generic"
+mktree
+expect_rc 2 "bind to a driver missing from the fake tree" db bind uio_pci_generic 0000:04:00.0
+expect_text "uio_pci_generic is not registered" "says the driver is missing"
+one_line_err "missing driver"
+mkdriver uio_pci_generic
+seed_bind uio_pci_generic 0000:04:00.0
+expect_rc 0 "bind uio_pci_generic 04:00.0" db bind uio_pci_generic 0000:04:00.0
+expect_file "$S/devices/pci0000:00/0000:04:00.0/driver_override" "uio_pci_generic" "driver_override set"
+[ "$(cfg_cmd 0000:04:00.0)" = "06" ] && ok "bus mastering enabled (COMMAND 0x0006)" || fail "COMMAND is $(cfg_cmd 0000:04:00.0), want 06"
+
+echo "# bounded wait"
+mktree
+expect_rc 2 "bind that never shows" db --timeout 0 bind vfio-pci 0000:04:00.0
+expect_text "0000:04:00.0: not bound to vfio-pci" "the wait's error names the device"
+expect_text "devbind restore 0000:04:00.0" "the wait's error says what to do"
+
+echo "# --force and group viability"
+mktree
+seed_bind vfio-pci 0000:02:00.0
+expect_rc 0 "bind an in-use controller with --force" db --force bind vfio-pci 0000:02:00.0
+expect_text "going ahead because of --force" "force warns"
+expect_text "IOMMU group 8 also holds 0000:02:00.1, bound to igb" "group viability warning lists the member"
+expect_file "$S/bus/pci/drivers_probe" "0000:02:00.0" "forced bind wrote drivers_probe"
+
+echo "# unbind"
+mktree
+move_to vfio-pci 0000:04:00.0
+expect_rc 0 "unbind 04:00.0" db unbind 0000:04:00.0
+expect_text "0000:04:00.0: unbound from vfio-pci" "unbind reports"
+expect_file "$S/bus/pci/drivers/vfio-pci/unbind" "0000:04:00.0" "unbound from vfio-pci"
+expect_file "$S/devices/pci0000:00/0000:04:00.0/driver_override" "" "driver_override cleared with a newline"
+expect_file "$S/bus/pci/drivers_probe" "" "unbind does not probe"
+
+echo "# restore"
+mktree
+move_to vfio-pci 0000:04:00.0
+seed_bind nvme 0000:04:00.0
+expect_rc 0 "restore 04:00.0" db restore 0000:04:00.0
+expect_text "0000:04:00.0: vfio-pci -> nvme" "restore reports the kernel driver"
+expect_file "$S/bus/pci/drivers/vfio-pci/unbind" "0000:04:00.0" "unbound from vfio-pci"
+expect_file "$S/devices/pci0000:00/0000:04:00.0/driver_override" "" "driver_override cleared"
+expect_file "$S/bus/pci/drivers_probe" "0000:04:00.0" "drivers_probe written"
+expect_rc 0 "restore a controller already on nvme" db restore 0000:01:00.0
+expect_text "already on kernel driver nvme" "restore leaves kernel-driven devices"
+mktree
+mkdriver uio_pci_generic
+move_to uio_pci_generic 0000:04:00.0
+expect_rc 2 "restore that no kernel driver takes" db --timeout 0 restore 0000:04:00.0
+expect_text "0000:04:00.0: no kernel driver took the device" "restore's wait names the device"
+
+echo "# bad input"
+mktree
+before=$(snapshot "$T/tree")
+expect_rc 1 "no command" db
+expect_rc 1 "unknown command" db frobnicate
+expect_rc 1 "unknown option" db --bogus list
+expect_rc 1 "option without its value" db list --timeout
+expect_rc 1 "list with an argument" db list 0000:01:00.0
+expect_rc 1 "--json on bind" db --json bind vfio-pci 0000:04:00.0
+expect_rc 1 "bind without a driver" db bind
+expect_rc 1 "bind without a device" db bind vfio-pci
+expect_rc 1 "unknown driver" db bind e1000e 0000:04:00.0
+expect_text "unknown driver 'e1000e'" "unknown driver named"
+one_line_err "unknown driver"
+expect_rc 1 "malformed BDF (no function)" db bind vfio-pci 04:00
+expect_text "malformed device '04:00'" "malformed BDF named"
+one_line_err "malformed BDF"
+expect_rc 1 "malformed BDF (not hex)" db bind vfio-pci zz:00.0
+expect_rc 1 "malformed BDF (function 9)" db bind vfio-pci 0000:04:00.9
+expect_rc 1 "malformed vendor:device" db unbind 8086:95
+expect_rc 1 "malformed timeout" db --timeout soon bind vfio-pci 0000:04:00.0
+expect_rc 2 "unknown device" db bind vfio-pci 0000:09:00.0
+expect_text "no PCI device 0000:09:00.0" "unknown device named"
+one_line_err "unknown device"
+expect_rc 2 "unknown vendor:device" db restore dead:beef
+expect_text "no PCI device matches 'dead:beef'" "unmatched vendor:device named"
+expect_rc 2 "missing sysfs root" "$DEVBIND" --sysfs-root "$T/nonexistent" list
+if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "bad input changed nothing"; else fail "bad input changed the tree"; fi
+
+# Not root: writes to the real /sys are refused before anything is read or
+# written. As root, drop to nobody when the binary is reachable.
+if [ "$(id -u)" -ne 0 ]; then
+	expect_rc 2 "bind as non-root on the real /sys" "$DEVBIND" bind vfio-pci 0000:00:00.0
+	expect_text "needs root" "non-root error says to run as root"
+	one_line_err "not root"
+elif command -v setpriv >/dev/null 2>&1 &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$DEVBIND" --help >/dev/null 2>&1; then
+	expect_rc 2 "bind as nobody on the real /sys" \
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$DEVBIND" bind vfio-pci 0000:00:00.0
+	expect_text "needs root" "non-root error says to run as root"
+	one_line_err "not root"
+else
+	skip "not-root check: running as root and cannot run $DEVBIND as nobody"
+fi
+
+expect_rc 0 "--help" db --help
+expect_text "Exit status: 0 ok, 1 usage error, 2 device or system error" "--help documents exit codes"
+
+finish

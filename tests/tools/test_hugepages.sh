@@ -1,0 +1,212 @@
+#!/bin/sh
+# hugepages against fake sysfs and proc trees (no root needed), then, as
+# root, against the running kernel (setup 8, info, clear, mount, umount),
+# restoring what was there. The host part skips with a printed reason when
+# not root or when the kernel grants no pages.
+#
+# usage: test_hugepages.sh HUGEPAGES
+
+HP=${1:?usage: test_hugepages.sh HUGEPAGES}
+T=$(mktemp -d "${TMPDIR:-/tmp}/hugepages-test.XXXXXX") || exit 1
+restore_cmd=:
+trap 'eval "$restore_cmd"; rm -rf "$T"' EXIT INT TERM
+. "$(dirname "$0")/lib.sh"
+
+S=$T/tree/sys
+P=$T/tree/proc
+
+# mksize DIR KB TOTAL FREE [RESV]: one hugepages-<KB>kB directory.
+mksize() {
+	d=$1/hugepages-$2kB
+	mkdir -p "$d"
+	echo "$3" >"$d/nr_hugepages"
+	echo "$4" >"$d/free_hugepages"
+	echo 0 >"$d/surplus_hugepages"
+	[ -n "$5" ] && echo "$5" >"$d/resv_hugepages"
+	return 0
+}
+
+mktree() {
+	rm -rf "$T/tree"
+	mkdir -p "$P"
+	mksize "$S/kernel/mm/hugepages" 2048 16 12 2
+	mksize "$S/kernel/mm/hugepages" 1048576 1 1 0
+	for n in 0 1; do
+		mksize "$S/devices/system/node/node$n/hugepages" 2048 8 6
+		mksize "$S/devices/system/node/node$n/hugepages" 1048576 $n $n
+	done
+	cat >"$P/meminfo" <<-EOF
+		MemTotal:       16384000 kB
+		HugePages_Total:      16
+		Hugepagesize:       2048 kB
+	EOF
+	cat >"$P/mounts" <<-EOF
+		/dev/vda / ext4 rw 0 0
+		hugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0
+		none /mnt/huge\\0401G hugetlbfs rw,relatime,pagesize=1024M 0 0
+		nodefault /mnt/hdef hugetlbfs rw,relatime 0 0
+		tmpfs /run tmpfs rw 0 0
+	EOF
+}
+
+hp() {
+	"$HP" --sysfs-root "$S" --proc-root "$P" "$@"
+}
+
+nr() {
+	head -n 1 "$S/$1"
+}
+
+echo "# info"
+mktree
+expect_rc 0 "info" hp info
+expect_text "default huge page size: 2M" "default size from meminfo"
+expect_text "SIZE  NODE  TOTAL  FREE  RESERVED  SURPLUS  MOUNT" "table header"
+expect_text "2M    all   16     12    2         0        /dev/hugepages" "2M totals with the mount"
+expect_text "1G    1     1      1     -         0" "1G on node 1"
+expect_text "/mnt/huge 1G    1G        none" "mount with an escaped space and pagesize=1024M"
+expect_text "/mnt/hdef       2M" "mount without pagesize= gets the default size"
+expect_text "RLIMIT_MEMLOCK:" "memlock shown"
+expect_rc 0 "info --json" hp info --json
+cp "$T/out" "$T/info.json"
+if json_valid "$T/info.json"; then
+	ok "info --json is valid JSON"
+else
+	[ $? -eq 2 ] && skip "no python3 or jq to validate JSON" || {
+		fail "info --json is not valid JSON"
+		show
+	}
+fi
+json_check "$T/info.json" "d['default_page_size_kb'] == 2048 and [p['size'] for p in d['page_sizes']] == ['2M', '1G']" "JSON: sizes"
+json_check "$T/info.json" "d['page_sizes'][0]['total'] == 16 and d['page_sizes'][0]['free'] == 12 and d['page_sizes'][0]['reserved'] == 2 and d['page_sizes'][0]['surplus'] == 0" "JSON: 2M counters"
+json_check "$T/info.json" "[n['total'] for n in d['page_sizes'][1]['nodes']] == [0, 1]" "JSON: per-node counters"
+json_check "$T/info.json" "[(m['dir'], m['page_size_kb']) for m in d['mounts']] == [('/dev/hugepages', 2048), ('/mnt/huge 1G', 1048576), ('/mnt/hdef', 2048)]" "JSON: hugetlbfs mounts only, with sizes"
+json_check "$T/info.json" "d['page_sizes'][1]['mount'] == '/mnt/huge 1G'" "JSON: mount per size"
+
+echo "# setup and clear"
+mktree
+expect_rc 0 "setup --count 8" hp setup --count 8
+expect_text "2M pages: 8" "setup reports the count"
+[ "$(nr kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)" = 8 ] && ok "nr_hugepages is 8" || fail "nr_hugepages is $(nr kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)"
+expect_rc 0 "setup --mem 5M (rounds up)" hp setup --mem 5M
+[ "$(nr kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)" = 3 ] && ok "5M is 3 pages of 2M" || fail "5M gave $(nr kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)"
+expect_rc 0 "setup --mem 1G --size 2M" hp setup --mem 1G --size 2M
+[ "$(nr kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)" = 512 ] && ok "1G is 512 pages of 2M" || fail "1G gave $(nr kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)"
+expect_rc 0 "setup --count 2 --size 1G" hp setup --count 2 --size 1G
+[ "$(nr kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages)" = 2 ] && ok "2 pages of 1G" || fail "1G count is $(nr kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages)"
+expect_rc 0 "setup --count 4 --node 1" hp setup --count 4 --node 1
+[ "$(nr devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages)" = 4 ] && ok "node 1 has 4" || fail "node 1 has $(nr devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages)"
+[ "$(nr devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages)" = 8 ] && ok "node 0 untouched" || fail "node 0 changed"
+expect_rc 0 "clear --size 1G" hp clear --size 1G
+[ "$(nr kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages)" = 0 ] && ok "1G cleared" || fail "1G not cleared"
+[ "$(nr kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)" = 512 ] && ok "clear --size 1G leaves 2M" || fail "clear --size 1G touched 2M"
+expect_rc 0 "clear" hp clear
+expect_text "2M pages: 0" "clear reports 2M"
+expect_text "1G pages: 0" "clear reports 1G"
+[ "$(nr kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)" = 0 ] && ok "2M cleared" || fail "2M not cleared"
+
+echo "# bad input (nothing changes)"
+mktree
+before=$(snapshot "$T/tree")
+expect_rc 1 "no command" hp
+expect_rc 1 "unknown command" hp grow
+expect_rc 1 "unknown option" hp info --bogus
+expect_rc 1 "--count without a value" hp setup --count
+expect_rc 1 "setup without --count or --mem" hp setup
+expect_rc 1 "setup with both --count and --mem" hp setup --count 2 --mem 4M
+expect_rc 1 "zero count" hp setup --count 0
+expect_text "hugepages clear" "zero count points at clear"
+one_line_err "zero count"
+expect_rc 1 "negative count" hp setup --count -3
+one_line_err "negative count"
+expect_rc 1 "non-numeric count" hp setup --count many
+expect_rc 1 "count with junk" hp setup --count 8x
+expect_rc 1 "zero --mem" hp setup --mem 0
+expect_rc 1 "bad --mem suffix" hp setup --mem 4Q
+expect_rc 1 "unknown size" hp setup --count 2 --size huge
+expect_text "unknown page size 'huge'" "unknown size named"
+one_line_err "unknown size"
+expect_rc 2 "size the kernel does not offer" hp setup --count 2 --size 16M
+expect_text "does not offer 16M pages; it offers 2M, 1G" "offered sizes listed"
+one_line_err "size not offered"
+expect_rc 2 "clear a size not offered" hp clear --size 64K
+expect_rc 2 "node that does not exist" hp setup --count 2 --node 5
+expect_text "NUMA node 5 does not exist" "missing node named"
+one_line_err "missing node"
+expect_rc 1 "non-numeric node" hp setup --count 2 --node first
+expect_rc 1 "--json on setup" hp setup --count 2 --json
+expect_rc 1 "--node on clear" hp clear --node 0
+expect_rc 1 "extra argument" hp info extra
+expect_rc 2 "missing sysfs root" "$HP" --sysfs-root "$T/nonexistent" --proc-root "$P" info
+if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "bad input changed nothing"; else fail "bad input changed the tree"; fi
+
+# umount refuses a non-hugetlbfs mount (the path does not exist, so even a
+# wrong umount(2) could do no harm).
+cat >>"$P/mounts" <<-EOF
+	tmpfs $T/not-huge tmpfs rw 0 0
+EOF
+expect_rc 3 "umount a tmpfs" hp umount "$T/not-huge"
+expect_text "not hugetlbfs; refusing" "umount refusal says why"
+expect_rc 2 "umount where nothing is mounted" hp umount "$T/nothing"
+expect_rc 3 "mount over a tmpfs" hp mount "$T/not-huge"
+
+if [ "$(id -u)" -ne 0 ]; then
+	expect_rc 2 "setup as non-root" "$HP" setup --count 1
+	expect_text "needs root" "non-root error says to run as root"
+elif command -v setpriv >/dev/null 2>&1 &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$HP" --help >/dev/null 2>&1; then
+	expect_rc 2 "setup as nobody" setpriv --reuid=65534 --regid=65534 --clear-groups "$HP" setup --count 1
+	expect_text "needs root" "non-root error says to run as root"
+	one_line_err "not root"
+	expect_rc 2 "mount as nobody" setpriv --reuid=65534 --regid=65534 --clear-groups "$HP" mount "$T/m"
+else
+	skip "not-root check: running as root and cannot run $HP as nobody"
+fi
+
+echo "# host (root)"
+H=/sys/kernel/mm/hugepages
+if [ "$(id -u)" -ne 0 ]; then
+	skip "host: not root, the running kernel's pools are left alone"
+elif [ ! -d "$H" ]; then
+	skip "host: the kernel has no huge pages ($H missing)"
+else
+	expect_rc 0 "host info" "$HP" info --json
+	cp "$T/out" "$T/host.json"
+	def=$(awk '/^Hugepagesize:/ { print $2 }' /proc/meminfo)
+	f=$H/hugepages-${def}kB/nr_hugepages
+	orig=$(cat "$f")
+	restore_cmd="echo $orig > $f"
+	run "$HP" setup --count 8
+	if [ "$rc" -eq 2 ] && grep -q "granted" "$T/err"; then
+		skip "host: the kernel granted fewer than 8 pages: $(cat "$T/err")"
+	elif [ "$rc" -ne 0 ]; then
+		fail "host setup --count 8: exit $rc"
+		show
+	else
+		ok "host setup --count 8"
+		expect_rc 0 "host info after setup" "$HP" info --json
+		cp "$T/out" "$T/host.json"
+		json_check "$T/host.json" "[p['total'] for p in d['page_sizes'] if p['size_kb'] == $def] == [8]" "host info shows 8"
+		m=$T/mnt
+		expect_rc 0 "host mount" "$HP" mount "$m"
+		if grep -q " $m hugetlbfs " /proc/mounts; then ok "host mount in /proc/mounts"; else fail "host mount missing"; fi
+		expect_rc 0 "host mount again is a no-op" "$HP" mount "$m"
+		expect_text "already mounted" "second mount reports it"
+		expect_rc 0 "host info with the mount" "$HP" info
+		expect_text "$m" "info shows the mount"
+		expect_rc 0 "host umount" "$HP" umount "$m"
+		if grep -q " $m hugetlbfs " /proc/mounts; then fail "host umount left it"; umount "$m"; else ok "host umount gone from /proc/mounts"; fi
+		expect_rc 0 "host clear" "$HP" clear --size "${def}K"
+		expect_rc 0 "host info after clear" "$HP" info --json
+		cp "$T/out" "$T/host.json"
+		json_check "$T/host.json" "[p['total'] for p in d['page_sizes'] if p['size_kb'] == $def] == [0]" "host info shows 0"
+	fi
+	echo "$orig" >"$f"
+	restore_cmd=:
+	[ "$(cat "$f")" = "$orig" ] && ok "host count restored to $orig" || fail "host count is $(cat "$f"), was $orig"
+fi
+
+expect_rc 0 "--help" "$HP" --help
+expect_text "Exit status: 0 ok, 1 usage error, 2 device or system error" "--help documents exit codes"
+
+finish

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Shared helpers for the CLIs
+ * ===========================
+ *
+ * What devbind and hugepages both need and the library does not offer:
+ * exit codes, one-line error messages, number and size parsing, the mount
+ * table and swap list from a (possibly fake) /proc, an aligned table
+ * printer and a small JSON writer.
+ *
+ * Exit codes (the same in both tools, documented in --help and the man
+ * pages): 0 ok, 1 usage, 2 device or system error, 3 refused for safety.
+ */
+#ifndef UPCIE_TOOLS_TOOL_H
+#define UPCIE_TOOLS_TOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum tool_exit {
+	TOOL_EXIT_OK = 0,
+	TOOL_EXIT_USAGE = 1,
+	TOOL_EXIT_SYSTEM = 2,
+	TOOL_EXIT_SAFETY = 3,
+};
+
+/* Name printed in front of messages; set from main(). */
+extern const char *tool_name;
+
+/* "name: message\n" on stderr. */
+void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "name: warning: message\n" on stderr. */
+void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Whole decimal number, no sign, no trailing text: 0 or -EINVAL / -ERANGE. */
+int tool_parse_u64(const char *s, uint64_t *val);
+/* Bytes with an optional K, M, G or T suffix (powers of 1024; "B"/"iB" allowed). */
+int tool_parse_size(const char *s, uint64_t *bytes);
+/* "2M", "1G", "64K", or bytes when not a whole KiB. */
+void tool_fmt_size(uint64_t bytes, char *buf, size_t len);
+
+/* root + "/" + rel into buf; root NULL means dflt. -ENAMETOOLONG if it does not fit. */
+int tool_path(char *buf, size_t len, const char *root, const char *dflt, const char *rel);
+
+/* One line of /proc/mounts, octal escapes (\040) decoded. */
+struct tool_mount {
+	char *src;
+	char *dir;
+	char *type;
+	char *opts;
+};
+
+/* Read <proc_root>/mounts (proc_root NULL: /proc). *out is freed with tool_mounts_free(). */
+int tool_mounts_read(const char *proc_root, struct tool_mount **out, size_t *n);
+void tool_mounts_free(struct tool_mount *m, size_t n);
+/* Value of "key=" in a comma-separated option string, copied into buf; -ENOENT if absent. */
+int tool_mount_opt(const char *opts, const char *key, char *buf, size_t len);
+
+/* RLIMIT_MEMLOCK as a line of text: "8M (hard 8M)" or "unlimited". */
+void tool_memlock_str(char *buf, size_t len);
+/* Both limits in bytes; UINT64_MAX for unlimited. */
+void tool_memlock(uint64_t *soft, uint64_t *hard);
+
+/*
+ * Aligned table: every column as wide as its widest cell, two spaces
+ * between columns, the last column not padded. Cells are copied.
+ */
+struct tool_table;
+struct tool_table *tool_table_new(unsigned ncols, const char *const *headers);
+/* ncols cells; a NULL cell prints as "-". */
+void tool_table_add(struct tool_table *t, const char *const *cells);
+void tool_table_print(const struct tool_table *t, FILE *f, const char *indent);
+void tool_table_free(struct tool_table *t);
+
+/*
+ * JSON writer: pretty-printed, strings escaped. A key is given inside
+ * objects and NULL inside arrays. Nesting up to 16 levels.
+ */
+struct tool_json {
+	FILE *f;
+	int depth;
+	bool first[16];
+};
+void tool_json_init(struct tool_json *j, FILE *f);
+void tool_json_obj(struct tool_json *j, const char *key);
+void tool_json_obj_end(struct tool_json *j);
+void tool_json_arr(struct tool_json *j, const char *key);
+void tool_json_arr_end(struct tool_json *j);
+/* val NULL writes null. */
+void tool_json_str(struct tool_json *j, const char *key, const char *val);
+void tool_json_int(struct tool_json *j, const char *key, int64_t val);
+void tool_json_uint(struct tool_json *j, const char *key, uint64_t val);
+void tool_json_bool(struct tool_json *j, const char *key, bool val);
+void tool_json_null(struct tool_json *j, const char *key);
+/* Closing newline after the top-level value. */
+void tool_json_done(struct tool_json *j);
+
+#endif

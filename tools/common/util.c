@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Messages, parsing, /proc/mounts and RLIMIT_MEMLOCK for the CLIs. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "tool.h"
+
+const char *tool_name = "upcie";
+
+void tool_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", tool_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void tool_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: warning: ", tool_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int tool_parse_u64(const char *s, uint64_t *val)
+{
+	unsigned long long v;
+	char *end;
+
+	/* strtoull accepts "-1" and leading blanks; a count must be plain digits. */
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -ERANGE;
+	if (*end)
+		return -EINVAL;
+	*val = v;
+	return 0;
+}
+
+int tool_parse_size(const char *s, uint64_t *bytes)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -ERANGE;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	case 'T':
+		shift = 40;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end) {
+		end++;
+		if (!strcasecmp(end, "iB"))
+			end += 2;
+		else if (!strcasecmp(end, "B"))
+			end += 1;
+		if (*end)
+			return -EINVAL;
+	}
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*bytes = (uint64_t)v << shift;
+	return 0;
+}
+
+void tool_fmt_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char units[] = "KMGT";
+	int u = -1;
+
+	if (!bytes || bytes % 1024) {
+		snprintf(buf, len, "%llu", (unsigned long long)bytes);
+		return;
+	}
+	while (u < 3 && bytes % 1024 == 0) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%llu%c", (unsigned long long)bytes, units[u]);
+}
+
+int tool_path(char *buf, size_t len, const char *root, const char *dflt, const char *rel)
+{
+	int n = snprintf(buf, len, "%s/%s", root ? root : dflt, rel);
+
+	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
+}
+
+/* Undo the kernel's octal escapes (space, tab, newline, backslash) in place. */
+static char *unescape(char *s)
+{
+	char *r = s, *w = s;
+
+	while (*r) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+		    r[3] >= '0' && r[3] <= '7') {
+			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+			r += 4;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return s;
+}
+
+void tool_mounts_free(struct tool_mount *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(m[i].src);
+		free(m[i].dir);
+		free(m[i].type);
+		free(m[i].opts);
+	}
+	free(m);
+}
+
+int tool_mounts_read(const char *proc_root, struct tool_mount **out, size_t *n)
+{
+	struct tool_mount *m = NULL, *grown;
+	size_t cnt = 0, cap = 0, linecap = 0;
+	char path[4096], *line = NULL;
+	int rc;
+	FILE *f;
+
+	rc = tool_path(path, sizeof(path), proc_root, "/proc", "mounts");
+	if (rc)
+		return rc;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &linecap, f) > 0) {
+		char *save, *src, *dir, *type, *opts;
+
+		src = strtok_r(line, " \t\n", &save);
+		dir = strtok_r(NULL, " \t\n", &save);
+		type = strtok_r(NULL, " \t\n", &save);
+		opts = strtok_r(NULL, " \t\n", &save);
+		if (!src || !dir || !type)
+			continue;
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 32;
+			grown = realloc(m, cap * sizeof(*m));
+			if (!grown) {
+				rc = -ENOMEM;
+				break;
+			}
+			m = grown;
+		}
+		m[cnt].src = strdup(unescape(src));
+		m[cnt].dir = strdup(unescape(dir));
+		m[cnt].type = strdup(type);
+		m[cnt].opts = strdup(opts ? opts : "");
+		cnt++;
+		if (!m[cnt - 1].src || !m[cnt - 1].dir || !m[cnt - 1].type || !m[cnt - 1].opts) {
+			rc = -ENOMEM;
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	if (rc) {
+		tool_mounts_free(m, cnt);
+		return rc;
+	}
+	*out = m;
+	*n = cnt;
+	return 0;
+}
+
+int tool_mount_opt(const char *opts, const char *key, char *buf, size_t len)
+{
+	size_t klen = strlen(key);
+	const char *p = opts;
+
+	while (p && *p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		if (n > klen && !strncmp(p, key, klen) && p[klen] == '=') {
+			size_t vlen = n - klen - 1;
+			if (vlen >= len)
+				return -ENAMETOOLONG;
+			memcpy(buf, p + klen + 1, vlen);
+			buf[vlen] = '\0';
+			return 0;
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
+void tool_memlock(uint64_t *soft, uint64_t *hard)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl)) {
+		*soft = *hard = 0;
+		return;
+	}
+	*soft = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+	*hard = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_max;
+}
+
+void tool_memlock_str(char *buf, size_t len)
+{
+	char s[32], h[32];
+	uint64_t soft, hard;
+
+	tool_memlock(&soft, &hard);
+	if (soft == UINT64_MAX)
+		snprintf(s, sizeof(s), "unlimited");
+	else
+		tool_fmt_size(soft, s, sizeof(s));
+	if (hard == UINT64_MAX)
+		snprintf(h, sizeof(h), "unlimited");
+	else
+		tool_fmt_size(hard, h, sizeof(h));
+	if (soft == hard)
+		snprintf(buf, len, "%s", s);
+	else
+		snprintf(buf, len, "%s (hard %s)", s, h);
+}

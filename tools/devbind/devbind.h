@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * devbind internals
+ * =================
+ *
+ * scan.c   what a PCI function is: ids and names (libpci's ID database),
+ *          driver, NUMA node, IOMMU group, the block devices it backs and
+ *          whether any of them is in use; which user-space drivers the
+ *          system offers.
+ * bind.c   the sysfs writes: unbind, driver_override, drivers_probe, the
+ *          bounded wait for the bind, bus mastering for uio_pci_generic.
+ * main.c   command line, the list printers, exit codes.
+ *
+ * Everything reads and writes through the library's sysfs helpers, rooted
+ * at --sysfs-root, so the tests can run the tool against a fake tree.
+ */
+#ifndef UPCIE_TOOLS_DEVBIND_H
+#define UPCIE_TOOLS_DEVBIND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <upcie/pci.h>
+
+#include "tool.h"
+
+struct devbind_opts {
+	const char *sysfs;	 /* NULL: /sys */
+	const char *proc;	 /* NULL: /proc */
+	const char *modules_dir; /* NULL: /lib/modules/$(uname -r) */
+	bool all, json, force, dry_run;
+	unsigned timeout_ms; /* bounded wait for a bind to show */
+};
+
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+void strlist_add(struct strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool strlist_has(const struct strlist *l, const char *s);
+void strlist_free(struct strlist *l);
+
+struct dev_info {
+	struct upcie_pci_addr addr;
+	char bdf[UPCIE_PCI_ADDR_STRLEN];
+	uint16_t vendor, device;
+	uint32_t class_code;
+	char driver[64];	      /* "" when unbound */
+	char override[64];	      /* "" when not set */
+	int numa;		      /* -1: none */
+	int group;		      /* -1: no IOMMU group */
+	struct strlist members;	      /* other functions in the group: "bdf" */
+	struct strlist member_driver; /* their drivers, "" when unbound */
+	struct strlist blocks;	      /* namespaces' block devices: "nvme0n1" */
+	struct strlist reasons;	      /* why it is in use; empty when it is not */
+	char vendor_name[128];
+	char device_name[256];
+	char class_name[128];
+};
+
+#define CLASS_NVME 0x0108 /* class 01 (mass storage), subclass 08 (NVM) */
+
+static inline bool dev_is_nvme(const struct dev_info *d)
+{
+	return (d->class_code >> 8) == CLASS_NVME;
+}
+
+/* scan.c */
+int dev_info_get(const struct devbind_opts *o, const struct upcie_pci_addr *addr,
+		 struct dev_info *d);
+void dev_info_free(struct dev_info *d);
+/* ids to names through libpci; called once per device from dev_info_get(). */
+void names_lookup(struct dev_info *d);
+void names_close(void);
+
+enum drv_state {
+	DRV_MISSING,
+	DRV_AVAILABLE, /* a module that modprobe can load */
+	DRV_BUILTIN,
+	DRV_LOADED,
+};
+const char *drv_state_name(enum drv_state s);
+enum drv_state drv_state(const struct devbind_opts *o, const char *driver);
+
+/* The drivers devbind knows how to bind; NULL for anything else. */
+const char *drv_normalize(const char *name);
+bool drv_is_user(const char *driver);
+
+/* bind.c; each returns a TOOL_EXIT_* code. */
+int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_info *devs, size_t n);
+int devbind_unbind(const struct devbind_opts *o, struct dev_info *devs, size_t n);
+int devbind_restore(const struct devbind_opts *o, struct dev_info *devs, size_t n);
+
+#endif

@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * devbind: list PCI functions and move NVMe controllers between the kernel's
+ * nvme driver and the user-space drivers (uio_pci_generic, vfio-pci).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <upcie/sysfs.h>
+
+#include "devbind.h"
+
+static const char usage_text[] =
+    "usage: devbind [options] list [--all] [--json]\n"
+    "       devbind [options] bind DRIVER DEVICE...\n"
+    "       devbind [options] unbind DEVICE...\n"
+    "       devbind [options] restore DEVICE...\n"
+    "\n"
+    "Commands:\n"
+    "  list      NVMe controllers (every PCI function with --all): ids and names,\n"
+    "            driver, NUMA node, IOMMU group, block devices, whether in use;\n"
+    "            then the user-space drivers' state and RLIMIT_MEMLOCK\n"
+    "  bind      bind to DRIVER (uio_pci_generic, vfio-pci or nvme) through\n"
+    "            driver_override; loads the module if needed\n"
+    "  unbind    clear driver_override and unbind from the current driver\n"
+    "  restore   clear driver_override, unbind from a user-space driver and let\n"
+    "            the kernel's default driver (e.g. nvme) take the device back\n"
+    "\n"
+    "DEVICE: a PCI address (0000:01:00.0 or 01:00.0), vendor:device (8086:0953,\n"
+    "every match) or all-nvme.\n"
+    "\n"
+    "Options:\n"
+    "  --all              list every PCI function, not only NVMe controllers\n"
+    "  --json             list as JSON\n"
+    "  --force            unbind or rebind a device even if it is in use\n"
+    "  --dry-run          print the sysfs writes (path and value), do none\n"
+    "  --timeout SEC      how long to wait for a bind to show (default 5)\n"
+    "  --sysfs-root DIR   read and write DIR instead of /sys (no modprobe then)\n"
+    "  --proc-root DIR    read mounts and swaps from DIR instead of /proc\n"
+    "  --modules-dir DIR  look for modules in DIR, not /lib/modules/$(uname -r)\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "Exit status: 0 ok, 1 usage error, 2 device or system error,\n"
+    "3 refused for safety (device in use; --force overrides).\n";
+
+static int usage(const char *fmt, const char *arg)
+{
+	if (fmt) {
+		fprintf(stderr, "%s: ", tool_name);
+		fprintf(stderr, fmt, arg);
+		fprintf(stderr, " (see devbind --help)\n");
+	} else {
+		fputs(usage_text, stderr);
+	}
+	return TOOL_EXIT_USAGE;
+}
+
+/* --- resolving DEVICE arguments ----------------------------------------- */
+
+struct addr_set {
+	struct upcie_pci_addr *v;
+	size_t n;
+	/* vendor:device or class filter while walking */
+	int vendor, device;
+	bool nvme_only;
+	size_t matched;
+	const struct devbind_opts *o;
+};
+
+static void set_add(struct addr_set *s, const struct upcie_pci_addr *a)
+{
+	struct upcie_pci_addr *v;
+
+	for (size_t i = 0; i < s->n; i++)
+		if (!memcmp(&s->v[i], a, sizeof(*a)))
+			return;
+	v = realloc(s->v, (s->n + 1) * sizeof(*v));
+	if (!v) {
+		perror(tool_name);
+		exit(TOOL_EXIT_SYSTEM);
+	}
+	s->v = v;
+	s->v[s->n++] = *a;
+}
+
+static int match_cb(const struct upcie_pci_addr *a, void *arg)
+{
+	struct addr_set *s = arg;
+	uint16_t ven, dev;
+	uint32_t cls;
+
+	if (upcie_sysfs_pci_ids(s->o->sysfs, a, &ven, &dev, &cls))
+		return 0;
+	if (s->nvme_only ? (cls >> 8) != CLASS_NVME : (ven != s->vendor || dev != s->device))
+		return 0;
+	set_add(s, a);
+	s->matched++;
+	return 0;
+}
+
+/* "8086:0953": exactly four hex digits on each side. */
+static bool parse_vendor_device(const char *s, int *ven, int *dev)
+{
+	unsigned v, d;
+	int n = 0;
+
+	if (strlen(s) != 9 || s[4] != ':' || sscanf(s, "%4x:%4x%n", &v, &d, &n) != 2 || n != 9)
+		return false;
+	for (int i = 0; i < 9; i++)
+		if (i != 4 && !strchr("0123456789abcdefABCDEF", s[i]))
+			return false;
+	*ven = (int)v;
+	*dev = (int)d;
+	return true;
+}
+
+static int resolve(const struct devbind_opts *o, char **specs, int n, struct dev_info **out,
+		   size_t *nout)
+{
+	struct addr_set s = {.o = o};
+	struct dev_info *devs;
+	int rc;
+
+	for (int i = 0; i < n; i++) {
+		struct upcie_pci_addr a;
+		const char *spec = specs[i];
+
+		s.matched = 0;
+		if (!strcmp(spec, "all-nvme")) {
+			s.nvme_only = true;
+		} else if (parse_vendor_device(spec, &s.vendor, &s.device)) {
+			s.nvme_only = false;
+		} else if (!upcie_pci_addr_parse(spec, &a)) {
+			char bdf[UPCIE_PCI_ADDR_STRLEN];
+
+			upcie_pci_addr_format(&a, bdf, sizeof(bdf));
+			if (upcie_sysfs_exists(o->sysfs, "bus/pci/devices/%s", bdf)) {
+				tool_err("no PCI device %s; see devbind list --all", bdf);
+				free(s.v);
+				return TOOL_EXIT_SYSTEM;
+			}
+			set_add(&s, &a);
+			continue;
+		} else {
+			tool_err("malformed device '%s': give a PCI address (0000:01:00.0 or "
+				 "01:00.0), vendor:device (8086:0953) or all-nvme",
+				 spec);
+			free(s.v);
+			return TOOL_EXIT_USAGE;
+		}
+		rc = upcie_sysfs_pci_foreach(o->sysfs, match_cb, &s);
+		if (rc) {
+			tool_err("cannot list PCI devices under %s/bus/pci/devices: %s",
+				 o->sysfs ? o->sysfs : "/sys", strerror(-rc));
+			free(s.v);
+			return TOOL_EXIT_SYSTEM;
+		}
+		if (!s.matched) {
+			tool_err("no PCI device matches '%s'; see devbind list --all", spec);
+			free(s.v);
+			return TOOL_EXIT_SYSTEM;
+		}
+	}
+	devs = calloc(s.n ? s.n : 1, sizeof(*devs));
+	if (!devs) {
+		perror(tool_name);
+		exit(TOOL_EXIT_SYSTEM);
+	}
+	for (size_t i = 0; i < s.n; i++) {
+		rc = dev_info_get(o, &s.v[i], &devs[i]);
+		if (rc) {
+			char bdf[UPCIE_PCI_ADDR_STRLEN];
+
+			upcie_pci_addr_format(&s.v[i], bdf, sizeof(bdf));
+			tool_err("%s: cannot read it from sysfs: %s", bdf, strerror(-rc));
+			for (size_t j = 0; j < i; j++)
+				dev_info_free(&devs[j]);
+			free(devs);
+			free(s.v);
+			return TOOL_EXIT_SYSTEM;
+		}
+	}
+	free(s.v);
+	*out = devs;
+	*nout = s.n;
+	return TOOL_EXIT_OK;
+}
+
+static void free_devs(struct dev_info *devs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dev_info_free(&devs[i]);
+	free(devs);
+}
+
+/* --- list ---------------------------------------------------------------- */
+
+struct list_ctx {
+	const struct devbind_opts *o;
+	struct dev_info *v;
+	size_t n;
+	int err;
+};
+
+static int list_cb(const struct upcie_pci_addr *a, void *arg)
+{
+	struct list_ctx *l = arg;
+	struct dev_info d, *v;
+	int rc;
+
+	rc = dev_info_get(l->o, a, &d);
+	if (rc) {
+		char bdf[UPCIE_PCI_ADDR_STRLEN];
+		upcie_pci_addr_format(a, bdf, sizeof(bdf));
+		tool_warn("%s: skipped, cannot read it from sysfs: %s", bdf, strerror(-rc));
+		return 0;
+	}
+	if (!l->o->all && !dev_is_nvme(&d)) {
+		dev_info_free(&d);
+		return 0;
+	}
+	v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v) {
+		perror(tool_name);
+		exit(TOOL_EXIT_SYSTEM);
+	}
+	l->v = v;
+	l->v[l->n++] = d;
+	return 0;
+}
+
+static const char *const drivers_shown[] = {"uio_pci_generic", "vfio-pci"};
+
+static void list_json(const struct devbind_opts *o, const struct list_ctx *l)
+{
+	struct tool_json j;
+	char buf[64];
+	uint64_t soft, hard;
+
+	tool_json_init(&j, stdout);
+	tool_json_obj(&j, NULL);
+	tool_json_arr(&j, "devices");
+	for (size_t i = 0; i < l->n; i++) {
+		const struct dev_info *d = &l->v[i];
+
+		tool_json_obj(&j, NULL);
+		tool_json_str(&j, "bdf", d->bdf);
+		snprintf(buf, sizeof(buf), "%04x", d->vendor);
+		tool_json_str(&j, "vendor_id", buf);
+		snprintf(buf, sizeof(buf), "%04x", d->device);
+		tool_json_str(&j, "device_id", buf);
+		tool_json_str(&j, "vendor", d->vendor_name);
+		tool_json_str(&j, "device", d->device_name);
+		snprintf(buf, sizeof(buf), "%06x", d->class_code);
+		tool_json_str(&j, "class", buf);
+		tool_json_str(&j, "class_name", d->class_name);
+		tool_json_bool(&j, "nvme", dev_is_nvme(d));
+		tool_json_str(&j, "driver", d->driver[0] ? d->driver : NULL);
+		tool_json_str(&j, "driver_override", d->override[0] ? d->override : NULL);
+		tool_json_int(&j, "numa_node", d->numa);
+		if (d->group >= 0)
+			tool_json_int(&j, "iommu_group", d->group);
+		else
+			tool_json_null(&j, "iommu_group");
+		tool_json_arr(&j, "iommu_group_members");
+		for (size_t m = 0; m < d->members.n; m++) {
+			tool_json_obj(&j, NULL);
+			tool_json_str(&j, "bdf", d->members.v[m]);
+			tool_json_str(&j, "driver",
+				      d->member_driver.v[m][0] ? d->member_driver.v[m] : NULL);
+			tool_json_obj_end(&j);
+		}
+		tool_json_arr_end(&j);
+		tool_json_arr(&j, "block_devices");
+		for (size_t b = 0; b < d->blocks.n; b++)
+			tool_json_str(&j, NULL, d->blocks.v[b]);
+		tool_json_arr_end(&j);
+		tool_json_bool(&j, "in_use", d->reasons.n > 0);
+		tool_json_arr(&j, "in_use_reasons");
+		for (size_t r = 0; r < d->reasons.n; r++)
+			tool_json_str(&j, NULL, d->reasons.v[r]);
+		tool_json_arr_end(&j);
+		tool_json_obj_end(&j);
+	}
+	tool_json_arr_end(&j);
+	tool_json_obj(&j, "drivers");
+	for (size_t i = 0; i < sizeof(drivers_shown) / sizeof(drivers_shown[0]); i++) {
+		enum drv_state s = drv_state(o, drivers_shown[i]);
+
+		tool_json_obj(&j, drivers_shown[i]);
+		tool_json_str(&j, "state", drv_state_name(s));
+		tool_json_bool(&j, "available", s != DRV_MISSING);
+		tool_json_bool(&j, "loaded", s == DRV_LOADED);
+		tool_json_obj_end(&j);
+	}
+	tool_json_obj_end(&j);
+	tool_memlock(&soft, &hard);
+	tool_json_obj(&j, "memlock");
+	if (soft == UINT64_MAX)
+		tool_json_null(&j, "soft_bytes");
+	else
+		tool_json_uint(&j, "soft_bytes", soft);
+	if (hard == UINT64_MAX)
+		tool_json_null(&j, "hard_bytes");
+	else
+		tool_json_uint(&j, "hard_bytes", hard);
+	tool_json_obj_end(&j);
+	tool_json_obj_end(&j);
+	tool_json_done(&j);
+}
+
+static void join(const struct strlist *l, char *buf, size_t len)
+{
+	size_t w = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < l->n && w < len; i++)
+		w += (size_t)snprintf(buf + w, len - w, "%s%s", i ? "," : "", l->v[i]);
+}
+
+static void list_table(const struct devbind_opts *o, const struct list_ctx *l)
+{
+	static const char *const hdr[] = {"BDF",   "ID",    "DRIVER", "NUMA",
+					  "IOMMU", "BLOCK", "IN-USE", "NAME"};
+	static const char *const dhdr[] = {"DRIVER", "STATE"};
+	struct tool_table *t = tool_table_new(8, hdr);
+	char id[16], numa[16], grp[16], blk[256], name[600], memlock[64];
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct dev_info *d = &l->v[i];
+		const char *cells[8] = {d->bdf, id,  d->driver[0] ? d->driver : NULL, numa,
+					grp,	blk, d->reasons.n ? "yes" : "no",     name};
+
+		snprintf(id, sizeof(id), "%04x:%04x", d->vendor, d->device);
+		snprintf(numa, sizeof(numa), "%d", d->numa);
+		if (d->group >= 0)
+			snprintf(grp, sizeof(grp), "%d", d->group);
+		else
+			snprintf(grp, sizeof(grp), "-");
+		join(&d->blocks, blk, sizeof(blk));
+		if (!blk[0])
+			snprintf(blk, sizeof(blk), "-");
+		snprintf(name, sizeof(name), "%s: %s %s", d->class_name, d->vendor_name,
+			 d->device_name);
+		tool_table_add(t, cells);
+	}
+	if (l->n)
+		tool_table_print(t, stdout, "");
+	else
+		printf("no %s found under %s/bus/pci/devices\n",
+		       o->all ? "PCI functions" : "NVMe controllers", o->sysfs ? o->sysfs : "/sys");
+	tool_table_free(t);
+
+	/* What does not fit in a cell: reasons and the group's other members. */
+	for (size_t i = 0; i < l->n; i++) {
+		const struct dev_info *d = &l->v[i];
+
+		if (d->driver[0] && d->override[0] && strcmp(d->override, d->driver))
+			printf("%s: driver_override is %s\n", d->bdf, d->override);
+		for (size_t r = 0; r < d->reasons.n; r++)
+			printf("%s: in use: %s\n", d->bdf, d->reasons.v[r]);
+		for (size_t m = 0; m < d->members.n; m++)
+			printf("%s: IOMMU group %d also holds %s (%s)\n", d->bdf, d->group,
+			       d->members.v[m],
+			       d->member_driver.v[m][0] ? d->member_driver.v[m] : "no driver");
+	}
+
+	printf("\n");
+	t = tool_table_new(2, dhdr);
+	for (size_t i = 0; i < sizeof(drivers_shown) / sizeof(drivers_shown[0]); i++) {
+		const char *cells[2] = {drivers_shown[i],
+					drv_state_name(drv_state(o, drivers_shown[i]))};
+		tool_table_add(t, cells);
+	}
+	tool_table_print(t, stdout, "");
+	tool_table_free(t);
+	tool_memlock_str(memlock, sizeof(memlock));
+	printf("\nRLIMIT_MEMLOCK: %s\n", memlock);
+}
+
+static int cmd_list(const struct devbind_opts *o)
+{
+	struct list_ctx l = {.o = o};
+	int rc;
+
+	rc = upcie_sysfs_pci_foreach(o->sysfs, list_cb, &l);
+	if (rc) {
+		tool_err("cannot list PCI devices under %s/bus/pci/devices: %s",
+			 o->sysfs ? o->sysfs : "/sys", strerror(-rc));
+		return TOOL_EXIT_SYSTEM;
+	}
+	if (o->json)
+		list_json(o, &l);
+	else
+		list_table(o, &l);
+	free_devs(l.v, l.n);
+	return TOOL_EXIT_OK;
+}
+
+/* --- main ---------------------------------------------------------------- */
+
+enum {
+	OPT_SYSFS = 256,
+	OPT_PROC,
+	OPT_MODULES,
+	OPT_TIMEOUT,
+	OPT_DRY_RUN,
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"all", no_argument, NULL, 'a'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	    {"sysfs-root", required_argument, NULL, OPT_SYSFS},
+	    {"proc-root", required_argument, NULL, OPT_PROC},
+	    {"modules-dir", required_argument, NULL, OPT_MODULES},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct devbind_opts o = {.timeout_ms = 5000};
+	struct dev_info *devs = NULL;
+	const char *cmd, *driver = NULL;
+	size_t ndevs = 0;
+	uint64_t secs;
+	int c, rc;
+
+	tool_name = "devbind";
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			o.all = true;
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'f':
+			o.force = true;
+			break;
+		case OPT_DRY_RUN:
+			o.dry_run = true;
+			break;
+		case OPT_TIMEOUT:
+			if (tool_parse_u64(optarg, &secs) || secs > 3600)
+				return usage("--timeout takes whole seconds (0-3600), not '%s'",
+					     optarg);
+			o.timeout_ms = (unsigned)secs * 1000;
+			break;
+		case OPT_SYSFS:
+			o.sysfs = optarg;
+			break;
+		case OPT_PROC:
+			o.proc = optarg;
+			break;
+		case OPT_MODULES:
+			o.modules_dir = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return TOOL_EXIT_OK;
+		default:
+			if (optopt)
+				return usage("option '%s' needs a value", argv[optind - 1]);
+			return usage("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage(NULL, NULL);
+	cmd = argv[optind++];
+	if (!strcmp(cmd, "list")) {
+		if (optind < argc)
+			return usage("list takes no arguments, got '%s'", argv[optind]);
+		rc = cmd_list(&o);
+		names_close();
+		return rc;
+	}
+	if (strcmp(cmd, "bind") && strcmp(cmd, "unbind") && strcmp(cmd, "restore"))
+		return usage("unknown command '%s'", cmd);
+	if (o.json)
+		return usage("--json applies to list only, not to %s", cmd);
+	if (!strcmp(cmd, "bind")) {
+		if (optind >= argc)
+			return usage("bind needs a DRIVER and at least one DEVICE%s", "");
+		driver = drv_normalize(argv[optind]);
+		if (!driver) {
+			tool_err("unknown driver '%s': use uio_pci_generic, vfio-pci or nvme",
+				 argv[optind]);
+			return TOOL_EXIT_USAGE;
+		}
+		optind++;
+	}
+	if (optind >= argc)
+		return usage("%s needs at least one DEVICE", cmd);
+	if (!o.sysfs && !o.dry_run && geteuid() != 0) {
+		tool_err("%s writes to /sys and needs root: run it as root (e.g. with sudo), or "
+			 "add --dry-run to see the writes",
+			 cmd);
+		return TOOL_EXIT_SYSTEM;
+	}
+	rc = resolve(&o, argv + optind, argc - optind, &devs, &ndevs);
+	if (rc)
+		return rc;
+	if (driver)
+		rc = devbind_bind(&o, driver, devs, ndevs);
+	else if (!strcmp(cmd, "unbind"))
+		rc = devbind_unbind(&o, devs, ndevs);
+	else
+		rc = devbind_restore(&o, devs, ndevs);
+	free_devs(devs, ndevs);
+	names_close();
+	return rc;
+}

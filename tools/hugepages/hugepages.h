@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * hugepages internals
+ * ===================
+ *
+ * state.c  what the kernel offers and holds: page sizes, per-size and
+ *          per-node counters, the default size, hugetlbfs mounts.
+ * main.c   command line, printers, the writes (setup, clear, mount, umount).
+ *
+ * On the running system (no --sysfs-root / --proc-root) page sizes, the
+ * default size, the mount libhugetlbfs would pick for each size and the
+ * "is this hugetlbfs" test come from libhugetlbfs. libhugetlbfs reads the
+ * fixed paths /sys and /proc and offers no counters per size or node, so the
+ * counters, and everything under a fake root, are read from the files.
+ */
+#ifndef UPCIE_TOOLS_HUGEPAGES_H
+#define UPCIE_TOOLS_HUGEPAGES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tool.h"
+
+#define HP_MAX_SIZES 8
+#define HP_MAX_NODES 64
+
+struct hp_opts {
+	const char *sysfs; /* NULL: /sys */
+	const char *proc;  /* NULL: /proc */
+	bool json;
+};
+
+struct hp_count {
+	uint64_t total, free, resv, surplus;
+	bool has_resv; /* per-node directories have no resv_hugepages */
+};
+
+struct hp_state {
+	uint64_t default_kb; /* 0: unknown */
+	size_t nsizes;
+	uint64_t size_kb[HP_MAX_SIZES]; /* ascending */
+	struct hp_count global[HP_MAX_SIZES];
+	size_t nnodes;
+	int node[HP_MAX_NODES];
+	struct hp_count per_node[HP_MAX_NODES][HP_MAX_SIZES];
+	/* Where a process would find pages of each size ("" if no mount). */
+	char mount_for[HP_MAX_SIZES][256];
+	struct tool_mount *mounts; /* hugetlbfs only */
+	uint64_t *mount_kb;	   /* page size of each mount */
+	size_t nmounts;
+};
+
+/* Fill st; on failure prints why and returns a TOOL_EXIT_* code. */
+int hp_state_read(const struct hp_opts *o, struct hp_state *st);
+void hp_state_free(struct hp_state *st);
+
+/* Index of a page size in st, or -1. */
+int hp_size_index(const struct hp_state *st, uint64_t kb);
+/* "2M, 1G" for messages. */
+void hp_sizes_str(const struct hp_state *st, char *buf, size_t len);
+/* Index of node n in st, or -1. */
+int hp_node_index(const struct hp_state *st, int n);
+
+/* Counters of one size, globally (node < 0) or on one node. */
+int hp_read_count(const struct hp_opts *o, uint64_t kb, int node, struct hp_count *c);
+
+#endif
