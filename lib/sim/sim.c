@@ -285,6 +285,23 @@ static void *sim_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Faults, and what a driver observes:
+ *   NONE        clears every fault below, and CSTS.CFS; a removed device
+ *               comes back freshly reset (CC = 0, CSTS = 0, no queues).
+ *   RDY_NEVER   CC.EN 0 -> 1 never sets CSTS.RDY (the enable stays pending:
+ *               clearing the fault lets it finish); the driver's enable
+ *               wait must time out after CAP.TO.
+ *   CFS         CSTS.CFS reads 1 at once; no command is fetched until a
+ *               controller reset (CC.EN 1 -> 0), which clears it.
+ *   DROP_CQE    the next 'arg' commands (admin or I/O) run, and move the SQ
+ *               head, but post no completion: the driver sees a timeout.
+ *   STATUS_NTH  the arg-th command from now (1 = the next one, admin or I/O)
+ *               is not run and completes with 'status' ((SCT << 8) | SC, DNR set).
+ *   REMOVED     all of BAR0 and config space read all-ones, writes are lost,
+ *               nothing is processed: the driver must see ~0 and give up.
+ *   SHN_NEVER   CC.SHN leaves CSTS.SHST at 01b (in progress) forever.
+ */
 int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t arg,
 		    uint16_t status)
 {
@@ -306,7 +323,7 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 			upcie_sim_regs_init(sim);
 			upcie_sim_ctrl_reset(sim);
 		}
-		upcie_sim_mmio_set(sim, UPCIE_NVME_REG_CSTS, sim->removed ? ~0u : sim->csts);
+		upcie_sim_mmio_set(sim, UPCIE_NVME_REG_CSTS, sim->csts);
 		break;
 	case UPCIE_SIM_FAULT_RDY_NEVER:
 		sim->f_rdy_never = true;

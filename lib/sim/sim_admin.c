@@ -154,6 +154,19 @@ static uint16_t queue_mem(struct upcie_sim *sim, uint64_t base, uint64_t bytes)
 	return 0;
 }
 
+/*
+ * A new queue starts at 0. With shadow doorbells on, its shadow and EventIdx
+ * slots may still hold the values of an earlier queue with the same id; the
+ * model clears them so a stale shadow is never taken as a new tail or head.
+ */
+static void shadow_reset(struct upcie_sim *sim, uint32_t dboff, uint32_t qid)
+{
+	if (!sim_has_shadow(sim, qid) || sim->dbbuf_dead)
+		return;
+	__atomic_store_n(sim_shadow_slot(sim->shadow, dboff), 0, __ATOMIC_RELAXED);
+	__atomic_store_n(sim_shadow_slot(sim->eventidx, dboff), 0, __ATOMIC_RELEASE);
+}
+
 /* Create I/O Completion Queue (Base spec 5.4). */
 static uint16_t create_cq(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe)
 {
@@ -175,6 +188,7 @@ static uint16_t create_cq(struct upcie_sim *sim, const struct upcie_nvme_sqe *sq
 	*cq = (struct sim_cq){
 	    .base = (uint8_t *)(uintptr_t)sqe->prp1, .size = qsize, .phase = 1, .live = true};
 	upcie_sim_mmio_set(sim, upcie_nvme_cq_db_off(qid, sim->cfg.dstrd), 0);
+	shadow_reset(sim, upcie_nvme_cq_db_off(qid, sim->cfg.dstrd), qid);
 	upcie_sim_live_add_cq(sim, (uint16_t)qid);
 	sim->qs_created = true;
 	return 0;
@@ -206,6 +220,7 @@ static uint16_t create_sq(struct upcie_sim *sim, const struct upcie_nvme_sqe *sq
 			      .live = true};
 	sim->cqs[cqid].nr_sqs++;
 	upcie_sim_mmio_set(sim, upcie_nvme_sq_db_off(qid, sim->cfg.dstrd), 0);
+	shadow_reset(sim, upcie_nvme_sq_db_off(qid, sim->cfg.dstrd), qid);
 	upcie_sim_live_add_sq(sim, (uint16_t)qid);
 	sim->qs_created = true;
 	return 0;

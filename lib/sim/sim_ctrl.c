@@ -5,6 +5,23 @@
  * The driver writes BAR0 with plain volatile stores; the model notices a
  * change when it steps, by comparing with the last value it saw (CC, every
  * live doorbell, and the shadow doorbells once Doorbell Buffer Config ran).
+ *
+ * Doorbells: a changed MMIO value counts one sq_doorbells / cq_doorbells.
+ * An SQ tail >= the queue size, or a CQ head that would release entries the
+ * model never posted, is ignored (with a warning in the log) and the queue
+ * carries on with its previous value; the model does not set CFS for it.
+ *
+ * Shadow doorbells (Base spec 5.8), I/O queues only, and only for queue ids
+ * whose slots fit in the one-page buffers: every step the model reads the
+ * shadow SQ tail and CQ head of each live queue, after the MMIO doorbell
+ * (the host updates the shadow first, so the shadow is the newer value); a
+ * value that differs from what the model has counts one shadow_reads. After
+ * running an SQ it writes, in the EventIdx page, the SQ tail it consumed
+ * and the CQ head it last took. Creating a queue clears its shadow and
+ * EventIdx slots. A controller reset forgets both pages.
+ *
+ * A queue whose memory is unregistered while it lives is marked dead; if the
+ * model then has work for it, CSTS.CFS is set rather than touching it.
  */
 #include <string.h>
 
@@ -23,6 +40,13 @@ void upcie_sim_mmio_set(struct upcie_sim *sim, uint32_t off, uint32_t val)
 	upcie_mmio_write32(sim->bar, off, val);
 }
 
+static void put_reg(struct upcie_sim *sim, uint32_t off, uint32_t val)
+{
+	/* Compare first: a store would dirty a cache line the host reads. */
+	if (upcie_sim_mmio(sim, off) != val)
+		upcie_sim_mmio_set(sim, off, val);
+}
+
 static void put_csts(struct upcie_sim *sim)
 {
 	uint32_t c = sim->csts & ~(UPCIE_NVME_CSTS_RDY);
@@ -30,14 +54,15 @@ static void put_csts(struct upcie_sim *sim)
 	if (sim->ready)
 		c |= UPCIE_NVME_CSTS_RDY;
 	sim->csts = c;
-	upcie_sim_mmio_set(sim, UPCIE_NVME_REG_CSTS, c);
+	put_reg(sim, UPCIE_NVME_REG_CSTS, c);
 }
 
 /* Read-only registers: the host may have scribbled on them; a device ignores that. */
 static void put_ro_regs(struct upcie_sim *sim)
 {
-	upcie_mmio_write64(sim->bar, UPCIE_NVME_REG_CAP, sim->cap);
-	upcie_sim_mmio_set(sim, UPCIE_NVME_REG_VS, sim->vs);
+	put_reg(sim, UPCIE_NVME_REG_CAP, (uint32_t)sim->cap);
+	put_reg(sim, UPCIE_NVME_REG_CAP + 4, (uint32_t)(sim->cap >> 32));
+	put_reg(sim, UPCIE_NVME_REG_VS, sim->vs);
 	put_csts(sim);
 }
 
@@ -215,38 +240,31 @@ void upcie_sim_check_dead(struct upcie_sim *sim)
 		sim->dbbuf_dead = true;
 }
 
-/* Does qid have a shadow doorbell? Only I/O queues whose slots fit in the page. */
-static inline bool has_shadow(const struct upcie_sim *sim, uint32_t qid)
-{
-	return sim->dbbuf_on && qid &&
-	       upcie_nvme_cq_db_off(qid, sim->cfg.dstrd) - UPCIE_NVME_REG_DBS + 4 <= sim->page_size;
-}
-
-static inline volatile uint32_t *shadow_slot(uint8_t *page, uint32_t dboff)
-{
-	return (volatile uint32_t *)(page + dboff - UPCIE_NVME_REG_DBS);
-}
-
 /* Accept a new SQ tail unless it is out of range (Base spec 3.1.3.x: a write
  * of a value >= the queue size is an Invalid Doorbell Write; it is ignored). */
-static void take_sq_tail(struct sim_sq *sq, uint32_t v)
+static bool take_sq_tail(struct sim_sq *sq, uint32_t v)
 {
-	if (v < sq->size)
+	if (v < sq->size) {
 		sq->tail = v;
-	else
-		upcie_warn("sim: SQ tail doorbell %u is out of range (size %u); ignored", v,
-			   sq->size);
+		sq->sh_bad = 0;
+		return true;
+	}
+	upcie_warn("sim: SQ tail doorbell %u is out of range (size %u); ignored", v, sq->size);
+	return false;
 }
 
 /* A CQ head may only release entries the model has posted. */
-static void take_cq_head(struct sim_cq *cq, uint32_t v)
+static bool take_cq_head(struct sim_cq *cq, uint32_t v)
 {
 	uint32_t posted = (cq->tail + cq->size - cq->head) % cq->size;
 
-	if (v < cq->size && (v + cq->size - cq->head) % cq->size <= posted)
+	if (v < cq->size && (v + cq->size - cq->head) % cq->size <= posted) {
 		cq->head = v;
-	else
-		upcie_warn("sim: CQ head doorbell %u releases entries never posted; ignored", v);
+		cq->sh_bad = 0;
+		return true;
+	}
+	upcie_warn("sim: CQ head doorbell %u releases entries never posted; ignored", v);
+	return false;
 }
 
 static void read_sq_db(struct upcie_sim *sim, uint32_t qid)
@@ -261,12 +279,14 @@ static void read_sq_db(struct upcie_sim *sim, uint32_t qid)
 		take_sq_tail(sq, v);
 	}
 	/* The shadow is written before the MMIO doorbell (Base spec 5.8), so it is
-	 * at least as new: read it last. */
-	if (has_shadow(sim, qid) && !sim->dbbuf_dead) {
-		v = __atomic_load_n(shadow_slot(sim->shadow, off), __ATOMIC_ACQUIRE);
-		if (v != sq->tail) {
-			sim->st.shadow_reads++;
-			take_sq_tail(sq, v);
+	 * at least as new: read it last. A rejected value is not retried. */
+	if (sim_has_shadow(sim, qid) && !sim->dbbuf_dead) {
+		v = __atomic_load_n(sim_shadow_slot(sim->shadow, off), __ATOMIC_ACQUIRE);
+		if (v != sq->tail && v + 1 != sq->sh_bad) {
+			if (take_sq_tail(sq, v))
+				sim->st.shadow_reads++;
+			else
+				sq->sh_bad = v + 1;
 		}
 	}
 }
@@ -282,11 +302,13 @@ static void read_cq_db(struct upcie_sim *sim, uint32_t qid)
 		sim->st.cq_doorbells++;
 		take_cq_head(cq, v);
 	}
-	if (has_shadow(sim, qid) && !sim->dbbuf_dead) {
-		v = __atomic_load_n(shadow_slot(sim->shadow, off), __ATOMIC_ACQUIRE);
-		if (v != cq->head) {
-			sim->st.shadow_reads++;
-			take_cq_head(cq, v);
+	if (sim_has_shadow(sim, qid) && !sim->dbbuf_dead) {
+		v = __atomic_load_n(sim_shadow_slot(sim->shadow, off), __ATOMIC_ACQUIRE);
+		if (v != cq->head && v + 1 != cq->sh_bad) {
+			if (take_cq_head(cq, v))
+				sim->st.shadow_reads++;
+			else
+				cq->sh_bad = v + 1;
 		}
 	}
 }
@@ -295,21 +317,20 @@ static void read_cq_db(struct upcie_sim *sim, uint32_t qid)
 static void write_eventidx(struct upcie_sim *sim, uint32_t qid)
 {
 	struct sim_sq *sq = &sim->sqs[qid];
-	struct sim_cq *cq;
+	struct sim_cq *cq = &sim->cqs[sq->cqid];
 
-	if (!has_shadow(sim, qid) || sim->dbbuf_dead)
+	if (sim->dbbuf_dead)
 		return;
-	if (sq->ei_seen != sq->tail) {
+	if (sq->ei_seen != sq->tail && sim_has_shadow(sim, qid)) {
 		sq->ei_seen = sq->tail;
 		__atomic_store_n(
-		    shadow_slot(sim->eventidx, upcie_nvme_sq_db_off(qid, sim->cfg.dstrd)), sq->tail,
-		    __ATOMIC_RELEASE);
+		    sim_shadow_slot(sim->eventidx, upcie_nvme_sq_db_off(qid, sim->cfg.dstrd)),
+		    sq->tail, __ATOMIC_RELEASE);
 	}
-	cq = &sim->cqs[sq->cqid];
-	if (cq->ei_seen != cq->head) {
+	if (cq->ei_seen != cq->head && sim_has_shadow(sim, sq->cqid)) {
 		cq->ei_seen = cq->head;
 		__atomic_store_n(
-		    shadow_slot(sim->eventidx, upcie_nvme_cq_db_off(sq->cqid, sim->cfg.dstrd)),
+		    sim_shadow_slot(sim->eventidx, upcie_nvme_cq_db_off(sq->cqid, sim->cfg.dstrd)),
 		    cq->head, __ATOMIC_RELEASE);
 	}
 }

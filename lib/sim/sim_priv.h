@@ -63,6 +63,7 @@ struct sim_sq {
 	uint32_t tail;	  /* last tail value accepted from the host */
 	uint32_t db_seen; /* last value read from the MMIO doorbell */
 	uint32_t ei_seen; /* last value written to the EventIdx page */
+	uint32_t sh_bad;  /* rejected shadow value + 1 (0: none) */
 	uint16_t cqid;
 	bool live;
 	bool dead; /* its memory was unregistered while the queue lived */
@@ -75,6 +76,7 @@ struct sim_cq {
 	uint32_t tail; /* next entry the model posts */
 	uint32_t db_seen;
 	uint32_t ei_seen;
+	uint32_t sh_bad;
 	uint16_t phase;	 /* phase tag of the next posted entry */
 	uint16_t nr_sqs; /* SQs completing into this CQ */
 	bool live;
@@ -164,6 +166,20 @@ struct upcie_sim {
 	bool thread_on;
 	int stop;
 };
+
+/* Does qid have a shadow doorbell? Only I/O queues whose slots fit in the
+ * one-page buffers given by Doorbell Buffer Config. */
+static inline bool sim_has_shadow(const struct upcie_sim *sim, uint32_t qid)
+{
+	return sim->dbbuf_on && qid &&
+	       upcie_nvme_cq_db_off(qid, sim->cfg.dstrd) - UPCIE_NVME_REG_DBS + 4 <= sim->page_size;
+}
+
+/* The slot of a doorbell (by its BAR offset) in the shadow or EventIdx page. */
+static inline volatile uint32_t *sim_shadow_slot(uint8_t *page, uint32_t dboff)
+{
+	return (volatile uint32_t *)(page + dboff - UPCIE_NVME_REG_DBS);
+}
 
 /* What a command handler reports besides its status. */
 struct sim_cpl {

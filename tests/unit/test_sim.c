@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include <upcie/log.h>
@@ -43,7 +44,7 @@ static struct {
 	struct tq aq;
 } T;
 
-/* Memory the model was never told about. */
+/* Memory the model was never told about (PROT_NONE). */
 static uint8_t *outside;
 
 /* ---- harness ---------------------------------------------------------- */
@@ -1326,6 +1327,84 @@ static void test_shadow(void)
 	t_close();
 }
 
+/* A queue id reused after a delete: stale shadow values are not taken. */
+static void test_shadow_reuse(void)
+{
+	struct upcie_nvme_sqe s = {.opc = UPCIE_NVME_ADM_DBBUF_CONFIG, .cid = 2};
+	uint8_t *sh, *ei;
+	struct tq q;
+
+	CU_ASSERT_FATAL(t_open_default() == 0);
+	CU_ASSERT_FATAL(t_enable() == UPCIE_NVME_CSTS_RDY);
+	sh = t_alloc(PS);
+	ei = t_alloc(PS);
+	s.prp1 = (uintptr_t)sh;
+	s.prp2 = (uintptr_t)ei;
+	CU_ASSERT_EQUAL(admin(&s, NULL), 0);
+	CU_ASSERT_EQUAL(qpair(&q, 1, 8, 8), 0);
+	*slot(sh, upcie_nvme_sq_db_off(1, 0)) = 5;
+	*slot(sh, upcie_nvme_cq_db_off(1, 0)) = 0;
+	for (int i = 0; i < 5; i++)
+		rw_sqe(&q.sq[i], UPCIE_NVME_CMD_FLUSH, 1, 0, 1, (uint16_t)i);
+	CU_ASSERT_EQUAL(upcie_sim_step(T.sim), 5);
+	CU_ASSERT_EQUAL(delete_q(UPCIE_NVME_ADM_DELETE_SQ, 1), 0);
+	CU_ASSERT_EQUAL(delete_q(UPCIE_NVME_ADM_DELETE_CQ, 1), 0);
+	/* The host has not cleared the slots yet; the model does on create. */
+	CU_ASSERT_EQUAL(qpair(&q, 1, 8, 8), 0);
+	CU_ASSERT_EQUAL(*slot(sh, upcie_nvme_sq_db_off(1, 0)), 0);
+	CU_ASSERT_EQUAL(*slot(ei, upcie_nvme_sq_db_off(1, 0)), 0);
+	CU_ASSERT_EQUAL(upcie_sim_step(T.sim), 0);
+	/* A bad shadow value is ignored once, not counted at every step. */
+	upcie_sim_stats_reset(T.sim);
+	*slot(sh, upcie_nvme_sq_db_off(1, 0)) = 100;
+	CU_ASSERT_EQUAL(upcie_sim_step(T.sim), 0);
+	CU_ASSERT_EQUAL(upcie_sim_step(T.sim), 0);
+	CU_ASSERT_EQUAL(stats().shadow_reads, 0);
+	t_close();
+}
+
+/* With a wide doorbell stride only the queues whose slots fit in the page
+ * have shadows; the others use MMIO and the model writes nothing past the page. */
+static void test_shadow_stride(void)
+{
+	struct upcie_sim_config cfg;
+	struct upcie_nvme_sqe s = {.opc = UPCIE_NVME_ADM_DBBUF_CONFIG, .cid = 2};
+	uint8_t *sh, *ei, *after;
+	struct upcie_nvme_cqe c;
+	struct tq q1, q10;
+
+	upcie_sim_config_default(&cfg);
+	cfg.dstrd = 6; /* 256-byte stride: qids 0..7 fit in a 4 KiB page */
+	CU_ASSERT_FATAL(t_open(&cfg) == 0);
+	CU_ASSERT_FATAL(t_enable() == UPCIE_NVME_CSTS_RDY);
+	sh = t_alloc(PS);
+	ei = t_alloc(PS);
+	after = t_alloc(PS);
+	memset(after, 0xee, PS);
+	s.prp1 = (uintptr_t)sh;
+	s.prp2 = (uintptr_t)ei;
+	CU_ASSERT_EQUAL(admin(&s, NULL), 0);
+	CU_ASSERT_EQUAL(qpair(&q1, 1, 8, 8), 0);
+	CU_ASSERT_EQUAL(qpair(&q10, 10, 8, 8), 0);
+	upcie_sim_step(T.sim);
+	upcie_sim_stats_reset(T.sim);
+	rw_sqe(&q1.sq[0], UPCIE_NVME_CMD_FLUSH, 1, 0, 1, 1);
+	*slot(sh, upcie_nvme_sq_db_off(1, 6)) = 1;
+	CU_ASSERT_EQUAL(upcie_sim_step(T.sim), 1);
+	CU_ASSERT_EQUAL(q_take(&q1, &c, false), 1);
+	for (int i = 0; i < 20; i++) {
+		rw_sqe(&s, UPCIE_NVME_CMD_FLUSH, 1, 0, 1, (uint16_t)i);
+		CU_ASSERT_EQUAL(q_cmd(&q10, &s, NULL), 0);
+	}
+	CU_ASSERT_EQUAL(stats().shadow_reads, 1);
+	for (size_t i = 0; i < PS; i++)
+		if (after[i] != 0xee) {
+			CU_FAIL("the model wrote past the EventIdx page");
+			break;
+		}
+	t_close();
+}
+
 /* ---- faults ----------------------------------------------------------------- */
 
 static void test_fault_args(void)
@@ -1533,6 +1612,130 @@ static void test_unmapped_queue(void)
 	free(extra);
 }
 
+/* ---- robustness ----------------------------------------------------------------- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static uint64_t rnd_addr(uint8_t *area, size_t len)
+{
+	switch (rnd() % 8) {
+	case 0:
+		return 0;
+	case 1:
+		return (uintptr_t)outside + (rnd() % (4 * PS));
+	case 2:
+		return rnd();
+	case 3:
+		return (uintptr_t)area + ((rnd() % len) & ~(size_t)3);
+	case 4:
+		return (uintptr_t)area + len - PS / 2; /* straddles the end */
+	default:
+		return (uintptr_t)area + (rnd() % (len / PS)) * PS;
+	}
+}
+
+static uint32_t rnd_dw(void)
+{
+	switch (rnd() % 4) {
+	case 0:
+		return (uint32_t)rnd();
+	case 1:
+		return (uint32_t)(rnd() % 4);
+	case 2:
+		return (uint32_t)(rnd() & 0xffff) << 16 | (uint32_t)(rnd() % 20);
+	default:
+		return (uint32_t)(rnd() % 300);
+	}
+}
+
+/* Random commands, PRPs, shadow buffers and resets: never a crash, never an
+ * access outside registered memory (run it under ASan), always recoverable. */
+static void test_random_commands(void)
+{
+	static const uint8_t adm_ops[] = {0x00, 0x01, 0x02, 0x04, 0x05, 0x06,
+					  0x08, 0x09, 0x0a, 0x0c, 0x7c, 0x10};
+	static const uint8_t io_ops[] = {0x00, 0x01, 0x02, 0x08, 0x09, 0x04};
+	static const uint32_t nsids[] = {0, 1, 2, 3, 0xffffffff, 0xfffffffe};
+	const size_t area_len = 64 * PS;
+	struct upcie_sim_config cfg;
+	struct upcie_nvme_sqe s;
+	struct upcie_nvme_cqe c;
+	uint8_t *area, *buf;
+	struct tq q;
+
+	upcie_sim_config_default(&cfg);
+	cfg.mdts = 0;
+	CU_ASSERT_FATAL(t_open(&cfg) == 0);
+	area = t_alloc(area_len);
+	for (int round = 0; round < 10; round++) {
+		reg_w(UPCIE_NVME_REG_CC, 0);
+		upcie_sim_step(T.sim);
+		CU_ASSERT_FATAL(t_enable() == UPCIE_NVME_CSTS_RDY);
+		CU_ASSERT_FATAL(qpair(&q, 1, 64, 64) == 0);
+		for (int i = 0; i < 2000; i++) {
+			bool adm = rnd() % 3 == 0;
+			struct tq *tq = adm ? &T.aq : &q;
+
+			memset(&s, 0, sizeof(s));
+			s.opc =
+			    adm ? adm_ops[rnd() % sizeof(adm_ops)] : io_ops[rnd() % sizeof(io_ops)];
+			if (rnd() % 16 == 0)
+				s.opc = (uint8_t)rnd();
+			s.cid = (uint16_t)i;
+			s.nsid = rnd() % 4 ? nsids[rnd() % 6] : (uint32_t)rnd();
+			s.prp1 = rnd_addr(area, area_len);
+			s.prp2 = rnd_addr(area, area_len);
+			s.cdw10 = rnd_dw();
+			s.cdw11 = rnd_dw();
+			s.cdw12 = rnd_dw();
+			s.cdw13 = rnd() % 4 ? 0 : rnd_dw();
+			s.cdw14 = rnd_dw();
+			s.cdw15 = rnd_dw();
+			/* Keep the harness' own queue pair. */
+			if (adm && (s.opc == 0x00 || s.opc == 0x04) && (s.cdw10 & 0xffff) == 1)
+				s.cdw10 = 2;
+			/* Random list pages: sometimes fill one with plausible entries. */
+			if (rnd() % 4 == 0) {
+				uint64_t *l =
+				    (uint64_t *)(uintptr_t)((uintptr_t)area + (rnd() % 64) * PS);
+				for (int k = 0; k < 512; k++)
+					l[k] = rnd_addr(area, area_len);
+			}
+			q_submit(tq, &s);
+			upcie_sim_step(T.sim);
+			while (q_take(&T.aq, &c, true))
+				;
+			while (q_take(&q, &c, true))
+				;
+		}
+		CU_ASSERT_FALSE(reg_r(UPCIE_NVME_REG_CSTS) & UPCIE_NVME_CSTS_CFS);
+	}
+	struct upcie_sim_stats st = stats();
+	printf("\n  %llu admin, %llu I/O commands, %llu errors, %llu transfer errors\n",
+	       (unsigned long long)st.admin_cmds, (unsigned long long)st.io_cmds,
+	       (unsigned long long)st.errors, (unsigned long long)st.xfer_errors);
+	CU_ASSERT(st.admin_cmds >= 6000); /* I/O stalls at times: random shadow buffers */
+	/* Still a working controller. */
+	reg_w(UPCIE_NVME_REG_CC, 0);
+	upcie_sim_step(T.sim);
+	CU_ASSERT_FATAL(t_enable() == UPCIE_NVME_CSTS_RDY);
+	CU_ASSERT_FATAL(qpair(&q, 1, 8, 8) == 0);
+	buf = t_alloc(2 * PS);
+	fill(buf, PS, 1);
+	CU_ASSERT_EQUAL(io(&q, UPCIE_NVME_CMD_WRITE, 2, 9, 1, buf, PS), 0);
+	CU_ASSERT_EQUAL(io(&q, UPCIE_NVME_CMD_READ, 2, 9, 1, buf + PS, PS), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + PS, PS), 0);
+	t_close();
+}
+
 /* ---- threads ------------------------------------------------------------------ */
 
 static int wait_csts(uint32_t mask, uint32_t want)
@@ -1623,16 +1826,16 @@ static void test_threaded(void)
 
 static int suite_init(void)
 {
-	outside = aligned_alloc(PS, 4 * PS);
-	if (!outside)
+	/* Inaccessible: if the model ever touched it, the test would crash. */
+	outside = mmap(NULL, 4 * PS, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (outside == MAP_FAILED)
 		return -1;
-	memset(outside, 0, 4 * PS);
 	return 0;
 }
 
 static int suite_clean(void)
 {
-	free(outside);
+	munmap(outside, 4 * PS);
 	return 0;
 }
 
@@ -1654,6 +1857,8 @@ static CU_TestInfo tests[] = {
     {"CQ full back-pressure", test_cq_full},
     {"doorbell counters", test_doorbells},
     {"shadow doorbells and EventIdx", test_shadow},
+    {"shadow slots of a reused queue id", test_shadow_reuse},
+    {"shadow doorbells with a wide stride", test_shadow_stride},
     {"fault arguments", test_fault_args},
     {"fault RDY_NEVER", test_fault_rdy_never},
     {"fault CFS", test_fault_cfs},
@@ -1662,6 +1867,7 @@ static CU_TestInfo tests[] = {
     {"fault REMOVED", test_fault_removed},
     {"fault SHN_NEVER", test_fault_shn_never},
     {"queue memory unmapped while live", test_unmapped_queue},
+    {"random commands", test_random_commands},
     {"threaded model", test_threaded},
     CU_TEST_INFO_NULL,
 };
