@@ -25,4 +25,15 @@ vfio)
 	;;
 esac
 t_run "bind A back to nvme" upcie_bind "$UPCIE_CTRL_A" nvme
+
+# A file system on a kernel-owned namespace (for safety tests: a mounted
+# namespace must not be taken away). Uses B's namespace; its last 2 MiB
+# (the cross-check regions of guest-tests.sh) stay clear of ext2 metadata.
+fs_check() {
+	dev=$(ls /dev/nvme*n1 | tail -n1)
+	mke2fs -q -F "$dev" 30720 && mkdir -p /mnt/t && mount -t ext2 "$dev" /mnt/t &&
+		echo hello >/mnt/t/f && grep -q hello /mnt/t/f && grep " /mnt/t " /proc/mounts &&
+		umount /mnt/t
+}
+t_run "mke2fs + mount ext2 on a namespace" fs_check
 t_done

@@ -42,7 +42,10 @@
 
 static int fail(const char *what)
 {
-	fprintf(stderr, "upcie-pci-probe: %s: %s\n", what, upcie_errmsg());
+	int err = errno;
+
+	fprintf(stderr, "upcie-pci-probe: %s: errno %d (%s): %s\n", what, err, strerror(err),
+		upcie_errmsg());
 	return 1;
 }
 

@@ -1,0 +1,251 @@
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Integration tests on QEMU's NVMe controllers, run in both configurations
+# (uio: no IOMMU; vfio: intel-iommu). See run-guest for the topology.
+#
+#  1. Refusals on the real path: an address that does not exist, a
+#     controller still bound to nvme.
+#  2. Cross-boot check: what the kernel's nvme driver wrote (dd) at the end
+#     of the previous boot, read back through libupcie on this boot's
+#     backend (skipped when no previous boot left a marker).
+#  3. upcie-identify on both controllers; the pci layer probe.
+#  4. More refusals: non-root open (EACCES and advice); uio without
+#     hugepages (vfio: works without them).
+#  5. The driver's CUnit suites (every test binary that honours
+#     UPCIE_TEST_DEVICE) against each controller.
+#  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
+#     it: zero mismatching bytes.
+#  7. The kernel writes a fresh pattern and a marker for the next boot.
+#
+# Regions per namespace, counted from its end (N blocks = 1 MiB):
+#   K = [nsze - N, nsze)        kernel-written, checked on the next boot
+#   M = nsze - N - 1            marker block: "UPCIE-XCHECK <seed> <config>"
+#   W = [nsze - 2N - 1, M)      libupcie-written, checked by dd this boot
+. "$UPCIE_GUEST_LIB"
+
+drv=$(upcie_user_driver)
+A=$UPCIE_CTRL_A
+B=$UPCIE_CTRL_B
+REGION=1048576
+SUITE_TIMEOUT=${UPCIE_SUITE_TIMEOUT:-150}
+NAMESPACES="A:1 A:2 B:1"
+
+bdf_of() {
+	case "$1" in
+	A) echo "$A" ;;
+	B) echo "$B" ;;
+	esac
+}
+
+# Block device of (bdf, nsid) under the kernel nvme driver, by controller
+# serial number and nsid (works with and without native multipath).
+# Waits up to 20 s for it to appear after a rebind.
+blockdev_of() {
+	_serial=""
+	for _c in /sys/class/nvme/nvme*; do
+		[ "$(basename "$(readlink "$_c/device" 2>/dev/null)")" = "$1" ] &&
+			_serial=$(cat "$_c/serial")
+	done
+	_i=0
+	while [ $_i -lt 200 ]; do
+		for _b in /sys/block/nvme*n*; do
+			[ -e "$_b/nsid" ] || continue
+			[ "$(cat "$_b/nsid")" = "$2" ] || continue
+			_s=$(cat "$_b/device/serial" 2>/dev/null)
+			if [ -n "$_serial" ] && [ "$_s" = "$_serial" ] && [ -b "/dev/${_b##*/}" ]; then
+				echo "/dev/${_b##*/}"
+				return 0
+			fi
+		done
+		sleep 0.1
+		_i=$((_i + 1))
+		if [ -z "$_serial" ]; then
+			for _c in /sys/class/nvme/nvme*; do
+				[ "$(basename "$(readlink "$_c/device" 2>/dev/null)")" = "$1" ] &&
+					_serial=$(cat "$_c/serial")
+			done
+		fi
+	done
+	return 1
+}
+
+# Record the geometry of each namespace while the kernel owns it:
+# geo_<ctrl>_<nsid>="lbs nsze N W M K"
+read_geometry() {
+	for _ns in $NAMESPACES; do
+		_c=${_ns%:*}
+		_n=${_ns#*:}
+		_dev=$(blockdev_of "$(bdf_of "$_c")" "$_n") || {
+			echo "no block device for controller $_c nsid $_n"
+			return 1
+		}
+		_b=${_dev#/dev/}
+		_lbs=$(cat "/sys/block/$_b/queue/logical_block_size")
+		_nsze=$(($(cat "/sys/block/$_b/size") * 512 / _lbs))
+		_N=$((REGION / _lbs))
+		_M=$((_nsze - _N - 1))
+		eval "geo_${_c}_${_n}=\"$_lbs $_nsze $_N $((_M - _N)) $_M $((_nsze - _N))\""
+		echo "ns $_c:$_n $_dev: lba $_lbs B, $_nsze blocks; W=$((_M - _N)) M=$_M K=$((_nsze - _N)) (+$_N)"
+	done
+}
+
+geo() { # geo <ctrl> <nsid> -> sets lbs nsze N W M K
+	eval "set -- \$geo_$1_$2"
+	lbs=$1 nsze=$2 N=$3 W=$4 M=$5 K=$6
+}
+
+# compare <name> <got> <expected>: zero mismatching bytes, same size.
+compare() {
+	_gs=$(wc -c <"$2")
+	_es=$(wc -c <"$3")
+	if [ "$_gs" != "$_es" ]; then
+		t_fail "$1" "got $_gs bytes, expected $_es"
+		return 1
+	fi
+	_miss=$(cmp -l "$2" "$3" 2>/dev/null | wc -l)
+	if [ "$_miss" -ne 0 ]; then
+		t_fail "$1" "$_miss of $_es bytes differ; first: $(cmp "$2" "$3" 2>&1 | head -n1)"
+		return 1
+	fi
+	echo "    $_es bytes compared, 0 mismatches"
+	t_pass "$1"
+}
+
+bind_all() {
+	for _x in "$A" "$B"; do
+		upcie_bind "$_x" "$1" || return 1
+	done
+}
+
+new_seed() {
+	echo $(((RANDOM << 16) ^ (RANDOM << 1) ^ $(date +%s)))
+}
+
+echo "== configuration $UPCIE_CONFIG: A=$A B=$B, user-space driver $drv"
+read_geometry || t_fail "namespace geometry" "block devices missing under nvme"
+
+# --- 1. refusals while bound to nvme ----------------------------------------
+t_run_fail "open: address that does not exist" "no such PCI device" \
+	upcie-identify 0000:3f:1f.7
+t_run_fail "open: controller bound to nvme (devbind advice)" "devbind" upcie-identify "$A"
+
+# --- bind for user space ------------------------------------------------------
+t_run "bind A and B to $drv" bind_all "$drv" || {
+	t_fail "user-space tests" "controllers could not be bound to $drv"
+	t_done
+}
+
+# --- 2. cross-boot: kernel (previous boot) -> libupcie -----------------------
+for ns in $NAMESPACES; do
+	c=${ns%:*}
+	n=${ns#*:}
+	geo "$c" "$n"
+	name="previous boot's kernel write read by libupcie/$UPCIE_CONFIG, $c:$n ($lbs B)"
+	if ! upcie-xcheck read "$(bdf_of "$c")" "$n" "$M" 1 >/tmp/marker 2>/tmp/err; then
+		cat /tmp/err
+		t_fail "$name" "marker read failed"
+		continue
+	fi
+	set -- $(tr -d '\000' </tmp/marker | head -n1)
+	if [ "${1:-}" != UPCIE-XCHECK ]; then
+		t_skip "$name" "no marker: no earlier boot on these images"
+		continue
+	fi
+	echo "---- $name: seed $2, written under the $3 configuration"
+	upcie-xcheck pattern "$2" "$REGION" >/tmp/expect
+	if upcie-xcheck read "$(bdf_of "$c")" "$n" "$K" "$N" >/tmp/got 2>/tmp/err; then
+		sed 's/^/    /' /tmp/err
+		compare "$name" /tmp/got /tmp/expect
+	else
+		sed 's/^/    /' /tmp/err
+		t_fail "$name" "libupcie read failed"
+	fi
+done
+
+# --- 3. identify and the pci layer --------------------------------------------
+t_run "upcie-identify A (2 namespaces)" upcie-identify "$A"
+t_run "upcie-identify B (mdts=2)" upcie-identify "$B"
+t_run "pci layer on A: BAR0, DMA, hand-made Identify" upcie-pci-probe --identify "$A"
+
+# --- 4. refusals with the device bound --------------------------------------
+t_run_fail "non-root open: EACCES with advice" "errno 13 .*run as root" \
+	su -p -s /bin/sh nobody -c "exec upcie-pci-probe $A"
+t_run_fail "non-root upcie-identify: advice" "run as root" \
+	su -p -s /bin/sh nobody -c "exec upcie-identify $A"
+hp=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+saved_hp=$(cat $hp)
+echo 0 >$hp
+if [ "$UPCIE_CONFIG" = uio ]; then
+	t_run_fail "uio without hugepages: refused with advice" "[Hh]uge" upcie-identify "$A"
+else
+	t_run "vfio without hugepages: works on ordinary pages" upcie-identify "$A"
+fi
+echo "$saved_hp" >$hp
+
+# --- 5. the driver's CUnit suites against each controller --------------------
+for t in /upcie/tests/unit/test_*; do
+	[ -x "$t" ] || continue
+	grep -q UPCIE_TEST_DEVICE "$t" 2>/dev/null || continue
+	for c in A B; do
+		name="suite ${t##*/test_} on $c"
+		echo "---- $name"
+		UPCIE_TEST_DEVICE=$(bdf_of "$c") timeout "$SUITE_TIMEOUT" "$t" >/tmp/suite.out 2>&1
+		rc=$?
+		# Failed tests with their assertion lines, skips, and the counts.
+		awk '/Test: .*FAILED/ || /^ +[0-9]+\. / || /SKIP/ || $1 == "tests"' /tmp/suite.out |
+			sed 's/^ */    /'
+		counts=$(awk '$1 == "tests" { print $3 " ran, " $5 " failed" }' /tmp/suite.out)
+		if [ $rc -eq 0 ]; then
+			t_pass "$name (${counts:-?})"
+		else
+			if [ -z "$counts" ]; then
+				[ $rc -eq 124 ] || [ $rc -eq 137 ] || [ $rc -eq 143 ] &&
+					counts="timed out after ${SUITE_TIMEOUT}s"
+				tail -n 20 /tmp/suite.out | sed 's/^/    | /'
+			fi
+			t_fail "$name" "exit $rc, ${counts:-no summary}"
+		fi
+	done
+done
+
+# --- 6. libupcie writes, the kernel reads ------------------------------------
+for ns in $NAMESPACES; do
+	c=${ns%:*}
+	n=${ns#*:}
+	geo "$c" "$n"
+	seed=$(new_seed)
+	upcie-xcheck pattern "$seed" "$REGION" >"/tmp/w_${c}_${n}"
+	t_run "libupcie/$UPCIE_CONFIG writes 1 MiB to $c:$n ($lbs B LBAs)" \
+		sh -c "upcie-xcheck write $(bdf_of "$c") $n $W $N </tmp/w_${c}_${n}"
+done
+
+t_run "rebind A and B to nvme" bind_all nvme
+for ns in $NAMESPACES; do
+	c=${ns%:*}
+	n=${ns#*:}
+	geo "$c" "$n"
+	name="kernel reads what libupcie/$UPCIE_CONFIG wrote, $c:$n ($lbs B)"
+	if ! dev=$(blockdev_of "$(bdf_of "$c")" "$n"); then
+		t_fail "$name" "no block device after rebinding to nvme"
+		continue
+	fi
+	echo "---- $name: dd if=$dev bs=$lbs skip=$W count=$N"
+	dd if="$dev" of=/tmp/got bs="$lbs" skip="$W" count="$N" 2>/dev/null
+	compare "$name" /tmp/got "/tmp/w_${c}_${n}"
+done
+
+# --- 7. the kernel writes for the next boot -----------------------------------
+for ns in $NAMESPACES; do
+	c=${ns%:*}
+	n=${ns#*:}
+	geo "$c" "$n"
+	dev=$(blockdev_of "$(bdf_of "$c")" "$n") || continue
+	seed=$(new_seed)
+	upcie-xcheck pattern "$seed" "$REGION" >/tmp/k
+	printf 'UPCIE-XCHECK %s %s\n' "$seed" "$UPCIE_CONFIG" >/tmp/m
+	t_run "kernel writes the next boot's pattern to $c:$n (seed $seed)" sh -c \
+		"dd if=/tmp/k of=$dev bs=$lbs seek=$K count=$N conv=fsync 2>/dev/null &&
+		 dd if=/tmp/m of=$dev bs=$lbs seek=$M count=1 conv=sync,fsync 2>/dev/null"
+done
+sync
+t_done
