@@ -314,6 +314,25 @@ else
 	skip "not-root check: running as root and cannot run $DEVBIND as nobody"
 fi
 
+# modprobe failing (a module it cannot find), on the real /sys but safely:
+# only when the driver is not registered, so devbind stops at the modprobe
+# step, and with a stand-in modprobe that always fails.
+real_dev=$(ls /sys/bus/pci/devices 2>/dev/null | head -n 1)
+if [ "$(id -u)" -ne 0 ]; then
+	skip "modprobe failure: not root"
+elif [ -e /sys/bus/pci/drivers/vfio-pci ] || [ -z "$real_dev" ]; then
+	skip "modprobe failure: vfio-pci is registered here (or no PCI device), so the test could bind for real"
+else
+	mkdir -p "$T/bin"
+	printf '#!/bin/sh\necho "modprobe: FATAL: Module $1 not found" >&2\nexit 1\n' >"$T/bin/modprobe"
+	chmod +x "$T/bin/modprobe"
+	expect_rc 2 "driver module missing (modprobe fails)" env PATH="$T/bin:$PATH" "$DEVBIND" bind vfio-pci "$real_dev"
+	expect_text "driver module vfio-pci is missing" "missing module named"
+	expect_text "CONFIG_VFIO_PCI" "missing module error says what to do"
+	expect_rc 2 "no modprobe at all" env PATH="$T/empty" "$DEVBIND" bind vfio-pci "$real_dev"
+	expect_text "cannot run modprobe" "missing modprobe named"
+fi
+
 expect_rc 0 "--help" db --help
 expect_text "Exit status: 0 ok, 1 usage error, 2 device or system error" "--help documents exit codes"
 

@@ -71,7 +71,7 @@ static inline bool dev_is_nvme(const struct dev_info *d)
 int dev_info_get(const struct devbind_opts *o, const struct upcie_pci_addr *addr,
 		 struct dev_info *d);
 void dev_info_free(struct dev_info *d);
-/* ids to names through libpci; called once per device from dev_info_get(). */
+/* ids to names through libpci (only list needs them). */
 void names_lookup(struct dev_info *d);
 void names_close(void);
 

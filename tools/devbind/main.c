@@ -223,6 +223,7 @@ static int list_cb(const struct upcie_pci_addr *a, void *arg)
 		dev_info_free(&d);
 		return 0;
 	}
+	names_lookup(&d);
 	v = realloc(l->v, (l->n + 1) * sizeof(*v));
 	if (!v) {
 		perror(tool_name);

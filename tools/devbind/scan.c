@@ -507,7 +507,6 @@ int dev_info_get(const struct devbind_opts *o, const struct upcie_pci_addr *addr
 					d->group);
 	find_disks(o, d);
 	check_in_use(o, d);
-	names_lookup(d);
 	return 0;
 }
 

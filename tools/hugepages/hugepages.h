@@ -5,7 +5,8 @@
  *
  * state.c  what the kernel offers and holds: page sizes, per-size and
  *          per-node counters, the default size, hugetlbfs mounts.
- * main.c   command line, printers, the writes (setup, clear, mount, umount).
+ * main.c   command line, printers, setup and clear.
+ * mount.c  mount and umount.
  *
  * On the running system (no --sysfs-root / --proc-root) page sizes, the
  * default size, the mount libhugetlbfs would pick for each size and the
@@ -64,5 +65,17 @@ int hp_node_index(const struct hp_state *st, int n);
 
 /* Counters of one size, globally (node < 0) or on one node. */
 int hp_read_count(const struct hp_opts *o, uint64_t kb, int node, struct hp_count *c);
+
+#define DEFAULT_MOUNT "/dev/hugepages"
+
+/* "2M", "1G" */
+void hp_fmt_kb(uint64_t kb, char *buf, size_t len);
+/* --size S (NULL: the default) to an offered size in kB, or a TOOL_EXIT_* code. */
+int hp_pick_size(const struct hp_state *st, const char *arg, uint64_t *kb);
+/* TOOL_EXIT_SYSTEM with a message when not root for this action. */
+int hp_need_root(const struct hp_opts *o, const char *what, bool real_only);
+
+int hp_cmd_mount(const struct hp_opts *o, const char *dir, const char *size_arg);
+int hp_cmd_umount(const struct hp_opts *o, const char *dir);
 
 #endif

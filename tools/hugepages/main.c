@@ -9,17 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#include <hugetlbfs.h>
 
 #include <upcie/sysfs.h>
 
 #include "hugepages.h"
-
-#define DEFAULT_MOUNT "/dev/hugepages"
 
 static const char usage_text[] =
     "usage: hugepages [options] info [--json]\n"
@@ -64,7 +58,7 @@ static int usage(const char *fmt, const char *arg)
 	return TOOL_EXIT_USAGE;
 }
 
-static void fmt_kb(uint64_t kb, char *buf, size_t len)
+void hp_fmt_kb(uint64_t kb, char *buf, size_t len)
 {
 	tool_fmt_size(kb * 1024, buf, len);
 }
@@ -85,7 +79,7 @@ static void info_json(const struct hp_state *st)
 		const struct hp_count *g = &st->global[i];
 
 		tool_json_obj(&j, NULL);
-		fmt_kb(st->size_kb[i], s, sizeof(s));
+		hp_fmt_kb(st->size_kb[i], s, sizeof(s));
 		tool_json_str(&j, "size", s);
 		tool_json_uint(&j, "size_kb", st->size_kb[i]);
 		tool_json_bool(&j, "default", st->size_kb[i] == st->default_kb);
@@ -114,7 +108,7 @@ static void info_json(const struct hp_state *st)
 		tool_json_obj(&j, NULL);
 		tool_json_str(&j, "dir", st->mounts[m].dir);
 		tool_json_str(&j, "source", st->mounts[m].src);
-		fmt_kb(st->mount_kb[m], s, sizeof(s));
+		hp_fmt_kb(st->mount_kb[m], s, sizeof(s));
 		tool_json_str(&j, "page_size", s);
 		tool_json_uint(&j, "page_size_kb", st->mount_kb[m]);
 		tool_json_obj_end(&j);
@@ -143,7 +137,7 @@ static void info_table(const struct hp_state *st)
 	char sz[32], node[16], tot[24], fr[24], rs[24], sp[24], memlock[64];
 	struct tool_table *t;
 
-	fmt_kb(st->default_kb, sz, sizeof(sz));
+	hp_fmt_kb(st->default_kb, sz, sizeof(sz));
 	printf("default huge page size: %s\n\n", st->default_kb ? sz : "unknown");
 	t = tool_table_new(7, hdr);
 	for (size_t i = 0; i < st->nsizes; i++) {
@@ -159,7 +153,7 @@ static void info_table(const struct hp_state *st)
 
 			if (!n && !st->mount_for[i][0])
 				cells[6] = NULL;
-			fmt_kb(st->size_kb[i], sz, sizeof(sz));
+			hp_fmt_kb(st->size_kb[i], sz, sizeof(sz));
 			if (n)
 				snprintf(node, sizeof(node), "%d", st->node[n - 1]);
 			else
@@ -185,7 +179,7 @@ static void info_table(const struct hp_state *st)
 		for (size_t m = 0; m < st->nmounts; m++) {
 			const char *cells[3] = {st->mounts[m].dir, sz, st->mounts[m].src};
 
-			fmt_kb(st->mount_kb[m], sz, sizeof(sz));
+			hp_fmt_kb(st->mount_kb[m], sz, sizeof(sz));
 			tool_table_add(t, cells);
 		}
 		tool_table_print(t, stdout, "  ");
@@ -214,7 +208,7 @@ static int cmd_info(const struct hp_opts *o)
 /* --- argument checks shared by the writing commands ---------------------- */
 
 /* --size S (or the default) to an offered size in kB. */
-static int pick_size(const struct hp_state *st, const char *arg, uint64_t *kb)
+int hp_pick_size(const struct hp_state *st, const char *arg, uint64_t *kb)
 {
 	char offered[128];
 	uint64_t bytes;
@@ -241,7 +235,7 @@ static int pick_size(const struct hp_state *st, const char *arg, uint64_t *kb)
 	return TOOL_EXIT_OK;
 }
 
-static int need_root(const struct hp_opts *o, const char *what, bool real_only)
+int hp_need_root(const struct hp_opts *o, const char *what, bool real_only)
 {
 	if ((real_only || !o->sysfs) && geteuid() != 0) {
 		tool_err("%s needs root: run it as root (e.g. with sudo)", what);
@@ -313,10 +307,10 @@ static int cmd_setup(const struct hp_opts *o, const char *count_arg, const char 
 	rc = hp_state_read(o, &st);
 	if (rc)
 		return rc;
-	rc = pick_size(&st, size_arg, &kb);
+	rc = hp_pick_size(&st, size_arg, &kb);
 	if (rc)
 		goto out;
-	fmt_kb(kb, sz, sizeof(sz));
+	hp_fmt_kb(kb, sz, sizeof(sz));
 	if (mem_arg) {
 		count = (mem + kb * 1024 - 1) / (kb * 1024);
 		if (count > INT32_MAX) {
@@ -338,7 +332,7 @@ static int cmd_setup(const struct hp_opts *o, const char *count_arg, const char 
 		}
 		snprintf(where, sizeof(where), " on node %d", node);
 	}
-	rc = need_root(o, "setting up huge pages", false);
+	rc = hp_need_root(o, "setting up huge pages", false);
 	if (!rc)
 		rc = write_count(o, kb, node, count);
 	if (rc)
@@ -374,11 +368,11 @@ static int cmd_clear(const struct hp_opts *o, const char *size_arg)
 	if (rc)
 		return rc;
 	if (size_arg) {
-		rc = pick_size(&st, size_arg, &kb);
+		rc = hp_pick_size(&st, size_arg, &kb);
 		if (rc)
 			goto out;
 	}
-	rc = need_root(o, "clearing huge pages", false);
+	rc = hp_need_root(o, "clearing huge pages", false);
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < st.nsizes; i++) {
@@ -387,7 +381,7 @@ static int cmd_clear(const struct hp_opts *o, const char *size_arg)
 
 		if (size_arg && st.size_kb[i] != kb)
 			continue;
-		fmt_kb(st.size_kb[i], sz, sizeof(sz));
+		hp_fmt_kb(st.size_kb[i], sz, sizeof(sz));
 		rc = write_count(o, st.size_kb[i], -1, 0);
 		if (!rc && hp_read_count(o, st.size_kb[i], -1, &c)) {
 			tool_err("cannot read back the number of %s pages", sz);
@@ -408,149 +402,6 @@ static int cmd_clear(const struct hp_opts *o, const char *size_arg)
 		printf("%s pages: 0\n", sz);
 	}
 	rc = ret;
-out:
-	hp_state_free(&st);
-	return rc;
-}
-
-/* --- mount and umount ---------------------------------------------------- */
-
-static int mkdir_p(const char *dir)
-{
-	char buf[PATH_MAX];
-	size_t n = strlen(dir);
-
-	if (n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, dir, n + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-/* Index of the mount at dir in st (hugetlbfs) or -1; *other gets another fs type. */
-static int find_mount(const struct hp_opts *o, const char *dir, const struct hp_state *st,
-		      char *other, size_t len)
-{
-	struct tool_mount *m;
-	size_t n;
-
-	other[0] = '\0';
-	for (size_t i = 0; i < st->nmounts; i++)
-		if (!strcmp(st->mounts[i].dir, dir))
-			return (int)i;
-	if (!tool_mounts_read(o->proc, &m, &n)) {
-		for (size_t i = 0; i < n; i++)
-			if (!strcmp(m[i].dir, dir))
-				snprintf(other, len, "%s", m[i].type);
-		tool_mounts_free(m, n);
-	}
-	return -1;
-}
-
-static int cmd_mount(const struct hp_opts *o, const char *dir, const char *size_arg)
-{
-	char sz[32], data[64], other[64], real[PATH_MAX];
-	struct hp_state st;
-	uint64_t kb;
-	int rc, idx;
-
-	rc = hp_state_read(o, &st);
-	if (rc)
-		return rc;
-	rc = pick_size(&st, size_arg, &kb);
-	if (rc)
-		goto out;
-	fmt_kb(kb, sz, sizeof(sz));
-	if (realpath(dir, real))
-		dir = real;
-	idx = find_mount(o, dir, &st, other, sizeof(other));
-	if (idx >= 0) {
-		char have[32];
-
-		fmt_kb(st.mount_kb[idx], have, sizeof(have));
-		if (st.mount_kb[idx] == kb) {
-			printf("%s: hugetlbfs with %s pages is already mounted there\n", dir, sz);
-		} else {
-			tool_err("%s already has a hugetlbfs mount with %s pages; umount it first "
-				 "(hugepages umount %s) or pick another DIR",
-				 dir, have, dir);
-			rc = TOOL_EXIT_SYSTEM;
-		}
-		goto out;
-	}
-	if (other[0]) {
-		tool_err("%s is already a %s mount point; refusing to mount over it", dir, other);
-		rc = TOOL_EXIT_SAFETY;
-		goto out;
-	}
-	rc = need_root(o, "mounting hugetlbfs", true);
-	if (rc)
-		goto out;
-	rc = mkdir_p(dir);
-	if (rc) {
-		tool_err("cannot create %s: %s", dir, strerror(-rc));
-		rc = TOOL_EXIT_SYSTEM;
-		goto out;
-	}
-	snprintf(data, sizeof(data), "pagesize=%lluK", (unsigned long long)kb);
-	if (mount("hugetlbfs", dir, "hugetlbfs", 0, data)) {
-		tool_err("mount -t hugetlbfs -o %s hugetlbfs %s failed: %s", data, dir,
-			 strerror(errno));
-		rc = TOOL_EXIT_SYSTEM;
-		goto out;
-	}
-	printf("%s: hugetlbfs mounted with %s pages\n", dir, sz);
-out:
-	hp_state_free(&st);
-	return rc;
-}
-
-static int cmd_umount(const struct hp_opts *o, const char *dir)
-{
-	char other[64], real[PATH_MAX];
-	struct hp_state st;
-	bool is_huge;
-	int rc, idx;
-
-	rc = hp_state_read(o, &st);
-	if (rc)
-		return rc;
-	if (realpath(dir, real))
-		dir = real;
-	idx = find_mount(o, dir, &st, other, sizeof(other));
-	/* On the running system ask libhugetlbfs too (statfs magic). */
-	is_huge = idx >= 0 && (o->proc || hugetlbfs_test_path(dir) == 1);
-	if (!is_huge) {
-		if (other[0] || idx >= 0) {
-			tool_err("%s is a %s mount, not hugetlbfs; refusing to unmount it", dir,
-				 other[0] ? other : "different");
-			rc = TOOL_EXIT_SAFETY;
-		} else {
-			tool_err("no hugetlbfs is mounted at %s (see hugepages info)", dir);
-			rc = TOOL_EXIT_SYSTEM;
-		}
-		goto out;
-	}
-	rc = need_root(o, "unmounting hugetlbfs", true);
-	if (rc)
-		goto out;
-	if (umount(dir)) {
-		tool_err("umount %s failed: %s%s", dir, strerror(errno),
-			 errno == EBUSY ? " (a process still has files there; see lsof or fuser)"
-					: "");
-		rc = TOOL_EXIT_SYSTEM;
-		goto out;
-	}
-	printf("%s: unmounted\n", dir);
 out:
 	hp_state_free(&st);
 	return rc;
@@ -640,11 +491,11 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "clear"))
 		return cmd_clear(&o, size);
 	if (!strcmp(cmd, "mount"))
-		return cmd_mount(&o, dir ? dir : DEFAULT_MOUNT, size);
+		return hp_cmd_mount(&o, dir ? dir : DEFAULT_MOUNT, size);
 	if (!strcmp(cmd, "umount")) {
 		if (size)
 			return usage("--size does not apply to %s", cmd);
-		return cmd_umount(&o, dir ? dir : DEFAULT_MOUNT);
+		return hp_cmd_umount(&o, dir ? dir : DEFAULT_MOUNT);
 	}
 	return usage("unknown command '%s'", cmd);
 }

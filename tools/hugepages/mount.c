@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* hugepages mount and umount: hugetlbfs on the running system. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <hugetlbfs.h>
+
+#include "hugepages.h"
+
+static int mkdir_p(const char *dir)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, dir, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Index of the mount at dir in st (hugetlbfs) or -1; *other gets another fs type. */
+static int find_mount(const struct hp_opts *o, const char *dir, const struct hp_state *st,
+		      char *other, size_t len)
+{
+	struct tool_mount *m;
+	size_t n;
+
+	other[0] = '\0';
+	for (size_t i = 0; i < st->nmounts; i++)
+		if (!strcmp(st->mounts[i].dir, dir))
+			return (int)i;
+	if (!tool_mounts_read(o->proc, &m, &n)) {
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(m[i].dir, dir))
+				snprintf(other, len, "%s", m[i].type);
+		tool_mounts_free(m, n);
+	}
+	return -1;
+}
+
+int hp_cmd_mount(const struct hp_opts *o, const char *dir, const char *size_arg)
+{
+	char sz[32], data[64], other[64], real[PATH_MAX];
+	struct hp_state st;
+	uint64_t kb;
+	int rc, idx;
+
+	rc = hp_state_read(o, &st);
+	if (rc)
+		return rc;
+	rc = hp_pick_size(&st, size_arg, &kb);
+	if (rc)
+		goto out;
+	hp_fmt_kb(kb, sz, sizeof(sz));
+	if (realpath(dir, real))
+		dir = real;
+	idx = find_mount(o, dir, &st, other, sizeof(other));
+	if (idx >= 0) {
+		char have[32];
+
+		hp_fmt_kb(st.mount_kb[idx], have, sizeof(have));
+		if (st.mount_kb[idx] == kb) {
+			printf("%s: hugetlbfs with %s pages is already mounted there\n", dir, sz);
+		} else {
+			tool_err("%s already has a hugetlbfs mount with %s pages; umount it first "
+				 "(hugepages umount %s) or pick another DIR",
+				 dir, have, dir);
+			rc = TOOL_EXIT_SYSTEM;
+		}
+		goto out;
+	}
+	if (other[0]) {
+		tool_err("%s is already a %s mount point; refusing to mount over it", dir, other);
+		rc = TOOL_EXIT_SAFETY;
+		goto out;
+	}
+	rc = hp_need_root(o, "mounting hugetlbfs", true);
+	if (rc)
+		goto out;
+	rc = mkdir_p(dir);
+	if (rc) {
+		tool_err("cannot create %s: %s", dir, strerror(-rc));
+		rc = TOOL_EXIT_SYSTEM;
+		goto out;
+	}
+	snprintf(data, sizeof(data), "pagesize=%lluK", (unsigned long long)kb);
+	if (mount("hugetlbfs", dir, "hugetlbfs", 0, data)) {
+		tool_err("mount -t hugetlbfs -o %s hugetlbfs %s failed: %s", data, dir,
+			 strerror(errno));
+		rc = TOOL_EXIT_SYSTEM;
+		goto out;
+	}
+	printf("%s: hugetlbfs mounted with %s pages\n", dir, sz);
+out:
+	hp_state_free(&st);
+	return rc;
+}
+
+int hp_cmd_umount(const struct hp_opts *o, const char *dir)
+{
+	char other[64], real[PATH_MAX];
+	struct hp_state st;
+	bool is_huge;
+	int rc, idx;
+
+	rc = hp_state_read(o, &st);
+	if (rc)
+		return rc;
+	if (realpath(dir, real))
+		dir = real;
+	idx = find_mount(o, dir, &st, other, sizeof(other));
+	/* On the running system ask libhugetlbfs too (statfs magic). */
+	is_huge = idx >= 0 && (o->proc || hugetlbfs_test_path(dir) == 1);
+	if (!is_huge) {
+		if (other[0] || idx >= 0) {
+			tool_err("%s is a %s mount, not hugetlbfs; refusing to unmount it", dir,
+				 other[0] ? other : "different");
+			rc = TOOL_EXIT_SAFETY;
+		} else {
+			tool_err("no hugetlbfs is mounted at %s (see hugepages info)", dir);
+			rc = TOOL_EXIT_SYSTEM;
+		}
+		goto out;
+	}
+	rc = hp_need_root(o, "unmounting hugetlbfs", true);
+	if (rc)
+		goto out;
+	if (umount(dir)) {
+		tool_err("umount %s failed: %s%s", dir, strerror(errno),
+			 errno == EBUSY ? " (a process still has files there; see lsof or fuser)"
+					: "");
+		rc = TOOL_EXIT_SYSTEM;
+		goto out;
+	}
+	printf("%s: unmounted\n", dir);
+out:
+	hp_state_free(&st);
+	return rc;
+}
