@@ -20,6 +20,7 @@
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run /mnt
 /bin/busybox --install -s
 export PATH=/upcie/bin:/sbin:/usr/sbin:/bin:/usr/bin
+export LD_LIBRARY_PATH=/upcie/lib
 export HOME=/root
 mkdir -p /root
 
@@ -61,10 +62,14 @@ load_modules() {
 	done
 }
 
-# Reserve 2 MiB hugepages for the DMA heap. (The 'hugepages' CLI will
-# take this over.)
+# Reserve 2 MiB hugepages for the DMA heap: the project's hugepages CLI
+# when the build has it, else sysfs.
 reserve_hugepages() {
-	echo "$1" >/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+	if command -v hugepages >/dev/null; then
+		hugepages setup --count "$1" --size 2M >/dev/null || log "hugepages setup failed"
+	else
+		echo "$1" >/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+	fi
 	got=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)
 	[ "$got" = "$1" ] || log "asked for $1 hugepages, got $got"
 }
@@ -111,7 +116,6 @@ load_modules
 reserve_hugepages "$nr_huge"
 find_controllers
 
-export LD_LIBRARY_PATH=/upcie/lib
 export UPCIE_GUEST_LIB=/upcie/qemu/guest-lib.sh
 export UPCIE_RESULTS=/tmp/upcie-results
 : >"$UPCIE_RESULTS"
@@ -119,7 +123,7 @@ export UPCIE_RESULTS=/tmp/upcie-results
 t1=$(cut -d' ' -f1 /proc/uptime)
 log "config=$UPCIE_CONFIG kernel=$(uname -r) ready at ${t1}s (setup $(echo "$t1 $t0" | awk '{printf "%.1f", $1-$2}')s)"
 log "controllers: $UPCIE_CTRLS (A=$UPCIE_CTRL_A B=$UPCIE_CTRL_B, $how)"
-log "hugepages: $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) x 2 MiB"
+log "hugepages: $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) x 2 MiB$(command -v hugepages >/dev/null && echo ' (hugepages CLI)'); binding with $(command -v devbind >/dev/null && [ "${UPCIE_GUEST_RAW_BIND:-0}" != 1 ] && echo devbind || echo 'raw sysfs')"
 
 echo "UPCIE-GUEST-BEGIN"
 cd /tmp

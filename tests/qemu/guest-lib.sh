@@ -12,6 +12,7 @@
 #
 # Functions:
 #   upcie_bind <bdf> <driver>   bind a PCI function to a driver ("" unbinds)
+#   upcie_hugepages <n>         set the 2 MiB hugepage pool to n pages
 #   upcie_driver <bdf>          print the driver it is bound to ("" if none)
 #   upcie_user_driver           uio_pci_generic or vfio-pci, for UPCIE_CONFIG
 #   t_pass/t_fail/t_skip <name> [why]  record a result
@@ -26,9 +27,26 @@ upcie_driver() {
 	fi
 }
 
-# The raw sysfs steps (driver_override, unbind, drivers_probe; never
-# new_id). The devbind CLI will replace this body.
+# Bind with the project's devbind CLI when the guest has it (and
+# UPCIE_GUEST_RAW_BIND is not 1); else the raw sysfs steps
+# (driver_override, unbind, drivers_probe; never new_id).
 upcie_bind() {
+	if [ "${UPCIE_GUEST_RAW_BIND:-0}" != 1 ] && command -v devbind >/dev/null; then
+		if [ -z "$2" ]; then
+			devbind unbind "$1" >/dev/null || return 1
+		else
+			devbind bind "$2" "$1" >/dev/null || return 1
+		fi
+		[ -z "$2" ] || [ "$(upcie_driver "$1")" = "$2" ] || {
+			echo "upcie_bind: devbind left $1 on '$(upcie_driver "$1")', not $2" >&2
+			return 1
+		}
+		return 0
+	fi
+	upcie_bind_raw "$@"
+}
+
+upcie_bind_raw() {
 	_dev=/sys/bus/pci/devices/$1
 	[ -e "$_dev" ] || { echo "upcie_bind: no device $1" >&2; return 1; }
 	if [ "$(upcie_driver "$1")" = "$2" ] && [ -n "$2" ]; then
@@ -48,6 +66,19 @@ upcie_bind() {
 		return 1
 	fi
 	return 0
+}
+
+# Set the 2 MiB hugepage pool (the hugepages CLI when present).
+upcie_hugepages() {
+	if command -v hugepages >/dev/null; then
+		if [ "$1" = 0 ]; then
+			hugepages clear --size 2M >/dev/null
+		else
+			hugepages setup --count "$1" --size 2M >/dev/null
+		fi
+		return
+	fi
+	echo "$1" >/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 }
 
 upcie_user_driver() {

@@ -10,7 +10,8 @@
 #     backend (skipped when no previous boot left a marker).
 #  3. upcie-identify on both controllers; the pci layer probe.
 #  4. More refusals: non-root open (EACCES and advice); uio without
-#     hugepages (vfio: works without them).
+#     hugepages (vfio: works without them); vfio config: uio refuses a
+#     device behind the IOMMU.
 #  5. The driver's CUnit suites (every test binary that honours
 #     UPCIE_TEST_DEVICE) against each controller.
 #  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
@@ -117,6 +118,15 @@ bind_all() {
 	done
 }
 
+# upcie-identify with its key lines only (the full output is long).
+identify_brief() {
+	upcie-identify "$1" >/tmp/id.out 2>&1
+	_rc=$?
+	grep -E "backend|sn:|mdts:|max_xfer_bytes|io_sq_granted|shadow|nsid:|lba_size: [0-9]+  #|error" /tmp/id.out ||
+		cat /tmp/id.out
+	return $_rc
+}
+
 new_seed() {
 	echo $(((RANDOM << 16) ^ (RANDOM << 1) ^ $(date +%s)))
 }
@@ -163,8 +173,8 @@ for ns in $NAMESPACES; do
 done
 
 # --- 3. identify and the pci layer --------------------------------------------
-t_run "upcie-identify A (2 namespaces)" upcie-identify "$A"
-t_run "upcie-identify B (mdts=2)" upcie-identify "$B"
+t_run "upcie-identify A (2 namespaces)" identify_brief "$A"
+t_run "upcie-identify B (mdts=2)" identify_brief "$B"
 t_run "pci layer on A: BAR0, DMA, hand-made Identify" upcie-pci-probe --identify "$A"
 
 # --- 4. refusals with the device bound --------------------------------------
@@ -172,15 +182,23 @@ t_run_fail "non-root open: EACCES with advice" "errno 13 .*run as root" \
 	su -p -s /bin/sh nobody -c "exec upcie-pci-probe $A"
 t_run_fail "non-root upcie-identify: advice" "run as root" \
 	su -p -s /bin/sh nobody -c "exec upcie-identify $A"
-hp=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
-saved_hp=$(cat $hp)
-echo 0 >$hp
+saved_hp=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)
+upcie_hugepages 0
 if [ "$UPCIE_CONFIG" = uio ]; then
 	t_run_fail "uio without hugepages: refused with advice" "[Hh]uge" upcie-identify "$A"
 else
-	t_run "vfio without hugepages: works on ordinary pages" upcie-identify "$A"
+	t_run "vfio without hugepages: works on ordinary pages" identify_brief "$A"
 fi
-echo "$saved_hp" >$hp
+upcie_hugepages "$saved_hp"
+if [ "$UPCIE_CONFIG" = vfio ]; then
+	if upcie_bind "$B" uio_pci_generic 2>/tmp/err; then
+		t_run_fail "uio behind an active IOMMU: refused with advice" "iommu=pt" \
+			upcie-identify "$B"
+	else
+		t_skip "uio behind an active IOMMU" "cannot bind uio_pci_generic: $(cat /tmp/err)"
+	fi
+	t_run "bind B back to vfio-pci" upcie_bind "$B" vfio-pci
+fi
 
 # --- 5. the driver's CUnit suites against each controller --------------------
 for t in /upcie/tests/unit/test_*; do
