@@ -198,6 +198,15 @@ if [ "$UPCIE_CONFIG" = vfio ]; then
 		t_skip "uio behind an active IOMMU" "cannot bind uio_pci_generic: $(cat /tmp/err)"
 	fi
 	t_run "bind B back to vfio-pci" upcie_bind "$B" vfio-pci
+	# A user who may open the group but lacks locked memory: the map
+	# fails and says how many bytes it needs.
+	g=$(basename "$(readlink "/sys/bus/pci/devices/$A/iommu_group")")
+	chown 65534 "/dev/vfio/$g"
+	t_run_fail "vfio DMA map over RLIMIT_MEMLOCK: bytes needed" "RLIMIT_MEMLOCK is 65536 bytes.*needs 2097152" \
+		su -p -s /bin/sh nobody -c "ulimit -l 64; exec upcie-pci-probe $A"
+	t_run "vfio as non-root with group access and 8 MiB memlock: Identify" \
+		su -p -s /bin/sh nobody -c "ulimit -l 8192; exec upcie-pci-probe --identify $A"
+	chown 0 "/dev/vfio/$g"
 fi
 
 # --- 5. the driver's CUnit suites against each controller --------------------
