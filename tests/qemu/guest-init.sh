@@ -16,6 +16,7 @@
 # Kernel command line parameters it reads:
 #   upcie.config=uio|vfio   upcie.timeout=<s>   upcie.hugepages=<n 2 MiB pages>
 #   upcie.verbose=1         (do not silence kernel messages on the console)
+#   upcie.env.UPCIE_<X>=<v> (exported to the guest script)
 
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run /mnt
 /bin/busybox --install -s
@@ -42,6 +43,10 @@ for arg in $(cat /proc/cmdline); do
 	upcie.timeout=*) timeout_s=${arg#upcie.timeout=} ;;
 	upcie.hugepages=*) nr_huge=${arg#upcie.hugepages=} ;;
 	upcie.verbose=*) verbose=${arg#upcie.verbose=} ;;
+	upcie.env.UPCIE_*=*)
+		kv=${arg#upcie.env.}
+		export "${kv%%=*}=${kv#*=}"
+		;;
 	esac
 done
 export UPCIE_CONFIG
