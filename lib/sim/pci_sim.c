@@ -48,12 +48,12 @@ static int sim_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, size
 
 	if (off > SIM_CFG_SIZE || len > SIM_CFG_SIZE - off)
 		return upcie_err(-EINVAL, "sim: config read %#x+%zu is out of range", off, len);
-	pthread_mutex_lock(&sim->lock);
+	sim_lock(sim);
 	if (sim->removed)
 		memset(buf, 0xff, len); /* a removed device reads all-ones */
 	else
 		memcpy(buf, sim->cfgspace + off, len);
-	pthread_mutex_unlock(&sim->lock);
+	sim_unlock(sim);
 	return 0;
 }
 
@@ -64,14 +64,14 @@ static int sim_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *bu
 
 	if (off > SIM_CFG_SIZE || len > SIM_CFG_SIZE - off)
 		return upcie_err(-EINVAL, "sim: config write %#x+%zu is out of range", off, len);
-	pthread_mutex_lock(&sim->lock);
+	sim_lock(sim);
 	for (size_t i = 0; i < len && !sim->removed; i++) {
 		size_t o = off + i;
 		uint8_t m = o < sizeof(sim->cfg_wmask) ? sim->cfg_wmask[o] : 0;
 
 		sim->cfgspace[o] = (uint8_t)((sim->cfgspace[o] & ~m) | (b[i] & m));
 	}
-	pthread_mutex_unlock(&sim->lock);
+	sim_unlock(sim);
 	return 0;
 }
 
@@ -81,9 +81,9 @@ static int sim_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t p
 	struct upcie_sim *sim = model(dev);
 	int rc;
 
-	pthread_mutex_lock(&sim->lock);
+	sim_lock(sim);
 	rc = upcie_sim_dma_add(sim, (uintptr_t)va, len);
-	pthread_mutex_unlock(&sim->lock);
+	sim_unlock(sim);
 	if (rc)
 		return rc;
 	if (bus)
@@ -100,9 +100,9 @@ static int sim_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t
 
 	(void)page_size;
 	(void)bus;
-	pthread_mutex_lock(&sim->lock);
+	sim_lock(sim);
 	rc = upcie_sim_dma_del(sim, (uintptr_t)va, len);
-	pthread_mutex_unlock(&sim->lock);
+	sim_unlock(sim);
 	return rc;
 }
 

@@ -259,9 +259,9 @@ int upcie_sim_step(struct upcie_sim *sim)
 
 	if (!sim)
 		return -EINVAL;
-	pthread_mutex_lock(&sim->lock);
+	sim_lock(sim);
 	n = upcie_sim_step_locked(sim);
-	pthread_mutex_unlock(&sim->lock);
+	sim_unlock(sim);
 	return n;
 }
 
@@ -273,7 +273,15 @@ static void *sim_thread(void *arg)
 	unsigned idle = 0;
 
 	while (!__atomic_load_n(&sim->stop, __ATOMIC_ACQUIRE)) {
-		if (upcie_sim_step(sim) > 0) {
+		int n;
+
+		/* Let callers waiting for the lock in first (see sim_lock()). */
+		while (__atomic_load_n(&sim->waiters, __ATOMIC_ACQUIRE))
+			sim_cpu_relax();
+		pthread_mutex_lock(&sim->lock);
+		n = upcie_sim_step_locked(sim);
+		pthread_mutex_unlock(&sim->lock);
+		if (n > 0) {
 			idle = 0;
 		} else if (idle < SIM_IDLE_SPIN) {
 			idle++;
@@ -309,7 +317,7 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 
 	if (!sim)
 		return upcie_err(-EINVAL, "sim: no model given to upcie_sim_fault()");
-	pthread_mutex_lock(&sim->lock);
+	sim_lock(sim);
 	switch (fault) {
 	case UPCIE_SIM_FAULT_NONE:
 		sim->f_rdy_never = false;
@@ -359,7 +367,7 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 		rc = upcie_err(-EINVAL, "sim: unknown fault %d", (int)fault);
 		break;
 	}
-	pthread_mutex_unlock(&sim->lock);
+	sim_unlock(sim);
 	return rc;
 }
 
@@ -367,18 +375,18 @@ void upcie_sim_stats(struct upcie_sim *sim, struct upcie_sim_stats *st)
 {
 	if (!sim || !st)
 		return;
-	pthread_mutex_lock(&sim->lock);
+	sim_lock(sim);
 	*st = sim->st;
-	pthread_mutex_unlock(&sim->lock);
+	sim_unlock(sim);
 }
 
 void upcie_sim_stats_reset(struct upcie_sim *sim)
 {
 	if (!sim)
 		return;
-	pthread_mutex_lock(&sim->lock);
+	sim_lock(sim);
 	memset(&sim->st, 0, sizeof(sim->st));
-	pthread_mutex_unlock(&sim->lock);
+	sim_unlock(sim);
 }
 
 void *upcie_sim_ns_data(struct upcie_sim *sim, uint32_t nsid, size_t *len)

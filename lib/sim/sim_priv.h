@@ -165,7 +165,25 @@ struct upcie_sim {
 	pthread_t thread;
 	bool thread_on;
 	int stop;
+	int waiters; /* callers blocked on the lock: the thread lets them in */
 };
+
+/*
+ * Take the model's lock from an API call. The stepping thread re-takes the
+ * lock right after dropping it, so a plain mutex could starve other threads;
+ * it waits while 'waiters' is non-zero instead.
+ */
+static inline void sim_lock(struct upcie_sim *sim)
+{
+	__atomic_add_fetch(&sim->waiters, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_lock(&sim->lock);
+	__atomic_sub_fetch(&sim->waiters, 1, __ATOMIC_ACQ_REL);
+}
+
+static inline void sim_unlock(struct upcie_sim *sim)
+{
+	pthread_mutex_unlock(&sim->lock);
+}
 
 /* Does qid have a shadow doorbell? Only I/O queues whose slots fit in the
  * one-page buffers given by Doorbell Buffer Config. */

@@ -1808,6 +1808,8 @@ static void test_threaded(void)
 		rw_sqe(&s, i % 2 ? UPCIE_NVME_CMD_READ : UPCIE_NVME_CMD_WRITE, 1, i % 64, 8,
 		       (uint16_t)i);
 		s.prp1 = (uintptr_t)buf;
+		if (i % 100 == 0) /* API calls take the lock the thread spins on */
+			CU_ASSERT_EQUAL(stats().io_cmds, i);
 		q_submit(&q, &s);
 		if (wait_cqe(&q, &c) != 0 || c.cid != (uint16_t)i) {
 			CU_FAIL("threaded I/O failed");
