@@ -142,7 +142,7 @@ static const struct upcie_pci_ops sim_ops = {
     .close = sim_close,
 };
 
-int upcie_pci_sim_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
+SIM_HIDDEN int upcie_pci_sim_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
 {
 	struct sim_backend *be = calloc(1, sizeof(*be));
 
