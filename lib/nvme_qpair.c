@@ -311,6 +311,23 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 		goto err_qid;
 	}
 
+	/* Shadow slots sit at the doorbells' offsets within one page; a queue
+	 * whose slots fall beyond it (wide stride) keeps MMIO doorbells. */
+	uint32_t sq_off = (upcie_nvme_sq_db_off((uint32_t)qid, ctrl->dstrd) - 0x1000) / 4;
+	uint32_t cq_off = (upcie_nvme_cq_db_off((uint32_t)qid, ctrl->dstrd) - 0x1000) / 4;
+	if (ctrl->dbbuf_shadow && (cq_off + 1) * 4 <= ctrl->page_size) {
+		qp->shadow_sq = (volatile uint32_t *)ctrl->dbbuf_shadow + sq_off;
+		qp->shadow_cq = (volatile uint32_t *)ctrl->dbbuf_shadow + cq_off;
+		qp->eventidx_sq = (volatile uint32_t *)ctrl->dbbuf_eventidx + sq_off;
+		qp->eventidx_cq = (volatile uint32_t *)ctrl->dbbuf_eventidx + cq_off;
+		/* Fresh slots before the device learns of the queue: a value left
+		 * by an earlier queue with this id must not read as a new tail. */
+		*qp->shadow_sq = 0;
+		*qp->shadow_cq = 0;
+		*qp->eventidx_sq = 0;
+		*qp->eventidx_cq = 0;
+	}
+
 	/* CQ first: the SQ names it (Base spec 5.4 / 5.5). PC=1, no interrupts. */
 	sqe = (struct upcie_nvme_sqe){
 	    .opc = UPCIE_NVME_ADM_CREATE_CQ,
@@ -338,17 +355,6 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 					  : upcie_errmsg());
 		delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_CQ, (uint16_t)qid);
 		goto err_free;
-	}
-
-	if (ctrl->dbbuf_shadow) {
-		uint32_t sq_off = (upcie_nvme_sq_db_off((uint32_t)qid, ctrl->dstrd) - 0x1000) / 4;
-		uint32_t cq_off = (upcie_nvme_cq_db_off((uint32_t)qid, ctrl->dstrd) - 0x1000) / 4;
-		qp->shadow_sq = (volatile uint32_t *)ctrl->dbbuf_shadow + sq_off;
-		qp->shadow_cq = (volatile uint32_t *)ctrl->dbbuf_shadow + cq_off;
-		qp->eventidx_sq = (volatile uint32_t *)ctrl->dbbuf_eventidx + sq_off;
-		qp->eventidx_cq = (volatile uint32_t *)ctrl->dbbuf_eventidx + cq_off;
-		*qp->shadow_sq = 0;
-		*qp->shadow_cq = 0;
 	}
 
 	pthread_mutex_lock(&ctrl->admin_lock);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <upcie/pci.h>
 #include <upcie/sysfs.h>
@@ -90,14 +91,11 @@ const char *upcie_pci_backend_name(enum upcie_pci_backend backend)
 	return "auto";
 }
 
-/* Pick uio or vfio from the driver the device is bound to. */
-static int pick_backend(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
+int upcie_pci_read_driver(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts, char *drv,
+			  size_t len)
 {
-	const char *root = opts ? opts->sysfs_root : NULL;
-	char drv[64];
-	int rc;
+	int rc = upcie_sysfs_pci_driver(opts ? opts->sysfs_root : NULL, &dev->addr, drv, len);
 
-	rc = upcie_sysfs_pci_driver(root, &dev->addr, drv, sizeof(drv));
 	if (rc == -ENOENT)
 		return upcie_err(
 		    -ENODEV, "%s: no such PCI device; 'devbind list' shows the NVMe controllers",
@@ -105,6 +103,32 @@ static int pick_backend(struct upcie_pci_dev *dev, const struct upcie_pci_opts *
 	if (rc)
 		return upcie_err(rc, "%s: cannot read its driver from sysfs: %s", dev->name,
 				 strerror(-rc));
+	return 0;
+}
+
+int upcie_pci_require_driver(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts,
+			     const char *want)
+{
+	char drv[64];
+	int rc = upcie_pci_read_driver(dev, opts, drv, sizeof(drv));
+
+	if (rc)
+		return rc;
+	if (strcmp(drv, want))
+		return upcie_err(-EBUSY,
+				 "%s is bound to %s, not %s; bind it first: 'devbind bind %s %s'",
+				 dev->name, drv[0] ? drv : "no driver", want, want, dev->name);
+	return 0;
+}
+
+/* Pick uio or vfio from the driver the device is bound to. */
+static int pick_backend(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
+{
+	char drv[64];
+	int rc = upcie_pci_read_driver(dev, opts, drv, sizeof(drv));
+
+	if (rc)
+		return rc;
 	if (!strcmp(drv, "uio_pci_generic"))
 		return UPCIE_PCI_BACKEND_UIO;
 	if (!strcmp(drv, "vfio-pci"))
@@ -236,7 +260,10 @@ void upcie_pci_bar_unmap(struct upcie_pci_dev *dev, unsigned bar)
 {
 	if (bar >= UPCIE_PCI_NBARS || !dev->bars[bar].va)
 		return;
-	dev->ops->bar_unmap(dev, bar, dev->bars[bar].va, dev->bars[bar].len);
+	if (dev->ops->bar_unmap)
+		dev->ops->bar_unmap(dev, bar, dev->bars[bar].va, dev->bars[bar].len);
+	else
+		munmap(dev->bars[bar].va, dev->bars[bar].len);
 	dev->bars[bar].va = NULL;
 	dev->bars[bar].len = 0;
 }

@@ -17,6 +17,7 @@ struct upcie_pci_ops {
 	const char *name;
 	/* Map memory BAR 'bar'; fill va and len. */
 	int (*bar_map)(struct upcie_pci_dev *dev, unsigned bar, void **va, size_t *len);
+	/* Optional: NULL means the mapping is released with munmap(). */
 	void (*bar_unmap)(struct upcie_pci_dev *dev, unsigned bar, void *va, size_t len);
 	int (*cfg_read)(struct upcie_pci_dev *dev, uint32_t off, void *buf, size_t len);
 	int (*cfg_write)(struct upcie_pci_dev *dev, uint32_t off, const void *buf, size_t len);
@@ -49,9 +50,19 @@ struct upcie_pci_dev {
 	bool command_saved;
 };
 
+/* The driver dev is bound to ("" if none); -ENODEV when there is no such device. */
+int upcie_pci_read_driver(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts, char *drv,
+			  size_t len) __attribute__((visibility("hidden")));
+/* 0 when dev is bound to 'want', else -EBUSY naming the devbind command. */
+int upcie_pci_require_driver(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts,
+			     const char *want) __attribute__((visibility("hidden")));
+
 /* Backend constructors: fill dev->ops, dev->priv, dev->dma_caps. */
-int upcie_pci_sim_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts);
-int upcie_pci_uio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts);
-int upcie_pci_vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts);
+int upcie_pci_sim_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
+    __attribute__((visibility("hidden")));
+int upcie_pci_uio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
+    __attribute__((visibility("hidden")));
+int upcie_pci_vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
+    __attribute__((visibility("hidden")));
 
 #endif

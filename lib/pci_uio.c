@@ -103,13 +103,6 @@ static int uio_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size_
 	return 0;
 }
 
-static void uio_bar_unmap(struct upcie_pci_dev *dev, unsigned bar, void *va, size_t len)
-{
-	(void)dev;
-	(void)bar;
-	munmap(va, len);
-}
-
 static int uio_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, size_t len)
 {
 	struct uio_priv *p = priv_of(dev);
@@ -232,7 +225,6 @@ static void uio_close(struct upcie_pci_dev *dev)
 static const struct upcie_pci_ops uio_ops = {
     .name = "uio",
     .bar_map = uio_bar_map,
-    .bar_unmap = uio_bar_unmap,
     .cfg_read = uio_cfg_read,
     .cfg_write = uio_cfg_write,
     .dma_map = uio_dma_map,
@@ -293,22 +285,12 @@ int upcie_pci_uio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *o
 {
 	const char *root = opts ? opts->sysfs_root : NULL;
 	struct uio_priv *p;
-	char drv[64], path[PATH_MAX];
+	char path[PATH_MAX];
 	int rc, err;
 
-	rc = upcie_sysfs_pci_driver(root, &dev->addr, drv, sizeof(drv));
-	if (rc == -ENOENT)
-		return upcie_err(
-		    -ENODEV, "%s: no such PCI device; 'devbind list' shows the NVMe controllers",
-		    dev->name);
+	rc = upcie_pci_require_driver(dev, opts, UIO_DRIVER);
 	if (rc)
-		return upcie_err(rc, "%s: cannot read its driver from sysfs: %s", dev->name,
-				 strerror(-rc));
-	if (strcmp(drv, UIO_DRIVER))
-		return upcie_err(-EBUSY,
-				 "%s is bound to %s, not " UIO_DRIVER "; bind it first: "
-				 "'devbind bind " UIO_DRIVER " %s'",
-				 dev->name, drv[0] ? drv : "no driver", dev->name);
+		return rc;
 	rc = check_no_iommu(dev, root);
 	if (rc)
 		return rc;

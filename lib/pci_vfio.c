@@ -167,13 +167,6 @@ static int vfio_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size
 	return 0;
 }
 
-static void vfio_bar_unmap(struct upcie_pci_dev *dev, unsigned bar, void *va, size_t len)
-{
-	(void)dev;
-	(void)bar;
-	munmap(va, len);
-}
-
 static int vfio_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, size_t len)
 {
 	struct upcie_vfio *p = priv_of(dev);
@@ -304,7 +297,6 @@ static void vfio_close(struct upcie_pci_dev *dev)
 static const struct upcie_pci_ops vfio_ops = {
     .name = "vfio",
     .bar_map = vfio_bar_map,
-    .bar_unmap = vfio_bar_unmap,
     .cfg_read = vfio_cfg_read,
     .cfg_write = vfio_cfg_write,
     .dma_map = vfio_dma_map,
@@ -316,22 +308,11 @@ int upcie_pci_vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *
 {
 	const char *root = opts ? opts->sysfs_root : NULL;
 	struct upcie_vfio *p;
-	char drv[64];
 	int rc;
 
-	rc = upcie_sysfs_pci_driver(root, &dev->addr, drv, sizeof(drv));
-	if (rc == -ENOENT)
-		return upcie_err(
-		    -ENODEV, "%s: no such PCI device; 'devbind list' shows the NVMe controllers",
-		    dev->name);
+	rc = upcie_pci_require_driver(dev, opts, VFIO_DRIVER);
 	if (rc)
-		return upcie_err(rc, "%s: cannot read its driver from sysfs: %s", dev->name,
-				 strerror(-rc));
-	if (strcmp(drv, VFIO_DRIVER))
-		return upcie_err(-EBUSY,
-				 "%s is bound to %s, not " VFIO_DRIVER "; bind it first: "
-				 "'devbind bind " VFIO_DRIVER " %s'",
-				 dev->name, drv[0] ? drv : "no driver", dev->name);
+		return rc;
 
 	p = calloc(1, sizeof(*p));
 	if (!p)
