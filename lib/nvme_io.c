@@ -11,22 +11,15 @@
 #include "log_priv.h"
 #include "nvme_priv.h"
 
-static inline int rw(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_nvme_ns *ns,
-		     uint64_t slba, uint32_t nlb, const void *buf, upcie_nvme_cb cb, void *arg,
-		     unsigned flags)
+static inline __attribute__((always_inline)) int rw(struct upcie_nvme_qpair *qp, uint8_t opc,
+						    const struct upcie_nvme_ns *ns, uint64_t slba,
+						    uint32_t nlb, const void *buf, upcie_nvme_cb cb,
+						    void *arg, unsigned flags)
 {
-	struct upcie_nvme_sqe sqe;
-
 	if (unlikely(!nlb || nlb > ns->max_xfer_blocks || !buf))
 		return -EINVAL;
-	memset(&sqe, 0, sizeof(sqe));
-	sqe.opc = opc;
-	sqe.nsid = ns->nsid;
-	sqe.cdw10 = (uint32_t)slba;
-	sqe.cdw11 = (uint32_t)(slba >> 32);
-	sqe.cdw12 = nlb - 1; /* NLB is 0's based */
-	return upcie_nvme_qpair_submit_sqe(qp, &sqe, buf, (size_t)nlb << ns->lba_shift, cb, arg,
-					   flags, NULL);
+	return upcie_nvme_qpair_rw(qp, opc, ns->nsid, slba, nlb, buf, (size_t)nlb << ns->lba_shift,
+				   cb, arg, flags);
 }
 
 int upcie_nvme_read(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,

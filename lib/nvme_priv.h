@@ -3,6 +3,7 @@
 #ifndef UPCIE_LIB_NVME_PRIV_H
 #define UPCIE_LIB_NVME_PRIV_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -120,6 +121,79 @@ HIDDEN void upcie_nvme_qpair_abort_all(struct upcie_nvme_qpair *qp);
 HIDDEN int upcie_nvme_qpair_submit_sqe(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
 				       const void *buf, size_t len, upcie_nvme_cb cb, void *arg,
 				       unsigned flags, uint16_t *cid);
+
+/*
+ * Fast path of upcie_nvme_read/_write: inlined into them, so a read or
+ * write is one call from the application. Same checks and results as
+ * upcie_nvme_qpair_submit_sqe() + upcie_nvme_prp_setup(), but the PRPs of
+ * a transfer that spans at most two memory pages are computed here, and
+ * the SQE is written straight into its SQ slot (no stack copy).
+ */
+static inline __attribute__((always_inline)) int
+upcie_nvme_qpair_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uint64_t slba,
+		    uint32_t nlb, const void *buf, size_t len, upcie_nvme_cb cb, void *arg,
+		    unsigned flags)
+{
+	const struct upcie_dma_heap *h = qp->heap;
+	const uint64_t pmask = qp->page_size - 1;
+	uintptr_t off = (uintptr_t)buf - (uintptr_t)h->va;
+	struct upcie_nvme_sqe *sqe;
+	struct upcie_nvme_req *req;
+	uint64_t prp1, prp2 = 0, first;
+	uint16_t cid;
+
+	if (unlikely(!qp->nfree))
+		return -EAGAIN;
+	/* The whole buffer inside the heap (len >= 1), PRP1 dword aligned. */
+	if (unlikely(len > qp->max_xfer || off >= h->len || len > h->len - off))
+		return -EINVAL;
+	prp1 = h->bus[off >> h->page_shift] + (off & (h->page_size - 1));
+	if (unlikely(prp1 & 3))
+		return -EINVAL;
+	cid = qp->free_cids[qp->nfree - 1];
+	first = qp->page_size - (prp1 & pmask);
+	if (len > first) {
+		if (len - first <= qp->page_size) {
+			off += first;
+			prp2 = h->bus[off >> h->page_shift] + (off & (h->page_size - 1));
+		} else {
+			int rc =
+			    upcie_nvme_prp_setup(h, qp->page_size, buf, len, &prp1, &prp2,
+						 qp->prp_lists + (size_t)cid * qp->prp_slot_entries,
+						 qp->prp_slot_entries);
+			if (unlikely(rc))
+				return rc;
+		}
+	}
+	qp->nfree--;
+	req = &qp->reqs[cid];
+	req->cb = cb;
+	req->arg = arg;
+	req->busy = 1;
+	req->abandoned = 0;
+
+	sqe = &qp->sq[qp->sq_tail];
+	sqe->opc = opc;
+	sqe->flags = 0;
+	sqe->cid = cid;
+	sqe->nsid = nsid;
+	sqe->cdw2 = 0;
+	sqe->cdw3 = 0;
+	sqe->mptr = 0;
+	sqe->prp1 = prp1;
+	sqe->prp2 = prp2;
+	sqe->cdw10 = (uint32_t)slba;
+	sqe->cdw11 = (uint32_t)(slba >> 32);
+	sqe->cdw12 = nlb - 1; /* NLB is 0's based */
+	sqe->cdw13 = 0;
+	sqe->cdw14 = 0;
+	sqe->cdw15 = 0;
+	qp->sq_tail = (uint16_t)(qp->sq_tail + 1 == qp->depth ? 0 : qp->sq_tail + 1);
+	qp->stats.submitted++;
+	if (flags & UPCIE_NVME_SUBMIT_RING)
+		upcie_nvme_ring(qp);
+	return 0;
+}
 
 /* nvme_ctrl.c */
 HIDDEN int upcie_nvme_ctrl_check_csts(struct upcie_nvme_ctrl *ctrl, const char *what);

@@ -192,21 +192,21 @@ int upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max)
 	if (!max)
 		max = qp->depth;
 	while (n < max) {
-		volatile struct upcie_nvme_cqe *slot = &qp->cq[qp->cq_head];
+		/* The entry as two aligned quadwords: dw0/dw1, then sqhd/sqid/cid/status. */
+		volatile uint64_t *slot = (volatile uint64_t *)&qp->cq[qp->cq_head];
 		struct upcie_nvme_cqe cqe;
 		struct upcie_nvme_req *req;
+		uint64_t q[2];
 
-		if ((slot->status & 1) != qp->phase)
+		if ((uint16_t)(slot[1] >> 48 & 1) != qp->phase)
 			break;
 		/* The device writes the status word (with the phase) last: read the
-		 * rest of the entry only after seeing the new phase. */
+		 * entry, the quadword with the phase included, again only after
+		 * seeing the new phase. */
 		upcie_rmb();
-		cqe.dw0 = slot->dw0;
-		cqe.dw1 = slot->dw1;
-		cqe.sqhd = slot->sqhd;
-		cqe.sqid = slot->sqid;
-		cqe.cid = slot->cid;
-		cqe.status = slot->status;
+		q[0] = slot[0];
+		q[1] = slot[1];
+		memcpy(&cqe, q, sizeof(cqe));
 		if (++qp->cq_head == qp->depth) {
 			qp->cq_head = 0;
 			qp->phase ^= 1;

@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * upcie-perf: I/O benchmark and example of the queue-pair API.
+ *
+ *   upcie-perf --device sim --rw randread --bs 4K --qd 32 --time 3
+ *   upcie-perf --device 0000:01:00.0 --qpairs 2 --cpus 2,3 --json
+ *
+ * Per controller: open the device, make a DMA heap sized from the queue
+ * depth, block size and queue memory, bring the controller up, and create
+ * --qpairs queue pairs, each driven by its own thread (perf_io.c) with
+ * every buffer allocated up front. Main prints progress once a second and
+ * the results at the end (perf_report.c). See --help for the options and
+ * exit codes.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "perf.h"
+
+struct perf_clock perf_clock;
+volatile int perf_stop;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	perf_stop = 1;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* TSC rate against CLOCK_MONOTONIC over 50 ms, once; and the cost of a
+ * back-to-back pair of TSC reads, taken off every measured interval. */
+static void clock_calibrate(void)
+{
+	const struct timespec nap = {0, 50 * 1000 * 1000};
+	uint64_t n0, n1, c0, c1, best = UINT64_MAX;
+
+	n0 = mono_ns();
+	c0 = perf_tsc();
+	nanosleep(&nap, NULL);
+	n1 = mono_ns();
+	c1 = perf_tsc();
+	perf_clock.hz = (double)(c1 - c0) * 1e9 / (double)(n1 - n0);
+	for (int i = 0; i < 1000; i++) {
+		uint64_t a = perf_tsc(), b = perf_tsc();
+		if (b - a < best)
+			best = b - a;
+	}
+	perf_clock.overhead = (double)best;
+	perf_clock.preempted = (uint64_t)(perf_clock.hz * 20e-6);
+}
+
+static size_t round_up(size_t v, size_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+/*
+ * Heap: I/O buffers (qd x bs) and queue memory (SQ, CQ, and PRP lists for
+ * the largest transfer the library issues, 8 MiB: 5 list pages per command)
+ * per qpair, plus 2 MiB for the admin queue, Identify data and shadow
+ * doorbell pages.
+ */
+static size_t heap_size(const struct perf_opts *o)
+{
+	size_t depth = o->qd + 1;
+	size_t per_qp =
+	    o->qd * round_up(o->bs, 4096) + 2 * round_up(depth * 64, 4096) + depth * 5 * 4096;
+
+	return (2u << 20) + round_up(o->qpairs * per_qp, 2u << 20);
+}
+
+static int fail(int rc, const char *what, const char *dev)
+{
+	fprintf(stderr, "upcie-perf: %s%s%s: %s\n", dev ? dev : "", dev ? ": " : "", what,
+		upcie_errmsg());
+	return rc;
+}
+
+static int dev_open(const struct perf_opts *o, struct perf_dev *d)
+{
+	struct upcie_nvme_ctrl_opts copts = {.no_dbbuf = o->no_dbbuf,
+					     .io_queues = (uint16_t)o->qpairs};
+	uint32_t max_bs;
+
+	if (o->sim_stepped) {
+		struct upcie_sim_config cfg;
+		struct upcie_pci_opts popts = {.backend = UPCIE_PCI_BACKEND_SIM};
+
+		if (strcmp(d->name, "sim")) {
+			fprintf(stderr, "upcie-perf: --sim-stepped needs --device sim, not %s\n",
+				d->name);
+			return PERF_EXIT_USAGE;
+		}
+		upcie_sim_config_default(&cfg);
+		cfg.threaded = false;
+		d->sim = upcie_sim_create(&cfg);
+		if (!d->sim)
+			return fail(PERF_EXIT_DEV, "cannot create the model", d->name);
+		popts.sim = d->sim;
+		d->pci = upcie_pci_open(d->name, &popts);
+	} else {
+		d->pci = upcie_pci_open(d->name, NULL);
+	}
+	if (!d->pci)
+		return fail(PERF_EXIT_DEV, "cannot open the device", d->name);
+	d->heap_size = heap_size(o);
+	d->heap = upcie_dma_heap_create(d->pci, d->heap_size, 0);
+	if (!d->heap)
+		return fail(PERF_EXIT_DEV, "cannot create the DMA heap", d->name);
+	d->ctrl = upcie_nvme_ctrl_open(d->pci, d->heap, &copts);
+	if (!d->ctrl)
+		return fail(PERF_EXIT_DEV, "cannot bring the controller up", d->name);
+	upcie_nvme_ctrl_info(d->ctrl, &d->info);
+	d->ns = o->nsid ? upcie_nvme_ns_get(d->ctrl, o->nsid) : upcie_nvme_ns_first(d->ctrl);
+	if (!d->ns) {
+		fprintf(stderr, "upcie-perf: %s: namespace %u is not active\n", d->name, o->nsid);
+		return PERF_EXIT_USAGE;
+	}
+	max_bs = d->ns->max_xfer_blocks << d->ns->lba_shift;
+	if (o->bs % d->ns->lba_size || o->bs > max_bs) {
+		fprintf(stderr,
+			"upcie-perf: %s: --bs %llu is not a multiple of the LBA size %u up to "
+			"the largest transfer %u (MDTS) of namespace %u\n",
+			d->name, (unsigned long long)o->bs, d->ns->lba_size, max_bs, d->ns->nsid);
+		return PERF_EXIT_USAGE;
+	}
+	if (o->qpairs > d->info.io_qpairs_max) {
+		fprintf(stderr, "upcie-perf: %s: --qpairs %u, but the controller granted %u\n",
+			d->name, o->qpairs, d->info.io_qpairs_max);
+		return PERF_EXIT_USAGE;
+	}
+	d->nblk = d->ns->nsze / (o->bs >> d->ns->lba_shift);
+	if (o->verify || o->rw == PERF_READ || o->rw == PERF_WRITE) {
+		/* Each qpair gets a slice; verify needs more blocks than commands in flight. */
+		if (d->nblk / o->qpairs <= 2ull * o->qd) {
+			fprintf(stderr,
+				"upcie-perf: %s: namespace %u has %llu blocks of %llu bytes: too "
+				"few for %u qpairs at --qd %u\n",
+				d->name, d->ns->nsid, (unsigned long long)d->nblk,
+				(unsigned long long)o->bs, o->qpairs, o->qd);
+			return PERF_EXIT_USAGE;
+		}
+	}
+	if (!d->nblk) {
+		fprintf(stderr, "upcie-perf: %s: namespace %u is smaller than --bs\n", d->name,
+			d->ns->nsid);
+		return PERF_EXIT_USAGE;
+	}
+	if (o->verify) {
+		if (d->nblk > (1ull << 30)) {
+			fprintf(stderr,
+				"upcie-perf: %s: --verify keeps 4 bytes per block: %llu blocks is "
+				"too many; use a larger --bs\n",
+				d->name, (unsigned long long)d->nblk);
+			return PERF_EXIT_USAGE;
+		}
+		d->gen = calloc(d->nblk, sizeof(*d->gen));
+		if (!d->gen) {
+			fprintf(stderr, "upcie-perf: out of memory for the verify table\n");
+			return PERF_EXIT_DEV;
+		}
+	}
+	d->has_sim_stats = upcie_pci_sim(d->pci) != NULL;
+	return 0;
+}
+
+static void dev_close(struct perf_dev *d)
+{
+	if (d->ctrl && upcie_nvme_ctrl_close(d->ctrl))
+		fail(0, "controller shutdown", d->name);
+	upcie_dma_heap_destroy(d->heap);
+	if (d->pci)
+		upcie_pci_close(d->pci);
+	if (d->sim)
+		upcie_sim_destroy(d->sim);
+	free(d->gen);
+}
+
+static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsigned nthreads)
+{
+	struct perf_dev *d = t->dev;
+	struct upcie_nvme_qpair_opts qo = {.depth = o->qd + 1};
+
+	t->qp = upcie_nvme_qpair_create(d->ctrl, &qo);
+	if (!t->qp)
+		return fail(PERF_EXIT_DEV, "cannot create a queue pair", d->name);
+	if (upcie_nvme_qpair_depth(t->qp) - 1 < o->qd) {
+		fprintf(stderr, "upcie-perf: %s: --qd %u is above the controller's limit %u\n",
+			d->name, o->qd, upcie_nvme_qpair_depth(t->qp) - 1);
+		return PERF_EXIT_USAGE;
+	}
+	t->ns = d->ns;
+	t->lba_shift = d->ns->lba_shift;
+	t->nlb = (uint32_t)(o->bs >> t->lba_shift);
+	if (d->gen || o->rw == PERF_READ || o->rw == PERF_WRITE) {
+		t->blk_first = d->nblk * t->qidx / o->qpairs;
+		t->blk_count = d->nblk * (t->qidx + 1) / o->qpairs - t->blk_first;
+	} else {
+		t->blk_first = 0;
+		t->blk_count = d->nblk;
+	}
+	t->nslots = o->qd;
+	t->slots = calloc(t->nslots, sizeof(*t->slots));
+	t->free = calloc(t->nslots, sizeof(*t->free));
+	if (!t->slots || !t->free) {
+		fprintf(stderr, "upcie-perf: out of memory\n");
+		return PERF_EXIT_DEV;
+	}
+	for (uint32_t i = 0; i < t->nslots; i++) {
+		struct perf_slot *s = &t->slots[i];
+
+		s->t = t;
+		s->buf = upcie_dma_alloc_pages(d->heap, o->bs);
+		if (!s->buf)
+			return fail(PERF_EXIT_DEV, "cannot allocate I/O buffers", d->name);
+		/* Something other than zeroes for writes without --verify. */
+		perf_fill(s->buf, i, t->nlb, t->lba_shift, 0xfeed);
+		t->free[t->nfree++] = &t->slots[t->nslots - 1 - i];
+	}
+	t->rng = 0x243f6a8885a308d3ull ^ ((uint64_t)t->idx * 0x9e3779b97f4a7c15ull);
+	if (o->io_count)
+		t->quota = o->io_count / nthreads + (t->idx < o->io_count % nthreads);
+	t->drain_ticks = (uint64_t)(perf_clock.hz * 10);
+	return 0;
+}
+
+static void thread_teardown(struct perf_thread *t)
+{
+	if (t->slots) {
+		for (uint32_t i = 0; i < t->nslots; i++)
+			upcie_dma_free(t->dev->heap, t->slots[i].buf);
+	}
+	free(t->slots);
+	free(t->free);
+	if (t->qp)
+		upcie_nvme_qpair_destroy(t->qp);
+}
+
+static int done_count;
+
+static void *thread_main(void *arg)
+{
+	struct perf_thread *t = arg;
+
+	perf_thread_run(t);
+	__atomic_add_fetch(&done_count, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Once a second: IOPS, MiB/s and average latency over that second. */
+static void progress_loop(const struct perf_opts *o, struct perf_thread *th, unsigned n)
+{
+	FILE *out = o->json ? stderr : stdout;
+	const struct timespec nap = {0, 20 * 1000 * 1000};
+	uint64_t last_ios = 0, last_lat = 0, last_ns = mono_ns(), start_ns = last_ns;
+
+	while (__atomic_load_n(&done_count, __ATOMIC_ACQUIRE) < (int)n) {
+		uint64_t now, ios = 0, lat = 0;
+		double dt;
+
+		nanosleep(&nap, NULL);
+		now = mono_ns();
+		if (!o->progress || now - last_ns < 1000000000ull)
+			continue;
+		for (unsigned i = 0; i < n; i++) {
+			ios += __atomic_load_n(&th[i].prog_ios, __ATOMIC_RELAXED);
+			lat += __atomic_load_n(&th[i].prog_lat, __ATOMIC_RELAXED);
+		}
+		dt = (double)(now - last_ns) / 1e9;
+		fprintf(out, "[%5.1fs] %10.0f IOPS  %9.2f MiB/s  avg %9.0f ns\n",
+			(double)(now - start_ns) / 1e9, (double)(ios - last_ios) / dt,
+			(double)(ios - last_ios) * (double)o->bs / dt / 1048576.0,
+			ios > last_ios
+			    ? perf_ns((double)(lat - last_lat) / (double)(ios - last_ios))
+			    : 0.0);
+		fflush(out);
+		last_ios = ios;
+		last_lat = lat;
+		last_ns = now;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct perf_opts o;
+	struct perf_dev devs[PERF_MAX_DEVS];
+	struct perf_thread *th = NULL;
+	pthread_t tids[PERF_MAX_DEVS * PERF_MAX_QPAIRS];
+	unsigned nth, started = 0;
+	uint64_t t0;
+	int rc;
+
+	rc = perf_opts_parse(argc, argv, &o);
+	if (rc)
+		return rc < 0 ? PERF_EXIT_OK : PERF_EXIT_USAGE;
+	signal(SIGINT, on_sigint);
+	clock_calibrate();
+
+	memset(devs, 0, sizeof(devs));
+	nth = o.ndev * o.qpairs;
+	th = calloc(nth, sizeof(*th));
+	if (!th) {
+		fprintf(stderr, "upcie-perf: out of memory\n");
+		return PERF_EXIT_DEV;
+	}
+	for (unsigned d = 0; d < o.ndev; d++) {
+		devs[d].idx = d;
+		devs[d].name = o.devices[d];
+		rc = dev_open(&o, &devs[d]);
+		if (rc)
+			goto out;
+	}
+	for (unsigned i = 0; i < nth; i++) {
+		struct perf_thread *t = &th[i];
+
+		t->idx = i;
+		t->qidx = i % o.qpairs;
+		t->dev = &devs[i / o.qpairs];
+		t->o = &o;
+		t->cpu = o.ncpus ? o.cpus[i % o.ncpus] : -1;
+		rc = thread_setup(&o, t, nth);
+		if (rc)
+			goto out;
+	}
+	for (unsigned d = 0; d < o.ndev; d++)
+		if (devs[d].has_sim_stats)
+			upcie_sim_stats(upcie_pci_sim(devs[d].pci), &devs[d].sim0);
+
+	t0 = perf_tsc() + (uint64_t)(perf_clock.hz * 0.01);
+	for (unsigned i = 0; i < nth; i++) {
+		struct perf_thread *t = &th[i];
+		pthread_attr_t attr;
+
+		t->tsc_go = t0;
+		t->tsc_measure = t0 + (uint64_t)(o.warmup_s * perf_clock.hz);
+		t->tsc_end =
+		    o.time_s > 0 ? t->tsc_measure + (uint64_t)(o.time_s * perf_clock.hz) : 0;
+		pthread_attr_init(&attr);
+		if (t->cpu >= 0) {
+			cpu_set_t set;
+
+			CPU_ZERO(&set);
+			CPU_SET(t->cpu, &set);
+			pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+		}
+		rc = pthread_create(&tids[i], &attr, thread_main, t);
+		pthread_attr_destroy(&attr);
+		if (rc) {
+			fprintf(stderr, "upcie-perf: cannot start the thread of qpair %u%s%d: %s\n",
+				i, t->cpu >= 0 ? " on CPU " : "", t->cpu, strerror(rc));
+			perf_stop = 1;
+			rc = t->cpu >= 0 && rc == EINVAL ? PERF_EXIT_USAGE : PERF_EXIT_DEV;
+			break;
+		}
+		started++;
+	}
+	progress_loop(&o, th, started);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	if (rc)
+		goto out;
+	for (unsigned d = 0; d < o.ndev; d++)
+		if (devs[d].has_sim_stats)
+			upcie_sim_stats(upcie_pci_sim(devs[d].pci), &devs[d].sim1);
+
+	perf_report(&o, devs, o.ndev, th, nth);
+	for (unsigned i = 0; i < nth; i++) {
+		if (th[i].rc) {
+			fprintf(stderr, "upcie-perf: %s\n", th[i].errmsg);
+			if (!rc)
+				rc = th[i].rc;
+		}
+		if ((th[i].errors || th[i].mismatches) && !rc)
+			rc = PERF_EXIT_IO;
+	}
+out:
+	for (unsigned i = 0; i < nth; i++)
+		if (th[i].dev)
+			thread_teardown(&th[i]);
+	for (unsigned d = 0; d < o.ndev; d++)
+		dev_close(&devs[d]);
+	free(th);
+	return rc;
+}

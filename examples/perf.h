@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * upcie-perf internals: options, per-qpair worker state, results.
+ *
+ *   perf.c         main: devices, heaps, qpairs, threads, progress
+ *   perf_io.c      the I/O loop of one qpair (the hot path)
+ *   perf_opts.c    command line
+ *   perf_report.c  text and JSON results
+ *   perf_hist.h    latency histogram
+ */
+#ifndef UPCIE_PERF_H
+#define UPCIE_PERF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <upcie/upcie.h>
+
+#include "perf_hist.h"
+
+#define PERF_MAX_DEVS	 16
+#define PERF_MAX_QPAIRS	 64 /* per controller */
+#define PERF_MAX_CPUS	 1024
+#define PERF_ERR_RECORDS 8 /* failed commands / mismatches kept for the report */
+
+/* Exit codes. */
+#define PERF_EXIT_OK	0
+#define PERF_EXIT_USAGE 1
+#define PERF_EXIT_DEV	2
+#define PERF_EXIT_IO	3
+
+enum perf_rw { PERF_READ, PERF_WRITE, PERF_RANDREAD, PERF_RANDWRITE, PERF_RANDRW };
+
+struct perf_opts {
+	const char *devices[PERF_MAX_DEVS];
+	unsigned ndev;
+	uint32_t nsid; /* 0: the first active namespace */
+	enum perf_rw rw;
+	unsigned mix; /* read percentage (randrw) */
+	uint64_t bs;
+	uint32_t qd;
+	uint32_t batch;	 /* commands per SQ doorbell */
+	uint32_t qpairs; /* per controller */
+	int cpus[PERF_MAX_CPUS];
+	unsigned ncpus;
+	double time_s; /* 0: no time limit (only with io_count) */
+	double warmup_s;
+	uint64_t io_count; /* 0: no limit */
+	bool verify;
+	bool no_dbbuf;
+	bool json;
+	bool progress;
+	bool sim_stepped;
+};
+
+/* Parse argv into o. 0: run; 1: usage error (message printed);
+ * -1: --help printed, exit 0. */
+int perf_opts_parse(int argc, char **argv, struct perf_opts *o);
+const char *perf_rw_name(enum perf_rw rw);
+
+/* One failed command or verify mismatch, for the report. */
+struct perf_err {
+	uint64_t lba;
+	uint16_t status; /* NVMe status, 0 for a mismatch */
+	uint8_t write;
+	uint8_t mismatch;
+	uint32_t expect_gen; /* mismatch: generation expected */
+	uint32_t offset;     /* mismatch: first bad byte in the transfer */
+};
+
+struct perf_thread;
+
+/* One in-flight command. */
+struct perf_slot {
+	struct perf_thread *t;
+	void *buf;
+	uint64_t start; /* TSC before the submit call */
+	uint64_t blk;	/* bs-sized block index in the namespace */
+	uint32_t gen;	/* generation written (writes with --verify) */
+	uint8_t write;
+	uint8_t measured; /* submitted after the warm-up */
+};
+
+struct perf_dev {
+	unsigned idx;
+	const char *name;
+	struct upcie_pci_dev *pci;
+	struct upcie_dma_heap *heap;
+	struct upcie_sim *sim; /* --sim-stepped: the model the I/O threads step */
+	struct upcie_nvme_ctrl *ctrl;
+	const struct upcie_nvme_ns *ns;
+	struct upcie_nvme_ctrl_info info;
+	uint64_t nblk; /* bs-sized blocks in the namespace */
+	uint32_t *gen; /* --verify: generation per block (0: unknown) */
+	size_t heap_size;
+	bool has_sim_stats;
+	struct upcie_sim_stats sim0, sim1;
+};
+
+struct perf_thread {
+	/* Set up by main. */
+	unsigned idx;  /* global qpair index */
+	unsigned qidx; /* index on its controller */
+	int cpu;       /* -1: not pinned */
+	struct perf_dev *dev;
+	const struct perf_opts *o;
+	struct upcie_nvme_qpair *qp;
+	const struct upcie_nvme_ns *ns;
+	uint32_t nlb; /* blocks per I/O */
+	uint32_t lba_shift;
+	uint64_t blk_first, blk_count; /* this qpair's slice (the whole ns without --verify) */
+	struct perf_slot *slots;
+	struct perf_slot **free;
+	uint32_t nfree, nslots;
+	uint64_t rng;
+	uint64_t quota;			       /* I/Os to measure; 0: time-bound */
+	uint64_t tsc_go, tsc_measure, tsc_end; /* start, warm-up end, run end (0: none) */
+	uint64_t drain_ticks;
+
+	/* Loop state. */
+	uint64_t seq_next;
+	uint64_t submitted_measured;
+	bool measuring;
+
+	/* Results (measured I/Os only). */
+	struct perf_hist hist;
+	uint64_t ios, reads, writes;
+	uint64_t submit_tsc, complete_tsc, cb_tsc;
+	uint64_t submit_calls, ring_calls, polls, polls_hit;
+	uint64_t preempted; /* intervals left out of the cost */
+	uint64_t tsc_start, tsc_stop;
+	uint64_t errors, mismatches, verified;
+	struct perf_err err[PERF_ERR_RECORDS];
+	unsigned nerr;
+	struct upcie_nvme_qpair_stats st0, st1;
+	int rc; /* PERF_EXIT_* of the worker */
+	char errmsg[256];
+
+	/* Progress, read by main with relaxed loads. */
+	uint64_t prog_ios, prog_lat;
+};
+
+struct perf_clock {
+	double hz;	    /* TSC ticks per second */
+	double overhead;    /* ticks one back-to-back TSC read pair costs */
+	uint64_t preempted; /* ticks: a library call measured longer than this
+			       was interrupted (20 us); left out of the cost */
+};
+
+extern struct perf_clock perf_clock;
+extern volatile int perf_stop; /* SIGINT */
+
+void *perf_thread_run(void *arg);
+void perf_fill(void *buf, uint64_t slba, uint32_t nlb, uint32_t lba_shift, uint32_t gen);
+/* Offset of the first bad byte, or -1 when buf matches. */
+long perf_check(const void *buf, uint64_t slba, uint32_t nlb, uint32_t lba_shift, uint32_t gen);
+
+/* Report. */
+void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev,
+		 struct perf_thread *threads, unsigned nthreads);
+
+#define perf_unlikely(x) __builtin_expect(!!(x), 0)
+
+static inline uint64_t perf_tsc(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	return __builtin_ia32_rdtsc();
+#else
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+#endif
+}
+
+static inline double perf_ns(double ticks)
+{
+	return ticks * 1e9 / perf_clock.hz;
+}
+
+#endif

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * upcie-perf: the I/O loop of one queue pair.
+ *
+ * Everything is allocated before the loop starts; inside it there is no
+ * allocation and no system call: time is the TSC, offsets come from a
+ * wyrand-style generator mapped to the range with a multiply-high, and
+ * completions are reaped by upcie_nvme_poll() in whatever number the
+ * controller has posted.
+ *
+ * Batching: new commands go out only in groups of --batch (fewer only when
+ * an --io-count quota has fewer left), each group queued with flags 0 and
+ * published by one upcie_nvme_ring(): one SQ doorbell write per group.
+ *
+ * Driver cost: the TSC time inside the library's submit calls plus ring
+ * (submit_tsc), and inside upcie_nvme_poll() calls that reaped at least one
+ * completion minus the time spent in our own callback (complete_tsc). Each
+ * interval has the cost of one back-to-back TSC read pair taken off; one
+ * longer than 20 us means the thread was descheduled or interrupted (the
+ * machine is shared) and is left out, and counted in 'preempted'.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "perf.h"
+
+/* wyrand (Wang Yi): a 64-bit state, one add and one 64x64->128 multiply. */
+static inline uint64_t rng_next(uint64_t *s)
+{
+	__uint128_t m;
+
+	*s += 0xa0761d6478bd642full;
+	m = (__uint128_t)*s * (*s ^ 0xe7037ed1a0b428dbull);
+	return (uint64_t)(m >> 64) ^ (uint64_t)m;
+}
+
+/* Uniform in [0, n) without a division: the high half of r * n. */
+static inline uint64_t rng_below(uint64_t *s, uint64_t n)
+{
+	return (uint64_t)(((__uint128_t)rng_next(s) * n) >> 64);
+}
+
+/*
+ * The data pattern: every 8-byte word carries the LBA of the block it
+ * belongs to, the generation and its word index, mixed so that a word
+ * from another block, another generation or another place differs.
+ */
+static inline uint64_t pattern_word(uint64_t lba, uint32_t gen, uint64_t i)
+{
+	return ((lba << 24) ^ ((uint64_t)gen << 1) ^ 0x5555000000000001ull) +
+	       i * 0x9e3779b97f4a7c15ull;
+}
+
+void perf_fill(void *buf, uint64_t slba, uint32_t nlb, uint32_t lba_shift, uint32_t gen)
+{
+	uint64_t *w = buf;
+	uint64_t per = (1ull << lba_shift) / 8;
+
+	for (uint64_t b = 0; b < nlb; b++)
+		for (uint64_t i = 0; i < per; i++)
+			*w++ = pattern_word(slba + b, gen, i);
+}
+
+long perf_check(const void *buf, uint64_t slba, uint32_t nlb, uint32_t lba_shift, uint32_t gen)
+{
+	const uint64_t *w = buf;
+	uint64_t per = (1ull << lba_shift) / 8;
+
+	for (uint64_t b = 0; b < nlb; b++)
+		for (uint64_t i = 0; i < per; i++, w++)
+			if (*w != pattern_word(slba + b, gen, i))
+				return (long)((const char *)w - (const char *)buf);
+	return -1;
+}
+
+/* The generation table holds a busy bit while a command on the block is in flight. */
+#define GEN_BUSY (1u << 31)
+#define GEN_MASK (GEN_BUSY - 1)
+
+static void record_err(struct perf_thread *t, const struct perf_slot *s, uint16_t status,
+		       bool mismatch, uint32_t expect, long offset)
+{
+	struct perf_err *e;
+
+	if (mismatch)
+		t->mismatches++;
+	else
+		t->errors++;
+	if (t->nerr == PERF_ERR_RECORDS)
+		return;
+	e = &t->err[t->nerr++];
+	e->lba = s->blk * t->nlb;
+	e->status = status;
+	e->write = s->write;
+	e->mismatch = mismatch;
+	e->expect_gen = expect;
+	e->offset = offset < 0 ? 0 : (uint32_t)offset;
+}
+
+static void io_done(void *arg, const struct upcie_nvme_cqe *cqe)
+{
+	struct perf_slot *s = arg;
+	struct perf_thread *t = s->t;
+	uint64_t now = perf_tsc();
+	uint16_t status = upcie_nvme_cqe_status(cqe);
+
+	if (perf_unlikely(status))
+		record_err(t, s, status, false, 0, -1);
+	if (t->dev->gen) {
+		uint32_t *g = &t->dev->gen[s->blk];
+
+		if (s->write) {
+			*g = status ? 0 : s->gen; /* a failed write leaves the block unknown */
+		} else {
+			uint32_t expect = *g & GEN_MASK;
+
+			*g = expect;
+			if (!status && expect) {
+				long off = perf_check(s->buf, s->blk * t->nlb, t->nlb, t->lba_shift,
+						      expect);
+				t->verified++;
+				if (off >= 0)
+					record_err(t, s, 0, true, expect, off);
+			}
+		}
+	}
+	if (s->measured) {
+		uint64_t lat = now - s->start;
+
+		perf_hist_add(&t->hist, lat);
+		t->ios++;
+		if (s->write)
+			t->writes++;
+		else
+			t->reads++;
+		t->tsc_stop = now;
+		__atomic_store_n(&t->prog_ios, t->prog_ios + 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->prog_lat, t->prog_lat + lat, __ATOMIC_RELAXED);
+	}
+	t->free[t->nfree++] = s;
+	t->cb_tsc += perf_tsc() - now;
+}
+
+/* Pick the next block: sequential or random within the slice; with
+ * --verify, skip blocks that have a command in flight. */
+static inline uint64_t next_blk(struct perf_thread *t, bool rand)
+{
+	uint64_t b;
+
+	for (;;) {
+		if (rand) {
+			b = t->blk_first + rng_below(&t->rng, t->blk_count);
+		} else {
+			b = t->blk_first + t->seq_next;
+			if (++t->seq_next == t->blk_count)
+				t->seq_next = 0;
+		}
+		/* Terminates: the slice has more blocks than commands in flight. */
+		if (!t->dev->gen || !(t->dev->gen[b] & GEN_BUSY))
+			return b;
+		if (rand) {
+			/* Walk forward from here. */
+			rand = false;
+			t->seq_next = b - t->blk_first;
+		}
+	}
+}
+
+static void start_measuring(struct perf_thread *t, uint64_t now)
+{
+	perf_hist_init(&t->hist);
+	t->ios = t->reads = t->writes = 0;
+	t->submit_tsc = t->complete_tsc = 0;
+	t->submit_calls = t->ring_calls = t->polls = t->polls_hit = t->preempted = 0;
+	upcie_nvme_qpair_stats(t->qp, &t->st0);
+	t->tsc_start = now;
+	t->tsc_stop = now;
+	t->measuring = true;
+}
+
+static inline void add_cost(struct perf_thread *t, uint64_t *acc, uint64_t d, uint64_t ovh)
+{
+	if (perf_unlikely(d > perf_clock.preempted))
+		t->preempted++;
+	else
+		*acc += d > ovh ? d - ovh : 0;
+}
+
+/* Queue n commands, then one doorbell. */
+static void submit_batch(struct perf_thread *t, uint32_t n)
+{
+	const struct perf_opts *o = t->o;
+	bool rand = o->rw >= PERF_RANDREAD;
+	uint64_t ovh = (uint64_t)perf_clock.overhead;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct perf_slot *s = t->free[--t->nfree];
+		uint64_t blk = next_blk(t, rand);
+		uint64_t slba = blk * t->nlb;
+		uint64_t t0, t1;
+		int rc;
+
+		s->blk = blk;
+		s->write = o->mix == 100 ? 0 : o->mix == 0 ? 1 : rng_below(&t->rng, 100) >= o->mix;
+		s->measured = t->measuring;
+		if (t->dev->gen) {
+			uint32_t *g = &t->dev->gen[blk];
+
+			if (s->write) {
+				s->gen = (*g & GEN_MASK) + 1;
+				if (s->gen > GEN_MASK)
+					s->gen = 1;
+				perf_fill(s->buf, slba, t->nlb, t->lba_shift, s->gen);
+			}
+			*g |= GEN_BUSY;
+		}
+		t0 = perf_tsc();
+		if (s->write)
+			rc = upcie_nvme_write(t->qp, t->ns, slba, t->nlb, s->buf, io_done, s, 0);
+		else
+			rc = upcie_nvme_read(t->qp, t->ns, slba, t->nlb, s->buf, io_done, s, 0);
+		t1 = perf_tsc();
+		s->start = t0;
+		add_cost(t, &t->submit_tsc, t1 - t0, ovh);
+		t->submit_calls++;
+		if (perf_unlikely(rc)) {
+			/* Not submitted: count it as a failed command. */
+			if (t->dev->gen)
+				t->dev->gen[blk] &= GEN_MASK;
+			record_err(t, s, 0xffff, false, 0, -1);
+			t->free[t->nfree++] = s;
+			continue;
+		}
+		if (s->measured)
+			t->submitted_measured++;
+	}
+	{
+		uint64_t t0 = perf_tsc(), t1;
+
+		upcie_nvme_ring(t->qp);
+		t1 = perf_tsc();
+		add_cost(t, &t->submit_tsc, t1 - t0, ovh);
+		t->ring_calls++;
+	}
+}
+
+static inline int poll_once(struct perf_thread *t)
+{
+	uint64_t cb0 = t->cb_tsc, t0, t1, ovh = (uint64_t)perf_clock.overhead;
+	int n;
+
+	t0 = perf_tsc();
+	n = upcie_nvme_poll(t->qp, 0);
+	t1 = perf_tsc();
+	t->polls++;
+	if (n > 0) {
+		add_cost(t, &t->complete_tsc, t1 - t0 - (t->cb_tsc - cb0), ovh);
+		t->polls_hit++;
+	}
+	return n;
+}
+
+void *perf_thread_run(void *arg)
+{
+	struct perf_thread *t = arg;
+	const uint32_t batch = t->o->batch;
+	uint64_t deadline;
+
+	t->measuring = false;
+	/* All qpairs start together. */
+	while (perf_tsc() < t->tsc_go && !perf_stop)
+		;
+	for (;;) {
+		uint64_t now = perf_tsc();
+		uint32_t want = t->nfree >= batch ? batch : 0;
+
+		if (!t->measuring && now >= t->tsc_measure)
+			start_measuring(t, now);
+		if (t->measuring) {
+			if (t->quota) {
+				uint64_t left = t->quota - t->submitted_measured;
+
+				if (!left)
+					break;
+				if (left < batch)
+					want = t->nfree >= left ? (uint32_t)left : 0;
+			}
+			if ((t->tsc_end && now >= t->tsc_end) || perf_stop)
+				break;
+		} else if (perf_stop) {
+			break;
+		}
+		if (want)
+			submit_batch(t, want);
+		if (t->dev->sim)
+			upcie_sim_step(t->dev->sim);
+		poll_once(t);
+	}
+
+	/* Drain: everything submitted completes (and counts) before we stop. */
+	deadline = perf_tsc() + t->drain_ticks;
+	while (t->nfree < t->nslots) {
+		if (t->dev->sim)
+			upcie_sim_step(t->dev->sim);
+		if (!poll_once(t) && perf_tsc() > deadline) {
+			snprintf(t->errmsg, sizeof(t->errmsg),
+				 "qpair %u: %u commands did not complete within the drain timeout",
+				 t->idx, t->nslots - t->nfree);
+			t->rc = PERF_EXIT_DEV;
+			break;
+		}
+	}
+	if (!t->measuring)
+		start_measuring(t, perf_tsc());
+	upcie_nvme_qpair_stats(t->qp, &t->st1);
+	return NULL;
+}

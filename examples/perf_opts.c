@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* upcie-perf: the command line. Every bad option is one line on stderr and exit 1. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "perf.h"
+
+static const char usage_text[] =
+    "usage: upcie-perf --device BDF|sim [options]\n"
+    "\n"
+    "Run I/O against NVMe namespaces through libupcie and report IOPS,\n"
+    "bandwidth, latency percentiles and the driver's own cost per I/O.\n"
+    "\n"
+    "  --device BDF|sim   controller: a PCI address bound to vfio-pci or\n"
+    "                     uio_pci_generic, or 'sim' (the emulated controller,\n"
+    "                     on its own thread); repeat for several controllers\n"
+    "  --ns N             namespace id (default: the first active one)\n"
+    "  --rw MODE          read|write|randread|randwrite|randrw (default randread)\n"
+    "  --mix PCT          randrw: percentage of reads (default 50)\n"
+    "  --bs SIZE          bytes per I/O, K/M suffixes; a multiple of the LBA size,\n"
+    "                     at most the controller's MDTS (default 4K)\n"
+    "  --qd N             commands in flight per qpair (default 32)\n"
+    "  --batch N          commands per SQ doorbell, 1..qd (default min(qd, 8))\n"
+    "  --qpairs N         queue pairs per controller, one thread each (default 1)\n"
+    "  --cpus LIST        pin the threads to these CPUs, in order: 0,2,4-7\n"
+    "  --time S           measured run time in seconds (default 5; with\n"
+    "                     --io-count only when given)\n"
+    "  --warmup S         run this long before measuring (default 0)\n"
+    "  --io-count N       measure exactly N I/Os in total, then stop\n"
+    "  --verify           writes carry a pattern of LBA and generation; reads\n"
+    "                     check blocks written in this run\n"
+    "  --no-dbbuf         do not use shadow doorbells even if offered\n"
+    "  --json             results as one JSON object on stdout\n"
+    "  --progress         one line per second (default when stdout is a terminal)\n"
+    "  --no-progress\n"
+    "  --sim-stepped      sim only: no model thread; each I/O thread steps the\n"
+    "                     model itself before each poll (deterministic, for\n"
+    "                     counting the driver's instructions under valgrind)\n"
+    "  --help\n"
+    "\n"
+    "exit codes: 0 ok, 1 usage, 2 device error, 3 I/O errors or verify mismatches\n";
+
+enum {
+	OPT_DEVICE = 256,
+	OPT_NS,
+	OPT_RW,
+	OPT_MIX,
+	OPT_BS,
+	OPT_QD,
+	OPT_BATCH,
+	OPT_QPAIRS,
+	OPT_CPUS,
+	OPT_TIME,
+	OPT_WARMUP,
+	OPT_IOCOUNT,
+	OPT_VERIFY,
+	OPT_NODBBUF,
+	OPT_JSON,
+	OPT_PROGRESS,
+	OPT_NOPROGRESS,
+	OPT_STEPPED,
+	OPT_HELP,
+};
+
+static const struct option longopts[] = {
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"ns", required_argument, NULL, OPT_NS},
+    {"rw", required_argument, NULL, OPT_RW},
+    {"mix", required_argument, NULL, OPT_MIX},
+    {"bs", required_argument, NULL, OPT_BS},
+    {"qd", required_argument, NULL, OPT_QD},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"qpairs", required_argument, NULL, OPT_QPAIRS},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"time", required_argument, NULL, OPT_TIME},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"io-count", required_argument, NULL, OPT_IOCOUNT},
+    {"verify", no_argument, NULL, OPT_VERIFY},
+    {"no-dbbuf", no_argument, NULL, OPT_NODBBUF},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, OPT_NOPROGRESS},
+    {"sim-stepped", no_argument, NULL, OPT_STEPPED},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+static const char *const rw_names[] = {"read", "write", "randread", "randwrite", "randrw"};
+
+const char *perf_rw_name(enum perf_rw rw)
+{
+	return rw_names[rw];
+}
+
+static int bad(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "upcie-perf: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see --help)\n");
+	return 1;
+}
+
+/* Unsigned integer in [min, max]; 0 or -1. */
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* 4096, 4K, 4k, 4KiB, 1M, 1MiB. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	if (!*s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		mul = 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1024 * 1024, end++;
+	if (mul > 1 && (!strcmp(end, "iB") || !strcmp(end, "B")))
+		end += strlen(end);
+	if (*end || !v || v > (1ull << 40) / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+static int parse_secs(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= 0) || v > 1e6)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* "0,2,4-7" */
+static int parse_cpus(const char *s, struct perf_opts *o)
+{
+	const char *p = s;
+
+	o->ncpus = 0;
+	while (*p) {
+		char *end;
+		long a, b;
+
+		if (*p < '0' || *p > '9')
+			return -1;
+		a = strtol(p, &end, 10);
+		b = a;
+		if (*end == '-') {
+			p = end + 1;
+			if (*p < '0' || *p > '9')
+				return -1;
+			b = strtol(p, &end, 10);
+		}
+		if (a < 0 || b < a || b >= PERF_MAX_CPUS)
+			return -1;
+		for (long c = a; c <= b; c++) {
+			if (o->ncpus == PERF_MAX_CPUS)
+				return -1;
+			o->cpus[o->ncpus++] = (int)c;
+		}
+		if (*end == ',')
+			end++;
+		else if (*end)
+			return -1;
+		p = end;
+	}
+	return o->ncpus ? 0 : -1;
+}
+
+int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
+{
+	bool mix_set = false, batch_set = false, time_set = false, progress_set = false;
+	uint64_t v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->rw = PERF_RANDREAD;
+	o->mix = 50;
+	o->bs = 4096;
+	o->qd = 32;
+	o->qpairs = 1;
+	o->time_s = 5;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_DEVICE:
+			if (o->ndev == PERF_MAX_DEVS)
+				return bad("at most %s controllers", "16");
+			if (!*optarg)
+				return bad("--device needs a PCI address or 'sim'%s", "");
+			o->devices[o->ndev++] = optarg;
+			break;
+		case OPT_NS:
+			if (parse_u64(optarg, 1, 0xfffffffe, &v))
+				return bad("--ns '%s' is not a namespace id (1..0xfffffffe)",
+					   optarg);
+			o->nsid = (uint32_t)v;
+			break;
+		case OPT_RW: {
+			unsigned i;
+			for (i = 0; i < 5 && strcmp(optarg, rw_names[i]); i++)
+				;
+			if (i == 5)
+				return bad("--rw '%s' is not read, write, randread, randwrite or "
+					   "randrw",
+					   optarg);
+			o->rw = (enum perf_rw)i;
+			break;
+		}
+		case OPT_MIX:
+			if (parse_u64(optarg, 0, 100, &v))
+				return bad("--mix '%s' is not a percentage (0..100)", optarg);
+			o->mix = (unsigned)v;
+			mix_set = true;
+			break;
+		case OPT_BS:
+			if (parse_size(optarg, &o->bs))
+				return bad("--bs '%s' is not a size (e.g. 4096, 4K, 128K, 1M)",
+					   optarg);
+			break;
+		case OPT_QD:
+			if (parse_u64(optarg, 1, 65534, &v))
+				return bad("--qd '%s' is not a queue depth (1..65534)", optarg);
+			o->qd = (uint32_t)v;
+			break;
+		case OPT_BATCH:
+			if (parse_u64(optarg, 1, 65534, &v))
+				return bad("--batch '%s' is not a count (1..qd)", optarg);
+			o->batch = (uint32_t)v;
+			batch_set = true;
+			break;
+		case OPT_QPAIRS:
+			if (parse_u64(optarg, 1, PERF_MAX_QPAIRS, &v))
+				return bad("--qpairs '%s' is not a count (1..64)", optarg);
+			o->qpairs = (uint32_t)v;
+			break;
+		case OPT_CPUS:
+			if (parse_cpus(optarg, o))
+				return bad("--cpus '%s' is not a CPU list (e.g. 0,2,4-7)", optarg);
+			break;
+		case OPT_TIME:
+			if (parse_secs(optarg, &o->time_s) || o->time_s <= 0)
+				return bad("--time '%s' is not a positive number of seconds",
+					   optarg);
+			time_set = true;
+			break;
+		case OPT_WARMUP:
+			if (parse_secs(optarg, &o->warmup_s))
+				return bad("--warmup '%s' is not a number of seconds", optarg);
+			break;
+		case OPT_IOCOUNT:
+			if (parse_u64(optarg, 1, UINT64_MAX / 2, &o->io_count))
+				return bad("--io-count '%s' is not a positive count", optarg);
+			break;
+		case OPT_VERIFY:
+			o->verify = true;
+			break;
+		case OPT_NODBBUF:
+			o->no_dbbuf = true;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case OPT_PROGRESS:
+			o->progress = true;
+			progress_set = true;
+			break;
+		case OPT_NOPROGRESS:
+			o->progress = false;
+			progress_set = true;
+			break;
+		case OPT_STEPPED:
+			o->sim_stepped = true;
+			break;
+		case 'h':
+		case OPT_HELP:
+			fputs(usage_text, stdout);
+			return -1;
+		default:
+			if (optopt && optopt < 256)
+				return bad("unknown option '-%c'", (char[]){(char)optopt, 0});
+			return bad("unknown option or missing value in '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument '%s'", argv[optind]);
+	if (!o->ndev)
+		return bad("no controller: give --device BDF or --device sim%s", "");
+	if (mix_set && o->rw != PERF_RANDRW)
+		return bad("--mix only applies to --rw randrw%s", "");
+	if (o->rw == PERF_READ || o->rw == PERF_RANDREAD)
+		o->mix = 100;
+	else if (o->rw == PERF_WRITE || o->rw == PERF_RANDWRITE)
+		o->mix = 0;
+	if (!batch_set)
+		o->batch = o->qd < 8 ? o->qd : 8;
+	if (o->batch > o->qd) {
+		char b[32];
+		snprintf(b, sizeof(b), "%u", o->batch);
+		return bad("--batch %s is larger than --qd", b);
+	}
+	if (o->io_count && !time_set)
+		o->time_s = 0;
+	if (o->io_count && o->io_count < (uint64_t)o->ndev * o->qpairs) {
+		return bad("--io-count is smaller than the number of qpairs%s", "");
+	}
+	if (!progress_set)
+		o->progress = isatty(STDOUT_FILENO) && !o->json;
+	return 0;
+}

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * upcie-perf: results, per qpair and in total, as YAML-like text
+ * ("key: value  # meaning") or as one JSON object.
+ *
+ * Denominators: submit cost per command submitted, completion cost per
+ * completion reaped, SQ doorbells and shadow SQ updates per command
+ * submitted, CQ doorbells and shadow CQ updates per completion reaped (the
+ * library's own counters over the measured interval).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "perf.h"
+
+struct perf_sum {
+	struct perf_hist hist;
+	uint64_t ios, reads, writes, errors, mismatches, verified;
+	uint64_t submit_tsc, complete_tsc, submit_calls, ring_calls, polls, polls_hit, preempted;
+	uint64_t submitted, completed, sq_db, cq_db, shadow_sq, shadow_cq;
+	uint64_t tsc_start, tsc_stop;
+	size_t qpair_bytes, qpair_bytes_max;
+};
+
+static void add_thread(struct perf_sum *s, const struct perf_thread *t)
+{
+	perf_hist_merge(&s->hist, &t->hist);
+	s->ios += t->ios;
+	s->reads += t->reads;
+	s->writes += t->writes;
+	s->errors += t->errors;
+	s->mismatches += t->mismatches;
+	s->verified += t->verified;
+	s->submit_tsc += t->submit_tsc;
+	s->complete_tsc += t->complete_tsc;
+	s->submit_calls += t->submit_calls;
+	s->ring_calls += t->ring_calls;
+	s->polls += t->polls;
+	s->polls_hit += t->polls_hit;
+	s->preempted += t->preempted;
+	s->submitted += t->st1.submitted - t->st0.submitted;
+	s->completed += t->st1.completed - t->st0.completed;
+	s->sq_db += t->st1.sq_doorbells - t->st0.sq_doorbells;
+	s->cq_db += t->st1.cq_doorbells - t->st0.cq_doorbells;
+	s->shadow_sq += t->st1.shadow_sq - t->st0.shadow_sq;
+	s->shadow_cq += t->st1.shadow_cq - t->st0.shadow_cq;
+	if (!s->tsc_start || t->tsc_start < s->tsc_start)
+		s->tsc_start = t->tsc_start;
+	if (t->tsc_stop > s->tsc_stop)
+		s->tsc_stop = t->tsc_stop;
+	s->qpair_bytes += upcie_nvme_qpair_mem(t->qp);
+	if (upcie_nvme_qpair_mem(t->qp) > s->qpair_bytes_max)
+		s->qpair_bytes_max = upcie_nvme_qpair_mem(t->qp);
+}
+
+static double ratio(double a, double b)
+{
+	return b > 0 ? a / b : 0.0;
+}
+
+struct perf_figs {
+	double secs, iops, mib_s;
+	double lat[8]; /* min avg max p50 p90 p99 p99.9 p99.99, ns */
+	double submit_ns, complete_ns;
+	double sq_db, cq_db, shadow_sq, shadow_cq, db, per_poll;
+};
+
+static const char *const lat_keys[8] = {"min", "avg", "max", "p50", "p90", "p99", "p999", "p9999"};
+static const double pcts[5] = {50, 90, 99, 99.9, 99.99};
+
+static void figures(const struct perf_sum *s, uint64_t bs, struct perf_figs *f)
+{
+	const struct perf_hist *h = &s->hist;
+
+	f->secs = (double)(s->tsc_stop - s->tsc_start) / perf_clock.hz;
+	f->iops = ratio((double)s->ios, f->secs);
+	f->mib_s = f->iops * (double)bs / 1048576.0;
+	f->lat[0] = h->count ? perf_ns((double)h->min) : 0;
+	f->lat[1] = h->count ? perf_ns((double)h->sum / (double)h->count) : 0;
+	f->lat[2] = h->count ? perf_ns((double)h->max) : 0;
+	for (int i = 0; i < 5; i++)
+		f->lat[3 + i] = perf_ns((double)perf_hist_percentile(h, pcts[i]));
+	f->submit_ns = perf_ns(ratio((double)s->submit_tsc, (double)s->submit_calls));
+	f->complete_ns = perf_ns(ratio((double)s->complete_tsc, (double)s->completed));
+	f->sq_db = ratio((double)s->sq_db, (double)s->submitted);
+	f->cq_db = ratio((double)s->cq_db, (double)s->completed);
+	f->shadow_sq = ratio((double)s->shadow_sq, (double)s->submitted);
+	f->shadow_cq = ratio((double)s->shadow_cq, (double)s->completed);
+	f->db = ratio((double)(s->sq_db + s->cq_db), (double)s->completed);
+	f->per_poll = ratio((double)s->completed, (double)s->polls_hit);
+}
+
+static void json_figs(const struct perf_sum *s, const struct perf_figs *f, const char *ind)
+{
+	printf("%s\"runtime_s\": %.6f,\n", ind, f->secs);
+	printf("%s\"ios\": %llu,\n", ind, (unsigned long long)s->ios);
+	printf("%s\"reads\": %llu,\n", ind, (unsigned long long)s->reads);
+	printf("%s\"writes\": %llu,\n", ind, (unsigned long long)s->writes);
+	printf("%s\"iops\": %.1f,\n", ind, f->iops);
+	printf("%s\"bw_mib_s\": %.3f,\n", ind, f->mib_s);
+	printf("%s\"lat_ns\": {", ind);
+	for (int i = 0; i < 8; i++)
+		printf("%s\"%s\": %.0f", i ? ", " : "", lat_keys[i], f->lat[i]);
+	printf("},\n");
+	printf("%s\"submit_ns_per_io\": %.2f,\n", ind, f->submit_ns);
+	printf("%s\"complete_ns_per_io\": %.2f,\n", ind, f->complete_ns);
+	printf("%s\"driver_ns_per_io\": %.2f,\n", ind, f->submit_ns + f->complete_ns);
+	printf("%s\"sq_doorbells_per_io\": %.4f,\n", ind, f->sq_db);
+	printf("%s\"cq_doorbells_per_io\": %.4f,\n", ind, f->cq_db);
+	printf("%s\"doorbells_per_io\": %.4f,\n", ind, f->db);
+	printf("%s\"shadow_sq_per_io\": %.4f,\n", ind, f->shadow_sq);
+	printf("%s\"shadow_cq_per_io\": %.4f,\n", ind, f->shadow_cq);
+	printf("%s\"completions_per_poll\": %.2f,\n", ind, f->per_poll);
+	printf("%s\"polls\": %llu,\n", ind, (unsigned long long)s->polls);
+	printf("%s\"polls_hit\": %llu,\n", ind, (unsigned long long)s->polls_hit);
+	printf("%s\"preempted_intervals\": %llu,\n", ind, (unsigned long long)s->preempted);
+	printf("%s\"errors\": %llu,\n", ind, (unsigned long long)s->errors);
+	printf("%s\"verify_mismatches\": %llu,\n", ind, (unsigned long long)s->mismatches);
+	printf("%s\"verified\": %llu,\n", ind, (unsigned long long)s->verified);
+}
+
+static void text_figs(const struct perf_sum *s, const struct perf_figs *f, const char *ind)
+{
+	printf("%sios: %llu  # measured (%llu reads, %llu writes) in %.3f s\n", ind,
+	       (unsigned long long)s->ios, (unsigned long long)s->reads,
+	       (unsigned long long)s->writes, f->secs);
+	printf("%siops: %.0f\n", ind, f->iops);
+	printf("%sbw_mib_s: %.2f\n", ind, f->mib_s);
+	printf("%slat_ns: {", ind);
+	for (int i = 0; i < 8; i++)
+		printf("%s%s: %.0f", i ? ", " : "", lat_keys[i], f->lat[i]);
+	printf("}\n");
+	printf("%ssubmit_ns_per_io: %.1f  # inside submit calls and ring\n", ind, f->submit_ns);
+	printf("%scomplete_ns_per_io: %.1f  # inside polls that reaped, minus callbacks\n", ind,
+	       f->complete_ns);
+	printf("%ssq_doorbells_per_io: %.4f  # SQ tail MMIO writes\n", ind, f->sq_db);
+	printf("%scq_doorbells_per_io: %.4f  # CQ head MMIO writes\n", ind, f->cq_db);
+	printf("%sshadow_sq_per_io: %.4f  # SQ updates to the shadow doorbell only\n", ind,
+	       f->shadow_sq);
+	printf("%sshadow_cq_per_io: %.4f  # CQ updates to the shadow doorbell only\n", ind,
+	       f->shadow_cq);
+	printf("%scompletions_per_poll: %.2f  # in polls that reaped any\n", ind, f->per_poll);
+	printf("%serrors: %llu  # failed commands\n", ind, (unsigned long long)s->errors);
+	printf("%sverify_mismatches: %llu  # of %llu reads checked\n", ind,
+	       (unsigned long long)s->mismatches, (unsigned long long)s->verified);
+}
+
+static void print_errs(const struct perf_thread *t, FILE *out)
+{
+	for (unsigned i = 0; i < t->nerr; i++) {
+		const struct perf_err *e = &t->err[i];
+
+		if (e->mismatch)
+			fprintf(out,
+				"upcie-perf: qpair %u: verify mismatch: read of LBA %llu, expected "
+				"generation %u, first bad byte at offset %u\n",
+				t->idx, (unsigned long long)e->lba, e->expect_gen, e->offset);
+		else if (e->status == 0xffff)
+			fprintf(out,
+				"upcie-perf: qpair %u: %s of LBA %llu was rejected at submit\n",
+				t->idx, e->write ? "write" : "read", (unsigned long long)e->lba);
+		else
+			fprintf(out,
+				"upcie-perf: qpair %u: %s of LBA %llu failed: status 0x%03x (%s)\n",
+				t->idx, e->write ? "write" : "read", (unsigned long long)e->lba,
+				e->status, upcie_nvme_status_str(e->status));
+	}
+	if (t->errors + t->mismatches > t->nerr)
+		fprintf(out, "upcie-perf: qpair %u: ... %llu more\n", t->idx,
+			(unsigned long long)(t->errors + t->mismatches - t->nerr));
+}
+
+static void json_options(const struct perf_opts *o)
+{
+	printf("  \"options\": {\"devices\": [");
+	for (unsigned i = 0; i < o->ndev; i++)
+		printf("%s\"%s\"", i ? ", " : "", o->devices[i]);
+	printf("], \"ns\": %u, \"rw\": \"%s\", \"mix\": %u, \"bs\": %llu, \"qd\": %u, "
+	       "\"batch\": %u, \"qpairs\": %u, \"cpus\": [",
+	       o->nsid, perf_rw_name(o->rw), o->mix, (unsigned long long)o->bs, o->qd, o->batch,
+	       o->qpairs);
+	for (unsigned i = 0; i < o->ncpus; i++)
+		printf("%s%d", i ? ", " : "", o->cpus[i]);
+	printf("], \"time_s\": %g, \"warmup_s\": %g, \"io_count\": %llu, \"verify\": %s, "
+	       "\"no_dbbuf\": %s},\n",
+	       o->time_s, o->warmup_s, (unsigned long long)o->io_count,
+	       o->verify ? "true" : "false", o->no_dbbuf ? "true" : "false");
+}
+
+static void json_devices(struct perf_dev *devs, unsigned ndev)
+{
+	printf("  \"devices\": [\n");
+	for (unsigned d = 0; d < ndev; d++) {
+		const struct perf_dev *v = &devs[d];
+
+		printf(
+		    "    {\"name\": \"%s\", \"backend\": \"%s\", \"nsid\": %u, \"lba_size\": %u, "
+		    "\"max_xfer_bytes\": %u, \"dbbuf\": %s, \"heap_bytes\": %zu",
+		    v->name, upcie_pci_backend_name(upcie_pci_backend(v->pci)), v->ns->nsid,
+		    v->ns->lba_size, v->info.max_xfer_bytes, v->info.dbbuf ? "true" : "false",
+		    v->heap_size);
+		if (v->has_sim_stats)
+			printf(", \"sim\": {\"sq_doorbells\": %llu, \"cq_doorbells\": %llu, "
+			       "\"shadow_reads\": %llu, \"io_cmds\": %llu, \"errors\": %llu}",
+			       (unsigned long long)(v->sim1.sq_doorbells - v->sim0.sq_doorbells),
+			       (unsigned long long)(v->sim1.cq_doorbells - v->sim0.cq_doorbells),
+			       (unsigned long long)(v->sim1.shadow_reads - v->sim0.shadow_reads),
+			       (unsigned long long)(v->sim1.io_cmds - v->sim0.io_cmds),
+			       (unsigned long long)(v->sim1.errors - v->sim0.errors));
+		printf("}%s\n", d + 1 < ndev ? "," : "");
+	}
+	printf("  ],\n");
+}
+
+void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev,
+		 struct perf_thread *th, unsigned nth)
+{
+	static struct perf_sum total, one; /* large: keep them off the stack */
+	struct perf_figs f;
+
+	memset(&total, 0, sizeof(total));
+	perf_hist_init(&total.hist);
+	for (unsigned i = 0; i < nth; i++)
+		add_thread(&total, &th[i]);
+	figures(&total, o->bs, &f);
+
+	if (o->json) {
+		printf("{\n");
+		json_options(o);
+		printf("  \"tsc_hz\": %.0f,\n", perf_clock.hz);
+		printf("  \"lat_error_bound_pct\": %.3f,\n", perf_hist_bound() * 100);
+		json_figs(&total, &f, "  ");
+		printf("  \"qpair_bytes\": %zu,\n", total.qpair_bytes_max);
+		printf("  \"qpair_bytes_total\": %zu,\n", total.qpair_bytes);
+		json_devices(devs, ndev);
+		printf("  \"qpairs\": [\n");
+	} else {
+		printf(
+		    "upcie-perf: %s, bs %llu, qd %u, batch %u, %u qpair(s) on %u controller(s)\n",
+		    perf_rw_name(o->rw), (unsigned long long)o->bs, o->qd, o->batch, nth, ndev);
+		for (unsigned d = 0; d < ndev; d++)
+			printf("controller %u: %s (%s), nsid %u, lba %u, shadow doorbells %s\n", d,
+			       devs[d].name, upcie_pci_backend_name(upcie_pci_backend(devs[d].pci)),
+			       devs[d].ns->nsid, devs[d].ns->lba_size,
+			       devs[d].info.dbbuf ? "on" : "off");
+		printf("total:\n");
+		text_figs(&total, &f, "  ");
+		printf("  qpair_bytes: %zu  # DMA memory of one qpair (SQ, CQ, PRP lists)\n",
+		       total.qpair_bytes_max);
+		printf("  lat_error_bound_pct: %.2f  # percentiles, from the histogram buckets\n",
+		       perf_hist_bound() * 100);
+		printf("qpairs:\n");
+	}
+	for (unsigned i = 0; i < nth; i++) {
+		memset(&one, 0, sizeof(one));
+		perf_hist_init(&one.hist);
+		add_thread(&one, &th[i]);
+		figures(&one, o->bs, &f);
+		if (o->json) {
+			printf("    {\n      \"index\": %u, \"device\": \"%s\", \"qid\": %u, "
+			       "\"cpu\": %d,\n",
+			       i, th[i].dev->name, upcie_nvme_qpair_id(th[i].qp), th[i].cpu);
+			json_figs(&one, &f, "      ");
+			printf("      \"qpair_bytes\": %zu\n    }%s\n", one.qpair_bytes,
+			       i + 1 < nth ? "," : "");
+		} else {
+			printf("  - qpair: %u  # %s qid %u%s\n", i, th[i].dev->name,
+			       upcie_nvme_qpair_id(th[i].qp), th[i].cpu >= 0 ? ", pinned" : "");
+			text_figs(&one, &f, "    ");
+			printf("    qpair_bytes: %zu\n", one.qpair_bytes);
+		}
+	}
+	if (o->json)
+		printf("  ]\n}\n");
+	fflush(stdout);
+	for (unsigned i = 0; i < nth; i++)
+		print_errs(&th[i], stderr);
+}

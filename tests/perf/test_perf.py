@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""upcie-perf against the sim backend: JSON output, doorbell batching,
+--verify, --io-count and option errors. No timing assertions: only counts
+and the shape of the output are checked.
+
+    test_perf.py PERF_BINARY CASE
+"""
+import json
+import subprocess
+import sys
+
+KEYS = ["iops", "bw_mib_s", "lat_ns", "submit_ns_per_io", "complete_ns_per_io",
+        "sq_doorbells_per_io", "cq_doorbells_per_io", "qpair_bytes", "options", "qpairs",
+        "devices", "lat_error_bound_pct", "errors", "verify_mismatches", "ios",
+        "shadow_sq_per_io", "shadow_cq_per_io"]
+LAT_KEYS = ["min", "avg", "max", "p50", "p90", "p99", "p999", "p9999"]
+QP_KEYS = ["iops", "bw_mib_s", "lat_ns", "submit_ns_per_io", "complete_ns_per_io",
+           "sq_doorbells_per_io", "cq_doorbells_per_io", "qpair_bytes", "ios"]
+
+perf = sys.argv[1]
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run(*args, rc=0):
+    p = subprocess.run([perf, "--device", "sim", *args], capture_output=True, text=True,
+                       timeout=60)
+    check(p.returncode == rc, f"{' '.join(args)}: exit {p.returncode}, expected {rc}; "
+          f"stderr: {p.stderr.strip()}")
+    return p
+
+
+def run_json(*args, rc=0):
+    p = run(*args, "--json", rc=rc)
+    try:
+        return json.loads(p.stdout)
+    except json.JSONDecodeError as e:
+        check(False, f"{' '.join(args)}: invalid JSON: {e}\n{p.stdout}")
+        return {}
+
+
+def case_json():
+    j = run_json("--rw", "randread", "--bs", "4096", "--qd", "32", "--batch", "8", "--time", "1")
+    for k in KEYS:
+        check(k in j, f"key {k} missing")
+    for k in LAT_KEYS:
+        check(k in j.get("lat_ns", {}), f"lat_ns.{k} missing")
+    check(len(j.get("qpairs", [])) == 1, "one qpair object")
+    for q in j.get("qpairs", []):
+        for k in QP_KEYS:
+            check(k in q, f"qpairs[].{k} missing")
+    check(j["ios"] > 0, "some I/O done")
+    lat = j["lat_ns"]
+    check(lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["p9999"]
+          <= lat["max"], f"percentiles in order: {lat}")
+    check(j["sq_doorbells_per_io"] <= 0.3, f"sq_doorbells_per_io {j['sq_doorbells_per_io']}")
+    check(j["lat_error_bound_pct"] <= 1.0, "error bound <= 1 %")
+    check(j["options"]["qd"] == 32 and j["options"]["batch"] == 8, "options echoed")
+    check(0 < j["qpair_bytes"] <= 256 * 1024, f"qpair_bytes {j['qpair_bytes']}")
+    # The sim counted the same doorbells the library wrote.
+    sim = j["devices"][0].get("sim", {})
+    check(sim.get("errors", 1) == 0, "no errors in the sim")
+
+
+def case_default_batch():
+    # The acceptance command: default batch at QD 32.
+    j = run_json("--rw", "randread", "--bs", "4096", "--qd", "32", "--time", "1")
+    check(j.get("sq_doorbells_per_io", 1) <= 0.3, "default batch: <= 0.3 SQ doorbells per I/O")
+
+
+def case_stepped_counts():
+    # The model stepped by the I/O thread: doorbell counts are exact.
+    j = run_json("--sim-stepped", "--qd", "32", "--batch", "8", "--io-count", "8000",
+                 "--no-dbbuf")
+    check(j.get("ios") == 8000, f"ios {j.get('ios')}")
+    check(abs(j.get("sq_doorbells_per_io", 1) - 0.125) < 1e-9, "one SQ doorbell per 8")
+    check(abs(j.get("cq_doorbells_per_io", 1) - 0.125) < 1e-9, "one CQ doorbell per 8")
+    check(j.get("shadow_sq_per_io", 1) == 0, "no shadow doorbells with --no-dbbuf")
+    check(j.get("devices", [{}])[0].get("sim", {}).get("sq_doorbells") == 1000,
+          "the sim saw 1000 SQ doorbells")
+
+
+def case_verify():
+    j = run_json("--rw", "randrw", "--mix", "50", "--verify", "--qd", "16", "--time", "1")
+    check(j.get("verify_mismatches") == 0, f"mismatches {j.get('verify_mismatches')}")
+    check(j.get("errors") == 0, "no errors")
+    check(j.get("verified", 0) > 0, "some reads were checked")
+    j = run_json("--rw", "randrw", "--verify", "--qd", "8", "--qpairs", "2", "--io-count",
+                 "20000", "--sim-stepped")
+    check(j.get("verify_mismatches") == 0 and j.get("verified", 0) > 0, "2 qpairs verify")
+
+
+def case_io_count():
+    j = run_json("--io-count", "12345", "--qd", "16", "--qpairs", "2")
+    check(j.get("ios") == 12345, f"ios {j.get('ios')}")
+    check(sum(q["ios"] for q in j.get("qpairs", [])) == 12345, "per-qpair ios add up")
+    check(j.get("devices", [{}])[0].get("sim", {}).get("io_cmds") == 12345,
+          "the sim ran exactly that many commands")
+    j = run_json("--io-count", "1001", "--qd", "32", "--batch", "8", "--rw", "write")
+    check(j.get("ios") == 1001 and j.get("writes") == 1001, "sequential writes, odd count")
+
+
+def case_bad_options():
+    bad = [
+        ["--rw", "sideways"], ["--bs", "3000"], ["--bs", "4X"], ["--bs", "1M"],
+        ["--qd", "0"], ["--qd", "x"], ["--batch", "64", "--qd", "32"], ["--mix", "50"],
+        ["--rw", "randrw", "--mix", "101"], ["--time", "-1"], ["--time", "0"],
+        ["--cpus", "a"], ["--ns", "9"], ["--bogus"], ["--qpairs", "0"], ["extra"],
+        ["--io-count", "0"],
+    ]
+    for args in bad:
+        p = run(*args, "--time", "0.1", rc=1) if "--time" not in args else run(*args, rc=1)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        check(len(lines) == 1, f"{args}: one line of error, got {lines}")
+    p = subprocess.run([perf], capture_output=True, text=True)
+    check(p.returncode == 1, "no --device: exit 1")
+    p = subprocess.run([perf, "--help"], capture_output=True, text=True)
+    check(p.returncode == 0 and "exit codes" in p.stdout, "--help: exit 0 with usage")
+    p = subprocess.run([perf, "--device", "0000:ff:1f.7", "--time", "0.1"],
+                       capture_output=True, text=True)
+    check(p.returncode == 2, f"missing device: exit 2, got {p.returncode}")
+
+
+CASES = {
+    "json": case_json,
+    "default_batch": case_default_batch,
+    "stepped_counts": case_stepped_counts,
+    "verify": case_verify,
+    "io_count": case_io_count,
+    "bad_options": case_bad_options,
+}
+
+if __name__ == "__main__":
+    CASES[sys.argv[2]]()
+    if failures:
+        print(f"{len(failures)} check(s) failed")
+        sys.exit(1)
+    print("ok")
