@@ -5,7 +5,8 @@
  * Binding uses driver_override (kernel 3.16+), never new_id: new_id makes
  * the driver grab every device with that vendor:device, not just this one.
  *
- *   1. modprobe DRIVER                   unless bus/pci/drivers/DRIVER exists
+ *   1. modprobe DRIVER                   unless bus/pci/drivers/DRIVER exists;
+ *      vfio-pci: refuse a device without an IOMMU group (see below)
  *   2. BDF  > devices/BDF/driver/unbind  if bound to another driver
  *   3. DRIVER > devices/BDF/driver_override
  *   4. BDF  > bus/pci/drivers_probe
@@ -272,6 +273,34 @@ static int check_safe(const struct devbind_opts *o, const struct dev_info *devs,
 	return rc;
 }
 
+/* vfio-pci takes a device only through its IOMMU group. Without one (no
+ * IOMMU, or it is off) its probe fails with EINVAL after the device has left
+ * its driver, so refuse before writing anything. The unsafe no-IOMMU mode
+ * (CONFIG_VFIO_NOIOMMU) makes vfio create a group at probe time; without
+ * the vfio module loaded (a dry run) there is no telling. */
+static int check_vfio_group(const struct devbind_opts *o, const struct dev_info *devs, size_t n)
+{
+	char mode[16] = "";
+	int rc = TOOL_EXIT_OK;
+
+	if (upcie_sysfs_exists(o->sysfs, "module/vfio"))
+		return TOOL_EXIT_OK;
+	if (!upcie_sysfs_read_str(o->sysfs, mode, sizeof(mode),
+				  "module/vfio/parameters/enable_unsafe_noiommu_mode") &&
+	    (mode[0] == 'Y' || mode[0] == '1'))
+		return TOOL_EXIT_OK;
+	for (size_t i = 0; i < n; i++) {
+		if (devs[i].group >= 0 || !strcmp(devs[i].driver, "vfio-pci"))
+			continue;
+		tool_err("%s: no IOMMU group, so vfio-pci cannot take it: the IOMMU is off or "
+			 "missing (enable VT-d/AMD-Vi and boot with intel_iommu=on or "
+			 "amd_iommu=on), or bind uio_pci_generic instead",
+			 devs[i].bdf);
+		rc = TOOL_EXIT_SYSTEM;
+	}
+	return rc;
+}
+
 int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_info *devs, size_t n)
 {
 	char rel[PATH_MAX];
@@ -280,6 +309,8 @@ int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_in
 	rc = check_safe(o, devs, n);
 	if (!rc)
 		rc = ensure_driver(o, driver);
+	if (!rc && !strcmp(driver, "vfio-pci"))
+		rc = check_vfio_group(o, devs, n);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
