@@ -3,6 +3,7 @@
 # Integration tests on QEMU's NVMe controllers, run in both configurations
 # (uio: no IOMMU; vfio: intel-iommu). See run-guest for the topology.
 #
+#  0. guest-tools.sh: the devbind and hugepages CLIs (see there).
 #  1. Refusals on the real path: an address that does not exist, a
 #     controller still bound to nvme.
 #  2. Cross-boot check: what the kernel's nvme driver wrote (dd) at the end
@@ -130,6 +131,12 @@ identify_brief() {
 new_seed() {
 	echo $(((RANDOM << 16) ^ (RANDOM << 1) ^ $(date +%s)))
 }
+
+# The devbind and hugepages CLIs first (guest-tools.sh): it leaves both
+# controllers on nvme, and the driver suites below overwrite its ext2 at the
+# start of B's namespace.
+timeout 180 sh "${UPCIE_GUEST_LIB%/*}/guest-tools.sh" ||
+	t_fail "guest-tools.sh" "exit $? (timed out after 180 s?)"
 
 echo "== configuration $UPCIE_CONFIG: A=$A B=$B, user-space driver $drv"
 read_geometry || t_fail "namespace geometry" "block devices missing under nvme"
