@@ -233,7 +233,8 @@ echo "# bounded wait"
 mktree
 expect_rc 2 "bind that never shows" db --timeout 0 bind vfio-pci 0000:04:00.0
 expect_text "0000:04:00.0: not bound to vfio-pci" "the wait's error names the device"
-expect_text "devbind restore 0000:04:00.0" "the wait's error says what to do"
+expect_text "put it back on nvme" "a failed bind is rolled back to the old driver"
+expect_file "$S/devices/pci0000:00/0000:04:00.0/driver_override" "" "rollback cleared driver_override"
 
 echo "# --force and group viability"
 mktree

@@ -301,6 +301,28 @@ static int check_vfio_group(const struct devbind_opts *o, const struct dev_info 
 	return rc;
 }
 
+/*
+ * A bind that did not take leaves the device with no driver (its block
+ * devices gone): hand it back to the driver it had, so a failed bind
+ * changes nothing. True when that driver has it again.
+ */
+static bool roll_back(const struct devbind_opts *o, const struct dev_info *d)
+{
+	char rel[PATH_MAX];
+
+	snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver_override", d->bdf);
+	if (swrite(o, d->bdf, d->driver[0] ? d->driver : "\n", rel))
+		return false;
+	if (!d->driver[0] || swrite(o, d->bdf, d->bdf, "bus/pci/drivers_probe"))
+		return false;
+	if (!wait_bound(o, d->driver, d->bdf))
+		return false;
+	/* Back on its old driver: drop the override unless it had one before. */
+	if (!d->override[0])
+		swrite(o, d->bdf, "\n", rel);
+	return true;
+}
+
 int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_info *devs, size_t n)
 {
 	char rel[PATH_MAX];
@@ -337,9 +359,13 @@ int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_in
 			if (!rc)
 				rc = swrite(o, d->bdf, d->bdf, "bus/pci/drivers_probe");
 			if (!rc && !o->dry_run && !wait_bound(o, driver, d->bdf)) {
-				tool_err("%s: not bound to %s after %u ms (dmesg may say why); "
-					 "give it back with: devbind restore %s",
-					 d->bdf, driver, o->timeout_ms, d->bdf);
+				bool back = roll_back(o, d);
+				tool_err(
+				    "%s: not bound to %s after %u ms (dmesg may say why); %s%s",
+				    d->bdf, driver, o->timeout_ms,
+				    back ? "put it back on "
+					 : "give it back with: devbind restore ",
+				    back ? old : d->bdf);
 				rc = TOOL_EXIT_SYSTEM;
 			}
 		}
