@@ -49,17 +49,17 @@ struct upcie_pci_dev;
 struct upcie_dma_heap;
 
 /* Creation flags. */
-#define UPCIE_DMA_HUGEPAGES_ONLY  (1u << 0) /* fail rather than fall back to small pages */
-#define UPCIE_DMA_NO_HUGEPAGES    (1u << 1) /* ordinary pages only (sim, vfio) */
+#define UPCIE_DMA_HUGEPAGES_ONLY (1u << 0) /* fail rather than fall back to small pages */
+#define UPCIE_DMA_NO_HUGEPAGES	 (1u << 1) /* ordinary pages only (sim, vfio) */
 
 /* upcie_dma_bus() of an address outside the heap. */
 #define UPCIE_DMA_BAD_ADDR UINT64_MAX
 
 struct upcie_dma_heap_info {
-	size_t size;       /* bytes in the heap */
-	size_t used;       /* bytes allocated, alignment padding included */
-	size_t page_size;  /* backing page size */
-	bool hugepages;    /* backed by hugepages */
+	size_t size;	  /* bytes in the heap */
+	size_t used;	  /* bytes allocated, alignment padding included */
+	size_t page_size; /* backing page size */
+	bool hugepages;	  /* backed by hugepages */
 	size_t allocations;
 };
 

@@ -60,42 +60,41 @@ struct upcie_nvme_qpair;
 
 struct upcie_nvme_ctrl_opts {
 	uint32_t admin_timeout_ms; /* per admin command; 0: 5000 */
-	uint16_t admin_depth;      /* admin queue entries; 0: 32 (clamped to MQES + 1) */
-	uint16_t io_queues;        /* I/O queue pairs to request; 0: 64 */
-	bool no_dbbuf;             /* do not use shadow doorbells even if offered */
+	uint16_t admin_depth;	   /* admin queue entries; 0: 32 (clamped to MQES + 1) */
+	uint16_t io_queues;	   /* I/O queue pairs to request; 0: 64 */
+	bool no_dbbuf;		   /* do not use shadow doorbells even if offered */
 };
 
 struct upcie_nvme_ctrl_info {
 	uint64_t cap;
 	uint32_t vs;
 	uint32_t dstrd;
-	uint32_t mqes;             /* CAP.MQES + 1: largest queue in entries */
-	uint32_t timeout_ms;       /* CAP.TO * 500 */
-	uint32_t page_size;        /* memory page size chosen (CC.MPS) */
-	uint32_t max_xfer_bytes;   /* from MDTS (or the library's own cap when MDTS is 0) */
-	uint16_t io_sq_granted;    /* from Set Features Number of Queues */
+	uint32_t mqes;		 /* CAP.MQES + 1: largest queue in entries */
+	uint32_t timeout_ms;	 /* CAP.TO * 500 */
+	uint32_t page_size;	 /* memory page size chosen (CC.MPS) */
+	uint32_t max_xfer_bytes; /* from MDTS (or the library's own cap when MDTS is 0) */
+	uint16_t io_sq_granted;	 /* from Set Features Number of Queues */
 	uint16_t io_cq_granted;
-	uint16_t io_qpairs_max;    /* min of the two */
-	uint32_t nn;               /* Identify Controller NN */
-	uint32_t nr_ns;            /* active namespaces */
-	bool dbbuf;                /* shadow doorbells in use */
+	uint16_t io_qpairs_max; /* min of the two */
+	uint32_t nn;		/* Identify Controller NN */
+	uint32_t nr_ns;		/* active namespaces */
+	bool dbbuf;		/* shadow doorbells in use */
 };
 
 /* A namespace as the driver sees it. */
 struct upcie_nvme_ns {
 	uint32_t nsid;
-	uint32_t lba_size;        /* bytes per logical block, data only */
+	uint32_t lba_size; /* bytes per logical block, data only */
 	uint32_t lba_shift;
-	uint16_t ms;              /* metadata bytes per block */
-	uint8_t flbas_idx;        /* LBA format in use */
-	uint64_t nsze;            /* size, in blocks */
-	uint64_t ncap;            /* capacity, in blocks */
+	uint16_t ms;		  /* metadata bytes per block */
+	uint8_t flbas_idx;	  /* LBA format in use */
+	uint64_t nsze;		  /* size, in blocks */
+	uint64_t ncap;		  /* capacity, in blocks */
 	uint32_t max_xfer_blocks; /* largest single transfer, from MDTS */
 	const struct upcie_nvme_id_ns *id;
 };
 
-struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev,
-					     struct upcie_dma_heap *heap,
+struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct upcie_dma_heap *heap,
 					     const struct upcie_nvme_ctrl_opts *opts);
 /* Deletes remaining I/O queues (their requests complete as aborted),
  * shuts the controller down and frees everything. Returns the first error
@@ -140,12 +139,12 @@ struct upcie_nvme_qpair_opts {
 };
 
 struct upcie_nvme_qpair_stats {
-	uint64_t submitted;     /* commands placed in the SQ */
-	uint64_t completed;     /* CQEs reaped */
-	uint64_t sq_doorbells;  /* SQ tail MMIO writes */
-	uint64_t cq_doorbells;  /* CQ head MMIO writes */
-	uint64_t shadow_sq;     /* SQ tail updates that went to the shadow doorbell only */
-	uint64_t shadow_cq;     /* CQ head updates that went to the shadow doorbell only */
+	uint64_t submitted;    /* commands placed in the SQ */
+	uint64_t completed;    /* CQEs reaped */
+	uint64_t sq_doorbells; /* SQ tail MMIO writes */
+	uint64_t cq_doorbells; /* CQ head MMIO writes */
+	uint64_t shadow_sq;    /* SQ tail updates that went to the shadow doorbell only */
+	uint64_t shadow_cq;    /* CQ head updates that went to the shadow doorbell only */
 };
 
 /* NULL and errno: ENOSPC when every granted queue id is taken. */
@@ -179,7 +178,8 @@ int upcie_nvme_write(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns
 int upcie_nvme_flush(struct upcie_nvme_qpair *qp, uint32_t nsid, upcie_nvme_cb cb, void *arg,
 		     unsigned flags);
 int upcie_nvme_write_zeroes(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
-			    uint64_t slba, uint32_t nlb, upcie_nvme_cb cb, void *arg, unsigned flags);
+			    uint64_t slba, uint32_t nlb, upcie_nvme_cb cb, void *arg,
+			    unsigned flags);
 /* ranges: nr (1..256) entries in heap memory. */
 int upcie_nvme_deallocate(struct upcie_nvme_qpair *qp, uint32_t nsid,
 			  const struct upcie_nvme_dsm_range *ranges, uint32_t nr, upcie_nvme_cb cb,
@@ -198,9 +198,8 @@ int upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max);
  * Return 0, -EIO (status in *status), -ETIMEDOUT, or a submit error.
  * On timeout the request stays owned by the qpair and is freed when the
  * completion arrives or the qpair is destroyed. */
-int upcie_nvme_read_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
-			 uint64_t slba, uint32_t nlb, void *buf, uint16_t *status,
-			 uint32_t timeout_ms);
+int upcie_nvme_read_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+			 uint32_t nlb, void *buf, uint16_t *status, uint32_t timeout_ms);
 int upcie_nvme_write_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
 			  uint64_t slba, uint32_t nlb, const void *buf, uint16_t *status,
 			  uint32_t timeout_ms);

@@ -36,19 +36,19 @@ extern "C" {
 #endif
 
 /* Controller registers (Base spec 3.1.3, Figure 33). */
-#define UPCIE_NVME_REG_CAP     0x00 /* Controller Capabilities (64 bit) */
-#define UPCIE_NVME_REG_VS      0x08 /* Version */
-#define UPCIE_NVME_REG_INTMS   0x0c /* Interrupt Mask Set */
-#define UPCIE_NVME_REG_INTMC   0x10 /* Interrupt Mask Clear */
-#define UPCIE_NVME_REG_CC      0x14 /* Controller Configuration */
-#define UPCIE_NVME_REG_CSTS    0x1c /* Controller Status */
-#define UPCIE_NVME_REG_NSSR    0x20 /* NVM Subsystem Reset */
-#define UPCIE_NVME_REG_AQA     0x24 /* Admin Queue Attributes */
-#define UPCIE_NVME_REG_ASQ     0x28 /* Admin Submission Queue Base (64 bit) */
-#define UPCIE_NVME_REG_ACQ     0x30 /* Admin Completion Queue Base (64 bit) */
-#define UPCIE_NVME_REG_CMBLOC  0x38 /* Controller Memory Buffer Location */
-#define UPCIE_NVME_REG_CMBSZ   0x3c /* Controller Memory Buffer Size */
-#define UPCIE_NVME_REG_DBS     0x1000 /* first doorbell */
+#define UPCIE_NVME_REG_CAP    0x00   /* Controller Capabilities (64 bit) */
+#define UPCIE_NVME_REG_VS     0x08   /* Version */
+#define UPCIE_NVME_REG_INTMS  0x0c   /* Interrupt Mask Set */
+#define UPCIE_NVME_REG_INTMC  0x10   /* Interrupt Mask Clear */
+#define UPCIE_NVME_REG_CC     0x14   /* Controller Configuration */
+#define UPCIE_NVME_REG_CSTS   0x1c   /* Controller Status */
+#define UPCIE_NVME_REG_NSSR   0x20   /* NVM Subsystem Reset */
+#define UPCIE_NVME_REG_AQA    0x24   /* Admin Queue Attributes */
+#define UPCIE_NVME_REG_ASQ    0x28   /* Admin Submission Queue Base (64 bit) */
+#define UPCIE_NVME_REG_ACQ    0x30   /* Admin Completion Queue Base (64 bit) */
+#define UPCIE_NVME_REG_CMBLOC 0x38   /* Controller Memory Buffer Location */
+#define UPCIE_NVME_REG_CMBSZ  0x3c   /* Controller Memory Buffer Size */
+#define UPCIE_NVME_REG_DBS    0x1000 /* first doorbell */
 
 /* CAP: Controller Capabilities (Base spec 3.1.3.1). */
 /* Maximum Queue Entries Supported, 0's based. */
@@ -102,9 +102,9 @@ static inline uint32_t upcie_nvme_cap_cmbs(uint64_t cap)
 	return (uint32_t)((cap >> 57) & 0x1);
 }
 
-#define UPCIE_NVME_CAP_CSS_NVM    0x01
-#define UPCIE_NVME_CAP_CSS_IOCS   0x40
-#define UPCIE_NVME_CAP_CSS_NOIO   0x80
+#define UPCIE_NVME_CAP_CSS_NVM	0x01
+#define UPCIE_NVME_CAP_CSS_IOCS 0x40
+#define UPCIE_NVME_CAP_CSS_NOIO 0x80
 
 /* VS: Version (Base spec 3.1.3.2). */
 static inline uint32_t upcie_nvme_vs_mjr(uint32_t vs)
@@ -121,19 +121,19 @@ static inline uint32_t upcie_nvme_vs_ter(uint32_t vs)
 }
 
 /* CC: Controller Configuration (Base spec 3.1.3.5). */
-#define UPCIE_NVME_CC_EN            (1u << 0)
-#define UPCIE_NVME_CC_CSS_SHIFT     4  /* I/O Command Set Selected */
-#define UPCIE_NVME_CC_CSS_NVM       0u
-#define UPCIE_NVME_CC_CSS_ALL       6u
-#define UPCIE_NVME_CC_CSS_ADMIN     7u
-#define UPCIE_NVME_CC_MPS_SHIFT     7  /* Memory Page Size: 2 ^ (12 + MPS) */
-#define UPCIE_NVME_CC_AMS_SHIFT     11 /* Arbitration Mechanism Selected */
-#define UPCIE_NVME_CC_SHN_SHIFT     14 /* Shutdown Notification */
-#define UPCIE_NVME_CC_SHN_MASK      (3u << 14)
-#define UPCIE_NVME_CC_SHN_NORMAL    (1u << 14)
-#define UPCIE_NVME_CC_SHN_ABRUPT    (2u << 14)
-#define UPCIE_NVME_CC_IOSQES_SHIFT  16 /* I/O SQ Entry Size: 2 ^ n */
-#define UPCIE_NVME_CC_IOCQES_SHIFT  20 /* I/O CQ Entry Size: 2 ^ n */
+#define UPCIE_NVME_CC_EN	   (1u << 0)
+#define UPCIE_NVME_CC_CSS_SHIFT	   4 /* I/O Command Set Selected */
+#define UPCIE_NVME_CC_CSS_NVM	   0u
+#define UPCIE_NVME_CC_CSS_ALL	   6u
+#define UPCIE_NVME_CC_CSS_ADMIN	   7u
+#define UPCIE_NVME_CC_MPS_SHIFT	   7  /* Memory Page Size: 2 ^ (12 + MPS) */
+#define UPCIE_NVME_CC_AMS_SHIFT	   11 /* Arbitration Mechanism Selected */
+#define UPCIE_NVME_CC_SHN_SHIFT	   14 /* Shutdown Notification */
+#define UPCIE_NVME_CC_SHN_MASK	   (3u << 14)
+#define UPCIE_NVME_CC_SHN_NORMAL   (1u << 14)
+#define UPCIE_NVME_CC_SHN_ABRUPT   (2u << 14)
+#define UPCIE_NVME_CC_IOSQES_SHIFT 16 /* I/O SQ Entry Size: 2 ^ n */
+#define UPCIE_NVME_CC_IOCQES_SHIFT 20 /* I/O CQ Entry Size: 2 ^ n */
 
 /* Field readers for CC, used by the emulated controller and printers. */
 static inline uint32_t upcie_nvme_cc_en(uint32_t cc)
@@ -162,14 +162,14 @@ static inline uint32_t upcie_nvme_cc_iocqes(uint32_t cc)
 }
 
 /* CSTS: Controller Status (Base spec 3.1.3.6). */
-#define UPCIE_NVME_CSTS_RDY          (1u << 0)
-#define UPCIE_NVME_CSTS_CFS          (1u << 1)
-#define UPCIE_NVME_CSTS_SHST_MASK    (3u << 2)
-#define UPCIE_NVME_CSTS_SHST_NORMAL  (0u << 2)
-#define UPCIE_NVME_CSTS_SHST_OCCUR   (1u << 2)
-#define UPCIE_NVME_CSTS_SHST_DONE    (2u << 2)
-#define UPCIE_NVME_CSTS_NSSRO        (1u << 4)
-#define UPCIE_NVME_CSTS_PP           (1u << 5)
+#define UPCIE_NVME_CSTS_RDY	    (1u << 0)
+#define UPCIE_NVME_CSTS_CFS	    (1u << 1)
+#define UPCIE_NVME_CSTS_SHST_MASK   (3u << 2)
+#define UPCIE_NVME_CSTS_SHST_NORMAL (0u << 2)
+#define UPCIE_NVME_CSTS_SHST_OCCUR  (1u << 2)
+#define UPCIE_NVME_CSTS_SHST_DONE   (2u << 2)
+#define UPCIE_NVME_CSTS_NSSRO	    (1u << 4)
+#define UPCIE_NVME_CSTS_PP	    (1u << 5)
 
 /* Ready. */
 static inline uint32_t upcie_nvme_csts_rdy(uint32_t csts)
@@ -206,15 +206,15 @@ static inline uint32_t upcie_nvme_cq_db_off(uint32_t qid, uint32_t dstrd)
 
 /* Submission queue entry (Base spec 4.2, Figure 88). */
 struct upcie_nvme_sqe {
-	uint8_t opc;    /* opcode */
-	uint8_t flags;  /* FUSE (bits 1:0), PSDT (bits 7:6) */
-	uint16_t cid;   /* command identifier */
-	uint32_t nsid;  /* namespace identifier */
+	uint8_t opc;   /* opcode */
+	uint8_t flags; /* FUSE (bits 1:0), PSDT (bits 7:6) */
+	uint16_t cid;  /* command identifier */
+	uint32_t nsid; /* namespace identifier */
 	uint32_t cdw2;
 	uint32_t cdw3;
-	uint64_t mptr;  /* metadata pointer */
-	uint64_t prp1;  /* data pointer, PRP entry 1 */
-	uint64_t prp2;  /* data pointer, PRP entry 2 or PRP list */
+	uint64_t mptr; /* metadata pointer */
+	uint64_t prp1; /* data pointer, PRP entry 1 */
+	uint64_t prp2; /* data pointer, PRP entry 2 or PRP list */
 	uint32_t cdw10;
 	uint32_t cdw11;
 	uint32_t cdw12;
@@ -226,11 +226,11 @@ UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_sqe) == 64, "SQE is 64 bytes");
 
 /* Completion queue entry (Base spec 4.6, Figure 90). */
 struct upcie_nvme_cqe {
-	uint32_t dw0;    /* command specific */
-	uint32_t dw1;    /* command specific */
-	uint16_t sqhd;   /* SQ head pointer */
-	uint16_t sqid;   /* SQ identifier */
-	uint16_t cid;    /* command identifier */
+	uint32_t dw0;	 /* command specific */
+	uint32_t dw1;	 /* command specific */
+	uint16_t sqhd;	 /* SQ head pointer */
+	uint16_t sqid;	 /* SQ identifier */
+	uint16_t cid;	 /* command identifier */
 	uint16_t status; /* bit 0: phase tag; bits 15:1: status field */
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_cqe) == 16, "CQE is 16 bytes");
@@ -314,11 +314,11 @@ enum {
 };
 
 /* Create I/O CQ / SQ flags (CDW11). */
-#define UPCIE_NVME_QUEUE_PC       (1u << 0) /* physically contiguous */
-#define UPCIE_NVME_CQ_IEN         (1u << 1) /* interrupts enabled */
+#define UPCIE_NVME_QUEUE_PC (1u << 0) /* physically contiguous */
+#define UPCIE_NVME_CQ_IEN   (1u << 1) /* interrupts enabled */
 
 /* DSM attributes (CDW11) and range (NVM Command Set spec 3.2.3). */
-#define UPCIE_NVME_DSM_AD         (1u << 2) /* Attribute Deallocate */
+#define UPCIE_NVME_DSM_AD (1u << 2) /* Attribute Deallocate */
 struct upcie_nvme_dsm_range {
 	uint32_t cattr;
 	uint32_t nlb;
@@ -381,9 +381,9 @@ const char *upcie_nvme_status_str(uint16_t status);
 
 /* LBA Format (NVM Command Set spec 4.1.5.1, Figure 98). */
 struct upcie_nvme_lbaf {
-	uint16_t ms;    /* Metadata Size */
-	uint8_t lbads;  /* LBA Data Size: 2 ^ n bytes */
-	uint8_t rp;     /* Relative Performance (bits 1:0) */
+	uint16_t ms;   /* Metadata Size */
+	uint8_t lbads; /* LBA Data Size: 2 ^ n bytes */
+	uint8_t rp;    /* Relative Performance (bits 1:0) */
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_lbaf) == 4, "LBA format is 4 bytes");
 
@@ -409,47 +409,47 @@ UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_psd) == 32, "power state descriptor
 
 /* Identify Controller data structure (Base spec 5.17.2.1, Figure 275). */
 struct upcie_nvme_id_ctrl {
-	uint16_t vid;        /* PCI Vendor ID */
-	uint16_t ssvid;      /* PCI Subsystem Vendor ID */
-	char sn[20];         /* Serial Number */
-	char mn[40];         /* Model Number */
-	char fr[8];          /* Firmware Revision */
-	uint8_t rab;         /* Recommended Arbitration Burst */
-	uint8_t ieee[3];     /* IEEE OUI Identifier */
-	uint8_t cmic;        /* Controller Multi-Path I/O and Namespace Sharing */
-	uint8_t mdts;        /* Maximum Data Transfer Size: 2 ^ n * CAP.MPSMIN; 0 = no limit */
-	uint16_t cntlid;     /* Controller ID */
-	uint32_t ver;        /* Version */
+	uint16_t vid;	 /* PCI Vendor ID */
+	uint16_t ssvid;	 /* PCI Subsystem Vendor ID */
+	char sn[20];	 /* Serial Number */
+	char mn[40];	 /* Model Number */
+	char fr[8];	 /* Firmware Revision */
+	uint8_t rab;	 /* Recommended Arbitration Burst */
+	uint8_t ieee[3]; /* IEEE OUI Identifier */
+	uint8_t cmic;	 /* Controller Multi-Path I/O and Namespace Sharing */
+	uint8_t mdts;	 /* Maximum Data Transfer Size: 2 ^ n * CAP.MPSMIN; 0 = no limit */
+	uint16_t cntlid; /* Controller ID */
+	uint32_t ver;	 /* Version */
 	uint32_t rtd3r;
 	uint32_t rtd3e;
 	uint32_t oaes;
 	uint32_t ctratt;
 	uint16_t rrls;
 	uint8_t rsvd102[9];
-	uint8_t cntrltype;   /* Controller Type: 1 I/O, 2 discovery, 3 admin */
+	uint8_t cntrltype; /* Controller Type: 1 I/O, 2 discovery, 3 admin */
 	uint8_t fguid[16];
 	uint16_t crdt[3];
 	uint8_t rsvd134[122];
-	uint16_t oacs;       /* Optional Admin Command Support */
-	uint8_t acl;         /* Abort Command Limit, 0's based */
+	uint16_t oacs; /* Optional Admin Command Support */
+	uint8_t acl;   /* Abort Command Limit, 0's based */
 	uint8_t aerl;
 	uint8_t frmw;
-	uint8_t lpa;         /* Log Page Attributes */
-	uint8_t elpe;        /* Error Log Page Entries, 0's based */
+	uint8_t lpa;  /* Log Page Attributes */
+	uint8_t elpe; /* Error Log Page Entries, 0's based */
 	uint8_t npss;
 	uint8_t avscc;
 	uint8_t apsta;
 	uint16_t wctemp;
 	uint16_t cctemp;
 	uint8_t rsvd270[242];
-	uint8_t sqes;        /* SQ Entry Size: max (7:4), required (3:0) */
-	uint8_t cqes;        /* CQ Entry Size */
+	uint8_t sqes; /* SQ Entry Size: max (7:4), required (3:0) */
+	uint8_t cqes; /* CQ Entry Size */
 	uint16_t maxcmd;
-	uint32_t nn;         /* Number of Namespaces */
-	uint16_t oncs;       /* Optional NVM Command Support */
+	uint32_t nn;   /* Number of Namespaces */
+	uint16_t oncs; /* Optional NVM Command Support */
 	uint16_t fuses;
 	uint8_t fna;
-	uint8_t vwc;         /* Volatile Write Cache */
+	uint8_t vwc; /* Volatile Write Cache */
 	uint16_t awun;
 	uint16_t awupf;
 	uint8_t icsvscc;
@@ -467,19 +467,19 @@ struct upcie_nvme_id_ctrl {
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_id_ctrl) == 4096, "Identify Controller is 4096 bytes");
 
 /* OACS bits. */
-#define UPCIE_NVME_OACS_DBBUF     (1u << 8)
+#define UPCIE_NVME_OACS_DBBUF (1u << 8)
 /* ONCS bits. */
 #define UPCIE_NVME_ONCS_WRITE_ZEROES (1u << 3)
-#define UPCIE_NVME_ONCS_DSM          (1u << 2)
+#define UPCIE_NVME_ONCS_DSM	     (1u << 2)
 
 /* Identify Namespace data structure (NVM Command Set spec 4.1.5.1, Figure 97). */
 struct upcie_nvme_id_ns {
-	uint64_t nsze;       /* Namespace Size, in LBAs */
-	uint64_t ncap;       /* Namespace Capacity */
-	uint64_t nuse;       /* Namespace Utilization */
+	uint64_t nsze; /* Namespace Size, in LBAs */
+	uint64_t ncap; /* Namespace Capacity */
+	uint64_t nuse; /* Namespace Utilization */
 	uint8_t nsfeat;
-	uint8_t nlbaf;       /* Number of LBA Formats, 0's based */
-	uint8_t flbas;       /* Formatted LBA Size: format index in bits 3:0 (and 6:5) */
+	uint8_t nlbaf; /* Number of LBA Formats, 0's based */
+	uint8_t flbas; /* Formatted LBA Size: format index in bits 3:0 (and 6:5) */
 	uint8_t mc;
 	uint8_t dpc;
 	uint8_t dps;

@@ -73,9 +73,9 @@ enum upcie_pci_backend {
 
 struct upcie_pci_opts {
 	enum upcie_pci_backend backend; /* AUTO, or force one */
-	struct upcie_sim *sim;          /* "sim": this model (caller keeps ownership);
-	                                   NULL: a default threaded model owned by the handle */
-	const char *sysfs_root;         /* NULL: "/sys" (tests pass a fake tree) */
+	struct upcie_sim *sim;		/* "sim": this model (caller keeps ownership);
+					   NULL: a default threaded model owned by the handle */
+	const char *sysfs_root;		/* NULL: "/sys" (tests pass a fake tree) */
 };
 
 /* Open a device. NULL and errno on failure; upcie_errmsg() says why and what to do. */

@@ -45,20 +45,20 @@ struct upcie_sim;
 
 struct upcie_sim_ns_config {
 	uint32_t lba_size; /* 512 or 4096 (any power of two 512..65536) */
-	uint64_t nlbas;    /* blocks */
+	uint64_t nlbas;	   /* blocks */
 };
 
 struct upcie_sim_config {
-	uint16_t mqes;         /* CAP.MQES, 0's based (default 1023) */
-	uint8_t dstrd;         /* CAP.DSTRD (default 0) */
-	uint8_t to;            /* CAP.TO in 500 ms units (default 2) */
-	uint8_t mdts;          /* Identify MDTS, 2^n * 4 KiB; 0 = no limit (default 5: 128 KiB) */
-	bool cqr;              /* CAP.CQR (default true) */
-	bool dbbuf;            /* offer Doorbell Buffer Config (default true) */
+	uint16_t mqes;	       /* CAP.MQES, 0's based (default 1023) */
+	uint8_t dstrd;	       /* CAP.DSTRD (default 0) */
+	uint8_t to;	       /* CAP.TO in 500 ms units (default 2) */
+	uint8_t mdts;	       /* Identify MDTS, 2^n * 4 KiB; 0 = no limit (default 5: 128 KiB) */
+	bool cqr;	       /* CAP.CQR (default true) */
+	bool dbbuf;	       /* offer Doorbell Buffer Config (default true) */
 	uint16_t max_ioqpairs; /* I/O SQs and CQs it grants (default 16) */
-	uint32_t nr_ns;        /* active namespaces, nsid 1..nr_ns (default 2) */
+	uint32_t nr_ns;	       /* active namespaces, nsid 1..nr_ns (default 2) */
 	struct upcie_sim_ns_config ns[UPCIE_SIM_MAX_NS];
-	bool threaded;         /* run on an own thread (default false) */
+	bool threaded; /* run on an own thread (default false) */
 	char serial[21];
 	char model[41];
 };
@@ -74,13 +74,13 @@ void upcie_sim_destroy(struct upcie_sim *sim);
 int upcie_sim_step(struct upcie_sim *sim);
 
 enum upcie_sim_fault {
-	UPCIE_SIM_FAULT_NONE = 0,      /* clear all faults */
-	UPCIE_SIM_FAULT_RDY_NEVER,     /* CC.EN=1 never sets CSTS.RDY */
-	UPCIE_SIM_FAULT_CFS,           /* CSTS.CFS set now */
-	UPCIE_SIM_FAULT_DROP_CQE,      /* the next 'arg' commands post no completion */
-	UPCIE_SIM_FAULT_STATUS_NTH,    /* the arg-th command from now fails with 'status' */
-	UPCIE_SIM_FAULT_REMOVED,       /* registers read all-ones, nothing is processed */
-	UPCIE_SIM_FAULT_SHN_NEVER,     /* shutdown never completes */
+	UPCIE_SIM_FAULT_NONE = 0,   /* clear all faults */
+	UPCIE_SIM_FAULT_RDY_NEVER,  /* CC.EN=1 never sets CSTS.RDY */
+	UPCIE_SIM_FAULT_CFS,	    /* CSTS.CFS set now */
+	UPCIE_SIM_FAULT_DROP_CQE,   /* the next 'arg' commands post no completion */
+	UPCIE_SIM_FAULT_STATUS_NTH, /* the arg-th command from now fails with 'status' */
+	UPCIE_SIM_FAULT_REMOVED,    /* registers read all-ones, nothing is processed */
+	UPCIE_SIM_FAULT_SHN_NEVER,  /* shutdown never completes */
 };
 
 /* status: (SCT << 8) | SC for STATUS_NTH, ignored otherwise. */
@@ -88,15 +88,15 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 		    uint16_t status);
 
 struct upcie_sim_stats {
-	uint64_t sq_doorbells;    /* SQ tail doorbell writes seen */
-	uint64_t cq_doorbells;    /* CQ head doorbell writes seen */
+	uint64_t sq_doorbells; /* SQ tail doorbell writes seen */
+	uint64_t cq_doorbells; /* CQ head doorbell writes seen */
 	uint64_t admin_cmds;
 	uint64_t io_cmds;
-	uint64_t errors;          /* completions with a non-zero status */
-	uint64_t xfer_errors;     /* PRP or address check failures */
-	uint64_t shadow_reads;    /* shadow doorbell values taken */
-	uint64_t enables;         /* CC.EN 0 -> 1 transitions */
-	uint64_t shutdowns;       /* CC.SHN handled */
+	uint64_t errors;       /* completions with a non-zero status */
+	uint64_t xfer_errors;  /* PRP or address check failures */
+	uint64_t shadow_reads; /* shadow doorbell values taken */
+	uint64_t enables;      /* CC.EN 0 -> 1 transitions */
+	uint64_t shutdowns;    /* CC.SHN handled */
 };
 
 void upcie_sim_stats(struct upcie_sim *sim, struct upcie_sim_stats *st);

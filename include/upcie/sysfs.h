@@ -39,19 +39,19 @@ extern "C" {
 struct upcie_pci_addr;
 
 /* IORESOURCE_* flags of the sysfs 'resource' file. */
-#define UPCIE_SYSFS_RES_IO    0x00000100ull
-#define UPCIE_SYSFS_RES_MEM   0x00000200ull
+#define UPCIE_SYSFS_RES_IO  0x00000100ull
+#define UPCIE_SYSFS_RES_MEM 0x00000200ull
 
 int upcie_sysfs_path(const char *root, char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 int upcie_sysfs_read_str(const char *root, char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 int upcie_sysfs_read_u64(const char *root, uint64_t *val, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 int upcie_sysfs_write_str(const char *root, const char *val, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 int upcie_sysfs_link_name(const char *root, char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 int upcie_sysfs_pci_driver(const char *root, const struct upcie_pci_addr *addr, char *buf,
 			   size_t len);
@@ -60,7 +60,7 @@ int upcie_sysfs_pci_resource(const char *root, const struct upcie_pci_addr *addr
 			     uint64_t *start, uint64_t *size, uint64_t *flags);
 
 int upcie_sysfs_exists(const char *root, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * Directory listing in version order ("nvme2" before "nvme10"), without "."

@@ -21,24 +21,24 @@
 
 #define upcie_cu_skip(why) printf("\n  SKIP %s: %s\n", __func__, (why))
 
-#define UPCIE_CU_MAIN(name, init, clean, tests)                                                 \
-	int main(void)                                                                          \
-	{                                                                                       \
-		CU_SuiteInfo suites[] = {{(name), (init), (clean), NULL, NULL, (tests)},        \
-					 CU_SUITE_INFO_NULL};                                   \
-		unsigned failed;                                                                \
-		if (CU_initialize_registry() != CUE_SUCCESS)                                    \
-			return 2;                                                               \
-		if (CU_register_suites(suites) != CUE_SUCCESS) {                                \
-			CU_cleanup_registry();                                                  \
-			return 2;                                                               \
-		}                                                                               \
-		CU_basic_set_mode(CU_BRM_VERBOSE);                                              \
-		CU_basic_run_tests();                                                           \
-		failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed() +       \
-			 CU_get_number_of_tests_failed();                                       \
-		CU_cleanup_registry();                                                          \
-		return failed ? 1 : 0;                                                          \
+#define UPCIE_CU_MAIN(name, init, clean, tests)                                                    \
+	int main(void)                                                                             \
+	{                                                                                          \
+		CU_SuiteInfo suites[] = {{(name), (init), (clean), NULL, NULL, (tests)},           \
+					 CU_SUITE_INFO_NULL};                                      \
+		unsigned failed;                                                                   \
+		if (CU_initialize_registry() != CUE_SUCCESS)                                       \
+			return 2;                                                                  \
+		if (CU_register_suites(suites) != CUE_SUCCESS) {                                   \
+			CU_cleanup_registry();                                                     \
+			return 2;                                                                  \
+		}                                                                                  \
+		CU_basic_set_mode(CU_BRM_VERBOSE);                                                 \
+		CU_basic_run_tests();                                                              \
+		failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed() +          \
+			 CU_get_number_of_tests_failed();                                          \
+		CU_cleanup_registry();                                                             \
+		return failed ? 1 : 0;                                                             \
 	}
 
 #endif
