@@ -505,6 +505,54 @@ static void test_shadow_doorbells(void)
 	fx_close(&f);
 }
 
+/* Several qpairs at once, each writing its own LBA range with its own
+ * pattern, interleaved, then each range read back through another qpair. */
+static void test_several_qpairs(void)
+{
+	struct upcie_nvme_ctrl_info info;
+	struct upcie_nvme_qpair *qp[4];
+	struct fx_counter cnt = {0};
+	uint8_t *buf[4];
+	struct fx f;
+	unsigned n;
+	uint16_t st;
+
+	CU_ASSERT_FATAL(fx_open(&f) == 0);
+	upcie_nvme_ctrl_info(f.ctrl, &info);
+	n = info.io_qpairs_max < 4 ? info.io_qpairs_max : 4;
+	const struct upcie_nvme_ns *ns = upcie_nvme_ns_first(f.ctrl);
+	struct upcie_nvme_qpair_opts o = {.depth = 16};
+	for (unsigned i = 0; i < n; i++) {
+		qp[i] = upcie_nvme_qpair_create(f.ctrl, &o);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(qp[i]);
+		buf[i] = upcie_dma_alloc(f.heap, 8 * ns->lba_size, 4096);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(buf[i]);
+		fill(buf[i], ns, 1000 + 8 * i, 8, 40 + i);
+	}
+	for (unsigned i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(
+		    upcie_nvme_write(qp[i], ns, 1000 + 8 * i, 8, buf[i], fx_count_cb, &cnt, 0), 0);
+	for (unsigned i = 0; i < n; i++)
+		upcie_nvme_ring(qp[i]);
+	double deadline = fx_now() + 10;
+	while (cnt.done < n && fx_now() < deadline) {
+		fx_step(&f);
+		for (unsigned i = 0; i < n; i++)
+			upcie_nvme_poll(qp[i], 0);
+	}
+	CU_ASSERT_EQUAL(cnt.done, n);
+	CU_ASSERT_EQUAL(cnt.errors, 0);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned j = (i + 1) % n;
+		memset(buf[i], 0, 8 * ns->lba_size);
+		CU_ASSERT_EQUAL(upcie_nvme_read_sync(qp[j], ns, 1000 + 8 * i, 8, buf[i], &st, 0),
+				0);
+		CU_ASSERT_EQUAL(mismatches(buf[i], ns, 1000 + 8 * i, 8, 40 + i), 0);
+		upcie_dma_free(f.heap, buf[i]);
+	}
+	fx_close(&f);
+}
+
 static CU_TestInfo tests[] = {
     {"create and clamp depth", test_create_clamp},
     {"phase tag across thousands of wraps", test_phase_wraps},
