@@ -564,6 +564,7 @@ static CU_TestInfo tests[] = {
     {"LBA out of range, invalid nsid, invalid opcode", test_statuses},
     {"write zeroes, deallocate, flush", test_zeroes_dealloc_flush},
     {"one SQ doorbell per batch of 32", test_one_doorbell_per_batch},
+    {"several qpairs at once", test_several_qpairs},
     {"abort on destroy", test_abort_on_destroy},
     {"sync timeout", test_sync_timeout},
     {"shadow doorbells", test_shadow_doorbells},
