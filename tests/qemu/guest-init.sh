@@ -79,9 +79,9 @@ reserve_hugepages() {
 	[ "$got" = "$1" ] || log "asked for $1 hugepages, got $got"
 }
 
-# NVMe controllers are class 0x010802. Identify A and B by the serial
-# number run-guest gave them (readable once the kernel nvme driver bound
-# them); fall back to bus order.
+# NVMe controllers are class 0x010802. Identify A, B, C and D by the
+# serial number run-guest gave them (readable once the kernel nvme driver
+# bound them); fall back to bus order.
 find_controllers() {
 	UPCIE_CTRLS=""
 	for d in /sys/bus/pci/devices/*; do
@@ -99,22 +99,29 @@ find_controllers() {
 	done
 	UPCIE_CTRL_A=""
 	UPCIE_CTRL_B=""
+	UPCIE_CTRL_C=""
+	UPCIE_CTRL_D=""
 	for s in /sys/class/nvme/nvme*; do
 		[ -e "$s/serial" ] || continue
 		bdf=$(basename "$(readlink "$s/device")")
 		case "$(cat "$s/serial")" in
 		*upcieA*) UPCIE_CTRL_A=$bdf ;;
 		*upcieB*) UPCIE_CTRL_B=$bdf ;;
+		*upcieC*) UPCIE_CTRL_C=$bdf ;;
+		*upcieD*) UPCIE_CTRL_D=$bdf ;;
 		esac
 	done
 	set -- $UPCIE_CTRLS
 	how="by serial number"
-	if [ -z "$UPCIE_CTRL_A" ] || [ -z "$UPCIE_CTRL_B" ]; then
+	if [ -z "$UPCIE_CTRL_A" ] || [ -z "$UPCIE_CTRL_B" ] ||
+		{ [ $# -ge 4 ] && { [ -z "$UPCIE_CTRL_C" ] || [ -z "$UPCIE_CTRL_D" ]; }; }; then
 		how="by bus order (serial numbers not readable)"
 		UPCIE_CTRL_A=${1:-}
 		UPCIE_CTRL_B=${2:-}
+		UPCIE_CTRL_C=${3:-}
+		UPCIE_CTRL_D=${4:-}
 	fi
-	export UPCIE_CTRLS UPCIE_CTRL_A UPCIE_CTRL_B
+	export UPCIE_CTRLS UPCIE_CTRL_A UPCIE_CTRL_B UPCIE_CTRL_C UPCIE_CTRL_D
 }
 
 load_modules
@@ -127,7 +134,7 @@ export UPCIE_RESULTS=/tmp/upcie-results
 
 t1=$(cut -d' ' -f1 /proc/uptime)
 log "config=$UPCIE_CONFIG kernel=$(uname -r) ready at ${t1}s (setup $(echo "$t1 $t0" | awk '{printf "%.1f", $1-$2}')s)"
-log "controllers: $UPCIE_CTRLS (A=$UPCIE_CTRL_A B=$UPCIE_CTRL_B, $how)"
+log "controllers: $UPCIE_CTRLS (A=$UPCIE_CTRL_A B=$UPCIE_CTRL_B C=$UPCIE_CTRL_C D=$UPCIE_CTRL_D, $how)"
 log "hugepages: $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) x 2 MiB$(command -v hugepages >/dev/null && echo ' (hugepages CLI)'); binding with $(command -v devbind >/dev/null && [ "${UPCIE_GUEST_RAW_BIND:-0}" != 1 ] && echo devbind || echo 'raw sysfs')"
 
 echo "UPCIE-GUEST-BEGIN"

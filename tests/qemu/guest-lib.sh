@@ -7,6 +7,8 @@
 #   UPCIE_CONFIG    uio | vfio
 #   UPCIE_CTRL_A    BDF of controller A (2 namespaces: 512 B and 4 KiB LBAs)
 #   UPCIE_CTRL_B    BDF of controller B (small MDTS, 2 I/O queue pairs)
+#   UPCIE_CTRL_C, UPCIE_CTRL_D  BDFs of controllers C and D, behind one PCI
+#                   bridge (one IOMMU group in the vfio configuration)
 #   UPCIE_CTRLS     all NVMe controllers, bus order
 #   UPCIE_RESULTS   file the PASS/FAIL/SKIP lines go to (counted by /init)
 #

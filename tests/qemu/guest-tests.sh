@@ -18,6 +18,9 @@
 #  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
 #     it: zero mismatching bytes.
 #  7. The kernel writes a fresh pattern and a marker for the next boot.
+#  8. vfio config: C and D share an IOMMU group (one PCI bridge); C on
+#     vfio-pci with D on nvme is refused as not viable, naming D (nvme);
+#     with D off nvme C opens. uio config: skipped (no IOMMU groups).
 #
 # Regions per namespace, counted from its end (N blocks = 1 MiB):
 #   K = [nsze - N, nsze)        kernel-written, checked on the next boot
@@ -282,4 +285,62 @@ for ns in $NAMESPACES; do
 		 dd if=/tmp/m of=$dev bs=$lbs seek=$M count=1 conv=sync,fsync 2>/dev/null"
 done
 sync
+
+# --- 8. vfio: an IOMMU group that is not viable ------------------------------
+C=$UPCIE_CTRL_C
+D=$UPCIE_CTRL_D
+group_of() {
+	basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group" 2>/dev/null)" 2>/dev/null
+}
+
+# C and D in one group; devbind list names each as the other's member.
+shared_group() {
+	echo "C $C: group $gc; D $D: group $gd; members: $(ls "/sys/kernel/iommu_groups/$gc/devices" 2>/dev/null | tr '\n' ' ')"
+	[ -n "$gc" ] && [ "$gc" = "$gd" ] || return 1
+	command -v devbind >/dev/null || return 0
+	devbind list | grep -F "IOMMU group $gc also holds" >/tmp/members
+	cat /tmp/members
+	grep -qxF "$C: IOMMU group $gc also holds $D (nvme)" /tmp/members
+}
+
+# C to vfio-pci with D still on nvme: devbind warns (naming D) but binds.
+bind_c_warns() {
+	devbind bind vfio-pci "$C" >/tmp/bindC.out 2>&1
+	_rc=$?
+	cat /tmp/bindC.out
+	[ $_rc -eq 0 ] || { echo "exit $_rc"; return 1; }
+	[ "$(upcie_driver "$C")" = vfio-pci ] || { echo "C is on '$(upcie_driver "$C")'"; return 1; }
+	[ "$(upcie_driver "$D")" = nvme ] || { echo "D is on '$(upcie_driver "$D")'"; return 1; }
+	grep -qF "IOMMU group $gc also holds $D, bound to nvme; the group is not viable" /tmp/bindC.out ||
+		{ echo "no warning naming $D on nvme"; return 1; }
+}
+
+cd_on_nvme() {
+	upcie_bind "$D" nvme && upcie_bind "$C" nvme || return 1
+	blockdev_of "$C" 1 && blockdev_of "$D" 1
+}
+
+if [ "$UPCIE_CONFIG" != vfio ]; then
+	t_skip "vfio: C on vfio-pci, D on nvme: group not viable" "no IOMMU groups in the $UPCIE_CONFIG configuration"
+elif [ -z "$C" ] || [ -z "$D" ]; then
+	t_fail "vfio: C on vfio-pci, D on nvme: group not viable" "controllers C and D not found"
+else
+	gc=$(group_of "$C")
+	gd=$(group_of "$D")
+	if t_run "C and D (behind one PCI bridge) share IOMMU group ${gc:-?}" shared_group; then
+		if command -v devbind >/dev/null && [ "${UPCIE_GUEST_RAW_BIND:-0}" != 1 ]; then
+			t_run "devbind bind vfio-pci C: binds, warns that D on nvme makes the group not viable" \
+				bind_c_warns
+		else
+			t_run "bind C to vfio-pci (D stays on nvme)" upcie_bind "$C" vfio-pci
+		fi
+		t_run_fail "upcie-identify C with D on nvme: group not viable, names D (nvme)" \
+			"IOMMU group $gc is not viable.* $D \(nvme\)" upcie-identify "$C"
+		t_run "unbind D: no driver" upcie_bind "$D" ""
+		t_run "upcie-identify C with D on no driver: group viable" identify_brief "$C"
+		t_run "bind D to vfio-pci too" upcie_bind "$D" vfio-pci
+		t_run "upcie-identify D with C on vfio-pci: group viable" identify_brief "$D"
+		t_run "C and D back on nvme with their block devices" cd_on_nvme
+	fi
+fi
 t_done
