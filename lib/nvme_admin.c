@@ -199,7 +199,14 @@ static int add_ns(struct upcie_nvme_ctrl *c, uint32_t nsid, const struct upcie_n
 	ns->flbas_idx = (uint8_t)idx;
 	ns->nsze = id->nsze;
 	ns->ncap = id->ncap;
-	ns->max_xfer_blocks = c->max_xfer >> lbads;
+	/* Metadata (extended LBAs or a separate buffer) is not supported: with
+	 * ms != 0 the device would move more bytes than the data buffer holds,
+	 * or DMA metadata to MPTR. Refuse I/O on such a namespace instead. */
+	ns->max_xfer_blocks = ns->ms ? 0 : c->max_xfer >> lbads;
+	if (ns->ms)
+		upcie_warn("nsid %u: formatted with %u metadata bytes per block; I/O through "
+			   "this library is refused (format it without metadata)",
+			   nsid, ns->ms);
 	ns->id = &c->ns_id[c->nr_ns];
 	c->nr_ns++;
 	return 0;

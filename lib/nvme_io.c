@@ -149,6 +149,11 @@ static int rw_sync(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_
 	struct upcie_nvme_cqe cqe = {0};
 	int rc;
 
+	if (!ns->max_xfer_blocks)
+		return upcie_err(-ENOTSUP,
+				 "nsid %u has %u metadata bytes per block; this library does no "
+				 "metadata I/O (reformat without metadata)",
+				 ns->nsid, ns->ms);
 	if (!nlb || nlb > ns->max_xfer_blocks || !buf)
 		return upcie_err(-EINVAL,
 				 "nsid %u: %u blocks is not a valid transfer (1..%u blocks, from "

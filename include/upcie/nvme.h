@@ -90,7 +90,8 @@ struct upcie_nvme_ns {
 	uint8_t flbas_idx;	  /* LBA format in use */
 	uint64_t nsze;		  /* size, in blocks */
 	uint64_t ncap;		  /* capacity, in blocks */
-	uint32_t max_xfer_blocks; /* largest single transfer, from MDTS */
+	uint32_t max_xfer_blocks; /* largest single transfer, from MDTS; 0 when the namespace
+				    has metadata (ms != 0): I/O on it is refused */
 	const struct upcie_nvme_id_ns *id;
 };
 

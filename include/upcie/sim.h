@@ -46,6 +46,8 @@ struct upcie_sim;
 struct upcie_sim_ns_config {
 	uint32_t lba_size; /* 512 or 4096 (any power of two 512..65536) */
 	uint64_t nlbas;	   /* blocks */
+	uint16_t ms;	   /* metadata bytes per block reported by Identify (default 0);
+			      the model keeps no metadata: for tests of drivers that refuse it */
 };
 
 struct upcie_sim_config {

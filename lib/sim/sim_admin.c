@@ -67,6 +67,7 @@ static void id_ns(struct upcie_sim *sim, uint32_t nsid, struct upcie_nvme_id_ns 
 	id->flbas = 0;
 	id->dlfeat = 0x1 | (1u << 3); /* deallocated blocks read zeros; WZ may deallocate */
 	id->lbaf[0].lbads = (uint8_t)ns->lba_shift;
+	id->lbaf[0].ms = sim->cfg.ns[nsid - 1].ms;
 	id->eui64[0] = 0x02;
 	id->eui64[7] = (uint8_t)nsid;
 }

@@ -360,6 +360,34 @@ static void test_qpairs_beyond_granted(void)
 	fx_close(&f);
 }
 
+/* A namespace formatted with metadata is listed, but I/O on it is refused
+ * (the library moves data only; the device would move more). */
+static void test_metadata_ns_refused(void)
+{
+	FX_SIM_ONLY();
+	struct upcie_sim_config cfg;
+	struct fx f;
+	uint16_t st;
+
+	sim_cfg(&cfg);
+	cfg.ns[1].ms = 8;
+	CU_ASSERT_FATAL(fx_open_opts(&f, &cfg, 0, false, NULL) == 0);
+	const struct upcie_nvme_ns *md = upcie_nvme_ns_get(f.ctrl, 2);
+	const struct upcie_nvme_ns *plain = upcie_nvme_ns_get(f.ctrl, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(md);
+	CU_ASSERT_EQUAL(md->ms, 8);
+	CU_ASSERT_EQUAL(md->max_xfer_blocks, 0);
+	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
+	void *buf = upcie_dma_alloc(f.heap, 4096, 4096);
+	CU_ASSERT_EQUAL(upcie_nvme_read(qp, md, 0, 1, buf, NULL, NULL, UPCIE_NVME_SUBMIT_RING),
+			-EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_read_sync(qp, md, 0, 1, buf, &st, 0), -ENOTSUP);
+	CU_ASSERT(strstr(upcie_errmsg(), "metadata") != NULL);
+	CU_ASSERT_EQUAL(upcie_nvme_read_sync(qp, plain, 0, 1, buf, &st, 0), 0);
+	upcie_dma_free(f.heap, buf);
+	fx_close(&f);
+}
+
 static CU_TestInfo tests[] = {
     {"bring-up and shutdown, DSTRD 0", test_bringup_dstrd0},
     {"bring-up and shutdown, DSTRD 2", test_bringup_dstrd2},
@@ -374,6 +402,7 @@ static CU_TestInfo tests[] = {
     {"fault: device removed", test_fault_removed},
     {"fault: shutdown never completes", test_fault_shutdown_never},
     {"qpairs beyond the granted count", test_qpairs_beyond_granted},
+    {"namespace with metadata refused", test_metadata_ns_refused},
     CU_TEST_INFO_NULL,
 };
 
