@@ -68,14 +68,38 @@ static void test_bringup_dstrd2(void)
 }
 
 /* Open, close and open again on the same device. */
+/* Data written before a close is there after the reopen. */
 static void test_reopen(void)
 {
+	struct upcie_nvme_qpair *qp;
 	struct fx f;
+	uint16_t st;
 
 	CU_ASSERT_FATAL(fx_open(&f) == 0);
-	CU_ASSERT_EQUAL(upcie_nvme_ctrl_close(f.ctrl), 0);
+	const struct upcie_nvme_ns *ns = upcie_nvme_ns_first(f.ctrl);
+	uint32_t nsid = ns->nsid, lbs = ns->lba_size;
+	uint8_t *buf = upcie_dma_alloc(f.heap, 2 * lbs, 4096);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+	for (uint32_t i = 0; i < 2 * lbs; i++)
+		buf[i] = (uint8_t)(i * 13 + 7);
+	qp = upcie_nvme_qpair_create(f.ctrl, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
+	CU_ASSERT_EQUAL(upcie_nvme_write_sync(qp, ns, 40, 2, buf, &st, 0), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_ctrl_close(f.ctrl), 0); /* destroys qp too */
+
+	memset(buf, 0, 2 * lbs);
 	f.ctrl = upcie_nvme_ctrl_open(f.dev, f.heap, NULL);
-	CU_ASSERT_PTR_NOT_NULL(f.ctrl);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f.ctrl);
+	ns = upcie_nvme_ns_get(f.ctrl, nsid);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ns);
+	qp = upcie_nvme_qpair_create(f.ctrl, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
+	CU_ASSERT_EQUAL(upcie_nvme_read_sync(qp, ns, 40, 2, buf, &st, 0), 0);
+	unsigned bad = 0;
+	for (uint32_t i = 0; i < 2 * lbs; i++)
+		bad += buf[i] != (uint8_t)(i * 13 + 7);
+	CU_ASSERT_EQUAL(bad, 0);
+	upcie_dma_free(f.heap, buf);
 	fx_close(&f);
 }
 
@@ -391,7 +415,7 @@ static void test_metadata_ns_refused(void)
 static CU_TestInfo tests[] = {
     {"bring-up and shutdown, DSTRD 0", test_bringup_dstrd0},
     {"bring-up and shutdown, DSTRD 2", test_bringup_dstrd2},
-    {"close and reopen", test_reopen},
+    {"close and reopen finds the data", test_reopen},
     {"identify controller and namespaces", test_identify},
     {"log pages", test_log_pages},
     {"admin error statuses", test_admin_status},
