@@ -28,14 +28,40 @@ static int vpath(const char *root, char *buf, size_t len, const char *fmt, va_li
 	return 0;
 }
 
+/* rc = the path from a variadic function's own fmt and arguments, into buf. */
+#define VPATH(rc, root, buf, len, fmt)                                                             \
+	do {                                                                                       \
+		va_list ap_;                                                                       \
+		va_start(ap_, fmt);                                                                \
+		rc = vpath(root, buf, len, fmt, ap_);                                              \
+		va_end(ap_);                                                                       \
+	} while (0)
+
 int upcie_sysfs_path(const char *root, char *buf, size_t len, const char *fmt, ...)
 {
-	va_list ap;
 	int rc;
 
-	va_start(ap, fmt);
-	rc = vpath(root, buf, len, fmt, ap);
-	va_end(ap);
+	VPATH(rc, root, buf, len, fmt);
+	return rc;
+}
+
+/* Path of attribute attr of the PCI function at addr. */
+static int pci_path(const char *root, const struct upcie_pci_addr *addr, char *buf, size_t len,
+		    const char *attr)
+{
+	char bdf[UPCIE_PCI_ADDR_STRLEN];
+
+	upcie_pci_addr_format(addr, bdf, sizeof(bdf));
+	return upcie_sysfs_path(root, buf, len, "bus/pci/devices/%s/%s", bdf, attr);
+}
+
+/* End of a read or write of len bytes that returned n: 0 or a negative errno. */
+static int io_done(int fd, ssize_t n, size_t len)
+{
+	int rc = n < 0 ? -errno : ((size_t)n == len ? 0 : -EIO);
+
+	if (close(fd) && !rc)
+		rc = -errno;
 	return rc;
 }
 
@@ -64,12 +90,9 @@ static int read_str(const char *path, char *buf, size_t len)
 int upcie_sysfs_read_str(const char *root, char *buf, size_t len, const char *fmt, ...)
 {
 	char path[PATH_MAX];
-	va_list ap;
 	int rc;
 
-	va_start(ap, fmt);
-	rc = vpath(root, path, sizeof(path), fmt, ap);
-	va_end(ap);
+	VPATH(rc, root, path, sizeof(path), fmt);
 	return rc ? rc : read_str(path, buf, len);
 }
 
@@ -92,12 +115,9 @@ static int parse_u64(const char *s, uint64_t *val)
 int upcie_sysfs_read_u64(const char *root, uint64_t *val, const char *fmt, ...)
 {
 	char path[PATH_MAX], buf[64];
-	va_list ap;
 	int rc;
 
-	va_start(ap, fmt);
-	rc = vpath(root, path, sizeof(path), fmt, ap);
-	va_end(ap);
+	VPATH(rc, root, path, sizeof(path), fmt);
 	if (!rc)
 		rc = read_str(path, buf, sizeof(buf));
 	return rc ? rc : parse_u64(buf, val);
@@ -107,36 +127,25 @@ int upcie_sysfs_write_str(const char *root, const char *val, const char *fmt, ..
 {
 	char path[PATH_MAX];
 	size_t len = strlen(val);
-	va_list ap;
-	ssize_t n;
 	int rc, fd;
 
-	va_start(ap, fmt);
-	rc = vpath(root, path, sizeof(path), fmt, ap);
-	va_end(ap);
+	VPATH(rc, root, path, sizeof(path), fmt);
 	if (rc)
 		return rc;
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = write(fd, val, len);
-	rc = n < 0 ? -errno : ((size_t)n == len ? 0 : -EIO);
-	if (close(fd) && !rc)
-		rc = -errno;
-	return rc;
+	return io_done(fd, write(fd, val, len), len);
 }
 
 int upcie_sysfs_link_name(const char *root, char *buf, size_t len, const char *fmt, ...)
 {
 	char path[PATH_MAX], target[PATH_MAX];
 	const char *base;
-	va_list ap;
 	ssize_t n;
 	int rc;
 
-	va_start(ap, fmt);
-	rc = vpath(root, path, sizeof(path), fmt, ap);
-	va_end(ap);
+	VPATH(rc, root, path, sizeof(path), fmt);
 	if (rc)
 		return rc;
 	n = readlink(path, target, sizeof(target) - 1);
@@ -173,35 +182,39 @@ int upcie_sysfs_pci_driver(const char *root, const struct upcie_pci_addr *addr, 
 	return rc;
 }
 
+/* A whole decimal number in [min, INT32_MAX]: 0 or -EINVAL. */
+static int parse_int(const char *s, long min, int *val)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (end == s || *end || v < min || v > INT32_MAX)
+		return -EINVAL;
+	*val = (int)v;
+	return 0;
+}
+
 int upcie_sysfs_pci_iommu_group(const char *root, const struct upcie_pci_addr *addr, int *group)
 {
-	char bdf[UPCIE_PCI_ADDR_STRLEN], name[32], *end;
-	long g;
+	char bdf[UPCIE_PCI_ADDR_STRLEN], name[32];
 	int rc;
 
 	upcie_pci_addr_format(addr, bdf, sizeof(bdf));
 	rc = upcie_sysfs_link_name(root, name, sizeof(name), "bus/pci/devices/%s/iommu_group", bdf);
-	if (rc)
-		return rc;
-	g = strtol(name, &end, 10);
-	if (end == name || *end || g < 0 || g > INT32_MAX)
-		return -EINVAL;
-	*group = (int)g;
-	return 0;
+	return rc ? rc : parse_int(name, 0, group);
 }
 
 int upcie_sysfs_pci_resource(const char *root, const struct upcie_pci_addr *addr, unsigned bar,
 			     uint64_t *start, uint64_t *size, uint64_t *flags)
 {
-	char bdf[UPCIE_PCI_ADDR_STRLEN], path[PATH_MAX], line[128];
+	char path[PATH_MAX], line[128];
 	uint64_t s, e, f;
 	FILE *fp;
 	int rc;
 
 	if (bar >= 6)
 		return -EINVAL;
-	upcie_pci_addr_format(addr, bdf, sizeof(bdf));
-	rc = upcie_sysfs_path(root, path, sizeof(path), "bus/pci/devices/%s/resource", bdf);
+	rc = pci_path(root, addr, path, sizeof(path), "resource");
 	if (rc)
 		return rc;
 	fp = fopen(path, "re");
@@ -226,12 +239,9 @@ int upcie_sysfs_pci_resource(const char *root, const struct upcie_pci_addr *addr
 int upcie_sysfs_exists(const char *root, const char *fmt, ...)
 {
 	char path[PATH_MAX];
-	va_list ap;
 	int rc;
 
-	va_start(ap, fmt);
-	rc = vpath(root, path, sizeof(path), fmt, ap);
-	va_end(ap);
+	VPATH(rc, root, path, sizeof(path), fmt);
 	if (rc)
 		return rc;
 	return access(path, F_OK) ? -errno : 0;
@@ -247,12 +257,9 @@ int upcie_sysfs_dir_foreach(const char *root, upcie_sysfs_dir_cb cb, void *arg, 
 {
 	char path[PATH_MAX];
 	struct dirent **ents;
-	va_list ap;
 	int rc, n;
 
-	va_start(ap, fmt);
-	rc = vpath(root, path, sizeof(path), fmt, ap);
-	va_end(ap);
+	VPATH(rc, root, path, sizeof(path), fmt);
 	if (rc)
 		return rc;
 	n = scandir(path, &ents, skip_dots, versionsort);
@@ -322,8 +329,7 @@ int upcie_sysfs_pci_ids(const char *root, const struct upcie_pci_addr *addr, uin
 
 int upcie_sysfs_pci_numa_node(const char *root, const struct upcie_pci_addr *addr, int *node)
 {
-	char bdf[UPCIE_PCI_ADDR_STRLEN], buf[32], *end;
-	long n;
+	char bdf[UPCIE_PCI_ADDR_STRLEN], buf[32];
 	int rc;
 
 	upcie_pci_addr_format(addr, bdf, sizeof(bdf));
@@ -332,34 +338,22 @@ int upcie_sysfs_pci_numa_node(const char *root, const struct upcie_pci_addr *add
 		*node = -1;
 		return 0;
 	}
-	if (rc)
-		return rc;
-	n = strtol(buf, &end, 10);
-	if (end == buf || *end || n < -1 || n > INT32_MAX)
-		return -EINVAL;
-	*node = (int)n;
-	return 0;
+	return rc ? rc : parse_int(buf, -1, node);
 }
 
 static int config_rw(const char *root, const struct upcie_pci_addr *addr, uint32_t off, void *buf,
 		     size_t len, int write)
 {
-	char bdf[UPCIE_PCI_ADDR_STRLEN], path[PATH_MAX];
-	ssize_t n;
+	char path[PATH_MAX];
 	int rc, fd;
 
-	upcie_pci_addr_format(addr, bdf, sizeof(bdf));
-	rc = upcie_sysfs_path(root, path, sizeof(path), "bus/pci/devices/%s/config", bdf);
+	rc = pci_path(root, addr, path, sizeof(path), "config");
 	if (rc)
 		return rc;
 	fd = open(path, (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = write ? pwrite(fd, buf, len, off) : pread(fd, buf, len, off);
-	rc = n < 0 ? -errno : ((size_t)n == len ? 0 : -EIO);
-	if (close(fd) && !rc)
-		rc = -errno;
-	return rc;
+	return io_done(fd, write ? pwrite(fd, buf, len, off) : pread(fd, buf, len, off), len);
 }
 
 int upcie_sysfs_pci_config_read(const char *root, const struct upcie_pci_addr *addr, uint32_t off,

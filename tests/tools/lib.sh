@@ -110,6 +110,19 @@ json_valid() {
 	fi
 }
 
+# expect_json FILE WHAT: the last command's stdout, kept as FILE, is valid JSON.
+expect_json() {
+	cp "$T/out" "$1"
+	if json_valid "$1"; then
+		ok "$2 is valid JSON"
+	else
+		[ $? -eq 2 ] && skip "no python3 or jq to validate JSON" || {
+			fail "$2 is not valid JSON"
+			show
+		}
+	fi
+}
+
 # json_check FILE PYEXPR DESC: PYEXPR over d = the parsed file is true.
 json_check() {
 	if ! command -v python3 >/dev/null 2>&1; then
@@ -122,6 +135,16 @@ json_check() {
 		fail "$3: ($2) is false"
 		sed 's/^/    | /' "$1"
 	fi
+}
+
+# as_nobody CMD...: CMD as user nobody (needs root and setpriv).
+as_nobody() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+
+# nobody_can_run PROG: as root, PROG (a path a test built) runs as nobody.
+nobody_can_run() {
+	command -v setpriv >/dev/null 2>&1 && as_nobody "$1" --help >/dev/null 2>&1
 }
 
 finish() {

@@ -17,11 +17,9 @@ static char *dup_or_dash(const char *s)
 {
 	char *d = strdup(s ? s : "-");
 
-	if (!d) {
-		/* A CLI out of memory for a table cell has nothing better to do. */
-		perror(tool_name);
-		exit(TOOL_EXIT_SYSTEM);
-	}
+	/* A CLI out of memory for a table cell has nothing better to do. */
+	if (!d)
+		tool_die_errno();
 	return d;
 }
 
@@ -30,10 +28,8 @@ static void table_row(struct tool_table *t, const char *const *cells)
 	if (t->nrows + 1 >= t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
 		char **c = realloc(t->cells, cap * t->ncols * sizeof(*c));
-		if (!c) {
-			perror(tool_name);
-			exit(TOOL_EXIT_SYSTEM);
-		}
+		if (!c)
+			tool_die_errno();
 		t->cells = c;
 		t->cap = cap;
 	}
@@ -46,10 +42,8 @@ struct tool_table *tool_table_new(unsigned ncols, const char *const *headers)
 {
 	struct tool_table *t = calloc(1, sizeof(*t));
 
-	if (!t) {
-		perror(tool_name);
-		exit(TOOL_EXIT_SYSTEM);
-	}
+	if (!t)
+		tool_die_errno();
 	t->ncols = ncols;
 	table_row(t, headers);
 	return t;
@@ -219,6 +213,23 @@ void tool_json_null(struct tool_json *j, const char *key)
 {
 	json_sep(j, key);
 	fputs("null", j->f);
+}
+
+void tool_json_memlock(struct tool_json *j)
+{
+	uint64_t soft, hard;
+
+	tool_memlock(&soft, &hard);
+	tool_json_obj(j, "memlock");
+	if (soft == UINT64_MAX)
+		tool_json_null(j, "soft_bytes");
+	else
+		tool_json_uint(j, "soft_bytes", soft);
+	if (hard == UINT64_MAX)
+		tool_json_null(j, "hard_bytes");
+	else
+		tool_json_uint(j, "hard_bytes", hard);
+	tool_json_obj_end(j);
 }
 
 void tool_json_done(struct tool_json *j)

@@ -4,7 +4,8 @@
  * ===========================
  *
  * What devbind and hugepages both need and the library does not offer:
- * exit codes, one-line error messages, number and size parsing, the mount
+ * exit codes, one-line error messages, usage errors and the shared options
+ * (--sysfs-root, --proc-root, --json, --help), number and size parsing, the mount
  * table and swap list from a (possibly fake) /proc, an aligned table
  * printer and a small JSON writer.
  *
@@ -16,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -26,13 +28,57 @@ enum tool_exit {
 	TOOL_EXIT_SAFETY = 3,
 };
 
-/* Name printed in front of messages; set from main(). */
+/* Name printed in front of messages and the --help text; set from main(). */
 extern const char *tool_name;
+extern const char *tool_usage_text;
 
+/* "name: <prefix>message\n" on stderr. */
+void tool_vmsg(const char *prefix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* "name: message\n" on stderr. */
 void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "name: warning: message\n" on stderr. */
 void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* perror(tool_name) and exit TOOL_EXIT_SYSTEM: for an allocation that failed. */
+void tool_die_errno(void) __attribute__((noreturn));
+
+/*
+ * A usage error, "name: <fmt with arg> (see name --help)", or without fmt
+ * the --help text, on stderr; returns TOOL_EXIT_USAGE.
+ */
+int tool_usage(const char *fmt, const char *arg);
+
+/* getopt_long values of the options both tools take; a tool's own start at TOOL_OPT_NEXT. */
+enum {
+	TOOL_OPT_SYSFS = 256,
+	TOOL_OPT_PROC,
+	TOOL_OPT_JSON,
+	TOOL_OPT_NEXT,
+};
+
+struct option;
+
+/* clang-format off */
+/* Entries for the shared options, to end a tool's longopts (needs <getopt.h>). */
+#define TOOL_LONGOPTS_COMMON                                            \
+	{"json", no_argument, NULL, TOOL_OPT_JSON},                     \
+	{"sysfs-root", required_argument, NULL, TOOL_OPT_SYSFS},        \
+	{"proc-root", required_argument, NULL, TOOL_OPT_PROC},          \
+	{"help", no_argument, NULL, 'h'},                               \
+	{NULL, 0, NULL, 0}
+/* clang-format on */
+
+/*
+ * getopt_long(argc, argv, "h", longopts) that takes the options both tools
+ * share itself (--sysfs-root, --proc-root and --json into *sysfs, *proc and
+ * *json) and returns the tool's own, -1 after the last. Exits on --help (the
+ * usage text on stdout, 0) and on a missing value or an unknown option (a
+ * usage error, 1).
+ */
+int tool_getopt(int argc, char **argv, const struct option *longopts, const char **sysfs,
+		const char **proc, bool *json);
+/* The command word after the options (optind moves past it); exits with the usage text if none. */
+const char *tool_command(int argc, char **argv);
 
 /* Whole decimal number, no sign, no trailing text: 0 or -EINVAL / -ERANGE. */
 int tool_parse_u64(const char *s, uint64_t *val);
@@ -58,10 +104,10 @@ void tool_mounts_free(struct tool_mount *m, size_t n);
 /* Value of "key=" in a comma-separated option string, copied into buf; -ENOENT if absent. */
 int tool_mount_opt(const char *opts, const char *key, char *buf, size_t len);
 
-/* RLIMIT_MEMLOCK as a line of text: "8M (hard 8M)" or "unlimited". */
-void tool_memlock_str(char *buf, size_t len);
-/* Both limits in bytes; UINT64_MAX for unlimited. */
+/* RLIMIT_MEMLOCK, both limits in bytes; UINT64_MAX for unlimited. */
 void tool_memlock(uint64_t *soft, uint64_t *hard);
+/* "\nRLIMIT_MEMLOCK: 8M (hard 16M)\n" ("unlimited", one size when equal) on stdout. */
+void tool_memlock_print(void);
 
 /*
  * Aligned table: every column as wide as its widest cell, two spaces
@@ -94,6 +140,8 @@ void tool_json_int(struct tool_json *j, const char *key, int64_t val);
 void tool_json_uint(struct tool_json *j, const char *key, uint64_t val);
 void tool_json_bool(struct tool_json *j, const char *key, bool val);
 void tool_json_null(struct tool_json *j, const char *key);
+/* "memlock": {"soft_bytes": ..., "hard_bytes": ...}, null for unlimited. */
+void tool_json_memlock(struct tool_json *j);
 /* Closing newline after the top-level value. */
 void tool_json_done(struct tool_json *j);
 

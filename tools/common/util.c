@@ -2,6 +2,7 @@
 /* Messages, parsing, /proc/mounts and RLIMIT_MEMLOCK for the CLIs. */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,41 +12,108 @@
 #include "tool.h"
 
 const char *tool_name = "upcie";
+const char *tool_usage_text = "";
+
+void tool_vmsg(const char *prefix, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: %s", tool_name, prefix);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
 
 void tool_err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", tool_name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	tool_vmsg("", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void tool_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: warning: ", tool_name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	tool_vmsg("warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+void tool_die_errno(void)
+{
+	perror(tool_name);
+	exit(TOOL_EXIT_SYSTEM);
+}
+
+int tool_usage(const char *fmt, const char *arg)
+{
+	if (fmt) {
+		fprintf(stderr, "%s: ", tool_name);
+		fprintf(stderr, fmt, arg);
+		fprintf(stderr, " (see %s --help)\n", tool_name);
+	} else {
+		fputs(tool_usage_text, stderr);
+	}
+	return TOOL_EXIT_USAGE;
+}
+
+int tool_getopt(int argc, char **argv, const struct option *longopts, const char **sysfs,
+		const char **proc, bool *json)
+{
+	int c;
+
+	opterr = 0;
+	for (;;) {
+		c = getopt_long(argc, argv, "h", longopts, NULL);
+		switch (c) {
+		case TOOL_OPT_SYSFS:
+			*sysfs = optarg;
+			break;
+		case TOOL_OPT_PROC:
+			*proc = optarg;
+			break;
+		case TOOL_OPT_JSON:
+			*json = true;
+			break;
+		case 'h':
+			fputs(tool_usage_text, stdout);
+			exit(TOOL_EXIT_OK);
+		case '?':
+			if (optopt)
+				exit(tool_usage("option '%s' needs a value", argv[optind - 1]));
+			exit(tool_usage("unknown option '%s'", argv[optind - 1]));
+		default:
+			return c;
+		}
+	}
+}
+
+const char *tool_command(int argc, char **argv)
+{
+	if (optind >= argc)
+		exit(tool_usage(NULL, NULL));
+	return argv[optind++];
+}
+
+/* Leading decimal digits of s (no sign, no blanks) into *v; *end after them. */
+static int parse_digits(const char *s, unsigned long long *v, char **end)
+{
+	/* strtoull accepts "-1" and leading blanks; a count must be plain digits. */
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, end, 10);
+	return errno ? -ERANGE : 0;
 }
 
 int tool_parse_u64(const char *s, uint64_t *val)
 {
 	unsigned long long v;
 	char *end;
+	int rc = parse_digits(s, &v, &end);
 
-	/* strtoull accepts "-1" and leading blanks; a count must be plain digits. */
-	if (!s || !isdigit((unsigned char)s[0]))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -ERANGE;
+	if (rc)
+		return rc;
 	if (*end)
 		return -EINVAL;
 	*val = v;
@@ -57,13 +125,10 @@ int tool_parse_size(const char *s, uint64_t *bytes)
 	unsigned long long v;
 	unsigned shift = 0;
 	char *end;
+	int rc = parse_digits(s, &v, &end);
 
-	if (!s || !isdigit((unsigned char)s[0]))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -ERANGE;
+	if (rc)
+		return rc;
 	switch (toupper((unsigned char)*end)) {
 	case '\0':
 		break;
@@ -236,22 +301,24 @@ void tool_memlock(uint64_t *soft, uint64_t *hard)
 	*hard = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_max;
 }
 
-void tool_memlock_str(char *buf, size_t len)
+static void limit_str(uint64_t lim, char *buf, size_t len)
+{
+	if (lim == UINT64_MAX)
+		snprintf(buf, len, "unlimited");
+	else
+		tool_fmt_size(lim, buf, len);
+}
+
+void tool_memlock_print(void)
 {
 	char s[32], h[32];
 	uint64_t soft, hard;
 
 	tool_memlock(&soft, &hard);
-	if (soft == UINT64_MAX)
-		snprintf(s, sizeof(s), "unlimited");
-	else
-		tool_fmt_size(soft, s, sizeof(s));
-	if (hard == UINT64_MAX)
-		snprintf(h, sizeof(h), "unlimited");
-	else
-		tool_fmt_size(hard, h, sizeof(h));
+	limit_str(soft, s, sizeof(s));
+	limit_str(hard, h, sizeof(h));
 	if (soft == hard)
-		snprintf(buf, len, "%s", s);
+		printf("\nRLIMIT_MEMLOCK: %s\n", s);
 	else
-		snprintf(buf, len, "%s (hard %s)", s, h);
+		printf("\nRLIMIT_MEMLOCK: %s (hard %s)\n", s, h);
 }

@@ -47,18 +47,6 @@ static const char usage_text[] =
     "Exit status: 0 ok, 1 usage error, 2 device or system error,\n"
     "3 refused for safety (device in use; --force overrides).\n";
 
-static int usage(const char *fmt, const char *arg)
-{
-	if (fmt) {
-		fprintf(stderr, "%s: ", tool_name);
-		fprintf(stderr, fmt, arg);
-		fprintf(stderr, " (see devbind --help)\n");
-	} else {
-		fputs(usage_text, stderr);
-	}
-	return TOOL_EXIT_USAGE;
-}
-
 /* --- resolving DEVICE arguments ----------------------------------------- */
 
 struct addr_set {
@@ -79,10 +67,8 @@ static void set_add(struct addr_set *s, const struct upcie_pci_addr *a)
 		if (!memcmp(&s->v[i], a, sizeof(*a)))
 			return;
 	v = realloc(s->v, (s->n + 1) * sizeof(*v));
-	if (!v) {
-		perror(tool_name);
-		exit(TOOL_EXIT_SYSTEM);
-	}
+	if (!v)
+		tool_die_errno();
 	s->v = v;
 	s->v[s->n++] = *a;
 }
@@ -166,10 +152,8 @@ static int resolve(const struct devbind_opts *o, char **specs, int n, struct dev
 		}
 	}
 	devs = calloc(s.n ? s.n : 1, sizeof(*devs));
-	if (!devs) {
-		perror(tool_name);
-		exit(TOOL_EXIT_SYSTEM);
-	}
+	if (!devs)
+		tool_die_errno();
 	for (size_t i = 0; i < s.n; i++) {
 		rc = dev_info_get(o, &s.v[i], &devs[i]);
 		if (rc) {
@@ -225,10 +209,8 @@ static int list_cb(const struct upcie_pci_addr *a, void *arg)
 	}
 	names_lookup(&d);
 	v = realloc(l->v, (l->n + 1) * sizeof(*v));
-	if (!v) {
-		perror(tool_name);
-		exit(TOOL_EXIT_SYSTEM);
-	}
+	if (!v)
+		tool_die_errno();
 	l->v = v;
 	l->v[l->n++] = d;
 	return 0;
@@ -240,7 +222,6 @@ static void list_json(const struct devbind_opts *o, const struct list_ctx *l)
 {
 	struct tool_json j;
 	char buf[64];
-	uint64_t soft, hard;
 
 	tool_json_init(&j, stdout);
 	tool_json_obj(&j, NULL);
@@ -299,17 +280,7 @@ static void list_json(const struct devbind_opts *o, const struct list_ctx *l)
 		tool_json_obj_end(&j);
 	}
 	tool_json_obj_end(&j);
-	tool_memlock(&soft, &hard);
-	tool_json_obj(&j, "memlock");
-	if (soft == UINT64_MAX)
-		tool_json_null(&j, "soft_bytes");
-	else
-		tool_json_uint(&j, "soft_bytes", soft);
-	if (hard == UINT64_MAX)
-		tool_json_null(&j, "hard_bytes");
-	else
-		tool_json_uint(&j, "hard_bytes", hard);
-	tool_json_obj_end(&j);
+	tool_json_memlock(&j);
 	tool_json_obj_end(&j);
 	tool_json_done(&j);
 }
@@ -329,7 +300,7 @@ static void list_table(const struct devbind_opts *o, const struct list_ctx *l)
 					  "IOMMU", "BLOCK", "IN-USE", "NAME"};
 	static const char *const dhdr[] = {"DRIVER", "STATE"};
 	struct tool_table *t = tool_table_new(8, hdr);
-	char id[16], numa[16], grp[16], blk[256], name[600], memlock[64];
+	char id[16], numa[16], grp[16], blk[256], name[600];
 
 	for (size_t i = 0; i < l->n; i++) {
 		const struct dev_info *d = &l->v[i];
@@ -379,8 +350,7 @@ static void list_table(const struct devbind_opts *o, const struct list_ctx *l)
 	}
 	tool_table_print(t, stdout, "");
 	tool_table_free(t);
-	tool_memlock_str(memlock, sizeof(memlock));
-	printf("\nRLIMIT_MEMLOCK: %s\n", memlock);
+	tool_memlock_print();
 }
 
 static int cmd_list(const struct devbind_opts *o)
@@ -405,9 +375,7 @@ static int cmd_list(const struct devbind_opts *o)
 /* --- main ---------------------------------------------------------------- */
 
 enum {
-	OPT_SYSFS = 256,
-	OPT_PROC,
-	OPT_MODULES,
+	OPT_MODULES = TOOL_OPT_NEXT,
 	OPT_TIMEOUT,
 	OPT_DRY_RUN,
 };
@@ -416,15 +384,11 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"all", no_argument, NULL, 'a'},
-	    {"json", no_argument, NULL, 'j'},
 	    {"force", no_argument, NULL, 'f'},
 	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-	    {"sysfs-root", required_argument, NULL, OPT_SYSFS},
-	    {"proc-root", required_argument, NULL, OPT_PROC},
 	    {"modules-dir", required_argument, NULL, OPT_MODULES},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    TOOL_LONGOPTS_COMMON,
 	};
 	struct devbind_opts o = {.timeout_ms = 5000};
 	struct dev_info *devs = NULL;
@@ -434,14 +398,11 @@ int main(int argc, char **argv)
 	int c, rc;
 
 	tool_name = "devbind";
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	tool_usage_text = usage_text;
+	while ((c = tool_getopt(argc, argv, longopts, &o.sysfs, &o.proc, &o.json)) != -1) {
 		switch (c) {
 		case 'a':
 			o.all = true;
-			break;
-		case 'j':
-			o.json = true;
 			break;
 		case 'f':
 			o.force = true;
@@ -451,45 +412,30 @@ int main(int argc, char **argv)
 			break;
 		case OPT_TIMEOUT:
 			if (tool_parse_u64(optarg, &secs) || secs > 3600)
-				return usage("--timeout takes whole seconds (0-3600), not '%s'",
-					     optarg);
+				return tool_usage(
+				    "--timeout takes whole seconds (0-3600), not '%s'", optarg);
 			o.timeout_ms = (unsigned)secs * 1000;
-			break;
-		case OPT_SYSFS:
-			o.sysfs = optarg;
-			break;
-		case OPT_PROC:
-			o.proc = optarg;
 			break;
 		case OPT_MODULES:
 			o.modules_dir = optarg;
 			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return TOOL_EXIT_OK;
-		default:
-			if (optopt)
-				return usage("option '%s' needs a value", argv[optind - 1]);
-			return usage("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
-		return usage(NULL, NULL);
-	cmd = argv[optind++];
+	cmd = tool_command(argc, argv);
 	if (!strcmp(cmd, "list")) {
 		if (optind < argc)
-			return usage("list takes no arguments, got '%s'", argv[optind]);
+			return tool_usage("list takes no arguments, got '%s'", argv[optind]);
 		rc = cmd_list(&o);
 		names_close();
 		return rc;
 	}
 	if (strcmp(cmd, "bind") && strcmp(cmd, "unbind") && strcmp(cmd, "restore"))
-		return usage("unknown command '%s'", cmd);
+		return tool_usage("unknown command '%s'", cmd);
 	if (o.json)
-		return usage("--json applies to list only, not to %s", cmd);
+		return tool_usage("--json applies to list only, not to %s", cmd);
 	if (!strcmp(cmd, "bind")) {
 		if (optind >= argc)
-			return usage("bind needs a DRIVER and at least one DEVICE%s", "");
+			return tool_usage("bind needs a DRIVER and at least one DEVICE%s", "");
 		driver = drv_normalize(argv[optind]);
 		if (!driver) {
 			tool_err("unknown driver '%s': use uio_pci_generic, vfio-pci or nvme",
@@ -499,7 +445,7 @@ int main(int argc, char **argv)
 		optind++;
 	}
 	if (optind >= argc)
-		return usage("%s needs at least one DEVICE", cmd);
+		return tool_usage("%s needs at least one DEVICE", cmd);
 	if (!o.sysfs && !o.dry_run && geteuid() != 0) {
 		tool_err("%s writes to /sys and needs root: run it as root (e.g. with sudo), or "
 			 "add --dry-run to see the writes",

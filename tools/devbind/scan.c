@@ -26,18 +26,14 @@ void strlist_add(struct strlist *l, const char *fmt, ...)
 	va_list ap;
 	int rc;
 
-	if (!v) {
-		perror(tool_name);
-		exit(TOOL_EXIT_SYSTEM);
-	}
+	if (!v)
+		tool_die_errno();
 	l->v = v;
 	va_start(ap, fmt);
 	rc = vasprintf(&l->v[l->n], fmt, ap);
 	va_end(ap);
-	if (rc < 0) {
-		perror(tool_name);
-		exit(TOOL_EXIT_SYSTEM);
-	}
+	if (rc < 0)
+		tool_die_errno();
 	l->n++;
 }
 
@@ -67,11 +63,9 @@ static void __attribute__((format(printf, 1, 2), noreturn)) pci_error_hook(char 
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: libpci: ", tool_name);
 	va_start(ap, msg);
-	vfprintf(stderr, msg, ap);
+	tool_vmsg("libpci: ", msg, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(TOOL_EXIT_SYSTEM);
 }
 
@@ -79,11 +73,9 @@ static void __attribute__((format(printf, 1, 2))) pci_warning_hook(char *msg, ..
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: warning: libpci: ", tool_name);
 	va_start(ap, msg);
-	vfprintf(stderr, msg, ap);
+	tool_vmsg("warning: libpci: ", msg, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void __attribute__((format(printf, 1, 2))) pci_debug_hook(char *msg, ...)

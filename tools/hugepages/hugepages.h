@@ -72,6 +72,9 @@ int hp_read_count(const struct hp_opts *o, uint64_t kb, int node, struct hp_coun
 void hp_fmt_kb(uint64_t kb, char *buf, size_t len);
 /* --size S (NULL: the default) to an offered size in kB, or a TOOL_EXIT_* code. */
 int hp_pick_size(const struct hp_state *st, const char *arg, uint64_t *kb);
+/* hp_state_read(), hp_pick_size() and the size as text; st is freed on failure. */
+int hp_state_read_size(const struct hp_opts *o, struct hp_state *st, const char *size_arg,
+		       uint64_t *kb, char *sz, size_t len);
 /* TOOL_EXIT_SYSTEM with a message when not root for this action. */
 int hp_need_root(const struct hp_opts *o, const char *what, bool real_only);
 

@@ -46,18 +46,6 @@ static const char usage_text[] =
     "Exit status: 0 ok, 1 usage error, 2 device or system error (including\n"
     "fewer pages granted than asked), 3 refused for safety.\n";
 
-static int usage(const char *fmt, const char *arg)
-{
-	if (fmt) {
-		fprintf(stderr, "%s: ", tool_name);
-		fprintf(stderr, fmt, arg);
-		fprintf(stderr, " (see hugepages --help)\n");
-	} else {
-		fputs(usage_text, stderr);
-	}
-	return TOOL_EXIT_USAGE;
-}
-
 void hp_fmt_kb(uint64_t kb, char *buf, size_t len)
 {
 	tool_fmt_size(kb * 1024, buf, len);
@@ -69,7 +57,6 @@ static void info_json(const struct hp_state *st)
 {
 	struct tool_json j;
 	char s[32];
-	uint64_t soft, hard;
 
 	tool_json_init(&j, stdout);
 	tool_json_obj(&j, NULL);
@@ -114,17 +101,7 @@ static void info_json(const struct hp_state *st)
 		tool_json_obj_end(&j);
 	}
 	tool_json_arr_end(&j);
-	tool_memlock(&soft, &hard);
-	tool_json_obj(&j, "memlock");
-	if (soft == UINT64_MAX)
-		tool_json_null(&j, "soft_bytes");
-	else
-		tool_json_uint(&j, "soft_bytes", soft);
-	if (hard == UINT64_MAX)
-		tool_json_null(&j, "hard_bytes");
-	else
-		tool_json_uint(&j, "hard_bytes", hard);
-	tool_json_obj_end(&j);
+	tool_json_memlock(&j);
 	tool_json_obj_end(&j);
 	tool_json_done(&j);
 }
@@ -134,7 +111,7 @@ static void info_table(const struct hp_state *st)
 	static const char *const hdr[] = {"SIZE",     "NODE",	 "TOTAL", "FREE",
 					  "RESERVED", "SURPLUS", "MOUNT"};
 	static const char *const mhdr[] = {"DIR", "PAGESIZE", "SOURCE"};
-	char sz[32], node[16], tot[24], fr[24], rs[24], sp[24], memlock[64];
+	char sz[32], node[16], tot[24], fr[24], rs[24], sp[24];
 	struct tool_table *t;
 
 	hp_fmt_kb(st->default_kb, sz, sizeof(sz));
@@ -185,8 +162,7 @@ static void info_table(const struct hp_state *st)
 		tool_table_print(t, stdout, "  ");
 		tool_table_free(t);
 	}
-	tool_memlock_str(memlock, sizeof(memlock));
-	printf("\nRLIMIT_MEMLOCK: %s\n", memlock);
+	tool_memlock_print();
 }
 
 static int cmd_info(const struct hp_opts *o)
@@ -235,6 +211,22 @@ int hp_pick_size(const struct hp_state *st, const char *arg, uint64_t *kb)
 	return TOOL_EXIT_OK;
 }
 
+int hp_state_read_size(const struct hp_opts *o, struct hp_state *st, const char *size_arg,
+		       uint64_t *kb, char *sz, size_t len)
+{
+	int rc = hp_state_read(o, st);
+
+	if (rc)
+		return rc;
+	rc = hp_pick_size(st, size_arg, kb);
+	if (rc) {
+		hp_state_free(st);
+		return rc;
+	}
+	hp_fmt_kb(*kb, sz, len);
+	return TOOL_EXIT_OK;
+}
+
 int hp_need_root(const struct hp_opts *o, const char *what, bool real_only)
 {
 	if ((real_only || !o->sysfs) && geteuid() != 0) {
@@ -244,7 +236,9 @@ int hp_need_root(const struct hp_opts *o, const char *what, bool real_only)
 	return TOOL_EXIT_OK;
 }
 
-static int write_count(const struct hp_opts *o, uint64_t kb, int node, uint64_t count)
+/* Set the pool of kb pages (sz as text) on node (< 0: globally) and read back *c. */
+static int write_count(const struct hp_opts *o, uint64_t kb, const char *sz, int node,
+		       uint64_t count, struct hp_count *c)
 {
 	char val[32], rel[128], path[PATH_MAX];
 	int rc;
@@ -267,6 +261,10 @@ static int write_count(const struct hp_opts *o, uint64_t kb, int node, uint64_t 
 			 strerror(-rc), rc == -EACCES || rc == -EPERM ? " (run as root)" : "");
 		return TOOL_EXIT_SYSTEM;
 	}
+	if (hp_read_count(o, kb, node, c)) {
+		tool_err("cannot read back the number of %s pages", sz);
+		return TOOL_EXIT_SYSTEM;
+	}
 	return TOOL_EXIT_OK;
 }
 
@@ -282,7 +280,7 @@ static int cmd_setup(const struct hp_opts *o, const char *count_arg, const char 
 	char sz[32], where[32] = "";
 
 	if (!count_arg == !mem_arg)
-		return usage("setup needs exactly one of --count N and --mem SIZE%s", "");
+		return tool_usage("setup needs exactly one of --count N and --mem SIZE%s", "");
 	if (count_arg) {
 		if (tool_parse_u64(count_arg, &count) || count > INT32_MAX) {
 			tool_err("--count needs a whole number of pages, not '%s'", count_arg);
@@ -304,13 +302,9 @@ static int cmd_setup(const struct hp_opts *o, const char *count_arg, const char 
 		}
 		node = (int)n64;
 	}
-	rc = hp_state_read(o, &st);
+	rc = hp_state_read_size(o, &st, size_arg, &kb, sz, sizeof(sz));
 	if (rc)
 		return rc;
-	rc = hp_pick_size(&st, size_arg, &kb);
-	if (rc)
-		goto out;
-	hp_fmt_kb(kb, sz, sizeof(sz));
 	if (mem_arg) {
 		count = (mem + kb * 1024 - 1) / (kb * 1024);
 		if (count > INT32_MAX) {
@@ -334,14 +328,9 @@ static int cmd_setup(const struct hp_opts *o, const char *count_arg, const char 
 	}
 	rc = hp_need_root(o, "setting up huge pages", false);
 	if (!rc)
-		rc = write_count(o, kb, node, count);
+		rc = write_count(o, kb, sz, node, count, &c);
 	if (rc)
 		goto out;
-	if (hp_read_count(o, kb, node, &c)) {
-		tool_err("cannot read back the number of %s pages", sz);
-		rc = TOOL_EXIT_SYSTEM;
-		goto out;
-	}
 	if (c.total < count) {
 		tool_err("the kernel granted %llu of %llu %s pages%s: memory is short or "
 			 "fragmented; free some, or reserve them at boot (hugepagesz=%s "
@@ -382,11 +371,7 @@ static int cmd_clear(const struct hp_opts *o, const char *size_arg)
 		if (size_arg && st.size_kb[i] != kb)
 			continue;
 		hp_fmt_kb(st.size_kb[i], sz, sizeof(sz));
-		rc = write_count(o, st.size_kb[i], -1, 0);
-		if (!rc && hp_read_count(o, st.size_kb[i], -1, &c)) {
-			tool_err("cannot read back the number of %s pages", sz);
-			rc = TOOL_EXIT_SYSTEM;
-		}
+		rc = write_count(o, st.size_kb[i], sz, -1, 0, &c);
 		if (rc) {
 			ret = rc;
 			continue;
@@ -410,39 +395,29 @@ out:
 /* --- main ---------------------------------------------------------------- */
 
 enum {
-	OPT_SYSFS = 256,
-	OPT_PROC,
-	OPT_COUNT,
+	OPT_COUNT = TOOL_OPT_NEXT,
 	OPT_MEM,
 	OPT_SIZE,
 	OPT_NODE,
-	OPT_JSON,
 };
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, OPT_JSON},
 	    {"count", required_argument, NULL, OPT_COUNT},
 	    {"mem", required_argument, NULL, OPT_MEM},
 	    {"size", required_argument, NULL, OPT_SIZE},
 	    {"node", required_argument, NULL, OPT_NODE},
-	    {"sysfs-root", required_argument, NULL, OPT_SYSFS},
-	    {"proc-root", required_argument, NULL, OPT_PROC},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    TOOL_LONGOPTS_COMMON,
 	};
 	const char *count = NULL, *mem = NULL, *size = NULL, *node = NULL, *cmd, *dir;
 	struct hp_opts o = {0};
 	int c;
 
 	tool_name = "hugepages";
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	tool_usage_text = usage_text;
+	while ((c = tool_getopt(argc, argv, longopts, &o.sysfs, &o.proc, &o.json)) != -1) {
 		switch (c) {
-		case OPT_JSON:
-			o.json = true;
-			break;
 		case OPT_COUNT:
 			count = optarg;
 			break;
@@ -455,35 +430,20 @@ int main(int argc, char **argv)
 		case OPT_NODE:
 			node = optarg;
 			break;
-		case OPT_SYSFS:
-			o.sysfs = optarg;
-			break;
-		case OPT_PROC:
-			o.proc = optarg;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return TOOL_EXIT_OK;
-		default:
-			if (optopt)
-				return usage("option '%s' needs a value", argv[optind - 1]);
-			return usage("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
-		return usage(NULL, NULL);
-	cmd = argv[optind++];
+	cmd = tool_command(argc, argv);
 	dir = optind < argc ? argv[optind++] : NULL;
 	if (optind < argc)
-		return usage("unexpected argument '%s'", argv[optind]);
+		return tool_usage("unexpected argument '%s'", argv[optind]);
 	if (o.json && strcmp(cmd, "info"))
-		return usage("--json applies to info only, not to %s", cmd);
+		return tool_usage("--json applies to info only, not to %s", cmd);
 	if ((count || mem || node) && strcmp(cmd, "setup"))
-		return usage("--count, --mem and --node apply to setup only, not to %s", cmd);
+		return tool_usage("--count, --mem and --node apply to setup only, not to %s", cmd);
 	if (size && !strcmp(cmd, "info"))
-		return usage("--size does not apply to %s", cmd);
+		return tool_usage("--size does not apply to %s", cmd);
 	if (dir && strcmp(cmd, "mount") && strcmp(cmd, "umount"))
-		return usage("unexpected argument '%s'", dir);
+		return tool_usage("unexpected argument '%s'", dir);
 	if (!strcmp(cmd, "info"))
 		return cmd_info(&o);
 	if (!strcmp(cmd, "setup"))
@@ -494,8 +454,8 @@ int main(int argc, char **argv)
 		return hp_cmd_mount(&o, dir ? dir : DEFAULT_MOUNT, size);
 	if (!strcmp(cmd, "umount")) {
 		if (size)
-			return usage("--size does not apply to %s", cmd);
+			return tool_usage("--size does not apply to %s", cmd);
 		return hp_cmd_umount(&o, dir ? dir : DEFAULT_MOUNT);
 	}
-	return usage("unknown command '%s'", cmd);
+	return tool_usage("unknown command '%s'", cmd);
 }

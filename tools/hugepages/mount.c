@@ -33,20 +33,25 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-/* Index of the mount at dir in st (hugetlbfs) or -1; *other gets another fs type. */
-static int find_mount(const struct hp_opts *o, const char *dir, const struct hp_state *st,
-		      char *other, size_t len)
+/*
+ * *dir made canonical in real (when it exists), then the index of the mount
+ * there in st (hugetlbfs) or -1; *other gets another fs type mounted there.
+ */
+static int find_mount(const struct hp_opts *o, const char **dir, char *real,
+		      const struct hp_state *st, char *other, size_t len)
 {
 	struct tool_mount *m;
 	size_t n;
 
+	if (realpath(*dir, real))
+		*dir = real;
 	other[0] = '\0';
 	for (size_t i = 0; i < st->nmounts; i++)
-		if (!strcmp(st->mounts[i].dir, dir))
+		if (!strcmp(st->mounts[i].dir, *dir))
 			return (int)i;
 	if (!tool_mounts_read(o->proc, &m, &n)) {
 		for (size_t i = 0; i < n; i++)
-			if (!strcmp(m[i].dir, dir))
+			if (!strcmp(m[i].dir, *dir))
 				snprintf(other, len, "%s", m[i].type);
 		tool_mounts_free(m, n);
 	}
@@ -60,16 +65,10 @@ int hp_cmd_mount(const struct hp_opts *o, const char *dir, const char *size_arg)
 	uint64_t kb;
 	int rc, idx;
 
-	rc = hp_state_read(o, &st);
+	rc = hp_state_read_size(o, &st, size_arg, &kb, sz, sizeof(sz));
 	if (rc)
 		return rc;
-	rc = hp_pick_size(&st, size_arg, &kb);
-	if (rc)
-		goto out;
-	hp_fmt_kb(kb, sz, sizeof(sz));
-	if (realpath(dir, real))
-		dir = real;
-	idx = find_mount(o, dir, &st, other, sizeof(other));
+	idx = find_mount(o, &dir, real, &st, other, sizeof(other));
 	if (idx >= 0) {
 		char have[32];
 
@@ -121,9 +120,7 @@ int hp_cmd_umount(const struct hp_opts *o, const char *dir)
 	rc = hp_state_read(o, &st);
 	if (rc)
 		return rc;
-	if (realpath(dir, real))
-		dir = real;
-	idx = find_mount(o, dir, &st, other, sizeof(other));
+	idx = find_mount(o, &dir, real, &st, other, sizeof(other));
 	/* On the running system ask libhugetlbfs too (statfs magic). */
 	is_huge = idx >= 0 && (o->proc || hugetlbfs_test_path(dir) == 1);
 	if (!is_huge) {
