@@ -13,12 +13,23 @@
 
 #include <upcie/upcie.h>
 
-/* Identify strings are space padded, not NUL terminated. */
+/* Identify strings are space padded, not NUL terminated, and come from the
+ * device: print them quoted, escaping anything that is not plain ASCII. */
 static void print_str(const char *key, const char *s, size_t len, const char *meaning)
 {
 	while (len && (s[len - 1] == ' ' || s[len - 1] == '\0'))
 		len--;
-	printf("  %s: \"%.*s\"  # %s\n", key, (int)len, s, meaning);
+	printf("  %s: \"", key);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c > 0x7e)
+			printf("\\x%02x", c);
+		else
+			putchar(c);
+	}
+	printf("\"  # %s\n", meaning);
 }
 
 static void print_ctrl(struct upcie_nvme_ctrl *ctrl)
@@ -71,9 +82,9 @@ static void print_ns(const struct upcie_nvme_ns *ns)
 	       ns->max_xfer_blocks);
 	printf("    lba_formats:\n");
 	for (unsigned i = 0; i <= id->nlbaf && i < 64; i++)
-		printf("      - {index: %u, lba_size: %u, ms: %u, rp: %u}%s\n", i,
-		       1u << id->lbaf[i].lbads, id->lbaf[i].ms, id->lbaf[i].rp & 3,
-		       i == ns->flbas_idx ? "  # in use" : "");
+		printf("      - {index: %u, lbads: %u, lba_size: %llu, ms: %u, rp: %u}%s\n", i,
+		       id->lbaf[i].lbads, id->lbaf[i].lbads < 64 ? 1ull << id->lbaf[i].lbads : 0ull,
+		       id->lbaf[i].ms, id->lbaf[i].rp & 3, i == ns->flbas_idx ? "  # in use" : "");
 }
 
 int main(int argc, char **argv)

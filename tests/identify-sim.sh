@@ -1,0 +1,25 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# upcie-identify on the emulated controller: exit 0, the controller's
+# fields, one "nsid:" entry per namespace; bad usage exits 1, a bad device 2.
+#   tests/identify-sim.sh PATH_TO_UPCIE_IDENTIFY
+set -u
+id=$1
+fail=0
+check() {
+	if eval "$2"; then echo "ok - $1"; else echo "not ok - $1"; fail=1; fi
+}
+out=$("$id" sim)
+rc=$?
+check "exit 0 on sim" '[ $rc = 0 ]'
+check "serial number" 'echo "$out" | grep -q "^  sn: \"UPCIESIM0001\""'
+check "mdts and queues" 'echo "$out" | grep -q "^  mdts: 5 " && echo "$out" | grep -q "^  io_sq_granted: 16 "'
+check "two namespaces" '[ "$(echo "$out" | grep -c "^  - nsid: ")" = 2 ]'
+check "512 B and 4 KiB blocks" 'echo "$out" | grep -q "lba_size: 512  #" && echo "$out" | grep -q "lba_size: 4096  #"'
+"$id" >/dev/null 2>&1
+rc=$?
+check "no argument: exit 1" '[ $rc = 1 ]'
+err=$("$id" 12:34 2>&1 >/dev/null)
+rc=$?
+check "bad device: exit 2 with a reason" '[ $rc = 2 ] && echo "$err" | grep -q "not a device"'
+exit $fail
