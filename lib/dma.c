@@ -116,6 +116,8 @@ struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t s
 	long hpsz;
 	int rc;
 
+	if (!dev)
+		return upcie_err_null(-EINVAL, "upcie_dma_heap_create: no device");
 	if (!size)
 		return upcie_err_null(-EINVAL, "DMA heap size is 0; give the bytes you need");
 	if ((flags & UPCIE_DMA_NO_HUGEPAGES) && (caps & UPCIE_PCI_DMA_NEEDS_HUGEPAGES))
@@ -291,10 +293,16 @@ void *upcie_dma_alloc(struct upcie_dma_heap *h, size_t size, size_t align)
 
 void *upcie_dma_alloc_pages(struct upcie_dma_heap *h, size_t size)
 {
+	return upcie_dma_alloc_pages_aligned(h, size, SMALL_PAGE);
+}
+
+void *upcie_dma_alloc_pages_aligned(struct upcie_dma_heap *h, size_t size, size_t align)
+{
 	void *p;
 
 	pthread_mutex_lock(&h->lock);
-	p = heap_alloc(h, align_up(size, SMALL_PAGE), SMALL_PAGE, true);
+	p = heap_alloc(h, align_up(size, SMALL_PAGE), align < SMALL_PAGE ? SMALL_PAGE : align,
+		       true);
 	pthread_mutex_unlock(&h->lock);
 	return p;
 }

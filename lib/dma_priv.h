@@ -34,6 +34,10 @@ struct upcie_dma_heap {
 	size_t used, nallocs;
 };
 
+/* Page-granular allocation aligned to 'align' (a power of two >= 4 KiB). */
+void *upcie_dma_alloc_pages_aligned(struct upcie_dma_heap *h, size_t size, size_t align)
+    __attribute__((visibility("hidden")));
+
 /* O(1) translation: one subtraction, one shift, one load, one add. */
 static inline uint64_t upcie_dma_bus_fast(const struct upcie_dma_heap *h, const void *va)
 {

@@ -80,12 +80,16 @@ void upcie_log(enum upcie_log_level level, const char *fmt, ...)
 
 static void record(const char *fmt, va_list ap)
 {
+	char msg[sizeof(errbuf)];
 	va_list ap2;
 
+	/* Format into a local buffer first: an argument may be upcie_errmsg()
+	 * itself (a message that wraps an earlier one). */
 	va_copy(ap2, ap);
-	vsnprintf(errbuf, sizeof(errbuf), fmt, ap2);
+	vsnprintf(msg, sizeof(msg), fmt, ap2);
 	va_end(ap2);
-	vlog(UPCIE_LOG_ERROR, fmt, ap);
+	memcpy(errbuf, msg, sizeof(errbuf));
+	upcie_log(UPCIE_LOG_ERROR, "%s", msg);
 }
 
 int upcie_err(int err, const char *fmt, ...)
@@ -109,4 +113,14 @@ void *upcie_err_null(int err, const char *fmt, ...)
 	va_end(ap);
 	errno = err < 0 ? -err : err;
 	return NULL;
+}
+
+void upcie_errmsg_save(char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", errbuf);
+}
+
+void upcie_errmsg_restore(const char *buf)
+{
+	snprintf(errbuf, sizeof(errbuf), "%s", buf);
 }

@@ -3,6 +3,8 @@
 #ifndef UPCIE_LIB_LOG_PRIV_H
 #define UPCIE_LIB_LOG_PRIV_H
 
+#include <stddef.h>
+
 #include <upcie/log.h>
 
 void upcie_log(enum upcie_log_level level, const char *fmt, ...)
@@ -13,6 +15,10 @@ int upcie_err(int err, const char *fmt, ...)
 /* Same, for functions returning a pointer: sets errno = -err, returns NULL. */
 void *upcie_err_null(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), visibility("hidden")));
+
+/* Keep the first failure's message across clean-up that may fail too. */
+void upcie_errmsg_save(char *buf, size_t len) __attribute__((visibility("hidden")));
+void upcie_errmsg_restore(const char *buf) __attribute__((visibility("hidden")));
 
 #define upcie_warn(...)	 upcie_log(UPCIE_LOG_WARN, __VA_ARGS__)
 #define upcie_info(...)	 upcie_log(UPCIE_LOG_INFO, __VA_ARGS__)

@@ -90,7 +90,9 @@ static int wait_ready(struct upcie_nvme_ctrl *c, unsigned rdy, bool check_cfs, c
 	}
 }
 
-static int disable(struct upcie_nvme_ctrl *c)
+/* wait_enable: honour 3.5.1's wait for a pending enable (not when we just
+ * watched our own enable fail). */
+static int disable(struct upcie_nvme_ctrl *c, bool wait_enable)
 {
 	uint32_t cc = rd32(c, UPCIE_NVME_REG_CC);
 	uint32_t csts = rd32(c, UPCIE_NVME_REG_CSTS);
@@ -99,10 +101,13 @@ static int disable(struct upcie_nvme_ctrl *c)
 	if (cc == UINT32_MAX || csts == UINT32_MAX)
 		return upcie_err(-ENODEV, "%s: registers read all-ones; the device is gone",
 				 upcie_pci_name(c->dev));
-	/* 3.5.1: if CC.EN = 1 and CSTS.RDY = 0, wait for RDY before clearing EN. */
-	if (upcie_nvme_cc_en(cc) && !upcie_nvme_csts_rdy(csts) && !upcie_nvme_csts_cfs(csts)) {
+	/* 3.5.1: if CC.EN = 1 and CSTS.RDY = 0, wait for RDY before clearing EN.
+	 * If it never comes, clear EN anyway: a controller left enabled would
+	 * keep using queue memory that is about to be freed. */
+	if (wait_enable && upcie_nvme_cc_en(cc) && !upcie_nvme_csts_rdy(csts) &&
+	    !upcie_nvme_csts_cfs(csts)) {
 		rc = wait_ready(c, 1, true, "waiting for a previous enable");
-		if (rc)
+		if (rc == -ENODEV)
 			return rc;
 	}
 	/* Clear SHN together with EN: a reset ends any shutdown state. */
@@ -151,9 +156,12 @@ static int enable(struct upcie_nvme_ctrl *c, uint32_t admin_depth)
 				 "drives (CAP.CSS = %#x)",
 				 upcie_pci_name(c->dev), css_cap);
 
-	c->admin = upcie_nvme_qpair_alloc(c, 0, admin_depth);
+	/* PRP lists sized for the largest admin transfer; until Identify tells
+	 * MDTS, transfers are limited to one page. */
+	c->admin = upcie_nvme_qpair_alloc(c, 0, admin_depth, UPCIE_NVME_ADMIN_MAX_XFER);
 	if (!c->admin)
 		return -errno;
+	c->admin->max_xfer = 4096;
 	wr32(c, UPCIE_NVME_REG_AQA, upcie_nvme_aqa(admin_depth, admin_depth));
 	upcie_mmio_write64(c->regs, UPCIE_NVME_REG_ASQ, upcie_dma_bus(c->heap, c->admin->sq));
 	upcie_mmio_write64(c->regs, UPCIE_NVME_REG_ACQ, upcie_dma_bus(c->heap, c->admin->cq));
@@ -171,12 +179,13 @@ static int enable(struct upcie_nvme_ctrl *c, uint32_t admin_depth)
 }
 
 /* Normal shutdown (3.6.1), then a disable so nothing DMAs into freed memory. */
-static int shutdown_ctrl(struct upcie_nvme_ctrl *c)
+static int shutdown_ctrl(struct upcie_nvme_ctrl *c, bool *quiet)
 {
 	uint64_t deadline = upcie_now_ms() + c->timeout_ms;
 	uint32_t cc = rd32(c, UPCIE_NVME_REG_CC);
 	int rc = 0;
 
+	*quiet = true; /* a device that reads all-ones does no DMA either */
 	if (cc == UINT32_MAX)
 		return upcie_err(-ENODEV,
 				 "%s: registers read all-ones at shutdown; the device is gone",
@@ -209,19 +218,37 @@ static int shutdown_ctrl(struct upcie_nvme_ctrl *c)
 			wait_pause(c, i);
 		}
 	}
-	int rc2 = disable(c);
+	/* Keep the shutdown's message if it failed: the disable's is secondary. */
+	char msg[512];
+	upcie_errmsg_save(msg, sizeof(msg));
+	int rc2 = disable(c, true);
+	if (rc)
+		upcie_errmsg_restore(msg);
+	*quiet = rc2 == 0 || rc2 == -ENODEV;
 	return rc ? rc : rc2;
 }
 
-/* Called once the controller is disabled (or gone): no more DMA. */
-static void ctrl_free(struct upcie_nvme_ctrl *c)
+/*
+ * Free everything. 'quiet' is true once the controller is disabled (or
+ * gone): it no longer touches queue memory. Otherwise bus mastering is
+ * turned off and the queues' DMA memory is left allocated in the heap (it
+ * goes with the heap), never handed to another allocation.
+ */
+static void ctrl_free(struct upcie_nvme_ctrl *c, bool quiet)
 {
+	if (!quiet) {
+		upcie_pci_bus_master(c->dev, false);
+		upcie_warn("%s: the controller could not be disabled; bus mastering is off and "
+			   "its queue memory stays allocated until the DMA heap is destroyed",
+			   upcie_pci_name(c->dev));
+		c->admin_buf = c->dbbuf_shadow = c->dbbuf_eventidx = NULL;
+	}
 	while (c->zombies) {
 		struct upcie_nvme_qpair *qp = c->zombies;
 		c->zombies = qp->next;
-		upcie_nvme_qpair_free(qp);
+		upcie_nvme_qpair_free(qp, !quiet);
 	}
-	upcie_nvme_qpair_free(c->admin);
+	upcie_nvme_qpair_free(c->admin, !quiet);
 	upcie_dma_free(c->heap, c->admin_buf);
 	upcie_dma_free(c->heap, c->dbbuf_shadow);
 	upcie_dma_free(c->heap, c->dbbuf_eventidx);
@@ -239,6 +266,8 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct u
 	struct upcie_nvme_ctrl_opts o = opts ? *opts : (struct upcie_nvme_ctrl_opts){0};
 	struct upcie_nvme_ctrl *c;
 	uint32_t admin_depth, mdts_bytes;
+	char msg[512];
+	bool quiet = true;
 	void *regs;
 	size_t regs_len;
 	int rc;
@@ -255,12 +284,6 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct u
 		return upcie_err_null(-ENODEV,
 				      "%s: BAR0 is %zu bytes, too small for NVMe registers",
 				      upcie_pci_name(dev), regs_len);
-	rc = upcie_pci_bus_master(dev, true);
-	if (rc) {
-		errno = -rc;
-		return NULL;
-	}
-
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return upcie_err_null(-ENOMEM, "out of memory for a controller");
@@ -286,7 +309,12 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct u
 		goto err;
 	}
 
-	rc = disable(c);
+	rc = disable(c, true);
+	if (rc)
+		goto err;
+	/* Bus mastering only once the controller is disabled: one left enabled
+	 * by a process that died must not DMA to stale addresses meanwhile. */
+	rc = upcie_pci_bus_master(dev, true);
 	if (rc)
 		goto err;
 
@@ -325,6 +353,8 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct u
 	else
 		mdts_bytes = (4096u << upcie_nvme_cap_mpsmin(c->cap)) << c->id->mdts;
 	c->max_xfer = mdts_bytes;
+	c->admin->max_xfer =
+	    mdts_bytes < UPCIE_NVME_ADMIN_MAX_XFER ? mdts_bytes : UPCIE_NVME_ADMIN_MAX_XFER;
 
 	/* Number of Queues (5.27.1.5): ask, and keep what was granted. */
 	uint32_t want = o.io_queues ? o.io_queues : 64, res = 0;
@@ -359,15 +389,19 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct u
 	return c;
 
 err_disable:
-	disable(c);
+	/* Keep the first failure's message: it says what went wrong. */
+	upcie_errmsg_save(msg, sizeof(msg));
+	quiet = disable(c, false) == 0 || !c->admin;
+	upcie_errmsg_restore(msg);
 err:
-	ctrl_free(c);
+	ctrl_free(c, quiet);
 	errno = -rc;
 	return NULL;
 }
 
 int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *c)
 {
+	bool quiet = true;
 	int rc = 0, rc2;
 
 	if (!c)
@@ -377,13 +411,13 @@ int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *c)
 		if (!rc)
 			rc = rc2;
 	}
-	rc2 = shutdown_ctrl(c);
+	rc2 = shutdown_ctrl(c, &quiet);
 	if (!rc)
 		rc = rc2;
 	/* The admin queue may hold requests a timed-out wait gave up on. */
 	if (c->admin)
 		upcie_nvme_qpair_abort_all(c->admin);
-	ctrl_free(c);
+	ctrl_free(c, quiet);
 	return rc;
 }
 

@@ -79,10 +79,11 @@ int upcie_nvme_deallocate(struct upcie_nvme_qpair *qp, uint32_t nsid,
 int upcie_nvme_submit_raw(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe *sqe, void *buf,
 			  size_t len, upcie_nvme_cb cb, void *arg, unsigned flags)
 {
-	struct upcie_nvme_sqe copy = *sqe;
+	struct upcie_nvme_sqe copy;
 
-	if (buf && !len)
+	if (!sqe || (buf && !len))
 		return -EINVAL;
+	copy = *sqe;
 	return upcie_nvme_qpair_submit_sqe(qp, &copy, buf, len, cb, arg, flags, NULL);
 }
 

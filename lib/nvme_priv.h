@@ -36,6 +36,8 @@
 #define UPCIE_NVME_MAX_XFER_NOLIMIT (1u << 20)
 /* Largest transfer the driver issues even when MDTS allows more. */
 #define UPCIE_NVME_MAX_XFER_CAP (8u << 20)
+/* Largest admin transfer (Get Log Page of big logs); MDTS still applies. */
+#define UPCIE_NVME_ADMIN_MAX_XFER (256u << 10)
 
 /* Per-command state, indexed by CID. One cache line. */
 struct upcie_nvme_req {
@@ -115,8 +117,8 @@ struct upcie_nvme_ctrl {
 
 /* nvme_qpair.c */
 HIDDEN struct upcie_nvme_qpair *upcie_nvme_qpair_alloc(struct upcie_nvme_ctrl *ctrl, uint16_t qid,
-						       uint32_t depth);
-HIDDEN void upcie_nvme_qpair_free(struct upcie_nvme_qpair *qp);
+						       uint32_t depth, uint32_t max_xfer);
+HIDDEN void upcie_nvme_qpair_free(struct upcie_nvme_qpair *qp, bool keep_dma);
 HIDDEN void upcie_nvme_qpair_abort_all(struct upcie_nvme_qpair *qp);
 HIDDEN int upcie_nvme_qpair_submit_sqe(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
 				       const void *buf, size_t len, upcie_nvme_cb cb, void *arg,

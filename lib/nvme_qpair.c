@@ -42,7 +42,7 @@ static uint32_t prp_slot_entries(uint32_t max_xfer, uint32_t page_size)
 }
 
 struct upcie_nvme_qpair *upcie_nvme_qpair_alloc(struct upcie_nvme_ctrl *ctrl, uint16_t qid,
-						uint32_t depth)
+						uint32_t depth, uint32_t max_xfer)
 {
 	struct upcie_nvme_qpair *qp;
 	size_t sq_bytes, cq_bytes, prp_bytes;
@@ -54,24 +54,26 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_alloc(struct upcie_nvme_ctrl *ctrl, ui
 	qp->qid = qid;
 	qp->depth = (uint16_t)depth;
 	qp->page_size = ctrl->page_size;
-	qp->max_xfer = ctrl->max_xfer;
+	qp->max_xfer = max_xfer;
 	qp->heap = ctrl->heap;
 	qp->phase = 1;
 
 	sq_bytes = (size_t)depth * sizeof(struct upcie_nvme_sqe);
 	cq_bytes = (size_t)depth * sizeof(struct upcie_nvme_cqe);
-	qp->prp_slot_entries = prp_slot_entries(ctrl->max_xfer, ctrl->page_size);
+	qp->prp_slot_entries = prp_slot_entries(max_xfer, ctrl->page_size);
 	prp_bytes = (size_t)depth * qp->prp_slot_entries * 8;
 
 	/* Queues must be physically contiguous (created with PC=1) and page aligned. */
 	qp->sq = upcie_dma_alloc(ctrl->heap, sq_bytes, ctrl->page_size);
 	qp->cq = upcie_dma_alloc(ctrl->heap, cq_bytes, ctrl->page_size);
+	/* Slots are sized assuming each starts on a controller page boundary. */
 	if (prp_bytes)
-		qp->prp_lists = upcie_dma_alloc_pages(ctrl->heap, prp_bytes);
+		qp->prp_lists =
+		    upcie_dma_alloc_pages_aligned(ctrl->heap, prp_bytes, ctrl->page_size);
 	qp->reqs = calloc(depth, sizeof(*qp->reqs));
 	qp->free_cids = calloc(depth, sizeof(*qp->free_cids));
 	if (!qp->sq || !qp->cq || (prp_bytes && !qp->prp_lists) || !qp->reqs || !qp->free_cids) {
-		upcie_nvme_qpair_free(qp);
+		upcie_nvme_qpair_free(qp, false);
 		return upcie_err_null(-ENOMEM,
 				      "cannot allocate a %u-entry queue pair (%zu bytes of DMA "
 				      "memory); use a larger heap or a smaller depth",
@@ -92,16 +94,19 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_alloc(struct upcie_nvme_ctrl *ctrl, ui
 	return qp;
 }
 
-void upcie_nvme_qpair_free(struct upcie_nvme_qpair *qp)
+/* keep_dma: the device may still use the queues; leave their memory allocated. */
+void upcie_nvme_qpair_free(struct upcie_nvme_qpair *qp, bool keep_dma)
 {
 	struct upcie_dma_heap *heap;
 
 	if (!qp)
 		return;
 	heap = qp->ctrl->heap;
-	upcie_dma_free(heap, qp->sq);
-	upcie_dma_free(heap, qp->cq);
-	upcie_dma_free(heap, qp->prp_lists);
+	if (!keep_dma) {
+		upcie_dma_free(heap, qp->sq);
+		upcie_dma_free(heap, qp->cq);
+		upcie_dma_free(heap, qp->prp_lists);
+	}
 	free(qp->reqs);
 	free(qp->free_cids);
 	free(qp);
@@ -121,6 +126,9 @@ static inline bool db_update(volatile uint32_t *db, volatile uint32_t *shadow,
 			     volatile uint32_t *eventidx, uint16_t old, uint16_t new_idx)
 {
 	if (shadow) {
+		/* The SQEs (or consumed CQ slots) before the shadow value: the
+		 * device may read the shadow at any time, without a doorbell. */
+		upcie_wmb();
 		*shadow = new_idx;
 		/* The shadow value must be globally visible before EventIdx is read,
 		 * else the device may miss it while we skip the MMIO write. */
@@ -260,10 +268,10 @@ static int alloc_qid(struct upcie_nvme_ctrl *ctrl)
 {
 	uint16_t max =
 	    ctrl->io_sq_granted < ctrl->io_cq_granted ? ctrl->io_sq_granted : ctrl->io_cq_granted;
-	for (uint16_t q = 1; q <= max; q++) {
+	for (uint32_t q = 1; q <= max; q++) {
 		if (!ctrl->qid_used[q]) {
 			ctrl->qid_used[q] = 1;
-			return q;
+			return (int)q;
 		}
 	}
 	return upcie_err(-ENOSPC,
@@ -289,6 +297,8 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 	struct upcie_nvme_sqe sqe;
 	int qid, rc;
 
+	if (!ctrl)
+		return upcie_err_null(-EINVAL, "upcie_nvme_qpair_create: no controller");
 	if (depth < 2)
 		return upcie_err_null(-EINVAL, "queue depth %u is too small (at least 2)", depth);
 	if (depth > mqes) {
@@ -305,7 +315,13 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 		errno = -qid;
 		return NULL;
 	}
-	qp = upcie_nvme_qpair_alloc(ctrl, (uint16_t)qid, depth);
+	/* A doorbell beyond the mapped BAR would fault instead of failing. */
+	if (upcie_nvme_cq_db_off((uint32_t)qid, ctrl->dstrd) + 4 > ctrl->regs_len) {
+		rc = upcie_err(-ENODEV, "queue %d's doorbells lie beyond BAR0 (%zu bytes)", qid,
+			       ctrl->regs_len);
+		goto err_qid;
+	}
+	qp = upcie_nvme_qpair_alloc(ctrl, (uint16_t)qid, depth, ctrl->max_xfer);
 	if (!qp) {
 		rc = -errno;
 		goto err_qid;
@@ -353,7 +369,9 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 		rc = upcie_err(rc, "Create I/O SQ %d (depth %u) failed: %s", qid, depth,
 			       rc == -EIO ? upcie_nvme_status_str(upcie_nvme_cqe_status(&cqe))
 					  : upcie_errmsg());
-		delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_CQ, (uint16_t)qid);
+		/* The CQ exists on the device: only a successful delete frees it. */
+		if (rc == -EIO && delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_CQ, (uint16_t)qid))
+			rc = -EBUSY;
 		goto err_free;
 	}
 
@@ -364,7 +382,18 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 	return qp;
 
 err_free:
-	upcie_nvme_qpair_free(qp);
+	/* -EIO: the device refused the command, so it does not use the memory.
+	 * Anything else (a timeout, a CQ left behind) may leave a queue the
+	 * device still owns: keep it out of reuse until close resets it. */
+	if (rc != -EIO) {
+		pthread_mutex_lock(&ctrl->admin_lock);
+		qp->next = ctrl->zombies;
+		ctrl->zombies = qp;
+		pthread_mutex_unlock(&ctrl->admin_lock);
+		errno = -rc;
+		return NULL;
+	}
+	upcie_nvme_qpair_free(qp, false);
 err_qid:
 	pthread_mutex_lock(&ctrl->admin_lock);
 	ctrl->qid_used[qid] = 0;
@@ -392,7 +421,9 @@ int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 	pthread_mutex_unlock(&ctrl->admin_lock);
 
 	/* SQ first, then CQ (Base spec 5.6 / 5.7). Completions the device posted
-	 * before the deletion are delivered; the rest complete as aborted. */
+	 * before the deletion are delivered; the rest complete as aborted.
+	 * admin_broken is only set with the admin lock held, by the thread
+	 * that timed out; a stale read here just costs a failing command. */
 	if (!ctrl->admin_broken && ctrl->enabled) {
 		rc = delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_SQ, qp->qid);
 		upcie_nvme_poll(qp, 0);
@@ -415,7 +446,7 @@ int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 		ctrl->qid_used[qp->qid] = 0;
 	}
 	pthread_mutex_unlock(&ctrl->admin_lock);
-	upcie_nvme_qpair_free(qp);
+	upcie_nvme_qpair_free(qp, false);
 	return rc;
 }
 

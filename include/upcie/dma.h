@@ -31,8 +31,8 @@
  *
  * Caveats: with uio, bus addresses are physical and need CAP_SYS_ADMIN to
  * read from /proc/self/pagemap; a heap is tied to the device it was created
- * for. A heap is not thread-safe: allocate before starting I/O threads, or
- * serialize.
+ * for. Allocation and free take a lock (they are not meant for the I/O
+ * path); translation takes none.
  */
 #ifndef UPCIE_DMA_H
 #define UPCIE_DMA_H

@@ -29,8 +29,9 @@
  *                              doorbell write per call that reaped anything
  *   upcie_nvme_*_sync()        submit and wait, with a timeout
  *
- * Lower-level primitives for engines that manage their own SQEs:
- *   upcie_nvme_sqe_post(), upcie_nvme_prp_setup()
+ * For engines that build their own commands:
+ *   upcie_nvme_submit_raw()    any SQE; the library sets CID and PRPs
+ *   upcie_nvme_prp_setup()     PRP1/PRP2 and lists for a heap buffer
  *
  * Statuses: completions carry (SCT << 8) | SC, see nvme_spec.h;
  * synchronous calls return -EIO when the device reported an error and
@@ -114,10 +115,13 @@ const struct upcie_nvme_ns *upcie_nvme_ns_next(const struct upcie_nvme_ctrl *ctr
 
 /*
  * Admin commands: serialized inside the library, so any thread may call.
- * buf (may be NULL) must come from the heap; len <= max transfer.
+ * buf (may be NULL) must come from the heap; len <= min(MDTS, 256 KiB).
  * timeout_ms 0 takes the controller's admin timeout. cqe (may be NULL)
  * receives the completion. Returns 0, -EIO (device error: see cqe / status),
- * -ETIMEDOUT, -ENODEV (device gone) or -EINVAL.
+ * -ETIMEDOUT, -ENODEV (device gone), -EAGAIN (admin queue full) or -EINVAL.
+ * After -ETIMEDOUT the controller is considered failed: the device may
+ * still write buf, so keep it until upcie_nvme_ctrl_close() has reset the
+ * controller.
  */
 int upcie_nvme_admin(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_sqe *sqe, void *buf,
 		     size_t len, struct upcie_nvme_cqe *cqe, uint32_t timeout_ms);
@@ -198,7 +202,9 @@ int upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max);
 /* Synchronous helpers: submit, ring, poll until done or timeout_ms (0: 30 s).
  * Return 0, -EIO (status in *status), -ETIMEDOUT, or a submit error.
  * On timeout the request stays owned by the qpair and is freed when the
- * completion arrives or the qpair is destroyed. */
+ * completion arrives or the qpair is destroyed. The command may still be
+ * running on the device: keep buf until then (a late read still lands in
+ * it). */
 int upcie_nvme_read_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
 			 uint32_t nlb, void *buf, uint16_t *status, uint32_t timeout_ms);
 int upcie_nvme_write_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
