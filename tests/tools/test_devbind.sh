@@ -10,6 +10,10 @@
 #   0000:03:00.0  NVMe 1b36:0010  nvme  group 9   nvme2n1 in /proc/swaps
 #   0000:04:00.0  NVMe 1b36:0010  nvme  group 10  not in use
 #
+# Later sections add processes under the fake /proc: a mount in another
+# mount namespace, and fd links or maps that drive a device through uio or
+# vfio. --dev-root points the exclusive-open check at a fake /dev.
+#
 # A fake tree has no kernel: writing drivers_probe binds nothing. devbind
 # waits for the driver's side of the bind, bus/pci/drivers/DRIVER/BDF (the
 # link the kernel adds when a device binds), so a test that expects a bind
@@ -262,13 +266,154 @@ move_to uio_pci_generic 0000:04:00.0
 expect_rc 2 "restore that no kernel driver takes" db --timeout 0 restore 0000:04:00.0
 expect_text "0000:04:00.0: no kernel driver took the device" "restore's wait names the device"
 
+echo "# mounts in other mount namespaces"
+mktree
+mkdir -p "$P/self/ns" "$P/4242/ns"
+ln -s "mnt:[4026531841]" "$P/self/ns/mnt"
+ln -s "mnt:[4026531841]" "$P/4242/ns/mnt"
+echo containerd >"$P/4242/comm"
+echo "36 25 259:4 / /srv rw,relatime - ext4 /dev/nvme3n1 rw" >"$P/4242/mountinfo"
+expect_rc 0 "list with a process in our own mount namespace" db list
+no_text "0000:04:00.0: in use" "our own namespace's table is not read again"
+rm "$P/4242/ns/mnt"
+ln -s "mnt:[4026532999]" "$P/4242/ns/mnt"
+expect_rc 0 "list with a mount in another namespace" db list
+expect_text "0000:04:00.0: in use: nvme3n1 is mounted on /srv in another mount namespace (pid 4242, containerd)" "mount in another namespace found by major:minor"
+before=$(snapshot "$T/tree")
+expect_rc 3 "bind a controller mounted in another namespace" db bind vfio-pci 0000:04:00.0
+expect_text "in another mount namespace" "refusal names the other namespace"
+if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "the refusal changed nothing"; else fail "the refusal changed the tree"; fi
+
+echo "# exclusive open (--dev-root)"
+mktree
+mkdir -p "$T/dev"
+: >"$T/dev/nvme3n1"
+seed_bind vfio-pci 0000:04:00.0
+expect_rc 0 "a node that opens is not busy" db --dev-root "$T/dev" bind vfio-pci 0000:04:00.0
+mktree
+rm -rf "$T/dev"
+mkdir -p "$T/dev"
+seed_bind vfio-pci 0000:04:00.0
+expect_rc 0 "a missing node is not busy" db --dev-root "$T/dev" bind vfio-pci 0000:04:00.0
+# EBUSY needs a real block device held exclusively: an idle loop device
+# (no backing file) that a helper opens with O_EXCL, the way a mount, a
+# btrfs or RAID member, or mkfs holds a disk. The fake /dev links to it.
+loopdev=
+for l in /sys/block/loop*; do
+	[ -e "$l" ] && [ ! -e "$l/loop/backing_file" ] && [ -b "/dev/${l##*/}" ] || continue
+	loopdev=/dev/${l##*/}
+	break
+done
+if [ "$(id -u)" -ne 0 ]; then
+	skip "busy block device: not root"
+elif ! command -v python3 >/dev/null 2>&1; then
+	skip "busy block device: no python3 to hold a device with O_EXCL"
+elif [ -z "$loopdev" ]; then
+	skip "busy block device: no idle loop device"
+else
+	python3 -c 'import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL)
+print("held", flush=True)
+time.sleep(60)' "$loopdev" >"$T/held" 2>&1 &
+	holder=$!
+	i=0
+	while [ $i -lt 50 ] && ! grep -q held "$T/held" 2>/dev/null && kill -0 "$holder" 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if ! grep -q held "$T/held"; then
+		skip "busy block device: cannot hold $loopdev: $(cat "$T/held")"
+	else
+		mktree
+		ln -s "$loopdev" "$T/dev/nvme3n1"
+		before=$(snapshot "$T/tree")
+		expect_rc 3 "bind a controller whose disk is held exclusively" db --dev-root "$T/dev" bind vfio-pci 0000:04:00.0
+		expect_text "nvme3n1 is busy (open exclusively: mounted, a RAID/LVM/btrfs member or a running program)" "refusal says the disk is busy"
+		if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "the refusal changed nothing"; else fail "the refusal changed the tree"; fi
+		expect_rc 0 "list shows it" db --dev-root "$T/dev" list
+		expect_text "0000:04:00.0: in use: nvme3n1 is busy" "list names the busy disk"
+		expect_rc 0 "without --dev-root a fake tree opens no nodes" db list
+		no_text "0000:04:00.0: in use" "no node opened without --dev-root"
+	fi
+	kill "$holder" 2>/dev/null
+	wait "$holder" 2>/dev/null
+fi
+rm -rf "$T/dev"
+
+echo "# processes driving a device (uio, vfio)"
+# mkuser PID COMM TARGET: a process with fd 5 linked to TARGET.
+mkuser() {
+	mkdir -p "$P/$1/fd"
+	echo "$2" >"$P/$1/comm"
+	ln -s "$3" "$P/$1/fd/5"
+}
+mktree
+move_to vfio-pci 0000:04:00.0
+mkuser 777 spdk_tgt /dev/vfio/10
+mkuser 778 bash /dev/pts/0
+mkuser 779 other /dev/vfio/11
+expect_rc 0 "list a vfio device a process holds" db list
+expect_text "0000:04:00.0: in use: pid 777 (spdk_tgt) has /dev/vfio/10 open" "list names the process"
+no_text "pid 779" "another group's holder is not counted"
+before=$(snapshot "$T/tree")
+expect_rc 3 "unbind a vfio device a process holds" db unbind 0000:04:00.0
+expect_text "0000:04:00.0: refusing, the device is in use: pid 777 (spdk_tgt) has /dev/vfio/10 open (stop that process first, or pass --force)" "unbind refusal names pid and command"
+one_line_err "vfio user"
+expect_rc 3 "restore a vfio device a process holds" db restore 0000:04:00.0
+expect_text "pid 777 (spdk_tgt)" "restore refusal names the process"
+expect_rc 3 "bind nvme a vfio device a process holds" db bind nvme 0000:04:00.0
+expect_rc 3 "dry-run restore still refuses" db --dry-run restore 0000:04:00.0
+if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "the refusals changed nothing"; else fail "the refusals changed the tree"; fi
+expect_rc 0 "bind vfio-pci to a device already on it" db bind vfio-pci 0000:04:00.0
+expect_text "already bound to vfio-pci" "a device already on the driver is left alone"
+expect_rc 0 "restore of a device on nvme ignores others' vfio users" db restore 0000:01:00.0
+expect_rc 0 "unbind with --force" db --force unbind 0000:04:00.0
+expect_text "going ahead because of --force" "--force warns about the process"
+expect_file "$S/bus/pci/drivers/vfio-pci/unbind" "0000:04:00.0" "forced unbind written"
+
+mktree
+move_to vfio-pci 0000:04:00.0
+mkdir -p "$S/devices/pci0000:00/0000:04:00.0/vfio-dev/vfio0"
+mkuser 780 qemu /dev/vfio/devices/vfio0
+expect_rc 3 "restore a vfio device opened through its cdev" db restore 0000:04:00.0
+expect_text "pid 780 (qemu) has /dev/vfio/devices/vfio0 open" "vfio cdev user named"
+
+mktree
+mkdriver uio_pci_generic
+move_to uio_pci_generic 0000:04:00.0
+mkdir -p "$S/devices/pci0000:00/0000:04:00.0/uio/uio3"
+mkuser 781 dpdk /dev/uio3
+mkuser 782 other /dev/uio4
+expect_rc 3 "restore a uio device a process holds" db restore 0000:04:00.0
+expect_text "pid 781 (dpdk) has /dev/uio3 open" "uio user named"
+no_text "pid 782" "another uio device's holder is not counted"
+expect_rc 3 "unbind a uio device a process holds" db unbind 0000:04:00.0
+rm -rf "$P/781"
+# libupcie's uio backend maps the BAR file and closes it: /proc/PID/maps.
+R=$(cd "$S/devices/pci0000:00/0000:04:00.0" && pwd -P)
+mkdir -p "$P/783/fd"
+echo nvme_app >"$P/783/comm"
+echo "7f0000000000-7f0000004000 rw-s 00000000 00:15 1234                       $R/resource0" >"$P/783/maps"
+expect_rc 3 "restore a uio device whose BAR a process maps" db restore 0000:04:00.0
+expect_text "pid 783 (nvme_app) has $R/resource0 mapped" "BAR mapping named"
+rm -rf "$P/783"
+seed_bind nvme 0000:04:00.0
+expect_rc 0 "restore once the process is gone" db restore 0000:04:00.0
+
 echo "# bad input"
 mktree
 before=$(snapshot "$T/tree")
 expect_rc 1 "no command" db
 expect_rc 1 "unknown command" db frobnicate
 expect_rc 1 "unknown option" db --bogus list
+expect_text "unknown option '--bogus'" "unknown long option named"
+expect_rc 1 "unknown short option" db -x list
+expect_text "unknown option '-x'" "unknown short option named, not as missing a value"
+no_text "needs a value" "unknown short option is not a missing value"
 expect_rc 1 "option without its value" db list --timeout
+expect_text "option '--timeout' needs a value" "missing value named"
+expect_rc 1 "value to an option without one" db --force=yes list
+expect_text "option '--force' takes no value" "value to a flag named"
 expect_rc 1 "list with an argument" db list 0000:01:00.0
 expect_rc 1 "--json on bind" db --json bind vfio-pci 0000:04:00.0
 expect_rc 1 "bind without a driver" db bind

@@ -103,7 +103,12 @@ before=$(snapshot "$T/tree")
 expect_rc 1 "no command" hp
 expect_rc 1 "unknown command" hp grow
 expect_rc 1 "unknown option" hp info --bogus
+expect_text "unknown option '--bogus'" "unknown long option named"
+expect_rc 1 "unknown short option" hp -x info
+expect_text "unknown option '-x'" "unknown short option named, not as missing a value"
+no_text "needs a value" "unknown short option is not a missing value"
 expect_rc 1 "--count without a value" hp setup --count
+expect_text "option '--count' needs a value" "missing value named"
 expect_rc 1 "setup without --count or --mem" hp setup
 expect_rc 1 "setup with both --count and --mem" hp setup --count 2 --mem 4M
 expect_rc 1 "zero count" hp setup --count 0
@@ -114,6 +119,11 @@ one_line_err "negative count"
 expect_rc 1 "non-numeric count" hp setup --count many
 expect_rc 1 "count with junk" hp setup --count 8x
 expect_rc 1 "zero --mem" hp setup --mem 0
+# 2^64 - 1 bytes: the round-up must not wrap to 0 pages (which would empty the pool).
+expect_rc 1 "--mem of 2^64 - 1 bytes" hp setup --mem 18446744073709551615
+expect_text "--mem 18446744073709551615 is more than 2147483647 pages of 2M" "too large --mem named"
+one_line_err "too large --mem"
+expect_rc 1 "--mem of 2^64 - 1 bytes in 1G pages" hp setup --mem 18446744073709551615 --size 1G
 expect_rc 1 "bad --mem suffix" hp setup --mem 4Q
 expect_rc 1 "unknown size" hp setup --count 2 --size huge
 expect_text "unknown page size 'huge'" "unknown size named"
@@ -131,6 +141,22 @@ expect_rc 1 "--node on clear" hp clear --node 0
 expect_rc 1 "extra argument" hp info extra
 expect_rc 2 "missing sysfs root" "$HP" --sysfs-root "$T/nonexistent" --proc-root "$P" info
 if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "bad input changed nothing"; else fail "bad input changed the tree"; fi
+
+echo "# more than 64 NUMA nodes"
+mktree
+n=2
+while [ $n -le 70 ]; do
+	mksize "$S/devices/system/node/node$n/hugepages" 2048 0 0
+	n=$((n + 1))
+done
+expect_rc 0 "info with 71 nodes" hp info --json
+expect_json "$T/nodes.json" "info --json with 71 nodes"
+json_check "$T/nodes.json" "[n['node'] for n in d['page_sizes'][0]['nodes']] == list(range(71))" "JSON: all 71 nodes, in order"
+expect_rc 0 "setup on node 70" hp setup --count 4 --node 70
+expect_text "2M pages on node 70: 4" "setup on node 70 reports"
+[ "$(nr devices/system/node/node70/hugepages/hugepages-2048kB/nr_hugepages)" = 4 ] && ok "node 70 has 4" || fail "node 70 has $(nr devices/system/node/node70/hugepages/hugepages-2048kB/nr_hugepages)"
+expect_rc 2 "node 71 still does not exist" hp setup --count 4 --node 71
+mktree
 
 # umount refuses a non-hugetlbfs mount (the path does not exist, so even a
 # wrong umount(2) could do no harm).

@@ -57,6 +57,24 @@ int tool_usage(const char *fmt, const char *arg)
 	return TOOL_EXIT_USAGE;
 }
 
+/* getopt_long's '?': a short option is named by optopt ("-hx" names -x); a
+ * known long option given a value it does not take ("--json=1") has optopt
+ * set to its value, an unknown one 0. */
+static int unknown_option(const char *arg)
+{
+	char opt[64];
+
+	if (strncmp(arg, "--", 2)) {
+		snprintf(opt, sizeof(opt), "-%c", optopt > 0 && optopt < 128 ? optopt : '?');
+		return tool_usage("unknown option '%s'", opt);
+	}
+	if (optopt && strchr(arg, '=')) {
+		snprintf(opt, sizeof(opt), "%.*s", (int)(strchr(arg, '=') - arg), arg);
+		return tool_usage("option '%s' takes no value", opt);
+	}
+	return tool_usage("unknown option '%s'", arg);
+}
+
 int tool_getopt(int argc, char **argv, const struct option *longopts, const char **sysfs,
 		const char **proc, bool *json)
 {
@@ -64,7 +82,8 @@ int tool_getopt(int argc, char **argv, const struct option *longopts, const char
 
 	opterr = 0;
 	for (;;) {
-		c = getopt_long(argc, argv, "h", longopts, NULL);
+		/* The leading ':': a missing value is ':', '?' is left for the rest. */
+		c = getopt_long(argc, argv, ":h", longopts, NULL);
 		switch (c) {
 		case TOOL_OPT_SYSFS:
 			*sysfs = optarg;
@@ -78,10 +97,10 @@ int tool_getopt(int argc, char **argv, const struct option *longopts, const char
 		case 'h':
 			fputs(tool_usage_text, stdout);
 			exit(TOOL_EXIT_OK);
+		case ':':
+			exit(tool_usage("option '%s' needs a value", argv[optind - 1]));
 		case '?':
-			if (optopt)
-				exit(tool_usage("option '%s' needs a value", argv[optind - 1]));
-			exit(tool_usage("unknown option '%s'", argv[optind - 1]));
+			exit(unknown_option(argv[optind - 1]));
 		default:
 			return c;
 		}

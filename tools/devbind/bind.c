@@ -250,25 +250,46 @@ static void warn_group(const struct dev_info *d, const struct dev_info *devs, si
 	}
 }
 
-/* Refuse if any device that would leave its kernel driver is in use. */
-static int check_safe(const struct devbind_opts *o, const struct dev_info *devs, size_t n)
+/* Each reason in why refuses the device, or is a warning with --force. */
+static int refuse(const struct devbind_opts *o, const struct dev_info *d, const struct strlist *why,
+		  const char *what_to_do)
+{
+	int rc = TOOL_EXIT_OK;
+
+	for (size_t r = 0; r < why->n; r++) {
+		if (o->force) {
+			tool_warn("%s: in use (%s); going ahead because of --force", d->bdf,
+				  why->v[r]);
+		} else {
+			tool_err(
+			    "%s: refusing, the device is in use: %s (%s first, or pass --force)",
+			    d->bdf, why->v[r], what_to_do);
+			rc = TOOL_EXIT_SAFETY;
+		}
+	}
+	return rc;
+}
+
+/*
+ * Refuse if a device is in use: its block devices (it would leave its
+ * kernel driver), or a process driving it through uio or vfio, which would
+ * lose it under its feet (uio) or make the unbind wait until it exits
+ * (vfio). target is the driver bind moves to, NULL for unbind and restore;
+ * a device already on target is not touched, so its users do not matter.
+ */
+static int check_safe(const struct devbind_opts *o, const struct dev_info *devs, size_t n,
+		      const char *target)
 {
 	int rc = TOOL_EXIT_OK;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct dev_info *d = &devs[i];
 
-		for (size_t r = 0; r < d->reasons.n; r++) {
-			if (o->force) {
-				tool_warn("%s: in use (%s); going ahead because of --force", d->bdf,
-					  d->reasons.v[r]);
-			} else {
-				tool_err("%s: refusing, the device is in use: %s (unmount or stop "
-					 "it first, or pass --force)",
-					 d->bdf, d->reasons.v[r]);
-				rc = TOOL_EXIT_SAFETY;
-			}
-		}
+		if (refuse(o, d, &d->reasons, "unmount or stop it"))
+			rc = TOOL_EXIT_SAFETY;
+		if ((!target || strcmp(d->driver, target)) &&
+		    refuse(o, d, &d->users, "stop that process"))
+			rc = TOOL_EXIT_SAFETY;
 	}
 	return rc;
 }
@@ -328,7 +349,7 @@ int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_in
 	char rel[PATH_MAX];
 	int rc, ret = TOOL_EXIT_OK;
 
-	rc = check_safe(o, devs, n);
+	rc = check_safe(o, devs, n, driver);
 	if (!rc)
 		rc = ensure_driver(o, driver);
 	if (!rc && !strcmp(driver, "vfio-pci"))
@@ -407,7 +428,7 @@ int devbind_unbind(const struct devbind_opts *o, struct dev_info *devs, size_t n
 {
 	int rc, ret = TOOL_EXIT_OK;
 
-	rc = check_safe(o, devs, n);
+	rc = check_safe(o, devs, n, NULL);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
@@ -433,6 +454,13 @@ int devbind_restore(const struct devbind_opts *o, struct dev_info *devs, size_t 
 {
 	int rc, ret = TOOL_EXIT_OK;
 
+	/* Only the devices restore moves: those not on a kernel driver. */
+	for (size_t i = 0; i < n; i++)
+		if ((!devs[i].driver[0] || drv_is_user(devs[i].driver)) &&
+		    check_safe(o, &devs[i], 1, NULL))
+			ret = TOOL_EXIT_SAFETY;
+	if (ret)
+		return ret;
 	for (size_t i = 0; i < n; i++) {
 		struct dev_info *d = &devs[i];
 		char kdrv[64] = "";

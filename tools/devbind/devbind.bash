@@ -19,7 +19,7 @@ _devbind()
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
 
 	case $prev in
-	--sysfs-root | --proc-root | --modules-dir)
+	--sysfs-root | --proc-root | --modules-dir | --dev-root)
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return
 		;;
@@ -37,7 +37,7 @@ _devbind()
 
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W '--all --json --force --dry-run --timeout
-			--sysfs-root --proc-root --modules-dir --help' -- "$cur"))
+			--sysfs-root --proc-root --dev-root --modules-dir --help' -- "$cur"))
 		return
 	fi
 	case $cmd in

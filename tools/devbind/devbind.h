@@ -5,8 +5,8 @@
  *
  * scan.c   what a PCI function is: ids and names (libpci's ID database),
  *          driver, NUMA node, IOMMU group, the block devices it backs and
- *          whether any of them is in use; which user-space drivers the
- *          system offers.
+ *          whether any of them is in use; which processes drive it through
+ *          uio or vfio; which user-space drivers the system offers.
  * bind.c   the sysfs writes: unbind, driver_override, drivers_probe, the
  *          bounded wait for the bind, bus mastering for uio_pci_generic.
  * main.c   command line, the list printers, exit codes.
@@ -28,6 +28,7 @@
 struct devbind_opts {
 	const char *sysfs;	 /* NULL: /sys */
 	const char *proc;	 /* NULL: /proc */
+	const char *dev;	 /* NULL: /dev on the running system, none with a fake tree */
 	const char *modules_dir; /* NULL: /lib/modules/$(uname -r) */
 	bool all, json, force, dry_run;
 	unsigned timeout_ms; /* bounded wait for a bind to show */
@@ -55,6 +56,7 @@ struct dev_info {
 	struct strlist member_driver; /* their drivers, "" when unbound */
 	struct strlist blocks;	      /* namespaces' block devices: "nvme0n1" */
 	struct strlist reasons;	      /* why it is in use; empty when it is not */
+	struct strlist users;	      /* processes driving it through uio or vfio */
 	char vendor_name[128];
 	char device_name[256];
 	char class_name[128];
@@ -65,6 +67,11 @@ struct dev_info {
 static inline bool dev_is_nvme(const struct dev_info *d)
 {
 	return (d->class_code >> 8) == CLASS_NVME;
+}
+
+static inline bool dev_in_use(const struct dev_info *d)
+{
+	return d->reasons.n || d->users.n;
 }
 
 /* scan.c */

@@ -40,7 +40,9 @@ static const char usage_text[] =
     "  --dry-run          print the sysfs writes (path and value), do none\n"
     "  --timeout SEC      how long to wait for a bind to show (default 5)\n"
     "  --sysfs-root DIR   read and write DIR instead of /sys (no modprobe then)\n"
-    "  --proc-root DIR    read mounts and swaps from DIR instead of /proc\n"
+    "  --proc-root DIR    read mounts, swaps and processes from DIR, not /proc\n"
+    "  --dev-root DIR     open block devices in DIR to see whether they are busy\n"
+    "                     (default /dev; skipped with --sysfs-root or --proc-root)\n"
     "  --modules-dir DIR  look for modules in DIR, not /lib/modules/$(uname -r)\n"
     "  -h, --help         this text\n"
     "\n"
@@ -261,10 +263,12 @@ static void list_json(const struct devbind_opts *o, const struct list_ctx *l)
 		for (size_t b = 0; b < d->blocks.n; b++)
 			tool_json_str(&j, NULL, d->blocks.v[b]);
 		tool_json_arr_end(&j);
-		tool_json_bool(&j, "in_use", d->reasons.n > 0);
+		tool_json_bool(&j, "in_use", dev_in_use(d));
 		tool_json_arr(&j, "in_use_reasons");
 		for (size_t r = 0; r < d->reasons.n; r++)
 			tool_json_str(&j, NULL, d->reasons.v[r]);
+		for (size_t r = 0; r < d->users.n; r++)
+			tool_json_str(&j, NULL, d->users.v[r]);
 		tool_json_arr_end(&j);
 		tool_json_obj_end(&j);
 	}
@@ -305,7 +309,7 @@ static void list_table(const struct devbind_opts *o, const struct list_ctx *l)
 	for (size_t i = 0; i < l->n; i++) {
 		const struct dev_info *d = &l->v[i];
 		const char *cells[8] = {d->bdf, id,  d->driver[0] ? d->driver : NULL, numa,
-					grp,	blk, d->reasons.n ? "yes" : "no",     name};
+					grp,	blk, dev_in_use(d) ? "yes" : "no",    name};
 
 		snprintf(id, sizeof(id), "%04x:%04x", d->vendor, d->device);
 		snprintf(numa, sizeof(numa), "%d", d->numa);
@@ -335,6 +339,8 @@ static void list_table(const struct devbind_opts *o, const struct list_ctx *l)
 			printf("%s: driver_override is %s\n", d->bdf, d->override);
 		for (size_t r = 0; r < d->reasons.n; r++)
 			printf("%s: in use: %s\n", d->bdf, d->reasons.v[r]);
+		for (size_t r = 0; r < d->users.n; r++)
+			printf("%s: in use: %s\n", d->bdf, d->users.v[r]);
 		for (size_t m = 0; m < d->members.n; m++)
 			printf("%s: IOMMU group %d also holds %s (%s)\n", d->bdf, d->group,
 			       d->members.v[m],
@@ -378,6 +384,7 @@ enum {
 	OPT_MODULES = TOOL_OPT_NEXT,
 	OPT_TIMEOUT,
 	OPT_DRY_RUN,
+	OPT_DEV,
 };
 
 int main(int argc, char **argv)
@@ -388,6 +395,7 @@ int main(int argc, char **argv)
 	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
 	    {"modules-dir", required_argument, NULL, OPT_MODULES},
+	    {"dev-root", required_argument, NULL, OPT_DEV},
 	    TOOL_LONGOPTS_COMMON,
 	};
 	struct devbind_opts o = {.timeout_ms = 5000};
@@ -418,6 +426,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_MODULES:
 			o.modules_dir = optarg;
+			break;
+		case OPT_DEV:
+			o.dev = optarg;
 			break;
 		}
 	}

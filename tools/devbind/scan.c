@@ -6,13 +6,16 @@
  * under --sysfs-root works the same as /sys); libpci is used only to turn
  * vendor, device and class ids into names from its ID database.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <pci/pci.h>
 
@@ -427,6 +430,170 @@ static void check_one(struct ctx *c, const char *disk, const char *name, const s
 		upcie_sysfs_dir_foreach(c->o->sysfs, holder_cb, c, "block/%s/holders", disk);
 }
 
+/* --- processes ------------------------------------------------------------ */
+
+static const char *proc_root(const struct devbind_opts *o)
+{
+	return o->proc ? o->proc : "/proc";
+}
+
+/* Digits only: a pid, the N of uioN. */
+static bool is_number(const char *name)
+{
+	for (const char *p = name; *p; p++)
+		if (!isdigit((unsigned char)*p))
+			return false;
+	return name[0] != '\0';
+}
+
+/* readlink() of <proc>/<rel>, terminated; false when it is not a readable link. */
+static bool proc_link(const struct devbind_opts *o, const char *rel, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+
+	if (upcie_sysfs_path(proc_root(o), path, sizeof(path), "%s", rel))
+		return false;
+	n = readlink(path, buf, len - 1);
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+/* The command name of a process, "?" when it is gone. */
+static void proc_comm(const struct devbind_opts *o, const char *pid, char *buf, size_t len)
+{
+	if (upcie_sysfs_read_str(proc_root(o), buf, len, "%s/comm", pid) || !buf[0])
+		snprintf(buf, len, "?");
+}
+
+/* --- in use beyond this mount namespace's table --------------------------- */
+
+/* The disk and its partitions with their "major:minor", in parallel. */
+struct blk_set {
+	struct strlist names, devnos;
+};
+
+struct ns_scan {
+	const struct devbind_opts *o;
+	struct dev_info *d;
+	const struct blk_set *b;
+	char self_ns[64];     /* "mnt:[4026531841]", "" when unknown */
+	struct strlist seen;  /* namespaces read already */
+	struct strlist found; /* names reported already */
+};
+
+static int ns_pid_cb(const char *pid, void *arg)
+{
+	struct ns_scan *s = arg;
+	char rel[64], ns[64], path[PATH_MAX], *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	if (!is_number(pid))
+		return 0;
+	/* Each namespace once; ours is the one check_mountinfo() read. A link we
+	 * may not read (another user's process) still has its table read. */
+	snprintf(rel, sizeof(rel), "%s/ns/mnt", pid);
+	if (proc_link(s->o, rel, ns, sizeof(ns))) {
+		if ((s->self_ns[0] && !strcmp(ns, s->self_ns)) || strlist_has(&s->seen, ns))
+			return 0;
+		strlist_add(&s->seen, "%s", ns);
+	}
+	if (upcie_sysfs_path(proc_root(s->o), path, sizeof(path), "%s/mountinfo", pid))
+		return 0;
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (getline(&line, &cap, f) > 0) {
+		char mm[32], dir[PATH_MAX], comm[64];
+
+		if (sscanf(line, "%*d %*d %31s %*s %4095s", mm, dir) != 2)
+			continue;
+		for (size_t i = 0; i < s->b->devnos.n; i++) {
+			const char *name = s->b->names.v[i];
+
+			if (strcmp(mm, s->b->devnos.v[i]) || strlist_has(&s->found, name))
+				continue;
+			proc_comm(s->o, pid, comm, sizeof(comm));
+			strlist_add(&s->d->reasons,
+				    "%s is mounted on %s in another mount namespace (pid %s, %s)",
+				    name, dir, pid, comm);
+			strlist_add(&s->found, "%s", name);
+		}
+	}
+	free(line);
+	fclose(f);
+	return 0;
+}
+
+/* Mounts only another mount namespace sees (a container, a service with
+ * PrivateMounts=): the mountinfo of every process, by major:minor. */
+static void check_other_ns(const struct devbind_opts *o, struct dev_info *d,
+			   const struct blk_set *b)
+{
+	struct ns_scan s = {.o = o, .d = d, .b = b};
+
+	if (!proc_link(o, "self/ns/mnt", s.self_ns, sizeof(s.self_ns)))
+		s.self_ns[0] = '\0';
+	upcie_sysfs_dir_foreach(proc_root(o), ns_pid_cb, &s, ".");
+	strlist_free(&s.seen);
+	strlist_free(&s.found);
+}
+
+/* The /dev a block device's node is opened in: --dev-root, else /dev on the
+ * running system; NULL with a fake tree, whose names mean nothing in /dev. */
+static const char *dev_root(const struct devbind_opts *o)
+{
+	if (o->dev)
+		return o->dev;
+	return o->sysfs || o->proc ? NULL : "/dev";
+}
+
+#define BUSY_WHY "is busy (open exclusively: mounted, a RAID/LVM/btrfs member or a running program)"
+
+/* Busy for an exclusive open: the kernel has the device claimed. */
+static bool blk_busy(const char *dev, const char *name)
+{
+	char path[PATH_MAX];
+	int fd, n;
+
+	n = snprintf(path, sizeof(path), "%s/%s", dev, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return false;
+	fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0) {
+		close(fd);
+		return false;
+	}
+	/* ENOENT, EACCES (not root), ENXIO: no claim seen. */
+	return errno == EBUSY;
+}
+
+/*
+ * A block device opened with O_EXCL fails with EBUSY while anything holds
+ * it exclusively: a mount (also one in another namespace, or a btrfs member
+ * that /proc/mounts does not name), device-mapper, MD, bcache, a ZFS pool,
+ * or a program such as mkfs. A busy partition also makes its disk busy, so
+ * the disk is named only when no partition is.
+ */
+static void check_busy(const struct devbind_opts *o, struct dev_info *d, const struct blk_set *b)
+{
+	const char *dev = dev_root(o);
+	bool part_busy = false;
+
+	if (!dev)
+		return;
+	for (size_t i = 1; i < b->names.n; i++)
+		if (blk_busy(dev, b->names.v[i])) {
+			strlist_add(&d->reasons, "%s " BUSY_WHY, b->names.v[i]);
+			part_busy = true;
+		}
+	if (!part_busy && b->names.n && blk_busy(dev, b->names.v[0]))
+		strlist_add(&d->reasons, "%s " BUSY_WHY, b->names.v[0]);
+}
+
 static void check_in_use(const struct devbind_opts *o, struct dev_info *d)
 {
 	struct tool_mount *m = NULL;
@@ -442,14 +609,26 @@ static void check_in_use(const struct devbind_opts *o, struct dev_info *d)
 		return;
 	}
 	for (size_t i = 0; i < d->blocks.n; i++) {
-		struct strlist parts = {0};
-		struct ctx c = {.o = o, .d = d, .disk = d->blocks.v[i], .names = &parts};
+		const char *disk = d->blocks.v[i];
+		struct blk_set b = {0};
+		struct ctx c = {.o = o, .d = d, .disk = disk, .names = &b.names};
+		size_t before = d->reasons.n;
+		char devno[32];
 
-		check_one(&c, d->blocks.v[i], d->blocks.v[i], m, nm);
-		upcie_sysfs_dir_foreach(o->sysfs, part_cb, &c, "block/%s", d->blocks.v[i]);
-		for (size_t p = 0; p < parts.n; p++)
-			check_one(&c, d->blocks.v[i], parts.v[p], m, nm);
-		strlist_free(&parts);
+		strlist_add(&b.names, "%s", disk);
+		upcie_sysfs_dir_foreach(o->sysfs, part_cb, &c, "block/%s", disk);
+		for (size_t p = 0; p < b.names.n; p++) {
+			check_one(&c, disk, b.names.v[p], m, nm);
+			blk_devno(o, disk, b.names.v[p], devno, sizeof(devno));
+			strlist_add(&b.devnos, "%s", devno);
+		}
+		/* What our mount table, swaps and holders do not show. */
+		if (d->reasons.n == before)
+			check_other_ns(o, d, &b);
+		if (d->reasons.n == before)
+			check_busy(o, d, &b);
+		strlist_free(&b.names);
+		strlist_free(&b.devnos);
 	}
 	tool_mounts_free(m, nm);
 }
@@ -469,6 +648,140 @@ static int member_cb(const char *name, void *arg)
 	strlist_add(&c->d->members, "%s", name);
 	strlist_add(&c->d->member_driver, "%s", drv);
 	return 0;
+}
+
+/* --- processes driving a device through uio or vfio ----------------------- */
+
+struct user_scan {
+	const struct devbind_opts *o;
+	struct dev_info *d;
+	struct strlist files; /* an fd on one of these means a user: "/dev/vfio/7" */
+	char res[PATH_MAX];   /* "<device's sysfs dir>/resource": its BAR files */
+	const char *pid;
+	bool hit;
+};
+
+/* ".../0000:01:00.0/resource0" or "resource2_wc": a BAR file of the device. */
+static bool is_bar_file(const struct user_scan *u, const char *path)
+{
+	size_t n = strlen(u->res);
+
+	return u->res[0] && !strncmp(path, u->res, n) && isdigit((unsigned char)path[n]);
+}
+
+static void user_found(struct user_scan *u, const char *file, const char *how)
+{
+	char comm[64];
+
+	proc_comm(u->o, u->pid, comm, sizeof(comm));
+	strlist_add(&u->d->users, "pid %s (%s) has %s %s", u->pid, comm, file, how);
+	u->hit = true;
+}
+
+static int user_fd_cb(const char *fd, void *arg)
+{
+	struct user_scan *u = arg;
+	char rel[PATH_MAX], target[PATH_MAX];
+
+	snprintf(rel, sizeof(rel), "%s/fd/%s", u->pid, fd);
+	if (!proc_link(u->o, rel, target, sizeof(target)))
+		return 0;
+	if (strlist_has(&u->files, target) || is_bar_file(u, target)) {
+		user_found(u, target, "open");
+		return 1;
+	}
+	return 0;
+}
+
+/* BARs stay mapped after their file is closed (libupcie's uio backend does that). */
+static void user_maps(struct user_scan *u)
+{
+	char path[PATH_MAX], *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	if (upcie_sysfs_path(proc_root(u->o), path, sizeof(path), "%s/maps", u->pid))
+		return;
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (!u->hit && getline(&line, &cap, f) > 0) {
+		/* address perms offset dev inode path */
+		char *file = strchr(line, '/');
+
+		if (!file)
+			continue;
+		file[strcspn(file, "\n")] = '\0';
+		if (is_bar_file(u, file))
+			user_found(u, file, "mapped");
+	}
+	free(line);
+	fclose(f);
+}
+
+static int user_pid_cb(const char *pid, void *arg)
+{
+	struct user_scan *u = arg;
+	char self[32];
+
+	if (!is_number(pid))
+		return 0;
+	/* Not ourselves (on the running system; a fake tree has no such pid). */
+	snprintf(self, sizeof(self), "%d", (int)getpid());
+	if (!u->o->proc && !strcmp(pid, self))
+		return 0;
+	u->pid = pid;
+	u->hit = false;
+	upcie_sysfs_dir_foreach(proc_root(u->o), user_fd_cb, u, "%s/fd", pid);
+	if (!u->hit)
+		user_maps(u);
+	return 0;
+}
+
+static int uio_cb(const char *name, void *arg)
+{
+	struct user_scan *u = arg;
+
+	if (!strncmp(name, "uio", 3) && is_number(name + 3))
+		strlist_add(&u->files, "/dev/%s", name);
+	return 0;
+}
+
+static int vfio_dev_cb(const char *name, void *arg)
+{
+	struct user_scan *u = arg;
+
+	if (!strncmp(name, "vfio", 4) && is_number(name + 4))
+		strlist_add(&u->files, "/dev/vfio/devices/%s", name);
+	return 0;
+}
+
+/*
+ * A process driving a device bound to a user-space driver holds one of its
+ * files: vfio's group (/dev/vfio/<group>, noiommu-<group>) or device cdev
+ * (/dev/vfio/devices/vfioN), uio's /dev/uioN, or a BAR file
+ * (resourceN) open or mapped. The links under /proc/PID/fd name them.
+ */
+static void find_users(const struct devbind_opts *o, struct dev_info *d)
+{
+	struct user_scan u = {.o = o, .d = d};
+	char path[PATH_MAX], real[PATH_MAX];
+
+	if (!strcmp(d->driver, "vfio-pci")) {
+		if (d->group >= 0) {
+			strlist_add(&u.files, "/dev/vfio/%d", d->group);
+			strlist_add(&u.files, "/dev/vfio/noiommu-%d", d->group);
+		}
+		upcie_sysfs_dir_foreach(o->sysfs, vfio_dev_cb, &u, "bus/pci/devices/%s/vfio-dev",
+					d->bdf);
+	} else {
+		upcie_sysfs_dir_foreach(o->sysfs, uio_cb, &u, "bus/pci/devices/%s/uio", d->bdf);
+	}
+	if (!upcie_sysfs_path(o->sysfs, path, sizeof(path), "bus/pci/devices/%s", d->bdf) &&
+	    realpath(path, real) && strlen(real) + sizeof("/resource") <= sizeof(u.res))
+		snprintf(u.res, sizeof(u.res), "%s/resource", real);
+	upcie_sysfs_dir_foreach(proc_root(o), user_pid_cb, &u, ".");
+	strlist_free(&u.files);
 }
 
 int dev_info_get(const struct devbind_opts *o, const struct upcie_pci_addr *addr,
@@ -499,6 +812,8 @@ int dev_info_get(const struct devbind_opts *o, const struct upcie_pci_addr *addr
 					d->group);
 	find_disks(o, d);
 	check_in_use(o, d);
+	if (drv_is_user(d->driver))
+		find_users(o, d);
 	return 0;
 }
 
@@ -508,4 +823,5 @@ void dev_info_free(struct dev_info *d)
 	strlist_free(&d->member_driver);
 	strlist_free(&d->blocks);
 	strlist_free(&d->reasons);
+	strlist_free(&d->users);
 }

@@ -24,7 +24,6 @@
 #include "tool.h"
 
 #define HP_MAX_SIZES 8
-#define HP_MAX_NODES 64
 
 struct hp_opts {
 	const char *sysfs; /* NULL: /sys */
@@ -42,9 +41,9 @@ struct hp_state {
 	size_t nsizes;
 	uint64_t size_kb[HP_MAX_SIZES]; /* ascending */
 	struct hp_count global[HP_MAX_SIZES];
-	size_t nnodes;
-	int node[HP_MAX_NODES];
-	struct hp_count per_node[HP_MAX_NODES][HP_MAX_SIZES];
+	size_t nnodes;				   /* as many as the system has */
+	int *node;				   /* node numbers, ascending */
+	struct hp_count (*per_node)[HP_MAX_SIZES]; /* [nnodes][HP_MAX_SIZES] */
 	/* Where a process would find pages of each size ("" if no mount). */
 	char mount_for[HP_MAX_SIZES][256];
 	struct tool_mount *mounts; /* hugetlbfs only */
@@ -52,7 +51,7 @@ struct hp_state {
 	size_t nmounts;
 };
 
-/* Fill st; on failure prints why and returns a TOOL_EXIT_* code. */
+/* Fill st; on failure prints why, frees st and returns a TOOL_EXIT_* code. */
 int hp_state_read(const struct hp_opts *o, struct hp_state *st);
 void hp_state_free(struct hp_state *st);
 

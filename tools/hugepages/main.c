@@ -306,8 +306,11 @@ static int cmd_setup(const struct hp_opts *o, const char *count_arg, const char 
 	if (rc)
 		return rc;
 	if (mem_arg) {
-		count = (mem + kb * 1024 - 1) / (kb * 1024);
-		if (count > INT32_MAX) {
+		uint64_t pg = kb * 1024;
+
+		/* Rounded up without mem + pg - 1, which wraps for sizes near 2^64. */
+		count = mem / pg + (mem % pg != 0);
+		if (!count || count > INT32_MAX) {
 			tool_err("--mem %s is more than %d pages of %s", mem_arg, INT32_MAX, sz);
 			rc = TOOL_EXIT_USAGE;
 			goto out;

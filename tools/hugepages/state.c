@@ -145,11 +145,22 @@ int hp_read_count(const struct hp_opts *o, uint64_t kb, int node, struct hp_coun
 static int node_dir_cb(const char *name, void *arg)
 {
 	struct hp_state *st = arg;
-	int n = 0, id;
+	struct hp_count(*counts)[HP_MAX_SIZES];
+	int n = 0, id, *nodes;
 
-	if (sscanf(name, "node%d%n", &id, &n) == 1 && name[n] == '\0' && id >= 0 &&
-	    st->nnodes < HP_MAX_NODES)
-		st->node[st->nnodes++] = id;
+	if (sscanf(name, "node%d%n", &id, &n) != 1 || name[n] != '\0' || id < 0)
+		return 0;
+	/* Grown one at a time: no limit on the number of nodes. */
+	nodes = realloc(st->node, (st->nnodes + 1) * sizeof(*nodes));
+	if (!nodes)
+		tool_die_errno();
+	st->node = nodes;
+	counts = realloc(st->per_node, (st->nnodes + 1) * sizeof(*counts));
+	if (!counts)
+		tool_die_errno();
+	st->per_node = counts;
+	memset(&st->per_node[st->nnodes], 0, sizeof(st->per_node[st->nnodes]));
+	st->node[st->nnodes++] = id;
 	return 0;
 }
 
@@ -207,6 +218,7 @@ int hp_state_read(const struct hp_opts *o, struct hp_state *st)
 		if (rc) {
 			tool_err("cannot read the counters of %llu kB pages: %s",
 				 (unsigned long long)st->size_kb[i], strerror(-rc));
+			hp_state_free(st);
 			return TOOL_EXIT_SYSTEM;
 		}
 	}
@@ -217,8 +229,10 @@ int hp_state_read(const struct hp_opts *o, struct hp_state *st)
 			if (hp_read_count(o, st->size_kb[i], st->node[n], &st->per_node[n][i]))
 				memset(&st->per_node[n][i], 0, sizeof(st->per_node[n][i]));
 	rc = read_mounts(o, st);
-	if (rc)
+	if (rc) {
+		hp_state_free(st);
 		return rc;
+	}
 	for (size_t i = 0; i < st->nsizes; i++) {
 		const char *p = NULL;
 
@@ -239,6 +253,11 @@ void hp_state_free(struct hp_state *st)
 {
 	tool_mounts_free(st->mounts, st->nmounts);
 	free(st->mount_kb);
+	free(st->node);
+	free(st->per_node);
+	st->node = NULL;
+	st->per_node = NULL;
+	st->nnodes = 0;
 	st->mounts = NULL;
 	st->mount_kb = NULL;
 	st->nmounts = 0;
