@@ -6,7 +6,8 @@
  *   upcie-perf --device 0000:01:00.0 --qpairs 2 --cpus 2,3 --json
  *
  * Per controller: open the device, make a DMA heap sized from the queue
- * depth, block size and queue memory, bring the controller up, and create
+ * depth, block size and queue memory (when that is large, only after the
+ * options were checked on a small one), bring the controller up, and create
  * --qpairs queue pairs, each driven by its own thread (perf_io.c) with
  * every buffer allocated up front. Main prints progress once a second and
  * the results at the end (perf_report.c). See --help for the options and
@@ -90,41 +91,28 @@ static int fail(int rc, const char *what, const char *dev)
 	return rc;
 }
 
-static int dev_open(const struct perf_opts *o, struct perf_dev *d)
+/* Bring the controller up on a new heap of size bytes. */
+static int ctrl_up(const struct perf_opts *o, struct perf_dev *d, size_t size)
 {
 	struct upcie_nvme_ctrl_opts copts = {.no_dbbuf = o->no_dbbuf,
 					     .io_queues = (uint16_t)o->qpairs};
-	uint32_t max_bs;
 
-	if (o->sim_stepped) {
-		struct upcie_sim_config cfg;
-		struct upcie_pci_opts popts = {.backend = UPCIE_PCI_BACKEND_SIM};
-
-		if (strcmp(d->name, "sim")) {
-			fprintf(stderr, "upcie-perf: --sim-stepped needs --device sim, not %s\n",
-				d->name);
-			return PERF_EXIT_USAGE;
-		}
-		upcie_sim_config_default(&cfg);
-		cfg.threaded = false;
-		d->sim = upcie_sim_create(&cfg);
-		if (!d->sim)
-			return fail(PERF_EXIT_DEV, "cannot create the model", d->name);
-		popts.sim = d->sim;
-		d->pci = upcie_pci_open(d->name, &popts);
-	} else {
-		d->pci = upcie_pci_open(d->name, NULL);
-	}
-	if (!d->pci)
-		return fail(PERF_EXIT_DEV, "cannot open the device", d->name);
-	d->heap_size = heap_size(o);
-	d->heap = upcie_dma_heap_create(d->pci, d->heap_size, 0);
+	d->heap_size = size;
+	d->heap = upcie_dma_heap_create(d->pci, size, 0);
 	if (!d->heap)
 		return fail(PERF_EXIT_DEV, "cannot create the DMA heap", d->name);
 	d->ctrl = upcie_nvme_ctrl_open(d->pci, d->heap, &copts);
 	if (!d->ctrl)
 		return fail(PERF_EXIT_DEV, "cannot bring the controller up", d->name);
 	upcie_nvme_ctrl_info(d->ctrl, &d->info);
+	return 0;
+}
+
+/* The options against what the controller and namespace allow. */
+static int dev_check(const struct perf_opts *o, struct perf_dev *d)
+{
+	uint32_t max_bs;
+
 	d->ns = o->nsid ? upcie_nvme_ns_get(d->ctrl, o->nsid) : upcie_nvme_ns_first(d->ctrl);
 	if (!d->ns) {
 		fprintf(stderr, "upcie-perf: %s: namespace %u is not active\n", d->name, o->nsid);
@@ -136,6 +124,13 @@ static int dev_open(const struct perf_opts *o, struct perf_dev *d)
 			"upcie-perf: %s: --bs %llu is not a multiple of the LBA size %u up to "
 			"the largest transfer %u (MDTS) of namespace %u\n",
 			d->name, (unsigned long long)o->bs, d->ns->lba_size, max_bs, d->ns->nsid);
+		return PERF_EXIT_USAGE;
+	}
+	if (o->qd + 1 > d->info.mqes) {
+		fprintf(stderr,
+			"upcie-perf: %s: --qd %u is above the controller's limit %u (MQES: "
+			"queues of %u entries)\n",
+			d->name, o->qd, d->info.mqes - 1, d->info.mqes);
 		return PERF_EXIT_USAGE;
 	}
 	if (o->qpairs > d->info.io_qpairs_max) {
@@ -160,14 +155,74 @@ static int dev_open(const struct perf_opts *o, struct perf_dev *d)
 			d->ns->nsid);
 		return PERF_EXIT_USAGE;
 	}
-	if (o->verify) {
-		if (d->nblk > (1ull << 30)) {
-			fprintf(stderr,
-				"upcie-perf: %s: --verify keeps 4 bytes per block: %llu blocks is "
-				"too many; use a larger --bs\n",
-				d->name, (unsigned long long)d->nblk);
+	if (o->verify && d->nblk > (1ull << 30)) {
+		fprintf(stderr,
+			"upcie-perf: %s: --verify keeps 4 bytes per block: %llu blocks is too "
+			"many; use a larger --bs\n",
+			d->name, (unsigned long long)d->nblk);
+		return PERF_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/*
+ * The heap the run needs (heap_size) is only known to be reasonable once
+ * --bs, --qd and --qpairs have been checked against the controller, which
+ * needs the controller up, which needs a heap. When the run's heap is large,
+ * the controller is first brought up on a small one (admin queue, Identify
+ * data, shadow doorbells), the options are checked, and it is brought up
+ * again on the run's heap: a bad --bs or --qd is a usage error, never a
+ * failed allocation of qd x bs bytes. Small heaps skip the extra reset.
+ */
+#define PROBE_HEAP	 (2u << 20)
+#define PROBE_ABOVE_HEAP (64u << 20)
+
+static int dev_open(const struct perf_opts *o, struct perf_dev *d)
+{
+	size_t size = heap_size(o);
+	int rc;
+
+	if (o->sim_stepped) {
+		struct upcie_sim_config cfg;
+		struct upcie_pci_opts popts = {.backend = UPCIE_PCI_BACKEND_SIM};
+
+		if (strcmp(d->name, "sim")) {
+			fprintf(stderr, "upcie-perf: --sim-stepped needs --device sim, not %s\n",
+				d->name);
 			return PERF_EXIT_USAGE;
 		}
+		upcie_sim_config_default(&cfg);
+		cfg.threaded = false;
+		d->sim = upcie_sim_create(&cfg);
+		if (!d->sim)
+			return fail(PERF_EXIT_DEV, "cannot create the model", d->name);
+		popts.sim = d->sim;
+		d->pci = upcie_pci_open(d->name, &popts);
+	} else {
+		d->pci = upcie_pci_open(d->name, NULL);
+	}
+	if (!d->pci)
+		return fail(PERF_EXIT_DEV, "cannot open the device", d->name);
+	if (size > PROBE_ABOVE_HEAP) {
+		rc = ctrl_up(o, d, PROBE_HEAP);
+		if (!rc)
+			rc = dev_check(o, d);
+		if (rc)
+			return rc;
+		d->ns = NULL;
+		rc = upcie_nvme_ctrl_close(d->ctrl);
+		d->ctrl = NULL;
+		upcie_dma_heap_destroy(d->heap);
+		d->heap = NULL;
+		if (rc)
+			return fail(PERF_EXIT_DEV, "controller shutdown", d->name);
+	}
+	rc = ctrl_up(o, d, size);
+	if (!rc)
+		rc = dev_check(o, d);
+	if (rc)
+		return rc;
+	if (o->verify) {
 		d->gen = calloc(d->nblk, sizeof(*d->gen));
 		if (!d->gen) {
 			fprintf(stderr, "upcie-perf: out of memory for the verify table\n");
@@ -178,6 +233,8 @@ static int dev_open(const struct perf_opts *o, struct perf_dev *d)
 	return 0;
 }
 
+/* The controller is closed (reset) before its heap is destroyed: buffers of
+ * abandoned commands stay device-writable until then. */
 static void dev_close(struct perf_dev *d)
 {
 	if (d->ctrl && upcie_nvme_ctrl_close(d->ctrl))
@@ -236,18 +293,6 @@ static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsign
 		t->quota = o->io_count / nthreads + (t->idx < o->io_count % nthreads);
 	t->drain_ticks = (uint64_t)(perf_clock.hz * 10);
 	return 0;
-}
-
-static void thread_teardown(struct perf_thread *t)
-{
-	if (t->slots) {
-		for (uint32_t i = 0; i < t->nslots; i++)
-			upcie_dma_free(t->dev->heap, t->slots[i].buf);
-	}
-	free(t->slots);
-	free(t->free);
-	if (t->qp)
-		upcie_nvme_qpair_destroy(t->qp);
 }
 
 static int done_count;
@@ -390,7 +435,7 @@ int main(int argc, char **argv)
 out:
 	for (unsigned i = 0; i < nth; i++)
 		if (th[i].dev)
-			thread_teardown(&th[i]);
+			perf_thread_teardown(&th[i]);
 	for (unsigned d = 0; d < o.ndev; d++)
 		dev_close(&devs[d]);
 	free(th);

@@ -24,6 +24,10 @@
 #define PERF_MAX_CPUS	 1024
 #define PERF_ERR_RECORDS 8 /* failed commands / mismatches kept for the report */
 
+/* perf_err.status values that are not NVMe statuses. */
+#define PERF_ST_REJECTED  0xffff /* refused by the library at submit */
+#define PERF_ST_ABANDONED 0xfffe /* no completion by the drain timeout */
+
 /* Exit codes. */
 #define PERF_EXIT_OK	0
 #define PERF_EXIT_USAGE 1
@@ -79,7 +83,9 @@ struct perf_slot {
 	uint64_t blk;	/* bs-sized block index in the namespace */
 	uint32_t gen;	/* generation written (writes with --verify) */
 	uint8_t write;
-	uint8_t measured; /* submitted after the warm-up */
+	uint8_t measured;  /* submitted after the warm-up */
+	uint8_t abandoned; /* still outstanding after the drain timeout: the device
+			      may yet write to buf, which stays allocated */
 };
 
 struct perf_dev {
@@ -131,6 +137,7 @@ struct perf_thread {
 	uint64_t preempted; /* intervals left out of the cost */
 	uint64_t tsc_start, tsc_stop;
 	uint64_t errors, mismatches, verified;
+	uint32_t abandoned; /* commands outstanding at the drain timeout (in errors) */
 	struct perf_err err[PERF_ERR_RECORDS];
 	unsigned nerr;
 	struct upcie_nvme_qpair_stats st0, st1;
@@ -152,6 +159,10 @@ extern struct perf_clock perf_clock;
 extern volatile int perf_stop; /* SIGINT */
 
 void *perf_thread_run(void *arg);
+/* Destroy the qpair, then free the I/O buffers, except those of abandoned
+ * commands: they stay in the heap, which is destroyed only after the
+ * controller is closed (reset), when the device can no longer write to it. */
+void perf_thread_teardown(struct perf_thread *t);
 void perf_fill(void *buf, uint64_t slba, uint32_t nlb, uint32_t lba_shift, uint32_t gen);
 /* Offset of the first bad byte, or -1 when buf matches. */
 long perf_check(const void *buf, uint64_t slba, uint32_t nlb, uint32_t lba_shift, uint32_t gen);

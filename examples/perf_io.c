@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "perf.h"
@@ -105,6 +106,10 @@ static void io_done(void *arg, const struct upcie_nvme_cqe *cqe)
 	uint64_t now = perf_tsc();
 	uint16_t status = upcie_nvme_cqe_status(cqe);
 
+	/* Given up on at the drain timeout and counted then; completed or
+	 * aborted late (by the qpair's deletion): never reused. */
+	if (perf_unlikely(s->abandoned))
+		return;
 	if (perf_unlikely(status))
 		record_err(t, s, status, false, 0, -1);
 	if (t->dev->gen) {
@@ -228,7 +233,7 @@ static void submit_batch(struct perf_thread *t, uint32_t n)
 			/* Not submitted: count it as a failed command. */
 			if (t->dev->gen)
 				t->dev->gen[blk] &= GEN_MASK;
-			record_err(t, s, 0xffff, false, 0, -1);
+			record_err(t, s, PERF_ST_REJECTED, false, 0, -1);
 			t->free[t->nfree++] = s;
 			continue;
 		}
@@ -259,6 +264,51 @@ static inline int poll_once(struct perf_thread *t)
 		t->polls_hit++;
 	}
 	return n;
+}
+
+/*
+ * Drain timeout: the commands still outstanding are given up on. The device
+ * may complete them, and write into their buffers, any time until the
+ * controller is reset: mark them so that teardown leaves their buffers
+ * allocated, and count each as a failed command.
+ */
+static void abandon(struct perf_thread *t)
+{
+	for (uint32_t i = 0; i < t->nslots; i++)
+		t->slots[i].abandoned = 1;
+	for (uint32_t i = 0; i < t->nfree; i++)
+		t->free[i]->abandoned = 0;
+	for (uint32_t i = 0; i < t->nslots; i++) {
+		struct perf_slot *s = &t->slots[i];
+
+		if (!s->abandoned)
+			continue;
+		t->abandoned++;
+		record_err(t, s, PERF_ST_ABANDONED, false, 0, -1);
+	}
+	snprintf(t->errmsg, sizeof(t->errmsg),
+		 "qpair %u: %u commands did not complete within the drain timeout; abandoned "
+		 "(their buffers stay allocated until the controller is reset)",
+		 t->idx, t->abandoned);
+	t->rc = PERF_EXIT_DEV;
+}
+
+void perf_thread_teardown(struct perf_thread *t)
+{
+	/* First the qpair: deleting it completes what is outstanding (as
+	 * aborted), through io_done, which still needs the slots. */
+	if (t->qp)
+		upcie_nvme_qpair_destroy(t->qp);
+	t->qp = NULL;
+	if (t->slots) {
+		for (uint32_t i = 0; i < t->nslots; i++)
+			if (!t->slots[i].abandoned)
+				upcie_dma_free(t->dev->heap, t->slots[i].buf);
+	}
+	free(t->slots);
+	free(t->free);
+	t->slots = NULL;
+	t->free = NULL;
 }
 
 void *perf_thread_run(void *arg)
@@ -304,10 +354,7 @@ void *perf_thread_run(void *arg)
 		if (t->dev->sim)
 			upcie_sim_step(t->dev->sim);
 		if (!poll_once(t) && perf_tsc() > deadline) {
-			snprintf(t->errmsg, sizeof(t->errmsg),
-				 "qpair %u: %u commands did not complete within the drain timeout",
-				 t->idx, t->nslots - t->nfree);
-			t->rc = PERF_EXIT_DEV;
+			abandon(t);
 			break;
 		}
 	}

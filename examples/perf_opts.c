@@ -145,11 +145,24 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* Decimal seconds: 2, 0.5, .25; no sign, exponent, hex, inf or nan (strtod
+ * would take them all). */
 static int parse_secs(const char *s, double *out)
 {
 	char *end;
 	double v;
+	int digits = 0, dots = 0;
 
+	for (const char *c = s; *c; c++) {
+		if (*c >= '0' && *c <= '9')
+			digits++;
+		else if (*c == '.' && !dots)
+			dots++;
+		else
+			return -1;
+	}
+	if (!digits)
+		return -1;
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || *end || !(v >= 0) || v > 1e6)
@@ -185,10 +198,13 @@ static int parse_cpus(const char *s, struct perf_opts *o)
 				return -1;
 			o->cpus[o->ncpus++] = (int)c;
 		}
-		if (*end == ',')
+		if (*end == ',') {
 			end++;
-		else if (*end)
+			if (!*end)
+				return -1; /* a trailing comma */
+		} else if (*end) {
 			return -1;
+		}
 		p = end;
 	}
 	return o->ncpus ? 0 : -1;

@@ -15,7 +15,7 @@
 
 struct perf_sum {
 	struct perf_hist hist;
-	uint64_t ios, reads, writes, errors, mismatches, verified;
+	uint64_t ios, reads, writes, errors, mismatches, verified, abandoned;
 	uint64_t submit_tsc, complete_tsc, submit_calls, ring_calls, polls, polls_hit, preempted;
 	uint64_t submitted, completed, sq_db, cq_db, shadow_sq, shadow_cq;
 	uint64_t tsc_start, tsc_stop;
@@ -29,6 +29,7 @@ static void add_thread(struct perf_sum *s, const struct perf_thread *t)
 	s->reads += t->reads;
 	s->writes += t->writes;
 	s->errors += t->errors;
+	s->abandoned += t->abandoned;
 	s->mismatches += t->mismatches;
 	s->verified += t->verified;
 	s->submit_tsc += t->submit_tsc;
@@ -115,6 +116,7 @@ static void json_figs(const struct perf_sum *s, const struct perf_figs *f, const
 	printf("%s\"polls_hit\": %llu,\n", ind, (unsigned long long)s->polls_hit);
 	printf("%s\"preempted_intervals\": %llu,\n", ind, (unsigned long long)s->preempted);
 	printf("%s\"errors\": %llu,\n", ind, (unsigned long long)s->errors);
+	printf("%s\"abandoned\": %llu,\n", ind, (unsigned long long)s->abandoned);
 	printf("%s\"verify_mismatches\": %llu,\n", ind, (unsigned long long)s->mismatches);
 	printf("%s\"verified\": %llu,\n", ind, (unsigned long long)s->verified);
 }
@@ -141,6 +143,9 @@ static void text_figs(const struct perf_sum *s, const struct perf_figs *f, const
 	       f->shadow_cq);
 	printf("%scompletions_per_poll: %.2f  # in polls that reaped any\n", ind, f->per_poll);
 	printf("%serrors: %llu  # failed commands\n", ind, (unsigned long long)s->errors);
+	if (s->abandoned)
+		printf("%sabandoned: %llu  # of them: no completion by the drain timeout\n", ind,
+		       (unsigned long long)s->abandoned);
 	printf("%sverify_mismatches: %llu  # of %llu reads checked\n", ind,
 	       (unsigned long long)s->mismatches, (unsigned long long)s->verified);
 }
@@ -155,9 +160,14 @@ static void print_errs(const struct perf_thread *t, FILE *out)
 				"upcie-perf: qpair %u: verify mismatch: read of LBA %llu, expected "
 				"generation %u, first bad byte at offset %u\n",
 				t->idx, (unsigned long long)e->lba, e->expect_gen, e->offset);
-		else if (e->status == 0xffff)
+		else if (e->status == PERF_ST_REJECTED)
 			fprintf(out,
 				"upcie-perf: qpair %u: %s of LBA %llu was rejected at submit\n",
+				t->idx, e->write ? "write" : "read", (unsigned long long)e->lba);
+		else if (e->status == PERF_ST_ABANDONED)
+			fprintf(out,
+				"upcie-perf: qpair %u: %s of LBA %llu did not complete by the "
+				"drain timeout: abandoned\n",
 				t->idx, e->write ? "write" : "read", (unsigned long long)e->lba);
 		else
 			fprintf(out,

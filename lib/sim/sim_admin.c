@@ -280,7 +280,14 @@ static void smart_log(struct upcie_sim *sim, struct upcie_nvme_smart_log *s)
 	s->temp_sensor[0] = 308;
 }
 
-/* Get Log Page (Base spec 5.16): NUMDL/NUMDU and the byte offset honoured. */
+/*
+ * Get Log Page (Base spec 5.16): NUMDL/NUMDU and the byte offset honoured.
+ * The log's bytes from the offset are returned, zeros past its end, for the
+ * whole length asked. The length is bounded by MDTS, or with MDTS 0 (no
+ * limit) by SIM_LOG_MAX_XFER: a NUMD of up to 2^32 dwords would otherwise
+ * have the model zero-fill up to 16 GiB; longer requests fail with Invalid
+ * Field.
+ */
 static uint16_t get_log_page(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe)
 {
 	uint32_t lid = sqe->cdw10 & 0xff;
@@ -304,7 +311,7 @@ static uint16_t get_log_page(struct upcie_sim *sim, const struct upcie_nvme_sqe 
 	}
 	if ((lpo & 3) || lpo > size)
 		return UPCIE_NVME_SC_INVALID_FIELD;
-	if (sim->mdts_bytes && len > sim->mdts_bytes)
+	if (sim->mdts_bytes ? len > sim->mdts_bytes : len > SIM_LOG_MAX_XFER)
 		return UPCIE_NVME_SC_INVALID_FIELD;
 	memmove(sim->scratch, sim->scratch + lpo, size - lpo);
 	return upcie_sim_prp_xfer(sim, sqe->prp1, sqe->prp2, sim->scratch, (size_t)len,
@@ -341,11 +348,13 @@ static uint16_t dbbuf_config(struct upcie_sim *sim, const struct upcie_nvme_sqe 
 			memcpy(sim->shadow + so, &sim->sqs[q].tail, 4);
 			memcpy(sim->eventidx + so, &sim->sqs[q].tail, 4);
 			sim->sqs[q].ei_seen = sim->sqs[q].tail;
+			sim->sqs[q].sh_seen = sim->sqs[q].tail;
 		}
 		if (sim->cqs[q].live) {
 			memcpy(sim->shadow + co, &sim->cqs[q].head, 4);
 			memcpy(sim->eventidx + co, &sim->cqs[q].head, 4);
 			sim->cqs[q].ei_seen = sim->cqs[q].head;
+			sim->cqs[q].sh_seen = sim->cqs[q].head;
 		}
 	}
 	return 0;

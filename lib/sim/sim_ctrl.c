@@ -240,54 +240,91 @@ void upcie_sim_check_dead(struct upcie_sim *sim)
 		sim->dbbuf_dead = true;
 }
 
-/* Accept a new SQ tail unless it is out of range (Base spec 3.1.3.x: a write
- * of a value >= the queue size is an Invalid Doorbell Write; it is ignored). */
-static bool take_sq_tail(struct sim_sq *sq, uint32_t v)
+/*
+ * Doorbell values are ring indices: a value says nothing about how many laps
+ * the host has gone, so the model only takes one that moves forward:
+ *
+ * SQ tail: a new tail must add entries without overrunning the head, i.e.
+ * lie ahead of the current tail in ring order and not reach the head. A
+ * value between head and tail (older than the tail: entries the model has
+ * already been given) is ignored. An out-of-range value is an Invalid
+ * Doorbell Write (Base spec 3.1.3.x), ignored too.
+ */
+static bool sq_tail_ok(const struct sim_sq *sq, uint32_t v)
 {
-	if (v < sq->size) {
+	uint32_t pending = (sq->tail + sq->size - sq->head) % sq->size;
+
+	return v < sq->size && (v + sq->size - sq->head) % sq->size > pending;
+}
+
+static bool take_sq_tail(struct sim_sq *sq, uint32_t v, const char *via)
+{
+	if (sq_tail_ok(sq, v)) {
 		sq->tail = v;
-		sq->sh_bad = 0;
 		return true;
 	}
-	upcie_warn("sim: SQ tail doorbell %u is out of range (size %u); ignored", v, sq->size);
+	upcie_warn("sim: SQ tail %s %u does not add entries (head %u, tail %u, size %u); "
+		   "ignored",
+		   via, v, sq->head, sq->tail, sq->size);
 	return false;
 }
 
-/* A CQ head may only release entries the model has posted. */
-static bool take_cq_head(struct sim_cq *cq, uint32_t v)
+/* CQ head: only moves forward, and only over entries the model has posted. */
+static bool cq_head_ok(const struct sim_cq *cq, uint32_t v)
 {
 	uint32_t posted = (cq->tail + cq->size - cq->head) % cq->size;
 
-	if (v < cq->size && (v + cq->size - cq->head) % cq->size <= posted) {
+	return v < cq->size && (v + cq->size - cq->head) % cq->size <= posted;
+}
+
+static bool take_cq_head(struct sim_cq *cq, uint32_t v, const char *via)
+{
+	if (cq_head_ok(cq, v)) {
 		cq->head = v;
-		cq->sh_bad = 0;
 		return true;
 	}
-	upcie_warn("sim: CQ head doorbell %u releases entries never posted; ignored", v);
+	upcie_warn("sim: CQ head %s %u releases entries never posted (head %u, tail %u); "
+		   "ignored",
+		   via, v, cq->head, cq->tail);
 	return false;
 }
 
+/*
+ * With shadow doorbells (Base spec 5.8) the host writes the shadow first and
+ * the MMIO doorbell only when EventIdx asks for it, so the shadow is the
+ * authority:
+ *
+ *  - an MMIO value is taken only when it equals the shadow slot (otherwise
+ *    it is an old value overtaken by a newer shadow, or a host that rang
+ *    MMIO without updating the shadow, a protocol violation: either way the
+ *    write only wakes the model);
+ *  - a shadow value is looked at only when it changed since the model last
+ *    read it: a slot left behind by an MMIO-only ring is not taken again
+ *    later, when the ring has moved on and the old value would look like a
+ *    full lap ahead (re-running old SQEs);
+ *  - either way the value must move forward (take_sq_tail, take_cq_head).
+ */
 static void read_sq_db(struct upcie_sim *sim, uint32_t qid)
 {
 	struct sim_sq *sq = &sim->sqs[qid];
 	uint32_t off = upcie_nvme_sq_db_off(qid, sim->cfg.dstrd);
 	uint32_t v = upcie_sim_mmio(sim, off);
+	bool shadow = sim_has_shadow(sim, qid) && !sim->dbbuf_dead;
+	uint32_t sh = 0;
 
+	/* Shadow after the MMIO doorbell: it is at least as new (written first). */
+	if (shadow)
+		sh = __atomic_load_n(sim_shadow_slot(sim->shadow, off), __ATOMIC_ACQUIRE);
 	if (v != sq->db_seen) {
 		sq->db_seen = v;
 		sim->st.sq_doorbells++;
-		take_sq_tail(sq, v);
+		if (v != sq->tail && (!shadow || v == sh))
+			take_sq_tail(sq, v, "doorbell");
 	}
-	/* The shadow is written before the MMIO doorbell (Base spec 5.8), so it is
-	 * at least as new: read it last. A rejected value is not retried. */
-	if (sim_has_shadow(sim, qid) && !sim->dbbuf_dead) {
-		v = __atomic_load_n(sim_shadow_slot(sim->shadow, off), __ATOMIC_ACQUIRE);
-		if (v != sq->tail && v + 1 != sq->sh_bad) {
-			if (take_sq_tail(sq, v))
-				sim->st.shadow_reads++;
-			else
-				sq->sh_bad = v + 1;
-		}
+	if (shadow && sh != sq->sh_seen) {
+		sq->sh_seen = sh;
+		if (sh != sq->tail && take_sq_tail(sq, sh, "shadow"))
+			sim->st.shadow_reads++;
 	}
 }
 
@@ -296,20 +333,21 @@ static void read_cq_db(struct upcie_sim *sim, uint32_t qid)
 	struct sim_cq *cq = &sim->cqs[qid];
 	uint32_t off = upcie_nvme_cq_db_off(qid, sim->cfg.dstrd);
 	uint32_t v = upcie_sim_mmio(sim, off);
+	bool shadow = sim_has_shadow(sim, qid) && !sim->dbbuf_dead;
+	uint32_t sh = 0;
 
+	if (shadow)
+		sh = __atomic_load_n(sim_shadow_slot(sim->shadow, off), __ATOMIC_ACQUIRE);
 	if (v != cq->db_seen) {
 		cq->db_seen = v;
 		sim->st.cq_doorbells++;
-		take_cq_head(cq, v);
+		if (v != cq->head && (!shadow || v == sh))
+			take_cq_head(cq, v, "doorbell");
 	}
-	if (sim_has_shadow(sim, qid) && !sim->dbbuf_dead) {
-		v = __atomic_load_n(sim_shadow_slot(sim->shadow, off), __ATOMIC_ACQUIRE);
-		if (v != cq->head && v + 1 != cq->sh_bad) {
-			if (take_cq_head(cq, v))
-				sim->st.shadow_reads++;
-			else
-				cq->sh_bad = v + 1;
-		}
+	if (shadow && sh != cq->sh_seen) {
+		cq->sh_seen = sh;
+		if (sh != cq->head && take_cq_head(cq, sh, "shadow"))
+			sim->st.shadow_reads++;
 	}
 }
 

@@ -56,6 +56,11 @@ struct sim_range {
 	uint64_t end; /* exclusive */
 };
 
+/* Longest Get Log Page transfer when MDTS is 0 (no limit): the logs are a
+ * few KiB; the rest would be zeros. The library's own limit for such a
+ * controller is the same 1 MiB. */
+#define SIM_LOG_MAX_XFER (1u << 20)
+
 struct sim_sq {
 	uint8_t *base;	  /* host memory, size * 64 bytes */
 	uint32_t size;	  /* entries */
@@ -63,7 +68,7 @@ struct sim_sq {
 	uint32_t tail;	  /* last tail value accepted from the host */
 	uint32_t db_seen; /* last value read from the MMIO doorbell */
 	uint32_t ei_seen; /* last value written to the EventIdx page */
-	uint32_t sh_bad;  /* rejected shadow value + 1 (0: none) */
+	uint32_t sh_seen; /* last value read from the shadow doorbell */
 	uint16_t cqid;
 	bool live;
 	bool dead; /* its memory was unregistered while the queue lived */
@@ -76,7 +81,7 @@ struct sim_cq {
 	uint32_t tail; /* next entry the model posts */
 	uint32_t db_seen;
 	uint32_t ei_seen;
-	uint32_t sh_bad;
+	uint32_t sh_seen;
 	uint16_t phase;	 /* phase tag of the next posted entry */
 	uint16_t nr_sqs; /* SQs completing into this CQ */
 	bool live;

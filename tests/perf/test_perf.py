@@ -112,7 +112,8 @@ def case_bad_options():
         ["--qd", "0"], ["--qd", "x"], ["--batch", "64", "--qd", "32"], ["--mix", "50"],
         ["--rw", "randrw", "--mix", "101"], ["--time", "-1"], ["--time", "0"],
         ["--cpus", "a"], ["--ns", "9"], ["--bogus"], ["--qpairs", "0"], ["extra"],
-        ["--io-count", "0"],
+        ["--io-count", "0"], ["--cpus", "0,"], ["--cpus", "0,,1"], ["--time", "0x1"],
+        ["--time", "inf"], ["--time", "nan"], ["--warmup", "0x0"], ["--time", "1.."],
     ]
     for args in bad:
         p = run(*args, "--time", "0.1", rc=1) if "--time" not in args else run(*args, rc=1)
@@ -127,7 +128,25 @@ def case_bad_options():
     check(p.returncode == 2, f"missing device: exit 2, got {p.returncode}")
 
 
+def case_limits():
+    # --bs and --qd are checked against MDTS and MQES before the DMA heap for
+    # qd x bs (here 64 GiB) is made: a usage error naming the option.
+    for args, opt, what in [(["--bs", "1024M", "--qd", "64"], "--bs", "MDTS"),
+                            (["--bs", "16M", "--qd", "2"], "--bs", "MDTS"),
+                            (["--qd", "4000"], "--qd", "MQES")]:
+        p = run(*args, "--time", "0.1", rc=1)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        check(len(lines) == 1 and opt in lines[0] and what in lines[0],
+              f"{args}: one line naming {opt} and {what}, got {lines}")
+        check("heap" not in p.stderr, f"{args}: no heap error: {p.stderr.strip()}")
+    # A large heap that is valid still runs (validated first, then made).
+    j = run_json("--bs", "128K", "--qd", "1023", "--io-count", "2000", "--sim-stepped")
+    check(j.get("ios") == 2000, f"128K x 1023: ios {j.get('ios')}")
+    check(j.get("abandoned", 1) == 0, "nothing abandoned")
+
+
 CASES = {
+    "limits": case_limits,
     "json": case_json,
     "default_batch": case_default_batch,
     "stepped_counts": case_stepped_counts,

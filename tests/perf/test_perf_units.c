@@ -156,10 +156,127 @@ static void test_pattern(void)
 	printf("ok: verify pattern\n");
 }
 
+/*
+ * Drain timeout: commands that never complete are abandoned. The model is
+ * not stepped (--sim-stepped without the stepping), so nothing completes.
+ * Their buffers must stay allocated after teardown (the device could still
+ * write to them until the controller is reset), they count as errors and
+ * the worker's exit code is a device error. The same run with the model
+ * stepped frees everything.
+ */
+static void run_drain(bool step, uint32_t qd)
+{
+	struct upcie_sim_config cfg;
+	struct upcie_pci_opts popts = {.backend = UPCIE_PCI_BACKEND_SIM};
+	struct upcie_dma_heap_info hi0, hi1;
+	static struct perf_thread t;
+	struct perf_opts o;
+	struct perf_dev d;
+	struct upcie_nvme_qpair_opts qo = {.depth = qd + 1};
+	struct upcie_sim *sim;
+
+	upcie_sim_config_default(&cfg);
+	cfg.threaded = false;
+	sim = upcie_sim_create(&cfg);
+	CHECK(sim, "sim");
+	if (!sim)
+		return;
+	memset(&d, 0, sizeof(d));
+	memset(&o, 0, sizeof(o));
+	memset(&t, 0, sizeof(t));
+	popts.sim = sim;
+	d.name = "sim";
+	d.pci = upcie_pci_open("sim", &popts);
+	d.heap = d.pci ? upcie_dma_heap_create(d.pci, 8u << 20, 0) : NULL;
+	d.ctrl = d.heap ? upcie_nvme_ctrl_open(d.pci, d.heap, NULL) : NULL;
+	CHECK(d.ctrl, "controller up: %s", upcie_errmsg());
+	if (!d.ctrl)
+		goto out;
+	d.ns = upcie_nvme_ns_first(d.ctrl);
+	d.nblk = d.ns->nsze / 8;
+	d.sim = step ? sim : NULL;
+
+	o.rw = PERF_RANDREAD;
+	o.mix = 100;
+	o.bs = 4096;
+	o.qd = qd;
+	o.batch = qd;
+	o.qpairs = 1;
+	o.io_count = qd;
+
+	t.dev = &d;
+	t.o = &o;
+	t.ns = d.ns;
+	t.lba_shift = d.ns->lba_shift;
+	t.nlb = (uint32_t)(o.bs >> t.lba_shift);
+	t.blk_count = d.nblk;
+	t.quota = o.io_count;
+	t.drain_ticks = 1000;
+	t.rng = 1;
+	upcie_dma_heap_info(d.heap, &hi0);
+	t.qp = upcie_nvme_qpair_create(d.ctrl, &qo);
+	CHECK(t.qp, "qpair");
+	t.nslots = qd;
+	t.slots = calloc(qd, sizeof(*t.slots));
+	t.free = calloc(qd, sizeof(*t.free));
+	for (uint32_t i = 0; i < qd; i++) {
+		t.slots[i].t = &t;
+		t.slots[i].buf = upcie_dma_alloc_pages(d.heap, o.bs);
+		CHECK(t.slots[i].buf, "buffer");
+		t.free[t.nfree++] = &t.slots[i];
+	}
+
+	perf_thread_run(&t);
+	if (step) {
+		CHECK(t.rc == 0, "stepped: rc %d: %s", t.rc, t.errmsg);
+		CHECK(t.ios == qd && t.abandoned == 0 && t.errors == 0,
+		      "stepped: ios %llu, abandoned %u, errors %llu", (unsigned long long)t.ios,
+		      t.abandoned, (unsigned long long)t.errors);
+	} else {
+		CHECK(t.rc == PERF_EXIT_DEV, "rc %d", t.rc);
+		CHECK(t.abandoned == qd, "abandoned %u of %u", t.abandoned, qd);
+		CHECK(t.errors == qd, "errors %llu", (unsigned long long)t.errors);
+		CHECK(t.nerr > 0 && t.err[0].status == PERF_ST_ABANDONED, "error record");
+		CHECK(strstr(t.errmsg, "drain timeout") != NULL, "message: %s", t.errmsg);
+	}
+	perf_thread_teardown(&t);
+	CHECK(t.qp == NULL && t.slots == NULL, "torn down");
+	upcie_dma_heap_info(d.heap, &hi1);
+	/* hi0: before the qpair and the buffers. */
+	if (step)
+		CHECK(hi1.used == hi0.used && hi1.allocations == hi0.allocations,
+		      "stepped: all freed: %zu bytes in %zu allocations, %zu in %zu before",
+		      hi1.used, hi1.allocations, hi0.used, hi0.allocations);
+	else
+		CHECK(hi1.used >= hi0.used + (size_t)qd * o.bs &&
+			  hi1.allocations >= hi0.allocations + qd,
+		      "abandoned buffers kept: %zu bytes in %zu allocations, %zu in %zu before",
+		      hi1.used, hi1.allocations, hi0.used, hi0.allocations);
+	printf("ok: drain %s: %u abandoned\n", step ? "with the model stepped" : "timeout",
+	       t.abandoned);
+out:
+	if (d.ctrl)
+		upcie_nvme_ctrl_close(d.ctrl); /* resets the controller ... */
+	upcie_dma_heap_destroy(d.heap);	       /* ... before the heap goes */
+	if (d.pci)
+		upcie_pci_close(d.pci);
+	upcie_sim_destroy(sim);
+}
+
+static void test_drain(void)
+{
+	perf_clock.hz = 1e9;
+	perf_clock.overhead = 0;
+	perf_clock.preempted = UINT64_MAX;
+	run_drain(true, 8);
+	run_drain(false, 8);
+}
+
 int main(void)
 {
 	test_hist();
 	test_pattern();
+	test_drain();
 	if (failures)
 		printf("%d check(s) failed\n", failures);
 	return failures ? 1 : 0;

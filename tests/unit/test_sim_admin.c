@@ -279,6 +279,56 @@ static void test_log_pages(void)
 	t_close();
 }
 
+/* MDTS 0 (no limit): Get Log Page is still bounded (1 MiB); past the log's
+ * end the transfer is zeros, and a NUMD of 2^32 dwords is Invalid Field
+ * rather than 16 GiB of zeros. */
+static void test_log_pages_nolimit(void)
+{
+	struct upcie_nvme_sqe s = {.opc = UPCIE_NVME_ADM_GET_LOG_PAGE, .cid = 6};
+	struct upcie_sim_config cfg;
+	const size_t cap = 1u << 20;
+	uint32_t numd;
+	uint8_t *buf;
+	size_t i;
+
+	upcie_sim_config_default(&cfg);
+	cfg.mdts = 0;
+	t_start_with(&cfg);
+	buf = t_alloc(cap + PS);
+	CU_ASSERT_FATAL(buf != NULL);
+
+	/* NUMDU:NUMDL all ones: 2^32 dwords. */
+	memset(buf, 0xaa, PS);
+	s.prp1 = (uintptr_t)buf;
+	s.prp2 = (uintptr_t)buf + PS;
+	s.cdw10 = UPCIE_NVME_LOG_SMART | (0xffffu << 16);
+	s.cdw11 = 0xffff;
+	CU_ASSERT_EQUAL(admin(&s, NULL), UPCIE_NVME_SC_INVALID_FIELD);
+	CU_ASSERT_EQUAL(buf[0], 0xaa);
+	CU_ASSERT_EQUAL(buf[PS - 1], 0xaa);
+
+	/* One dword over the cap. */
+	numd = (uint32_t)(cap / 4) + 1;
+	s.cdw10 = UPCIE_NVME_LOG_SMART | (((numd - 1) & 0xffff) << 16);
+	s.cdw11 = (numd - 1) >> 16;
+	CU_ASSERT_EQUAL(admin(&s, NULL), UPCIE_NVME_SC_INVALID_FIELD);
+	CU_ASSERT_EQUAL(buf[0], 0xaa);
+
+	/* Exactly the cap: the SMART log, then zeros to the end. */
+	memset(buf, 0xaa, cap + PS);
+	numd = (uint32_t)(cap / 4);
+	s.cdw10 = UPCIE_NVME_LOG_SMART | (((numd - 1) & 0xffff) << 16);
+	s.cdw11 = (numd - 1) >> 16;
+	set_prps(&s, buf, cap);
+	CU_ASSERT_EQUAL(admin(&s, NULL), 0);
+	CU_ASSERT_EQUAL(buf[1] | (buf[2] << 8), 308);
+	for (i = 512; i < cap && !buf[i]; i++)
+		;
+	CU_ASSERT_EQUAL(i, cap);
+	CU_ASSERT_EQUAL(buf[cap], 0xaa);
+	t_close();
+}
+
 static void test_admin_misc(void)
 {
 	struct upcie_nvme_sqe s = {.cid = 11};
@@ -498,6 +548,144 @@ static void test_shadow_reuse(void)
 	t_close();
 }
 
+/* Shadow doorbell test helpers: put flushes with cids from *cid in the SQ and
+ * publish the tail through the shadow only. */
+static void shadow_flushes(struct tq *q, uint8_t *sh, int n, uint16_t *cid)
+{
+	for (int i = 0; i < n; i++) {
+		rw_sqe(&q->sq[q->tail], UPCIE_NVME_CMD_FLUSH, 1, 0, 1, (*cid)++);
+		q->tail = (q->tail + 1) % q->size;
+	}
+	__atomic_store_n(sq_slot(sh, q->qid), q->tail, __ATOMIC_RELEASE);
+}
+
+/* Take every CQE posted; each must carry the next cid in order. */
+static int reap_in_order(struct tq *q, uint16_t *next)
+{
+	struct upcie_nvme_cqe c;
+	int n = 0;
+
+	while (q_take(q, &c, false)) {
+		CU_ASSERT_EQUAL(c.cid, *next);
+		(*next)++;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A host that rings the MMIO SQ tail without updating its shadow (a protocol
+ * violation) leaves a stale shadow value behind. The stale value must never
+ * be taken later, when the ring has moved on and it would look like a whole
+ * lap of new entries: no SQE runs twice.
+ */
+static void test_shadow_stale_sq(void)
+{
+	uint16_t cid = 0, next = 0;
+	uint8_t *sh, *ei;
+	struct tq q;
+
+	t_start();
+	sh = t_alloc(PS);
+	ei = t_alloc(PS);
+	CU_ASSERT_EQUAL(dbbuf_config(sh, ei), 0);
+	CU_ASSERT_EQUAL(qpair(&q, 1, 8, 8), 0);
+	upcie_sim_step(T.sim);
+	upcie_sim_stats_reset(T.sim);
+
+	/* Two commands through the shadow. */
+	shadow_flushes(&q, sh, 2, &cid);
+	CU_ASSERT_EQUAL(upcie_sim_step(T.sim), 2);
+	CU_ASSERT_EQUAL(reap_in_order(&q, &next), 2);
+	__atomic_store_n(cq_slot(sh, 1), q.head, __ATOMIC_RELEASE);
+	/* Two more rung through MMIO only: the shadow still says 2. */
+	for (int i = 0; i < 2; i++) {
+		rw_sqe(&q.sq[q.tail], UPCIE_NVME_CMD_FLUSH, 1, 0, 1, cid++);
+		q.tail = (q.tail + 1) % q.size;
+	}
+	ring_sq(1, q.tail);
+	for (int i = 0; i < 10; i++)
+		upcie_sim_step(T.sim);
+	reap_in_order(&q, &next);
+	CU_ASSERT(stats().io_cmds <= 4);
+	/* The host goes on properly: every command runs once, in order. */
+	for (int round = 0; round < 6; round++) {
+		shadow_flushes(&q, sh, 3, &cid);
+		for (int i = 0; i < 3; i++)
+			upcie_sim_step(T.sim);
+		reap_in_order(&q, &next);
+		__atomic_store_n(cq_slot(sh, 1), q.head, __ATOMIC_RELEASE);
+		CU_ASSERT(stats().io_cmds <= cid);
+	}
+	upcie_sim_step(T.sim);
+	reap_in_order(&q, &next);
+	CU_ASSERT_EQUAL(next, cid);
+	CU_ASSERT_EQUAL(stats().io_cmds, cid);
+	CU_ASSERT_EQUAL(stats().errors, 0);
+	t_close();
+}
+
+/*
+ * The same for the CQ head: a stale shadow head left behind by MMIO-only
+ * head writes must not be taken once enough entries are posted for it to
+ * look like a forward move: that would release CQEs the host has not read,
+ * and the model would overwrite them.
+ */
+static void test_shadow_stale_cq(void)
+{
+	uint16_t cid = 0, next = 0;
+	uint8_t *sh, *ei;
+	struct upcie_nvme_cqe c;
+	struct tq q;
+
+	t_start();
+	sh = t_alloc(PS);
+	ei = t_alloc(PS);
+	CU_ASSERT_EQUAL(dbbuf_config(sh, ei), 0);
+	CU_ASSERT_EQUAL(qpair(&q, 1, 8, 8), 0);
+	upcie_sim_step(T.sim);
+
+	/* CQ head 2 through the shadow. */
+	shadow_flushes(&q, sh, 2, &cid);
+	upcie_sim_step(T.sim);
+	CU_ASSERT_EQUAL(reap_in_order(&q, &next), 2);
+	__atomic_store_n(cq_slot(sh, 1), q.head, __ATOMIC_RELEASE);
+	upcie_sim_step(T.sim);
+	/* Five posted (CQ 2..6); the host reads two and rings MMIO only. */
+	shadow_flushes(&q, sh, 5, &cid);
+	upcie_sim_step(T.sim);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(q_take(&q, &c, false), 1);
+		CU_ASSERT_EQUAL(c.cid, next);
+		next++;
+	}
+	ring_cq(1, q.head);
+	upcie_sim_step(T.sim);
+	/* Three more (the CQ fills up), then one more read, rung through MMIO. */
+	shadow_flushes(&q, sh, 3, &cid);
+	upcie_sim_step(T.sim);
+	CU_ASSERT_EQUAL(q_take(&q, &c, false), 1);
+	CU_ASSERT_EQUAL(c.cid, next);
+	next++;
+	ring_cq(1, q.head);
+	upcie_sim_step(T.sim);
+	/* More commands: their completions must not land on unread CQEs. */
+	shadow_flushes(&q, sh, 5, &cid);
+	for (int i = 0; i < 4; i++)
+		upcie_sim_step(T.sim);
+	/* Every CQE the host has not read is still there, in order. */
+	reap_in_order(&q, &next);
+	/* Back to the protocol: the rest completes, each command once. */
+	for (int i = 0; i < 8 && next < cid; i++) {
+		__atomic_store_n(cq_slot(sh, 1), q.head, __ATOMIC_RELEASE);
+		upcie_sim_step(T.sim);
+		reap_in_order(&q, &next);
+	}
+	CU_ASSERT_EQUAL(next, cid);
+	CU_ASSERT_EQUAL(stats().errors, 0);
+	t_close();
+}
+
 /* With a wide doorbell stride only the queues whose slots fit in the page
  * have shadows; the others use MMIO and the model writes nothing past the page. */
 static void test_shadow_stride(void)
@@ -542,11 +730,14 @@ static CU_TestInfo tests[] = {
     {"set and get features", test_features},
     {"create and delete queues", test_create_delete},
     {"log pages", test_log_pages},
+    {"log pages without an MDTS limit", test_log_pages_nolimit},
     {"abort, AER, unknown opcode", test_admin_misc},
     {"doorbell counters", test_doorbells},
     {"shadow doorbells and EventIdx", test_shadow},
     {"shadow slots of a reused queue id", test_shadow_reuse},
     {"shadow doorbells with a wide stride", test_shadow_stride},
+    {"a stale SQ shadow after an MMIO ring", test_shadow_stale_sq},
+    {"a stale CQ shadow after an MMIO ring", test_shadow_stale_cq},
     CU_TEST_INFO_NULL,
 };
 
