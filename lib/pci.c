@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <upcie/pci.h>
 #include <upcie/sysfs.h>
@@ -323,4 +324,20 @@ void upcie_pci_idle(struct upcie_pci_dev *dev)
 {
 	if (dev->ops->idle)
 		dev->ops->idle(dev);
+}
+
+int upcie_pci_cfg_fd_io(struct upcie_pci_dev *dev, int fd, uint64_t base, uint32_t off, void *buf,
+			size_t len, bool write)
+{
+	const char *what = write ? "write" : "read";
+	ssize_t n = write ? pwrite(fd, buf, len, (off_t)(base + off))
+			  : pread(fd, buf, len, (off_t)(base + off));
+
+	if (n < 0)
+		return upcie_err(-errno, "%s: config %s at %#x: %s", dev->name, what, off,
+				 strerror(errno));
+	if ((size_t)n != len)
+		return upcie_err(-EIO, "%s: config %s at %#x+%zu came back short (%zd bytes)",
+				 dev->name, what, off, len, n);
+	return 0;
 }

@@ -57,6 +57,11 @@ int upcie_pci_read_driver(struct upcie_pci_dev *dev, const struct upcie_pci_opts
 int upcie_pci_require_driver(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts,
 			     const char *want) __attribute__((visibility("hidden")));
 
+/* Config space through a file descriptor at 'base' (sysfs 'config' file:
+ * 0; a VFIO config region: its offset): pread/pwrite with errors named. */
+int upcie_pci_cfg_fd_io(struct upcie_pci_dev *dev, int fd, uint64_t base, uint32_t off, void *buf,
+			size_t len, bool write) __attribute__((visibility("hidden")));
+
 /* Backend constructors: fill dev->ops, dev->priv, dev->dma_caps. */
 int upcie_pci_sim_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
     __attribute__((visibility("hidden")));

@@ -105,30 +105,12 @@ static int uio_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size_
 
 static int uio_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, size_t len)
 {
-	struct uio_priv *p = priv_of(dev);
-	ssize_t n = pread(p->cfg_fd, buf, len, off);
-
-	if (n < 0)
-		return upcie_err(-errno, "%s: config read at %#x: %s", dev->name, off,
-				 strerror(errno));
-	if ((size_t)n != len)
-		return upcie_err(-EIO, "%s: config read at %#x+%zu came back short (%zd bytes)",
-				 dev->name, off, len, n);
-	return 0;
+	return upcie_pci_cfg_fd_io(dev, priv_of(dev)->cfg_fd, 0, off, buf, len, false);
 }
 
 static int uio_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *buf, size_t len)
 {
-	struct uio_priv *p = priv_of(dev);
-	ssize_t n = pwrite(p->cfg_fd, buf, len, off);
-
-	if (n < 0)
-		return upcie_err(-errno, "%s: config write at %#x: %s", dev->name, off,
-				 strerror(errno));
-	if ((size_t)n != len)
-		return upcie_err(-EIO, "%s: config write at %#x+%zu came back short (%zd bytes)",
-				 dev->name, off, len, n);
-	return 0;
+	return upcie_pci_cfg_fd_io(dev, priv_of(dev)->cfg_fd, 0, off, (void *)buf, len, true);
 }
 
 /* Is page_size one of the kernel's hugepage sizes? */

@@ -167,40 +167,24 @@ static int vfio_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size
 	return 0;
 }
 
-static int vfio_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, size_t len)
+static int vfio_cfg_io(struct upcie_pci_dev *dev, uint32_t off, void *buf, size_t len, bool write)
 {
 	struct upcie_vfio *p = priv_of(dev);
-	ssize_t n;
 
 	if (off + len > p->config.size)
-		return upcie_err(-EINVAL, "%s: config read %#x+%zu beyond the %llu-byte region",
+		return upcie_err(-EINVAL, "%s: config access %#x+%zu beyond the %llu-byte region",
 				 dev->name, off, len, (unsigned long long)p->config.size);
-	n = pread(p->device_fd, buf, len, (off_t)(p->config.offset + off));
-	if (n < 0)
-		return upcie_err(-errno, "%s: config read at %#x: %s", dev->name, off,
-				 strerror(errno));
-	if ((size_t)n != len)
-		return upcie_err(-EIO, "%s: config read at %#x+%zu came back short", dev->name, off,
-				 len);
-	return 0;
+	return upcie_pci_cfg_fd_io(dev, p->device_fd, p->config.offset, off, buf, len, write);
+}
+
+static int vfio_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, size_t len)
+{
+	return vfio_cfg_io(dev, off, buf, len, false);
 }
 
 static int vfio_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *buf, size_t len)
 {
-	struct upcie_vfio *p = priv_of(dev);
-	ssize_t n;
-
-	if (off + len > p->config.size)
-		return upcie_err(-EINVAL, "%s: config write %#x+%zu beyond the %llu-byte region",
-				 dev->name, off, len, (unsigned long long)p->config.size);
-	n = pwrite(p->device_fd, buf, len, (off_t)(p->config.offset + off));
-	if (n < 0)
-		return upcie_err(-errno, "%s: config write at %#x: %s", dev->name, off,
-				 strerror(errno));
-	if ((size_t)n != len)
-		return upcie_err(-EIO, "%s: config write at %#x+%zu came back short", dev->name,
-				 off, len);
-	return 0;
+	return vfio_cfg_io(dev, off, (void *)buf, len, true);
 }
 
 /* ------------------------------------------------------------------------ */
