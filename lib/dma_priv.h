@@ -38,6 +38,12 @@ struct upcie_dma_heap {
 void *upcie_dma_alloc_pages_aligned(struct upcie_dma_heap *h, size_t size, size_t align)
     __attribute__((visibility("hidden")));
 
+/* Bus address of heap offset 'off' (< h->len, checked by the caller). */
+static inline uint64_t upcie_dma_bus_at(const struct upcie_dma_heap *h, uintptr_t off)
+{
+	return h->bus[off >> h->page_shift] + (off & (h->page_size - 1));
+}
+
 /* O(1) translation: one subtraction, one shift, one load, one add. */
 static inline uint64_t upcie_dma_bus_fast(const struct upcie_dma_heap *h, const void *va)
 {
@@ -45,7 +51,7 @@ static inline uint64_t upcie_dma_bus_fast(const struct upcie_dma_heap *h, const 
 
 	if (off >= h->len)
 		return UPCIE_DMA_BAD_ADDR;
-	return h->bus[off >> h->page_shift] + (off & (h->page_size - 1));
+	return upcie_dma_bus_at(h, off);
 }
 
 #endif

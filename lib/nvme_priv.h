@@ -124,6 +124,29 @@ HIDDEN int upcie_nvme_qpair_submit_sqe(struct upcie_nvme_qpair *qp, struct upcie
 				       const void *buf, size_t len, upcie_nvme_cb cb, void *arg,
 				       unsigned flags, uint16_t *cid);
 
+/* Claim the CID on top of the free stack for (cb, arg); nfree > 0. */
+static inline uint16_t upcie_nvme_qpair_claim(struct upcie_nvme_qpair *qp, upcie_nvme_cb cb,
+					      void *arg)
+{
+	uint16_t cid = qp->free_cids[--qp->nfree];
+	struct upcie_nvme_req *req = &qp->reqs[cid];
+
+	req->cb = cb;
+	req->arg = arg;
+	req->busy = 1;
+	req->abandoned = 0;
+	return cid;
+}
+
+/* The SQE at the tail is written: move the tail; ring now if asked. */
+static inline void upcie_nvme_qpair_push(struct upcie_nvme_qpair *qp, unsigned flags)
+{
+	qp->sq_tail = (uint16_t)(qp->sq_tail + 1 == qp->depth ? 0 : qp->sq_tail + 1);
+	qp->stats.submitted++;
+	if (flags & UPCIE_NVME_SUBMIT_RING)
+		upcie_nvme_ring(qp);
+}
+
 /*
  * Fast path of upcie_nvme_read/_write: inlined into them, so a read or
  * write is one call from the application. Same checks and results as
@@ -140,7 +163,6 @@ upcie_nvme_qpair_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uin
 	const uint64_t pmask = qp->page_size - 1;
 	uintptr_t off = (uintptr_t)buf - (uintptr_t)h->va;
 	struct upcie_nvme_sqe *sqe;
-	struct upcie_nvme_req *req;
 	uint64_t prp1, prp2 = 0, first;
 	uint16_t cid;
 
@@ -149,15 +171,14 @@ upcie_nvme_qpair_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uin
 	/* The whole buffer inside the heap (len >= 1), PRP1 dword aligned. */
 	if (unlikely(len > qp->max_xfer || off >= h->len || len > h->len - off))
 		return -EINVAL;
-	prp1 = h->bus[off >> h->page_shift] + (off & (h->page_size - 1));
+	prp1 = upcie_dma_bus_at(h, off);
 	if (unlikely(prp1 & 3))
 		return -EINVAL;
 	cid = qp->free_cids[qp->nfree - 1];
 	first = qp->page_size - (prp1 & pmask);
 	if (len > first) {
 		if (len - first <= qp->page_size) {
-			off += first;
-			prp2 = h->bus[off >> h->page_shift] + (off & (h->page_size - 1));
+			prp2 = upcie_dma_bus_at(h, off + first);
 		} else {
 			int rc =
 			    upcie_nvme_prp_setup(h, qp->page_size, buf, len, &prp1, &prp2,
@@ -167,13 +188,7 @@ upcie_nvme_qpair_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uin
 				return rc;
 		}
 	}
-	qp->nfree--;
-	req = &qp->reqs[cid];
-	req->cb = cb;
-	req->arg = arg;
-	req->busy = 1;
-	req->abandoned = 0;
-
+	upcie_nvme_qpair_claim(qp, cb, arg);
 	sqe = &qp->sq[qp->sq_tail];
 	sqe->opc = opc;
 	sqe->flags = 0;
@@ -190,10 +205,7 @@ upcie_nvme_qpair_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uin
 	sqe->cdw13 = 0;
 	sqe->cdw14 = 0;
 	sqe->cdw15 = 0;
-	qp->sq_tail = (uint16_t)(qp->sq_tail + 1 == qp->depth ? 0 : qp->sq_tail + 1);
-	qp->stats.submitted++;
-	if (flags & UPCIE_NVME_SUBMIT_RING)
-		upcie_nvme_ring(qp);
+	upcie_nvme_qpair_push(qp, flags);
 	return 0;
 }
 

@@ -177,19 +177,12 @@ int upcie_nvme_qpair_submit_sqe(struct upcie_nvme_qpair *qp, struct upcie_nvme_s
 		if (unlikely(rc))
 			return rc;
 	}
-	qp->nfree--;
-	qp->reqs[cid].cb = cb;
-	qp->reqs[cid].arg = arg;
-	qp->reqs[cid].busy = 1;
-	qp->reqs[cid].abandoned = 0;
+	upcie_nvme_qpair_claim(qp, cb, arg);
 	sqe->cid = cid;
 	qp->sq[qp->sq_tail] = *sqe;
-	qp->sq_tail = (uint16_t)(qp->sq_tail + 1 == qp->depth ? 0 : qp->sq_tail + 1);
-	qp->stats.submitted++;
 	if (cidp)
 		*cidp = cid;
-	if (flags & UPCIE_NVME_SUBMIT_RING)
-		upcie_nvme_ring(qp);
+	upcie_nvme_qpair_push(qp, flags);
 	return 0;
 }
 
