@@ -119,24 +119,40 @@ t_run() {
 	return $_rc
 }
 
-t_run_fail() {
+# t_rc <name> <exit status|nonzero> <grep -E pattern or ""> <cmd...>: pass
+# when cmd exits with that status (any failure for "nonzero") and its output
+# (stdout and stderr) matches the pattern.
+t_rc() {
 	_name=$1
-	_pat=$2
-	shift 2
-	echo "---- $_name: $* (expected to fail matching /$_pat/)"
-	"$@" >/tmp/t_run.out 2>&1
+	_want=$2
+	_pat=$3
+	shift 3
+	echo "---- $_name: $* (expect exit $_want${_pat:+, /$_pat/})"
+	"$@" >/tmp/t_rc.out 2>&1
 	_rc=$?
-	sed 's/^/    /' /tmp/t_run.out
-	if [ $_rc -eq 0 ]; then
-		t_fail "$_name" "succeeded"
+	sed 's/^/    /' /tmp/t_rc.out
+	case "$_want" in
+	nonzero) _ok=$((_rc != 0)) ;;
+	*) _ok=$((_rc == _want)) ;;
+	esac
+	if [ "$_ok" != 1 ]; then
+		t_fail "$_name" "exit $_rc, expected $_want"
 		return 1
 	fi
-	if ! grep -Eq "$_pat" /tmp/t_run.out; then
-		t_fail "$_name" "exit $_rc without /$_pat/"
+	if [ -n "$_pat" ] && ! grep -Eq -e "$_pat" /tmp/t_rc.out; then
+		t_fail "$_name" "output does not match /$_pat/"
 		return 1
 	fi
 	t_pass "$_name"
 	return 0
+}
+
+# t_run_fail <name> <pattern> <cmd...>: cmd fails and its output matches.
+t_run_fail() {
+	_n=$1
+	_p=$2
+	shift 2
+	t_rc "$_n" nonzero "$_p" "$@"
 }
 
 t_done() {

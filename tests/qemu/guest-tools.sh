@@ -43,29 +43,6 @@ fi
 
 # --- helpers --------------------------------------------------------------
 
-# t_rc <name> <exit status> <grep -E pattern or ""> <cmd...>: pass when cmd
-# exits with exactly that status and its output (stdout and stderr)
-# matches the pattern.
-t_rc() {
-	_name=$1
-	_want=$2
-	_pat=$3
-	shift 3
-	echo "---- $_name: $* (expect exit $_want${_pat:+, /$_pat/})"
-	"$@" >/tmp/t_rc.out 2>&1
-	_rc=$?
-	sed 's/^/    /' /tmp/t_rc.out
-	if [ "$_rc" -ne "$_want" ]; then
-		t_fail "$_name" "exit $_rc, expected $_want"
-		return 1
-	fi
-	if [ -n "$_pat" ] && ! grep -Eq -e "$_pat" /tmp/t_rc.out; then
-		t_fail "$_name" "output does not match /$_pat/"
-		return 1
-	fi
-	t_pass "$_name"
-}
-
 bad() {
 	echo "  !! $*"
 	return 1
