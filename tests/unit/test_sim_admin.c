@@ -435,6 +435,17 @@ static uint16_t dbbuf_config(void *sh, void *ei)
 	return admin(&s, NULL);
 }
 
+/* A started controller with shadow doorbells on and I/O queue pair 1 of 8
+ * entries; sh and ei get the shadow and EventIdx pages. */
+static void shadow_start(struct tq *q, uint8_t **sh, uint8_t **ei)
+{
+	t_start();
+	*sh = t_alloc(PS);
+	*ei = t_alloc(PS);
+	CU_ASSERT_EQUAL(dbbuf_config(*sh, *ei), 0);
+	CU_ASSERT_EQUAL(qpair(q, 1, 8, 8), 0);
+}
+
 static void test_shadow(void)
 {
 	struct upcie_sim_config cfg;
@@ -522,11 +533,7 @@ static void test_shadow_reuse(void)
 	uint8_t *sh, *ei;
 	struct tq q;
 
-	t_start();
-	sh = t_alloc(PS);
-	ei = t_alloc(PS);
-	CU_ASSERT_EQUAL(dbbuf_config(sh, ei), 0);
-	CU_ASSERT_EQUAL(qpair(&q, 1, 8, 8), 0);
+	shadow_start(&q, &sh, &ei);
 	*sq_slot(sh, 1) = 5;
 	*cq_slot(sh, 1) = 0;
 	for (int i = 0; i < 5; i++)
@@ -585,11 +592,7 @@ static void test_shadow_stale_sq(void)
 	uint8_t *sh, *ei;
 	struct tq q;
 
-	t_start();
-	sh = t_alloc(PS);
-	ei = t_alloc(PS);
-	CU_ASSERT_EQUAL(dbbuf_config(sh, ei), 0);
-	CU_ASSERT_EQUAL(qpair(&q, 1, 8, 8), 0);
+	shadow_start(&q, &sh, &ei);
 	upcie_sim_step(T.sim);
 	upcie_sim_stats_reset(T.sim);
 
@@ -638,11 +641,7 @@ static void test_shadow_stale_cq(void)
 	struct upcie_nvme_cqe c;
 	struct tq q;
 
-	t_start();
-	sh = t_alloc(PS);
-	ei = t_alloc(PS);
-	CU_ASSERT_EQUAL(dbbuf_config(sh, ei), 0);
-	CU_ASSERT_EQUAL(qpair(&q, 1, 8, 8), 0);
+	shadow_start(&q, &sh, &ei);
 	upcie_sim_step(T.sim);
 
 	/* CQ head 2 through the shadow. */
