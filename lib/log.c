@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "log_priv.h"
+#include "log.h"
 
 static upcie_log_fn log_fn;
 static void *log_arg;

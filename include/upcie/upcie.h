@@ -9,7 +9,10 @@
  *   pci.h        PCI device handles (uio, vfio and the emulated 'sim')
  *   dma.h        hugepage DMA heaps with virtual-to-bus translation
  *   nvme.h       controllers, namespaces, queue pairs, I/O
- *   sim.h        the in-process emulated NVMe controller
+ *
+ * Not included here, include them when you need them:
+ *   sim.h        the in-process emulated NVMe controller (fault injection,
+ *                counters) behind the 'sim' backend
  *   sysfs.h      sysfs helpers used by the devbind and hugepages tools
  *
  * Error convention: functions return 0 (or a count) on success and a
@@ -27,7 +30,5 @@
 #include <upcie/pci.h>
 #include <upcie/dma.h>
 #include <upcie/nvme.h>
-#include <upcie/sim.h>
-#include <upcie/sysfs.h>
 
 #endif /* UPCIE_UPCIE_H */

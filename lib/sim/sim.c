@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "log_priv.h"
+#include "log.h"
 #include "sim_priv.h"
 
 #define SIM_BAR_MAX   (64u << 20)

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <upcie/sim.h>
 #include <upcie/upcie.h>
 
 #include "cu.h"

@@ -10,8 +10,8 @@
 
 #include <upcie/pci.h>
 
-#include "log_priv.h"
-#include "nvme_priv.h"
+#include "log.h"
+#include "nvme/nvme.h"
 
 struct admin_wait {
 	int done;

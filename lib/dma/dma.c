@@ -17,8 +17,8 @@
 #include <upcie/dma.h>
 #include <upcie/pci.h>
 
-#include "dma_priv.h"
-#include "log_priv.h"
+#include "dma/heap.h"
+#include "log.h"
 
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 0x0004U

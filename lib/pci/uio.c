@@ -27,8 +27,8 @@
 
 #include <upcie/sysfs.h>
 
-#include "log_priv.h"
-#include "pci_backend.h"
+#include "log.h"
+#include "pci/backend.h"
 
 #define UIO_DRIVER "uio_pci_generic"
 

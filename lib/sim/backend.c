@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log_priv.h"
-#include "pci_backend.h"
+#include "log.h"
+#include "pci/backend.h"
 #include "sim_priv.h"
 
 struct sim_backend {

@@ -14,8 +14,8 @@
 
 #include <upcie/pci.h>
 
-#include "log_priv.h"
-#include "nvme_priv.h"
+#include "log.h"
+#include "nvme/nvme.h"
 
 static uint32_t next_pow2(uint32_t v)
 {

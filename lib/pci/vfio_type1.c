@@ -26,8 +26,8 @@
 
 #include <upcie/sysfs.h>
 
-#include "log_priv.h"
-#include "pci_vfio_priv.h"
+#include "log.h"
+#include "pci/vfio.h"
 
 /* "0000:00:1f.2 (ahci), 0000:00:1f.3 (no driver)": the other devices of an
  * IOMMU group, for the "group not viable" message. */

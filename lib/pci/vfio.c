@@ -25,8 +25,8 @@
 
 #include <upcie/sysfs.h>
 
-#include "log_priv.h"
-#include "pci_vfio_priv.h"
+#include "log.h"
+#include "pci/vfio.h"
 
 #define VFIO_DRIVER "vfio-pci"
 

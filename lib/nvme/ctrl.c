@@ -14,8 +14,8 @@
 
 #include <upcie/pci.h>
 
-#include "log_priv.h"
-#include "nvme_priv.h"
+#include "log.h"
+#include "nvme/nvme.h"
 
 uint64_t upcie_now_ms(void)
 {

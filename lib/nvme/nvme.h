@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* NVMe driver internals: controller and queue pair layouts, barriers. */
+/* NVMe driver internals: controller and queue pair layouts. */
 #ifndef UPCIE_LIB_NVME_PRIV_H
 #define UPCIE_LIB_NVME_PRIV_H
 
@@ -10,27 +10,8 @@
 
 #include <upcie/nvme.h>
 
-#include "dma_priv.h"
-
-#define HIDDEN __attribute__((visibility("hidden")))
-
-/*
- * Barriers. x86 keeps stores in order and loads in order (TSO), so for
- * write-back memory a compiler barrier would do; sfence also orders
- * against write-combining mappings of a BAR. Elsewhere use full fences.
- */
-#if defined(__x86_64__) || defined(__i386__)
-#define upcie_wmb() __asm__ volatile("sfence" ::: "memory")
-#define upcie_rmb() __asm__ volatile("" ::: "memory")
-#define upcie_mb()  __asm__ volatile("mfence" ::: "memory")
-#else
-#define upcie_wmb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
-#define upcie_rmb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
-#define upcie_mb()  __atomic_thread_fence(__ATOMIC_SEQ_CST)
-#endif
-
-#define likely(x)   __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
+#include "compiler.h"
+#include "dma/heap.h"
 
 /* Largest transfer when the controller reports MDTS 0 (no limit). */
 #define UPCIE_NVME_MAX_XFER_NOLIMIT (1u << 20)

@@ -8,8 +8,8 @@
 
 #include <upcie/pci.h>
 
-#include "log_priv.h"
-#include "nvme_priv.h"
+#include "log.h"
+#include "nvme/nvme.h"
 
 static inline __attribute__((always_inline)) int rw(struct upcie_nvme_qpair *qp, uint8_t opc,
 						    const struct upcie_nvme_ns *ns, uint64_t slba,

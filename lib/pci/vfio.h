@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pci_backend.h"
+#include "pci/backend.h"
 
 /* When the kernel reports no IOVA ranges: a window that every x86 IOMMU
  * (39-bit address width at least) covers and that avoids low memory. */

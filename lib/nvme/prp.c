@@ -12,8 +12,8 @@
  */
 #include <errno.h>
 
-#include "log_priv.h"
-#include "nvme_priv.h"
+#include "log.h"
+#include "nvme/nvme.h"
 
 int upcie_nvme_prp_setup(const struct upcie_dma_heap *heap, uint32_t page_size, const void *buf,
 			 size_t len, uint64_t *prp1, uint64_t *prp2, uint64_t *list,

@@ -2,7 +2,7 @@
 /*
  * Generic PCI layer: address parsing, backend selection, BAR table,
  * bus-master save and restore. Backends live in pci_uio.c, pci_vfio.c and
- * sim/pci_sim.c.
+ * sim/backend.c.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -15,8 +15,8 @@
 #include <upcie/pci.h>
 #include <upcie/sysfs.h>
 
-#include "log_priv.h"
-#include "pci_backend.h"
+#include "log.h"
+#include "pci/backend.h"
 
 #define PCI_COMMAND	   0x04
 #define PCI_COMMAND_MASTER 0x4
@@ -185,7 +185,12 @@ struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_op
 
 	switch (dev->backend) {
 	case UPCIE_PCI_BACKEND_SIM:
+#ifdef UPCIE_HAVE_SIM
 		rc = upcie_pci_sim_open(dev, opts);
+#else
+		rc = upcie_err(-ENOTSUP, "this libupcie was built without the sim backend "
+					 "(meson -Dsim=true)");
+#endif
 		break;
 	case UPCIE_PCI_BACKEND_UIO:
 		rc = upcie_pci_uio_open(dev, opts);
