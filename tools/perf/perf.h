@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <upcie/sim.h>
 #include <upcie/upcie.h>
 
 #include "perf_hist.h"
