@@ -27,6 +27,7 @@
  *   upcie_pci_bus_master()    set or clear Bus Master Enable
  *   upcie_pci_dma_map/_unmap  give the device access to memory, one bus
  *                             address per page (used by dma.h)
+ *   upcie_pci_check()         has the kernel asked for the device back?
  *   upcie_pci_idle()          let a polled backend make progress (sim);
  *                             called by wait loops, never on the I/O path
  */
@@ -106,6 +107,11 @@ int upcie_pci_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t pa
 		      uint64_t *bus);
 int upcie_pci_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
 			const uint64_t *bus);
+
+/* 0 while the device is usable; -ENODEV once the kernel asked for it back
+ * (vfio device request: hot-unplug or unbind) or it is gone. Non-blocking;
+ * meant for slow paths (the NVMe layer calls it from its health check). */
+int upcie_pci_check(struct upcie_pci_dev *dev);
 
 void upcie_pci_idle(struct upcie_pci_dev *dev);
 

@@ -26,6 +26,10 @@ struct upcie_pci_ops {
 		       uint64_t *bus);
 	int (*dma_unmap)(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
 			 const uint64_t *bus);
+	/* Optional: 0 while the device is ours; -ENODEV once the kernel asked
+	 * for it back (hot-unplug, unbind) or it is gone. Cheap, non-blocking;
+	 * called on slow paths only (health checks), never per I/O. */
+	int (*check)(struct upcie_pci_dev *dev);
 	/* Optional: let the device make progress inside a wait loop. */
 	void (*idle)(struct upcie_pci_dev *dev);
 	/* Release backend state (BARs are already unmapped). */

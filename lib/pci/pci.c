@@ -325,6 +325,13 @@ int upcie_pci_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t 
 	return dev->ops->dma_unmap(dev, va, len, page_size, bus);
 }
 
+int upcie_pci_check(struct upcie_pci_dev *dev)
+{
+	if (!dev)
+		return -EINVAL;
+	return dev->ops->check ? dev->ops->check(dev) : 0;
+}
+
 void upcie_pci_idle(struct upcie_pci_dev *dev)
 {
 	if (dev->ops->idle)
