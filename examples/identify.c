@@ -89,6 +89,7 @@ static void print_ns(const struct upcie_nvme_ns *ns)
 
 int main(int argc, char **argv)
 {
+	struct upcie_pci_addr addr;
 	struct upcie_pci_dev *dev;
 	struct upcie_dma_heap *heap;
 	struct upcie_nvme_ctrl *ctrl;
@@ -102,6 +103,13 @@ int main(int argc, char **argv)
 			"exit codes: 0 ok, 1 usage, 2 device error\n",
 			argv[0]);
 		return argc == 2 ? 0 : 1;
+	}
+	if (strcmp(argv[1], "sim") && upcie_pci_addr_parse(argv[1], &addr)) {
+		fprintf(stderr,
+			"upcie-identify: '%s' is neither a PCI address (0000:01:00.0 or 01:00.0) "
+			"nor 'sim' (see %s --help)\n",
+			argv[1], argv[0]);
+		return 1;
 	}
 	dev = upcie_pci_open(argv[1], NULL);
 	if (!dev) {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 # upcie-identify on the emulated controller: exit 0, the controller's
-# fields, one "nsid:" entry per namespace; bad usage exits 1, a bad device 2.
+# fields, one "nsid:" entry per namespace; bad usage or a malformed
+# device exits 1, an absent device 2.
 #   tests/identify-sim.sh PATH_TO_UPCIE_IDENTIFY
 set -u
 id=$1
@@ -21,5 +22,8 @@ rc=$?
 check "no argument: exit 1" '[ $rc = 1 ]'
 err=$("$id" 12:34 2>&1 >/dev/null)
 rc=$?
-check "bad device: exit 2 with a reason" '[ $rc = 2 ] && echo "$err" | grep -q "not a device"'
+check "malformed device: exit 1 naming it" '[ $rc = 1 ] && echo "$err" | grep -q "12:34.*neither a PCI address"'
+err=$("$id" 0000:ff:1f.7 2>&1 >/dev/null)
+rc=$?
+check "absent device: exit 2 with a reason" '[ $rc = 2 ] && [ -n "$err" ]'
 exit $fail

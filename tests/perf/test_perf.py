@@ -126,6 +126,12 @@ def case_bad_options():
     p = subprocess.run([perf, "--device", "0000:ff:1f.7", "--time", "0.1"],
                        capture_output=True, text=True)
     check(p.returncode == 2, f"missing device: exit 2, got {p.returncode}")
+    for dev in ["12:34", "0000:01:00", "sim0", "zz:00.0"]:
+        p = subprocess.run([perf, "--device", dev, "--time", "0.1"],
+                           capture_output=True, text=True)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        check(p.returncode == 1 and len(lines) == 1 and dev in lines[0],
+              f"malformed device {dev}: exit 1 naming it, got {p.returncode}: {lines}")
 
 
 def case_limits():
@@ -139,6 +145,12 @@ def case_limits():
         check(len(lines) == 1 and opt in lines[0] and what in lines[0],
               f"{args}: one line naming {opt} and {what}, got {lines}")
         check("heap" not in p.stderr, f"{args}: no heap error: {p.stderr.strip()}")
+    # A namespace formatted with metadata is refused naming the metadata,
+    # not --bs or MDTS.
+    p = run("--sim-ms", "8", "--ns", "2", "--time", "0.1", rc=1)
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    check(len(lines) == 1 and "8 bytes of metadata" in lines[0] and "MDTS" not in lines[0]
+          and "--bs" not in lines[0], f"--sim-ms 8: one line naming the metadata, got {lines}")
     # A large heap that is valid still runs (validated first, then made).
     j = run_json("--bs", "128K", "--qd", "1023", "--io-count", "2000", "--sim-stepped")
     check(j.get("ios") == 2000, f"128K x 1023: ios {j.get('ios')}")

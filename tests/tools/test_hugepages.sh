@@ -125,6 +125,13 @@ expect_text "--mem 18446744073709551615 is more than 2147483647 pages of 2M" "to
 one_line_err "too large --mem"
 expect_rc 1 "--mem of 2^64 - 1 bytes in 1G pages" hp setup --mem 18446744073709551615 --size 1G
 expect_rc 1 "bad --mem suffix" hp setup --mem 4Q
+expect_rc 1 "--mem above 16 EiB" hp setup --mem 16777216T
+expect_text "--mem 16777216T is more than 16 EiB" "--mem overflow named as too large"
+one_line_err "--mem overflow"
+expect_rc 1 "--count above 2^31 - 1" hp setup --count 4294967296
+expect_text "--count 4294967296 is more than 2147483647 pages" "--count too large named"
+expect_rc 1 "--count above 2^64" hp setup --count 99999999999999999999
+expect_text "is more than 2147483647 pages" "--count overflow named as too large"
 expect_rc 1 "unknown size" hp setup --count 2 --size huge
 expect_text "unknown page size 'huge'" "unknown size named"
 one_line_err "unknown size"
@@ -141,6 +148,17 @@ expect_rc 1 "--node on clear" hp clear --node 0
 expect_rc 1 "extra argument" hp info extra
 expect_rc 2 "missing sysfs root" "$HP" --sysfs-root "$T/nonexistent" --proc-root "$P" info
 if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "bad input changed nothing"; else fail "bad input changed the tree"; fi
+
+echo "# huge page sizes from 1 EiB up are shown whole, in the largest unit"
+mktree
+mksize "$S/kernel/mm/hugepages" 1125899906842624 0 0 0
+mksize "$S/kernel/mm/hugepages" 18014398509481984 0 0 0
+expect_rc 0 "info with 1E and 16E page sizes" hp info
+expect_text "1E    all" "1 EiB pages shown as 1E"
+expect_text "16E   all" "16 EiB pages shown as 16E, not wrapped to 0"
+no_text "1048576T" "no size in a smaller unit than fits"
+expect_rc 2 "a size not offered lists the huge ones" hp setup --count 1 --size 4T
+expect_text "it offers 2M, 1G, 1E, 16E" "offered sizes in their own units"
 
 echo "# more than 64 NUMA nodes"
 mktree

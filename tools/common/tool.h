@@ -84,8 +84,10 @@ const char *tool_command(int argc, char **argv);
 int tool_parse_u64(const char *s, uint64_t *val);
 /* Bytes with an optional K, M, G or T suffix (powers of 1024; "B"/"iB" allowed). */
 int tool_parse_size(const char *s, uint64_t *bytes);
-/* "2M", "1G", "64K", or bytes when not a whole KiB. */
+/* "2M", "1G", "64K", "16T", "1E", or bytes when not a whole KiB. */
 void tool_fmt_size(uint64_t bytes, char *buf, size_t len);
+/* The same for a count of KiB (no overflow for sizes of 16 EiB and above). */
+void tool_fmt_kb(uint64_t kb, char *buf, size_t len);
 
 /* root + "/" + rel into buf; root NULL means dflt. -ENAMETOOLONG if it does not fit. */
 int tool_path(char *buf, size_t len, const char *root, const char *dflt, const char *rel);

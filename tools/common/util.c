@@ -181,20 +181,29 @@ int tool_parse_size(const char *s, uint64_t *bytes)
 	return 0;
 }
 
-void tool_fmt_size(uint64_t bytes, char *buf, size_t len)
+/* v in units of 1024^u bytes (u 0: bytes), in the largest unit that keeps it whole. */
+static void fmt_units(uint64_t v, int u, char *buf, size_t len)
 {
-	static const char units[] = "KMGT";
-	int u = -1;
+	static const char units[] = " KMGTPE";
 
-	if (!bytes || bytes % 1024) {
-		snprintf(buf, len, "%llu", (unsigned long long)bytes);
-		return;
-	}
-	while (u < 3 && bytes % 1024 == 0) {
-		bytes /= 1024;
+	while (v && u < 6 && v % 1024 == 0) {
+		v /= 1024;
 		u++;
 	}
-	snprintf(buf, len, "%llu%c", (unsigned long long)bytes, units[u]);
+	if (u)
+		snprintf(buf, len, "%llu%c", (unsigned long long)v, units[u]);
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+void tool_fmt_size(uint64_t bytes, char *buf, size_t len)
+{
+	fmt_units(bytes, 0, buf, len);
+}
+
+void tool_fmt_kb(uint64_t kb, char *buf, size_t len)
+{
+	fmt_units(kb, 1, buf, len);
 }
 
 int tool_path(char *buf, size_t len, const char *root, const char *dflt, const char *rel)

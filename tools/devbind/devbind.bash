@@ -9,14 +9,38 @@ _devbind_devices()
 	echo all-nvme
 }
 
+# The words of the line up to the cursor, split at blanks only. COMP_WORDS
+# is also split at COMP_WORDBREAKS, which holds ':' by default, so a PCI
+# address arrives there in pieces ("0000" ":" "00" ":" "0").
+_devbind_words()
+{
+	local line=${COMP_LINE:0:COMP_POINT}
+
+	read -ra words <<<"$line"
+	[[ ${#words[@]} -eq 0 || $line == *[[:blank:]] ]] && words+=("")
+	cword=$((${#words[@]} - 1))
+}
+
+# Bash replaces only the text after the last word break: drop what comes
+# before the last ':' of cur from each candidate.
+_devbind_colon_trim()
+{
+	local pre i
+
+	[[ $cur == *:* && $COMP_WORDBREAKS == *:* ]] || return
+	pre=${cur%"${cur##*:}"}
+	for i in "${!COMPREPLY[@]}"; do
+		COMPREPLY[i]=${COMPREPLY[i]#"$pre"}
+	done
+}
+
 _devbind()
 {
 	local cur prev words cword root="" cmd="" i
-	# Plain COMP_WORDS, so this works without the bash-completion package.
-	words=("${COMP_WORDS[@]}")
-	cword=$COMP_CWORD
-	cur=${COMP_WORDS[COMP_CWORD]}
-	prev=${COMP_WORDS[COMP_CWORD - 1]}
+	# Own word splitting, so this works without the bash-completion package.
+	_devbind_words
+	cur=${words[cword]}
+	prev=${words[cword - 1]}
 
 	case $prev in
 	--sysfs-root | --proc-root | --modules-dir | --dev-root)
@@ -55,5 +79,6 @@ _devbind()
 		COMPREPLY=($(compgen -W "$(_devbind_devices "$root")" -- "$cur"))
 		;;
 	esac
+	_devbind_colon_trim
 } &&
 	complete -F _devbind devbind

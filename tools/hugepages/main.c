@@ -48,7 +48,7 @@ static const char usage_text[] =
 
 void hp_fmt_kb(uint64_t kb, char *buf, size_t len)
 {
-	tool_fmt_size(kb * 1024, buf, len);
+	tool_fmt_kb(kb, buf, len);
 }
 
 /* --- info ---------------------------------------------------------------- */
@@ -282,7 +282,12 @@ static int cmd_setup(const struct hp_opts *o, const char *count_arg, const char 
 	if (!count_arg == !mem_arg)
 		return tool_usage("setup needs exactly one of --count N and --mem SIZE%s", "");
 	if (count_arg) {
-		if (tool_parse_u64(count_arg, &count) || count > INT32_MAX) {
+		rc = tool_parse_u64(count_arg, &count);
+		if (rc == -ERANGE || (!rc && count > INT32_MAX)) {
+			tool_err("--count %s is more than %d pages", count_arg, INT32_MAX);
+			return TOOL_EXIT_USAGE;
+		}
+		if (rc) {
 			tool_err("--count needs a whole number of pages, not '%s'", count_arg);
 			return TOOL_EXIT_USAGE;
 		}
@@ -291,7 +296,11 @@ static int cmd_setup(const struct hp_opts *o, const char *count_arg, const char 
 			return TOOL_EXIT_USAGE;
 		}
 	}
-	if (mem_arg && (tool_parse_size(mem_arg, &mem) || !mem)) {
+	if (mem_arg && (rc = tool_parse_size(mem_arg, &mem)) == -ERANGE) {
+		tool_err("--mem %s is more than 16 EiB", mem_arg);
+		return TOOL_EXIT_USAGE;
+	}
+	if (mem_arg && (rc || !mem)) {
 		tool_err("--mem needs a size like 512M or 2G, not '%s'", mem_arg);
 		return TOOL_EXIT_USAGE;
 	}

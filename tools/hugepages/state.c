@@ -41,7 +41,7 @@ void hp_sizes_str(const struct hp_state *st, char *buf, size_t len)
 	for (size_t i = 0; i < st->nsizes && w < len; i++) {
 		char s[32];
 
-		tool_fmt_size(st->size_kb[i] * 1024, s, sizeof(s));
+		tool_fmt_kb(st->size_kb[i], s, sizeof(s));
 		w += (size_t)snprintf(buf + w, len - w, "%s%s", i ? ", " : "", s);
 	}
 }

@@ -118,6 +118,14 @@ static int dev_check(const struct perf_opts *o, struct perf_dev *d)
 		fprintf(stderr, "upcie-perf: %s: namespace %u is not active\n", d->name, o->nsid);
 		return PERF_EXIT_USAGE;
 	}
+	if (d->ns->ms) {
+		fprintf(stderr,
+			"upcie-perf: %s: namespace %u is formatted with %u bytes of metadata per "
+			"block, which upcie-perf does not transfer; pick a namespace without "
+			"metadata (--ns) or format this one with an LBA format whose ms is 0\n",
+			d->name, d->ns->nsid, d->ns->ms);
+		return PERF_EXIT_USAGE;
+	}
 	max_bs = d->ns->max_xfer_blocks << d->ns->lba_shift;
 	if (o->bs % d->ns->lba_size || o->bs > max_bs) {
 		fprintf(stderr,
@@ -182,17 +190,19 @@ static int dev_open(const struct perf_opts *o, struct perf_dev *d)
 	size_t size = heap_size(o);
 	int rc;
 
-	if (o->sim_stepped) {
+	if (o->sim_stepped || o->sim_ms) {
 		struct upcie_sim_config cfg;
 		struct upcie_pci_opts popts = {.backend = UPCIE_PCI_BACKEND_SIM};
 
 		if (strcmp(d->name, "sim")) {
-			fprintf(stderr, "upcie-perf: --sim-stepped needs --device sim, not %s\n",
-				d->name);
+			fprintf(stderr, "upcie-perf: --sim-%s needs --device sim, not %s\n",
+				o->sim_stepped ? "stepped" : "ms", d->name);
 			return PERF_EXIT_USAGE;
 		}
 		upcie_sim_config_default(&cfg);
-		cfg.threaded = false;
+		cfg.threaded = !o->sim_stepped;
+		for (uint32_t i = 0; i < UPCIE_SIM_MAX_NS; i++)
+			cfg.ns[i].ms = o->sim_ms;
 		d->sim = upcie_sim_create(&cfg);
 		if (!d->sim)
 			return fail(PERF_EXIT_DEV, "cannot create the model", d->name);

@@ -57,6 +57,7 @@ struct perf_opts {
 	bool json;
 	bool progress;
 	bool sim_stepped;
+	uint16_t sim_ms; /* sim only: metadata bytes per block the namespaces report */
 };
 
 /* Parse argv into o. 0: run; 1: usage error (message printed);

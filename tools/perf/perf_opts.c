@@ -40,6 +40,8 @@ static const char usage_text[] =
     "  --sim-stepped      sim only: no model thread; each I/O thread steps the\n"
     "                     model itself before each poll (deterministic, for\n"
     "                     counting the driver's instructions under valgrind)\n"
+    "  --sim-ms BYTES     sim only: namespaces report BYTES of metadata per block\n"
+    "                     (how the tool refuses a namespace formatted with metadata)\n"
     "  --help\n"
     "\n"
     "exit codes: 0 ok, 1 usage, 2 device error, 3 I/O errors or verify mismatches\n";
@@ -63,6 +65,7 @@ enum {
 	OPT_PROGRESS,
 	OPT_NOPROGRESS,
 	OPT_STEPPED,
+	OPT_SIM_MS,
 	OPT_HELP,
 };
 
@@ -85,6 +88,7 @@ static const struct option longopts[] = {
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NOPROGRESS},
     {"sim-stepped", no_argument, NULL, OPT_STEPPED},
+    {"sim-ms", required_argument, NULL, OPT_SIM_MS},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -213,6 +217,7 @@ static int parse_cpus(const char *s, struct perf_opts *o)
 int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 {
 	bool mix_set = false, batch_set = false, time_set = false, progress_set = false;
+	struct upcie_pci_addr addr;
 	uint64_t v;
 	int c;
 
@@ -230,8 +235,11 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 		case OPT_DEVICE:
 			if (o->ndev == PERF_MAX_DEVS)
 				return bad("at most %s controllers", "16");
-			if (!*optarg)
-				return bad("--device needs a PCI address or 'sim'%s", "");
+			if (strcmp(optarg, "sim") && upcie_pci_addr_parse(optarg, &addr))
+				return bad(
+				    "--device '%s' is neither a PCI address (0000:01:00.0 or "
+				    "01:00.0) nor 'sim'",
+				    optarg);
 			o->devices[o->ndev++] = optarg;
 			break;
 		case OPT_NS:
@@ -315,6 +323,12 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 			break;
 		case OPT_STEPPED:
 			o->sim_stepped = true;
+			break;
+		case OPT_SIM_MS:
+			if (parse_u64(optarg, 1, 64, &v))
+				return bad("--sim-ms '%s' is not a metadata size (1..64 bytes)",
+					   optarg);
+			o->sim_ms = (uint16_t)v;
 			break;
 		case 'h':
 		case OPT_HELP:
