@@ -18,6 +18,8 @@
 #     namespace, mounted; bind and unbind exit 3 naming the mount and change
 #     nothing; after umount, --dry-run prints the writes and changes
 #     nothing, the bind works, restore brings the filesystem back intact.
+#  3b. A dd holding B's namespace open: list names its pid and command,
+#     bind and unbind exit 3; after it exits B is free again.
 #  4. hugepages: info shows the boot's pool; setup --count, clear; bad
 #     inputs (--count 0, a page size the kernel cannot give); the pool is
 #     restored.
@@ -456,6 +458,50 @@ if t_run "ext2 on B ($bdev, first $FS_KB KiB), mounted on $MNT" mkfs_mount; then
 	t_run "devbind restore B: nvme, and the filesystem mounts with its file" fs_back
 	grep -q " $MNT " /proc/mounts && umount "$MNT"
 fi
+
+# --- 3b. safety: a process holding B's namespace open ----------------------
+
+# dd opens its input (the namespace) first, then blocks opening its output,
+# a FIFO nobody reads: a plain open, no O_EXCL, no mount, only the fd.
+bdev=$(blocks_of "$B" | head -n1)
+ddpid=
+dd_hold() {
+	[ -n "$bdev" ] || bad "B has no block device" || return 1
+	rm -f /tmp/ddfifo && mkfifo /tmp/ddfifo || bad "mkfifo" || return 1
+	dd if="/dev/$bdev" of=/tmp/ddfifo bs=4096 count=1 2>/dev/null &
+	ddpid=$!
+	_i=0
+	while [ $_i -lt 100 ]; do
+		ls -l "/proc/$ddpid/fd" 2>/dev/null | grep -q "/dev/$bdev" && {
+			echo "  dd (pid $ddpid) holds /dev/$bdev open"
+			return 0
+		}
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	bad "dd did not open /dev/$bdev"
+}
+
+# held_refused <devbind args...>: devbind's exit status when B stayed on nvme.
+held_refused() {
+	devbind "$@"
+	_rc=$?
+	on_nvme "$B" || return 1
+	[ "$(blocks_of "$B" | head -n1)" = "$bdev" ] || bad "block device changed" || return 1
+	return $_rc
+}
+
+if t_run "dd holds B's namespace ($bdev) open" dd_hold; then
+	t_rc "devbind list: B in use, naming dd's pid" 0 \
+		"^$B: in use: pid $ddpid \(dd\) has /dev/$bdev open\$" devbind list
+	t_rc "devbind bind $drv B while dd holds it: refused (3), names pid and command" 3 \
+		"$B: refusing.*pid $ddpid \(dd\) has /dev/$bdev open.*--force" held_refused bind "$drv" "$B"
+	t_rc "devbind unbind B while dd holds it: refused (3)" 3 "pid $ddpid \(dd\)" held_refused unbind "$B"
+	kill "$ddpid" 2>/dev/null
+	wait "$ddpid" 2>/dev/null
+	t_rc "devbind list after dd exits: B not in use" 0 "" sh -c "! devbind list | grep '^$B: in use'"
+fi
+rm -f /tmp/ddfifo
 
 # --- 4. hugepages ------------------------------------------------------------
 

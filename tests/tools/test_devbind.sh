@@ -400,6 +400,31 @@ rm -rf "$P/783"
 seed_bind nvme 0000:04:00.0
 expect_rc 0 "restore once the process is gone" db restore 0000:04:00.0
 
+echo "# processes holding a block device or partition open"
+mktree
+mkuser 790 dd /dev/nvme3n1
+mkuser 791 bash /dev/nvme30n1
+expect_rc 0 "list a controller whose namespace a process holds" db list
+expect_text "0000:04:00.0: in use: pid 790 (dd) has /dev/nvme3n1 open" "list names the holder's pid and command"
+no_text "pid 791" "a node of another disk is not counted"
+before=$(snapshot "$T/tree")
+expect_rc 3 "bind a controller whose namespace a process holds" db bind vfio-pci 0000:04:00.0
+expect_text "0000:04:00.0: refusing, the device is in use: pid 790 (dd) has /dev/nvme3n1 open" "refusal names pid and command"
+one_line_err "block device holder"
+expect_rc 3 "unbind it" db unbind 0000:04:00.0
+if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "the refusals changed nothing"; else fail "the refusals changed the tree"; fi
+seed_bind vfio-pci 0000:04:00.0
+expect_rc 0 "bind it with --force" db --force bind vfio-pci 0000:04:00.0
+expect_text "warning: 0000:04:00.0: in use (pid 790 (dd) has /dev/nvme3n1 open); going ahead because of --force" "--force warns naming the holder"
+mktree
+sed -i '/nvme0n1p1/d' "$P/mounts"
+mkuser 792 postgres /dev/nvme0n1p1
+expect_rc 3 "bind a controller whose partition a process holds" db bind vfio-pci 0000:01:00.0
+expect_text "pid 792 (postgres) has /dev/nvme0n1p1 open" "partition holder named"
+mktree
+expect_rc 0 "list with no holders" db list
+no_text "in use: pid" "no holder without an fd"
+
 echo "# bad input"
 mktree
 before=$(snapshot "$T/tree")

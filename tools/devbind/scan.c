@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -594,8 +596,11 @@ static void check_busy(const struct devbind_opts *o, struct dev_info *d, const s
 		strlist_add(&d->reasons, "%s " BUSY_WHY, b->names.v[0]);
 }
 
+static void find_openers(const struct devbind_opts *o, struct dev_info *d, const struct blk_set *b);
+
 static void check_in_use(const struct devbind_opts *o, struct dev_info *d)
 {
+	struct blk_set all = {0};
 	struct tool_mount *m = NULL;
 	size_t nm = 0;
 	int rc;
@@ -627,10 +632,18 @@ static void check_in_use(const struct devbind_opts *o, struct dev_info *d)
 			check_other_ns(o, d, &b);
 		if (d->reasons.n == before)
 			check_busy(o, d, &b);
+		for (size_t p = 0; p < b.names.n; p++) {
+			strlist_add(&all.names, "%s", b.names.v[p]);
+			strlist_add(&all.devnos, "%s", b.devnos.v[p]);
+		}
 		strlist_free(&b.names);
 		strlist_free(&b.devnos);
 	}
 	tool_mounts_free(m, nm);
+	/* Plain opens, by any process: one pass over /proc for every disk. */
+	find_openers(o, d, &all);
+	strlist_free(&all.names);
+	strlist_free(&all.devnos);
 }
 
 /* --- IOMMU group --------------------------------------------------------- */
@@ -654,9 +667,11 @@ static int member_cb(const char *name, void *arg)
 
 struct user_scan {
 	const struct devbind_opts *o;
-	struct dev_info *d;
+	struct strlist *out;  /* where a user is reported: d->users or d->reasons */
 	struct strlist files; /* an fd on one of these means a user: "/dev/vfio/7" */
+	struct strlist rdevs; /* block devices by "major:minor" (the running system only) */
 	char res[PATH_MAX];   /* "<device's sysfs dir>/resource": its BAR files */
+	bool maps;	      /* also look for BAR files mapped after close */
 	const char *pid;
 	bool hit;
 };
@@ -674,8 +689,23 @@ static void user_found(struct user_scan *u, const char *file, const char *how)
 	char comm[64];
 
 	proc_comm(u->o, u->pid, comm, sizeof(comm));
-	strlist_add(&u->d->users, "pid %s (%s) has %s %s", u->pid, comm, file, how);
+	strlist_add(u->out, "pid %s (%s) has %s %s", u->pid, comm, file, how);
 	u->hit = true;
+}
+
+/* An fd on a block device node of one of u->rdevs, wherever the node lives
+ * (a container's /dev, a node made with mknod): the running system only. */
+static bool fd_is_rdev(const struct user_scan *u, const char *rel)
+{
+	char path[PATH_MAX], mm[32];
+	struct stat st;
+
+	if (!u->rdevs.n || u->o->proc ||
+	    upcie_sysfs_path(proc_root(u->o), path, sizeof(path), "%s", rel) || stat(path, &st) ||
+	    !S_ISBLK(st.st_mode))
+		return false;
+	snprintf(mm, sizeof(mm), "%u:%u", major(st.st_rdev), minor(st.st_rdev));
+	return strlist_has(&u->rdevs, mm);
 }
 
 static int user_fd_cb(const char *fd, void *arg)
@@ -686,7 +716,7 @@ static int user_fd_cb(const char *fd, void *arg)
 	snprintf(rel, sizeof(rel), "%s/fd/%s", u->pid, fd);
 	if (!proc_link(u->o, rel, target, sizeof(target)))
 		return 0;
-	if (strlist_has(&u->files, target) || is_bar_file(u, target)) {
+	if (strlist_has(&u->files, target) || is_bar_file(u, target) || fd_is_rdev(u, rel)) {
 		user_found(u, target, "open");
 		return 1;
 	}
@@ -733,7 +763,7 @@ static int user_pid_cb(const char *pid, void *arg)
 	u->pid = pid;
 	u->hit = false;
 	upcie_sysfs_dir_foreach(proc_root(u->o), user_fd_cb, u, "%s/fd", pid);
-	if (!u->hit)
+	if (!u->hit && u->maps)
 		user_maps(u);
 	return 0;
 }
@@ -764,7 +794,7 @@ static int vfio_dev_cb(const char *name, void *arg)
  */
 static void find_users(const struct devbind_opts *o, struct dev_info *d)
 {
-	struct user_scan u = {.o = o, .d = d};
+	struct user_scan u = {.o = o, .out = &d->users, .maps = true};
 	char path[PATH_MAX], real[PATH_MAX];
 
 	if (!strcmp(d->driver, "vfio-pci")) {
@@ -782,6 +812,28 @@ static void find_users(const struct devbind_opts *o, struct dev_info *d)
 		snprintf(u.res, sizeof(u.res), "%s/resource", real);
 	upcie_sysfs_dir_foreach(proc_root(o), user_pid_cb, &u, ".");
 	strlist_free(&u.files);
+}
+
+/*
+ * Processes with a namespace's block device or a partition open (a dd, a
+ * database on the raw device, a backup tool): their I/O fails once the
+ * device leaves the kernel's driver. An open without O_EXCL leaves no other
+ * trace, so the fds of every process are read: the link names the node
+ * (/dev/nvme0n1), and on the running system the node's device number also
+ * catches nodes opened under another name.
+ */
+static void find_openers(const struct devbind_opts *o, struct dev_info *d, const struct blk_set *b)
+{
+	struct user_scan u = {.o = o, .out = &d->reasons};
+
+	for (size_t i = 0; i < b->names.n; i++) {
+		strlist_add(&u.files, "/dev/%s", b->names.v[i]);
+		if (b->devnos.v[i][0])
+			strlist_add(&u.rdevs, "%s", b->devnos.v[i]);
+	}
+	upcie_sysfs_dir_foreach(proc_root(o), user_pid_cb, &u, ".");
+	strlist_free(&u.files);
+	strlist_free(&u.rdevs);
 }
 
 int dev_info_get(const struct devbind_opts *o, const struct upcie_pci_addr *addr,
