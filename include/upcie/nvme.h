@@ -33,9 +33,25 @@
  *   upcie_nvme_submit_raw()    any SQE; the library sets CID and PRPs
  *   upcie_nvme_prp_setup()     PRP1/PRP2 and lists for a heap buffer
  *
- * Statuses: completions carry (SCT << 8) | SC, see nvme_spec.h;
- * synchronous calls return -EIO when the device reported an error and
- * store that status in *status.
+ * Statuses: completions carry (SCT << 8) | SC, see nvme_spec.h (DNR, More
+ * and CRD through upcie_nvme_cqe_dnr/_more/_crd); synchronous calls return
+ * -EIO when the device reported an error and store that status in *status.
+ * Other errnos: -ENODEV the controller is gone; -ENOTRECOVERABLE Controller
+ * Fatal Status or a failed reset (a reset may bring it back); -ETIMEDOUT a
+ * wait ran out; -ECANCELED the command ended with a host status (reset).
+ * Every failing call sets upcie_errmsg().
+ *
+ * Failure handling: commands time out (per qpair), are aborted and, if
+ * need be, the controller is reset with every handle kept; device loss and
+ * CFS are noticed while only polling. See upcie_nvme_ctrl_reset(),
+ * upcie_nvme_ctrl_check() and the timeout options.
+ *
+ * Buffer lifetime: a command's buffer belongs to the device from submit
+ * until its callback ran. The library reports a command finished (success,
+ * error, aborted, timed out) only when the controller can no longer touch
+ * the buffer: it posted the completion, deleted the SQ, was disabled, or
+ * lost bus mastering. If none of those can be reached, the command stays
+ * outstanding and its callback never runs: never reuse that buffer.
  *
  * Caveats: all I/O buffers must come from the controller's DMA heap; the
  * library translates them, never copies. Transfers above the controller's
@@ -64,6 +80,12 @@ struct upcie_nvme_ctrl_opts {
 	uint16_t admin_depth;	   /* admin queue entries; 0: 32 (clamped to MQES + 1) */
 	uint16_t io_queues;	   /* I/O queue pairs to request; 0: 64 */
 	bool no_dbbuf;		   /* do not use shadow doorbells even if offered */
+	bool no_auto_reset;	   /* on CFS or a lost completion, do not reset by itself:
+				      the embedder calls upcie_nvme_ctrl_reset() */
+	uint32_t io_timeout_ms;	   /* default I/O command timeout of new qpairs; 0: 30000 */
+	uint32_t health_ms;	   /* commands outstanding and no completion for this long:
+				      read CSTS once (device gone? CFS?); 0: 100 */
+	uint32_t reserved[8];	   /* zero: room to grow without breaking the ABI */
 };
 
 struct upcie_nvme_ctrl_info {
@@ -80,6 +102,8 @@ struct upcie_nvme_ctrl_info {
 	uint32_t nn;		/* Identify Controller NN */
 	uint32_t nr_ns;		/* active namespaces */
 	bool dbbuf;		/* shadow doorbells in use */
+	uint64_t resets;	/* controller resets since open */
+	uint32_t reserved[8];
 };
 
 /* A namespace as the driver sees it. */
@@ -102,6 +126,31 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct u
  * shuts the controller down and frees everything. Returns the first error
  * met (e.g. -ETIMEDOUT if shutdown did not complete), but frees anyway. */
 int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *ctrl);
+
+/*
+ * Reset the controller and keep every handle valid: disable it (CC.EN = 0,
+ * so it lets go of every queue), bring it up again (admin queue, Identify,
+ * Number of Queues, shadow doorbells, event requests) and let each I/O
+ * queue pair re-create itself, same id, depth and memory, on its owner's
+ * next poll. Commands outstanding at the reset complete there with
+ * UPCIE_NVME_SC_HOST_ABORTED (retry is safe); commands queued but not yet
+ * rung are kept and go to the device after the re-creation.
+ * Any thread may call it. Returns 0, -ENODEV (device gone) or the error of
+ * the step that failed (the controller is then left disabled: -ENOTRECOVERABLE
+ * from then on).
+ */
+int upcie_nvme_ctrl_reset(struct upcie_nvme_ctrl *ctrl);
+
+/*
+ * Check the controller's health now: one CSTS read and the PCI layer's
+ * "kernel wants the device back" check. Returns 0 (healthy), -ENODEV (gone:
+ * outstanding commands end with UPCIE_NVME_SC_HOST_PATH_ERROR) or
+ * -ENOTRECOVERABLE (Controller Fatal Status, not reset). Unless
+ * no_auto_reset was set, a CFS is answered with a reset, and 0 when the
+ * reset worked. Queue pairs run the same check by themselves, when they
+ * have commands outstanding and saw no completion for health_ms.
+ */
+int upcie_nvme_ctrl_check(struct upcie_nvme_ctrl *ctrl);
 
 const struct upcie_nvme_id_ctrl *upcie_nvme_ctrl_id(const struct upcie_nvme_ctrl *ctrl);
 void upcie_nvme_ctrl_info(const struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_ctrl_info *info);
@@ -135,12 +184,66 @@ int upcie_nvme_set_features(struct upcie_nvme_ctrl *ctrl, uint8_t fid, uint32_t 
 int upcie_nvme_get_features(struct upcie_nvme_ctrl *ctrl, uint8_t fid, uint32_t cdw11,
 			    uint32_t *result, uint16_t *status);
 
+/*
+ * Asynchronous admin commands: the admin queue is shared, so submission
+ * and polling take the library's admin lock. The callback runs inside
+ * upcie_nvme_admin_poll() or inside any synchronous admin call, on the
+ * thread that made it. Asynchronous Event Requests are the library's own:
+ * opcode 0x0c is refused here and by upcie_nvme_admin().
+ */
+typedef void (*upcie_nvme_cb)(void *arg, const struct upcie_nvme_cqe *cqe);
+int upcie_nvme_admin_submit(struct upcie_nvme_ctrl *ctrl, const struct upcie_nvme_sqe *sqe,
+			    void *buf, size_t len, upcie_nvme_cb cb, void *arg);
+/* Reap admin completions and events; returns the count or a negative errno. */
+int upcie_nvme_admin_poll(struct upcie_nvme_ctrl *ctrl);
+
+/* An Asynchronous Event (Base spec 5.2, Figure 146/147). */
+struct upcie_nvme_event {
+	uint8_t type; /* 0 error, 1 SMART/health, 2 notice, 6 I/O command set, 7 vendor */
+	uint8_t info; /* e.g. notice 0: Namespace Attribute Changed */
+	uint8_t lid;  /* log page to read for details (the library reads the
+			 Changed Namespace List itself) */
+	uint32_t dw0; /* the raw completion dword 0 */
+};
+typedef void (*upcie_nvme_event_cb)(void *arg, const struct upcie_nvme_event *ev);
+/*
+ * Events are kept armed by the library. On Namespace Attribute Changed the
+ * namespace list is read again before the callback runs (earlier
+ * upcie_nvme_ns pointers stay readable until close, but may be stale:
+ * look namespaces up again). Runs where admin completions are reaped.
+ */
+void upcie_nvme_ctrl_set_event_cb(struct upcie_nvme_ctrl *ctrl, upcie_nvme_event_cb cb, void *arg);
+
 /* ---- I/O queue pairs ---- */
 
-typedef void (*upcie_nvme_cb)(void *arg, const struct upcie_nvme_cqe *cqe);
+/*
+ * Timeouts. When a command has been outstanding for the qpair's timeout
+ * (measured by a coarse clock read every few hundred polls, never per
+ * I/O), the timeout callback decides; without one, the default is ABORT.
+ *   ABORT  send Abort for it; if the command does not complete within the
+ *          admin timeout, reset the controller
+ *   RESET  reset the controller now
+ *   WAIT   give it another full timeout
+ * Either way the command completes exactly once, through its callback:
+ * with the device's status (Command Abort Requested after an Abort), or
+ * UPCIE_NVME_SC_HOST_ABORTED after a reset. Its CID is never leaked.
+ */
+enum upcie_nvme_timeout_action {
+	UPCIE_NVME_TIMEOUT_ABORT = 0,
+	UPCIE_NVME_TIMEOUT_RESET,
+	UPCIE_NVME_TIMEOUT_WAIT,
+};
+typedef enum upcie_nvme_timeout_action (*upcie_nvme_timeout_cb)(void *arg,
+								struct upcie_nvme_qpair *qp,
+								uint16_t cid);
 
 struct upcie_nvme_qpair_opts {
-	uint32_t depth; /* entries per queue; 0: 128; clamped to MQES + 1 */
+	uint32_t depth;			  /* entries per queue; 0: 128; clamped to MQES + 1 */
+	uint32_t timeout_ms;		  /* command timeout; 0: the controller's io_timeout_ms;
+					     UINT32_MAX: never */
+	upcie_nvme_timeout_cb timeout_cb; /* NULL: ABORT */
+	void *timeout_arg;
+	uint32_t reserved[8];
 };
 
 struct upcie_nvme_qpair_stats {
@@ -150,13 +253,25 @@ struct upcie_nvme_qpair_stats {
 	uint64_t cq_doorbells; /* CQ head MMIO writes */
 	uint64_t shadow_sq;    /* SQ tail updates that went to the shadow doorbell only */
 	uint64_t shadow_cq;    /* CQ head updates that went to the shadow doorbell only */
+	uint64_t timeouts;     /* commands that timed out */
+	uint64_t aborts;       /* Abort commands sent for them */
+	uint64_t recoveries;   /* re-creations after a controller reset */
+	uint64_t stray;	       /* completions for a CID that was not outstanding */
 };
 
-/* NULL and errno: ENOSPC when every granted queue id is taken. */
+/* NULL and errno: ENOSPC when every granted queue id is taken. Any thread
+ * may create a qpair while others do I/O on theirs. */
 struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 						 const struct upcie_nvme_qpair_opts *opts);
-/* Deletes SQ then CQ; outstanding requests complete with
- * UPCIE_NVME_SC_ABORT_SQ_DELETED through their callbacks. */
+/*
+ * Deletes SQ then CQ. Completions the device posted are delivered; once
+ * the device deleted the SQ, the rest complete with
+ * UPCIE_NVME_SC_ABORT_SQ_DELETED. If the device could not be told (it
+ * failed, or refused the deletion), returns -EBUSY and the outstanding
+ * commands stay outstanding: they complete, with UPCIE_NVME_SC_HOST_ABORTED,
+ * when the controller is reset or closed. Until a command completed, the
+ * device may still write its buffer: keep it (the buffer-lifetime rule).
+ */
 int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp);
 
 uint16_t upcie_nvme_qpair_id(const struct upcie_nvme_qpair *qp);
@@ -166,6 +281,16 @@ uint32_t upcie_nvme_qpair_outstanding(const struct upcie_nvme_qpair *qp);
 /* Bytes of DMA memory this qpair took (SQ, CQ, PRP lists). */
 size_t upcie_nvme_qpair_mem(const struct upcie_nvme_qpair *qp);
 void upcie_nvme_qpair_stats(const struct upcie_nvme_qpair *qp, struct upcie_nvme_qpair_stats *st);
+/* CID of the latest successful submit on qp (valid until its completion). */
+uint16_t upcie_nvme_qpair_last_cid(const struct upcie_nvme_qpair *qp);
+/*
+ * Send Abort (Base spec 5.1) for an outstanding command of qp and wait for
+ * the Abort's own completion. Returns 0 when the controller says it aborted
+ * the command (its completion, Command Abort Requested, comes through
+ * upcie_nvme_poll()), 1 when it did not (the command runs on), or a negative
+ * errno. Call it from the qpair's owner thread or with its I/O stopped.
+ */
+int upcie_nvme_abort(struct upcie_nvme_qpair *qp, uint16_t cid);
 
 /* Submission flags. */
 #define UPCIE_NVME_SUBMIT_RING (1u << 0) /* ring the SQ doorbell now */
@@ -196,7 +321,15 @@ int upcie_nvme_submit_raw(struct upcie_nvme_qpair *qp, const struct upcie_nvme_s
 /* Ring the SQ doorbell for everything queued since the last ring. */
 void upcie_nvme_ring(struct upcie_nvme_qpair *qp);
 
-/* Reap up to max completions (0: as many as are there). Returns the count. */
+/*
+ * Reap up to max completions (0: as many as are there) and call their
+ * callbacks; commands queued without a ring go to the device first.
+ * Returns the count, or -ENODEV once the controller is gone and
+ * -ENOTRECOVERABLE while it is failed (CFS without a reset, or a reset
+ * that did not work); upcie_errmsg() says which. Outstanding commands then
+ * complete with a host status as soon as the device can no longer touch
+ * their buffers.
+ */
 int upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max);
 
 /* Synchronous helpers: submit, ring, poll until done or timeout_ms (0: 30 s).

@@ -255,6 +255,16 @@ static inline uint16_t upcie_nvme_cqe_dnr(const struct upcie_nvme_cqe *cqe)
 {
 	return (cqe->status >> 15) & 1;
 }
+/* More: more status information in the Error Information log page. */
+static inline uint16_t upcie_nvme_cqe_more(const struct upcie_nvme_cqe *cqe)
+{
+	return (cqe->status >> 14) & 1;
+}
+/* Command Retry Delay: which CRDT field (1..3) to wait before a retry; 0 none. */
+static inline uint16_t upcie_nvme_cqe_crd(const struct upcie_nvme_cqe *cqe)
+{
+	return (cqe->status >> 12) & 3;
+}
 /* (SCT << 8) | SC: 0 is success; the form status values take in this library. */
 static inline uint16_t upcie_nvme_cqe_status(const struct upcie_nvme_cqe *cqe)
 {
@@ -289,6 +299,9 @@ enum {
 	UPCIE_NVME_CMD_WRITE_ZEROES = 0x08,
 	UPCIE_NVME_CMD_DSM = 0x09,
 };
+
+/* Every namespace (Base spec 3.2.1.2). */
+#define UPCIE_NVME_NSID_ALL 0xffffffffu
 
 /* Identify CNS values (Base spec 5.17, Figure 273). */
 enum {
@@ -374,6 +387,25 @@ enum {
 enum {
 	UPCIE_NVME_SC_WRITE_FAULT = UPCIE_NVME_SC(2, 0x80),
 	UPCIE_NVME_SC_UNRECOVERED_READ = UPCIE_NVME_SC(2, 0x81),
+};
+
+/*
+ * Path related statuses (Figure 97). The library posts the two host
+ * statuses itself, for commands it ends without a completion from the
+ * device, and only once the device can no longer touch their buffers:
+ *   HOST_ABORTED      "Command Aborted By Host": the controller was reset
+ *                     (or the queue deleted) before the command completed.
+ *                     It may or may not have executed; the device no longer
+ *                     holds it, so retrying is safe for idempotent commands
+ *                     (read, write, write zeroes, deallocate, flush). DNR = 0.
+ *   HOST_PATH_ERROR   "Host Pathing Error": the controller is gone (surprise
+ *                     removal, the kernel took the device back) or failed
+ *                     beyond recovery; it will never complete. DNR = 1.
+ */
+enum {
+	UPCIE_NVME_SC_INTERNAL_PATH = UPCIE_NVME_SC(3, 0x00),
+	UPCIE_NVME_SC_HOST_PATH_ERROR = UPCIE_NVME_SC(3, 0x70),
+	UPCIE_NVME_SC_HOST_ABORTED = UPCIE_NVME_SC(3, 0x71),
 };
 
 /* Readable name of a (SCT << 8) | SC status; never NULL. */

@@ -21,6 +21,9 @@
  *   upcie_sim_create/_destroy
  *   upcie_sim_step()            process register changes and queued commands
  *   upcie_sim_fault()           inject a fault
+ *   upcie_sim_release_held()    run held commands late (fault HOLD)
+ *   upcie_sim_event()           raise an Asynchronous Event
+ *   upcie_sim_set_active_ns()   attach / detach namespaces (with an event)
  *   upcie_sim_stats()           doorbell and command counters
  *   upcie_sim_ns_data()         a namespace's backing memory (for checks)
  *
@@ -83,6 +86,9 @@ enum upcie_sim_fault {
 	UPCIE_SIM_FAULT_STATUS_NTH, /* the arg-th command from now fails with 'status' */
 	UPCIE_SIM_FAULT_REMOVED,    /* registers read all-ones, nothing is processed */
 	UPCIE_SIM_FAULT_SHN_NEVER,  /* shutdown never completes */
+	UPCIE_SIM_FAULT_HOLD,	    /* the next 'arg' I/O commands are held, not run (see sim.c) */
+	UPCIE_SIM_FAULT_ABORT_LOST, /* Abort commands get no completion */
+	UPCIE_SIM_FAULT_DELETE_SQ_REFUSED, /* Delete I/O SQ fails */
 };
 
 /* status: (SCT << 8) | SC for STATUS_NTH, ignored otherwise. */
@@ -99,10 +105,22 @@ struct upcie_sim_stats {
 	uint64_t shadow_reads; /* shadow doorbell values taken */
 	uint64_t enables;      /* CC.EN 0 -> 1 transitions */
 	uint64_t shutdowns;    /* CC.SHN handled */
+	uint64_t aborts;       /* Abort commands seen */
 };
 
 void upcie_sim_stats(struct upcie_sim *sim, struct upcie_sim_stats *st);
 void upcie_sim_stats_reset(struct upcie_sim *sim);
+
+/* Run the commands held by UPCIE_SIM_FAULT_HOLD now, as a late device
+ * would (their data moves, their completions post) if the controller still
+ * has their queue; returns how many ran. */
+int upcie_sim_release_held(struct upcie_sim *sim);
+/* Raise an Asynchronous Event: completes a held event request (or waits
+ * for one) with dword 0 = type | info << 8 | lid << 16. */
+int upcie_sim_event(struct upcie_sim *sim, uint8_t type, uint8_t info, uint8_t lid);
+/* Make namespaces 1..nr_ns active (at most the number the model was
+ * created with) and raise Namespace Attribute Changed. */
+int upcie_sim_set_active_ns(struct upcie_sim *sim, uint32_t nr_ns);
 
 /* Backing memory of namespace nsid and its length, or NULL. */
 void *upcie_sim_ns_data(struct upcie_sim *sim, uint32_t nsid, size_t *len);

@@ -14,7 +14,7 @@
 #include "nvme/nvme.h"
 
 struct admin_wait {
-	int done;
+	volatile int done;
 	struct upcie_nvme_cqe cqe;
 };
 
@@ -26,53 +26,110 @@ static void admin_cb(void *arg, const struct upcie_nvme_cqe *cqe)
 	w->done = 1;
 }
 
+static const char *state_says(const struct upcie_nvme_ctrl *c)
+{
+	switch (c->state) {
+	case UPCIE_NVME_GONE:
+		return "the device is gone";
+	case UPCIE_NVME_DEAD:
+		return "a reset failed; the controller is disabled";
+	case UPCIE_NVME_RESETTING:
+		return "a reset is in progress";
+	default:
+		return "the controller failed (CFS or a lost admin completion) and needs a reset "
+		       "(upcie_nvme_ctrl_reset)";
+	}
+}
+
+static int state_errno(const struct upcie_nvme_ctrl *c)
+{
+	return c->state == UPCIE_NVME_GONE ? -ENODEV : -ENOTRECOVERABLE;
+}
+
+/*
+ * The admin command got no completion in time, or the controller reported
+ * CFS while it waited. The device may still run it and write its buffer,
+ * so it is not reported finished: with auto reset the controller is reset
+ * (disabled first, so the command ends with it); otherwise the controller
+ * is marked failed and the request abandoned until a reset or close.
+ */
+static int admin_failed(struct upcie_nvme_ctrl *c, const struct upcie_nvme_sqe *sqe, uint16_t cid,
+			int err, uint32_t timeout_ms)
+{
+	char msg[512];
+
+	if (err == -ETIMEDOUT)
+		upcie_err(err, "%s: admin command %#x got no completion within %u ms; %s",
+			  upcie_pci_name(c->dev), sqe->opc, timeout_ms,
+			  c->opts.no_auto_reset
+			      ? "the controller needs a reset (upcie_nvme_ctrl_reset)"
+			      : "the controller was reset");
+	else
+		upcie_err(err, "%s: Controller Fatal Status during admin command %#x; %s",
+			  upcie_pci_name(c->dev), sqe->opc,
+			  c->opts.no_auto_reset
+			      ? "the controller needs a reset (upcie_nvme_ctrl_reset)"
+			      : "the controller was reset");
+	upcie_errmsg_save(msg, sizeof(msg));
+	if (c->admin->reqs[cid].busy)
+		c->admin->reqs[cid].abandoned = 1;
+	if (c->opts.no_auto_reset || c->state == UPCIE_NVME_RESETTING) {
+		/* During a reset, the reset itself fails and says so. */
+		if (c->state == UPCIE_NVME_LIVE)
+			upcie_nvme_ctrl_set_state(c, UPCIE_NVME_FAILED);
+		c->admin->gen = c->gen; /* the admin queue stays usable for a reset */
+	} else {
+		upcie_nvme_reset_locked(c, err == -ETIMEDOUT ? "an admin command timed out"
+							     : "Controller Fatal Status");
+	}
+	upcie_errmsg_restore(msg);
+	return err;
+}
+
 int upcie_nvme_admin_locked(struct upcie_nvme_ctrl *c, struct upcie_nvme_sqe *sqe, void *buf,
 			    size_t len, struct upcie_nvme_cqe *cqe, uint32_t timeout_ms)
 {
 	struct admin_wait w = {0};
-	uint64_t deadline;
 	uint16_t cid;
 	int rc;
 
-	if (c->admin_broken)
-		return upcie_err(-EIO,
-				 "%s: an earlier admin command timed out; close and reopen the "
-				 "controller",
-				 upcie_pci_name(c->dev));
-	rc = upcie_nvme_qpair_submit_sqe(c->admin, sqe, buf, len, admin_cb, &w,
-					 UPCIE_NVME_SUBMIT_RING, &cid);
+	if (!timeout_ms)
+		timeout_ms = c->opts.admin_timeout_ms;
+	if (c->state != UPCIE_NVME_LIVE && c->state != UPCIE_NVME_RESETTING)
+		return upcie_err(state_errno(c), "%s: admin command %#x refused: %s",
+				 upcie_pci_name(c->dev), sqe->opc, state_says(c));
+	rc = upcie_nvme_queue_submit(c->admin, sqe, buf, len, admin_cb, &w, UPCIE_NVME_SUBMIT_RING,
+				     &cid);
 	if (rc == -EAGAIN)
-		return upcie_err(-EAGAIN, "admin queue full");
+		return upcie_err(-EAGAIN, "%s: admin queue full", upcie_pci_name(c->dev));
 	if (rc)
 		return upcie_err(rc,
 				 "admin command %#x: buffer of %zu bytes is not usable (outside "
 				 "the DMA heap, misaligned or above %u bytes)",
 				 sqe->opc, len, c->admin->max_xfer);
 
-	deadline = upcie_now_ms() + (timeout_ms ? timeout_ms : c->admin_timeout_ms);
-	for (unsigned spin = 1; !w.done; spin++) {
-		upcie_nvme_poll(c->admin, 0);
-		if (w.done)
-			break;
-		upcie_pci_idle(c->dev);
-		if ((spin & 1023) == 0) {
-			rc = upcie_nvme_ctrl_check_csts(c, "an admin command");
-			if (!rc && upcie_now_ms() > deadline)
-				rc = upcie_err(-ETIMEDOUT,
-					       "%s: admin command %#x got no completion within %u "
-					       "ms; the controller is now unusable until reopened",
-					       upcie_pci_name(c->dev), sqe->opc,
-					       timeout_ms ? timeout_ms : c->admin_timeout_ms);
-			if (rc) {
-				c->admin->reqs[cid].abandoned = 1;
-				c->admin_broken = true;
-				return rc;
-			}
-		}
+	rc = upcie_nvme_queue_wait(c->admin, &w.done, upcie_now_ms() + timeout_ms, c->dev);
+	if (rc == -ETIMEDOUT || (rc == -ENOTRECOVERABLE && c->state != UPCIE_NVME_DEAD))
+		return admin_failed(c, sqe, cid, rc, timeout_ms);
+	if (rc) {
+		/* Gone or failed: the request ends when the device is fenced. */
+		if (c->admin->reqs[cid].busy)
+			c->admin->reqs[cid].abandoned = 1;
+		return upcie_err(rc, "%s: admin command %#x: %s", upcie_pci_name(c->dev), sqe->opc,
+				 state_says(c));
 	}
 	if (cqe)
 		*cqe = w.cqe;
-	return upcie_nvme_cqe_status(&w.cqe) ? -EIO : 0;
+	if (upcie_nvme_cqe_sct(&w.cqe) == UPCIE_NVME_SCT_PATH)
+		return upcie_err(c->state == UPCIE_NVME_GONE ? -ENODEV : -ECANCELED,
+				 "%s: admin command %#x ended by the host: %s",
+				 upcie_pci_name(c->dev), sqe->opc,
+				 upcie_nvme_status_str(upcie_nvme_cqe_status(&w.cqe)));
+	if (upcie_nvme_cqe_status(&w.cqe))
+		return upcie_err(-EIO, "%s: admin command %#x failed: %s%s", upcie_pci_name(c->dev),
+				 sqe->opc, upcie_nvme_status_str(upcie_nvme_cqe_status(&w.cqe)),
+				 upcie_nvme_cqe_dnr(&w.cqe) ? " (do not retry)" : "");
+	return 0;
 }
 
 int upcie_nvme_admin(struct upcie_nvme_ctrl *c, struct upcie_nvme_sqe *sqe, void *buf, size_t len,
@@ -81,11 +138,129 @@ int upcie_nvme_admin(struct upcie_nvme_ctrl *c, struct upcie_nvme_sqe *sqe, void
 	int rc;
 
 	if (!c || !sqe)
-		return -EINVAL;
+		return upcie_err(-EINVAL, "upcie_nvme_admin needs a controller and a command");
+	if (sqe->opc == UPCIE_NVME_ADM_ASYNC_EVENT)
+		return upcie_err(-EINVAL,
+				 "Asynchronous Event Requests are kept armed by the library; "
+				 "use upcie_nvme_ctrl_set_event_cb() to receive events");
 	pthread_mutex_lock(&c->admin_lock);
 	rc = upcie_nvme_admin_locked(c, sqe, buf, len, cqe, timeout_ms);
+	upcie_nvme_admin_events(c);
 	pthread_mutex_unlock(&c->admin_lock);
 	return rc;
+}
+
+int upcie_nvme_admin_submit(struct upcie_nvme_ctrl *c, const struct upcie_nvme_sqe *sqe, void *buf,
+			    size_t len, upcie_nvme_cb cb, void *arg)
+{
+	struct upcie_nvme_sqe copy;
+	int rc;
+
+	if (!c || !sqe)
+		return upcie_err(-EINVAL,
+				 "upcie_nvme_admin_submit needs a controller and a command");
+	if (sqe->opc == UPCIE_NVME_ADM_ASYNC_EVENT)
+		return upcie_err(-EINVAL, "Asynchronous Event Requests are kept armed by the "
+					  "library; use upcie_nvme_ctrl_set_event_cb()");
+	copy = *sqe;
+	pthread_mutex_lock(&c->admin_lock);
+	if (c->state != UPCIE_NVME_LIVE)
+		rc = upcie_err(state_errno(c), "%s: admin command %#x refused: %s",
+			       upcie_pci_name(c->dev), sqe->opc, state_says(c));
+	else
+		rc = upcie_nvme_queue_submit(c->admin, &copy, buf, len, cb, arg,
+					     UPCIE_NVME_SUBMIT_RING, NULL);
+	pthread_mutex_unlock(&c->admin_lock);
+	return rc;
+}
+
+int upcie_nvme_admin_poll(struct upcie_nvme_ctrl *c)
+{
+	int n;
+
+	if (!c)
+		return upcie_err(-EINVAL, "upcie_nvme_admin_poll needs a controller");
+	pthread_mutex_lock(&c->admin_lock);
+	n = upcie_nvme_queue_poll(c->admin, 0);
+	if (n >= 0)
+		upcie_nvme_admin_events(c);
+	pthread_mutex_unlock(&c->admin_lock);
+	return n;
+}
+
+/* ---- Asynchronous Event Requests (Base spec 5.2) ---- */
+
+static void aer_cb(void *arg, const struct upcie_nvme_cqe *cqe)
+{
+	struct upcie_nvme_aer_slot *slot = arg;
+	struct upcie_nvme_ctrl *c = slot->ctrl;
+	struct upcie_nvme_event ev = {
+	    .type = (uint8_t)(cqe->dw0 & 7),
+	    .info = (uint8_t)(cqe->dw0 >> 8),
+	    .lid = (uint8_t)(cqe->dw0 >> 16),
+	    .dw0 = cqe->dw0,
+	};
+
+	slot->armed = false;
+	if (upcie_nvme_cqe_status(cqe))
+		return; /* aborted by a reset or close, or refused: re-armed later */
+	/* Notice, Namespace Attribute Changed: read the list again (later, out
+	 * of this callback: it may run inside another admin wait). */
+	if (ev.type == 2 && ev.info == 0)
+		c->ns_changed = true;
+	if (c->event_cb)
+		c->event_cb(c->event_arg, &ev);
+}
+
+/* Keep the event requests outstanding; the admin lock is held (or open). */
+void upcie_nvme_aer_arm(struct upcie_nvme_ctrl *c)
+{
+	uint32_t want = c->id ? (uint32_t)c->id->aerl + 1 : 1;
+
+	if (want > UPCIE_NVME_AER_MAX)
+		want = UPCIE_NVME_AER_MAX;
+	for (uint32_t i = 0; i < want; i++) {
+		struct upcie_nvme_sqe sqe = {.opc = UPCIE_NVME_ADM_ASYNC_EVENT};
+
+		if (c->aer[i].armed)
+			continue;
+		c->aer[i].ctrl = c;
+		if (upcie_nvme_queue_submit(c->admin, &sqe, NULL, 0, aer_cb, &c->aer[i],
+					    UPCIE_NVME_SUBMIT_RING, NULL))
+			break;
+		c->aer[i].armed = true;
+	}
+}
+
+/* After admin completions were reaped: re-arm, re-read namespaces. The
+ * admin lock is held (it is recursive: the re-scan's commands take it too). */
+void upcie_nvme_admin_events(struct upcie_nvme_ctrl *c)
+{
+	if (c->state != UPCIE_NVME_LIVE || c->in_events)
+		return;
+	c->in_events = true;
+	if (c->ns_changed) {
+		c->ns_changed = false;
+		/* The Changed Namespace List log clears the event (5.16.1.5). */
+		if (c->admin_buf)
+			upcie_nvme_get_log_page(c, 0x04, UPCIE_NVME_NSID_ALL, c->admin_buf, 4096,
+						NULL);
+		if (upcie_nvme_scan_namespaces(c))
+			upcie_warn("%s: namespace list not re-read: %s", upcie_pci_name(c->dev),
+				   upcie_errmsg());
+	}
+	upcie_nvme_aer_arm(c);
+	c->in_events = false;
+}
+
+void upcie_nvme_ctrl_set_event_cb(struct upcie_nvme_ctrl *c, upcie_nvme_event_cb cb, void *arg)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->admin_lock);
+	c->event_cb = cb;
+	c->event_arg = arg;
+	pthread_mutex_unlock(&c->admin_lock);
 }
 
 static int admin_status(struct upcie_nvme_ctrl *c, struct upcie_nvme_sqe *sqe, void *buf,
@@ -145,15 +320,18 @@ int upcie_nvme_get_features(struct upcie_nvme_ctrl *c, uint8_t fid, uint32_t cdw
 }
 
 /* Doorbell Buffer Config (Base spec 5.8): one page of shadow doorbells,
- * one page of EventIdx values. Failure just leaves doorbells MMIO-only. */
-int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *c)
+ * one page of EventIdx values. Failure just leaves doorbells MMIO-only.
+ * again (a reset): the same pages, given to the device once more. */
+int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *c, bool again)
 {
 	struct upcie_nvme_sqe sqe = {.opc = UPCIE_NVME_ADM_DBBUF_CONFIG};
 	uint16_t st = 0;
 	int rc;
 
-	c->dbbuf_shadow = upcie_dma_alloc(c->heap, c->page_size, c->page_size);
-	c->dbbuf_eventidx = upcie_dma_alloc(c->heap, c->page_size, c->page_size);
+	if (!again || !c->dbbuf_shadow) {
+		c->dbbuf_shadow = upcie_dma_alloc(c->heap, c->page_size, c->page_size);
+		c->dbbuf_eventidx = upcie_dma_alloc(c->heap, c->page_size, c->page_size);
+	}
 	if (!c->dbbuf_shadow || !c->dbbuf_eventidx) {
 		rc = -ENOMEM;
 		goto off;
@@ -212,6 +390,57 @@ static int add_ns(struct upcie_nvme_ctrl *c, uint32_t nsid, const struct upcie_n
 	return 0;
 }
 
+/*
+ * Namespace tables. A re-scan (Namespace Attribute Changed) makes a new
+ * table; the old one is kept until close, so a pointer a thread still holds
+ * stays readable (it may be stale).
+ */
+struct upcie_nvme_ns_retired {
+	struct upcie_nvme_ns *ns;
+	struct upcie_nvme_id_ns *ns_id;
+	struct upcie_nvme_ns_retired *next;
+};
+
+static int ns_table_new(struct upcie_nvme_ctrl *c, uint32_t n)
+{
+	struct upcie_nvme_ns *ns = calloc(n ? n : 1, sizeof(*ns));
+	struct upcie_nvme_id_ns *ns_id = calloc(n ? n : 1, sizeof(*ns_id));
+	struct upcie_nvme_ns_retired *r = c->ns ? calloc(1, sizeof(*r)) : NULL;
+
+	if (!ns || !ns_id || (c->ns && !r)) {
+		free(ns);
+		free(ns_id);
+		free(r);
+		return upcie_err(-ENOMEM, "out of memory for %u namespaces", n);
+	}
+	if (r) {
+		r->ns = c->ns;
+		r->ns_id = c->ns_id;
+		r->next = c->retired;
+		c->retired = r;
+	}
+	c->nr_ns = 0;
+	c->ns = ns;
+	c->ns_id = ns_id;
+	return 0;
+}
+
+void upcie_nvme_ns_free(struct upcie_nvme_ctrl *c)
+{
+	while (c->retired) {
+		struct upcie_nvme_ns_retired *r = c->retired;
+
+		c->retired = r->next;
+		free(r->ns);
+		free(r->ns_id);
+		free(r);
+	}
+	free(c->ns);
+	free(c->ns_id);
+	c->ns = NULL;
+	c->ns_id = NULL;
+}
+
 /* Active namespace list (CNS 02h), then Identify Namespace for each. */
 int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *c)
 {
@@ -231,10 +460,9 @@ int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *c)
 	} else {
 		return rc;
 	}
-	c->ns = calloc(n ? n : 1, sizeof(*c->ns));
-	c->ns_id = calloc(n ? n : 1, sizeof(*c->ns_id));
-	if (!c->ns || !c->ns_id)
-		return upcie_err(-ENOMEM, "out of memory for %u namespaces", n);
+	rc = ns_table_new(c, n);
+	if (rc)
+		return rc;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct upcie_nvme_id_ns *id = c->admin_buf;
 

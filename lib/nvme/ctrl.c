@@ -5,6 +5,10 @@
  *
  * Every wait is bounded by CAP.TO (500 ms units); CSTS.CFS or an all-ones
  * register read ends it early with a clear error.
+ *
+ * Bring-up is a list of named steps (upcie_nvme_ctrl_bringup), run at open
+ * and again by a reset: configure the admin queue, enable, identify, ask
+ * for I/O queues, shadow doorbells, event requests.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,14 +20,7 @@
 
 #include "log.h"
 #include "nvme/nvme.h"
-
-uint64_t upcie_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+#include "pci/backend.h"
 
 static uint32_t rd32(struct upcie_nvme_ctrl *c, uint32_t off)
 {
@@ -45,11 +42,19 @@ int upcie_nvme_ctrl_check_csts(struct upcie_nvme_ctrl *c, const char *what)
 				 "%s: registers read all-ones during %s; the device is gone",
 				 upcie_pci_name(c->dev), what);
 	if (upcie_nvme_csts_cfs(csts))
-		return upcie_err(-EIO,
+		return upcie_err(-ENOTRECOVERABLE,
 				 "%s: Controller Fatal Status (CSTS.CFS) during %s; the controller "
-				 "needs a reset (close and reopen)",
+				 "needs a reset (upcie_nvme_ctrl_reset)",
 				 upcie_pci_name(c->dev), what);
 	return 0;
+}
+
+void upcie_nvme_ctrl_set_state(struct upcie_nvme_ctrl *c, int state)
+{
+	/* State first, then the generation queues compare: a queue that sees
+	 * the new generation reads the new state (recover.c re-checks). */
+	__atomic_store_n(&c->state, state, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&c->gen, 1, __ATOMIC_ACQ_REL);
 }
 
 /* Sleep-free bounded wait; the idle hook lets a polled backend progress. */
@@ -75,7 +80,7 @@ static int wait_ready(struct upcie_nvme_ctrl *c, unsigned rdy, bool check_cfs, c
 					 "%s: registers read all-ones while %s; the device is gone",
 					 upcie_pci_name(c->dev), what);
 		if (check_cfs && upcie_nvme_csts_cfs(csts))
-			return upcie_err(-EIO,
+			return upcie_err(-ENOTRECOVERABLE,
 					 "%s: Controller Fatal Status (CSTS.CFS) while %s; check "
 					 "the controller (reset it with 'devbind restore')",
 					 upcie_pci_name(c->dev), what);
@@ -92,7 +97,7 @@ static int wait_ready(struct upcie_nvme_ctrl *c, unsigned rdy, bool check_cfs, c
 
 /* wait_enable: honour 3.5.1's wait for a pending enable (not when we just
  * watched our own enable fail). */
-static int disable(struct upcie_nvme_ctrl *c, bool wait_enable)
+int upcie_nvme_ctrl_disable(struct upcie_nvme_ctrl *c, bool wait_enable)
 {
 	uint32_t cc = rd32(c, UPCIE_NVME_REG_CC);
 	uint32_t csts = rd32(c, UPCIE_NVME_REG_CSTS);
@@ -137,10 +142,11 @@ static int choose_page_size(struct upcie_nvme_ctrl *c, uint32_t *mps)
 	return 0;
 }
 
-static int enable(struct upcie_nvme_ctrl *c, uint32_t admin_depth)
+/* Step 1: the admin queue, its registers, and CC without EN (3.5.1 steps 2-4). */
+static int configure_admin(struct upcie_nvme_ctrl *c, uint32_t *cc)
 {
 	uint32_t css_cap = upcie_nvme_cap_css(c->cap);
-	uint32_t mps = 0, css, cc;
+	uint32_t mps = 0, css;
 	int rc;
 
 	rc = choose_page_size(c, &mps);
@@ -156,17 +162,39 @@ static int enable(struct upcie_nvme_ctrl *c, uint32_t admin_depth)
 				 "drives (CAP.CSS = %#x)",
 				 upcie_pci_name(c->dev), css_cap);
 
-	/* PRP lists sized for the largest admin transfer; until Identify tells
-	 * MDTS, transfers are limited to one page. */
-	c->admin = upcie_nvme_qpair_alloc(c, 0, admin_depth, UPCIE_NVME_ADMIN_MAX_XFER);
-	if (!c->admin)
-		return -errno;
+	if (!c->admin) {
+		/* PRP lists sized for the largest admin transfer. */
+		c->admin = upcie_nvme_queue_alloc(c->heap, 0, c->admin_depth, c->page_size,
+						  UPCIE_NVME_ADMIN_MAX_XFER);
+		if (!c->admin)
+			return -errno;
+		c->admin->ctrl = c;
+		c->admin->slow = upcie_nvme_admin_slow;
+		c->admin->gen_src = &c->gen;
+		c->admin->health_ticks = (c->opts.health_ms + 9) / 10;
+		c->admin->sq_db = (volatile uint32_t *)((volatile char *)c->regs +
+							upcie_nvme_sq_db_off(0, c->dstrd));
+		c->admin->cq_db = (volatile uint32_t *)((volatile char *)c->regs +
+							upcie_nvme_cq_db_off(0, c->dstrd));
+	} else {
+		upcie_nvme_queue_reset(c->admin);
+	}
+	c->admin->gen = c->gen;
+	/* Until Identify tells MDTS, admin transfers are at most one page. */
 	c->admin->max_xfer = 4096;
-	wr32(c, UPCIE_NVME_REG_AQA, upcie_nvme_aqa(admin_depth, admin_depth));
+	wr32(c, UPCIE_NVME_REG_AQA, upcie_nvme_aqa(c->admin_depth, c->admin_depth));
 	upcie_mmio_write64(c->regs, UPCIE_NVME_REG_ASQ, upcie_dma_bus(c->heap, c->admin->sq));
 	upcie_mmio_write64(c->regs, UPCIE_NVME_REG_ACQ, upcie_dma_bus(c->heap, c->admin->cq));
-	cc = (css << UPCIE_NVME_CC_CSS_SHIFT) | (mps << UPCIE_NVME_CC_MPS_SHIFT) |
-	     (6u << UPCIE_NVME_CC_IOSQES_SHIFT) | (4u << UPCIE_NVME_CC_IOCQES_SHIFT);
+	*cc = (css << UPCIE_NVME_CC_CSS_SHIFT) | (mps << UPCIE_NVME_CC_MPS_SHIFT) |
+	      (6u << UPCIE_NVME_CC_IOSQES_SHIFT) | (4u << UPCIE_NVME_CC_IOCQES_SHIFT);
+	return 0;
+}
+
+/* Step 2: CC.EN = 1 and wait for CSTS.RDY (3.5.1 steps 5-6). */
+static int enable(struct upcie_nvme_ctrl *c, uint32_t cc)
+{
+	int rc;
+
 	/* Queue registers are written before CC.EN; keep that order visible. */
 	upcie_wmb();
 	wr32(c, UPCIE_NVME_REG_CC, cc);
@@ -178,10 +206,110 @@ static int enable(struct upcie_nvme_ctrl *c, uint32_t admin_depth)
 	return 0;
 }
 
+/* Step 3: Identify Controller, and the transfer limits it sets (MDTS). */
+static int identify_ctrl(struct upcie_nvme_ctrl *c)
+{
+	uint32_t mdts_bytes;
+	int rc;
+
+	if (!c->admin_buf)
+		c->admin_buf = upcie_dma_alloc(c->heap, 4096, 4096);
+	if (!c->id)
+		c->id = malloc(sizeof(*c->id));
+	if (!c->admin_buf || !c->id)
+		return upcie_err(-ENOMEM,
+				 "cannot allocate Identify buffers; use a larger DMA heap");
+	rc = upcie_nvme_identify(c, UPCIE_NVME_CNS_CTRL, 0, c->admin_buf, NULL);
+	if (rc)
+		return rc;
+	memcpy(c->id, c->admin_buf, sizeof(*c->id));
+
+	/* MDTS is in units of CAP.MPSMIN pages; 0 means no limit. Per-CID PRP
+	 * lists are sized from this, so very large values are capped. */
+	if (!c->id->mdts)
+		mdts_bytes = UPCIE_NVME_MAX_XFER_NOLIMIT;
+	else if (c->id->mdts + 12 + upcie_nvme_cap_mpsmin(c->cap) > 23)
+		mdts_bytes = UPCIE_NVME_MAX_XFER_CAP;
+	else
+		mdts_bytes = (4096u << upcie_nvme_cap_mpsmin(c->cap)) << c->id->mdts;
+	/* Queue pairs keep PRP lists sized at open: a reset never grows them. */
+	if (!c->max_xfer || mdts_bytes < c->max_xfer)
+		c->max_xfer = mdts_bytes;
+	c->admin->max_xfer =
+	    c->max_xfer < UPCIE_NVME_ADMIN_MAX_XFER ? c->max_xfer : UPCIE_NVME_ADMIN_MAX_XFER;
+	return 0;
+}
+
+/* Step 4: Number of Queues (5.27.1.5): ask, and keep what was granted. */
+static int number_of_queues(struct upcie_nvme_ctrl *c, bool again)
+{
+	uint32_t want = c->opts.io_queues ? c->opts.io_queues : 64, res = 0;
+	uint16_t st = 0, sq, cq;
+	int rc;
+
+	if (again) /* the same count as at open: queue ids must stay valid */
+		want = c->io_sq_granted < c->io_cq_granted ? c->io_sq_granted : c->io_cq_granted;
+	rc = upcie_nvme_set_features(c, UPCIE_NVME_FEAT_NUM_QUEUES, ((want - 1) << 16) | (want - 1),
+				     &res, &st);
+	if (rc)
+		return upcie_err(rc, "%s: Set Features Number of Queues failed: %s",
+				 upcie_pci_name(c->dev),
+				 rc == -EIO ? upcie_nvme_status_str(st) : upcie_errmsg());
+	sq = (uint16_t)((res & 0xffff) + 1);
+	cq = (uint16_t)((res >> 16) + 1);
+	if (again) {
+		if (sq < c->io_sq_granted || cq < c->io_cq_granted)
+			upcie_warn("%s: after the reset the controller grants %u/%u I/O queues "
+				   "instead of %u/%u; queue pairs beyond fail",
+				   upcie_pci_name(c->dev), sq, cq, c->io_sq_granted,
+				   c->io_cq_granted);
+		return 0;
+	}
+	c->io_sq_granted = sq;
+	c->io_cq_granted = cq;
+	c->qid_used = calloc((size_t)(sq > cq ? sq : cq) + 1, 1);
+	if (!c->qid_used)
+		return upcie_err(-ENOMEM, "out of memory");
+	return 0;
+}
+
+/*
+ * Bring the controller from disabled to ready for I/O queues. again: a
+ * reset: keep the admin queue memory, the granted queue count, the shadow
+ * doorbell pages and the namespace table.
+ */
+int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *c, bool again)
+{
+	uint32_t cc = 0;
+	int rc;
+
+	rc = configure_admin(c, &cc);
+	if (!rc)
+		rc = enable(c, cc);
+	if (!rc)
+		rc = identify_ctrl(c);
+	if (!rc)
+		rc = number_of_queues(c, again);
+	if (rc)
+		return rc;
+	if (!c->opts.no_dbbuf && (c->id->oacs & UPCIE_NVME_OACS_DBBUF))
+		upcie_nvme_setup_dbbuf(c, again); /* optional: without it doorbells are MMIO */
+	if (!again) {
+		rc = upcie_nvme_scan_namespaces(c);
+		if (rc)
+			return rc;
+	}
+	upcie_nvme_aer_arm(c);
+	return 0;
+}
+
 /* Normal shutdown (3.6.1), then a disable so nothing DMAs into freed memory. */
 static int shutdown_ctrl(struct upcie_nvme_ctrl *c, bool *quiet)
 {
-	uint64_t deadline = upcie_now_ms() + c->timeout_ms;
+	/* RTD3 Entry Latency (us) bounds a shutdown when it is longer than CAP.TO. */
+	uint64_t rtd3e_ms = c->id ? (c->id->rtd3e + 999) / 1000 : 0;
+	uint64_t deadline =
+	    upcie_now_ms() + (rtd3e_ms > c->timeout_ms ? rtd3e_ms : c->timeout_ms) + 10;
 	uint32_t cc = rd32(c, UPCIE_NVME_REG_CC);
 	int rc = 0;
 
@@ -190,7 +318,7 @@ static int shutdown_ctrl(struct upcie_nvme_ctrl *c, bool *quiet)
 		return upcie_err(-ENODEV,
 				 "%s: registers read all-ones at shutdown; the device is gone",
 				 upcie_pci_name(c->dev));
-	if (upcie_nvme_cc_en(cc)) {
+	if (upcie_nvme_cc_en(cc) && c->state == UPCIE_NVME_LIVE) {
 		wr32(c, UPCIE_NVME_REG_CC,
 		     (cc & ~UPCIE_NVME_CC_SHN_MASK) | UPCIE_NVME_CC_SHN_NORMAL);
 		for (unsigned i = 0;; i++) {
@@ -203,16 +331,19 @@ static int shutdown_ctrl(struct upcie_nvme_ctrl *c, bool *quiet)
 			if (upcie_nvme_csts_shst(csts) == 2)
 				break;
 			if (upcie_nvme_csts_cfs(csts)) {
-				rc = upcie_err(-EIO, "%s: Controller Fatal Status during shutdown",
+				rc = upcie_err(-ENOTRECOVERABLE,
+					       "%s: Controller Fatal Status during shutdown",
 					       upcie_pci_name(c->dev));
 				break;
 			}
 			if (upcie_now_ms() > deadline) {
 				rc =
 				    upcie_err(-ETIMEDOUT,
-					      "%s: shutdown (CSTS.SHST) did not complete within %u "
-					      "ms",
-					      upcie_pci_name(c->dev), c->timeout_ms);
+					      "%s: shutdown (CSTS.SHST) did not complete within "
+					      "%u ms (CAP.TO and RTD3E)",
+					      upcie_pci_name(c->dev),
+					      (unsigned)(rtd3e_ms > c->timeout_ms ? rtd3e_ms
+										  : c->timeout_ms));
 				break;
 			}
 			wait_pause(c, i);
@@ -221,7 +352,7 @@ static int shutdown_ctrl(struct upcie_nvme_ctrl *c, bool *quiet)
 	/* Keep the shutdown's message if it failed: the disable's is secondary. */
 	char msg[512];
 	upcie_errmsg_save(msg, sizeof(msg));
-	int rc2 = disable(c, true);
+	int rc2 = upcie_nvme_ctrl_disable(c, true);
 	if (rc)
 		upcie_errmsg_restore(msg);
 	*quiet = rc2 == 0 || rc2 == -ENODEV;
@@ -231,50 +362,54 @@ static int shutdown_ctrl(struct upcie_nvme_ctrl *c, bool *quiet)
 /*
  * Free everything. 'quiet' is true once the controller is disabled (or
  * gone): it no longer touches queue memory. Otherwise bus mastering is
- * turned off and the queues' DMA memory is left allocated in the heap (it
+ * turned off; if even that fails, commands still outstanding never
+ * complete and the queues' DMA memory is left allocated in the heap (it
  * goes with the heap), never handed to another allocation.
  */
 static void ctrl_free(struct upcie_nvme_ctrl *c, bool quiet)
 {
 	if (!quiet) {
-		upcie_pci_bus_master(c->dev, false);
-		upcie_warn("%s: the controller could not be disabled; bus mastering is off and "
-			   "its queue memory stays allocated until the DMA heap is destroyed",
-			   upcie_pci_name(c->dev));
-		c->admin_buf = c->dbbuf_shadow = c->dbbuf_eventidx = NULL;
+		quiet = upcie_pci_bus_master(c->dev, false) == 0;
+		upcie_warn("%s: the controller could not be disabled; %s", upcie_pci_name(c->dev),
+			   quiet
+			       ? "bus mastering is off"
+			       : "bus mastering could not be turned off either: its queue memory "
+				 "and the buffers of outstanding commands stay allocated until the "
+				 "DMA heap is destroyed");
 	}
 	while (c->zombies) {
 		struct upcie_nvme_qpair *qp = c->zombies;
 		c->zombies = qp->next;
-		upcie_nvme_qpair_free(qp, !quiet);
+		/* The device can no longer touch them: their commands end here. */
+		if (quiet)
+			upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_HOST_ABORTED, 0);
+		upcie_nvme_queue_free(qp, !quiet);
 	}
-	upcie_nvme_qpair_free(c->admin, !quiet);
-	upcie_dma_free(c->heap, c->admin_buf);
-	upcie_dma_free(c->heap, c->dbbuf_shadow);
-	upcie_dma_free(c->heap, c->dbbuf_eventidx);
+	if (c->admin && quiet)
+		upcie_nvme_queue_complete_all(c->admin, UPCIE_NVME_SC_HOST_ABORTED, 0);
+	upcie_nvme_queue_free(c->admin, !quiet);
+	if (quiet) {
+		upcie_dma_free(c->heap, c->admin_buf);
+		upcie_dma_free(c->heap, c->dbbuf_shadow);
+		upcie_dma_free(c->heap, c->dbbuf_eventidx);
+	}
 	free(c->id);
 	free(c->qid_used);
-	free(c->ns);
-	free(c->ns_id);
+	upcie_nvme_ns_free(c);
 	pthread_mutex_destroy(&c->admin_lock);
+	upcie_pci_release_nvme(c->dev);
 	free(c);
 }
 
-struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct upcie_dma_heap *heap,
-					     const struct upcie_nvme_ctrl_opts *opts)
+/* Map BAR0, read CAP and check the BAR can hold what CAP promises. */
+static struct upcie_nvme_ctrl *ctrl_alloc(struct upcie_pci_dev *dev, struct upcie_dma_heap *heap,
+					  const struct upcie_nvme_ctrl_opts *opts)
 {
-	struct upcie_nvme_ctrl_opts o = opts ? *opts : (struct upcie_nvme_ctrl_opts){0};
 	struct upcie_nvme_ctrl *c;
-	uint32_t admin_depth, mdts_bytes;
-	char msg[512];
-	bool quiet = true;
 	void *regs;
 	size_t regs_len;
 	int rc;
 
-	if (!dev || !heap)
-		return upcie_err_null(-EINVAL,
-				      "upcie_nvme_ctrl_open needs a device and a DMA heap");
 	rc = upcie_pci_bar_map(dev, 0, &regs, &regs_len);
 	if (rc) {
 		errno = -rc;
@@ -287,100 +422,84 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct u
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return upcie_err_null(-ENOMEM, "out of memory for a controller");
-	pthread_mutex_init(&c->admin_lock, NULL);
+	/* Recursive: a reset, and the namespace re-scan after an event, run
+	 * admin commands while the lock is held. */
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&c->admin_lock, &attr);
+	pthread_mutexattr_destroy(&attr);
 	c->dev = dev;
 	c->heap = heap;
 	c->regs = regs;
 	c->regs_len = regs_len;
-	c->admin_timeout_ms = o.admin_timeout_ms ? o.admin_timeout_ms : 5000;
-
+	if (opts)
+		c->opts = *opts;
+	if (!c->opts.admin_timeout_ms)
+		c->opts.admin_timeout_ms = 5000;
+	if (!c->opts.io_timeout_ms)
+		c->opts.io_timeout_ms = 30000;
+	if (!c->opts.health_ms)
+		c->opts.health_ms = 100;
 	c->cap = upcie_mmio_read64(regs, UPCIE_NVME_REG_CAP);
 	c->vs = rd32(c, UPCIE_NVME_REG_VS);
+	c->dstrd = upcie_nvme_cap_dstrd(c->cap);
+	c->timeout_ms = (upcie_nvme_cap_to(c->cap) ? upcie_nvme_cap_to(c->cap) : 1) * 500;
+	c->admin_depth = c->opts.admin_depth ? c->opts.admin_depth : 32;
+	if (c->admin_depth > upcie_nvme_cap_mqes(c->cap) + 1)
+		c->admin_depth = upcie_nvme_cap_mqes(c->cap) + 1;
+	if (c->admin_depth > 4096)
+		c->admin_depth = 4096; /* AQA fields are 12 bits */
+	return c;
+}
+
+struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct upcie_dma_heap *heap,
+					     const struct upcie_nvme_ctrl_opts *opts)
+{
+	struct upcie_nvme_ctrl *c;
+	char msg[512];
+	bool quiet = true;
+	int rc;
+
+	if (!dev || !heap)
+		return upcie_err_null(-EINVAL,
+				      "upcie_nvme_ctrl_open needs a device and a DMA heap");
+	rc = upcie_pci_claim_nvme(dev);
+	if (rc) {
+		errno = -rc;
+		return NULL;
+	}
+	c = ctrl_alloc(dev, heap, opts);
+	if (!c) {
+		rc = -errno;
+		upcie_pci_release_nvme(dev);
+		errno = -rc;
+		return NULL;
+	}
 	if (c->cap == UINT64_MAX) {
 		rc = upcie_err(-ENODEV, "%s: CAP reads all-ones; the device is gone or not enabled",
 			       upcie_pci_name(dev));
 		goto err;
 	}
-	c->dstrd = upcie_nvme_cap_dstrd(c->cap);
-	c->timeout_ms = (upcie_nvme_cap_to(c->cap) ? upcie_nvme_cap_to(c->cap) : 1) * 500;
-	if (upcie_nvme_cq_db_off(1, c->dstrd) + 4 > regs_len) {
+	if (upcie_nvme_cq_db_off(1, c->dstrd) + 4 > c->regs_len) {
 		rc = upcie_err(-ENODEV, "%s: BAR0 (%zu bytes) has no room for I/O doorbells",
-			       upcie_pci_name(dev), regs_len);
+			       upcie_pci_name(dev), c->regs_len);
 		goto err;
 	}
-
-	rc = disable(c, true);
-	if (rc)
-		goto err;
-	/* Bus mastering only once the controller is disabled: one left enabled
-	 * by a process that died must not DMA to stale addresses meanwhile. */
-	rc = upcie_pci_bus_master(dev, true);
-	if (rc)
-		goto err;
-
-	admin_depth = o.admin_depth ? o.admin_depth : 32;
-	if (admin_depth > upcie_nvme_cap_mqes(c->cap) + 1)
-		admin_depth = upcie_nvme_cap_mqes(c->cap) + 1;
-	if (admin_depth > 4096)
-		admin_depth = 4096; /* AQA fields are 12 bits */
-	if (admin_depth < 2) {
+	if (c->admin_depth < 2) {
 		rc = upcie_err(-EINVAL, "admin queue depth must be at least 2");
 		goto err;
 	}
-	/* Until Identify tells MDTS, admin transfers are at most one page. */
-	c->max_xfer = 4096;
-	rc = enable(c, admin_depth);
+
+	/* Fence first: a controller left enabled by a process that died must
+	 * not DMA to stale addresses. Bus mastering only once it is disabled. */
+	rc = upcie_nvme_ctrl_disable(c, true);
 	if (rc)
-		goto err_disable;
-
-	c->admin_buf = upcie_dma_alloc(heap, 4096, 4096);
-	c->id = malloc(sizeof(*c->id));
-	if (!c->admin_buf || !c->id) {
-		rc = upcie_err(-ENOMEM, "cannot allocate Identify buffers; use a larger DMA heap");
-		goto err_disable;
-	}
-	rc = upcie_nvme_identify(c, UPCIE_NVME_CNS_CTRL, 0, c->admin_buf, NULL);
+		goto err;
+	rc = upcie_pci_bus_master(dev, true);
 	if (rc)
-		goto err_disable;
-	memcpy(c->id, c->admin_buf, sizeof(*c->id));
-
-	/* MDTS is in units of CAP.MPSMIN pages; 0 means no limit. Per-CID PRP
-	 * lists are sized from this, so very large values are capped. */
-	if (!c->id->mdts)
-		mdts_bytes = UPCIE_NVME_MAX_XFER_NOLIMIT;
-	else if (c->id->mdts + 12 + upcie_nvme_cap_mpsmin(c->cap) > 23)
-		mdts_bytes = UPCIE_NVME_MAX_XFER_CAP;
-	else
-		mdts_bytes = (4096u << upcie_nvme_cap_mpsmin(c->cap)) << c->id->mdts;
-	c->max_xfer = mdts_bytes;
-	c->admin->max_xfer =
-	    mdts_bytes < UPCIE_NVME_ADMIN_MAX_XFER ? mdts_bytes : UPCIE_NVME_ADMIN_MAX_XFER;
-
-	/* Number of Queues (5.27.1.5): ask, and keep what was granted. */
-	uint32_t want = o.io_queues ? o.io_queues : 64, res = 0;
-	uint16_t st = 0;
-	rc = upcie_nvme_set_features(c, UPCIE_NVME_FEAT_NUM_QUEUES, ((want - 1) << 16) | (want - 1),
-				     &res, &st);
-	if (rc) {
-		rc = upcie_err(rc, "%s: Set Features Number of Queues failed: %s",
-			       upcie_pci_name(dev),
-			       rc == -EIO ? upcie_nvme_status_str(st) : upcie_errmsg());
-		goto err_disable;
-	}
-	c->io_sq_granted = (uint16_t)((res & 0xffff) + 1);
-	c->io_cq_granted = (uint16_t)((res >> 16) + 1);
-	c->qid_used = calloc(
-	    (size_t)(c->io_sq_granted > c->io_cq_granted ? c->io_sq_granted : c->io_cq_granted) + 1,
-	    1);
-	if (!c->qid_used) {
-		rc = upcie_err(-ENOMEM, "out of memory");
-		goto err_disable;
-	}
-
-	if (!o.no_dbbuf && (c->id->oacs & UPCIE_NVME_OACS_DBBUF))
-		upcie_nvme_setup_dbbuf(c); /* optional: without it doorbells are MMIO only */
-
-	rc = upcie_nvme_scan_namespaces(c);
+		goto err;
+	rc = upcie_nvme_ctrl_bringup(c, false);
 	if (rc)
 		goto err_disable;
 	upcie_info("%s: NVMe %u.%u controller up, %u namespaces, %u I/O queue pairs granted",
@@ -391,7 +510,7 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct u
 err_disable:
 	/* Keep the first failure's message: it says what went wrong. */
 	upcie_errmsg_save(msg, sizeof(msg));
-	quiet = disable(c, false) == 0 || !c->admin;
+	quiet = upcie_nvme_ctrl_disable(c, false) == 0 || !c->admin;
 	upcie_errmsg_restore(msg);
 err:
 	ctrl_free(c, quiet);
@@ -399,6 +518,12 @@ err:
 	return NULL;
 }
 
+/*
+ * Close: delete the I/O queues while the controller can still do it, shut
+ * it down and disable it, and only then end what is still outstanding
+ * (commands of queues the device could not delete): with the controller
+ * disabled, nothing can write into their buffers any more.
+ */
 int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *c)
 {
 	bool quiet = true;
@@ -414,9 +539,6 @@ int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *c)
 	rc2 = shutdown_ctrl(c, &quiet);
 	if (!rc)
 		rc = rc2;
-	/* The admin queue may hold requests a timed-out wait gave up on. */
-	if (c->admin)
-		upcie_nvme_qpair_abort_all(c->admin);
 	ctrl_free(c, quiet);
 	return rc;
 }
@@ -443,6 +565,7 @@ void upcie_nvme_ctrl_info(const struct upcie_nvme_ctrl *c, struct upcie_nvme_ctr
 	info->nn = c->id->nn;
 	info->nr_ns = c->nr_ns;
 	info->dbbuf = c->dbbuf_shadow != NULL;
+	info->resets = c->resets;
 }
 
 struct upcie_pci_dev *upcie_nvme_ctrl_dev(const struct upcie_nvme_ctrl *c)
@@ -460,7 +583,8 @@ const struct upcie_nvme_ns *upcie_nvme_ns_get(const struct upcie_nvme_ctrl *c, u
 	for (uint32_t i = 0; i < c->nr_ns; i++)
 		if (c->ns[i].nsid == nsid)
 			return &c->ns[i];
-	return NULL;
+	return upcie_err_null(-ENOENT, "%s: namespace %u is not active (%u active namespaces)",
+			      upcie_pci_name(c->dev), nsid, c->nr_ns);
 }
 
 const struct upcie_nvme_ns *upcie_nvme_ns_first(const struct upcie_nvme_ctrl *c)

@@ -11,14 +11,30 @@
 #include "log.h"
 #include "nvme/nvme.h"
 
+/* Cold: say which of the read/write arguments is wrong. */
+__attribute__((cold, noinline)) static int rw_invalid(const struct upcie_nvme_ns *ns, uint32_t nlb,
+						      const void *buf)
+{
+	if (!ns->max_xfer_blocks)
+		return upcie_err(-ENOTSUP,
+				 "nsid %u has %u metadata bytes per block; this library does no "
+				 "metadata I/O (reformat without metadata)",
+				 ns->nsid, ns->ms);
+	if (!buf)
+		return upcie_err(-EINVAL, "nsid %u: no buffer", ns->nsid);
+	return upcie_err(-EINVAL,
+			 "nsid %u: %u blocks is not a valid transfer (1..%u blocks, from MDTS)",
+			 ns->nsid, nlb, ns->max_xfer_blocks);
+}
+
 static inline __attribute__((always_inline)) int rw(struct upcie_nvme_qpair *qp, uint8_t opc,
 						    const struct upcie_nvme_ns *ns, uint64_t slba,
 						    uint32_t nlb, const void *buf, upcie_nvme_cb cb,
 						    void *arg, unsigned flags)
 {
 	if (unlikely(!nlb || nlb > ns->max_xfer_blocks || !buf))
-		return -EINVAL;
-	return upcie_nvme_qpair_rw(qp, opc, ns->nsid, slba, nlb, buf, (size_t)nlb << ns->lba_shift,
+		return rw_invalid(ns, nlb, buf);
+	return upcie_nvme_queue_rw(qp, opc, ns->nsid, slba, nlb, buf, (size_t)nlb << ns->lba_shift,
 				   cb, arg, flags);
 }
 
@@ -39,7 +55,7 @@ int upcie_nvme_flush(struct upcie_nvme_qpair *qp, uint32_t nsid, upcie_nvme_cb c
 {
 	struct upcie_nvme_sqe sqe = {.opc = UPCIE_NVME_CMD_FLUSH, .nsid = nsid};
 
-	return upcie_nvme_qpair_submit_sqe(qp, &sqe, NULL, 0, cb, arg, flags, NULL);
+	return upcie_nvme_queue_submit(qp, &sqe, NULL, 0, cb, arg, flags, NULL);
 }
 
 int upcie_nvme_write_zeroes(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
@@ -55,8 +71,8 @@ int upcie_nvme_write_zeroes(struct upcie_nvme_qpair *qp, const struct upcie_nvme
 	};
 
 	if (!nlb || nlb > 65536)
-		return -EINVAL;
-	return upcie_nvme_qpair_submit_sqe(qp, &sqe, NULL, 0, cb, arg, flags, NULL);
+		return upcie_err(-EINVAL, "write zeroes: %u blocks is not valid (1..65536)", nlb);
+	return upcie_nvme_queue_submit(qp, &sqe, NULL, 0, cb, arg, flags, NULL);
 }
 
 int upcie_nvme_deallocate(struct upcie_nvme_qpair *qp, uint32_t nsid,
@@ -71,9 +87,10 @@ int upcie_nvme_deallocate(struct upcie_nvme_qpair *qp, uint32_t nsid,
 	};
 
 	if (!nr || nr > 256 || !ranges)
-		return -EINVAL;
-	return upcie_nvme_qpair_submit_sqe(qp, &sqe, ranges, nr * sizeof(*ranges), cb, arg, flags,
-					   NULL);
+		return upcie_err(-EINVAL, "deallocate: %u ranges %s (1..256 ranges in heap memory)",
+				 nr, ranges ? "is not valid" : "without a range table");
+	return upcie_nvme_queue_submit(qp, &sqe, ranges, nr * sizeof(*ranges), cb, arg, flags,
+				       NULL);
 }
 
 int upcie_nvme_submit_raw(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe *sqe, void *buf,
@@ -82,9 +99,10 @@ int upcie_nvme_submit_raw(struct upcie_nvme_qpair *qp, const struct upcie_nvme_s
 	struct upcie_nvme_sqe copy;
 
 	if (!sqe || (buf && !len))
-		return -EINVAL;
+		return upcie_err(-EINVAL, "upcie_nvme_submit_raw: %s",
+				 sqe ? "a buffer needs a length" : "no command");
 	copy = *sqe;
-	return upcie_nvme_qpair_submit_sqe(qp, &copy, buf, len, cb, arg, flags, NULL);
+	return upcie_nvme_queue_submit(qp, &copy, buf, len, cb, arg, flags, NULL);
 }
 
 /* ---- synchronous helpers ---- */
@@ -102,38 +120,74 @@ static void sync_cb(void *arg, const struct upcie_nvme_cqe *cqe)
 	w->done = 1;
 }
 
+/* What a finished synchronous command returns. */
+static int sync_result(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe *sqe,
+		       const struct upcie_nvme_cqe *cqe)
+{
+	uint16_t st = upcie_nvme_cqe_status(cqe);
+
+	if (!st)
+		return 0;
+	if (st == UPCIE_NVME_SC_HOST_PATH_ERROR)
+		return upcie_err(-ENODEV, "qpair %u: command %#x: the controller is gone", qp->qid,
+				 sqe->opc);
+	if (st == UPCIE_NVME_SC_HOST_ABORTED)
+		return upcie_err(
+		    -ECANCELED, "qpair %u: command %#x ended by a controller reset (retry is safe)",
+		    qp->qid, sqe->opc);
+	return upcie_err(-EIO, "qpair %u: command %#x failed: %s%s", qp->qid, sqe->opc,
+			 upcie_nvme_status_str(st),
+			 upcie_nvme_cqe_dnr(cqe) ? " (do not retry)" : "");
+}
+
+/*
+ * Submit, ring, and wait through the library's one wait loop. At the
+ * deadline the command goes through the timeout path (Abort, then reset)
+ * here and now, so that when this returns the device no longer holds buf;
+ * only if even that fails does the command stay outstanding (abandoned:
+ * its completion will not reach this stack frame).
+ */
 static int sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
 			    const void *buf, size_t len, struct upcie_nvme_cqe *cqe,
 			    uint32_t timeout_ms)
 {
 	struct sync_wait w = {0};
-	uint64_t deadline;
 	uint16_t cid;
 	int rc;
 
-	rc = upcie_nvme_qpair_submit_sqe(qp, sqe, buf, len, sync_cb, &w, UPCIE_NVME_SUBMIT_RING,
-					 &cid);
+	if (!timeout_ms)
+		timeout_ms = 30000;
+	rc = upcie_nvme_queue_submit(qp, sqe, buf, len, sync_cb, &w, UPCIE_NVME_SUBMIT_RING, &cid);
 	if (rc)
 		return rc;
-	deadline = upcie_now_ms() + (timeout_ms ? timeout_ms : 30000);
-	for (unsigned spin = 0; !w.done; spin++) {
-		upcie_nvme_poll(qp, 0);
-		if (w.done)
-			break;
-		upcie_pci_idle(qp->ctrl->dev);
-		if ((spin & 255) == 0 && upcie_now_ms() > deadline) {
-			/* Give the slot up: a late completion is dropped, never
-			 * delivered to this stack frame. */
-			qp->reqs[cid].abandoned = 1;
-			return upcie_err(-ETIMEDOUT,
-					 "qpair %u: command %#x (cid %u) did not complete within "
-					 "%u ms",
-					 qp->qid, sqe->opc, cid, timeout_ms ? timeout_ms : 30000);
-		}
+	rc = upcie_nvme_queue_wait(qp, &w.done, upcie_now_ms() + timeout_ms, qp->ctrl->dev);
+	if (rc == -ETIMEDOUT && !qp->reqs[cid].expired) {
+		bool was = qp->in_slow;
+
+		qp->in_slow = true; /* the recovery's polls only reap */
+		upcie_nvme_expire(qp, cid);
+		qp->in_slow = was;
+	}
+	if (!w.done) {
+		qp->reqs[cid].abandoned = 1;
+		if (rc == -ETIMEDOUT)
+			return upcie_err(
+			    -ETIMEDOUT,
+			    "qpair %u: command %#x (cid %u) did not complete within %u "
+			    "ms, and neither Abort nor a reset could end it: the device "
+			    "may still write its buffer; keep it until close",
+			    qp->qid, sqe->opc, cid, timeout_ms);
+		return rc;
 	}
 	if (cqe)
 		*cqe = w.cqe;
-	return upcie_nvme_cqe_status(&w.cqe) ? -EIO : 0;
+	if (rc == -ETIMEDOUT)
+		return upcie_err(-ETIMEDOUT,
+				 "qpair %u: command %#x (cid %u) did not complete within %u ms; it "
+				 "was ended (%s)",
+				 qp->qid, sqe->opc, cid, timeout_ms,
+				 upcie_nvme_status_str(upcie_nvme_cqe_status(&w.cqe)));
+	return sync_result(qp, sqe, &w.cqe);
 }
 
 static int rw_sync(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_nvme_ns *ns,
@@ -150,16 +204,8 @@ static int rw_sync(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_
 	struct upcie_nvme_cqe cqe = {0};
 	int rc;
 
-	if (!ns->max_xfer_blocks)
-		return upcie_err(-ENOTSUP,
-				 "nsid %u has %u metadata bytes per block; this library does no "
-				 "metadata I/O (reformat without metadata)",
-				 ns->nsid, ns->ms);
-	if (!nlb || nlb > ns->max_xfer_blocks || !buf)
-		return upcie_err(-EINVAL,
-				 "nsid %u: %u blocks is not a valid transfer (1..%u blocks, from "
-				 "MDTS)",
-				 ns->nsid, nlb, ns->max_xfer_blocks);
+	if (!ns->max_xfer_blocks || !nlb || nlb > ns->max_xfer_blocks || !buf)
+		return rw_invalid(ns, nlb, buf);
 	rc = sync_submit_wait(qp, &sqe, buf, (size_t)nlb << ns->lba_shift, &cqe, timeout_ms);
 	if (status)
 		*status = upcie_nvme_cqe_status(&cqe);

@@ -1,12 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Queue pairs: memory layout, submission, doorbells, polled completion.
- *
- * The hot path (submit, ring, poll) does no MMIO reads, no syscalls, no
- * locking and no allocation. A command identifier indexes the request
- * table and the PRP-list slot it owns; a CID free stack of depth - 1
- * entries bounds the outstanding commands, so neither the SQ nor the CQ
- * can overflow and "queue full" is simply "no free CID".
+ * I/O queue pairs, the controller's side: queue ids, Create / Delete I/O
+ * CQ and SQ (Base spec 5.4-5.7), re-creation after a reset, and the public
+ * submit / ring / poll entry points over the queue layer.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,244 +13,14 @@
 #include "log.h"
 #include "nvme/nvme.h"
 
-static uint32_t next_pow2(uint32_t v)
-{
-	uint32_t p = 1;
-	while (p < v)
-		p <<= 1;
-	return p;
-}
-
-/* Entries one CID's PRP list needs for max_xfer bytes, with chain slots. */
-static uint32_t prp_slot_entries(uint32_t max_xfer, uint32_t page_size)
-{
-	uint32_t per_page = page_size / 8;
-	uint32_t data = max_xfer / page_size; /* pages after the first, worst case */
-	uint32_t pages;
-
-	if (data <= 1)
-		return 0; /* PRP1 + PRP2 suffice */
-	if (data <= per_page)
-		return next_pow2(data) < 8 ? 8 : next_pow2(data);
-	/* Every full list page gives one slot to the chain pointer. */
-	pages = (data - 1 + (per_page - 2)) / (per_page - 1);
-	return pages * per_page;
-}
-
-struct upcie_nvme_qpair *upcie_nvme_qpair_alloc(struct upcie_nvme_ctrl *ctrl, uint16_t qid,
-						uint32_t depth, uint32_t max_xfer)
-{
-	struct upcie_nvme_qpair *qp;
-	size_t sq_bytes, cq_bytes, prp_bytes;
-
-	qp = calloc(1, sizeof(*qp));
-	if (!qp)
-		return upcie_err_null(-ENOMEM, "out of memory for a queue pair");
-	qp->ctrl = ctrl;
-	qp->qid = qid;
-	qp->depth = (uint16_t)depth;
-	qp->page_size = ctrl->page_size;
-	qp->max_xfer = max_xfer;
-	qp->heap = ctrl->heap;
-	qp->phase = 1;
-
-	sq_bytes = (size_t)depth * sizeof(struct upcie_nvme_sqe);
-	cq_bytes = (size_t)depth * sizeof(struct upcie_nvme_cqe);
-	qp->prp_slot_entries = prp_slot_entries(max_xfer, ctrl->page_size);
-	prp_bytes = (size_t)depth * qp->prp_slot_entries * 8;
-
-	/* Queues must be physically contiguous (created with PC=1) and page aligned. */
-	qp->sq = upcie_dma_alloc(ctrl->heap, sq_bytes, ctrl->page_size);
-	qp->cq = upcie_dma_alloc(ctrl->heap, cq_bytes, ctrl->page_size);
-	/* Slots are sized assuming each starts on a controller page boundary. */
-	if (prp_bytes)
-		qp->prp_lists =
-		    upcie_dma_alloc_pages_aligned(ctrl->heap, prp_bytes, ctrl->page_size);
-	qp->reqs = calloc(depth, sizeof(*qp->reqs));
-	qp->free_cids = calloc(depth, sizeof(*qp->free_cids));
-	if (!qp->sq || !qp->cq || (prp_bytes && !qp->prp_lists) || !qp->reqs || !qp->free_cids) {
-		upcie_nvme_qpair_free(qp, false);
-		return upcie_err_null(-ENOMEM,
-				      "cannot allocate a %u-entry queue pair (%zu bytes of DMA "
-				      "memory); use a larger heap or a smaller depth",
-				      depth, sq_bytes + cq_bytes + prp_bytes);
-	}
-	memset(qp->sq, 0, sq_bytes);
-	memset(qp->cq, 0, cq_bytes);
-	qp->mem_bytes = sq_bytes + cq_bytes + prp_bytes;
-
-	/* depth - 1 CIDs: one SQ slot always stays empty (full = tail + 1 == head). */
-	for (uint32_t i = depth - 1; i > 0; i--)
-		qp->free_cids[qp->nfree++] = (uint16_t)(i - 1);
-
-	qp->sq_db = (volatile uint32_t *)((volatile char *)ctrl->regs +
-					  upcie_nvme_sq_db_off(qid, ctrl->dstrd));
-	qp->cq_db = (volatile uint32_t *)((volatile char *)ctrl->regs +
-					  upcie_nvme_cq_db_off(qid, ctrl->dstrd));
-	return qp;
-}
-
-/* keep_dma: the device may still use the queues; leave their memory allocated. */
-void upcie_nvme_qpair_free(struct upcie_nvme_qpair *qp, bool keep_dma)
-{
-	struct upcie_dma_heap *heap;
-
-	if (!qp)
-		return;
-	heap = qp->ctrl->heap;
-	if (!keep_dma) {
-		upcie_dma_free(heap, qp->sq);
-		upcie_dma_free(heap, qp->cq);
-		upcie_dma_free(heap, qp->prp_lists);
-	}
-	free(qp->reqs);
-	free(qp->free_cids);
-	free(qp);
-}
-
-/*
- * Shadow doorbell check (Base spec 5.8, Doorbell Buffer Config): the
- * device asks for an MMIO write only when the new value passes its
- * EventIdx, i.e. when event_idx lies in [old, new).
- */
-static inline bool need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old)
-{
-	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old);
-}
-
-static inline bool db_update(volatile uint32_t *db, volatile uint32_t *shadow,
-			     volatile uint32_t *eventidx, uint16_t old, uint16_t new_idx)
-{
-	if (shadow) {
-		/* The SQEs (or consumed CQ slots) before the shadow value: the
-		 * device may read the shadow at any time, without a doorbell. */
-		upcie_wmb();
-		*shadow = new_idx;
-		/* The shadow value must be globally visible before EventIdx is read,
-		 * else the device may miss it while we skip the MMIO write. */
-		upcie_mb();
-		if (!need_event((uint16_t)*eventidx, new_idx, old))
-			return false;
-	} else {
-		/* The SQEs (or the CQ slots we consumed) must be visible before the
-		 * device sees the new doorbell value. */
-		upcie_wmb();
-	}
-	*db = new_idx;
-	return true;
-}
-
 void upcie_nvme_ring(struct upcie_nvme_qpair *qp)
 {
-	uint16_t tail = qp->sq_tail;
-
-	if (tail == qp->sq_rung)
-		return;
-	if (db_update(qp->sq_db, qp->shadow_sq, qp->eventidx_sq, qp->sq_rung, tail))
-		qp->stats.sq_doorbells++;
-	else
-		qp->stats.shadow_sq++;
-	qp->sq_rung = tail;
-}
-
-/* Post one SQE: take a CID, build PRPs, copy into the SQ. Doorbell per flags. */
-int upcie_nvme_qpair_submit_sqe(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
-				const void *buf, size_t len, upcie_nvme_cb cb, void *arg,
-				unsigned flags, uint16_t *cidp)
-{
-	uint16_t cid;
-	int rc;
-
-	if (unlikely(!qp->nfree))
-		return -EAGAIN;
-	cid = qp->free_cids[qp->nfree - 1];
-	if (buf) {
-		if (unlikely(len > qp->max_xfer))
-			return -EINVAL;
-		rc = upcie_nvme_prp_setup(qp->heap, qp->page_size, buf, len, &sqe->prp1, &sqe->prp2,
-					  qp->prp_lists + (size_t)cid * qp->prp_slot_entries,
-					  qp->prp_slot_entries);
-		if (unlikely(rc))
-			return rc;
-	}
-	upcie_nvme_qpair_claim(qp, cb, arg);
-	sqe->cid = cid;
-	qp->sq[qp->sq_tail] = *sqe;
-	if (cidp)
-		*cidp = cid;
-	upcie_nvme_qpair_push(qp, flags);
-	return 0;
+	upcie_nvme_queue_ring(qp);
 }
 
 int upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max)
 {
-	uint32_t n = 0;
-
-	if (!max)
-		max = qp->depth;
-	while (n < max) {
-		/* The entry as two aligned quadwords: dw0/dw1, then sqhd/sqid/cid/status. */
-		volatile uint64_t *slot = (volatile uint64_t *)&qp->cq[qp->cq_head];
-		struct upcie_nvme_cqe cqe;
-		struct upcie_nvme_req *req;
-		uint64_t q[2];
-
-		if ((uint16_t)(slot[1] >> 48 & 1) != qp->phase)
-			break;
-		/* The device writes the status word (with the phase) last: read the
-		 * entry, the quadword with the phase included, again only after
-		 * seeing the new phase. */
-		upcie_rmb();
-		q[0] = slot[0];
-		q[1] = slot[1];
-		memcpy(&cqe, q, sizeof(cqe));
-		if (++qp->cq_head == qp->depth) {
-			qp->cq_head = 0;
-			qp->phase ^= 1;
-		}
-		n++;
-		if (unlikely(cqe.cid >= qp->depth || !qp->reqs[cqe.cid].busy)) {
-			upcie_log(UPCIE_LOG_ERROR,
-				  "qpair %u: completion for unknown CID %u dropped", qp->qid,
-				  cqe.cid);
-			continue;
-		}
-		req = &qp->reqs[cqe.cid];
-		req->busy = 0;
-		qp->free_cids[qp->nfree++] = cqe.cid;
-		qp->stats.completed++;
-		/* The slot is free before the callback runs, so it may resubmit. */
-		if (likely(!req->abandoned) && req->cb)
-			req->cb(req->arg, &cqe);
-	}
-	if (n) {
-		if (db_update(qp->cq_db, qp->shadow_cq, qp->eventidx_cq, qp->cq_rung, qp->cq_head))
-			qp->stats.cq_doorbells++;
-		else
-			qp->stats.shadow_cq++;
-		qp->cq_rung = qp->cq_head;
-	}
-	return (int)n;
-}
-
-/* Complete every outstanding request with "aborted due to SQ deletion". */
-void upcie_nvme_qpair_abort_all(struct upcie_nvme_qpair *qp)
-{
-	for (uint16_t cid = 0; cid < qp->depth; cid++) {
-		struct upcie_nvme_req *req = &qp->reqs[cid];
-		struct upcie_nvme_cqe cqe = {0};
-
-		if (!req->busy)
-			continue;
-		req->busy = 0;
-		qp->free_cids[qp->nfree++] = cid;
-		if (req->abandoned || !req->cb)
-			continue;
-		cqe.cid = cid;
-		cqe.sqid = qp->qid;
-		cqe.status = upcie_nvme_status_field(UPCIE_NVME_SC_ABORT_SQ_DELETED, 1, 0);
-		req->cb(req->arg, &cqe);
-	}
+	return upcie_nvme_queue_poll(qp, max);
 }
 
 static int alloc_qid(struct upcie_nvme_ctrl *ctrl)
@@ -280,18 +46,172 @@ static int delete_queue(struct upcie_nvme_ctrl *ctrl, uint8_t opc, uint16_t qid)
 	return upcie_nvme_admin(ctrl, &sqe, NULL, 0, NULL, 0);
 }
 
+/* Doorbells, shadow slots, timeouts and the slow hook of a new qpair. */
+static void setup_queue(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_qpair *qp,
+			const struct upcie_nvme_qpair_opts *opts)
+{
+	uint32_t tmo = opts && opts->timeout_ms ? opts->timeout_ms : ctrl->opts.io_timeout_ms;
+
+	qp->ctrl = ctrl;
+	qp->sq_db = (volatile uint32_t *)((volatile char *)ctrl->regs +
+					  upcie_nvme_sq_db_off(qp->qid, ctrl->dstrd));
+	qp->cq_db = (volatile uint32_t *)((volatile char *)ctrl->regs +
+					  upcie_nvme_cq_db_off(qp->qid, ctrl->dstrd));
+	/* Ticks are 10 ms: round up, so a timeout never fires early. */
+	qp->timeout_ticks = tmo == UINT32_MAX ? 0 : (tmo + 9) / 10 + 1;
+	qp->health_ticks = (ctrl->opts.health_ms + 9) / 10;
+	if (opts) {
+		qp->tcb = opts->timeout_cb;
+		qp->tcb_arg = opts->timeout_arg;
+	}
+	qp->slow = upcie_nvme_queue_owner_slow;
+	qp->gen_src = &ctrl->gen;
+	qp->gen = ctrl->gen;
+}
+
+/* Shadow slots sit at the doorbells' offsets within one page; a queue whose
+ * slots fall beyond it (wide stride) keeps MMIO doorbells. */
+static void attach_shadow(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_qpair *qp)
+{
+	uint32_t sq_off = (upcie_nvme_sq_db_off(qp->qid, ctrl->dstrd) - 0x1000) / 4;
+	uint32_t cq_off = (upcie_nvme_cq_db_off(qp->qid, ctrl->dstrd) - 0x1000) / 4;
+
+	if (ctrl->dbbuf_shadow && (cq_off + 1) * 4 <= ctrl->page_size) {
+		qp->shadow_sq = (volatile uint32_t *)ctrl->dbbuf_shadow + sq_off;
+		qp->shadow_cq = (volatile uint32_t *)ctrl->dbbuf_shadow + cq_off;
+		qp->eventidx_sq = (volatile uint32_t *)ctrl->dbbuf_eventidx + sq_off;
+		qp->eventidx_cq = (volatile uint32_t *)ctrl->dbbuf_eventidx + cq_off;
+		*qp->shadow_sq = 0;
+		*qp->shadow_cq = 0;
+		*qp->eventidx_sq = 0;
+		*qp->eventidx_cq = 0;
+	} else {
+		qp->shadow_sq = qp->shadow_cq = qp->eventidx_sq = qp->eventidx_cq = NULL;
+	}
+}
+
+static const char *cmd_error(int rc, const struct upcie_nvme_cqe *cqe)
+{
+	return rc == -EIO ? upcie_nvme_status_str(upcie_nvme_cqe_status(cqe)) : upcie_errmsg();
+}
+
+/*
+ * Create CQ then SQ for a queue whose host side is fresh (Base spec 5.4 /
+ * 5.5; the SQ names its CQ). PC=1, no interrupts. -EIO: the device refused
+ * and holds nothing; -EBUSY: a CQ was left behind; other errors: unknown.
+ */
+static int create_on_device(struct upcie_nvme_qpair *qp)
+{
+	struct upcie_nvme_ctrl *ctrl = qp->ctrl;
+	uint32_t depth = qp->depth, qid = qp->qid;
+	struct upcie_nvme_cqe cqe = {0};
+	struct upcie_nvme_sqe sqe;
+	int rc;
+
+	attach_shadow(ctrl, qp);
+	sqe = (struct upcie_nvme_sqe){
+	    .opc = UPCIE_NVME_ADM_CREATE_CQ,
+	    .prp1 = upcie_dma_bus(ctrl->heap, qp->cq),
+	    .cdw10 = ((depth - 1) << 16) | qid,
+	    .cdw11 = UPCIE_NVME_QUEUE_PC,
+	};
+	rc = upcie_nvme_admin(ctrl, &sqe, NULL, 0, &cqe, 0);
+	if (rc)
+		return upcie_err(rc, "Create I/O CQ %u (depth %u) failed: %s", qid, depth,
+				 cmd_error(rc, &cqe));
+	sqe = (struct upcie_nvme_sqe){
+	    .opc = UPCIE_NVME_ADM_CREATE_SQ,
+	    .prp1 = upcie_dma_bus(ctrl->heap, qp->sq),
+	    .cdw10 = ((depth - 1) << 16) | qid,
+	    .cdw11 = (qid << 16) | UPCIE_NVME_QUEUE_PC,
+	};
+	rc = upcie_nvme_admin(ctrl, &sqe, NULL, 0, &cqe, 0);
+	if (rc) {
+		rc = upcie_err(rc, "Create I/O SQ %u (depth %u) failed: %s", qid, depth,
+			       cmd_error(rc, &cqe));
+		/* The CQ exists on the device: only a successful delete frees it. */
+		if (rc == -EIO && delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_CQ, (uint16_t)qid))
+			rc = -EBUSY;
+		return rc;
+	}
+	qp->on_device = true;
+	return 0;
+}
+
+/*
+ * After a reset, on the owner's thread: the controller was disabled, so
+ * nothing of this queue is on the device any more. Deliver what the device
+ * posted before, end the commands it had with HOST_ABORTED, keep those
+ * queued but never rung, and create the queue again (same id, depth and
+ * memory). Returns the completions delivered, or a negative errno.
+ */
+int upcie_nvme_qpair_on_device(struct upcie_nvme_qpair *qp)
+{
+	uint16_t unrung = (uint16_t)((qp->sq_tail + qp->depth - qp->sq_rung) % qp->depth);
+	struct upcie_nvme_sqe *keep = NULL;
+	struct upcie_nvme_cqe cqe;
+	uint32_t n = 0;
+	int rc;
+
+	qp->on_device = false;
+	while (upcie_nvme_cqe_take(qp, &cqe)) { /* no doorbell: the queue is gone */
+		if (cqe.cid < qp->depth && qp->reqs[cqe.cid].busy) {
+			upcie_nvme_queue_complete(qp, &cqe);
+			n++;
+		}
+	}
+	if (unrung) {
+		keep = malloc((size_t)unrung * sizeof(*keep));
+		if (!keep)
+			unrung = 0; /* then they end as aborted too (retry is safe) */
+		for (uint16_t i = 0; i < unrung; i++) {
+			keep[i] = qp->sq[(qp->sq_rung + i) % qp->depth];
+			qp->reqs[keep[i].cid].busy = 0; /* spared below */
+		}
+	}
+	n += upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_HOST_ABORTED, 0);
+	{
+		/* Re-claim the kept commands' CIDs, in their order, at fresh slots. */
+		struct upcie_nvme_req saved[unrung ? unrung : 1];
+
+		for (uint16_t i = 0; i < unrung; i++)
+			saved[i] = qp->reqs[keep[i].cid];
+		upcie_nvme_queue_reset(qp);
+		for (uint16_t i = 0; i < unrung; i++) {
+			uint16_t cid = keep[i].cid;
+
+			for (uint16_t j = 0; j < qp->nfree; j++)
+				if (qp->free_cids[j] == cid) {
+					qp->free_cids[j] = qp->free_cids[--qp->nfree];
+					break;
+				}
+			qp->reqs[cid] = saved[i];
+			qp->reqs[cid].busy = 1;
+			qp->reqs[cid].stamp = qp->tick;
+			qp->sq[i] = keep[i];
+		}
+		qp->sq_tail = unrung;
+	}
+	free(keep);
+	rc = create_on_device(qp);
+	if (rc)
+		return upcie_err(rc, "%s: queue %u could not be created again after the reset: %s",
+				 upcie_pci_name(qp->ctrl->dev), qp->qid, upcie_errmsg());
+	upcie_nvme_queue_ring(qp);
+	return (int)n;
+}
+
 struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 						 const struct upcie_nvme_qpair_opts *opts)
 {
 	uint32_t depth = opts && opts->depth ? opts->depth : 128;
-	uint32_t mqes = upcie_nvme_cap_mqes(ctrl->cap) + 1;
 	struct upcie_nvme_qpair *qp;
-	struct upcie_nvme_cqe cqe;
-	struct upcie_nvme_sqe sqe;
+	uint32_t mqes;
 	int qid, rc;
 
 	if (!ctrl)
 		return upcie_err_null(-EINVAL, "upcie_nvme_qpair_create: no controller");
+	mqes = upcie_nvme_cap_mqes(ctrl->cap) + 1;
 	if (depth < 2)
 		return upcie_err_null(-EINVAL, "queue depth %u is too small (at least 2)", depth);
 	if (depth > mqes) {
@@ -314,60 +234,16 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 			       ctrl->regs_len);
 		goto err_qid;
 	}
-	qp = upcie_nvme_qpair_alloc(ctrl, (uint16_t)qid, depth, ctrl->max_xfer);
+	qp = upcie_nvme_queue_alloc(ctrl->heap, (uint16_t)qid, depth, ctrl->page_size,
+				    ctrl->max_xfer);
 	if (!qp) {
 		rc = -errno;
 		goto err_qid;
 	}
-
-	/* Shadow slots sit at the doorbells' offsets within one page; a queue
-	 * whose slots fall beyond it (wide stride) keeps MMIO doorbells. */
-	uint32_t sq_off = (upcie_nvme_sq_db_off((uint32_t)qid, ctrl->dstrd) - 0x1000) / 4;
-	uint32_t cq_off = (upcie_nvme_cq_db_off((uint32_t)qid, ctrl->dstrd) - 0x1000) / 4;
-	if (ctrl->dbbuf_shadow && (cq_off + 1) * 4 <= ctrl->page_size) {
-		qp->shadow_sq = (volatile uint32_t *)ctrl->dbbuf_shadow + sq_off;
-		qp->shadow_cq = (volatile uint32_t *)ctrl->dbbuf_shadow + cq_off;
-		qp->eventidx_sq = (volatile uint32_t *)ctrl->dbbuf_eventidx + sq_off;
-		qp->eventidx_cq = (volatile uint32_t *)ctrl->dbbuf_eventidx + cq_off;
-		/* Fresh slots before the device learns of the queue: a value left
-		 * by an earlier queue with this id must not read as a new tail. */
-		*qp->shadow_sq = 0;
-		*qp->shadow_cq = 0;
-		*qp->eventidx_sq = 0;
-		*qp->eventidx_cq = 0;
-	}
-
-	/* CQ first: the SQ names it (Base spec 5.4 / 5.5). PC=1, no interrupts. */
-	sqe = (struct upcie_nvme_sqe){
-	    .opc = UPCIE_NVME_ADM_CREATE_CQ,
-	    .prp1 = upcie_dma_bus(ctrl->heap, qp->cq),
-	    .cdw10 = ((depth - 1) << 16) | (uint32_t)qid,
-	    .cdw11 = UPCIE_NVME_QUEUE_PC,
-	};
-	rc = upcie_nvme_admin(ctrl, &sqe, NULL, 0, &cqe, 0);
-	if (rc) {
-		rc = upcie_err(rc, "Create I/O CQ %d (depth %u) failed: %s", qid, depth,
-			       rc == -EIO ? upcie_nvme_status_str(upcie_nvme_cqe_status(&cqe))
-					  : upcie_errmsg());
+	setup_queue(ctrl, qp, opts);
+	rc = create_on_device(qp);
+	if (rc)
 		goto err_free;
-	}
-	sqe = (struct upcie_nvme_sqe){
-	    .opc = UPCIE_NVME_ADM_CREATE_SQ,
-	    .prp1 = upcie_dma_bus(ctrl->heap, qp->sq),
-	    .cdw10 = ((depth - 1) << 16) | (uint32_t)qid,
-	    .cdw11 = ((uint32_t)qid << 16) | UPCIE_NVME_QUEUE_PC,
-	};
-	rc = upcie_nvme_admin(ctrl, &sqe, NULL, 0, &cqe, 0);
-	if (rc) {
-		rc = upcie_err(rc, "Create I/O SQ %d (depth %u) failed: %s", qid, depth,
-			       rc == -EIO ? upcie_nvme_status_str(upcie_nvme_cqe_status(&cqe))
-					  : upcie_errmsg());
-		/* The CQ exists on the device: only a successful delete frees it. */
-		if (rc == -EIO && delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_CQ, (uint16_t)qid))
-			rc = -EBUSY;
-		goto err_free;
-	}
-
 	pthread_mutex_lock(&ctrl->admin_lock);
 	qp->next = ctrl->qpairs;
 	ctrl->qpairs = qp;
@@ -377,7 +253,7 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 err_free:
 	/* -EIO: the device refused the command, so it does not use the memory.
 	 * Anything else (a timeout, a CQ left behind) may leave a queue the
-	 * device still owns: keep it out of reuse until close resets it. */
+	 * device still owns: keep it out of reuse until a reset or close. */
 	if (rc != -EIO) {
 		pthread_mutex_lock(&ctrl->admin_lock);
 		qp->next = ctrl->zombies;
@@ -386,7 +262,7 @@ err_free:
 		errno = -rc;
 		return NULL;
 	}
-	upcie_nvme_qpair_free(qp, false);
+	upcie_nvme_queue_free(qp, false);
 err_qid:
 	pthread_mutex_lock(&ctrl->admin_lock);
 	ctrl->qid_used[qid] = 0;
@@ -399,7 +275,7 @@ int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 {
 	struct upcie_nvme_ctrl *ctrl;
 	struct upcie_nvme_qpair **pp;
-	int rc = 0, rc2;
+	int rc = 0;
 
 	if (!qp)
 		return 0;
@@ -413,25 +289,43 @@ int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 	}
 	pthread_mutex_unlock(&ctrl->admin_lock);
 
-	/* SQ first, then CQ (Base spec 5.6 / 5.7). Completions the device posted
-	 * before the deletion are delivered; the rest complete as aborted.
-	 * admin_broken is only set with the admin lock held, by the thread
-	 * that timed out; a stale read here just costs a failing command. */
-	if (!ctrl->admin_broken && ctrl->enabled) {
+	/* Recovered or fenced first: a queue the controller lost in a reset is
+	 * not on the device, and one of a gone controller has ended its commands. */
+	if (qp->gen != *qp->gen_src)
+		upcie_nvme_queue_poll(qp, 0);
+	if (!qp->on_device || ctrl->state == UPCIE_NVME_GONE || ctrl->state == UPCIE_NVME_DEAD) {
+		/* Nothing on the device: what is left never reached it, or the
+		 * device is fenced. */
+		upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_HOST_ABORTED, 0);
+	} else if (ctrl->state != UPCIE_NVME_LIVE) {
+		rc =
+		    upcie_err(-EBUSY,
+			      "%s: queue %u cannot be deleted while the controller is failed; "
+			      "its %u commands end when the controller is reset or closed",
+			      upcie_pci_name(ctrl->dev), qp->qid, upcie_nvme_qpair_outstanding(qp));
+	} else {
+		/* SQ first, then CQ (Base spec 5.6 / 5.7). Completions the device
+		 * posted before the deletion are delivered; once the device
+		 * deleted the SQ, it holds none of the rest. */
 		rc = delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_SQ, qp->qid);
-		upcie_nvme_poll(qp, 0);
-		rc2 = delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_CQ, qp->qid);
-		if (!rc)
-			rc = rc2;
-	} else if (ctrl->enabled) {
-		rc = -EIO;
+		upcie_nvme_queue_reap(qp, 0);
+		if (!rc) {
+			upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_ABORT_SQ_DELETED, 0);
+			rc = delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_CQ, qp->qid);
+		}
+		if (rc)
+			rc = upcie_err(-EBUSY,
+				       "%s: queue %u could not be deleted (%s); its memory is kept "
+				       "and its %u commands end when the controller is reset or "
+				       "closed",
+				       upcie_pci_name(ctrl->dev), qp->qid, upcie_errmsg(),
+				       upcie_nvme_qpair_outstanding(qp));
 	}
-	upcie_nvme_qpair_abort_all(qp);
 
 	pthread_mutex_lock(&ctrl->admin_lock);
-	if (rc && ctrl->enabled) {
+	if (rc) {
 		/* The device may still own these queues: keep their memory (and the
-		 * qid) out of reuse until the controller is reset at close. */
+		 * qid) out of reuse until the controller is reset or closed. */
 		qp->next = ctrl->zombies;
 		ctrl->zombies = qp;
 		qp = NULL;
@@ -439,7 +333,7 @@ int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 		ctrl->qid_used[qp->qid] = 0;
 	}
 	pthread_mutex_unlock(&ctrl->admin_lock);
-	upcie_nvme_qpair_free(qp, false);
+	upcie_nvme_queue_free(qp, false);
 	return rc;
 }
 
@@ -466,4 +360,10 @@ size_t upcie_nvme_qpair_mem(const struct upcie_nvme_qpair *qp)
 void upcie_nvme_qpair_stats(const struct upcie_nvme_qpair *qp, struct upcie_nvme_qpair_stats *st)
 {
 	*st = qp->stats;
+}
+
+uint16_t upcie_nvme_qpair_last_cid(const struct upcie_nvme_qpair *qp)
+{
+	/* A claim pops the CID and leaves it just above the free stack's top. */
+	return qp->free_cids[qp->nfree];
 }

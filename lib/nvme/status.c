@@ -34,6 +34,9 @@ static const struct status_name names[] = {
     {UPCIE_NVME_SC_ATTEMPTED_WRITE_RO, "Attempted Write to Read Only Range"},
     {UPCIE_NVME_SC_WRITE_FAULT, "Write Fault"},
     {UPCIE_NVME_SC_UNRECOVERED_READ, "Unrecovered Read Error"},
+    {UPCIE_NVME_SC_INTERNAL_PATH, "Internal Path Error"},
+    {UPCIE_NVME_SC_HOST_PATH_ERROR, "Host Pathing Error (controller gone)"},
+    {UPCIE_NVME_SC_HOST_ABORTED, "Command Aborted By Host (controller reset; retry is safe)"},
 };
 
 const char *upcie_nvme_status_str(uint16_t status)

@@ -52,7 +52,12 @@ struct upcie_pci_dev {
 	struct upcie_pci_bar bars[UPCIE_PCI_NBARS];
 	uint16_t saved_command;
 	bool command_saved;
+	bool nvme_claimed; /* an NVMe controller object drives this handle */
 };
+
+/* One NVMe controller object per handle: -EBUSY for a second. */
+int upcie_pci_claim_nvme(struct upcie_pci_dev *dev) __attribute__((visibility("hidden")));
+void upcie_pci_release_nvme(struct upcie_pci_dev *dev) __attribute__((visibility("hidden")));
 
 /* The driver dev is bound to ("" if none); -ENODEV when there is no such device. */
 int upcie_pci_read_driver(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts, char *drv,

@@ -325,6 +325,21 @@ int upcie_pci_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t 
 	return dev->ops->dma_unmap(dev, va, len, page_size, bus);
 }
 
+int upcie_pci_claim_nvme(struct upcie_pci_dev *dev)
+{
+	if (__atomic_exchange_n(&dev->nvme_claimed, true, __ATOMIC_ACQ_REL))
+		return upcie_err(-EBUSY,
+				 "%s: this device handle already has an open NVMe controller; "
+				 "share that one (a second would reset it under its owner)",
+				 dev->name);
+	return 0;
+}
+
+void upcie_pci_release_nvme(struct upcie_pci_dev *dev)
+{
+	__atomic_store_n(&dev->nvme_claimed, false, __ATOMIC_RELEASE);
+}
+
 int upcie_pci_check(struct upcie_pci_dev *dev)
 {
 	if (!dev)

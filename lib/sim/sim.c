@@ -148,7 +148,7 @@ void upcie_sim_cfg_init(struct upcie_sim *sim)
 
 static int ns_alloc(struct upcie_sim *sim)
 {
-	for (uint32_t i = 0; i < sim->cfg.nr_ns; i++) {
+	for (uint32_t i = 0; i < sim->nr_ns_created; i++) {
 		struct sim_ns *ns = &sim->ns[i];
 		void *p;
 
@@ -205,6 +205,7 @@ struct upcie_sim *upcie_sim_create(const struct upcie_sim_config *cfg)
 	if (!sim)
 		return upcie_err_null(-ENOMEM, "sim: out of memory");
 	sim->cfg = *cfg;
+	sim->nr_ns_created = cfg->nr_ns;
 	pthread_mutex_init(&sim->lock, NULL);
 	sim->nr_qids = (uint32_t)cfg->max_ioqpairs + 1;
 	sim->sqs = calloc(sim->nr_qids, sizeof(*sim->sqs));
@@ -309,6 +310,14 @@ static void *sim_thread(void *arg)
  *   REMOVED     all of BAR0 and config space read all-ones, writes are lost,
  *               nothing is processed: the driver must see ~0 and give up.
  *   SHN_NEVER   CC.SHN leaves CSTS.SHST at 01b (in progress) forever.
+ *   HOLD        the next 'arg' I/O commands are fetched but held: not run,
+ *               no completion. Abort ends one (Command Abort Requested),
+ *               Delete SQ ends them (Aborted due to SQ Deletion), a
+ *               controller reset drops them unrun, and
+ *               upcie_sim_release_held() runs them late (writing host
+ *               memory, as a slow device would).
+ *   ABORT_LOST  Abort commands get no completion.
+ *   DELETE_SQ_REFUSED  Delete I/O SQ fails with Invalid Queue Deletion.
  */
 int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t arg,
 		    uint16_t status)
@@ -324,6 +333,9 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 		sim->f_shn_never = false;
 		sim->drop_left = 0;
 		sim->nth_left = 0;
+		sim->hold_left = 0;
+		sim->f_abort_lost = false;
+		sim->f_delete_sq_refused = false;
 		sim->csts &= ~UPCIE_NVME_CSTS_CFS;
 		if (sim->removed) {
 			/* Back on the bus, freshly reset. */
@@ -363,6 +375,19 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 	case UPCIE_SIM_FAULT_SHN_NEVER:
 		sim->f_shn_never = true;
 		break;
+	case UPCIE_SIM_FAULT_HOLD:
+		if (!arg || arg > SIM_HELD_MAX)
+			rc = upcie_err(-EINVAL, "sim: HOLD needs arg 1..%d (I/O commands to hold)",
+				       SIM_HELD_MAX);
+		else
+			sim->hold_left = arg;
+		break;
+	case UPCIE_SIM_FAULT_ABORT_LOST:
+		sim->f_abort_lost = true;
+		break;
+	case UPCIE_SIM_FAULT_DELETE_SQ_REFUSED:
+		sim->f_delete_sq_refused = true;
+		break;
 	default:
 		rc = upcie_err(-EINVAL, "sim: unknown fault %d", (int)fault);
 		break;
@@ -391,7 +416,7 @@ void upcie_sim_stats_reset(struct upcie_sim *sim)
 
 void *upcie_sim_ns_data(struct upcie_sim *sim, uint32_t nsid, size_t *len)
 {
-	if (!sim || !nsid || nsid > sim->cfg.nr_ns)
+	if (!sim || !nsid || nsid > sim->nr_ns_created)
 		return NULL;
 	if (len)
 		*len = sim->ns[nsid - 1].len;

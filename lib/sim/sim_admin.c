@@ -234,7 +234,11 @@ static uint16_t delete_sq(struct upcie_sim *sim, const struct upcie_nvme_sqe *sq
 
 	if (!qid || qid >= sim->nr_qids || !sim->sqs[qid].live)
 		return UPCIE_NVME_SC_QID_INVALID;
+	if (sim->f_delete_sq_refused)
+		return UPCIE_NVME_SC_INVALID_QUEUE_DELETION;
 	sq = &sim->sqs[qid];
+	/* Its held commands are aborted, with completions, before it goes. */
+	upcie_sim_held_sq_deleted(sim, (uint16_t)qid);
 	sim->cqs[sq->cqid].nr_sqs--;
 	memset(sq, 0, sizeof(*sq));
 	upcie_sim_mmio_set(sim, upcie_nvme_sq_db_off(qid, sim->cfg.dstrd), 0);
@@ -381,16 +385,9 @@ uint16_t upcie_sim_admin(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe
 	case UPCIE_NVME_ADM_GET_LOG_PAGE:
 		return get_log_page(sim, sqe);
 	case UPCIE_NVME_ADM_ABORT:
-		/* Commands complete as they are fetched: nothing is left to abort. */
-		cpl->dw0 = 1;
-		return 0;
+		return upcie_sim_abort(sim, sqe, cpl);
 	case UPCIE_NVME_ADM_ASYNC_EVENT:
-		/* The model raises no events: hold the request (Base spec 5.2). */
-		if (sim->aer_held >= SIM_AER_MAX)
-			return UPCIE_NVME_SC_AER_LIMIT;
-		sim->aer_held++;
-		cpl->hold = true;
-		return 0;
+		return upcie_sim_aer(sim, sqe, cpl);
 	case UPCIE_NVME_ADM_DBBUF_CONFIG:
 		return dbbuf_config(sim, sqe);
 	default:

@@ -111,6 +111,7 @@ void upcie_sim_ctrl_reset(struct upcie_sim *sim)
 	sim->qs_created = false;
 	sim->vwc_on = true;
 	sim->aer_held = 0;
+	sim->nr_held = 0; /* a reset drops what the controller held, unrun */
 	sim->dbbuf_on = false;
 	sim->dbbuf_dead = false;
 	sim->shadow = NULL;
@@ -415,6 +416,30 @@ static void post_cqe(struct upcie_sim *sim, struct sim_cq *cq, uint16_t sqid, ui
 	(void)sim;
 }
 
+/* Post on the CQ of SQ sqid (the admin CQ for 0), if it still lives. */
+void upcie_sim_post(struct upcie_sim *sim, uint16_t sqid, uint16_t cid, uint16_t status,
+		    uint32_t dw0)
+{
+	struct sim_sq *sq = &sim->sqs[sqid];
+	struct sim_cq *cq;
+
+	if (!sq->live || !sim->ready)
+		return;
+	cq = &sim->cqs[sq->cqid];
+	if (!cq->live || (cq->tail + 1) % cq->size == cq->head)
+		return; /* a full CQ loses it: the host sees a timeout */
+	if (status)
+		sim->st.errors++;
+	post_cqe(sim, cq, sqid, (uint16_t)sq->head, cid, status, dw0);
+}
+
+uint16_t upcie_sim_run_io(struct upcie_sim *sim, uint16_t sqid, const struct upcie_nvme_sqe *sqe,
+			  struct sim_cpl *cpl)
+{
+	(void)sqid;
+	return upcie_sim_nvm(sim, sqe, cpl);
+}
+
 /* Fetch and run the commands of one SQ; stop when its CQ is full. */
 static int run_sq(struct upcie_sim *sim, uint16_t qid)
 {
@@ -443,6 +468,10 @@ static int run_sq(struct upcie_sim *sim, uint16_t qid)
 		else
 			sim->st.admin_cmds++;
 
+		if (qid && sim->hold_left && upcie_sim_hold(sim, qid, &sqe)) {
+			sim->hold_left--;
+			continue;
+		}
 		if (sim->nth_left && --sim->nth_left == 0) {
 			status = sim->nth_status;
 		} else if (qid) {

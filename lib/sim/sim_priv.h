@@ -33,6 +33,7 @@
 #define SIM_MPSMAX    4	     /* CAP.MPSMAX: pages up to 64 KiB */
 #define SIM_ERRLOG_NR 4	     /* Identify ELPE + 1 */
 #define SIM_AER_MAX   4	     /* Identify AERL + 1 */
+#define SIM_HELD_MAX  64     /* I/O commands held by UPCIE_SIM_FAULT_HOLD */
 #define SIM_ACL	      3	     /* Identify ACL, 0's based */
 #define SIM_VID	      0x1e5f /* made-up PCI vendor id of the model */
 #define SIM_DID	      0x5153 /* made-up PCI device id */
@@ -153,6 +154,20 @@ struct upcie_sim {
 	uint32_t drop_left;
 	uint32_t nth_left;
 	uint16_t nth_status;
+	uint32_t hold_left; /* I/O commands to fetch and hold */
+	bool f_abort_lost;  /* Abort commands get no completion */
+	bool f_delete_sq_refused;
+
+	/* Held I/O commands (fetched, not run) and held event requests. */
+	struct sim_held {
+		struct upcie_nvme_sqe sqe;
+		uint16_t sqid;
+	} held[SIM_HELD_MAX];
+	uint32_t nr_held;
+	uint16_t aer_cids[SIM_AER_MAX];
+	uint32_t aer_pending[8]; /* events waiting for a request (dw0 values) */
+	uint32_t nr_aer_pending;
+	uint32_t nr_ns_created;
 
 	/* Counters and logs. */
 	struct upcie_sim_stats st;
@@ -222,6 +237,20 @@ SIM_HIDDEN void upcie_sim_live_add_sq(struct upcie_sim *sim, uint16_t qid);
 SIM_HIDDEN void upcie_sim_live_add_cq(struct upcie_sim *sim, uint16_t qid);
 SIM_HIDDEN void upcie_sim_live_del_sq(struct upcie_sim *sim, uint16_t qid);
 SIM_HIDDEN void upcie_sim_live_del_cq(struct upcie_sim *sim, uint16_t qid);
+
+SIM_HIDDEN void upcie_sim_post(struct upcie_sim *sim, uint16_t sqid, uint16_t cid, uint16_t status,
+			       uint32_t dw0);
+SIM_HIDDEN uint16_t upcie_sim_run_io(struct upcie_sim *sim, uint16_t sqid,
+				     const struct upcie_nvme_sqe *sqe, struct sim_cpl *cpl);
+
+/* sim_hold.c: held commands, Abort, events */
+SIM_HIDDEN bool upcie_sim_hold(struct upcie_sim *sim, uint16_t sqid,
+			       const struct upcie_nvme_sqe *sqe);
+SIM_HIDDEN uint16_t upcie_sim_abort(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
+				    struct sim_cpl *cpl);
+SIM_HIDDEN void upcie_sim_held_sq_deleted(struct upcie_sim *sim, uint16_t sqid);
+SIM_HIDDEN uint16_t upcie_sim_aer(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
+				  struct sim_cpl *cpl);
 
 /* sim_prp.c */
 SIM_HIDDEN bool upcie_sim_dma_ok(struct upcie_sim *sim, uint64_t addr, uint64_t len);

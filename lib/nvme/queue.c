@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The queue layer's cold half: queue memory, the generic submit, the slow
+ * path of poll (clock, then the owner's hook), host completions, and the
+ * library's one bounded wait loop. The hot half is queue.h.
+ *
+ * A CID free stack of depth - 1 entries bounds the outstanding commands,
+ * so neither the SQ nor the CQ can overflow and "queue full" is simply "no
+ * free CID".
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <upcie/pci.h>
+
+#include "log.h"
+#include "nvme/queue.h"
+
+/* Milliseconds between two ticks of a queue's coarse clock. */
+#define TICK_MS 10
+
+uint64_t upcie_now_ms(void)
+{
+	struct timespec ts;
+
+	/* The coarse clock is read from the vDSO: no system call. */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint32_t next_pow2(uint32_t v)
+{
+	uint32_t p = 1;
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+/* Entries one CID's PRP list needs for max_xfer bytes, with chain slots. */
+static uint32_t prp_slot_entries(uint32_t max_xfer, uint32_t page_size)
+{
+	uint32_t per_page = page_size / 8;
+	uint32_t data = max_xfer / page_size; /* pages after the first, worst case */
+	uint32_t pages;
+
+	if (data <= 1)
+		return 0; /* PRP1 + PRP2 suffice */
+	if (data <= per_page)
+		return next_pow2(data) < 8 ? 8 : next_pow2(data);
+	/* Every full list page gives one slot to the chain pointer. */
+	pages = (data - 1 + (per_page - 2)) / (per_page - 1);
+	return pages * per_page;
+}
+
+/* A queue that is never out of step (until an owner points gen_src elsewhere). */
+static const volatile uint32_t gen_never;
+
+struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uint16_t qid,
+						uint32_t depth, uint32_t page_size,
+						uint32_t max_xfer)
+{
+	struct upcie_nvme_qpair *qp;
+	size_t sq_bytes, cq_bytes, prp_bytes;
+
+	qp = calloc(1, sizeof(*qp));
+	if (!qp)
+		return upcie_err_null(-ENOMEM, "out of memory for a queue pair");
+	qp->qid = qid;
+	qp->depth = (uint16_t)depth;
+	qp->page_size = page_size;
+	qp->max_xfer = max_xfer;
+	qp->heap = heap;
+	qp->phase = 1;
+	qp->gen_src = &gen_never;
+	qp->tick_ms = upcie_now_ms();
+
+	sq_bytes = (size_t)depth * sizeof(struct upcie_nvme_sqe);
+	cq_bytes = (size_t)depth * sizeof(struct upcie_nvme_cqe);
+	qp->prp_slot_entries = prp_slot_entries(max_xfer, page_size);
+	prp_bytes = (size_t)depth * qp->prp_slot_entries * 8;
+
+	/* Queues must be physically contiguous (created with PC=1) and page aligned. */
+	qp->sq = upcie_dma_alloc(heap, sq_bytes, page_size);
+	qp->cq = upcie_dma_alloc(heap, cq_bytes, page_size);
+	/* Slots are sized assuming each starts on a controller page boundary. */
+	if (prp_bytes)
+		qp->prp_lists = upcie_dma_alloc_pages_aligned(heap, prp_bytes, page_size);
+	qp->reqs = calloc(depth, sizeof(*qp->reqs));
+	qp->free_cids = calloc(depth, sizeof(*qp->free_cids));
+	if (!qp->sq || !qp->cq || (prp_bytes && !qp->prp_lists) || !qp->reqs || !qp->free_cids) {
+		upcie_nvme_queue_free(qp, false);
+		return upcie_err_null(-ENOMEM,
+				      "cannot allocate a %u-entry queue pair (%zu bytes of DMA "
+				      "memory); use a larger heap or a smaller depth",
+				      depth, sq_bytes + cq_bytes + prp_bytes);
+	}
+	qp->mem_bytes = sq_bytes + cq_bytes + prp_bytes;
+	upcie_nvme_queue_reset(qp);
+	return qp;
+}
+
+/* keep_dma: the device may still use the queues; leave their memory allocated. */
+void upcie_nvme_queue_free(struct upcie_nvme_qpair *qp, bool keep_dma)
+{
+	struct upcie_dma_heap *heap;
+
+	if (!qp)
+		return;
+	heap = (struct upcie_dma_heap *)qp->heap;
+	if (!keep_dma) {
+		upcie_dma_free(heap, qp->sq);
+		upcie_dma_free(heap, qp->cq);
+		upcie_dma_free(heap, qp->prp_lists);
+	}
+	free(qp->reqs);
+	free(qp->free_cids);
+	free(qp);
+}
+
+/*
+ * Host side back to "just created": empty queues, phase 1, every CID free.
+ * Only for a queue the device does not have (or before it learns of it):
+ * a CQ slot left with phase 1 would read as a new completion.
+ */
+void upcie_nvme_queue_reset(struct upcie_nvme_qpair *qp)
+{
+	memset(qp->sq, 0, (size_t)qp->depth * sizeof(*qp->sq));
+	memset(qp->cq, 0, (size_t)qp->depth * sizeof(*qp->cq));
+	memset(qp->reqs, 0, (size_t)qp->depth * sizeof(*qp->reqs));
+	qp->sq_tail = qp->sq_rung = 0;
+	qp->cq_head = qp->cq_rung = 0;
+	qp->phase = 1;
+	/* depth - 1 CIDs: one SQ slot always stays empty (full = tail + 1 == head). */
+	qp->nfree = 0;
+	for (uint32_t i = qp->depth - 1u; i > 0; i--)
+		qp->free_cids[qp->nfree++] = (uint16_t)(i - 1);
+	if (qp->shadow_sq) {
+		/* Fresh slots before the device learns of the queue: a value left
+		 * by an earlier queue with this id must not read as a new tail. */
+		*qp->shadow_sq = 0;
+		*qp->shadow_cq = 0;
+		*qp->eventidx_sq = 0;
+		*qp->eventidx_cq = 0;
+	}
+}
+
+/*
+ * End every outstanding command with a host status (see nvme_spec.h). Only
+ * for commands the device can no longer touch: the caller made sure of it.
+ * Returns how many callbacks this delivered.
+ */
+uint32_t upcie_nvme_queue_complete_all(struct upcie_nvme_qpair *qp, uint16_t status, int dnr)
+{
+	uint32_t n = 0;
+
+	for (uint16_t cid = 0; cid < qp->depth; cid++) {
+		struct upcie_nvme_cqe cqe = {0};
+
+		if (!qp->reqs[cid].busy)
+			continue;
+		cqe.cid = cid;
+		cqe.sqid = qp->qid;
+		cqe.status = upcie_nvme_status_field(status, dnr, 0);
+		upcie_nvme_queue_complete(qp, &cqe);
+		n++;
+	}
+	return n;
+}
+
+/* Cold: an error from a submit path, with a message that names it. */
+__attribute__((cold, noinline)) int upcie_nvme_queue_submit_err(struct upcie_nvme_qpair *qp,
+								int err, size_t len)
+{
+	if (err == -EAGAIN)
+		return upcie_err(-EAGAIN,
+				 "queue %u is full (%u commands outstanding): poll to reap "
+				 "completions, then submit again",
+				 qp->qid, qp->depth - 1u);
+	return upcie_err(err,
+			 "queue %u: a %zu-byte transfer is not possible: the buffer must lie in "
+			 "the DMA heap, start 4-byte aligned and not exceed %u bytes (MDTS)",
+			 qp->qid, len, qp->max_xfer);
+}
+
+/* A completion whose CID is not outstanding: the device misbehaved. */
+void upcie_nvme_queue_stray(struct upcie_nvme_qpair *qp, const struct upcie_nvme_cqe *cqe)
+{
+	qp->stats.stray++;
+	upcie_log(UPCIE_LOG_ERROR, "qpair %u: completion for unknown CID %u dropped", qp->qid,
+		  cqe->cid);
+}
+
+/* Post one SQE: take a CID, build PRPs, copy into the SQ. Doorbell per flags. */
+int upcie_nvme_queue_submit(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+			    const void *buf, size_t len, upcie_nvme_cb cb, void *arg,
+			    unsigned flags, uint16_t *cidp)
+{
+	uint16_t cid;
+	int rc;
+
+	if (unlikely(!qp->nfree))
+		return upcie_nvme_queue_submit_err(qp, -EAGAIN, len);
+	cid = qp->free_cids[qp->nfree - 1];
+	if (buf) {
+		if (unlikely(len > qp->max_xfer))
+			return upcie_nvme_queue_submit_err(qp, -EINVAL, len);
+		rc = upcie_nvme_prp_setup(qp->heap, qp->page_size, buf, len, &sqe->prp1, &sqe->prp2,
+					  qp->prp_lists + (size_t)cid * qp->prp_slot_entries,
+					  qp->prp_slot_entries);
+		if (unlikely(rc))
+			return upcie_nvme_queue_submit_err(qp, rc, len);
+	}
+	upcie_nvme_queue_claim(qp, cb, arg);
+	sqe->cid = cid;
+	qp->sq[qp->sq_tail] = *sqe;
+	if (cidp)
+		*cidp = cid;
+	upcie_nvme_queue_push(qp, flags);
+	return 0;
+}
+
+/*
+ * Poll's slow path: move the queue's clock on, let the owner check health,
+ * timeouts or recover (not re-entered: a recovery that polls this queue
+ * only reaps), then reap as usual.
+ */
+int upcie_nvme_queue_poll_slow(struct upcie_nvme_qpair *qp, uint32_t max)
+{
+	uint64_t now;
+	bool tick = false;
+	int n = 0, rc;
+
+	if (qp->in_slow || !qp->slow)
+		return upcie_nvme_queue_reap(qp, max);
+	now = upcie_now_ms();
+	if (now - qp->tick_ms >= TICK_MS) {
+		qp->tick++;
+		qp->tick_ms = now;
+		tick = true;
+	}
+	if (tick || qp->gen != *qp->gen_src) {
+		qp->in_slow = true;
+		rc = qp->slow(qp, tick);
+		qp->in_slow = false;
+		if (rc < 0)
+			return rc;
+		n = rc;
+	}
+	if (max && (uint32_t)n >= max)
+		return n;
+	return n + upcie_nvme_queue_reap(qp, max ? max - (uint32_t)n : 0);
+}
+
+int upcie_nvme_queue_wait(struct upcie_nvme_qpair *qp, const volatile int *done,
+			  uint64_t deadline_ms, struct upcie_pci_dev *dev)
+{
+	for (unsigned spin = 1;; spin++) {
+		int rc = upcie_nvme_queue_poll(qp, 0);
+
+		if (*done)
+			return 0;
+		if (rc < 0)
+			return rc;
+		upcie_pci_idle(dev);
+		if ((spin & 255) == 0 && upcie_now_ms() > deadline_ms) {
+			/* A last look: the completion may have come meanwhile. */
+			(void)upcie_nvme_queue_reap(qp, 0);
+			return *done ? 0 : -ETIMEDOUT;
+		}
+	}
+}

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The queue layer: one submission queue and its completion queue, as the
+ * hot path sees them. Read top to bottom, this is the whole life of a
+ * command: claim a CID, write the SQE, move the tail, ring the SQ
+ * doorbell; see a new phase, read the CQE, give the CID back, call back,
+ * ring the CQ doorbell.
+ *
+ * This layer knows nothing of admin commands or of the controller: the
+ * controller layer above plugs into it through 'gen' (its state changed:
+ * the queue must be recovered) and the 'slow' hook (health, timeouts,
+ * recovery), both reached only off the hot path.
+ *
+ * Hot-path rules (docs/design.md): no MMIO reads, no syscalls, no locks,
+ * no allocation; one SQ doorbell write per ring, one CQ doorbell write per
+ * poll call that reaped anything.
+ */
+#ifndef UPCIE_LIB_NVME_QUEUE_H
+#define UPCIE_LIB_NVME_QUEUE_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <upcie/nvme.h>
+
+#include "compiler.h"
+#include "dma/heap.h"
+
+/* Poll calls between two looks at the clock (a power of two). */
+#define UPCIE_NVME_TICK_POLLS 256u
+
+/* Per-command state, indexed by CID. */
+struct upcie_nvme_req {
+	upcie_nvme_cb cb;
+	void *arg;
+	uint32_t stamp;	   /* queue tick at submission (timeouts) */
+	uint8_t busy;	   /* the CID is outstanding */
+	uint8_t abandoned; /* a sync wait gave up: drop the completion */
+	uint8_t expired;   /* timed out; recovery was started for it */
+} __attribute__((aligned(32)));
+
+struct upcie_nvme_qpair;
+/* The controller layer's slow path: called with the queue's state. */
+typedef int (*upcie_nvme_queue_slow_fn)(struct upcie_nvme_qpair *qp, bool tick);
+
+struct upcie_nvme_qpair {
+	/* Submission side (hot). */
+	struct upcie_nvme_sqe *sq;
+	volatile uint32_t *sq_db;
+	uint16_t sq_tail;
+	uint16_t sq_rung; /* tail value last published to the device */
+	uint16_t depth;	  /* entries in each queue */
+	uint16_t nfree;
+	uint16_t *free_cids;
+	struct upcie_nvme_req *reqs;
+	uint64_t *prp_lists;
+	uint32_t prp_slot_entries; /* list entries each CID owns */
+	uint32_t page_size;
+	uint32_t max_xfer;
+	uint32_t tick; /* coarse clock of this queue, in ticks */
+	const struct upcie_dma_heap *heap;
+
+	/* Completion side (hot). */
+	struct upcie_nvme_cqe *cq;
+	volatile uint32_t *cq_db;
+	uint16_t cq_head;
+	uint16_t cq_rung; /* head value last published to the device */
+	uint16_t phase;
+	uint32_t polls; /* poll calls, for the clock look every TICK_POLLS */
+	uint32_t gen;	/* *gen_src when this queue was last in step with its owner */
+	const volatile uint32_t *gen_src;
+
+	/* Shadow doorbells (Doorbell Buffer Config), NULL when unused. */
+	volatile uint32_t *shadow_sq, *shadow_cq;
+	volatile uint32_t *eventidx_sq, *eventidx_cq;
+
+	struct upcie_nvme_qpair_stats stats;
+
+	/* Cold: the slow path and its owner. */
+	upcie_nvme_queue_slow_fn slow;
+	bool in_slow;		   /* the slow path is running (no re-entry) */
+	uint64_t tick_ms;	   /* clock at the last tick */
+	uint64_t seen_completed;   /* stats.completed at the last progress check */
+	uint32_t progress_tick;	   /* tick of the last progress seen */
+	uint32_t timeout_ticks;	   /* async command timeout; 0: none */
+	uint32_t health_ticks;	   /* no progress for this long: check health */
+	upcie_nvme_timeout_cb tcb; /* the embedder's timeout policy, or NULL */
+	void *tcb_arg;
+	struct upcie_nvme_ctrl *ctrl;
+	uint16_t qid;
+	bool on_device; /* the device has this queue (created, not deleted) */
+	size_t mem_bytes;
+	struct upcie_nvme_qpair *next; /* controller's list of I/O qpairs */
+};
+
+/* queue.c: memory, the cold halves of submit and poll, and waits. */
+HIDDEN struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uint16_t qid,
+						       uint32_t depth, uint32_t page_size,
+						       uint32_t max_xfer);
+HIDDEN void upcie_nvme_queue_free(struct upcie_nvme_qpair *qp, bool keep_dma);
+HIDDEN void upcie_nvme_queue_reset(struct upcie_nvme_qpair *qp);
+HIDDEN uint32_t upcie_nvme_queue_complete_all(struct upcie_nvme_qpair *qp, uint16_t status,
+					      int dnr);
+HIDDEN int upcie_nvme_queue_submit(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+				   const void *buf, size_t len, upcie_nvme_cb cb, void *arg,
+				   unsigned flags, uint16_t *cid);
+HIDDEN void upcie_nvme_queue_stray(struct upcie_nvme_qpair *qp, const struct upcie_nvme_cqe *cqe);
+HIDDEN int upcie_nvme_queue_poll_slow(struct upcie_nvme_qpair *qp, uint32_t max);
+HIDDEN int upcie_nvme_queue_submit_err(struct upcie_nvme_qpair *qp, int err, size_t len);
+HIDDEN uint64_t upcie_now_ms(void);
+
+/*
+ * The one bounded wait of the library: poll until *done, the deadline, or
+ * an error from the queue. idle(dev) lets a polled backend progress.
+ * Returns 0 when done, -ETIMEDOUT at the deadline (after a last look at
+ * the CQ), or the negative errno poll returned (-ENODEV, -ENOTRECOVERABLE).
+ */
+HIDDEN int upcie_nvme_queue_wait(struct upcie_nvme_qpair *qp, const volatile int *done,
+				 uint64_t deadline_ms, struct upcie_pci_dev *dev);
+
+/* ---- the hot path, in the order a command lives it ---- */
+
+/* 1. Claim the CID on top of the free stack for (cb, arg); nfree > 0. */
+static inline uint16_t upcie_nvme_queue_claim(struct upcie_nvme_qpair *qp, upcie_nvme_cb cb,
+					      void *arg)
+{
+	uint16_t cid = qp->free_cids[--qp->nfree];
+	struct upcie_nvme_req *req = &qp->reqs[cid];
+
+	req->cb = cb;
+	req->arg = arg;
+	req->stamp = qp->tick;
+	req->busy = 1;
+	req->abandoned = 0;
+	req->expired = 0;
+	return cid;
+}
+
+/*
+ * 2. Shadow doorbell check (Base spec 3.1.3.6 / 5.8, Doorbell Buffer
+ * Config): the device asks for an MMIO write only when the new value
+ * passes its EventIdx, i.e. when event_idx lies in [old, new).
+ */
+static inline bool upcie_nvme_need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old)
+{
+	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old);
+}
+
+/* Publish a new tail (SQ) or head (CQ): shadow slot, then MMIO if asked. */
+static inline bool upcie_nvme_db_update(volatile uint32_t *db, volatile uint32_t *shadow,
+					volatile uint32_t *eventidx, uint16_t old, uint16_t new_idx)
+{
+	if (shadow) {
+		/* The SQEs (or consumed CQ slots) before the shadow value: the
+		 * device may read the shadow at any time, without a doorbell. */
+		upcie_wmb();
+		*shadow = new_idx;
+		/* The shadow value must be globally visible before EventIdx is read,
+		 * else the device may miss it while we skip the MMIO write. */
+		upcie_mb();
+		if (!upcie_nvme_need_event((uint16_t)*eventidx, new_idx, old))
+			return false;
+	} else {
+		/* The SQEs (or the CQ slots we consumed) must be visible before the
+		 * device sees the new doorbell value. */
+		upcie_wmb();
+	}
+	*db = new_idx;
+	return true;
+}
+
+/* 3. Ring: one SQ doorbell write for everything queued since the last. */
+static inline void upcie_nvme_queue_ring(struct upcie_nvme_qpair *qp)
+{
+	uint16_t tail = qp->sq_tail;
+
+	if (tail == qp->sq_rung)
+		return;
+	/* The queue's owner reset or lost the controller: this queue is not on
+	 * the device any more; the next poll recovers it. No doorbell. */
+	if (unlikely(qp->gen != *qp->gen_src))
+		return;
+	if (upcie_nvme_db_update(qp->sq_db, qp->shadow_sq, qp->eventidx_sq, qp->sq_rung, tail))
+		qp->stats.sq_doorbells++;
+	else
+		qp->stats.shadow_sq++;
+	qp->sq_rung = tail;
+}
+
+/* 4. The SQE at the tail is written: move the tail; ring now if asked. */
+static inline void upcie_nvme_queue_push(struct upcie_nvme_qpair *qp, unsigned flags)
+{
+	qp->sq_tail = (uint16_t)(qp->sq_tail + 1 == qp->depth ? 0 : qp->sq_tail + 1);
+	qp->stats.submitted++;
+	if (flags & UPCIE_NVME_SUBMIT_RING)
+		upcie_nvme_queue_ring(qp);
+}
+
+/*
+ * Read or write, start to end (upcie_nvme_read/_write are this, inlined):
+ * the same checks and results as upcie_nvme_queue_submit() plus PRP setup,
+ * but the PRPs of a transfer that spans at most two memory pages are
+ * computed here (Base spec 4.1.1), and the SQE is written straight into its
+ * SQ slot (no stack copy).
+ */
+static inline __attribute__((always_inline)) int
+upcie_nvme_queue_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uint64_t slba,
+		    uint32_t nlb, const void *buf, size_t len, upcie_nvme_cb cb, void *arg,
+		    unsigned flags)
+{
+	const struct upcie_dma_heap *h = qp->heap;
+	const uint64_t pmask = qp->page_size - 1;
+	uintptr_t off = (uintptr_t)buf - (uintptr_t)h->va;
+	struct upcie_nvme_sqe *sqe;
+	uint64_t prp1, prp2 = 0, first;
+	uint16_t cid;
+
+	if (unlikely(!qp->nfree))
+		return upcie_nvme_queue_submit_err(qp, -EAGAIN, len);
+	/* The whole buffer inside the heap (len >= 1), PRP1 dword aligned. */
+	if (unlikely(len > qp->max_xfer || off >= h->len || len > h->len - off))
+		return upcie_nvme_queue_submit_err(qp, -EINVAL, len);
+	prp1 = upcie_dma_bus_at(h, off);
+	if (unlikely(prp1 & 3))
+		return upcie_nvme_queue_submit_err(qp, -EINVAL, len);
+	cid = qp->free_cids[qp->nfree - 1];
+	first = qp->page_size - (prp1 & pmask);
+	if (len > first) {
+		if (len - first <= qp->page_size) {
+			prp2 = upcie_dma_bus_at(h, off + first);
+		} else {
+			int rc =
+			    upcie_nvme_prp_setup(h, qp->page_size, buf, len, &prp1, &prp2,
+						 qp->prp_lists + (size_t)cid * qp->prp_slot_entries,
+						 qp->prp_slot_entries);
+			if (unlikely(rc))
+				return upcie_nvme_queue_submit_err(qp, rc, len);
+		}
+	}
+	upcie_nvme_queue_claim(qp, cb, arg);
+	sqe = &qp->sq[qp->sq_tail];
+	sqe->opc = opc;
+	sqe->flags = 0;
+	sqe->cid = cid;
+	sqe->nsid = nsid;
+	sqe->cdw2 = 0;
+	sqe->cdw3 = 0;
+	sqe->mptr = 0;
+	sqe->prp1 = prp1;
+	sqe->prp2 = prp2;
+	sqe->cdw10 = (uint32_t)slba;
+	sqe->cdw11 = (uint32_t)(slba >> 32);
+	sqe->cdw12 = nlb - 1; /* NLB is 0's based */
+	sqe->cdw13 = 0;
+	sqe->cdw14 = 0;
+	sqe->cdw15 = 0;
+	upcie_nvme_queue_push(qp, flags);
+	return 0;
+}
+
+/*
+ * 5. Take one completion if the device posted it: the entry as two
+ * aligned quadwords, dw0/dw1 then sqhd/sqid/cid/status (Base spec 4.6).
+ * Returns false when the slot at the head still has the old phase.
+ */
+static inline bool upcie_nvme_cqe_take(struct upcie_nvme_qpair *qp, struct upcie_nvme_cqe *cqe)
+{
+	volatile uint64_t *slot = (volatile uint64_t *)&qp->cq[qp->cq_head];
+	uint64_t q[2];
+
+	if ((uint16_t)(slot[1] >> 48 & 1) != qp->phase)
+		return false;
+	/* The device writes the status word (with the phase) last: read the
+	 * entry, the quadword with the phase included, again only after
+	 * seeing the new phase. */
+	upcie_rmb();
+	q[0] = slot[0];
+	q[1] = slot[1];
+	memcpy(cqe, q, sizeof(*cqe));
+	if (++qp->cq_head == qp->depth) {
+		qp->cq_head = 0;
+		qp->phase ^= 1;
+	}
+	return true;
+}
+
+/* 6. Give the CID back, then call back (so the callback may resubmit). */
+static inline void upcie_nvme_queue_complete(struct upcie_nvme_qpair *qp,
+					     const struct upcie_nvme_cqe *cqe)
+{
+	struct upcie_nvme_req *req = &qp->reqs[cqe->cid];
+
+	req->busy = 0;
+	qp->free_cids[qp->nfree++] = cqe->cid;
+	qp->stats.completed++;
+	if (likely(!req->abandoned) && req->cb)
+		req->cb(req->arg, cqe);
+}
+
+/* 7. Reap up to max completions (0: a queue's worth), then doorbells. */
+static inline __attribute__((always_inline)) int upcie_nvme_queue_reap(struct upcie_nvme_qpair *qp,
+								       uint32_t max)
+{
+	struct upcie_nvme_cqe cqe;
+	uint32_t n = 0;
+
+	if (!max)
+		max = qp->depth;
+	while (n < max && upcie_nvme_cqe_take(qp, &cqe)) {
+		n++;
+		if (unlikely(cqe.cid >= qp->depth || !qp->reqs[cqe.cid].busy)) {
+			upcie_nvme_queue_stray(qp, &cqe);
+			continue;
+		}
+		upcie_nvme_queue_complete(qp, &cqe);
+	}
+	if (n) {
+		/* What the callbacks queued goes to the device before the CQ head. */
+		upcie_nvme_queue_ring(qp);
+		if (upcie_nvme_db_update(qp->cq_db, qp->shadow_cq, qp->eventidx_cq, qp->cq_rung,
+					 qp->cq_head))
+			qp->stats.cq_doorbells++;
+		else
+			qp->stats.shadow_cq++;
+		qp->cq_rung = qp->cq_head;
+	}
+	return (int)n;
+}
+
+/*
+ * 8. Poll: reap up to max completions, then one CQ doorbell write. Commands
+ * the callbacks queued (or queued before the call) are published with the
+ * SQ doorbell first: under emulation and on real devices alike, the first
+ * doorbell after a completion is the one that should give the device work.
+ * Every UPCIE_NVME_TICK_POLLS calls, and whenever the owner's state
+ * changed, the slow path runs first (clock, health, timeouts, recovery).
+ */
+static inline __attribute__((always_inline)) int upcie_nvme_queue_poll(struct upcie_nvme_qpair *qp,
+								       uint32_t max)
+{
+	if (unlikely(qp->gen != *qp->gen_src) ||
+	    unlikely((++qp->polls & (UPCIE_NVME_TICK_POLLS - 1)) == 0))
+		return upcie_nvme_queue_poll_slow(qp, max);
+	return upcie_nvme_queue_reap(qp, max);
+}
+
+#endif

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The model's slow commands: I/O commands it fetched but holds (the
+ * UPCIE_SIM_FAULT_HOLD fault: a command "stuck in the device" that may
+ * still run, and write host memory, later), Abort (Base spec 5.1), held
+ * Asynchronous Event Requests and the events that complete them (5.2).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "sim_priv.h"
+
+bool upcie_sim_hold(struct upcie_sim *sim, uint16_t sqid, const struct upcie_nvme_sqe *sqe)
+{
+	if (sim->nr_held >= SIM_HELD_MAX)
+		return false;
+	sim->held[sim->nr_held].sqe = *sqe;
+	sim->held[sim->nr_held].sqid = sqid;
+	sim->nr_held++;
+	return true;
+}
+
+static void held_remove(struct upcie_sim *sim, uint32_t i)
+{
+	sim->held[i] = sim->held[--sim->nr_held];
+}
+
+/* Abort: CDW10 = CID << 16 | SQID; dword 0 bit 0 = 0 when it was aborted. */
+uint16_t upcie_sim_abort(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
+			 struct sim_cpl *cpl)
+{
+	uint16_t sqid = (uint16_t)(sqe->cdw10 & 0xffff), cid = (uint16_t)(sqe->cdw10 >> 16);
+
+	sim->st.aborts++;
+	if (sim->f_abort_lost) {
+		cpl->hold = true; /* never completes */
+		return 0;
+	}
+	cpl->dw0 = 1;
+	for (uint32_t i = 0; i < sim->nr_held; i++) {
+		if (sim->held[i].sqid != sqid || sim->held[i].sqe.cid != cid)
+			continue;
+		upcie_sim_post(sim, sqid, cid, UPCIE_NVME_SC_ABORT_REQ, 0);
+		held_remove(sim, i);
+		cpl->dw0 = 0;
+		break;
+	}
+	return 0;
+}
+
+void upcie_sim_held_sq_deleted(struct upcie_sim *sim, uint16_t sqid)
+{
+	for (uint32_t i = 0; i < sim->nr_held;) {
+		if (sim->held[i].sqid != sqid) {
+			i++;
+			continue;
+		}
+		upcie_sim_post(sim, sqid, sim->held[i].sqe.cid, UPCIE_NVME_SC_ABORT_SQ_DELETED, 0);
+		held_remove(sim, i);
+	}
+}
+
+/* Complete one held event request with dw0, or keep the event pending. */
+static void raise_event(struct upcie_sim *sim, uint32_t dw0)
+{
+	if (sim->aer_held) {
+		uint16_t cid = sim->aer_cids[--sim->aer_held];
+
+		upcie_sim_post(sim, 0, cid, 0, dw0);
+		return;
+	}
+	if (sim->nr_aer_pending < sizeof(sim->aer_pending) / sizeof(sim->aer_pending[0]))
+		sim->aer_pending[sim->nr_aer_pending++] = dw0;
+}
+
+uint16_t upcie_sim_aer(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe, struct sim_cpl *cpl)
+{
+	if (sim->nr_aer_pending) {
+		cpl->dw0 = sim->aer_pending[0];
+		memmove(sim->aer_pending, sim->aer_pending + 1,
+			--sim->nr_aer_pending * sizeof(sim->aer_pending[0]));
+		return 0;
+	}
+	if (sim->aer_held >= SIM_AER_MAX)
+		return UPCIE_NVME_SC_AER_LIMIT;
+	sim->aer_cids[sim->aer_held++] = sqe->cid;
+	cpl->hold = true;
+	return 0;
+}
+
+int upcie_sim_release_held(struct upcie_sim *sim)
+{
+	int n = 0;
+
+	if (!sim)
+		return upcie_err(-EINVAL, "sim: no model given to upcie_sim_release_held()");
+	sim_lock(sim);
+	while (sim->nr_held) {
+		struct sim_held h = sim->held[0];
+		struct sim_cpl cpl = {0};
+		uint16_t st;
+
+		held_remove(sim, 0);
+		if (!sim->ready || !sim->sqs[h.sqid].live)
+			continue; /* the controller let go of it: it never runs */
+		st = upcie_sim_run_io(sim, h.sqid, &h.sqe, &cpl);
+		upcie_sim_post(sim, h.sqid, h.sqe.cid, st, cpl.dw0);
+		n++;
+	}
+	sim_unlock(sim);
+	return n;
+}
+
+int upcie_sim_event(struct upcie_sim *sim, uint8_t type, uint8_t info, uint8_t lid)
+{
+	if (!sim)
+		return upcie_err(-EINVAL, "sim: no model given to upcie_sim_event()");
+	sim_lock(sim);
+	raise_event(sim, (uint32_t)type | (uint32_t)info << 8 | (uint32_t)lid << 16);
+	sim_unlock(sim);
+	return 0;
+}
+
+int upcie_sim_set_active_ns(struct upcie_sim *sim, uint32_t nr_ns)
+{
+	if (!sim)
+		return upcie_err(-EINVAL, "sim: no model given to upcie_sim_set_active_ns()");
+	sim_lock(sim);
+	if (nr_ns > sim->nr_ns_created) {
+		sim_unlock(sim);
+		return upcie_err(-EINVAL, "sim: %u namespaces asked, the model was created with %u",
+				 nr_ns, sim->nr_ns_created);
+	}
+	sim->cfg.nr_ns = nr_ns;
+	/* Notice: Namespace Attribute Changed, log 04h (Changed Namespace List). */
+	raise_event(sim, 2u | 0u << 8 | 0x04u << 16);
+	sim_unlock(sim);
+	return 0;
+}
