@@ -103,6 +103,7 @@ struct upcie_nvme_ctrl_info {
 	uint32_t nr_ns;		/* active namespaces */
 	bool dbbuf;		/* shadow doorbells in use */
 	uint64_t resets;	/* controller resets since open */
+	uint64_t health_checks; /* CSTS reads by health checks (slow path only) */
 	uint32_t reserved[8];
 };
 

@@ -566,6 +566,7 @@ void upcie_nvme_ctrl_info(const struct upcie_nvme_ctrl *c, struct upcie_nvme_ctr
 	info->nr_ns = c->nr_ns;
 	info->dbbuf = c->dbbuf_shadow != NULL;
 	info->resets = c->resets;
+	info->health_checks = c->health_checks;
 }
 
 struct upcie_pci_dev *upcie_nvme_ctrl_dev(const struct upcie_nvme_ctrl *c)

@@ -76,6 +76,7 @@ struct upcie_nvme_ctrl {
 	volatile uint32_t gen;
 	volatile int state;
 	uint64_t resets;
+	uint64_t health_checks;
 
 	pthread_mutex_t admin_lock;
 	struct upcie_nvme_qpair *admin;

@@ -71,7 +71,8 @@ static int health(struct upcie_nvme_ctrl *c)
 	int rc;
 
 	if (c->state == UPCIE_NVME_GONE)
-		return -ENODEV;
+		return upcie_err(-ENODEV, "%s: the device is gone", upcie_pci_name(c->dev));
+	__atomic_add_fetch(&c->health_checks, 1, __ATOMIC_RELAXED);
 	csts = upcie_mmio_read32(c->regs, UPCIE_NVME_REG_CSTS);
 	rc = csts == UINT32_MAX ? -ENODEV : upcie_pci_check(c->dev);
 	if (rc == -ENODEV) {
@@ -203,11 +204,15 @@ static int recover(struct upcie_nvme_qpair *qp)
 	default:
 		break;
 	}
-	/* LIVE in a new generation: the controller was reset under us. */
-	rc = upcie_nvme_qpair_on_device(qp);
-	if (rc < 0)
-		return rc;
+	/* LIVE in a new generation: the controller was reset under us. In
+	 * step from here (so the re-created queue may ring), unless that fails:
+	 * then the next poll tries again. */
 	qp->gen = gen;
+	rc = upcie_nvme_qpair_on_device(qp);
+	if (rc < 0) {
+		qp->gen = gen - 1;
+		return rc;
+	}
 	qp->stats.recoveries++;
 	return rc;
 }
@@ -236,6 +241,7 @@ int upcie_nvme_expire(struct upcie_nvme_qpair *qp, uint16_t cid)
 	}
 	upcie_warn("%s: queue %u: command (cid %u) timed out; %s", upcie_pci_name(c->dev), qp->qid,
 		   cid, act == UPCIE_NVME_TIMEOUT_ABORT ? "aborting it" : "resetting");
+	uint64_t resets = c->resets;
 	if (act == UPCIE_NVME_TIMEOUT_ABORT && upcie_nvme_abort(qp, cid) == 0) {
 		/* Aborted: its completion (Command Abort Requested) follows. */
 		deadline = upcie_now_ms() + c->opts.admin_timeout_ms;
@@ -246,8 +252,11 @@ int upcie_nvme_expire(struct upcie_nvme_qpair *qp, uint16_t cid)
 		if (!req->busy)
 			return 1;
 	}
+	/* A lost Abort has already reset the controller (admin timeout). */
 	pthread_mutex_lock(&c->admin_lock);
-	rc = upcie_nvme_reset_locked(c, "a command timed out and Abort did not end it");
+	rc = c->resets != resets ? 0
+				 : upcie_nvme_reset_locked(c, "a command timed out and Abort did "
+							      "not end it");
 	pthread_mutex_unlock(&c->admin_lock);
 	if (rc)
 		return rc;
@@ -346,6 +355,7 @@ int upcie_nvme_admin_slow(struct upcie_nvme_qpair *qp, bool tick)
 	qp->progress_tick = qp->tick;
 	/* Only the cheap half of health(): a reset from inside an admin wait
 	 * is left to the wait's own timeout. */
+	__atomic_add_fetch(&c->health_checks, 1, __ATOMIC_RELAXED);
 	uint32_t csts = upcie_mmio_read32(c->regs, UPCIE_NVME_REG_CSTS);
 	if (csts == UINT32_MAX || upcie_pci_check(c->dev) == -ENODEV) {
 		upcie_nvme_fence(c, UPCIE_NVME_GONE, "the device is gone");

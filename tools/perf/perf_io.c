@@ -258,6 +258,17 @@ static inline int poll_once(struct perf_thread *t)
 	t0 = perf_tsc();
 	n = upcie_nvme_poll(t->qp, 0);
 	t1 = perf_tsc();
+	if (perf_unlikely(n < 0)) {
+		/* The controller is gone or failed: its commands have ended (or
+		 * never will); stop every thread and report it. */
+		if (!t->rc) {
+			t->rc = PERF_EXIT_DEV;
+			snprintf(t->errmsg, sizeof(t->errmsg), "qpair %u: %s", t->idx,
+				 upcie_errmsg());
+		}
+		perf_stop = 1;
+		return n;
+	}
 	t->polls++;
 	if (n > 0) {
 		add_cost(t, &t->complete_tsc, t1 - t0 - (t->cb_tsc - cb0), ovh);
@@ -353,7 +364,11 @@ void *perf_thread_run(void *arg)
 	while (t->nfree < t->nslots) {
 		if (t->dev->sim)
 			upcie_sim_step(t->dev->sim);
-		if (!poll_once(t) && perf_tsc() > deadline) {
+		int n = poll_once(t);
+
+		if (n < 0)
+			break;
+		if (!n && perf_tsc() > deadline) {
 			abandon(t);
 			break;
 		}
