@@ -29,6 +29,17 @@
  *   upcie_dma_bus()          bus address of a heap pointer
  *   upcie_dma_heap_info()    size, use, page size, hugepages or not
  *
+ * Growth: a heap created with UPCIE_DMA_GROW adds a segment when an
+ * allocation does not fit: new memory of the same kind (hugepages when the
+ * first segment has them), at least as large as the first segment and the
+ * request, mapped for the device when it is added (never on the I/O
+ * path: the allocating thread pays). Translation stays O(1) within a
+ * segment: the first segment is looked up as before, later ones after a
+ * scan of at most UPCIE_DMA_MAX_SEGS (64) segment bounds. No allocation
+ * ever spans two segments. Segments live until the heap is destroyed.
+ * This is what lets an engine take small command payloads (DSM ranges)
+ * and I/O buffers from the heap without sizing it up front.
+ *
  * Caveats: with uio, bus addresses are physical and need CAP_SYS_ADMIN to
  * read from /proc/self/pagemap; a heap is tied to the device it was created
  * for. Allocation and free take a lock (they are not meant for the I/O
@@ -51,6 +62,7 @@ struct upcie_dma_heap;
 /* Creation flags. */
 #define UPCIE_DMA_HUGEPAGES_ONLY (1u << 0) /* fail rather than fall back to small pages */
 #define UPCIE_DMA_NO_HUGEPAGES	 (1u << 1) /* ordinary pages only (sim, vfio) */
+#define UPCIE_DMA_GROW		 (1u << 2) /* add segments when an allocation does not fit */
 
 /* upcie_dma_bus() of an address outside the heap. */
 #define UPCIE_DMA_BAD_ADDR UINT64_MAX
@@ -61,14 +73,17 @@ struct upcie_dma_heap_info {
 	size_t page_size; /* backing page size */
 	bool hugepages;	  /* backed by hugepages */
 	size_t allocations;
+	size_t segments; /* 1, plus those added by growth */
 };
 
-/* size is rounded up to the page size. NULL and errno on failure. */
+/* size (of the first segment) is rounded up to the page size. NULL and
+ * errno on failure. */
 struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t size,
 					     unsigned flags);
 void upcie_dma_heap_destroy(struct upcie_dma_heap *heap);
 
-/* align: power of two (0 means 64). NULL with errno ENOMEM when exhausted,
+/* align: power of two (0 means 64). NULL with errno ENOMEM when exhausted
+ * (with UPCIE_DMA_GROW: when no segment could be added either),
  * EINVAL when size is 0 or the request can never be contiguous. */
 void *upcie_dma_alloc(struct upcie_dma_heap *heap, size_t size, size_t align);
 /* Page-aligned (4 KiB), may straddle backing pages. */
@@ -82,6 +97,8 @@ uint64_t upcie_dma_bus(const struct upcie_dma_heap *heap, const void *va);
 /* True when [va, va + len) lies inside the heap. */
 bool upcie_dma_contains(const struct upcie_dma_heap *heap, const void *va, size_t len);
 
+/* size and used count every segment; page_size and hugepages describe the
+ * first. */
 void upcie_dma_heap_info(const struct upcie_dma_heap *heap, struct upcie_dma_heap_info *info);
 
 #ifdef __cplusplus

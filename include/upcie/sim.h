@@ -64,6 +64,7 @@ struct upcie_sim_config {
 	uint32_t nr_ns;	       /* active namespaces, nsid 1..nr_ns (default 2) */
 	struct upcie_sim_ns_config ns[UPCIE_SIM_MAX_NS];
 	bool threaded; /* run on an own thread (default false) */
+	bool sgl;      /* SGLs for NVM I/O, Identify SGLS = 1 (default true) */
 	char serial[21];
 	char model[41];
 };

@@ -9,6 +9,8 @@
  *   pci.h        PCI device handles (uio, vfio and the emulated 'sim')
  *   dma.h        hugepage DMA heaps with virtual-to-bus translation
  *   nvme.h       controllers, namespaces, queue pairs, I/O
+ *   engine.h     for I/O engines: shared controllers, split transfers,
+ *                scatter lists (PRP lists and SGLs)
  *
  * Not included here, include them when you need them:
  *   sim.h        the in-process emulated NVMe controller (fault injection,
@@ -30,5 +32,6 @@
 #include <upcie/pci.h>
 #include <upcie/dma.h>
 #include <upcie/nvme.h>
+#include <upcie/engine.h>
 
 #endif /* UPCIE_UPCIE_H */

@@ -131,7 +131,9 @@ struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t s
 	if (!h)
 		return upcie_err_null(-ENOMEM, "out of memory for a DMA heap");
 	h->dev = dev;
+	h->flags = flags;
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_init(&h->grow_lock, NULL);
 	h->contiguous = (caps & UPCIE_PCI_DMA_BUS_CONTIGUOUS) != 0;
 
 	hpsz = (flags & UPCIE_DMA_NO_HUGEPAGES) ? -1 : gethugepagesize();
@@ -198,6 +200,7 @@ err_unmap:
 	free(h->bus);
 	free(h->blocks);
 	pthread_mutex_destroy(&h->lock);
+	pthread_mutex_destroy(&h->grow_lock);
 	free(h);
 	errno = -rc;
 	return NULL;
@@ -207,11 +210,13 @@ void upcie_dma_heap_destroy(struct upcie_dma_heap *h)
 {
 	if (!h)
 		return;
+	upcie_dma_segs_destroy(h);
 	upcie_pci_dma_unmap(h->dev, h->va, h->len, h->page_size, h->bus);
 	munmap(h->va, h->len);
 	free(h->bus);
 	free(h->blocks);
 	pthread_mutex_destroy(&h->lock);
+	pthread_mutex_destroy(&h->grow_lock);
 	free(h);
 }
 
@@ -288,6 +293,8 @@ void *upcie_dma_alloc(struct upcie_dma_heap *h, size_t size, size_t align)
 	pthread_mutex_lock(&h->lock);
 	p = heap_alloc(h, size, align ? align : MIN_ALIGN, false);
 	pthread_mutex_unlock(&h->lock);
+	if (!p && errno == ENOMEM && (h->flags & UPCIE_DMA_GROW))
+		p = upcie_dma_grow_alloc(h, size, align ? align : MIN_ALIGN, false);
 	return p;
 }
 
@@ -304,6 +311,9 @@ void *upcie_dma_alloc_pages_aligned(struct upcie_dma_heap *h, size_t size, size_
 	p = heap_alloc(h, align_up(size, SMALL_PAGE), align < SMALL_PAGE ? SMALL_PAGE : align,
 		       true);
 	pthread_mutex_unlock(&h->lock);
+	if (!p && errno == ENOMEM && (h->flags & UPCIE_DMA_GROW))
+		p = upcie_dma_grow_alloc(h, align_up(size, SMALL_PAGE),
+					 align < SMALL_PAGE ? SMALL_PAGE : align, true);
 	return p;
 }
 
@@ -315,6 +325,12 @@ int upcie_dma_free(struct upcie_dma_heap *h, void *ptr)
 
 	if (!ptr)
 		return 0;
+	if (__atomic_load_n(&h->nsegs, __ATOMIC_ACQUIRE) &&
+	    ((char *)ptr < (char *)h->va || (char *)ptr >= (char *)h->va + h->len)) {
+		struct upcie_dma_heap *seg = upcie_dma_seg_of(h, ptr, 1);
+		if (seg)
+			return upcie_dma_free(seg, ptr);
+	}
 	pthread_mutex_lock(&h->lock);
 	rc = heap_free(h, ptr);
 	pthread_mutex_unlock(&h->lock);
@@ -365,7 +381,9 @@ bool upcie_dma_contains(const struct upcie_dma_heap *h, const void *va, size_t l
 {
 	uintptr_t p = (uintptr_t)va, base = (uintptr_t)h->va;
 
-	return p >= base && len <= h->len && p - base <= h->len - len;
+	if (p >= base && len <= h->len && p - base <= h->len - len)
+		return true;
+	return upcie_dma_seg_of(h, va, len) != NULL;
 }
 
 void upcie_dma_heap_info(const struct upcie_dma_heap *h, struct upcie_dma_heap_info *info)
@@ -375,4 +393,14 @@ void upcie_dma_heap_info(const struct upcie_dma_heap *h, struct upcie_dma_heap_i
 	info->page_size = h->page_size;
 	info->hugepages = h->hugepages;
 	info->allocations = h->nallocs;
+	info->segments = 1;
+	for (size_t i = 0; i < __atomic_load_n(&h->nsegs, __ATOMIC_ACQUIRE); i++) {
+		struct upcie_dma_heap_info si;
+
+		upcie_dma_heap_info(h->segs[i], &si);
+		info->size += si.size;
+		info->used += si.used;
+		info->allocations += si.allocations;
+		info->segments++;
+	}
 }

@@ -16,6 +16,9 @@ struct upcie_dma_block {
 	bool used;
 };
 
+/* Most segments a growable heap (UPCIE_DMA_GROW) adds to its first one. */
+#define UPCIE_DMA_MAX_SEGS 64
+
 struct upcie_dma_heap {
 	struct upcie_pci_dev *dev;
 	void *va;
@@ -32,11 +35,29 @@ struct upcie_dma_heap {
 	struct upcie_dma_block *blocks;
 	size_t nblocks, cap;
 	size_t used, nallocs;
+	/* Growth (lib/dma/grow.c): the first segment is this heap's own
+	 * va/len/bus, which the hot path reads directly. Each later segment is
+	 * a heap of its own, mapped for the device when added; a slot is
+	 * written before nsegs is raised (release), and nsegs is read with
+	 * acquire, so translation takes no lock. */
+	unsigned flags;
+	pthread_mutex_t grow_lock;
+	struct upcie_dma_heap *segs[UPCIE_DMA_MAX_SEGS];
+	size_t nsegs;
 };
 
 /* Page-granular allocation aligned to 'align' (a power of two >= 4 KiB). */
 void *upcie_dma_alloc_pages_aligned(struct upcie_dma_heap *h, size_t size, size_t align)
     __attribute__((visibility("hidden")));
+
+/* grow.c: the segments after the first. */
+uint64_t upcie_dma_seg_bus(const struct upcie_dma_heap *h, const void *va)
+    __attribute__((visibility("hidden")));
+void *upcie_dma_grow_alloc(struct upcie_dma_heap *h, size_t size, size_t align, bool pages)
+    __attribute__((visibility("hidden")));
+struct upcie_dma_heap *upcie_dma_seg_of(const struct upcie_dma_heap *h, const void *va, size_t len)
+    __attribute__((visibility("hidden")));
+void upcie_dma_segs_destroy(struct upcie_dma_heap *h) __attribute__((visibility("hidden")));
 
 /* Bus address of heap offset 'off' (< h->len, checked by the caller). */
 static inline uint64_t upcie_dma_bus_at(const struct upcie_dma_heap *h, uintptr_t off)
@@ -49,8 +70,8 @@ static inline uint64_t upcie_dma_bus_fast(const struct upcie_dma_heap *h, const 
 {
 	uintptr_t off = (uintptr_t)va - (uintptr_t)h->va;
 
-	if (off >= h->len)
-		return UPCIE_DMA_BAD_ADDR;
+	if (__builtin_expect(off >= h->len, 0))
+		return upcie_dma_seg_bus(h, va); /* a later segment, or BAD_ADDR */
 	return upcie_dma_bus_at(h, off);
 }
 

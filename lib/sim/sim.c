@@ -35,6 +35,7 @@ void upcie_sim_config_default(struct upcie_sim_config *cfg)
 	cfg->ns[0] = (struct upcie_sim_ns_config){.lba_size = 512, .nlbas = 131072};
 	cfg->ns[1] = (struct upcie_sim_ns_config){.lba_size = 4096, .nlbas = 16384};
 	cfg->threaded = false;
+	cfg->sgl = true;
 	snprintf(cfg->serial, sizeof(cfg->serial), "UPCIESIM0001");
 	snprintf(cfg->model, sizeof(cfg->model), "upcie emulated NVMe controller");
 }

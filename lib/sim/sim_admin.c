@@ -50,7 +50,8 @@ static void id_ctrl(struct upcie_sim *sim, struct upcie_nvme_id_ctrl *id)
 	id->nn = sim->cfg.nr_ns;
 	id->oncs = UPCIE_NVME_ONCS_WRITE_ZEROES | UPCIE_NVME_ONCS_DSM;
 	id->vwc = 1;
-	id->psd[0].mp = 2500; /* 25 W in centiwatts */
+	id->sgls = sim->cfg.sgl ? 1 : 0; /* SGLs without alignment needs */
+	id->psd[0].mp = 2500;		 /* 25 W in centiwatts */
 	snprintf(id->subnqn, sizeof(id->subnqn), "nqn.2024-01.io.upcie:sim:%s", sim->cfg.serial);
 }
 

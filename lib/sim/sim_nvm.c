@@ -59,8 +59,7 @@ static uint16_t rw(struct upcie_sim *sim, struct sim_ns *ns, const struct upcie_
 		return rc;
 	if (sim->mdts_bytes && len > sim->mdts_bytes)
 		return UPCIE_NVME_SC_INVALID_FIELD;
-	rc = upcie_sim_prp_xfer(sim, sqe->prp1, sqe->prp2, ns->data + off, (size_t)len, (size_t)len,
-				!write);
+	rc = upcie_sim_data_xfer(sim, sqe, ns->data + off, (size_t)len, (size_t)len, !write);
 	if (rc)
 		return rc;
 	if (write) {

@@ -261,6 +261,13 @@ SIM_HIDDEN int upcie_sim_dma_del(struct upcie_sim *sim, uint64_t addr, uint64_t 
 SIM_HIDDEN uint16_t upcie_sim_prp_xfer(struct upcie_sim *sim, uint64_t prp1, uint64_t prp2,
 				       uint8_t *buf, size_t len, size_t avail, bool to_host);
 
+/* Move n bytes between buf + off and host memory at addr (registered). */
+SIM_HIDDEN uint16_t upcie_sim_mem_xfer(struct upcie_sim *sim, uint64_t addr, uint8_t *buf,
+				       size_t off, size_t n, size_t avail, bool to_host);
+/* sim_sgl.c: the data pointer of an NVM command, PRPs or (PSDT 01b) an SGL. */
+SIM_HIDDEN uint16_t upcie_sim_data_xfer(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
+					uint8_t *buf, size_t len, size_t avail, bool to_host);
+
 /* sim_admin.c */
 SIM_HIDDEN uint16_t upcie_sim_admin(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
 				    struct sim_cpl *cpl);

@@ -170,3 +170,10 @@ uint16_t upcie_sim_prp_xfer(struct upcie_sim *sim, uint64_t prp1, uint64_t prp2,
 	}
 	return 0;
 }
+
+/* One contiguous piece of host memory, for other walkers (SGLs). */
+uint16_t upcie_sim_mem_xfer(struct upcie_sim *sim, uint64_t addr, uint8_t *buf, size_t off,
+			    size_t n, size_t avail, bool to_host)
+{
+	return seg(sim, addr, buf, off, n, avail, to_host);
+}
