@@ -4,12 +4,14 @@
 # /init of the test guest (copied into the initramfs by run-guest).
 #
 # Brings up a minimal system (busybox, the kernel modules run-guest copied
-# in), reserves hugepages, finds the NVMe controllers, runs the guest-side
+# in), reserves hugepages, finds the NVMe controllers of the topology
+# (/upcie/qemu/topology.env, generated from topology.py), runs the guest-side
 # script /upcie/guest-script.sh under a timeout, prints a summary and powers
 # off. The host side (run-guest) parses these lines:
 #
 #   UPCIE-GUEST-BEGIN
-#   ... output of the guest script ...
+#   ... output of the guest script: TAP test lines (ok N - ..., not ok N - ...)
+#   1..N                                (the TAP plan)
 #   UPCIE-GUEST-SUMMARY: <N> passed, <M> failed, <K> skipped
 #   UPCIE-GUEST-RESULT: <rc>            (0: script exited 0 and nothing failed)
 #
@@ -24,6 +26,10 @@ export PATH=/upcie/bin:/sbin:/usr/sbin:/bin:/usr/bin
 export LD_LIBRARY_PATH=/upcie/lib
 export HOME=/root
 mkdir -p /root
+# The topology: UPCIE_TOPO_* (labels, serial numbers, namespaces, modules).
+set -a
+. /upcie/qemu/topology.env
+set +a
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -59,11 +65,11 @@ log() { echo "guest-init: $*"; }
 # QEMU.md), then the drivers. The kernel nvme driver binds the controllers
 # at boot, as on a real machine; tests rebind them.
 load_modules() {
-	for m in crc64_rocksoft_generic crct10dif_generic crc32c_generic \
-		uio uio_pci_generic \
-		irqbypass vfio vfio_iommu_type1 vfio_virqfd vfio-pci-core vfio-pci \
-		ext4 nvme; do
-		modprobe "$m" 2>/tmp/modprobe.err || log "modprobe $m failed: $(cat /tmp/modprobe.err)"
+	for m in $UPCIE_TOPO_MODULES; do
+		case "$m" in
+		*\?) modprobe "${m%\?}" 2>/dev/null ;; # optional: built into another on some kernels
+		*) modprobe "$m" 2>/tmp/modprobe.err || log "modprobe $m failed: $(cat /tmp/modprobe.err)" ;;
+		esac
 	done
 }
 
@@ -79,9 +85,9 @@ reserve_hugepages() {
 	[ "$got" = "$1" ] || log "asked for $1 hugepages, got $got"
 }
 
-# NVMe controllers are class 0x010802. Identify A, B, C and D by the
-# serial number run-guest gave them (readable once the kernel nvme driver
-# bound them); fall back to bus order.
+# NVMe controllers are class 0x010802. Name them by the serial numbers of
+# the topology (readable once the kernel nvme driver bound them):
+# UPCIE_CTRL_<label> is the BDF; fall back to bus order.
 find_controllers() {
 	UPCIE_CTRLS=""
 	for d in /sys/bus/pci/devices/*; do
@@ -97,31 +103,30 @@ find_controllers() {
 		sleep 0.1
 		i=$((i + 1))
 	done
-	UPCIE_CTRL_A=""
-	UPCIE_CTRL_B=""
-	UPCIE_CTRL_C=""
-	UPCIE_CTRL_D=""
+	for l in $UPCIE_TOPO_LABELS; do
+		eval "UPCIE_CTRL_$l="
+	done
 	for s in /sys/class/nvme/nvme*; do
 		[ -e "$s/serial" ] || continue
-		bdf=$(basename "$(readlink "$s/device")")
-		case "$(cat "$s/serial")" in
-		*upcieA*) UPCIE_CTRL_A=$bdf ;;
-		*upcieB*) UPCIE_CTRL_B=$bdf ;;
-		*upcieC*) UPCIE_CTRL_C=$bdf ;;
-		*upcieD*) UPCIE_CTRL_D=$bdf ;;
-		esac
+		read -r ser <"$s/serial"
+		for l in $UPCIE_TOPO_LABELS; do
+			eval "[ \"\$UPCIE_TOPO_${l}_SERIAL\" = \"$ser\" ]" &&
+				eval "UPCIE_CTRL_$l=$(basename "$(readlink "$s/device")")"
+		done
+	done
+	how="by serial number"
+	for l in $UPCIE_TOPO_LABELS; do
+		eval "[ -n \"\$UPCIE_CTRL_$l\" ]" || how="by bus order (serial numbers not readable)"
 	done
 	set -- $UPCIE_CTRLS
-	how="by serial number"
-	if [ -z "$UPCIE_CTRL_A" ] || [ -z "$UPCIE_CTRL_B" ] ||
-		{ [ $# -ge 4 ] && { [ -z "$UPCIE_CTRL_C" ] || [ -z "$UPCIE_CTRL_D" ]; }; }; then
-		how="by bus order (serial numbers not readable)"
-		UPCIE_CTRL_A=${1:-}
-		UPCIE_CTRL_B=${2:-}
-		UPCIE_CTRL_C=${3:-}
-		UPCIE_CTRL_D=${4:-}
-	fi
-	export UPCIE_CTRLS UPCIE_CTRL_A UPCIE_CTRL_B UPCIE_CTRL_C UPCIE_CTRL_D
+	ids=""
+	for l in $UPCIE_TOPO_LABELS; do
+		[ "$how" = "by serial number" ] || eval "UPCIE_CTRL_$l=\${1:-}"
+		[ $# -eq 0 ] || shift
+		export "UPCIE_CTRL_$l"
+		eval "ids=\"\$ids $l=\$UPCIE_CTRL_$l\""
+	done
+	export UPCIE_CTRLS
 }
 
 load_modules
@@ -134,7 +139,7 @@ export UPCIE_RESULTS=/tmp/upcie-results
 
 t1=$(cut -d' ' -f1 /proc/uptime)
 log "config=$UPCIE_CONFIG kernel=$(uname -r) ready at ${t1}s (setup $(echo "$t1 $t0" | awk '{printf "%.1f", $1-$2}')s)"
-log "controllers: $UPCIE_CTRLS (A=$UPCIE_CTRL_A B=$UPCIE_CTRL_B C=$UPCIE_CTRL_C D=$UPCIE_CTRL_D, $how)"
+log "controllers: $UPCIE_CTRLS (${ids# }, $how)"
 log "hugepages: $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) x 2 MiB$(command -v hugepages >/dev/null && echo ' (hugepages CLI)'); binding with $(command -v devbind >/dev/null && [ "${UPCIE_GUEST_RAW_BIND:-0}" != 1 ] && echo devbind || echo 'raw sysfs')"
 
 echo "UPCIE-GUEST-BEGIN"
@@ -142,15 +147,19 @@ cd /tmp
 timeout -s KILL "$timeout_s" sh /upcie/guest-script.sh
 rc=$?
 sync
-[ $rc -eq 137 ] && echo "guest-init: the guest script timed out after ${timeout_s}s" &&
+if [ $rc -eq 137 ]; then
 	echo "FAIL guest-script-timeout" >>"$UPCIE_RESULTS"
-passed=$(grep -c '^PASS ' "$UPCIE_RESULTS")
-failed=$(grep -c '^FAIL ' "$UPCIE_RESULTS")
-skipped=$(grep -c '^SKIP ' "$UPCIE_RESULTS")
+	echo "not ok $(wc -l <"$UPCIE_RESULTS") - the guest script finished within ${timeout_s}s"
+fi
+passed=$(grep -c '^PASS' "$UPCIE_RESULTS")
+failed=$(grep -c '^FAIL' "$UPCIE_RESULTS")
+skipped=$(grep -c '^SKIP' "$UPCIE_RESULTS")
 if [ $rc -ne 0 ] && [ "$failed" -eq 0 ]; then
-	echo "guest-init: the guest script exited with $rc"
+	echo "FAIL guest-script-exit" >>"$UPCIE_RESULTS"
+	echo "not ok $(wc -l <"$UPCIE_RESULTS") - the guest script exited with 0 (it exited with $rc)"
 	failed=1
 fi
+echo "1..$(wc -l <"$UPCIE_RESULTS")"
 [ "$failed" -eq 0 ] || { [ $rc -ne 0 ] || rc=1; }
 t2=$(cut -d' ' -f1 /proc/uptime)
 echo "UPCIE-GUEST-SUMMARY: $passed passed, $failed failed, $skipped skipped (tests ran $(echo "$t2 $t1" | awk '{printf "%.1f", $1-$2}')s)"

@@ -5,23 +5,46 @@
 #
 # Environment set by the guest /init:
 #   UPCIE_CONFIG    uio | vfio
-#   UPCIE_CTRL_A    BDF of controller A (2 namespaces: 512 B and 4 KiB LBAs)
-#   UPCIE_CTRL_B    BDF of controller B (small MDTS, 2 I/O queue pairs)
-#   UPCIE_CTRL_C, UPCIE_CTRL_D  BDFs of controllers C and D, behind one PCI
-#                   bridge (one IOMMU group in the vfio configuration)
+#   UPCIE_CTRL_<L>  BDF of controller <L> of the topology (see the table in
+#                   topology.py and tests/qemu/README.md): A (2 namespaces,
+#                   512 B and 4 KiB LBAs), B (small MDTS, 2 I/O queue pairs),
+#                   C and D (behind one PCI bridge: one IOMMU group under
+#                   vfio), E (hot-pluggable, behind a pcie-root-port)
 #   UPCIE_CTRLS     all NVMe controllers, bus order
-#   UPCIE_RESULTS   file the PASS/FAIL/SKIP lines go to (counted by /init)
+#   UPCIE_TOPO_*    the topology itself (/upcie/qemu/topology.env):
+#                   UPCIE_TOPO_LABELS, UPCIE_TOPO_HOTPLUG (labels that can
+#                   be unplugged), UPCIE_TOPO_XCHECK_NS, UPCIE_TOPO_<L>_SERIAL,
+#                   _QID (QEMU id), _NS ("nsid:lba ..."), _BRIDGE, options
+#   UPCIE_RESULTS   file the PASS/FAIL/SKIP records go to (counted by /init)
+#
+# Results are TAP on stdout: "ok N - name", "not ok N - name # why",
+# "ok N - name # SKIP why"; N counts across every script of the boot.
 #
 # Functions:
 #   upcie_bind <bdf> <driver>   bind a PCI function to a driver ("" unbinds)
 #   upcie_hugepages <n>         set the 2 MiB hugepage pool to n pages
 #   upcie_driver <bdf>          print the driver it is bound to ("" if none)
 #   upcie_user_driver           uio_pci_generic or vfio-pci, for UPCIE_CONFIG
+#   upcie_bdf <label>           BDF of controller <label> (A, B, ...)
+#   upcie_blockdev <bdf> <nsid> its block device under nvme (waits up to 20 s)
+#   upcie_unplug <label> [s]    the host removes the controller (QEMU
+#                               device_del); waits up to s seconds (default
+#                               30) until its BDF leaves /sys/bus/pci/devices
+#   upcie_replug <label> [s]    the host adds it back (device_add, same slot
+#                               and BDF); waits up to s seconds (default 30)
+#                               for it to reappear
+#   upcie_host_request device_del|device_add <label>
+#                               only ask (no wait), e.g. while a program
+#                               that uses the controller runs
+#   upcie_wait_gone <bdf> <s>, upcie_wait_present <bdf> <s>
+#                               bounded waits; print the time taken
 #   t_pass/t_fail/t_skip <name> [why]  record a result
 #   t_run <name> <cmd...>       run cmd; pass when it exits 0
 #   t_run_fail <name> <pattern> <cmd...>  pass when cmd exits non-zero and
 #                               its output matches the grep -E pattern
 #   t_done                      exit 0 (results decide the verdict)
+
+[ -n "${UPCIE_TOPO_LABELS:-}" ] || . /upcie/qemu/topology.env
 
 upcie_driver() {
 	if [ -e "/sys/bus/pci/devices/$1/driver" ]; then
@@ -90,17 +113,122 @@ upcie_user_driver() {
 	esac
 }
 
+# t_record PASS|FAIL|SKIP: the next TAP number, counted over the whole boot.
+t_record() {
+	echo "$1" >>"$UPCIE_RESULTS"
+	wc -l <"$UPCIE_RESULTS"
+}
 t_pass() {
-	echo "PASS $1" >>"$UPCIE_RESULTS"
-	echo "PASS: $1"
+	echo "ok $(t_record PASS) - $1"
 }
 t_fail() {
-	echo "FAIL $1" >>"$UPCIE_RESULTS"
-	echo "FAIL: $1${2:+ ($2)}"
+	echo "not ok $(t_record FAIL) - $1${2:+ # $2}"
 }
 t_skip() {
-	echo "SKIP $1" >>"$UPCIE_RESULTS"
-	echo "SKIP: $1${2:+ ($2)}"
+	echo "ok $(t_record SKIP) - $1 # SKIP${2:+ $2}"
+}
+
+# upcie_blockdev <bdf> <nsid>: block device of a namespace under the kernel nvme driver, by controller
+# serial number and nsid (works with and without native multipath).
+# Waits up to 20 s for it to appear after a rebind.
+upcie_blockdev() {
+	_serial=""
+	for _c in /sys/class/nvme/nvme*; do
+		[ "$(basename "$(readlink "$_c/device" 2>/dev/null)")" = "$1" ] &&
+			_serial=$(cat "$_c/serial")
+	done
+	_i=0
+	while [ $_i -lt 200 ]; do
+		for _b in /sys/block/nvme*n*; do
+			[ -e "$_b/nsid" ] || continue
+			[ "$(cat "$_b/nsid")" = "$2" ] || continue
+			_s=$(cat "$_b/device/serial" 2>/dev/null)
+			if [ -n "$_serial" ] && [ "$_s" = "$_serial" ] && [ -b "/dev/${_b##*/}" ]; then
+				echo "/dev/${_b##*/}"
+				return 0
+			fi
+		done
+		sleep 0.1
+		_i=$((_i + 1))
+		if [ -z "$_serial" ]; then
+			for _c in /sys/class/nvme/nvme*; do
+				[ "$(basename "$(readlink "$_c/device" 2>/dev/null)")" = "$1" ] &&
+					_serial=$(cat "$_c/serial")
+			done
+		fi
+	done
+	return 1
+}
+
+# --- controllers and hot-plug -----------------------------------------------
+
+upcie_bdf() {
+	eval "echo \"\${UPCIE_CTRL_$1:-}\""
+}
+
+# Uptime in 1/100 s (busybox date has no sub-second format).
+upcie_csecs() {
+	read -r _up _idle </proc/uptime
+	echo "${_up%.*}${_up#*.}"
+}
+
+# upcie_host_request device_del|device_add <label>: a line on the console
+# that the host side (run-guest) turns into the QMP command for that
+# controller's QEMU device. Written to /dev/console, so it reaches the host
+# even when the caller's output is captured.
+upcie_host_request() {
+	case " $UPCIE_TOPO_HOTPLUG " in
+	*" $2 "*) ;;
+	*)
+		echo "upcie_host_request: controller '$2' is not hot-pluggable (those are: $UPCIE_TOPO_HOTPLUG)" >&2
+		return 2
+		;;
+	esac
+	eval "_qid=\$UPCIE_TOPO_${2}_QID"
+	echo "UPCIE-HOST: $1 $_qid" >/dev/console
+}
+
+# upcie_wait_gone <bdf> <seconds>, upcie_wait_present <bdf> <seconds>
+upcie_wait_gone() {
+	_upcie_wait "$1" "$2" gone
+}
+upcie_wait_present() {
+	_upcie_wait "$1" "$2" present
+}
+_upcie_wait() {
+	_w0=$(upcie_csecs)
+	_end=$((_w0 + $2 * 100))
+	while :; do
+		if [ -e "/sys/bus/pci/devices/$1" ]; then _st=present; else _st=gone; fi
+		_now=$(upcie_csecs)
+		if [ "$_st" = "$3" ]; then
+			echo "$1 $3 after $(((_now - _w0) / 100)).$(((_now - _w0) % 100 / 10)) s"
+			return 0
+		fi
+		if [ "$_now" -ge "$_end" ]; then
+			echo "$1 still not $3 after $2 s" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# upcie_unplug <label> [seconds]: device_del through the host, then wait for
+# the guest kernel to finish the removal.
+upcie_unplug() {
+	_bdf=$(upcie_bdf "$1")
+	[ -n "$_bdf" ] || { echo "upcie_unplug: no controller '$1'" >&2; return 2; }
+	upcie_host_request device_del "$1" || return 2
+	upcie_wait_gone "$_bdf" "${2:-30}"
+}
+
+# upcie_replug <label> [seconds]: device_add through the host (same slot,
+# so the same BDF), then wait for the device to reappear.
+upcie_replug() {
+	_bdf=$(upcie_bdf "$1")
+	[ -n "$_bdf" ] || { echo "upcie_replug: no controller '$1'" >&2; return 2; }
+	upcie_host_request device_add "$1" || return 2
+	upcie_wait_present "$_bdf" "${2:-30}"
 }
 
 # Output of the command is indented under the test name.

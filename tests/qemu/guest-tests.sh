@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
 # Integration tests on QEMU's NVMe controllers, run in both configurations
-# (uio: no IOMMU; vfio: intel-iommu). See run-guest for the topology.
+# (uio: no IOMMU; vfio: intel-iommu). The topology is topology.py's table
+# (UPCIE_TOPO_* here; tests/qemu/README.md shows it).
 #
 #  0. guest-tools.sh: the devbind and hugepages CLIs (see there).
 #  1. Refusals on the real path: an address that does not exist, a
@@ -21,6 +22,10 @@
 #  8. vfio config: C and D share an IOMMU group (one PCI bridge); C on
 #     vfio-pci with D on nvme is refused as not viable, naming D (nvme);
 #     with D off nvme C opens. uio config: skipped (no IOMMU groups).
+#  9. Hot-unplug: the host removes the hot-pluggable controller (E, behind
+#     a pcie-root-port) while the kernel's nvme driver drives it; it leaves
+#     /sys/bus/pci/devices, its block device goes, the guest still does
+#     I/O on A; the host adds it back and nvme takes it again.
 #
 # Regions per namespace, counted from its end (N blocks = 1 MiB):
 #   K = [nsze - N, nsze)        kernel-written, checked on the next boot
@@ -33,45 +38,10 @@ A=$UPCIE_CTRL_A
 B=$UPCIE_CTRL_B
 REGION=1048576
 SUITE_TIMEOUT=${UPCIE_SUITE_TIMEOUT:-150}
-NAMESPACES="A:1 A:2 B:1"
+NAMESPACES=$UPCIE_TOPO_XCHECK_NS
 
 bdf_of() {
-	case "$1" in
-	A) echo "$A" ;;
-	B) echo "$B" ;;
-	esac
-}
-
-# Block device of (bdf, nsid) under the kernel nvme driver, by controller
-# serial number and nsid (works with and without native multipath).
-# Waits up to 20 s for it to appear after a rebind.
-blockdev_of() {
-	_serial=""
-	for _c in /sys/class/nvme/nvme*; do
-		[ "$(basename "$(readlink "$_c/device" 2>/dev/null)")" = "$1" ] &&
-			_serial=$(cat "$_c/serial")
-	done
-	_i=0
-	while [ $_i -lt 200 ]; do
-		for _b in /sys/block/nvme*n*; do
-			[ -e "$_b/nsid" ] || continue
-			[ "$(cat "$_b/nsid")" = "$2" ] || continue
-			_s=$(cat "$_b/device/serial" 2>/dev/null)
-			if [ -n "$_serial" ] && [ "$_s" = "$_serial" ] && [ -b "/dev/${_b##*/}" ]; then
-				echo "/dev/${_b##*/}"
-				return 0
-			fi
-		done
-		sleep 0.1
-		_i=$((_i + 1))
-		if [ -z "$_serial" ]; then
-			for _c in /sys/class/nvme/nvme*; do
-				[ "$(basename "$(readlink "$_c/device" 2>/dev/null)")" = "$1" ] &&
-					_serial=$(cat "$_c/serial")
-			done
-		fi
-	done
-	return 1
+	upcie_bdf "$1"
 }
 
 # Record the geometry of each namespace while the kernel owns it:
@@ -80,7 +50,7 @@ read_geometry() {
 	for _ns in $NAMESPACES; do
 		_c=${_ns%:*}
 		_n=${_ns#*:}
-		_dev=$(blockdev_of "$(bdf_of "$_c")" "$_n") || {
+		_dev=$(upcie_blockdev "$(bdf_of "$_c")" "$_n") || {
 			echo "no block device for controller $_c nsid $_n"
 			return 1
 		}
@@ -116,8 +86,11 @@ compare() {
 	t_pass "$1"
 }
 
+# The controllers of the cross-check namespaces (A and B).
+XCTRLS=$(for _ns in $NAMESPACES; do echo "${_ns%:*}"; done | uniq | tr '\n' ' ')
+
 bind_all() {
-	for _x in "$A" "$B"; do
+	for _x in $(for _c in $XCTRLS; do bdf_of "$_c"; done); do
 		upcie_bind "$_x" "$1" || return 1
 	done
 }
@@ -223,7 +196,7 @@ fi
 for t in /upcie/tests/unit/test_*; do
 	[ -x "$t" ] || continue
 	grep -q UPCIE_TEST_DEVICE "$t" 2>/dev/null || continue
-	for c in A B; do
+	for c in $XCTRLS; do
 		name="suite ${t##*/test_} on $c"
 		echo "---- $name"
 		UPCIE_TEST_DEVICE=$(bdf_of "$c") timeout "$SUITE_TIMEOUT" "$t" >/tmp/suite.out 2>&1
@@ -262,7 +235,7 @@ for ns in $NAMESPACES; do
 	n=${ns#*:}
 	geo "$c" "$n"
 	name="kernel reads what libupcie/$UPCIE_CONFIG wrote, $c:$n ($lbs B)"
-	if ! dev=$(blockdev_of "$(bdf_of "$c")" "$n"); then
+	if ! dev=$(upcie_blockdev "$(bdf_of "$c")" "$n"); then
 		t_fail "$name" "no block device after rebinding to nvme"
 		continue
 	fi
@@ -276,7 +249,7 @@ for ns in $NAMESPACES; do
 	c=${ns%:*}
 	n=${ns#*:}
 	geo "$c" "$n"
-	dev=$(blockdev_of "$(bdf_of "$c")" "$n") || continue
+	dev=$(upcie_blockdev "$(bdf_of "$c")" "$n") || continue
 	seed=$(new_seed)
 	upcie-xcheck pattern "$seed" "$REGION" >/tmp/k
 	printf 'UPCIE-XCHECK %s %s\n' "$seed" "$UPCIE_CONFIG" >/tmp/m
@@ -317,7 +290,7 @@ bind_c_warns() {
 
 cd_on_nvme() {
 	upcie_bind "$D" nvme && upcie_bind "$C" nvme || return 1
-	blockdev_of "$C" 1 && blockdev_of "$D" 1
+	upcie_blockdev "$C" 1 && upcie_blockdev "$D" 1
 }
 
 if [ "$UPCIE_CONFIG" != vfio ]; then
@@ -343,4 +316,7 @@ else
 		t_run "C and D back on nvme with their block devices" cd_on_nvme
 	fi
 fi
+# --- 9. hot-unplug (guest-hotplug.sh) ---------------------------------------
+timeout 180 sh "${UPCIE_GUEST_LIB%/*}/guest-hotplug.sh" ||
+	t_fail "guest-hotplug.sh" "exit $? (timed out after 180 s?)"
 t_done

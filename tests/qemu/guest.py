@@ -1,0 +1,599 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Host side of the QEMU guest harness (Python 3, standard library only).
+
+One boot: build (or reuse) the initramfs, create the backing images, start
+QEMU with the topology of topology.py, follow the serial console, carry out
+the actions a guest script asks for (UPCIE-HOST: lines, through QMP), kill
+QEMU when it overstays, and turn the console into a verdict (and TAP).
+
+Used by run-guest (one boot), run-all (both configurations) and, through
+run-guest, by meson (suite qemu), bench/run and scripts/demo.
+"""
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import topology
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GUEST_PKGS = ["qemu-system-x86", "linux-image-amd64", "busybox-static", "cpio", "kmod"]
+
+# Exit statuses of a boot (run-guest's, and what bench/run and scripts/demo test).
+OK, FAILED, SETUP, NO_RESULT, TIMEOUT = 0, 1, 2, 3, 124
+
+TAP_RE = re.compile(r"^(not ok|ok)\b(?:\s+\d+)?(?:\s*-)?\s*(.*)$")
+PLAN_RE = re.compile(r"^1\.\.(\d+)")
+HOST_RE = re.compile(r"UPCIE-HOST: (\S+)(?: (\S+))?")
+# Kernel command line values the guest can take: no quoting on that line.
+SAFE_RE = re.compile(r"^[A-Za-z0-9_.,:/-]*$")
+FORWARDED = ("UPCIE_GUEST_RAW_BIND", "UPCIE_SUITE_TIMEOUT")
+
+
+class SetupError(Exception):
+    pass
+
+
+class Unavailable(SetupError):
+    """A prerequisite is missing and cannot be installed (not root)."""
+
+
+def env_int(name, default):
+    v = os.environ.get(name, "")
+    try:
+        return int(v) if v else default
+    except ValueError:
+        raise SetupError(f"{name}='{v}' is not a number of seconds")
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
+
+
+# ---------------------------------------------------------------------------
+# Host prerequisites
+def ensure_packages(pkgs, say):
+    if not shutil.which("dpkg-query"):
+        return
+    missing = [p for p in pkgs if "install ok installed" not in subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", p], text=True, capture_output=True).stdout]
+    if not missing:
+        return
+    if os.getuid() != 0:
+        raise Unavailable(f"missing packages: {' '.join(missing)} (install them as root)")
+    say(f"installing {' '.join(missing)}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    inst = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
+    if subprocess.run(inst, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+        if subprocess.run(inst, env=env, capture_output=True).returncode != 0:
+            raise SetupError(f"apt-get install {' '.join(missing)} failed")
+
+
+def version_key(v):
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.findall(r"\d+|\D+", v)]
+
+
+def find_kernel():
+    """(version, vmlinuz path): UPCIE_KVER, else the newest installed kernel
+    that has its modules."""
+    kver = os.environ.get("UPCIE_KVER")
+    if not kver:
+        vers = [p[len("/boot/vmlinuz-"):] for p in glob.glob("/boot/vmlinuz-*")]
+        vers = [v for v in vers if os.path.isfile(f"/lib/modules/{v}/modules.dep")]
+        if not vers:
+            raise Unavailable("no kernel: need /boot/vmlinuz-<ver> with /lib/modules/<ver> "
+                              "(linux-image-amd64)")
+        kver = max(vers, key=version_key)
+    kernel = f"/boot/vmlinuz-{kver}"
+    if not os.access(kernel, os.R_OK):
+        raise SetupError(f"cannot read {kernel}")
+    return kver, kernel
+
+
+def find_busybox():
+    for b in ("/bin/busybox", shutil.which("busybox")):
+        if b and os.access(b, os.X_OK):
+            # The guest has no libc of its own: it must be the static one.
+            if subprocess.run(["ldd", b], capture_output=True).returncode == 0:
+                raise SetupError(f"{b} is not static (install busybox-static)")
+            return b
+    raise Unavailable("busybox not found (busybox-static)")
+
+
+def check_host(arch, say):
+    ensure_packages(GUEST_PKGS, say)
+    for c in (arch.qemu, "cpio", "modprobe", "ldd"):
+        if not shutil.which(c):
+            raise Unavailable(f"'{c}' not found")
+
+
+# ---------------------------------------------------------------------------
+# Initramfs
+def ldd_libs(path):
+    """Shared libraries a binary needs (absolute paths)."""
+    p = subprocess.run(["ldd", path], text=True, capture_output=True)
+    libs = []
+    for line in p.stdout.splitlines():
+        if "=> not found" in line:
+            raise SetupError(f"{path} needs a library that is not found: {line.strip()}")
+        m = re.search(r"=> (/\S+)", line) or re.match(r"\s*(/\S+)", line)
+        if m:
+            libs.append(m.group(1))
+    return libs
+
+
+def copy_to(src, dst, follow=True):
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    shutil.copy2(src, dst, follow_symlinks=follow)
+
+
+def stage_modules(stage, kver, modules):
+    moddir = f"/lib/modules/{kver}"
+    for m in modules:
+        optional = m.endswith("?")
+        m = m.rstrip("?")
+        p = subprocess.run(["modprobe", "-S", kver, "--show-depends", m], text=True,
+                           capture_output=True)
+        if p.returncode != 0:
+            if optional:
+                continue
+            raise SetupError(f"module {m} not found for kernel {kver}")
+        for line in p.stdout.splitlines():
+            w = line.split()
+            if len(w) >= 2 and w[0] == "insmod" and not os.path.exists(stage + w[1]):
+                copy_to(w[1], stage + w[1])
+    for f in glob.glob(f"{moddir}/modules.*"):
+        copy_to(f, stage + f)
+
+
+def stage_binaries(stage, build):
+    """Every executable under the build's examples/, tools/ and tests/ (not the
+    *.p object dirs) at the same relative path under /upcie, linked from
+    /upcie/bin; the library under /upcie/lib; every shared library they need
+    at the host's path."""
+    libs = set()
+    n = 0
+    for top in ("examples", "tools", "tests"):
+        for d, dirs, files in os.walk(os.path.join(build, top)):
+            dirs[:] = sorted(x for x in dirs if not x.endswith(".p") and x != "qemu-work")
+            for f in sorted(files):
+                src = os.path.join(d, f)
+                if os.path.islink(src) or not os.access(src, os.X_OK):
+                    continue
+                rel = os.path.relpath(src, build)
+                copy_to(src, f"{stage}/upcie/{rel}")
+                link = f"{stage}/upcie/bin/{f}"
+                if os.path.lexists(link):
+                    os.unlink(link)
+                os.symlink(f"/upcie/{rel}", link)
+                libs.update(ldd_libs(src))
+                n += 1
+    for f in glob.glob(f"{build}/lib/libupcie.so*"):
+        if os.path.isdir(f):
+            continue
+        copy_to(f, f"{stage}/upcie/lib/{os.path.basename(f)}", follow=False)
+        if not os.path.islink(f):
+            libs.update(ldd_libs(f))
+    for p in libs:
+        rel = os.path.relpath(p, build)
+        copy_to(p, f"{stage}/upcie/{rel}" if not rel.startswith("..") else stage + p)
+    return n
+
+
+def tree_hash(stage):
+    h = hashlib.sha256()
+    for d, dirs, files in os.walk(stage):
+        dirs.sort()
+        for f in sorted(files + [x for x in dirs if os.path.islink(os.path.join(d, x))]):
+            p = os.path.join(d, f)
+            h.update(os.path.relpath(p, stage).encode() + b"\0")
+            if os.path.islink(p):
+                h.update(b"->" + os.readlink(p).encode())
+            else:
+                with open(p, "rb") as fh:
+                    h.update(hashlib.sha256(fh.read()).digest())
+    return h.hexdigest()[:16]
+
+
+def build_initramfs(work, build, config, script, kver, say):
+    arch = topology.ARCHES[topology.CONFIGS[config].arch]
+    stage = os.path.join(work, "initramfs.d")
+    shutil.rmtree(stage, ignore_errors=True)
+    for d in ("bin", "dev", "proc", "sys", "tmp", "etc", "root", "upcie/qemu", "upcie/lib",
+              "upcie/bin"):
+        os.makedirs(os.path.join(stage, d))
+    copy_to(find_busybox(), f"{stage}/bin/busybox")
+    copy_to(os.path.join(HERE, "guest-init.sh"), f"{stage}/init")
+    os.chmod(f"{stage}/init", 0o755)
+    for f in glob.glob(os.path.join(HERE, "*.sh")):
+        copy_to(f, f"{stage}/upcie/qemu/{os.path.basename(f)}")
+    copy_to(script, f"{stage}/upcie/guest-script.sh")
+    with open(f"{stage}/upcie/qemu/topology.env", "w") as f:
+        f.write(topology.guest_env(config))
+    with open(f"{stage}/etc/passwd", "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
+    with open(f"{stage}/etc/group", "w") as f:
+        f.write("root:x:0:\nnogroup:x:65534:\n")
+    stage_modules(stage, kver, arch.modules)
+    nbin = stage_binaries(stage, build)
+
+    initrd = os.path.join(work, f"initramfs-{kver}-{tree_hash(stage)}.cpio.gz")
+    if os.path.exists(initrd):
+        say(f"initramfs up to date ({os.path.getsize(initrd) >> 20} MiB, {nbin} project binaries)")
+        return initrd
+    for old in glob.glob(os.path.join(work, "initramfs-*.cpio.gz")):
+        os.unlink(old)
+    names = []
+    for d, dirs, files in os.walk(stage):
+        names += [os.path.relpath(os.path.join(d, x), stage) for x in dirs + files]
+    listing = "".join(f"{n}\0" for n in ["."] + sorted(names))
+    with open(initrd + ".tmp", "wb") as out:
+        cpio = subprocess.Popen(["cpio", "--null", "-o", "-H", "newc", "--quiet"], cwd=stage,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        gz = subprocess.Popen(["gzip", "-1"], stdin=cpio.stdout, stdout=out)
+        cpio.stdout.close()
+        cpio.communicate(listing.encode())
+        if gz.wait() != 0 or cpio.returncode != 0:
+            raise SetupError("packing the initramfs failed (cpio | gzip)")
+    os.rename(initrd + ".tmp", initrd)
+    say(f"built initramfs {os.path.getsize(initrd) >> 20} MiB, {nbin} project binaries, "
+        f"kernel {kver}")
+    return initrd
+
+
+# ---------------------------------------------------------------------------
+# QMP: the host's half of the guest's requests
+class QMP:
+    def __init__(self, path, timeout=10):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock.connect(path)
+                break
+            except OSError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.1)
+        self.buf = b""
+        self.events = []
+        self._recv(timeout)  # greeting
+        self.cmd("qmp_capabilities")
+
+    def _recv(self, timeout):
+        end = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no answer from QEMU's monitor")
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("QEMU closed the monitor")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def cmd(self, name, args=None, timeout=30):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            r = self._recv(timeout)
+            if "event" in r:
+                self.events.append(r)
+            elif "return" in r or "error" in r:
+                return r
+
+    def poll_events(self):
+        """Events that arrived since the last call (non-blocking)."""
+        try:
+            while True:
+                self.sock.setblocking(False)
+                try:
+                    chunk = self.sock.recv(65536)
+                finally:
+                    self.sock.setblocking(True)
+                if not chunk:
+                    break
+                self.buf += chunk
+        except (BlockingIOError, OSError):
+            pass
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            r = json.loads(line)
+            if "event" in r:
+                self.events.append(r)
+        ev, self.events = self.events, []
+        return ev
+
+    def close(self):
+        self.sock.close()
+
+
+def qmp_value(v):
+    if v in ("on", "off"):
+        return v == "on"
+    return v
+
+
+# ---------------------------------------------------------------------------
+# One boot
+class Boot:
+    """Boot CONFIG with SCRIPT as the guest script; output goes to OUT (a text
+    stream): the console as it arrives, or TAP when tap=True."""
+
+    def __init__(self, build, config, script, work=None, tap=False, out=sys.stdout):
+        self.build = os.path.abspath(build)
+        self.config = config
+        self.script = script
+        self.work = os.path.abspath(work or os.path.join(self.build, "qemu-work"))
+        self.tap = tap
+        self.out = out
+        self.verbose = os.environ.get("UPCIE_GUEST_VERBOSE", "0") == "1"
+        self.ioeventfd = os.environ.get("UPCIE_QEMU_IOEVENTFD") or None
+        self.ntap = 0
+        self.nfail = 0
+        self.guest_plan = None
+        self.guest_tests = 0
+        self.begun = False
+        self.summary = ""
+        self.result = None
+        self.qmp = None
+        self.qmp_path = None
+        self.t0 = time.monotonic()
+
+    # -- output
+    def say(self, msg):
+        """A line of the harness's own."""
+        line = f"run-guest: {msg}"
+        self.emit(f"# {line}" if self.tap else line)
+
+    def emit(self, line):
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def test_point(self, ok, name):
+        self.ntap += 1
+        if not ok:
+            self.nfail += 1
+        if self.tap:
+            self.emit(f"{'ok' if ok else 'not ok'} {self.ntap} - {name}")
+        elif not ok:
+            self.say(f"FAIL: {name}")
+
+    # -- console
+    def console_line(self, line):
+        if not self.begun:
+            if line.startswith("UPCIE-GUEST-BEGIN"):
+                self.begun = True
+            if self.verbose or line.startswith("guest-init:"):
+                self.emit(f"# {line}" if self.tap else line)
+            return
+        m = HOST_RE.search(line)
+        if m:
+            self.host_action(m.group(1), m.group(2))
+        if line.startswith("UPCIE-GUEST-SUMMARY: "):
+            self.summary = line[len("UPCIE-GUEST-SUMMARY: "):]
+        elif line.startswith("UPCIE-GUEST-RESULT: "):
+            self.result = line.split()[1] if len(line.split()) > 1 else "?"
+        if not self.tap:
+            self.emit(line)
+            return
+        t = TAP_RE.match(line)
+        p = PLAN_RE.match(line)
+        if t:
+            self.guest_tests += 1
+            ok = t.group(1) == "ok"
+            self.ntap += 1
+            self.emit(f"{t.group(1)} {self.ntap} - {t.group(2)}")
+        elif p:
+            self.guest_plan = int(p.group(1))
+        else:
+            self.emit(f"# {line}")
+
+    # -- requests from the guest
+    def host_action(self, verb, arg):
+        ctrl = next((c for c in topology.controllers(self.config)
+                     if c.qid == arg and topology.hotplug(c)), None)
+        what = f"{verb} {arg or ''}".strip()
+        if verb not in ("device_del", "device_add") or ctrl is None:
+            hp = [c.qid for c in topology.controllers(self.config) if topology.hotplug(c)]
+            self.test_point(False, f"host action '{what}': unknown (device_del or device_add "
+                                   f"of {', '.join(hp) or 'no hot-pluggable controller'})")
+            return
+        try:
+            if self.qmp is None:
+                self.qmp = QMP(self.qmp_path)
+            if verb == "device_del":
+                r = self.qmp.cmd("device_del", {"id": ctrl.qid})
+            else:
+                props = topology.controller_props(ctrl, self.ioeventfd)
+                args = {k: qmp_value(v) for k, v in props.items()}
+                args["driver"] = "nvme"
+                r = self.qmp.cmd("device_add", args)
+        except (OSError, TimeoutError, ConnectionError, ValueError) as e:
+            self.test_point(False, f"host action '{what}': QMP: {e}")
+            return
+        if "error" in r:
+            self.test_point(False, f"host action '{what}': {r['error'].get('desc', r['error'])}")
+        else:
+            self.say(f"host action '{what}' done at {time.monotonic() - self.t0:.1f}s")
+
+    def report_events(self):
+        if self.qmp is None:
+            return
+        for ev in self.qmp.poll_events():
+            if ev.get("event") == "DEVICE_DELETED" and ev.get("data", {}).get("device"):
+                self.say(f"QEMU: device {ev['data']['device']} deleted at "
+                         f"{time.monotonic() - self.t0:.1f}s")
+
+    # -- the boot
+    def qemu_command(self, kernel, initrd, guest_timeout):
+        k = topology.CONFIGS[self.config]
+        arch = topology.ARCHES[k.arch]
+        hp = env_int("UPCIE_GUEST_HUGEPAGES", 128)
+        append = [f"console={arch.console}", "panic=-1", "rdinit=/init", "mitigations=off",
+                  f"upcie.config={self.config}", f"upcie.timeout={guest_timeout}",
+                  f"upcie.hugepages={hp}"]
+        for v in FORWARDED:
+            val = os.environ.get(v, "")
+            if not val:
+                continue
+            if not SAFE_RE.match(val):
+                raise SetupError(f"{v}='{val}': only [A-Za-z0-9_.,:/-] can reach the guest")
+            append.append(f"upcie.env.{v}={val}")
+        append += ["loglevel=7", "upcie.verbose=1"] if self.verbose else ["loglevel=3", "quiet"]
+        append += list(k.kernel_args)
+        cmd = [arch.qemu, "-accel", "tcg,thread=multi", "-M", k.machine, "-cpu", arch.cpu,
+               "-m", os.environ.get("UPCIE_QEMU_MEM", "1G"),
+               "-smp", os.environ.get("UPCIE_QEMU_SMP", "2"),
+               "-display", "none", "-monitor", "none",
+               "-serial", f"file:{self.log}",
+               "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+               "-no-reboot", "-nic", "none", "-vga", "none", "-nodefaults",
+               "-kernel", kernel, "-initrd", initrd, "-append", " ".join(append)]
+        cmd += topology.qemu_device_args(self.config, self.work, self.ioeventfd)
+        cmd += os.environ.get("UPCIE_QEMU_EXTRA", "").split()
+        return cmd
+
+    def run(self):
+        """Boot once; returns the exit status (OK, FAILED, SETUP, NO_RESULT,
+        TIMEOUT)."""
+        if self.config not in topology.CONFIGS:
+            raise SetupError(f"unknown configuration '{self.config}' "
+                             f"({' or '.join(topology.CONFIGS)})")
+        if not os.path.isfile(self.script):
+            raise SetupError(f"guest script '{self.script}' does not exist")
+        arch = topology.ARCHES[topology.CONFIGS[self.config].arch]
+        check_host(arch, self.say)
+        os.makedirs(self.work, exist_ok=True)
+        # One guest at a time per work directory: boots share its initramfs
+        # cache, images and console logs.
+        lock = open(os.path.join(self.work, ".lock"), "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return self._run_locked()
+        finally:
+            lock.close()
+
+    def _run_locked(self):
+        qemu_timeout = env_int("UPCIE_QEMU_TIMEOUT", 420)
+        guest_timeout = env_int("UPCIE_GUEST_TIMEOUT",
+                                qemu_timeout - 60 if qemu_timeout > 120 else qemu_timeout // 2)
+        kver, kernel = find_kernel()
+        initrd = build_initramfs(self.work, self.build, self.config, self.script, kver, self.say)
+        for name, size in topology.images(self.config):
+            path = os.path.join(self.work, name)
+            if not os.path.exists(path):
+                subprocess.run(["truncate", "-s", size, path], check=True)
+        self.log = os.path.join(self.work, f"console-{self.config}.log")
+        open(self.log, "w").close()
+        # A short path: unix socket names are limited to about 100 bytes.
+        tmp = tempfile.mkdtemp(prefix="upcie-qmp-")
+        self.qmp_path = os.path.join(tmp, "qmp.sock")
+        cmd = self.qemu_command(kernel, initrd, guest_timeout)
+        self.say(f"booting {self.config} guest (kernel {kver}, timeout {qemu_timeout}s, "
+                 f"log {self.log})")
+        start = time.monotonic()
+        self.t0 = start
+        timed_out = False
+        with open(os.path.join(self.work, f"qemu-{self.config}.out"), "w") as qout:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=qout,
+                                    stderr=subprocess.STDOUT)
+        try:
+            with open(self.log, "rb") as con:
+                pending = b""
+                while True:
+                    done = proc.poll() is not None
+                    chunk = con.read()
+                    if chunk:
+                        pending += chunk.replace(b"\r", b"")
+                        *lines, pending = pending.split(b"\n")
+                        for line in lines:
+                            self.console_line(line.decode("utf-8", "replace"))
+                    self.report_events()
+                    if done:
+                        if pending:
+                            self.console_line(pending.decode("utf-8", "replace"))
+                        break
+                    if time.monotonic() - start >= qemu_timeout:
+                        timed_out = True
+                        break
+                    time.sleep(0.2)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if self.qmp:
+                self.qmp.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+        elapsed = time.monotonic() - start
+        # The console log without carriage returns, for whoever parses it later.
+        with open(self.log, "rb") as f:
+            text = f.read().replace(b"\r", b"")
+        with open(self.log, "wb") as f:
+            f.write(text)
+        return self.verdict(timed_out, qemu_timeout, proc.returncode, elapsed)
+
+    def verdict(self, timed_out, qemu_timeout, qrc, elapsed):
+        c = self.config
+        if timed_out:
+            self.test_point(False, f"{c}: the guest powered off within {qemu_timeout}s "
+                                   f"(QEMU killed; log {self.log})")
+            rc = TIMEOUT
+        elif self.result is None:
+            self.test_point(False, f"{c}: the guest reported a result (none: it crashed or never "
+                                   f"ran the script; QEMU exit {qrc} after {elapsed:.0f}s; "
+                                   f"log {self.log})")
+            qout = os.path.join(self.work, f"qemu-{c}.out")
+            with open(qout, errors="replace") as f:
+                for line in f.read().splitlines()[-20:]:
+                    self.say(f"qemu: {line}")
+            rc = NO_RESULT
+        else:
+            if self.tap and self.guest_plan != self.guest_tests:
+                self.test_point(False, f"{c}: the guest's plan (1..{self.guest_plan}) matches "
+                                       f"the {self.guest_tests} results it printed")
+            ok = self.result == "0"
+            self.test_point(ok, f"{c}: the guest finished with result {self.result} "
+                                f"({self.summary}; wall {elapsed:.0f}s)")
+            rc = OK if ok and self.nfail == 0 else FAILED
+        if self.tap:
+            self.emit(f"1..{self.ntap}")
+        else:
+            self.say(f"{c}: {self.summary or 'no summary'}; wall {elapsed:.0f}s")
+        if rc == TIMEOUT:
+            sys.stderr.write(f"run-guest: {c}: TIMEOUT: the guest did not power off within "
+                             f"{qemu_timeout}s; killed QEMU (log: {self.log})\n")
+        elif rc != OK:
+            sys.stderr.write(f"run-guest: {c}: FAILED (exit {rc}; log: {self.log})\n")
+        return rc
+
+
+def tap_skip(out, why):
+    out.write(f"1..0 # SKIP {why}\n")
+    out.flush()
+
+
+def install_term_handler():
+    """SIGTERM (meson's timeout, a CI cancel) unwinds like Ctrl-C, so the
+    finally clauses kill QEMU."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, handler)
