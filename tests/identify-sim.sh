@@ -3,12 +3,15 @@
 # upcie-identify on the emulated controller: exit 0, the controller's
 # fields, one "nsid:" entry per namespace; bad usage or a malformed
 # device exits 1, an absent device 2.
+# Prints TAP.
 #   tests/identify-sim.sh PATH_TO_UPCIE_IDENTIFY
 set -u
 id=$1
 fail=0
+n=0
 check() {
-	if eval "$2"; then echo "ok - $1"; else echo "not ok - $1"; fail=1; fi
+	n=$((n + 1))
+	if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi
 }
 out=$("$id" sim)
 rc=$?
@@ -26,4 +29,5 @@ check "malformed device: exit 1 naming it" '[ $rc = 1 ] && echo "$err" | grep -q
 err=$("$id" 0000:ff:1f.7 2>&1 >/dev/null)
 rc=$?
 check "absent device: exit 2 with a reason" '[ $rc = 2 ] && [ -n "$err" ]'
+echo "1..$n"
 exit $fail

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # The README's API example, built against an installed copy of the library
 # (headers, pkg-config file, shared library) and run on the sim: it must
-# read a block and return 1.
+# read a block and return 1. Prints TAP (one check).
 #   tests/readme-example.sh BUILD_DIR
 set -euo pipefail
 build=$1
@@ -10,7 +10,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-DESTDIR=$tmp/root meson install -C "$build" --no-rebuild >/dev/null
+DESTDIR=$tmp/root meson install -C "$build" --no-rebuild >&2
 pcdir=$(dirname "$(find "$tmp/root" -name libupcie.pc | head -n 1)")
 python3 - "$top/README.md" "$tmp/example.c" <<'PY'
 import re, sys
@@ -20,8 +20,13 @@ code += '\n#include <stdio.h>\nint main(void)\n{\n\tprintf("%d\\n", read_first_b
 open(sys.argv[2], "w").write(code)
 PY
 flags=$(PKG_CONFIG_PATH=$pcdir PKG_CONFIG_SYSROOT_DIR=$tmp/root pkg-config --cflags --libs libupcie)
-cc -std=c11 -Wall -Wextra -Werror "$tmp/example.c" $flags -o "$tmp/example"
+cc -std=c11 -Wall -Wextra -Werror "$tmp/example.c" $flags -o "$tmp/example" >&2
 libdir=$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=libdir libupcie)
 out=$(LD_LIBRARY_PATH=$tmp/root$libdir "$tmp/example")
-echo "README example on sim printed: $out"
-[ "$out" = 1 ]
+echo "1..1"
+if [ "$out" = 1 ]; then
+	echo "ok 1 - README example, installed and built with pkg-config, reads a block on sim"
+else
+	echo "not ok 1 - README example on sim printed '$out', expected 1"
+	exit 1
+fi

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """upcie-perf against the sim backend: JSON output, doorbell batching,
 --verify, --io-count and option errors. No timing assertions: only counts
-and the shape of the output are checked.
+and the shape of the output are checked. Prints TAP, one line per check.
 
     test_perf.py PERF_BINARY CASE
 """
@@ -20,12 +20,17 @@ QP_KEYS = ["iops", "bw_mib_s", "lat_ns", "submit_ns_per_io", "complete_ns_per_io
 
 perf = sys.argv[1]
 failures = []
+checks = 0
 
 
 def check(cond, what):
+    """One TAP test point (the description on one line)."""
+    global checks
+    checks += 1
+    what = " ".join(str(what).split())
+    print(f"{'ok' if cond else 'not ok'} {checks} - {what}", flush=True)
     if not cond:
         failures.append(what)
-        print("FAIL:", what)
 
 
 def run(*args, rc=0):
@@ -169,7 +174,7 @@ CASES = {
 
 if __name__ == "__main__":
     CASES[sys.argv[2]]()
+    print(f"1..{checks}")
     if failures:
-        print(f"{len(failures)} check(s) failed")
+        print(f"# {len(failures)} check(s) failed")
         sys.exit(1)
-    print("ok")

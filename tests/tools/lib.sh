@@ -1,25 +1,30 @@
 # Shared by the CLI tests: check counters, running a command, snapshots.
-# POSIX sh. Each check prints "ok - ..." or "FAIL - ..."; finish() exits
-# non-zero when any check failed.
+# POSIX sh. Output is TAP: each check prints "ok N - ...", "not ok N - ..."
+# or "ok N - ... # SKIP"; other output is a "#" comment; finish() prints
+# the plan and exits non-zero when any check failed.
 
 checks=0
 fails=0
 skips=0
+tap_n=0
 
 ok() {
 	checks=$((checks + 1))
-	echo "ok - $*"
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n - $*"
 }
 
 fail() {
 	checks=$((checks + 1))
 	fails=$((fails + 1))
-	echo "FAIL - $*"
+	tap_n=$((tap_n + 1))
+	echo "not ok $tap_n - $*"
 }
 
 skip() {
 	skips=$((skips + 1))
-	echo "SKIP - $*"
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n - $* # SKIP"
 }
 
 # run CMD...: stdout to $T/out, stderr to $T/err, exit status in $rc.
@@ -29,7 +34,7 @@ run() {
 }
 
 show() {
-	sed 's/^/    | /' "$T/out" "$T/err"
+	sed 's/^/#    | /' "$T/out" "$T/err"
 }
 
 # expect_rc WANT DESC CMD...
@@ -133,7 +138,7 @@ json_check() {
 		ok "$3"
 	else
 		fail "$3: ($2) is false"
-		sed 's/^/    | /' "$1"
+		sed 's/^/#    | /' "$1"
 	fi
 }
 
@@ -148,6 +153,7 @@ nobody_can_run() {
 }
 
 finish() {
+	echo "1..$tap_n"
 	echo "# $checks checks, $fails failed, $skips skipped"
 	[ "$fails" -eq 0 ]
 }

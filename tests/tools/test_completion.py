@@ -19,15 +19,18 @@ import tempfile
 import time
 
 failures = 0
+checks = 0
 
 
 def check(cond, what, detail=""):
-    global failures
-    print(("ok - " if cond else "FAIL - ") + what)
+    """One TAP test point; the detail of a failure as comments."""
+    global failures, checks
+    checks += 1
+    print(f"{'ok' if cond else 'not ok'} {checks} - {what}")
     if not cond:
         failures += 1
         if detail:
-            print("    | " + detail.replace("\n", "\n    | "))
+            print("#    | " + detail.replace("\n", "\n#    | "))
 
 
 class Shell:
@@ -80,7 +83,7 @@ class Shell:
 def main():
     devbind_bash, hugepages_bash = sys.argv[1], sys.argv[2]
     if not shutil.which("bash"):
-        print("SKIP - no bash")
+        print("1..0 # SKIP no bash")
         return 0
     tmp = tempfile.mkdtemp(prefix="completion-test.")
     try:
@@ -126,6 +129,7 @@ def main():
         sh.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    print(f"1..{checks}")
     print(f"# {failures} failed")
     return 1 if failures else 0
 
