@@ -55,10 +55,6 @@ def env_int(name, default):
         raise SetupError(f"{name}='{v}' is not a number of seconds")
 
 
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
-
-
 # ---------------------------------------------------------------------------
 # Host prerequisites
 def ensure_packages(pkgs, say):
@@ -353,6 +349,7 @@ class Boot:
         self.qmp = None
         self.qmp_path = None
         self.t0 = time.monotonic()
+        self.seen_init = False
 
     # -- output
     def say(self, msg):
@@ -375,6 +372,8 @@ class Boot:
 
     # -- console
     def console_line(self, line):
+        if line.startswith("guest-init:"):
+            self.seen_init = True
         if not self.begun:
             if line.startswith("UPCIE-GUEST-BEGIN"):
                 self.begun = True
@@ -499,16 +498,40 @@ class Boot:
             if not os.path.exists(path):
                 subprocess.run(["truncate", "-s", size, path], check=True)
         self.log = os.path.join(self.work, f"console-{self.config}.log")
-        open(self.log, "w").close()
         # A short path: unix socket names are limited to about 100 bytes.
         tmp = tempfile.mkdtemp(prefix="upcie-qmp-")
         self.qmp_path = os.path.join(tmp, "qmp.sock")
         cmd = self.qemu_command(kernel, initrd, guest_timeout)
-        self.say(f"booting {self.config} guest (kernel {kver}, timeout {qemu_timeout}s, "
-                 f"log {self.log})")
+        # Now and then a TCG guest stalls in the kernel before /init runs
+        # (both CPUs busy, nothing on the console). Such a boot is killed
+        # after UPCIE_BOOT_TIMEOUT seconds and started again, once; a
+        # second stall, or any hang after /init started, fails.
+        boot_timeout = env_int("UPCIE_BOOT_TIMEOUT", 150)
+        try:
+            for attempt in (1, 2):
+                self.say(f"booting {self.config} guest (kernel {kver}, timeout {qemu_timeout}s, "
+                         f"log {self.log})")
+                state, qrc, elapsed = self.boot_once(cmd, qemu_timeout, boot_timeout)
+                if state != "stalled" or attempt == 2:
+                    break
+                os.replace(self.log, f"{self.log}.stalled")
+                self.say(f"the guest did not reach /init within {boot_timeout}s (no guest-init "
+                         f"line; console kept as {self.log}.stalled); booting again")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        limit = qemu_timeout if state == "timeout" else boot_timeout
+        return self.verdict(state, limit, qrc, elapsed)
+
+    def boot_once(self, cmd, qemu_timeout, boot_timeout):
+        """Run QEMU once, following the console. Returns (state, QEMU's exit
+        status, seconds): state is done (QEMU exited), timeout (killed after
+        qemu_timeout) or stalled (killed: no guest-init line in boot_timeout)."""
+        open(self.log, "w").close()
+        self.begun = False
+        self.seen_init = False
         start = time.monotonic()
         self.t0 = start
-        timed_out = False
+        state = "done"
         with open(os.path.join(self.work, f"qemu-{self.config}.out"), "w") as qout:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=qout,
                                     stderr=subprocess.STDOUT)
@@ -528,8 +551,12 @@ class Boot:
                         if pending:
                             self.console_line(pending.decode("utf-8", "replace"))
                         break
-                    if time.monotonic() - start >= qemu_timeout:
-                        timed_out = True
+                    waited = time.monotonic() - start
+                    if waited >= qemu_timeout:
+                        state = "timeout"
+                        break
+                    if waited >= boot_timeout and not self.seen_init:
+                        state = "stalled"
                         break
                     time.sleep(0.2)
         finally:
@@ -542,20 +569,24 @@ class Boot:
                     proc.wait()
             if self.qmp:
                 self.qmp.close()
-            shutil.rmtree(tmp, ignore_errors=True)
+                self.qmp = None
         elapsed = time.monotonic() - start
         # The console log without carriage returns, for whoever parses it later.
         with open(self.log, "rb") as f:
             text = f.read().replace(b"\r", b"")
         with open(self.log, "wb") as f:
             f.write(text)
-        return self.verdict(timed_out, qemu_timeout, proc.returncode, elapsed)
+        return state, proc.returncode, elapsed
 
-    def verdict(self, timed_out, qemu_timeout, qrc, elapsed):
+    def verdict(self, state, limit, qrc, elapsed):
         c = self.config
-        if timed_out:
-            self.test_point(False, f"{c}: the guest powered off within {qemu_timeout}s "
+        if state == "timeout":
+            self.test_point(False, f"{c}: the guest powered off within {limit}s "
                                    f"(QEMU killed; log {self.log})")
+            rc = TIMEOUT
+        elif state == "stalled":
+            self.test_point(False, f"{c}: the guest reached /init within {limit}s, in one of "
+                                   f"two boots (QEMU killed; log {self.log})")
             rc = TIMEOUT
         elif self.result is None:
             self.test_point(False, f"{c}: the guest reported a result (none: it crashed or never "
@@ -579,8 +610,9 @@ class Boot:
         else:
             self.say(f"{c}: {self.summary or 'no summary'}; wall {elapsed:.0f}s")
         if rc == TIMEOUT:
-            sys.stderr.write(f"run-guest: {c}: TIMEOUT: the guest did not power off within "
-                             f"{qemu_timeout}s; killed QEMU (log: {self.log})\n")
+            what = "power off" if state == "timeout" else "reach /init, twice,"
+            sys.stderr.write(f"run-guest: {c}: TIMEOUT: the guest did not {what} within "
+                             f"{limit}s; killed QEMU (log: {self.log})\n")
         elif rc != OK:
             sys.stderr.write(f"run-guest: {c}: FAILED (exit {rc}; log: {self.log})\n")
         return rc
