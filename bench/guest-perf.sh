@@ -24,36 +24,13 @@ secs=2
 drv=$(upcie_user_driver)
 bdf=$UPCIE_CTRL_A
 
-# Block device of nsid $2 of the controller at BDF $1 under the nvme driver,
-# by controller serial number (works with and without native multipath).
-kernel_blockdev() {
-	_serial=""
-	for _c in /sys/class/nvme/nvme*; do
-		[ "$(basename "$(readlink "$_c/device" 2>/dev/null)")" = "$1" ] &&
-			_serial=$(cat "$_c/serial")
-	done
-	[ -n "$_serial" ] || return 1
-	for _b in /sys/block/nvme*n*; do
-		[ -e "$_b/nsid" ] && [ "$(cat "$_b/nsid")" = "$2" ] || continue
-		[ "$(cat "$_b/device/serial" 2>/dev/null)" = "$_serial" ] || continue
-		[ -b "/dev/${_b##*/}" ] && echo "/dev/${_b##*/}" && return 0
-	done
-	return 1
-}
-
-# Uptime in 1/100 s (busybox date has no %N).
-csecs() {
-	read -r _up _idle </proc/uptime
-	echo "${_up%.*}${_up#*.}"
-}
-
 # kernel_read <dev> <blocks of 4 KiB>: time sequential O_DIRECT reads of
 # <blocks> blocks, wrapping at the end of the device; sets ios, cs, rc.
 kernel_read() {
 	_left=$2
 	_off=0
 	rc=0
-	_t0=$(csecs)
+	_t0=$(upcie_csecs)
 	while [ "$_left" -gt 0 ]; do
 		_n=$((nblk - _off))
 		[ "$_n" -le "$_left" ] || _n=$_left
@@ -62,7 +39,7 @@ kernel_read() {
 		_left=$((_left - _n))
 		_off=$(((_off + _n) % nblk))
 	done
-	cs=$(($(csecs) - _t0))
+	cs=$(($(upcie_csecs) - _t0))
 	ios=$(($2 - _left))
 }
 
@@ -72,7 +49,7 @@ kernel_baseline() {
 		t_skip "$label" "controller A is on '$(upcie_driver "$bdf")', not nvme"
 		return
 	fi
-	dev=$(kernel_blockdev "$bdf" 2) || {
+	dev=$(upcie_blockdev "$bdf" 2) || {
 		t_fail "$label" "no block device for controller A nsid 2"
 		return
 	}
