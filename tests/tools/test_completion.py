@@ -119,6 +119,13 @@ def main():
             (f"devbind {root} unbind all-", "all-nvme", "all-nvme completes"),
             ("devbind --dry", "--dry-run", "an option completes"),
             (f"hugepages {root} setup --count 1 --size 1", "1G", "a hugepage size completes"),
+            ("devbind sta", "status", "the status command completes"),
+            ("devbind persi", "persist", "the persist command completes"),
+            (f"devbind {root} persist vfio-pci 0000:01:0", "0000:01:00.0",
+             "persist completes a PCI address"),
+            (f"devbind {root} unpersist al", "all", "unpersist completes all"),
+            ("devbind --user nobod", "nobody", "--user completes a user name"),
+            ("hugepages setup --count 1 --pers", "--persist", "hugepages --persist completes"),
         ]
         for text, want, what in cases:
             args = sh.complete_and_run(text)

@@ -425,6 +425,110 @@ mktree
 expect_rc 0 "list with no holders" db list
 no_text "in use: pid" "no holder without an fd"
 
+echo "# status"
+mktree
+mkdir -p "$S/kernel/mm/hugepages/hugepages-2048kB" "$S/devices/system/node/node0/hugepages/hugepages-2048kB"
+echo 64 >"$S/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+echo 60 >"$S/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+echo 64 >"$S/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"
+echo 60 >"$S/devices/system/node/node0/hugepages/hugepages-2048kB/free_hugepages"
+move_to vfio-pci 0000:04:00.0
+mkdir -p "$T/dev/vfio" "$T/etc/security"
+: >"$T/dev/vfio/10"
+chmod 600 "$T/dev/vfio/10"
+expect_rc 0 "status" db --dev-root "$T/dev" status
+expect_text "0000:01:00.0  nvme      no: on nvme" "a controller on nvme is not ready"
+expect_text "0000:04:00.0  vfio-pci  yes (vfio)" "a controller on vfio-pci with its group node is ready"
+expect_text "$T/dev/vfio/10 $(id -un):$(id -gn) 0600" "the group node's owner and mode shown"
+expect_text "2M    0     60    64" "hugepages free per node"
+expect_text "RLIMIT_MEMLOCK" "status shows the memlock limit"
+expect_rc 0 "status --json" db --dev-root "$T/dev" status --json
+expect_json "$T/status.json" "status --json"
+json_check "$T/status.json" "[c['user_space_ready'] for c in d['controllers']] == [False, False, False, True]" "JSON: only 04:00.0 is ready"
+json_check "$T/status.json" "d['controllers'][3]['vfio_group_dev']['mode'] == 0o600 and d['controllers'][3]['iommu_group'] == 10" "JSON: group node mode and IOMMU group"
+json_check "$T/status.json" "{'size_kb': 2048, 'node': 0, 'total': 64, 'free': 60} in d['hugepages'] and d['hugepage_pool_bytes'] == 64 * 2 << 20" "JSON: hugepages per node and the pool"
+if [ "$(id -u)" -eq 0 ]; then
+	expect_rc 0 "status --user nobody" db --dev-root "$T/dev" --etc-root "$T/etc" status --user nobody
+	expect_text "no: nobody cannot open $T/dev/vfio/10" "status says who cannot open the group node"
+	expect_text "nobody may lock 8M" "status warns about nobody's memlock limit"
+	expect_text "'nobody - memlock unlimited' in $T/etc/security/limits.d/upcie.conf" "the warning says how to raise it"
+
+	echo "# bind --user"
+	seed_bind vfio-pci 0000:04:00.0 2>/dev/null
+	expect_rc 0 "bind --user nobody vfio-pci" db --dev-root "$T/dev" --etc-root "$T/etc" bind --user nobody vfio-pci 0000:04:00.0
+	if [ "$(stat -c %U "$T/dev/vfio/10")" = nobody ]; then ok "the group node is nobody's"; else fail "the group node is $(stat -c %U "$T/dev/vfio/10")'s"; fi
+	expect_text "$T/dev/vfio/10 is nobody's now (IOMMU group 10)" "bind --user says so"
+	expect_text "warning: nobody may lock 8M of memory (RLIMIT_MEMLOCK, not set in limits.conf: the default) but the hugepage pool holds 128M" "bind --user checks memlock against the pool"
+	echo "@nogroup hard memlock 262144" >"$T/etc/security/limits.conf"
+	echo "nobody soft memlock 131072" >>"$T/etc/security/limits.conf"
+	mkdir -p "$T/etc/security/limits.d"
+	echo "* - memlock 64" >"$T/etc/security/limits.d/10-default.conf"
+	expect_rc 0 "status --user nobody with limits.conf" db --dev-root "$T/dev" --etc-root "$T/etc" status --user nobody
+	expect_text "0000:04:00.0  vfio-pci  yes (vfio)" "nobody may open the group node now"
+	expect_text "nobody: RLIMIT_MEMLOCK 128M ($T/etc/security/limits.conf:2) covers the hugepage pool (128M)" "user line beats group and * lines"
+	expect_rc 0 "status --user nobody --json" db --dev-root "$T/dev" --etc-root "$T/etc" status --user nobody --json
+	expect_json "$T/status-user.json" "status --user --json"
+	json_check "$T/status-user.json" "d['user']['name'] == 'nobody' and d['user']['memlock_soft_bytes'] == 128 << 20 and d['user']['memlock_hard_bytes'] == 256 << 20" "JSON: nobody's soft and hard memlock"
+	expect_rc 0 "bind --user --dry-run" db --dev-root "$T/dev" --dry-run bind --user root vfio-pci 0000:04:00.0
+	expect_text "dry-run: chown root:root $T/dev/vfio/10" "dry run shows the chown"
+	if [ "$(stat -c %U "$T/dev/vfio/10")" = nobody ]; then ok "the dry run chowned nothing"; else fail "the dry run chowned the node"; fi
+else
+	skip "status/bind --user: not root (chown)"
+fi
+mktree
+mkdriver uio_pci_generic
+seed_bind uio_pci_generic 0000:04:00.0
+expect_rc 0 "bind --user nobody uio_pci_generic" db bind --user nobody uio_pci_generic 0000:04:00.0
+expect_text "nobody cannot use it without root" "uio says it needs root"
+expect_rc 1 "bind --user to nvme" db bind --user nobody nvme 0000:04:00.0
+expect_rc 1 "--user with an unknown user" db bind --user no-such-user-here vfio-pci 0000:04:00.0
+expect_text "no user 'no-such-user-here'" "unknown user named"
+expect_rc 1 "--user on unbind" db unbind --user nobody 0000:04:00.0
+
+echo "# persist and unpersist"
+mktree
+E=$T/etc
+rm -rf "$E"
+expect_rc 1 "persist on a fake tree without --etc-root" db persist vfio-pci 0000:04:00.0
+expect_rc 0 "persist --dry-run" db --etc-root "$E" --dry-run persist vfio-pci 0000:04:00.0
+expect_text 'ACTION=="add", SUBSYSTEM=="pci", KERNEL=="0000:04:00.0", ATTR{driver_override}="vfio-pci"' "dry run shows the udev rule"
+expect_text "bind vfio-pci 0000:04:00.0" "dry run shows the unit's bind"
+if [ -e "$E" ]; then fail "the dry run wrote files"; else ok "the dry run wrote nothing"; fi
+expect_rc 0 "persist vfio-pci 04:00.0" db --etc-root "$E" persist vfio-pci 04:00.0
+expect_rc 0 "persist --user nobody uio_pci_generic 02:00.0" db --etc-root "$E" persist --user nobody uio_pci_generic 0000:02:00.0
+expect_file "$E/upcie/devbind.d/pci-0000:04:00.0" "vfio-pci" "one file per device (driverctl's layout)"
+expect_file "$E/upcie/devbind.d/pci-0000:02:00.0" "uio_pci_generic nobody" "the user is kept"
+if grep -q 'KERNEL=="0000:02:00.0", ATTR{driver_override}="uio_pci_generic"' "$E/udev/rules.d/70-upcie-devbind.rules" &&
+	grep -q 'KERNEL=="0000:04:00.0", ATTR{driver_override}="vfio-pci"' "$E/udev/rules.d/70-upcie-devbind.rules"; then
+	ok "the udev rule holds both devices"
+else
+	fail "the udev rule: $(cat "$E/udev/rules.d/70-upcie-devbind.rules")"
+fi
+U=$E/systemd/system/upcie-devbind.service
+if grep -q "^ExecStart=.*devbind bind vfio-pci 0000:04:00.0$" "$U" && grep -q "^ExecStart=.*devbind bind --user nobody uio_pci_generic 0000:02:00.0$" "$U"; then
+	ok "the unit binds both at boot"
+else
+	fail "the unit: $(cat "$U")"
+fi
+if [ "$(readlink "$E/systemd/system/multi-user.target.wants/upcie-devbind.service")" = ../upcie-devbind.service ]; then ok "the unit is enabled"; else fail "the unit is not enabled"; fi
+expect_text "in use now" "persisting a device in use warns"
+expect_rc 0 "persist 04:00.0 again on uio" db --etc-root "$E" persist uio_pci_generic 0000:04:00.0
+expect_file "$E/upcie/devbind.d/pci-0000:04:00.0" "uio_pci_generic" "persist again replaces the driver"
+if [ "$(grep -c 'KERNEL=="0000:04:00.0"' "$E/udev/rules.d/70-upcie-devbind.rules")" = 1 ]; then ok "one rule per device"; else fail "duplicate rules"; fi
+expect_rc 1 "persist nvme" db --etc-root "$E" persist nvme 0000:04:00.0
+expect_rc 1 "unpersist a malformed address" db --etc-root "$E" unpersist 04:00
+expect_rc 0 "unpersist 04:00.0" db --etc-root "$E" unpersist 04:00.0
+if [ ! -e "$E/upcie/devbind.d/pci-0000:04:00.0" ] && ! grep -q 0000:04:00.0 "$E/udev/rules.d/70-upcie-devbind.rules" "$U"; then
+	ok "unpersist drops the device everywhere"
+else
+	fail "unpersist left 04:00.0 behind"
+fi
+expect_rc 0 "unpersist a device not persisted" db --etc-root "$E" unpersist 0000:09:00.0
+expect_text "0000:09:00.0: not persisted" "unpersist names what was not persisted"
+expect_rc 0 "unpersist all" db --etc-root "$E" unpersist all
+left=$(find "$E" -type f -o -type l)
+if [ -z "$left" ]; then ok "unpersist all removes every file"; else fail "left behind: $left"; fi
+
 echo "# bad input"
 mktree
 before=$(snapshot "$T/tree")

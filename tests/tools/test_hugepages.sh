@@ -97,6 +97,34 @@ expect_text "2M pages: 0" "clear reports 2M"
 expect_text "1G pages: 0" "clear reports 1G"
 [ "$(nr kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)" = 0 ] && ok "2M cleared" || fail "2M not cleared"
 
+echo "# setup --persist and clear --persist"
+mktree
+E=$T/etc
+expect_rc 1 "--persist on a fake tree without --etc-root" hp setup --count 8 --persist
+expect_rc 1 "--dry-run without --persist" hp setup --count 8 --dry-run
+expect_rc 1 "--persist on info" hp info --persist
+expect_rc 0 "setup --persist --dry-run" hp --etc-root "$E" setup --count 8 --persist --dry-run
+expect_text "dry-run: write $E/sysctl.d/80-upcie-hugepages.conf:" "dry run names the sysctl.d file"
+expect_text "vm.nr_hugepages = 8" "dry run shows its content"
+[ ! -e "$E" ] && [ "$(nr kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)" = 16 ] && ok "the dry run changed nothing" || fail "the dry run changed something"
+expect_rc 0 "setup --count 8 --persist" hp --etc-root "$E" setup --count 8 --persist
+[ "$(nr kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)" = 8 ] && ok "the pool is set now" || fail "the pool was not set"
+if grep -qx "vm.nr_hugepages = 8" "$E/sysctl.d/80-upcie-hugepages.conf"; then ok "the default size goes to sysctl.d"; else fail "sysctl.d file: $(cat "$E/sysctl.d/80-upcie-hugepages.conf" 2>&1)"; fi
+expect_rc 0 "setup --count 1 --size 1G --node 1 --persist" hp --etc-root "$E" setup --count 1 --size 1G --node 1 --persist
+U=$E/systemd/system/upcie-hugepages-1G-node1.service
+if grep -q "^ExecStart=.*hugepages setup --count 1 --size 1G --node 1$" "$U"; then ok "another size or a node gets a unit"; else fail "unit: $(cat "$U" 2>&1)"; fi
+[ -L "$E/systemd/system/multi-user.target.wants/upcie-hugepages-1G-node1.service" ] && ok "the unit is enabled" || fail "the unit is not enabled"
+expect_text "kernel command line (hugepagesz=1G hugepages=1)" "1G pages: the kernel command line is suggested"
+expect_rc 0 "setup --count 1 --size 1G --persist" hp --etc-root "$E" setup --count 1 --size 1G --persist
+expect_rc 0 "clear --size 1G --persist" hp --etc-root "$E" clear --size 1G --persist
+left=$(find "$E/systemd" -name '*.service')
+[ -z "$left" ] && ok "clear --size 1G --persist removes both 1G units" || fail "left: $left"
+[ -e "$E/sysctl.d/80-upcie-hugepages.conf" ] && ok "and keeps the 2M sysctl.d file" || fail "the 2M file is gone"
+expect_rc 0 "clear --persist" hp --etc-root "$E" clear --persist
+[ -z "$(find "$E" -type f -o -type l)" ] && ok "clear --persist removes every file" || fail "left: $(find "$E" -type f)"
+expect_rc 1 "--user on setup" hp setup --count 2 --user nobody
+expect_rc 1 "mount --user with an unknown user" hp mount "$T/m" --user no-such-user-here
+
 echo "# bad input (nothing changes)"
 mktree
 before=$(snapshot "$T/tree")
@@ -231,6 +259,17 @@ else
 		expect_text "$m" "info shows the mount"
 		expect_rc 0 "host umount" "$HP" umount "$m"
 		if grep -q " $m hugetlbfs " /proc/mounts; then fail "host umount left it"; umount "$m"; else ok "host umount gone from /proc/mounts"; fi
+		mkdir -p "$T/etc/security"
+		expect_rc 0 "host mount --user nobody" "$HP" --etc-root "$T/etc" mount "$m" --user nobody
+		if grep " $m hugetlbfs " /proc/mounts | grep -q "uid=65534"; then ok "mounted for nobody (uid=65534)"; else fail "mount options: $(grep " $m " /proc/mounts)"; fi
+		[ "$(stat -c %U "$m")" = nobody ] && ok "the mount is nobody's" || fail "the mount is $(stat -c %U "$m")'s"
+		expect_text "nobody may lock 8M of memory" "mount --user checks memlock against the pool"
+		echo "nobody - memlock unlimited" >"$T/etc/security/limits.conf"
+		chown root "$m"
+		expect_rc 0 "host mount --user on the existing mount" "$HP" --etc-root "$T/etc" mount "$m" --user nobody
+		[ "$(stat -c %U "$m")" = nobody ] && ok "an existing mount is chowned" || fail "the mount is $(stat -c %U "$m")'s"
+		expect_text "nobody: RLIMIT_MEMLOCK unlimited" "memlock from limits.conf covers the pool"
+		"$HP" umount "$m" >/dev/null
 		expect_rc 0 "host clear" "$HP" clear --size "${def}K"
 		expect_rc 0 "host info after clear" "$HP" info --json
 		cp "$T/out" "$T/host.json"

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 
 enum tool_exit {
@@ -111,6 +112,67 @@ void tool_memlock(uint64_t *soft, uint64_t *hard);
 /* "\nRLIMIT_MEMLOCK: 8M (hard 16M)\n" ("unlimited", one size when equal) on stdout. */
 void tool_memlock_print(void);
 
+/* --- a non-root user (user.c) --------------------------------------------- */
+
+#include <sys/types.h>
+
+struct tool_user {
+	char name[64];
+	uid_t uid;
+	gid_t gid; /* primary group */
+};
+
+/* An account by name (or uid): 0, or -ENOENT when there is none. */
+int tool_user_get(const char *name, struct tool_user *u);
+
+/* The account or group name of an id, else the number (a static buffer each). */
+const char *tool_uid_name(uid_t uid);
+const char *tool_gid_name(gid_t gid);
+
+/* RLIMIT_MEMLOCK of a login when limits.conf does not set one: the kernel's
+ * default since Linux 5.16 (systemd's too); older systems have 64K. */
+#define TOOL_MEMLOCK_DEFAULT (8ull << 20)
+
+struct tool_memlock {
+	uint64_t soft, hard;	  /* bytes; UINT64_MAX: unlimited */
+	bool set;		  /* false: TOOL_MEMLOCK_DEFAULT, nothing in limits.conf */
+	char from[PATH_MAX + 16]; /* "FILE:LINE" of the line that set it */
+};
+
+/*
+ * The memlock limit a login of u gets from pam_limits: ETC/security/limits.conf
+ * then ETC/security/limits.d/NAME.conf (etc NULL: /etc). A service started by
+ * systemd gets LimitMEMLOCK= instead, which this does not see.
+ */
+void tool_user_memlock(const char *etc, const struct tool_user *u, struct tool_memlock *m);
+/* Bytes held by the hugepage pools (nr_hugepages x size, every size). */
+uint64_t tool_hugepage_pool(const char *sysfs);
+/*
+ * Whether u's memlock limit covers the hugepage pool: a line on stdout when
+ * it does, else a warning on stderr saying how to raise it; true when it does.
+ */
+bool tool_memlock_check(const char *etc, const char *sysfs, const struct tool_user *u);
+
+/* mkdir -p. */
+int tool_mkdir_p(const char *dir, mode_t mode);
+/*
+ * Write a whole file (parent directories made, a temporary file renamed
+ * over it) and say so on stdout; with dry_run print the path and content.
+ */
+int tool_file_put(const char *path, const char *content, bool dry_run);
+/* Remove a file if it exists, saying so; with dry_run only say it. */
+int tool_file_remove(const char *path, bool dry_run);
+
+/*
+ * A systemd unit ETC/systemd/system/NAME, enabled the way 'systemctl enable'
+ * does it (a link in multi-user.target.wants), which needs no running systemd.
+ */
+int tool_unit_put(const char *etc, const char *name, const char *content, bool dry_run);
+/* The unit and its link, if they exist. */
+int tool_unit_remove(const char *etc, const char *name, bool dry_run);
+/* This program's own path (for the units it writes), else fallback. */
+void tool_self_exe(char *buf, size_t len, const char *fallback);
+
 /*
  * Aligned table: every column as wide as its widest cell, two spaces
  * between columns, the last column not padded. Cells are copied.
@@ -146,5 +208,9 @@ void tool_json_null(struct tool_json *j, const char *key);
 void tool_json_memlock(struct tool_json *j);
 /* Closing newline after the top-level value. */
 void tool_json_done(struct tool_json *j);
+/* key: {"name", "uid", "memlock_soft_bytes", "memlock_hard_bytes" (null:
+ * unlimited), "memlock_from" (null: not set)} of u's login. */
+void tool_json_user(struct tool_json *j, const char *key, const char *etc,
+		    const struct tool_user *u);
 
 #endif

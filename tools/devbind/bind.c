@@ -344,6 +344,55 @@ static bool roll_back(const struct devbind_opts *o, const struct dev_info *d)
 	return true;
 }
 
+/*
+ * --user: the vfio group device is what a process opens to drive the
+ * device (/dev/vfio/vfio, the container, is open to all); make the user
+ * its owner. uio gives no such door: its BAR files and /dev/uioN are root's
+ * and the physical addresses it needs (/proc/self/pagemap) need
+ * CAP_SYS_ADMIN, so say so instead.
+ */
+static int give_to_user(const struct devbind_opts *o, const struct dev_info *d, const char *driver)
+{
+	const char *dev = devbind_dev_root(o);
+	char path[PATH_MAX];
+	uint64_t end = now_ms() + o->timeout_ms;
+	int group;
+
+	if (strcmp(driver, "vfio-pci")) {
+		tool_warn("%s: %s cannot use it without root: uio_pci_generic's BAR files and "
+			  "/dev/uioN belong to root and physical addresses need CAP_SYS_ADMIN; "
+			  "bind vfio-pci for a non-root user",
+			  d->bdf, o->user->name);
+		return TOOL_EXIT_OK;
+	}
+	if (upcie_sysfs_pci_iommu_group(o->sysfs, &d->addr, &group)) {
+		tool_err("%s: no IOMMU group, so no /dev/vfio node to give %s", d->bdf,
+			 o->user->name);
+		return TOOL_EXIT_SYSTEM;
+	}
+	if (!dev) {
+		printf("%s: /dev/vfio/%d not changed (a fake tree; give --dev-root)\n", d->bdf,
+		       group);
+		return TOOL_EXIT_OK;
+	}
+	snprintf(path, sizeof(path), "%s/vfio/%d", dev, group);
+	if (o->dry_run) {
+		printf("dry-run: chown %s:%s %s\n", o->user->name, tool_gid_name(o->user->gid),
+		       path);
+		return TOOL_EXIT_OK;
+	}
+	/* vfio creates the node when the group gets its first vfio-pci device. */
+	while (access(path, F_OK) && now_ms() < end)
+		sleep_ms(20);
+	if (chown(path, o->user->uid, o->user->gid)) {
+		tool_err("%s: chown %s %s failed: %s", d->bdf, o->user->name, path,
+			 strerror(errno));
+		return TOOL_EXIT_SYSTEM;
+	}
+	printf("%s: %s is %s's now (IOMMU group %d)\n", d->bdf, path, o->user->name, group);
+	return TOOL_EXIT_OK;
+}
+
 int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_info *devs, size_t n)
 {
 	char rel[PATH_MAX];
@@ -401,7 +450,14 @@ int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_in
 		else
 			printf("%s: %s -> %s%s\n", d->bdf, old, driver,
 			       o->dry_run ? " (dry run)" : "");
+		if (o->user) {
+			rc = give_to_user(o, d, driver);
+			ret = rc ? rc : ret;
+		}
 	}
+	/* A warning only: the bind is done, the user may still raise the limit. */
+	if (o->user && !strcmp(driver, "vfio-pci"))
+		tool_memlock_check(o->etc, o->sysfs, o->user);
 	return ret;
 }
 

@@ -43,11 +43,15 @@ _devbind()
 	prev=${words[cword - 1]}
 
 	case $prev in
-	--sysfs-root | --proc-root | --modules-dir | --dev-root)
+	--sysfs-root | --proc-root | --modules-dir | --dev-root | --etc-root)
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return
 		;;
 	--timeout)
+		return
+		;;
+	--user)
+		COMPREPLY=($(compgen -u -- "$cur"))
 		return
 		;;
 	esac
@@ -55,28 +59,35 @@ _devbind()
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
 		--sysfs-root) root=${words[i + 1]} ;;
-		list | bind | unbind | restore) [ -z "$cmd" ] && cmd=${words[i]} ;;
+		list | status | bind | unbind | restore | persist | unpersist)
+			[ -z "$cmd" ] && cmd=${words[i]}
+			;;
 		esac
 	done
 
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W '--all --json --force --dry-run --timeout
-			--sysfs-root --proc-root --dev-root --modules-dir --help' -- "$cur"))
+		COMPREPLY=($(compgen -W '--all --json --force --dry-run --timeout --user
+			--sysfs-root --proc-root --dev-root --etc-root --modules-dir --help' -- "$cur"))
 		return
 	fi
 	case $cmd in
 	"")
-		COMPREPLY=($(compgen -W 'list bind unbind restore' -- "$cur"))
+		COMPREPLY=($(compgen -W 'list status bind unbind restore persist unpersist' -- "$cur"))
 		;;
-	bind)
-		if [ "${words[cword - 1]}" = bind ]; then
+	bind | persist)
+		if [ "${words[cword - 1]}" = "$cmd" ]; then
 			COMPREPLY=($(compgen -W 'uio_pci_generic vfio-pci nvme' -- "$cur"))
+		elif [ "${words[cword - 2]}" = --user ] && [ "${words[cword - 3]}" = "$cmd" ]; then
+			COMPREPLY=($(compgen -W 'uio_pci_generic vfio-pci' -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "$(_devbind_devices "$root")" -- "$cur"))
 		fi
 		;;
 	unbind | restore)
 		COMPREPLY=($(compgen -W "$(_devbind_devices "$root")" -- "$cur"))
+		;;
+	unpersist)
+		COMPREPLY=($(compgen -W "all $(_devbind_devices "$root" | grep -v all-nvme)" -- "$cur"))
 		;;
 	esac
 	_devbind_colon_trim

@@ -9,6 +9,11 @@
  *          uio or vfio; which user-space drivers the system offers.
  * bind.c   the sysfs writes: unbind, driver_override, drivers_probe, the
  *          bounded wait for the bind, bus mastering for uio_pci_generic.
+ * status.c one table of what is ready for user space: controllers, drivers,
+ *          IOMMU groups and their /dev/vfio permissions, hugepages per
+ *          node, a user's memlock limit.
+ * persist.c bindings that survive a reboot: a udev rule and a systemd unit
+ *          generated from one file per device under /etc/upcie/devbind.d.
  * main.c   command line, the list printers, exit codes.
  *
  * Everything reads and writes through the library's sysfs helpers, rooted
@@ -30,8 +35,10 @@ struct devbind_opts {
 	const char *proc;	 /* NULL: /proc */
 	const char *dev;	 /* NULL: /dev on the running system, none with a fake tree */
 	const char *modules_dir; /* NULL: /lib/modules/$(uname -r) */
+	const char *etc;	 /* NULL: /etc (persist's files, limits.conf) */
 	bool all, json, force, dry_run;
-	unsigned timeout_ms; /* bounded wait for a bind to show */
+	unsigned timeout_ms;	      /* bounded wait for a bind to show */
+	const struct tool_user *user; /* --user: who gets the device; NULL: none */
 };
 
 struct strlist {
@@ -94,6 +101,17 @@ enum drv_state drv_state(const struct devbind_opts *o, const char *driver);
 /* The drivers devbind knows how to bind; NULL for anything else. */
 const char *drv_normalize(const char *name);
 bool drv_is_user(const char *driver);
+
+/* The /dev that device nodes are in: --dev-root, else /dev on the running
+ * system; NULL with a fake tree, whose names mean nothing in /dev. */
+const char *devbind_dev_root(const struct devbind_opts *o);
+
+/* status.c, persist.c; each returns a TOOL_EXIT_* code. */
+int devbind_status(const struct devbind_opts *o);
+int devbind_persist(const struct devbind_opts *o, const char *driver, const struct dev_info *devs,
+		    size_t n);
+/* addrs: PCI addresses as given, or NULL for every persisted device. */
+int devbind_unpersist(const struct devbind_opts *o, char **addrs, size_t n);
 
 /* bind.c; each returns a TOOL_EXIT_* code. */
 int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_info *devs, size_t n);

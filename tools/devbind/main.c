@@ -16,9 +16,12 @@
 
 static const char usage_text[] =
     "usage: devbind [options] list [--all] [--json]\n"
-    "       devbind [options] bind DRIVER DEVICE...\n"
+    "       devbind [options] status [--user NAME] [--json]\n"
+    "       devbind [options] bind [--user NAME] DRIVER DEVICE...\n"
     "       devbind [options] unbind DEVICE...\n"
     "       devbind [options] restore DEVICE...\n"
+    "       devbind [options] persist [--user NAME] DRIVER DEVICE...\n"
+    "       devbind [options] unpersist DEVICE...|all\n"
     "\n"
     "Commands:\n"
     "  list      NVMe controllers (every PCI function with --all): ids and names,\n"
@@ -29,6 +32,12 @@ static const char usage_text[] =
     "  unbind    clear driver_override and unbind from the current driver\n"
     "  restore   clear driver_override, unbind from a user-space driver and let\n"
     "            the kernel's default driver (e.g. nvme) take the device back\n"
+    "  status    what is ready for user space: each controller's driver,\n"
+    "            readiness, IOMMU group and who may open /dev/vfio/GROUP;\n"
+    "            hugepages free per NUMA node; RLIMIT_MEMLOCK (and NAME's)\n"
+    "  persist   keep DEVICE on DRIVER across reboots: a udev rule and a\n"
+    "            systemd unit (upcie-devbind.service) under /etc\n"
+    "  unpersist drop persisted bindings (the devices stay where they are)\n"
     "\n"
     "DEVICE: a PCI address (0000:01:00.0 or 01:00.0), vendor:device (8086:0953,\n"
     "every match) or all-nvme.\n"
@@ -39,6 +48,10 @@ static const char usage_text[] =
     "  --force            unbind or rebind a device even if it is in use\n"
     "  --dry-run          print the sysfs writes (path and value), do none\n"
     "  --timeout SEC      how long to wait for a bind to show (default 5)\n"
+    "  --user NAME        bind: give NAME the vfio group device (chown\n"
+    "                     /dev/vfio/GROUP) and check NAME's RLIMIT_MEMLOCK\n"
+    "                     against the hugepage pool; status: readiness for NAME\n"
+    "  --etc-root DIR     persist's files and limits.conf under DIR, not /etc\n"
     "  --sysfs-root DIR   read and write DIR instead of /sys (no modprobe then)\n"
     "  --proc-root DIR    read mounts, swaps and processes from DIR, not /proc\n"
     "  --dev-root DIR     open block devices in DIR to see whether they are busy\n"
@@ -385,6 +398,8 @@ enum {
 	OPT_TIMEOUT,
 	OPT_DRY_RUN,
 	OPT_DEV,
+	OPT_USER,
+	OPT_ETC,
 };
 
 int main(int argc, char **argv)
@@ -396,9 +411,13 @@ int main(int argc, char **argv)
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
 	    {"modules-dir", required_argument, NULL, OPT_MODULES},
 	    {"dev-root", required_argument, NULL, OPT_DEV},
+	    {"user", required_argument, NULL, OPT_USER},
+	    {"etc-root", required_argument, NULL, OPT_ETC},
 	    TOOL_LONGOPTS_COMMON,
 	};
 	struct devbind_opts o = {.timeout_ms = 5000};
+	const char *user_name = NULL;
+	struct tool_user user;
 	struct dev_info *devs = NULL;
 	const char *cmd, *driver = NULL;
 	size_t ndevs = 0;
@@ -430,33 +449,73 @@ int main(int argc, char **argv)
 		case OPT_DEV:
 			o.dev = optarg;
 			break;
+		case OPT_USER:
+			user_name = optarg;
+			break;
+		case OPT_ETC:
+			o.etc = optarg;
+			break;
 		}
 	}
 	cmd = tool_command(argc, argv);
-	if (!strcmp(cmd, "list")) {
+	if (strcmp(cmd, "list") && strcmp(cmd, "status") && strcmp(cmd, "bind") &&
+	    strcmp(cmd, "unbind") && strcmp(cmd, "restore") && strcmp(cmd, "persist") &&
+	    strcmp(cmd, "unpersist"))
+		return tool_usage("unknown command '%s'", cmd);
+	if (user_name) {
+		if (strcmp(cmd, "bind") && strcmp(cmd, "status") && strcmp(cmd, "persist"))
+			return tool_usage("--user applies to bind, status and persist, not to %s",
+					  cmd);
+		if (tool_user_get(user_name, &user)) {
+			tool_err("no user '%s' on this system (see getent passwd)", user_name);
+			return TOOL_EXIT_USAGE;
+		}
+		o.user = &user;
+	}
+	if (!strcmp(cmd, "list") || !strcmp(cmd, "status")) {
 		if (optind < argc)
-			return tool_usage("list takes no arguments, got '%s'", argv[optind]);
-		rc = cmd_list(&o);
+			return tool_usage("%s takes no arguments", cmd);
+		rc = !strcmp(cmd, "list") ? cmd_list(&o) : devbind_status(&o);
 		names_close();
 		return rc;
 	}
-	if (strcmp(cmd, "bind") && strcmp(cmd, "unbind") && strcmp(cmd, "restore"))
-		return tool_usage("unknown command '%s'", cmd);
 	if (o.json)
-		return tool_usage("--json applies to list only, not to %s", cmd);
-	if (!strcmp(cmd, "bind")) {
+		return tool_usage("--json applies to list and status, not to %s", cmd);
+	if ((!strcmp(cmd, "persist") || !strcmp(cmd, "unpersist")) && o.sysfs && !o.etc)
+		return tool_usage("%s with a fake --sysfs-root needs --etc-root too", cmd);
+	if (!strcmp(cmd, "unpersist")) {
 		if (optind >= argc)
-			return tool_usage("bind needs a DRIVER and at least one DEVICE%s", "");
+			return tool_usage("unpersist needs PCI addresses or 'all'%s", "");
+		if (optind + 1 == argc && !strcmp(argv[optind], "all"))
+			return devbind_unpersist(&o, NULL, 0);
+		return devbind_unpersist(&o, argv + optind, (size_t)(argc - optind));
+	}
+	if (!strcmp(cmd, "bind") || !strcmp(cmd, "persist")) {
+		if (optind >= argc)
+			return tool_usage("%s needs a DRIVER and at least one DEVICE", cmd);
 		driver = drv_normalize(argv[optind]);
 		if (!driver) {
 			tool_err("unknown driver '%s': use uio_pci_generic, vfio-pci or nvme",
 				 argv[optind]);
 			return TOOL_EXIT_USAGE;
 		}
+		if (!drv_is_user(driver) && (o.user || !strcmp(cmd, "persist")))
+			return tool_usage("%s is not a user-space driver: --user and persist take "
+					  "uio_pci_generic or vfio-pci (restore and unpersist "
+					  "give a device back)",
+					  driver);
 		optind++;
 	}
 	if (optind >= argc)
 		return tool_usage("%s needs at least one DEVICE", cmd);
+	if (!strcmp(cmd, "persist")) {
+		rc = resolve(&o, argv + optind, argc - optind, &devs, &ndevs);
+		if (!rc)
+			rc = devbind_persist(&o, driver, devs, ndevs);
+		free_devs(devs, ndevs);
+		names_close();
+		return rc;
+	}
 	if (!o.sysfs && !o.dry_run && geteuid() != 0) {
 		tool_err("%s writes to /sys and needs root: run it as root (e.g. with sudo), or "
 			 "add --dry-run to see the writes",

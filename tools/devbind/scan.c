@@ -546,7 +546,7 @@ static void check_other_ns(const struct devbind_opts *o, struct dev_info *d,
 
 /* The /dev a block device's node is opened in: --dev-root, else /dev on the
  * running system; NULL with a fake tree, whose names mean nothing in /dev. */
-static const char *dev_root(const struct devbind_opts *o)
+const char *devbind_dev_root(const struct devbind_opts *o)
 {
 	if (o->dev)
 		return o->dev;
@@ -582,7 +582,7 @@ static bool blk_busy(const char *dev, const char *name)
  */
 static void check_busy(const struct devbind_opts *o, struct dev_info *d, const struct blk_set *b)
 {
-	const char *dev = dev_root(o);
+	const char *dev = devbind_dev_root(o);
 	bool part_busy = false;
 
 	if (!dev)

@@ -27,7 +27,7 @@ _hugepages()
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
 
 	case $prev in
-	--sysfs-root | --proc-root)
+	--sysfs-root | --proc-root | --etc-root)
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return
 		;;
@@ -46,6 +46,10 @@ _hugepages()
 	--count | --mem)
 		return
 		;;
+	--user)
+		COMPREPLY=($(compgen -u -- "$cur"))
+		return
+		;;
 	esac
 
 	for ((i = 1; i < cword; i++)); do
@@ -58,8 +62,9 @@ _hugepages()
 		local opts='--sysfs-root --proc-root --help'
 		case $cmd in
 		info) opts+=' --json' ;;
-		setup) opts+=' --count --mem --size --node' ;;
-		clear | mount) opts+=' --size' ;;
+		setup) opts+=' --count --mem --size --node --persist --dry-run --etc-root' ;;
+		clear) opts+=' --size --persist --dry-run --etc-root' ;;
+		mount) opts+=' --size --user --etc-root' ;;
 		esac
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		return

@@ -7,6 +7,8 @@
  *          per-node counters, the default size, hugetlbfs mounts.
  * main.c   command line, printers, setup and clear.
  * mount.c  mount and umount.
+ * persist.c setup --persist, clear --persist: the pool at boot (sysctl.d
+ *          for the default size, a systemd unit otherwise).
  *
  * On the running system (no --sysfs-root / --proc-root) page sizes, the
  * default size, the mount libhugetlbfs would pick for each size and the
@@ -28,7 +30,11 @@
 struct hp_opts {
 	const char *sysfs; /* NULL: /sys */
 	const char *proc;  /* NULL: /proc */
+	const char *etc;   /* NULL: /etc (--persist's files, limits.conf) */
 	bool json;
+	bool persist;		      /* setup/clear --persist */
+	bool dry_run;		      /* --persist: show the files only */
+	const struct tool_user *user; /* mount --user */
 };
 
 struct hp_count {
@@ -78,6 +84,9 @@ int hp_state_read_size(const struct hp_opts *o, struct hp_state *st, const char 
 int hp_need_root(const struct hp_opts *o, const char *what, bool real_only);
 
 int hp_cmd_mount(const struct hp_opts *o, const char *dir, const char *size_arg);
+/* The pool of one size (node < 0: every node) at boot; kb 0 clears every size. */
+int hp_persist(const struct hp_opts *o, const struct hp_state *st, uint64_t kb, int node,
+	       uint64_t count);
 int hp_cmd_umount(const struct hp_opts *o, const char *dir);
 
 #endif

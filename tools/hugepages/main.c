@@ -18,8 +18,9 @@
 static const char usage_text[] =
     "usage: hugepages [options] info [--json]\n"
     "       hugepages [options] setup (--count N | --mem SIZE) [--size S] [--node N]\n"
-    "       hugepages [options] clear [--size S]\n"
-    "       hugepages [options] mount [DIR] [--size S]\n"
+    "                 [--persist [--dry-run]]\n"
+    "       hugepages [options] clear [--size S] [--persist [--dry-run]]\n"
+    "       hugepages [options] mount [DIR] [--size S] [--user NAME]\n"
     "       hugepages [options] umount [DIR]\n"
     "\n"
     "Commands:\n"
@@ -30,7 +31,8 @@ static const char usage_text[] =
     "           pages for SIZE bytes (--mem, rounded up), on one node with --node;\n"
     "           fails (2) when the kernel grants fewer\n"
     "  clear    set the pool to 0 pages (every size unless --size)\n"
-    "  mount    mount hugetlbfs at DIR (default " DEFAULT_MOUNT "), creating it\n"
+    "  mount    mount hugetlbfs at DIR (default " DEFAULT_MOUNT "), creating it;\n"
+    "           with --user NAME, owned by NAME (an existing mount is chowned)\n"
     "  umount   unmount the hugetlbfs at DIR (default " DEFAULT_MOUNT ")\n"
     "\n"
     "SIZE and S take K, M or G suffixes (2M, 1G); S defaults to the kernel's\n"
@@ -38,6 +40,12 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  --json             info as JSON\n"
+    "  --persist          setup: the same pool at every boot (/etc/sysctl.d for\n"
+    "                     the default size, else a systemd unit); clear: remove it\n"
+    "  --dry-run          with --persist: show the files, change nothing\n"
+    "  --etc-root DIR     --persist's files and limits.conf under DIR, not /etc\n"
+    "  --user NAME        mount: owner of the mount; checks NAME's RLIMIT_MEMLOCK\n"
+    "                     against the hugepage pool\n"
     "  --sysfs-root DIR   read and write DIR instead of /sys\n"
     "  --proc-root DIR    read DIR instead of /proc\n"
     "  -h, --help         this text\n"
@@ -338,6 +346,11 @@ static int cmd_setup(const struct hp_opts *o, const char *count_arg, const char 
 		}
 		snprintf(where, sizeof(where), " on node %d", node);
 	}
+	if (o->dry_run) {
+		/* --persist --dry-run: the files only, the pool as it is. */
+		rc = hp_persist(o, &st, kb, node, count);
+		goto out;
+	}
 	rc = hp_need_root(o, "setting up huge pages", false);
 	if (!rc)
 		rc = write_count(o, kb, sz, node, count, &c);
@@ -354,6 +367,8 @@ static int cmd_setup(const struct hp_opts *o, const char *count_arg, const char 
 	}
 	printf("%s pages%s: %llu (%llu free)\n", sz, where, (unsigned long long)c.total,
 	       (unsigned long long)c.free);
+	if (o->persist)
+		rc = hp_persist(o, &st, kb, node, count);
 out:
 	hp_state_free(&st);
 	return rc;
@@ -371,6 +386,13 @@ static int cmd_clear(const struct hp_opts *o, const char *size_arg)
 	if (size_arg) {
 		rc = hp_pick_size(&st, size_arg, &kb);
 		if (rc)
+			goto out;
+	}
+	if (o->persist) {
+		/* The boot-time files go first: a pool still in use stays until its
+		 * users exit, but must not come back at the next boot. */
+		rc = hp_persist(o, &st, size_arg ? kb : 0, -1, 0);
+		if (rc || o->dry_run)
 			goto out;
 	}
 	rc = hp_need_root(o, "clearing huge pages", false);
@@ -411,6 +433,10 @@ enum {
 	OPT_MEM,
 	OPT_SIZE,
 	OPT_NODE,
+	OPT_PERSIST,
+	OPT_DRY_RUN,
+	OPT_ETC,
+	OPT_USER,
 };
 
 int main(int argc, char **argv)
@@ -420,10 +446,16 @@ int main(int argc, char **argv)
 	    {"mem", required_argument, NULL, OPT_MEM},
 	    {"size", required_argument, NULL, OPT_SIZE},
 	    {"node", required_argument, NULL, OPT_NODE},
+	    {"persist", no_argument, NULL, OPT_PERSIST},
+	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	    {"etc-root", required_argument, NULL, OPT_ETC},
+	    {"user", required_argument, NULL, OPT_USER},
 	    TOOL_LONGOPTS_COMMON,
 	};
 	const char *count = NULL, *mem = NULL, *size = NULL, *node = NULL, *cmd, *dir;
+	const char *user_name = NULL;
 	struct hp_opts o = {0};
+	struct tool_user user;
 	int c;
 
 	tool_name = "hugepages";
@@ -442,6 +474,18 @@ int main(int argc, char **argv)
 		case OPT_NODE:
 			node = optarg;
 			break;
+		case OPT_PERSIST:
+			o.persist = true;
+			break;
+		case OPT_DRY_RUN:
+			o.dry_run = true;
+			break;
+		case OPT_ETC:
+			o.etc = optarg;
+			break;
+		case OPT_USER:
+			user_name = optarg;
+			break;
 		}
 	}
 	cmd = tool_command(argc, argv);
@@ -456,6 +500,21 @@ int main(int argc, char **argv)
 		return tool_usage("--size does not apply to %s", cmd);
 	if (dir && strcmp(cmd, "mount") && strcmp(cmd, "umount"))
 		return tool_usage("unexpected argument '%s'", dir);
+	if (o.persist && strcmp(cmd, "setup") && strcmp(cmd, "clear"))
+		return tool_usage("--persist applies to setup and clear, not to %s", cmd);
+	if (o.dry_run && !o.persist)
+		return tool_usage("--dry-run shows --persist's files; it needs --persist%s", "");
+	if (o.persist && o.sysfs && !o.etc)
+		return tool_usage("--persist with a fake --sysfs-root needs --etc-root too%s", "");
+	if (user_name) {
+		if (strcmp(cmd, "mount"))
+			return tool_usage("--user applies to mount, not to %s", cmd);
+		if (tool_user_get(user_name, &user)) {
+			tool_err("no user '%s' on this system (see getent passwd)", user_name);
+			return TOOL_EXIT_USAGE;
+		}
+		o.user = &user;
+	}
 	if (!strcmp(cmd, "info"))
 		return cmd_info(&o);
 	if (!strcmp(cmd, "setup"))

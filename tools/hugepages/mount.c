@@ -7,31 +7,11 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <hugetlbfs.h>
 
 #include "hugepages.h"
-
-static int mkdir_p(const char *dir)
-{
-	char buf[PATH_MAX];
-	size_t n = strlen(dir);
-
-	if (n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, dir, n + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
 
 /*
  * *dir made canonical in real (when it exists), then the index of the mount
@@ -58,6 +38,22 @@ static int find_mount(const struct hp_opts *o, const char **dir, char *real,
 	return -1;
 }
 
+/* --user on a mount that is there already: its root directory changes owner. */
+static int give_to_user(const struct hp_opts *o, const char *dir)
+{
+	int rc = hp_need_root(o, "changing the owner of a hugetlbfs mount", true);
+
+	if (rc)
+		return rc;
+	if (chown(dir, o->user->uid, o->user->gid)) {
+		tool_err("chown %s %s failed: %s", o->user->name, dir, strerror(errno));
+		return TOOL_EXIT_SYSTEM;
+	}
+	printf("%s: owned by %s now\n", dir, o->user->name);
+	tool_memlock_check(o->etc, o->sysfs, o->user);
+	return TOOL_EXIT_OK;
+}
+
 int hp_cmd_mount(const struct hp_opts *o, const char *dir, const char *size_arg)
 {
 	char sz[32], data[64], other[64], real[PATH_MAX];
@@ -75,6 +71,8 @@ int hp_cmd_mount(const struct hp_opts *o, const char *dir, const char *size_arg)
 		hp_fmt_kb(st.mount_kb[idx], have, sizeof(have));
 		if (st.mount_kb[idx] == kb) {
 			printf("%s: hugetlbfs with %s pages is already mounted there\n", dir, sz);
+			if (o->user)
+				rc = give_to_user(o, dir);
 		} else {
 			tool_err("%s already has a hugetlbfs mount with %s pages; umount it first "
 				 "(hugepages umount %s) or pick another DIR",
@@ -91,20 +89,27 @@ int hp_cmd_mount(const struct hp_opts *o, const char *dir, const char *size_arg)
 	rc = hp_need_root(o, "mounting hugetlbfs", true);
 	if (rc)
 		goto out;
-	rc = mkdir_p(dir);
+	rc = tool_mkdir_p(dir, 0755);
 	if (rc) {
 		tool_err("cannot create %s: %s", dir, strerror(-rc));
 		rc = TOOL_EXIT_SYSTEM;
 		goto out;
 	}
-	snprintf(data, sizeof(data), "pagesize=%lluK", (unsigned long long)kb);
+	if (o->user)
+		snprintf(data, sizeof(data), "pagesize=%lluK,uid=%u,gid=%u,mode=0700",
+			 (unsigned long long)kb, (unsigned)o->user->uid, (unsigned)o->user->gid);
+	else
+		snprintf(data, sizeof(data), "pagesize=%lluK", (unsigned long long)kb);
 	if (mount("hugetlbfs", dir, "hugetlbfs", 0, data)) {
 		tool_err("mount -t hugetlbfs -o %s hugetlbfs %s failed: %s", data, dir,
 			 strerror(errno));
 		rc = TOOL_EXIT_SYSTEM;
 		goto out;
 	}
-	printf("%s: hugetlbfs mounted with %s pages\n", dir, sz);
+	printf("%s: hugetlbfs mounted with %s pages%s%s\n", dir, sz, o->user ? " for " : "",
+	       o->user ? o->user->name : "");
+	if (o->user)
+		tool_memlock_check(o->etc, o->sysfs, o->user);
 out:
 	hp_state_free(&st);
 	return rc;
