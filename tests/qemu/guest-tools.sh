@@ -23,6 +23,10 @@
 #  4. hugepages: info shows the boot's pool; setup --count, clear; bad
 #     inputs (--count 0, a page size the kernel cannot give); the pool is
 #     restored.
+#  4b. devbind status (+ --json); bind --user nobody (vfio: the group node
+#     is nobody's and upcie-perf runs as nobody; uio: refused as needing
+#     root); hugepages mount --user; persist writes the rule and the unit,
+#     whose commands (what boot runs) bind A; unpersist removes them.
 #  5. Bad input: an address that does not exist, an unknown driver.
 #
 # Leaves every controller on nvme with driver_override cleared. Writes only
@@ -573,6 +577,81 @@ t_rc "hugepages setup --size 4M (x86 has no 4M pages): not offered (2)" 2 \
 	"does not offer 4M pages; it offers 2M" hugepages setup --count 1 --size 4M
 t_run "hugepages setup --count $saved_hp: the pool is back" hp_setup_check "$saved_hp" ||
 	echo "$saved_hp" >$HP2M/nr_hugepages
+
+# --- 4b. status, --user, persist --------------------------------------------------
+
+# as_nobody CMD...: run CMD as nobody (uid 65534; busybox su, whose setpriv
+# cannot change ids; nobody's login shell is /bin/false).
+as_nobody() {
+	_p=$(command -v "$1") || _p=$1
+	shift
+	su -s /bin/sh -c 'exec "$0" "$@"' -- nobody "$_p" "$@"
+}
+
+t_rc "devbind status: A not ready while on nvme" 0 "^$A +nvme +no: on nvme" devbind status
+status_json_check() {
+	devbind status --user nobody --json >/tmp/st.json 2>/tmp/st.err || bad "exit $?" || return 1
+	json_flat </tmp/st.json >/tmp/st.flat || bad "not well-formed JSON" || return 1
+	i=$(awk -F '\t' -v b="$A" '$2 == b && $1 ~ /^controllers\.[0-9]+\.bdf$/ { split($1, p, "."); print p[2] }' /tmp/st.flat)
+	[ -n "$i" ] || bad "no entry for A" || return 1
+	[ "$(jget /tmp/st.flat "controllers.$i.user_space_ready")" = false ] || bad "A ready on nvme" || return 1
+	[ "$(jget /tmp/st.flat "user.name")" = nobody ] || bad "no user object" || return 1
+	[ "$(jget /tmp/st.flat "hugepage_pool_bytes")" = $((saved_hp * 2097152)) ] || bad "pool is not $saved_hp x 2M" || return 1
+	grep -E '^hugepages\.[0-9]+\.node	[0-9]' /tmp/st.flat >/dev/null || bad "no per-node hugepage rows"
+}
+t_run "devbind status --user nobody --json: A, the pool, nobody's limit" status_json_check
+
+if [ "$UPCIE_CONFIG" = vfio ]; then
+	user_bind() {
+		devbind bind --user nobody vfio-pci "$A" >/tmp/ub.out 2>&1 || { cat /tmp/ub.out; bad "exit $?"; } || return 1
+		cat /tmp/ub.out
+		g=$(iommu_group_of "$A")
+		[ "$(stat -c %u "/dev/vfio/$g")" = 65534 ] || bad "/dev/vfio/$g is uid $(stat -c %u "/dev/vfio/$g")" || return 1
+		grep -q "nobody may lock" /tmp/ub.out || bad "no memlock warning for nobody (8M limit, pool $saved_hp x 2M)" || return 1
+		devbind status --user nobody | grep -E "^$A +vfio-pci +yes \(vfio\)" || bad "status does not call A ready for nobody"
+	}
+	if t_run "devbind bind --user nobody vfio-pci A: /dev/vfio/GROUP is nobody's, memlock warned" user_bind; then
+		t_rc "upcie-perf as nobody on A (vfio, no root)" 0 '"ios"' \
+			as_nobody upcie-perf --device "$A" --rw randread --bs 4k --qd 4 --io-count 2000 --json --no-progress
+	fi
+	t_run "devbind restore A after --user" restore_check "$A"
+else
+	t_rc "devbind bind --user nobody uio_pci_generic A: says uio needs root" 0 \
+		"nobody cannot use it without root" devbind bind --user nobody uio_pci_generic "$A"
+	t_rc "upcie-perf as nobody on A (uio): fails, as warned" 2 "" \
+		as_nobody upcie-perf --device "$A" --rw randread --bs 4k --qd 4 --io-count 100 --no-progress
+	t_run "devbind restore A after --user" restore_check "$A"
+fi
+
+hp_user_mount() {
+	hugepages mount /mnt/hp-nobody --user nobody || bad "exit $?" || return 1
+	[ "$(stat -c %u /mnt/hp-nobody)" = 65534 ] || bad "mount root is uid $(stat -c %u /mnt/hp-nobody)" || return 1
+	as_nobody sh -c ': >/mnt/hp-nobody/probe' || bad "nobody cannot create a file there" || return 1
+	rm -f /mnt/hp-nobody/probe
+	hugepages umount /mnt/hp-nobody
+}
+t_run "hugepages mount --user nobody: a hugetlbfs nobody owns" hp_user_mount
+
+persist_boot() {
+	rm -rf /etc/upcie /etc/udev /etc/systemd
+	devbind persist --user nobody "$drv" "$A" || bad "persist exit $?" || return 1
+	[ "$(cat "/etc/upcie/devbind.d/pci-$A")" = "$drv nobody" ] || bad "devbind.d: $(cat "/etc/upcie/devbind.d/pci-$A")" || return 1
+	grep -q "KERNEL==\"$A\", ATTR{driver_override}=\"$drv\"" /etc/udev/rules.d/70-upcie-devbind.rules ||
+		bad "no udev rule for A" || return 1
+	[ -L /etc/systemd/system/multi-user.target.wants/upcie-devbind.service ] || bad "unit not enabled" || return 1
+	on_nvme "$A" || bad "persist moved A now" || return 1
+	# What the unit does at boot: its ExecStart lines.
+	sed -n 's/^ExecStart=//p' /etc/systemd/system/upcie-devbind.service >/tmp/boot.sh
+	cat /tmp/boot.sh
+	sh /tmp/boot.sh || bad "the unit's commands exit $?" || return 1
+	[ "$(upcie_driver "$A")" = "$drv" ] || bad "A on '$(upcie_driver "$A")' after the unit's commands" || return 1
+	upcie-identify "$A" >/dev/null || bad "identify after the unit's bind" || return 1
+	devbind unpersist all || bad "unpersist exit $?" || return 1
+	[ -z "$(find /etc/upcie /etc/udev /etc/systemd -type f 2>/dev/null)" ] || bad "files left: $(find /etc/upcie /etc/udev /etc/systemd -type f)" || return 1
+	restore_check "$A"
+}
+t_run "devbind persist $drv A: rule and unit written; the unit's bind works; unpersist removes them" persist_boot ||
+	devbind restore "$A" >/dev/null 2>&1
 
 # --- 5. bad input ---------------------------------------------------------------
 
