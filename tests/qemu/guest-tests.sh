@@ -16,6 +16,8 @@
 #     device behind the IOMMU.
 #  5. The driver's CUnit suites (every test binary that honours
 #     UPCIE_TEST_DEVICE) against each controller.
+#  5b. Debian's fio with the libupcie engine on A and B (tests/fio/fio-sim.sh;
+#     skipped when fio or the engine was not staged).
 #  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
 #     it: zero mismatching bytes.
 #  7. The kernel writes a fresh pattern and a marker for the next boot.
@@ -217,6 +219,35 @@ for t in /upcie/tests/unit/test_*; do
 		fi
 	done
 done
+
+# --- 5b. fio with the libupcie engine -----------------------------------------
+# Debian's fio binary and the build's engine (staged when both exist) run
+# tests/fio/fio-sim.sh against the controllers: on A everything but the
+# queue-count check (A grants 64 queue pairs), on B (2 queue pairs, 16 KiB
+# MDTS) the checks that hit its limits: jobs beyond the queues, bs split
+# into 64 commands, two jobs, verify. Each check is one TAP line.
+fio_on() {
+	_c=$1
+	_dev=$(bdf_of "$_c" | tr : .)
+	echo "---- fio engine on $_c ($_dev): queues '${2}', 4 KiB nsid '${3}'${4:+, only $4}"
+	FIO_ONLY=$4 timeout 600 sh /upcie/fio/fio-sim.sh /upcie/fio/libupcie-fio.so "$_dev" \
+		"$2" "$3" >/tmp/fio.out 2>&1
+	_rc=$?
+	grep -v '^PASS ' /tmp/fio.out | sed 's/^/    /'
+	sed -n 's/^PASS //p' /tmp/fio.out | while read -r _n; do
+		t_pass "fio/$UPCIE_CONFIG on $_c: $_n"
+	done
+	sed -n 's/^FAIL \([^:]*\): \(.*\)/\1\t\2/p' /tmp/fio.out | while IFS="$(printf '\t')" read -r _n _why; do
+		t_fail "fio/$UPCIE_CONFIG on $_c: $_n" "$(echo "$_why" | cut -c1-200)"
+	done
+	grep -q '^fio engine on' /tmp/fio.out || t_fail "fio/$UPCIE_CONFIG on $_c" "exit $_rc, no summary"
+}
+if [ -x /upcie/bin/fio ] && [ -f /upcie/fio/libupcie-fio.so ]; then
+	fio_on A "" 2
+	fio_on B 2 "" "randwrite-verify numjobs2 big-bs toomany"
+else
+	t_skip "fio with the libupcie engine" "fio or the engine was not staged (see the host log)"
+fi
 
 # --- 6. libupcie writes, the kernel reads ------------------------------------
 for ns in $NAMESPACES; do

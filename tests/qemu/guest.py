@@ -186,6 +186,24 @@ def stage_binaries(stage, build):
     return n
 
 
+def stage_fio(stage, build):
+    """Debian's fio (with its shared libraries, at their host paths), the
+    build's fio engine and the fio checks, when the engine was built and fio
+    is installed; the guest skips its fio checks otherwise. Returns whether
+    they were staged."""
+    engine = os.path.join(build, "fio", "libupcie-fio.so")
+    fio = shutil.which("fio")
+    if not fio or not os.path.exists(engine):
+        return False
+    copy_to(engine, f"{stage}/upcie/fio/libupcie-fio.so")
+    copy_to(os.path.join(HERE, "..", "fio", "fio-sim.sh"), f"{stage}/upcie/fio/fio-sim.sh")
+    copy_to(fio, f"{stage}/upcie/bin/fio")
+    for p in set(ldd_libs(fio) + ldd_libs(engine)):
+        if not os.path.exists(stage + p):
+            copy_to(p, stage + p)
+    return True
+
+
 def tree_hash(stage):
     h = hashlib.sha256()
     for d, dirs, files in os.walk(stage):
@@ -222,6 +240,8 @@ def build_initramfs(work, build, config, script, kver, say):
         f.write("root:x:0:\nnogroup:x:65534:\n")
     stage_modules(stage, kver, arch.modules)
     nbin = stage_binaries(stage, build)
+    if not stage_fio(stage, build):
+        say("no fio engine in the build or no fio installed: the guest skips its fio checks")
 
     initrd = os.path.join(work, f"initramfs-{kver}-{tree_hash(stage)}.cpio.gz")
     if os.path.exists(initrd):
