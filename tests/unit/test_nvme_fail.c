@@ -149,6 +149,7 @@ static void assert_full_depth_io(struct fx *f, struct upcie_nvme_qpair *qp)
  */
 static void test_close_after_lost_admin(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 	struct probe p = {.f = &f, .check_live = true};
 	uint32_t res;
@@ -178,6 +179,7 @@ static void test_close_after_lost_admin(void)
 /* A lost I/O completion: timeout, Abort ends it, the CID comes back. */
 static void test_timeout_abort(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 	struct probe p = {.f = &f};
 	struct upcie_nvme_qpair_stats qs;
@@ -205,6 +207,7 @@ static void test_timeout_abort(void)
  * with HOST_ABORTED once the controller is disabled, the queue comes back. */
 static void test_timeout_abort_lost(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 	struct probe p = {.f = &f, .after_reset = true};
 	struct upcie_nvme_ctrl_info info;
@@ -240,6 +243,7 @@ static enum upcie_nvme_timeout_action wait_then_reset(void *arg, struct upcie_nv
 /* The embedder's policy decides: wait once, then reset (no Abort sent). */
 static void test_timeout_policy(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 	struct probe p = {.f = &f, .after_reset = true};
 	struct upcie_nvme_qpair_stats qs;
@@ -267,6 +271,7 @@ static void test_timeout_policy(void)
  * the reset survives it and completes normally. */
 static void test_reset_keeps_qpairs(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 	struct probe p[4];
 	struct upcie_nvme_qpair *qp[4];
@@ -315,6 +320,7 @@ static void test_reset_keeps_qpairs(void)
  * polls sees -ENODEV, and the commands end with HOST_PATH_ERROR. */
 static void test_removed_while_polling(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 	struct probe p = {.f = &f};
 	uint16_t st;
@@ -344,6 +350,7 @@ static void test_removed_while_polling(void)
  * may still DMA; the embedder's reset ends it. */
 static void test_cfs_embedder_resets(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 	struct probe p = {.f = &f, .after_reset = true};
 
@@ -368,6 +375,7 @@ static void test_cfs_embedder_resets(void)
  * close ends the command once the controller is disabled. */
 static void test_delete_sq_refused(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 	struct probe p = {.f = &f, .check_live = true};
 
@@ -391,6 +399,7 @@ static void test_delete_sq_refused(void)
 /* A held command ends through the device when its SQ is deleted. */
 static void test_destroy_with_held(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 	struct probe p = {.f = &f};
 
@@ -409,6 +418,7 @@ static void test_destroy_with_held(void)
  * disabled (fenced), its commands end, every call says so. */
 static void test_reset_fails(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 	struct probe p = {.f = &f, .check_live = true};
 
@@ -435,6 +445,7 @@ static void test_reset_fails(void)
  * the synchronous call names it in upcie_errmsg(). */
 static void test_io_error_status(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 	uint16_t st = 0;
 
@@ -456,6 +467,7 @@ static void test_io_error_status(void)
  * disables the controller and frees everything. */
 static void test_shutdown_never(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 
 	CU_ASSERT_FATAL(open_ctrl(&f, true) == 0);
@@ -481,6 +493,7 @@ static void event_cb(void *arg, const struct upcie_nvme_event *ev)
 /* A namespace goes away: the event reaches the callback, the list changes. */
 static void test_event_ns_change(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 	struct upcie_nvme_ctrl_info info;
 
@@ -519,6 +532,7 @@ static void test_event_ns_change(void)
 /* One controller object per device handle; NULL arguments are refused. */
 static void test_second_open_and_null(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 
 	CU_ASSERT_FATAL(open_ctrl(&f, true) == 0);
@@ -535,6 +549,7 @@ static void test_second_open_and_null(void)
 /* The I/O path reads no register: 20000 I/Os with progress, no health check. */
 static void test_no_mmio_read_per_io(void)
 {
+	FX_SIM_ONLY();
 	struct fx f;
 	struct fx_counter cnt = {0};
 	struct upcie_nvme_ctrl_info info;
