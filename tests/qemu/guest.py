@@ -414,7 +414,6 @@ class Boot:
         p = PLAN_RE.match(line)
         if t:
             self.guest_tests += 1
-            ok = t.group(1) == "ok"
             self.ntap += 1
             self.emit(f"{t.group(1)} {self.ntap} - {t.group(2)}")
         elif p:
