@@ -4,7 +4,8 @@
 # Needs root (or sudo) only when something is missing.
 
 UPCIE_BUILD_PKGS="gcc g++ meson ninja-build pkg-config libcunit1-dev libpci-dev pci.ids \
-libhugetlbfs-dev libhugetlbfs-bin python3 clang-format"
+libhugetlbfs-dev libhugetlbfs-bin python3 clang-format abigail-tools debhelper dpkg-dev \
+fakeroot lintian"
 UPCIE_GUEST_PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio kmod"
 
 upcie_install_deps() {

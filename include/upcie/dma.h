@@ -73,7 +73,8 @@ struct upcie_dma_heap_info {
 	size_t page_size; /* backing page size */
 	bool hugepages;	  /* backed by hugepages */
 	size_t allocations;
-	size_t segments; /* 1, plus those added by growth */
+	size_t segments;      /* 1, plus those added by growth */
+	uint64_t reserved[6]; /* zeroed: room for fields of later releases */
 };
 
 /* size (of the first segment) is rounded up to the page size. NULL and

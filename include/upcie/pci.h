@@ -77,6 +77,7 @@ struct upcie_pci_opts {
 	struct upcie_sim *sim;		/* "sim": this model (caller keeps ownership);
 					   NULL: a default threaded model owned by the handle */
 	const char *sysfs_root;		/* NULL: "/sys" (tests pass a fake tree) */
+	uint64_t reserved[6];		/* zero: room for options of later releases */
 };
 
 /* Open a device. NULL and errno on failure; upcie_errmsg() says why and what to do. */

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * sysfs helpers
- * =============
+ * sysfs helpers (internal)
+ * ========================
+ * Not part of libupcie's ABI: not installed, not exported from the shared
+ * library (hidden visibility). The library uses them, and the devbind and
+ * hugepages tools link them from a static library (upcie_sysfs_lib).
+ *
  *
  * Small readers and writers for /sys, rooted at a directory the caller
  * chooses (NULL means "/sys") so that tests and the CLIs' --sysfs-root can

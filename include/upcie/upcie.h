@@ -11,11 +11,12 @@
  *   nvme.h       controllers, namespaces, queue pairs, I/O
  *   engine.h     for I/O engines: shared controllers, split transfers,
  *                scatter lists (PRP lists and SGLs)
+ *   version.h    UPCIE_VERSION_MAJOR/MINOR/PATCH, upcie_version()
  *
  * Not included here, include them when you need them:
  *   sim.h        the in-process emulated NVMe controller (fault injection,
- *                counters) behind the 'sim' backend
- *   sysfs.h      sysfs helpers used by the devbind and hugepages tools
+ *                counters) behind the 'sim' backend: public, for tests and
+ *                for users without hardware
  *
  * Error convention: functions return 0 (or a count) on success and a
  * negative errno on failure; functions returning a pointer return NULL and
@@ -27,6 +28,7 @@
 #ifndef UPCIE_UPCIE_H
 #define UPCIE_UPCIE_H
 
+#include <upcie/version.h>
 #include <upcie/log.h>
 #include <upcie/nvme_spec.h>
 #include <upcie/pci.h>

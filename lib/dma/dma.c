@@ -388,6 +388,7 @@ bool upcie_dma_contains(const struct upcie_dma_heap *h, const void *va, size_t l
 
 void upcie_dma_heap_info(const struct upcie_dma_heap *h, struct upcie_dma_heap_info *info)
 {
+	memset(info, 0, sizeof(*info));
 	info->size = h->len;
 	info->used = h->used;
 	info->page_size = h->page_size;

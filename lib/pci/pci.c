@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <upcie/pci.h>
+#include <upcie/version.h>
 #include <upcie/sysfs.h>
 
 #include "log.h"
@@ -147,6 +148,13 @@ struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_op
 
 	if (!name)
 		return upcie_err_null(-EINVAL, "no device name given");
+	for (size_t i = 0; opts && i < sizeof(opts->reserved) / sizeof(opts->reserved[0]); i++)
+		if (opts->reserved[i])
+			return upcie_err_null(-EINVAL,
+					      "upcie_pci_opts.reserved[%zu] is not zero: options "
+					      "from a newer libupcie than %s, or an uninitialized "
+					      "struct",
+					      i, upcie_version());
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return upcie_err_null(-ENOMEM, "out of memory opening %s", name);

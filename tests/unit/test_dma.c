@@ -35,7 +35,11 @@ static void test_alloc_align_translate(void)
 	struct upcie_dma_heap_info hi;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	memset(&hi, 0xa5, sizeof(hi));
 	upcie_dma_heap_info(h, &hi);
+	/* Room for later fields comes back zeroed. */
+	for (size_t i = 0; i < sizeof(hi.reserved) / sizeof(hi.reserved[0]); i++)
+		CU_ASSERT_EQUAL(hi.reserved[i], 0);
 	CU_ASSERT_EQUAL(hi.size, 1u << 20);
 	CU_ASSERT_EQUAL(hi.page_size, 4096);
 	CU_ASSERT_FALSE(hi.hugepages);

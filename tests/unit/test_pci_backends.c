@@ -313,6 +313,23 @@ static void test_backend_mismatch(void)
 	CU_ASSERT(msg_has("bound to vfio-pci"));
 }
 
+static void test_reserved_options(void)
+{
+	/* Room for options of later releases: a non-zero reserved field is
+	 * refused, not ignored, so that a later library can give it meaning. */
+	struct upcie_pci_opts o = {.backend = UPCIE_PCI_BACKEND_SIM};
+	struct upcie_pci_dev *dev;
+
+	o.reserved[5] = 1;
+	CU_ASSERT_PTR_NULL(upcie_pci_open("sim", &o));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	CU_ASSERT(msg_has("reserved[5] is not zero"));
+	o.reserved[5] = 0;
+	dev = upcie_pci_open("sim", &o);
+	CU_ASSERT_PTR_NOT_NULL(dev);
+	upcie_pci_close(dev);
+}
+
 static CU_TestInfo tests[] = {
     {"open a device bound to nvme", test_bound_to_nvme},
     {"open an address that does not exist", test_unknown_bdf},
@@ -322,6 +339,7 @@ static CU_TestInfo tests[] = {
     {"uio: refuse a device behind a translating IOMMU", test_uio_behind_iommu},
     {"vfio: device without an IOMMU group", test_vfio_without_group},
     {"forced backend does not match the driver", test_backend_mismatch},
+    {"reserved option fields must be zero", test_reserved_options},
     CU_TEST_INFO_NULL,
 };
 

@@ -1,0 +1,58 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# libupcie's ABI against the dump kept in the repository (abigail-tools), as
+# TAP (meson suite abi):
+#   tests/abi/abidiff.sh BUILD_DIR            compare; fail on a removed or
+#                                             changed function, variable or
+#                                             public type
+#   tests/abi/abidiff.sh BUILD_DIR --update   rewrite the dump (after an intended
+#                                        change: new symbols in a new version
+#                                        node of lib/libupcie.map, or a new
+#                                        soversion for a break)
+#
+# The dump is abi/libupcie.so.<soversion>.abi, made by abidw from the
+# library's debug information, limited to the installed headers. Added
+# functions pass (they are compatible) and are listed.
+set -uo pipefail
+build=${1:?usage: tests/abi/abidiff.sh BUILD_DIR [--update]}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+so=$(readlink -f "$build/lib/libupcie.so") || { echo "Bail out! no $build/lib/libupcie.so"; exit 1; }
+soname=$(readelf -d "$so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+base=$top/abi/$soname.abi
+for t in abidw abidiff; do
+	command -v $t >/dev/null || { echo "1..0 # SKIP $t missing: apt-get install abigail-tools"; exit 0; }
+done
+# Public headers only: the installed ones, in the source and the build tree.
+hdrs=(--headers-dir "$top/include/upcie" --headers-dir "$build/include/upcie")
+if [ "${2:-}" = --update ]; then
+	abidw "${hdrs[@]}" --no-corpus-path --no-comp-dir-path --drop-undefined-syms \
+		--out-file "$base" "$so" || exit 1
+	echo "wrote $base ($(grep -c '<elf-symbol name=.upcie_' "$base") exported upcie_ symbols)"
+	exit 0
+fi
+echo "1..2"
+if [ ! -f "$base" ]; then
+	echo "not ok 1 - an ABI dump for $soname in abi/"
+	echo "#   make one with: $0 $build --update"
+	echo "not ok 2 - ABI of $soname # no dump to compare with"
+	exit 1
+fi
+echo "ok 1 - an ABI dump for $soname in abi/"
+out=$(abidiff --hd2 "$top/include/upcie" --hd2 "$build/include/upcie" --no-added-syms \
+	--drop-private-types "$base" "$so" 2>&1)
+rc=$?
+abidiff --hd2 "$top/include/upcie" --hd2 "$build/include/upcie" "$base" "$so" 2>&1 |
+	sed -n "s/^ *\[A\] '\(.*\)'.*/# added (compatible): \1/p"
+# abidiff: bit 0 error, 1 usage, 2 change, 3 incompatible change. With added
+# symbols left out, any change left is a removed or changed one.
+n=$(nm -D --defined-only "$so" | awk '$2 != "A"' | grep -c ' upcie_')
+if [ $rc -ne 0 ]; then
+	echo "not ok 2 - ABI of $soname ($n exported upcie_ symbols) matches $(basename "$base")"
+	echo "$out" | sed 's/^/#   /'
+	echo "#   abidiff exit $rc. If intended: new symbols go in a new version node of"
+	echo "#   lib/libupcie.map, a break bumps the soversion in lib/meson.build; then run"
+	echo "#   $0 $build --update"
+	exit 1
+fi
+echo "ok 2 - ABI of $soname ($n exported upcie_ symbols) matches $(basename "$base")"
