@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <hugetlbfs.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include <upcie/pci.h>
 
 #include "dma/heap.h"
+#include "dma/hugetlb.h"
 #include "log.h"
 
 #ifndef MFD_HUGETLB
@@ -51,11 +51,10 @@ static int hugepage_fd_memfd(size_t pgsz)
 /* Fallback: an unlinked file on a hugetlbfs mount of that page size. */
 static int hugepage_fd_hugetlbfs(size_t pgsz)
 {
-	const char *dir = hugetlbfs_find_path_for_size((long)pgsz);
-	char path[PATH_MAX];
+	char dir[PATH_MAX], path[PATH_MAX];
 	int fd;
 
-	if (!dir)
+	if (upcie_hugetlb_mount_for(NULL, pgsz, dir, sizeof(dir)))
 		return -1;
 	if (snprintf(path, sizeof(path), "%s/upcie-dma-XXXXXX", dir) >= (int)sizeof(path))
 		return -1;
@@ -136,7 +135,7 @@ struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t s
 	pthread_mutex_init(&h->grow_lock, NULL);
 	h->contiguous = (caps & UPCIE_PCI_DMA_BUS_CONTIGUOUS) != 0;
 
-	hpsz = (flags & UPCIE_DMA_NO_HUGEPAGES) ? -1 : gethugepagesize();
+	hpsz = (flags & UPCIE_DMA_NO_HUGEPAGES) ? -1 : upcie_hugetlb_default_size();
 	if (hpsz > 0) {
 		h->len = align_up(size, (size_t)hpsz);
 		h->va = map_hugepages(h->len, (size_t)hpsz);

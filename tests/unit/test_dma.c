@@ -4,6 +4,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "dma/hugetlb.h"
 #include "fixture.h"
 
 static struct fx f;
@@ -136,11 +141,55 @@ static void test_bad_args(void)
 	CU_ASSERT_EQUAL(errno, EINVAL);
 }
 
+/* The hugetlbfs mount for a page size, from a fake /proc: pagesize= or the
+ * default size, escaped names, read-only mounts skipped. */
+static void test_hugetlb_mount_for(void)
+{
+	char root[] = "/tmp/upcie-hugetlb.XXXXXX", path[512], got[512];
+	FILE *fp;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(root));
+	snprintf(path, sizeof(path), "%s/self", root);
+	CU_ASSERT_EQUAL_FATAL(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/huge 2m", root);
+	CU_ASSERT_EQUAL_FATAL(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/g", root);
+	CU_ASSERT_EQUAL_FATAL(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/meminfo", root);
+	fp = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+	fprintf(fp, "MemTotal:       16384000 kB\nHugepagesize:       2048 kB\n");
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/self/mountinfo", root);
+	fp = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+	fprintf(fp, "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n");
+	fprintf(
+	    fp,
+	    "40 22 0:40 / /ro-huge ro,relatime shared:2 - hugetlbfs hugetlbfs rw,pagesize=2M\n");
+	fprintf(fp, "41 22 0:41 / %s/huge\\0402m rw,relatime shared:3 - hugetlbfs none rw\n", root);
+	fprintf(fp, "42 22 0:42 / %s/g rw,relatime - hugetlbfs none rw,pagesize=1024M\n", root);
+	fclose(fp);
+
+	CU_ASSERT_EQUAL(upcie_hugetlb_mount_for(root, 2u << 20, got, sizeof(got)), 0);
+	snprintf(path, sizeof(path), "%s/huge 2m", root);
+	CU_ASSERT_STRING_EQUAL(got, path);
+	CU_ASSERT_EQUAL(upcie_hugetlb_mount_for(root, 1u << 30, got, sizeof(got)), 0);
+	snprintf(path, sizeof(path), "%s/g", root);
+	CU_ASSERT_STRING_EQUAL(got, path);
+	CU_ASSERT_EQUAL(upcie_hugetlb_mount_for(root, 64u << 10, got, sizeof(got)), -ENOENT);
+	CU_ASSERT_EQUAL(upcie_hugetlb_mount_for(root, 2u << 20, got, 8), -ENAMETOOLONG);
+
+	snprintf(path, sizeof(path), "rm -rf '%s'", root);
+	CU_ASSERT_EQUAL(system(path), 0);
+}
+
 static CU_TestInfo tests[] = {
     {"alloc, align, translate, free", test_alloc_align_translate},
     {"exhaustion and merging", test_exhaustion_and_merge},
     {"hugepage heap", test_hugepages},
     {"bad arguments", test_bad_args},
+    {"hugetlbfs mount for a page size from /proc", test_hugetlb_mount_for},
     CU_TEST_INFO_NULL,
 };
 

@@ -10,11 +10,11 @@
  * persist.c setup --persist, clear --persist: the pool at boot (sysctl.d
  *          for the default size, a systemd unit otherwise).
  *
- * On the running system (no --sysfs-root / --proc-root) page sizes, the
- * default size, the mount libhugetlbfs would pick for each size and the
- * "is this hugetlbfs" test come from libhugetlbfs. libhugetlbfs reads the
- * fixed paths /sys and /proc and offers no counters per size or node, so the
- * counters, and everything under a fake root, are read from the files.
+ * Everything is read from the kernel's files under /sys and /proc (or
+ * --sysfs-root and --proc-root): one code path for the running system and
+ * the fake trees of the tests. libhugetlbfs serves where it adds something:
+ * umount asks it whether DIR really is a hugetlbfs (statfs magic) before
+ * unmounting on the running system.
  */
 #ifndef UPCIE_TOOLS_HUGEPAGES_H
 #define UPCIE_TOOLS_HUGEPAGES_H

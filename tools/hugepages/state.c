@@ -1,21 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Huge page sizes, counters and hugetlbfs mounts, from libhugetlbfs or files. */
+/*
+ * Huge page sizes, counters and hugetlbfs mounts, from the kernel's files:
+ * one code path for the running system and a fake tree (--sysfs-root,
+ * --proc-root), so the tests on fake trees test what runs for real.
+ */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <hugetlbfs.h>
-
 #include <upcie/sysfs.h>
 
 #include "hugepages.h"
-
-static bool fake(const struct hp_opts *o)
-{
-	return o->sysfs || o->proc;
-}
 
 int hp_size_index(const struct hp_state *st, uint64_t kb)
 {
@@ -70,21 +67,8 @@ static int size_dir_cb(const char *name, void *arg)
 
 static int read_sizes(const struct hp_opts *o, struct hp_state *st)
 {
-	long sizes[HP_MAX_SIZES];
-	int n, rc;
+	int rc;
 
-	if (!fake(o)) {
-		/* libhugetlbfs: the sizes under /sys/kernel/mm/hugepages. */
-		n = gethugepagesizes(sizes, HP_MAX_SIZES);
-		if (n < 0) {
-			tool_err("cannot list huge page sizes: %s (is CONFIG_HUGETLBFS set?)",
-				 strerror(errno));
-			return TOOL_EXIT_SYSTEM;
-		}
-		for (int i = 0; i < n; i++)
-			add_size(st, (uint64_t)sizes[i] / 1024);
-		return TOOL_EXIT_OK;
-	}
 	rc = upcie_sysfs_dir_foreach(o->sysfs, size_dir_cb, st, "kernel/mm/hugepages");
 	if (rc) {
 		tool_err("cannot list huge page sizes under %s/kernel/mm/hugepages: %s",
@@ -98,14 +82,8 @@ static uint64_t read_default_kb(const struct hp_opts *o)
 {
 	char path[PATH_MAX], line[256];
 	unsigned long kb = 0;
-	long sz;
 	FILE *f;
 
-	if (!fake(o)) {
-		/* libhugetlbfs: Hugepagesize from /proc/meminfo. */
-		sz = gethugepagesize();
-		return sz > 0 ? (uint64_t)sz / 1024 : 0;
-	}
 	if (tool_path(path, sizeof(path), o->proc, "/proc", "meminfo"))
 		return 0;
 	f = fopen(path, "re");
@@ -236,14 +214,10 @@ int hp_state_read(const struct hp_opts *o, struct hp_state *st)
 	for (size_t i = 0; i < st->nsizes; i++) {
 		const char *p = NULL;
 
-		if (!fake(o)) {
-			/* libhugetlbfs: the mount it would use for this size. */
-			p = hugetlbfs_find_path_for_size((long)(st->size_kb[i] * 1024));
-		} else {
-			for (size_t m = 0; m < st->nmounts && !p; m++)
-				if (st->mount_kb[m] == st->size_kb[i])
-					p = st->mounts[m].dir;
-		}
+		/* The first mount of that size, as libupcie's DMA heap picks it. */
+		for (size_t m = 0; m < st->nmounts && !p; m++)
+			if (st->mount_kb[m] == st->size_kb[i])
+				p = st->mounts[m].dir;
 		snprintf(st->mount_for[i], sizeof(st->mount_for[i]), "%s", p ? p : "");
 	}
 	return TOOL_EXIT_OK;
