@@ -19,6 +19,7 @@
 #include "dma/heap.h"
 #include "dma/hugetlb.h"
 #include "log.h"
+#include "page.h"
 
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 0x0004U
@@ -27,8 +28,10 @@
 #define MFD_HUGE_SHIFT 26
 #endif
 
-#define SMALL_PAGE 4096u
-#define MIN_ALIGN  64u
+/* Page-granular (PRP) allocations are aligned to the smallest NVMe memory
+ * page (CAP.MPSMIN is at least 4 KiB); the host page size is another thing. */
+#define PRP_PAGE  4096u
+#define MIN_ALIGN 64u
 
 static size_t align_up(size_t v, size_t a)
 {
@@ -84,6 +87,30 @@ static void *map_hugepages(size_t len, size_t pgsz)
 			return va;
 	}
 	return NULL;
+}
+
+/*
+ * Anonymous memory aligned to 'pgsz'. The kernel aligns to its own page,
+ * which is pgsz except when a test fakes a larger one: then map one page
+ * more and trim both ends.
+ */
+static void *map_small_pages(size_t len, size_t pgsz)
+{
+	size_t extra = (size_t)sysconf(_SC_PAGESIZE) < pgsz ? pgsz : 0;
+	char *va = mmap(NULL, len + extra, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	char *start;
+
+	if (va == MAP_FAILED)
+		return NULL;
+	if (!extra)
+		return va;
+	start = (char *)align_up((uintptr_t)va, pgsz);
+	if (start > va)
+		munmap(va, (size_t)(start - va));
+	if (va + extra > start)
+		munmap(start + len, (size_t)(va + extra - start));
+	return start;
 }
 
 static int blocks_insert(struct upcie_dma_heap *h, size_t idx, struct upcie_dma_block b)
@@ -154,17 +181,18 @@ struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t s
 					      "%zu'",
 					      upcie_pci_name(dev), size, need, need ? need : 16);
 		}
-		h->page_size = SMALL_PAGE;
-		h->len = align_up(size, SMALL_PAGE);
-		h->va = mmap(NULL, h->len, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-		if (h->va == MAP_FAILED) {
+		/* Base pages of the host's MMU: 4 KiB, or 16/64 KiB on some arm64
+		 * kernels; each is contiguous for the device by itself. */
+		h->page_size = upcie_host_page_size();
+		h->len = align_up(size, h->page_size);
+		h->va = map_small_pages(h->len, h->page_size);
+		if (!h->va) {
 			free(h);
 			return upcie_err_null(-ENOMEM, "cannot map %zu bytes for a DMA heap", size);
 		}
 		if (!(flags & UPCIE_DMA_NO_HUGEPAGES))
-			upcie_warn("%s: no free hugepages; the DMA heap uses 4 KiB pages",
-				   upcie_pci_name(dev));
+			upcie_warn("%s: no free hugepages; the DMA heap uses %zu-byte pages",
+				   upcie_pci_name(dev), h->page_size);
 	}
 	/* Pin: the device may reach this memory at any time. Best effort for
 	 * backends that pin themselves (vfio) or do not need it (sim). */
@@ -299,7 +327,7 @@ void *upcie_dma_alloc(struct upcie_dma_heap *h, size_t size, size_t align)
 
 void *upcie_dma_alloc_pages(struct upcie_dma_heap *h, size_t size)
 {
-	return upcie_dma_alloc_pages_aligned(h, size, SMALL_PAGE);
+	return upcie_dma_alloc_pages_aligned(h, size, PRP_PAGE);
 }
 
 void *upcie_dma_alloc_pages_aligned(struct upcie_dma_heap *h, size_t size, size_t align)
@@ -307,8 +335,7 @@ void *upcie_dma_alloc_pages_aligned(struct upcie_dma_heap *h, size_t size, size_
 	void *p;
 
 	pthread_mutex_lock(&h->lock);
-	p = heap_alloc(h, align_up(size, SMALL_PAGE), align < SMALL_PAGE ? SMALL_PAGE : align,
-		       true);
+	p = heap_alloc(h, align_up(size, PRP_PAGE), align < PRP_PAGE ? PRP_PAGE : align, true);
 	pthread_mutex_unlock(&h->lock);
 	if (!p && errno == ENOMEM && (h->flags & UPCIE_DMA_GROW))
 		p = upcie_dma_grow_alloc(h, align_up(size, SMALL_PAGE),

@@ -71,6 +71,12 @@ int upcie_pci_require_driver(struct upcie_pci_dev *dev, const struct upcie_pci_o
 int upcie_pci_cfg_fd_io(struct upcie_pci_dev *dev, int fd, uint64_t base, uint32_t off, void *buf,
 			size_t len, bool write) __attribute__((visibility("hidden")));
 
+/* uio: physical address of 'addr' from an open /proc/self/pagemap whose
+ * entries describe 'host_page'-byte pages. 0; -EFAULT when the page is not
+ * present; -EPERM when the PFN is hidden (no CAP_SYS_ADMIN); -EIO/-errno. */
+int upcie_pagemap_phys(int fd, uintptr_t addr, size_t host_page, uint64_t *phys)
+    __attribute__((visibility("hidden")));
+
 /* Backend constructors: fill dev->ops, dev->priv, dev->dma_caps. */
 int upcie_pci_sim_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
     __attribute__((visibility("hidden")));

@@ -28,14 +28,16 @@
 #include <upcie/sysfs.h>
 
 #include "log.h"
+#include "page.h"
 #include "pci/backend.h"
 
 #define UIO_DRIVER "uio_pci_generic"
 
-/* /proc/self/pagemap entries (Documentation/admin-guide/mm/pagemap.rst). */
+/* /proc/self/pagemap entries (Documentation/admin-guide/mm/pagemap.rst):
+ * one 64-bit entry per base page of the host (4 KiB, or 16/64 KiB on some
+ * arm64 kernels), its PFN counted in those pages too. */
 #define PAGEMAP_PRESENT	 (1ull << 63)
 #define PAGEMAP_PFN_MASK ((1ull << 55) - 1)
-#define PAGEMAP_PAGE	 4096ull
 
 /* CAP_SYS_ADMIN bit of /proc/self/status CapEff (linux/capability.h). */
 #define CAP_SYS_ADMIN_BIT 21
@@ -91,7 +93,7 @@ static int uio_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size_
 		return upcie_err(-err, "%s: cannot open %s: %s", dev->name, path, strerror(err));
 	}
 	/* mmap covers whole pages; the resource file allows the rounded size. */
-	maplen = ((size_t)size + (size_t)getpagesize() - 1) & ~((size_t)getpagesize() - 1);
+	maplen = upcie_host_page_align((size_t)size);
 	m = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	err = errno;
 	close(fd);
@@ -118,12 +120,29 @@ static bool is_hugepage_size(const char *root, size_t page_size)
 {
 	char path[PATH_MAX];
 
-	if (page_size <= (size_t)getpagesize())
+	if (page_size <= upcie_host_page_size())
 		return false;
 	if (upcie_sysfs_path(root, path, sizeof(path), "kernel/mm/hugepages/hugepages-%zukB",
 			     page_size / 1024))
 		return false;
 	return access(path, F_OK) == 0;
+}
+
+/* One pagemap entry per host page; the offset within the page is kept. */
+int upcie_pagemap_phys(int fd, uintptr_t addr, size_t host_page, uint64_t *phys)
+{
+	uint64_t ent;
+	off_t off = (off_t)(addr / host_page * sizeof(ent));
+	ssize_t n = pread(fd, &ent, sizeof(ent), off);
+
+	if (n != (ssize_t)sizeof(ent))
+		return n < 0 ? -errno : -EIO;
+	if (!(ent & PAGEMAP_PRESENT))
+		return -EFAULT;
+	if (!(ent & PAGEMAP_PFN_MASK))
+		return -EPERM;
+	*phys = (ent & PAGEMAP_PFN_MASK) * host_page + addr % host_page;
+	return 0;
 }
 
 /*
@@ -134,7 +153,7 @@ static int uio_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t p
 		       uint64_t *bus)
 {
 	struct uio_priv *p = priv_of(dev);
-	uint64_t ent;
+	size_t host_page = upcie_host_page_size();
 	int fd, rc = 0;
 
 	if (!is_hugepage_size(p->root, page_size))
@@ -150,31 +169,24 @@ static int uio_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t p
 				 strerror(errno));
 	for (size_t i = 0; i < len / page_size; i++) {
 		uintptr_t addr = (uintptr_t)va + i * page_size;
-		off_t off = (off_t)(addr / PAGEMAP_PAGE * sizeof(ent));
-		ssize_t n = pread(fd, &ent, sizeof(ent), off);
 
-		if (n != (ssize_t)sizeof(ent)) {
-			rc = upcie_err(n < 0 ? -errno : -EIO,
-				       "%s: cannot read /proc/self/pagemap for %p", dev->name,
-				       (void *)addr);
-			break;
-		}
-		if (!(ent & PAGEMAP_PRESENT)) {
-			rc = upcie_err(-EFAULT,
+		rc = upcie_pagemap_phys(fd, addr, host_page, &bus[i]);
+		if (rc == -EFAULT)
+			rc = upcie_err(rc,
 				       "%s: page %p is not present in memory; DMA memory must be "
 				       "touched (faulted in) before it is mapped",
 				       dev->name, (void *)addr);
-			break;
-		}
-		if (!(ent & PAGEMAP_PFN_MASK)) {
-			rc = upcie_err(-EPERM,
+		else if (rc == -EPERM)
+			rc = upcie_err(rc,
 				       "%s: the kernel hides physical addresses from this process "
 				       "(pagemap PFN 0); uio needs root (CAP_SYS_ADMIN), or use "
 				       "vfio-pci",
 				       dev->name);
+		else if (rc)
+			rc = upcie_err(rc, "%s: cannot read /proc/self/pagemap for %p: %s",
+				       dev->name, (void *)addr, strerror(-rc));
+		if (rc)
 			break;
-		}
-		bus[i] = (ent & PAGEMAP_PFN_MASK) * PAGEMAP_PAGE;
 	}
 	close(fd);
 	return rc;

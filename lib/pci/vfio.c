@@ -26,6 +26,7 @@
 #include <upcie/sysfs.h>
 
 #include "log.h"
+#include "page.h"
 #include "pci/vfio.h"
 
 #define VFIO_DRIVER "vfio-pci"
@@ -111,7 +112,7 @@ static int vfio_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size
 	struct upcie_vfio *p = priv_of(dev);
 	struct upcie_vfio_region *r = &p->bars[bar];
 	struct vfio_region_sparse_mmap_area areas[8];
-	size_t maplen, pg = (size_t)getpagesize();
+	size_t maplen;
 	void *m;
 	int n;
 
@@ -125,7 +126,7 @@ static int vfio_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size
 				 dev->name, bar);
 	if (r->size > SIZE_MAX)
 		return upcie_err(-EINVAL, "%s: BAR %u is too large to map", dev->name, bar);
-	maplen = ((size_t)r->size + pg - 1) & ~(pg - 1);
+	maplen = upcie_host_page_align((size_t)r->size);
 
 	n = sparse_areas(dev, p, VFIO_PCI_BAR0_REGION_INDEX + bar, areas, 8);
 	if (n < 0)
@@ -217,8 +218,10 @@ static int vfio_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t 
 	uint64_t iova, min_pg;
 	int rc;
 
-	/* Smallest IOMMU page (lowest set bit); mappings must be multiples. */
-	min_pg = p->pgsizes ? (p->pgsizes & -p->pgsizes) : 4096;
+	/* Smallest IOMMU page (lowest set bit); mappings must be multiples.
+	 * Unknown: the host page (an arm64 SMMU under a 64 KiB kernel maps
+	 * nothing smaller). */
+	min_pg = p->pgsizes ? (p->pgsizes & -p->pgsizes) : upcie_host_page_size();
 	if (page_size < min_pg)
 		return upcie_err(-EINVAL, "%s: page size %zu is below the IOMMU's %llu", dev->name,
 				 page_size, (unsigned long long)min_pg);

@@ -27,6 +27,7 @@
 #include <upcie/sysfs.h>
 
 #include "log.h"
+#include "page.h"
 #include "pci/vfio.h"
 
 /* "0000:00:1f.2 (ahci), 0000:00:1f.3 (no driver)": the other devices of an
@@ -97,7 +98,8 @@ static int type1_iova_ranges(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 					 strerror(err));
 		}
 	}
-	p->pgsizes = (info->flags & VFIO_IOMMU_INFO_PGSIZES) ? info->iova_pgsizes : 4096;
+	p->pgsizes =
+	    (info->flags & VFIO_IOMMU_INFO_PGSIZES) ? info->iova_pgsizes : upcie_host_page_size();
 	p->niova = 0;
 	if ((info->flags & VFIO_IOMMU_INFO_CAPS) && info->cap_offset) {
 		uint32_t off = info->cap_offset;
@@ -214,9 +216,21 @@ static int type1_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 	if (ioctl(p->group_fd, VFIO_GROUP_SET_CONTAINER, &p->container_fd))
 		return upcie_err(-errno, "%s: VFIO_GROUP_SET_CONTAINER: %s", dev->name,
 				 strerror(errno));
-	if (ioctl(p->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
-		return upcie_err(-errno, "%s: VFIO_SET_IOMMU (type1v2): %s", dev->name,
-				 strerror(errno));
+	if (ioctl(p->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
+		int err = errno;
+
+		/* type1 refuses a group whose MSIs the IOMMU cannot remap
+		 * (an Arm GICv2 without ITS, x86 without interrupt remapping). */
+		if (err == EPERM)
+			return upcie_err(-err,
+					 "%s: VFIO_SET_IOMMU (type1v2): %s; the platform has "
+					 "no MSI/interrupt remapping (arm64: a GICv3 ITS; x86: "
+					 "intremap=on); load vfio_iommu_type1 with "
+					 "allow_unsafe_interrupts=1 only if you trust the device",
+					 dev->name, strerror(err));
+		return upcie_err(-err, "%s: VFIO_SET_IOMMU (type1v2): %s", dev->name,
+				 strerror(err));
+	}
 	rc = type1_iova_ranges(dev, p);
 	if (rc)
 		return rc;

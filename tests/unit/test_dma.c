@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "dma/hugetlb.h"
 #include "fixture.h"
+#include "page.h"
 
 static struct fx f;
 
@@ -46,7 +48,7 @@ static void test_alloc_align_translate(void)
 	for (size_t i = 0; i < sizeof(hi.reserved) / sizeof(hi.reserved[0]); i++)
 		CU_ASSERT_EQUAL(hi.reserved[i], 0);
 	CU_ASSERT_EQUAL(hi.size, 1u << 20);
-	CU_ASSERT_EQUAL(hi.page_size, 4096);
+	CU_ASSERT_EQUAL(hi.page_size, (size_t)sysconf(_SC_PAGESIZE));
 	CU_ASSERT_FALSE(hi.hugepages);
 
 	void *a = upcie_dma_alloc(h, 100, 0);
@@ -111,6 +113,41 @@ static void test_exhaustion_and_merge(void)
 	CU_ASSERT_EQUAL(errno, EINVAL);
 	CU_ASSERT_PTR_NULL(upcie_dma_alloc(h, 64, 48)); /* not a power of two */
 	CU_ASSERT_PTR_NULL(upcie_dma_alloc(h, 65 * 4096, 64));
+	upcie_dma_heap_destroy(h);
+}
+
+/* A 64 KiB-page kernel (common on arm64 servers), faked: the small-page heap
+ * counts in host pages, PRP pages stay 4 KiB aligned, translation is right
+ * across host page boundaries. */
+static void test_64k_host_pages(void)
+{
+	const size_t pg = 65536;
+	struct upcie_dma_heap_info hi;
+	struct upcie_dma_heap *h;
+
+	upcie_host_page_size_fake(pg);
+	h = upcie_dma_heap_create(f.dev, 100000, UPCIE_DMA_NO_HUGEPAGES);
+	upcie_host_page_size_fake(0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	upcie_dma_heap_info(h, &hi);
+	CU_ASSERT_EQUAL(hi.page_size, pg);
+	CU_ASSERT_EQUAL(hi.size, 2 * pg);
+	CU_ASSERT_FALSE(hi.hugepages);
+
+	/* 15 PRP pages, then 3 that start 4 KiB before the first host page
+	 * ends and run into the second one. */
+	char *a = upcie_dma_alloc_pages(h, 15 * 4096);
+	char *b = upcie_dma_alloc_pages(h, 3 * 4096);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT_EQUAL((uintptr_t)b % 4096, 0);
+	for (size_t off = 0; off < 3 * 4096; off += 2048)
+		CU_ASSERT_EQUAL(upcie_dma_bus(h, b + off), (uint64_t)(uintptr_t)(b + off));
+	/* sim: bus == virtual, up to the last byte of the second host page. */
+	CU_ASSERT_EQUAL(upcie_dma_bus(h, a + 2 * pg - 1), (uint64_t)(uintptr_t)(a + 2 * pg - 1));
+	CU_ASSERT_EQUAL(upcie_dma_bus(h, a + 2 * pg), UPCIE_DMA_BAD_ADDR);
+	CU_ASSERT_EQUAL(upcie_dma_free(h, a), 0);
+	CU_ASSERT_EQUAL(upcie_dma_free(h, b), 0);
 	upcie_dma_heap_destroy(h);
 }
 
@@ -187,6 +224,7 @@ static void test_hugetlb_mount_for(void)
 static CU_TestInfo tests[] = {
     {"alloc, align, translate, free", test_alloc_align_translate},
     {"exhaustion and merging", test_exhaustion_and_merge},
+    {"64 KiB host pages (faked)", test_64k_host_pages},
     {"hugepage heap", test_hugepages},
     {"bad arguments", test_bad_args},
     {"hugetlbfs mount for a page size from /proc", test_hugetlb_mount_for},

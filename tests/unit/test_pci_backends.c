@@ -20,6 +20,7 @@
 #include <upcie/pci.h>
 
 #include "cu.h"
+#include "pci/backend.h"
 
 static char root[64];
 
@@ -277,6 +278,42 @@ static void test_uio_dma_pagemap(void)
 	munmap(mem, huge);
 }
 
+/* Pagemap arithmetic for 4 KiB and 64 KiB host pages, on a file laid out
+ * like /proc/self/pagemap: entry i at byte 8 * i, PFN in host pages. */
+static void test_pagemap_page_sizes(void)
+{
+	const uint64_t present = 1ull << 63, pfn = 0x1234;
+	const size_t sizes[] = {4096, 65536};
+	char path[] = "/tmp/upcie-pagemap-XXXXXX";
+	int fd = mkstemp(path);
+	uint64_t phys, ent;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	unlink(path);
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t pg = sizes[k];
+		uintptr_t addr = 0x12345678;
+		off_t at = (off_t)(addr / pg * 8);
+
+		CU_ASSERT_EQUAL_FATAL(ftruncate(fd, 0), 0);
+		ent = present | pfn;
+		CU_ASSERT_EQUAL(pwrite(fd, &ent, 8, at), 8);
+		CU_ASSERT_EQUAL(upcie_pagemap_phys(fd, addr, pg, &phys), 0);
+		CU_ASSERT_EQUAL(phys, pfn * pg + addr % pg);
+		/* The next host page has a zero entry: not present. */
+		ent = 0;
+		CU_ASSERT_EQUAL(pwrite(fd, &ent, 8, at + 8), 8);
+		CU_ASSERT_EQUAL(upcie_pagemap_phys(fd, addr + pg, pg, &phys), -EFAULT);
+		/* Present but PFN 0: the kernel hides it (no CAP_SYS_ADMIN). */
+		ent = present;
+		CU_ASSERT_EQUAL(pwrite(fd, &ent, 8, at + 8), 8);
+		CU_ASSERT_EQUAL(upcie_pagemap_phys(fd, addr + pg, pg, &phys), -EPERM);
+		/* Past the end of the file. */
+		CU_ASSERT_EQUAL(upcie_pagemap_phys(fd, addr + 4 * pg, pg, &phys), -EIO);
+	}
+	close(fd);
+}
+
 static void test_uio_behind_iommu(void)
 {
 	struct upcie_pci_dev *dev;
@@ -336,6 +373,7 @@ static CU_TestInfo tests[] = {
     {"uio: BAR map, config space, bus master restore", test_uio_open_bar_cfg},
     {"uio: DMA needs a hugepage size", test_uio_dma_needs_hugepages},
     {"uio: DMA addresses from pagemap", test_uio_dma_pagemap},
+    {"uio: pagemap with 4 KiB and 64 KiB host pages", test_pagemap_page_sizes},
     {"uio: refuse a device behind a translating IOMMU", test_uio_behind_iommu},
     {"vfio: device without an IOMMU group", test_vfio_without_group},
     {"forced backend does not match the driver", test_backend_mismatch},
