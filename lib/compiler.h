@@ -76,4 +76,10 @@
 #error "libupcie has DMA/MMIO barriers for x86 and aarch64 only: add this CPU to lib/compiler.h"
 #endif
 
+/* NVMe structures (SQEs, CQEs, Identify data) and registers are little
+ * endian and used in place; aarch64_be defines __aarch64__ too. */
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "libupcie supports little-endian CPUs only (NVMe data structures are used in place)"
+#endif
+
 #endif

@@ -7,6 +7,11 @@ UPCIE_BUILD_PKGS="gcc g++ meson ninja-build pkg-config libcunit1-dev libpci-dev 
 libhugetlbfs-dev libhugetlbfs-bin python3 clang-format abigail-tools debhelper dpkg-dev \
 fakeroot lintian"
 UPCIE_GUEST_PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio kmod"
+# The aarch64 cross build and its unit tests under qemu-user (the arm64
+# libraries come from a sysroot: scripts/aarch64-sysroot).
+UPCIE_AARCH64_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static"
+# The arm64 guest (its kernel and busybox are unpacked, not installed).
+UPCIE_AARCH64_GUEST_PKGS="qemu-system-arm cpio kmod"
 
 upcie_install_deps() {
 	local missing=() p sudo=

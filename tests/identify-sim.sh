@@ -7,23 +7,25 @@
 #   tests/identify-sim.sh PATH_TO_UPCIE_IDENTIFY
 set -u
 id=$1
+# A cross build runs the program through meson's exe wrapper (qemu-user).
+w=${MESON_EXE_WRAPPER:-}
 fail=0
 n=0
 check() {
 	n=$((n + 1))
 	if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi
 }
-out=$("$id" sim)
+out=$($w "$id" sim)
 rc=$?
 check "exit 0 on sim" '[ $rc = 0 ]'
 check "serial number" 'echo "$out" | grep -q "^  sn: \"UPCIESIM0001\""'
 check "mdts and queues" 'echo "$out" | grep -q "^  mdts: 5 " && echo "$out" | grep -q "^  io_sq_granted: 16 "'
 check "two namespaces" '[ "$(echo "$out" | grep -c "^  - nsid: ")" = 2 ]'
 check "512 B and 4 KiB blocks" 'echo "$out" | grep -q "lba_size: 512  #" && echo "$out" | grep -q "lba_size: 4096  #"'
-"$id" >/dev/null 2>&1
+$w "$id" >/dev/null 2>&1
 rc=$?
 check "no argument: exit 1" '[ $rc = 1 ]'
-err=$("$id" 12:34 2>&1 >/dev/null)
+err=$($w "$id" 12:34 2>&1 >/dev/null)
 rc=$?
 check "malformed device: exit 1 naming it" '[ $rc = 1 ] && echo "$err" | grep -q "12:34.*neither a PCI address"'
 err=$("$id" 0000:ff:1f.7 2>&1 >/dev/null)

@@ -7,6 +7,8 @@ and the shape of the output are checked. Prints TAP, one line per check.
     test_perf.py PERF_BINARY CASE
 """
 import json
+import os
+import shlex
 import subprocess
 import sys
 
@@ -18,7 +20,8 @@ LAT_KEYS = ["min", "avg", "max", "p50", "p90", "p99", "p999", "p9999"]
 QP_KEYS = ["iops", "bw_mib_s", "lat_ns", "submit_ns_per_io", "complete_ns_per_io",
            "sq_doorbells_per_io", "cq_doorbells_per_io", "qpair_bytes", "ios"]
 
-perf = sys.argv[1]
+# A cross build runs the program through meson's exe wrapper (qemu-user).
+perf = [*shlex.split(os.environ.get("MESON_EXE_WRAPPER", "")), sys.argv[1]]
 failures = []
 checks = 0
 
@@ -34,7 +37,7 @@ def check(cond, what):
 
 
 def run(*args, rc=0):
-    p = subprocess.run([perf, "--device", "sim", *args], capture_output=True, text=True,
+    p = subprocess.run([*perf, "--device", "sim", *args], capture_output=True, text=True,
                        timeout=60)
     check(p.returncode == rc, f"{' '.join(args)}: exit {p.returncode}, expected {rc}; "
           f"stderr: {p.stderr.strip()}")
@@ -124,11 +127,11 @@ def case_bad_options():
         p = run(*args, "--time", "0.1", rc=1) if "--time" not in args else run(*args, rc=1)
         lines = [l for l in p.stderr.splitlines() if l.strip()]
         check(len(lines) == 1, f"{args}: one line of error, got {lines}")
-    p = subprocess.run([perf], capture_output=True, text=True)
+    p = subprocess.run(perf, capture_output=True, text=True)
     check(p.returncode == 1, "no --device: exit 1")
-    p = subprocess.run([perf, "--help"], capture_output=True, text=True)
+    p = subprocess.run([*perf, "--help"], capture_output=True, text=True)
     check(p.returncode == 0 and "exit codes" in p.stdout, "--help: exit 0 with usage")
-    p = subprocess.run([perf, "--device", "0000:ff:1f.7", "--time", "0.1"],
+    p = subprocess.run([*perf, "--device", "0000:ff:1f.7", "--time", "0.1"],
                        capture_output=True, text=True)
     check(p.returncode == 2, f"missing device: exit 2, got {p.returncode}")
     for dev in ["12:34", "0000:01:00", "sim0", "zz:00.0"]:

@@ -27,6 +27,27 @@ skip() {
 	echo "ok $tap_n - $* # SKIP"
 }
 
+# wrap_exe PROGRAM: a path that runs PROGRAM here. In a cross build meson
+# runs the tests with MESON_EXE_WRAPPER set (qemu-user), which wraps only
+# the test's own program: this writes a small script in $T that calls the
+# built program through it. Native builds get PROGRAM back.
+wrap_exe() {
+	if [ -z "${MESON_EXE_WRAPPER:-}" ]; then
+		echo "$1"
+		return
+	fi
+	prog=$1 w=$T/$(basename "$1")
+	# The wrapper by absolute path: some checks run with an empty PATH.
+	# shellcheck disable=SC2086
+	set -- $MESON_EXE_WRAPPER
+	printf '#!/bin/sh\nexec %s' "$(command -v "$1")" >"$w"
+	shift
+	printf ' %s' "$@" "\"$prog\"" '"$@"' >>"$w"
+	echo >>"$w"
+	chmod 755 "$w"
+	echo "$w"
+}
+
 # run CMD...: stdout to $T/out, stderr to $T/err, exit status in $rc.
 run() {
 	"$@" >"$T/out" 2>"$T/err"

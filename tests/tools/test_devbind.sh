@@ -24,6 +24,7 @@ DEVBIND=${1:?usage: test_devbind.sh DEVBIND}
 T=$(mktemp -d "${TMPDIR:-/tmp}/devbind-test.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT INT TERM
 . "$(dirname "$0")/lib.sh"
+DEVBIND=$(wrap_exe "$DEVBIND")
 
 S=$T/tree/sys
 P=$T/tree/proc

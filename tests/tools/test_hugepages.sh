@@ -11,6 +11,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/hugepages-test.XXXXXX") || exit 1
 restore_cmd=:
 trap 'eval "$restore_cmd"; rm -rf "$T"' EXIT INT TERM
 . "$(dirname "$0")/lib.sh"
+HP=$(wrap_exe "$HP")
 
 S=$T/tree/sys
 P=$T/tree/proc
