@@ -135,7 +135,7 @@ def case_bad_options():
                        capture_output=True, text=True)
     check(p.returncode == 2, f"missing device: exit 2, got {p.returncode}")
     for dev in ["12:34", "0000:01:00", "sim0", "zz:00.0"]:
-        p = subprocess.run([perf, "--device", dev, "--time", "0.1"],
+        p = subprocess.run([*perf, "--device", dev, "--time", "0.1"],
                            capture_output=True, text=True)
         lines = [l for l in p.stderr.splitlines() if l.strip()]
         check(p.returncode == 1 and len(lines) == 1 and dev in lines[0],
