@@ -28,7 +28,7 @@ check "no argument: exit 1" '[ $rc = 1 ]'
 err=$($w "$id" 12:34 2>&1 >/dev/null)
 rc=$?
 check "malformed device: exit 1 naming it" '[ $rc = 1 ] && echo "$err" | grep -q "12:34.*neither a PCI address"'
-err=$("$id" 0000:ff:1f.7 2>&1 >/dev/null)
+err=$($w "$id" 0000:ff:1f.7 2>&1 >/dev/null)
 rc=$?
 check "absent device: exit 2 with a reason" '[ $rc = 2 ] && [ -n "$err" ]'
 echo "1..$n"
