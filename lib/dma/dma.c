@@ -338,8 +338,8 @@ void *upcie_dma_alloc_pages_aligned(struct upcie_dma_heap *h, size_t size, size_
 	p = heap_alloc(h, align_up(size, PRP_PAGE), align < PRP_PAGE ? PRP_PAGE : align, true);
 	pthread_mutex_unlock(&h->lock);
 	if (!p && errno == ENOMEM && (h->flags & UPCIE_DMA_GROW))
-		p = upcie_dma_grow_alloc(h, align_up(size, SMALL_PAGE),
-					 align < SMALL_PAGE ? SMALL_PAGE : align, true);
+		p = upcie_dma_grow_alloc(h, align_up(size, PRP_PAGE),
+					 align < PRP_PAGE ? PRP_PAGE : align, true);
 	return p;
 }
 
