@@ -26,7 +26,8 @@ import time
 import topology
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GUEST_PKGS = ["qemu-system-x86", "linux-image-amd64", "busybox-static", "cpio", "kmod"]
+# Prepares an arm64 sysroot, kernel and busybox (a foreign architecture).
+FOREIGN_ROOT = os.path.join(HERE, "..", "..", "scripts", "aarch64-sysroot")
 
 # Exit statuses of a boot (run-guest's, and what bench/run and scripts/demo test).
 OK, FAILED, SETUP, NO_RESULT, TIMEOUT = 0, 1, 2, 3, 124
@@ -79,49 +80,106 @@ def version_key(v):
     return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.findall(r"\d+|\D+", v)]
 
 
-def find_kernel():
-    """(version, vmlinuz path): UPCIE_KVER, else the newest installed kernel
-    that has its modules."""
-    kver = os.environ.get("UPCIE_KVER")
-    if not kver:
-        vers = [p[len("/boot/vmlinuz-"):] for p in glob.glob("/boot/vmlinuz-*")]
-        vers = [v for v in vers if os.path.isfile(f"/lib/modules/{v}/modules.dep")]
-        if not vers:
-            raise Unavailable("no kernel: need /boot/vmlinuz-<ver> with /lib/modules/<ver> "
-                              "(linux-image-amd64)")
-        kver = max(vers, key=version_key)
-    kernel = f"/boot/vmlinuz-{kver}"
-    if not os.access(kernel, os.R_OK):
-        raise SetupError(f"cannot read {kernel}")
-    return kver, kernel
+class GuestRoot:
+    """Where the guest's kernel, modules, busybox and shared libraries come
+    from: the host itself (root '') for the host's architecture; for a
+    foreign one, the arm64 kernel and busybox unpacked by
+    scripts/aarch64-sysroot (root) and its sysroot (libraries, resolved by
+    the arm64 loader under qemu-user)."""
 
+    def __init__(self, arch, say):
+        self.arch = arch
+        self.root = ""
+        self.sysroot = None
+        if arch.foreign:
+            # Prints DIR/guest; the sysroot is DIR/root. Idempotent, installs
+            # what it needs with apt-get.
+            say("preparing the arm64 kernel, busybox and sysroot (scripts/aarch64-sysroot)")
+            p = subprocess.run([FOREIGN_ROOT, "guest"], text=True, capture_output=True)
+            if p.returncode != 0:
+                raise SetupError(f"scripts/aarch64-sysroot failed: {p.stderr.strip()[-400:]}")
+            self.root = p.stdout.strip().splitlines()[-1]
+            self.sysroot = os.path.join(os.path.dirname(self.root), "root")
 
-def find_busybox():
-    for b in ("/bin/busybox", shutil.which("busybox")):
-        if b and os.access(b, os.X_OK):
-            # The guest has no libc of its own: it must be the static one.
-            if subprocess.run(["ldd", b], capture_output=True).returncode == 0:
-                raise SetupError(f"{b} is not static (install busybox-static)")
-            return b
-    raise Unavailable("busybox not found (busybox-static)")
+    def kernel(self):
+        """(version, vmlinuz path): UPCIE_KVER, else the newest kernel that
+        has its modules."""
+        kver = os.environ.get("UPCIE_KVER")
+        boot, mods = f"{self.root}/boot/vmlinuz-", f"{self.root}/lib/modules"
+        if not kver:
+            vers = [p[len(boot):] for p in glob.glob(boot + "*")]
+            vers = [v for v in vers if os.path.isfile(f"{mods}/{v}/modules.dep")]
+            if not vers:
+                raise Unavailable(f"no kernel: need {boot}<ver> with {mods}/<ver> "
+                                  "(linux-image-amd64)")
+            kver = max(vers, key=version_key)
+        kernel = boot + kver
+        if not os.access(kernel, os.R_OK):
+            raise SetupError(f"cannot read {kernel}")
+        return kver, kernel
+
+    def busybox(self):
+        if self.root:
+            return f"{self.root}/bin/busybox"
+        for b in ("/bin/busybox", shutil.which("busybox")):
+            if b and os.access(b, os.X_OK):
+                # The guest has no libc of its own: it must be the static one.
+                if subprocess.run(["ldd", b], capture_output=True).returncode == 0:
+                    raise SetupError(f"{b} is not static (install busybox-static)")
+                return b
+        raise Unavailable("busybox not found (busybox-static)")
+
+    def libs(self, path):
+        """(guest path, host file) of each shared library a binary needs."""
+        if not self.sysroot:
+            return [(p, p) for p in ldd_libs(["ldd", path])]
+        # The arm64 loader lists them as the guest sees them; qemu-user looks
+        # up each path in the sysroot first.
+        self.sysroot = os.path.abspath(self.sysroot)
+        cmd = ["qemu-aarch64-static", "-L", self.sysroot,
+               f"{self.sysroot}/lib/ld-linux-aarch64.so.1", "--list", path]
+        out = []
+        for p in ldd_libs(cmd):
+            if p.startswith(self.sysroot + "/"):  # the loader, named as we ran it
+                out.append((p[len(self.sysroot):], p))
+            else:
+                out.append((p, self.sysroot + p if os.path.exists(self.sysroot + p) else p))
+        return out
 
 
 def check_host(arch, say):
-    ensure_packages(GUEST_PKGS, say)
-    for c in (arch.qemu, "cpio", "modprobe", "ldd"):
+    ensure_packages(arch.packages, say)
+    for c in (arch.qemu, "cpio", "modprobe") + (() if arch.foreign else ("ldd",)):
         if not shutil.which(c):
             raise Unavailable(f"'{c}' not found")
 
 
+def build_arch(build):
+    """meson's cpu_family of the build's host machine (None if unknown)."""
+    try:
+        with open(os.path.join(build, "meson-info", "intro-machines.json")) as f:
+            return json.load(f)["host"]["cpu_family"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def check_build_arch(build, arch):
+    """The build must be for the guest's architecture (meson's host machine)."""
+    fam = build_arch(build)
+    if fam and fam != arch.name:
+        raise SetupError(f"the build in {build} is for {fam}, the guest is {arch.name}: "
+                         f"use a build for {arch.name} (scripts/test makes build-test-aarch64)")
+
+
 # ---------------------------------------------------------------------------
 # Initramfs
-def ldd_libs(path):
-    """Shared libraries a binary needs (absolute paths)."""
-    p = subprocess.run(["ldd", path], text=True, capture_output=True)
+def ldd_libs(cmd):
+    """Shared libraries a binary needs (absolute paths), from ldd's output."""
+    p = subprocess.run(cmd, text=True, capture_output=True)
     libs = []
     for line in p.stdout.splitlines():
         if "=> not found" in line:
-            raise SetupError(f"{path} needs a library that is not found: {line.strip()}")
+            raise SetupError(f"{cmd[-1]} needs a library that is not found: {line.strip()}")
         m = re.search(r"=> (/\S+)", line) or re.match(r"\s*(/\S+)", line)
         if m:
             libs.append(m.group(1))
@@ -133,26 +191,27 @@ def copy_to(src, dst, follow=True):
     shutil.copy2(src, dst, follow_symlinks=follow)
 
 
-def stage_modules(stage, kver, modules):
-    moddir = f"/lib/modules/{kver}"
+def stage_modules(stage, kver, modules, root=""):
+    moddir = f"{root}/lib/modules/{kver}"
     for m in modules:
         optional = m.endswith("?")
         m = m.rstrip("?")
-        p = subprocess.run(["modprobe", "-S", kver, "--show-depends", m], text=True,
-                           capture_output=True)
+        p = subprocess.run(["modprobe", "-d", root or "/", "-S", kver, "--show-depends", m],
+                           text=True, capture_output=True)
         if p.returncode != 0:
             if optional:
                 continue
             raise SetupError(f"module {m} not found for kernel {kver}")
         for line in p.stdout.splitlines():
             w = line.split()
-            if len(w) >= 2 and w[0] == "insmod" and not os.path.exists(stage + w[1]):
-                copy_to(w[1], stage + w[1])
+            dst = stage + w[1][len(root):] if len(w) >= 2 else ""
+            if len(w) >= 2 and w[0] == "insmod" and not os.path.exists(dst):
+                copy_to(w[1], dst)
     for f in glob.glob(f"{moddir}/modules.*"):
-        copy_to(f, stage + f)
+        copy_to(f, stage + f[len(root):])
 
 
-def stage_binaries(stage, build):
+def stage_binaries(stage, build, groot):
     """Every executable under the build's examples/, tools/ and tests/ (not the
     *.p object dirs) at the same relative path under /upcie, linked from
     /upcie/bin; the library under /upcie/lib; every shared library they need
@@ -172,35 +231,35 @@ def stage_binaries(stage, build):
                 if os.path.lexists(link):
                     os.unlink(link)
                 os.symlink(f"/upcie/{rel}", link)
-                libs.update(ldd_libs(src))
+                libs.update(groot.libs(src))
                 n += 1
     for f in glob.glob(f"{build}/lib/libupcie.so*"):
         if os.path.isdir(f):
             continue
         copy_to(f, f"{stage}/upcie/lib/{os.path.basename(f)}", follow=False)
         if not os.path.islink(f):
-            libs.update(ldd_libs(f))
-    for p in libs:
+            libs.update(groot.libs(f))
+    for p, src in libs:
         rel = os.path.relpath(p, build)
-        copy_to(p, f"{stage}/upcie/{rel}" if not rel.startswith("..") else stage + p)
+        copy_to(src, f"{stage}/upcie/{rel}" if not rel.startswith("..") else stage + p)
     return n
 
 
-def stage_fio(stage, build):
+def stage_fio(stage, build, groot):
     """Debian's fio (with its shared libraries, at their host paths), the
     build's fio engine and the fio checks, when the engine was built and fio
     is installed; the guest skips its fio checks otherwise. Returns whether
-    they were staged."""
+    they were staged. A foreign guest has no fio: the host's is not for it."""
     engine = os.path.join(build, "fio", "libupcie-fio.so")
     fio = shutil.which("fio")
-    if not fio or not os.path.exists(engine):
+    if not fio or not os.path.exists(engine) or groot.sysroot:
         return False
     copy_to(engine, f"{stage}/upcie/fio/libupcie-fio.so")
     copy_to(os.path.join(HERE, "..", "fio", "fio-sim.sh"), f"{stage}/upcie/fio/fio-sim.sh")
     copy_to(fio, f"{stage}/upcie/bin/fio")
-    for p in set(ldd_libs(fio) + ldd_libs(engine)):
+    for p, src in set(groot.libs(fio) + groot.libs(engine)):
         if not os.path.exists(stage + p):
-            copy_to(p, stage + p)
+            copy_to(src, stage + p)
     return True
 
 
@@ -219,14 +278,14 @@ def tree_hash(stage):
     return h.hexdigest()[:16]
 
 
-def build_initramfs(work, build, config, script, kver, say):
+def build_initramfs(work, build, config, script, kver, groot, say):
     arch = topology.ARCHES[topology.CONFIGS[config].arch]
     stage = os.path.join(work, "initramfs.d")
     shutil.rmtree(stage, ignore_errors=True)
     for d in ("bin", "dev", "proc", "sys", "tmp", "etc", "root", "upcie/qemu", "upcie/lib",
               "upcie/bin"):
         os.makedirs(os.path.join(stage, d))
-    copy_to(find_busybox(), f"{stage}/bin/busybox")
+    copy_to(groot.busybox(), f"{stage}/bin/busybox")
     copy_to(os.path.join(HERE, "guest-init.sh"), f"{stage}/init")
     os.chmod(f"{stage}/init", 0o755)
     for f in glob.glob(os.path.join(HERE, "*.sh")):
@@ -238,10 +297,10 @@ def build_initramfs(work, build, config, script, kver, say):
         f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
     with open(f"{stage}/etc/group", "w") as f:
         f.write("root:x:0:\nnogroup:x:65534:\n")
-    stage_modules(stage, kver, arch.modules)
-    nbin = stage_binaries(stage, build)
-    if not stage_fio(stage, build):
-        say("no fio engine in the build or no fio installed: the guest skips its fio checks")
+    stage_modules(stage, kver, arch.modules, groot.root)
+    nbin = stage_binaries(stage, build, groot)
+    if not stage_fio(stage, build, groot):
+        say("no fio engine in the build or no fio for the guest: the guest skips its fio checks")
 
     initrd = os.path.join(work, f"initramfs-{kver}-{tree_hash(stage)}.cpio.gz")
     if os.path.exists(initrd):
@@ -367,6 +426,7 @@ class Boot:
         self.summary = ""
         self.result = None
         self.qmp = None
+        self.deleting = set()  # device ids whose DEVICE_DELETED has not come
         self.qmp_path = None
         self.t0 = time.monotonic()
         self.seen_init = False
@@ -436,7 +496,16 @@ class Boot:
                 self.qmp = QMP(self.qmp_path)
             if verb == "device_del":
                 r = self.qmp.cmd("device_del", {"id": ctrl.qid})
+                if "error" not in r:
+                    self.deleting.add(ctrl.qid)
             else:
+                # QEMU frees the id only at DEVICE_DELETED, which may come well
+                # after the guest saw the device go (seconds on the Arm virt
+                # machine): wait for it, bounded.
+                end = time.monotonic() + 60
+                while ctrl.qid in self.deleting and time.monotonic() < end:
+                    self.report_events()
+                    time.sleep(0.2)
                 props = topology.controller_props(ctrl, self.ioeventfd)
                 args = {k: qmp_value(v) for k, v in props.items()}
                 args["driver"] = "nvme"
@@ -454,6 +523,7 @@ class Boot:
             return
         for ev in self.qmp.poll_events():
             if ev.get("event") == "DEVICE_DELETED" and ev.get("data", {}).get("device"):
+                self.deleting.discard(ev["data"]["device"])
                 self.say(f"QEMU: device {ev['data']['device']} deleted at "
                          f"{time.monotonic() - self.t0:.1f}s")
 
@@ -463,7 +533,8 @@ class Boot:
         arch = topology.ARCHES[k.arch]
         hp = env_int("UPCIE_GUEST_HUGEPAGES", 128)
         append = [f"console={arch.console}", "panic=-1", "rdinit=/init", "mitigations=off",
-                  f"upcie.config={self.config}", f"upcie.timeout={guest_timeout}",
+                  f"upcie.config={topology.backend(self.config)}",
+                  f"upcie.timeout={guest_timeout}",
                   f"upcie.hugepages={hp}"]
         for v in FORWARDED:
             val = os.environ.get(v, "")
@@ -496,6 +567,8 @@ class Boot:
             raise SetupError(f"guest script '{self.script}' does not exist")
         arch = topology.ARCHES[topology.CONFIGS[self.config].arch]
         check_host(arch, self.say)
+        check_build_arch(self.build, arch)
+        self.groot = GuestRoot(arch, self.say)
         os.makedirs(self.work, exist_ok=True)
         # One guest at a time per work directory: boots share its initramfs
         # cache, images and console logs.
@@ -510,8 +583,9 @@ class Boot:
         qemu_timeout = env_int("UPCIE_QEMU_TIMEOUT", 420)
         guest_timeout = env_int("UPCIE_GUEST_TIMEOUT",
                                 qemu_timeout - 60 if qemu_timeout > 120 else qemu_timeout // 2)
-        kver, kernel = find_kernel()
-        initrd = build_initramfs(self.work, self.build, self.config, self.script, kver, self.say)
+        kver, kernel = self.groot.kernel()
+        initrd = build_initramfs(self.work, self.build, self.config, self.script, kver,
+                                 self.groot, self.say)
         for name, size in topology.images(self.config):
             path = os.path.join(self.work, name)
             if not os.path.exists(path):

@@ -12,12 +12,14 @@ tests/qemu/README.md (readme_section()).
     topology.py check-readme FILE exit 1 when FILE's section differs
     topology.py update-readme FILE  rewrite FILE's section in place
     topology.py env CONFIG        print the guest environment file
-    topology.py configs           the configuration names (meson reads them)
+    topology.py configs [ARCH]    the configuration names, of one architecture
+                                  (meson's cpu_family) if given (meson reads them)
 
 To add a configuration (another machine or architecture), add an Arch if
 needed and a Config naming it; Config.exclude drops controllers the machine
 cannot host (for example devices behind a pci-bridge under an SMMU).
 """
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
@@ -67,13 +69,17 @@ class Bridge:
 
 @dataclass(frozen=True)
 class Arch:
-    name: str
+    name: str                        # meson's cpu_family of a build for it
     qemu: str                        # QEMU system emulator
     cpu: str
     console: str                     # guest serial console device
     # Kernel modules the guest loads, in order; "?" suffix: optional (absent
     # or built into another module on some kernels).
     modules: Tuple[str, ...]
+    # Host packages the boot needs; for a foreign architecture the kernel,
+    # its modules and busybox come unpacked from scripts/aarch64-sysroot.
+    packages: Tuple[str, ...] = ()
+    foreign: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,9 @@ class Config:
     devices: Tuple[str, ...] = ()    # extra -device arguments (an IOMMU)
     kernel_args: Tuple[str, ...] = ()
     exclude: Tuple[str, ...] = ()    # controller labels this machine does not get
+    # Controllers this machine puts elsewhere: label -> bridge / addr (and
+    # multifunction) overriding the table's.
+    placement: Dict[str, Dict[str, object]] = field(default_factory=dict)
     note: str = ""
 
 
@@ -95,7 +104,15 @@ X86_MODULES = ("crc64_rocksoft_generic", "crct10dif_generic", "crc32c_generic",
 
 ARCHES = {
     "x86_64": Arch("x86_64", qemu="qemu-system-x86_64", cpu="max", console="ttyS0",
-                   modules=X86_MODULES),
+                   modules=X86_MODULES,
+                   packages=("qemu-system-x86", "linux-image-amd64", "busybox-static", "cpio",
+                             "kmod")),
+    # The same modules exist on Debian's arm64 kernel (irqbypass is built in).
+    # -cpu max with the cheap pointer-authentication algorithm: the default
+    # one (QARMA) costs a lot under TCG.
+    "aarch64": Arch("aarch64", qemu="qemu-system-aarch64", cpu="max,pauth-impdef=on",
+                    console="ttyAMA0", modules=X86_MODULES,
+                    packages=("qemu-system-arm", "cpio", "kmod"), foreign=True),
 }
 
 CONFIGS = {
@@ -104,6 +121,17 @@ CONFIGS = {
     "vfio": Config("vfio", arch="x86_64", machine="q35,kernel-irqchip=split",
                    user_driver="vfio-pci", devices=("intel-iommu,intremap=on",),
                    kernel_args=("intel_iommu=on",), note="emulated Intel IOMMU"),
+    # Arm server-like machines: GICv3 (its ITS remaps MSIs, which VFIO type1
+    # requires; on GICv2 VFIO_SET_IOMMU fails with EPERM).
+    "arm-uio": Config("arm-uio", arch="aarch64", machine="virt,gic-version=3",
+                      user_driver="uio_pci_generic", note="no IOMMU"),
+    "arm-vfio": Config("arm-vfio", arch="aarch64", machine="virt,gic-version=3,iommu=smmuv3",
+                       user_driver="vfio-pci",
+                       placement={"C": {"bridge": None, "addr": "10.0", "multifunction": "on"},
+                                  "D": {"bridge": None, "addr": "10.1"}},
+                       note="emulated SMMUv3; QEMU 7.2's SMMUv3 cannot take devices behind "
+                            "a pci-bridge (\"stream ... already in tree\"), so C and D are "
+                            "two functions of one root slot: a shared IOMMU group too"),
 }
 
 BRIDGES = (
@@ -138,9 +166,32 @@ def hotplug(ctrl):
     return ctrl.bridge is not None and bridge(ctrl.bridge).hotplug
 
 
+def backend(config):
+    """The library backend a configuration tests: uio or vfio (the guest
+    scripts' UPCIE_CONFIG)."""
+    return "vfio" if CONFIGS[config].user_driver == "vfio-pci" else "uio"
+
+
+def configs(arch=None):
+    """Configuration names, of one architecture (meson's cpu_family) if given."""
+    return [k.name for k in CONFIGS.values() if arch is None or k.arch == arch]
+
+
 def controllers(config):
-    """The controllers of one configuration, in table order."""
-    return [c for c in CONTROLLERS if c.label not in CONFIGS[config].exclude]
+    """The controllers of one configuration, in table order, where it puts them."""
+    k = CONFIGS[config]
+    out = []
+    for c in CONTROLLERS:
+        if c.label in k.exclude:
+            continue
+        where = dict(k.placement.get(c.label, {}))
+        if where:
+            opts = dict(c.options)
+            if "multifunction" in where:
+                opts["multifunction"] = where.pop("multifunction")
+            c = dataclasses.replace(c, options=opts, **where)
+        out.append(c)
+    return out
 
 
 def bridges(config):
@@ -232,6 +283,9 @@ def readme_section():
         dev = ", ".join(f"`{d}`" for d in k.devices) or "none"
         kern = " ".join(f"`{a}`" for a in k.kernel_args) or "default"
         excl = f" (no {', '.join(k.exclude)})" if k.exclude else ""
+        for label, where in k.placement.items():
+            excl += f" ({label}: " + ", ".join("root bus" if a == "bridge" and v is None
+                                                else f"{a}={v}" for a, v in where.items()) + ")"
         out.append(f"| `{k.name}` | {k.arch} | `{k.machine}`{excl} | {dev} | {kern} | "
                    f"`{k.user_driver}` |")
     out += ["", "| controller | serial | namespaces | options | bus | note |",
@@ -286,8 +340,8 @@ def main(argv):
         with open(argv[2], "w") as f:
             f.write(text.replace(old, readme_section()))
         return 0
-    if len(argv) == 2 and argv[1] == "configs":
-        print("\n".join(CONFIGS))
+    if len(argv) in (2, 3) and argv[1] == "configs":
+        print("\n".join(configs(argv[2] if len(argv) == 3 else None)))
         return 0
     if len(argv) == 3 and argv[1] == "env" and argv[2] in CONFIGS:
         sys.stdout.write(guest_env(argv[2]))
