@@ -154,13 +154,21 @@ def check_host(arch, say):
             raise Unavailable(f"'{c}' not found")
 
 
+ELF_MACHINES = {62: "x86_64", 183: "aarch64"}  # e_machine: EM_X86_64, EM_AARCH64
+
+
 def build_arch(build):
-    """meson's cpu_family of the build's host machine (None if unknown)."""
-    try:
-        with open(os.path.join(build, "meson-info", "intro-machines.json")) as f:
-            return json.load(f)["host"]["cpu_family"]
-    except (OSError, ValueError, KeyError):
-        return None
+    """meson's cpu_family of what the build made, from the library's ELF
+    header (meson 1.0 does not record the host machine); None if unknown."""
+    for lib in sorted(glob.glob(os.path.join(build, "lib", "libupcie.so*"))):
+        try:
+            with open(lib, "rb") as f:
+                head = f.read(20)
+        except OSError:
+            continue
+        if head[:4] == b"\x7fELF" and head[5] == 1:  # little-endian
+            return ELF_MACHINES.get(int.from_bytes(head[18:20], "little"))
+    return None
 
 
 def check_build_arch(build, arch):
