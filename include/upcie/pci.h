@@ -20,8 +20,9 @@
  * Functions:
  *   upcie_pci_addr_parse()    text to address (-EINVAL on anything else)
  *   upcie_pci_addr_format()   address to "dddd:bb:dd.f"
- *   upcie_pci_open()          open by name, backend chosen from the bound driver
- *   upcie_pci_close()         unmap BARs, restore bus mastering, release
+ *   upcie_pci_open()          open by name, backend chosen from the bound driver;
+ *                             one owner per device (-EBUSY), bus mastering off
+ *   upcie_pci_close()         unmap BARs, bus mastering off, release
  *   upcie_pci_bar_map()       map a memory BAR (once; later calls return it)
  *   upcie_pci_cfg_read/_write config space access
  *   upcie_pci_bus_master()    set or clear Bus Master Enable
@@ -30,6 +31,28 @@
  *   upcie_pci_check()         has the kernel asked for the device back?
  *   upcie_pci_idle()          let a polled backend make progress (sim);
  *                             called by wait loops, never on the I/O path
+ *
+ * Ownership and bus mastering (uio and vfio):
+ *   - One owner per device across processes: open takes an advisory lock
+ *     on /run/upcie/<dddd:bb:dd.f>.lock (else /tmp/upcie, said in the log;
+ *     $UPCIE_LOCK_DIR overrides both). A second open, from another process
+ *     or the same one, fails with EBUSY and upcie_errmsg() names the
+ *     owner's pid and command. The kernel drops the lock when the owner
+ *     dies.
+ *   - Open clears Bus Master Enable (a controller left running by a
+ *     process that died must not DMA while it is taken over); whoever
+ *     drives the device turns it on once the device is quiet (the NVMe
+ *     layer: after disabling the controller).
+ *   - If the process dies, the kernel clears bus mastering: vfio-pci
+ *     resets the device; under uio the handle holds /dev/uioN open and
+ *     uio_pci_generic clears bus mastering when it is closed (see
+ *     lib/pci/uio.c for the short window it leaves).
+ *   - Close leaves bus mastering OFF, whatever it was at open. Restoring
+ *     it on would let a controller the library fenced off after an error
+ *     (or one whose disable could not be confirmed) DMA into memory that is
+ *     freed right after; it is never needed, since every driver that takes
+ *     the device next (nvme, vfio-pci users, this library) turns it on
+ *     itself once the device is quiet. The rest of COMMAND is restored.
  */
 #ifndef UPCIE_PCI_H
 #define UPCIE_PCI_H
@@ -80,7 +103,8 @@ struct upcie_pci_opts {
 	uint64_t reserved[6];		/* zero: room for options of later releases */
 };
 
-/* Open a device. NULL and errno on failure; upcie_errmsg() says why and what to do. */
+/* Open a device. NULL and errno on failure; upcie_errmsg() says why and what to do.
+ * EBUSY: another handle owns it (the message names the process). */
 struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_opts *opts);
 void upcie_pci_close(struct upcie_pci_dev *dev);
 
@@ -110,8 +134,11 @@ int upcie_pci_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t 
 			const uint64_t *bus);
 
 /* 0 while the device is usable; -ENODEV once the kernel asked for it back
- * (vfio device request: hot-unplug or unbind) or it is gone. Non-blocking;
- * meant for slow paths (the NVMe layer calls it from its health check). */
+ * (vfio device request: hot-unplug or unbind) or it is gone (uio: unbound,
+ * removed, config space unreadable or all-ones). Sticky: -ENODEV with the
+ * same message from then on. Non-blocking, one or two syscalls: meant for
+ * slow paths (the NVMe layer calls it from its health check). After
+ * -ENODEV, close the handle: under vfio the kernel's unplug waits for it. */
 int upcie_pci_check(struct upcie_pci_dev *dev);
 
 void upcie_pci_idle(struct upcie_pci_dev *dev);

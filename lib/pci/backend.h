@@ -52,12 +52,24 @@ struct upcie_pci_dev {
 	struct upcie_pci_bar bars[UPCIE_PCI_NBARS];
 	uint16_t saved_command;
 	bool command_saved;
-	bool nvme_claimed; /* an NVMe controller object drives this handle */
+	bool nvme_claimed;  /* an NVMe controller object drives this handle */
+	int lock_fd;	    /* the owner lock (lock.c); -1 when none (sim) */
+	bool gone;	    /* upcie_pci_check() saw -ENODEV: sticky */
+	char gone_msg[256]; /* its message, given again on later checks */
 };
 
 /* One NVMe controller object per handle: -EBUSY for a second. */
 int upcie_pci_claim_nvme(struct upcie_pci_dev *dev) __attribute__((visibility("hidden")));
 void upcie_pci_release_nvme(struct upcie_pci_dev *dev) __attribute__((visibility("hidden")));
+
+/*
+ * One owner per PCI address across processes (lock.c): an advisory flock
+ * on a lock file named after the address. -EBUSY naming the owner's pid
+ * and command when another handle holds it. Released by upcie_pci_unlock()
+ * or by the kernel when the process dies.
+ */
+int upcie_pci_lock(struct upcie_pci_dev *dev) __attribute__((visibility("hidden")));
+void upcie_pci_unlock(struct upcie_pci_dev *dev) __attribute__((visibility("hidden")));
 
 /* The driver dev is bound to ("" if none); -ENODEV when there is no such device. */
 int upcie_pci_read_driver(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts, char *drv,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Generic PCI layer: address parsing, backend selection, BAR table,
- * bus-master save and restore. Backends live in pci_uio.c, pci_vfio.c and
+ * Generic PCI layer: address parsing, backend selection, BAR table, the
+ * owner lock, bus-master fencing. Backends live in uio.c, vfio.c and
  * sim/backend.c.
  */
 #include <ctype.h>
@@ -158,6 +158,7 @@ struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_op
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return upcie_err_null(-ENOMEM, "out of memory opening %s", name);
+	dev->lock_fd = -1;
 
 	backend = opts ? (int)opts->backend : UPCIE_PCI_BACKEND_AUTO;
 	if (!strcmp(name, "sim")) {
@@ -191,6 +192,17 @@ struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_op
 	}
 	dev->backend = (enum upcie_pci_backend)backend;
 
+	/* The lock comes first: a refused second opener must not touch the
+	 * device (closing a /dev/uioN file clears the owner's bus mastering). */
+	if (dev->backend != UPCIE_PCI_BACKEND_SIM) {
+		rc = upcie_pci_lock(dev);
+		if (rc) {
+			free(dev);
+			errno = -rc;
+			return NULL;
+		}
+	}
+
 	switch (dev->backend) {
 	case UPCIE_PCI_BACKEND_SIM:
 #ifdef UPCIE_HAVE_SIM
@@ -210,7 +222,16 @@ struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_op
 		rc = upcie_err(-EINVAL, "unknown backend %d", backend);
 		break;
 	}
+	if (!rc && dev->backend != UPCIE_PCI_BACKEND_SIM) {
+		/* Fence: a controller left running by a process that died must
+		 * not DMA while the NVMe layer takes it over. That layer disables
+		 * the controller and only then turns bus mastering on. */
+		rc = upcie_pci_bus_master(dev, false);
+		if (rc)
+			dev->ops->close(dev);
+	}
 	if (rc) {
+		upcie_pci_unlock(dev);
 		free(dev);
 		errno = -rc;
 		return NULL;
@@ -224,11 +245,16 @@ void upcie_pci_close(struct upcie_pci_dev *dev)
 		return;
 	for (unsigned i = 0; i < UPCIE_PCI_NBARS; i++)
 		upcie_pci_bar_unmap(dev, i);
-	if (dev->command_saved) {
-		uint16_t cmd = dev->saved_command;
+	/* COMMAND as it was at open, but never with bus mastering on: see
+	 * upcie_pci_close() in pci.h. */
+	if (dev->command_saved && !dev->gone) {
+		uint16_t cmd = (uint16_t)(dev->saved_command & ~PCI_COMMAND_MASTER);
 		(void)dev->ops->cfg_write(dev, PCI_COMMAND, &cmd, sizeof(cmd));
 	}
 	dev->ops->close(dev);
+	/* Last: every file of the device is closed before another process may
+	 * take it over. */
+	upcie_pci_unlock(dev);
 	free(dev);
 }
 
@@ -350,9 +376,20 @@ void upcie_pci_release_nvme(struct upcie_pci_dev *dev)
 
 int upcie_pci_check(struct upcie_pci_dev *dev)
 {
+	int rc;
+
 	if (!dev)
-		return -EINVAL;
-	return dev->ops->check ? dev->ops->check(dev) : 0;
+		return upcie_err(-EINVAL, "upcie_pci_check: no device");
+	if (dev->gone) {
+		upcie_errmsg_restore(dev->gone_msg);
+		return -ENODEV;
+	}
+	rc = dev->ops->check ? dev->ops->check(dev) : 0;
+	if (rc == -ENODEV) {
+		dev->gone = true;
+		upcie_errmsg_save(dev->gone_msg, sizeof(dev->gone_msg));
+	}
+	return rc;
 }
 
 void upcie_pci_idle(struct upcie_pci_dev *dev)

@@ -15,6 +15,24 @@
  * queue needs physically contiguous memory and only a hugepage guarantees
  * it. A device behind a translating IOMMU cannot use physical addresses:
  * such opens are refused (use vfio-pci, or boot with iommu=pt / iommu=off).
+ *
+ * Crash safety: the handle keeps /dev/uioN (found through sysfs
+ * .../<bdf>/uio/uioN) open for its whole life, although it never reads
+ * interrupts from it. In Linux 6.1, uio_release() calls the driver's
+ * release hook at every close of a /dev/uioN file, and uio_pci_generic's
+ * release() calls pci_clear_master(): when the process dies (kill -9
+ * included), the kernel closes the file and bus mastering goes off, so the
+ * controller stops DMAing into memory the process no longer owns. Two
+ * consequences:
+ *   - any close of a /dev/uioN file clears bus mastering, whoever opened
+ *     it: pci.c takes the owner lock before this file is opened, so a
+ *     refused second opener never opens (and closes) it;
+ *   - the gap: at exit the kernel tears down the address space
+ *     (exit_mm) before it closes files (exit_files), so for a short time
+ *     the DMA hugepages are back in the kernel's hugepage pool while bus
+ *     mastering is still on. uio cannot close that gap (nothing pins the
+ *     pages for the device); vfio can: its pages stay pinned until the
+ *     device is reset and released. Use vfio-pci where it matters.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,7 +64,9 @@ struct uio_priv {
 	const char *root; /* sysfs root (NULL: /sys), owned by the caller's opts */
 	char root_buf[PATH_MAX];
 	char bdf[UPCIE_PCI_ADDR_STRLEN];
+	char uio_name[32]; /* "uio0" */
 	int cfg_fd;
+	int uio_fd; /* /dev/uioN, held open for crash safety (see above) */
 };
 
 static struct uio_priv *priv_of(struct upcie_pci_dev *dev)
@@ -204,15 +224,48 @@ static int uio_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t
 	return 0;
 }
 
-static void uio_close(struct upcie_pci_dev *dev)
+/*
+ * Gone when the uio device went away (unbound from uio_pci_generic,
+ * removed) or config space reads fail or read all-ones (surprise removal).
+ * Two syscalls; the NVMe layer calls it every few milliseconds at most.
+ */
+static int uio_check(struct upcie_pci_dev *dev)
 {
 	struct uio_priv *p = priv_of(dev);
+	uint16_t vendor = 0xffff;
+	int rc;
 
-	if (!p)
-		return;
+	rc = upcie_sysfs_exists(p->root, "bus/pci/devices/%s/uio/%s", p->bdf, p->uio_name);
+	if (rc == -ENOENT)
+		return upcie_err(-ENODEV,
+				 "%s: the device was removed or unbound from " UIO_DRIVER
+				 " (%s is gone)",
+				 dev->name, p->uio_name);
+	if (pread(p->cfg_fd, &vendor, sizeof(vendor), 0) != (ssize_t)sizeof(vendor))
+		return upcie_err(-ENODEV,
+				 "%s: config space cannot be read any more (%s); the "
+				 "device is gone",
+				 dev->name, strerror(errno));
+	if (vendor == 0xffff)
+		return upcie_err(-ENODEV, "%s: config space reads all-ones; the device is gone",
+				 dev->name);
+	return 0;
+}
+
+static void uio_release(struct uio_priv *p)
+{
 	if (p->cfg_fd >= 0)
 		close(p->cfg_fd);
+	/* The kernel clears bus mastering here (uio_pci_generic release()). */
+	if (p->uio_fd >= 0)
+		close(p->uio_fd);
 	free(p);
+}
+
+static void uio_close(struct upcie_pci_dev *dev)
+{
+	if (dev->priv)
+		uio_release(dev->priv);
 	dev->priv = NULL;
 }
 
@@ -223,6 +276,7 @@ static const struct upcie_pci_ops uio_ops = {
     .cfg_write = uio_cfg_write,
     .dma_map = uio_dma_map,
     .dma_unmap = uio_dma_unmap,
+    .check = uio_check,
     .close = uio_close,
 };
 
@@ -275,6 +329,51 @@ static int check_no_iommu(struct upcie_pci_dev *dev, const char *root)
 			 dev->name, group, type[0] ? type : "unknown");
 }
 
+static int uio_cb(const char *name, void *arg)
+{
+	struct uio_priv *p = arg;
+
+	if (strncmp(name, "uio", 3) || strlen(name) >= sizeof(p->uio_name))
+		return 0;
+	memcpy(p->uio_name, name, strlen(name) + 1);
+	return 1;
+}
+
+/*
+ * Find uioN under the device's sysfs directory and open /dev/uioN (a fake
+ * sysfs tree in tests carries its own dev/ directory beside bus/).
+ */
+static int open_uio_file(struct upcie_pci_dev *dev, struct uio_priv *p)
+{
+	char path[PATH_MAX];
+	int rc, err;
+
+	rc = upcie_sysfs_dir_foreach(p->root, uio_cb, p, "bus/pci/devices/%s/uio", p->bdf);
+	if (rc != 1)
+		return upcie_err(-ENODEV,
+				 "%s: no uio device under its sysfs directory (%s); rebind it: "
+				 "'devbind bind " UIO_DRIVER " %s'",
+				 dev->name, rc ? strerror(-rc) : "empty", dev->name);
+	rc = 0;
+	if (p->root)
+		rc = upcie_sysfs_path(p->root, path, sizeof(path), "dev/%s", p->uio_name);
+	else
+		snprintf(path, sizeof(path), "/dev/%s", p->uio_name);
+	if (rc)
+		return upcie_err(rc, "%s: path too long", dev->name);
+	p->uio_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (p->uio_fd < 0) {
+		err = errno;
+		if (err == ENOENT)
+			return upcie_err(-ENODEV,
+					 "%s: %s does not exist although sysfs lists %s; is /dev "
+					 "populated (devtmpfs)?",
+					 dev->name, path, p->uio_name);
+		return upcie_err(-err, "%s: cannot open %s: %s", dev->name, path, strerror(err));
+	}
+	return 0;
+}
+
 int upcie_pci_uio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
 {
 	const char *root = opts ? opts->sysfs_root : NULL;
@@ -298,7 +397,7 @@ int upcie_pci_uio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *o
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return upcie_err(-ENOMEM, "%s: out of memory", dev->name);
-	p->cfg_fd = -1;
+	p->cfg_fd = p->uio_fd = -1;
 	if (root) {
 		snprintf(p->root_buf, sizeof(p->root_buf), "%s", root);
 		p->root = p->root_buf;
@@ -322,20 +421,19 @@ int upcie_pci_uio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *o
 		goto fail;
 	}
 
+	rc = open_uio_file(dev, p);
+	if (rc)
+		goto fail;
+
+	/* pci.c clears bus mastering next; the NVMe layer turns it on once
+	 * the controller is disabled. */
 	dev->priv = p;
 	dev->ops = &uio_ops;
 	dev->dma_caps = UPCIE_PCI_DMA_NEEDS_HUGEPAGES;
-	/* The device DMAs queues and data: let it master the bus. pci.c puts
-	 * the saved COMMAND register back on close. */
-	rc = upcie_pci_bus_master(dev, true);
-	if (rc)
-		goto fail;
 	return 0;
 
 fail:
-	if (p->cfg_fd >= 0)
-		close(p->cfg_fd);
-	free(p);
+	uio_release(p);
 	dev->priv = NULL;
 	dev->ops = NULL;
 	return rc;

@@ -55,6 +55,7 @@ struct upcie_vfio {
 	int container_fd;
 	int group_fd;
 	int device_fd;
+	int req_fd; /* eventfd of the device request interrupt, -1 if none */
 	struct upcie_vfio_region bars[UPCIE_PCI_NBARS];
 	struct upcie_vfio_region config;
 	struct upcie_vfio_window iova[MAX_IOVA_RANGES];

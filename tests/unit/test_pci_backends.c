@@ -2,7 +2,8 @@
 /*
  * The uio and vfio backends against a fake sysfs tree: binding checks,
  * IOMMU checks, BAR mapping from sysfs resourceN (a regular file here),
- * config space and bus-master restore, DMA page-size rules, and the
+ * config space and bus-master fencing, DMA page-size rules, the owner
+ * lock (a forked child holds it), the uio device-gone check, and the
  * advice in the error messages. Real devices are covered by the QEMU
  * guest tests (tests/qemu/).
  */
@@ -13,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <upcie/log.h>
@@ -29,6 +32,8 @@ static char root[64];
 #define UIO_DMA_BDF  "0000:03:00.0" /* uio_pci_generic, translating IOMMU */
 #define UIO_PT_BDF   "0000:04:00.0" /* uio_pci_generic, identity IOMMU (iommu=pt) */
 #define VFIO_NOGROUP "0000:05:00.0" /* vfio-pci without an IOMMU group */
+#define UIO_GONE_BDF "0000:06:00.0" /* uio_pci_generic, removed while open */
+#define UIO_NOUIO    "0000:07:00.0" /* uio_pci_generic, no uio/uioN in sysfs */
 #define BAR0_SIZE    16384
 #define CMD_INITIAL  0x0002 /* memory space on, bus master off */
 
@@ -93,6 +98,15 @@ static int fake_device(const char *bdf, const char *driver, const char *iommu_ty
 	snprintf(target, sizeof(target), "../../../bus/pci/drivers/%s", driver);
 	snprintf(link, sizeof(link), "%s/driver", dir);
 	rc |= symlink(target, link);
+	/* uio_pci_generic registers a uio device: sysfs .../uio/uioN, and the
+	 * node /dev/uioN (the fake tree's own dev/, a plain file here). */
+	if (!strcmp(driver, "uio_pci_generic") && strcmp(bdf, UIO_NOUIO)) {
+		static int uio_minor;
+
+		rc |= mkdirs("%s/uio/uio%d", dir, uio_minor);
+		rc |= put("", 0, "%s/dev/uio%d", root, uio_minor);
+		uio_minor++;
+	}
 	if (iommu_type) {
 		rc |= mkdirs("%s/kernel/iommu_groups/%d/devices", root, group);
 		rc |= put(iommu_type, strlen(iommu_type), "%s/kernel/iommu_groups/%d/type", root,
@@ -109,12 +123,17 @@ static int suite_init(void)
 	snprintf(root, sizeof(root), "/tmp/upcie-fake-sysfs-XXXXXX");
 	if (!mkdtemp(root))
 		return -1;
+	/* Owner locks inside the fake tree, away from real devices' locks. */
+	if (mkdirs("%s/dev", root) || setenv("UPCIE_LOCK_DIR", root, 1))
+		return -1;
 	if (mkdirs("%s/kernel/mm/hugepages/hugepages-2048kB", root) ||
 	    fake_device(NVME_BDF, "nvme", NULL, 0) ||
 	    fake_device(UIO_BDF, "uio_pci_generic", NULL, 0) ||
 	    fake_device(UIO_DMA_BDF, "uio_pci_generic", "DMA-FQ\n", 5) ||
 	    fake_device(UIO_PT_BDF, "uio_pci_generic", "identity\n", 6) ||
-	    fake_device(VFIO_NOGROUP, "vfio-pci", NULL, 0))
+	    fake_device(VFIO_NOGROUP, "vfio-pci", NULL, 0) ||
+	    fake_device(UIO_GONE_BDF, "uio_pci_generic", NULL, 0) ||
+	    fake_device(UIO_NOUIO, "uio_pci_generic", NULL, 0))
 		return -1;
 	return 0;
 }
@@ -200,7 +219,9 @@ static void test_uio_open_bar_cfg(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
 	CU_ASSERT_EQUAL(upcie_pci_backend(dev), UPCIE_PCI_BACKEND_UIO);
 	CU_ASSERT_EQUAL(upcie_pci_dma_caps(dev), UPCIE_PCI_DMA_NEEDS_HUGEPAGES);
-	/* Bus mastering on while open. */
+	/* Fenced at open: bus mastering off until the driver above turns it on. */
+	CU_ASSERT_EQUAL(fake_command(UIO_BDF), CMD_INITIAL);
+	CU_ASSERT_EQUAL(upcie_pci_bus_master(dev, true), 0);
 	CU_ASSERT_EQUAL(fake_command(UIO_BDF), CMD_INITIAL | 0x4);
 	CU_ASSERT_EQUAL(upcie_pci_cfg_read(dev, 0, &vendor, 2), 0);
 	CU_ASSERT_EQUAL(vendor, 0x1b36);
@@ -222,7 +243,7 @@ static void test_uio_open_bar_cfg(void)
 	CU_ASSERT_EQUAL(upcie_pci_cfg_read(dev, 250, cfg, sizeof(cfg)), -EIO);
 
 	upcie_pci_close(dev);
-	/* pci.c put the saved COMMAND back. */
+	/* pci.c put the saved COMMAND back, bus mastering off. */
 	CU_ASSERT_EQUAL(fake_command(UIO_BDF), CMD_INITIAL);
 }
 
@@ -350,6 +371,120 @@ static void test_backend_mismatch(void)
 	CU_ASSERT(msg_has("bound to vfio-pci"));
 }
 
+static void set_command(const char *bdf, uint16_t cmd)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/config", root, bdf);
+	fd = open(path, O_WRONLY);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(pwrite(fd, &cmd, 2, 4), 2);
+	close(fd);
+}
+
+/* Bus mastering left on by an earlier owner: off at open, and close does
+ * not bring it back (pci.h: close leaves it off). The rest is restored. */
+static void test_uio_fence_and_close(void)
+{
+	struct upcie_pci_dev *dev;
+
+	set_command(UIO_BDF, CMD_INITIAL | 0x4);
+	dev = open_as(UIO_BDF, UPCIE_PCI_BACKEND_UIO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+	CU_ASSERT_EQUAL(fake_command(UIO_BDF), CMD_INITIAL);
+	CU_ASSERT_EQUAL(upcie_pci_bus_master(dev, true), 0);
+	CU_ASSERT_EQUAL(upcie_pci_bus_master(dev, false), 0); /* fenced after an error */
+	CU_ASSERT_EQUAL(upcie_pci_bus_master(dev, true), 0);
+	upcie_pci_close(dev);
+	CU_ASSERT_EQUAL(fake_command(UIO_BDF), CMD_INITIAL);
+}
+
+/* Read the owner line of a lock file in the fake tree. */
+static void lock_text(const char *bdf, char *buf, size_t len)
+{
+	char path[256];
+	ssize_t n = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s.lock", root, bdf);
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		n = read(fd, buf, len - 1);
+		close(fd);
+	}
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+static void test_lock_same_process(void)
+{
+	struct upcie_pci_dev *a, *b;
+	char text[64], want[64];
+
+	a = open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(upcie_pci_bus_master(a, true), 0);
+	snprintf(want, sizeof(want), "%d test_pci_backen\n", (int)getpid());
+	lock_text(UIO_BDF, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, want);
+
+	b = open_as(UIO_BDF, UPCIE_PCI_BACKEND_UIO);
+	CU_ASSERT_PTR_NULL(b);
+	CU_ASSERT_EQUAL(errno, EBUSY);
+	CU_ASSERT(msg_has("in use (EBUSY) by this process"));
+	CU_ASSERT(msg_has(".lock"));
+	/* The refused open touched nothing: the owner's bus mastering is on. */
+	CU_ASSERT_EQUAL(fake_command(UIO_BDF), CMD_INITIAL | 0x4);
+	upcie_pci_close(b);
+
+	upcie_pci_close(a);
+	lock_text(UIO_BDF, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, "");
+	b = open_as(UIO_BDF, UPCIE_PCI_BACKEND_UIO);
+	CU_ASSERT_PTR_NOT_NULL(b);
+	upcie_pci_close(b);
+}
+
+/* Another process holds the device: refused with its pid and command; once
+ * it is killed (-9), the kernel has dropped the lock and the open works. */
+static void test_lock_other_process(void)
+{
+	struct upcie_pci_dev *dev;
+	char c = 0, want[64];
+	int pfd[2], status;
+	pid_t pid;
+
+	CU_ASSERT_FATAL(pipe(pfd) == 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		struct upcie_pci_dev *d = open_as(UIO_BDF, UPCIE_PCI_BACKEND_UIO);
+
+		c = d ? 'K' : 'F';
+		if (write(pfd[1], &c, 1) != 1 || !d)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	CU_ASSERT_EQUAL(read(pfd[0], &c, 1), 1);
+	close(pfd[0]);
+	CU_ASSERT_EQUAL(c, 'K');
+
+	dev = open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO);
+	CU_ASSERT_PTR_NULL(dev);
+	CU_ASSERT_EQUAL(errno, EBUSY);
+	snprintf(want, sizeof(want), "by process %d (test_pci_backen)", (int)pid);
+	CU_ASSERT(msg_has(want));
+	upcie_pci_close(dev);
+
+	kill(pid, SIGKILL);
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	dev = open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO);
+	CU_ASSERT_PTR_NOT_NULL(dev);
+	upcie_pci_close(dev);
+}
+
 static void test_reserved_options(void)
 {
 	/* Room for options of later releases: a non-zero reserved field is
@@ -367,6 +502,63 @@ static void test_reserved_options(void)
 	upcie_pci_close(dev);
 }
 
+/* An open that fails after the lock releases it again. */
+static void test_lock_released_on_failure(void)
+{
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_PTR_NULL(open_as(VFIO_NOGROUP, UPCIE_PCI_BACKEND_AUTO));
+		CU_ASSERT_EQUAL(errno, ENODEV);
+	}
+	CU_ASSERT_PTR_NULL(open_as(UIO_NOUIO, UPCIE_PCI_BACKEND_AUTO));
+	CU_ASSERT_EQUAL(errno, ENODEV);
+	CU_ASSERT(msg_has("no uio device"));
+	CU_ASSERT(msg_has("devbind bind uio_pci_generic " UIO_NOUIO));
+}
+
+/* upcie_pci_check(): 0 while present; -ENODEV (sticky) once the uio device
+ * disappears from sysfs or config space reads all-ones. */
+static void test_uio_check_gone(void)
+{
+	char from[256], to[256], msg[256];
+	struct upcie_pci_dev *dev;
+	uint16_t ones = 0xffff, vendor = 0x1b36;
+	int fd;
+
+	CU_ASSERT_EQUAL(upcie_pci_check(NULL), -EINVAL);
+	dev = open_as(UIO_GONE_BDF, UPCIE_PCI_BACKEND_UIO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+	CU_ASSERT_EQUAL(upcie_pci_check(dev), 0);
+	CU_ASSERT_EQUAL(upcie_pci_check(dev), 0);
+
+	/* Surprise removal: config space reads all-ones. */
+	snprintf(from, sizeof(from), "%s/bus/pci/devices/%s/config", root, UIO_GONE_BDF);
+	fd = open(from, O_WRONLY);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(pwrite(fd, &ones, 2, 0), 2);
+	CU_ASSERT_EQUAL(upcie_pci_check(dev), -ENODEV);
+	CU_ASSERT(msg_has("all-ones"));
+	snprintf(msg, sizeof(msg), "%s", upcie_errmsg());
+	/* Sticky, with the same message, even once the device reads back. */
+	CU_ASSERT_EQUAL(pwrite(fd, &vendor, 2, 0), 2);
+	close(fd);
+	CU_ASSERT_EQUAL(upcie_pci_bar_map(dev, 5, NULL, NULL), -EINVAL); /* another message */
+	CU_ASSERT_EQUAL(upcie_pci_check(dev), -ENODEV);
+	CU_ASSERT_STRING_EQUAL(upcie_errmsg(), msg);
+	upcie_pci_close(dev);
+
+	/* Unbound from uio_pci_generic: its uio/uioN directory goes away. */
+	dev = open_as(UIO_GONE_BDF, UPCIE_PCI_BACKEND_UIO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+	CU_ASSERT_EQUAL(upcie_pci_check(dev), 0);
+	snprintf(from, sizeof(from), "%s/bus/pci/devices/%s/uio", root, UIO_GONE_BDF);
+	snprintf(to, sizeof(to), "%s/bus/pci/devices/%s/uio.away", root, UIO_GONE_BDF);
+	CU_ASSERT_FATAL(rename(from, to) == 0);
+	CU_ASSERT_EQUAL(upcie_pci_check(dev), -ENODEV);
+	CU_ASSERT(msg_has("removed or unbound"));
+	upcie_pci_close(dev);
+	CU_ASSERT(rename(to, from) == 0);
+}
+
 static CU_TestInfo tests[] = {
     {"open a device bound to nvme", test_bound_to_nvme},
     {"open an address that does not exist", test_unknown_bdf},
@@ -378,6 +570,11 @@ static CU_TestInfo tests[] = {
     {"vfio: device without an IOMMU group", test_vfio_without_group},
     {"forced backend does not match the driver", test_backend_mismatch},
     {"reserved option fields must be zero", test_reserved_options},
+    {"uio: bus mastering off at open and at close", test_uio_fence_and_close},
+    {"owner lock: second handle in this process", test_lock_same_process},
+    {"owner lock: another process, then kill -9", test_lock_other_process},
+    {"owner lock: released when open fails", test_lock_released_on_failure},
+    {"uio: check sees a removed or unbound device", test_uio_check_gone},
     CU_TEST_INFO_NULL,
 };
 

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * One owner per device, across processes.
+ *
+ * Two processes driving one controller reset it under each other; the
+ * first owner's I/O then hangs with no error. The kernel does not stop a
+ * second uio user (and vfio only refuses a second opener of the group,
+ * without saying who holds it), so upcie_pci_open() of a uio or vfio
+ * device takes an advisory lock named after its PCI address:
+ *
+ *   /run/upcie/<dddd:bb:dd.f>.lock    flock(LOCK_EX | LOCK_NB)
+ *
+ * The owner writes "<pid> <command>" into the file, so that the refusal can
+ * name it. The lock lives on the open file: the kernel drops it when the
+ * process dies (kill -9 included), and a second handle in the same process
+ * is refused as well. The file itself stays (empty) after close: removing
+ * it would race with a process that has it open but not yet locked.
+ *
+ * Where the lock files go: $UPCIE_LOCK_DIR when set (tests; systems with
+ * an unusual layout), else /run/upcie, else (when /run cannot be written,
+ * e.g. a non-root vfio user) /tmp/upcie, which is said in the log: a
+ * process locking under /run/upcie does not see the locks under /tmp/upcie.
+ * Every process that may share devices must use the same directory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pci/backend.h"
+
+#define LOCK_DIR_RUN "/run/upcie"
+#define LOCK_DIR_TMP "/tmp/upcie"
+
+/* Open (creating them) dir and dir/<bdf>.lock; -errno on failure. */
+static int open_lock_file(const char *dir, mode_t dir_mode, const char *bdf, char *path, size_t len)
+{
+	int fd;
+
+	if (mkdir(dir, dir_mode) == 0) {
+		/* mkdir honours the umask; a shared directory must really be
+		 * writable by everyone (with the sticky bit, like /tmp). */
+		if (chmod(dir, dir_mode))
+			return -errno;
+	} else if (errno != EEXIST) {
+		return -errno;
+	}
+	if (snprintf(path, len, "%s/%s.lock", dir, bdf) >= (int)len)
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/* Created by another user: flock works on a read-only descriptor
+	 * too; only the owner's name cannot be written then. */
+	if (fd < 0 && errno == EACCES)
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
+/* "<pid> <command>" of the process that holds the lock, as far as known. */
+static void describe_owner(int fd, char *buf, size_t len)
+{
+	char text[64] = "", comm[32] = "", path[64];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	int pid = 0;
+
+	if (n > 0) {
+		text[n] = '\0';
+		if (sscanf(text, "%d %31s", &pid, comm) < 1)
+			pid = 0;
+	}
+	if (pid <= 0) {
+		snprintf(buf, len, "another process (its pid is not written yet)");
+		return;
+	}
+	if (pid == getpid()) {
+		snprintf(buf, len, "this process (pid %d), through another handle", pid);
+		return;
+	}
+	if (!comm[0]) {
+		FILE *fp;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		fp = fopen(path, "re");
+		if (fp) {
+			if (!fgets(comm, sizeof(comm), fp))
+				comm[0] = '\0';
+			comm[strcspn(comm, "\n")] = '\0';
+			fclose(fp);
+		}
+	}
+	snprintf(buf, len, "process %d (%s)", pid, comm[0] ? comm : "command unknown");
+}
+
+/* Our own command name, for the owner line. */
+static void own_comm(char *buf, size_t len)
+{
+	FILE *fp = fopen("/proc/self/comm", "re");
+
+	buf[0] = '\0';
+	if (fp) {
+		if (!fgets(buf, (int)len, fp))
+			buf[0] = '\0';
+		fclose(fp);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+	for (char *c = buf; *c; c++)
+		if (*c == ' ')
+			*c = '_';
+	if (!buf[0])
+		snprintf(buf, len, "?");
+}
+
+int upcie_pci_lock(struct upcie_pci_dev *dev)
+{
+	const char *env = getenv("UPCIE_LOCK_DIR");
+	char path[PATH_MAX], owner[128], line[64], comm[32];
+	int fd, n;
+
+	if (env && *env) {
+		fd = open_lock_file(env, 0755, dev->name, path, sizeof(path));
+		if (fd < 0)
+			return upcie_err(fd,
+					 "%s: cannot open the lock file in UPCIE_LOCK_DIR=%s: %s",
+					 dev->name, env, strerror(-fd));
+	} else {
+		fd = open_lock_file(LOCK_DIR_RUN, 0755, dev->name, path, sizeof(path));
+		if (fd < 0) {
+			int run_err = -fd;
+
+			fd = open_lock_file(LOCK_DIR_TMP, 01777, dev->name, path, sizeof(path));
+			if (fd < 0)
+				return upcie_err(fd,
+						 "%s: cannot create a lock file in " LOCK_DIR_RUN
+						 " (%s) nor in " LOCK_DIR_TMP " (%s); set "
+						 "UPCIE_LOCK_DIR to a writable directory",
+						 dev->name, strerror(run_err), strerror(-fd));
+			upcie_info(
+			    "%s: " LOCK_DIR_RUN " is not writable (%s); the owner lock is %s "
+			    "instead, which processes locking under " LOCK_DIR_RUN " do not see",
+			    dev->name, strerror(run_err), path);
+		}
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int err = errno;
+
+		if (err == EWOULDBLOCK) {
+			describe_owner(fd, owner, sizeof(owner));
+			close(fd);
+			return upcie_err(-EBUSY,
+					 "%s is in use (EBUSY) by %s, which holds %s; one process "
+					 "drives a controller at a time: stop that one first",
+					 dev->name, owner, path);
+		}
+		close(fd);
+		return upcie_err(-err, "%s: cannot lock %s: %s", dev->name, path, strerror(err));
+	}
+	own_comm(comm, sizeof(comm));
+	n = snprintf(line, sizeof(line), "%d %s\n", (int)getpid(), comm);
+	/* Best effort: a read-only lock file (another user's) keeps its old text. */
+	if (!ftruncate(fd, 0) && pwrite(fd, line, (size_t)n, 0) != n)
+		upcie_debug("%s: could not write the owner into %s", dev->name, path);
+	upcie_debug("%s: owner lock %s taken", dev->name, path);
+	dev->lock_fd = fd;
+	return 0;
+}
+
+void upcie_pci_unlock(struct upcie_pci_dev *dev)
+{
+	if (dev->lock_fd < 0)
+		return;
+	/* Clear the owner line while still holding the lock; closing the
+	 * file releases it. */
+	if (ftruncate(dev->lock_fd, 0))
+		upcie_debug("%s: could not clear the lock file", dev->name);
+	close(dev->lock_fd);
+	dev->lock_fd = -1;
+}
