@@ -18,6 +18,8 @@
 #     UPCIE_TEST_DEVICE) against each controller.
 #  5b. Debian's fio with the libupcie engine on A and B (tests/fio/fio-sim.sh;
 #     skipped when fio or the engine was not staged).
+#  5c. guest-failure.sh: kill -9 of upcie-perf (bus mastering off, the
+#     controller usable again), a second owner refused with EBUSY.
 #  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
 #     it: zero mismatching bytes.
 #  7. The kernel writes a fresh pattern and a marker for the next boot.
@@ -248,6 +250,10 @@ if [ -x /upcie/bin/fio ] && [ -f /upcie/fio/libupcie-fio.so ]; then
 else
 	t_skip "fio with the libupcie engine" "fio or the engine was not staged (see the host log)"
 fi
+
+# --- 5c. failure handling: kill -9, a second owner (guest-failure.sh) --------
+timeout 240 sh "${UPCIE_GUEST_LIB%/*}/guest-failure.sh" ||
+	t_fail "guest-failure.sh" "exit $? (timed out after 240 s?)"
 
 # --- 6. libupcie writes, the kernel reads ------------------------------------
 for ns in $NAMESPACES; do
