@@ -75,8 +75,8 @@ static int wait_ready(volatile void *bar, uint64_t cap, unsigned rdy)
 
 /* Admin SQ at buf+0, CQ at buf+4K, Identify data at buf+8K; bus[] is the
  * bus address of each page of buf. */
-static int identify(volatile void *bar, uint8_t *buf, uint64_t bus_sq, uint64_t bus_cq,
-		    uint64_t bus_data)
+static int identify(struct upcie_pci_dev *dev, volatile void *bar, uint8_t *buf, uint64_t bus_sq,
+		    uint64_t bus_cq, uint64_t bus_data)
 {
 	uint64_t cap = upcie_mmio_read64(bar, REG_CAP);
 	unsigned dstrd = (unsigned)((cap >> 32) & 0xf);
@@ -90,6 +90,13 @@ static int identify(volatile void *bar, uint8_t *buf, uint64_t bus_sq, uint64_t 
 	rc = wait_ready(bar, cap, 0);
 	if (rc) {
 		fprintf(stderr, "controller did not disable: %s\n", strerror(-rc));
+		return rc;
+	}
+	/* Open left bus mastering off (pci.h); on only once the controller is
+	 * disabled. */
+	rc = upcie_pci_bus_master(dev, true);
+	if (rc) {
+		fprintf(stderr, "bus master enable: %s\n", upcie_errmsg());
 		return rc;
 	}
 	memset(buf, 0, 3 * 4096);
@@ -141,7 +148,7 @@ int main(int argc, char **argv)
 	struct upcie_pci_dev *dev;
 	size_t len, blen, pgsz;
 	uint64_t bus[8];
-	uint16_t ids[2];
+	uint16_t ids[2], cmd;
 	uint8_t *buf;
 	void *bar;
 	int i, rc = 0;
@@ -177,6 +184,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	printf("vendor_device: %04x:%04x\n", ids[0], ids[1]);
+	if (upcie_pci_cfg_read(dev, 4, &cmd, sizeof(cmd))) {
+		rc = fail("config read");
+		goto out;
+	}
+	printf("bus_master: %s  # after open (it fences the device)\n", cmd & 4 ? "on" : "off");
 	if (upcie_pci_bar_map(dev, 0, &bar, &len)) {
 		rc = fail("BAR0 map");
 		goto out;
@@ -210,7 +222,7 @@ int main(int argc, char **argv)
 		/* Page-granular addresses: with small pages, page n is bus[n]. */
 		uint64_t sq = bus[0], cq = small ? bus[1] : bus[0] + 4096,
 			 data = small ? bus[2] : bus[0] + 8192;
-		if (identify(bar, buf, sq, cq, data))
+		if (identify(dev, bar, buf, sq, cq, data))
 			rc = 1;
 	}
 	if (upcie_pci_dma_unmap(dev, buf, blen, pgsz, bus))
