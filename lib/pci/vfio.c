@@ -13,19 +13,14 @@
  * so bus addresses are contiguous across pages (UPCIE_PCI_DMA_BUS_CONTIGUOUS)
  * whatever the page size: hugepages are welcome but not needed.
  *
- * The kernel asking for the device back: before it unbinds or hot-unplugs
- * a vfio device, vfio-pci signals the device request interrupt
- * (VFIO_PCI_REQ_IRQ_INDEX) and then waits until the user closes the device
- * file. Without an eventfd registered it only logs "blocked until released
- * by user". The handle registers one (non-blocking) and upcie_pci_check()
- * reads it: -ENODEV from then on, so the NVMe layer fails its commands and
- * the program can close the handle, which lets the kernel go on.
+ * The kernel asking for the device back (hot-unplug, unbind): the device
+ * request interrupt and its watcher are in vfio_req.c; upcie_pci_check()
+ * answers -ENODEV once it came.
  *
  * Crash safety: the kernel releases the device when the process dies
  * (vfio-pci clears bus mastering and resets the function); the DMA pages
  * stay pinned until then.
  */
-#include <sys/eventfd.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +193,16 @@ static int vfio_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, siz
 
 static int vfio_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *buf, size_t len)
 {
+	uint8_t tmp[64];
+
+	/* Once the kernel asked for the device, bus mastering stays off
+	 * (vfio_req.c turned it off). */
+	if (upcie_vfio_req_seen(priv_of(dev)) && off <= VFIO_PCI_COMMAND &&
+	    off + len > VFIO_PCI_COMMAND && len <= sizeof(tmp)) {
+		memcpy(tmp, buf, len);
+		tmp[VFIO_PCI_COMMAND - off] &= (uint8_t)~VFIO_PCI_COMMAND_MASTER;
+		buf = tmp;
+	}
 	return vfio_cfg_io(dev, off, (void *)buf, len, true);
 }
 
@@ -277,68 +282,24 @@ static int vfio_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_
 
 /* ------------------------------------------------------------------------ */
 
-/*
- * Ask vfio-pci to signal an eventfd when the kernel wants the device back
- * (Documentation/driver-api/vfio.rst, VFIO_DEVICE_SET_IRQS). A kernel or
- * device without the request interrupt is not an error: a hot-unplug then
- * waits until the handle is closed.
- */
-static int register_request_irq(struct upcie_pci_dev *dev, struct upcie_vfio *p)
-{
-	struct vfio_irq_info ii = {.argsz = sizeof(ii), .index = VFIO_PCI_REQ_IRQ_INDEX};
-	_Alignas(struct vfio_irq_set) char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
-	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
-	int32_t efd;
-
-	if (ioctl(p->device_fd, VFIO_DEVICE_GET_IRQ_INFO, &ii) || ii.count < 1 ||
-	    !(ii.flags & VFIO_IRQ_INFO_EVENTFD)) {
-		upcie_info("%s: vfio offers no device request interrupt; a hot-unplug or unbind "
-			   "waits until the device is closed",
-			   dev->name);
-		return 0;
-	}
-	p->req_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (p->req_fd < 0)
-		return upcie_err(-errno, "%s: eventfd for the device request interrupt: %s",
-				 dev->name, strerror(errno));
-	efd = p->req_fd;
-	memset(buf, 0, sizeof(buf));
-	set->argsz = sizeof(buf);
-	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
-	set->index = VFIO_PCI_REQ_IRQ_INDEX;
-	set->start = 0;
-	set->count = 1;
-	memcpy(set->data, &efd, sizeof(efd));
-	if (ioctl(p->device_fd, VFIO_DEVICE_SET_IRQS, set))
-		return upcie_err(-errno, "%s: VFIO_DEVICE_SET_IRQS (device request interrupt): %s",
-				 dev->name, strerror(errno));
-	return 0;
-}
-
-/* Has vfio-pci signalled the request interrupt? One read() of the eventfd;
- * pci.c keeps the answer once it is -ENODEV. */
 static int vfio_check(struct upcie_pci_dev *dev)
 {
-	struct upcie_vfio *p = priv_of(dev);
-	uint64_t count;
-
-	if (p->req_fd < 0 || read(p->req_fd, &count, sizeof(count)) != (ssize_t)sizeof(count))
+	if (!upcie_vfio_req_seen(priv_of(dev)))
 		return 0;
 	return upcie_err(-ENODEV,
 			 "%s: the kernel asked for the device back (hot-unplug or unbind): "
-			 "its commands are failed; close it so that the kernel can go on",
+			 "bus mastering is off and its commands are failed; close it so that "
+			 "the kernel can go on",
 			 dev->name);
 }
 
 static void vfio_release(struct upcie_vfio *p)
 {
+	upcie_vfio_req_stop(p);
 	if (p->device_fd >= 0)
 		close(p->device_fd);
 	p->device_fd = -1;
-	/* After the device: closing it unregisters the eventfd. */
-	if (p->req_fd >= 0)
-		close(p->req_fd);
-	p->req_fd = -1;
+	upcie_vfio_req_close(p);
 	if (p->iommu)
 		p->iommu->close(p);
 	free(p);
@@ -375,7 +336,7 @@ int upcie_pci_vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return upcie_err(-ENOMEM, "%s: out of memory", dev->name);
-	p->container_fd = p->group_fd = p->device_fd = p->req_fd = -1;
+	p->container_fd = p->group_fd = p->device_fd = p->req_fd = p->stop_fd = -1;
 	if (root) {
 		snprintf(p->root_buf, sizeof(p->root_buf), "%s", root);
 		p->root = p->root_buf;
@@ -403,7 +364,7 @@ int upcie_pci_vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *
 	for (unsigned i = 0; !rc && i < UPCIE_PCI_NBARS; i++)
 		rc = region_info(dev, p, VFIO_PCI_BAR0_REGION_INDEX + i, &p->bars[i]);
 	if (!rc)
-		rc = register_request_irq(dev, p);
+		rc = upcie_vfio_req_start(dev, p);
 	if (rc)
 		goto fail;
 

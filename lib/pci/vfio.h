@@ -7,6 +7,7 @@
 #define UPCIE_LIB_PCI_VFIO_PRIV_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,10 @@
 #define IOVA_MIN 0x10000000ull
 
 #define MAX_IOVA_RANGES 16
+
+/* PCI COMMAND register and its Bus Master Enable bit. */
+#define VFIO_PCI_COMMAND	0x04
+#define VFIO_PCI_COMMAND_MASTER 0x4
 
 struct upcie_vfio_region {
 	uint64_t offset;
@@ -55,7 +60,11 @@ struct upcie_vfio {
 	int container_fd;
 	int group_fd;
 	int device_fd;
-	int req_fd; /* eventfd of the device request interrupt, -1 if none */
+	int req_fd;  /* eventfd of the device request interrupt, -1 if none */
+	int stop_fd; /* eventfd that stops the request watcher */
+	pthread_t req_thread;
+	bool req_thread_started;
+	bool requested; /* the kernel asked for the device (atomic) */
 	struct upcie_vfio_region bars[UPCIE_PCI_NBARS];
 	struct upcie_vfio_region config;
 	struct upcie_vfio_window iova[MAX_IOVA_RANGES];
@@ -64,6 +73,13 @@ struct upcie_vfio {
 	uint64_t pgsizes;   /* IOMMU page sizes (bitmap) */
 	size_t mapped;	    /* bytes pinned through this handle */
 };
+
+/* The device request interrupt and its watcher (vfio_req.c). */
+int upcie_vfio_req_start(struct upcie_pci_dev *dev, struct upcie_vfio *p)
+    __attribute__((visibility("hidden")));
+void upcie_vfio_req_stop(struct upcie_vfio *p) __attribute__((visibility("hidden")));
+void upcie_vfio_req_close(struct upcie_vfio *p) __attribute__((visibility("hidden")));
+bool upcie_vfio_req_seen(const struct upcie_vfio *p) __attribute__((visibility("hidden")));
 
 /* The type1 container/group implementation (pci_vfio_type1.c). */
 extern const struct upcie_vfio_iommu_ops upcie_vfio_type1_ops __attribute__((visibility("hidden")));

@@ -28,6 +28,12 @@ bme() {
 	echo $((0x${_cmd:-ffff} >> 2 & 1))
 }
 
+# Is process $1 running (not exited, not a zombie waiting to be reaped)?
+alive() {
+	_st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)
+	[ -n "$_st" ] && [ "$_st" != Z ]
+}
+
 # Start upcie-perf in the background (pid in perf_pid, output in $1) and
 # wait until it reports progress: the controller is open and doing I/O.
 perf_start() {
@@ -138,5 +144,58 @@ else
 	t_fail "second upcie-perf on a controller in use" "the first upcie-perf did not start"
 	kill -9 "$perf_pid" 2>/dev/null
 	wait "$perf_pid" 2>/dev/null
+fi
+# --- unbind during upcie-perf: the kernel asks for the device back ------------
+# vfio-pci signals the device request interrupt and waits for the device to
+# be released; uio_pci_generic lets go at once (bus mastering off). Either
+# way upcie-perf must notice (its queues stall, the health check asks the
+# PCI layer) and exit with a device error long before its 60 s run ends,
+# and the unbind must complete. Needs the NVMe layer's health check.
+unbind_during_perf() {
+	if ! perf_start /tmp/unbind.out --time 60; then
+		kill -9 "$perf_pid" 2>/dev/null
+		wait "$perf_pid" 2>/dev/null
+		t_fail "unbind during upcie-perf" "upcie-perf did not start"
+		return
+	fi
+	t0=$(now)
+	echo "$B" >"/sys/bus/pci/devices/$B/driver/unbind" &
+	ub_pid=$!
+	# Sample every 50 ms (up to 90 s): bus mastering, the driver link,
+	# whether upcie-perf still runs.
+	t_off="" t_unb="" t_exit=""
+	_i=0
+	while [ $_i -lt 1800 ] && { [ -z "$t_off" ] || [ -z "$t_unb" ] || [ -z "$t_exit" ]; }; do
+		[ -z "$t_off" ] && [ "$(bme "$B")" = 0 ] && t_off=$(since "$t0")
+		[ -z "$t_unb" ] && [ -z "$(upcie_driver "$B")" ] && t_unb=$(since "$t0")
+		[ -z "$t_exit" ] && ! alive "$perf_pid" && t_exit=$(since "$t0")
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	wait "$perf_pid"
+	rc=$?
+	wait "$ub_pid"
+	ub_rc=$?
+	sed 's/^/    | /' /tmp/unbind.out | grep -v '^    | \[' | tail -n 6
+	echo "timing (unbind, $UPCIE_CONFIG): bus mastering off after ${t_off:-?}s; upcie-perf exit $rc after ${t_exit:-?}s; unbound after ${t_unb:-?}s (exit $ub_rc)"
+	[ -n "$t_off" ] && t_pass "unbind during upcie-perf: bus mastering off ($UPCIE_CONFIG)" ||
+		t_fail "unbind during upcie-perf: bus mastering off ($UPCIE_CONFIG)"
+	if [ "$rc" = 2 ] && grep -q "gone" /tmp/unbind.out &&
+		[ "$(echo "${t_exit:-99}" | cut -d. -f1)" -lt 30 ]; then
+		t_pass "unbind during upcie-perf: exits 2 (device gone) before its run ends"
+	else
+		t_fail "unbind during upcie-perf: exits 2 (device gone) before its run ends" \
+			"exit $rc after ${t_exit}s"
+	fi
+	[ "$ub_rc" = 0 ] && [ -n "$t_unb" ] &&
+		t_pass "unbind during upcie-perf: the unbind completes" ||
+		t_fail "unbind during upcie-perf: the unbind completes" "exit $ub_rc, driver '$(upcie_driver "$B")'"
+	upcie_bind "$B" "$drv" || t_fail "rebind B to $drv after the unbind"
+}
+
+if grep -q upcie_nvme_ctrl_check /upcie/lib/libupcie.so* 2>/dev/null || [ "${UPCIE_FORCE_UNBIND_TEST:-0}" = 1 ]; then
+	unbind_during_perf
+else
+	t_skip "unbind during upcie-perf" "this libupcie has no NVMe-layer health check"
 fi
 exit 0
