@@ -54,7 +54,7 @@ struct upcie_pci_dev {
 	bool command_saved;
 	bool nvme_claimed;  /* an NVMe controller object drives this handle */
 	int lock_fd;	    /* the owner lock (lock.c); -1 when none (sim) */
-	bool gone;	    /* upcie_pci_check() saw -ENODEV: sticky */
+	int gone;	    /* upcie_pci_check() saw -ENODEV (sticky): 0 no, 2 yes */
 	char gone_msg[256]; /* its message, given again on later checks */
 };
 

@@ -247,7 +247,7 @@ void upcie_pci_close(struct upcie_pci_dev *dev)
 		upcie_pci_bar_unmap(dev, i);
 	/* COMMAND as it was at open, but never with bus mastering on: see
 	 * upcie_pci_close() in pci.h. */
-	if (dev->command_saved && !dev->gone) {
+	if (dev->command_saved && !__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE)) {
 		uint16_t cmd = (uint16_t)(dev->saved_command & ~PCI_COMMAND_MASTER);
 		(void)dev->ops->cfg_write(dev, PCI_COMMAND, &cmd, sizeof(cmd));
 	}
@@ -380,14 +380,21 @@ int upcie_pci_check(struct upcie_pci_dev *dev)
 
 	if (!dev)
 		return upcie_err(-EINVAL, "upcie_pci_check: no device");
-	if (dev->gone) {
+	/* Queue pairs on several threads may check at once: the first to see
+	 * -ENODEV records the message, then publishes it (2). */
+	if (__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE) == 2) {
 		upcie_errmsg_restore(dev->gone_msg);
 		return -ENODEV;
 	}
 	rc = dev->ops->check ? dev->ops->check(dev) : 0;
 	if (rc == -ENODEV) {
-		dev->gone = true;
-		upcie_errmsg_save(dev->gone_msg, sizeof(dev->gone_msg));
+		int live = 0;
+
+		if (__atomic_compare_exchange_n(&dev->gone, &live, 1, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			upcie_errmsg_save(dev->gone_msg, sizeof(dev->gone_msg));
+			__atomic_store_n(&dev->gone, 2, __ATOMIC_RELEASE);
+		}
 	}
 	return rc;
 }
