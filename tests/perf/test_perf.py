@@ -165,7 +165,95 @@ def case_limits():
     check(j.get("abandoned", 1) == 0, "nothing abandoned")
 
 
+def case_report():
+    # Run identity, per-direction results, CPU time, custom percentiles.
+    j = run_json("--rw", "randrw", "--mix", "70", "--io-count", "4000", "--sim-stepped",
+                 "--percentiles", "50,99.9,99.999")
+    for k in ["version", "timestamp", "host", "cmdline", "time_unix"]:
+        check(k in j, f"run identity: {k}")
+    check(j.get("cmdline", [])[-2:] == ["--percentiles", "50,99.9,99.999"] or
+          "--percentiles" in j.get("cmdline", []), f"cmdline as given: {j.get('cmdline')}")
+    check(len(j.get("timestamp", "")) == 20 and j.get("timestamp", "").endswith("Z"),
+          f"timestamp in UTC ISO 8601: {j.get('timestamp')}")
+    rd, wr = j.get("read", {}), j.get("write", {})
+    check(rd.get("ios", -1) == j.get("reads") and wr.get("ios", -1) == j.get("writes"),
+          f"read/write ios match reads/writes: {rd.get('ios')} {wr.get('ios')}")
+    check(rd.get("ios", 0) + wr.get("ios", 0) == j.get("ios") == 4000,
+          "reads + writes = ios = 4000")
+    check(rd.get("ios", 0) > wr.get("ios", 0) > 0, "--mix 70: more reads than writes, both")
+    for name, d in [("total", j), ("read", rd), ("write", wr)]:
+        lat = d.get("lat_ns", {})
+        check(sorted(lat) == sorted(["min", "avg", "max", "p50", "p999", "p99999"]),
+              f"{name}: lat_ns keys follow --percentiles: {sorted(lat)}")
+        check(lat.get("min", 1) <= lat.get("p50", 0) <= lat.get("p999", 0) <=
+              lat.get("p99999", 0) <= lat.get("max", 0) * 1.004 + 1,
+              f"{name}: percentiles ordered: {lat}")
+    check(min(rd["lat_ns"]["min"], wr["lat_ns"]["min"]) == j["lat_ns"]["min"] and
+          max(rd["lat_ns"]["max"], wr["lat_ns"]["max"]) == j["lat_ns"]["max"],
+          "total latency spans both directions")
+    cpu = j.get("cpu", {})
+    check(set(cpu) == {"usr_pct", "sys_pct"} and cpu["usr_pct"] >= 0 and cpu["sys_pct"] >= 0,
+          f"cpu usr/sys: {cpu}")
+    q = j.get("qpairs", [{}])[0]
+    check("read" in q and "write" in q and "cpu" in q, "per qpair: read, write, cpu")
+    # Default percentiles keep the keys other scripts read.
+    j = run_json("--io-count", "500", "--sim-stepped")
+    check(all(k in j.get("lat_ns", {}) for k in LAT_KEYS), "default lat_ns keys kept")
+    # Text: human units, per direction.
+    p = run("--rw", "randrw", "--io-count", "2000", "--sim-stepped", "--no-progress")
+    lat = [l for l in p.stdout.splitlines() if l.strip().startswith("lat: {")]
+    check(lat and all(u in " ".join(lat) for u in ["p50: ", "p99.99: "]) and
+          any(u in lat[0] for u in [" ns", " \u00b5s", " ms"]), f"text latency in units: {lat[:1]}")
+    check(any(l.strip().startswith("read: {ios: ") for l in p.stdout.splitlines()) and
+          any(l.strip().startswith("write: {ios: ") for l in p.stdout.splitlines()),
+          "text: read and write lines")
+    check(any(l.strip().startswith("cpu: {usr: ") for l in p.stdout.splitlines()),
+          "text: cpu line")
+
+
+def case_output():
+    import os
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "r.json")
+        p = run("--time", "1", "--json", "--output", out, "--status-interval", "0.2")
+        check(p.stdout == "", f"--output: nothing on stdout: {p.stdout[:200]!r}")
+        text = open(out).read() if os.path.exists(out) else ""
+        lines = text.splitlines()
+        status = [l for l in lines if l.startswith('{"status": ')]
+        check(len(status) >= 1, f"--status-interval: JSON lines in the output ({len(status)})")
+        ok = True
+        for l in status:
+            try:
+                d = json.loads(l)["status"]
+                ok &= {"time_s", "ios", "iops", "bw_mib_s", "lat_avg_ns"} <= set(d)
+            except (ValueError, KeyError):
+                ok = False
+        check(ok, "each status line is one JSON object with time_s, ios, iops, bw_mib_s, lat_avg_ns")
+        rest = "\n".join(l for l in lines if not l.startswith('{"status": '))
+        try:
+            j = json.loads(rest)
+        except ValueError as e:
+            j = {}
+            check(False, f"the final report after the status lines is JSON: {e}")
+        check(j.get("ios", 0) > 0 and "version" in j, "--output holds the final report")
+        t = [json.loads(l)["status"]["time_s"] for l in status]
+        check(t == sorted(t), f"status times ascend: {t}")
+    p = subprocess.run([perf, "--device", "sim", "--time", "0.1", "--output",
+                        "/nonexistent-dir/x"], capture_output=True, text=True)
+    check(p.returncode == 1 and "--output /nonexistent-dir/x" in p.stderr,
+          f"--output to a missing directory: exit 1 naming it ({p.returncode})")
+    for bad in [["--percentiles", "99,50"], ["--percentiles", "0"], ["--percentiles", "101"],
+                ["--percentiles", "50,,99"], ["--percentiles", ""], ["--status-interval", "0"],
+                ["--status-interval", "x"]]:
+        p = subprocess.run([perf, "--device", "sim", "--time", "0.1", *bad],
+                           capture_output=True, text=True)
+        check(p.returncode == 1 and bad[0] in p.stderr, f"{bad}: exit 1 naming {bad[0]}")
+
+
 CASES = {
+    "report": case_report,
+    "output": case_output,
     "limits": case_limits,
     "json": case_json,
     "default_batch": case_default_batch,

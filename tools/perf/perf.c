@@ -317,11 +317,35 @@ static void *thread_main(void *arg)
 }
 
 /* Once a second: IOPS, MiB/s and average latency over that second. */
+/* Completed I/Os and their summed latency (ticks) over every thread so far. */
+static void prog_sum(const struct perf_thread *th, unsigned n, uint64_t *ios, uint64_t *lat)
+{
+	*ios = *lat = 0;
+	for (unsigned i = 0; i < n; i++) {
+		*ios += __atomic_load_n(&th[i].prog_ios, __ATOMIC_RELAXED);
+		*lat += __atomic_load_n(&th[i].prog_lat, __ATOMIC_RELAXED);
+	}
+}
+
+/* --status-interval: one JSON line per interval on the results' stream. */
+static void status_line(const struct perf_opts *o, double t, uint64_t dios, uint64_t dlat,
+			double dt)
+{
+	printf("{\"status\": {\"time_s\": %.3f, \"ios\": %llu, \"iops\": %.1f, "
+	       "\"bw_mib_s\": %.3f, \"lat_avg_ns\": %.0f}}\n",
+	       t, (unsigned long long)dios, (double)dios / dt,
+	       (double)dios * (double)o->bs / dt / 1048576.0,
+	       dios ? perf_ns((double)dlat / (double)dios) : 0.0);
+	fflush(stdout);
+}
+
 static void progress_loop(const struct perf_opts *o, struct perf_thread *th, unsigned n)
 {
-	FILE *out = o->json ? stderr : stdout;
+	FILE *out = o->json || o->output || o->status_interval ? stderr : stdout;
 	const struct timespec nap = {0, 20 * 1000 * 1000};
 	uint64_t last_ios = 0, last_lat = 0, last_ns = mono_ns(), start_ns = last_ns;
+	uint64_t st_ios = 0, st_lat = 0, st_ns = last_ns;
+	uint64_t st_every = (uint64_t)(o->status_interval * 1e9);
 
 	while (__atomic_load_n(&done_count, __ATOMIC_ACQUIRE) < (int)n) {
 		uint64_t now, ios = 0, lat = 0;
@@ -329,12 +353,17 @@ static void progress_loop(const struct perf_opts *o, struct perf_thread *th, uns
 
 		nanosleep(&nap, NULL);
 		now = mono_ns();
+		if (st_every && now - st_ns >= st_every) {
+			prog_sum(th, n, &ios, &lat);
+			status_line(o, (double)(now - start_ns) / 1e9, ios - st_ios, lat - st_lat,
+				    (double)(now - st_ns) / 1e9);
+			st_ios = ios;
+			st_lat = lat;
+			st_ns = now;
+		}
 		if (!o->progress || now - last_ns < 1000000000ull)
 			continue;
-		for (unsigned i = 0; i < n; i++) {
-			ios += __atomic_load_n(&th[i].prog_ios, __ATOMIC_RELAXED);
-			lat += __atomic_load_n(&th[i].prog_lat, __ATOMIC_RELAXED);
-		}
+		prog_sum(th, n, &ios, &lat);
 		dt = (double)(now - last_ns) / 1e9;
 		fprintf(out, "[%5.1fs] %10.0f IOPS  %9.2f MiB/s  avg %9.0f ns\n",
 			(double)(now - start_ns) / 1e9, (double)(ios - last_ios) / dt,
@@ -362,6 +391,11 @@ int main(int argc, char **argv)
 	rc = perf_opts_parse(argc, argv, &o);
 	if (rc)
 		return rc < 0 ? PERF_EXIT_OK : PERF_EXIT_USAGE;
+	if (o.output && !freopen(o.output, "w", stdout)) {
+		fprintf(stderr, "upcie-perf: --output %s: %s\n", o.output, strerror(errno));
+		return PERF_EXIT_USAGE;
+	}
+	o.started = time(NULL);
 	signal(SIGINT, on_sigint);
 	clock_calibrate();
 

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <upcie/sim.h>
@@ -23,7 +24,8 @@
 #define PERF_MAX_DEVS	 16
 #define PERF_MAX_QPAIRS	 64 /* per controller */
 #define PERF_MAX_CPUS	 1024
-#define PERF_ERR_RECORDS 8 /* failed commands / mismatches kept for the report */
+#define PERF_ERR_RECORDS 8  /* failed commands / mismatches kept for the report */
+#define PERF_MAX_PCTS	 16 /* --percentiles */
 
 /* perf_err.status values that are not NVMe statuses. */
 #define PERF_ST_REJECTED  0xffff /* refused by the library at submit */
@@ -57,7 +59,14 @@ struct perf_opts {
 	bool json;
 	bool progress;
 	bool sim_stepped;
-	uint16_t sim_ms; /* sim only: metadata bytes per block the namespaces report */
+	uint16_t sim_ms;	    /* sim only: metadata bytes per block the namespaces report */
+	double pcts[PERF_MAX_PCTS]; /* --percentiles, ascending */
+	unsigned npcts;
+	const char *output;	/* --output FILE: results there, not on stdout */
+	double status_interval; /* --status-interval S: JSON lines every S s; 0: none */
+	int argc;		/* the command line, for the JSON report */
+	char **argv;
+	time_t started; /* wall clock at the start, for the JSON report */
 };
 
 /* Parse argv into o. 0: run; 1: usage error (message printed);
@@ -132,7 +141,8 @@ struct perf_thread {
 	bool measuring;
 
 	/* Results (measured I/Os only). */
-	struct perf_hist hist;
+	struct perf_hist hist[2]; /* latency of reads [0] and writes [1] */
+	struct rusage ru0, ru1;	  /* the thread's CPU time at the start and end of the measure */
 	uint64_t ios, reads, writes;
 	uint64_t submit_tsc, complete_tsc, cb_tsc;
 	uint64_t submit_calls, ring_calls, polls, polls_hit;

@@ -133,7 +133,7 @@ static void io_done(void *arg, const struct upcie_nvme_cqe *cqe)
 	if (s->measured) {
 		uint64_t lat = now - s->start;
 
-		perf_hist_add(&t->hist, lat);
+		perf_hist_add(&t->hist[s->write], lat);
 		t->ios++;
 		if (s->write)
 			t->writes++;
@@ -174,7 +174,9 @@ static inline uint64_t next_blk(struct perf_thread *t, bool rand)
 
 static void start_measuring(struct perf_thread *t, uint64_t now)
 {
-	perf_hist_init(&t->hist);
+	perf_hist_init(&t->hist[0]);
+	perf_hist_init(&t->hist[1]);
+	getrusage(RUSAGE_THREAD, &t->ru0);
 	t->ios = t->reads = t->writes = 0;
 	t->submit_tsc = t->complete_tsc = 0;
 	t->submit_calls = t->ring_calls = t->polls = t->polls_hit = t->preempted = 0;
@@ -375,6 +377,7 @@ void *perf_thread_run(void *arg)
 	}
 	if (!t->measuring)
 		start_measuring(t, perf_tsc());
+	getrusage(RUSAGE_THREAD, &t->ru1);
 	upcie_nvme_qpair_stats(t->qp, &t->st1);
 	return NULL;
 }

@@ -34,7 +34,12 @@ static const char usage_text[] =
     "  --verify           writes carry a pattern of LBA and generation; reads\n"
     "                     check blocks written in this run\n"
     "  --no-dbbuf         do not use shadow doorbells even if offered\n"
-    "  --json             results as one JSON object on stdout\n"
+    "  --json             results as one JSON object on stdout (latencies in ns)\n"
+    "  --percentiles LIST latency percentiles to report, e.g. 50,99,99.9\n"
+    "                     (default 50,90,99,99.9,99.99)\n"
+    "  --output FILE      results to FILE instead of stdout\n"
+    "  --status-interval S  every S seconds one JSON line on the output:\n"
+    "                     {\"status\": {time_s, ios, iops, bw_mib_s, lat_avg_ns}}\n"
     "  --progress         one line per second (default when stdout is a terminal)\n"
     "  --no-progress\n"
     "  --sim-stepped      sim only: no model thread; each I/O thread steps the\n"
@@ -66,6 +71,9 @@ enum {
 	OPT_NOPROGRESS,
 	OPT_STEPPED,
 	OPT_SIM_MS,
+	OPT_PCTS,
+	OPT_OUTPUT,
+	OPT_STATUS,
 	OPT_HELP,
 };
 
@@ -89,6 +97,9 @@ static const struct option longopts[] = {
     {"no-progress", no_argument, NULL, OPT_NOPROGRESS},
     {"sim-stepped", no_argument, NULL, OPT_STEPPED},
     {"sim-ms", required_argument, NULL, OPT_SIM_MS},
+    {"percentiles", required_argument, NULL, OPT_PCTS},
+    {"output", required_argument, NULL, OPT_OUTPUT},
+    {"status-interval", required_argument, NULL, OPT_STATUS},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -214,6 +225,28 @@ static int parse_cpus(const char *s, struct perf_opts *o)
 	return o->ncpus ? 0 : -1;
 }
 
+/* "50,99,99.9": 1..PERF_MAX_PCTS values in (0, 100], strictly ascending. */
+static int parse_pcts(const char *s, struct perf_opts *o)
+{
+	char buf[256], *save = NULL;
+	unsigned n = 0;
+
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
+		return -1;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		double v;
+
+		if (n == PERF_MAX_PCTS || parse_secs(tok, &v) || v <= 0 || v > 100 ||
+		    (n && v <= o->pcts[n - 1]))
+			return -1;
+		o->pcts[n++] = v;
+	}
+	if (!n || s[strlen(s) - 1] == ',' || s[0] == ',' || strstr(s, ",,"))
+		return -1;
+	o->npcts = n;
+	return 0;
+}
+
 int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 {
 	bool mix_set = false, batch_set = false, time_set = false, progress_set = false;
@@ -221,7 +254,13 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 	uint64_t v;
 	int c;
 
+	static const double default_pcts[] = {50, 90, 99, 99.9, 99.99};
+
 	memset(o, 0, sizeof(*o));
+	o->argc = argc;
+	o->argv = argv;
+	o->npcts = sizeof(default_pcts) / sizeof(default_pcts[0]);
+	memcpy(o->pcts, default_pcts, sizeof(default_pcts));
 	o->rw = PERF_RANDREAD;
 	o->mix = 50;
 	o->bs = 4096;
@@ -324,6 +363,24 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 		case OPT_STEPPED:
 			o->sim_stepped = true;
 			break;
+		case OPT_PCTS:
+			if (parse_pcts(optarg, o))
+				return bad("--percentiles '%s' is not a list of 1 to 16 ascending "
+					   "percentiles in (0, 100], e.g. 50,99,99.9",
+					   optarg);
+			break;
+		case OPT_OUTPUT:
+			if (!*optarg)
+				return bad("--output needs a file name%s", "");
+			o->output = optarg;
+			break;
+		case OPT_STATUS:
+			if (parse_secs(optarg, &o->status_interval) || o->status_interval < 0.1)
+				return bad(
+				    "--status-interval '%s' is not a number of seconds (0.1 or "
+				    "more)",
+				    optarg);
+			break;
 		case OPT_SIM_MS:
 			if (parse_u64(optarg, 1, 64, &v))
 				return bad("--sim-ms '%s' is not a metadata size (1..64 bytes)",
@@ -363,6 +420,7 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 		return bad("--io-count is smaller than the number of qpairs%s", "");
 	}
 	if (!progress_set)
-		o->progress = isatty(STDOUT_FILENO) && !o->json;
+		o->progress =
+		    isatty(STDOUT_FILENO) && !o->json && !o->output && !o->status_interval;
 	return 0;
 }

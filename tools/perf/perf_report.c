@@ -10,21 +10,32 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
 
 #include "perf.h"
 
 struct perf_sum {
-	struct perf_hist hist;
+	struct perf_hist hist[2]; /* reads, writes */
 	uint64_t ios, reads, writes, errors, mismatches, verified, abandoned;
 	uint64_t submit_tsc, complete_tsc, submit_calls, ring_calls, polls, polls_hit, preempted;
 	uint64_t submitted, completed, sq_db, cq_db, shadow_sq, shadow_cq;
 	uint64_t tsc_start, tsc_stop;
+	uint64_t usr_us, sys_us; /* CPU time of the I/O threads over the measure */
 	size_t qpair_bytes, qpair_bytes_max;
 };
 
+static uint64_t tv_us(const struct timeval *a, const struct timeval *b)
+{
+	int64_t d = ((int64_t)b->tv_sec - a->tv_sec) * 1000000 + (b->tv_usec - a->tv_usec);
+
+	return d > 0 ? (uint64_t)d : 0;
+}
+
 static void add_thread(struct perf_sum *s, const struct perf_thread *t)
 {
-	perf_hist_merge(&s->hist, &t->hist);
+	perf_hist_merge(&s->hist[0], &t->hist[0]);
+	perf_hist_merge(&s->hist[1], &t->hist[1]);
 	s->ios += t->ios;
 	s->reads += t->reads;
 	s->writes += t->writes;
@@ -45,6 +56,8 @@ static void add_thread(struct perf_sum *s, const struct perf_thread *t)
 	s->cq_db += t->st1.cq_doorbells - t->st0.cq_doorbells;
 	s->shadow_sq += t->st1.shadow_sq - t->st0.shadow_sq;
 	s->shadow_cq += t->st1.shadow_cq - t->st0.shadow_cq;
+	s->usr_us += tv_us(&t->ru0.ru_utime, &t->ru1.ru_utime);
+	s->sys_us += tv_us(&t->ru0.ru_stime, &t->ru1.ru_stime);
 	if (!s->tsc_start || t->tsc_start < s->tsc_start)
 		s->tsc_start = t->tsc_start;
 	if (t->tsc_stop > s->tsc_stop)
@@ -59,28 +72,59 @@ static double ratio(double a, double b)
 	return b > 0 ? a / b : 0.0;
 }
 
+/* Latency of one histogram, ns: min, avg, max and the --percentiles. */
+struct perf_lat {
+	double min, avg, max;
+	double p[PERF_MAX_PCTS];
+};
+
+/* One direction (reads or writes) on its own. */
+struct perf_dir {
+	uint64_t ios;
+	double iops, mib_s;
+	struct perf_lat lat;
+};
+
 struct perf_figs {
 	double secs, iops, mib_s;
-	double lat[8]; /* min avg max p50 p90 p99 p99.9 p99.99, ns */
+	struct perf_lat lat;
+	struct perf_dir dir[2]; /* reads, writes */
+	double usr_pct, sys_pct;
 	double submit_ns, complete_ns;
 	double sq_db, cq_db, shadow_sq, shadow_cq, db, per_poll;
 };
 
-static const char *const lat_keys[8] = {"min", "avg", "max", "p50", "p90", "p99", "p999", "p9999"};
-static const double pcts[5] = {50, 90, 99, 99.9, 99.99};
+static const char *const dir_names[2] = {"read", "write"};
 
-static void figures(const struct perf_sum *s, uint64_t bs, struct perf_figs *f)
+static void lat_figs(const struct perf_opts *o, const struct perf_hist *h, struct perf_lat *l)
 {
-	const struct perf_hist *h = &s->hist;
+	l->min = h->count ? perf_ns((double)h->min) : 0;
+	l->avg = h->count ? perf_ns((double)h->sum / (double)h->count) : 0;
+	l->max = h->count ? perf_ns((double)h->max) : 0;
+	for (unsigned i = 0; i < o->npcts; i++)
+		l->p[i] = h->count ? perf_ns((double)perf_hist_percentile(h, o->pcts[i])) : 0;
+}
 
+static void figures(const struct perf_opts *o, const struct perf_sum *s, struct perf_figs *f)
+{
+	static struct perf_hist both; /* large: off the stack */
+
+	memset(f, 0, sizeof(*f));
 	f->secs = (double)(s->tsc_stop - s->tsc_start) / perf_clock.hz;
 	f->iops = ratio((double)s->ios, f->secs);
-	f->mib_s = f->iops * (double)bs / 1048576.0;
-	f->lat[0] = h->count ? perf_ns((double)h->min) : 0;
-	f->lat[1] = h->count ? perf_ns((double)h->sum / (double)h->count) : 0;
-	f->lat[2] = h->count ? perf_ns((double)h->max) : 0;
-	for (int i = 0; i < 5; i++)
-		f->lat[3 + i] = perf_ns((double)perf_hist_percentile(h, pcts[i]));
+	f->mib_s = f->iops * (double)o->bs / 1048576.0;
+	perf_hist_init(&both);
+	perf_hist_merge(&both, &s->hist[0]);
+	perf_hist_merge(&both, &s->hist[1]);
+	lat_figs(o, &both, &f->lat);
+	for (int d = 0; d < 2; d++) {
+		f->dir[d].ios = d ? s->writes : s->reads;
+		f->dir[d].iops = ratio((double)f->dir[d].ios, f->secs);
+		f->dir[d].mib_s = f->dir[d].iops * (double)o->bs / 1048576.0;
+		lat_figs(o, &s->hist[d], &f->dir[d].lat);
+	}
+	f->usr_pct = ratio((double)s->usr_us / 1e4, f->secs);
+	f->sys_pct = ratio((double)s->sys_us / 1e4, f->secs);
 	f->submit_ns = perf_ns(ratio((double)s->submit_tsc, (double)s->submit_calls));
 	f->complete_ns = perf_ns(ratio((double)s->complete_tsc, (double)s->completed));
 	f->sq_db = ratio((double)s->sq_db, (double)s->submitted);
@@ -91,7 +135,64 @@ static void figures(const struct perf_sum *s, uint64_t bs, struct perf_figs *f)
 	f->per_poll = ratio((double)s->completed, (double)s->polls_hit);
 }
 
-static void json_figs(const struct perf_sum *s, const struct perf_figs *f, const char *ind)
+/* JSON key of a percentile: "p" and its digits, 99.9 -> "p999", 50 -> "p50". */
+static void pct_key(double p, char *buf, size_t len)
+{
+	char num[32];
+	size_t w = 0;
+
+	snprintf(num, sizeof(num), "%g", p);
+	for (const char *c = num; *c && w + 2 < len; c++)
+		if (*c != '.')
+			buf[1 + w++] = *c;
+	buf[0] = 'p';
+	buf[1 + w] = '\0';
+}
+
+/* Text: "850 ns", "12.34 us", "1.20 ms", "2.00 s". */
+static void human_ns(double ns, char *buf, size_t len)
+{
+	if (ns < 1e3)
+		snprintf(buf, len, "%.0f ns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, len, "%.2f \u00b5s", ns / 1e3);
+	else if (ns < 1e9)
+		snprintf(buf, len, "%.2f ms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.2f s", ns / 1e9);
+}
+
+static void json_lat(const struct perf_opts *o, const struct perf_lat *l)
+{
+	char key[32];
+
+	printf("{\"min\": %.0f, \"avg\": %.0f, \"max\": %.0f", l->min, l->avg, l->max);
+	for (unsigned i = 0; i < o->npcts; i++) {
+		pct_key(o->pcts[i], key, sizeof(key));
+		printf(", \"%s\": %.0f", key, l->p[i]);
+	}
+	printf("}");
+}
+
+static void text_lat(const struct perf_opts *o, const struct perf_lat *l)
+{
+	char v[32];
+
+	human_ns(l->min, v, sizeof(v));
+	printf("{min: %s", v);
+	human_ns(l->avg, v, sizeof(v));
+	printf(", avg: %s", v);
+	human_ns(l->max, v, sizeof(v));
+	printf(", max: %s", v);
+	for (unsigned i = 0; i < o->npcts; i++) {
+		human_ns(l->p[i], v, sizeof(v));
+		printf(", p%g: %s", o->pcts[i], v);
+	}
+	printf("}");
+}
+
+static void json_figs(const struct perf_opts *o, const struct perf_sum *s,
+		      const struct perf_figs *f, const char *ind)
 {
 	printf("%s\"runtime_s\": %.6f,\n", ind, f->secs);
 	printf("%s\"ios\": %llu,\n", ind, (unsigned long long)s->ios);
@@ -99,10 +200,18 @@ static void json_figs(const struct perf_sum *s, const struct perf_figs *f, const
 	printf("%s\"writes\": %llu,\n", ind, (unsigned long long)s->writes);
 	printf("%s\"iops\": %.1f,\n", ind, f->iops);
 	printf("%s\"bw_mib_s\": %.3f,\n", ind, f->mib_s);
-	printf("%s\"lat_ns\": {", ind);
-	for (int i = 0; i < 8; i++)
-		printf("%s\"%s\": %.0f", i ? ", " : "", lat_keys[i], f->lat[i]);
-	printf("},\n");
+	printf("%s\"lat_ns\": ", ind);
+	json_lat(o, &f->lat);
+	printf(",\n");
+	for (int d = 0; d < 2; d++) {
+		printf("%s\"%s\": {\"ios\": %llu, \"iops\": %.1f, \"bw_mib_s\": %.3f, "
+		       "\"lat_ns\": ",
+		       ind, dir_names[d], (unsigned long long)f->dir[d].ios, f->dir[d].iops,
+		       f->dir[d].mib_s);
+		json_lat(o, &f->dir[d].lat);
+		printf("},\n");
+	}
+	printf("%s\"cpu\": {\"usr_pct\": %.2f, \"sys_pct\": %.2f},\n", ind, f->usr_pct, f->sys_pct);
 	printf("%s\"submit_ns_per_io\": %.2f,\n", ind, f->submit_ns);
 	printf("%s\"complete_ns_per_io\": %.2f,\n", ind, f->complete_ns);
 	printf("%s\"driver_ns_per_io\": %.2f,\n", ind, f->submit_ns + f->complete_ns);
@@ -121,17 +230,27 @@ static void json_figs(const struct perf_sum *s, const struct perf_figs *f, const
 	printf("%s\"verified\": %llu,\n", ind, (unsigned long long)s->verified);
 }
 
-static void text_figs(const struct perf_sum *s, const struct perf_figs *f, const char *ind)
+static void text_figs(const struct perf_opts *o, const struct perf_sum *s,
+		      const struct perf_figs *f, const char *ind)
 {
 	printf("%sios: %llu  # measured (%llu reads, %llu writes) in %.3f s\n", ind,
 	       (unsigned long long)s->ios, (unsigned long long)s->reads,
 	       (unsigned long long)s->writes, f->secs);
 	printf("%siops: %.0f\n", ind, f->iops);
 	printf("%sbw_mib_s: %.2f\n", ind, f->mib_s);
-	printf("%slat_ns: {", ind);
-	for (int i = 0; i < 8; i++)
-		printf("%s%s: %.0f", i ? ", " : "", lat_keys[i], f->lat[i]);
-	printf("}\n");
+	printf("%slat: ", ind);
+	text_lat(o, &f->lat);
+	printf("\n");
+	for (int d = 0; d < 2; d++) {
+		if (!f->dir[d].ios)
+			continue;
+		printf("%s%s: {ios: %llu, iops: %.0f, bw_mib_s: %.2f, lat: ", ind, dir_names[d],
+		       (unsigned long long)f->dir[d].ios, f->dir[d].iops, f->dir[d].mib_s);
+		text_lat(o, &f->dir[d].lat);
+		printf("}\n");
+	}
+	printf("%scpu: {usr: %.1f%%, sys: %.1f%%}  # the I/O threads' CPU time, %% of one CPU\n",
+	       ind, f->usr_pct, f->sys_pct);
 	printf("%ssubmit_ns_per_io: %.1f  # inside submit calls and ring\n", ind, f->submit_ns);
 	printf("%scomplete_ns_per_io: %.1f  # inside polls that reaped, minus callbacks\n", ind,
 	       f->complete_ns);
@@ -148,6 +267,43 @@ static void text_figs(const struct perf_sum *s, const struct perf_figs *f, const
 		       (unsigned long long)s->abandoned);
 	printf("%sverify_mismatches: %llu  # of %llu reads checked\n", ind,
 	       (unsigned long long)s->mismatches, (unsigned long long)s->verified);
+}
+
+/* A JSON string, escaped. */
+static void json_str(const char *v)
+{
+	putchar('"');
+	for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			printf("\\%c", *c);
+		else if (*c < 0x20)
+			printf("\\u%04x", *c);
+		else
+			putchar(*c);
+	}
+	putchar('"');
+}
+
+/* Which run this was: version, start time, host, command line. */
+static void json_run(const struct perf_opts *o)
+{
+	char ts[32];
+	struct utsname u;
+	struct tm tm;
+
+	gmtime_r(&o->started, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("  \"version\": ");
+	json_str(upcie_version());
+	printf(",\n  \"timestamp\": \"%s\",\n  \"time_unix\": %lld,\n  \"host\": ", ts,
+	       (long long)o->started);
+	json_str(uname(&u) ? "" : u.nodename);
+	printf(",\n  \"cmdline\": [");
+	for (int i = 0; i < o->argc; i++) {
+		printf("%s", i ? ", " : "");
+		json_str(o->argv[i]);
+	}
+	printf("],\n");
 }
 
 static void print_errs(const struct perf_thread *t, FILE *out)
@@ -229,17 +385,19 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 	struct perf_figs f;
 
 	memset(&total, 0, sizeof(total));
-	perf_hist_init(&total.hist);
+	perf_hist_init(&total.hist[0]);
+	perf_hist_init(&total.hist[1]);
 	for (unsigned i = 0; i < nth; i++)
 		add_thread(&total, &th[i]);
-	figures(&total, o->bs, &f);
+	figures(o, &total, &f);
 
 	if (o->json) {
 		printf("{\n");
+		json_run(o);
 		json_options(o);
 		printf("  \"tsc_hz\": %.0f,\n", perf_clock.hz);
 		printf("  \"lat_error_bound_pct\": %.3f,\n", perf_hist_bound() * 100);
-		json_figs(&total, &f, "  ");
+		json_figs(o, &total, &f, "  ");
 		printf("  \"qpair_bytes\": %zu,\n", total.qpair_bytes_max);
 		printf("  \"qpair_bytes_total\": %zu,\n", total.qpair_bytes);
 		json_devices(devs, ndev);
@@ -254,7 +412,7 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 			       devs[d].ns->nsid, devs[d].ns->lba_size,
 			       devs[d].info.dbbuf ? "on" : "off");
 		printf("total:\n");
-		text_figs(&total, &f, "  ");
+		text_figs(o, &total, &f, "  ");
 		printf("  qpair_bytes: %zu  # DMA memory of one qpair (SQ, CQ, PRP lists)\n",
 		       total.qpair_bytes_max);
 		printf("  lat_error_bound_pct: %.2f  # percentiles, from the histogram buckets\n",
@@ -263,20 +421,21 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 	}
 	for (unsigned i = 0; i < nth; i++) {
 		memset(&one, 0, sizeof(one));
-		perf_hist_init(&one.hist);
+		perf_hist_init(&one.hist[0]);
+		perf_hist_init(&one.hist[1]);
 		add_thread(&one, &th[i]);
-		figures(&one, o->bs, &f);
+		figures(o, &one, &f);
 		if (o->json) {
 			printf("    {\n      \"index\": %u, \"device\": \"%s\", \"qid\": %u, "
 			       "\"cpu\": %d,\n",
 			       i, th[i].dev->name, upcie_nvme_qpair_id(th[i].qp), th[i].cpu);
-			json_figs(&one, &f, "      ");
+			json_figs(o, &one, &f, "      ");
 			printf("      \"qpair_bytes\": %zu\n    }%s\n", one.qpair_bytes,
 			       i + 1 < nth ? "," : "");
 		} else {
 			printf("  - qpair: %u  # %s qid %u%s\n", i, th[i].dev->name,
 			       upcie_nvme_qpair_id(th[i].qp), th[i].cpu >= 0 ? ", pinned" : "");
-			text_figs(&one, &f, "    ");
+			text_figs(o, &one, &f, "    ");
 			printf("    qpair_bytes: %zu\n", one.qpair_bytes);
 		}
 	}
