@@ -239,14 +239,14 @@ def case_output():
         check(j.get("ios", 0) > 0 and "version" in j, "--output holds the final report")
         t = [json.loads(l)["status"]["time_s"] for l in status]
         check(t == sorted(t), f"status times ascend: {t}")
-    p = subprocess.run([perf, "--device", "sim", "--time", "0.1", "--output",
+    p = subprocess.run([*perf, "--device", "sim", "--time", "0.1", "--output",
                         "/nonexistent-dir/x"], capture_output=True, text=True)
     check(p.returncode == 1 and "--output /nonexistent-dir/x" in p.stderr,
           f"--output to a missing directory: exit 1 naming it ({p.returncode})")
     for bad in [["--percentiles", "99,50"], ["--percentiles", "0"], ["--percentiles", "101"],
                 ["--percentiles", "50,,99"], ["--percentiles", ""], ["--status-interval", "0"],
                 ["--status-interval", "x"]]:
-        p = subprocess.run([perf, "--device", "sim", "--time", "0.1", *bad],
+        p = subprocess.run([*perf, "--device", "sim", "--time", "0.1", *bad],
                            capture_output=True, text=True)
         check(p.returncode == 1 and bad[0] in p.stderr, f"{bad}: exit 1 naming {bad[0]}")
 
