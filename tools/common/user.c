@@ -333,16 +333,22 @@ int tool_file_remove(const char *path, bool dry_run)
 	return 0;
 }
 
+/* name when there is one that fits, else the number, into buf. */
+static const char *id_name(char *buf, size_t len, const char *name, unsigned id)
+{
+	if (name && strlen(name) < len)
+		snprintf(buf, len, "%s", name);
+	else
+		snprintf(buf, len, "%u", id);
+	return buf;
+}
+
 const char *tool_uid_name(uid_t uid)
 {
 	static char buf[32];
 	struct passwd *pw = getpwuid(uid);
 
-	if (pw && strlen(pw->pw_name) < sizeof(buf))
-		snprintf(buf, sizeof(buf), "%s", pw->pw_name);
-	else
-		snprintf(buf, sizeof(buf), "%u", (unsigned)uid);
-	return buf;
+	return id_name(buf, sizeof(buf), pw ? pw->pw_name : NULL, (unsigned)uid);
 }
 
 const char *tool_gid_name(gid_t gid)
@@ -350,11 +356,7 @@ const char *tool_gid_name(gid_t gid)
 	static char buf[32];
 	struct group *gr = getgrgid(gid);
 
-	if (gr && strlen(gr->gr_name) < sizeof(buf))
-		snprintf(buf, sizeof(buf), "%s", gr->gr_name);
-	else
-		snprintf(buf, sizeof(buf), "%u", (unsigned)gid);
-	return buf;
+	return id_name(buf, sizeof(buf), gr ? gr->gr_name : NULL, (unsigned)gid);
 }
 
 int tool_unit_put(const char *etc, const char *name, const char *content, bool dry_run)
