@@ -196,6 +196,20 @@ def case_report():
           f"cpu usr/sys: {cpu}")
     q = j.get("qpairs", [{}])[0]
     check("read" in q and "write" in q and "cpu" in q, "per qpair: read, write, cpu")
+    # Trims: their own count and histogram, in the totals.
+    j = run_json("--rw", "randrw", "--trim", "25", "--io-count", "4000", "--sim-stepped")
+    tr = j.get("trim", {})
+    check(tr.get("ios", 0) > 0 and tr.get("ios") == j.get("trims"),
+          f"--trim 25: trims counted ({j.get('trims')})")
+    check(j.get("reads", 0) + j.get("writes", 0) + j.get("trims", 0) == j.get("ios") == 4000,
+          "reads + writes + trims = ios")
+    check(tr.get("lat_ns", {}).get("min", 0) > 0 and j.get("errors") == 0,
+          "trims have latencies and no errors")
+    check(j.get("devices", [{}])[0].get("sim", {}).get("io_cmds", 0) >= 4000,
+          "the sim saw every command")
+    p = subprocess.run([*perf, "--device", "sim", "--trim", "10", "--verify", "--time", "0.1"],
+                       capture_output=True, text=True)
+    check(p.returncode == 1 and "--trim" in p.stderr, "--trim with --verify: exit 1")
     # Default percentiles keep the keys other scripts read.
     j = run_json("--io-count", "500", "--sim-stepped")
     check(all(k in j.get("lat_ns", {}) for k in LAT_KEYS), "default lat_ns keys kept")

@@ -44,7 +44,8 @@ struct perf_opts {
 	unsigned ndev;
 	uint32_t nsid; /* 0: the first active namespace */
 	enum perf_rw rw;
-	unsigned mix; /* read percentage (randrw) */
+	unsigned mix;  /* read percentage (randrw) */
+	unsigned trim; /* percentage of commands that deallocate their blocks instead */
 	uint64_t bs;
 	uint32_t qd;
 	uint32_t batch;	 /* commands per SQ doorbell */
@@ -78,7 +79,7 @@ const char *perf_rw_name(enum perf_rw rw);
 struct perf_err {
 	uint64_t lba;
 	uint16_t status; /* NVMe status, 0 for a mismatch */
-	uint8_t write;
+	uint8_t write;	 /* 0 read, 1 write, 2 trim */
 	uint8_t mismatch;
 	uint32_t expect_gen; /* mismatch: generation expected */
 	uint32_t offset;     /* mismatch: first bad byte in the transfer */
@@ -90,10 +91,10 @@ struct perf_thread;
 struct perf_slot {
 	struct perf_thread *t;
 	void *buf;
-	uint64_t start; /* TSC before the submit call */
-	uint64_t blk;	/* bs-sized block index in the namespace */
-	uint32_t gen;	/* generation written (writes with --verify) */
-	uint8_t write;
+	uint64_t start;	   /* TSC before the submit call */
+	uint64_t blk;	   /* bs-sized block index in the namespace */
+	uint32_t gen;	   /* generation written (writes with --verify) */
+	uint8_t write;	   /* direction: 0 read, 1 write, 2 trim (deallocate) */
 	uint8_t measured;  /* submitted after the warm-up */
 	uint8_t abandoned; /* still outstanding after the drain timeout: the device
 			      may yet write to buf, which stays allocated */
@@ -141,9 +142,9 @@ struct perf_thread {
 	bool measuring;
 
 	/* Results (measured I/Os only). */
-	struct perf_hist hist[2]; /* latency of reads [0] and writes [1] */
+	struct perf_hist hist[3]; /* latency of reads [0], writes [1] and trims [2] */
 	struct rusage ru0, ru1;	  /* the thread's CPU time at the start and end of the measure */
-	uint64_t ios, reads, writes;
+	uint64_t ios, reads, writes, trims;
 	uint64_t submit_tsc, complete_tsc, cb_tsc;
 	uint64_t submit_calls, ring_calls, polls, polls_hit;
 	uint64_t preempted; /* intervals left out of the cost */

@@ -135,7 +135,9 @@ static void io_done(void *arg, const struct upcie_nvme_cqe *cqe)
 
 		perf_hist_add(&t->hist[s->write], lat);
 		t->ios++;
-		if (s->write)
+		if (s->write == 2)
+			t->trims++;
+		else if (s->write)
 			t->writes++;
 		else
 			t->reads++;
@@ -174,10 +176,10 @@ static inline uint64_t next_blk(struct perf_thread *t, bool rand)
 
 static void start_measuring(struct perf_thread *t, uint64_t now)
 {
-	perf_hist_init(&t->hist[0]);
-	perf_hist_init(&t->hist[1]);
+	for (int d = 0; d < 3; d++)
+		perf_hist_init(&t->hist[d]);
 	getrusage(RUSAGE_THREAD, &t->ru0);
-	t->ios = t->reads = t->writes = 0;
+	t->ios = t->reads = t->writes = t->trims = 0;
 	t->submit_tsc = t->complete_tsc = 0;
 	t->submit_calls = t->ring_calls = t->polls = t->polls_hit = t->preempted = 0;
 	upcie_nvme_qpair_stats(t->qp, &t->st0);
@@ -210,6 +212,8 @@ static void submit_batch(struct perf_thread *t, uint32_t n)
 
 		s->blk = blk;
 		s->write = o->mix == 100 ? 0 : o->mix == 0 ? 1 : rng_below(&t->rng, 100) >= o->mix;
+		if (o->trim && rng_below(&t->rng, 100) < o->trim)
+			s->write = 2; /* never with --verify: the data would be undefined */
 		s->measured = t->measuring;
 		if (t->dev->gen) {
 			uint32_t *g = &t->dev->gen[blk];
@@ -223,9 +227,16 @@ static void submit_batch(struct perf_thread *t, uint32_t n)
 			*g |= GEN_BUSY;
 		}
 		t0 = perf_tsc();
-		if (s->write)
+		if (s->write == 2) {
+			struct upcie_nvme_dsm_range *r = s->buf;
+
+			r->cattr = 0;
+			r->nlb = t->nlb;
+			r->slba = slba;
+			rc = upcie_nvme_deallocate(t->qp, t->ns->nsid, r, 1, io_done, s, 0);
+		} else if (s->write) {
 			rc = upcie_nvme_write(t->qp, t->ns, slba, t->nlb, s->buf, io_done, s, 0);
-		else
+		} else
 			rc = upcie_nvme_read(t->qp, t->ns, slba, t->nlb, s->buf, io_done, s, 0);
 		t1 = perf_tsc();
 		s->start = t0;

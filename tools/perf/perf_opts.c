@@ -21,6 +21,8 @@ static const char usage_text[] =
     "  --ns N             namespace id (default: the first active one)\n"
     "  --rw MODE          read|write|randread|randwrite|randrw (default randread)\n"
     "  --mix PCT          randrw: percentage of reads (default 50)\n"
+    "  --trim PCT         that percentage of commands deallocate (trim) their\n"
+    "                     blocks instead (default 0; not with --verify)\n"
     "  --bs SIZE          bytes per I/O, K/M suffixes; a multiple of the LBA size,\n"
     "                     at most the controller's MDTS (default 4K)\n"
     "  --qd N             commands in flight per qpair (default 32)\n"
@@ -72,6 +74,7 @@ enum {
 	OPT_STEPPED,
 	OPT_SIM_MS,
 	OPT_PCTS,
+	OPT_TRIM,
 	OPT_OUTPUT,
 	OPT_STATUS,
 	OPT_HELP,
@@ -82,6 +85,7 @@ static const struct option longopts[] = {
     {"ns", required_argument, NULL, OPT_NS},
     {"rw", required_argument, NULL, OPT_RW},
     {"mix", required_argument, NULL, OPT_MIX},
+    {"trim", required_argument, NULL, OPT_TRIM},
     {"bs", required_argument, NULL, OPT_BS},
     {"qd", required_argument, NULL, OPT_QD},
     {"batch", required_argument, NULL, OPT_BATCH},
@@ -363,6 +367,11 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 		case OPT_STEPPED:
 			o->sim_stepped = true;
 			break;
+		case OPT_TRIM:
+			if (parse_u64(optarg, 0, 100, &v))
+				return bad("--trim '%s' is not a percentage (0..100)", optarg);
+			o->trim = (unsigned)v;
+			break;
 		case OPT_PCTS:
 			if (parse_pcts(optarg, o))
 				return bad("--percentiles '%s' is not a list of 1 to 16 ascending "
@@ -401,6 +410,8 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!o->ndev)
 		return bad("no controller: give --device BDF or --device sim%s", "");
+	if (o->trim && o->verify)
+		return bad("--trim leaves blocks undefined: it cannot go with --verify%s", "");
 	if (mix_set && o->rw != PERF_RANDRW)
 		return bad("--mix only applies to --rw randrw%s", "");
 	if (o->rw == PERF_READ || o->rw == PERF_RANDREAD)

@@ -16,8 +16,8 @@
 #include "perf.h"
 
 struct perf_sum {
-	struct perf_hist hist[2]; /* reads, writes */
-	uint64_t ios, reads, writes, errors, mismatches, verified, abandoned;
+	struct perf_hist hist[3]; /* reads, writes, trims */
+	uint64_t ios, reads, writes, trims, errors, mismatches, verified, abandoned;
 	uint64_t submit_tsc, complete_tsc, submit_calls, ring_calls, polls, polls_hit, preempted;
 	uint64_t submitted, completed, sq_db, cq_db, shadow_sq, shadow_cq;
 	uint64_t tsc_start, tsc_stop;
@@ -34,11 +34,12 @@ static uint64_t tv_us(const struct timeval *a, const struct timeval *b)
 
 static void add_thread(struct perf_sum *s, const struct perf_thread *t)
 {
-	perf_hist_merge(&s->hist[0], &t->hist[0]);
-	perf_hist_merge(&s->hist[1], &t->hist[1]);
+	for (int d = 0; d < 3; d++)
+		perf_hist_merge(&s->hist[d], &t->hist[d]);
 	s->ios += t->ios;
 	s->reads += t->reads;
 	s->writes += t->writes;
+	s->trims += t->trims;
 	s->errors += t->errors;
 	s->abandoned += t->abandoned;
 	s->mismatches += t->mismatches;
@@ -78,7 +79,7 @@ struct perf_lat {
 	double p[PERF_MAX_PCTS];
 };
 
-/* One direction (reads or writes) on its own. */
+/* One direction (reads, writes or trims) on its own. */
 struct perf_dir {
 	uint64_t ios;
 	double iops, mib_s;
@@ -88,13 +89,13 @@ struct perf_dir {
 struct perf_figs {
 	double secs, iops, mib_s;
 	struct perf_lat lat;
-	struct perf_dir dir[2]; /* reads, writes */
+	struct perf_dir dir[3]; /* reads, writes, trims */
 	double usr_pct, sys_pct;
 	double submit_ns, complete_ns;
 	double sq_db, cq_db, shadow_sq, shadow_cq, db, per_poll;
 };
 
-static const char *const dir_names[2] = {"read", "write"};
+static const char *const dir_names[3] = {"read", "write", "trim"};
 
 static void lat_figs(const struct perf_opts *o, const struct perf_hist *h, struct perf_lat *l)
 {
@@ -114,11 +115,11 @@ static void figures(const struct perf_opts *o, const struct perf_sum *s, struct 
 	f->iops = ratio((double)s->ios, f->secs);
 	f->mib_s = f->iops * (double)o->bs / 1048576.0;
 	perf_hist_init(&both);
-	perf_hist_merge(&both, &s->hist[0]);
-	perf_hist_merge(&both, &s->hist[1]);
+	for (int d = 0; d < 3; d++)
+		perf_hist_merge(&both, &s->hist[d]);
 	lat_figs(o, &both, &f->lat);
-	for (int d = 0; d < 2; d++) {
-		f->dir[d].ios = d ? s->writes : s->reads;
+	for (int d = 0; d < 3; d++) {
+		f->dir[d].ios = d == 2 ? s->trims : d ? s->writes : s->reads;
 		f->dir[d].iops = ratio((double)f->dir[d].ios, f->secs);
 		f->dir[d].mib_s = f->dir[d].iops * (double)o->bs / 1048576.0;
 		lat_figs(o, &s->hist[d], &f->dir[d].lat);
@@ -198,12 +199,13 @@ static void json_figs(const struct perf_opts *o, const struct perf_sum *s,
 	printf("%s\"ios\": %llu,\n", ind, (unsigned long long)s->ios);
 	printf("%s\"reads\": %llu,\n", ind, (unsigned long long)s->reads);
 	printf("%s\"writes\": %llu,\n", ind, (unsigned long long)s->writes);
+	printf("%s\"trims\": %llu,\n", ind, (unsigned long long)s->trims);
 	printf("%s\"iops\": %.1f,\n", ind, f->iops);
 	printf("%s\"bw_mib_s\": %.3f,\n", ind, f->mib_s);
 	printf("%s\"lat_ns\": ", ind);
 	json_lat(o, &f->lat);
 	printf(",\n");
-	for (int d = 0; d < 2; d++) {
+	for (int d = 0; d < 3; d++) {
 		printf("%s\"%s\": {\"ios\": %llu, \"iops\": %.1f, \"bw_mib_s\": %.3f, "
 		       "\"lat_ns\": ",
 		       ind, dir_names[d], (unsigned long long)f->dir[d].ios, f->dir[d].iops,
@@ -233,15 +235,15 @@ static void json_figs(const struct perf_opts *o, const struct perf_sum *s,
 static void text_figs(const struct perf_opts *o, const struct perf_sum *s,
 		      const struct perf_figs *f, const char *ind)
 {
-	printf("%sios: %llu  # measured (%llu reads, %llu writes) in %.3f s\n", ind,
+	printf("%sios: %llu  # measured (%llu reads, %llu writes, %llu trims) in %.3f s\n", ind,
 	       (unsigned long long)s->ios, (unsigned long long)s->reads,
-	       (unsigned long long)s->writes, f->secs);
+	       (unsigned long long)s->writes, (unsigned long long)s->trims, f->secs);
 	printf("%siops: %.0f\n", ind, f->iops);
 	printf("%sbw_mib_s: %.2f\n", ind, f->mib_s);
 	printf("%slat: ", ind);
 	text_lat(o, &f->lat);
 	printf("\n");
-	for (int d = 0; d < 2; d++) {
+	for (int d = 0; d < 3; d++) {
 		if (!f->dir[d].ios)
 			continue;
 		printf("%s%s: {ios: %llu, iops: %.0f, bw_mib_s: %.2f, lat: ", ind, dir_names[d],
@@ -319,17 +321,17 @@ static void print_errs(const struct perf_thread *t, FILE *out)
 		else if (e->status == PERF_ST_REJECTED)
 			fprintf(out,
 				"upcie-perf: qpair %u: %s of LBA %llu was rejected at submit\n",
-				t->idx, e->write ? "write" : "read", (unsigned long long)e->lba);
+				t->idx, dir_names[e->write], (unsigned long long)e->lba);
 		else if (e->status == PERF_ST_ABANDONED)
 			fprintf(out,
 				"upcie-perf: qpair %u: %s of LBA %llu did not complete by the "
 				"drain timeout: abandoned\n",
-				t->idx, e->write ? "write" : "read", (unsigned long long)e->lba);
+				t->idx, dir_names[e->write], (unsigned long long)e->lba);
 		else
 			fprintf(out,
 				"upcie-perf: qpair %u: %s of LBA %llu failed: status 0x%03x (%s)\n",
-				t->idx, e->write ? "write" : "read", (unsigned long long)e->lba,
-				e->status, upcie_nvme_status_str(e->status));
+				t->idx, dir_names[e->write], (unsigned long long)e->lba, e->status,
+				upcie_nvme_status_str(e->status));
 	}
 	if (t->errors + t->mismatches > t->nerr)
 		fprintf(out, "upcie-perf: qpair %u: ... %llu more\n", t->idx,
@@ -341,10 +343,10 @@ static void json_options(const struct perf_opts *o)
 	printf("  \"options\": {\"devices\": [");
 	for (unsigned i = 0; i < o->ndev; i++)
 		printf("%s\"%s\"", i ? ", " : "", o->devices[i]);
-	printf("], \"ns\": %u, \"rw\": \"%s\", \"mix\": %u, \"bs\": %llu, \"qd\": %u, "
-	       "\"batch\": %u, \"qpairs\": %u, \"cpus\": [",
-	       o->nsid, perf_rw_name(o->rw), o->mix, (unsigned long long)o->bs, o->qd, o->batch,
-	       o->qpairs);
+	printf("], \"ns\": %u, \"rw\": \"%s\", \"mix\": %u, \"trim\": %u, \"bs\": %llu, "
+	       "\"qd\": %u, \"batch\": %u, \"qpairs\": %u, \"cpus\": [",
+	       o->nsid, perf_rw_name(o->rw), o->mix, o->trim, (unsigned long long)o->bs, o->qd,
+	       o->batch, o->qpairs);
 	for (unsigned i = 0; i < o->ncpus; i++)
 		printf("%s%d", i ? ", " : "", o->cpus[i]);
 	printf("], \"time_s\": %g, \"warmup_s\": %g, \"io_count\": %llu, \"verify\": %s, "
@@ -385,8 +387,8 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 	struct perf_figs f;
 
 	memset(&total, 0, sizeof(total));
-	perf_hist_init(&total.hist[0]);
-	perf_hist_init(&total.hist[1]);
+	for (int d = 0; d < 3; d++)
+		perf_hist_init(&total.hist[d]);
 	for (unsigned i = 0; i < nth; i++)
 		add_thread(&total, &th[i]);
 	figures(o, &total, &f);
@@ -421,8 +423,8 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 	}
 	for (unsigned i = 0; i < nth; i++) {
 		memset(&one, 0, sizeof(one));
-		perf_hist_init(&one.hist[0]);
-		perf_hist_init(&one.hist[1]);
+		for (int d = 0; d < 3; d++)
+			perf_hist_init(&one.hist[d]);
 		add_thread(&one, &th[i]);
 		figures(o, &one, &f);
 		if (o->json) {
