@@ -11,9 +11,19 @@
 #      reads the namespace (dd).
 #  (c) a second upcie-perf on a controller in use exits 2 naming EBUSY and
 #      the first one's pid and command; the first completes with 0 errors.
+#  unbind of B during upcie-perf: bus mastering goes off while it runs
+#      (uio: the kernel; vfio: the library's request watcher), upcie-perf
+#      exits 2 with a device-gone error, the unbind completes.
+#  (a) hot-unplug of the hot-pluggable controller (the host's device_del)
+#      during upcie-perf: it exits 2 with a device-gone error soon after the
+#      device left, the unplug completes, the guest stays up; the host adds
+#      the controller back (nvme takes it). Unbind and (a) need the NVMe
+#      layer's health check (upcie_nvme_ctrl_check).
 #
-# Each prints its guest timing ("timing: ..."): from the kill to BME read
-# off, the identify and perf after it; the second perf's refusal.
+# Each prints its guest timing ("timing (x, config): ..."): from the kill to
+# BME read off, the identify and perf after it; the second perf's refusal;
+# from the unbind or device_del to bus mastering off, the device leaving,
+# upcie-perf's exit.
 . "$UPCIE_GUEST_LIB"
 
 drv=$(upcie_user_driver)
@@ -34,12 +44,14 @@ alive() {
 	[ -n "$_st" ] && [ "$_st" != Z ]
 }
 
-# Start upcie-perf in the background (pid in perf_pid, output in $1) and
-# wait until it reports progress: the controller is open and doing I/O.
+# perf_start <bdf> <output file> [options]: start upcie-perf in the
+# background (pid in perf_pid) and wait until it reports progress: the
+# controller is open and doing I/O.
 perf_start() {
-	_out=$1
-	shift
-	upcie-perf --device "$B" --progress "$@" >"$_out" 2>&1 &
+	_dev=$1
+	_out=$2
+	shift 2
+	upcie-perf --device "$_dev" --progress "$@" >"$_out" 2>&1 &
 	perf_pid=$!
 	_i=0
 	while [ $_i -lt 600 ]; do
@@ -53,28 +65,9 @@ perf_start() {
 	return 1
 }
 
-# First block device of the controller at $1 under the nvme driver (waits
-# up to 20 s after a rebind).
-nvme_blockdev() {
-	_i=0
-	while [ $_i -lt 200 ]; do
-		for _c in /sys/bus/pci/devices/$1/nvme/nvme*; do
-			for _b in "$_c"/nvme*n*; do
-				[ -e "$_b/size" ] && [ -b "/dev/${_b##*/}" ] && {
-					echo "/dev/${_b##*/}"
-					return 0
-				}
-			done
-		done
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 1
-}
-
 restore_and_read() {
 	devbind restore "$B" || return 1
-	_dev=$(nvme_blockdev "$B") || {
+	_dev=$(upcie_blockdev "$B" 1) || {
 		echo "no block device after devbind restore"
 		return 1
 	}
@@ -88,7 +81,7 @@ upcie_bind "$B" "$drv" || {
 }
 
 # --- (b) kill -9 mid-run --------------------------------------------------------
-if perf_start /tmp/kill.out --time 60; then
+if perf_start "$B" /tmp/kill.out --time 60; then
 	on=$(bme "$B")
 	echo "---- upcie-perf (pid $perf_pid) is running; Bus Master Enable: $on"
 	[ "$on" = 1 ] && t_pass "kill -9: bus mastering is on while upcie-perf runs" ||
@@ -123,7 +116,7 @@ else
 fi
 
 # --- (c) a second owner -------------------------------------------------------
-if perf_start /tmp/first.out --time 8; then
+if perf_start "$B" /tmp/first.out --time 8; then
 	t0=$(now)
 	t_rc "second upcie-perf on a controller in use: exit 2, EBUSY naming the owner" 2 \
 		"EBUSY.* process $perf_pid \(upcie-perf\)" \
@@ -145,14 +138,47 @@ else
 	kill -9 "$perf_pid" 2>/dev/null
 	wait "$perf_pid" 2>/dev/null
 fi
-# --- unbind during upcie-perf: the kernel asks for the device back ------------
-# vfio-pci signals the device request interrupt and waits for the device to
-# be released; uio_pci_generic lets go at once (bus mastering off). Either
-# way upcie-perf must notice (its queues stall, the health check asks the
-# PCI layer) and exit with a device error long before its 60 s run ends,
-# and the unbind must complete. Needs the NVMe layer's health check.
+# --- the kernel takes the device away during upcie-perf ------------------------
+# watch_perf <bdf> <output> [pid]: sample every 50 ms from t0 (up to 90 s)
+# until upcie-perf has exited and the device is off its driver (or process
+# pid, the unbind writer, has finished): t_off (bus mastering read off),
+# t_unb (no driver link), t_gone (no PCI function), t_done (pid finished),
+# t_exit (upcie-perf exited); rc is upcie-perf's exit status.
+watch_perf() {
+	t_off="" t_unb="" t_gone="" t_done="" t_exit=""
+	_i=0
+	while [ $_i -lt 1800 ] && { [ -z "$t_unb" ] || [ -z "$t_exit" ] ||
+		{ [ -n "${3:-}" ] && [ -z "$t_done" ]; }; }; do
+		[ -z "$t_off" ] && [ "$(bme "$1")" = 0 ] && t_off=$(since "$t0")
+		[ -z "$t_unb" ] && [ -z "$(upcie_driver "$1")" ] && t_unb=$(since "$t0")
+		[ -z "$t_gone" ] && [ ! -e "/sys/bus/pci/devices/$1" ] && t_gone=$(since "$t0")
+		[ -n "${3:-}" ] && [ -z "$t_done" ] && ! alive "$3" && t_done=$(since "$t0")
+		[ -z "$t_exit" ] && ! alive "$perf_pid" && t_exit=$(since "$t0")
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	wait "$perf_pid"
+	rc=$?
+	sed 's/^/    | /' "$2" | grep -v '^    | \[' | tail -n 4
+}
+
+# perf_gone <name> <output>: upcie-perf exited 2 with a device-gone error,
+# long before its 60 s run would end.
+perf_gone() {
+	if [ "$rc" = 2 ] && grep -q "gone" "$2" && [ "$(echo "${t_exit:-99}" | cut -d. -f1)" -lt 30 ]; then
+		t_pass "$1"
+	else
+		t_fail "$1" "exit $rc after ${t_exit:-?}s"
+	fi
+}
+
+# Unbind: vfio-pci signals the device request interrupt and waits for the
+# device to be released (the library's watcher clears bus mastering at
+# once); uio_pci_generic lets go at once (bus mastering off). Either way
+# upcie-perf must notice (its queues stall, the health check asks the PCI
+# layer) and exit with a device error, and the unbind must complete.
 unbind_during_perf() {
-	if ! perf_start /tmp/unbind.out --time 60; then
+	if ! perf_start "$B" /tmp/unbind.out --time 60; then
 		kill -9 "$perf_pid" 2>/dev/null
 		wait "$perf_pid" 2>/dev/null
 		t_fail "unbind during upcie-perf" "upcie-perf did not start"
@@ -161,41 +187,75 @@ unbind_during_perf() {
 	t0=$(now)
 	echo "$B" >"/sys/bus/pci/devices/$B/driver/unbind" &
 	ub_pid=$!
-	# Sample every 50 ms (up to 90 s): bus mastering, the driver link,
-	# whether upcie-perf still runs.
-	t_off="" t_unb="" t_exit=""
-	_i=0
-	while [ $_i -lt 1800 ] && { [ -z "$t_off" ] || [ -z "$t_unb" ] || [ -z "$t_exit" ]; }; do
-		[ -z "$t_off" ] && [ "$(bme "$B")" = 0 ] && t_off=$(since "$t0")
-		[ -z "$t_unb" ] && [ -z "$(upcie_driver "$B")" ] && t_unb=$(since "$t0")
-		[ -z "$t_exit" ] && ! alive "$perf_pid" && t_exit=$(since "$t0")
-		sleep 0.05
-		_i=$((_i + 1))
-	done
-	wait "$perf_pid"
-	rc=$?
+	watch_perf "$B" /tmp/unbind.out "$ub_pid"
 	wait "$ub_pid"
 	ub_rc=$?
-	sed 's/^/    | /' /tmp/unbind.out | grep -v '^    | \[' | tail -n 6
-	echo "timing (unbind, $UPCIE_CONFIG): bus mastering off after ${t_off:-?}s; upcie-perf exit $rc after ${t_exit:-?}s; unbound after ${t_unb:-?}s (exit $ub_rc)"
-	[ -n "$t_off" ] && t_pass "unbind during upcie-perf: bus mastering off ($UPCIE_CONFIG)" ||
-		t_fail "unbind during upcie-perf: bus mastering off ($UPCIE_CONFIG)"
-	if [ "$rc" = 2 ] && grep -q "gone" /tmp/unbind.out &&
-		[ "$(echo "${t_exit:-99}" | cut -d. -f1)" -lt 30 ]; then
-		t_pass "unbind during upcie-perf: exits 2 (device gone) before its run ends"
+	echo "timing (unbind, $UPCIE_CONFIG): bus mastering off after ${t_off:-?}s; the unbind write returned (exit $ub_rc) after ${t_done:-?}s; upcie-perf exit $rc after ${t_exit:-?}s"
+	# Fenced while upcie-perf still ran: by the kernel (uio) or the
+	# library's request watcher (vfio), not by upcie-perf's exit.
+	if [ -n "$t_off" ] && [ -n "$t_exit" ] && [ "$(echo "$t_off $t_exit" | awk '{ print ($1 < $2) }')" = 1 ]; then
+		t_pass "unbind during upcie-perf: bus mastering off while it runs ($UPCIE_CONFIG)"
 	else
-		t_fail "unbind during upcie-perf: exits 2 (device gone) before its run ends" \
-			"exit $rc after ${t_exit}s"
+		t_fail "unbind during upcie-perf: bus mastering off while it runs ($UPCIE_CONFIG)" \
+			"off after ${t_off:-never}s, upcie-perf exit after ${t_exit:-never}s"
 	fi
+	perf_gone "unbind during upcie-perf: exits 2 (device gone) before its run ends" /tmp/unbind.out
 	[ "$ub_rc" = 0 ] && [ -n "$t_unb" ] &&
 		t_pass "unbind during upcie-perf: the unbind completes" ||
 		t_fail "unbind during upcie-perf: the unbind completes" "exit $ub_rc, driver '$(upcie_driver "$B")'"
 	upcie_bind "$B" "$drv" || t_fail "rebind B to $drv after the unbind"
 }
 
-if grep -q upcie_nvme_ctrl_check /upcie/lib/libupcie.so* 2>/dev/null || [ "${UPCIE_FORCE_UNBIND_TEST:-0}" = 1 ]; then
+# (a) Hot-unplug: the host's device_del of the hot-pluggable controller
+# (behind a pcie-root-port) while upcie-perf drives it. pciehp waits 5 s
+# (attention button), then removes the device: under vfio the kernel asks
+# for it back and waits until upcie-perf lets go; under uio it goes at once.
+# upcie-perf must exit 2 with a device-gone error soon after the device
+# leaves (or, under vfio, so that it can leave), the unplug completes, the
+# guest stays up; the host adds the controller back for the later tests.
+hotunplug_during_perf() {
+	hp=${UPCIE_TOPO_HOTPLUG%% *}
+	hpb=$(upcie_bdf "$hp")
+	if [ -z "$hp" ] || [ -z "$hpb" ]; then
+		t_fail "(a) hot-unplug during upcie-perf" "no hot-pluggable controller in this guest"
+		return
+	fi
+	if ! upcie_bind "$hpb" "$drv" || ! perf_start "$hpb" /tmp/hp.out --time 60; then
+		kill -9 "$perf_pid" 2>/dev/null
+		wait "$perf_pid" 2>/dev/null
+		t_fail "(a) hot-unplug during upcie-perf" "$hp ($hpb) not on $drv or upcie-perf did not start"
+		return
+	fi
+	echo "---- (a) upcie-perf (pid $perf_pid) on $hp at $hpb; the host removes it (device_del)"
+	t0=$(now)
+	upcie_host_request device_del "$hp"
+	watch_perf "$hpb" /tmp/hp.out
+	# The unplug completes: the function leaves the bus (bounded wait).
+	upcie_wait_gone "$hpb" 60 >/dev/null && [ -z "$t_gone" ] && t_gone=$(since "$t0")
+	after=$(echo "${t_exit:-99} ${t_gone:-0}" | awk '{ printf "%.2f", $1 - $2 }')
+	echo "timing (a, $UPCIE_CONFIG): device_del asked at 0; unbound from $drv after ${t_unb:-?}s; left the bus after ${t_gone:-?}s; upcie-perf exit $rc after ${t_exit:-?}s (${after}s after the device left)"
+	perf_gone "(a) hot-unplug during upcie-perf ($UPCIE_CONFIG): exits 2 (device gone) before its run ends" /tmp/hp.out
+	# Within 2 s of the device leaving (under vfio it leaves after upcie-perf
+	# let go): the bound is generous against a noisy host, the figure above
+	# is the measurement.
+	if [ -n "$t_gone" ] && [ -n "$t_exit" ] && [ "$(echo "$after" | awk '{ print ($1 <= 10) }')" = 1 ]; then
+		t_pass "(a) hot-unplug: upcie-perf exits soon after the device left (${after}s), the unplug completes"
+	else
+		t_fail "(a) hot-unplug: upcie-perf exits soon after the device left, the unplug completes" \
+			"left after ${t_gone:-never}s, exit after ${t_exit:-never}s"
+	fi
+	t_run "(a) hot-unplug: the guest stays up (upcie-identify B)" upcie-identify "$B"
+	t_run "(a) hot-unplug: the host adds $hp back, nvme takes it" hp_back
+}
+
+hp_back() {
+	upcie_replug "$hp" 60 && upcie_blockdev "$hpb" 1
+}
+
+if grep -q upcie_nvme_ctrl_check /upcie/lib/libupcie.so* 2>/dev/null; then
 	unbind_during_perf
+	hotunplug_during_perf
 else
-	t_skip "unbind during upcie-perf" "this libupcie has no NVMe-layer health check"
+	t_skip "unbind and hot-unplug during upcie-perf" "this libupcie has no NVMe-layer health check"
 fi
 exit 0

@@ -19,7 +19,9 @@
 #  5b. Debian's fio with the libupcie engine on A and B (tests/fio/fio-sim.sh;
 #     skipped when fio or the engine was not staged).
 #  5c. guest-failure.sh: kill -9 of upcie-perf (bus mastering off, the
-#     controller usable again), a second owner refused with EBUSY.
+#     controller usable again), a second owner refused with EBUSY, unbind
+#     and hot-unplug (device_del) during upcie-perf: it exits with a
+#     device-gone error, the kernel gets the device.
 #  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
 #     it: zero mismatching bytes.
 #  7. The kernel writes a fresh pattern and a marker for the next boot.
@@ -251,7 +253,7 @@ else
 	t_skip "fio with the libupcie engine" "fio or the engine was not staged (see the host log)"
 fi
 
-# --- 5c. failure handling: kill -9, a second owner (guest-failure.sh) --------
+# --- 5c. failure handling: kill -9, a second owner, unbind, hot-unplug --------
 timeout 240 sh "${UPCIE_GUEST_LIB%/*}/guest-failure.sh" ||
 	t_fail "guest-failure.sh" "exit $? (timed out after 240 s?)"
 
