@@ -562,7 +562,7 @@ static void test_uio_check_gone(void)
 static CU_TestInfo tests[] = {
     {"open a device bound to nvme", test_bound_to_nvme},
     {"open an address that does not exist", test_unknown_bdf},
-    {"uio: BAR map, config space, bus master restore", test_uio_open_bar_cfg},
+    {"uio: BAR map, config space, bus mastering fenced", test_uio_open_bar_cfg},
     {"uio: DMA needs a hugepage size", test_uio_dma_needs_hugepages},
     {"uio: DMA addresses from pagemap", test_uio_dma_pagemap},
     {"uio: pagemap with 4 KiB and 64 KiB host pages", test_pagemap_page_sizes},
