@@ -55,6 +55,11 @@ void upcie_nvme_ctrl_set_state(struct upcie_nvme_ctrl *c, int state)
 	 * the new generation reads the new state (recover.c re-checks). */
 	__atomic_store_n(&c->state, state, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&c->gen, 1, __ATOMIC_ACQ_REL);
+	/* Then each queue's poke, which its owner's poll tests for free. */
+	for (struct upcie_nvme_qpair *qp = c->qpairs; qp; qp = qp->next)
+		__atomic_store_n(&qp->poke, 1, __ATOMIC_RELEASE);
+	if (c->admin)
+		__atomic_store_n(&c->admin->poke, 1, __ATOMIC_RELEASE);
 }
 
 /* Sleep-free bounded wait; the idle hook lets a polled backend progress. */
@@ -171,7 +176,7 @@ static int configure_admin(struct upcie_nvme_ctrl *c, uint32_t *cc)
 		c->admin->ctrl = c;
 		c->admin->slow = upcie_nvme_admin_slow;
 		c->admin->gen_src = &c->gen;
-		c->admin->health_ticks = (c->opts.health_ms + 9) / 10;
+		c->admin->health_ms = c->opts.health_ms;
 		c->admin->sq_db = (volatile uint32_t *)((volatile char *)c->regs +
 							upcie_nvme_sq_db_off(0, c->dstrd));
 		c->admin->cq_db = (volatile uint32_t *)((volatile char *)c->regs +

@@ -59,7 +59,7 @@ static void setup_queue(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_qpair *q
 					  upcie_nvme_cq_db_off(qp->qid, ctrl->dstrd));
 	/* Ticks are 10 ms: round up, so a timeout never fires early. */
 	qp->timeout_ticks = tmo == UINT32_MAX ? 0 : (tmo + 9) / 10 + 1;
-	qp->health_ticks = (ctrl->opts.health_ms + 9) / 10;
+	qp->health_ms = ctrl->opts.health_ms;
 	if (opts) {
 		qp->tcb = opts->timeout_cb;
 		qp->tcb_arg = opts->timeout_arg;
@@ -247,6 +247,8 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 	pthread_mutex_lock(&ctrl->admin_lock);
 	qp->next = ctrl->qpairs;
 	ctrl->qpairs = qp;
+	if (qp->gen != ctrl->gen)
+		qp->poke = 1; /* the state changed while it was being created */
 	pthread_mutex_unlock(&ctrl->admin_lock);
 	return qp;
 
@@ -292,7 +294,7 @@ int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 	/* Recovered or fenced first: a queue the controller lost in a reset is
 	 * not on the device, and one of a gone controller has ended its commands. */
 	if (qp->gen != *qp->gen_src)
-		upcie_nvme_queue_poll(qp, 0);
+		upcie_nvme_queue_poll_slow(qp, 0);
 	if (!qp->on_device || ctrl->state == UPCIE_NVME_GONE || ctrl->state == UPCIE_NVME_DEAD) {
 		/* Nothing on the device: what is left never reached it, or the
 		 * device is fenced. */

@@ -222,32 +222,46 @@ int upcie_nvme_queue_submit(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *
 }
 
 /*
- * Poll's slow path: move the queue's clock on, let the owner check health,
- * timeouts or recover (not re-entered: a recovery that polls this queue
- * only reaps), then reap as usual.
+ * The slow path's first half: move the queue's clock on and let the owner
+ * check health, timeouts or recover (not re-entered: a recovery that polls
+ * this queue only reaps). Returns completions delivered or a negative errno.
  */
-int upcie_nvme_queue_poll_slow(struct upcie_nvme_qpair *qp, uint32_t max)
+int upcie_nvme_queue_tick(struct upcie_nvme_qpair *qp)
 {
 	uint64_t now;
 	bool tick = false;
-	int n = 0, rc;
+	int n = 0;
 
 	if (qp->in_slow || !qp->slow)
-		return upcie_nvme_queue_reap(qp, max);
+		return 0;
 	now = upcie_now_ms();
 	if (now - qp->tick_ms >= TICK_MS) {
 		qp->tick++;
 		qp->tick_ms = now;
 		tick = true;
 	}
+	/* Clear the poke before reading the state: a later poke is not lost. */
+	qp->poke = 0;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (tick || qp->gen != *qp->gen_src) {
 		qp->in_slow = true;
-		rc = qp->slow(qp, tick);
+		n = qp->slow(qp, tick);
 		qp->in_slow = false;
-		if (rc < 0)
-			return rc;
-		n = rc;
 	}
+	if (n < 0 || qp->gen != *qp->gen_src)
+		qp->poke = 1; /* still out of step: come back on the next poll */
+	else
+		upcie_nvme_queue_ring(qp); /* what waited while poked */
+	return n;
+}
+
+/* Poll's slow path: the tick, then reap as usual. */
+int upcie_nvme_queue_poll_slow(struct upcie_nvme_qpair *qp, uint32_t max)
+{
+	int n = upcie_nvme_queue_tick(qp);
+
+	if (n < 0)
+		return n;
 	if (max && (uint32_t)n >= max)
 		return n;
 	return n + upcie_nvme_queue_reap(qp, max ? max - (uint32_t)n : 0);

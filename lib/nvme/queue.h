@@ -7,9 +7,9 @@
  * ring the CQ doorbell.
  *
  * This layer knows nothing of admin commands or of the controller: the
- * controller layer above plugs into it through 'gen' (its state changed:
- * the queue must be recovered) and the 'slow' hook (health, timeouts,
- * recovery), both reached only off the hot path.
+ * controller layer above plugs into it through 'poke' and 'gen' (its state
+ * changed: the queue must be recovered) and the 'slow' hook (health,
+ * timeouts, recovery), both reached only off the hot path.
  *
  * Hot-path rules (docs/design.md): no MMIO reads, no syscalls, no locks,
  * no allocation; one SQ doorbell write per ring, one CQ doorbell write per
@@ -35,10 +35,16 @@
 struct upcie_nvme_req {
 	upcie_nvme_cb cb;
 	void *arg;
-	uint32_t stamp;	   /* queue tick at submission (timeouts) */
-	uint8_t busy;	   /* the CID is outstanding */
-	uint8_t abandoned; /* a sync wait gave up: drop the completion */
-	uint8_t expired;   /* timed out; recovery was started for it */
+	union {
+		struct {
+			uint8_t busy;	   /* the CID is outstanding */
+			uint8_t abandoned; /* a sync wait gave up: drop the completion */
+			uint8_t expired;   /* timed out; recovery was started for it */
+			uint8_t spare;
+			uint32_t stamp; /* queue tick at submission (timeouts) */
+		};
+		uint64_t state; /* all of the above, set in one store at submit */
+	};
 } __attribute__((aligned(32)));
 
 struct upcie_nvme_qpair;
@@ -68,8 +74,9 @@ struct upcie_nvme_qpair {
 	uint16_t cq_head;
 	uint16_t cq_rung; /* head value last published to the device */
 	uint16_t phase;
-	uint32_t polls; /* poll calls, for the clock look every TICK_POLLS */
-	uint32_t gen;	/* *gen_src when this queue was last in step with its owner */
+	volatile uint8_t poke; /* set by another thread: the owner's state changed */
+	uint32_t polls;	       /* poll calls, for the clock look every TICK_POLLS */
+	uint32_t gen;	       /* *gen_src when this queue was last in step with its owner */
 	const volatile uint32_t *gen_src;
 
 	/* Shadow doorbells (Doorbell Buffer Config), NULL when unused. */
@@ -83,9 +90,9 @@ struct upcie_nvme_qpair {
 	bool in_slow;		   /* the slow path is running (no re-entry) */
 	uint64_t tick_ms;	   /* clock at the last tick */
 	uint64_t seen_completed;   /* stats.completed at the last progress check */
-	uint32_t progress_tick;	   /* tick of the last progress seen */
+	uint64_t progress_ms;	   /* clock when progress was last seen */
 	uint32_t timeout_ticks;	   /* async command timeout; 0: none */
-	uint32_t health_ticks;	   /* no progress for this long: check health */
+	uint32_t health_ms;	   /* no progress for this long: check health */
 	upcie_nvme_timeout_cb tcb; /* the embedder's timeout policy, or NULL */
 	void *tcb_arg;
 	struct upcie_nvme_ctrl *ctrl;
@@ -108,6 +115,7 @@ HIDDEN int upcie_nvme_queue_submit(struct upcie_nvme_qpair *qp, struct upcie_nvm
 				   unsigned flags, uint16_t *cid);
 HIDDEN void upcie_nvme_queue_stray(struct upcie_nvme_qpair *qp, const struct upcie_nvme_cqe *cqe);
 HIDDEN int upcie_nvme_queue_poll_slow(struct upcie_nvme_qpair *qp, uint32_t max);
+HIDDEN int upcie_nvme_queue_tick(struct upcie_nvme_qpair *qp);
 HIDDEN int upcie_nvme_queue_submit_err(struct upcie_nvme_qpair *qp, int err, size_t len);
 HIDDEN uint64_t upcie_now_ms(void);
 
@@ -131,10 +139,12 @@ static inline uint16_t upcie_nvme_queue_claim(struct upcie_nvme_qpair *qp, upcie
 
 	req->cb = cb;
 	req->arg = arg;
-	req->stamp = qp->tick;
-	req->busy = 1;
-	req->abandoned = 0;
-	req->expired = 0;
+	/* busy = 1, the other flags 0, stamp = tick: one store. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	req->state = (uint64_t)qp->tick << 32 | 1u;
+#else
+	req->state = (uint64_t)1u << 56 | qp->tick;
+#endif
 	return cid;
 }
 
@@ -178,9 +188,10 @@ static inline void upcie_nvme_queue_ring(struct upcie_nvme_qpair *qp)
 
 	if (tail == qp->sq_rung)
 		return;
-	/* The queue's owner reset or lost the controller: this queue is not on
-	 * the device any more; the next poll recovers it. No doorbell. */
-	if (unlikely(qp->gen != *qp->gen_src))
+	/* The queue's owner is resetting or lost the controller: this queue
+	 * may not be on the device any more; the next poll recovers it (and
+	 * rings). No doorbell. */
+	if (unlikely(qp->poke))
 		return;
 	if (upcie_nvme_db_update(qp->sq_db, qp->shadow_sq, qp->eventidx_sq, qp->sq_rung, tail))
 		qp->stats.sq_doorbells++;
@@ -330,20 +341,29 @@ static inline __attribute__((always_inline)) int upcie_nvme_queue_reap(struct up
 }
 
 /*
- * 8. Poll: reap up to max completions, then one CQ doorbell write. Commands
- * the callbacks queued (or queued before the call) are published with the
- * SQ doorbell first: under emulation and on real devices alike, the first
- * doorbell after a completion is the one that should give the device work.
- * Every UPCIE_NVME_TICK_POLLS calls, and whenever the owner's state
- * changed, the slow path runs first (clock, health, timeouts, recovery).
+ * 8. Poll: reap, then doorbells (see 7). A poked queue (its owner's state
+ * changed) takes the slow path first. The slow path also runs after every
+ * UPCIE_NVME_TICK_POLLS empty polls and every UPCIE_NVME_TICK_POLLS
+ * completions: it looks at the coarse clock for timeouts and health.
  */
 static inline __attribute__((always_inline)) int upcie_nvme_queue_poll(struct upcie_nvme_qpair *qp,
 								       uint32_t max)
 {
-	if (unlikely(qp->gen != *qp->gen_src) ||
-	    unlikely((++qp->polls & (UPCIE_NVME_TICK_POLLS - 1)) == 0))
+	int n;
+
+	if (unlikely(qp->poke))
 		return upcie_nvme_queue_poll_slow(qp, max);
-	return upcie_nvme_queue_reap(qp, max);
+	n = upcie_nvme_queue_reap(qp, max);
+	if (!n) {
+		if (unlikely((++qp->polls & (UPCIE_NVME_TICK_POLLS - 1)) == 0))
+			return upcie_nvme_queue_poll_slow(qp, max);
+	} else if (unlikely(((uint32_t)qp->stats.completed & (UPCIE_NVME_TICK_POLLS - 1)) <
+			    (uint32_t)n)) {
+		int m = upcie_nvme_queue_tick(qp);
+
+		return m < 0 ? m : n + m;
+	}
+	return n;
 }
 
 #endif

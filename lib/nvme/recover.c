@@ -317,9 +317,9 @@ int upcie_nvme_queue_owner_slow(struct upcie_nvme_qpair *qp, bool tick)
 		return 0;
 	if (!outstanding || qp->stats.completed != qp->seen_completed) {
 		qp->seen_completed = qp->stats.completed;
-		qp->progress_tick = qp->tick;
-	} else if (qp->tick - qp->progress_tick >= qp->health_ticks) {
-		qp->progress_tick = qp->tick;
+		qp->progress_ms = qp->tick_ms;
+	} else if (qp->tick_ms - qp->progress_ms >= qp->health_ms) {
+		qp->progress_ms = qp->tick_ms;
 		rc = health(qp->ctrl);
 		if (rc < 0 || qp->gen != *qp->gen_src)
 			return rc < 0 && qp->gen == *qp->gen_src ? rc : recover(qp);
@@ -347,12 +347,12 @@ int upcie_nvme_admin_slow(struct upcie_nvme_qpair *qp, bool tick)
 		return 0;
 	if (qp->stats.completed != qp->seen_completed) {
 		qp->seen_completed = qp->stats.completed;
-		qp->progress_tick = qp->tick;
+		qp->progress_ms = qp->tick_ms;
 		return 0;
 	}
-	if (qp->tick - qp->progress_tick < qp->health_ticks)
+	if (qp->tick_ms - qp->progress_ms < qp->health_ms)
 		return 0;
-	qp->progress_tick = qp->tick;
+	qp->progress_ms = qp->tick_ms;
 	/* Only the cheap half of health(): a reset from inside an admin wait
 	 * is left to the wait's own timeout. */
 	__atomic_add_fetch(&c->health_checks, 1, __ATOMIC_RELAXED);
