@@ -552,7 +552,7 @@ class Boot:
                 raise SetupError(f"{v}='{val}': only [A-Za-z0-9_.,:/-] can reach the guest")
             append.append(f"upcie.env.{v}={val}")
         append += ["loglevel=7", "upcie.verbose=1"] if self.verbose else ["loglevel=3", "quiet"]
-        append += list(k.kernel_args)
+        append += list(arch.kernel_args) + list(k.kernel_args)
         cmd = [arch.qemu, "-accel", "tcg,thread=multi", "-M", k.machine, "-cpu", arch.cpu,
                "-m", os.environ.get("UPCIE_QEMU_MEM", "1G"),
                "-smp", os.environ.get("UPCIE_QEMU_SMP", "2"),
@@ -603,10 +603,11 @@ class Boot:
         tmp = tempfile.mkdtemp(prefix="upcie-qmp-")
         self.qmp_path = os.path.join(tmp, "qmp.sock")
         cmd = self.qemu_command(kernel, initrd, guest_timeout)
-        # Now and then a TCG guest stalls in the kernel before /init runs
-        # (both CPUs busy, nothing on the console). Such a boot is killed
-        # after UPCIE_BOOT_TIMEOUT seconds and started again, once; a
-        # second stall, or any hang after /init started, fails.
+        # Now and then a TCG guest on a loaded host stalls or panics in the
+        # kernel before /init runs. A boot that ends, or has not reached
+        # /init after UPCIE_BOOT_TIMEOUT seconds, without a guest-init line
+        # is started again, once; a second one, or any hang or crash after
+        # /init started, fails.
         boot_timeout = env_int("UPCIE_BOOT_TIMEOUT", 150)
         try:
             for attempt in (1, 2):
@@ -616,8 +617,9 @@ class Boot:
                 if state != "stalled" or attempt == 2:
                     break
                 os.replace(self.log, f"{self.log}.stalled")
-                self.say(f"the guest did not reach /init within {boot_timeout}s (no guest-init "
-                         f"line; console kept as {self.log}.stalled); booting again")
+                self.say(f"the guest did not reach /init (no guest-init line "
+                         f"{'within ' + str(boot_timeout) + 's' if qrc is None else 'before QEMU exited'};"
+                         f" console kept as {self.log}.stalled); booting again")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         limit = qemu_timeout if state == "timeout" else boot_timeout
@@ -625,14 +627,16 @@ class Boot:
 
     def boot_once(self, cmd, qemu_timeout, boot_timeout):
         """Run QEMU once, following the console. Returns (state, QEMU's exit
-        status, seconds): state is done (QEMU exited), timeout (killed after
-        qemu_timeout) or stalled (killed: no guest-init line in boot_timeout)."""
+        status or None when killed, seconds): state is done (QEMU exited),
+        timeout (killed after qemu_timeout) or stalled (no guest-init line:
+        killed after boot_timeout, or QEMU exited before /init ran)."""
         open(self.log, "w").close()
         self.begun = False
         self.seen_init = False
         start = time.monotonic()
         self.t0 = start
         state = "done"
+        killed = False
         with open(os.path.join(self.work, f"qemu-{self.config}.out"), "w") as qout:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=qout,
                                     stderr=subprocess.STDOUT)
@@ -651,13 +655,15 @@ class Boot:
                     if done:
                         if pending:
                             self.console_line(pending.decode("utf-8", "replace"))
+                        if not self.seen_init:
+                            state = "stalled"
                         break
                     waited = time.monotonic() - start
                     if waited >= qemu_timeout:
-                        state = "timeout"
+                        state, killed = "timeout", True
                         break
                     if waited >= boot_timeout and not self.seen_init:
-                        state = "stalled"
+                        state, killed = "stalled", True
                         break
                     time.sleep(0.2)
         finally:
@@ -677,7 +683,13 @@ class Boot:
             text = f.read().replace(b"\r", b"")
         with open(self.log, "wb") as f:
             f.write(text)
-        return state, proc.returncode, elapsed
+        return state, None if killed else proc.returncode, elapsed
+
+    def qemu_tail(self):
+        """QEMU's own last words (its stdout and stderr)."""
+        with open(os.path.join(self.work, f"qemu-{self.config}.out"), errors="replace") as f:
+            for line in f.read().splitlines()[-20:]:
+                self.say(f"qemu: {line}")
 
     def verdict(self, state, limit, qrc, elapsed):
         c = self.config
@@ -685,18 +697,21 @@ class Boot:
             self.test_point(False, f"{c}: the guest powered off within {limit}s "
                                    f"(QEMU killed; log {self.log})")
             rc = TIMEOUT
-        elif state == "stalled":
+        elif state == "stalled" and qrc is None:
             self.test_point(False, f"{c}: the guest reached /init within {limit}s, in one of "
                                    f"two boots (QEMU killed; log {self.log})")
             rc = TIMEOUT
+        elif state == "stalled":
+            self.test_point(False, f"{c}: the guest reached /init, in one of two boots (the "
+                                   f"kernel stopped before it twice; QEMU exit {qrc}; "
+                                   f"log {self.log})")
+            self.qemu_tail()
+            rc = NO_RESULT
         elif self.result is None:
             self.test_point(False, f"{c}: the guest reported a result (none: it crashed or never "
                                    f"ran the script; QEMU exit {qrc} after {elapsed:.0f}s; "
                                    f"log {self.log})")
-            qout = os.path.join(self.work, f"qemu-{c}.out")
-            with open(qout, errors="replace") as f:
-                for line in f.read().splitlines()[-20:]:
-                    self.say(f"qemu: {line}")
+            self.qemu_tail()
             rc = NO_RESULT
         else:
             if self.tap and self.guest_plan != self.guest_tests:
