@@ -235,8 +235,17 @@ err_unmap:
 
 void upcie_dma_heap_destroy(struct upcie_dma_heap *h)
 {
+	struct upcie_dma_heap_info info;
+
 	if (!h)
 		return;
+	upcie_dma_heap_info(h, &info);
+	if (info.allocations)
+		/* Said, not hidden: a controller still using this memory would now
+		 * DMA into pages the kernel may hand to someone else. */
+		upcie_warn("destroying a DMA heap with %zu live allocations (%zu bytes): close the "
+			   "controllers using it first, and free what you allocated",
+			   info.allocations, info.used);
 	upcie_dma_segs_destroy(h);
 	upcie_pci_dma_unmap(h->dev, h->va, h->len, h->page_size, h->bus);
 	munmap(h->va, h->len);
@@ -414,12 +423,17 @@ bool upcie_dma_contains(const struct upcie_dma_heap *h, const void *va, size_t l
 
 void upcie_dma_heap_info(const struct upcie_dma_heap *h, struct upcie_dma_heap_info *info)
 {
+	struct upcie_dma_heap *mh = (struct upcie_dma_heap *)h;
+
 	memset(info, 0, sizeof(*info));
 	info->size = h->len;
-	info->used = h->used;
 	info->page_size = h->page_size;
 	info->hugepages = h->hugepages;
+	/* The counters move under the allocator's lock: read them under it. */
+	pthread_mutex_lock(&mh->lock);
+	info->used = h->used;
 	info->allocations = h->nallocs;
+	pthread_mutex_unlock(&mh->lock);
 	info->segments = 1;
 	for (size_t i = 0; i < __atomic_load_n(&h->nsegs, __ATOMIC_ACQUIRE); i++) {
 		struct upcie_dma_heap_info si;

@@ -221,7 +221,31 @@ static void test_hugetlb_mount_for(void)
 	CU_ASSERT_EQUAL(system(path), 0);
 }
 
+static char last_warning[512];
+static void keep_warning(enum upcie_log_level level, const char *msg, void *arg)
+{
+	(void)arg;
+	if (level <= UPCIE_LOG_WARN)
+		snprintf(last_warning, sizeof(last_warning), "%s", msg);
+}
+
+/* Destroying a heap that still has allocations says so instead of
+ * unmapping them silently. */
+static void test_destroy_with_live_allocations(void)
+{
+	struct upcie_dma_heap *h = upcie_dma_heap_create(f.dev, 1u << 20, UPCIE_DMA_NO_HUGEPAGES);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	CU_ASSERT_PTR_NOT_NULL(upcie_dma_alloc(h, 8192, 4096));
+	last_warning[0] = 0;
+	upcie_log_set(keep_warning, UPCIE_LOG_WARN, NULL);
+	upcie_dma_heap_destroy(h);
+	upcie_log_set(NULL, UPCIE_LOG_ERROR, NULL);
+	CU_ASSERT(strstr(last_warning, "1 live allocations") != NULL);
+}
+
 static CU_TestInfo tests[] = {
+    {"destroy with live allocations", test_destroy_with_live_allocations},
     {"alloc, align, translate, free", test_alloc_align_translate},
     {"exhaustion and merging", test_exhaustion_and_merge},
     {"64 KiB host pages (faked)", test_64k_host_pages},
