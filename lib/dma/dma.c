@@ -135,6 +135,19 @@ static void blocks_remove(struct upcie_dma_heap *h, size_t idx)
 	h->nblocks--;
 }
 
+/* Undo a heap's memory and bookkeeping; mapped: the device mapping exists. */
+static void heap_release(struct upcie_dma_heap *h, bool mapped)
+{
+	if (mapped)
+		upcie_pci_dma_unmap(h->dev, h->va, h->len, h->page_size, h->bus);
+	munmap(h->va, h->len);
+	free(h->bus);
+	free(h->blocks);
+	pthread_mutex_destroy(&h->lock);
+	pthread_mutex_destroy(&h->grow_lock);
+	free(h);
+}
+
 struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t size, unsigned flags)
 {
 	unsigned caps = upcie_pci_dma_caps(dev);
@@ -221,14 +234,11 @@ struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t s
 	return h;
 
 err_dma:
-	upcie_pci_dma_unmap(dev, h->va, h->len, h->page_size, h->bus);
+	heap_release(h, true);
+	errno = -rc;
+	return NULL;
 err_unmap:
-	munmap(h->va, h->len);
-	free(h->bus);
-	free(h->blocks);
-	pthread_mutex_destroy(&h->lock);
-	pthread_mutex_destroy(&h->grow_lock);
-	free(h);
+	heap_release(h, false);
 	errno = -rc;
 	return NULL;
 }
@@ -247,13 +257,7 @@ void upcie_dma_heap_destroy(struct upcie_dma_heap *h)
 			   "controllers using it first, and free what you allocated",
 			   info.allocations, info.used);
 	upcie_dma_segs_destroy(h);
-	upcie_pci_dma_unmap(h->dev, h->va, h->len, h->page_size, h->bus);
-	munmap(h->va, h->len);
-	free(h->bus);
-	free(h->blocks);
-	pthread_mutex_destroy(&h->lock);
-	pthread_mutex_destroy(&h->grow_lock);
-	free(h);
+	heap_release(h, true);
 }
 
 /*

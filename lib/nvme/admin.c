@@ -13,19 +13,6 @@
 #include "log.h"
 #include "nvme/nvme.h"
 
-struct admin_wait {
-	volatile int done;
-	struct upcie_nvme_cqe cqe;
-};
-
-static void admin_cb(void *arg, const struct upcie_nvme_cqe *cqe)
-{
-	struct admin_wait *w = arg;
-
-	w->cqe = *cqe;
-	w->done = 1;
-}
-
 static const char *state_says(const struct upcie_nvme_ctrl *c)
 {
 	switch (c->state) {
@@ -89,7 +76,7 @@ static int admin_failed(struct upcie_nvme_ctrl *c, const struct upcie_nvme_sqe *
 int upcie_nvme_admin_locked(struct upcie_nvme_ctrl *c, struct upcie_nvme_sqe *sqe, void *buf,
 			    size_t len, struct upcie_nvme_cqe *cqe, uint32_t timeout_ms)
 {
-	struct admin_wait w = {0};
+	struct upcie_nvme_waiter w = {0};
 	uint16_t cid;
 	int rc;
 
@@ -98,8 +85,8 @@ int upcie_nvme_admin_locked(struct upcie_nvme_ctrl *c, struct upcie_nvme_sqe *sq
 	if (c->state != UPCIE_NVME_LIVE && c->state != UPCIE_NVME_RESETTING)
 		return upcie_err(state_errno(c), "%s: admin command %#x refused: %s",
 				 upcie_pci_name(c->dev), sqe->opc, state_says(c));
-	rc = upcie_nvme_queue_submit(c->admin, sqe, buf, len, admin_cb, &w, UPCIE_NVME_SUBMIT_RING,
-				     &cid);
+	rc = upcie_nvme_queue_submit(c->admin, sqe, buf, len, upcie_nvme_waiter_cb, &w,
+				     UPCIE_NVME_SUBMIT_RING, &cid);
 	if (rc == -EAGAIN)
 		return upcie_err(-EAGAIN, "%s: admin queue full", upcie_pci_name(c->dev));
 	if (rc)

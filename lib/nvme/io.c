@@ -107,19 +107,6 @@ int upcie_nvme_submit_raw(struct upcie_nvme_qpair *qp, const struct upcie_nvme_s
 
 /* ---- synchronous helpers ---- */
 
-struct sync_wait {
-	volatile int done;
-	struct upcie_nvme_cqe cqe;
-};
-
-static void sync_cb(void *arg, const struct upcie_nvme_cqe *cqe)
-{
-	struct sync_wait *w = arg;
-
-	w->cqe = *cqe;
-	w->done = 1;
-}
-
 /* What a finished synchronous command returns. */
 static int sync_result(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe *sqe,
 		       const struct upcie_nvme_cqe *cqe)
@@ -151,13 +138,14 @@ static int sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *
 			    const void *buf, size_t len, struct upcie_nvme_cqe *cqe,
 			    uint32_t timeout_ms)
 {
-	struct sync_wait w = {0};
+	struct upcie_nvme_waiter w = {0};
 	uint16_t cid;
 	int rc;
 
 	if (!timeout_ms)
 		timeout_ms = 30000;
-	rc = upcie_nvme_queue_submit(qp, sqe, buf, len, sync_cb, &w, UPCIE_NVME_SUBMIT_RING, &cid);
+	rc = upcie_nvme_queue_submit(qp, sqe, buf, len, upcie_nvme_waiter_cb, &w,
+				     UPCIE_NVME_SUBMIT_RING, &cid);
 	if (rc)
 		return rc;
 	rc = upcie_nvme_queue_wait(qp, &w.done, upcie_now_ms() + timeout_ms, qp->ctrl->dev);

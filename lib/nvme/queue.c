@@ -267,6 +267,14 @@ int upcie_nvme_queue_poll_slow(struct upcie_nvme_qpair *qp, uint32_t max)
 	return n + upcie_nvme_queue_reap(qp, max ? max - (uint32_t)n : 0);
 }
 
+void upcie_nvme_waiter_cb(void *arg, const struct upcie_nvme_cqe *cqe)
+{
+	struct upcie_nvme_waiter *w = arg;
+
+	w->cqe = *cqe;
+	w->done = 1;
+}
+
 int upcie_nvme_queue_wait(struct upcie_nvme_qpair *qp, const volatile int *done,
 			  uint64_t deadline_ms, struct upcie_pci_dev *dev)
 {

@@ -119,6 +119,13 @@ HIDDEN int upcie_nvme_queue_tick(struct upcie_nvme_qpair *qp);
 HIDDEN int upcie_nvme_queue_submit_err(struct upcie_nvme_qpair *qp, int err, size_t len);
 HIDDEN uint64_t upcie_now_ms(void);
 
+/* A synchronous caller's completion: the callback copies the CQE, sets done. */
+struct upcie_nvme_waiter {
+	volatile int done;
+	struct upcie_nvme_cqe cqe;
+};
+HIDDEN void upcie_nvme_waiter_cb(void *arg, const struct upcie_nvme_cqe *cqe);
+
 /*
  * The one bounded wait of the library: poll until *done, the deadline, or
  * an error from the queue. idle(dev) lets a polled backend progress.

@@ -86,6 +86,31 @@ static uint8_t *held_read(struct fx *f, struct upcie_nvme_qpair *qp, struct prob
 	return buf;
 }
 
+/* A controller, one qpair (opts may be NULL) and one held read on it. */
+static struct upcie_nvme_qpair *start(struct fx *f, bool auto_reset,
+				      const struct upcie_nvme_qpair_opts *o, struct probe *p,
+				      uint8_t **buf)
+{
+	struct upcie_nvme_qpair *qp;
+
+	CU_ASSERT_FATAL(open_ctrl(f, auto_reset) == 0);
+	qp = upcie_nvme_qpair_create(f->ctrl, o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
+	*buf = held_read(f, qp, p);
+	return qp;
+}
+
+/* Close, and the held command ends then, with the controller disabled. */
+static void close_ends_it(struct fx *f, struct probe *p)
+{
+	CU_ASSERT_EQUAL(p->done, 0);
+	CU_ASSERT_EQUAL(upcie_nvme_ctrl_close(f->ctrl), 0);
+	f->ctrl = NULL;
+	CU_ASSERT_EQUAL(p->done, 1);
+	CU_ASSERT_EQUAL(p->status, UPCIE_NVME_SC_HOST_ABORTED);
+	CU_ASSERT(!p->ran_while_live);
+}
+
 /* After the command was reported finished, a late device must not touch it. */
 static void assert_untouched(struct fx *f, uint8_t *buf)
 {
@@ -154,10 +179,8 @@ static void test_close_after_lost_admin(void)
 	struct probe p = {.f = &f, .check_live = true};
 	uint32_t res;
 
-	CU_ASSERT_FATAL(open_ctrl(&f, false) == 0);
-	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
-	uint8_t *buf = held_read(&f, qp, &p);
+	uint8_t *buf;
+	struct upcie_nvme_qpair *qp = start(&f, false, NULL, &p, &buf);
 	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_DROP_CQE, 1, 0);
 	CU_ASSERT_EQUAL(upcie_nvme_get_features(f.ctrl, UPCIE_NVME_FEAT_NUM_QUEUES, 0, &res, NULL),
 			-ETIMEDOUT);
@@ -166,12 +189,7 @@ static void test_close_after_lost_admin(void)
 	CU_ASSERT(strstr(upcie_errmsg(), "needs a reset") != NULL);
 	/* The queue cannot be deleted on a failed controller: nothing ends yet. */
 	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), -EBUSY);
-	CU_ASSERT_EQUAL(p.done, 0);
-	CU_ASSERT_EQUAL(upcie_nvme_ctrl_close(f.ctrl), 0);
-	f.ctrl = NULL;
-	CU_ASSERT_EQUAL(p.done, 1);
-	CU_ASSERT_EQUAL(p.status, UPCIE_NVME_SC_HOST_ABORTED);
-	CU_ASSERT(!p.ran_while_live);
+	close_ends_it(&f, &p);
 	assert_untouched(&f, buf);
 	fx_close(&f);
 }
@@ -185,11 +203,9 @@ static void test_timeout_abort(void)
 	struct upcie_nvme_qpair_stats qs;
 	struct upcie_sim_stats ss;
 
-	CU_ASSERT_FATAL(open_ctrl(&f, true) == 0);
 	struct upcie_nvme_qpair_opts o = {.depth = 8, .timeout_ms = 50};
-	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, &o);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
-	uint8_t *buf = held_read(&f, qp, &p);
+	uint8_t *buf;
+	struct upcie_nvme_qpair *qp = start(&f, true, &o, &p, &buf);
 	CU_ASSERT_EQUAL(poll_until(&f, qp, &p), 0);
 	CU_ASSERT_EQUAL(p.status, UPCIE_NVME_SC_ABORT_REQ);
 	upcie_nvme_qpair_stats(qp, &qs);
@@ -212,11 +228,9 @@ static void test_timeout_abort_lost(void)
 	struct probe p = {.f = &f, .after_reset = true};
 	struct upcie_nvme_ctrl_info info;
 
-	CU_ASSERT_FATAL(open_ctrl(&f, true) == 0);
 	struct upcie_nvme_qpair_opts o = {.depth = 8, .timeout_ms = 50};
-	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, &o);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
-	uint8_t *buf = held_read(&f, qp, &p);
+	uint8_t *buf;
+	struct upcie_nvme_qpair *qp = start(&f, true, &o, &p, &buf);
 	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_ABORT_LOST, 0, 0);
 	CU_ASSERT_EQUAL(poll_until(&f, qp, &p), 0);
 	CU_ASSERT_EQUAL(p.status, UPCIE_NVME_SC_HOST_ABORTED);
@@ -325,10 +339,8 @@ static void test_removed_while_polling(void)
 	struct probe p = {.f = &f};
 	uint16_t st;
 
-	CU_ASSERT_FATAL(open_ctrl(&f, true) == 0);
-	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
-	uint8_t *buf = held_read(&f, qp, &p);
+	uint8_t *buf;
+	struct upcie_nvme_qpair *qp = start(&f, true, NULL, &p, &buf);
 	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_REMOVED, 0, 0);
 	CU_ASSERT_EQUAL(poll_until(&f, qp, &p), -ENODEV);
 	CU_ASSERT_EQUAL(p.done, 1);
@@ -354,10 +366,8 @@ static void test_cfs_embedder_resets(void)
 	struct fx f;
 	struct probe p = {.f = &f, .after_reset = true};
 
-	CU_ASSERT_FATAL(open_ctrl(&f, false) == 0);
-	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
-	uint8_t *buf = held_read(&f, qp, &p);
+	uint8_t *buf;
+	struct upcie_nvme_qpair *qp = start(&f, false, NULL, &p, &buf);
 	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_CFS, 0, 0);
 	CU_ASSERT_EQUAL(poll_until(&f, qp, &p), -ENOTRECOVERABLE);
 	CU_ASSERT_EQUAL(p.done, 0);
@@ -379,19 +389,12 @@ static void test_delete_sq_refused(void)
 	struct fx f;
 	struct probe p = {.f = &f, .check_live = true};
 
-	CU_ASSERT_FATAL(open_ctrl(&f, true) == 0);
-	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
-	uint8_t *buf = held_read(&f, qp, &p);
+	uint8_t *buf;
+	struct upcie_nvme_qpair *qp = start(&f, true, NULL, &p, &buf);
 	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_DELETE_SQ_REFUSED, 0, 0);
 	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), -EBUSY);
 	CU_ASSERT(strstr(upcie_errmsg(), "Invalid Queue Deletion") != NULL);
-	CU_ASSERT_EQUAL(p.done, 0);
-	CU_ASSERT_EQUAL(upcie_nvme_ctrl_close(f.ctrl), 0);
-	f.ctrl = NULL;
-	CU_ASSERT_EQUAL(p.done, 1);
-	CU_ASSERT_EQUAL(p.status, UPCIE_NVME_SC_HOST_ABORTED);
-	CU_ASSERT(!p.ran_while_live);
+	close_ends_it(&f, &p);
 	assert_untouched(&f, buf);
 	fx_close(&f);
 }
@@ -403,10 +406,8 @@ static void test_destroy_with_held(void)
 	struct fx f;
 	struct probe p = {.f = &f};
 
-	CU_ASSERT_FATAL(open_ctrl(&f, true) == 0);
-	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
-	uint8_t *buf = held_read(&f, qp, &p);
+	uint8_t *buf;
+	struct upcie_nvme_qpair *qp = start(&f, true, NULL, &p, &buf);
 	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
 	CU_ASSERT_EQUAL(p.done, 1);
 	CU_ASSERT_EQUAL(p.status, UPCIE_NVME_SC_ABORT_SQ_DELETED);
@@ -422,10 +423,8 @@ static void test_reset_fails(void)
 	struct fx f;
 	struct probe p = {.f = &f, .check_live = true};
 
-	CU_ASSERT_FATAL(open_ctrl(&f, false) == 0);
-	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
-	uint8_t *buf = held_read(&f, qp, &p);
+	uint8_t *buf;
+	struct upcie_nvme_qpair *qp = start(&f, false, NULL, &p, &buf);
 	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_RDY_NEVER, 0, 0);
 	CU_ASSERT_EQUAL(upcie_nvme_ctrl_reset(f.ctrl), -ENOTRECOVERABLE);
 	CU_ASSERT(strstr(upcie_errmsg(), "reset failed") != NULL);
