@@ -117,8 +117,15 @@ new_seed() {
 # The devbind and hugepages CLIs first (guest-tools.sh): it leaves both
 # controllers on nvme, and the driver suites below overwrite its ext2 at the
 # start of B's namespace.
-timeout 180 sh "${UPCIE_GUEST_LIB%/*}/guest-tools.sh" ||
-	t_fail "guest-tools.sh" "exit $? (timed out after 180 s?)"
+# UPCIE_GUEST_QUICK=1 (scripts/test's default for the Arm guests) leaves out
+# these CLI checks and runs the driver suites on A only: what is left proves
+# the build, the page sizes and the device plumbing on another machine.
+if [ "${UPCIE_GUEST_QUICK:-0}" = 1 ]; then
+	t_skip "guest-tools.sh (the CLIs)" "UPCIE_GUEST_QUICK=1"
+else
+	timeout 180 sh "${UPCIE_GUEST_LIB%/*}/guest-tools.sh" ||
+		t_fail "guest-tools.sh" "exit $? (timed out after 180 s?)"
+fi
 
 echo "== configuration $UPCIE_CONFIG: A=$A B=$B, user-space driver $drv"
 read_geometry || t_fail "namespace geometry" "block devices missing under nvme"
@@ -202,7 +209,9 @@ fi
 for t in /upcie/tests/unit/test_*; do
 	[ -x "$t" ] || continue
 	grep -q UPCIE_TEST_DEVICE "$t" 2>/dev/null || continue
-	for c in $XCTRLS; do
+	suite_ctrls=$XCTRLS
+	[ "${UPCIE_GUEST_QUICK:-0}" = 1 ] && suite_ctrls=${XCTRLS%% *}
+	for c in $suite_ctrls; do
 		name="suite ${t##*/test_} on $c"
 		echo "---- $name"
 		UPCIE_TEST_DEVICE=$(bdf_of "$c") timeout "$SUITE_TIMEOUT" "$t" >/tmp/suite.out 2>&1
