@@ -60,15 +60,9 @@ static int admin_failed(struct upcie_nvme_ctrl *c, const struct upcie_nvme_sqe *
 	upcie_errmsg_save(msg, sizeof(msg));
 	if (c->admin->reqs[cid].busy)
 		c->admin->reqs[cid].abandoned = 1;
-	if (c->opts.no_auto_reset || c->state == UPCIE_NVME_RESETTING) {
-		/* During a reset, the reset itself fails and says so. */
-		if (c->state == UPCIE_NVME_LIVE)
-			upcie_nvme_ctrl_set_state(c, UPCIE_NVME_FAILED);
-		c->admin->gen = c->gen; /* the admin queue stays usable for a reset */
-	} else {
-		upcie_nvme_reset_locked(c, err == -ETIMEDOUT ? "an admin command timed out"
-							     : "Controller Fatal Status");
-	}
+	/* The controller layer decides: mark it failed, or reset it. */
+	c->admin_lost(c,
+		      err == -ETIMEDOUT ? "an admin command timed out" : "Controller Fatal Status");
 	upcie_errmsg_restore(msg);
 	return err;
 }

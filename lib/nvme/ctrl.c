@@ -434,6 +434,7 @@ static struct upcie_nvme_ctrl *ctrl_alloc(struct upcie_pci_dev *dev, struct upci
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&c->admin_lock, &attr);
 	pthread_mutexattr_destroy(&attr);
+	c->admin_lost = upcie_nvme_admin_lost;
 	c->dev = dev;
 	c->heap = heap;
 	c->regs = regs;

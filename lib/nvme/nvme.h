@@ -79,6 +79,10 @@ struct upcie_nvme_ctrl {
 	uint64_t health_checks;
 
 	pthread_mutex_t admin_lock;
+	/* Set by the controller layer: an admin command was lost (timeout or
+	 * CFS while waiting); admin lock held. The admin layer calls up only
+	 * through this. */
+	void (*admin_lost)(struct upcie_nvme_ctrl *ctrl, const char *why);
 	struct upcie_nvme_qpair *admin;
 	void *admin_buf; /* 4 KiB for internal admin data */
 
@@ -125,6 +129,7 @@ HIDDEN int upcie_nvme_admin_slow(struct upcie_nvme_qpair *qp, bool tick);
 HIDDEN int upcie_nvme_reset_locked(struct upcie_nvme_ctrl *ctrl, const char *why);
 HIDDEN int upcie_nvme_expire(struct upcie_nvme_qpair *qp, uint16_t cid);
 HIDDEN void upcie_nvme_fence(struct upcie_nvme_ctrl *ctrl, int state, const char *why);
+HIDDEN void upcie_nvme_admin_lost(struct upcie_nvme_ctrl *ctrl, const char *why);
 
 /* qpair.c */
 HIDDEN int upcie_nvme_qpair_on_device(struct upcie_nvme_qpair *qp);

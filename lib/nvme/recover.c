@@ -160,6 +160,19 @@ int upcie_nvme_reset_locked(struct upcie_nvme_ctrl *c, const char *why)
 	return 0;
 }
 
+/* An admin command was lost: reset, or (no_auto_reset, or inside a reset,
+ * which then fails and says so) mark the controller failed. */
+void upcie_nvme_admin_lost(struct upcie_nvme_ctrl *c, const char *why)
+{
+	if (!c->opts.no_auto_reset && c->state != UPCIE_NVME_RESETTING) {
+		upcie_nvme_reset_locked(c, why);
+		return;
+	}
+	if (c->state == UPCIE_NVME_LIVE)
+		upcie_nvme_ctrl_set_state(c, UPCIE_NVME_FAILED);
+	c->admin->gen = c->gen; /* the admin queue stays usable for a reset */
+}
+
 int upcie_nvme_ctrl_reset(struct upcie_nvme_ctrl *c)
 {
 	int rc;
