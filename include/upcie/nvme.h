@@ -244,7 +244,18 @@ struct upcie_nvme_qpair_opts {
 					     UINT32_MAX: never */
 	upcie_nvme_timeout_cb timeout_cb; /* NULL: ABORT */
 	void *timeout_arg;
-	uint32_t reserved[8];
+	/*
+	 * Lazy CQ head doorbell: upcie_nvme_poll() does not publish the CQ head;
+	 * the next ring that gives the device new commands publishes it, right
+	 * after the SQ tail. The device gets new work first and, once per ring,
+	 * learns the head. Safe: every command reaches the device through a ring
+	 * that also published the head, so the device never holds more
+	 * completions than slots. 0: the head is published by every poll that
+	 * reaped anything (the default).
+	 */
+	uint8_t lazy_cq;
+	uint8_t reserved8[3];
+	uint32_t reserved[7];
 };
 
 struct upcie_nvme_qpair_stats {

@@ -63,6 +63,7 @@ static void setup_queue(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_qpair *q
 	if (opts) {
 		qp->tcb = opts->timeout_cb;
 		qp->tcb_arg = opts->timeout_arg;
+		qp->lazy_cq = opts->lazy_cq ? 1 : 0;
 	}
 	qp->slow = upcie_nvme_queue_owner_slow;
 	qp->gen_src = &ctrl->gen;

@@ -13,7 +13,8 @@
  *
  * Hot-path rules (docs/design.md): no MMIO reads, no syscalls, no locks,
  * no allocation; one SQ doorbell write per ring, one CQ doorbell write per
- * poll call that reaped anything.
+ * poll call that reaped anything (with lazy_cq: per ring that had new
+ * commands instead).
  */
 #ifndef UPCIE_LIB_NVME_QUEUE_H
 #define UPCIE_LIB_NVME_QUEUE_H
@@ -75,6 +76,7 @@ struct upcie_nvme_qpair {
 	uint16_t cq_rung; /* head value last published to the device */
 	uint16_t phase;
 	volatile uint8_t poke; /* set by another thread: the owner's state changed */
+	uint8_t lazy_cq;       /* the CQ head goes out with the next SQ ring only */
 	uint32_t polls;	       /* poll calls, for the clock look every TICK_POLLS */
 	uint32_t gen;	       /* *gen_src when this queue was last in step with its owner */
 	const volatile uint32_t *gen_src;
@@ -188,7 +190,30 @@ static inline bool upcie_nvme_db_update(volatile uint32_t *db, volatile uint32_t
 	return true;
 }
 
-/* 3. Ring: one SQ doorbell write for everything queued since the last. */
+/* Publish the CQ head, if it moved since the last time. */
+static inline void upcie_nvme_queue_cq_db(struct upcie_nvme_qpair *qp)
+{
+	if (qp->cq_head == qp->cq_rung)
+		return;
+	if (upcie_nvme_db_update(qp->cq_db, qp->shadow_cq, qp->eventidx_cq, qp->cq_rung,
+				 qp->cq_head))
+		qp->stats.cq_doorbells++;
+	else
+		qp->stats.shadow_cq++;
+	qp->cq_rung = qp->cq_head;
+}
+
+/*
+ * 3. Ring: one SQ doorbell write for everything queued since the last,
+ * then the CQ head if it moved (lazy_cq leaves it to this point).
+ *
+ * Why lazy_cq cannot overflow the CQ: the device learns of commands only
+ * here, and here it also learns the head H of everything we consumed.
+ * Let O be the commands outstanding after this ring (O <= depth - 1: the
+ * CID pool) and P of them already posted past H. Until the next ring the
+ * device gets no new command, so it posts at most O - P more entries,
+ * while it sees depth - 1 - P free slots: O - P <= depth - 1 - P.
+ */
 static inline void upcie_nvme_queue_ring(struct upcie_nvme_qpair *qp)
 {
 	uint16_t tail = qp->sq_tail;
@@ -205,6 +230,7 @@ static inline void upcie_nvme_queue_ring(struct upcie_nvme_qpair *qp)
 	else
 		qp->stats.shadow_sq++;
 	qp->sq_rung = tail;
+	upcie_nvme_queue_cq_db(qp);
 }
 
 /* 4. The SQE at the tail is written: move the tail; ring now if asked. */
@@ -335,14 +361,11 @@ static inline __attribute__((always_inline)) int upcie_nvme_queue_reap(struct up
 		upcie_nvme_queue_complete(qp, &cqe);
 	}
 	if (n) {
-		/* What the callbacks queued goes to the device before the CQ head. */
+		/* What the callbacks queued goes to the device before the CQ head
+		 * (ring publishes the head after the tail). */
 		upcie_nvme_queue_ring(qp);
-		if (upcie_nvme_db_update(qp->cq_db, qp->shadow_cq, qp->eventidx_cq, qp->cq_rung,
-					 qp->cq_head))
-			qp->stats.cq_doorbells++;
-		else
-			qp->stats.shadow_cq++;
-		qp->cq_rung = qp->cq_head;
+		if (!qp->lazy_cq)
+			upcie_nvme_queue_cq_db(qp);
 	}
 	return (int)n;
 }

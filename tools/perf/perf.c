@@ -260,7 +260,8 @@ static void dev_close(struct perf_dev *d)
 static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsigned nthreads)
 {
 	struct perf_dev *d = t->dev;
-	struct upcie_nvme_qpair_opts qo = {.depth = o->qd + 1};
+	struct upcie_nvme_qpair_opts qo = {.depth = o->queue_size ? o->queue_size : o->qd + 1,
+					   .lazy_cq = o->lazy_cq};
 
 	t->qp = upcie_nvme_qpair_create(d->ctrl, &qo);
 	if (!t->qp)
@@ -457,7 +458,10 @@ int main(int argc, char **argv)
 		}
 		started++;
 	}
-	progress_loop(&o, th, started);
+	/* Without progress or status lines, main has nothing to do until the
+	 * threads end: no 20 ms wake-ups on the CPUs they need. */
+	if (!o.no_progress_thread)
+		progress_loop(&o, th, started);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
 	if (rc)

@@ -57,6 +57,10 @@ struct perf_opts {
 	uint64_t io_count; /* 0: no limit */
 	bool verify;
 	bool no_dbbuf;
+	bool loop_cb;		 /* --loop callback: callbacks submit the next command */
+	bool lazy_cq;		 /* --lazy-cq */
+	bool no_progress_thread; /* --no-progress-thread */
+	uint32_t queue_size;	 /* --queue-size; 0: qd + 1 */
 	bool json;
 	bool progress;
 	bool sim_stepped;
@@ -140,6 +144,7 @@ struct perf_thread {
 	uint64_t seq_next;
 	uint64_t submitted_measured;
 	bool measuring;
+	bool cb_submit; /* --loop callback: callbacks may submit the next command */
 
 	/* Results (measured I/Os only). */
 	struct perf_hist hist[3]; /* latency of reads [0], writes [1] and trims [2] */
@@ -147,6 +152,7 @@ struct perf_thread {
 	uint64_t ios, reads, writes, trims;
 	uint64_t submit_tsc, complete_tsc, cb_tsc;
 	uint64_t submit_calls, ring_calls, polls, polls_hit;
+	uint64_t tsc_reads; /* TSC reads of the loop itself (rdtsc is emulated in a TCG guest) */
 	uint64_t preempted; /* intervals left out of the cost */
 	uint64_t tsc_start, tsc_stop;
 	uint64_t errors, mismatches, verified;

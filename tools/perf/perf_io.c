@@ -75,6 +75,13 @@ long perf_check(const void *buf, uint64_t slba, uint32_t nlb, uint32_t lba_shift
 	return -1;
 }
 
+/* A TSC read of the loop, counted (rdtsc is emulated, and costly, in a TCG guest). */
+static inline uint64_t loop_tsc(struct perf_thread *t)
+{
+	t->tsc_reads++;
+	return perf_tsc();
+}
+
 /* The generation table holds a busy bit while a command on the block is in flight. */
 #define GEN_BUSY (1u << 31)
 #define GEN_MASK (GEN_BUSY - 1)
@@ -99,11 +106,25 @@ static void record_err(struct perf_thread *t, const struct perf_slot *s, uint16_
 	e->offset = offset < 0 ? 0 : (uint32_t)offset;
 }
 
+static bool submit_one(struct perf_thread *t);
+
+/* Whether another command may go out now (run time, --io-count, SIGINT). */
+static inline bool may_submit(struct perf_thread *t, uint64_t now)
+{
+	if (perf_stop)
+		return false;
+	if (!t->measuring)
+		return true;
+	if (t->quota && t->submitted_measured >= t->quota)
+		return false;
+	return !t->tsc_end || now < t->tsc_end;
+}
+
 static void io_done(void *arg, const struct upcie_nvme_cqe *cqe)
 {
 	struct perf_slot *s = arg;
 	struct perf_thread *t = s->t;
-	uint64_t now = perf_tsc();
+	uint64_t now = loop_tsc(t);
 	uint16_t status = upcie_nvme_cqe_status(cqe);
 
 	/* Given up on at the drain timeout and counted then; completed or
@@ -146,7 +167,11 @@ static void io_done(void *arg, const struct upcie_nvme_cqe *cqe)
 		__atomic_store_n(&t->prog_lat, t->prog_lat + lat, __ATOMIC_RELAXED);
 	}
 	t->free[t->nfree++] = s;
-	t->cb_tsc += perf_tsc() - now;
+	/* --loop callback: the next command, queued here and published by the
+	 * poll that called us, SQ tail before CQ head. */
+	if (t->cb_submit && may_submit(t, now))
+		submit_one(t);
+	t->cb_tsc += loop_tsc(t) - now;
 }
 
 /* Pick the next block: sequential or random within the slice; with
@@ -182,6 +207,7 @@ static void start_measuring(struct perf_thread *t, uint64_t now)
 	t->ios = t->reads = t->writes = t->trims = 0;
 	t->submit_tsc = t->complete_tsc = 0;
 	t->submit_calls = t->ring_calls = t->polls = t->polls_hit = t->preempted = 0;
+	t->tsc_reads = 0;
 	upcie_nvme_qpair_stats(t->qp, &t->st0);
 	t->tsc_start = now;
 	t->tsc_stop = now;
@@ -196,68 +222,76 @@ static inline void add_cost(struct perf_thread *t, uint64_t *acc, uint64_t d, ui
 		*acc += d > ovh ? d - ovh : 0;
 }
 
-/* Queue n commands, then one doorbell. */
-static void submit_batch(struct perf_thread *t, uint32_t n)
+/* Queue one command on a free slot (no doorbell); false if it was refused. */
+static bool submit_one(struct perf_thread *t)
 {
 	const struct perf_opts *o = t->o;
 	bool rand = o->rw >= PERF_RANDREAD;
 	uint64_t ovh = (uint64_t)perf_clock.overhead;
 
-	for (uint32_t i = 0; i < n; i++) {
-		struct perf_slot *s = t->free[--t->nfree];
-		uint64_t blk = next_blk(t, rand);
-		uint64_t slba = blk * t->nlb;
-		uint64_t t0, t1;
-		int rc;
+	struct perf_slot *s = t->free[--t->nfree];
+	uint64_t blk = next_blk(t, rand);
+	uint64_t slba = blk * t->nlb;
+	uint64_t t0, t1;
+	int rc;
 
-		s->blk = blk;
-		s->write = o->mix == 100 ? 0 : o->mix == 0 ? 1 : rng_below(&t->rng, 100) >= o->mix;
-		if (o->trim && rng_below(&t->rng, 100) < o->trim)
-			s->write = 2; /* never with --verify: the data would be undefined */
-		s->measured = t->measuring;
-		if (t->dev->gen) {
-			uint32_t *g = &t->dev->gen[blk];
+	s->blk = blk;
+	s->write = o->mix == 100 ? 0 : o->mix == 0 ? 1 : rng_below(&t->rng, 100) >= o->mix;
+	if (o->trim && rng_below(&t->rng, 100) < o->trim)
+		s->write = 2; /* never with --verify: the data would be undefined */
+	s->measured = t->measuring;
+	if (t->dev->gen) {
+		uint32_t *g = &t->dev->gen[blk];
 
-			if (s->write) {
-				s->gen = (*g & GEN_MASK) + 1;
-				if (s->gen > GEN_MASK)
-					s->gen = 1;
-				perf_fill(s->buf, slba, t->nlb, t->lba_shift, s->gen);
-			}
-			*g |= GEN_BUSY;
+		if (s->write) {
+			s->gen = (*g & GEN_MASK) + 1;
+			if (s->gen > GEN_MASK)
+				s->gen = 1;
+			perf_fill(s->buf, slba, t->nlb, t->lba_shift, s->gen);
 		}
-		t0 = perf_tsc();
-		if (s->write == 2) {
-			struct upcie_nvme_dsm_range *r = s->buf;
-
-			r->cattr = 0;
-			r->nlb = t->nlb;
-			r->slba = slba;
-			rc = upcie_nvme_deallocate(t->qp, t->ns->nsid, r, 1, io_done, s, 0);
-		} else if (s->write) {
-			rc = upcie_nvme_write(t->qp, t->ns, slba, t->nlb, s->buf, io_done, s, 0);
-		} else
-			rc = upcie_nvme_read(t->qp, t->ns, slba, t->nlb, s->buf, io_done, s, 0);
-		t1 = perf_tsc();
-		s->start = t0;
-		add_cost(t, &t->submit_tsc, t1 - t0, ovh);
-		t->submit_calls++;
-		if (perf_unlikely(rc)) {
-			/* Not submitted: count it as a failed command. */
-			if (t->dev->gen)
-				t->dev->gen[blk] &= GEN_MASK;
-			record_err(t, s, PERF_ST_REJECTED, false, 0, -1);
-			t->free[t->nfree++] = s;
-			continue;
-		}
-		if (s->measured)
-			t->submitted_measured++;
+		*g |= GEN_BUSY;
 	}
+	t0 = loop_tsc(t);
+	if (s->write == 2) {
+		struct upcie_nvme_dsm_range *r = s->buf;
+
+		r->cattr = 0;
+		r->nlb = t->nlb;
+		r->slba = slba;
+		rc = upcie_nvme_deallocate(t->qp, t->ns->nsid, r, 1, io_done, s, 0);
+	} else if (s->write) {
+		rc = upcie_nvme_write(t->qp, t->ns, slba, t->nlb, s->buf, io_done, s, 0);
+	} else
+		rc = upcie_nvme_read(t->qp, t->ns, slba, t->nlb, s->buf, io_done, s, 0);
+	t1 = loop_tsc(t);
+	s->start = t0;
+	add_cost(t, &t->submit_tsc, t1 - t0, ovh);
+	t->submit_calls++;
+	if (perf_unlikely(rc)) {
+		/* Not submitted: count it as a failed command. */
+		if (t->dev->gen)
+			t->dev->gen[blk] &= GEN_MASK;
+		record_err(t, s, PERF_ST_REJECTED, false, 0, -1);
+		t->free[t->nfree++] = s;
+		return false;
+	}
+	if (s->measured)
+		t->submitted_measured++;
+	return true;
+}
+
+/* Queue n commands, then one doorbell. */
+static void submit_batch(struct perf_thread *t, uint32_t n)
+{
+	uint64_t ovh = (uint64_t)perf_clock.overhead;
+
+	for (uint32_t i = 0; i < n; i++)
+		submit_one(t);
 	{
-		uint64_t t0 = perf_tsc(), t1;
+		uint64_t t0 = loop_tsc(t), t1;
 
 		upcie_nvme_ring(t->qp);
-		t1 = perf_tsc();
+		t1 = loop_tsc(t);
 		add_cost(t, &t->submit_tsc, t1 - t0, ovh);
 		t->ring_calls++;
 	}
@@ -268,9 +302,9 @@ static inline int poll_once(struct perf_thread *t)
 	uint64_t cb0 = t->cb_tsc, t0, t1, ovh = (uint64_t)perf_clock.overhead;
 	int n;
 
-	t0 = perf_tsc();
+	t0 = loop_tsc(t);
 	n = upcie_nvme_poll(t->qp, 0);
-	t1 = perf_tsc();
+	t1 = loop_tsc(t);
 	if (perf_unlikely(n < 0)) {
 		/* The controller is gone or failed: its commands have ended (or
 		 * never will); stop every thread and report it. */
@@ -345,8 +379,9 @@ void *perf_thread_run(void *arg)
 	/* All qpairs start together. */
 	while (perf_tsc() < t->tsc_go && !perf_stop)
 		;
+	t->cb_submit = t->o->loop_cb;
 	for (;;) {
-		uint64_t now = perf_tsc();
+		uint64_t now = loop_tsc(t);
 		uint32_t want = t->nfree >= batch ? batch : 0;
 
 		if (!t->measuring && now >= t->tsc_measure)
@@ -373,6 +408,7 @@ void *perf_thread_run(void *arg)
 	}
 
 	/* Drain: everything submitted completes (and counts) before we stop. */
+	t->cb_submit = false;
 	deadline = perf_tsc() + t->drain_ticks;
 	while (t->nfree < t->nslots) {
 		if (t->dev->sim)

@@ -36,6 +36,16 @@ static const char usage_text[] =
     "  --verify           writes carry a pattern of LBA and generation; reads\n"
     "                     check blocks written in this run\n"
     "  --no-dbbuf         do not use shadow doorbells even if offered\n"
+    "  --loop MODE        callback: each completion callback submits the next\n"
+    "                     command, published by the poll that reaped it (its SQ\n"
+    "                     doorbell before the CQ head's); batch: after each\n"
+    "                     poll, new commands in groups of --batch, one\n"
+    "                     upcie_nvme_ring() per group (the default)\n"
+    "  --lazy-cq          the qpair's CQ head goes out with the next SQ ring, not\n"
+    "                     with every poll (upcie_nvme_qpair_opts.lazy_cq)\n"
+    "  --queue-size N     entries per queue (default qd + 1; at least qd + 1)\n"
+    "  --no-progress-thread  the main thread sleeps in join instead of waking\n"
+    "                     every 20 ms (no progress or status lines)\n"
     "  --json             results as one JSON object on stdout (latencies in ns)\n"
     "  --percentiles LIST latency percentiles to report, e.g. 50,99,99.9\n"
     "                     (default 50,90,99,99.9,99.99)\n"
@@ -77,6 +87,10 @@ enum {
 	OPT_TRIM,
 	OPT_OUTPUT,
 	OPT_STATUS,
+	OPT_LOOP,
+	OPT_LAZYCQ,
+	OPT_QSIZE,
+	OPT_NOPTHREAD,
 	OPT_HELP,
 };
 
@@ -104,6 +118,10 @@ static const struct option longopts[] = {
     {"percentiles", required_argument, NULL, OPT_PCTS},
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"status-interval", required_argument, NULL, OPT_STATUS},
+    {"loop", required_argument, NULL, OPT_LOOP},
+    {"lazy-cq", no_argument, NULL, OPT_LAZYCQ},
+    {"queue-size", required_argument, NULL, OPT_QSIZE},
+    {"no-progress-thread", no_argument, NULL, OPT_NOPTHREAD},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -390,6 +408,26 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 				    "more)",
 				    optarg);
 			break;
+		case OPT_LOOP:
+			if (!strcmp(optarg, "callback"))
+				o->loop_cb = true;
+			else if (!strcmp(optarg, "batch"))
+				o->loop_cb = false;
+			else
+				return bad("--loop '%s' is not callback or batch", optarg);
+			break;
+		case OPT_LAZYCQ:
+			o->lazy_cq = true;
+			break;
+		case OPT_QSIZE:
+			if (parse_u64(optarg, 2, 65535, &v))
+				return bad("--queue-size '%s' is not a queue size (2..65535)",
+					   optarg);
+			o->queue_size = (uint32_t)v;
+			break;
+		case OPT_NOPTHREAD:
+			o->no_progress_thread = true;
+			break;
 		case OPT_SIM_MS:
 			if (parse_u64(optarg, 1, 64, &v))
 				return bad("--sim-ms '%s' is not a metadata size (1..64 bytes)",
@@ -425,12 +463,23 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 		snprintf(b, sizeof(b), "%u", o->batch);
 		return bad("--batch %s is larger than --qd", b);
 	}
+	if (o->queue_size && o->queue_size < o->qd + 1) {
+		char b[32];
+		snprintf(b, sizeof(b), "%u", o->queue_size);
+		return bad("--queue-size %s is too small: a queue of N entries holds N - 1 "
+			   "commands; give at least --qd + 1",
+			   b);
+	}
 	if (o->io_count && !time_set)
 		o->time_s = 0;
 	if (o->io_count && o->io_count < (uint64_t)o->ndev * o->qpairs) {
 		return bad("--io-count is smaller than the number of qpairs%s", "");
 	}
-	if (!progress_set)
+	if (o->no_progress_thread && (o->progress || o->status_interval))
+		return bad("--no-progress-thread cannot go with --progress or "
+			   "--status-interval%s",
+			   "");
+	if (!progress_set && !o->no_progress_thread)
 		o->progress =
 		    isatty(STDOUT_FILENO) && !o->json && !o->output && !o->status_interval;
 	return 0;

@@ -19,6 +19,7 @@ struct perf_sum {
 	struct perf_hist hist[3]; /* reads, writes, trims */
 	uint64_t ios, reads, writes, trims, errors, mismatches, verified, abandoned;
 	uint64_t submit_tsc, complete_tsc, submit_calls, ring_calls, polls, polls_hit, preempted;
+	uint64_t tsc_reads;
 	uint64_t submitted, completed, sq_db, cq_db, shadow_sq, shadow_cq;
 	uint64_t tsc_start, tsc_stop;
 	uint64_t usr_us, sys_us; /* CPU time of the I/O threads over the measure */
@@ -50,6 +51,7 @@ static void add_thread(struct perf_sum *s, const struct perf_thread *t)
 	s->ring_calls += t->ring_calls;
 	s->polls += t->polls;
 	s->polls_hit += t->polls_hit;
+	s->tsc_reads += t->tsc_reads;
 	s->preempted += t->preempted;
 	s->submitted += t->st1.submitted - t->st0.submitted;
 	s->completed += t->st1.completed - t->st0.completed;
@@ -93,6 +95,7 @@ struct perf_figs {
 	double usr_pct, sys_pct;
 	double submit_ns, complete_ns;
 	double sq_db, cq_db, shadow_sq, shadow_cq, db, per_poll;
+	double polls, empty_polls, tsc_reads; /* per I/O completed */
 };
 
 static const char *const dir_names[3] = {"read", "write", "trim"};
@@ -134,6 +137,9 @@ static void figures(const struct perf_opts *o, const struct perf_sum *s, struct 
 	f->shadow_cq = ratio((double)s->shadow_cq, (double)s->completed);
 	f->db = ratio((double)(s->sq_db + s->cq_db), (double)s->completed);
 	f->per_poll = ratio((double)s->completed, (double)s->polls_hit);
+	f->polls = ratio((double)s->polls, (double)s->completed);
+	f->empty_polls = ratio((double)(s->polls - s->polls_hit), (double)s->completed);
+	f->tsc_reads = ratio((double)s->tsc_reads, (double)s->completed);
 }
 
 /* JSON key of a percentile: "p" and its digits, 99.9 -> "p999", 50 -> "p50". */
@@ -225,6 +231,9 @@ static void json_figs(const struct perf_opts *o, const struct perf_sum *s,
 	printf("%s\"completions_per_poll\": %.2f,\n", ind, f->per_poll);
 	printf("%s\"polls\": %llu,\n", ind, (unsigned long long)s->polls);
 	printf("%s\"polls_hit\": %llu,\n", ind, (unsigned long long)s->polls_hit);
+	printf("%s\"polls_per_io\": %.3f,\n", ind, f->polls);
+	printf("%s\"empty_polls_per_io\": %.3f,\n", ind, f->empty_polls);
+	printf("%s\"tsc_reads_per_io\": %.3f,\n", ind, f->tsc_reads);
 	printf("%s\"preempted_intervals\": %llu,\n", ind, (unsigned long long)s->preempted);
 	printf("%s\"errors\": %llu,\n", ind, (unsigned long long)s->errors);
 	printf("%s\"abandoned\": %llu,\n", ind, (unsigned long long)s->abandoned);
@@ -263,6 +272,9 @@ static void text_figs(const struct perf_opts *o, const struct perf_sum *s,
 	printf("%sshadow_cq_per_io: %.4f  # CQ updates to the shadow doorbell only\n", ind,
 	       f->shadow_cq);
 	printf("%scompletions_per_poll: %.2f  # in polls that reaped any\n", ind, f->per_poll);
+	printf("%spolls_per_io: %.3f  # upcie_nvme_poll() calls per completion (%.3f empty)\n", ind,
+	       f->polls, f->empty_polls);
+	printf("%stsc_reads_per_io: %.3f  # of the loop itself, for timing\n", ind, f->tsc_reads);
 	printf("%serrors: %llu  # failed commands\n", ind, (unsigned long long)s->errors);
 	if (s->abandoned)
 		printf("%sabandoned: %llu  # of them: no completion by the drain timeout\n", ind,
@@ -350,9 +362,12 @@ static void json_options(const struct perf_opts *o)
 	for (unsigned i = 0; i < o->ncpus; i++)
 		printf("%s%d", i ? ", " : "", o->cpus[i]);
 	printf("], \"time_s\": %g, \"warmup_s\": %g, \"io_count\": %llu, \"verify\": %s, "
-	       "\"no_dbbuf\": %s},\n",
+	       "\"no_dbbuf\": %s, \"loop\": \"%s\", \"lazy_cq\": %s, \"queue_size\": %u, "
+	       "\"progress_thread\": %s},\n",
 	       o->time_s, o->warmup_s, (unsigned long long)o->io_count,
-	       o->verify ? "true" : "false", o->no_dbbuf ? "true" : "false");
+	       o->verify ? "true" : "false", o->no_dbbuf ? "true" : "false",
+	       o->loop_cb ? "callback" : "batch", o->lazy_cq ? "true" : "false",
+	       o->queue_size ? o->queue_size : o->qd + 1, o->no_progress_thread ? "false" : "true");
 }
 
 static void json_devices(struct perf_dev *devs, unsigned ndev)
