@@ -217,8 +217,8 @@ void upcie_nvme_aer_arm(struct upcie_nvme_ctrl *c)
  * admin lock is held (it is recursive: the re-scan's commands take it too). */
 void upcie_nvme_admin_events(struct upcie_nvme_ctrl *c)
 {
-	if (c->state != UPCIE_NVME_LIVE || c->in_events)
-		return;
+	if (c->state != UPCIE_NVME_LIVE || c->in_events || !c->up)
+		return; /* not during bring-up: Identify is not known yet */
 	c->in_events = true;
 	if (c->ns_changed) {
 		c->ns_changed = false;

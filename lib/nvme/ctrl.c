@@ -288,6 +288,7 @@ int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *c, bool again)
 	uint32_t cc = 0;
 	int rc;
 
+	c->up = false;
 	rc = configure_admin(c, &cc);
 	if (!rc)
 		rc = enable(c, cc);
@@ -305,6 +306,7 @@ int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *c, bool again)
 			return rc;
 	}
 	upcie_nvme_aer_arm(c);
+	c->up = true;
 	return 0;
 }
 

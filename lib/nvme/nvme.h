@@ -71,6 +71,7 @@ struct upcie_nvme_ctrl {
 	uint32_t admin_depth;
 	struct upcie_nvme_ctrl_opts opts;
 	bool enabled;
+	bool up; /* bring-up finished (events may be handled) */
 
 	/* State (see above): written under admin_lock, read anywhere. */
 	volatile uint32_t gen;

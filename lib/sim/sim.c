@@ -318,6 +318,8 @@ static void *sim_thread(void *arg)
  *               upcie_sim_release_held() runs them late (writing host
  *               memory, as a slow device would).
  *   ABORT_LOST  Abort commands get no completion.
+ * DROP_CQE and STATUS_NTH count every command but Asynchronous Event
+ * Requests (those wait for an event, not for the model).
  *   DELETE_SQ_REFUSED  Delete I/O SQ fails with Invalid Queue Deletion.
  */
 int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t arg,

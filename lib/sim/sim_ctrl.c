@@ -472,7 +472,10 @@ static int run_sq(struct upcie_sim *sim, uint16_t qid)
 			sim->hold_left--;
 			continue;
 		}
-		if (sim->nth_left && --sim->nth_left == 0) {
+		/* Event requests wait for events: the fault counters skip them. */
+		bool aer = !qid && sqe.opc == UPCIE_NVME_ADM_ASYNC_EVENT;
+
+		if (!aer && sim->nth_left && --sim->nth_left == 0) {
 			status = sim->nth_status;
 		} else if (qid) {
 			status = upcie_sim_nvm(sim, &sqe, &cpl);
@@ -485,7 +488,7 @@ static int run_sq(struct upcie_sim *sim, uint16_t qid)
 			continue;
 		if (status)
 			record_error(sim, qid, &sqe, status);
-		if (sim->drop_left) {
+		if (sim->drop_left && !aer) {
 			sim->drop_left--;
 			continue;
 		}
