@@ -5,7 +5,7 @@
 
 UPCIE_BUILD_PKGS="gcc g++ meson ninja-build pkg-config libcunit1-dev libpci-dev pci.ids \
 libhugetlbfs-dev libhugetlbfs-bin python3 clang-format abigail-tools debhelper dpkg-dev \
-fakeroot lintian"
+fakeroot lintian valgrind"
 UPCIE_GUEST_PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio kmod"
 # The aarch64 cross build and its unit tests under qemu-user (the arm64
 # libraries come from a sysroot: scripts/aarch64-sysroot).
