@@ -416,6 +416,24 @@ static void lock_text(const char *bdf, char *buf, size_t len)
 	buf[n > 0 ? n : 0] = '\0';
 }
 
+/* This process's name as the kernel shows it (the lock file and the error
+ * quote it): the test's, or the emulator's when qemu-user runs the test. */
+static const char *self_comm(void)
+{
+	static char comm[32];
+	FILE *f;
+
+	if (comm[0])
+		return comm;
+	f = fopen("/proc/self/comm", "r");
+	if (!f || !fgets(comm, sizeof(comm), f))
+		snprintf(comm, sizeof(comm), "?");
+	if (f)
+		fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	return comm;
+}
+
 static void test_lock_same_process(void)
 {
 	struct upcie_pci_dev *a, *b;
@@ -424,7 +442,7 @@ static void test_lock_same_process(void)
 	a = open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_EQUAL(upcie_pci_bus_master(a, true), 0);
-	snprintf(want, sizeof(want), "%d test_pci_backen\n", (int)getpid());
+	snprintf(want, sizeof(want), "%d %s\n", (int)getpid(), self_comm());
 	lock_text(UIO_BDF, text, sizeof(text));
 	CU_ASSERT_STRING_EQUAL(text, want);
 
@@ -474,7 +492,7 @@ static void test_lock_other_process(void)
 	dev = open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO);
 	CU_ASSERT_PTR_NULL(dev);
 	CU_ASSERT_EQUAL(errno, EBUSY);
-	snprintf(want, sizeof(want), "by process %d (test_pci_backen)", (int)pid);
+	snprintf(want, sizeof(want), "by process %d (%s)", (int)pid, self_comm());
 	CU_ASSERT(msg_has(want));
 	upcie_pci_close(dev);
 
