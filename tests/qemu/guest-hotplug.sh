@@ -44,6 +44,12 @@ hp_back() {
 	upcie_blockdev "$HPB" 1
 }
 
+# A script before this one may have left it on another driver.
+if [ -n "$HPB" ] && [ "$(upcie_driver "$HPB")" != nvme ]; then
+	echo "---- $HP ($HPB) is on '$(upcie_driver "$HPB")': binding it to nvme first"
+	upcie_bind "$HPB" nvme || true
+fi
+
 if [ -z "$HP" ] || [ -z "$HPB" ]; then
 	t_fail "hot-unplug of a controller on nvme" "no hot-pluggable controller in this guest"
 elif [ "$(upcie_driver "$HPB")" != nvme ] || ! hp_dev=$(hp_blockdev); then
