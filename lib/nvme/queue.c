@@ -184,6 +184,25 @@ __attribute__((cold, noinline)) int upcie_nvme_queue_submit_err(struct upcie_nvm
 			 qp->qid, len, qp->max_xfer);
 }
 
+/* Cold: a read or write whose buffer is not in the heap's first segment. */
+__attribute__((cold, noinline)) int
+upcie_nvme_queue_rw_general(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uint64_t slba,
+			    uint32_t nlb, const void *buf, size_t len, upcie_nvme_cb cb, void *arg,
+			    unsigned flags)
+{
+	struct upcie_nvme_sqe sqe = {
+	    .opc = opc,
+	    .nsid = nsid,
+	    .cdw10 = (uint32_t)slba,
+	    .cdw11 = (uint32_t)(slba >> 32),
+	    .cdw12 = nlb - 1,
+	};
+
+	if (len > qp->max_xfer)
+		return upcie_nvme_queue_submit_err(qp, -EINVAL, len);
+	return upcie_nvme_queue_submit(qp, &sqe, buf, len, cb, arg, flags, NULL);
+}
+
 /* A completion whose CID is not outstanding: the device misbehaved. */
 void upcie_nvme_queue_stray(struct upcie_nvme_qpair *qp, const struct upcie_nvme_cqe *cqe)
 {

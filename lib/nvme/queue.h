@@ -119,6 +119,9 @@ HIDDEN void upcie_nvme_queue_stray(struct upcie_nvme_qpair *qp, const struct upc
 HIDDEN int upcie_nvme_queue_poll_slow(struct upcie_nvme_qpair *qp, uint32_t max);
 HIDDEN int upcie_nvme_queue_tick(struct upcie_nvme_qpair *qp);
 HIDDEN int upcie_nvme_queue_submit_err(struct upcie_nvme_qpair *qp, int err, size_t len);
+HIDDEN int upcie_nvme_queue_rw_general(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid,
+				       uint64_t slba, uint32_t nlb, const void *buf, size_t len,
+				       upcie_nvme_cb cb, void *arg, unsigned flags);
 HIDDEN uint64_t upcie_now_ms(void);
 
 /* A synchronous caller's completion: the callback copies the CQE, sets done. */
@@ -263,9 +266,12 @@ upcie_nvme_queue_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uin
 
 	if (unlikely(!qp->nfree))
 		return upcie_nvme_queue_submit_err(qp, -EAGAIN, len);
-	/* The whole buffer inside the heap (len >= 1), PRP1 dword aligned. */
+	/* The whole buffer inside the heap's first segment (len >= 1); a
+	 * buffer elsewhere (a grown heap's later segment) takes the general
+	 * path, which checks it. PRP1 dword aligned. */
 	if (unlikely(len > qp->max_xfer || off >= h->len || len > h->len - off))
-		return upcie_nvme_queue_submit_err(qp, -EINVAL, len);
+		return upcie_nvme_queue_rw_general(qp, opc, nsid, slba, nlb, buf, len, cb, arg,
+						   flags);
 	prp1 = upcie_dma_bus_at(h, off);
 	if (unlikely(prp1 & 3))
 		return upcie_nvme_queue_submit_err(qp, -EINVAL, len);

@@ -32,6 +32,49 @@ static void fill(uint8_t *p, size_t len, unsigned seed)
 
 /* ---- growable heap ---- */
 
+/* upcie_nvme_read/_write (the inlined fast path) on a buffer in a grown
+ * heap's second segment: it takes the general path and the data is right. */
+static void test_rw_in_later_segment(void)
+{
+	struct fx f;
+	struct fx_counter cnt = {0};
+	uint16_t st;
+
+	FX_SIM_ONLY();
+	CU_ASSERT_EQUAL_FATAL(fx_open_opts(&f, NULL, 0, true, NULL), 0);
+	upcie_dma_heap_destroy(f.heap);
+	f.heap = upcie_dma_heap_create(f.dev, 1 << 20, UPCIE_DMA_NO_HUGEPAGES | UPCIE_DMA_GROW);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f.heap);
+	f.ctrl = upcie_nvme_ctrl_open(f.dev, f.heap, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f.ctrl);
+	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
+	const struct upcie_nvme_ns *ns = fx_ns_with_lba(&f, 4096);
+	struct upcie_dma_heap_info hi;
+	void *big = upcie_dma_alloc_pages(f.heap, 1 << 20); /* more than the first segment */
+	uint8_t *buf = upcie_dma_alloc_pages(f.heap, 8192);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+	upcie_dma_heap_info(f.heap, &hi);
+	CU_ASSERT(hi.segments >= 2);
+	fill(buf, 8192, 3);
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_write(qp, ns, 40, 2, buf, fx_count_cb, &cnt, UPCIE_NVME_SUBMIT_RING), 0);
+	CU_ASSERT_EQUAL(fx_wait(&f, qp, &cnt.done, 1), 0);
+	CU_ASSERT_EQUAL(cnt.errors, 0);
+	memset(buf, 0, 8192);
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_read(qp, ns, 40, 2, buf, fx_count_cb, &cnt, UPCIE_NVME_SUBMIT_RING), 0);
+	CU_ASSERT_EQUAL(fx_wait(&f, qp, &cnt.done, 2), 0);
+	CU_ASSERT_EQUAL(cnt.errors, 0);
+	uint8_t want[8192];
+	fill(want, 8192, 3);
+	CU_ASSERT_EQUAL(memcmp(buf, want, 8192), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_read_sync(qp, ns, 40, 2, buf, &st, 0), 0);
+	upcie_dma_free(f.heap, big);
+	upcie_dma_free(f.heap, buf);
+	fx_close(&f);
+}
+
 static void test_heap_grows(void)
 {
 	struct fx f;
@@ -457,6 +500,7 @@ static void test_no_sgl(void)
 }
 
 static CU_TestInfo tests[] = {
+    {"read/write fast path in a later heap segment", test_rw_in_later_segment},
     {"heap_grows", test_heap_grows},
     {"shared_refcount", test_shared_refcount},
     {"shared_threads", test_shared_threads},
