@@ -263,8 +263,14 @@ else
 fi
 
 # --- 5c. failure handling: kill -9, a second owner, unbind, hot-unplug --------
-timeout 240 sh "${UPCIE_GUEST_LIB%/*}/guest-failure.sh" ||
-	t_fail "guest-failure.sh" "exit $? (timed out after 240 s?)"
+# Left out of the quick (Arm, emulated) run: its upcie-perf runs and the
+# hot-unplug take minutes there; UPCIE_ARM_FULL=1 runs them.
+if [ "${UPCIE_GUEST_QUICK:-0}" = 1 ]; then
+	t_skip "guest-failure.sh (kill -9, second owner, unbind, hot-unplug)" "UPCIE_GUEST_QUICK=1"
+else
+	timeout 240 sh "${UPCIE_GUEST_LIB%/*}/guest-failure.sh" ||
+		t_fail "guest-failure.sh" "exit $? (timed out after 240 s?)"
+fi
 
 # --- 6. libupcie writes, the kernel reads ------------------------------------
 for ns in $NAMESPACES; do
