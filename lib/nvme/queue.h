@@ -170,24 +170,38 @@ static inline bool upcie_nvme_need_event(uint16_t event_idx, uint16_t new_idx, u
 	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old);
 }
 
-/* Publish a new tail (SQ) or head (CQ): shadow slot, then MMIO if asked. */
+/*
+ * Publish a new tail (sq) or head (!sq): shadow slot, then MMIO if asked.
+ * What must be ordered before it differs: for a tail, our stores of the
+ * SQEs; for a head, our loads of the CQEs we consumed (the device may
+ * overwrite those slots as soon as it sees the head).
+ */
 static inline bool upcie_nvme_db_update(volatile uint32_t *db, volatile uint32_t *shadow,
-					volatile uint32_t *eventidx, uint16_t old, uint16_t new_idx)
+					volatile uint32_t *eventidx, uint16_t old, uint16_t new_idx,
+					bool sq)
 {
 	if (shadow) {
-		/* The SQEs (or consumed CQ slots) before the shadow value: the
-		 * device may read the shadow at any time, without a doorbell. */
-		upcie_wmb();
+		/* Before the shadow value: the device may read the shadow at any
+		 * time, without a doorbell (normal memory on both sides). */
+		if (sq)
+			upcie_dma_wmb();
+		else
+			upcie_rmb();
 		*shadow = new_idx;
 		/* The shadow value must be globally visible before EventIdx is read,
 		 * else the device may miss it while we skip the MMIO write. */
 		upcie_mb();
 		if (!upcie_nvme_need_event((uint16_t)*eventidx, new_idx, old))
 			return false;
-	} else {
-		/* The SQEs (or the CQ slots we consumed) must be visible before the
-		 * device sees the new doorbell value. */
+		/* The SQEs visible to the device before the MMIO doorbell store. */
+		if (sq)
+			upcie_wmb();
+	} else if (sq) {
+		/* The SQEs must be visible before the device sees the new tail. */
 		upcie_wmb();
+	} else {
+		/* Our loads of the consumed CQ slots before the new head. */
+		upcie_rmb();
 	}
 	*db = new_idx;
 	return true;
@@ -199,7 +213,7 @@ static inline void upcie_nvme_queue_cq_db(struct upcie_nvme_qpair *qp)
 	if (qp->cq_head == qp->cq_rung)
 		return;
 	if (upcie_nvme_db_update(qp->cq_db, qp->shadow_cq, qp->eventidx_cq, qp->cq_rung,
-				 qp->cq_head))
+				 qp->cq_head, false))
 		qp->stats.cq_doorbells++;
 	else
 		qp->stats.shadow_cq++;
@@ -228,7 +242,8 @@ static inline void upcie_nvme_queue_ring(struct upcie_nvme_qpair *qp)
 	 * rings). No doorbell. */
 	if (unlikely(qp->poke))
 		return;
-	if (upcie_nvme_db_update(qp->sq_db, qp->shadow_sq, qp->eventidx_sq, qp->sq_rung, tail))
+	if (upcie_nvme_db_update(qp->sq_db, qp->shadow_sq, qp->eventidx_sq, qp->sq_rung, tail,
+				 true))
 		qp->stats.sq_doorbells++;
 	else
 		qp->stats.shadow_sq++;
