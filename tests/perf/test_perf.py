@@ -85,13 +85,40 @@ def case_default_batch():
 def case_stepped_counts():
     # The model stepped by the I/O thread: doorbell counts are exact.
     j = run_json("--sim-stepped", "--qd", "32", "--batch", "8", "--io-count", "8000",
-                 "--no-dbbuf")
+                 "--no-dbbuf", "--loop", "batch")
     check(j.get("ios") == 8000, f"ios {j.get('ios')}")
     check(abs(j.get("sq_doorbells_per_io", 1) - 0.125) < 1e-9, "one SQ doorbell per 8")
     check(abs(j.get("cq_doorbells_per_io", 1) - 0.125) < 1e-9, "one CQ doorbell per 8")
     check(j.get("shadow_sq_per_io", 1) == 0, "no shadow doorbells with --no-dbbuf")
     check(j.get("devices", [{}])[0].get("sim", {}).get("sq_doorbells") == 1000,
           "the sim saw 1000 SQ doorbells")
+
+
+def case_loops():
+    # Both loops, lazy CQ head on and off, a queue larger than QD: exact
+    # counts, the loop's own figures, and the lazy head going out only with
+    # SQ rings that carry commands (the stepped model: counts are exact).
+    for loop in ("batch", "callback"):
+        for lazy in ([], ["--lazy-cq"]):
+            args = ["--sim-stepped", "--qd", "32", "--io-count", "6001", "--no-dbbuf",
+                    "--loop", loop, "--queue-size", "64", "--no-progress-thread", *lazy]
+            j = run_json(*args)
+            what = " ".join(args)
+            o = j.get("options", {})
+            check(j.get("ios") == 6001 and j.get("errors") == 0, f"{what}: ios {j.get('ios')}")
+            check(o.get("loop") == loop and o.get("lazy_cq") == bool(lazy) and
+                  o.get("queue_size") == 64 and o.get("progress_thread") is False,
+                  f"{what}: options echoed {o}")
+            check(j.get("polls_per_io", 0) > 0 and j.get("tsc_reads_per_io", 0) > 0 and
+                  0 <= j.get("empty_polls_per_io", -1) <= j.get("polls_per_io", 0),
+                  f"{what}: polls, empty polls and TSC reads per I/O")
+            if loop == "callback":
+                # One ring per poll, not per --batch group.
+                check(j.get("sq_doorbells_per_io", 1) < 0.125, f"{what}: SQ doorbells "
+                      f"{j.get('sq_doorbells_per_io')}")
+            if lazy:
+                check(j.get("cq_doorbells_per_io", 1) <= j.get("sq_doorbells_per_io", 0) + 1e-3,
+                      f"{what}: CQ head only with SQ rings")
 
 
 def case_verify():
@@ -122,6 +149,8 @@ def case_bad_options():
         ["--cpus", "a"], ["--ns", "9"], ["--bogus"], ["--qpairs", "0"], ["extra"],
         ["--io-count", "0"], ["--cpus", "0,"], ["--cpus", "0,,1"], ["--time", "0x1"],
         ["--time", "inf"], ["--time", "nan"], ["--warmup", "0x0"], ["--time", "1.."],
+        ["--loop", "sideways"], ["--queue-size", "32", "--qd", "32"], ["--queue-size", "1"],
+        ["--no-progress-thread", "--progress"],
     ]
     for args in bad:
         p = run(*args, "--time", "0.1", rc=1) if "--time" not in args else run(*args, rc=1)
@@ -272,6 +301,7 @@ CASES = {
     "json": case_json,
     "default_batch": case_default_batch,
     "stepped_counts": case_stepped_counts,
+    "loops": case_loops,
     "verify": case_verify,
     "io_count": case_io_count,
     "bad_options": case_bad_options,
