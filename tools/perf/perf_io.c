@@ -8,9 +8,15 @@
  * completions are reaped by upcie_nvme_poll() in whatever number the
  * controller has posted.
  *
- * Batching: new commands go out only in groups of --batch (fewer only when
- * an --io-count quota has fewer left), each group queued with flags 0 and
- * published by one upcie_nvme_ring(): one SQ doorbell write per group.
+ * Two loops (--loop). callback, the default and the pattern the README
+ * shows: the completion callback submits the next command with flags 0
+ * and the upcie_nvme_poll() that called it publishes everything its
+ * callbacks queued with one SQ doorbell write, before the CQ head's; the
+ * loop itself only fills the queue at the start, in groups of --batch.
+ * batch: new commands go out only in groups of --batch (fewer only when an
+ * --io-count quota has fewer left), each group queued with flags 0 and
+ * published by one upcie_nvme_ring() after the poll: one SQ doorbell write
+ * per group, after the CQ head's.
  *
  * Driver cost: the TSC time inside the library's submit calls plus ring
  * (submit_tsc), and inside upcie_nvme_poll() calls that reaped at least one

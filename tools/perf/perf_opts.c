@@ -26,7 +26,8 @@ static const char usage_text[] =
     "  --bs SIZE          bytes per I/O, K/M suffixes; a multiple of the LBA size,\n"
     "                     at most the controller's MDTS (default 4K)\n"
     "  --qd N             commands in flight per qpair (default 32)\n"
-    "  --batch N          commands per SQ doorbell, 1..qd (default min(qd, 8))\n"
+    "  --batch N          commands per SQ doorbell with --loop batch, 1..qd; the\n"
+    "                     first fill only with --loop callback (default min(qd, 8))\n"
     "  --qpairs N         queue pairs per controller, one thread each (default 1)\n"
     "  --cpus LIST        pin the threads to these CPUs, in order: 0,2,4-7\n"
     "  --time S           measured run time in seconds (default 5; with\n"
@@ -38,9 +39,9 @@ static const char usage_text[] =
     "  --no-dbbuf         do not use shadow doorbells even if offered\n"
     "  --loop MODE        callback: each completion callback submits the next\n"
     "                     command, published by the poll that reaped it (its SQ\n"
-    "                     doorbell before the CQ head's); batch: after each\n"
-    "                     poll, new commands in groups of --batch, one\n"
-    "                     upcie_nvme_ring() per group (the default)\n"
+    "                     doorbell before the CQ head's; the default); batch:\n"
+    "                     after each poll, new commands in groups of --batch,\n"
+    "                     one upcie_nvme_ring() per group (CQ head first)\n"
     "  --lazy-cq          the qpair's CQ head goes out with the next SQ ring, not\n"
     "                     with every poll (upcie_nvme_qpair_opts.lazy_cq)\n"
     "  --queue-size N     entries per queue (default qd + 1; at least qd + 1)\n"
@@ -287,6 +288,7 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 	o->mix = 50;
 	o->bs = 4096;
 	o->qd = 32;
+	o->loop_cb = true;
 	o->qpairs = 1;
 	o->time_s = 5;
 
