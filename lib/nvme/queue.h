@@ -207,11 +207,9 @@ static inline bool upcie_nvme_db_update(volatile uint32_t *db, volatile uint32_t
 	return true;
 }
 
-/* Publish the CQ head, if it moved since the last time. */
+/* Publish the CQ head (it moved since the last time). */
 static inline void upcie_nvme_queue_cq_db(struct upcie_nvme_qpair *qp)
 {
-	if (qp->cq_head == qp->cq_rung)
-		return;
 	if (upcie_nvme_db_update(qp->cq_db, qp->shadow_cq, qp->eventidx_cq, qp->cq_rung,
 				 qp->cq_head, false))
 		qp->stats.cq_doorbells++;
@@ -220,9 +218,31 @@ static inline void upcie_nvme_queue_cq_db(struct upcie_nvme_qpair *qp)
 	qp->cq_rung = qp->cq_head;
 }
 
+/* 3a. The SQ tail: one doorbell write for everything queued since the
+ * last; true when a new tail went out. */
+static inline bool upcie_nvme_queue_ring_sq(struct upcie_nvme_qpair *qp)
+{
+	uint16_t tail = qp->sq_tail;
+
+	if (tail == qp->sq_rung)
+		return false;
+	/* The queue's owner is resetting or lost the controller: this queue
+	 * may not be on the device any more; the next poll recovers it (and
+	 * rings). No doorbell. */
+	if (unlikely(qp->poke))
+		return false;
+	if (upcie_nvme_db_update(qp->sq_db, qp->shadow_sq, qp->eventidx_sq, qp->sq_rung, tail,
+				 true))
+		qp->stats.sq_doorbells++;
+	else
+		qp->stats.shadow_sq++;
+	qp->sq_rung = tail;
+	return true;
+}
+
 /*
- * 3. Ring: one SQ doorbell write for everything queued since the last,
- * then the CQ head if it moved (lazy_cq leaves it to this point).
+ * 3. Ring: the SQ tail, then, with lazy_cq, the CQ head if it moved (without
+ * lazy_cq every reaping poll published it already).
  *
  * Why lazy_cq cannot overflow the CQ: the device learns of commands only
  * here, and here it also learns the head H of everything we consumed.
@@ -233,22 +253,8 @@ static inline void upcie_nvme_queue_cq_db(struct upcie_nvme_qpair *qp)
  */
 static inline void upcie_nvme_queue_ring(struct upcie_nvme_qpair *qp)
 {
-	uint16_t tail = qp->sq_tail;
-
-	if (tail == qp->sq_rung)
-		return;
-	/* The queue's owner is resetting or lost the controller: this queue
-	 * may not be on the device any more; the next poll recovers it (and
-	 * rings). No doorbell. */
-	if (unlikely(qp->poke))
-		return;
-	if (upcie_nvme_db_update(qp->sq_db, qp->shadow_sq, qp->eventidx_sq, qp->sq_rung, tail,
-				 true))
-		qp->stats.sq_doorbells++;
-	else
-		qp->stats.shadow_sq++;
-	qp->sq_rung = tail;
-	upcie_nvme_queue_cq_db(qp);
+	if (upcie_nvme_queue_ring_sq(qp) && unlikely(qp->lazy_cq) && qp->cq_head != qp->cq_rung)
+		upcie_nvme_queue_cq_db(qp);
 }
 
 /* 4. The SQE at the tail is written: move the tail; ring now if asked. */
@@ -381,13 +387,11 @@ static inline __attribute__((always_inline)) int upcie_nvme_queue_reap(struct up
 		}
 		upcie_nvme_queue_complete(qp, &cqe);
 	}
-	if (n) {
-		/* What the callbacks queued goes to the device before the CQ head
-		 * (ring publishes the head after the tail). */
-		upcie_nvme_queue_ring(qp);
-		if (!qp->lazy_cq)
-			upcie_nvme_queue_cq_db(qp);
-	}
+	/* What the callbacks queued goes to the device before the CQ head,
+	 * which moved (n <= depth - 1: the device never fills more). With
+	 * lazy_cq, the head goes out only with a new tail. */
+	if (n && (upcie_nvme_queue_ring_sq(qp) || !qp->lazy_cq))
+		upcie_nvme_queue_cq_db(qp);
 	return (int)n;
 }
 
