@@ -188,7 +188,7 @@ int upcie_nvme_qpair_on_device(struct upcie_nvme_qpair *qp)
 				}
 			qp->reqs[cid] = saved[i];
 			qp->reqs[cid].busy = 1;
-			qp->reqs[cid].stamp = qp->tick;
+			qp->reqs[cid].stamp = 0;
 			qp->sq[i] = keep[i];
 		}
 		qp->sq_tail = unrung;

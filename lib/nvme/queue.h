@@ -42,7 +42,7 @@ struct upcie_nvme_req {
 			uint8_t abandoned; /* a sync wait gave up: drop the completion */
 			uint8_t expired;   /* timed out; recovery was started for it */
 			uint8_t spare;
-			uint32_t stamp; /* queue tick at submission (timeouts) */
+			uint32_t stamp; /* age in ticks, counted by the timeout scan */
 		};
 		uint64_t state; /* all of the above, set in one store at submit */
 	};
@@ -151,11 +151,11 @@ static inline uint16_t upcie_nvme_queue_claim(struct upcie_nvme_qpair *qp, upcie
 
 	req->cb = cb;
 	req->arg = arg;
-	/* busy = 1, the other flags 0, stamp = tick: one store. */
+	/* busy = 1, the other flags and the age 0: one store. */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	req->state = (uint64_t)qp->tick << 32 | 1u;
+	req->state = 1u;
 #else
-	req->state = (uint64_t)1u << 56 | qp->tick;
+	req->state = (uint64_t)1u << 56;
 #endif
 	return cid;
 }
@@ -226,11 +226,10 @@ static inline bool upcie_nvme_queue_ring_sq(struct upcie_nvme_qpair *qp)
 
 	if (tail == qp->sq_rung)
 		return false;
-	/* The queue's owner is resetting or lost the controller: this queue
-	 * may not be on the device any more; the next poll recovers it (and
-	 * rings). No doorbell. */
-	if (unlikely(qp->poke))
-		return false;
+	/* No test of the poke here: after a reset this queue may not be on the
+	 * device yet, and a doorbell for a queue that does not exist moves no
+	 * data (at most an error event); its owner's next poll re-creates the
+	 * queue and ends what was rung meanwhile as HOST_ABORTED (never run). */
 	if (upcie_nvme_db_update(qp->sq_db, qp->shadow_sq, qp->eventidx_sq, qp->sq_rung, tail,
 				 true))
 		qp->stats.sq_doorbells++;

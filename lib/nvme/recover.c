@@ -249,7 +249,7 @@ int upcie_nvme_expire(struct upcie_nvme_qpair *qp, uint16_t cid)
 		act = qp->tcb(qp->tcb_arg, qp, cid);
 	if (act == UPCIE_NVME_TIMEOUT_WAIT) {
 		req->expired = 0;
-		req->stamp = qp->tick;
+		req->stamp = 0;
 		return 0;
 	}
 	upcie_warn("%s: queue %u: command (cid %u) timed out; %s", upcie_pci_name(c->dev), qp->qid,
@@ -304,7 +304,7 @@ static int check_timeouts(struct upcie_nvme_qpair *qp)
 		struct upcie_nvme_req *req = &qp->reqs[cid];
 		int rc;
 
-		if (!req->busy || req->expired || qp->tick - req->stamp < qp->timeout_ticks)
+		if (!req->busy || req->expired || ++req->stamp < qp->timeout_ticks)
 			continue;
 		rc = upcie_nvme_expire(qp, cid);
 		if (rc < 0)
