@@ -527,7 +527,14 @@ static int ufio_getevents(struct thread_data *td, unsigned int min, unsigned int
 
 			if (o->poll_batch && o->poll_batch < room)
 				room = o->poll_batch;
-			upcie_nvme_poll(ut->open[i]->qp, room);
+			int n = upcie_nvme_poll(ut->open[i]->qp, room);
+
+			if (n < 0) {
+				/* Gone or failed: its commands have ended or never will;
+				 * without this a getevents with no timeout spins for ever. */
+				log_err("upcie-fio: %s: %s\n", ut->open[i]->dev, upcie_errmsg());
+				return n;
+			}
 		}
 		if (ut->nevents >= min || ut->nevents == max)
 			break;
