@@ -517,7 +517,17 @@ class Boot:
                 props = topology.controller_props(ctrl, self.ioeventfd)
                 args = {k: qmp_value(v) for k, v in props.items()}
                 args["driver"] = "nvme"
-                r = self.qmp.cmd("device_add", args)
+                # The old device's drive may be let go a moment after
+                # DEVICE_DELETED ("Permission conflict on node ..."): retry,
+                # bounded.
+                end = time.monotonic() + 20
+                while True:
+                    r = self.qmp.cmd("device_add", args)
+                    desc = str(r.get("error", {}).get("desc", ""))
+                    if "Permission conflict" not in desc or time.monotonic() > end:
+                        break
+                    self.report_events()
+                    time.sleep(0.5)
         except (OSError, TimeoutError, ConnectionError, ValueError) as e:
             self.test_point(False, f"host action '{what}': QMP: {e}")
             return
