@@ -27,15 +27,34 @@ __attribute__((cold, noinline)) static int rw_invalid(const struct upcie_nvme_ns
 			 ns->nsid, nlb, ns->max_xfer_blocks);
 }
 
+/* Everything the fast path does not take: the argument checks' errors, a
+ * full queue, a buffer it cannot translate, a PRP list. The opcode rides in
+ * the top byte of flags so that both paths take the same eight arguments
+ * (the fast path reaches this one with a jump). */
+__attribute__((noinline)) static int rw_slow(struct upcie_nvme_qpair *qp,
+					     const struct upcie_nvme_ns *ns, uint64_t slba,
+					     uint32_t nlb, const void *buf, upcie_nvme_cb cb,
+					     void *arg, unsigned flags)
+{
+	if (!nlb || nlb > ns->max_xfer_blocks || !buf)
+		return rw_invalid(ns, nlb, buf);
+	return upcie_nvme_queue_rw_general(qp, (uint8_t)(flags >> 24), ns->nsid, slba, nlb, buf,
+					   (size_t)nlb << ns->lba_shift, cb, arg,
+					   flags & 0xffffffu);
+}
+
 static inline __attribute__((always_inline)) int rw(struct upcie_nvme_qpair *qp, uint8_t opc,
 						    const struct upcie_nvme_ns *ns, uint64_t slba,
 						    uint32_t nlb, const void *buf, upcie_nvme_cb cb,
 						    void *arg, unsigned flags)
 {
-	if (unlikely(!nlb || nlb > ns->max_xfer_blocks || !buf))
-		return rw_invalid(ns, nlb, buf);
-	return upcie_nvme_queue_rw(qp, opc, ns->nsid, slba, nlb, buf, (size_t)nlb << ns->lba_shift,
-				   cb, arg, flags);
+	/* One compare for nlb 0, nlb above the limit, and a namespace with
+	 * metadata (limit 0); a NULL buffer fails the fast path's heap check. */
+	if (likely(nlb - 1u < ns->max_xfer_blocks) &&
+	    likely(!upcie_nvme_queue_rw(qp, opc, ns->nsid, slba, nlb, buf,
+					(size_t)nlb * ns->lba_size, cb, arg, flags)))
+		return 0;
+	return rw_slow(qp, ns, slba, nlb, buf, cb, arg, (flags & 0xffffffu) | (unsigned)opc << 24);
 }
 
 int upcie_nvme_read(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,

@@ -72,6 +72,24 @@ struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uin
 	qp->page_size = page_size;
 	qp->max_xfer = max_xfer;
 	qp->heap = heap;
+	qp->seg_va = (uintptr_t)heap->va;
+	qp->seg_len = heap->len;
+	qp->seg_bus = heap->bus;
+	qp->seg_mask = heap->page_size - 1;
+	qp->seg_shift = heap->page_shift;
+	qp->page_mask = page_size - 1;
+	/* The read/write fast path needs room for its longest transfer (two
+	 * memory pages) after the largest offset it accepts, and heap pages
+	 * no smaller than memory pages (so that a memory page is contiguous
+	 * on the bus and aligned alike in both address spaces). Without
+	 * either, two_pages = 0 sends every buffer the general way. The
+	 * general way also checks MDTS; here two_pages is capped by it. */
+	if (heap->len >= 2 * (uintptr_t)page_size && heap->page_size >= page_size) {
+		/* Never more than MDTS: len <= in_page <= two_pages. */
+		qp->two_pages =
+		    2 * (uintptr_t)page_size < max_xfer ? 2 * (uintptr_t)page_size : max_xfer;
+		qp->seg_fast_max = heap->len - qp->two_pages;
+	}
 	qp->phase = 1;
 	qp->gen_src = &gen_never;
 	qp->tick_ms = upcie_now_ms();
@@ -184,11 +202,13 @@ __attribute__((cold, noinline)) int upcie_nvme_queue_submit_err(struct upcie_nvm
 			 qp->qid, len, qp->max_xfer);
 }
 
-/* Cold: a read or write whose buffer is not in the heap's first segment. */
-__attribute__((cold, noinline)) int
-upcie_nvme_queue_rw_general(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uint64_t slba,
-			    uint32_t nlb, const void *buf, size_t len, upcie_nvme_cb cb, void *arg,
-			    unsigned flags)
+/* A read or write off the fast path (upcie_nvme_queue_rw): a full queue, a
+ * buffer outside the heap's first segment or misaligned, a PRP list. */
+__attribute__((noinline)) int upcie_nvme_queue_rw_general(struct upcie_nvme_qpair *qp, uint8_t opc,
+							  uint32_t nsid, uint64_t slba,
+							  uint32_t nlb, const void *buf, size_t len,
+							  upcie_nvme_cb cb, void *arg,
+							  unsigned flags)
 {
 	struct upcie_nvme_sqe sqe = {
 	    .opc = opc,
@@ -209,6 +229,16 @@ void upcie_nvme_queue_stray(struct upcie_nvme_qpair *qp, const struct upcie_nvme
 	qp->stats.stray++;
 	upcie_log(UPCIE_LOG_ERROR, "qpair %u: completion for unknown CID %u dropped", qp->qid,
 		  cqe->cid);
+}
+
+/* Reap's cold case: an abandoned command ends (its CID goes back, no
+ * callback); a CID that is not outstanding is a stray. */
+void upcie_nvme_queue_odd(struct upcie_nvme_qpair *qp, const struct upcie_nvme_cqe *cqe)
+{
+	if (cqe->cid < qp->depth && qp->reqs[cqe->cid].busy)
+		upcie_nvme_queue_complete(qp, cqe);
+	else
+		upcie_nvme_queue_stray(qp, cqe);
 }
 
 /* Post one SQE: take a CID, build PRPs, copy into the SQ. Doorbell per flags. */

@@ -48,6 +48,17 @@ struct upcie_nvme_req {
 	};
 } __attribute__((aligned(32)));
 
+/* Outstanding (busy) and nobody gave up on it (not abandoned): one load,
+ * one compare. */
+static inline bool upcie_nvme_req_live(const struct upcie_nvme_req *req)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (req->state & 0xffffu) == 1u;
+#else
+	return (req->state >> 48) == 0x0100u;
+#endif
+}
+
 struct upcie_nvme_qpair;
 /* The controller layer's slow path: called with the queue's state. */
 typedef int (*upcie_nvme_queue_slow_fn)(struct upcie_nvme_qpair *qp, bool tick);
@@ -68,6 +79,16 @@ struct upcie_nvme_qpair {
 	uint32_t max_xfer;
 	uint32_t tick; /* coarse clock of this queue, in ticks */
 	const struct upcie_dma_heap *heap;
+	/* The heap's first segment (fixed for the heap's life), copied here so
+	 * that the read/write fast path translates without reading the heap. */
+	uintptr_t seg_va;
+	size_t seg_len;
+	const uint64_t *seg_bus;
+	uint64_t seg_mask;
+	unsigned seg_shift;
+	uintptr_t seg_fast_max; /* a fast-path buffer's largest offset in it */
+	uintptr_t page_mask;	/* page_size - 1 */
+	uintptr_t two_pages; /* the fast path's largest reach: 2 pages (PRP1 + PRP2), MDTS, or 0 */
 
 	/* Completion side (hot). */
 	struct upcie_nvme_cqe *cq;
@@ -266,67 +287,98 @@ static inline void upcie_nvme_queue_push(struct upcie_nvme_qpair *qp, unsigned f
 }
 
 /*
- * Read or write, start to end (upcie_nvme_read/_write are this, inlined):
- * the same checks and results as upcie_nvme_queue_submit() plus PRP setup,
- * but the PRPs of a transfer that spans at most two memory pages are
- * computed here (Base spec 4.1.1), and the SQE is written straight into its
- * SQ slot (no stack copy).
+ * Read or write, start to end (upcie_nvme_read/_write are this, inlined),
+ * for the common case: a free CID, a buffer inside the heap's first
+ * segment, 4-byte aligned, spanning at most two memory pages (PRP1 and
+ * PRP2, Base spec 4.1.1), within MDTS. The SQE goes straight into its SQ
+ * slot as eight quadwords. Returns 0, or 1 when the command does not fit
+ * the fast path: the caller then takes the general path, which handles
+ * (or refuses, saying why) everything else.
  */
+#define UPCIE_NVME_RW_SLOW 1
 static inline __attribute__((always_inline)) int
 upcie_nvme_queue_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uint64_t slba,
 		    uint32_t nlb, const void *buf, size_t len, upcie_nvme_cb cb, void *arg,
 		    unsigned flags)
 {
-	const struct upcie_dma_heap *h = qp->heap;
-	const uint64_t pmask = qp->page_size - 1;
-	uintptr_t off = (uintptr_t)buf - (uintptr_t)h->va;
-	struct upcie_nvme_sqe *sqe;
-	uint64_t prp1, prp2 = 0, first;
-	uint16_t cid;
+	const uintptr_t off = (uintptr_t)buf - qp->seg_va;
+	/* The heap's pages start at memory-page boundaries in both address
+	 * spaces, so the buffer's offset in its memory page is the heap
+	 * offset's. */
+	const uintptr_t in_page = (off & qp->page_mask) + len;
+	struct upcie_nvme_req *req;
+	uint16_t cid, tail, next, nfree = qp->nfree;
 
-	if (unlikely(!qp->nfree))
-		return upcie_nvme_queue_submit_err(qp, -EAGAIN, len);
-	/* The whole buffer inside the heap's first segment (len >= 1); a
-	 * buffer elsewhere (a grown heap's later segment) takes the general
-	 * path, which checks it. PRP1 dword aligned. */
-	if (unlikely(len > qp->max_xfer || off >= h->len || len > h->len - off))
-		return upcie_nvme_queue_rw_general(qp, opc, nsid, slba, nlb, buf, len, cb, arg,
-						   flags);
-	prp1 = upcie_dma_bus_at(h, off);
-	if (unlikely(prp1 & 3))
-		return upcie_nvme_queue_submit_err(qp, -EINVAL, len);
-	cid = qp->free_cids[qp->nfree - 1];
-	first = qp->page_size - (prp1 & pmask);
-	if (len > first) {
-		if (len - first <= qp->page_size) {
-			prp2 = upcie_dma_bus_at(h, off + first);
-		} else {
-			int rc =
-			    upcie_nvme_prp_setup(h, qp->page_size, buf, len, &prp1, &prp2,
-						 qp->prp_lists + (size_t)cid * qp->prp_slot_entries,
-						 qp->prp_slot_entries);
-			if (unlikely(rc))
-				return upcie_nvme_queue_submit_err(qp, rc, len);
+	/* Inside the first segment (seg_fast_max leaves room for two pages,
+	 * the most this path moves; a NULL buffer is far outside), 4-byte
+	 * aligned, at most two memory pages, a free CID. */
+	if (unlikely(off > qp->seg_fast_max || (off & 3) || in_page > qp->two_pages || !nfree))
+		return UPCIE_NVME_RW_SLOW;
+	/* From here on each argument goes to memory as soon as its slot is
+	 * known (fewer values live at once: no spills). */
+	tail = qp->sq_tail;
+	cid = qp->free_cids[--nfree];
+	qp->nfree = nfree;
+	next = (uint16_t)(tail + 1 == qp->depth ? 0 : tail + 1);
+	qp->sq_tail = next;
+	qp->stats.submitted++;
+	/* Claim the CID (see upcie_nvme_queue_claim). */
+	req = &qp->reqs[cid];
+	req->cb = cb;
+	req->arg = arg;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	req->state = 1u;
+	{
+		/* The SQE in Base spec 4.2's layout, quadword by quadword: opc,
+		 * flags 0, cid, nsid | cdw2, cdw3 | mptr | prp1 | prp2 | cdw10-11
+		 * (SLBA) | cdw12 (NLB, 0's based), cdw13 | cdw14, cdw15. The
+		 * compiler must assume these stores may alias the queue's own
+		 * fields: those were written above. */
+		typedef uint64_t __attribute__((may_alias)) u64a;
+		u64a *q = (u64a *)&qp->sq[tail];
+
+		q[5] = slba;
+		q[6] = nlb - 1;
+		q[0] = opc | (uint32_t)cid << 16 | (uint64_t)nsid << 32;
+		q[1] = 0;
+		q[2] = 0;
+		q[7] = 0;
+		q[3] = qp->seg_bus[off >> qp->seg_shift] + (off & qp->seg_mask);
+		q[4] = 0;
+		if (in_page > qp->page_mask + 1) {
+			/* PRP2: the next memory page, which the transfer reaches. */
+			uintptr_t off2 = (off | qp->page_mask) + 1;
+
+			q[4] = qp->seg_bus[off2 >> qp->seg_shift] + (off2 & qp->seg_mask);
 		}
 	}
-	upcie_nvme_queue_claim(qp, cb, arg);
-	sqe = &qp->sq[qp->sq_tail];
-	sqe->opc = opc;
-	sqe->flags = 0;
-	sqe->cid = cid;
-	sqe->nsid = nsid;
-	sqe->cdw2 = 0;
-	sqe->cdw3 = 0;
-	sqe->mptr = 0;
-	sqe->prp1 = prp1;
-	sqe->prp2 = prp2;
-	sqe->cdw10 = (uint32_t)slba;
-	sqe->cdw11 = (uint32_t)(slba >> 32);
-	sqe->cdw12 = nlb - 1; /* NLB is 0's based */
-	sqe->cdw13 = 0;
-	sqe->cdw14 = 0;
-	sqe->cdw15 = 0;
-	upcie_nvme_queue_push(qp, flags);
+#else
+	req->state = (uint64_t)1u << 56;
+	{
+		struct upcie_nvme_sqe *sqe = &qp->sq[tail];
+		uintptr_t off2 = (off | qp->page_mask) + 1;
+
+		sqe->opc = opc;
+		sqe->flags = 0;
+		sqe->cid = cid;
+		sqe->nsid = nsid;
+		sqe->cdw2 = 0;
+		sqe->cdw3 = 0;
+		sqe->mptr = 0;
+		sqe->prp1 = qp->seg_bus[off >> qp->seg_shift] + (off & qp->seg_mask);
+		sqe->prp2 = in_page > qp->page_mask + 1
+				? qp->seg_bus[off2 >> qp->seg_shift] + (off2 & qp->seg_mask)
+				: 0;
+		sqe->cdw10 = (uint32_t)slba;
+		sqe->cdw11 = (uint32_t)(slba >> 32);
+		sqe->cdw12 = nlb - 1;
+		sqe->cdw13 = 0;
+		sqe->cdw14 = 0;
+		sqe->cdw15 = 0;
+	}
+#endif
+	if (flags & UPCIE_NVME_SUBMIT_RING)
+		upcie_nvme_queue_ring(qp);
 	return 0;
 }
 
@@ -369,23 +421,39 @@ static inline void upcie_nvme_queue_complete(struct upcie_nvme_qpair *qp,
 		req->cb(req->arg, cqe);
 }
 
+/* An entry reap cannot deliver as is (cold): a stray CID, or an
+ * abandoned command (its CID goes back, no callback). */
+HIDDEN void upcie_nvme_queue_odd(struct upcie_nvme_qpair *qp, const struct upcie_nvme_cqe *cqe);
+
 /* 7. Reap up to max completions (0: a queue's worth), then doorbells. */
 static inline __attribute__((always_inline)) int upcie_nvme_queue_reap(struct upcie_nvme_qpair *qp,
 								       uint32_t max)
 {
 	struct upcie_nvme_cqe cqe;
-	uint32_t n = 0;
+	uint32_t n = 0, done = 0;
 
 	if (!max)
 		max = qp->depth;
 	while (n < max && upcie_nvme_cqe_take(qp, &cqe)) {
+		struct upcie_nvme_req *req = &qp->reqs[cqe.cid];
+		upcie_nvme_cb cb;
+
 		n++;
-		if (unlikely(cqe.cid >= qp->depth || !qp->reqs[cqe.cid].busy)) {
-			upcie_nvme_queue_stray(qp, &cqe);
+		/* Outstanding (busy) and not abandoned, in one compare. */
+		if (unlikely(cqe.cid >= qp->depth || !upcie_nvme_req_live(req))) {
+			upcie_nvme_queue_odd(qp, &cqe);
 			continue;
 		}
-		upcie_nvme_queue_complete(qp, &cqe);
+		/* Give the CID back, then call back (so the callback may
+		 * resubmit); see upcie_nvme_queue_complete. */
+		req->busy = 0;
+		qp->free_cids[qp->nfree++] = cqe.cid;
+		done++;
+		cb = req->cb;
+		if (likely(cb != NULL))
+			cb(req->arg, &cqe);
 	}
+	qp->stats.completed += done;
 	/* What the callbacks queued goes to the device before the CQ head,
 	 * which moved (n <= depth - 1: the device never fills more). With
 	 * lazy_cq, the head goes out only with a new tail. */
