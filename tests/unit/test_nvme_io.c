@@ -248,6 +248,100 @@ static void test_write_verify(void)
 	fx_close(&f);
 }
 
+/* One asynchronous write then read of nlb blocks at buf (the fast path or
+ * the general one, as the buffer decides); 0 when the data came back. */
+static int async_roundtrip(struct fx *f, struct upcie_nvme_qpair *qp,
+			   const struct upcie_nvme_ns *ns, uint64_t lba, uint32_t nlb, uint8_t *buf,
+			   uint32_t gen)
+{
+	struct fx_counter cnt = {0};
+	int rc;
+
+	fill(buf, ns, lba, nlb, gen);
+	rc = upcie_nvme_write(qp, ns, lba, nlb, buf, fx_count_cb, &cnt, UPCIE_NVME_SUBMIT_RING);
+	if (rc)
+		return rc;
+	if (fx_wait(f, qp, &cnt.done, 1) || cnt.errors)
+		return -EIO;
+	memset(buf, 0, (size_t)nlb * ns->lba_size);
+	rc = upcie_nvme_read(qp, ns, lba, nlb, buf, fx_count_cb, &cnt, UPCIE_NVME_SUBMIT_RING);
+	if (rc)
+		return rc;
+	if (fx_wait(f, qp, &cnt.done, 2) || cnt.errors)
+		return -EIO;
+	return mismatches(buf, ns, lba, nlb, gen) ? -EILSEQ : 0;
+}
+
+/*
+ * upcie_nvme_read/_write compute PRP1 and PRP2 inline for a buffer of at
+ * most two memory pages in the heap's first segment, and hand everything
+ * else to the general path. Both must move the right bytes: every offset
+ * in a page that matters (0, 4, 512, a sector before the end, 4 bytes
+ * before the end) by lengths of one page or less, exactly one and two
+ * pages, one sector past a page, three pages (a PRP list); and buffers at
+ * the very end of the segment, where the fast path stops (its last
+ * accepted offset leaves room for two pages).
+ */
+static void test_fast_path_prps(void)
+{
+	struct fx f;
+	unsigned cases = 0;
+
+	CU_ASSERT_FATAL(fx_open(&f) == 0);
+	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
+	const struct upcie_nvme_ns *ns = fx_ns_with_lba(&f, 512);
+	if (!ns) {
+		upcie_cu_skip("needs a namespace with 512 B blocks");
+		fx_close(&f);
+		return;
+	}
+	uint8_t *buf = upcie_dma_alloc_pages(f.heap, 4 * 4096);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+	static const size_t offs[] = {0, 4, 512, 4096 - 512, 4096 - 4};
+	static const uint32_t nlbs[] = {1, 7, 8, 9, 16, 17, 24};
+	for (unsigned o = 0; o < sizeof(offs) / sizeof(offs[0]); o++)
+		for (unsigned n = 0; n < sizeof(nlbs) / sizeof(nlbs[0]); n++) {
+			if (nlbs[n] > ns->max_xfer_blocks)
+				continue;
+			int rc = async_roundtrip(&f, qp, ns, 8 + 32 * n, nlbs[n], buf + offs[o],
+						 o * 8 + n + 1);
+			if (rc)
+				printf("\n  offset %zu, %u blocks: %d", offs[o], nlbs[n], rc);
+			CU_ASSERT_EQUAL(rc, 0);
+			cases++;
+		}
+	CU_ASSERT(cases >= 30);
+	/* Not 4-byte aligned: refused by the general path, nothing queued. */
+	struct fx_counter cnt = {0};
+	CU_ASSERT_EQUAL(upcie_nvme_read(qp, ns, 0, 1, buf + 2, fx_count_cb, &cnt, 0), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_write(qp, ns, 0, 1, NULL, fx_count_cb, &cnt, 0), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(qp), 0);
+	upcie_dma_free(f.heap, buf);
+
+	/* The end of the segment: take every page, keep the last three. */
+	uint8_t *pages[8192], *last = NULL;
+	unsigned np = 0;
+	while (np < 8192 && (pages[np] = upcie_dma_alloc_pages(f.heap, 4096)))
+		last = pages[np++] + 4096;
+	CU_ASSERT_FATAL(np >= 3 && last != NULL);
+	CU_ASSERT(upcie_dma_contains(f.heap, last - 12288, 12288));
+	/* Two pages ending at the last byte: the fast path's last offset. */
+	CU_ASSERT_EQUAL(async_roundtrip(&f, qp, ns, 400, 16, last - 8192, 101), 0);
+	/* One page, then one sector, ending at the last byte: beyond that
+	 * offset, so the general path. */
+	CU_ASSERT_EQUAL(async_roundtrip(&f, qp, ns, 420, 8, last - 4096, 102), 0);
+	CU_ASSERT_EQUAL(async_roundtrip(&f, qp, ns, 440, 1, last - 512, 103), 0);
+	/* Crossing into the last page from the one before. */
+	CU_ASSERT_EQUAL(async_roundtrip(&f, qp, ns, 460, 9, last - 4096 - 512, 104), 0);
+	/* Past the end: refused, nothing queued. */
+	CU_ASSERT_EQUAL(upcie_nvme_read(qp, ns, 0, 2, last - 512, fx_count_cb, &cnt, 0), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(qp), 0);
+	while (np)
+		upcie_dma_free(f.heap, pages[--np]);
+	fx_close(&f);
+}
+
 /* The two namespaces hold separate data: writes to one never show in the other. */
 static void test_namespaces_isolated(void)
 {
@@ -634,6 +728,7 @@ static CU_TestInfo tests[] = {
     {"lazy CQ head: never a full CQ, head only with rings", test_lazy_cq},
     {"queue full returns -EAGAIN", test_queue_full},
     {"write and verify, 1 block to MDTS", test_write_verify},
+    {"read/write fast path: PRPs at every page offset, end of the heap", test_fast_path_prps},
     {"namespaces keep separate data", test_namespaces_isolated},
     {"MDTS limit and bad buffers", test_mdts_limit},
     {"chained PRP list through the device", test_chained_prp_io},
