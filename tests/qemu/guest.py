@@ -350,6 +350,7 @@ class QMP:
                 time.sleep(0.1)
         self.buf = b""
         self.events = []
+        self.eof = False  # QEMU closed this connection
         self._recv(timeout)  # greeting
         self.cmd("qmp_capabilities")
 
@@ -389,6 +390,7 @@ class QMP:
                 finally:
                     self.sock.setblocking(True)
                 if not chunk:
+                    self.eof = True
                     break
                 self.buf += chunk
         except (BlockingIOError, OSError):
@@ -434,7 +436,6 @@ class Boot:
         self.summary = ""
         self.result = None
         self.qmp = None
-        self.deleting = set()  # device ids whose DEVICE_DELETED has not come
         self.qmp_path = None
         self.t0 = time.monotonic()
         self.seen_init = False
@@ -500,48 +501,81 @@ class Boot:
                                    f"of {', '.join(hp) or 'no hot-pluggable controller'})")
             return
         try:
-            if self.qmp is None:
-                self.qmp = QMP(self.qmp_path)
-            if verb == "device_del":
-                r = self.qmp.cmd("device_del", {"id": ctrl.qid})
-                if "error" not in r:
-                    self.deleting.add(ctrl.qid)
-            else:
-                # QEMU frees the id only at DEVICE_DELETED, which may come well
-                # after the guest saw the device go (seconds on the Arm virt
-                # machine): wait for it, bounded.
-                end = time.monotonic() + 60
-                while ctrl.qid in self.deleting and time.monotonic() < end:
-                    self.report_events()
-                    time.sleep(0.2)
-                props = topology.controller_props(ctrl, self.ioeventfd)
-                args = {k: qmp_value(v) for k, v in props.items()}
-                args["driver"] = "nvme"
-                # The old device's drive may be let go a moment after
-                # DEVICE_DELETED ("Permission conflict on node ..."): retry,
-                # bounded.
-                end = time.monotonic() + 20
-                while True:
-                    r = self.qmp.cmd("device_add", args)
-                    desc = str(r.get("error", {}).get("desc", ""))
-                    if "Permission conflict" not in desc or time.monotonic() > end:
-                        break
-                    self.report_events()
-                    time.sleep(0.5)
+            r = self.host_qmp(verb, ctrl)
         except (OSError, TimeoutError, ConnectionError, ValueError) as e:
-            self.test_point(False, f"host action '{what}': QMP: {e}")
-            return
+            # The monitor connection went away under us (seen once in CI: a
+            # broken pipe at device_add with QEMU still running): connect
+            # again and ask once more; a second failure is the verdict.
+            self.say(f"host action '{what}': QMP: {e}; connecting to QEMU's monitor again")
+            self.close_qmp()
+            try:
+                r = self.host_qmp(verb, ctrl)
+            except (OSError, TimeoutError, ConnectionError, ValueError) as e2:
+                self.test_point(False, f"host action '{what}': QMP: {e2} (after {e})")
+                return
         if "error" in r:
             self.test_point(False, f"host action '{what}': {r['error'].get('desc', r['error'])}")
         else:
             self.say(f"host action '{what}' done at {time.monotonic() - self.t0:.1f}s")
+
+    def close_qmp(self):
+        if self.qmp is not None:
+            try:
+                self.qmp.close()
+            except OSError:
+                pass
+            self.qmp = None
+
+    def host_qmp(self, verb, ctrl):
+        """One device_del or device_add through QMP; returns QEMU's answer."""
+        if self.qmp is not None and self.qmp.eof:
+            self.say("QEMU closed its monitor connection; connecting again")
+            self.close_qmp()
+        if self.qmp is None:
+            self.qmp = QMP(self.qmp_path)
+        if verb == "device_del":
+            r = self.qmp.cmd("device_del", {"id": ctrl.qid})
+        else:
+            # QEMU frees the id only at DEVICE_DELETED, which may come well
+            # after the guest saw the device go (seconds on the Arm virt
+            # machine): wait for it, bounded.
+            # The id is free once the device left QEMU's device tree
+            # (/machine/peripheral), which may be well after the guest saw
+            # it go (seconds on the Arm virt machine): wait for that,
+            # bounded. Asked each time rather than told by DEVICE_DELETED:
+            # that event comes only when the object is freed (it may come
+            # late, for an older device of the same id, or be sent before
+            # a reconnect).
+            end = time.monotonic() + 60
+            while self.peripheral(ctrl.qid) and time.monotonic() < end:
+                self.report_events()
+                time.sleep(0.2)
+            props = topology.controller_props(ctrl, self.ioeventfd)
+            args = {k: qmp_value(v) for k, v in props.items()}
+            args["driver"] = "nvme"
+            # The old device's drive may be let go a moment after
+            # DEVICE_DELETED ("Permission conflict on node ..."): retry,
+            # bounded.
+            end = time.monotonic() + 20
+            while True:
+                r = self.qmp.cmd("device_add", args)
+                desc = str(r.get("error", {}).get("desc", ""))
+                if "Permission conflict" not in desc or time.monotonic() > end:
+                    break
+                self.report_events()
+                time.sleep(0.5)
+        return r
+
+    def peripheral(self, qid):
+        """Is device QID still in QEMU's tree (/machine/peripheral)?"""
+        r = self.qmp.cmd("qom-list", {"path": "/machine/peripheral"})
+        return any(p.get("name") == qid for p in r.get("return", []))
 
     def report_events(self):
         if self.qmp is None:
             return
         for ev in self.qmp.poll_events():
             if ev.get("event") == "DEVICE_DELETED" and ev.get("data", {}).get("device"):
-                self.deleting.discard(ev["data"]["device"])
                 self.say(f"QEMU: device {ev['data']['device']} deleted at "
                          f"{time.monotonic() - self.t0:.1f}s")
 

@@ -221,7 +221,13 @@ def controller_props(ctrl, ioeventfd=None):
     if hotplug(ctrl):
         assert len(ctrl.namespaces) == 1, f"{ctrl.label}: a hot-pluggable controller has one namespace"
         ns = ctrl.namespaces[0]
+        # share-rw: QEMU releases a removed device's drive only when the
+        # device object is finally freed, which can come many seconds after
+        # it left the guest and the device tree (DEVICE_DELETED is sent
+        # then); the controller added back must be able to take the drive
+        # meanwhile. The old one is unrealized: it does no more I/O.
         p.update(drive=ctrl.drive(ns), logical_block_size=ns.lba, physical_block_size=ns.lba)
+        p["share-rw"] = "on"
     if ioeventfd:
         p["ioeventfd"] = ioeventfd
     return p
