@@ -14,6 +14,14 @@
 /* sysconf(_SC_PAGESIZE), or the size a test set with the hook below. */
 size_t upcie_host_page_size(void) __attribute__((visibility("hidden")));
 
+/* Zeroed memory (free() it) that starts and ends on a boundary of
+ * UPCIE_LINE_BYTES: what one thread writes per I/O (a queue, its CID stack
+ * and request table, a model's queue state) then shares no cache line, nor
+ * an adjacent-line prefetch pair, with another thread's. NULL when out of
+ * memory. */
+#define UPCIE_LINE_BYTES 128u
+void *upcie_line_calloc(size_t n, size_t size) __attribute__((visibility("hidden")));
+
 /* Test hook: pretend the host page size is 'size' (a power of two >= 4096);
  * 0 goes back to the real one. Not thread-safe; for unit tests only. */
 void upcie_host_page_size_fake(size_t size) __attribute__((visibility("hidden")));

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "nvme/queue.h"
+#include "page.h"
 
 /* Milliseconds between two ticks of a queue's coarse clock. */
 #define TICK_MS 10
@@ -64,7 +65,7 @@ struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uin
 	struct upcie_nvme_qpair *qp;
 	size_t sq_bytes, cq_bytes, prp_bytes;
 
-	qp = calloc(1, sizeof(*qp));
+	qp = upcie_line_calloc(1, sizeof(*qp));
 	if (!qp)
 		return upcie_err_null(-ENOMEM, "out of memory for a queue pair");
 	qp->qid = qid;
@@ -105,8 +106,8 @@ struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uin
 	/* Slots are sized assuming each starts on a controller page boundary. */
 	if (prp_bytes)
 		qp->prp_lists = upcie_dma_alloc_pages_aligned(heap, prp_bytes, page_size);
-	qp->reqs = calloc(depth, sizeof(*qp->reqs));
-	qp->free_cids = calloc(depth, sizeof(*qp->free_cids));
+	qp->reqs = upcie_line_calloc(depth, sizeof(*qp->reqs));
+	qp->free_cids = upcie_line_calloc(depth, sizeof(*qp->free_cids));
 	if (!qp->sq || !qp->cq || (prp_bytes && !qp->prp_lists) || !qp->reqs || !qp->free_cids) {
 		upcie_nvme_queue_free(qp, false);
 		return upcie_err_null(-ENOMEM,

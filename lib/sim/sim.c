@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "page.h"
 #include "sim_priv.h"
 
 #define SIM_BAR_MAX   (64u << 20)
@@ -202,17 +203,17 @@ struct upcie_sim *upcie_sim_create(const struct upcie_sim_config *cfg)
 		errno = -rc;
 		return NULL;
 	}
-	sim = calloc(1, sizeof(*sim));
+	sim = upcie_line_calloc(1, sizeof(*sim));
 	if (!sim)
 		return upcie_err_null(-ENOMEM, "sim: out of memory");
 	sim->cfg = *cfg;
 	sim->nr_ns_created = cfg->nr_ns;
 	pthread_mutex_init(&sim->lock, NULL);
 	sim->nr_qids = (uint32_t)cfg->max_ioqpairs + 1;
-	sim->sqs = calloc(sim->nr_qids, sizeof(*sim->sqs));
-	sim->cqs = calloc(sim->nr_qids, sizeof(*sim->cqs));
-	sim->live_sqs = calloc(sim->nr_qids, sizeof(*sim->live_sqs));
-	sim->live_cqs = calloc(sim->nr_qids, sizeof(*sim->live_cqs));
+	sim->sqs = upcie_line_calloc(sim->nr_qids, sizeof(*sim->sqs));
+	sim->cqs = upcie_line_calloc(sim->nr_qids, sizeof(*sim->cqs));
+	sim->live_sqs = upcie_line_calloc(sim->nr_qids, sizeof(*sim->live_sqs));
+	sim->live_cqs = upcie_line_calloc(sim->nr_qids, sizeof(*sim->live_cqs));
 	if (!sim->sqs || !sim->cqs || !sim->live_sqs || !sim->live_cqs) {
 		upcie_sim_destroy(sim);
 		return upcie_err_null(-ENOMEM, "sim: out of memory for %u queue pairs",

@@ -165,7 +165,8 @@ struct perf_thread {
 
 	/* Progress, read by main with relaxed loads. */
 	uint64_t prog_ios, prog_lat;
-};
+} __attribute__((aligned(128))); /* threads side by side share no cache line
+				    (nor an adjacent-line prefetch pair) */
 
 struct perf_clock {
 	double hz;	    /* TSC ticks per second */
