@@ -363,6 +363,9 @@ size_t upcie_nvme_qpair_mem(const struct upcie_nvme_qpair *qp)
 void upcie_nvme_qpair_stats(const struct upcie_nvme_qpair *qp, struct upcie_nvme_qpair_stats *st)
 {
 	*st = qp->stats;
+	/* Not counted on the hot path: every command placed in the SQ holds a
+	 * CID until it is counted completed (an abandoned one too). */
+	st->submitted = st->completed + upcie_nvme_qpair_outstanding(qp);
 }
 
 uint16_t upcie_nvme_qpair_last_cid(const struct upcie_nvme_qpair *qp)

@@ -89,7 +89,7 @@ struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uin
 		/* Never more than MDTS: len <= in_page <= two_pages. */
 		qp->two_pages =
 		    2 * (uintptr_t)page_size < max_xfer ? 2 * (uintptr_t)page_size : max_xfer;
-		qp->seg_fast_max = heap->len - qp->two_pages;
+		qp->seg_fast_max_q = (heap->len - qp->two_pages) >> 2;
 	}
 	qp->phase = 1;
 	qp->gen_src = &gen_never;
@@ -236,6 +236,7 @@ void upcie_nvme_queue_stray(struct upcie_nvme_qpair *qp, const struct upcie_nvme
  * callback); a CID that is not outstanding is a stray. */
 void upcie_nvme_queue_odd(struct upcie_nvme_qpair *qp, const struct upcie_nvme_cqe *cqe)
 {
+	qp->stats.completed--; /* reap counted it; complete() counts it again */
 	if (cqe->cid < qp->depth && qp->reqs[cqe->cid].busy)
 		upcie_nvme_queue_complete(qp, cqe);
 	else

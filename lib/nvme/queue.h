@@ -29,8 +29,12 @@
 #include "compiler.h"
 #include "dma/heap.h"
 
-/* Poll calls between two looks at the clock (a power of two). */
+/* Empty poll calls, and completions, between two looks at the clock
+ * (powers of two). A completion is worth less: a busy queue is seldom
+ * the one whose command is late, and the look costs about 80
+ * instructions. */
 #define UPCIE_NVME_TICK_POLLS 256u
+#define UPCIE_NVME_TICK_COMPLETIONS 1024u
 
 /* Per-command state, indexed by CID. */
 struct upcie_nvme_req {
@@ -86,8 +90,8 @@ struct upcie_nvme_qpair {
 	const uint64_t *seg_bus;
 	uint64_t seg_mask;
 	unsigned seg_shift;
-	uintptr_t seg_fast_max; /* a fast-path buffer's largest offset in it */
-	uintptr_t page_mask;	/* page_size - 1 */
+	uintptr_t seg_fast_max_q; /* a fast-path buffer's largest offset in it, / 4 */
+	uintptr_t page_mask;	  /* page_size - 1 */
 	uintptr_t two_pages; /* the fast path's largest reach: 2 pages (PRP1 + PRP2), MDTS, or 0 */
 
 	/* Completion side (hot). */
@@ -281,7 +285,6 @@ static inline void upcie_nvme_queue_ring(struct upcie_nvme_qpair *qp)
 static inline void upcie_nvme_queue_push(struct upcie_nvme_qpair *qp, unsigned flags)
 {
 	qp->sq_tail = (uint16_t)(qp->sq_tail + 1 == qp->depth ? 0 : qp->sq_tail + 1);
-	qp->stats.submitted++;
 	if (flags & UPCIE_NVME_SUBMIT_RING)
 		upcie_nvme_queue_ring(qp);
 }
@@ -296,6 +299,13 @@ static inline void upcie_nvme_queue_push(struct upcie_nvme_qpair *qp, unsigned f
  * (or refuses, saying why) everything else.
  */
 #define UPCIE_NVME_RW_SLOW 1
+
+/* x rotated right by two bits. */
+static inline uintptr_t upcie_ror2(uintptr_t x)
+{
+	return x >> 2 | x << (sizeof(x) * 8 - 2);
+}
+
 static inline __attribute__((always_inline)) int
 upcie_nvme_queue_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uint64_t slba,
 		    uint32_t nlb, const void *buf, size_t len, upcie_nvme_cb cb, void *arg,
@@ -310,18 +320,21 @@ upcie_nvme_queue_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uin
 	uint16_t cid, tail, next, nfree = qp->nfree;
 
 	/* Inside the first segment (seg_fast_max leaves room for two pages,
-	 * the most this path moves; a NULL buffer is far outside), 4-byte
-	 * aligned, at most two memory pages, a free CID. */
-	if (unlikely(off > qp->seg_fast_max || (off & 3) || in_page > qp->two_pages || !nfree))
+	 * the most this path moves; a NULL buffer is far outside) and 4-byte
+	 * aligned, in one compare: rotated right by two, an offset with
+	 * either low bit set is larger than any offset/4 (seg_fast_max is a
+	 * multiple of 4). At most two memory pages, a free CID. */
+	if (unlikely(upcie_ror2(off) > qp->seg_fast_max_q || in_page > qp->two_pages || !nfree))
 		return UPCIE_NVME_RW_SLOW;
 	/* From here on each argument goes to memory as soon as its slot is
 	 * known (fewer values live at once: no spills). */
 	tail = qp->sq_tail;
 	cid = qp->free_cids[--nfree];
 	qp->nfree = nfree;
-	next = (uint16_t)(tail + 1 == qp->depth ? 0 : tail + 1);
+	next = (uint16_t)(tail + 1);
+	if (unlikely(next == qp->depth))
+		next = 0;
 	qp->sq_tail = next;
-	qp->stats.submitted++;
 	/* Claim the CID (see upcie_nvme_queue_claim). */
 	req = &qp->reqs[cid];
 	req->cb = cb;
@@ -345,7 +358,7 @@ upcie_nvme_queue_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uin
 		q[7] = 0;
 		q[3] = qp->seg_bus[off >> qp->seg_shift] + (off & qp->seg_mask);
 		q[4] = 0;
-		if (in_page > qp->page_mask + 1) {
+		if (in_page - 1 > qp->page_mask) {
 			/* PRP2: the next memory page, which the transfer reaches. */
 			uintptr_t off2 = (off | qp->page_mask) + 1;
 
@@ -392,7 +405,9 @@ static inline bool upcie_nvme_cqe_take(struct upcie_nvme_qpair *qp, struct upcie
 	volatile uint64_t *slot = (volatile uint64_t *)&qp->cq[qp->cq_head];
 	uint64_t q[2];
 
-	if ((uint16_t)(slot[1] >> 48 & 1) != qp->phase)
+	/* The phase tag: bit 0 of the status halfword (bits 63:48 of the
+	 * second quadword). */
+	if ((((const volatile uint16_t *)slot)[7] ^ qp->phase) & 1)
 		return false;
 	/* The device writes the status word (with the phase) last: read the
 	 * entry, the quadword with the phase included, again only after
@@ -422,7 +437,9 @@ static inline void upcie_nvme_queue_complete(struct upcie_nvme_qpair *qp,
 }
 
 /* An entry reap cannot deliver as is (cold): a stray CID, or an
- * abandoned command (its CID goes back, no callback). */
+ * abandoned command (its CID goes back, no callback). Reap counts every
+ * entry as completed; this takes the count back for those it ends itself
+ * or drops. */
 HIDDEN void upcie_nvme_queue_odd(struct upcie_nvme_qpair *qp, const struct upcie_nvme_cqe *cqe);
 
 /* 7. Reap up to max completions (0: a queue's worth), then doorbells. */
@@ -430,15 +447,15 @@ static inline __attribute__((always_inline)) int upcie_nvme_queue_reap(struct up
 								       uint32_t max)
 {
 	struct upcie_nvme_cqe cqe;
-	uint32_t n = 0, done = 0;
+	uint32_t left, n;
 
 	if (!max)
 		max = qp->depth;
-	while (n < max && upcie_nvme_cqe_take(qp, &cqe)) {
+	/* Counted down: one decrement and branch per entry. */
+	for (left = max; left && upcie_nvme_cqe_take(qp, &cqe); left--) {
 		struct upcie_nvme_req *req = &qp->reqs[cqe.cid];
 		upcie_nvme_cb cb;
 
-		n++;
 		/* Outstanding (busy) and not abandoned, in one compare. */
 		if (unlikely(cqe.cid >= qp->depth || !upcie_nvme_req_live(req))) {
 			upcie_nvme_queue_odd(qp, &cqe);
@@ -448,12 +465,12 @@ static inline __attribute__((always_inline)) int upcie_nvme_queue_reap(struct up
 		 * resubmit); see upcie_nvme_queue_complete. */
 		req->busy = 0;
 		qp->free_cids[qp->nfree++] = cqe.cid;
-		done++;
 		cb = req->cb;
 		if (likely(cb != NULL))
 			cb(req->arg, &cqe);
 	}
-	qp->stats.completed += done;
+	n = max - left;
+	qp->stats.completed += n; /* upcie_nvme_queue_odd() corrects for its own */
 	/* What the callbacks queued goes to the device before the CQ head,
 	 * which moved (n <= depth - 1: the device never fills more). With
 	 * lazy_cq, the head goes out only with a new tail. */
@@ -465,7 +482,7 @@ static inline __attribute__((always_inline)) int upcie_nvme_queue_reap(struct up
 /*
  * 8. Poll: reap, then doorbells (see 7). A poked queue (its owner's state
  * changed) takes the slow path first. The slow path also runs after every
- * UPCIE_NVME_TICK_POLLS empty polls and every UPCIE_NVME_TICK_POLLS
+ * UPCIE_NVME_TICK_POLLS empty polls and every UPCIE_NVME_TICK_COMPLETIONS
  * completions: it looks at the coarse clock for timeouts and health.
  */
 static inline __attribute__((always_inline)) int upcie_nvme_queue_poll(struct upcie_nvme_qpair *qp,
@@ -479,7 +496,7 @@ static inline __attribute__((always_inline)) int upcie_nvme_queue_poll(struct up
 	if (!n) {
 		if (unlikely((++qp->polls & (UPCIE_NVME_TICK_POLLS - 1)) == 0))
 			return upcie_nvme_queue_poll_slow(qp, max);
-	} else if (unlikely(((uint32_t)qp->stats.completed & (UPCIE_NVME_TICK_POLLS - 1)) <
+	} else if (unlikely(((uint32_t)qp->stats.completed & (UPCIE_NVME_TICK_COMPLETIONS - 1)) <
 			    (uint32_t)n)) {
 		int m = upcie_nvme_queue_tick(qp);
 
