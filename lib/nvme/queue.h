@@ -33,7 +33,7 @@
  * (powers of two). A completion is worth less: a busy queue is seldom
  * the one whose command is late, and the look costs about 80
  * instructions. */
-#define UPCIE_NVME_TICK_POLLS 256u
+#define UPCIE_NVME_TICK_POLLS	    256u
 #define UPCIE_NVME_TICK_COMPLETIONS 1024u
 
 /* Per-command state, indexed by CID. */
