@@ -255,7 +255,15 @@ struct upcie_nvme_qpair_opts {
 	 */
 	uint8_t lazy_cq;
 	uint8_t reserved8[3];
-	uint32_t reserved[7];
+	/*
+	 * Completion queue entries. 0: at least depth and at least one memory
+	 * page's worth (page_size / 16: 256 entries with 4 KiB pages, memory the
+	 * CQ takes anyway), clamped to MQES + 1. A CQ with room to spare never
+	 * looks full to the device, which some devices (QEMU's among them) make
+	 * pay at every head doorbell. Otherwise depth..65536.
+	 */
+	uint32_t cq_depth;
+	uint32_t reserved[6];
 };
 
 struct upcie_nvme_qpair_stats {
@@ -289,6 +297,8 @@ int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp);
 uint16_t upcie_nvme_qpair_id(const struct upcie_nvme_qpair *qp);
 /* Entries per queue, after clamping. At most depth - 1 commands are outstanding. */
 uint32_t upcie_nvme_qpair_depth(const struct upcie_nvme_qpair *qp);
+/* Entries of the completion queue (at least the depth). */
+uint32_t upcie_nvme_qpair_cq_depth(const struct upcie_nvme_qpair *qp);
 uint32_t upcie_nvme_qpair_outstanding(const struct upcie_nvme_qpair *qp);
 /* Bytes of DMA memory this qpair took (SQ, CQ, PRP lists). */
 size_t upcie_nvme_qpair_mem(const struct upcie_nvme_qpair *qp);

@@ -104,7 +104,7 @@ static const char *cmd_error(int rc, const struct upcie_nvme_cqe *cqe)
 static int create_on_device(struct upcie_nvme_qpair *qp)
 {
 	struct upcie_nvme_ctrl *ctrl = qp->ctrl;
-	uint32_t depth = qp->depth, qid = qp->qid;
+	uint32_t depth = qp->depth, cq_depth = qp->cq_depth, qid = qp->qid;
 	struct upcie_nvme_cqe cqe = {0};
 	struct upcie_nvme_sqe sqe;
 	int rc;
@@ -113,12 +113,12 @@ static int create_on_device(struct upcie_nvme_qpair *qp)
 	sqe = (struct upcie_nvme_sqe){
 	    .opc = UPCIE_NVME_ADM_CREATE_CQ,
 	    .prp1 = upcie_dma_bus(ctrl->heap, qp->cq),
-	    .cdw10 = ((depth - 1) << 16) | qid,
+	    .cdw10 = ((cq_depth - 1) << 16) | qid,
 	    .cdw11 = UPCIE_NVME_QUEUE_PC,
 	};
 	rc = upcie_nvme_admin(ctrl, &sqe, NULL, 0, &cqe, 0);
 	if (rc)
-		return upcie_err(rc, "Create I/O CQ %u (depth %u) failed: %s", qid, depth,
+		return upcie_err(rc, "Create I/O CQ %u (depth %u) failed: %s", qid, cq_depth,
 				 cmd_error(rc, &cqe));
 	sqe = (struct upcie_nvme_sqe){
 	    .opc = UPCIE_NVME_ADM_CREATE_SQ,
@@ -207,7 +207,7 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 {
 	uint32_t depth = opts && opts->depth ? opts->depth : 128;
 	struct upcie_nvme_qpair *qp;
-	uint32_t mqes;
+	uint32_t mqes, cq_depth;
 	int qid, rc;
 
 	if (!ctrl)
@@ -221,6 +221,20 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 	}
 	if (depth > 65536 - 1)
 		depth = 65535;
+	/* The CQ: see upcie_nvme_qpair_opts.cq_depth. */
+	cq_depth = opts && opts->cq_depth ? opts->cq_depth : ctrl->page_size / 16;
+	if (opts && opts->cq_depth && opts->cq_depth < depth)
+		return upcie_err_null(
+		    -EINVAL,
+		    "completion queue of %u entries for a queue of %u: it needs at "
+		    "least as many (or 0 for the default)",
+		    opts->cq_depth, depth);
+	if (cq_depth < depth)
+		cq_depth = depth;
+	if (cq_depth > mqes)
+		cq_depth = mqes;
+	if (cq_depth > 65535)
+		cq_depth = 65535;
 
 	pthread_mutex_lock(&ctrl->admin_lock);
 	qid = alloc_qid(ctrl);
@@ -235,7 +249,7 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 			       ctrl->regs_len);
 		goto err_qid;
 	}
-	qp = upcie_nvme_queue_alloc(ctrl->heap, (uint16_t)qid, depth, ctrl->page_size,
+	qp = upcie_nvme_queue_alloc(ctrl->heap, (uint16_t)qid, depth, cq_depth, ctrl->page_size,
 				    ctrl->max_xfer);
 	if (!qp) {
 		rc = -errno;
@@ -348,6 +362,11 @@ uint16_t upcie_nvme_qpair_id(const struct upcie_nvme_qpair *qp)
 uint32_t upcie_nvme_qpair_depth(const struct upcie_nvme_qpair *qp)
 {
 	return qp->depth;
+}
+
+uint32_t upcie_nvme_qpair_cq_depth(const struct upcie_nvme_qpair *qp)
+{
+	return qp->cq_depth;
 }
 
 uint32_t upcie_nvme_qpair_outstanding(const struct upcie_nvme_qpair *qp)

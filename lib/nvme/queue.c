@@ -59,8 +59,8 @@ static uint32_t prp_slot_entries(uint32_t max_xfer, uint32_t page_size)
 static const volatile uint32_t gen_never;
 
 struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uint16_t qid,
-						uint32_t depth, uint32_t page_size,
-						uint32_t max_xfer)
+						uint32_t depth, uint32_t cq_depth,
+						uint32_t page_size, uint32_t max_xfer)
 {
 	struct upcie_nvme_qpair *qp;
 	size_t sq_bytes, cq_bytes, prp_bytes;
@@ -70,6 +70,7 @@ struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uin
 		return upcie_err_null(-ENOMEM, "out of memory for a queue pair");
 	qp->qid = qid;
 	qp->depth = (uint16_t)depth;
+	qp->cq_depth = cq_depth < depth ? depth : cq_depth;
 	qp->page_size = page_size;
 	qp->max_xfer = max_xfer;
 	qp->heap = heap;
@@ -96,7 +97,7 @@ struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uin
 	qp->tick_ms = upcie_now_ms();
 
 	sq_bytes = (size_t)depth * sizeof(struct upcie_nvme_sqe);
-	cq_bytes = (size_t)depth * sizeof(struct upcie_nvme_cqe);
+	cq_bytes = (size_t)qp->cq_depth * sizeof(struct upcie_nvme_cqe);
 	qp->prp_slot_entries = prp_slot_entries(max_xfer, page_size);
 	prp_bytes = (size_t)depth * qp->prp_slot_entries * 8;
 
@@ -146,7 +147,7 @@ void upcie_nvme_queue_free(struct upcie_nvme_qpair *qp, bool keep_dma)
 void upcie_nvme_queue_reset(struct upcie_nvme_qpair *qp)
 {
 	memset(qp->sq, 0, (size_t)qp->depth * sizeof(*qp->sq));
-	memset(qp->cq, 0, (size_t)qp->depth * sizeof(*qp->cq));
+	memset(qp->cq, 0, (size_t)qp->cq_depth * sizeof(*qp->cq));
 	memset(qp->reqs, 0, (size_t)qp->depth * sizeof(*qp->reqs));
 	qp->sq_tail = qp->sq_rung = 0;
 	qp->cq_head = qp->cq_rung = 0;

@@ -98,7 +98,8 @@ struct upcie_nvme_qpair {
 	struct upcie_nvme_cqe *cq;
 	volatile uint32_t *cq_db;
 	uint16_t cq_head;
-	uint16_t cq_rung; /* head value last published to the device */
+	uint16_t cq_rung;  /* head value last published to the device */
+	uint32_t cq_depth; /* CQ entries (>= depth: the CQ may be larger) */
 	uint16_t phase;
 	volatile uint8_t poke; /* set by another thread: the owner's state changed */
 	uint8_t lazy_cq;       /* the CQ head goes out with the next SQ ring only */
@@ -131,8 +132,8 @@ struct upcie_nvme_qpair {
 
 /* queue.c: memory, the cold halves of submit and poll, and waits. */
 HIDDEN struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uint16_t qid,
-						       uint32_t depth, uint32_t page_size,
-						       uint32_t max_xfer);
+						       uint32_t depth, uint32_t cq_depth,
+						       uint32_t page_size, uint32_t max_xfer);
 HIDDEN void upcie_nvme_queue_free(struct upcie_nvme_qpair *qp, bool keep_dma);
 HIDDEN void upcie_nvme_queue_reset(struct upcie_nvme_qpair *qp);
 HIDDEN uint32_t upcie_nvme_queue_complete_all(struct upcie_nvme_qpair *qp, uint16_t status,
@@ -273,7 +274,8 @@ static inline bool upcie_nvme_queue_ring_sq(struct upcie_nvme_qpair *qp)
  * Let O be the commands outstanding after this ring (O <= depth - 1: the
  * CID pool) and P of them already posted past H. Until the next ring the
  * device gets no new command, so it posts at most O - P more entries,
- * while it sees depth - 1 - P free slots: O - P <= depth - 1 - P.
+ * while it sees cq_depth - 1 - P free slots, and
+ * O - P <= depth - 1 - P <= cq_depth - 1 - P.
  */
 static inline void upcie_nvme_queue_ring(struct upcie_nvme_qpair *qp)
 {
@@ -416,7 +418,7 @@ static inline bool upcie_nvme_cqe_take(struct upcie_nvme_qpair *qp, struct upcie
 	q[0] = slot[0];
 	q[1] = slot[1];
 	memcpy(cqe, q, sizeof(*cqe));
-	if (++qp->cq_head == qp->depth) {
+	if (++qp->cq_head == qp->cq_depth) {
 		qp->cq_head = 0;
 		qp->phase ^= 1;
 	}

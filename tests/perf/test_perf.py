@@ -121,6 +121,17 @@ def case_loops():
                       f"{what}: CQ head only with SQ rings")
 
 
+def case_cq_size():
+    # The CQ: the library's default (a page of entries, at least the SQ's),
+    # or --cq-size; either way the run is exact.
+    for args, want in ((["--qd", "1"], 256), (["--qd", "1", "--cq-size", "2"], 2),
+                       (["--qd", "300"], 301), (["--qd", "8", "--cq-size", "1000"], 1000)):
+        j = run_json("--sim-stepped", "--io-count", "3001", *args)
+        q = (j.get("qpairs") or [{}])[0]
+        check(j.get("ios") == 3001 and j.get("errors") == 0 and q.get("cq_depth") == want,
+              f"{args}: ios {j.get('ios')}, cq_depth {q.get('cq_depth')} (want {want})")
+
+
 def case_verify():
     j = run_json("--rw", "randrw", "--mix", "50", "--verify", "--qd", "16", "--time", "1")
     check(j.get("verify_mismatches") == 0, f"mismatches {j.get('verify_mismatches')}")
@@ -150,7 +161,8 @@ def case_bad_options():
         ["--io-count", "0"], ["--cpus", "0,"], ["--cpus", "0,,1"], ["--time", "0x1"],
         ["--time", "inf"], ["--time", "nan"], ["--warmup", "0x0"], ["--time", "1.."],
         ["--loop", "sideways"], ["--queue-size", "32", "--qd", "32"], ["--queue-size", "1"],
-        ["--no-progress-thread", "--progress"],
+        ["--no-progress-thread", "--progress"], ["--cq-size", "1"],
+        ["--cq-size", "32", "--qd", "32"], ["--cq-size", "40", "--queue-size", "64"],
     ]
     for args in bad:
         p = run(*args, "--time", "0.1", rc=1) if "--time" not in args else run(*args, rc=1)
@@ -302,6 +314,7 @@ CASES = {
     "default_batch": case_default_batch,
     "stepped_counts": case_stepped_counts,
     "loops": case_loops,
+    "cq_size": case_cq_size,
     "verify": case_verify,
     "io_count": case_io_count,
     "bad_options": case_bad_options,

@@ -53,6 +53,7 @@ static void test_create_clamp(void)
 	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, &o);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
 	CU_ASSERT_EQUAL(upcie_nvme_qpair_depth(qp), info.mqes);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_cq_depth(qp), info.mqes);
 	CU_ASSERT(upcie_nvme_qpair_id(qp) >= 1);
 	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(qp), 0);
 	CU_ASSERT(upcie_nvme_qpair_mem(qp) > 0);
@@ -62,13 +63,41 @@ static void test_create_clamp(void)
 	errno = 0;
 	CU_ASSERT_PTR_NULL(upcie_nvme_qpair_create(f.ctrl, &o));
 	CU_ASSERT_EQUAL(errno, EINVAL);
+
+	/* The CQ: by default a memory page of entries (or the depth, if more),
+	 * within MQES + 1; explicit, at least the depth. */
+	uint32_t page_entries = info.page_size / 16;
+	uint32_t want = page_entries < info.mqes ? page_entries : info.mqes;
+	o.depth = 2;
+	qp = upcie_nvme_qpair_create(f.ctrl, &o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_depth(qp), 2);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_cq_depth(qp), want);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
+	o.depth = 8;
+	o.cq_depth = 8;
+	qp = upcie_nvme_qpair_create(f.ctrl, &o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_cq_depth(qp), 8);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
+	o.cq_depth = 7;
+	errno = 0;
+	CU_ASSERT_PTR_NULL(upcie_nvme_qpair_create(f.ctrl, &o));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	CU_ASSERT_STRING_EQUAL(upcie_errmsg(),
+			       "completion queue of 7 entries for a queue of 8: it needs at least "
+			       "as many (or 0 for the default)");
 	fx_close(&f);
 }
 
-/* Depth-4 queue: 3 commands in flight, 12000 commands = 3000 wraps of the CQ phase. */
-static void test_phase_wraps(void)
+/*
+ * Depth-4 queue: 3 commands in flight. With a 4-entry CQ, 12000 commands
+ * are 3000 wraps of the CQ phase; with the default CQ (a page of entries,
+ * larger than the SQ) the SQ and the CQ wrap at different places.
+ */
+static void phase_wraps(uint32_t cq_depth)
 {
-	struct upcie_nvme_qpair_opts o = {.depth = 4};
+	struct upcie_nvme_qpair_opts o = {.depth = 4, .cq_depth = cq_depth};
 	struct fx_counter cnt = {0};
 	struct fx f;
 	const unsigned total = fx_is_sim() ? 12000 : 3000;
@@ -104,6 +133,12 @@ static void test_phase_wraps(void)
 	fx_close(&f);
 }
 
+static void test_phase_wraps(void)
+{
+	phase_wraps(4);
+	phase_wraps(0);
+}
+
 /* --- lazy CQ head: it goes out only with a ring that has new commands. */
 struct lazy_ctx {
 	struct upcie_nvme_qpair *qp;
@@ -134,9 +169,12 @@ static void lazy_cb(void *arg, const struct upcie_nvme_cqe *cqe)
  */
 static void test_lazy_cq(void)
 {
-	for (int mode = 0; mode < 2; mode++) {
-		struct upcie_nvme_qpair_opts o = {.depth = 4, .lazy_cq = 1};
-		struct lazy_ctx c = {.total = fx_is_sim() ? 6000 : 1500, .resubmit = mode == 1};
+	/* Modes 0 and 1 with a 4-entry CQ (the device sees it full whenever
+	 * three completions wait), 2 and 3 the same with the default CQ. */
+	for (int mode = 0; mode < 4; mode++) {
+		struct upcie_nvme_qpair_opts o = {
+		    .depth = 4, .lazy_cq = 1, .cq_depth = mode < 2 ? 4 : 0};
+		struct lazy_ctx c = {.total = fx_is_sim() ? 6000 : 1500, .resubmit = mode & 1};
 		struct upcie_nvme_qpair_stats st;
 		struct fx f;
 
@@ -149,7 +187,7 @@ static void test_lazy_cq(void)
 
 		while (c.done < c.total && fx_now() < deadline) {
 			/* The loop fills the queue (mode 1: only at the start). */
-			while (c.submitted < c.total && (mode == 0 || c.submitted < 3) &&
+			while (c.submitted < c.total && (!(mode & 1) || c.submitted < 3) &&
 			       upcie_nvme_read(c.qp, c.ns, c.submitted % 64, 1, c.buf, lazy_cb, &c,
 					       0) == 0)
 				c.submitted++;

@@ -274,7 +274,8 @@ static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsign
 {
 	struct perf_dev *d = t->dev;
 	struct upcie_nvme_qpair_opts qo = {.depth = o->queue_size ? o->queue_size : o->qd + 1,
-					   .lazy_cq = o->lazy_cq};
+					   .lazy_cq = o->lazy_cq,
+					   .cq_depth = o->cq_size};
 
 	t->qp = upcie_nvme_qpair_create(d->ctrl, &qo);
 	if (!t->qp)

@@ -61,6 +61,7 @@ struct perf_opts {
 	bool lazy_cq;		 /* --lazy-cq */
 	bool no_progress_thread; /* --no-progress-thread */
 	uint32_t queue_size;	 /* --queue-size; 0: qd + 1 */
+	uint32_t cq_size;	 /* --cq-size; 0: the library's default */
 	bool json;
 	bool progress;
 	bool sim_stepped;

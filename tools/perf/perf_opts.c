@@ -45,6 +45,9 @@ static const char usage_text[] =
     "  --lazy-cq          the qpair's CQ head goes out with the next SQ ring, not\n"
     "                     with every poll (upcie_nvme_qpair_opts.lazy_cq)\n"
     "  --queue-size N     entries per queue (default qd + 1; at least qd + 1)\n"
+    "  --cq-size N        entries of the completion queue (default: the\n"
+    "                     library's, at least a page of entries; at least\n"
+    "                     the queue size)\n"
     "  --no-progress-thread  refuse --progress and --status-interval: the main\n"
     "                     thread only waits for the I/O threads (as it does\n"
     "                     whenever there are no progress or status lines)\n"
@@ -92,6 +95,7 @@ enum {
 	OPT_LOOP,
 	OPT_LAZYCQ,
 	OPT_QSIZE,
+	OPT_CQSIZE,
 	OPT_NOPTHREAD,
 	OPT_HELP,
 };
@@ -123,6 +127,7 @@ static const struct option longopts[] = {
     {"loop", required_argument, NULL, OPT_LOOP},
     {"lazy-cq", no_argument, NULL, OPT_LAZYCQ},
     {"queue-size", required_argument, NULL, OPT_QSIZE},
+    {"cq-size", required_argument, NULL, OPT_CQSIZE},
     {"no-progress-thread", no_argument, NULL, OPT_NOPTHREAD},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -428,6 +433,11 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 					   optarg);
 			o->queue_size = (uint32_t)v;
 			break;
+		case OPT_CQSIZE:
+			if (parse_u64(optarg, 2, 65535, &v))
+				return bad("--cq-size '%s' is not a queue size (2..65535)", optarg);
+			o->cq_size = (uint32_t)v;
+			break;
 		case OPT_NOPTHREAD:
 			o->no_progress_thread = true;
 			break;
@@ -472,6 +482,11 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 		return bad("--queue-size %s is too small: a queue of N entries holds N - 1 "
 			   "commands; give at least --qd + 1",
 			   b);
+	}
+	if (o->cq_size && o->cq_size < (o->queue_size ? o->queue_size : o->qd + 1)) {
+		char b[32];
+		snprintf(b, sizeof(b), "%u", o->cq_size);
+		return bad("--cq-size %s is smaller than the queue (--queue-size, or --qd + 1)", b);
 	}
 	if (o->io_count && !time_set)
 		o->time_s = 0;

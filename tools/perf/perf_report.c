@@ -363,11 +363,12 @@ static void json_options(const struct perf_opts *o)
 		printf("%s%d", i ? ", " : "", o->cpus[i]);
 	printf("], \"time_s\": %g, \"warmup_s\": %g, \"io_count\": %llu, \"verify\": %s, "
 	       "\"no_dbbuf\": %s, \"loop\": \"%s\", \"lazy_cq\": %s, \"queue_size\": %u, "
-	       "\"progress_thread\": %s},\n",
+	       "\"cq_size\": %u, \"progress_thread\": %s},\n",
 	       o->time_s, o->warmup_s, (unsigned long long)o->io_count,
 	       o->verify ? "true" : "false", o->no_dbbuf ? "true" : "false",
 	       o->loop_cb ? "callback" : "batch", o->lazy_cq ? "true" : "false",
-	       o->queue_size ? o->queue_size : o->qd + 1, o->no_progress_thread ? "false" : "true");
+	       o->queue_size ? o->queue_size : o->qd + 1, o->cq_size,
+	       o->no_progress_thread ? "false" : "true");
 }
 
 static void json_devices(struct perf_dev *devs, unsigned ndev)
@@ -444,14 +445,18 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 		figures(o, &one, &f);
 		if (o->json) {
 			printf("    {\n      \"index\": %u, \"device\": \"%s\", \"qid\": %u, "
-			       "\"cpu\": %d,\n",
-			       i, th[i].dev->name, upcie_nvme_qpair_id(th[i].qp), th[i].cpu);
+			       "\"cpu\": %d, \"depth\": %u, \"cq_depth\": %u,\n",
+			       i, th[i].dev->name, upcie_nvme_qpair_id(th[i].qp), th[i].cpu,
+			       upcie_nvme_qpair_depth(th[i].qp),
+			       upcie_nvme_qpair_cq_depth(th[i].qp));
 			json_figs(o, &one, &f, "      ");
 			printf("      \"qpair_bytes\": %zu\n    }%s\n", one.qpair_bytes,
 			       i + 1 < nth ? "," : "");
 		} else {
-			printf("  - qpair: %u  # %s qid %u%s\n", i, th[i].dev->name,
-			       upcie_nvme_qpair_id(th[i].qp), th[i].cpu >= 0 ? ", pinned" : "");
+			printf("  - qpair: %u  # %s qid %u%s, %u SQ and %u CQ entries\n", i,
+			       th[i].dev->name, upcie_nvme_qpair_id(th[i].qp),
+			       th[i].cpu >= 0 ? ", pinned" : "", upcie_nvme_qpair_depth(th[i].qp),
+			       upcie_nvme_qpair_cq_depth(th[i].qp));
 			text_figs(o, &one, &f, "    ");
 			printf("    qpair_bytes: %zu\n", one.qpair_bytes);
 		}
