@@ -22,6 +22,8 @@
 #   cb-nodbbuf     --loop callback --no-dbbuf
 #   cb-noprog      --loop callback --no-progress-thread (no 20 ms wake-ups)
 #   cb-q256        --loop callback --queue-size 256
+#   cb-cqsq        --loop callback --cq-size QD+1: the CQ as deep as the SQ
+#                  (the library's CQ before it took a page of entries)
 # Every run prints one JSON object between
 #   UPCIE-MX-BEGIN <variant> <qd>  and  UPCIE-MX-END <variant> <qd> rc=<rc>
 # and fio runs one line
@@ -33,7 +35,7 @@ A=$UPCIE_CTRL_A
 secs=2
 rounds=2
 QDS="1 4 32"
-VARIANTS=${UPCIE_MX_VARIANTS:-"base base-nodbbuf batch batch-lazy cb cb-lazy cb-nodbbuf cb-noprog cb-q256"}
+VARIANTS=${UPCIE_MX_VARIANTS:-"base batch cb cb-cqsq cb-lazy cb-nodbbuf cb-noprog cb-q256"}
 
 fio_run() {
 	_e=$1
@@ -87,6 +89,7 @@ variant() {
 	cb-nodbbuf) echo "upcie-perf --loop callback --no-dbbuf" ;;
 	cb-noprog) echo "upcie-perf --loop callback --no-progress-thread" ;;
 	cb-q256) echo "upcie-perf --loop callback --queue-size 256" ;;
+	cb-cqsq) echo "upcie-perf --loop callback --cq-size $((qd + 1))" ;;
 	esac
 }
 
