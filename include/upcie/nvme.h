@@ -291,6 +291,9 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
  * commands stay outstanding: they complete, with UPCIE_NVME_SC_HOST_ABORTED,
  * when the controller is reset or closed. Until a command completed, the
  * device may still write its buffer: keep it (the buffer-lifetime rule).
+ * A device that is gone (or a controller fenced after a failed reset)
+ * cannot: the outstanding commands complete with
+ * UPCIE_NVME_SC_HOST_PATH_ERROR, the qpair is freed and this returns 0.
  */
 int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp);
 

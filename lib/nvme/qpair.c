@@ -330,6 +330,14 @@ int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 			upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_ABORT_SQ_DELETED, 0);
 			rc = delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_CQ, qp->qid);
 		}
+		if (rc && (ctrl->state == UPCIE_NVME_GONE || ctrl->state == UPCIE_NVME_DEAD)) {
+			/* The deletion found the device gone (or the controller was
+			 * fenced meanwhile): nothing can reach the buffers any more.
+			 * End what is left as a poll would, and free the queue. */
+			qp->on_device = false;
+			upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_HOST_PATH_ERROR, 1);
+			rc = 0;
+		}
 		if (rc)
 			rc = upcie_err(-EBUSY,
 				       "%s: queue %u could not be deleted (%s); its memory is kept "

@@ -358,6 +358,107 @@ static void test_removed_while_polling(void)
 	fx_close(&f);
 }
 
+/*
+ * Faults during open: CSTS.CFS already set, the first admin completion
+ * lost, the device gone. Open fails within its bounds (CAP.TO, the admin
+ * timeout), says why, and gives back every byte of the heap; once the
+ * fault clears, the same device and heap open.
+ */
+static void test_faults_during_open(void)
+{
+	FX_SIM_ONLY();
+	static const struct {
+		enum upcie_sim_fault fault;
+		uint32_t arg;
+		int err;
+		const char *says;
+	} cases[] = {
+	    {UPCIE_SIM_FAULT_CFS, 0, ENOTRECOVERABLE, "Controller Fatal Status"},
+	    {UPCIE_SIM_FAULT_DROP_CQE, 1, ETIMEDOUT, "got no completion"},
+	    {UPCIE_SIM_FAULT_REMOVED, 0, ENODEV, "gone"},
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct upcie_nvme_ctrl_opts o = {.admin_timeout_ms = 200, .health_ms = 20};
+		struct upcie_sim_config cfg;
+		struct upcie_dma_heap_info hi;
+		struct fx f;
+
+		fail_cfg(&cfg);
+		CU_ASSERT_FATAL(fx_open_opts(&f, &cfg, 0, true, NULL) == 0);
+		upcie_sim_fault(f.sim, cases[i].fault, cases[i].arg, 0);
+		double t0 = fx_now();
+		errno = 0;
+		f.ctrl = upcie_nvme_ctrl_open(f.dev, f.heap, &o);
+		double took = fx_now() - t0;
+		CU_ASSERT_PTR_NULL(f.ctrl);
+		CU_ASSERT_EQUAL(errno, cases[i].err);
+		if (!strstr(upcie_errmsg(), cases[i].says) || errno != cases[i].err)
+			printf("\n  fault %d: errno %d: %s", cases[i].fault, errno, upcie_errmsg());
+		CU_ASSERT(strstr(upcie_errmsg(), cases[i].says) != NULL);
+		/* A bound against waiting for ever (or for a default 30 s timeout),
+		 * not a speed target: CAP.TO is 500 ms here, the admin timeout 200. */
+		CU_ASSERT(took < 10.0);
+		upcie_dma_heap_info(f.heap, &hi);
+		CU_ASSERT_EQUAL(hi.used, 0);
+		CU_ASSERT_EQUAL(hi.allocations, 0);
+		upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_NONE, 0, 0);
+		f.ctrl = upcie_nvme_ctrl_open(f.dev, f.heap, &o);
+		CU_ASSERT_PTR_NOT_NULL(f.ctrl);
+		fx_close(&f);
+	}
+}
+
+/* The device vanishes, then the embedder resets: the reset says -ENODEV,
+ * the held command
+ * ends as a path error, the qpair reports the loss, destroy and close
+ * free everything. */
+static void test_removed_then_reset(void)
+{
+	FX_SIM_ONLY();
+	struct fx f;
+	struct probe p = {.f = &f};
+
+	uint8_t *buf;
+	struct upcie_nvme_qpair *qp = start(&f, false, NULL, &p, &buf);
+	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_REMOVED, 0, 0);
+	CU_ASSERT_EQUAL(upcie_nvme_ctrl_reset(f.ctrl), -ENODEV);
+	CU_ASSERT_EQUAL(poll_until(&f, qp, &p), -ENODEV);
+	CU_ASSERT_EQUAL(p.done, 1);
+	CU_ASSERT_EQUAL(p.status, UPCIE_NVME_SC_HOST_PATH_ERROR);
+	CU_ASSERT_EQUAL(upcie_nvme_ctrl_check(f.ctrl), -ENODEV);
+	upcie_dma_free(f.heap, buf);
+	upcie_nvme_qpair_destroy(qp);
+	upcie_nvme_ctrl_close(f.ctrl);
+	f.ctrl = NULL;
+	fx_close(&f);
+}
+
+/* The device vanishes, then the embedder destroys the qpair holding a
+ * command (before any poll noticed): the deletion finds the device gone,
+ * the command ends as a path error, the qpair is freed (0); close frees
+ * the rest. */
+static void test_removed_then_destroy(void)
+{
+	FX_SIM_ONLY();
+	struct fx f;
+	struct probe p = {.f = &f};
+
+	uint8_t *buf;
+	struct upcie_nvme_qpair *qp = start(&f, true, NULL, &p, &buf);
+	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_REMOVED, 0, 0);
+	int rc = upcie_nvme_qpair_destroy(qp);
+	if (rc || p.done != 1)
+		printf("\n  destroy: %d, done %u, status %#x: %s", rc, p.done, p.status,
+		       upcie_errmsg());
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_EQUAL(p.done, 1);
+	CU_ASSERT_EQUAL(p.status, UPCIE_NVME_SC_HOST_PATH_ERROR);
+	upcie_dma_free(f.heap, buf);
+	upcie_nvme_ctrl_close(f.ctrl);
+	f.ctrl = NULL;
+	fx_close(&f);
+}
+
 /* CFS without auto reset: poll says so, nothing ends while the controller
  * may still DMA; the embedder's reset ends it. */
 static void test_cfs_embedder_resets(void)
@@ -583,6 +684,9 @@ static CU_TestInfo tests[] = {
     {"reset keeps four busy qpairs", test_reset_keeps_qpairs},
     {"removal seen while only polling", test_removed_while_polling},
     {"CFS, the embedder resets", test_cfs_embedder_resets},
+    {"faults during open: CFS, a lost admin completion, removal", test_faults_during_open},
+    {"removed, then the embedder resets", test_removed_then_reset},
+    {"removed, then the qpair is destroyed", test_removed_then_destroy},
     {"Delete SQ refused", test_delete_sq_refused},
     {"destroy with a held command", test_destroy_with_held},
     {"reset fails: fenced", test_reset_fails},
