@@ -24,6 +24,8 @@
 #   cb-q256        --loop callback --queue-size 256
 #   cb-cqsq        --loop callback --cq-size QD+1: the CQ as deep as the SQ
 #                  (the library's CQ before it took a page of entries)
+#   cb-sleepN      --loop callback --idle-sleep N: sleep N us after an empty
+#                  poll (not in the default list)
 # Every run prints one JSON object between
 #   UPCIE-MX-BEGIN <variant> <qd>  and  UPCIE-MX-END <variant> <qd> rc=<rc>
 # and fio runs one line
@@ -35,7 +37,9 @@ A=$UPCIE_CTRL_A
 secs=2
 rounds=2
 QDS="1 4 32"
-VARIANTS=${UPCIE_MX_VARIANTS:-"base batch cb cb-cqsq cb-lazy cb-nodbbuf cb-noprog cb-q256"}
+# UPCIE_MX_VARIANTS: another list, comma-separated (it reaches the guest
+# through the kernel command line).
+VARIANTS=$(echo "${UPCIE_MX_VARIANTS:-base batch cb cb-cqsq cb-lazy cb-nodbbuf cb-noprog cb-q256}" | tr ',' ' ')
 
 fio_run() {
 	_e=$1
@@ -90,6 +94,7 @@ variant() {
 	cb-noprog) echo "upcie-perf --loop callback --no-progress-thread" ;;
 	cb-q256) echo "upcie-perf --loop callback --queue-size 256" ;;
 	cb-cqsq) echo "upcie-perf --loop callback --cq-size $((qd + 1))" ;;
+	cb-sleep*) echo "upcie-perf --loop callback --idle-sleep ${1#cb-sleep}" ;;
 	esac
 }
 

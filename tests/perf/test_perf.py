@@ -163,6 +163,7 @@ def case_bad_options():
         ["--loop", "sideways"], ["--queue-size", "32", "--qd", "32"], ["--queue-size", "1"],
         ["--no-progress-thread", "--progress"], ["--cq-size", "1"],
         ["--cq-size", "32", "--qd", "32"], ["--cq-size", "40", "--queue-size", "64"],
+        ["--idle-sleep", "x"], ["--idle-sleep", "100001"],
     ]
     for args in bad:
         p = run(*args, "--time", "0.1", rc=1) if "--time" not in args else run(*args, rc=1)

@@ -60,6 +60,7 @@ struct perf_opts {
 	bool loop_cb;		 /* --loop callback: callbacks submit the next command */
 	bool lazy_cq;		 /* --lazy-cq */
 	bool no_progress_thread; /* --no-progress-thread */
+	uint32_t idle_sleep_us;	 /* --idle-sleep; 0: spin */
 	uint32_t queue_size;	 /* --queue-size; 0: qd + 1 */
 	uint32_t cq_size;	 /* --cq-size; 0: the library's default */
 	bool json;

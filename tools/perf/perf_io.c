@@ -27,6 +27,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -326,6 +327,10 @@ static inline int poll_once(struct perf_thread *t)
 	if (n > 0) {
 		add_cost(t, &t->complete_tsc, t1 - t0 - (t->cb_tsc - cb0), ovh);
 		t->polls_hit++;
+	} else if (t->o->idle_sleep_us) {
+		struct timespec ts = {0, (long)t->o->idle_sleep_us * 1000};
+
+		nanosleep(&ts, NULL);
 	}
 	return n;
 }

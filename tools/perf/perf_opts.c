@@ -45,6 +45,9 @@ static const char usage_text[] =
     "  --lazy-cq          the qpair's CQ head goes out with the next SQ ring, not\n"
     "                     with every poll (upcie_nvme_qpair_opts.lazy_cq)\n"
     "  --queue-size N     entries per queue (default qd + 1; at least qd + 1)\n"
+    "  --idle-sleep US    after a poll that found nothing, sleep US microseconds\n"
+    "                     (default 0: spin), giving the CPU to whoever emulates\n"
+    "                     the device\n"
     "  --cq-size N        entries of the completion queue (default: the\n"
     "                     library's, at least a page of entries; at least\n"
     "                     the queue size)\n"
@@ -97,6 +100,7 @@ enum {
 	OPT_QSIZE,
 	OPT_CQSIZE,
 	OPT_NOPTHREAD,
+	OPT_IDLESLEEP,
 	OPT_HELP,
 };
 
@@ -129,6 +133,7 @@ static const struct option longopts[] = {
     {"queue-size", required_argument, NULL, OPT_QSIZE},
     {"cq-size", required_argument, NULL, OPT_CQSIZE},
     {"no-progress-thread", no_argument, NULL, OPT_NOPTHREAD},
+    {"idle-sleep", required_argument, NULL, OPT_IDLESLEEP},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -437,6 +442,13 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 			if (parse_u64(optarg, 2, 65535, &v))
 				return bad("--cq-size '%s' is not a queue size (2..65535)", optarg);
 			o->cq_size = (uint32_t)v;
+			break;
+		case OPT_IDLESLEEP:
+			if (parse_u64(optarg, 0, 100000, &v))
+				return bad("--idle-sleep '%s' is not a number of microseconds "
+					   "(0..100000)",
+					   optarg);
+			o->idle_sleep_us = (uint32_t)v;
 			break;
 		case OPT_NOPTHREAD:
 			o->no_progress_thread = true;

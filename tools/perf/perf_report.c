@@ -363,11 +363,11 @@ static void json_options(const struct perf_opts *o)
 		printf("%s%d", i ? ", " : "", o->cpus[i]);
 	printf("], \"time_s\": %g, \"warmup_s\": %g, \"io_count\": %llu, \"verify\": %s, "
 	       "\"no_dbbuf\": %s, \"loop\": \"%s\", \"lazy_cq\": %s, \"queue_size\": %u, "
-	       "\"cq_size\": %u, \"progress_thread\": %s},\n",
+	       "\"cq_size\": %u, \"idle_sleep_us\": %u, \"progress_thread\": %s},\n",
 	       o->time_s, o->warmup_s, (unsigned long long)o->io_count,
 	       o->verify ? "true" : "false", o->no_dbbuf ? "true" : "false",
 	       o->loop_cb ? "callback" : "batch", o->lazy_cq ? "true" : "false",
-	       o->queue_size ? o->queue_size : o->qd + 1, o->cq_size,
+	       o->queue_size ? o->queue_size : o->qd + 1, o->cq_size, o->idle_sleep_us,
 	       o->no_progress_thread ? "false" : "true");
 }
 
