@@ -437,7 +437,9 @@ class Boot:
         self.summary = ""
         self.result = None
         self.qmp = None
-        self.qmp_path = None
+        self.qmp_paths = []  # two monitors: the second for when the first is lost
+        self.qmp_idx = 0
+        self.proc = None  # the QEMU of the current boot
         self.t0 = time.monotonic()
         self.seen_init = False
 
@@ -504,10 +506,21 @@ class Boot:
         try:
             r = self.host_qmp(verb, ctrl)
         except (OSError, TimeoutError, ConnectionError, ValueError) as e:
-            # The monitor connection went away under us (seen once in CI: a
-            # broken pipe at device_add with QEMU still running): connect
-            # again and ask once more; a second failure is the verdict.
-            self.say(f"host action '{what}': QMP: {e}; connecting to QEMU's monitor again")
+            # The monitor connection went away under us, QEMU still running
+            # (seen twice: a broken pipe at device_add, once with the socket
+            # file gone too): ask once more through QEMU's second monitor;
+            # a second failure is the verdict.
+            if self.proc is not None and self.proc.poll() is not None:
+                # The guest did not wait for this action (its own bound ran
+                # out), finished and powered off meanwhile.
+                self.test_point(False, f"host action '{what}': QEMU exited (status "
+                                       f"{self.proc.returncode}) while it was under way: {e}")
+                return
+            gone = [p for p in self.qmp_paths if not os.path.exists(p)]
+            self.qmp_idx ^= 1
+            self.say(f"host action '{what}': QMP: {e}"
+                     f"{' (socket gone: ' + ', '.join(gone) + ')' if gone else ''}; "
+                     f"asking through QEMU's other monitor")
             self.close_qmp()
             try:
                 r = self.host_qmp(verb, ctrl)
@@ -533,31 +546,31 @@ class Boot:
             self.say("QEMU closed its monitor connection; connecting again")
             self.close_qmp()
         if self.qmp is None:
-            self.qmp = QMP(self.qmp_path)
+            self.qmp = QMP(self.qmp_paths[self.qmp_idx])
         if verb == "device_del":
             r = self.qmp.cmd("device_del", {"id": ctrl.qid})
         else:
-            # QEMU frees the id only at DEVICE_DELETED, which may come well
-            # after the guest saw the device go (seconds on the Arm virt
-            # machine): wait for it, bounded.
             # The id is free once the device left QEMU's device tree
             # (/machine/peripheral), which may be well after the guest saw
             # it go (seconds on the Arm virt machine): wait for that,
             # bounded. Asked each time rather than told by DEVICE_DELETED:
             # that event comes only when the object is freed (it may come
             # late, for an older device of the same id, or be sent before
-            # a reconnect).
-            end = time.monotonic() + 60
+            # a reconnect). The bounds here (40 s, then 10 s of retries)
+            # stay inside the guest's own 60 s wait for the device: the
+            # guest does not wait for the host past that, and the console
+            # is not read while an action runs.
+            end = time.monotonic() + 40
             while self.peripheral(ctrl.qid) and time.monotonic() < end:
                 self.report_events()
                 time.sleep(0.2)
             props = topology.controller_props(ctrl, self.ioeventfd)
             args = {k: qmp_value(v) for k, v in props.items()}
             args["driver"] = "nvme"
-            # The old device's drive may be let go a moment after
-            # DEVICE_DELETED ("Permission conflict on node ..."): retry,
-            # bounded.
-            end = time.monotonic() + 20
+            # The drive is shared (share-rw), so the old device still
+            # holding it should not matter; should QEMU refuse all the same
+            # ("Permission conflict on node ..."), retry, bounded.
+            end = time.monotonic() + 10
             while True:
                 r = self.qmp.cmd("device_add", args)
                 desc = str(r.get("error", {}).get("desc", ""))
@@ -603,7 +616,8 @@ class Boot:
                "-smp", os.environ.get("UPCIE_QEMU_SMP", "2"),
                "-display", "none", "-monitor", "none",
                "-serial", f"file:{self.log}",
-               "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+               "-qmp", f"unix:{self.qmp_paths[0]},server=on,wait=off",
+               "-qmp", f"unix:{self.qmp_paths[1]},server=on,wait=off",
                "-no-reboot", "-nic", "none", "-vga", "none", "-nodefaults",
                "-kernel", kernel, "-initrd", initrd, "-append", " ".join(append)]
         cmd += topology.qemu_device_args(self.config, self.work, self.ioeventfd)
@@ -646,7 +660,8 @@ class Boot:
         self.log = os.path.join(self.work, f"console-{self.config}.log")
         # A short path: unix socket names are limited to about 100 bytes.
         tmp = tempfile.mkdtemp(prefix="upcie-qmp-")
-        self.qmp_path = os.path.join(tmp, "qmp.sock")
+        self.qmp_paths = [os.path.join(tmp, "qmp.sock"), os.path.join(tmp, "qmp2.sock")]
+        self.qmp_idx = 0
         cmd = self.qemu_command(kernel, initrd, guest_timeout)
         # Now and then a TCG guest on a loaded host stalls or panics in the
         # kernel before /init runs. A boot that ends, or has not reached
@@ -685,6 +700,7 @@ class Boot:
         with open(os.path.join(self.work, f"qemu-{self.config}.out"), "w") as qout:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=qout,
                                     stderr=subprocess.STDOUT)
+        self.proc = proc
         try:
             with open(self.log, "rb") as con:
                 pending = b""
