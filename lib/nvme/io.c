@@ -39,8 +39,7 @@ __attribute__((noinline)) static int rw_slow(struct upcie_nvme_qpair *qp,
 	if (!nlb || nlb > ns->max_xfer_blocks || !buf)
 		return rw_invalid(ns, nlb, buf);
 	return upcie_nvme_queue_rw_general(qp, (uint8_t)(flags >> 24), ns->nsid, slba, nlb, buf,
-					   (size_t)nlb << ns->lba_shift, cb, arg,
-					   flags & 0xffffffu);
+					   (size_t)nlb * ns->lba_size, cb, arg, flags & 0xffffffu);
 }
 
 static inline __attribute__((always_inline)) int rw(struct upcie_nvme_qpair *qp, uint8_t opc,

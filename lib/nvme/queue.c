@@ -220,8 +220,7 @@ __attribute__((noinline)) int upcie_nvme_queue_rw_general(struct upcie_nvme_qpai
 	    .cdw12 = nlb - 1,
 	};
 
-	if (len > qp->max_xfer)
-		return upcie_nvme_queue_submit_err(qp, -EINVAL, len);
+	/* upcie_nvme_queue_submit() checks the queue, MDTS and the buffer. */
 	return upcie_nvme_queue_submit(qp, &sqe, buf, len, cb, arg, flags, NULL);
 }
 

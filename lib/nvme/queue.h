@@ -56,11 +56,7 @@ struct upcie_nvme_req {
  * one compare. */
 static inline bool upcie_nvme_req_live(const struct upcie_nvme_req *req)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return (req->state & 0xffffu) == 1u;
-#else
-	return (req->state >> 48) == 0x0100u;
-#endif
+	return (req->state & 0xffffu) == 1u; /* little-endian only: lib/compiler.h */
 }
 
 struct upcie_nvme_qpair;
@@ -177,12 +173,8 @@ static inline uint16_t upcie_nvme_queue_claim(struct upcie_nvme_qpair *qp, upcie
 
 	req->cb = cb;
 	req->arg = arg;
-	/* busy = 1, the other flags and the age 0: one store. */
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* busy = 1, the other flags and the age 0: one store (little-endian). */
 	req->state = 1u;
-#else
-	req->state = (uint64_t)1u << 56;
-#endif
 	return cid;
 }
 
@@ -318,37 +310,29 @@ upcie_nvme_queue_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uin
 	 * spaces, so the buffer's offset in its memory page is the heap
 	 * offset's. */
 	const uintptr_t in_page = (off & qp->page_mask) + len;
-	struct upcie_nvme_req *req;
-	uint16_t cid, tail, next, nfree = qp->nfree;
+	uint16_t cid, tail, next;
 
-	/* Inside the first segment (seg_fast_max leaves room for two pages,
+	/* Inside the first segment (seg_fast_max_q leaves room for two pages,
 	 * the most this path moves; a NULL buffer is far outside) and 4-byte
 	 * aligned, in one compare: rotated right by two, an offset with
 	 * either low bit set is larger than any offset/4 (seg_fast_max is a
 	 * multiple of 4). At most two memory pages, a free CID. */
-	if (unlikely(upcie_ror2(off) > qp->seg_fast_max_q || in_page > qp->two_pages || !nfree))
+	if (unlikely(upcie_ror2(off) > qp->seg_fast_max_q || in_page > qp->two_pages || !qp->nfree))
 		return UPCIE_NVME_RW_SLOW;
 	/* From here on each argument goes to memory as soon as its slot is
-	 * known (fewer values live at once: no spills). */
+	 * known (fewer values live at once: no spills). The queue's own
+	 * stores come first: the compiler must assume the SQE's may alias
+	 * them. */
 	tail = qp->sq_tail;
-	cid = qp->free_cids[--nfree];
-	qp->nfree = nfree;
 	next = (uint16_t)(tail + 1);
 	if (unlikely(next == qp->depth))
 		next = 0;
 	qp->sq_tail = next;
-	/* Claim the CID (see upcie_nvme_queue_claim). */
-	req = &qp->reqs[cid];
-	req->cb = cb;
-	req->arg = arg;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	req->state = 1u;
+	cid = upcie_nvme_queue_claim(qp, cb, arg);
 	{
 		/* The SQE in Base spec 4.2's layout, quadword by quadword: opc,
 		 * flags 0, cid, nsid | cdw2, cdw3 | mptr | prp1 | prp2 | cdw10-11
-		 * (SLBA) | cdw12 (NLB, 0's based), cdw13 | cdw14, cdw15. The
-		 * compiler must assume these stores may alias the queue's own
-		 * fields: those were written above. */
+		 * (SLBA) | cdw12 (NLB, 0's based), cdw13 | cdw14, cdw15. */
 		typedef uint64_t __attribute__((may_alias)) u64a;
 		u64a *q = (u64a *)&qp->sq[tail];
 
@@ -367,31 +351,6 @@ upcie_nvme_queue_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uin
 			q[4] = qp->seg_bus[off2 >> qp->seg_shift] + (off2 & qp->seg_mask);
 		}
 	}
-#else
-	req->state = (uint64_t)1u << 56;
-	{
-		struct upcie_nvme_sqe *sqe = &qp->sq[tail];
-		uintptr_t off2 = (off | qp->page_mask) + 1;
-
-		sqe->opc = opc;
-		sqe->flags = 0;
-		sqe->cid = cid;
-		sqe->nsid = nsid;
-		sqe->cdw2 = 0;
-		sqe->cdw3 = 0;
-		sqe->mptr = 0;
-		sqe->prp1 = qp->seg_bus[off >> qp->seg_shift] + (off & qp->seg_mask);
-		sqe->prp2 = in_page > qp->page_mask + 1
-				? qp->seg_bus[off2 >> qp->seg_shift] + (off2 & qp->seg_mask)
-				: 0;
-		sqe->cdw10 = (uint32_t)slba;
-		sqe->cdw11 = (uint32_t)(slba >> 32);
-		sqe->cdw12 = nlb - 1;
-		sqe->cdw13 = 0;
-		sqe->cdw14 = 0;
-		sqe->cdw15 = 0;
-	}
-#endif
 	if (flags & UPCIE_NVME_SUBMIT_RING)
 		upcie_nvme_queue_ring(qp);
 	return 0;
