@@ -233,6 +233,7 @@ static int uio_check(struct upcie_pci_dev *dev)
 {
 	struct uio_priv *p = priv_of(dev);
 	uint16_t vendor = 0xffff;
+	ssize_t n;
 	int rc;
 
 	rc = upcie_sysfs_exists(p->root, "bus/pci/devices/%s/uio/%s", p->bdf, p->uio_name);
@@ -241,11 +242,12 @@ static int uio_check(struct upcie_pci_dev *dev)
 				 "%s: the device was removed or unbound from " UIO_DRIVER
 				 " (%s is gone)",
 				 dev->name, p->uio_name);
-	if (pread(p->cfg_fd, &vendor, sizeof(vendor), 0) != (ssize_t)sizeof(vendor))
+	n = pread(p->cfg_fd, &vendor, sizeof(vendor), 0);
+	if (n != (ssize_t)sizeof(vendor))
 		return upcie_err(-ENODEV,
 				 "%s: config space cannot be read any more (%s); the "
 				 "device is gone",
-				 dev->name, strerror(errno));
+				 dev->name, n < 0 ? strerror(errno) : "short read");
 	if (vendor == 0xffff)
 		return upcie_err(-ENODEV, "%s: config space reads all-ones; the device is gone",
 				 dev->name);

@@ -193,17 +193,35 @@ static int vfio_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, siz
 
 static int vfio_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *buf, size_t len)
 {
+	const bool command = off <= VFIO_PCI_COMMAND && off + len > VFIO_PCI_COMMAND;
 	uint8_t tmp[64];
+	int rc;
 
 	/* Once the kernel asked for the device, bus mastering stays off
 	 * (vfio_req.c turned it off). */
-	if (upcie_vfio_req_seen(priv_of(dev)) && off <= VFIO_PCI_COMMAND &&
-	    off + len > VFIO_PCI_COMMAND && len <= sizeof(tmp)) {
+	if (command && upcie_vfio_req_seen(priv_of(dev))) {
+		if (len > sizeof(tmp))
+			return upcie_err(-ENODEV,
+					 "%s: the kernel asked for the device back: a %zu-byte "
+					 "config write over COMMAND is refused",
+					 dev->name, len);
 		memcpy(tmp, buf, len);
 		tmp[VFIO_PCI_COMMAND - off] &= (uint8_t)~VFIO_PCI_COMMAND_MASTER;
 		buf = tmp;
 	}
-	return vfio_cfg_io(dev, off, (void *)buf, len, true);
+	rc = vfio_cfg_io(dev, off, (void *)buf, len, true);
+	/* The request may have come between the test above and the write (the
+	 * watcher fenced, then this wrote the old COMMAND back): fence again. */
+	if (!rc && command && upcie_vfio_req_seen(priv_of(dev))) {
+		uint16_t cmd;
+
+		if (!vfio_cfg_io(dev, VFIO_PCI_COMMAND, &cmd, sizeof(cmd), false) &&
+		    (cmd & VFIO_PCI_COMMAND_MASTER)) {
+			cmd = (uint16_t)(cmd & ~VFIO_PCI_COMMAND_MASTER);
+			vfio_cfg_io(dev, VFIO_PCI_COMMAND, &cmd, sizeof(cmd), true);
+		}
+	}
+	return rc;
 }
 
 /* ------------------------------------------------------------------------ */

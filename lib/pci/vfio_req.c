@@ -56,9 +56,12 @@ static void *watcher(void *arg)
 
 	for (;;) {
 		if (poll(fds, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return NULL;
+			/* Not a reason to stop watching (ENOMEM passes): a watcher
+			 * gone would hide the kernel's request until its unplug
+			 * hangs. Only stop_fd ends this thread. */
+			if (errno != EINTR)
+				usleep(10000);
+			continue;
 		}
 		if (fds[1].revents)
 			return NULL;
