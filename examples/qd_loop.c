@@ -37,11 +37,15 @@ static int submit(struct slot *s)
 	struct loop *l = s->l;
 	uint64_t blocks = 4096 / l->ns->lba_size;
 
+	int rc;
+
 	l->rng ^= l->rng << 13, l->rng ^= l->rng >> 7, l->rng ^= l->rng << 17;
-	l->left--;
 	/* No UPCIE_NVME_SUBMIT_RING: poll (or the first ring) publishes it. */
-	return upcie_nvme_read(l->qp, l->ns, (l->rng % (l->ns->nsze / blocks)) * blocks,
-			       (uint32_t)blocks, s->buf, read_done, s, 0);
+	rc = upcie_nvme_read(l->qp, l->ns, (l->rng % (l->ns->nsze / blocks)) * blocks,
+			     (uint32_t)blocks, s->buf, read_done, s, 0);
+	if (!rc)
+		l->left--;
+	return rc;
 }
 
 static void read_done(void *arg, const struct upcie_nvme_cqe *cqe)
@@ -54,8 +58,12 @@ static void read_done(void *arg, const struct upcie_nvme_cqe *cqe)
 		fprintf(stderr, "read failed: %s\n",
 			upcie_nvme_status_str(upcie_nvme_cqe_status(cqe)));
 	}
-	if (s->l->left && submit(s))
+	if (s->l->left && submit(s)) { /* that read is lost: count it as a failed one */
 		fprintf(stderr, "resubmit: %s\n", upcie_errmsg());
+		s->l->left--;
+		s->l->done++;
+		s->l->errors++;
+	}
 }
 
 int main(int argc, char **argv)

@@ -33,7 +33,13 @@ volatile int perf_stop;
  * adjacent-line prefetch pair, with another thread's. */
 static void *zalloc_lines(size_t n, size_t size)
 {
-	size_t bytes = (n * size + 127) & ~(size_t)127;
+	size_t bytes;
+
+	/* The library's upcie_line_calloc() does this inside libupcie; a tool
+	 * cannot call it (hidden). */
+	if (size && n > ((size_t)-1 - 127) / size)
+		return NULL;
+	bytes = (n * size + 127) & ~(size_t)127;
 	void *p = aligned_alloc(128, bytes ? bytes : 128);
 
 	if (p)

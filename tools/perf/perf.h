@@ -211,4 +211,7 @@ static inline double perf_ns(double ticks)
 	return ticks * 1e9 / perf_clock.hz;
 }
 
+/* JSON key of a percentile (perf_report.c): 99.9 -> "p999". */
+void perf_pct_key(double p, char *buf, size_t len);
+
 #endif

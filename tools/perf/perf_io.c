@@ -3,7 +3,8 @@
  * upcie-perf: the I/O loop of one queue pair.
  *
  * Everything is allocated before the loop starts; inside it there is no
- * allocation and no system call: time is the TSC, offsets come from a
+ * allocation and no system call (but the nanosleep of --idle-sleep after an
+ * empty poll, and getrusage when measuring starts and stops): time is the TSC, offsets come from a
  * wyrand-style generator mapped to the range with a multiply-high, and
  * completions are reaped by upcie_nvme_poll() in whatever number the
  * controller has posted.

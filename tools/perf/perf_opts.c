@@ -259,7 +259,8 @@ static int parse_cpus(const char *s, struct perf_opts *o)
 	return o->ncpus ? 0 : -1;
 }
 
-/* "50,99,99.9": 1..PERF_MAX_PCTS values in (0, 100], strictly ascending. */
+/* "50,99,99.9": 1..PERF_MAX_PCTS values in (0, 100], strictly ascending,
+ * with distinct JSON keys (1.5 and 15 would both be "p15"). */
 static int parse_pcts(const char *s, struct perf_opts *o)
 {
 	char buf[256], *save = NULL;
@@ -274,6 +275,14 @@ static int parse_pcts(const char *s, struct perf_opts *o)
 		    (n && v <= o->pcts[n - 1]))
 			return -1;
 		o->pcts[n++] = v;
+		for (unsigned i = 0; i + 1 < n; i++) {
+			char a[32], b[32];
+
+			perf_pct_key(o->pcts[i], a, sizeof(a));
+			perf_pct_key(v, b, sizeof(b));
+			if (!strcmp(a, b))
+				return -1;
+		}
 	}
 	if (!n || s[strlen(s) - 1] == ',' || s[0] == ',' || strstr(s, ",,"))
 		return -1;
@@ -406,7 +415,8 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 		case OPT_PCTS:
 			if (parse_pcts(optarg, o))
 				return bad("--percentiles '%s' is not a list of 1 to 16 ascending "
-					   "percentiles in (0, 100], e.g. 50,99,99.9",
+					   "percentiles in (0, 100] with distinct keys (1.5 and "
+					   "15 are both p15), e.g. 50,99,99.9",
 					   optarg);
 			break;
 		case OPT_OUTPUT:

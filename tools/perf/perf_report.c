@@ -116,7 +116,8 @@ static void figures(const struct perf_opts *o, const struct perf_sum *s, struct 
 	memset(f, 0, sizeof(*f));
 	f->secs = (double)(s->tsc_stop - s->tsc_start) / perf_clock.hz;
 	f->iops = ratio((double)s->ios, f->secs);
-	f->mib_s = f->iops * (double)o->bs / 1048576.0;
+	/* Bytes moved: reads and writes; a trim (deallocate) moves none. */
+	f->mib_s = ratio((double)(s->reads + s->writes), f->secs) * (double)o->bs / 1048576.0;
 	perf_hist_init(&both);
 	for (int d = 0; d < 3; d++)
 		perf_hist_merge(&both, &s->hist[d]);
@@ -124,7 +125,7 @@ static void figures(const struct perf_opts *o, const struct perf_sum *s, struct 
 	for (int d = 0; d < 3; d++) {
 		f->dir[d].ios = d == 2 ? s->trims : d ? s->writes : s->reads;
 		f->dir[d].iops = ratio((double)f->dir[d].ios, f->secs);
-		f->dir[d].mib_s = f->dir[d].iops * (double)o->bs / 1048576.0;
+		f->dir[d].mib_s = d == 2 ? 0 : f->dir[d].iops * (double)o->bs / 1048576.0;
 		lat_figs(o, &s->hist[d], &f->dir[d].lat);
 	}
 	f->usr_pct = ratio((double)s->usr_us / 1e4, f->secs);
@@ -143,12 +144,12 @@ static void figures(const struct perf_opts *o, const struct perf_sum *s, struct 
 }
 
 /* JSON key of a percentile: "p" and its digits, 99.9 -> "p999", 50 -> "p50". */
-static void pct_key(double p, char *buf, size_t len)
+void perf_pct_key(double p, char *buf, size_t len)
 {
 	char num[32];
 	size_t w = 0;
 
-	snprintf(num, sizeof(num), "%g", p);
+	snprintf(num, sizeof(num), "%.9g", p);
 	for (const char *c = num; *c && w + 2 < len; c++)
 		if (*c != '.')
 			buf[1 + w++] = *c;
@@ -175,7 +176,7 @@ static void json_lat(const struct perf_opts *o, const struct perf_lat *l)
 
 	printf("{\"min\": %.0f, \"avg\": %.0f, \"max\": %.0f", l->min, l->avg, l->max);
 	for (unsigned i = 0; i < o->npcts; i++) {
-		pct_key(o->pcts[i], key, sizeof(key));
+		perf_pct_key(o->pcts[i], key, sizeof(key));
 		printf(", \"%s\": %.0f", key, l->p[i]);
 	}
 	printf("}");
@@ -368,7 +369,7 @@ static void json_options(const struct perf_opts *o)
 	       o->verify ? "true" : "false", o->no_dbbuf ? "true" : "false",
 	       o->loop_cb ? "callback" : "batch", o->lazy_cq ? "true" : "false",
 	       o->queue_size ? o->queue_size : o->qd + 1, o->cq_size, o->idle_sleep_us,
-	       o->no_progress_thread ? "false" : "true");
+	       o->progress || o->status_interval ? "true" : "false"); /* main's wake-ups */
 }
 
 static void json_devices(struct perf_dev *devs, unsigned ndev)
