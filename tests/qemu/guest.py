@@ -503,8 +503,12 @@ class Boot:
             self.test_point(False, f"host action '{what}': unknown (device_del or device_add "
                                    f"of {', '.join(hp) or 'no hot-pluggable controller'})")
             return
+        # One deadline for the whole action, retry included, inside the
+        # guest's own 60 s wait for the device: the console is not read
+        # while an action runs.
+        deadline = time.monotonic() + 50
         try:
-            r = self.host_qmp(verb, ctrl)
+            r = self.host_qmp(verb, ctrl, deadline)
         except (OSError, TimeoutError, ConnectionError, ValueError) as e:
             # The monitor connection went away under us, QEMU still running
             # (seen twice: a broken pipe at device_add, once with the socket
@@ -523,7 +527,7 @@ class Boot:
                      f"asking through QEMU's other monitor")
             self.close_qmp()
             try:
-                r = self.host_qmp(verb, ctrl)
+                r = self.host_qmp(verb, ctrl, deadline)
             except (OSError, TimeoutError, ConnectionError, ValueError) as e2:
                 self.test_point(False, f"host action '{what}': QMP: {e2} (after {e})")
                 return
@@ -540,15 +544,20 @@ class Boot:
                 pass
             self.qmp = None
 
-    def host_qmp(self, verb, ctrl):
-        """One device_del or device_add through QMP; returns QEMU's answer."""
+    def host_qmp(self, verb, ctrl, deadline):
+        """One device_del or device_add through QMP, by deadline (monotonic
+        seconds); returns QEMU's answer."""
+
+        def left():
+            return max(1.0, deadline - time.monotonic())
+
         if self.qmp is not None and self.qmp.eof:
             self.say("QEMU closed its monitor connection; connecting again")
             self.close_qmp()
         if self.qmp is None:
-            self.qmp = QMP(self.qmp_paths[self.qmp_idx])
+            self.qmp = QMP(self.qmp_paths[self.qmp_idx], timeout=min(10.0, left()))
         if verb == "device_del":
-            r = self.qmp.cmd("device_del", {"id": ctrl.qid})
+            r = self.qmp.cmd("device_del", {"id": ctrl.qid}, timeout=left())
         else:
             # The id is free once the device left QEMU's device tree
             # (/machine/peripheral), which may be well after the guest saw
@@ -556,12 +565,9 @@ class Boot:
             # bounded. Asked each time rather than told by DEVICE_DELETED:
             # that event comes only when the object is freed (it may come
             # late, for an older device of the same id, or be sent before
-            # a reconnect). The bounds here (40 s, then 10 s of retries)
-            # stay inside the guest's own 60 s wait for the device: the
-            # guest does not wait for the host past that, and the console
-            # is not read while an action runs.
-            end = time.monotonic() + 40
-            while self.peripheral(ctrl.qid) and time.monotonic() < end:
+            # a reconnect). 10 s of the deadline are kept for device_add.
+            end = deadline - 10
+            while self.peripheral(ctrl.qid, left()) and time.monotonic() < end:
                 self.report_events()
                 time.sleep(0.2)
             props = topology.controller_props(ctrl, self.ioeventfd)
@@ -570,19 +576,18 @@ class Boot:
             # The drive is shared (share-rw), so the old device still
             # holding it should not matter; should QEMU refuse all the same
             # ("Permission conflict on node ..."), retry, bounded.
-            end = time.monotonic() + 10
             while True:
-                r = self.qmp.cmd("device_add", args)
+                r = self.qmp.cmd("device_add", args, timeout=left())
                 desc = str(r.get("error", {}).get("desc", ""))
-                if "Permission conflict" not in desc or time.monotonic() > end:
+                if "Permission conflict" not in desc or time.monotonic() > deadline:
                     break
                 self.report_events()
                 time.sleep(0.5)
         return r
 
-    def peripheral(self, qid):
+    def peripheral(self, qid, timeout=30):
         """Is device QID still in QEMU's tree (/machine/peripheral)?"""
-        r = self.qmp.cmd("qom-list", {"path": "/machine/peripheral"})
+        r = self.qmp.cmd("qom-list", {"path": "/machine/peripheral"}, timeout=timeout)
         return any(p.get("name") == qid for p in r.get("return", []))
 
     def report_events(self):

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dma/heap.h"
 #include "fixture.h"
 
 /* Poll until *count reaches want; the threaded sim or a device runs alone. */
@@ -50,12 +51,20 @@ static void test_rw_in_later_segment(void)
 	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
 	const struct upcie_nvme_ns *ns = fx_ns_with_lba(&f, 4096);
 	struct upcie_dma_heap_info hi;
-	void *big = upcie_dma_alloc_pages(f.heap, 1 << 20); /* more than the first segment */
+	/* Fill the first segment page by page until the heap grows: first-fit
+	 * tries the first segment first, so only then does buf land later. */
+	static void *pages[512];
+	unsigned np = 0;
+	do {
+		pages[np] = upcie_dma_alloc_pages(f.heap, 4096);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(pages[np]);
+		upcie_dma_heap_info(f.heap, &hi);
+	} while (hi.segments < 2 && ++np < 512);
+	CU_ASSERT_FATAL(hi.segments >= 2);
 	uint8_t *buf = upcie_dma_alloc_pages(f.heap, 8192);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
-	upcie_dma_heap_info(f.heap, &hi);
-	CU_ASSERT(hi.segments >= 2);
+	/* Not in the first segment (the fast path's), checked on the heap itself. */
+	CU_ASSERT_FATAL((uintptr_t)buf - (uintptr_t)f.heap->va >= f.heap->len);
 	fill(buf, 8192, 3);
 	CU_ASSERT_EQUAL(
 	    upcie_nvme_write(qp, ns, 40, 2, buf, fx_count_cb, &cnt, UPCIE_NVME_SUBMIT_RING), 0);
@@ -70,8 +79,9 @@ static void test_rw_in_later_segment(void)
 	fill(want, 8192, 3);
 	CU_ASSERT_EQUAL(memcmp(buf, want, 8192), 0);
 	CU_ASSERT_EQUAL(upcie_nvme_read_sync(qp, ns, 40, 2, buf, &st, 0), 0);
-	upcie_dma_free(f.heap, big);
 	upcie_dma_free(f.heap, buf);
+	for (unsigned i = 0; i <= np && i < 512; i++)
+		upcie_dma_free(f.heap, pages[i]);
 	fx_close(&f);
 }
 
@@ -219,6 +229,7 @@ static void test_shared_threads(void)
 	upcie_nvme_ctrl_info(c, &info);
 	if (info.io_qpairs_max < nthr)
 		nthr = info.io_qpairs_max;
+	CU_ASSERT_FATAL(nthr >= 2); /* else nothing is shared */
 	sim = upcie_pci_sim(upcie_nvme_ctrl_dev(c));
 	if (sim)
 		upcie_sim_stats(sim, &st0);

@@ -183,6 +183,7 @@ static void test_lazy_cq(void)
 		CU_ASSERT_PTR_NOT_NULL_FATAL(c.qp);
 		c.ns = upcie_nvme_ns_first(f.ctrl);
 		c.buf = upcie_dma_alloc(f.heap, c.ns->lba_size, 4096);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(c.buf);
 		double deadline = fx_now() + 60;
 
 		while (c.done < c.total && fx_now() < deadline) {
