@@ -140,6 +140,7 @@ static void test_64k_host_pages(void)
 	char *b = upcie_dma_alloc_pages(h, 3 * 4096);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT_PTR_EQUAL(b, a + 15 * 4096); /* the premise: it spans the boundary */
 	CU_ASSERT_EQUAL((uintptr_t)b % 4096, 0);
 	for (size_t off = 0; off < 3 * 4096; off += 2048)
 		CU_ASSERT_EQUAL(upcie_dma_bus(h, b + off), (uint64_t)(uintptr_t)(b + off));
