@@ -26,6 +26,9 @@
 #                  (the library's CQ before it took a page of entries)
 #   cb-sleepN      --loop callback --idle-sleep N: sleep N us after an empty
 #                  poll (not in the default list)
+#   base-x4, cb-x4 the ceiling: base and cb with four times the commands in
+#                  flight (--qd 4*QD), at QD 32 only: what the emulated
+#                  controller gives when it is never short of work
 # Every run prints one JSON object between
 #   UPCIE-MX-BEGIN <variant> <qd>  and  UPCIE-MX-END <variant> <qd> rc=<rc>
 # and fio runs one line
@@ -39,7 +42,7 @@ rounds=2
 QDS="1 4 32"
 # UPCIE_MX_VARIANTS: another list, comma-separated (it reaches the guest
 # through the kernel command line).
-VARIANTS=$(echo "${UPCIE_MX_VARIANTS:-base batch cb cb-cqsq cb-lazy cb-nodbbuf cb-noprog cb-q256}" | tr ',' ' ')
+VARIANTS=$(echo "${UPCIE_MX_VARIANTS:-base batch cb cb-cqsq cb-lazy cb-nodbbuf cb-noprog cb-q256 base-x4 cb-x4}" | tr ',' ' ')
 
 fio_run() {
 	_e=$1
@@ -84,11 +87,11 @@ fi
 # variant <name>: the program and options of a variant.
 variant() {
 	case $1 in
-	base) echo "upcie-perf-base" ;;
+	base | base-x4) echo "upcie-perf-base" ;;
 	base-nodbbuf) echo "upcie-perf-base --no-dbbuf" ;;
 	batch) echo "upcie-perf --loop batch" ;;
 	batch-lazy) echo "upcie-perf --loop batch --lazy-cq" ;;
-	cb) echo "upcie-perf --loop callback" ;;
+	cb | cb-x4) echo "upcie-perf --loop callback" ;;
 	cb-lazy) echo "upcie-perf --loop callback --lazy-cq" ;;
 	cb-nodbbuf) echo "upcie-perf --loop callback --no-dbbuf" ;;
 	cb-noprog) echo "upcie-perf --loop callback --no-progress-thread" ;;
@@ -107,6 +110,12 @@ while [ $r -lt "$rounds" ]; do
 			set -- $(variant "$v")
 			prog=$1
 			shift
+			case "$v" in
+			*-x4)
+				[ "$qd" -eq 32 ] || continue
+				set -- "$@" --qd $((qd * 4))
+				;;
+			esac
 			prog=$(command -v "$prog") || {
 				t_skip "$v qd$qd" "no $1 in the guest"
 				continue

@@ -288,31 +288,42 @@ static bool submit_one(struct perf_thread *t)
 	return true;
 }
 
-/* Queue n commands, then one doorbell. */
-static void submit_batch(struct perf_thread *t, uint32_t n)
+/* Queue n commands, then one doorbell. Returns the TSC read after the
+ * doorbell. */
+static uint64_t submit_batch(struct perf_thread *t, uint32_t n)
 {
 	uint64_t ovh = (uint64_t)perf_clock.overhead;
+	uint64_t t0, t1;
 
 	for (uint32_t i = 0; i < n; i++)
 		submit_one(t);
-	{
-		uint64_t t0 = loop_tsc(t), t1;
-
-		upcie_nvme_ring(t->qp);
-		t1 = loop_tsc(t);
-		add_cost(t, &t->submit_tsc, t1 - t0, ovh);
-		t->ring_calls++;
-	}
+	t0 = loop_tsc(t);
+	upcie_nvme_ring(t->qp);
+	t1 = loop_tsc(t);
+	add_cost(t, &t->submit_tsc, t1 - t0, ovh);
+	t->ring_calls++;
+	return t1;
 }
 
-static inline int poll_once(struct perf_thread *t)
+/*
+ * One poll. t0: a TSC read taken just before the call (0: read one here).
+ * The time after the poll is read only when it completed something (the
+ * cost of a poll that finds nothing is not counted): in a TCG guest every
+ * TSC read is emulated, and a loop that spins on empty polls would spend
+ * most of its time reading the clock. Returns the number completed, and
+ * in *t1 the TSC after the poll (0 when not read).
+ */
+static inline int poll_once(struct perf_thread *t, uint64_t t0, uint64_t *t1p)
 {
-	uint64_t cb0 = t->cb_tsc, t0, t1, ovh = (uint64_t)perf_clock.overhead;
+	uint64_t cb0 = t->cb_tsc, t1 = 0, ovh = (uint64_t)perf_clock.overhead;
 	int n;
 
-	t0 = loop_tsc(t);
+	if (!t0)
+		t0 = loop_tsc(t);
 	n = upcie_nvme_poll(t->qp, 0);
-	t1 = loop_tsc(t);
+	if (n > 0)
+		t1 = loop_tsc(t);
+	*t1p = t1;
 	if (perf_unlikely(n < 0)) {
 		/* The controller is gone or failed: its commands have ended (or
 		 * never will); stop every thread and report it. */
@@ -385,7 +396,7 @@ void *perf_thread_run(void *arg)
 {
 	struct perf_thread *t = arg;
 	const uint32_t batch = t->o->batch;
-	uint64_t deadline;
+	uint64_t deadline, last = 0;
 
 	t->measuring = false;
 	/* All qpairs start together. */
@@ -393,7 +404,10 @@ void *perf_thread_run(void *arg)
 		;
 	t->cb_submit = t->o->loop_cb;
 	for (;;) {
-		uint64_t now = loop_tsc(t);
+		/* One TSC read per pass that finds nothing: the one here, which
+		 * also starts the poll's timing when nothing runs in between.
+		 * After a poll that completed something, its closing read. */
+		uint64_t now = last ? last : loop_tsc(t), t0 = now;
 		uint32_t want = t->nfree >= batch ? batch : 0;
 
 		if (!t->measuring && now >= t->tsc_measure)
@@ -413,10 +427,12 @@ void *perf_thread_run(void *arg)
 			break;
 		}
 		if (want)
-			submit_batch(t, want);
-		if (t->dev->sim)
+			t0 = submit_batch(t, want);
+		if (t->dev->sim) {
 			upcie_sim_step(t->dev->sim);
-		poll_once(t);
+			t0 = 0;
+		}
+		poll_once(t, t0, &last);
 	}
 
 	/* Drain: everything submitted completes (and counts) before we stop. */
@@ -425,7 +441,7 @@ void *perf_thread_run(void *arg)
 	while (t->nfree < t->nslots) {
 		if (t->dev->sim)
 			upcie_sim_step(t->dev->sim);
-		int n = poll_once(t);
+		int n = poll_once(t, 0, &last);
 
 		if (n < 0)
 			break;
