@@ -20,7 +20,10 @@
  * an unusual layout), else /run/upcie, else (when /run cannot be written,
  * e.g. a non-root vfio user) /tmp/upcie, which is said in the log: a
  * process locking under /run/upcie does not see the locks under /tmp/upcie.
- * Every process that may share devices must use the same directory.
+ * Every process that may share devices must use the same directory, and
+ * the directory must keep others from removing locks: it is refused when
+ * it is a symlink, belongs to another user, or is writable by others
+ * without the sticky bit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,11 +41,46 @@
 #define LOCK_DIR_RUN "/run/upcie"
 #define LOCK_DIR_TMP "/tmp/upcie"
 
-/* Open (creating them) dir and dir/<bdf>.lock; -errno on failure. */
-static int open_lock_file(const char *dir, mode_t dir_mode, const char *bdf, char *path, size_t len)
+/*
+ * A lock is only as good as its directory: whoever may remove or replace a
+ * lock file can let a second process take the device while the first
+ * drives it. The directory must be a real directory (not a symlink), owned
+ * by root or by us, and not writable by others unless the sticky bit keeps
+ * them to their own files (as in /tmp). 0 or -errno with *why set.
+ */
+static int check_lock_dir(const char *dir, const char **why)
 {
-	int fd;
+	struct stat st;
 
+	if (lstat(dir, &st)) {
+		*why = strerror(errno);
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		*why = S_ISLNK(st.st_mode) ? "it is a symbolic link, not a directory"
+					   : "it is not a directory";
+		return -ENOTDIR;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		*why = "it belongs to another user, who could remove the locks in it";
+		return -EPERM;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+		*why = "others may write to it and it has no sticky bit, so anyone could "
+		       "remove a lock (chmod o-w,g-w or chmod +t it)";
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Open (creating them) dir and dir/<bdf>.lock; -errno on failure, with
+ * *why saying what was wrong. */
+static int open_lock_file(const char *dir, mode_t dir_mode, const char *bdf, char *path, size_t len,
+			  const char **why)
+{
+	int fd, rc;
+
+	*why = NULL;
 	if (mkdir(dir, dir_mode) == 0) {
 		/* mkdir honours the umask; a shared directory must really be
 		 * writable by everyone (with the sticky bit, like /tmp). */
@@ -51,6 +89,9 @@ static int open_lock_file(const char *dir, mode_t dir_mode, const char *bdf, cha
 	} else if (errno != EEXIST) {
 		return -errno;
 	}
+	rc = check_lock_dir(dir, why);
+	if (rc)
+		return rc;
 	if (snprintf(path, len, "%s/%s.lock", dir, bdf) >= (int)len)
 		return -ENAMETOOLONG;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -117,28 +158,32 @@ static void own_comm(char *buf, size_t len)
 
 int upcie_pci_lock(struct upcie_pci_dev *dev)
 {
-	const char *env = getenv("UPCIE_LOCK_DIR");
+	const char *env = getenv("UPCIE_LOCK_DIR"), *why;
 	char path[PATH_MAX], owner[128], line[64], comm[32];
 	int fd, n;
 
 	if (env && *env) {
-		fd = open_lock_file(env, 0755, dev->name, path, sizeof(path));
+		fd = open_lock_file(env, 0755, dev->name, path, sizeof(path), &why);
 		if (fd < 0)
 			return upcie_err(fd,
-					 "%s: cannot open the lock file in UPCIE_LOCK_DIR=%s: %s",
-					 dev->name, env, strerror(-fd));
+					 "%s: cannot use the lock directory UPCIE_LOCK_DIR=%s: %s",
+					 dev->name, env, why ? why : strerror(-fd));
 	} else {
-		fd = open_lock_file(LOCK_DIR_RUN, 0755, dev->name, path, sizeof(path));
+		fd = open_lock_file(LOCK_DIR_RUN, 0755, dev->name, path, sizeof(path), &why);
 		if (fd < 0) {
 			int run_err = -fd;
+			const char *run_why = why;
 
-			fd = open_lock_file(LOCK_DIR_TMP, 01777, dev->name, path, sizeof(path));
+			fd = open_lock_file(LOCK_DIR_TMP, 01777, dev->name, path, sizeof(path),
+					    &why);
 			if (fd < 0)
-				return upcie_err(fd,
-						 "%s: cannot create a lock file in " LOCK_DIR_RUN
-						 " (%s) nor in " LOCK_DIR_TMP " (%s); set "
-						 "UPCIE_LOCK_DIR to a writable directory",
-						 dev->name, strerror(run_err), strerror(-fd));
+				return upcie_err(
+				    fd,
+				    "%s: cannot use " LOCK_DIR_RUN " (%s) nor " LOCK_DIR_TMP
+				    " (%s) for the owner lock; set UPCIE_LOCK_DIR to a "
+				    "directory of yours",
+				    dev->name, run_why ? run_why : strerror(run_err),
+				    why ? why : strerror(-fd));
 			upcie_info(
 			    "%s: " LOCK_DIR_RUN " is not writable (%s); the owner lock is %s "
 			    "instead, which processes locking under " LOCK_DIR_RUN " do not see",

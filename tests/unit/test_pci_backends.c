@@ -520,6 +520,50 @@ static void test_reserved_options(void)
 	upcie_pci_close(dev);
 }
 
+/* A lock directory that lets others remove locks is refused, saying why:
+ * writable by others without the sticky bit, a symlink, another user's. */
+static void test_lock_dir_unsafe(void)
+{
+	char dir[300], link[300];
+	struct upcie_pci_dev *dev;
+
+	snprintf(dir, sizeof(dir), "%s/locks-shared", root);
+	snprintf(link, sizeof(link), "%s/locks-link", root);
+	CU_ASSERT_FATAL(mkdir(dir, 0700) == 0 && chmod(dir, 0777) == 0);
+	CU_ASSERT_FATAL(setenv("UPCIE_LOCK_DIR", dir, 1) == 0);
+	CU_ASSERT_PTR_NULL(open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO));
+	CU_ASSERT_EQUAL(errno, EPERM);
+	CU_ASSERT(msg_has("UPCIE_LOCK_DIR="));
+	CU_ASSERT(msg_has("no sticky bit"));
+	/* Nothing was left behind by the refusal: bus mastering as found. */
+	CU_ASSERT_EQUAL(fake_command(UIO_BDF), CMD_INITIAL);
+
+	/* With the sticky bit (like /tmp), others keep to their own files. */
+	CU_ASSERT(chmod(dir, 01777) == 0);
+	dev = open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO);
+	CU_ASSERT_PTR_NOT_NULL(dev);
+	upcie_pci_close(dev);
+
+	CU_ASSERT_FATAL(symlink(dir, link) == 0);
+	CU_ASSERT_FATAL(setenv("UPCIE_LOCK_DIR", link, 1) == 0);
+	CU_ASSERT_PTR_NULL(open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO));
+	CU_ASSERT_EQUAL(errno, ENOTDIR);
+	CU_ASSERT(msg_has("symbolic link"));
+
+	/* Another user's directory (root can make one). */
+	if (geteuid() == 0) {
+		CU_ASSERT(chmod(dir, 0755) == 0 && chown(dir, 65534, 65534) == 0);
+		CU_ASSERT_FATAL(setenv("UPCIE_LOCK_DIR", dir, 1) == 0);
+		CU_ASSERT_PTR_NULL(open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO));
+		CU_ASSERT_EQUAL(errno, EPERM);
+		CU_ASSERT(msg_has("belongs to another user"));
+	}
+	CU_ASSERT_FATAL(setenv("UPCIE_LOCK_DIR", root, 1) == 0);
+	dev = open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO);
+	CU_ASSERT_PTR_NOT_NULL(dev);
+	upcie_pci_close(dev);
+}
+
 /* An open that fails after the lock releases it again. */
 static void test_lock_released_on_failure(void)
 {
@@ -592,6 +636,7 @@ static CU_TestInfo tests[] = {
     {"owner lock: second handle in this process", test_lock_same_process},
     {"owner lock: another process, then kill -9", test_lock_other_process},
     {"owner lock: released when open fails", test_lock_released_on_failure},
+    {"owner lock: a directory others could remove locks from is refused", test_lock_dir_unsafe},
     {"uio: check sees a removed or unbound device", test_uio_check_gone},
     CU_TEST_INFO_NULL,
 };
