@@ -131,11 +131,15 @@ int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *ctrl);
 /*
  * Reset the controller and keep every handle valid: disable it (CC.EN = 0,
  * so it lets go of every queue), bring it up again (admin queue, Identify,
- * Number of Queues, shadow doorbells, event requests) and let each I/O
- * queue pair re-create itself, same id, depth and memory, on its owner's
- * next poll. Commands outstanding at the reset complete there with
+ * Number of Queues, shadow doorbells, namespaces, event requests) and let
+ * each I/O queue pair re-create itself, same id, depth and memory, on its
+ * owner's next poll. Commands outstanding at the reset complete there with
  * UPCIE_NVME_SC_HOST_ABORTED (retry is safe); commands queued but not yet
- * rung are kept and go to the device after the re-creation.
+ * rung are kept and go to the device after the re-creation; a command rung
+ * after the reset but before that poll also ends HOST_ABORTED. The
+ * namespaces are read again (an event about them is lost with the reset):
+ * handles of namespaces that are gone or changed LBA or metadata size are
+ * fenced, as after an event (upcie_nvme_ctrl_set_event_cb).
  * Any thread may call it. Returns 0, -ENODEV (device gone) or the error of
  * the step that failed (the controller is then left disabled: -ENOTRECOVERABLE
  * from then on).
@@ -209,9 +213,13 @@ struct upcie_nvme_event {
 typedef void (*upcie_nvme_event_cb)(void *arg, const struct upcie_nvme_event *ev);
 /*
  * Events are kept armed by the library. On Namespace Attribute Changed the
- * namespace list is read again before the callback runs (earlier
- * upcie_nvme_ns pointers stay readable until close, but may be stale:
- * look namespaces up again). Runs where admin completions are reaped.
+ * namespace list is read again before the callback runs. Earlier
+ * upcie_nvme_ns pointers stay readable until close. One whose namespace is
+ * gone, or now has another LBA size or metadata size, is fenced: its nsze,
+ * ncap and max_xfer_blocks read 0 and I/O through it fails with -ESTALE
+ * before anything reaches the device (the buffer was sized for the old
+ * format); look the namespace up again. Handles of unchanged namespaces
+ * keep working. Runs where admin completions are reaped.
  */
 void upcie_nvme_ctrl_set_event_cb(struct upcie_nvme_ctrl *ctrl, upcie_nvme_event_cb cb, void *arg);
 

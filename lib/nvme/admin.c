@@ -335,9 +335,10 @@ off:
 	return rc;
 }
 
-static int add_ns(struct upcie_nvme_ctrl *c, uint32_t nsid, const struct upcie_nvme_id_ns *id)
+static int add_ns(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns_table *t, uint32_t nsid,
+		  const struct upcie_nvme_id_ns *id)
 {
-	struct upcie_nvme_ns *ns = &c->ns[c->nr_ns];
+	struct upcie_nvme_ns *ns = &t->ns[t->nr];
 	uint32_t idx = upcie_nvme_id_ns_flbas_idx(id);
 	uint32_t lbads;
 
@@ -350,7 +351,7 @@ static int add_ns(struct upcie_nvme_ctrl *c, uint32_t nsid, const struct upcie_n
 			   lbads);
 		return 0;
 	}
-	c->ns_id[c->nr_ns] = *id;
+	t->id[t->nr] = *id;
 	ns->nsid = nsid;
 	ns->lba_shift = lbads;
 	ns->lba_size = 1u << lbads;
@@ -366,60 +367,109 @@ static int add_ns(struct upcie_nvme_ctrl *c, uint32_t nsid, const struct upcie_n
 		upcie_warn("nsid %u: formatted with %u metadata bytes per block; I/O through "
 			   "this library is refused (format it without metadata)",
 			   nsid, ns->ms);
-	ns->id = &c->ns_id[c->nr_ns];
-	c->nr_ns++;
+	ns->id = &t->id[t->nr];
+	t->nr++;
 	return 0;
 }
 
 /*
- * Namespace tables. A re-scan (Namespace Attribute Changed) makes a new
- * table; the old one is kept until close, so a pointer a thread still holds
- * stays readable (it may be stale).
+ * Namespace tables. A scan builds a new table aside and publishes it only
+ * when it differs from the current one (a reset re-scans: an unchanged
+ * namespace set costs no memory); the table it replaces is kept until
+ * close, so a pointer a thread still holds stays readable.
  */
-struct upcie_nvme_ns_retired {
-	struct upcie_nvme_ns *ns;
-	struct upcie_nvme_id_ns *ns_id;
-	struct upcie_nvme_ns_retired *next;
-};
-
-static int ns_table_new(struct upcie_nvme_ctrl *c, uint32_t n)
+static void ns_table_free(struct upcie_nvme_ns_table *t)
 {
-	struct upcie_nvme_ns *ns = calloc(n ? n : 1, sizeof(*ns));
-	struct upcie_nvme_id_ns *ns_id = calloc(n ? n : 1, sizeof(*ns_id));
-	struct upcie_nvme_ns_retired *r = c->ns ? calloc(1, sizeof(*r)) : NULL;
+	if (t) {
+		free(t->ns);
+		free(t->id);
+		free(t);
+	}
+}
 
-	if (!ns || !ns_id || (c->ns && !r)) {
-		free(ns);
-		free(ns_id);
-		free(r);
-		return upcie_err(-ENOMEM, "out of memory for %u namespaces", n);
+static struct upcie_nvme_ns_table *ns_table_new(uint32_t n)
+{
+	struct upcie_nvme_ns_table *t = calloc(1, sizeof(*t));
+
+	if (t) {
+		t->ns = calloc(n ? n : 1, sizeof(*t->ns));
+		t->id = calloc(n ? n : 1, sizeof(*t->id));
+		if (!t->ns || !t->id) {
+			ns_table_free(t);
+			t = NULL;
+		}
 	}
-	if (r) {
-		r->ns = c->ns;
-		r->ns_id = c->ns_id;
-		r->next = c->retired;
-		c->retired = r;
-	}
-	c->nr_ns = 0;
-	c->ns = ns;
-	c->ns_id = ns_id;
-	return 0;
+	if (!t)
+		upcie_err(-ENOMEM, "out of memory for %u namespaces", n);
+	return t;
 }
 
 void upcie_nvme_ns_free(struct upcie_nvme_ctrl *c)
 {
-	while (c->retired) {
-		struct upcie_nvme_ns_retired *r = c->retired;
+	struct upcie_nvme_ns_table *t = c->nstab;
 
-		c->retired = r->next;
-		free(r->ns);
-		free(r->ns_id);
-		free(r);
+	while (t) {
+		struct upcie_nvme_ns_table *prev = t->prev;
+
+		ns_table_free(t);
+		t = prev;
 	}
-	free(c->ns);
-	free(c->ns_id);
-	c->ns = NULL;
-	c->ns_id = NULL;
+	c->nstab = NULL;
+}
+
+static bool ns_same(const struct upcie_nvme_ns *a, const struct upcie_nvme_ns *b)
+{
+	return a->nsid == b->nsid && a->lba_shift == b->lba_shift && a->ms == b->ms &&
+	       a->flbas_idx == b->flbas_idx && a->nsze == b->nsze && a->ncap == b->ncap &&
+	       a->max_xfer_blocks == b->max_xfer_blocks;
+}
+
+static bool ns_table_same(const struct upcie_nvme_ns_table *a, const struct upcie_nvme_ns_table *b)
+{
+	if (a->nr != b->nr)
+		return false;
+	for (uint32_t i = 0; i < a->nr; i++)
+		if (!ns_same(&a->ns[i], &b->ns[i]))
+			return false;
+	return true;
+}
+
+/*
+ * After a new table is published: a handle from an earlier table whose
+ * namespace is gone, or now has another LBA size or metadata size, is
+ * fenced. I/O through it would make the device move a different number of
+ * bytes than the buffer was sized for. Its transfer limit and size become
+ * 0, so the read/write fast path (nlb - 1 < max_xfer_blocks) sends it to
+ * the slow path, which refuses it with -ESTALE; nothing reaches the
+ * device. Handles of namespaces that did not change keep working.
+ */
+static void fence_stale(struct upcie_nvme_ctrl *c, const struct upcie_nvme_ns_table *now)
+{
+	uint32_t fenced = 0;
+
+	for (struct upcie_nvme_ns_table *t = now->prev; t; t = t->prev) {
+		for (uint32_t i = 0; i < t->nr; i++) {
+			struct upcie_nvme_ns *old = &t->ns[i];
+			const struct upcie_nvme_ns *cur = NULL;
+
+			if (!old->nsze)
+				continue; /* fenced already */
+			for (uint32_t j = 0; j < now->nr && !cur; j++)
+				if (now->ns[j].nsid == old->nsid)
+					cur = &now->ns[j];
+			if (cur && cur->lba_shift == old->lba_shift && cur->ms == old->ms)
+				continue;
+			/* Other threads may be reading these: whole-word stores. */
+			__atomic_store_n(&old->max_xfer_blocks, 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&old->nsze, 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&old->ncap, 0, __ATOMIC_RELAXED);
+			fenced++;
+		}
+	}
+	if (fenced)
+		upcie_info("%s: %u namespace handle(s) fenced: their namespace is gone or was "
+			   "reformatted",
+			   upcie_pci_name(c->dev), fenced);
 }
 
 /* Active namespace list (CNS 02h), then Identify Namespace for each. */
@@ -427,6 +477,7 @@ int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *c)
 {
 	uint32_t *list = c->admin_buf;
 	uint32_t nsids[1024], n = 0;
+	struct upcie_nvme_ns_table *t, *cur = c->nstab;
 	uint16_t st = 0;
 	int rc;
 
@@ -441,22 +492,28 @@ int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *c)
 	} else {
 		return rc;
 	}
-	rc = ns_table_new(c, n);
-	if (rc)
-		return rc;
+	t = ns_table_new(n);
+	if (!t)
+		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct upcie_nvme_id_ns *id = c->admin_buf;
 
 		rc = upcie_nvme_identify(c, UPCIE_NVME_CNS_NS, nsids[i], c->admin_buf, &st);
 		if (rc == -EIO)
 			continue; /* inactive */
-		if (rc)
+		if (!rc && id->nsze)
+			rc = add_ns(c, t, nsids[i], id);
+		if (rc) {
+			ns_table_free(t);
 			return rc;
-		if (!id->nsze)
-			continue;
-		rc = add_ns(c, nsids[i], id);
-		if (rc)
-			return rc;
+		}
 	}
+	if (cur && ns_table_same(cur, t)) {
+		ns_table_free(t);
+		return 0;
+	}
+	t->prev = cur;
+	__atomic_store_n(&c->nstab, t, __ATOMIC_RELEASE);
+	fence_stale(c, t);
 	return 0;
 }

@@ -280,8 +280,11 @@ static int number_of_queues(struct upcie_nvme_ctrl *c, bool again)
 
 /*
  * Bring the controller from disabled to ready for I/O queues. again: a
- * reset: keep the admin queue memory, the granted queue count, the shadow
- * doorbell pages and the namespace table.
+ * reset: keep the admin queue memory, the granted queue count and the
+ * shadow doorbell pages. The namespaces are read again either way: an
+ * event that reported a change may have been lost with the reset (the
+ * admin queue starts empty), and a handle to a namespace that changed must
+ * not reach the device (see fence_stale in admin.c).
  */
 int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *c, bool again)
 {
@@ -300,11 +303,9 @@ int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *c, bool again)
 		return rc;
 	if (!c->opts.no_dbbuf && (c->id->oacs & UPCIE_NVME_OACS_DBBUF))
 		upcie_nvme_setup_dbbuf(c, again); /* optional: without it doorbells are MMIO */
-	if (!again) {
-		rc = upcie_nvme_scan_namespaces(c);
-		if (rc)
-			return rc;
-	}
+	rc = upcie_nvme_scan_namespaces(c);
+	if (rc)
+		return rc;
 	upcie_nvme_aer_arm(c);
 	c->up = true;
 	return 0;
@@ -512,7 +513,7 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct u
 		goto err_disable;
 	upcie_info("%s: NVMe %u.%u controller up, %u namespaces, %u I/O queue pairs granted",
 		   upcie_pci_name(dev), upcie_nvme_vs_mjr(c->vs), upcie_nvme_vs_mnr(c->vs),
-		   c->nr_ns, c->io_sq_granted);
+		   upcie_nvme_nstab(c)->nr, c->io_sq_granted);
 	return c;
 
 err_disable:
@@ -571,7 +572,7 @@ void upcie_nvme_ctrl_info(const struct upcie_nvme_ctrl *c, struct upcie_nvme_ctr
 	info->io_qpairs_max =
 	    c->io_sq_granted < c->io_cq_granted ? c->io_sq_granted : c->io_cq_granted;
 	info->nn = c->id->nn;
-	info->nr_ns = c->nr_ns;
+	info->nr_ns = upcie_nvme_nstab(c) ? upcie_nvme_nstab(c)->nr : 0;
 	info->dbbuf = c->dbbuf_shadow != NULL;
 	info->resets = c->resets;
 	info->health_checks = c->health_checks;
@@ -589,22 +590,32 @@ struct upcie_dma_heap *upcie_nvme_ctrl_heap(const struct upcie_nvme_ctrl *c)
 
 const struct upcie_nvme_ns *upcie_nvme_ns_get(const struct upcie_nvme_ctrl *c, uint32_t nsid)
 {
-	for (uint32_t i = 0; i < c->nr_ns; i++)
-		if (c->ns[i].nsid == nsid)
-			return &c->ns[i];
+	const struct upcie_nvme_ns_table *t = upcie_nvme_nstab(c);
+
+	for (uint32_t i = 0; i < t->nr; i++)
+		if (t->ns[i].nsid == nsid)
+			return &t->ns[i];
 	return upcie_err_null(-ENOENT, "%s: namespace %u is not active (%u active namespaces)",
-			      upcie_pci_name(c->dev), nsid, c->nr_ns);
+			      upcie_pci_name(c->dev), nsid, t->nr);
 }
 
 const struct upcie_nvme_ns *upcie_nvme_ns_first(const struct upcie_nvme_ctrl *c)
 {
-	return c->nr_ns ? &c->ns[0] : NULL;
+	const struct upcie_nvme_ns_table *t = upcie_nvme_nstab(c);
+
+	return t->nr ? &t->ns[0] : NULL;
 }
 
+/* The next in nsid order. ns may come from an earlier table (the list was
+ * re-read between the calls): then the current table's first namespace
+ * with a larger nsid. */
 const struct upcie_nvme_ns *upcie_nvme_ns_next(const struct upcie_nvme_ctrl *c,
 					       const struct upcie_nvme_ns *ns)
 {
-	size_t i = (size_t)(ns - c->ns) + 1;
+	const struct upcie_nvme_ns_table *t = upcie_nvme_nstab(c);
 
-	return i < c->nr_ns ? &c->ns[i] : NULL;
+	for (uint32_t i = 0; i < t->nr; i++)
+		if (t->ns[i].nsid > ns->nsid)
+			return &t->ns[i];
+	return NULL;
 }

@@ -15,6 +15,13 @@
 __attribute__((cold, noinline)) static int rw_invalid(const struct upcie_nvme_ns *ns, uint32_t nlb,
 						      const void *buf)
 {
+	if (!ns->max_xfer_blocks && !ns->nsze)
+		return upcie_err(
+		    -ESTALE,
+		    "nsid %u: this namespace handle is stale: the namespace is gone or was "
+		    "reformatted (seen after an event or a reset); look it up again with "
+		    "upcie_nvme_ns_get()",
+		    ns->nsid);
 	if (!ns->max_xfer_blocks)
 		return upcie_err(-ENOTSUP,
 				 "nsid %u has %u metadata bytes per block; this library does no "

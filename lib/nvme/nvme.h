@@ -102,10 +102,9 @@ struct upcie_nvme_ctrl {
 
 	void *dbbuf_shadow, *dbbuf_eventidx; /* one page each, when in use */
 
-	struct upcie_nvme_ns *ns;
-	struct upcie_nvme_id_ns *ns_id;
-	uint32_t nr_ns;
-	struct upcie_nvme_ns_retired *retired; /* earlier namespace tables */
+	/* The namespace table, swapped whole by a re-scan (admin.c); readers
+	 * load it with upcie_nvme_nstab(). Earlier tables stay until close. */
+	struct upcie_nvme_ns_table *nstab;
 };
 
 /* ctrl.c */
@@ -123,6 +122,20 @@ HIDDEN int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *ctrl, bool again);
 HIDDEN void upcie_nvme_aer_arm(struct upcie_nvme_ctrl *ctrl);
 HIDDEN void upcie_nvme_admin_events(struct upcie_nvme_ctrl *ctrl);
 HIDDEN void upcie_nvme_ns_free(struct upcie_nvme_ctrl *ctrl);
+
+/* A namespace table: nr namespaces in ascending nsid order, their
+ * Identify data, and the table it replaced. */
+struct upcie_nvme_ns_table {
+	uint32_t nr;
+	struct upcie_nvme_ns *ns;
+	struct upcie_nvme_id_ns *id;
+	struct upcie_nvme_ns_table *prev;
+};
+
+static inline const struct upcie_nvme_ns_table *upcie_nvme_nstab(const struct upcie_nvme_ctrl *c)
+{
+	return __atomic_load_n(&c->nstab, __ATOMIC_ACQUIRE);
+}
 
 /* recover.c */
 HIDDEN int upcie_nvme_queue_owner_slow(struct upcie_nvme_qpair *qp, bool tick);

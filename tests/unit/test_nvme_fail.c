@@ -598,6 +598,14 @@ static void test_event_ns_change(void)
 	struct upcie_nvme_ctrl_info info;
 
 	CU_ASSERT_FATAL(open_ctrl(&f, true) == 0);
+	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
+	uint8_t *buf = upcie_dma_alloc(f.heap, 4096, 4096);
+	const struct upcie_nvme_ns *old1 = upcie_nvme_ns_get(f.ctrl, 1);
+	const struct upcie_nvme_ns *old2 = upcie_nvme_ns_get(f.ctrl, 2), *ns;
+	struct upcie_sim_stats s0, s1;
+	uint16_t st;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(old2);
 	events = 0;
 	upcie_nvme_ctrl_set_event_cb(f.ctrl, event_cb, NULL);
 	upcie_nvme_ctrl_info(f.ctrl, &info);
@@ -614,6 +622,22 @@ static void test_event_ns_change(void)
 	errno = 0;
 	CU_ASSERT_PTR_NULL(upcie_nvme_ns_get(f.ctrl, 2));
 	CU_ASSERT_EQUAL(errno, ENOENT);
+	/* The handle of the namespace that went away is fenced: refused
+	 * before anything reaches the device; the other one keeps working. */
+	upcie_sim_stats(f.sim, &s0);
+	CU_ASSERT_EQUAL(upcie_nvme_read_sync(qp, old2, 0, 1, buf, &st, 0), -ESTALE);
+	CU_ASSERT(strstr(upcie_errmsg(), "stale") != NULL);
+	CU_ASSERT_EQUAL(upcie_nvme_read(qp, old2, 0, 1, buf, NULL, NULL, UPCIE_NVME_SUBMIT_RING),
+			-ESTALE);
+	CU_ASSERT_EQUAL(upcie_nvme_write(qp, old2, 0, 1, buf, NULL, NULL, UPCIE_NVME_SUBMIT_RING),
+			-ESTALE);
+	CU_ASSERT_EQUAL(old2->nsze, 0);
+	upcie_sim_stats(f.sim, &s1);
+	CU_ASSERT_EQUAL(s1.io_cmds, s0.io_cmds);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(qp), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_read_sync(qp, old1, 0, 1, buf, &st, 0), 0);
+	/* Iteration from a handle of the old table goes on in the new one. */
+	CU_ASSERT_PTR_NULL(upcie_nvme_ns_next(f.ctrl, old1));
 	/* Events stay armed: a second change arrives too. */
 	CU_ASSERT_EQUAL(upcie_sim_set_active_ns(f.sim, 2), 0);
 	for (int i = 0; i < 100 && events < 2; i++) {
@@ -621,11 +645,58 @@ static void test_event_ns_change(void)
 		upcie_nvme_admin_poll(f.ctrl);
 	}
 	CU_ASSERT_EQUAL(events, 2);
-	CU_ASSERT_PTR_NOT_NULL(upcie_nvme_ns_get(f.ctrl, 2));
+	ns = upcie_nvme_ns_get(f.ctrl, 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ns);
+	CU_ASSERT(ns != old2);
+	CU_ASSERT_PTR_EQUAL(upcie_nvme_ns_next(f.ctrl, old1), ns);
+	CU_ASSERT_EQUAL(upcie_nvme_read_sync(qp, ns, 0, 1, buf, &st, 0), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_read_sync(qp, old2, 0, 1, buf, &st, 0), -ESTALE);
+	CU_ASSERT_EQUAL(upcie_nvme_read_sync(qp, old1, 0, 1, buf, &st, 0), 0);
+	upcie_dma_free(f.heap, buf);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
 	/* The library owns event requests. */
 	struct upcie_nvme_sqe aer = {.opc = UPCIE_NVME_ADM_ASYNC_EVENT};
 	CU_ASSERT_EQUAL(upcie_nvme_admin(f.ctrl, &aer, NULL, 0, NULL, 0), -EINVAL);
 	CU_ASSERT(strstr(upcie_errmsg(), "event") != NULL);
+	fx_close(&f);
+}
+
+/* A namespace goes away while nobody reaps the admin queue, and the
+ * controller is reset: the event is lost with the old admin queue, the
+ * reset reads the namespaces again and fences the old handle. A reset
+ * that finds nothing changed keeps the table (no memory per reset). */
+static void test_reset_rescans_namespaces(void)
+{
+	FX_SIM_ONLY();
+	struct fx f;
+	struct upcie_nvme_ctrl_info info;
+	uint16_t st;
+
+	CU_ASSERT_FATAL(open_ctrl(&f, true) == 0);
+	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
+	uint8_t *buf = upcie_dma_alloc(f.heap, 4096, 4096);
+	const struct upcie_nvme_ns *ns1 = upcie_nvme_ns_get(f.ctrl, 1);
+	const struct upcie_nvme_ns *ns2 = upcie_nvme_ns_get(f.ctrl, 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ns2);
+
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(upcie_nvme_ctrl_reset(f.ctrl), 0);
+	CU_ASSERT_PTR_EQUAL(upcie_nvme_ns_get(f.ctrl, 1), ns1);
+	CU_ASSERT_PTR_EQUAL(upcie_nvme_ns_get(f.ctrl, 2), ns2);
+
+	CU_ASSERT_EQUAL(upcie_sim_set_active_ns(f.sim, 1), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_ctrl_reset(f.ctrl), 0);
+	upcie_nvme_ctrl_info(f.ctrl, &info);
+	CU_ASSERT_EQUAL(info.nr_ns, 1);
+	CU_ASSERT_PTR_NULL(upcie_nvme_ns_get(f.ctrl, 2));
+	CU_ASSERT_EQUAL(upcie_nvme_read_sync(qp, ns2, 0, 1, buf, &st, 0), -ESTALE);
+	CU_ASSERT_PTR_EQUAL(upcie_nvme_ns_first(f.ctrl), upcie_nvme_ns_get(f.ctrl, 1));
+	/* The owner's poll re-creates the queue after the reset (nvme.h). */
+	CU_ASSERT(upcie_nvme_poll(qp, 0) >= 0);
+	CU_ASSERT_EQUAL(upcie_nvme_read_sync(qp, ns1, 0, 1, buf, &st, 0), 0);
+	upcie_dma_free(f.heap, buf);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
 	fx_close(&f);
 }
 
@@ -693,6 +764,7 @@ static CU_TestInfo tests[] = {
     {"I/O error status with DNR", test_io_error_status},
     {"shutdown never completes", test_shutdown_never},
     {"event: namespace attribute changed", test_event_ns_change},
+    {"reset: namespaces read again, stale handles fenced", test_reset_rescans_namespaces},
     {"second open, NULL controller", test_second_open_and_null},
     {"no MMIO read per I/O", test_no_mmio_read_per_io},
     CU_TEST_INFO_NULL,
