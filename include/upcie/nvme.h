@@ -216,10 +216,12 @@ typedef void (*upcie_nvme_event_cb)(void *arg, const struct upcie_nvme_event *ev
  * namespace list is read again before the callback runs. Earlier
  * upcie_nvme_ns pointers stay readable until close. One whose namespace is
  * gone, or now has another LBA size or metadata size, is fenced: its nsze,
- * ncap and max_xfer_blocks read 0 and I/O through it fails with -ESTALE
- * before anything reaches the device (the buffer was sized for the old
- * format); look the namespace up again. Handles of unchanged namespaces
- * keep working. Runs where admin completions are reaped.
+ * ncap and max_xfer_blocks read 0 and every I/O call given it fails with
+ * -ESTALE before anything reaches the device (the buffer was sized for the
+ * old format); look the namespace up again. Handles of unchanged namespaces
+ * keep working. (Commands submitted before the change are the device's
+ * already, or, queued unrung before a reset, go out after it as they were.)
+ * Runs where admin completions are reaped.
  */
 void upcie_nvme_ctrl_set_event_cb(struct upcie_nvme_ctrl *ctrl, upcie_nvme_event_cb cb, void *arg);
 

@@ -459,10 +459,12 @@ static void fence_stale(struct upcie_nvme_ctrl *c, const struct upcie_nvme_ns_ta
 					cur = &now->ns[j];
 			if (cur && cur->lba_shift == old->lba_shift && cur->ms == old->ms)
 				continue;
-			/* Other threads may be reading these: whole-word stores. */
-			__atomic_store_n(&old->max_xfer_blocks, 0, __ATOMIC_RELAXED);
-			__atomic_store_n(&old->nsze, 0, __ATOMIC_RELAXED);
+			/* Other threads may be reading these: whole-word stores,
+			 * the size (the stale mark) before the limit, so that a
+			 * reader failing the limit sees the mark. */
 			__atomic_store_n(&old->ncap, 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&old->nsze, 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&old->max_xfer_blocks, 0, __ATOMIC_RELEASE);
 			fenced++;
 		}
 	}
@@ -470,6 +472,30 @@ static void fence_stale(struct upcie_nvme_ctrl *c, const struct upcie_nvme_ns_ta
 		upcie_info("%s: %u namespace handle(s) fenced: their namespace is gone or was "
 			   "reformatted",
 			   upcie_pci_name(c->dev), fenced);
+}
+
+int upcie_nvme_ns_stale_err(const struct upcie_nvme_ns *ns)
+{
+	return upcie_err(-ESTALE,
+			 "nsid %u: this namespace handle is stale: the namespace is gone or was "
+			 "reformatted (seen after an event or a reset); look it up again with "
+			 "upcie_nvme_ns_get()",
+			 ns->nsid);
+}
+
+/* Copy a namespace entry of an earlier table into t. */
+static void keep_ns(struct upcie_nvme_ns_table *t, const struct upcie_nvme_ns_table *cur,
+		    uint32_t nsid)
+{
+	for (uint32_t i = 0; cur && i < cur->nr; i++) {
+		if (cur->ns[i].nsid != nsid || upcie_nvme_ns_stale(&cur->ns[i]))
+			continue;
+		t->ns[t->nr] = cur->ns[i];
+		t->id[t->nr] = cur->id[i];
+		t->ns[t->nr].id = &t->id[t->nr];
+		t->nr++;
+		return;
+	}
 }
 
 /* Active namespace list (CNS 02h), then Identify Namespace for each. */
@@ -481,8 +507,11 @@ int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *c)
 	uint16_t st = 0;
 	int rc;
 
+	bool listed = false;
+
 	rc = upcie_nvme_identify(c, UPCIE_NVME_CNS_ACTIVE_NS_LIST, 0, list, &st);
 	if (rc == 0) {
+		listed = true;
 		for (n = 0; n < 1024 && list[n]; n++)
 			nsids[n] = list[n];
 	} else if (rc == -EIO) {
@@ -499,8 +528,13 @@ int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *c)
 		const struct upcie_nvme_id_ns *id = c->admin_buf;
 
 		rc = upcie_nvme_identify(c, UPCIE_NVME_CNS_NS, nsids[i], c->admin_buf, &st);
-		if (rc == -EIO)
-			continue; /* inactive */
+		if (rc == -EIO) {
+			/* Not active (when we tried 1..NN); an active one the
+			 * controller failed to describe keeps what we knew. */
+			if (listed)
+				keep_ns(t, cur, nsids[i]);
+			continue;
+		}
 		if (!rc && id->nsze)
 			rc = add_ns(c, t, nsids[i], id);
 		if (rc) {

@@ -284,7 +284,8 @@ static int number_of_queues(struct upcie_nvme_ctrl *c, bool again)
  * shadow doorbell pages. The namespaces are read again either way: an
  * event that reported a change may have been lost with the reset (the
  * admin queue starts empty), and a handle to a namespace that changed must
- * not reach the device (see fence_stale in admin.c).
+ * not reach the device (see fence_stale in admin.c). A re-scan that fails
+ * while the controller answers keeps the old list (and is tried again).
  */
 int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *c, bool again)
 {
@@ -304,6 +305,16 @@ int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *c, bool again)
 	if (!c->opts.no_dbbuf && (c->id->oacs & UPCIE_NVME_OACS_DBBUF))
 		upcie_nvme_setup_dbbuf(c, again); /* optional: without it doorbells are MMIO */
 	rc = upcie_nvme_scan_namespaces(c);
+	if (rc && again && rc != -ENODEV && rc != -ETIMEDOUT) {
+		/* The controller works (it answered): a reset does not fail
+		 * over its namespace list; the old one stays, read again at
+		 * the next event check. */
+		upcie_warn("%s: namespaces not read again after the reset (%s); the list is "
+			   "kept as it was",
+			   upcie_pci_name(c->dev), upcie_errmsg());
+		c->ns_changed = true;
+		rc = 0;
+	}
 	if (rc)
 		return rc;
 	upcie_nvme_aer_arm(c);

@@ -15,13 +15,8 @@
 __attribute__((cold, noinline)) static int rw_invalid(const struct upcie_nvme_ns *ns, uint32_t nlb,
 						      const void *buf)
 {
-	if (!ns->max_xfer_blocks && !ns->nsze)
-		return upcie_err(
-		    -ESTALE,
-		    "nsid %u: this namespace handle is stale: the namespace is gone or was "
-		    "reformatted (seen after an event or a reset); look it up again with "
-		    "upcie_nvme_ns_get()",
-		    ns->nsid);
+	if (upcie_nvme_ns_stale(ns))
+		return upcie_nvme_ns_stale_err(ns);
 	if (!ns->max_xfer_blocks)
 		return upcie_err(-ENOTSUP,
 				 "nsid %u has %u metadata bytes per block; this library does no "
@@ -95,6 +90,8 @@ int upcie_nvme_write_zeroes(struct upcie_nvme_qpair *qp, const struct upcie_nvme
 	    .cdw12 = nlb - 1,
 	};
 
+	if (upcie_nvme_ns_stale(ns))
+		return upcie_nvme_ns_stale_err(ns);
 	if (!nlb || nlb > 65536)
 		return upcie_err(-EINVAL, "write zeroes: %u blocks is not valid (1..65536)", nlb);
 	return upcie_nvme_queue_submit(qp, &sqe, NULL, 0, cb, arg, flags, NULL);

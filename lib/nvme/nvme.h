@@ -132,6 +132,14 @@ struct upcie_nvme_ns_table {
 	struct upcie_nvme_ns_table *prev;
 };
 
+/* A handle fenced by a re-scan (admin.c): its namespace is gone or changed
+ * format. Every call that takes a handle refuses it with this error. */
+static inline bool upcie_nvme_ns_stale(const struct upcie_nvme_ns *ns)
+{
+	return !__atomic_load_n(&ns->nsze, __ATOMIC_ACQUIRE);
+}
+HIDDEN int upcie_nvme_ns_stale_err(const struct upcie_nvme_ns *ns);
+
 static inline const struct upcie_nvme_ns_table *upcie_nvme_nstab(const struct upcie_nvme_ctrl *c)
 {
 	return __atomic_load_n(&c->nstab, __ATOMIC_ACQUIRE);

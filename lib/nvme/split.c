@@ -52,6 +52,8 @@ static int split_rw(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie
 
 	if (unlikely(!s || !buf))
 		return upcie_err(-EINVAL, "split transfer: no buffer or no split state");
+	if (unlikely(upcie_nvme_ns_stale(ns)))
+		return upcie_nvme_ns_stale_err(ns);
 	if (unlikely(!ns->max_xfer_blocks))
 		return upcie_err(-ENOTSUP,
 				 "nsid %u has %u metadata bytes per block; this library does no "

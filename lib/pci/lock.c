@@ -18,12 +18,13 @@
  *
  * Where the lock files go: $UPCIE_LOCK_DIR when set (tests; systems with
  * an unusual layout), else /run/upcie, else (when /run cannot be written,
- * e.g. a non-root vfio user) /tmp/upcie, which is said in the log: a
- * process locking under /run/upcie does not see the locks under /tmp/upcie.
+ * e.g. a non-root vfio user) /tmp/upcie (0755: one user's), which is said
+ * in the log: a process locking under /run/upcie does not see the locks
+ * under /tmp/upcie.
  * Every process that may share devices must use the same directory, and
  * the directory must keep others from removing locks: it is refused when
  * it is a symlink, belongs to another user, or is writable by others
- * without the sticky bit.
+ * without the sticky bit (with it, a lock file of another user is refused).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,26 +47,22 @@
  * lock file can let a second process take the device while the first
  * drives it. The directory must be a real directory (not a symlink), owned
  * by root or by us, and not writable by others unless the sticky bit keeps
- * them to their own files (as in /tmp). 0 or -errno with *why set.
+ * them to their own files (as in /tmp); in such a shared directory the lock
+ * file itself must be root's or ours. The checks look at the directory we
+ * opened (not at a path that could change in between). 0 or -errno with
+ * *why set.
  */
-static int check_lock_dir(const char *dir, const char **why)
+static int check_lock_dir(int dfd, struct stat *st, const char **why)
 {
-	struct stat st;
-
-	if (lstat(dir, &st)) {
+	if (fstat(dfd, st)) {
 		*why = strerror(errno);
 		return -errno;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		*why = S_ISLNK(st.st_mode) ? "it is a symbolic link, not a directory"
-					   : "it is not a directory";
-		return -ENOTDIR;
-	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
 		*why = "it belongs to another user, who could remove the locks in it";
 		return -EPERM;
 	}
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX)) {
 		*why = "others may write to it and it has no sticky bit, so anyone could "
 		       "remove a lock (chmod o-w,g-w or chmod +t it)";
 		return -EPERM;
@@ -78,28 +75,55 @@ static int check_lock_dir(const char *dir, const char **why)
 static int open_lock_file(const char *dir, mode_t dir_mode, const char *bdf, char *path, size_t len,
 			  const char **why)
 {
-	int fd, rc;
+	struct stat st, fst;
+	char name[64];
+	int dfd, fd, rc;
 
 	*why = NULL;
 	if (mkdir(dir, dir_mode) == 0) {
-		/* mkdir honours the umask; a shared directory must really be
-		 * writable by everyone (with the sticky bit, like /tmp). */
+		/* mkdir honours the umask. */
 		if (chmod(dir, dir_mode))
 			return -errno;
 	} else if (errno != EEXIST) {
 		return -errno;
 	}
-	rc = check_lock_dir(dir, why);
-	if (rc)
-		return rc;
-	if (snprintf(path, len, "%s/%s.lock", dir, bdf) >= (int)len)
+	if (snprintf(path, len, "%s/%s.lock", dir, bdf) >= (int)len ||
+	    snprintf(name, sizeof(name), "%s.lock", bdf) >= (int)sizeof(name))
 		return -ENAMETOOLONG;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		if (errno == ELOOP || errno == ENOTDIR) {
+			*why = !lstat(dir, &st) && S_ISLNK(st.st_mode)
+				   ? "it is a symbolic link, not a directory"
+				   : "it is not a directory";
+			return -ENOTDIR;
+		}
+		return -errno;
+	}
+	rc = check_lock_dir(dfd, &st, why);
+	if (rc) {
+		close(dfd);
+		return rc;
+	}
+	fd = openat(dfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	/* Created by another user: flock works on a read-only descriptor
 	 * too; only the owner's name cannot be written then. */
 	if (fd < 0 && errno == EACCES)
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	return fd < 0 ? -errno : fd;
+		fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	rc = fd < 0 ? -errno : 0;
+	close(dfd);
+	if (rc)
+		return rc;
+	/* In a directory others may write to, the owner of a lock file may
+	 * remove it (the sticky bit allows that): it must be root or us. */
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
+	    (fstat(fd, &fst) || (fst.st_uid != 0 && fst.st_uid != geteuid()))) {
+		close(fd);
+		*why = "the lock file belongs to another user, who could remove it from this "
+		       "shared directory";
+		return -EPERM;
+	}
+	return fd;
 }
 
 /* "<pid> <command>" of the process that holds the lock, as far as known. */
@@ -174,8 +198,8 @@ int upcie_pci_lock(struct upcie_pci_dev *dev)
 			int run_err = -fd;
 			const char *run_why = why;
 
-			fd = open_lock_file(LOCK_DIR_TMP, 01777, dev->name, path, sizeof(path),
-					    &why);
+			fd =
+			    open_lock_file(LOCK_DIR_TMP, 0755, dev->name, path, sizeof(path), &why);
 			if (fd < 0)
 				return upcie_err(
 				    fd,
@@ -184,10 +208,10 @@ int upcie_pci_lock(struct upcie_pci_dev *dev)
 				    "directory of yours",
 				    dev->name, run_why ? run_why : strerror(run_err),
 				    why ? why : strerror(-fd));
-			upcie_info(
-			    "%s: " LOCK_DIR_RUN " is not writable (%s); the owner lock is %s "
-			    "instead, which processes locking under " LOCK_DIR_RUN " do not see",
-			    dev->name, strerror(run_err), path);
+			upcie_info("%s: " LOCK_DIR_RUN " cannot be used (%s); the owner lock is %s "
+				   "instead, which processes locking under " LOCK_DIR_RUN
+				   " do not see",
+				   dev->name, run_why ? run_why : strerror(run_err), path);
 		}
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB)) {

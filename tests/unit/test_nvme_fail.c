@@ -12,6 +12,7 @@
  * enabled and ready.
  */
 #include "fixture.h"
+#include <upcie/engine.h>
 
 #define PATTERN 0xa5
 
@@ -631,6 +632,12 @@ static void test_event_ns_change(void)
 			-ESTALE);
 	CU_ASSERT_EQUAL(upcie_nvme_write(qp, old2, 0, 1, buf, NULL, NULL, UPCIE_NVME_SUBMIT_RING),
 			-ESTALE);
+	CU_ASSERT_EQUAL(upcie_nvme_write_zeroes(qp, old2, 0, 8, NULL, NULL, UPCIE_NVME_SUBMIT_RING),
+			-ESTALE);
+	struct upcie_nvme_split split;
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_read_split(qp, old2, 0, 1, buf, &split, NULL, NULL, UPCIE_NVME_SUBMIT_RING),
+	    -ESTALE);
 	CU_ASSERT_EQUAL(old2->nsze, 0);
 	upcie_sim_stats(f.sim, &s1);
 	CU_ASSERT_EQUAL(s1.io_cmds, s0.io_cmds);

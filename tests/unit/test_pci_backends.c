@@ -543,6 +543,18 @@ static void test_lock_dir_unsafe(void)
 	dev = open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO);
 	CU_ASSERT_PTR_NOT_NULL(dev);
 	upcie_pci_close(dev);
+	/* ... but there a lock file of another user could be removed by its
+	 * owner (root can make one). */
+	if (geteuid() == 0) {
+		char file[400];
+
+		snprintf(file, sizeof(file), "%s/" UIO_BDF ".lock", dir);
+		CU_ASSERT(chown(file, 65534, 65534) == 0);
+		CU_ASSERT_PTR_NULL(open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO));
+		CU_ASSERT_EQUAL(errno, EPERM);
+		CU_ASSERT(msg_has("lock file belongs to another user"));
+		CU_ASSERT(chown(file, 0, 0) == 0);
+	}
 
 	CU_ASSERT_FATAL(symlink(dir, link) == 0);
 	CU_ASSERT_FATAL(setenv("UPCIE_LOCK_DIR", link, 1) == 0);

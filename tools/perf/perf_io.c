@@ -404,14 +404,17 @@ void *perf_thread_run(void *arg)
 		;
 	t->cb_submit = t->o->loop_cb;
 	for (;;) {
-		/* One TSC read per pass that finds nothing: the one here, which
-		 * also starts the poll's timing when nothing runs in between.
-		 * After a poll that completed something, its closing read. */
+		/* One TSC read per pass that finds nothing (two with a stepped
+		 * sim): the one here, which also starts the poll's timing when
+		 * nothing else runs in between. After a poll that completed
+		 * something, its closing read. */
 		uint64_t now = last ? last : loop_tsc(t), t0 = now;
 		uint32_t want = t->nfree >= batch ? batch : 0;
 
-		if (!t->measuring && now >= t->tsc_measure)
+		if (!t->measuring && now >= t->tsc_measure) {
 			start_measuring(t, now);
+			t0 = 0; /* it made system calls: not the poll's time */
+		}
 		if (t->measuring) {
 			if (t->quota) {
 				uint64_t left = t->quota - t->submitted_measured;
