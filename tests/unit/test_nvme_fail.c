@@ -692,6 +692,23 @@ static void test_reset_rescans_namespaces(void)
 	CU_ASSERT_PTR_EQUAL(upcie_nvme_ns_get(f.ctrl, 1), ns1);
 	CU_ASSERT_PTR_EQUAL(upcie_nvme_ns_get(f.ctrl, 2), ns2);
 
+	/* The controller answers but fails to describe a listed namespace
+	 * (Identify Namespace for nsid 2, the 6th admin command of the reset:
+	 * Identify, Set Features, Doorbell Buffer Config, the active list,
+	 * nsid 1, nsid 2): the reset succeeds and the handle stays good. */
+	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_STATUS_NTH, 6, UPCIE_NVME_SC_INTERNAL);
+	CU_ASSERT_EQUAL(upcie_nvme_ctrl_reset(f.ctrl), 0);
+	CU_ASSERT(strstr(upcie_errmsg(), "0x6") != NULL);
+	CU_ASSERT_PTR_EQUAL(upcie_nvme_ns_get(f.ctrl, 2), ns2);
+	CU_ASSERT_NOT_EQUAL(ns2->nsze, 0);
+	/* The active namespace list fails: the scan falls back to nsid 1..NN
+	 * (as for a controller before NVMe 1.1) and finds the same table. */
+	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_STATUS_NTH, 4, UPCIE_NVME_SC_INTERNAL);
+	CU_ASSERT_EQUAL(upcie_nvme_ctrl_reset(f.ctrl), 0);
+	CU_ASSERT_PTR_EQUAL(upcie_nvme_ns_get(f.ctrl, 2), ns2);
+	CU_ASSERT_NOT_EQUAL(ns2->nsze, 0);
+	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_NONE, 0, 0);
+
 	CU_ASSERT_EQUAL(upcie_sim_set_active_ns(f.sim, 1), 0);
 	CU_ASSERT_EQUAL(upcie_nvme_ctrl_reset(f.ctrl), 0);
 	upcie_nvme_ctrl_info(f.ctrl, &info);
