@@ -291,8 +291,10 @@ static void smart_log(struct upcie_sim *sim, struct upcie_nvme_smart_log *s)
  * whole length asked. The length is bounded by MDTS, or with MDTS 0 (no
  * limit) by SIM_LOG_MAX_XFER: a NUMD of up to 2^32 dwords would otherwise
  * have the model zero-fill up to 16 GiB; longer requests fail with Invalid
- * Field.
+ * Field. The Changed Namespace List is cleared by a read that succeeds.
  */
+#define SIM_LOG_CHANGED_NS 0x04
+
 static uint16_t get_log_page(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe)
 {
 	uint32_t lid = sqe->cdw10 & 0xff;
@@ -300,6 +302,7 @@ static uint16_t get_log_page(struct upcie_sim *sim, const struct upcie_nvme_sqe 
 	uint64_t lpo = ((uint64_t)sqe->cdw13 << 32) | sqe->cdw12;
 	uint64_t len = numd * 4;
 	size_t size;
+	uint16_t st;
 
 	memset(sim->scratch, 0, sizeof(sim->scratch));
 	switch (lid) {
@@ -311,6 +314,17 @@ static uint16_t get_log_page(struct upcie_sim *sim, const struct upcie_nvme_sqe 
 		size = sizeof(struct upcie_nvme_smart_log);
 		smart_log(sim, (struct upcie_nvme_smart_log *)sim->scratch);
 		break;
+	case SIM_LOG_CHANGED_NS: {
+		/* Changed Namespace List (5.16.1.5): reading it clears it. */
+		uint32_t *list = (uint32_t *)(void *)sim->scratch;
+
+		size = 4096;
+		if (sim->nr_changed_ns > 1024)
+			list[0] = UINT32_MAX;
+		else
+			memcpy(list, sim->changed_ns, sim->nr_changed_ns * sizeof(*list));
+		break;
+	}
 	default:
 		return UPCIE_NVME_SC_INVALID_LOG_PAGE;
 	}
@@ -319,8 +333,11 @@ static uint16_t get_log_page(struct upcie_sim *sim, const struct upcie_nvme_sqe 
 	if (sim->mdts_bytes ? len > sim->mdts_bytes : len > SIM_LOG_MAX_XFER)
 		return UPCIE_NVME_SC_INVALID_FIELD;
 	memmove(sim->scratch, sim->scratch + lpo, size - lpo);
-	return upcie_sim_prp_xfer(sim, sqe->prp1, sqe->prp2, sim->scratch, (size_t)len,
-				  size - (size_t)lpo, true);
+	st = upcie_sim_prp_xfer(sim, sqe->prp1, sqe->prp2, sim->scratch, (size_t)len,
+				size - (size_t)lpo, true);
+	if (!st && lid == SIM_LOG_CHANGED_NS)
+		sim->nr_changed_ns = 0;
+	return st;
 }
 
 /* Doorbell Buffer Config (Base spec 5.8). */

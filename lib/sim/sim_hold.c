@@ -132,6 +132,15 @@ int upcie_sim_set_active_ns(struct upcie_sim *sim, uint32_t nr_ns)
 		return upcie_err(-EINVAL, "sim: %u namespaces asked, the model was created with %u",
 				 nr_ns, sim->nr_ns_created);
 	}
+	for (uint32_t id = (nr_ns < sim->cfg.nr_ns ? nr_ns : sim->cfg.nr_ns) + 1;
+	     id <= (nr_ns > sim->cfg.nr_ns ? nr_ns : sim->cfg.nr_ns); id++) {
+		bool known = false;
+
+		for (uint32_t i = 0; i < sim->nr_changed_ns && i < 1024; i++)
+			known |= sim->changed_ns[i] == id;
+		if (!known && sim->nr_changed_ns++ < 1024)
+			sim->changed_ns[sim->nr_changed_ns - 1] = id;
+	}
 	sim->cfg.nr_ns = nr_ns;
 	/* Notice: Namespace Attribute Changed, log 04h (Changed Namespace List). */
 	raise_event(sim, 2u | 0u << 8 | 0x04u << 16);

@@ -168,6 +168,10 @@ struct upcie_sim {
 	uint32_t aer_pending[8]; /* events waiting for a request (dw0 values) */
 	uint32_t nr_aer_pending;
 	uint32_t nr_ns_created;
+	/* Changed Namespace List (log 04h): nsids attached or detached since
+	 * the host last read it; more than 1024 reads as FFFFFFFFh. */
+	uint32_t changed_ns[1024];
+	uint32_t nr_changed_ns;
 
 	/* Counters and logs. */
 	struct upcie_sim_stats st;

@@ -211,6 +211,18 @@ static void test_log_pages(void)
 	data = t_alloc(8 * PS);
 	CU_ASSERT_EQUAL(qpair(&q, 1, 16, 16), 0);
 
+	/* Changed Namespace List: what set_active_ns changed, cleared by a read. */
+	s.prp1 = (uintptr_t)buf;
+	s.cdw10 = 0x04 | ((4096u / 4 - 1) << 16);
+	CU_ASSERT_EQUAL(upcie_sim_set_active_ns(T.sim, 1), 0);
+	CU_ASSERT_EQUAL(upcie_sim_set_active_ns(T.sim, 2), 0);
+	memset(buf, 0xaa, PS);
+	CU_ASSERT_EQUAL(admin(&s, NULL), 0);
+	CU_ASSERT_EQUAL(((uint32_t *)(void *)buf)[0], 2);
+	CU_ASSERT_EQUAL(((uint32_t *)(void *)buf)[1], 0);
+	CU_ASSERT_EQUAL(admin(&s, NULL), 0);
+	CU_ASSERT_EQUAL(((uint32_t *)(void *)buf)[0], 0);
+
 	/* Empty error log. */
 	s.prp1 = (uintptr_t)buf;
 	s.cdw10 = UPCIE_NVME_LOG_ERROR | ((64u / 4 - 1) << 16);
