@@ -120,7 +120,8 @@ int upcie_sim_release_held(struct upcie_sim *sim);
  * for one) with dword 0 = type | info << 8 | lid << 16. */
 int upcie_sim_event(struct upcie_sim *sim, uint8_t type, uint8_t info, uint8_t lid);
 /* Make namespaces 1..nr_ns active (at most the number the model was
- * created with) and raise Namespace Attribute Changed. */
+ * created with) and raise Namespace Attribute Changed; the nsids that
+ * changed go into the Changed Namespace List (log 04h) until it is read. */
 int upcie_sim_set_active_ns(struct upcie_sim *sim, uint32_t nr_ns);
 
 /* Backing memory of namespace nsid and its length, or NULL. */
