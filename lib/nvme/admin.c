@@ -483,12 +483,13 @@ int upcie_nvme_ns_stale_err(const struct upcie_nvme_ns *ns)
 			 ns->nsid);
 }
 
-/* Copy a namespace entry of an earlier table into t. */
+/* Copy nsid's entry of the current table (never fenced: only the tables
+ * it replaced are) into t. */
 static void keep_ns(struct upcie_nvme_ns_table *t, const struct upcie_nvme_ns_table *cur,
 		    uint32_t nsid)
 {
 	for (uint32_t i = 0; cur && i < cur->nr; i++) {
-		if (cur->ns[i].nsid != nsid || upcie_nvme_ns_stale(&cur->ns[i]))
+		if (cur->ns[i].nsid != nsid)
 			continue;
 		t->ns[t->nr] = cur->ns[i];
 		t->id[t->nr] = cur->id[i];
@@ -504,10 +505,9 @@ int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *c)
 	uint32_t *list = c->admin_buf;
 	uint32_t nsids[1024], n = 0;
 	struct upcie_nvme_ns_table *t, *cur = c->nstab;
+	bool listed = false;
 	uint16_t st = 0;
 	int rc;
-
-	bool listed = false;
 
 	rc = upcie_nvme_identify(c, UPCIE_NVME_CNS_ACTIVE_NS_LIST, 0, list, &st);
 	if (rc == 0) {

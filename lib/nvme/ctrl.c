@@ -583,7 +583,7 @@ void upcie_nvme_ctrl_info(const struct upcie_nvme_ctrl *c, struct upcie_nvme_ctr
 	info->io_qpairs_max =
 	    c->io_sq_granted < c->io_cq_granted ? c->io_sq_granted : c->io_cq_granted;
 	info->nn = c->id->nn;
-	info->nr_ns = upcie_nvme_nstab(c) ? upcie_nvme_nstab(c)->nr : 0;
+	info->nr_ns = upcie_nvme_nstab(c)->nr; /* there is one from open on */
 	info->dbbuf = c->dbbuf_shadow != NULL;
 	info->resets = c->resets;
 	info->health_checks = c->health_checks;

@@ -132,8 +132,11 @@ int upcie_sim_set_active_ns(struct upcie_sim *sim, uint32_t nr_ns)
 		return upcie_err(-EINVAL, "sim: %u namespaces asked, the model was created with %u",
 				 nr_ns, sim->nr_ns_created);
 	}
-	for (uint32_t id = (nr_ns < sim->cfg.nr_ns ? nr_ns : sim->cfg.nr_ns) + 1;
-	     id <= (nr_ns > sim->cfg.nr_ns ? nr_ns : sim->cfg.nr_ns); id++) {
+	/* The nsids between the old and the new count changed state. */
+	uint32_t lo = nr_ns < sim->cfg.nr_ns ? nr_ns : sim->cfg.nr_ns;
+	uint32_t hi = nr_ns > sim->cfg.nr_ns ? nr_ns : sim->cfg.nr_ns;
+
+	for (uint32_t id = lo + 1; id <= hi; id++) {
 		bool known = false;
 
 		for (uint32_t i = 0; i < sim->nr_changed_ns && i < 1024; i++)

@@ -409,10 +409,19 @@ static void test_faults_during_open(void)
 	}
 }
 
+/* After the device vanished: give the buffer back, close (which finds the
+ * device gone) and check that nothing is left. */
+static void close_gone(struct fx *f, uint8_t *buf)
+{
+	upcie_dma_free(f->heap, buf);
+	CU_ASSERT_EQUAL(upcie_nvme_ctrl_close(f->ctrl), -ENODEV);
+	f->ctrl = NULL;
+	fx_close(f);
+}
+
 /* The device vanishes, then the embedder resets: the reset says -ENODEV,
- * the held command
- * ends as a path error, the qpair reports the loss, destroy and close
- * free everything. */
+ * the held command ends as a path error, the qpair reports the loss,
+ * destroy and close free everything. */
 static void test_removed_then_reset(void)
 {
 	FX_SIM_ONLY();
@@ -427,11 +436,8 @@ static void test_removed_then_reset(void)
 	CU_ASSERT_EQUAL(p.done, 1);
 	CU_ASSERT_EQUAL(p.status, UPCIE_NVME_SC_HOST_PATH_ERROR);
 	CU_ASSERT_EQUAL(upcie_nvme_ctrl_check(f.ctrl), -ENODEV);
-	upcie_dma_free(f.heap, buf);
-	upcie_nvme_qpair_destroy(qp);
-	upcie_nvme_ctrl_close(f.ctrl);
-	f.ctrl = NULL;
-	fx_close(&f);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
+	close_gone(&f, buf);
 }
 
 /* The device vanishes, then the embedder destroys the qpair holding a
@@ -447,17 +453,10 @@ static void test_removed_then_destroy(void)
 	uint8_t *buf;
 	struct upcie_nvme_qpair *qp = start(&f, true, NULL, &p, &buf);
 	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_REMOVED, 0, 0);
-	int rc = upcie_nvme_qpair_destroy(qp);
-	if (rc || p.done != 1)
-		printf("\n  destroy: %d, done %u, status %#x: %s", rc, p.done, p.status,
-		       upcie_errmsg());
-	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
 	CU_ASSERT_EQUAL(p.done, 1);
 	CU_ASSERT_EQUAL(p.status, UPCIE_NVME_SC_HOST_PATH_ERROR);
-	upcie_dma_free(f.heap, buf);
-	upcie_nvme_ctrl_close(f.ctrl);
-	f.ctrl = NULL;
-	fx_close(&f);
+	close_gone(&f, buf);
 }
 
 /* CFS without auto reset: poll says so, nothing ends while the controller
