@@ -18,9 +18,9 @@
  *
  * Where the lock files go: $UPCIE_LOCK_DIR when set (tests; systems with
  * an unusual layout), else /run/upcie, else (when /run cannot be written,
- * e.g. a non-root vfio user) /tmp/upcie (0755: one user's), which is said
- * in the log: a process locking under /run/upcie does not see the locks
- * under /tmp/upcie.
+ * e.g. a non-root vfio user) /tmp/upcie-<euid>, that user's own, which
+ * is said in the log: a process locking under /run/upcie does not see the
+ * locks there.
  * Every process that may share devices must use the same directory, and
  * the directory must keep others from removing locks: it is refused when
  * it is a symlink, belongs to another user, or is writable by others
@@ -70,35 +70,35 @@ static int check_lock_dir(int dfd, struct stat *st, const char **why)
 	return 0;
 }
 
-/* Open (creating them) dir and dir/<bdf>.lock; -errno on failure, with
- * *why saying what was wrong. */
-static int open_lock_file(const char *dir, mode_t dir_mode, const char *bdf, char *path, size_t len,
+/* Open (creating them, 0755) dir and dir/<bdf>.lock; -errno on failure,
+ * with *why saying what was wrong. */
+static int open_lock_file(const char *dir, const char *bdf, char *path, size_t len,
 			  const char **why)
 {
 	struct stat st, fst;
 	char name[64];
 	int dfd, fd, rc;
 
-	*why = NULL;
-	if (mkdir(dir, dir_mode) == 0) {
+	if (mkdir(dir, 0755) == 0) {
 		/* mkdir honours the umask. */
-		if (chmod(dir, dir_mode))
-			return -errno;
+		if (chmod(dir, 0755))
+			goto err;
 	} else if (errno != EEXIST) {
-		return -errno;
+		goto err;
 	}
 	if (snprintf(path, len, "%s/%s.lock", dir, bdf) >= (int)len ||
-	    snprintf(name, sizeof(name), "%s.lock", bdf) >= (int)sizeof(name))
-		return -ENAMETOOLONG;
+	    snprintf(name, sizeof(name), "%s.lock", bdf) >= (int)sizeof(name)) {
+		errno = ENAMETOOLONG;
+		goto err;
+	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0) {
-		if (errno == ELOOP || errno == ENOTDIR) {
-			*why = !lstat(dir, &st) && S_ISLNK(st.st_mode)
-				   ? "it is a symbolic link, not a directory"
-				   : "it is not a directory";
-			return -ENOTDIR;
-		}
-		return -errno;
+		if (errno != ELOOP && errno != ENOTDIR)
+			goto err;
+		*why = !lstat(dir, &st) && S_ISLNK(st.st_mode)
+			   ? "it is a symbolic link, not a directory"
+			   : "it is not a directory";
+		return -ENOTDIR;
 	}
 	rc = check_lock_dir(dfd, &st, why);
 	if (rc) {
@@ -112,18 +112,30 @@ static int open_lock_file(const char *dir, mode_t dir_mode, const char *bdf, cha
 		fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	rc = fd < 0 ? -errno : 0;
 	close(dfd);
-	if (rc)
-		return rc;
+	if (rc) {
+		errno = -rc;
+		goto err;
+	}
 	/* In a directory others may write to, the owner of a lock file may
 	 * remove it (the sticky bit allows that): it must be root or us. */
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
-	    (fstat(fd, &fst) || (fst.st_uid != 0 && fst.st_uid != geteuid()))) {
-		close(fd);
-		*why = "the lock file belongs to another user, who could remove it from this "
-		       "shared directory";
-		return -EPERM;
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		if (fstat(fd, &fst)) {
+			rc = -errno;
+			close(fd);
+			*why = strerror(-rc);
+			return rc;
+		}
+		if (fst.st_uid != 0 && fst.st_uid != geteuid()) {
+			close(fd);
+			*why = "the lock file belongs to another user, who could remove it from "
+			       "this shared directory";
+			return -EPERM;
+		}
 	}
 	return fd;
+err:
+	*why = strerror(errno);
+	return -errno;
 }
 
 /* "<pid> <command>" of the process that holds the lock, as far as known. */
@@ -187,31 +199,30 @@ int upcie_pci_lock(struct upcie_pci_dev *dev)
 	int fd, n;
 
 	if (env && *env) {
-		fd = open_lock_file(env, 0755, dev->name, path, sizeof(path), &why);
+		fd = open_lock_file(env, dev->name, path, sizeof(path), &why);
 		if (fd < 0)
 			return upcie_err(fd,
 					 "%s: cannot use the lock directory UPCIE_LOCK_DIR=%s: %s",
-					 dev->name, env, why ? why : strerror(-fd));
+					 dev->name, env, why);
 	} else {
-		fd = open_lock_file(LOCK_DIR_RUN, 0755, dev->name, path, sizeof(path), &why);
+		fd = open_lock_file(LOCK_DIR_RUN, dev->name, path, sizeof(path), &why);
 		if (fd < 0) {
-			int run_err = -fd;
 			const char *run_why = why;
+			char tmp[64];
 
-			fd =
-			    open_lock_file(LOCK_DIR_TMP, 0755, dev->name, path, sizeof(path), &why);
+			snprintf(tmp, sizeof(tmp), LOCK_DIR_TMP "-%u", (unsigned)geteuid());
+			fd = open_lock_file(tmp, dev->name, path, sizeof(path), &why);
 			if (fd < 0)
 				return upcie_err(
 				    fd,
-				    "%s: cannot use " LOCK_DIR_RUN " (%s) nor " LOCK_DIR_TMP
-				    " (%s) for the owner lock; set UPCIE_LOCK_DIR to a "
-				    "directory of yours",
-				    dev->name, run_why ? run_why : strerror(run_err),
-				    why ? why : strerror(-fd));
+				    "%s: cannot use " LOCK_DIR_RUN " (%s) nor %s (%s) for "
+				    "the owner lock; set UPCIE_LOCK_DIR to a directory "
+				    "of yours",
+				    dev->name, run_why, tmp, why);
 			upcie_info("%s: " LOCK_DIR_RUN " cannot be used (%s); the owner lock is %s "
 				   "instead, which processes locking under " LOCK_DIR_RUN
 				   " do not see",
-				   dev->name, run_why ? run_why : strerror(run_err), path);
+				   dev->name, run_why, path);
 		}
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB)) {

@@ -531,12 +531,15 @@ static void test_lock_dir_unsafe(void)
 	snprintf(link, sizeof(link), "%s/locks-link", root);
 	CU_ASSERT_FATAL(mkdir(dir, 0700) == 0 && chmod(dir, 0777) == 0);
 	CU_ASSERT_FATAL(setenv("UPCIE_LOCK_DIR", dir, 1) == 0);
+	/* The refusal comes before the device is touched: bus mastering,
+	 * on here as another owner would have it, stays on. */
+	set_command(UIO_BDF, CMD_INITIAL | 0x4);
 	CU_ASSERT_PTR_NULL(open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO));
 	CU_ASSERT_EQUAL(errno, EPERM);
 	CU_ASSERT(msg_has("UPCIE_LOCK_DIR="));
 	CU_ASSERT(msg_has("no sticky bit"));
-	/* Nothing was left behind by the refusal: bus mastering as found. */
-	CU_ASSERT_EQUAL(fake_command(UIO_BDF), CMD_INITIAL);
+	CU_ASSERT_EQUAL(fake_command(UIO_BDF), CMD_INITIAL | 0x4);
+	set_command(UIO_BDF, CMD_INITIAL);
 
 	/* With the sticky bit (like /tmp), others keep to their own files. */
 	CU_ASSERT(chmod(dir, 01777) == 0);
@@ -556,8 +559,8 @@ static void test_lock_dir_unsafe(void)
 		CU_ASSERT(chown(file, 0, 0) == 0);
 	}
 
-	CU_ASSERT_FATAL(symlink(dir, link) == 0);
-	CU_ASSERT_FATAL(setenv("UPCIE_LOCK_DIR", link, 1) == 0);
+	CU_ASSERT(symlink(dir, link) == 0);
+	CU_ASSERT(setenv("UPCIE_LOCK_DIR", link, 1) == 0);
 	CU_ASSERT_PTR_NULL(open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO));
 	CU_ASSERT_EQUAL(errno, ENOTDIR);
 	CU_ASSERT(msg_has("symbolic link"));
@@ -565,10 +568,12 @@ static void test_lock_dir_unsafe(void)
 	/* Another user's directory (root can make one). */
 	if (geteuid() == 0) {
 		CU_ASSERT(chmod(dir, 0755) == 0 && chown(dir, 65534, 65534) == 0);
-		CU_ASSERT_FATAL(setenv("UPCIE_LOCK_DIR", dir, 1) == 0);
+		CU_ASSERT(setenv("UPCIE_LOCK_DIR", dir, 1) == 0);
 		CU_ASSERT_PTR_NULL(open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO));
 		CU_ASSERT_EQUAL(errno, EPERM);
-		CU_ASSERT(msg_has("belongs to another user"));
+		CU_ASSERT(msg_has("it belongs to another user, who could remove the locks"));
+	} else {
+		printf("\n  not root: the cases with another user's files are skipped");
 	}
 	CU_ASSERT_FATAL(setenv("UPCIE_LOCK_DIR", root, 1) == 0);
 	dev = open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO);
