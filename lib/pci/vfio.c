@@ -212,15 +212,8 @@ static int vfio_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *b
 	rc = vfio_cfg_io(dev, off, (void *)buf, len, true);
 	/* The request may have come between the test above and the write (the
 	 * watcher fenced, then this wrote the old COMMAND back): fence again. */
-	if (!rc && command && upcie_vfio_req_seen(priv_of(dev))) {
-		uint16_t cmd;
-
-		if (!vfio_cfg_io(dev, VFIO_PCI_COMMAND, &cmd, sizeof(cmd), false) &&
-		    (cmd & VFIO_PCI_COMMAND_MASTER)) {
-			cmd = (uint16_t)(cmd & ~VFIO_PCI_COMMAND_MASTER);
-			vfio_cfg_io(dev, VFIO_PCI_COMMAND, &cmd, sizeof(cmd), true);
-		}
-	}
+	if (!rc && command && upcie_vfio_req_seen(priv_of(dev)))
+		upcie_vfio_req_fence(priv_of(dev));
 	return rc;
 }
 

@@ -80,6 +80,7 @@ int upcie_vfio_req_start(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 void upcie_vfio_req_stop(struct upcie_vfio *p) __attribute__((visibility("hidden")));
 void upcie_vfio_req_close(struct upcie_vfio *p) __attribute__((visibility("hidden")));
 bool upcie_vfio_req_seen(const struct upcie_vfio *p) __attribute__((visibility("hidden")));
+void upcie_vfio_req_fence(struct upcie_vfio *p) __attribute__((visibility("hidden")));
 
 /* The type1 container/group implementation (pci_vfio_type1.c). */
 extern const struct upcie_vfio_iommu_ops upcie_vfio_type1_ops __attribute__((visibility("hidden")));

@@ -34,8 +34,9 @@
 #include "log.h"
 #include "pci/vfio.h"
 
-/* Clear Bus Master Enable through the config region (watcher thread). */
-static void fence(struct upcie_vfio *p)
+/* Clear Bus Master Enable through the config region (the watcher thread,
+ * and a config write that may have raced with it). */
+void upcie_vfio_req_fence(struct upcie_vfio *p)
 {
 	uint64_t off = p->config.offset + VFIO_PCI_COMMAND;
 	uint16_t cmd;
@@ -67,7 +68,7 @@ static void *watcher(void *arg)
 			return NULL;
 		if (fds[0].revents && read(p->req_fd, &count, sizeof(count)) == sizeof(count)) {
 			__atomic_store_n(&p->requested, true, __ATOMIC_SEQ_CST);
-			fence(p);
+			upcie_vfio_req_fence(p);
 			return NULL;
 		}
 	}
