@@ -17,8 +17,8 @@
 #  (a) hot-unplug of the hot-pluggable controller (the host's device_del)
 #      during upcie-perf: it exits 2 with a device-gone error soon after the
 #      device left, the unplug completes, the guest stays up; the host adds
-#      the controller back (nvme takes it). Unbind and (a) need the NVMe
-#      layer's health check (upcie_nvme_ctrl_check).
+#      the controller back (nvme takes it). In both, upcie-perf learns of
+#      the loss from upcie_nvme_poll's health check.
 #
 # Each prints its guest timing ("timing (x, config): ..."): from the kill to
 # BME read off, the identify and perf after it; the second perf's refusal;

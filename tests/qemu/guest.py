@@ -338,11 +338,14 @@ def build_initramfs(work, build, config, script, kver, groot, say):
 # ---------------------------------------------------------------------------
 # QMP: the host's half of the guest's requests
 class QMP:
+    """A QMP connection; every call on it ends within the time it is given."""
+
     def __init__(self, path, timeout=10):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         end = time.monotonic() + timeout
         while True:
             try:
+                self.sock.settimeout(max(0.1, end - time.monotonic()))
                 self.sock.connect(path)
                 break
             except OSError:
@@ -352,11 +355,11 @@ class QMP:
         self.buf = b""
         self.events = []
         self.eof = False  # QEMU closed this connection
-        self._recv(timeout)  # greeting
-        self.cmd("qmp_capabilities")
+        self._recv(end)  # greeting
+        self.cmd("qmp_capabilities", timeout=max(0.1, end - time.monotonic()))
 
-    def _recv(self, timeout):
-        end = time.monotonic() + timeout
+    def _recv(self, end):
+        """One message, before the monotonic time end."""
         while b"\n" not in self.buf:
             left = end - time.monotonic()
             if left <= 0:
@@ -370,12 +373,14 @@ class QMP:
         return json.loads(line)
 
     def cmd(self, name, args=None, timeout=30):
+        end = time.monotonic() + timeout
         msg = {"execute": name}
         if args:
             msg["arguments"] = args
+        self.sock.settimeout(timeout)
         self.sock.sendall(json.dumps(msg).encode() + b"\n")
         while True:
-            r = self._recv(timeout)
+            r = self._recv(end)
             if "event" in r:
                 self.events.append(r)
             elif "return" in r or "error" in r:
@@ -383,13 +388,14 @@ class QMP:
 
     def poll_events(self):
         """Events that arrived since the last call (non-blocking)."""
+        prev = self.sock.gettimeout()
         try:
             while True:
-                self.sock.setblocking(False)
+                self.sock.settimeout(0)
                 try:
                     chunk = self.sock.recv(65536)
                 finally:
-                    self.sock.setblocking(True)
+                    self.sock.settimeout(prev)
                 if not chunk:
                     self.eof = True
                     break
@@ -507,9 +513,10 @@ class Boot:
         # guest's own 60 s wait for the device: the console is not read
         # while an action runs.
         deadline = time.monotonic() + 50
+        self.qmp_sent = False
         try:
             r = self.host_qmp(verb, ctrl, deadline)
-        except (OSError, TimeoutError, ConnectionError, ValueError) as e:
+        except (OSError, ValueError) as e:  # TimeoutError, ConnectionError: OSErrors
             # The monitor connection went away under us, QEMU still running
             # (seen twice: a broken pipe at device_add, once with the socket
             # file gone too): ask once more through QEMU's second monitor;
@@ -527,8 +534,8 @@ class Boot:
                      f"asking through QEMU's other monitor")
             self.close_qmp()
             try:
-                r = self.host_qmp(verb, ctrl, deadline)
-            except (OSError, TimeoutError, ConnectionError, ValueError) as e2:
+                r = self.host_qmp_again(verb, ctrl, deadline)
+            except (OSError, ValueError) as e2:
                 self.test_point(False, f"host action '{what}': QMP: {e2} (after {e})")
                 return
         if "error" in r:
@@ -544,6 +551,25 @@ class Boot:
                 pass
             self.qmp = None
 
+    def host_qmp_again(self, verb, ctrl, deadline):
+        """host_qmp after the connection failed under it. If the command
+        itself had gone out, QEMU may have carried it out with only the
+        answer lost: a device_add whose id is in the tree, or a device_del
+        QEMU says is under way or done, is taken as done."""
+        if not self.qmp_sent:
+            return self.host_qmp(verb, ctrl, deadline)
+        self.qmp = QMP(self.qmp_paths[self.qmp_idx],
+                       timeout=min(10.0, max(1.0, deadline - time.monotonic())))
+        if verb == "device_add" and self.peripheral(ctrl.qid,
+                                                    max(1.0, deadline - time.monotonic())):
+            return {"return": {}}
+        r = self.host_qmp(verb, ctrl, deadline)
+        desc = str(r.get("error", {}).get("desc", ""))
+        if verb == "device_del" and ("already in the process of unplug" in desc
+                                     or "not found" in desc):
+            return {"return": {}}
+        return r
+
     def host_qmp(self, verb, ctrl, deadline):
         """One device_del or device_add through QMP, by deadline (monotonic
         seconds); returns QEMU's answer."""
@@ -557,6 +583,7 @@ class Boot:
         if self.qmp is None:
             self.qmp = QMP(self.qmp_paths[self.qmp_idx], timeout=min(10.0, left()))
         if verb == "device_del":
+            self.qmp_sent = True
             r = self.qmp.cmd("device_del", {"id": ctrl.qid}, timeout=left())
         else:
             # The id is free once the device left QEMU's device tree
@@ -577,6 +604,7 @@ class Boot:
             # holding it should not matter; should QEMU refuse all the same
             # ("Permission conflict on node ..."), retry, bounded.
             while True:
+                self.qmp_sent = True
                 r = self.qmp.cmd("device_add", args, timeout=left())
                 desc = str(r.get("error", {}).get("desc", ""))
                 if "Permission conflict" not in desc or time.monotonic() > deadline:
@@ -740,9 +768,7 @@ class Boot:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-            if self.qmp:
-                self.qmp.close()
-                self.qmp = None
+            self.close_qmp()
         elapsed = time.monotonic() - start
         # The console log without carriage returns, for whoever parses it later.
         with open(self.log, "rb") as f:
