@@ -21,7 +21,7 @@ struct loop {
 	const struct upcie_nvme_ns *ns;
 	uint64_t left;	 /* reads still to submit */
 	uint64_t done;	 /* reads completed */
-	uint64_t errors; /* reads completed with an error status */
+	uint64_t errors; /* reads that failed: an error status, or not submitted */
 	uint64_t rng;	 /* xorshift state for the LBAs */
 };
 
@@ -58,11 +58,12 @@ static void read_done(void *arg, const struct upcie_nvme_cqe *cqe)
 		fprintf(stderr, "read failed: %s\n",
 			upcie_nvme_status_str(upcie_nvme_cqe_status(cqe)));
 	}
-	if (s->l->left && submit(s)) { /* that read is lost: count it as a failed one */
+	if (s->l->left && submit(s)) {
+		/* Refused (e.g. -ESTALE: the namespace changed): submit no more,
+		 * let what is in flight finish. */
 		fprintf(stderr, "resubmit: %s\n", upcie_errmsg());
-		s->l->left--;
-		s->l->done++;
 		s->l->errors++;
+		s->l->left = 0;
 	}
 }
 
@@ -103,7 +104,7 @@ int main(int argc, char **argv)
 		}
 	}
 	upcie_nvme_ring(l.qp); /* the first batch; the callbacks keep it going */
-	while (l.done < count) {
+	while (upcie_nvme_qpair_outstanding(l.qp)) {
 		int n = upcie_nvme_poll(l.qp, 0);
 
 		if (n < 0) { /* gone or failed: the commands have ended, or never will */
@@ -113,7 +114,7 @@ int main(int argc, char **argv)
 	}
 	printf("%llu reads at QD %u, %llu errors\n", (unsigned long long)l.done, qd,
 	       (unsigned long long)l.errors);
-	rc = l.errors ? 2 : 0;
+	rc = l.errors || l.done < count ? 2 : 0;
 out:
 	upcie_nvme_ctrl_close(ctrl); /* deletes the qpair; nothing is outstanding now */
 	for (unsigned i = 0; slots && i < qd; i++)
