@@ -8,7 +8,9 @@
 #      upcie-perf variants, interleaved (every variant once per QD per
 #      round), each a short run.
 # Two rounds of everything (fio too), 2 s runs.
-# The variants (label: program and options):
+# The variants (label: program and options; UPCIE_MX_VARIANTS picks them,
+# the default list is below: base-nodbbuf, batch-lazy and cb-sleepN only
+# when asked for):
 #   base           the upcie-perf landed before this experiment, with the
 #                  library it was built with (static), as it runs by default
 #   base-nodbbuf   the same with --no-dbbuf
@@ -25,7 +27,7 @@
 #   cb-cqsq        --loop callback --cq-size QD+1: the CQ as deep as the SQ
 #                  (the library's CQ before it took a page of entries)
 #   cb-sleepN      --loop callback --idle-sleep N: sleep N us after an empty
-#                  poll (not in the default list)
+#                  poll
 #   base-x4, cb-x4 the ceiling: base and cb with four times the commands in
 #                  flight (--qd 4*QD), at QD 32 only: what the emulated
 #                  controller gives when it is never short of work
@@ -116,8 +118,9 @@ while [ $r -lt "$rounds" ]; do
 				set -- "$@" --qd $((qd * 4))
 				;;
 			esac
+			name=$prog
 			prog=$(command -v "$prog") || {
-				t_skip "$v qd$qd" "no $1 in the guest"
+				t_skip "$v qd$qd" "no $name in the guest"
 				continue
 			}
 			# The others keep main's 20 ms wake-ups: the baseline has them
