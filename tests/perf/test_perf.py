@@ -109,6 +109,12 @@ def case_loops():
             check(o.get("loop") == loop and o.get("lazy_cq") == bool(lazy) and
                   o.get("queue_size") == 64 and o.get("progress_thread") is False,
                   f"{what}: options echoed {o}")
+            if loop == "batch" and not lazy:
+                # The echo can say true: main wakes up for a status line.
+                o2 = run_json(*[a for a in args if a != "--no-progress-thread"],
+                              "--status-interval", "1").get("options", {})
+                check(o2.get("progress_thread") is True,
+                      f"{what} --status-interval 1: progress_thread {o2.get('progress_thread')}")
             check(j.get("polls_per_io", 0) > 0 and j.get("tsc_reads_per_io", 0) > 0 and
                   0 <= j.get("empty_polls_per_io", -1) <= j.get("polls_per_io", 0),
                   f"{what}: polls, empty polls and TSC reads per I/O")
@@ -124,8 +130,11 @@ def case_loops():
 def case_cq_size():
     # The CQ: the library's default (a page of entries, at least the SQ's),
     # or --cq-size; either way the run is exact.
-    for args, want in ((["--qd", "1"], 256), (["--qd", "1", "--cq-size", "2"], 2),
-                       (["--qd", "300"], 301), (["--qd", "8", "--cq-size", "1000"], 1000)):
+    def default(qd):  # a page of entries, at least the SQ's, at most the sim's MQES + 1
+        return min(max(os.sysconf("SC_PAGESIZE") // 16, qd + 1), 1024)
+
+    for args, want in ((["--qd", "1"], default(1)), (["--qd", "1", "--cq-size", "2"], 2),
+                       (["--qd", "300"], default(300)), (["--qd", "8", "--cq-size", "1000"], 1000)):
         j = run_json("--sim-stepped", "--io-count", "3001", *args)
         q = (j.get("qpairs") or [{}])[0]
         check(j.get("ios") == 3001 and j.get("errors") == 0 and q.get("cq_depth") == want,
@@ -156,7 +165,7 @@ def case_bad_options():
     bad = [
         ["--rw", "sideways"], ["--bs", "3000"], ["--bs", "4X"], ["--bs", "1M"],
         ["--qd", "0"], ["--qd", "x"], ["--batch", "64", "--qd", "32"], ["--mix", "50"],
-        ["--rw", "randrw", "--mix", "101"], ["--time", "-1"], ["--time", "0"],
+        ["--mix", "101", "--rw", "randrw"], ["--time", "-1"], ["--time", "0"],
         ["--cpus", "a"], ["--ns", "9"], ["--bogus"], ["--qpairs", "0"], ["extra"],
         ["--io-count", "0"], ["--cpus", "0,"], ["--cpus", "0,,1"], ["--time", "0x1"],
         ["--time", "inf"], ["--time", "nan"], ["--warmup", "0x0"], ["--time", "1.."],
@@ -170,6 +179,10 @@ def case_bad_options():
         p = run(*args, "--time", "0.1", rc=1) if "--time" not in args else run(*args, rc=1)
         lines = [l for l in p.stderr.splitlines() if l.strip()]
         check(len(lines) == 1, f"{args}: one line of error, got {lines}")
+        # It names what was wrong: the case's first option (or its word).
+        want = {"--ns": "namespace 9"}.get(args[0], next(
+            (a for a in args if a.startswith("--")), args[0]))
+        check(bool(lines) and want in lines[0], f"{args}: the error names {want}: {lines}")
     p = subprocess.run(perf, capture_output=True, text=True)
     check(p.returncode == 1, "no --device: exit 1")
     p = subprocess.run([*perf, "--help"], capture_output=True, text=True)

@@ -50,7 +50,9 @@ static const char usage_text[] =
     "                     the device\n"
     "  --cq-size N        entries of the completion queue (default: the\n"
     "                     library's, at least a page of entries; at least\n"
-    "                     the queue size)\n"
+    "                     the queue size; at most the controller's MQES + 1,\n"
+    "                     like --queue-size: the JSON's per-qpair depth and\n"
+    "                     cq_depth say what was used)\n"
     "  --no-progress-thread  refuse --progress and --status-interval: the main\n"
     "                     thread only waits for the I/O threads (as it does\n"
     "                     whenever there are no progress or status lines)\n"
@@ -506,9 +508,10 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 			   b);
 	}
 	if (o->cq_size && o->cq_size < (o->queue_size ? o->queue_size : o->qd + 1)) {
-		char b[32];
-		snprintf(b, sizeof(b), "%u", o->cq_size);
-		return bad("--cq-size %s is smaller than the queue (--queue-size, or --qd + 1)", b);
+		char b[64];
+		snprintf(b, sizeof(b), "%u is smaller than the queue's %u entries", o->cq_size,
+			 o->queue_size ? o->queue_size : o->qd + 1);
+		return bad("--cq-size %s (--queue-size, or --qd + 1)", b);
 	}
 	if (o->io_count && !time_set)
 		o->time_s = 0;
