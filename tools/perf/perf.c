@@ -28,22 +28,23 @@
 struct perf_clock perf_clock;
 volatile int perf_stop;
 
-/* Zeroed, on 128-byte boundaries at both ends: what one I/O thread writes
- * (its slots, free list, counters) shares no cache line, nor an
- * adjacent-line prefetch pair, with another thread's. */
+/* Zeroed, on PERF_LINE boundaries at both ends: what one I/O thread writes
+ * (its slots, free list, counters) shares no cache line with another's. */
 static void *zalloc_lines(size_t n, size_t size)
 {
 	size_t bytes;
 
 	/* The library's upcie_line_calloc() does this inside libupcie; a tool
 	 * cannot call it (hidden). */
-	if (size && n > ((size_t)-1 - 127) / size)
+	if (size && n > ((size_t)-1 - (PERF_LINE - 1)) / size)
 		return NULL;
-	bytes = (n * size + 127) & ~(size_t)127;
-	void *p = aligned_alloc(128, bytes ? bytes : 128);
+	bytes = (n * size + PERF_LINE - 1) & ~(size_t)(PERF_LINE - 1);
+	if (!bytes)
+		bytes = PERF_LINE;
+	void *p = aligned_alloc(PERF_LINE, bytes);
 
 	if (p)
-		memset(p, 0, bytes ? bytes : 128);
+		memset(p, 0, bytes);
 	return p;
 }
 

@@ -26,6 +26,10 @@
 #define PERF_MAX_CPUS	 1024
 #define PERF_ERR_RECORDS 8  /* failed commands / mismatches kept for the report */
 #define PERF_MAX_PCTS	 16 /* --percentiles */
+/* What one I/O thread writes starts and ends on these boundaries: two
+ * cache lines, so that no line, nor an adjacent-line prefetch pair, is
+ * another thread's too. */
+#define PERF_LINE 128
 
 /* perf_err.status values that are not NVMe statuses. */
 #define PERF_ST_REJECTED  0xffff /* refused by the library at submit */
@@ -167,8 +171,8 @@ struct perf_thread {
 
 	/* Progress, read by main with relaxed loads. */
 	uint64_t prog_ios, prog_lat;
-} __attribute__((aligned(128))); /* threads side by side share no cache line
-				    (nor an adjacent-line prefetch pair) */
+} __attribute__((aligned(PERF_LINE))); /* threads side by side share no cache
+					  line (nor an adjacent-line prefetch pair) */
 
 struct perf_clock {
 	double hz;	    /* TSC ticks per second */
