@@ -304,6 +304,9 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
  * A device that is gone (or a controller fenced after a failed reset)
  * cannot: the outstanding commands complete with
  * UPCIE_NVME_SC_HOST_PATH_ERROR, the qpair is freed and this returns 0.
+ * A deletion that gets no answer resets the controller (unless
+ * no_auto_reset), which takes the queue off the device: what is left
+ * completes with UPCIE_NVME_SC_HOST_ABORTED, the qpair is freed, 0.
  */
 int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp);
 

@@ -334,8 +334,14 @@ int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 			/* The deletion found the device gone (or the controller was
 			 * fenced meanwhile): nothing can reach the buffers any more.
 			 * End what is left as a poll would, and free the queue. */
+			upcie_nvme_queue_fenced(qp);
+			rc = 0;
+		} else if (rc && ctrl->state == UPCIE_NVME_LIVE && qp->gen != *qp->gen_src) {
+			/* The deletion got no answer and the admin timeout reset the
+			 * controller: the reset (CC.EN = 0) took the queue off the
+			 * device. What is left ends as after any reset. */
 			qp->on_device = false;
-			upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_HOST_PATH_ERROR, 1);
+			upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_HOST_ABORTED, 0);
 			rc = 0;
 		}
 		if (rc)

@@ -171,6 +171,12 @@ void upcie_nvme_queue_reset(struct upcie_nvme_qpair *qp)
  * for commands the device can no longer touch: the caller made sure of it.
  * Returns how many callbacks this delivered.
  */
+void upcie_nvme_queue_fenced(struct upcie_nvme_qpair *qp)
+{
+	qp->on_device = false;
+	upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_HOST_PATH_ERROR, 1);
+}
+
 uint32_t upcie_nvme_queue_complete_all(struct upcie_nvme_qpair *qp, uint16_t status, int dnr)
 {
 	uint32_t n = 0;

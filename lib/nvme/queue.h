@@ -132,6 +132,9 @@ HIDDEN struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *he
 						       uint32_t page_size, uint32_t max_xfer);
 HIDDEN void upcie_nvme_queue_free(struct upcie_nvme_qpair *qp, bool keep_dma);
 HIDDEN void upcie_nvme_queue_reset(struct upcie_nvme_qpair *qp);
+/* The device is gone or fenced, so nothing can reach the buffers any more:
+ * the queue is off the device, what is left ends with a path error (DNR). */
+HIDDEN void upcie_nvme_queue_fenced(struct upcie_nvme_qpair *qp);
 HIDDEN uint32_t upcie_nvme_queue_complete_all(struct upcie_nvme_qpair *qp, uint16_t status,
 					      int dnr);
 HIDDEN int upcie_nvme_queue_submit(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,

@@ -206,9 +206,7 @@ static int recover(struct upcie_nvme_qpair *qp)
 				 upcie_pci_name(c->dev), qp->qid, upcie_nvme_qpair_outstanding(qp));
 	case UPCIE_NVME_DEAD:
 	case UPCIE_NVME_GONE:
-		/* Fenced: nothing can reach the buffers any more. */
-		qp->on_device = false;
-		upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_HOST_PATH_ERROR, 1);
+		upcie_nvme_queue_fenced(qp);
 		return upcie_err(st == UPCIE_NVME_GONE ? -ENODEV : -ENOTRECOVERABLE,
 				 "%s: queue %u: %s", upcie_pci_name(c->dev), qp->qid,
 				 st == UPCIE_NVME_GONE

@@ -459,6 +459,30 @@ static void test_removed_then_destroy(void)
 	close_gone(&f, buf);
 }
 
+/* The Delete SQ of a destroy gets no completion: the admin timeout resets
+ * the controller, which takes the queue off the device. The held read ends
+ * once (the device aborted it with the SQ it deleted), the qpair is freed
+ * (0, not a zombie kept until close) and the late device does not touch
+ * the buffer. */
+static void test_delete_lost_then_destroy(void)
+{
+	FX_SIM_ONLY();
+	struct fx f;
+	struct probe p = {.f = &f};
+	struct upcie_nvme_ctrl_info info;
+
+	uint8_t *buf;
+	struct upcie_nvme_qpair *qp = start(&f, true, NULL, &p, &buf);
+	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_DROP_CQE, 1, 0);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
+	CU_ASSERT_EQUAL(p.done, 1);
+	CU_ASSERT_EQUAL(p.status, UPCIE_NVME_SC_ABORT_SQ_DELETED);
+	upcie_nvme_ctrl_info(f.ctrl, &info);
+	CU_ASSERT_EQUAL(info.resets, 1);
+	assert_untouched(&f, buf);
+	fx_close(&f);
+}
+
 /* CFS without auto reset: poll says so, nothing ends while the controller
  * may still DMA; the embedder's reset ends it. */
 static void test_cfs_embedder_resets(void)
@@ -786,6 +810,7 @@ static CU_TestInfo tests[] = {
     {"reset fails: fenced", test_reset_fails},
     {"I/O error status with DNR", test_io_error_status},
     {"shutdown never completes", test_shutdown_never},
+    {"destroy: Delete SQ lost, reset, the qpair is freed", test_delete_lost_then_destroy},
     {"event: namespace attribute changed", test_event_ns_change},
     {"reset: namespaces read again, stale handles fenced", test_reset_rescans_namespaces},
     {"second open, NULL controller", test_second_open_and_null},
