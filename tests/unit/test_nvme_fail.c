@@ -12,6 +12,8 @@
  * enabled and ready.
  */
 #include "fixture.h"
+#include "nvme/queue.h"	  /* white box: a sync wait's abandoned mark */
+#include "sim/sim_priv.h" /* white box: a completion for no command */
 #include <upcie/engine.h>
 
 #define PATTERN 0xa5
@@ -459,6 +461,44 @@ static void test_removed_then_destroy(void)
 	close_gone(&f, buf);
 }
 
+/* Reap's cold cases. A command a sync wait gave up on (abandoned) ends
+ * when the device completes it: its CID comes back, no callback, counted
+ * once. A completion for a CID that is not outstanding is a stray: counted
+ * as such, nothing else. */
+static void test_abandoned_and_stray(void)
+{
+	FX_SIM_ONLY();
+	struct fx f;
+	struct probe p = {.f = &f};
+	struct upcie_nvme_qpair_stats s0, s1;
+
+	uint8_t *buf;
+	struct upcie_nvme_qpair *qp = start(&f, true, NULL, &p, &buf);
+	uint16_t cid = upcie_nvme_qpair_last_cid(qp);
+	qp->reqs[cid].abandoned = 1; /* what a sync wait that gave up leaves */
+	upcie_nvme_qpair_stats(qp, &s0);
+	upcie_sim_release_held(f.sim);
+	for (int i = 0; i < 100 && upcie_nvme_qpair_outstanding(qp); i++) {
+		fx_step(&f);
+		CU_ASSERT(upcie_nvme_poll(qp, 0) >= 0);
+	}
+	upcie_nvme_qpair_stats(qp, &s1);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(qp), 0);
+	CU_ASSERT_EQUAL(p.done, 0);
+	CU_ASSERT_EQUAL(s1.completed - s0.completed, 1);
+	CU_ASSERT_EQUAL(s1.stray, s0.stray);
+
+	upcie_sim_post(f.sim, upcie_nvme_qpair_id(qp), cid, 0, 0);
+	CU_ASSERT(upcie_nvme_poll(qp, 0) >= 0);
+	upcie_nvme_qpair_stats(qp, &s0);
+	CU_ASSERT_EQUAL(s0.stray, s1.stray + 1);
+	CU_ASSERT_EQUAL(s0.completed, s1.completed);
+	CU_ASSERT_EQUAL(p.done, 0);
+	upcie_dma_free(f.heap, buf);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
 /* The Delete SQ of a destroy gets no completion: the admin timeout resets
  * the controller, which takes the queue off the device. The held read ends
  * once (the device aborted it with the SQ it deleted), the qpair is freed
@@ -811,6 +851,7 @@ static CU_TestInfo tests[] = {
     {"I/O error status with DNR", test_io_error_status},
     {"shutdown never completes", test_shutdown_never},
     {"destroy: Delete SQ lost, reset, the qpair is freed", test_delete_lost_then_destroy},
+    {"reap: an abandoned command, a stray completion", test_abandoned_and_stray},
     {"event: namespace attribute changed", test_event_ns_change},
     {"reset: namespaces read again, stale handles fenced", test_reset_rescans_namespaces},
     {"second open, NULL controller", test_second_open_and_null},

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fixture.h"
+#include "nvme/queue.h" /* white box: which path took a read */
 
 /* A pattern that differs per namespace, LBA and byte. */
 static uint8_t pat(uint32_t nsid, uint64_t lba, uint32_t i, uint32_t gen)
@@ -321,6 +322,23 @@ static int async_roundtrip(struct fx *f, struct upcie_nvme_qpair *qp,
  * the very end of the segment, where the fast path stops (its last
  * accepted offset leaves room for two pages).
  */
+/* The fast path's own answer for a read of nlb blocks at p: 0 (it took
+ * it; waited for here) or UPCIE_NVME_RW_SLOW (the general path's turn). */
+static int fast_path(struct fx *f, struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+		     const void *p, uint32_t nlb)
+{
+	struct fx_counter c = {0};
+	int rc = upcie_nvme_queue_rw(qp, UPCIE_NVME_CMD_READ, ns->nsid, 0, nlb, p,
+				     (size_t)nlb << ns->lba_shift, fx_count_cb, &c,
+				     UPCIE_NVME_SUBMIT_RING);
+
+	if (!rc) {
+		CU_ASSERT_EQUAL(fx_wait(f, qp, &c.done, 1), 0);
+		CU_ASSERT_EQUAL(c.errors, 0);
+	}
+	return rc;
+}
+
 static void test_fast_path_prps(void)
 {
 	struct fx f;
@@ -351,6 +369,13 @@ static void test_fast_path_prps(void)
 			cases++;
 		}
 	CU_ASSERT(cases >= 30);
+	/* ... and the fast path took those it is for: one or two pages. */
+	struct upcie_nvme_ctrl_info ci;
+	upcie_nvme_ctrl_info(f.ctrl, &ci);
+	CU_ASSERT_EQUAL(qp->two_pages, 2 * ci.page_size);
+	CU_ASSERT_EQUAL(fast_path(&f, qp, ns, buf, 8), 0);
+	CU_ASSERT_EQUAL(fast_path(&f, qp, ns, buf + 4096 - 512, 9), 0);
+	CU_ASSERT_EQUAL(fast_path(&f, qp, ns, buf + 4, 16), UPCIE_NVME_RW_SLOW);
 	/* Not 4-byte aligned: refused by the general path, nothing queued. */
 	struct fx_counter cnt = {0};
 	CU_ASSERT_EQUAL(upcie_nvme_read(qp, ns, 0, 1, buf + 2, fx_count_cb, &cnt, 0), -EINVAL);
@@ -367,6 +392,8 @@ static void test_fast_path_prps(void)
 	CU_ASSERT(upcie_dma_contains(f.heap, last - 12288, 12288));
 	/* Two pages ending at the last byte: the fast path's last offset. */
 	CU_ASSERT_EQUAL(async_roundtrip(&f, qp, ns, 400, 16, last - 8192, 101), 0);
+	CU_ASSERT_EQUAL(fast_path(&f, qp, ns, last - 8192, 16), 0);
+	CU_ASSERT_EQUAL(fast_path(&f, qp, ns, last - 8192 + 512, 16), UPCIE_NVME_RW_SLOW);
 	/* One page, then one sector, ending at the last byte: beyond that
 	 * offset, so the general path. */
 	CU_ASSERT_EQUAL(async_roundtrip(&f, qp, ns, 420, 8, last - 4096, 102), 0);
@@ -375,6 +402,7 @@ static void test_fast_path_prps(void)
 	CU_ASSERT_EQUAL(async_roundtrip(&f, qp, ns, 460, 9, last - 4096 - 512, 104), 0);
 	/* Past the end: refused, nothing queued. */
 	CU_ASSERT_EQUAL(upcie_nvme_read(qp, ns, 0, 2, last - 512, fx_count_cb, &cnt, 0), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_read(qp, ns, 0, 9, last - 4096, fx_count_cb, &cnt, 0), -EINVAL);
 	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(qp), 0);
 	while (np)
 		upcie_dma_free(f.heap, pages[--np]);
