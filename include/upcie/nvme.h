@@ -270,12 +270,15 @@ struct upcie_nvme_qpair_opts {
 	 * page's worth (page_size / 16: 256 entries with 4 KiB pages, memory the
 	 * CQ takes anyway), clamped to MQES + 1. A CQ with room to spare never
 	 * looks full to the device, which some devices (QEMU's among them) make
-	 * pay at every head doorbell. Otherwise depth..65536.
+	 * pay at every head doorbell. Otherwise depth..65535 (and at most
+	 * MQES + 1: larger values are lowered; upcie_nvme_qpair_cq_depth()).
 	 */
 	uint32_t cq_depth;
 	uint32_t reserved[6];
 };
 
+/* Exact outside completion callbacks; inside one, completions that the
+ * running poll has delivered already are not counted yet. */
 struct upcie_nvme_qpair_stats {
 	uint64_t submitted;    /* commands placed in the SQ */
 	uint64_t completed;    /* CQEs reaped */

@@ -29,6 +29,12 @@ __attribute__((cold, noinline)) static int rw_invalid(const struct upcie_nvme_ns
 			 ns->nsid, nlb, ns->max_xfer_blocks);
 }
 
+/* The opcode rides in flags' top byte on the way to rw_slow: submit flags
+ * must stay below it. */
+#define RW_OPC_SHIFT 24
+_Static_assert(UPCIE_NVME_SUBMIT_RING < (1u << RW_OPC_SHIFT),
+	       "submit flags overlap the opcode rw_slow carries in flags");
+
 /* Everything the fast path does not take: the argument checks' errors, a
  * full queue, a buffer it cannot translate, a PRP list. The opcode rides in
  * the top byte of flags so that both paths take the same eight arguments
@@ -40,8 +46,9 @@ __attribute__((noinline)) static int rw_slow(struct upcie_nvme_qpair *qp,
 {
 	if (!nlb || nlb > ns->max_xfer_blocks || !buf)
 		return rw_invalid(ns, nlb, buf);
-	return upcie_nvme_queue_rw_general(qp, (uint8_t)(flags >> 24), ns->nsid, slba, nlb, buf,
-					   (size_t)nlb * ns->lba_size, cb, arg, flags & 0xffffffu);
+	return upcie_nvme_queue_rw_general(qp, (uint8_t)(flags >> RW_OPC_SHIFT), ns->nsid, slba,
+					   nlb, buf, (size_t)nlb * ns->lba_size, cb, arg,
+					   flags & ((1u << RW_OPC_SHIFT) - 1));
 }
 
 static inline __attribute__((always_inline)) int rw(struct upcie_nvme_qpair *qp, uint8_t opc,
@@ -55,7 +62,8 @@ static inline __attribute__((always_inline)) int rw(struct upcie_nvme_qpair *qp,
 	    likely(!upcie_nvme_queue_rw(qp, opc, ns->nsid, slba, nlb, buf,
 					(size_t)nlb * ns->lba_size, cb, arg, flags)))
 		return 0;
-	return rw_slow(qp, ns, slba, nlb, buf, cb, arg, (flags & 0xffffffu) | (unsigned)opc << 24);
+	return rw_slow(qp, ns, slba, nlb, buf, cb, arg,
+		       (flags & ((1u << RW_OPC_SHIFT) - 1)) | (unsigned)opc << RW_OPC_SHIFT);
 }
 
 int upcie_nvme_read(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,

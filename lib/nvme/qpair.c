@@ -222,7 +222,8 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 	if (depth > 65536 - 1)
 		depth = 65535;
 	/* The CQ: see upcie_nvme_qpair_opts.cq_depth. */
-	cq_depth = opts && opts->cq_depth ? opts->cq_depth : ctrl->page_size / 16;
+	cq_depth = opts && opts->cq_depth ? opts->cq_depth
+					  : ctrl->page_size / sizeof(struct upcie_nvme_cqe);
 	if (opts && opts->cq_depth && opts->cq_depth < depth)
 		return upcie_err_null(
 		    -EINVAL,

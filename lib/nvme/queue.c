@@ -70,12 +70,11 @@ struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uin
 		return upcie_err_null(-ENOMEM, "out of memory for a queue pair");
 	qp->qid = qid;
 	qp->depth = (uint16_t)depth;
-	qp->cq_depth = cq_depth < depth ? depth : cq_depth;
+	qp->cq_depth = cq_depth; /* the caller made it at least depth */
 	qp->page_size = page_size;
 	qp->max_xfer = max_xfer;
 	qp->heap = heap;
 	qp->seg_va = (uintptr_t)heap->va;
-	qp->seg_len = heap->len;
 	qp->seg_bus = heap->bus;
 	qp->seg_mask = heap->page_size - 1;
 	qp->seg_shift = heap->page_shift;

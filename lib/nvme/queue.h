@@ -69,7 +69,7 @@ struct upcie_nvme_qpair {
 	volatile uint32_t *sq_db;
 	uint16_t sq_tail;
 	uint16_t sq_rung; /* tail value last published to the device */
-	uint16_t depth;	  /* entries in each queue */
+	uint16_t depth;	  /* entries in the SQ (cq_depth: in the CQ) */
 	uint16_t nfree;
 	uint16_t *free_cids;
 	struct upcie_nvme_req *reqs;
@@ -82,7 +82,6 @@ struct upcie_nvme_qpair {
 	/* The heap's first segment (fixed for the heap's life), copied here so
 	 * that the read/write fast path translates without reading the heap. */
 	uintptr_t seg_va;
-	size_t seg_len;
 	const uint64_t *seg_bus;
 	uint64_t seg_mask;
 	unsigned seg_shift;
@@ -318,7 +317,7 @@ upcie_nvme_queue_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uin
 	/* Inside the first segment (seg_fast_max_q leaves room for two pages,
 	 * the most this path moves; a NULL buffer is far outside) and 4-byte
 	 * aligned, in one compare: rotated right by two, an offset with
-	 * either low bit set is larger than any offset/4 (seg_fast_max is a
+	 * either low bit set is larger than any offset/4 (seg_fast_max_q * 4 is a
 	 * multiple of 4). At most two memory pages, a free CID. */
 	if (unlikely(upcie_ror2(off) > qp->seg_fast_max_q || in_page > qp->two_pages || !qp->nfree))
 		return UPCIE_NVME_RW_SLOW;
