@@ -90,6 +90,25 @@ enum upcie_sim_fault {
 	UPCIE_SIM_FAULT_HOLD,	    /* the next 'arg' I/O commands are held, not run (see sim.c) */
 	UPCIE_SIM_FAULT_ABORT_LOST, /* Abort commands get no completion */
 	UPCIE_SIM_FAULT_DELETE_SQ_REFUSED, /* Delete I/O SQ fails */
+	/* Completions a buggy or racing device might post (I/O queues only): */
+	UPCIE_SIM_FAULT_DUP_CQE,     /* the next 'arg' completions are posted twice */
+	UPCIE_SIM_FAULT_STALE_CQE,   /* post again, at the next completion, the one
+					posted 'arg' (1..16) completions earlier on that CQ */
+	UPCIE_SIM_FAULT_FOREIGN_CQE, /* the next completion names another SQ id */
+	/* The next admin command with opcode 'arg' fails with 'status', or,
+	 * with status 0, gets no completion (lost). */
+	UPCIE_SIM_FAULT_ADMIN_OPC,
+	/* Identify data (and CAP) a buggy device might return, from the next
+	 * enable or Identify on: 'arg' is an enum upcie_sim_bad_id. */
+	UPCIE_SIM_FAULT_BAD_ID,
+};
+
+enum upcie_sim_bad_id {
+	UPCIE_SIM_BAD_ID_MDTS0 = 1,  /* Identify MDTS 0 (no limit) */
+	UPCIE_SIM_BAD_ID_NN_HUGE,    /* Identify NN 0xffffffff */
+	UPCIE_SIM_BAD_ID_FLBAS,	     /* namespace 1's FLBAS beyond NLBAF */
+	UPCIE_SIM_BAD_ID_NSZE0,	     /* namespace 1 reports NSZE 0 */
+	UPCIE_SIM_BAD_ID_MQES0,	     /* CAP.MQES 0 (a 1-entry queue: invalid) */
 };
 
 /* status: (SCT << 8) | SC for STATUS_NTH, ignored otherwise. */
@@ -123,6 +142,23 @@ int upcie_sim_event(struct upcie_sim *sim, uint8_t type, uint8_t info, uint8_t l
  * created with) and raise Namespace Attribute Changed; the nsids that
  * changed go into the Changed Namespace List (log 04h) until it is read. */
 int upcie_sim_set_active_ns(struct upcie_sim *sim, uint32_t nr_ns);
+
+/*
+ * Every transfer the model makes to or from host memory (data, PRP/SGL
+ * lists, queue entries excluded), as it happens: bus address, length and
+ * direction (to_host: the device writes host memory). NULL turns it off.
+ * Called with the model's lock held: the hook must not call the model.
+ */
+typedef void (*upcie_sim_dma_hook)(void *arg, uint64_t bus, size_t len, bool to_host);
+void upcie_sim_set_dma_hook(struct upcie_sim *sim, upcie_sim_dma_hook hook, void *arg);
+
+/* Process at most max queued commands (register changes first); returns
+ * how many it processed. upcie_sim_step() is this with no limit. */
+int upcie_sim_step_n(struct upcie_sim *sim, uint32_t max);
+
+/* Bus Master Enable as the model sees it (PCI COMMAND bit 2): while it is
+ * off the model fetches no command and moves no data. */
+bool upcie_sim_bus_master(struct upcie_sim *sim);
 
 /* Backing memory of namespace nsid and its length, or NULL. */
 void *upcie_sim_ns_data(struct upcie_sim *sim, uint32_t nsid, size_t *len);

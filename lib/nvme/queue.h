@@ -147,6 +147,9 @@ HIDDEN int upcie_nvme_queue_rw_general(struct upcie_nvme_qpair *qp, uint8_t opc,
 				       uint64_t slba, uint32_t nlb, const void *buf, size_t len,
 				       upcie_nvme_cb cb, void *arg, unsigned flags);
 HIDDEN uint64_t upcie_now_ms(void);
+/* Tests only (the explorer): a clock of their own, so that every timeout
+ * and health interval follows the test's steps, not the wall clock. */
+HIDDEN extern uint64_t (*upcie_test_clock_ms)(void);
 
 /* A synchronous caller's completion: the callback copies the CQE, sets done. */
 struct upcie_nvme_waiter {
