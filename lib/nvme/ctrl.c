@@ -284,7 +284,7 @@ static int number_of_queues(struct upcie_nvme_ctrl *c, bool again)
  * shadow doorbell pages. The namespaces are read again either way: an
  * event that reported a change may have been lost with the reset (the
  * admin queue starts empty), and a handle to a namespace that changed must
- * not reach the device (see fence_stale in admin.c). A re-scan that fails
+ * not reach the device (see fence_stale in ns.c). A re-scan that fails
  * while the controller answers keeps the old list (and is tried again).
  */
 int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *c, bool again)
@@ -597,36 +597,4 @@ struct upcie_pci_dev *upcie_nvme_ctrl_dev(const struct upcie_nvme_ctrl *c)
 struct upcie_dma_heap *upcie_nvme_ctrl_heap(const struct upcie_nvme_ctrl *c)
 {
 	return c->heap;
-}
-
-const struct upcie_nvme_ns *upcie_nvme_ns_get(const struct upcie_nvme_ctrl *c, uint32_t nsid)
-{
-	const struct upcie_nvme_ns_table *t = upcie_nvme_nstab(c);
-
-	for (uint32_t i = 0; i < t->nr; i++)
-		if (t->ns[i].nsid == nsid)
-			return &t->ns[i];
-	return upcie_err_null(-ENOENT, "%s: namespace %u is not active (%u active namespaces)",
-			      upcie_pci_name(c->dev), nsid, t->nr);
-}
-
-const struct upcie_nvme_ns *upcie_nvme_ns_first(const struct upcie_nvme_ctrl *c)
-{
-	const struct upcie_nvme_ns_table *t = upcie_nvme_nstab(c);
-
-	return t->nr ? &t->ns[0] : NULL;
-}
-
-/* The next in nsid order. ns may come from an earlier table (the list was
- * re-read between the calls): then the current table's first namespace
- * with a larger nsid. */
-const struct upcie_nvme_ns *upcie_nvme_ns_next(const struct upcie_nvme_ctrl *c,
-					       const struct upcie_nvme_ns *ns)
-{
-	const struct upcie_nvme_ns_table *t = upcie_nvme_nstab(c);
-
-	for (uint32_t i = 0; i < t->nr; i++)
-		if (t->ns[i].nsid > ns->nsid)
-			return &t->ns[i];
-	return NULL;
 }

@@ -5,6 +5,7 @@
  * admin, controller, recovery and qpair files.
  *
  *   admin.c    admin commands on the admin queue (sync and async), AER
+ *   ns.c       the namespace table: scan, publish, fence stale handles, lookups
  *   ctrl.c     bring-up in named steps, shutdown, close, accessors
  *   recover.c  health checks, timeouts (Abort), reset, queue recovery
  *   qpair.c    I/O queue pairs: create on the device, delete, re-create
@@ -102,7 +103,7 @@ struct upcie_nvme_ctrl {
 
 	void *dbbuf_shadow, *dbbuf_eventidx; /* one page each, when in use */
 
-	/* The namespace table, swapped whole by a re-scan (admin.c); readers
+	/* The namespace table, swapped whole by a re-scan (ns.c); readers
 	 * load it with upcie_nvme_nstab(). Earlier tables stay until close. */
 	struct upcie_nvme_ns_table *nstab;
 };
@@ -117,10 +118,12 @@ HIDDEN void upcie_nvme_ctrl_set_state(struct upcie_nvme_ctrl *ctrl, int state);
 HIDDEN int upcie_nvme_admin_locked(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_sqe *sqe,
 				   void *buf, size_t len, struct upcie_nvme_cqe *cqe,
 				   uint32_t timeout_ms);
-HIDDEN int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *ctrl);
 HIDDEN int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *ctrl, bool again);
 HIDDEN void upcie_nvme_aer_arm(struct upcie_nvme_ctrl *ctrl);
 HIDDEN void upcie_nvme_admin_events(struct upcie_nvme_ctrl *ctrl);
+
+/* ns.c */
+HIDDEN int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *ctrl);
 HIDDEN void upcie_nvme_ns_free(struct upcie_nvme_ctrl *ctrl);
 
 /* A namespace table: nr namespaces in ascending nsid order, their
@@ -132,7 +135,7 @@ struct upcie_nvme_ns_table {
 	struct upcie_nvme_ns_table *prev;
 };
 
-/* A handle fenced by a re-scan (admin.c): its namespace is gone or changed
+/* A handle fenced by a re-scan (ns.c): its namespace is gone or changed
  * format. Every call that takes a handle refuses it with this error. */
 static inline bool upcie_nvme_ns_stale(const struct upcie_nvme_ns *ns)
 {
