@@ -33,6 +33,16 @@ static int state_errno(const struct upcie_nvme_ctrl *c)
 	return c->state == UPCIE_NVME_GONE ? -ENODEV : -ENOTRECOVERABLE;
 }
 
+/* A wait gave up on command cid: if it is still outstanding (the slot may
+ * hold a newer command by now), its completion frees the slot silently. */
+static void abandon(struct upcie_nvme_qpair *qp, uint16_t cid)
+{
+	struct upcie_nvme_req *req = &qp->reqs[cid & qp->cid_mask];
+
+	if (upcie_nvme_req_busy(req) && upcie_nvme_req_cid(req) == cid)
+		upcie_nvme_req_abandon(req);
+}
+
 /*
  * The admin command got no completion in time, or the controller reported
  * CFS while it waited. The device may still run it and write its buffer,
@@ -58,8 +68,7 @@ static int admin_failed(struct upcie_nvme_ctrl *c, const struct upcie_nvme_sqe *
 			      ? "the controller needs a reset (upcie_nvme_ctrl_reset)"
 			      : "the controller was reset");
 	upcie_errmsg_save(msg, sizeof(msg));
-	if (c->admin->reqs[cid].busy)
-		c->admin->reqs[cid].abandoned = 1;
+	abandon(c->admin, cid);
 	/* The controller layer decides: mark it failed, or reset it. */
 	c->admin_lost(c,
 		      err == -ETIMEDOUT ? "an admin command timed out" : "Controller Fatal Status");
@@ -76,9 +85,10 @@ int upcie_nvme_admin_locked(struct upcie_nvme_ctrl *c, struct upcie_nvme_sqe *sq
 
 	if (!timeout_ms)
 		timeout_ms = c->opts.admin_timeout_ms;
-	if (c->state != UPCIE_NVME_LIVE && c->state != UPCIE_NVME_RESETTING)
-		return upcie_err(state_errno(c), "%s: admin command %#x refused: %s",
-				 upcie_pci_name(c->dev), sqe->opc, state_says(c));
+	if (!upcie_nvme_state_admin_ok(c))
+		return upcie_err(c->state == UPCIE_NVME_RESETTING ? -EAGAIN : state_errno(c),
+				 "%s: admin command %#x refused: %s", upcie_pci_name(c->dev),
+				 sqe->opc, state_says(c));
 	rc = upcie_nvme_queue_submit(c->admin, sqe, buf, len, upcie_nvme_waiter_cb, &w,
 				     UPCIE_NVME_SUBMIT_RING, &cid);
 	if (rc == -EAGAIN)
@@ -94,8 +104,7 @@ int upcie_nvme_admin_locked(struct upcie_nvme_ctrl *c, struct upcie_nvme_sqe *sq
 		return admin_failed(c, sqe, cid, rc, timeout_ms);
 	if (rc) {
 		/* Gone or failed: the request ends when the device is fenced. */
-		if (c->admin->reqs[cid].busy)
-			c->admin->reqs[cid].abandoned = 1;
+		abandon(c->admin, cid);
 		return upcie_err(rc, "%s: admin command %#x: %s", upcie_pci_name(c->dev), sqe->opc,
 				 state_says(c));
 	}
@@ -185,12 +194,13 @@ static void aer_cb(void *arg, const struct upcie_nvme_cqe *cqe)
 	slot->armed = false;
 	if (upcie_nvme_cqe_status(cqe))
 		return; /* aborted by a reset or close, or refused: re-armed later */
-	/* Notice, Namespace Attribute Changed: read the list again (later, out
-	 * of this callback: it may run inside another admin wait). */
+	/* Notice, Namespace Attribute Changed: read the list again. Both that
+	 * and the embedder's callback come later, out of this callback (it
+	 * may run inside another admin wait), the re-scan first. */
 	if (ev.type == 2 && ev.info == 0)
 		c->ns_changed = true;
-	if (c->event_cb)
-		c->event_cb(c->event_arg, &ev);
+	if (c->nr_ev_pending < UPCIE_NVME_AER_MAX)
+		c->ev_pending[c->nr_ev_pending++] = ev;
 }
 
 /* Keep the event requests outstanding; the admin lock is held (or open). */
@@ -230,6 +240,14 @@ void upcie_nvme_admin_events(struct upcie_nvme_ctrl *c)
 			upcie_warn("%s: namespace list not re-read: %s", upcie_pci_name(c->dev),
 				   upcie_errmsg());
 	}
+	/* The list is current: now the embedder hears of the events. */
+	for (uint32_t i = 0; i < c->nr_ev_pending; i++) {
+		struct upcie_nvme_event ev = c->ev_pending[i];
+
+		if (c->event_cb)
+			c->event_cb(c->event_arg, &ev);
+	}
+	c->nr_ev_pending = 0;
 	upcie_nvme_aer_arm(c);
 	c->in_events = false;
 }
@@ -302,17 +320,21 @@ int upcie_nvme_get_features(struct upcie_nvme_ctrl *c, uint8_t fid, uint32_t cdw
 
 /* Doorbell Buffer Config (Base spec 5.8): one page of shadow doorbells,
  * one page of EventIdx values. Failure just leaves doorbells MMIO-only.
- * again (a reset): the same pages, given to the device once more. */
+ * The pages are allocated once and kept until close, even when a later
+ * configuration fails: queues not yet re-created after a reset still point
+ * into them. A reset gives the same pages to the device once more. */
 int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *c, bool again)
 {
 	struct upcie_nvme_sqe sqe = {.opc = UPCIE_NVME_ADM_DBBUF_CONFIG};
 	uint16_t st = 0;
 	int rc;
 
-	if (!again || !c->dbbuf_shadow) {
+	(void)again;
+	c->dbbuf_on = false;
+	if (!c->dbbuf_shadow)
 		c->dbbuf_shadow = upcie_dma_alloc(c->heap, c->page_size, c->page_size);
+	if (!c->dbbuf_eventidx)
 		c->dbbuf_eventidx = upcie_dma_alloc(c->heap, c->page_size, c->page_size);
-	}
 	if (!c->dbbuf_shadow || !c->dbbuf_eventidx) {
 		rc = -ENOMEM;
 		goto off;
@@ -323,14 +345,14 @@ int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *c, bool again)
 	sqe.prp2 = upcie_dma_bus(c->heap, c->dbbuf_eventidx);
 	rc = admin_status(c, &sqe, NULL, 0, NULL, &st);
 	if (!rc) {
+		c->dbbuf_on = true;
 		upcie_info("%s: shadow doorbells on", upcie_pci_name(c->dev));
 		return 0;
 	}
 off:
 	upcie_info("%s: shadow doorbells not used (%s)", upcie_pci_name(c->dev),
-		   rc == -EIO ? upcie_nvme_status_str(st) : "no memory");
-	upcie_dma_free(c->heap, c->dbbuf_shadow);
-	upcie_dma_free(c->heap, c->dbbuf_eventidx);
-	c->dbbuf_shadow = c->dbbuf_eventidx = NULL;
+		   rc == -EIO	   ? upcie_nvme_status_str(st)
+		   : rc == -ENOMEM ? "no memory"
+				   : upcie_errmsg());
 	return rc;
 }
