@@ -194,6 +194,15 @@ static int enable(struct upcie_nvme_ctrl *c, uint32_t cc)
 	if (rc)
 		return rc;
 	c->enabled = true;
+	/* CAP is fixed, but a device may report it differently once enabled:
+	 * queue sizes follow what it says now (MQES; the rest was sized at
+	 * open and stays). */
+	uint64_t cap = upcie_mmio_read64(c->regs, UPCIE_NVME_REG_CAP);
+	if (cap != UINT64_MAX && upcie_nvme_cap_mqes(cap) != upcie_nvme_cap_mqes(c->cap)) {
+		upcie_warn("%s: CAP.MQES changed from %u to %u", upcie_pci_name(c->dev),
+			   upcie_nvme_cap_mqes(c->cap), upcie_nvme_cap_mqes(cap));
+		c->cap = (c->cap & ~(uint64_t)0xffff) | (cap & 0xffff);
+	}
 	return 0;
 }
 
@@ -446,7 +455,9 @@ static struct upcie_nvme_ctrl *ctrl_alloc(struct upcie_pci_dev *dev, struct upci
 	c->dstrd = upcie_nvme_cap_dstrd(c->cap);
 	c->timeout_ms = (upcie_nvme_cap_to(c->cap) ? upcie_nvme_cap_to(c->cap) : 1) * 500;
 	c->admin_depth = c->opts.admin_depth ? c->opts.admin_depth : 32;
-	if (c->admin_depth > upcie_nvme_cap_mqes(c->cap) + 1)
+	/* MQES bounds I/O queues; a controller reporting 0 (a one-entry queue,
+	 * which the spec does not allow) leaves the admin queue to AQA alone. */
+	if (upcie_nvme_cap_mqes(c->cap) && c->admin_depth > upcie_nvme_cap_mqes(c->cap) + 1)
 		c->admin_depth = upcie_nvme_cap_mqes(c->cap) + 1;
 	if (c->admin_depth > 4096)
 		c->admin_depth = 4096; /* AQA fields are 12 bits */

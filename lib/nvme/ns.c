@@ -22,9 +22,12 @@ static int add_ns(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns_table *t, uint
 	uint32_t idx = upcie_nvme_id_ns_flbas_idx(id);
 	uint32_t lbads;
 
-	if (idx > id->nlbaf || idx >= 64)
-		return upcie_err(-EIO, "nsid %u: FLBAS names LBA format %u beyond NLBAF %u", nsid,
-				 idx, id->nlbaf);
+	if (idx > id->nlbaf || idx >= 64) {
+		/* A device bug: nothing says how large its blocks are. */
+		upcie_warn("nsid %u: FLBAS names LBA format %u beyond NLBAF %u; namespace skipped",
+			   nsid, idx, id->nlbaf);
+		return 0;
+	}
 	lbads = id->lbaf[idx].lbads;
 	if (lbads < 9 || lbads > 24) {
 		upcie_warn("nsid %u: LBA data size 2^%u is not usable; namespace skipped", nsid,

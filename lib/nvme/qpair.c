@@ -131,6 +131,11 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 	if (!ctrl)
 		return upcie_err_null(-EINVAL, "upcie_nvme_qpair_create: no controller");
 	mqes = upcie_nvme_cap_mqes(ctrl->cap) + 1;
+	if (mqes < 2)
+		return upcie_err_null(-ENOTSUP,
+				      "%s: the controller reports CAP.MQES = 0 (one-entry queues, "
+				      "which hold no command): it cannot run I/O queues",
+				      upcie_pci_name(ctrl->dev));
 	if (depth < 2)
 		return upcie_err_null(-EINVAL, "queue depth %u is too small (at least 2)", depth);
 	if (depth > mqes) {

@@ -487,6 +487,56 @@ static void test_completions_checked(void)
 	fx_close(&f);
 }
 
+/* Identify data (and CAP) a buggy device might return: refused or
+ * bounded with a clear error, never trusted. */
+static void test_bad_identify(void)
+{
+	static const enum upcie_sim_bad_id bad[] = {
+	    UPCIE_SIM_BAD_ID_MDTS0, UPCIE_SIM_BAD_ID_NN_HUGE, UPCIE_SIM_BAD_ID_FLBAS,
+	    UPCIE_SIM_BAD_ID_NSZE0, UPCIE_SIM_BAD_ID_MQES0,
+	};
+
+	FX_SIM_ONLY();
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct upcie_nvme_ctrl_info info;
+		struct upcie_nvme_qpair *qp;
+		struct fx f;
+
+		CU_ASSERT_EQUAL_FATAL(fx_open_opts(&f, NULL, 0, true, NULL), 0);
+		CU_ASSERT_EQUAL(upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_BAD_ID, bad[i], 0), 0);
+		f.ctrl = upcie_nvme_ctrl_open(f.dev, f.heap, NULL);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f.ctrl);
+		upcie_nvme_ctrl_info(f.ctrl, &info);
+		CU_ASSERT(info.max_xfer_bytes <= (8u << 20));
+		CU_ASSERT(info.nr_ns <= 2);
+		qp = upcie_nvme_qpair_create(f.ctrl, NULL);
+		switch (bad[i]) {
+		case UPCIE_SIM_BAD_ID_MDTS0:
+			CU_ASSERT_EQUAL(info.max_xfer_bytes, 1u << 20);
+			break;
+		case UPCIE_SIM_BAD_ID_FLBAS:
+		case UPCIE_SIM_BAD_ID_NSZE0:
+			/* Namespace 1 is skipped, 2 is used. */
+			CU_ASSERT_PTR_NULL(upcie_nvme_ns_get(f.ctrl, 1));
+			CU_ASSERT_PTR_NOT_NULL(upcie_nvme_ns_get(f.ctrl, 2));
+			break;
+		case UPCIE_SIM_BAD_ID_MQES0:
+			CU_ASSERT_PTR_NULL(qp);
+			CU_ASSERT_EQUAL(errno, ENOTSUP);
+			CU_ASSERT_PTR_NOT_NULL(strstr(upcie_errmsg(), "MQES"));
+			break;
+		default:
+			break;
+		}
+		if (bad[i] != UPCIE_SIM_BAD_ID_MQES0) {
+			CU_ASSERT_PTR_NOT_NULL(qp);
+		}
+		if (qp)
+			CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
+		fx_close(&f);
+	}
+}
+
 /* The transition tables are what docs/design.md shows. */
 static void test_tables(void)
 {
@@ -514,6 +564,7 @@ static CU_TestInfo tests[] = {
     {"7: the event callback after the rescan", test_event_after_rescan},
     {"8: destroy and close from a callback", test_destroy_from_callback},
     {"9: stale, duplicate and foreign completions", test_completions_checked},
+    {"buggy Identify data refused or bounded", test_bad_identify},
     CU_TEST_INFO_NULL,
 };
 
