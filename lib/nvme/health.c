@@ -20,7 +20,7 @@ static int health(struct upcie_nvme_ctrl *c)
 	uint32_t csts;
 	int rc;
 
-	if (c->state == UPCIE_NVME_GONE)
+	if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == UPCIE_NVME_GONE)
 		return upcie_err(-ENODEV, "%s: the device is gone", upcie_pci_name(c->dev));
 	__atomic_add_fetch(&c->health_checks, 1, __ATOMIC_RELAXED);
 	csts = upcie_mmio_read32(c->regs, UPCIE_NVME_REG_CSTS);
@@ -36,7 +36,8 @@ static int health(struct upcie_nvme_ctrl *c)
 				     ? "registers read all-ones"
 				     : "hot-unplug or unbind requested by the kernel");
 	}
-	if (!upcie_nvme_csts_cfs(csts) && c->state != UPCIE_NVME_FAILED)
+	if (!upcie_nvme_csts_cfs(csts) &&
+	    __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != UPCIE_NVME_FAILED)
 		return 0;
 	if (c->opts.no_auto_reset) {
 		pthread_mutex_lock(&c->admin_lock);
@@ -57,7 +58,7 @@ int upcie_nvme_ctrl_check(struct upcie_nvme_ctrl *c)
 	if (!c)
 		return upcie_err(-EINVAL, "upcie_nvme_ctrl_check needs a controller");
 	rc = health(c);
-	if (!rc && c->state == UPCIE_NVME_DEAD)
+	if (!rc && __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == UPCIE_NVME_DEAD)
 		rc = upcie_err(-ENOTRECOVERABLE, "%s: a reset failed; the controller is disabled",
 			       upcie_pci_name(c->dev));
 	return rc;
@@ -74,20 +75,22 @@ int upcie_nvme_expire(struct upcie_nvme_qpair *qp, uint32_t slot)
 {
 	struct upcie_nvme_ctrl *c = qp->ctrl;
 	struct upcie_nvme_req *req = &qp->reqs[slot];
-	const uint64_t key = req->expect & ~UPCIE_NVME_REQ_ABANDONED;
+	const uint64_t key = req->expect & UPCIE_NVME_REQ_KEY;
 	const uint16_t cid = upcie_nvme_req_cid(req);
 	enum upcie_nvme_timeout_action act = UPCIE_NVME_TIMEOUT_ABORT;
 	uint64_t deadline;
 	int rc;
 
-#define STILL_OUT() ((req->expect & ~UPCIE_NVME_REQ_ABANDONED) == key)
+#define STILL_OUT() upcie_nvme_req_holds(req, key)
 	qp->stats.timeouts++;
-	req->expired = 1;
+	req->expect |= UPCIE_NVME_REQ_EXPIRED;
 	if (qp->tcb)
 		act = qp->tcb(qp->tcb_arg, qp, cid);
 	if (act == UPCIE_NVME_TIMEOUT_WAIT) {
-		req->expired = 0;
-		req->stamp = 0;
+		/* Young again (if it is still this command): flags and age 0,
+		 * but an abandoned mark stays. */
+		if (STILL_OUT())
+			req->expect &= UPCIE_NVME_REQ_KEY | UPCIE_NVME_REQ_ABANDONED;
 		return 0;
 	}
 	upcie_warn("%s: queue %u: command (cid %u) timed out; %s", upcie_pci_name(c->dev), qp->qid,
@@ -144,7 +147,11 @@ static int check_timeouts(struct upcie_nvme_qpair *qp)
 		struct upcie_nvme_req *req = &qp->reqs[slot];
 		int rc;
 
-		if (!upcie_nvme_req_busy(req) || req->expired || ++req->stamp < qp->timeout_ticks)
+		if (!upcie_nvme_req_busy(req) || (req->expect & UPCIE_NVME_REQ_EXPIRED))
+			continue;
+		if (upcie_nvme_req_age(req) < UPCIE_NVME_REQ_AGE_MAX)
+			req->expect += 1ull << UPCIE_NVME_REQ_AGE_SHIFT;
+		if (upcie_nvme_req_age(req) < qp->timeout_ticks)
 			continue;
 		rc = upcie_nvme_expire(qp, slot);
 		if (rc < 0)
@@ -164,7 +171,7 @@ int upcie_nvme_queue_owner_slow(struct upcie_nvme_qpair *qp, bool tick)
 	uint32_t outstanding = upcie_nvme_qpair_outstanding(qp);
 	int rc;
 
-	if (qp->gen != *qp->gen_src)
+	if (!upcie_nvme_queue_in_step(qp))
 		return upcie_nvme_state_recover(qp);
 	if (!tick)
 		return 0;
@@ -174,9 +181,10 @@ int upcie_nvme_queue_owner_slow(struct upcie_nvme_qpair *qp, bool tick)
 	} else if (qp->tick_ms - qp->progress_ms >= qp->health_ms) {
 		qp->progress_ms = qp->tick_ms;
 		rc = health(qp->ctrl);
-		if (rc < 0 || qp->gen != *qp->gen_src)
-			return rc < 0 && qp->gen == *qp->gen_src ? rc
-								 : upcie_nvme_state_recover(qp);
+		if (rc < 0 || !upcie_nvme_queue_in_step(qp))
+			return rc < 0 && upcie_nvme_queue_in_step(qp)
+				   ? rc
+				   : upcie_nvme_state_recover(qp);
 	}
 	if (!outstanding || !qp->timeout_ticks)
 		return 0;

@@ -183,7 +183,7 @@ static int sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *
 	/* The slot holds this command as long as it is outstanding (w.done
 	 * is set when it ends): the checks below follow the command. */
 	req = &qp->reqs[cid & qp->cid_mask];
-	if (rc == -ETIMEDOUT && !w.done && !req->expired) {
+	if (rc == -ETIMEDOUT && !w.done && !(req->expect & UPCIE_NVME_REQ_EXPIRED)) {
 		bool was = qp->in_slow;
 
 		qp->in_slow = true; /* the recovery's polls only reap */

@@ -43,6 +43,8 @@ static void setup_queue(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_qpair *q
 					  upcie_nvme_cq_db_off(qp->qid, ctrl->dstrd));
 	/* Ticks are 10 ms: round up, so a timeout never fires early. */
 	qp->timeout_ticks = tmo == UINT32_MAX ? 0 : (tmo + 9) / 10 + 1;
+	if (qp->timeout_ticks > UPCIE_NVME_REQ_AGE_MAX)
+		qp->timeout_ticks = UPCIE_NVME_REQ_AGE_MAX; /* about 46 hours */
 	qp->health_ms = ctrl->opts.health_ms;
 	if (opts) {
 		qp->tcb = opts->timeout_cb;
@@ -257,7 +259,7 @@ int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 	/* Recovered or fenced first: a queue the controller lost in a reset is
 	 * not on the device, and one of a gone controller has ended its
 	 * commands. Then, under the lock (no reset in between), delete it. */
-	if (qp->gen != *qp->gen_src)
+	if (!upcie_nvme_queue_in_step(qp))
 		upcie_nvme_queue_poll_slow(qp, 0);
 	pthread_mutex_lock(&ctrl->admin_lock);
 	if (qp->qstate != UPCIE_NVME_Q_LIVE || qp->gen != ctrl->gen ||

@@ -61,7 +61,7 @@ static uint32_t prp_slot_entries(uint32_t max_xfer, uint32_t page_size)
 }
 
 /* A queue that is never out of step (until an owner points gen_src elsewhere). */
-static const volatile uint32_t gen_never;
+static const uint32_t gen_never;
 
 struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uint16_t qid,
 						uint32_t depth, uint32_t cq_depth,
@@ -242,8 +242,8 @@ void upcie_nvme_queue_odd(struct upcie_nvme_qpair *qp, const struct upcie_nvme_c
 	const struct upcie_nvme_req *req = &qp->reqs[cqe->cid & qp->cid_mask];
 
 	qp->stats.completed--; /* reap counted it; complete() counts it again */
-	if (req->expect == (upcie_nvme_cqe_key(cqe) | UPCIE_NVME_REQ_ABANDONED))
-		upcie_nvme_queue_complete(qp, cqe);
+	if (upcie_nvme_req_holds(req, upcie_nvme_cqe_key(cqe)))
+		upcie_nvme_queue_complete(qp, cqe); /* aged, expired or abandoned */
 	else
 		upcie_nvme_queue_stray(qp, cqe);
 }
@@ -298,15 +298,17 @@ int upcie_nvme_queue_tick(struct upcie_nvme_qpair *qp)
 		tick = true;
 	}
 	/* Clear the poke before reading the state: a later poke is not lost. */
-	qp->poke = 0;
+	__atomic_store_n(&qp->poke, 0, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (tick || qp->gen != *qp->gen_src) {
+	if (tick || !upcie_nvme_queue_in_step(qp)) {
 		qp->in_slow = true;
 		n = qp->slow(qp, tick);
 		qp->in_slow = false;
 	}
-	if (n < 0 || qp->gen != *qp->gen_src)
-		qp->poke = 1; /* still out of step: come back on the next poll */
+	if (n < 0 || !upcie_nvme_queue_in_step(qp))
+		__atomic_store_n(
+		    &qp->poke, 1,
+		    __ATOMIC_RELAXED); /* still out of step: come back on the next poll */
 	else
 		upcie_nvme_queue_ring(qp); /* what waited while poked */
 	return n;

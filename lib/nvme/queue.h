@@ -45,39 +45,54 @@
  *
  * 'expect' is the slot's state and what a completion for it must carry,
  * in one word: a CQE's SQ id and CID as the CQE has them (SQ id in bits
- * 0-15, CID in bits 16-31) while the command is outstanding; with
- * UPCIE_NVME_REQ_ABANDONED set when a sync wait gave up on it (the
- * completion frees the slot, no callback); UPCIE_NVME_REQ_IDLE when the
- * slot is free. A CQE matches a live command in one compare.
+ * 0-15, CID in bits 16-31) while the command is outstanding, and nothing
+ * else set while it is young; UPCIE_NVME_REQ_IDLE when the slot is free.
+ * Above the key: abandoned (a sync wait gave up: the completion frees the
+ * slot, no callback), expired (timed out, recovery started) and its age in
+ * ticks (counted by the timeout scan). A CQE of a live, young command
+ * matches in one compare; anything else (an aged or abandoned command, a
+ * stale, duplicate or foreign completion) goes to the cold path.
  */
+#define UPCIE_NVME_REQ_KEY	 0xffffffffull
 #define UPCIE_NVME_REQ_IDLE	 (1ull << 32)
 #define UPCIE_NVME_REQ_ABANDONED (1ull << 33)
+#define UPCIE_NVME_REQ_EXPIRED	 (1ull << 34)
+#define UPCIE_NVME_REQ_AGE_SHIFT 40
+#define UPCIE_NVME_REQ_AGE_MAX	 ((1u << 24) - 1)
 
 struct upcie_nvme_req {
 	upcie_nvme_cb cb;
 	void *arg;
 	uint64_t expect;
-	union {
-		struct {
-			uint8_t expired; /* timed out; recovery was started for it */
-			uint8_t spare[3];
-			uint32_t stamp; /* age in ticks, counted by the timeout scan */
-		};
-		uint64_t aux; /* all of the above, cleared in one store at submit */
-	};
 } __attribute__((aligned(32)));
 
 /* The key a CQE carries (its dword 2 high half and dword 3 low half):
  * SQ id | CID << 16. */
 static inline uint64_t upcie_nvme_cqe_key(const struct upcie_nvme_cqe *cqe)
 {
-	return (uint64_t)cqe->sqid | (uint64_t)cqe->cid << 16;
+	uint32_t key;
+
+	/* sqid and cid are adjacent (bytes 10-13, Base spec 4.6): one load,
+	 * SQ id low (little-endian only: lib/compiler.h). */
+	memcpy(&key, (const char *)cqe + 10, sizeof(key));
+	return key;
 }
 
 /* The slot is outstanding (maybe abandoned). */
 static inline bool upcie_nvme_req_busy(const struct upcie_nvme_req *req)
 {
 	return !(req->expect & UPCIE_NVME_REQ_IDLE);
+}
+
+/* The slot holds the command a completion with this key is for. */
+static inline bool upcie_nvme_req_holds(const struct upcie_nvme_req *req, uint64_t key)
+{
+	return (req->expect & (UPCIE_NVME_REQ_KEY | UPCIE_NVME_REQ_IDLE)) == key;
+}
+
+static inline uint32_t upcie_nvme_req_age(const struct upcie_nvme_req *req)
+{
+	return (uint32_t)(req->expect >> UPCIE_NVME_REQ_AGE_SHIFT);
 }
 
 /* The full CID of an outstanding slot's command. */
@@ -141,12 +156,12 @@ struct upcie_nvme_qpair {
 	uint16_t cq_rung;  /* head value last published to the device */
 	uint32_t cq_depth; /* CQ entries (>= depth: the CQ may be larger) */
 	uint16_t phase;
-	volatile uint8_t poke; /* set by another thread: the owner's state changed */
-	uint8_t lazy_cq;       /* the CQ head goes out with the next SQ ring only */
-	uint8_t in_cb;	       /* a completion callback of this queue is running */
-	uint32_t polls;	       /* poll calls, for the clock look every TICK_POLLS */
-	uint32_t gen;	       /* *gen_src when this queue was last in step with its owner */
-	const volatile uint32_t *gen_src;
+	uint8_t poke;		 /* set by another thread (atomically): the owner's state changed */
+	uint8_t lazy_cq;	 /* the CQ head goes out with the next SQ ring only */
+	uint8_t in_cb;		 /* a completion callback of this queue is running */
+	uint32_t polls;		 /* poll calls, for the clock look every TICK_POLLS */
+	uint32_t gen;		 /* *gen_src when this queue was last in step with its owner */
+	const uint32_t *gen_src; /* read atomically: another thread moves it */
 
 	/* Shadow doorbells (Doorbell Buffer Config), NULL when unused. */
 	volatile uint32_t *shadow_sq, *shadow_cq;
@@ -173,6 +188,13 @@ struct upcie_nvme_qpair {
 	size_t mem_bytes;
 	struct upcie_nvme_qpair *next; /* controller's list of I/O qpairs */
 };
+
+/* In step with the owner's state (the owner moves *gen_src from another
+ * thread, and pokes after it). */
+static inline bool upcie_nvme_queue_in_step(const struct upcie_nvme_qpair *qp)
+{
+	return qp->gen == __atomic_load_n(qp->gen_src, __ATOMIC_ACQUIRE);
+}
 
 /* queue.c: memory, the cold halves of submit and poll, and waits. */
 HIDDEN struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uint16_t qid,
@@ -224,7 +246,6 @@ static inline uint16_t upcie_nvme_queue_claim(struct upcie_nvme_qpair *qp, upcie
 	req->arg = arg;
 	/* Outstanding, as its completion must name it; flags and age 0. */
 	req->expect = qp->sqid_key | (uint32_t)cid << 16;
-	req->aux = 0;
 	return cid;
 }
 
@@ -464,9 +485,12 @@ static inline __attribute__((always_inline)) int upcie_nvme_queue_reap(struct up
 {
 	struct upcie_nvme_cqe cqe;
 	uint32_t left, n;
+	uint8_t was = qp->in_cb;
 
 	if (!max)
 		max = qp->depth;
+	/* Destroy and close refuse to run under one of our callbacks. */
+	qp->in_cb = 1;
 	/* Counted down: one decrement and branch per entry. */
 	for (left = max; left && upcie_nvme_cqe_take(qp, &cqe); left--) {
 		struct upcie_nvme_req *req = &qp->reqs[cqe.cid & qp->cid_mask];
@@ -484,13 +508,11 @@ static inline __attribute__((always_inline)) int upcie_nvme_queue_reap(struct up
 		req->expect = UPCIE_NVME_REQ_IDLE;
 		qp->free_cids[qp->nfree++] = (uint16_t)(cqe.cid + qp->cid_gen);
 		cb = req->cb;
-		qp->in_cb = 1; /* destroy and close refuse to run under a callback */
 		if (likely(cb != NULL))
 			cb(req->arg, &cqe);
 	}
+	qp->in_cb = was;
 	n = max - left;
-	if (n)
-		qp->in_cb = 0;
 	qp->stats.completed += n; /* upcie_nvme_queue_odd() corrects for its own */
 	/* What the callbacks queued goes to the device before the CQ head,
 	 * which moved (n <= depth - 1: the device never fills more). With
@@ -511,7 +533,7 @@ static inline __attribute__((always_inline)) int upcie_nvme_queue_poll(struct up
 {
 	int n;
 
-	if (unlikely(qp->poke))
+	if (unlikely(__atomic_load_n(&qp->poke, __ATOMIC_RELAXED)))
 		return upcie_nvme_queue_poll_slow(qp, max);
 	n = upcie_nvme_queue_reap(qp, max);
 	if (!n) {

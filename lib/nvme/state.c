@@ -180,9 +180,8 @@ static void take_posted(struct upcie_nvme_qpair *qp, uint32_t *nh)
 
 	while (upcie_nvme_cqe_take(qp, &cqe)) {
 		uint32_t slot = cqe.cid & qp->cid_mask;
-		uint64_t e = qp->reqs[slot].expect;
 
-		if ((e & ~UPCIE_NVME_REQ_ABANDONED) == upcie_nvme_cqe_key(&cqe))
+		if (upcie_nvme_req_holds(&qp->reqs[slot], upcie_nvme_cqe_key(&cqe)))
 			take(qp, slot, &cqe, 0, 0, nh);
 		else
 			upcie_nvme_queue_stray(qp, &cqe);
@@ -384,7 +383,7 @@ static int recreate(struct upcie_nvme_qpair *qp, uint32_t gen, uint32_t *nh)
 				break;
 			}
 		qp->reqs[slot] = kreq[i];
-		qp->reqs[slot].aux = 0;
+		qp->reqs[slot].expect &= UPCIE_NVME_REQ_KEY | UPCIE_NVME_REQ_ABANDONED;
 		qp->sq[i] = keep[i];
 	}
 	qp->sq_tail = unrung;
@@ -503,7 +502,9 @@ void upcie_nvme_state_q_created(struct upcie_nvme_qpair *qp, uint32_t gen)
 	qp->next = c->qpairs;
 	c->qpairs = qp;
 	if (qp->gen != c->gen)
-		qp->poke = 1; /* a reset ran during the creation (a callback asked) */
+		__atomic_store_n(
+		    &qp->poke, 1,
+		    __ATOMIC_RELAXED); /* a reset ran during the creation (a callback asked) */
 }
 
 void upcie_nvme_state_q_unlink(struct upcie_nvme_qpair *qp)
