@@ -331,16 +331,18 @@ int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *c, bool again)
 
 	(void)again;
 	c->dbbuf_on = false;
-	if (!c->dbbuf_shadow)
-		c->dbbuf_shadow = upcie_dma_alloc(c->heap, c->page_size, c->page_size);
-	if (!c->dbbuf_eventidx)
-		c->dbbuf_eventidx = upcie_dma_alloc(c->heap, c->page_size, c->page_size);
+	/* Zeroed once, when allocated: after that each queue zeroes its own
+	 * slots when it is created (its owner may be writing them now). */
+	if (!c->dbbuf_shadow &&
+	    (c->dbbuf_shadow = upcie_dma_alloc(c->heap, c->page_size, c->page_size)))
+		memset(c->dbbuf_shadow, 0, c->page_size);
+	if (!c->dbbuf_eventidx &&
+	    (c->dbbuf_eventidx = upcie_dma_alloc(c->heap, c->page_size, c->page_size)))
+		memset(c->dbbuf_eventidx, 0, c->page_size);
 	if (!c->dbbuf_shadow || !c->dbbuf_eventidx) {
 		rc = -ENOMEM;
 		goto off;
 	}
-	memset(c->dbbuf_shadow, 0, c->page_size);
-	memset(c->dbbuf_eventidx, 0, c->page_size);
 	sqe.prp1 = upcie_dma_bus(c->heap, c->dbbuf_shadow);
 	sqe.prp2 = upcie_dma_bus(c->heap, c->dbbuf_eventidx);
 	rc = admin_status(c, &sqe, NULL, 0, NULL, &st);

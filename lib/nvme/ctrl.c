@@ -130,7 +130,9 @@ static int choose_page_size(struct upcie_nvme_ctrl *c, uint32_t *mps)
 				 "page size (%ld bytes)",
 				 upcie_pci_name(c->dev), 4096u << max, host);
 	*mps = want;
-	c->page_size = 4096u << want;
+	/* Set at open; a reset finds the same value (other threads read it). */
+	if (c->page_size != 4096u << want)
+		c->page_size = 4096u << want;
 	return 0;
 }
 

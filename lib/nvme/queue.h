@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include <upcie/nvme.h>
+#include <upcie/pci.h> /* MMIO accessors */
 
 #include "compiler.h"
 #include "dma/heap.h"
@@ -276,11 +277,11 @@ static inline bool upcie_nvme_db_update(volatile uint32_t *db, volatile uint32_t
 			upcie_dma_wmb();
 		else
 			upcie_rmb();
-		*shadow = new_idx;
+		upcie_mmio_write32(shadow, 0, new_idx); /* plain memory: a store */
 		/* The shadow value must be globally visible before EventIdx is read,
 		 * else the device may miss it while we skip the MMIO write. */
 		upcie_mb();
-		if (!upcie_nvme_need_event((uint16_t)*eventidx, new_idx, old))
+		if (!upcie_nvme_need_event((uint16_t)upcie_mmio_read32(eventidx, 0), new_idx, old))
 			return false;
 		/* The SQEs visible to the device before the MMIO doorbell store. */
 		if (sq)
@@ -292,7 +293,7 @@ static inline bool upcie_nvme_db_update(volatile uint32_t *db, volatile uint32_t
 		/* Our loads of the consumed CQ slots before the new head. */
 		upcie_rmb();
 	}
-	*db = new_idx;
+	upcie_mmio_write32(db, 0, new_idx);
 	return true;
 }
 
@@ -439,8 +440,17 @@ static inline bool upcie_nvme_cqe_take(struct upcie_nvme_qpair *qp, struct upcie
 
 	/* The phase tag: bit 0 of the status halfword (bits 63:48 of the
 	 * second quadword). */
+#ifdef UPCIE_MMIO_TSAN
+	/* ThreadSanitizer builds (the sim's thread posts): an acquire load
+	 * stands for what the barrier below gives. */
+	if (((__atomic_load_n(&((const volatile uint16_t *)slot)[7], __ATOMIC_ACQUIRE)) ^
+	     qp->phase) &
+	    1)
+		return false;
+#else
 	if ((((const volatile uint16_t *)slot)[7] ^ qp->phase) & 1)
 		return false;
+#endif
 	/* The device writes the status word (with the phase) last: read the
 	 * entry, the quadword with the phase included, again only after
 	 * seeing the new phase. */
