@@ -168,8 +168,9 @@ static void take(struct upcie_nvme_qpair *qp, uint32_t slot, const struct upcie_
 		}
 		(*nh)++;
 	}
-	req->expect = UPCIE_NVME_REQ_IDLE;
+	/* The slot's next CID: one generation on from the one it had. */
 	qp->free_cids[qp->nfree++] = (uint16_t)(upcie_nvme_req_cid(req) + qp->cid_gen);
+	req->expect = UPCIE_NVME_REQ_IDLE;
 }
 
 /* What the device posted before it let go of the queue: real completions
@@ -299,6 +300,11 @@ int upcie_nvme_reset_locked(struct upcie_nvme_ctrl *c, const char *why)
 	c->in_bringup = true;
 	rc = upcie_nvme_ctrl_bringup(c, true);
 	c->in_bringup = false;
+	if (!rc && c->state != UPCIE_NVME_RESETTING)
+		/* An admin command of the bring-up was lost (even an optional
+		 * step's): the controller cannot be trusted to be LIVE. */
+		rc = upcie_err(-ETIMEDOUT, "%s: an admin command of the reset got no completion",
+			       upcie_pci_name(c->dev));
 	if (rc) {
 		upcie_errmsg_save(msg, sizeof(msg));
 		upcie_nvme_ctrl_disable(c, false);
