@@ -20,16 +20,22 @@
  *   upcie_sim_config_default()  a 2-namespace controller (512 B and 4 KiB)
  *   upcie_sim_create/_destroy
  *   upcie_sim_step()            process register changes and queued commands
+ *   upcie_sim_step_n()          the same, at most n commands, round-robin over SQs
  *   upcie_sim_fault()           inject a fault
  *   upcie_sim_release_held()    run held commands late (fault HOLD)
  *   upcie_sim_event()           raise an Asynchronous Event
  *   upcie_sim_set_active_ns()   attach / detach namespaces (with an event)
  *   upcie_sim_stats()           doorbell and command counters
  *   upcie_sim_ns_data()         a namespace's backing memory (for checks)
+ *   upcie_sim_set_dma_hook()    watch every data transfer to / from host memory
+ *   upcie_sim_bus_master()      PCI Bus Master Enable as the model sees it
  *
  * Caveats: the model trusts nothing the driver writes into queues, but it
  * does read host memory directly, so it must be given the heap's ranges
- * (the sim backend's DMA map does that).
+ * (the sim backend's DMA map does that). Like a real device it powers on
+ * with bus mastering off (PCI COMMAND.BME = 0): it processes nothing until
+ * its driver turns it on (upcie_pci_bus_master(); upcie_nvme_ctrl_open()
+ * does).
  */
 #ifndef UPCIE_SIM_H
 #define UPCIE_SIM_H
@@ -104,14 +110,16 @@ enum upcie_sim_fault {
 };
 
 enum upcie_sim_bad_id {
-	UPCIE_SIM_BAD_ID_MDTS0 = 1,  /* Identify MDTS 0 (no limit) */
-	UPCIE_SIM_BAD_ID_NN_HUGE,    /* Identify NN 0xffffffff */
-	UPCIE_SIM_BAD_ID_FLBAS,	     /* namespace 1's FLBAS beyond NLBAF */
-	UPCIE_SIM_BAD_ID_NSZE0,	     /* namespace 1 reports NSZE 0 */
-	UPCIE_SIM_BAD_ID_MQES0,	     /* CAP.MQES 0 (a 1-entry queue: invalid) */
+	UPCIE_SIM_BAD_ID_MDTS0 = 1, /* Identify MDTS 0 (no limit) */
+	UPCIE_SIM_BAD_ID_NN_HUGE,   /* Identify NN 0xffffffff */
+	UPCIE_SIM_BAD_ID_FLBAS,	    /* namespace 1's FLBAS beyond NLBAF */
+	UPCIE_SIM_BAD_ID_NSZE0,	    /* namespace 1 reports NSZE 0 */
+	UPCIE_SIM_BAD_ID_MQES0,	    /* CAP.MQES 0 (a 1-entry queue: invalid) */
 };
 
-/* status: (SCT << 8) | SC for STATUS_NTH, ignored otherwise. */
+/* status: (SCT << 8) | SC for STATUS_NTH and ADMIN_OPC, ignored otherwise.
+ * What each fault does exactly is written above upcie_sim_fault() in
+ * lib/sim/sim.c. Returns 0, or -EINVAL for a bad arg. */
 int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t arg,
 		    uint16_t status);
 
@@ -144,20 +152,33 @@ int upcie_sim_event(struct upcie_sim *sim, uint8_t type, uint8_t info, uint8_t l
 int upcie_sim_set_active_ns(struct upcie_sim *sim, uint32_t nr_ns);
 
 /*
- * Every transfer the model makes to or from host memory (data, PRP/SGL
- * lists, queue entries excluded), as it happens: bus address, length and
- * direction (to_host: the device writes host memory). NULL turns it off.
- * Called with the model's lock held: the hook must not call the model.
+ * Every data transfer the model makes to or from host memory for an admin
+ * or NVM command, as it happens (after the address checks, before the
+ * bytes move): bus address (the virtual address in the sim), length and
+ * direction (to_host: the device writes host memory). One call per
+ * contiguous piece: a PRP page, the page of a PRP list entry, an SGL Data
+ * Block. Not reported: PRP list and SGL descriptor reads, queue entries
+ * (SQEs, CQEs), shadow doorbell and EventIdx accesses, and transfers that
+ * fail their checks (those touch nothing). NULL turns it off. Called with
+ * the model's lock held: the hook must not call the model.
  */
 typedef void (*upcie_sim_dma_hook)(void *arg, uint64_t bus, size_t len, bool to_host);
 void upcie_sim_set_dma_hook(struct upcie_sim *sim, upcie_sim_dma_hook hook, void *arg);
 
 /* Process at most max queued commands (register changes first); returns
- * how many it processed. upcie_sim_step() is this with no limit. */
+ * how many it processed, or -EINVAL. The SQs, admin included, take turns
+ * one command each, in qid order, starting after the SQ served last by the
+ * previous call: stepping one command at a time moves every queue.
+ * Doorbells are read once per call. upcie_sim_step() is this with no limit
+ * (it runs the admin SQ, then each I/O SQ, until empty); max 0 only takes
+ * register changes. */
 int upcie_sim_step_n(struct upcie_sim *sim, uint32_t max);
 
 /* Bus Master Enable as the model sees it (PCI COMMAND bit 2): while it is
- * off the model fetches no command and moves no data. */
+ * off the model fetches no command, moves no data, reads or writes no
+ * shadow doorbell and posts no completion (events wait, held commands stay
+ * held); registers still work, and a reset drops queued commands as usual.
+ * Off at power-on. false for NULL. */
 bool upcie_sim_bus_master(struct upcie_sim *sim);
 
 /* Backing memory of namespace nsid and its length, or NULL. */

@@ -140,7 +140,9 @@ void upcie_sim_cfg_init(struct upcie_sim *sim)
 	c[0x41] = 0x00;
 	put16(c + 0x42, 0x0002);
 
-	/* COMMAND: memory space, bus master, INTx disable. */
+	/* COMMAND: memory space, bus master, INTx disable. Bus mastering is
+	 * off at power-on, as on a real device: whoever drives the model turns
+	 * it on (upcie_pci_bus_master(), as upcie_nvme_ctrl_open() does). */
 	put16(sim->cfg_wmask + 0x04, 0x0406);
 	/* BAR0 sizing: the size bits read back 0. */
 	put32(sim->cfg_wmask + 0x10, bar_mask);
@@ -188,6 +190,7 @@ void upcie_sim_destroy(struct upcie_sim *sim)
 	free(sim->cqs);
 	free(sim->live_sqs);
 	free(sim->live_cqs);
+	free(sim->cq_hist);
 	free(sim->ranges);
 	pthread_mutex_destroy(&sim->lock);
 	free(sim);
@@ -214,7 +217,8 @@ struct upcie_sim *upcie_sim_create(const struct upcie_sim_config *cfg)
 	sim->cqs = upcie_line_calloc(sim->nr_qids, sizeof(*sim->cqs));
 	sim->live_sqs = upcie_line_calloc(sim->nr_qids, sizeof(*sim->live_sqs));
 	sim->live_cqs = upcie_line_calloc(sim->nr_qids, sizeof(*sim->live_cqs));
-	if (!sim->sqs || !sim->cqs || !sim->live_sqs || !sim->live_cqs) {
+	sim->cq_hist = calloc((size_t)sim->nr_qids * SIM_CQ_HIST, sizeof(*sim->cq_hist));
+	if (!sim->sqs || !sim->cqs || !sim->live_sqs || !sim->live_cqs || !sim->cq_hist) {
 		upcie_sim_destroy(sim);
 		return upcie_err_null(-ENOMEM, "sim: out of memory for %u queue pairs",
 				      cfg->max_ioqpairs);
@@ -236,7 +240,8 @@ struct upcie_sim *upcie_sim_create(const struct upcie_sim_config *cfg)
 		return NULL;
 	}
 	sim->db_stride = 4u << cfg->dstrd;
-	sim->cap = make_cap(cfg);
+	sim->cap_cfg = make_cap(cfg);
+	sim->cap = sim->cap_cfg;
 	sim->vs = 0x00010400; /* 1.4.0 */
 	sim->page_size = 4096;
 	sim->mdts_bytes = cfg->mdts ? (uint64_t)4096 << cfg->mdts : 0;
@@ -263,9 +268,50 @@ int upcie_sim_step(struct upcie_sim *sim)
 	if (!sim)
 		return -EINVAL;
 	sim_lock(sim);
-	n = upcie_sim_step_locked(sim);
+	n = upcie_sim_step_locked(sim, UINT32_MAX);
 	sim_unlock(sim);
 	return n;
+}
+
+int upcie_sim_step_n(struct upcie_sim *sim, uint32_t max)
+{
+	int n;
+
+	if (!sim)
+		return upcie_err(-EINVAL, "sim: no model given to upcie_sim_step_n()");
+	sim_lock(sim);
+	n = upcie_sim_step_locked(sim, max);
+	sim_unlock(sim);
+	return n;
+}
+
+bool upcie_sim_bus_master(struct upcie_sim *sim)
+{
+	bool on;
+
+	if (!sim)
+		return false;
+	sim_lock(sim);
+	on = sim_bme(sim);
+	sim_unlock(sim);
+	return on;
+}
+
+void upcie_sim_set_dma_hook(struct upcie_sim *sim, upcie_sim_dma_hook hook, void *arg)
+{
+	if (!sim)
+		return;
+	sim_lock(sim);
+	sim->dma_hook = hook;
+	sim->dma_hook_arg = hook ? arg : NULL;
+	sim_unlock(sim);
+}
+
+void upcie_sim_cap_update(struct upcie_sim *sim)
+{
+	sim->cap = sim->cap_cfg;
+	if (sim_bad_id(sim, UPCIE_SIM_BAD_ID_MQES0))
+		sim->cap &= ~(uint64_t)0xffff;
 }
 
 /* Step in a loop; spin while busy, nap a few microseconds once idle for long. */
@@ -282,7 +328,7 @@ static void *sim_thread(void *arg)
 		while (__atomic_load_n(&sim->waiters, __ATOMIC_ACQUIRE))
 			sim_cpu_relax();
 		pthread_mutex_lock(&sim->lock);
-		n = upcie_sim_step_locked(sim);
+		n = upcie_sim_step_locked(sim, UINT32_MAX);
 		pthread_mutex_unlock(&sim->lock);
 		if (n > 0) {
 			idle = 0;
@@ -318,10 +364,33 @@ static void *sim_thread(void *arg)
  *               controller reset drops them unrun, and
  *               upcie_sim_release_held() runs them late (writing host
  *               memory, as a slow device would).
- *   ABORT_LOST  Abort commands get no completion.
+ *               A command held when bus mastering goes off stays held
+ *               (release does nothing until it is back on).
+ *   ABORT_LOST  Abort commands get no completion, until NONE. A lost Abort
+ *               leaves nothing behind: its target stays held (or runs as
+ *               usual), a reset drops both, and no completion for it ever
+ *               appears, before or after the reset.
  * DROP_CQE and STATUS_NTH count every command but Asynchronous Event
  * Requests (those wait for an event, not for the model).
  *   DELETE_SQ_REFUSED  Delete I/O SQ fails with Invalid Queue Deletion.
+ *   DUP_CQE     the next 'arg' I/O completions are posted twice (same
+ *               content, the second one right after the first).
+ *   STALE_CQE   at the next I/O completion, the entry that CQ posted 'arg'
+ *               (1..16) entries earlier is posted again after it.
+ *   FOREIGN_CQE the next 'arg' (0 counts as 1) I/O completions carry
+ *               another SQ id (see sim_cqe.c); the real one never comes.
+ *               An extra entry finding its CQ full is skipped (sim_cqe.c).
+ *   ADMIN_OPC   the next admin command with opcode 'arg' (one command,
+ *               one armed opcode at a time) is not run and fails with
+ *               'status' (DNR set); with status 0 it runs but its
+ *               completion is lost (a lost Asynchronous Event Request is
+ *               dropped, not held).
+ *   BAD_ID      'arg' is an enum upcie_sim_bad_id; several can be set one
+ *               after the other. MDTS0, NN_HUGE, FLBAS and NSZE0 change
+ *               what the next Identify returns (the model still enforces
+ *               its configured MDTS and namespace sizes); MQES0 makes
+ *               CAP.MQES read 0 from the next reset or enable on, so every
+ *               Create I/O queue fails with Invalid Queue Size.
  */
 int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t arg,
 		    uint16_t status)
@@ -340,6 +409,12 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 		sim->hold_left = 0;
 		sim->f_abort_lost = false;
 		sim->f_delete_sq_refused = false;
+		sim->dup_left = 0;
+		sim->stale_back = 0;
+		sim->foreign_left = 0;
+		sim->aopc_on = false;
+		sim->bad_id = 0;
+		upcie_sim_cap_update(sim);
 		sim->csts &= ~UPCIE_NVME_CSTS_CFS;
 		if (sim->removed) {
 			/* Back on the bus, freshly reset. */
@@ -347,6 +422,7 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 			upcie_sim_regs_init(sim);
 			upcie_sim_ctrl_reset(sim);
 		}
+		upcie_sim_mmio_set(sim, UPCIE_NVME_REG_CAP, (uint32_t)sim->cap);
 		upcie_sim_mmio_set(sim, UPCIE_NVME_REG_CSTS, sim->csts);
 		break;
 	case UPCIE_SIM_FAULT_RDY_NEVER:
@@ -391,6 +467,41 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 		break;
 	case UPCIE_SIM_FAULT_DELETE_SQ_REFUSED:
 		sim->f_delete_sq_refused = true;
+		break;
+	case UPCIE_SIM_FAULT_DUP_CQE:
+		if (!arg)
+			rc = upcie_err(-EINVAL,
+				       "sim: DUP_CQE needs arg >= 1 (completions to repeat)");
+		else
+			sim->dup_left = arg;
+		break;
+	case UPCIE_SIM_FAULT_STALE_CQE:
+		if (!arg || arg > SIM_CQ_HIST)
+			rc = upcie_err(-EINVAL,
+				       "sim: STALE_CQE needs arg 1..%d (how many completions back)",
+				       SIM_CQ_HIST);
+		else
+			sim->stale_back = arg;
+		break;
+	case UPCIE_SIM_FAULT_FOREIGN_CQE:
+		sim->foreign_left = arg ? arg : 1;
+		break;
+	case UPCIE_SIM_FAULT_ADMIN_OPC:
+		if (arg > 0xff)
+			rc = upcie_err(-EINVAL,
+				       "sim: ADMIN_OPC needs an opcode (arg 0..255), not %u", arg);
+		else {
+			sim->aopc_on = true;
+			sim->aopc = (uint8_t)arg;
+			sim->aopc_status = status & 0x7ff;
+		}
+		break;
+	case UPCIE_SIM_FAULT_BAD_ID:
+		if (arg < UPCIE_SIM_BAD_ID_MDTS0 || arg > UPCIE_SIM_BAD_ID_MQES0)
+			rc = upcie_err(-EINVAL,
+				       "sim: BAD_ID needs an enum upcie_sim_bad_id, not %u", arg);
+		else
+			sim->bad_id |= 1u << arg;
 		break;
 	default:
 		rc = upcie_err(-EINVAL, "sim: unknown fault %d", (int)fault);

@@ -34,7 +34,7 @@ static void id_ctrl(struct upcie_sim *sim, struct upcie_nvme_id_ctrl *id)
 	pad(id->sn, sim->cfg.serial, sizeof(id->sn));
 	pad(id->mn, sim->cfg.model, sizeof(id->mn));
 	pad(id->fr, "1.0", sizeof(id->fr));
-	id->mdts = sim->cfg.mdts;
+	id->mdts = sim_bad_id(sim, UPCIE_SIM_BAD_ID_MDTS0) ? 0 : sim->cfg.mdts;
 	id->cntlid = 1;
 	id->ver = sim->vs;
 	id->cntrltype = 1; /* I/O controller */
@@ -47,7 +47,7 @@ static void id_ctrl(struct upcie_sim *sim, struct upcie_nvme_id_ctrl *id)
 	id->cctemp = 373;
 	id->sqes = (SIM_SQES << 4) | SIM_SQES;
 	id->cqes = (SIM_CQES << 4) | SIM_CQES;
-	id->nn = sim->cfg.nr_ns;
+	id->nn = sim_bad_id(sim, UPCIE_SIM_BAD_ID_NN_HUGE) ? UINT32_MAX : sim->cfg.nr_ns;
 	id->oncs = UPCIE_NVME_ONCS_WRITE_ZEROES | UPCIE_NVME_ONCS_DSM;
 	id->vwc = 1;
 	id->sgls = sim->cfg.sgl ? 1 : 0; /* SGLs without alignment needs */
@@ -71,6 +71,14 @@ static void id_ns(struct upcie_sim *sim, uint32_t nsid, struct upcie_nvme_id_ns 
 	id->lbaf[0].ms = sim->cfg.ns[nsid - 1].ms;
 	id->eui64[0] = 0x02;
 	id->eui64[7] = (uint8_t)nsid;
+	/* A buggy device's namespace 1 (UPCIE_SIM_FAULT_BAD_ID). */
+	if (nsid == 1 && sim_bad_id(sim, UPCIE_SIM_BAD_ID_FLBAS))
+		id->flbas = (uint8_t)(id->nlbaf + 1);
+	if (nsid == 1 && sim_bad_id(sim, UPCIE_SIM_BAD_ID_NSZE0)) {
+		id->nsze = 0;
+		id->ncap = 0;
+		id->nuse = 0;
+	}
 }
 
 static uint16_t identify(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe)

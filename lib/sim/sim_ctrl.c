@@ -121,6 +121,8 @@ void upcie_sim_ctrl_reset(struct upcie_sim *sim)
 	sim->ready = false;
 	sim->shn_done = false;
 	sim->csts = 0;
+	sim->rr_last = 0;
+	upcie_sim_cap_update(sim);
 	memset(sim->bar + UPCIE_NVME_REG_DBS, 0, sim->bar_len - UPCIE_NVME_REG_DBS);
 	put_csts(sim);
 }
@@ -194,6 +196,7 @@ static void step_regs(struct upcie_sim *sim)
 		sim->enabled = true;
 		sim->en_pending = true;
 		sim->st.enables++;
+		upcie_sim_cap_update(sim);
 	} else if (!upcie_nvme_cc_en(cc) && sim->enabled) {
 		upcie_sim_ctrl_reset(sim);
 	}
@@ -392,47 +395,6 @@ static void record_error(struct upcie_sim *sim, uint16_t sqid, const struct upci
 		e->lba = (uint64_t)sqe->cdw10 | ((uint64_t)sqe->cdw11 << 32);
 }
 
-/*
- * Post a completion (Base spec 4.6): everything but the status word first,
- * then the status with the phase tag, as a release store, so a host that
- * sees the new phase also sees the rest of the entry.
- */
-static void post_cqe(struct upcie_sim *sim, struct sim_cq *cq, uint16_t sqid, uint16_t sqhd,
-		     uint16_t cid, uint16_t status, uint32_t dw0)
-{
-	struct upcie_nvme_cqe *c = (struct upcie_nvme_cqe *)(cq->base + (size_t)cq->tail * 16);
-	uint16_t sf = upcie_nvme_status_field(status, status != 0, cq->phase);
-
-	c->dw0 = dw0;
-	c->dw1 = 0;
-	c->sqhd = sqhd;
-	c->sqid = sqid;
-	c->cid = cid;
-	__atomic_store_n(&c->status, sf, __ATOMIC_RELEASE);
-	if (++cq->tail == cq->size) {
-		cq->tail = 0;
-		cq->phase ^= 1;
-	}
-	(void)sim;
-}
-
-/* Post on the CQ of SQ sqid (the admin CQ for 0), if it still lives. */
-void upcie_sim_post(struct upcie_sim *sim, uint16_t sqid, uint16_t cid, uint16_t status,
-		    uint32_t dw0)
-{
-	struct sim_sq *sq = &sim->sqs[sqid];
-	struct sim_cq *cq;
-
-	if (!sq->live || !sim->ready)
-		return;
-	cq = &sim->cqs[sq->cqid];
-	if (!cq->live || (cq->tail + 1) % cq->size == cq->head)
-		return; /* a full CQ loses it: the host sees a timeout */
-	if (status)
-		sim->st.errors++;
-	post_cqe(sim, cq, sqid, (uint16_t)sq->head, cid, status, dw0);
-}
-
 uint16_t upcie_sim_run_io(struct upcie_sim *sim, uint16_t sqid, const struct upcie_nvme_sqe *sqe,
 			  struct sim_cpl *cpl)
 {
@@ -440,8 +402,24 @@ uint16_t upcie_sim_run_io(struct upcie_sim *sim, uint16_t sqid, const struct upc
 	return upcie_sim_nvm(sim, sqe, cpl);
 }
 
-/* Fetch and run the commands of one SQ; stop when its CQ is full. */
-static int run_sq(struct upcie_sim *sim, uint16_t qid)
+/*
+ * UPCIE_SIM_FAULT_ADMIN_OPC: does it take this admin command? A failing
+ * command is not run; a lost one is (its effects happen) and posts nothing,
+ * but a lost Asynchronous Event Request is dropped, not held.
+ */
+static bool admin_opc_fault(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
+			    uint16_t *status, bool *lost)
+{
+	if (!sim->aopc_on || sqe->opc != sim->aopc)
+		return false;
+	sim->aopc_on = false;
+	*status = sim->aopc_status;
+	*lost = !sim->aopc_status;
+	return true;
+}
+
+/* Fetch and run at most max commands of one SQ; stop when its CQ is full. */
+static int run_sq(struct upcie_sim *sim, uint16_t qid, uint32_t max)
 {
 	struct sim_sq *sq = &sim->sqs[qid];
 	struct sim_cq *cq = &sim->cqs[sq->cqid];
@@ -452,11 +430,12 @@ static int run_sq(struct upcie_sim *sim, uint16_t qid)
 		set_cfs(sim, "a queue's memory was unregistered while the queue was in use");
 		return 0;
 	}
-	while (sq->live && sq->head != sq->tail) {
+	while (sq->live && sq->head != sq->tail && (uint32_t)n < max) {
 		struct sim_cpl cpl = {0};
 		uint16_t status;
+		bool lost = false;
 
-		if ((cq->tail + 1) % cq->size == cq->head)
+		if (upcie_sim_cq_full(cq))
 			break; /* CQ full: wait for the host to release entries */
 		/* The doorbell was read before (acquire): the SQE the host wrote
 		 * before ringing it is visible. Copy it once; never re-read. */
@@ -475,7 +454,12 @@ static int run_sq(struct upcie_sim *sim, uint16_t qid)
 		/* Event requests wait for events: the fault counters skip them. */
 		bool aer = !qid && sqe.opc == UPCIE_NVME_ADM_ASYNC_EVENT;
 
-		if (!aer && sim->nth_left && --sim->nth_left == 0) {
+		if (!qid && admin_opc_fault(sim, &sqe, &status, &lost)) {
+			if (lost && aer)
+				continue;
+			if (lost)
+				status = upcie_sim_admin(sim, &sqe, &cpl);
+		} else if (!aer && sim->nth_left && --sim->nth_left == 0) {
 			status = sim->nth_status;
 		} else if (qid) {
 			status = upcie_sim_nvm(sim, &sqe, &cpl);
@@ -488,36 +472,29 @@ static int run_sq(struct upcie_sim *sim, uint16_t qid)
 			continue;
 		if (status)
 			record_error(sim, qid, &sqe, status);
+		if (lost)
+			continue;
 		if (sim->drop_left && !aer) {
 			sim->drop_left--;
 			continue;
 		}
-		if (status)
-			sim->st.errors++;
-		post_cqe(sim, cq, qid, (uint16_t)sq->head, sqe.cid, status, cpl.dw0);
+		upcie_sim_complete(sim, qid, (uint16_t)sq->head, sqe.cid, status, cpl.dw0);
 		if (sim->csts & UPCIE_NVME_CSTS_CFS)
 			break;
 	}
 	return n;
 }
 
-int upcie_sim_step_locked(struct upcie_sim *sim)
+/* Every I/O SQ, one after the other, each run until empty (upcie_sim_step). */
+static int run_all(struct upcie_sim *sim)
 {
 	int n = 0;
-
-	if (sim->removed) {
-		upcie_sim_fill_removed(sim);
-		return 0;
-	}
-	step_regs(sim);
-	if (!sim->ready || (sim->csts & UPCIE_NVME_CSTS_CFS))
-		return 0;
 
 	/* Admin queue: MMIO doorbells only. */
 	read_cq_db(sim, 0);
 	read_sq_db(sim, 0);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE); /* doorbell before SQE contents */
-	n += run_sq(sim, 0);
+	n += run_sq(sim, 0, UINT32_MAX);
 
 	for (uint32_t i = 0; i < sim->nr_live_cqs; i++)
 		read_cq_db(sim, sim->live_cqs[i]);
@@ -527,10 +504,81 @@ int upcie_sim_step_locked(struct upcie_sim *sim)
 	for (uint32_t i = 0; i < sim->nr_live_sqs && !(sim->csts & UPCIE_NVME_CSTS_CFS); i++) {
 		uint16_t qid = sim->live_sqs[i];
 
-		n += run_sq(sim, qid);
+		n += run_sq(sim, qid, UINT32_MAX);
 		write_eventidx(sim, qid);
 	}
 	return n;
+}
+
+/*
+ * At most max commands, one per SQ in turn (upcie_sim_step_n): the SQs
+ * (admin included) are served in qid order, starting after the one served
+ * last by the previous call, so a caller taking one command per step
+ * still moves every queue. Doorbells are read once, up front; a queue
+ * created by a command of this step is served from the next step on.
+ */
+static int run_bounded(struct upcie_sim *sim, uint32_t max)
+{
+	uint32_t n = 0;
+
+	read_cq_db(sim, 0);
+	read_sq_db(sim, 0);
+	for (uint32_t i = 0; i < sim->nr_live_cqs; i++)
+		read_cq_db(sim, sim->live_cqs[i]);
+	for (uint32_t i = 0; i < sim->nr_live_sqs; i++)
+		read_sq_db(sim, sim->live_sqs[i]);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE); /* doorbells before SQE contents */
+
+	while (n < max && !(sim->csts & UPCIE_NVME_CSTS_CFS)) {
+		uint32_t start = sim->rr_last, ran = 0;
+
+		for (uint32_t k = 1; k <= sim->nr_qids && n < max; k++) {
+			uint16_t qid = (uint16_t)((start + k) % sim->nr_qids);
+			int r;
+
+			if (!sim->sqs[qid].live || (sim->csts & UPCIE_NVME_CSTS_CFS))
+				continue;
+			r = run_sq(sim, qid, 1);
+			if (r > 0) {
+				n += (uint32_t)r;
+				ran += (uint32_t)r;
+				sim->rr_last = qid;
+			}
+		}
+		if (!ran)
+			break;
+	}
+	for (uint32_t i = 0; i < sim->nr_live_sqs; i++)
+		write_eventidx(sim, sim->live_sqs[i]);
+	return (int)n;
+}
+
+bool upcie_sim_sync_regs(struct upcie_sim *sim)
+{
+	if (sim->removed) {
+		upcie_sim_fill_removed(sim);
+		return false;
+	}
+	step_regs(sim);
+	return true;
+}
+
+/*
+ * Registers always; commands only while the controller is ready, not in
+ * fatal status, and bus mastering is on (PCI COMMAND.BME): without it a
+ * device may not fetch an SQE, read a shadow doorbell or post a CQE, so
+ * commands wait in their queues (a reset drops them as usual).
+ */
+int upcie_sim_step_locked(struct upcie_sim *sim, uint32_t max)
+{
+	if (!upcie_sim_sync_regs(sim))
+		return 0;
+	if (!sim->ready || (sim->csts & UPCIE_NVME_CSTS_CFS) || !sim_bme(sim))
+		return 0;
+	upcie_sim_aer_flush(sim);
+	if (max == UINT32_MAX)
+		return run_all(sim);
+	return run_bounded(sim, max);
 }
 
 /* Bookkeeping for the admin handlers. */

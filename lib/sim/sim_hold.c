@@ -61,10 +61,11 @@ void upcie_sim_held_sq_deleted(struct upcie_sim *sim, uint16_t sqid)
 	}
 }
 
-/* Complete one held event request with dw0, or keep the event pending. */
+/* Complete one held event request with dw0, or keep the event pending
+ * (no request, or bus mastering off: upcie_sim_aer_flush() posts it later). */
 static void raise_event(struct upcie_sim *sim, uint32_t dw0)
 {
-	if (sim->aer_held) {
+	if (sim->aer_held && sim->ready && sim_bme(sim)) {
 		uint16_t cid = sim->aer_cids[--sim->aer_held];
 
 		upcie_sim_post(sim, 0, cid, 0, dw0);
@@ -72,6 +73,18 @@ static void raise_event(struct upcie_sim *sim, uint32_t dw0)
 	}
 	if (sim->nr_aer_pending < sizeof(sim->aer_pending) / sizeof(sim->aer_pending[0]))
 		sim->aer_pending[sim->nr_aer_pending++] = dw0;
+}
+
+void upcie_sim_aer_flush(struct upcie_sim *sim)
+{
+	while (sim->aer_held && sim->nr_aer_pending && sim->ready && sim_bme(sim)) {
+		uint16_t cid = sim->aer_cids[--sim->aer_held];
+		uint32_t dw0 = sim->aer_pending[0];
+
+		memmove(sim->aer_pending, sim->aer_pending + 1,
+			--sim->nr_aer_pending * sizeof(sim->aer_pending[0]));
+		upcie_sim_post(sim, 0, cid, 0, dw0);
+	}
 }
 
 uint16_t upcie_sim_aer(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe, struct sim_cpl *cpl)
@@ -96,6 +109,12 @@ int upcie_sim_release_held(struct upcie_sim *sim)
 	if (!sim)
 		return upcie_err(-EINVAL, "sim: no model given to upcie_sim_release_held()");
 	sim_lock(sim);
+	/* Register changes first: a disable the host wrote drops them unrun.
+	 * Without bus mastering they stay held (they would move data). */
+	if (!upcie_sim_sync_regs(sim) || !sim_bme(sim)) {
+		sim_unlock(sim);
+		return 0;
+	}
 	while (sim->nr_held) {
 		struct sim_held h = sim->held[0];
 		struct sim_cpl cpl = {0};
@@ -117,6 +136,7 @@ int upcie_sim_event(struct upcie_sim *sim, uint8_t type, uint8_t info, uint8_t l
 	if (!sim)
 		return upcie_err(-EINVAL, "sim: no model given to upcie_sim_event()");
 	sim_lock(sim);
+	upcie_sim_sync_regs(sim);
 	raise_event(sim, (uint32_t)type | (uint32_t)info << 8 | (uint32_t)lid << 16);
 	sim_unlock(sim);
 	return 0;

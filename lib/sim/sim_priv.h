@@ -4,11 +4,13 @@
  *
  * The model is split by concern:
  *   sim.c        create/destroy, config checks, faults, counters, thread
- *   sim_ctrl.c   registers, the CC/CSTS state machine, doorbells, queues, CQE posting
+ *   sim_ctrl.c   registers, the CC/CSTS state machine, doorbells, queues, stepping
+ *   sim_cqe.c    CQE posting, and the CQE faults (duplicate, stale, foreign)
  *   sim_prp.c    the table of registered DMA ranges and the PRP walker
  *   sim_admin.c  admin command set
  *   sim_nvm.c    NVM command set against the namespace memory
- *   pci_sim.c    the "sim" PCI backend (BAR, config space, DMA map, idle)
+ *   sim_hold.c   held commands, Abort, Asynchronous Events
+ *   backend.c    the "sim" PCI backend (BAR, config space, DMA map, idle)
  *
  * Everything below runs under sim->lock: upcie_sim_step() takes it, and so do
  * the backend's DMA map/unmap and config space accesses. The bus address of
@@ -39,6 +41,8 @@
 #define SIM_DID	      0x5153 /* made-up PCI device id */
 #define SIM_SQES      6	     /* 64-byte SQEs */
 #define SIM_CQES      4	     /* 16-byte CQEs */
+#define SIM_CQ_HIST   16     /* CQEs kept per CQ for UPCIE_SIM_FAULT_STALE_CQE */
+#define SIM_PCI_BME   0x4    /* PCI COMMAND: Bus Master Enable */
 
 /* Pause inside a spin loop. */
 static inline void sim_cpu_relax(void)
@@ -87,6 +91,9 @@ struct sim_cq {
 	uint16_t nr_sqs; /* SQs completing into this CQ */
 	bool live;
 	bool dead;
+	/* The last SIM_CQ_HIST entries posted (I/O CQs), in sim->cq_hist. */
+	uint8_t hist_n;	  /* how many are valid */
+	uint8_t hist_pos; /* slot the next one goes to */
 };
 
 struct sim_ns {
@@ -105,7 +112,8 @@ struct upcie_sim {
 	uint8_t *bar;
 	size_t bar_len;
 	uint32_t db_stride; /* 4 << DSTRD */
-	uint64_t cap;
+	uint64_t cap;	    /* what CAP reads */
+	uint64_t cap_cfg;   /* CAP as configured (UPCIE_SIM_BAD_ID_MQES0 changes cap) */
 	uint32_t vs;
 	uint8_t cfgspace[SIM_CFG_SIZE];
 	uint8_t cfg_wmask[64]; /* writable bits of the header's first 64 bytes */
@@ -128,8 +136,10 @@ struct upcie_sim {
 	uint32_t nr_live_sqs;
 	uint16_t *live_cqs;
 	uint32_t nr_live_cqs;
-	uint32_t nsqa, ncqa; /* granted by Number of Queues */
-	bool qs_created;     /* an I/O queue was created since the reset */
+	struct upcie_nvme_cqe *cq_hist; /* SIM_CQ_HIST per qid, phase bit clear */
+	uint32_t rr_last;		/* bounded steps: the SQ served last */
+	uint32_t nsqa, ncqa;		/* granted by Number of Queues */
+	bool qs_created;		/* an I/O queue was created since the reset */
 	bool vwc_on;
 	uint32_t aer_held;
 
@@ -157,6 +167,14 @@ struct upcie_sim {
 	uint32_t hold_left; /* I/O commands to fetch and hold */
 	bool f_abort_lost;  /* Abort commands get no completion */
 	bool f_delete_sq_refused;
+	uint32_t dup_left;	/* I/O completions to post twice */
+	uint32_t stale_back;	/* at the next I/O completion, re-post this far back */
+	uint32_t foreign_left;	/* I/O completions to post with another SQ id */
+	bool aopc_on;		/* UPCIE_SIM_FAULT_ADMIN_OPC armed */
+	uint8_t aopc;		/* its opcode */
+	uint16_t aopc_status;	/* 0: lost */
+	uint32_t bad_id;	/* 1 << enum upcie_sim_bad_id, or'ed */
+	uint64_t extra_skipped; /* duplicate / stale posts a full CQ had no room for */
 
 	/* Held I/O commands (fetched, not run) and held event requests. */
 	struct sim_held {
@@ -172,6 +190,10 @@ struct upcie_sim {
 	 * the host last read it; more than 1024 reads as FFFFFFFFh. */
 	uint32_t changed_ns[1024];
 	uint32_t nr_changed_ns;
+
+	/* Every data transfer to or from host memory (upcie_sim_set_dma_hook). */
+	upcie_sim_dma_hook dma_hook;
+	void *dma_hook_arg;
 
 	/* Counters and logs. */
 	struct upcie_sim_stats st;
@@ -209,6 +231,18 @@ static inline void sim_unlock(struct upcie_sim *sim)
 	pthread_mutex_unlock(&sim->lock);
 }
 
+/* Bus Master Enable (PCI COMMAND bit 2): without it the model moves no
+ * data, fetches no command and posts no completion. */
+static inline bool sim_bme(const struct upcie_sim *sim)
+{
+	return (sim->cfgspace[0x04] & SIM_PCI_BME) != 0;
+}
+
+static inline bool sim_bad_id(const struct upcie_sim *sim, enum upcie_sim_bad_id b)
+{
+	return (sim->bad_id & (1u << b)) != 0;
+}
+
 /* Does qid have a shadow doorbell? Only I/O queues whose slots fit in the
  * one-page buffers given by Doorbell Buffer Config. */
 static inline bool sim_has_shadow(const struct upcie_sim *sim, uint32_t qid)
@@ -230,7 +264,10 @@ struct sim_cpl {
 };
 
 /* sim_ctrl.c */
-SIM_HIDDEN int upcie_sim_step_locked(struct upcie_sim *sim);
+/* Register changes, then at most max commands (UINT32_MAX: all, queue by queue). */
+SIM_HIDDEN int upcie_sim_step_locked(struct upcie_sim *sim, uint32_t max);
+/* Register changes only; false when the device is removed. */
+SIM_HIDDEN bool upcie_sim_sync_regs(struct upcie_sim *sim);
 SIM_HIDDEN void upcie_sim_ctrl_reset(struct upcie_sim *sim);
 SIM_HIDDEN void upcie_sim_regs_init(struct upcie_sim *sim);
 SIM_HIDDEN void upcie_sim_fill_removed(struct upcie_sim *sim);
@@ -242,8 +279,16 @@ SIM_HIDDEN void upcie_sim_live_add_cq(struct upcie_sim *sim, uint16_t qid);
 SIM_HIDDEN void upcie_sim_live_del_sq(struct upcie_sim *sim, uint16_t qid);
 SIM_HIDDEN void upcie_sim_live_del_cq(struct upcie_sim *sim, uint16_t qid);
 
+/* sim_cqe.c */
+/* Post a completion on the CQ of sqid; the caller checked that one entry
+ * fits. I/O CQs get the CQE faults. */
+SIM_HIDDEN void upcie_sim_complete(struct upcie_sim *sim, uint16_t sqid, uint16_t sqhd,
+				   uint16_t cid, uint16_t status, uint32_t dw0);
+/* The same, if the SQ and its CQ still live, the controller is ready, bus
+ * mastering is on and the CQ has room; else the completion is lost. */
 SIM_HIDDEN void upcie_sim_post(struct upcie_sim *sim, uint16_t sqid, uint16_t cid, uint16_t status,
 			       uint32_t dw0);
+SIM_HIDDEN bool upcie_sim_cq_full(const struct sim_cq *cq);
 SIM_HIDDEN uint16_t upcie_sim_run_io(struct upcie_sim *sim, uint16_t sqid,
 				     const struct upcie_nvme_sqe *sqe, struct sim_cpl *cpl);
 
@@ -255,6 +300,8 @@ SIM_HIDDEN uint16_t upcie_sim_abort(struct upcie_sim *sim, const struct upcie_nv
 SIM_HIDDEN void upcie_sim_held_sq_deleted(struct upcie_sim *sim, uint16_t sqid);
 SIM_HIDDEN uint16_t upcie_sim_aer(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
 				  struct sim_cpl *cpl);
+/* Complete held event requests with events raised while they could not post. */
+SIM_HIDDEN void upcie_sim_aer_flush(struct upcie_sim *sim);
 
 /* sim_prp.c */
 SIM_HIDDEN bool upcie_sim_dma_ok(struct upcie_sim *sim, uint64_t addr, uint64_t len);
@@ -281,7 +328,9 @@ SIM_HIDDEN uint16_t upcie_sim_nvm(struct upcie_sim *sim, const struct upcie_nvme
 				  struct sim_cpl *cpl);
 SIM_HIDDEN void upcie_sim_zero(struct sim_ns *ns, uint64_t off, uint64_t len);
 
-/* pci_sim.c needs these from sim.c */
+/* backend.c needs these from sim.c */
 SIM_HIDDEN void upcie_sim_cfg_init(struct upcie_sim *sim);
+/* CAP as it reads from the next reset or enable on (UPCIE_SIM_BAD_ID_MQES0). */
+SIM_HIDDEN void upcie_sim_cap_update(struct upcie_sim *sim);
 
 #endif

@@ -81,7 +81,13 @@ static uint16_t xfer_error(struct upcie_sim *sim, uint16_t status)
 	return status;
 }
 
-/* One contiguous piece of host memory. */
+/*
+ * One contiguous piece of host memory: every data transfer of a command
+ * (PRP pages, PRP list entries' pages, SGL data blocks) comes through here,
+ * so this is where the DMA hook sees it, once it passed the checks and just
+ * before the bytes move. PRP lists and SGL descriptor lists are read
+ * elsewhere and not reported.
+ */
 static uint16_t seg(struct upcie_sim *sim, uint64_t addr, uint8_t *buf, size_t off, size_t n,
 		    size_t avail, bool to_host)
 {
@@ -89,6 +95,8 @@ static uint16_t seg(struct upcie_sim *sim, uint64_t addr, uint8_t *buf, size_t o
 
 	if (!upcie_sim_dma_ok(sim, addr, n))
 		return xfer_error(sim, UPCIE_NVME_SC_DATA_XFER_ERROR);
+	if (sim->dma_hook)
+		sim->dma_hook(sim->dma_hook_arg, addr, n, to_host);
 	if (!to_host) {
 		memcpy(buf + off, host, n);
 		return 0;

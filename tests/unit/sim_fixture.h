@@ -135,6 +135,9 @@ static inline int t_open(const struct upcie_sim_config *cfg)
 		return -1;
 	if (upcie_pci_bar_map(T.dev, 0, (void **)&T.bar, &T.bar_len))
 		return -1;
+	/* The model powers on with bus mastering off, as a device does. */
+	if (upcie_pci_bus_master(T.dev, true))
+		return -1;
 	T.mem = aligned_alloc(PS, MEM_LEN);
 	T.bus = calloc(MEM_LEN / PS, sizeof(uint64_t));
 	if (!T.mem || !T.bus)
