@@ -45,12 +45,25 @@ static struct xcmd *completed(uint32_t id, const struct upcie_nvme_cqe *cqe)
 	c->status = st;
 	c->done_step = X.step;
 	X.live_total--;
+	if (id == X.expiring && X.ctrl) {
+		/* Ended by the device while its timeout is handled, with no reset
+		 * since: the library must not reset for it any more (h). */
+		if (st != UPCIE_NVME_SC_HOST_ABORTED && st != UPCIE_NVME_SC_HOST_PATH_ERROR &&
+		    X.ctrl->gen == X.exp_gen) {
+			X.win_cmd = id;
+			X.win_gen = X.ctrl->gen;
+			X.win_cbresets = X.n_cb_resets;
+		}
+		X.expiring = 0;
+	}
 	return c;
 }
 
 static bool retryable(uint16_t st)
 {
-	return st == UPCIE_NVME_SC_HOST_ABORTED || st == UPCIE_NVME_SC_ABORT_REQ;
+	if (st == UPCIE_NVME_SC_HOST_ABORTED)
+		return !(X.off & XF_RETRY);
+	return st == UPCIE_NVME_SC_ABORT_REQ && !(X.off & XF_RETRYABORT);
 }
 
 void x_io_cb(void *arg, const struct upcie_nvme_cqe *cqe)
@@ -83,11 +96,12 @@ void x_io_cb(void *arg, const struct upcie_nvme_cqe *cqe)
 
 		X.n_cb_resubmits++;
 		x_submit_io(qi, kind, nsid, slba, nlb, id, true);
-	} else if (x_chance(40)) {
+	} else if (!(X.off & XF_RETRY) && x_chance(40)) {
 		x_submit_io(qi, x_chance(500) ? X_READ : X_WRITE, 1 + x_below(X_NS), x_below(8),
 			    1 + x_below(4), id, true);
 	}
-	if (X.cb_resets < 2 && !X.removed && x_chance(st == UPCIE_NVME_SC_HOST_ABORTED ? 60 : 4)) {
+	if (X.cb_resets < 2 && !X.removed && !(X.off & XF_CBRESET) &&
+	    x_chance(st == UPCIE_NVME_SC_HOST_ABORTED ? 60 : 4)) {
 		int rc;
 
 		X.cb_resets++;
@@ -124,15 +138,34 @@ static enum upcie_nvme_timeout_action timeout_cb(void *arg, struct upcie_nvme_qp
 	}
 	if (!found || X.q[qi].qp != qp)
 		x_fail("(a) timeout callback for q%u cid %u, which no live command holds", qi, cid);
+	x_window_close();
 	X.n_timeouts++;
 	act = x_chance(200)   ? UPCIE_NVME_TIMEOUT_WAIT
 	      : x_chance(150) ? UPCIE_NVME_TIMEOUT_RESET
 			      : UPCIE_NVME_TIMEOUT_ABORT;
+	X.expiring = act == UPCIE_NVME_TIMEOUT_ABORT ? found : 0;
+	X.exp_gen = X.ctrl->gen;
 	x_trace("  timeout q%u cid %u (cmd %u): %s", qi, cid, found,
 		act == UPCIE_NVME_TIMEOUT_WAIT	  ? "wait"
 		: act == UPCIE_NVME_TIMEOUT_RESET ? "reset"
 						  : "abort");
 	return act;
+}
+
+/*
+ * (h) The window after a timed-out command ended by the device (Command
+ * Abort Requested, or its own completion) inside the timeout path: the
+ * library may not reset the controller for it (nvme.h: "if the command
+ * does not complete within the admin timeout, reset"). Nothing else in
+ * that window resets, but a callback of ours.
+ */
+void x_window_close(void)
+{
+	if (X.win_cmd && X.ctrl && X.ctrl->gen != X.win_gen && X.n_cb_resets == X.win_cbresets)
+		x_fail("(h) the controller was reset after command %u, whose timeout was being "
+		       "handled, had completed (status %#x)",
+		       X.win_cmd, x_cmd(X.win_cmd)->status);
+	X.win_cmd = 0;
 }
 
 /* ---- I/O ---- */
@@ -225,6 +258,8 @@ void x_poll(unsigned qi, uint32_t times)
 		x_call_begin("upcie_nvme_poll");
 		rc = upcie_nvme_poll(X.q[qi].qp, x_chance(200) ? 1 + x_below(4) : 0);
 		x_call_end();
+		x_window_close();
+		X.expiring = 0;
 		if (rc > 0)
 			total += rc;
 		else if (rc < 0)
@@ -235,8 +270,8 @@ void x_poll(unsigned qi, uint32_t times)
 		}
 	}
 	if (total || last || !X.closing)
-		x_trace("poll q%u x%u: %d reaped%s%.0d", qi, t, total, last ? ", error " : "",
-			last);
+		x_trace("poll q%u x%u: %d reaped%s%.0d (tick %u)", qi, t, total,
+			last ? ", error " : "", last, X.q[qi].qp ? X.q[qi].qp->tick : 0);
 }
 
 /* ---- qpairs ---- */
@@ -303,37 +338,52 @@ static void fault(void)
 	};
 	static const uint16_t errs[] = {UPCIE_NVME_SC_INTERNAL, UPCIE_NVME_SC_DATA_XFER_ERROR,
 					UPCIE_NVME_SC_INVALID_FIELD};
-	uint32_t r = x_below(100), arg = 0;
+	uint32_t r = x_below(86), arg = 0;
 	uint16_t st = 0;
 	enum upcie_sim_fault f;
 	const char *name;
+	uint32_t need;
 
 	if (r < 14) {
 		f = UPCIE_SIM_FAULT_DROP_CQE, name = "drop-cqe", arg = 1 + x_below(2);
+		need = XF_DROP;
 	} else if (r < 26) {
 		f = UPCIE_SIM_FAULT_STATUS_NTH, name = "status-nth", arg = 1 + x_below(4);
 		st = errs[x_below(3)];
+		need = XF_NTH;
 	} else if (r < 40) {
 		f = UPCIE_SIM_FAULT_HOLD, name = "hold", arg = 1 + x_below(4);
+		need = XF_HOLD;
 	} else if (r < 44) {
 		f = UPCIE_SIM_FAULT_ABORT_LOST, name = "abort-lost";
+		need = XF_ABORTLOST;
 	} else if (r < 48) {
 		f = UPCIE_SIM_FAULT_DELETE_SQ_REFUSED, name = "delete-sq-refused";
+		need = XF_DELREFUSED;
 	} else if (r < 52) {
 		f = UPCIE_SIM_FAULT_CFS, name = "cfs";
+		need = XF_CFS;
 	} else if (r < 60) {
 		f = UPCIE_SIM_FAULT_DUP_CQE, name = "dup-cqe", arg = 1 + x_below(2);
+		need = XF_DUP;
 	} else if (r < 66) {
 		f = UPCIE_SIM_FAULT_STALE_CQE, name = "stale-cqe", arg = 1 + x_below(8);
+		need = XF_STALE;
 	} else if (r < 72) {
 		f = UPCIE_SIM_FAULT_FOREIGN_CQE, name = "foreign-cqe";
-	} else if (r < 92) {
+		need = XF_FOREIGN;
+	} else if (r < 80) {
 		f = UPCIE_SIM_FAULT_ADMIN_OPC, name = "admin-opc";
 		arg = opcs[x_below(sizeof(opcs))];
 		st = x_chance(500) ? 0 : errs[x_below(3)];
+		need =
+		    arg == UPCIE_NVME_ADM_DBBUF_CONFIG ? XF_ADMINOPC | XF_DBBUFFAIL : XF_ADMINOPC;
 	} else {
 		f = UPCIE_SIM_FAULT_NONE, name = "none";
+		need = 0;
 	}
+	if (X.off & need)
+		return;
 	X.n_faults++;
 	int rc = upcie_sim_fault(X.sim, f, arg, st);
 	x_trace("fault %s %#x %#x%s", name, arg, st, rc ? " (unknown to the sim)" : "");
@@ -363,14 +413,14 @@ void x_step(void)
 		x_submit_io(qi, x_chance(550) ? X_WRITE : X_READ, nsid, x_below(X_BLOCKS - nlb + 1),
 			    nlb, 0, false);
 	} else if (r < 500) {
-		static const uint32_t times[] = {1, 1, 1, 8, 64, 300, 600};
+		static const uint32_t times[] = {1, 1, 1, 8, 64, 600, 2048, 4096};
 
 		if (q->qp)
-			x_poll(qi, times[x_below(7)]);
+			x_poll(qi, times[x_below(8)]);
 	} else if (r < 680) {
 		uint32_t k = 1 + x_below(4);
 
-		rc = upcie_sim_step_n ? upcie_sim_step_n(X.sim, k) : upcie_sim_step(X.sim);
+		rc = upcie_sim_step_n(X.sim, k);
 		x_trace("sim step %u: %d", k, rc);
 	} else if (r < 710) {
 		if (q->qp) {
@@ -378,21 +428,27 @@ void x_step(void)
 			x_trace("ring q%u", qi);
 		}
 	} else if (r < 728) {
+		if (X.off & XF_RESET)
+			return;
 		x_call_begin("upcie_nvme_ctrl_reset");
 		rc = upcie_nvme_ctrl_reset(X.ctrl);
 		x_call_end();
-		x_trace("reset: %d", rc);
+		x_trace("reset: %d%s%s", rc, rc ? " " : "", rc ? upcie_errmsg() : "");
 	} else if (r < 743) {
 		x_call_begin("upcie_nvme_ctrl_check");
 		rc = upcie_nvme_ctrl_check(X.ctrl);
 		x_call_end();
 		x_trace("check: %d", rc);
 	} else if (r < 758) {
+		if (X.off & XF_DESTROY)
+			return;
 		if (q->qp)
 			x_qpair_destroy(qi);
 		else
 			x_qpair_create(qi);
 	} else if (r < 770) {
+		if (X.off & XF_NS)
+			return;
 		X.nr_active_ns = X.nr_active_ns == 2 ? 1 : 2;
 		upcie_sim_set_active_ns(X.sim, X.nr_active_ns);
 		x_trace("namespaces: %u active", X.nr_active_ns);
@@ -447,7 +503,7 @@ void x_step(void)
 	} else if (r < 850) {
 		rc = upcie_sim_release_held(X.sim);
 		x_trace("release held: %d", rc);
-	} else if (r < 965) {
+	} else if (r < 915) {
 		fault();
 	} else {
 		uint32_t ms = 10 + x_below(60);
@@ -455,7 +511,8 @@ void x_step(void)
 		X.vnow += ms;
 		x_trace("time +%u ms", ms);
 	}
-	if (!X.removed && X.step == X.steps - X.steps / 4 && X.seed % 29 == 7) {
+	if (!X.removed && !(X.off & XF_REMOVED) && X.step == X.steps - X.steps / 4 &&
+	    X.seed % 29 == 7) {
 		/* Rarely, and late: the device goes away for good. */
 		upcie_sim_fault(X.sim, UPCIE_SIM_FAULT_REMOVED, 0, 0);
 		X.removed = true;

@@ -475,13 +475,12 @@ static void setup(void)
 	X.sim = upcie_sim_create(&cfg);
 	po.sim = X.sim;
 	X.dev = X.sim ? upcie_pci_open("sim", &po) : NULL;
-	X.heap = X.dev ? upcie_dma_heap_create(X.dev, 8u << 20, UPCIE_DMA_NO_HUGEPAGES) : NULL;
+	X.heap = X.dev ? upcie_dma_heap_create(X.dev, 4u << 20, UPCIE_DMA_NO_HUGEPAGES) : NULL;
 	if (!X.heap) {
 		fprintf(stderr, "explore: cannot set up the sim: %s\n", upcie_errmsg());
 		exit(2);
 	}
-	if (upcie_sim_set_dma_hook)
-		upcie_sim_set_dma_hook(X.sim, dma_hook, NULL);
+	upcie_sim_set_dma_hook(X.sim, dma_hook, NULL);
 	X.copts = (struct upcie_nvme_ctrl_opts){
 	    .admin_timeout_ms = 40,
 	    .io_timeout_ms = 60 + 20 * x_below(4),
@@ -489,7 +488,7 @@ static void setup(void)
 	    .no_dbbuf = x_chance(100),
 	};
 	X.cap_to_ms = 500;
-	X.per_call = 2;
+	X.per_call = 5;
 	/* A poll may expire commands (Abort, wait, reset), and each lost admin
 	 * command inside may cost an admin timeout and a reset. */
 	X.bound_ms = 2 * X.cap_to_ms + 24 * X.copts.admin_timeout_ms;
@@ -590,7 +589,7 @@ static void finish(void)
 
 static void teardown(void)
 {
-	if (X.sim && upcie_sim_set_dma_hook)
+	if (X.sim)
 		upcie_sim_set_dma_hook(X.sim, NULL, NULL);
 	if (!X.failed && !X.ctrl) {
 		for (uint32_t i = 0; i < X.nslots; i++)
@@ -612,13 +611,14 @@ static uint64_t steps_for(uint64_t seed)
 	return 300 + splitmix(&s) % 700;
 }
 
-static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show)
+static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show, uint32_t off)
 {
 	uint64_t s = seed;
 
 	memset(&X, 0, sizeof(X));
 	X.seed = seed;
 	X.verbose = verbose;
+	X.off = off;
 	for (int i = 0; i < 4; i++)
 		X.rng[i] = splitmix(&s);
 	X.steps = steps ? steps : steps_for(seed);
@@ -651,10 +651,38 @@ out:
 	return !X.failed;
 }
 
+static const char *const feature_names[] = {
+    "retry",	  "cbreset", "drop", "nth",	"hold",	     "abortlost",
+    "delrefused", "cfs",     "dup",  "stale",	"foreign",   "adminopc",
+    "removed",	  "reset",   "ns",   "destroy", "dbbuffail", "retryabort",
+};
+
+static uint32_t parse_features(char *list)
+{
+	uint32_t off = 0;
+
+	for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
+		unsigned i;
+
+		for (i = 0; i < sizeof(feature_names) / sizeof(feature_names[0]); i++)
+			if (!strcmp(t, feature_names[i]))
+				break;
+		if (i == sizeof(feature_names) / sizeof(feature_names[0])) {
+			fprintf(stderr, "explore: unknown feature '%s'\n", t);
+			exit(2);
+		}
+		off |= 1u << i;
+	}
+	return off;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: explore --seed S [--steps N] [-v]\n"
-			"       explore --seeds A-B [--steps N] [--show K]\n");
+			"       explore --seeds A-B [--steps N] [--show K]\n"
+			"  --no f1,f2  leave features out: retry cbreset drop nth hold abortlost\n"
+			"              delrefused cfs dup stale foreign adminopc removed reset ns\n"
+			"              destroy dbbuffail retryabort\n");
 	exit(2);
 }
 
@@ -662,6 +690,7 @@ int main(int argc, char **argv)
 {
 	uint64_t a = 1, b = 1, steps = 0, fails = 0, total_steps = 0, show = 3, max_call = 0;
 	bool verbose = false, range = false;
+	uint32_t off = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
@@ -676,6 +705,8 @@ int main(int argc, char **argv)
 			steps = strtoull(argv[++i], NULL, 0);
 		} else if (!strcmp(argv[i], "--show") && i + 1 < argc) {
 			show = strtoull(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--no") && i + 1 < argc) {
+			off |= parse_features(argv[++i]);
 		} else if (!strcmp(argv[i], "-v")) {
 			verbose = true;
 		} else {
@@ -686,7 +717,7 @@ int main(int argc, char **argv)
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (uint64_t seed = a; seed <= b; seed++) {
-		bool ok = run_seed(seed, steps, verbose, !range || fails < show);
+		bool ok = run_seed(seed, steps, verbose, !range || fails < show, off);
 
 		fails += !ok;
 		total_steps += X.failed ? X.fail_step : X.steps;

@@ -16,10 +16,6 @@
 #include <upcie/sim.h>
 #include <upcie/upcie.h>
 
-/* Until the sim implements them (branch sim-faults), these may be missing. */
-#pragma weak upcie_sim_set_dma_hook
-#pragma weak upcie_sim_step_n
-
 #define X_QPAIRS      3	  /* qpair slots */
 #define X_NS	      2	  /* namespaces 1 (512 B blocks) and 2 (4 KiB) */
 #define X_BLOCKS      48  /* blocks used per namespace: small, so I/O overlaps */
@@ -30,6 +26,28 @@
 #define X_TRACE	      64  /* trace lines kept */
 #define X_TRACE_SHOWN 30  /* trace lines printed on a failure */
 #define X_INF	      UINT64_MAX
+
+/* Features a run may leave out (--no a,b): to find which defect needs what. */
+enum xfeature {
+	XF_RETRY = 1u << 0,   /* resubmit from completion callbacks */
+	XF_CBRESET = 1u << 1, /* reset from completion callbacks */
+	XF_DROP = 1u << 2,    /* faults, one bit each */
+	XF_NTH = 1u << 3,
+	XF_HOLD = 1u << 4,
+	XF_ABORTLOST = 1u << 5,
+	XF_DELREFUSED = 1u << 6,
+	XF_CFS = 1u << 7,
+	XF_DUP = 1u << 8,
+	XF_STALE = 1u << 9,
+	XF_FOREIGN = 1u << 10,
+	XF_ADMINOPC = 1u << 11,
+	XF_REMOVED = 1u << 12,
+	XF_RESET = 1u << 13,	  /* resets the explorer asks for (action) */
+	XF_NS = 1u << 14,	  /* namespace attach / detach */
+	XF_DESTROY = 1u << 15,	  /* qpair destroy and create */
+	XF_DBBUFFAIL = 1u << 16,  /* ADMIN_OPC on Doorbell Buffer Config */
+	XF_RETRYABORT = 1u << 17, /* resubmit what an Abort ended (retry: what a reset ended) */
+};
 
 enum xkind { X_READ = 1, X_WRITE, X_ADMIN };
 enum xstate { X_FREE = 0, X_LIVE, X_DONE };
@@ -89,6 +107,7 @@ struct xstate_s {
 	uint64_t step, steps;
 	uint64_t seq;
 	bool verbose;
+	uint32_t off; /* enum xfeature bits left out */
 
 	/* Failure. */
 	bool failed;
@@ -139,6 +158,14 @@ struct xstate_s {
 	char trace[X_TRACE][160];
 	uint64_t ntrace;
 
+	/* (h): a command whose timeout the explorer answered with ABORT, and
+	 * the window after it ended (by the device) without a reset. */
+	uint32_t expiring;
+	uint32_t exp_gen;
+	uint32_t win_cmd;
+	uint32_t win_gen;
+	uint64_t win_cbresets;
+
 	/* Counters for the report. */
 	uint64_t n_io, n_resets_seen, n_faults, n_cb_resubmits, n_cb_resets, n_timeouts;
 };
@@ -172,5 +199,6 @@ void x_qpair_create(unsigned qi);
 void x_qpair_destroy(unsigned qi);
 void x_check_counts(void);
 void x_poll(unsigned qi, uint32_t times);
+void x_window_close(void);
 
 #endif
