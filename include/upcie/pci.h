@@ -143,14 +143,42 @@ int upcie_pci_check(struct upcie_pci_dev *dev);
 
 void upcie_pci_idle(struct upcie_pci_dev *dev);
 
-/* MMIO accessors: plain volatile accesses of the natural width. */
+/*
+ * MMIO accessors: plain volatile accesses of the natural width.
+ *
+ * Under ThreadSanitizer they are atomic, with release (write) and acquire
+ * (read) order. The sim backend's BAR is ordinary memory that the model's
+ * thread reads and writes, so a plain access would be a data race there
+ * (never with a real BAR, which no other thread touches). Release and
+ * acquire are what the bus gives a driver: a register write reaches the
+ * device after the writes its write barrier ordered before it, and a
+ * register read completes only after the device's earlier DMA writes
+ * (PCIe: a read completion does not pass posted writes). Other builds keep
+ * the plain accesses: the same code as before, no change of ordering.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define UPCIE_MMIO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UPCIE_MMIO_TSAN 1
+#endif
+#endif
 static inline uint32_t upcie_mmio_read32(const volatile void *base, uint32_t off)
 {
+#ifdef UPCIE_MMIO_TSAN
+	return __atomic_load_n((const volatile uint32_t *)((const volatile char *)base + off),
+			       __ATOMIC_ACQUIRE);
+#else
 	return *(const volatile uint32_t *)((const volatile char *)base + off);
+#endif
 }
 static inline void upcie_mmio_write32(volatile void *base, uint32_t off, uint32_t val)
 {
+#ifdef UPCIE_MMIO_TSAN
+	__atomic_store_n((volatile uint32_t *)((volatile char *)base + off), val, __ATOMIC_RELEASE);
+#else
 	*(volatile uint32_t *)((volatile char *)base + off) = val;
+#endif
 }
 /* 64-bit registers as two 32-bit accesses, low first (Base spec 3.1.3: the
  * host may access 64-bit registers as two dwords). */

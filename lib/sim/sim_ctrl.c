@@ -40,6 +40,15 @@ void upcie_sim_mmio_set(struct upcie_sim *sim, uint32_t off, uint32_t val)
 	upcie_mmio_write32(sim->bar, off, val);
 }
 
+/* Fill BAR0 from off to its end, a register at a time: the host may write
+ * a doorbell meanwhile, and the accessors are atomic under TSan (a memset
+ * would race with that write). */
+static void bar_fill(struct upcie_sim *sim, uint32_t off, uint32_t val)
+{
+	for (; off + 4 <= sim->bar_len; off += 4)
+		upcie_sim_mmio_set(sim, off, val);
+}
+
 static void put_reg(struct upcie_sim *sim, uint32_t off, uint32_t val)
 {
 	/* Compare first: a store would dirty a cache line the host reads. */
@@ -68,7 +77,7 @@ static void put_ro_regs(struct upcie_sim *sim)
 
 void upcie_sim_regs_init(struct upcie_sim *sim)
 {
-	memset(sim->bar, 0, sim->bar_len);
+	bar_fill(sim, 0, 0);
 	sim->cc = 0;
 	sim->csts = 0;
 	put_ro_regs(sim);
@@ -76,7 +85,7 @@ void upcie_sim_regs_init(struct upcie_sim *sim)
 
 void upcie_sim_fill_removed(struct upcie_sim *sim)
 {
-	memset(sim->bar, 0xff, sim->bar_len);
+	bar_fill(sim, 0, UINT32_MAX);
 }
 
 static void live_add(uint16_t *list, uint32_t *nr, uint16_t qid)
@@ -123,7 +132,7 @@ void upcie_sim_ctrl_reset(struct upcie_sim *sim)
 	sim->csts = 0;
 	sim->rr_last = 0;
 	upcie_sim_cap_update(sim);
-	memset(sim->bar + UPCIE_NVME_REG_DBS, 0, sim->bar_len - UPCIE_NVME_REG_DBS);
+	bar_fill(sim, UPCIE_NVME_REG_DBS, 0);
 	put_csts(sim);
 }
 
