@@ -19,6 +19,7 @@
  *       the qpair points at it
  */
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -146,6 +147,20 @@ void x_call_end(void)
 	if (took > X.bound_ms)
 		x_fail("(d) %s took %" PRIu64 " virtual ms, bound %" PRIu64, X.call_name, took,
 		       X.bound_ms);
+}
+
+/* An assert() inside the library (it should not have any on input it
+ * did not create): a failure of this seed; the range goes on. */
+static sigjmp_buf abort_jmp;
+static volatile sig_atomic_t abort_armed;
+
+static void on_abort(int sig)
+{
+	(void)sig;
+	if (!abort_armed)
+		return;
+	abort_armed = 0;
+	siglongjmp(abort_jmp, 1);
 }
 
 /* ---- commands ---- */
@@ -628,6 +643,13 @@ static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show, uin
 		X.call_depth = 0;
 		goto out;
 	}
+	if (sigsetjmp(abort_jmp, 1)) {
+		x_fail("the library aborted (an assert; see stderr) inside %s",
+		       X.call_depth ? X.call_name : "a call");
+		X.call_depth = 0;
+		goto out;
+	}
+	abort_armed = 1;
 	X.hang_armed = true;
 	setup();
 	for (X.step = 1; X.step <= X.steps && !X.failed; X.step++) {
@@ -642,6 +664,7 @@ static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show, uin
 	}
 out:
 	X.hang_armed = false;
+	abort_armed = 0;
 	if (X.failed && show)
 		report();
 	else if (X.failed)
@@ -716,6 +739,7 @@ int main(int argc, char **argv)
 	if (b < a)
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGABRT, on_abort);
 	for (uint64_t seed = a; seed <= b; seed++) {
 		bool ok = run_seed(seed, steps, verbose, !range || fails < show, off);
 
