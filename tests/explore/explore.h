@@ -2,8 +2,9 @@
 /*
  * The explorer: one seeded PRNG drives the real library against the
  * stepped sim, one action per step, and the invariants are checked after
- * every step. Shared state of explore.c (runner, invariants, oracle) and
- * actions.c (what a step does, the callbacks).
+ * every step. Shared state of explore.c (runner, invariants), oracle.c
+ * (buffers, DMA hook, data oracle) and actions.c (what a step does, the
+ * callbacks).
  */
 #ifndef UPCIE_TESTS_EXPLORE_H
 #define UPCIE_TESTS_EXPLORE_H
@@ -189,6 +190,7 @@ void x_oracle_submit(struct xcmd *c, uint32_t id);
 void x_oracle_complete(struct xcmd *c, uint32_t id);
 int x_slot_get(size_t size);
 void x_slot_put(uint32_t slot);
+void x_dma_hook(void *arg, uint64_t bus, size_t len, bool to_host);
 
 /* actions.c */
 void x_step(void);
