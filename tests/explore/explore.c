@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The explorer's runner: seeds, the virtual clock, the DMA hook, the data
+ * oracle, buffers, the per-step and final invariants, and the report.
+ *
+ *   explore --seed S [--steps N] [-v]   one seed (replays exactly)
+ *   explore --seeds A-B [--steps N]      a range; every failure is reported
+ *
+ * Invariants (DESIGN.md, "Faults come in combinations"):
+ *   (a) every accepted command completes exactly once, by its own id
+ *   (b) no device transfer touches a buffer whose command completed (or
+ *       a buffer of no live command), or moves data the wrong way
+ *   (c) data written successfully reads back (per-block candidate sets)
+ *   (d) no library call takes longer than its bound, in virtual ms
+ *   (e) the library's outstanding counts match the explorer's
+ *   (f) at the end every command ended, every CID and qid is free, and
+ *       the DMA heap holds only the explorer's own buffers
+ *   (g) a qpair's queue and shadow doorbell memory is allocated while
+ *       the qpair points at it
+ */
+#include <errno.h>
+#include <signal.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dma/heap.h"
+#include "nvme/nvme.h"
+#include "explore.h"
+
+struct xstate_s X;
+
+/* ---- PRNG: xoshiro256**, seeded through splitmix64 ---- */
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t x_rnd(void)
+{
+	uint64_t *s = X.rng, r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return r;
+}
+
+uint32_t x_below(uint32_t n)
+{
+	return n ? (uint32_t)((x_rnd() >> 32) % n) : 0;
+}
+
+bool x_chance(uint32_t per_mille)
+{
+	return x_below(1000) < per_mille;
+}
+
+/* ---- trace and failures ---- */
+
+void x_trace(const char *fmt, ...)
+{
+	char *line = X.trace[X.ntrace++ % X_TRACE];
+	va_list ap;
+	int n = snprintf(line, 160, "%5" PRIu64 " t=%-6" PRIu64 " ", X.step, X.vnow);
+
+	va_start(ap, fmt);
+	vsnprintf(line + n, 160 - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (X.verbose)
+		printf("  %s\n", line);
+}
+
+void x_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (X.failed)
+		return; /* the first failure is the one to read */
+	X.failed = true;
+	X.fail_step = X.step;
+	va_start(ap, fmt);
+	vsnprintf(X.why, sizeof(X.why), fmt, ap);
+	va_end(ap);
+	x_trace("FAIL: %s", X.why);
+}
+
+static void report(void)
+{
+	uint64_t first = X.ntrace > X_TRACE_SHOWN ? X.ntrace - X_TRACE_SHOWN : 0;
+
+	printf("FAIL seed %" PRIu64 " step %" PRIu64 "/%" PRIu64 ": %s\n", X.seed, X.fail_step,
+	       X.steps, X.why);
+	printf("  last %" PRIu64 " trace lines (step, virtual ms, action or event):\n",
+	       X.ntrace - first);
+	for (uint64_t i = first; i < X.ntrace; i++)
+		printf("    %s\n", X.trace[i % X_TRACE]);
+	printf("  replay: explore --seed %" PRIu64 " --steps %" PRIu64 " -v\n", X.seed, X.steps);
+}
+
+/* ---- the virtual clock and call bounds (d) ---- */
+
+static uint64_t vclock(void)
+{
+	X.vnow += X.per_call;
+	if (X.call_depth && X.hang_armed && X.vnow - X.call_start > X.hang_ms) {
+		x_fail("(d) %s did not return within %" PRIu64 " virtual ms (a livelock?)",
+		       X.call_name, X.hang_ms);
+		X.hang_armed = false;
+		longjmp(X.hang, 1);
+	}
+	return X.vnow;
+}
+
+void x_call_begin(const char *name)
+{
+	if (X.call_depth++)
+		return;
+	X.call_start = X.vnow;
+	X.call_name = name;
+}
+
+void x_call_end(void)
+{
+	uint64_t took;
+
+	if (--X.call_depth)
+		return;
+	took = X.vnow - X.call_start;
+	if (took > X.max_call_ms)
+		X.max_call_ms = took;
+	if (took > X.bound_ms)
+		x_fail("(d) %s took %" PRIu64 " virtual ms, bound %" PRIu64, X.call_name, took,
+		       X.bound_ms);
+}
+
+/* An assert() inside the library (it should not have any on input it
+ * did not create): a failure of this seed; the range goes on. */
+static sigjmp_buf abort_jmp;
+static volatile sig_atomic_t abort_armed;
+
+static void on_abort(int sig)
+{
+	(void)sig;
+	if (!abort_armed)
+		return;
+	abort_armed = 0;
+	siglongjmp(abort_jmp, 1);
+}
+
+/* ---- commands ---- */
+
+struct xcmd *x_cmd(uint32_t id)
+{
+	return id && id <= X.ncmds ? &X.cmds[id - 1] : NULL;
+}
+
+uint32_t x_cmd_new(uint8_t kind)
+{
+	if (X.ncmds == X.cap_cmds) {
+		uint32_t cap = X.cap_cmds ? 2 * X.cap_cmds : 1024;
+		struct xcmd *c = realloc(X.cmds, cap * sizeof(*c));
+
+		if (!c) {
+			fprintf(stderr, "explore: out of memory\n");
+			exit(2);
+		}
+		X.cmds = c;
+		X.cap_cmds = cap;
+	}
+	memset(&X.cmds[X.ncmds], 0, sizeof(X.cmds[0]));
+	X.cmds[X.ncmds].kind = kind;
+	return ++X.ncmds;
+}
+
+/* ---- (g) and (e) ---- */
+
+static bool heap_used(const void *p, size_t len)
+{
+	const struct upcie_dma_heap *h = X.heap;
+	uintptr_t off = (uintptr_t)p - (uintptr_t)h->va;
+
+	if ((uintptr_t)p < (uintptr_t)h->va || off + len > h->len)
+		return true; /* another segment: not judged */
+	for (size_t i = 0; i < h->nblocks; i++) {
+		const struct upcie_dma_block *b = &h->blocks[i];
+
+		if (off >= b->off && off + len <= b->off + b->len)
+			return b->used;
+	}
+	return false;
+}
+
+static void check_queue_memory(void)
+{
+	for (unsigned i = 0; i < X_QPAIRS; i++) {
+		struct upcie_nvme_qpair *qp = X.q[i].qp;
+
+		if (!qp)
+			continue;
+		if (!heap_used(qp->sq, 64) || !heap_used(qp->cq, 16))
+			x_fail("(g) q%u (qid %u): its SQ or CQ memory is free in the heap", i,
+			       qp->qid);
+		if (qp->shadow_sq && (!heap_used((const void *)qp->shadow_sq, 4) ||
+				      !heap_used((const void *)qp->shadow_cq, 4) ||
+				      !heap_used((const void *)qp->eventidx_sq, 4) ||
+				      !heap_used((const void *)qp->eventidx_cq, 4)))
+			x_fail("(g) q%u (qid %u) writes shadow doorbells into memory the heap has "
+			       "free (the controller's are %p/%p)",
+			       i, qp->qid, X.ctrl->dbbuf_shadow, X.ctrl->dbbuf_eventidx);
+	}
+}
+
+void x_check_counts(void)
+{
+	for (unsigned i = 0; i < X_QPAIRS; i++) {
+		struct xq *q = &X.q[i];
+		uint32_t lib;
+
+		if (!q->qp)
+			continue;
+		lib = upcie_nvme_qpair_outstanding(q->qp);
+		if (lib != q->live)
+			x_fail("(e) q%u (qid %u): the library counts %u outstanding, the explorer "
+			       "%u",
+			       i, q->qp->qid, lib, q->live);
+	}
+}
+
+/* ---- one seed ---- */
+
+static void setup(void)
+{
+	struct upcie_sim_config cfg;
+	struct upcie_pci_opts po = {0};
+
+	upcie_sim_config_default(&cfg);
+	cfg.to = 1; /* CAP.TO 500 ms */
+	cfg.max_ioqpairs = 4;
+	cfg.mqes = 255;
+	cfg.dbbuf = x_chance(800);
+	cfg.ns[0].nlbas = 1024;
+	cfg.ns[1].nlbas = 256;
+	X.dbbuf = cfg.dbbuf;
+	X.sim = upcie_sim_create(&cfg);
+	po.sim = X.sim;
+	X.dev = X.sim ? upcie_pci_open("sim", &po) : NULL;
+	X.heap = X.dev ? upcie_dma_heap_create(X.dev, 4u << 20, UPCIE_DMA_NO_HUGEPAGES) : NULL;
+	if (!X.heap) {
+		fprintf(stderr, "explore: cannot set up the sim: %s\n", upcie_errmsg());
+		exit(2);
+	}
+	upcie_sim_set_dma_hook(X.sim, x_dma_hook, NULL);
+	X.copts = (struct upcie_nvme_ctrl_opts){
+	    .admin_timeout_ms = 40,
+	    .io_timeout_ms = 60 + 20 * x_below(4),
+	    .health_ms = 20 + 10 * x_below(3),
+	    .no_dbbuf = x_chance(100),
+	};
+	X.cap_to_ms = 500;
+	X.per_call = 5;
+	/* A poll may expire commands (Abort, wait, reset), and each lost admin
+	 * command inside may cost an admin timeout and a reset. */
+	X.bound_ms = 2 * X.cap_to_ms + 24 * X.copts.admin_timeout_ms;
+	X.hang_ms = 50 * X.bound_ms;
+	X.nr_active_ns = 2;
+	for (uint32_t n = 0; n < X_NS; n++)
+		for (uint32_t b = 0; b < X_BLOCKS; b++)
+			X.blk[n][b] = (struct xblock){
+			    .n = 1, .e[0] = {.token = 0, .sub = 0, .cpl = 0, .ok = true}};
+	x_call_begin("upcie_nvme_ctrl_open");
+	X.ctrl = upcie_nvme_ctrl_open(X.dev, X.heap, &X.copts);
+	x_call_end();
+	if (!X.ctrl) {
+		fprintf(stderr, "explore: seed %" PRIu64 ": open failed: %s\n", X.seed,
+			upcie_errmsg());
+		exit(2);
+	}
+	X.admin_buf = upcie_dma_alloc(X.heap, 4096, 4096);
+	for (unsigned i = 0; i < X_QPAIRS; i++)
+		if (i < 2 || x_chance(500))
+			x_qpair_create(i);
+}
+
+/* Let everything finish: faults off, held commands run, polls until the
+ * explorer counts nothing outstanding (timeouts and resets included). */
+static void drain(void)
+{
+	X.closing = true;
+	x_trace("drain");
+	if (!X.removed)
+		upcie_sim_fault(X.sim, UPCIE_SIM_FAULT_NONE, 0, 0);
+	upcie_sim_release_held(X.sim);
+	for (unsigned it = 0; it < 4000 && X.live_total && !X.failed; it++) {
+		X.vnow += 3;
+		upcie_sim_step(X.sim);
+		for (unsigned i = 0; i < X_QPAIRS; i++)
+			if (X.q[i].qp)
+				x_poll(i, 64);
+		x_call_begin("upcie_nvme_admin_poll");
+		upcie_nvme_admin_poll(X.ctrl);
+		x_call_end();
+		x_check_counts();
+	}
+}
+
+/* (f) */
+static void finish(void)
+{
+	struct upcie_dma_heap_info hi;
+	uint32_t zombies = 0, used = 0;
+	int rc;
+
+	drain();
+	if (X.failed)
+		return;
+	for (unsigned i = 0; i < X_QPAIRS; i++) {
+		struct upcie_nvme_qpair *qp = X.q[i].qp;
+
+		if (!qp)
+			continue;
+		if (qp->nfree != qp->depth - 1 && upcie_nvme_qpair_outstanding(qp) == X.q[i].live &&
+		    !X.q[i].live)
+			x_fail("(f) q%u: %u CIDs not free with nothing outstanding", i,
+			       qp->depth - 1 - qp->nfree);
+		x_qpair_destroy(i);
+	}
+	for (struct upcie_nvme_qpair *z = X.ctrl->zombies; z; z = z->next)
+		zombies++;
+	for (uint32_t q = 1; q <= X.ctrl->io_sq_granted && q <= X.ctrl->io_cq_granted; q++)
+		used += X.ctrl->qid_used[q];
+	if (used != zombies)
+		x_fail("(f) %u qids in use after every qpair was destroyed (%u zombies)", used,
+		       zombies);
+	x_call_begin("upcie_nvme_ctrl_close");
+	rc = upcie_nvme_ctrl_close(X.ctrl);
+	x_call_end();
+	X.ctrl = NULL;
+	x_trace("close: %d", rc);
+	for (uint32_t id = 1; id <= X.ncmds; id++) {
+		struct xcmd *c = x_cmd(id);
+
+		if (c->state == X_LIVE) {
+			x_fail("(a) command %u (%s, q%u cid %u, submitted seq %" PRIu64
+			       ") never completed, not even at close",
+			       id,
+			       c->kind == X_READ    ? "read"
+			       : c->kind == X_WRITE ? "write"
+						    : "admin",
+			       c->q, c->cid, c->sub_seq);
+			break;
+		}
+	}
+	upcie_dma_heap_info(X.heap, &hi);
+	if (hi.allocations != X.nslots + 1)
+		x_fail("(f) the heap holds %zu allocations after close; the explorer holds %u",
+		       hi.allocations, X.nslots + 1);
+}
+
+static void teardown(void)
+{
+	if (X.sim)
+		upcie_sim_set_dma_hook(X.sim, NULL, NULL);
+	if (!X.failed && !X.ctrl) {
+		for (uint32_t i = 0; i < X.nslots; i++)
+			upcie_dma_free(X.heap, X.slots[i].buf);
+		upcie_dma_free(X.heap, X.admin_buf);
+	}
+	/* After a failure the controller is left as it is (the library may be
+	 * inconsistent); the heap, device and model go. */
+	upcie_dma_heap_destroy(X.heap);
+	upcie_pci_close(X.dev);
+	upcie_sim_destroy(X.sim);
+	free(X.cmds);
+}
+
+static uint64_t steps_for(uint64_t seed)
+{
+	uint64_t s = seed ^ 0x5eed5eed5eedull;
+
+	return 300 + splitmix(&s) % 700;
+}
+
+static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show, uint32_t off)
+{
+	uint64_t s = seed;
+
+	memset(&X, 0, sizeof(X));
+	X.seed = seed;
+	X.verbose = verbose;
+	X.off = off;
+	for (int i = 0; i < 4; i++)
+		X.rng[i] = splitmix(&s);
+	X.steps = steps ? steps : steps_for(seed);
+	X.vnow = 1000;
+	upcie_test_clock_ms = vclock;
+	if (setjmp(X.hang)) {
+		X.call_depth = 0;
+		goto out;
+	}
+	if (sigsetjmp(abort_jmp, 1)) {
+		x_fail("the library aborted (an assert; see stderr) inside %s",
+		       X.call_depth ? X.call_name : "a call");
+		X.call_depth = 0;
+		goto out;
+	}
+	abort_armed = 1;
+	X.hang_armed = true;
+	setup();
+	for (X.step = 1; X.step <= X.steps && !X.failed; X.step++) {
+		X.cb_resets = 0;
+		x_step();
+		x_check_counts();
+		check_queue_memory();
+	}
+	if (!X.failed) {
+		X.step = X.steps;
+		finish();
+	}
+out:
+	X.hang_armed = false;
+	abort_armed = 0;
+	if (X.failed && show)
+		report();
+	else if (X.failed)
+		printf("FAIL seed %" PRIu64 " step %" PRIu64 ": %s\n", X.seed, X.fail_step, X.why);
+	teardown();
+	upcie_test_clock_ms = NULL;
+	return !X.failed;
+}
+
+static const char *const feature_names[] = {
+    "retry",	  "cbreset", "drop", "nth",	"hold",	     "abortlost",
+    "delrefused", "cfs",     "dup",  "stale",	"foreign",   "adminopc",
+    "removed",	  "reset",   "ns",   "destroy", "dbbuffail", "retryabort",
+};
+
+static uint32_t parse_features(char *list)
+{
+	uint32_t off = 0;
+
+	for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
+		unsigned i;
+
+		for (i = 0; i < sizeof(feature_names) / sizeof(feature_names[0]); i++)
+			if (!strcmp(t, feature_names[i]))
+				break;
+		if (i == sizeof(feature_names) / sizeof(feature_names[0])) {
+			fprintf(stderr, "explore: unknown feature '%s'\n", t);
+			exit(2);
+		}
+		off |= 1u << i;
+	}
+	return off;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: explore --seed S [--steps N] [-v]\n"
+			"       explore --seeds A-B [--steps N] [--show K]\n"
+			"  --no f1,f2  leave features out: retry cbreset drop nth hold abortlost\n"
+			"              delrefused cfs dup stale foreign adminopc removed reset ns\n"
+			"              destroy dbbuffail retryabort\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t a = 1, b = 1, steps = 0, fails = 0, total_steps = 0, show = 3, max_call = 0;
+	bool verbose = false, range = false;
+	uint32_t off = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+			a = b = strtoull(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
+			char *end;
+
+			a = strtoull(argv[++i], &end, 0);
+			b = *end == '-' ? strtoull(end + 1, NULL, 0) : a;
+			range = true;
+		} else if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
+			steps = strtoull(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--show") && i + 1 < argc) {
+			show = strtoull(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--no") && i + 1 < argc) {
+			off |= parse_features(argv[++i]);
+		} else if (!strcmp(argv[i], "-v")) {
+			verbose = true;
+		} else {
+			usage();
+		}
+	}
+	if (b < a)
+		usage();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGABRT, on_abort);
+	for (uint64_t seed = a; seed <= b; seed++) {
+		bool ok = run_seed(seed, steps, verbose, !range || fails < show, off);
+
+		fails += !ok;
+		total_steps += X.failed ? X.fail_step : X.steps;
+		if (X.max_call_ms > max_call)
+			max_call = X.max_call_ms;
+	}
+	printf("explore: seeds %" PRIu64 "-%" PRIu64 ": %" PRIu64 " seeds, %" PRIu64
+	       " steps, %" PRIu64 " failed; longest call %" PRIu64 " virtual ms\n",
+	       a, b, b - a + 1, total_steps, fails, max_call);
+	return fails ? 1 : 0;
+}
