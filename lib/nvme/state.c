@@ -372,11 +372,22 @@ static int recreate(struct upcie_nvme_qpair *qp, uint32_t gen, uint32_t *nh)
 		skip = calloc((size_t)qp->cid_mask + 1, 1);
 		if (!keep || !kreq || !skip)
 			unrung = 0; /* then they end as aborted too (retry is safe) */
+		uint16_t n = 0;
+
+		/* Only entries whose command is still outstanding under that CID
+		 * (a fence may have ended queued commands already). */
 		for (uint16_t i = 0; i < unrung; i++) {
-			keep[i] = qp->sq[(qp->sq_rung + i) % qp->depth];
-			kreq[i] = qp->reqs[keep[i].cid & qp->cid_mask];
-			skip[keep[i].cid & qp->cid_mask] = 1;
+			struct upcie_nvme_sqe *e = &qp->sq[(qp->sq_rung + i) % qp->depth];
+			struct upcie_nvme_req *req = &qp->reqs[e->cid & qp->cid_mask];
+
+			if (!upcie_nvme_req_busy(req) || upcie_nvme_req_cid(req) != e->cid)
+				continue;
+			keep[n] = *e;
+			kreq[n] = *req;
+			skip[e->cid & qp->cid_mask] = 1;
+			n++;
 		}
+		unrung = n;
 	}
 	take_all(qp, unrung ? skip : NULL, UPCIE_NVME_SC_HOST_ABORTED, 0, nh);
 	upcie_nvme_queue_reset(qp);
@@ -448,6 +459,7 @@ int upcie_nvme_state_recover(struct upcie_nvme_qpair *qp)
 			q_set(qp, UPCIE_NVME_Q_FENCED);
 		take_posted(qp, &nh);
 		take_all(qp, NULL, UPCIE_NVME_SC_HOST_PATH_ERROR, 1, &nh);
+		qp->sq_rung = qp->sq_tail; /* what was queued has ended: never ring it */
 		rc =
 		    upcie_err(st == UPCIE_NVME_GONE ? -ENODEV : -ENOTRECOVERABLE,
 			      "%s: queue %u: %s", upcie_pci_name(c->dev), qp->qid,
@@ -553,6 +565,7 @@ void upcie_nvme_state_q_fenced(struct upcie_nvme_qpair *qp)
 {
 	if (qp->qstate != UPCIE_NVME_Q_FENCED)
 		q_set(qp, UPCIE_NVME_Q_FENCED);
+	qp->sq_rung = qp->sq_tail; /* what was queued ends here: never ring it */
 	end_all(qp, UPCIE_NVME_SC_HOST_PATH_ERROR, 1);
 }
 
