@@ -33,6 +33,16 @@ static int state_errno(const struct upcie_nvme_ctrl *c)
 	return c->state == UPCIE_NVME_GONE ? -ENODEV : -ENOTRECOVERABLE;
 }
 
+/* A wait gave up on command cid: if it is still outstanding (the slot may
+ * hold a newer command by now), its completion frees the slot silently. */
+static void abandon(struct upcie_nvme_qpair *qp, uint16_t cid)
+{
+	struct upcie_nvme_req *req = &qp->reqs[cid & qp->cid_mask];
+
+	if (upcie_nvme_req_busy(req) && upcie_nvme_req_cid(req) == cid)
+		upcie_nvme_req_abandon(req);
+}
+
 /*
  * The admin command got no completion in time, or the controller reported
  * CFS while it waited. The device may still run it and write its buffer,
@@ -58,8 +68,7 @@ static int admin_failed(struct upcie_nvme_ctrl *c, const struct upcie_nvme_sqe *
 			      ? "the controller needs a reset (upcie_nvme_ctrl_reset)"
 			      : "the controller was reset");
 	upcie_errmsg_save(msg, sizeof(msg));
-	if (c->admin->reqs[cid].busy)
-		c->admin->reqs[cid].abandoned = 1;
+	abandon(c->admin, cid);
 	/* The controller layer decides: mark it failed, or reset it. */
 	c->admin_lost(c,
 		      err == -ETIMEDOUT ? "an admin command timed out" : "Controller Fatal Status");
@@ -76,9 +85,10 @@ int upcie_nvme_admin_locked(struct upcie_nvme_ctrl *c, struct upcie_nvme_sqe *sq
 
 	if (!timeout_ms)
 		timeout_ms = c->opts.admin_timeout_ms;
-	if (c->state != UPCIE_NVME_LIVE && c->state != UPCIE_NVME_RESETTING)
-		return upcie_err(state_errno(c), "%s: admin command %#x refused: %s",
-				 upcie_pci_name(c->dev), sqe->opc, state_says(c));
+	if (!upcie_nvme_state_admin_ok(c))
+		return upcie_err(c->state == UPCIE_NVME_RESETTING ? -EAGAIN : state_errno(c),
+				 "%s: admin command %#x refused: %s", upcie_pci_name(c->dev),
+				 sqe->opc, state_says(c));
 	rc = upcie_nvme_queue_submit(c->admin, sqe, buf, len, upcie_nvme_waiter_cb, &w,
 				     UPCIE_NVME_SUBMIT_RING, &cid);
 	if (rc == -EAGAIN)
@@ -94,8 +104,7 @@ int upcie_nvme_admin_locked(struct upcie_nvme_ctrl *c, struct upcie_nvme_sqe *sq
 		return admin_failed(c, sqe, cid, rc, timeout_ms);
 	if (rc) {
 		/* Gone or failed: the request ends when the device is fenced. */
-		if (c->admin->reqs[cid].busy)
-			c->admin->reqs[cid].abandoned = 1;
+		abandon(c->admin, cid);
 		return upcie_err(rc, "%s: admin command %#x: %s", upcie_pci_name(c->dev), sqe->opc,
 				 state_says(c));
 	}
@@ -185,12 +194,13 @@ static void aer_cb(void *arg, const struct upcie_nvme_cqe *cqe)
 	slot->armed = false;
 	if (upcie_nvme_cqe_status(cqe))
 		return; /* aborted by a reset or close, or refused: re-armed later */
-	/* Notice, Namespace Attribute Changed: read the list again (later, out
-	 * of this callback: it may run inside another admin wait). */
+	/* Notice, Namespace Attribute Changed: read the list again. Both that
+	 * and the embedder's callback come later, out of this callback (it
+	 * may run inside another admin wait), the re-scan first. */
 	if (ev.type == 2 && ev.info == 0)
 		c->ns_changed = true;
-	if (c->event_cb)
-		c->event_cb(c->event_arg, &ev);
+	if (c->nr_ev_pending < UPCIE_NVME_AER_MAX)
+		c->ev_pending[c->nr_ev_pending++] = ev;
 }
 
 /* Keep the event requests outstanding; the admin lock is held (or open). */
@@ -230,6 +240,14 @@ void upcie_nvme_admin_events(struct upcie_nvme_ctrl *c)
 			upcie_warn("%s: namespace list not re-read: %s", upcie_pci_name(c->dev),
 				   upcie_errmsg());
 	}
+	/* The list is current: now the embedder hears of the events. */
+	for (uint32_t i = 0; i < c->nr_ev_pending; i++) {
+		struct upcie_nvme_event ev = c->ev_pending[i];
+
+		if (c->event_cb)
+			c->event_cb(c->event_arg, &ev);
+	}
+	c->nr_ev_pending = 0;
 	upcie_nvme_aer_arm(c);
 	c->in_events = false;
 }
@@ -302,17 +320,21 @@ int upcie_nvme_get_features(struct upcie_nvme_ctrl *c, uint8_t fid, uint32_t cdw
 
 /* Doorbell Buffer Config (Base spec 5.8): one page of shadow doorbells,
  * one page of EventIdx values. Failure just leaves doorbells MMIO-only.
- * again (a reset): the same pages, given to the device once more. */
+ * The pages are allocated once and kept until close, even when a later
+ * configuration fails: queues not yet re-created after a reset still point
+ * into them. A reset gives the same pages to the device once more. */
 int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *c, bool again)
 {
 	struct upcie_nvme_sqe sqe = {.opc = UPCIE_NVME_ADM_DBBUF_CONFIG};
 	uint16_t st = 0;
 	int rc;
 
-	if (!again || !c->dbbuf_shadow) {
+	(void)again;
+	c->dbbuf_on = false;
+	if (!c->dbbuf_shadow)
 		c->dbbuf_shadow = upcie_dma_alloc(c->heap, c->page_size, c->page_size);
+	if (!c->dbbuf_eventidx)
 		c->dbbuf_eventidx = upcie_dma_alloc(c->heap, c->page_size, c->page_size);
-	}
 	if (!c->dbbuf_shadow || !c->dbbuf_eventidx) {
 		rc = -ENOMEM;
 		goto off;
@@ -323,231 +345,14 @@ int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *c, bool again)
 	sqe.prp2 = upcie_dma_bus(c->heap, c->dbbuf_eventidx);
 	rc = admin_status(c, &sqe, NULL, 0, NULL, &st);
 	if (!rc) {
+		c->dbbuf_on = true;
 		upcie_info("%s: shadow doorbells on", upcie_pci_name(c->dev));
 		return 0;
 	}
 off:
 	upcie_info("%s: shadow doorbells not used (%s)", upcie_pci_name(c->dev),
-		   rc == -EIO ? upcie_nvme_status_str(st) : "no memory");
-	upcie_dma_free(c->heap, c->dbbuf_shadow);
-	upcie_dma_free(c->heap, c->dbbuf_eventidx);
-	c->dbbuf_shadow = c->dbbuf_eventidx = NULL;
+		   rc == -EIO	   ? upcie_nvme_status_str(st)
+		   : rc == -ENOMEM ? "no memory"
+				   : upcie_errmsg());
 	return rc;
-}
-
-static int add_ns(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns_table *t, uint32_t nsid,
-		  const struct upcie_nvme_id_ns *id)
-{
-	struct upcie_nvme_ns *ns = &t->ns[t->nr];
-	uint32_t idx = upcie_nvme_id_ns_flbas_idx(id);
-	uint32_t lbads;
-
-	if (idx > id->nlbaf || idx >= 64)
-		return upcie_err(-EIO, "nsid %u: FLBAS names LBA format %u beyond NLBAF %u", nsid,
-				 idx, id->nlbaf);
-	lbads = id->lbaf[idx].lbads;
-	if (lbads < 9 || lbads > 24) {
-		upcie_warn("nsid %u: LBA data size 2^%u is not usable; namespace skipped", nsid,
-			   lbads);
-		return 0;
-	}
-	t->id[t->nr] = *id;
-	ns->nsid = nsid;
-	ns->lba_shift = lbads;
-	ns->lba_size = 1u << lbads;
-	ns->ms = id->lbaf[idx].ms;
-	ns->flbas_idx = (uint8_t)idx;
-	ns->nsze = id->nsze;
-	ns->ncap = id->ncap;
-	/* Metadata (extended LBAs or a separate buffer) is not supported: with
-	 * ms != 0 the device would move more bytes than the data buffer holds,
-	 * or DMA metadata to MPTR. Refuse I/O on such a namespace instead. */
-	ns->max_xfer_blocks = ns->ms ? 0 : c->max_xfer >> lbads;
-	if (ns->ms)
-		upcie_warn("nsid %u: formatted with %u metadata bytes per block; I/O through "
-			   "this library is refused (format it without metadata)",
-			   nsid, ns->ms);
-	ns->id = &t->id[t->nr];
-	t->nr++;
-	return 0;
-}
-
-/*
- * Namespace tables. A scan builds a new table aside and publishes it only
- * when it differs from the current one (a reset re-scans: an unchanged
- * namespace set costs no memory); the table it replaces is kept until
- * close, so a pointer a thread still holds stays readable.
- */
-static void ns_table_free(struct upcie_nvme_ns_table *t)
-{
-	if (t) {
-		free(t->ns);
-		free(t->id);
-		free(t);
-	}
-}
-
-static struct upcie_nvme_ns_table *ns_table_new(uint32_t n)
-{
-	struct upcie_nvme_ns_table *t = calloc(1, sizeof(*t));
-
-	if (t) {
-		t->ns = calloc(n ? n : 1, sizeof(*t->ns));
-		t->id = calloc(n ? n : 1, sizeof(*t->id));
-		if (!t->ns || !t->id) {
-			ns_table_free(t);
-			t = NULL;
-		}
-	}
-	if (!t)
-		upcie_err(-ENOMEM, "out of memory for %u namespaces", n);
-	return t;
-}
-
-void upcie_nvme_ns_free(struct upcie_nvme_ctrl *c)
-{
-	struct upcie_nvme_ns_table *t = c->nstab;
-
-	while (t) {
-		struct upcie_nvme_ns_table *prev = t->prev;
-
-		ns_table_free(t);
-		t = prev;
-	}
-	c->nstab = NULL;
-}
-
-static bool ns_same(const struct upcie_nvme_ns *a, const struct upcie_nvme_ns *b)
-{
-	return a->nsid == b->nsid && a->lba_shift == b->lba_shift && a->ms == b->ms &&
-	       a->flbas_idx == b->flbas_idx && a->nsze == b->nsze && a->ncap == b->ncap &&
-	       a->max_xfer_blocks == b->max_xfer_blocks;
-}
-
-static bool ns_table_same(const struct upcie_nvme_ns_table *a, const struct upcie_nvme_ns_table *b)
-{
-	if (a->nr != b->nr)
-		return false;
-	for (uint32_t i = 0; i < a->nr; i++)
-		if (!ns_same(&a->ns[i], &b->ns[i]))
-			return false;
-	return true;
-}
-
-/*
- * After a new table is published: a handle from an earlier table whose
- * namespace is gone, or now has another LBA size or metadata size, is
- * fenced. I/O through it would make the device move a different number of
- * bytes than the buffer was sized for. Its transfer limit and size become
- * 0, so the read/write fast path (nlb - 1 < max_xfer_blocks) sends it to
- * the slow path, which refuses it with -ESTALE; nothing reaches the
- * device. Handles of namespaces that did not change keep working.
- */
-static void fence_stale(struct upcie_nvme_ctrl *c, const struct upcie_nvme_ns_table *now)
-{
-	uint32_t fenced = 0;
-
-	for (struct upcie_nvme_ns_table *t = now->prev; t; t = t->prev) {
-		for (uint32_t i = 0; i < t->nr; i++) {
-			struct upcie_nvme_ns *old = &t->ns[i];
-			const struct upcie_nvme_ns *cur = NULL;
-
-			if (!old->nsze)
-				continue; /* fenced already */
-			for (uint32_t j = 0; j < now->nr && !cur; j++)
-				if (now->ns[j].nsid == old->nsid)
-					cur = &now->ns[j];
-			if (cur && cur->lba_shift == old->lba_shift && cur->ms == old->ms)
-				continue;
-			/* Other threads may be reading these: whole-word stores,
-			 * the size (the stale mark) before the limit, so that a
-			 * reader failing the limit sees the mark. */
-			__atomic_store_n(&old->ncap, 0, __ATOMIC_RELAXED);
-			__atomic_store_n(&old->nsze, 0, __ATOMIC_RELEASE);
-			__atomic_store_n(&old->max_xfer_blocks, 0, __ATOMIC_RELEASE);
-			fenced++;
-		}
-	}
-	if (fenced)
-		upcie_info("%s: %u namespace handle(s) fenced: their namespace is gone or was "
-			   "reformatted",
-			   upcie_pci_name(c->dev), fenced);
-}
-
-int upcie_nvme_ns_stale_err(const struct upcie_nvme_ns *ns)
-{
-	return upcie_err(-ESTALE,
-			 "nsid %u: this namespace handle is stale: the namespace is gone or was "
-			 "reformatted (seen after an event or a reset); look it up again with "
-			 "upcie_nvme_ns_get()",
-			 ns->nsid);
-}
-
-/* Copy nsid's entry of the current table (never fenced: only the tables
- * it replaced are) into t. */
-static void keep_ns(struct upcie_nvme_ns_table *t, const struct upcie_nvme_ns_table *cur,
-		    uint32_t nsid)
-{
-	for (uint32_t i = 0; cur && i < cur->nr; i++) {
-		if (cur->ns[i].nsid != nsid)
-			continue;
-		t->ns[t->nr] = cur->ns[i];
-		t->id[t->nr] = cur->id[i];
-		t->ns[t->nr].id = &t->id[t->nr];
-		t->nr++;
-		return;
-	}
-}
-
-/* Active namespace list (CNS 02h), then Identify Namespace for each. */
-int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *c)
-{
-	uint32_t *list = c->admin_buf;
-	uint32_t nsids[1024], n = 0;
-	struct upcie_nvme_ns_table *t, *cur = c->nstab;
-	bool listed = false;
-	uint16_t st = 0;
-	int rc;
-
-	rc = upcie_nvme_identify(c, UPCIE_NVME_CNS_ACTIVE_NS_LIST, 0, list, &st);
-	if (rc == 0) {
-		listed = true;
-		for (n = 0; n < 1024 && list[n]; n++)
-			nsids[n] = list[n];
-	} else if (rc == -EIO) {
-		/* Before NVMe 1.1 there is no list: try 1..NN. */
-		for (uint32_t i = 1; i <= c->id->nn && n < 1024; i++)
-			nsids[n++] = i;
-	} else {
-		return rc;
-	}
-	t = ns_table_new(n);
-	if (!t)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct upcie_nvme_id_ns *id = c->admin_buf;
-
-		rc = upcie_nvme_identify(c, UPCIE_NVME_CNS_NS, nsids[i], c->admin_buf, &st);
-		if (rc == -EIO) {
-			/* Not active (when we tried 1..NN); an active one the
-			 * controller failed to describe keeps what we knew. */
-			if (listed)
-				keep_ns(t, cur, nsids[i]);
-			continue;
-		}
-		if (!rc && id->nsze)
-			rc = add_ns(c, t, nsids[i], id);
-		if (rc) {
-			ns_table_free(t);
-			return rc;
-		}
-	}
-	if (cur && ns_table_same(cur, t)) {
-		ns_table_free(t);
-		return 0;
-	}
-	t->prev = cur;
-	__atomic_store_n(&c->nstab, t, __ATOMIC_RELEASE);
-	fence_stale(c, t);
-	return 0;
 }

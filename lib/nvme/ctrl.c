@@ -49,19 +49,6 @@ int upcie_nvme_ctrl_check_csts(struct upcie_nvme_ctrl *c, const char *what)
 	return 0;
 }
 
-void upcie_nvme_ctrl_set_state(struct upcie_nvme_ctrl *c, int state)
-{
-	/* State first, then the generation queues compare: a queue that sees
-	 * the new generation reads the new state (recover.c re-checks). */
-	__atomic_store_n(&c->state, state, __ATOMIC_RELEASE);
-	__atomic_add_fetch(&c->gen, 1, __ATOMIC_ACQ_REL);
-	/* Then each queue's poke, which its owner's poll tests for free. */
-	for (struct upcie_nvme_qpair *qp = c->qpairs; qp; qp = qp->next)
-		__atomic_store_n(&qp->poke, 1, __ATOMIC_RELEASE);
-	if (c->admin)
-		__atomic_store_n(&c->admin->poke, 1, __ATOMIC_RELEASE);
-}
-
 /* Sleep-free bounded wait; the idle hook lets a polled backend progress. */
 static void wait_pause(struct upcie_nvme_ctrl *c, unsigned iter)
 {
@@ -175,7 +162,6 @@ static int configure_admin(struct upcie_nvme_ctrl *c, uint32_t *cc)
 			return -errno;
 		c->admin->ctrl = c;
 		c->admin->slow = upcie_nvme_admin_slow;
-		c->admin->gen_src = &c->gen;
 		c->admin->health_ms = c->opts.health_ms;
 		c->admin->sq_db = (volatile uint32_t *)((volatile char *)c->regs +
 							upcie_nvme_sq_db_off(0, c->dstrd));
@@ -184,7 +170,7 @@ static int configure_admin(struct upcie_nvme_ctrl *c, uint32_t *cc)
 	} else {
 		upcie_nvme_queue_reset(c->admin);
 	}
-	c->admin->gen = c->gen;
+	upcie_nvme_state_admin_in_step(c);
 	/* Until Identify tells MDTS, admin transfers are at most one page. */
 	c->admin->max_xfer = 4096;
 	wr32(c, UPCIE_NVME_REG_AQA, upcie_nvme_aqa(c->admin_depth, c->admin_depth));
@@ -284,7 +270,7 @@ static int number_of_queues(struct upcie_nvme_ctrl *c, bool again)
  * shadow doorbell pages. The namespaces are read again either way: an
  * event that reported a change may have been lost with the reset (the
  * admin queue starts empty), and a handle to a namespace that changed must
- * not reach the device (see fence_stale in admin.c). A re-scan that fails
+ * not reach the device (see fence_stale in ns.c). A re-scan that fails
  * while the controller answers keeps the old list (and is tried again).
  */
 int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *c, bool again)
@@ -302,6 +288,7 @@ int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *c, bool again)
 		rc = number_of_queues(c, again);
 	if (rc)
 		return rc;
+	c->dbbuf_on = false;
 	if (!c->opts.no_dbbuf && (c->id->oacs & UPCIE_NVME_OACS_DBBUF))
 		upcie_nvme_setup_dbbuf(c, again); /* optional: without it doorbells are MMIO */
 	rc = upcie_nvme_scan_namespaces(c);
@@ -396,16 +383,9 @@ static void ctrl_free(struct upcie_nvme_ctrl *c, bool quiet)
 				 "and the buffers of outstanding commands stay allocated until the "
 				 "DMA heap is destroyed");
 	}
-	while (c->zombies) {
-		struct upcie_nvme_qpair *qp = c->zombies;
-		c->zombies = qp->next;
-		/* The device can no longer touch them: their commands end here. */
-		if (quiet)
-			upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_HOST_ABORTED, 0);
-		upcie_nvme_queue_free(qp, !quiet);
-	}
+	upcie_nvme_state_end_zombies(c, quiet);
 	if (c->admin && quiet)
-		upcie_nvme_queue_complete_all(c->admin, UPCIE_NVME_SC_HOST_ABORTED, 0);
+		upcie_nvme_state_q_end(c->admin, UPCIE_NVME_SC_HOST_ABORTED, 0);
 	upcie_nvme_queue_free(c->admin, !quiet);
 	if (quiet) {
 		upcie_dma_free(c->heap, c->admin_buf);
@@ -551,6 +531,19 @@ int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *c)
 
 	if (!c)
 		return 0;
+	for (struct upcie_nvme_qpair *qp = c->qpairs; qp; qp = qp->next)
+		if (qp->in_cb || qp->recovering)
+			return upcie_err(
+			    -EBUSY,
+			    "%s: the controller cannot be closed from a completion "
+			    "callback of its queue %u; close it after upcie_nvme_poll() "
+			    "returned",
+			    upcie_pci_name(c->dev), qp->qid);
+	if (c->admin && c->admin->in_cb)
+		return upcie_err(-EBUSY,
+				 "%s: the controller cannot be closed from an admin command's or "
+				 "an event's callback",
+				 upcie_pci_name(c->dev));
 	while (c->qpairs) {
 		rc2 = upcie_nvme_qpair_destroy(c->qpairs);
 		if (!rc)
@@ -584,7 +577,7 @@ void upcie_nvme_ctrl_info(const struct upcie_nvme_ctrl *c, struct upcie_nvme_ctr
 	    c->io_sq_granted < c->io_cq_granted ? c->io_sq_granted : c->io_cq_granted;
 	info->nn = c->id->nn;
 	info->nr_ns = upcie_nvme_nstab(c)->nr; /* there is one from open on */
-	info->dbbuf = c->dbbuf_shadow != NULL;
+	info->dbbuf = c->dbbuf_on;
 	info->resets = c->resets;
 	info->health_checks = c->health_checks;
 }
@@ -597,36 +590,4 @@ struct upcie_pci_dev *upcie_nvme_ctrl_dev(const struct upcie_nvme_ctrl *c)
 struct upcie_dma_heap *upcie_nvme_ctrl_heap(const struct upcie_nvme_ctrl *c)
 {
 	return c->heap;
-}
-
-const struct upcie_nvme_ns *upcie_nvme_ns_get(const struct upcie_nvme_ctrl *c, uint32_t nsid)
-{
-	const struct upcie_nvme_ns_table *t = upcie_nvme_nstab(c);
-
-	for (uint32_t i = 0; i < t->nr; i++)
-		if (t->ns[i].nsid == nsid)
-			return &t->ns[i];
-	return upcie_err_null(-ENOENT, "%s: namespace %u is not active (%u active namespaces)",
-			      upcie_pci_name(c->dev), nsid, t->nr);
-}
-
-const struct upcie_nvme_ns *upcie_nvme_ns_first(const struct upcie_nvme_ctrl *c)
-{
-	const struct upcie_nvme_ns_table *t = upcie_nvme_nstab(c);
-
-	return t->nr ? &t->ns[0] : NULL;
-}
-
-/* The next in nsid order. ns may come from an earlier table (the list was
- * re-read between the calls): then the current table's first namespace
- * with a larger nsid. */
-const struct upcie_nvme_ns *upcie_nvme_ns_next(const struct upcie_nvme_ctrl *c,
-					       const struct upcie_nvme_ns *ns)
-{
-	const struct upcie_nvme_ns_table *t = upcie_nvme_nstab(c);
-
-	for (uint32_t i = 0; i < t->nr; i++)
-		if (t->ns[i].nsid > ns->nsid)
-			return &t->ns[i];
-	return NULL;
 }

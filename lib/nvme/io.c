@@ -169,6 +169,7 @@ static int sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *
 			    uint32_t timeout_ms)
 {
 	struct upcie_nvme_waiter w = {0};
+	struct upcie_nvme_req *req;
 	uint16_t cid;
 	int rc;
 
@@ -179,15 +180,18 @@ static int sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *
 	if (rc)
 		return rc;
 	rc = upcie_nvme_queue_wait(qp, &w.done, upcie_now_ms() + timeout_ms, qp->ctrl->dev);
-	if (rc == -ETIMEDOUT && !qp->reqs[cid].expired) {
+	/* The slot holds this command as long as it is outstanding (w.done
+	 * is set when it ends): the checks below follow the command. */
+	req = &qp->reqs[cid & qp->cid_mask];
+	if (rc == -ETIMEDOUT && !w.done && !req->expired) {
 		bool was = qp->in_slow;
 
 		qp->in_slow = true; /* the recovery's polls only reap */
-		upcie_nvme_expire(qp, cid);
+		upcie_nvme_expire(qp, cid & qp->cid_mask);
 		qp->in_slow = was;
 	}
 	if (!w.done) {
-		qp->reqs[cid].abandoned = 1;
+		upcie_nvme_req_abandon(req);
 		if (rc == -ETIMEDOUT)
 			return upcie_err(
 			    -ETIMEDOUT,

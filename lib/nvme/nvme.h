@@ -4,10 +4,13 @@
  * the controller object, its state machine, and the calls between the
  * admin, controller, recovery and qpair files.
  *
- *   admin.c    admin commands on the admin queue (sync and async), AER
+ *   state.c    lifecycle: controller and queue states and their one writer;
+ *              fence, reset, a queue's recovery, zombies (state.h)
+ *   admin.c    admin commands on the admin queue (sync and async), events
+ *   ns.c       the namespace table: scan, publish, fence stale handles, lookups
  *   ctrl.c     bring-up in named steps, shutdown, close, accessors
- *   recover.c  health checks, timeouts (Abort), reset, queue recovery
- *   qpair.c    I/O queue pairs: create on the device, delete, re-create
+ *   health.c   health checks, timeouts (Abort), the queues' slow hooks
+ *   qpair.c    I/O queue pairs: create and delete on the device
  *   io.c       NVM commands and the synchronous helpers
  */
 #ifndef UPCIE_LIB_NVME_NVME_H
@@ -21,6 +24,7 @@
 
 #include "compiler.h"
 #include "nvme/queue.h"
+#include "nvme/state.h"
 
 /* Largest transfer when the controller reports MDTS 0 (no limit). */
 #define UPCIE_NVME_MAX_XFER_NOLIMIT (1u << 20)
@@ -30,27 +34,6 @@
 #define UPCIE_NVME_ADMIN_MAX_XFER (256u << 10)
 /* Asynchronous Event Requests kept outstanding (at most AERL + 1). */
 #define UPCIE_NVME_AER_MAX 2
-
-/*
- * Controller states. Every change bumps ctrl->gen, which each queue
- * compares on every poll: a queue out of step runs its recovery on the
- * thread that owns it.
- *   LIVE       commands flow
- *   RESETTING  a reset is in progress: queues wait
- *   FAILED     CFS or a lost admin completion: the controller may still
- *              DMA; outstanding commands stay outstanding until a reset
- *   DEAD       a reset failed, but the device is fenced (disabled or bus
- *              mastering off): outstanding commands end, nothing runs
- *   GONE       registers read all-ones, or the kernel took the device
- *              back (and bus mastering is off): nothing will complete
- */
-enum upcie_nvme_state {
-	UPCIE_NVME_LIVE = 0,
-	UPCIE_NVME_RESETTING,
-	UPCIE_NVME_FAILED,
-	UPCIE_NVME_DEAD,
-	UPCIE_NVME_GONE,
-};
 
 struct upcie_nvme_aer_slot {
 	struct upcie_nvme_ctrl *ctrl;
@@ -73,9 +56,11 @@ struct upcie_nvme_ctrl {
 	bool enabled;
 	bool up; /* bring-up finished (events may be handled) */
 
-	/* State (see above): written under admin_lock, read anywhere. */
-	volatile uint32_t gen;
-	volatile int state;
+	/* Lifecycle (state.h): written by state.c under admin_lock only,
+	 * read anywhere (atomically where the lock is not held). */
+	uint32_t gen;
+	int state;
+	bool in_bringup; /* a reset's bring-up runs: its admin commands may go */
 	uint64_t resets;
 	uint64_t health_checks;
 
@@ -91,6 +76,9 @@ struct upcie_nvme_ctrl {
 	struct upcie_nvme_aer_slot aer[UPCIE_NVME_AER_MAX];
 	upcie_nvme_event_cb event_cb;
 	void *event_arg;
+	/* Events seen, delivered once the namespace list was read again. */
+	struct upcie_nvme_event ev_pending[UPCIE_NVME_AER_MAX];
+	uint32_t nr_ev_pending;
 	bool ns_changed;
 	bool in_events; /* re-scanning: no nested event handling */
 
@@ -100,9 +88,13 @@ struct upcie_nvme_ctrl {
 	struct upcie_nvme_qpair *qpairs;
 	struct upcie_nvme_qpair *zombies; /* destroyed, but the device may still use them */
 
-	void *dbbuf_shadow, *dbbuf_eventidx; /* one page each, when in use */
+	/* Shadow doorbells: one page each, allocated once and kept until close
+	 * (queues point into them); dbbuf_on: the device was given them by
+	 * the last bring-up. */
+	void *dbbuf_shadow, *dbbuf_eventidx;
+	bool dbbuf_on;
 
-	/* The namespace table, swapped whole by a re-scan (admin.c); readers
+	/* The namespace table, swapped whole by a re-scan (ns.c); readers
 	 * load it with upcie_nvme_nstab(). Earlier tables stay until close. */
 	struct upcie_nvme_ns_table *nstab;
 };
@@ -111,16 +103,17 @@ struct upcie_nvme_ctrl {
 HIDDEN int upcie_nvme_ctrl_check_csts(struct upcie_nvme_ctrl *ctrl, const char *what);
 HIDDEN int upcie_nvme_ctrl_disable(struct upcie_nvme_ctrl *ctrl, bool wait_enable);
 HIDDEN int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *ctrl, bool again);
-HIDDEN void upcie_nvme_ctrl_set_state(struct upcie_nvme_ctrl *ctrl, int state);
 
 /* admin.c */
 HIDDEN int upcie_nvme_admin_locked(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_sqe *sqe,
 				   void *buf, size_t len, struct upcie_nvme_cqe *cqe,
 				   uint32_t timeout_ms);
-HIDDEN int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *ctrl);
 HIDDEN int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *ctrl, bool again);
 HIDDEN void upcie_nvme_aer_arm(struct upcie_nvme_ctrl *ctrl);
 HIDDEN void upcie_nvme_admin_events(struct upcie_nvme_ctrl *ctrl);
+
+/* ns.c */
+HIDDEN int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *ctrl);
 HIDDEN void upcie_nvme_ns_free(struct upcie_nvme_ctrl *ctrl);
 
 /* A namespace table: nr namespaces in ascending nsid order, their
@@ -132,7 +125,7 @@ struct upcie_nvme_ns_table {
 	struct upcie_nvme_ns_table *prev;
 };
 
-/* A handle fenced by a re-scan (admin.c): its namespace is gone or changed
+/* A handle fenced by a re-scan (ns.c): its namespace is gone or changed
  * format. Every call that takes a handle refuses it with this error. */
 static inline bool upcie_nvme_ns_stale(const struct upcie_nvme_ns *ns)
 {
@@ -145,15 +138,15 @@ static inline const struct upcie_nvme_ns_table *upcie_nvme_nstab(const struct up
 	return __atomic_load_n(&c->nstab, __ATOMIC_ACQUIRE);
 }
 
-/* recover.c */
+/* health.c */
 HIDDEN int upcie_nvme_queue_owner_slow(struct upcie_nvme_qpair *qp, bool tick);
 HIDDEN int upcie_nvme_admin_slow(struct upcie_nvme_qpair *qp, bool tick);
-HIDDEN int upcie_nvme_reset_locked(struct upcie_nvme_ctrl *ctrl, const char *why);
-HIDDEN int upcie_nvme_expire(struct upcie_nvme_qpair *qp, uint16_t cid);
-HIDDEN void upcie_nvme_fence(struct upcie_nvme_ctrl *ctrl, int state, const char *why);
-HIDDEN void upcie_nvme_admin_lost(struct upcie_nvme_ctrl *ctrl, const char *why);
+/* The command in slot outlived its timeout. */
+HIDDEN int upcie_nvme_expire(struct upcie_nvme_qpair *qp, uint32_t slot);
 
-/* qpair.c */
-HIDDEN int upcie_nvme_qpair_on_device(struct upcie_nvme_qpair *qp);
+/* qpair.c: Create I/O CQ, then SQ, for a queue whose host side is fresh
+ * (lock held by the caller across it). -EIO: refused, nothing on the
+ * device; -EBUSY: a CQ was left behind; others: unknown. */
+HIDDEN int upcie_nvme_qpair_create_on_device(struct upcie_nvme_qpair *qp);
 
 #endif

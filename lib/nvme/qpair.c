@@ -23,22 +23,6 @@ int upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max)
 	return upcie_nvme_queue_poll(qp, max);
 }
 
-static int alloc_qid(struct upcie_nvme_ctrl *ctrl)
-{
-	uint16_t max =
-	    ctrl->io_sq_granted < ctrl->io_cq_granted ? ctrl->io_sq_granted : ctrl->io_cq_granted;
-	for (uint32_t q = 1; q <= max; q++) {
-		if (!ctrl->qid_used[q]) {
-			ctrl->qid_used[q] = 1;
-			return (int)q;
-		}
-	}
-	return upcie_err(-ENOSPC,
-			 "all %u I/O queue pairs the controller granted are in use; destroy "
-			 "one first",
-			 max);
-}
-
 static int delete_queue(struct upcie_nvme_ctrl *ctrl, uint8_t opc, uint16_t qid)
 {
 	struct upcie_nvme_sqe sqe = {.opc = opc, .cdw10 = qid};
@@ -66,8 +50,6 @@ static void setup_queue(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_qpair *q
 		qp->lazy_cq = opts->lazy_cq ? 1 : 0;
 	}
 	qp->slow = upcie_nvme_queue_owner_slow;
-	qp->gen_src = &ctrl->gen;
-	qp->gen = ctrl->gen;
 }
 
 /* Shadow slots sit at the doorbells' offsets within one page; a queue whose
@@ -77,7 +59,7 @@ static void attach_shadow(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_qpair 
 	uint32_t sq_off = (upcie_nvme_sq_db_off(qp->qid, ctrl->dstrd) - 0x1000) / 4;
 	uint32_t cq_off = (upcie_nvme_cq_db_off(qp->qid, ctrl->dstrd) - 0x1000) / 4;
 
-	if (ctrl->dbbuf_shadow && (cq_off + 1) * 4 <= ctrl->page_size) {
+	if (ctrl->dbbuf_on && (cq_off + 1) * 4 <= ctrl->page_size) {
 		qp->shadow_sq = (volatile uint32_t *)ctrl->dbbuf_shadow + sq_off;
 		qp->shadow_cq = (volatile uint32_t *)ctrl->dbbuf_shadow + cq_off;
 		qp->eventidx_sq = (volatile uint32_t *)ctrl->dbbuf_eventidx + sq_off;
@@ -101,7 +83,7 @@ static const char *cmd_error(int rc, const struct upcie_nvme_cqe *cqe)
  * 5.5; the SQ names its CQ). PC=1, no interrupts. -EIO: the device refused
  * and holds nothing; -EBUSY: a CQ was left behind; other errors: unknown.
  */
-static int create_on_device(struct upcie_nvme_qpair *qp)
+int upcie_nvme_qpair_create_on_device(struct upcie_nvme_qpair *qp)
 {
 	struct upcie_nvme_ctrl *ctrl = qp->ctrl;
 	uint32_t depth = qp->depth, cq_depth = qp->cq_depth, qid = qp->qid;
@@ -135,71 +117,7 @@ static int create_on_device(struct upcie_nvme_qpair *qp)
 			rc = -EBUSY;
 		return rc;
 	}
-	qp->on_device = true;
 	return 0;
-}
-
-/*
- * After a reset, on the owner's thread: the controller was disabled, so
- * nothing of this queue is on the device any more. Deliver what the device
- * posted before, end the commands it had with HOST_ABORTED, keep those
- * queued but never rung, and create the queue again (same id, depth and
- * memory). Returns the completions delivered, or a negative errno.
- */
-int upcie_nvme_qpair_on_device(struct upcie_nvme_qpair *qp)
-{
-	uint16_t unrung = (uint16_t)((qp->sq_tail + qp->depth - qp->sq_rung) % qp->depth);
-	struct upcie_nvme_sqe *keep = NULL;
-	struct upcie_nvme_cqe cqe;
-	uint32_t n = 0;
-	int rc;
-
-	qp->on_device = false;
-	while (upcie_nvme_cqe_take(qp, &cqe)) { /* no doorbell: the queue is gone */
-		if (cqe.cid < qp->depth && qp->reqs[cqe.cid].busy) {
-			upcie_nvme_queue_complete(qp, &cqe);
-			n++;
-		}
-	}
-	if (unrung) {
-		keep = malloc((size_t)unrung * sizeof(*keep));
-		if (!keep)
-			unrung = 0; /* then they end as aborted too (retry is safe) */
-		for (uint16_t i = 0; i < unrung; i++) {
-			keep[i] = qp->sq[(qp->sq_rung + i) % qp->depth];
-			qp->reqs[keep[i].cid].busy = 0; /* spared below */
-		}
-	}
-	n += upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_HOST_ABORTED, 0);
-	{
-		/* Re-claim the kept commands' CIDs, in their order, at fresh slots. */
-		struct upcie_nvme_req saved[unrung ? unrung : 1];
-
-		for (uint16_t i = 0; i < unrung; i++)
-			saved[i] = qp->reqs[keep[i].cid];
-		upcie_nvme_queue_reset(qp);
-		for (uint16_t i = 0; i < unrung; i++) {
-			uint16_t cid = keep[i].cid;
-
-			for (uint16_t j = 0; j < qp->nfree; j++)
-				if (qp->free_cids[j] == cid) {
-					qp->free_cids[j] = qp->free_cids[--qp->nfree];
-					break;
-				}
-			qp->reqs[cid] = saved[i];
-			qp->reqs[cid].busy = 1;
-			qp->reqs[cid].stamp = 0;
-			qp->sq[i] = keep[i];
-		}
-		qp->sq_tail = unrung;
-	}
-	free(keep);
-	rc = create_on_device(qp);
-	if (rc)
-		return upcie_err(rc, "%s: queue %u could not be created again after the reset: %s",
-				 upcie_pci_name(qp->ctrl->dev), qp->qid, upcie_errmsg());
-	upcie_nvme_queue_ring(qp);
-	return (int)n;
 }
 
 struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
@@ -207,7 +125,7 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 {
 	uint32_t depth = opts && opts->depth ? opts->depth : 128;
 	struct upcie_nvme_qpair *qp;
-	uint32_t mqes, cq_depth;
+	uint32_t mqes, cq_depth, gen;
 	int qid, rc;
 
 	if (!ctrl)
@@ -237,9 +155,7 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 	if (cq_depth > 65535)
 		cq_depth = 65535;
 
-	pthread_mutex_lock(&ctrl->admin_lock);
-	qid = alloc_qid(ctrl);
-	pthread_mutex_unlock(&ctrl->admin_lock);
+	qid = upcie_nvme_state_qid_alloc(ctrl);
 	if (qid < 0) {
 		errno = -qid;
 		return NULL;
@@ -257,116 +173,119 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 		goto err_qid;
 	}
 	setup_queue(ctrl, qp, opts);
-	rc = create_on_device(qp);
-	if (rc)
-		goto err_free;
+	/* The generation is read under the lock held across the creation, so
+	 * no reset lands between the two: the queue is in step with the
+	 * controller instance that has it. */
 	pthread_mutex_lock(&ctrl->admin_lock);
-	qp->next = ctrl->qpairs;
-	ctrl->qpairs = qp;
-	if (qp->gen != ctrl->gen)
-		qp->poke = 1; /* the state changed while it was being created */
+	gen = ctrl->gen;
+	rc = ctrl->state == UPCIE_NVME_LIVE
+		 ? upcie_nvme_qpair_create_on_device(qp)
+		 : upcie_err(ctrl->state == UPCIE_NVME_GONE ? -ENODEV : -ENOTRECOVERABLE,
+			     "%s: no queue pair can be created: the controller is %s",
+			     upcie_pci_name(ctrl->dev), upcie_nvme_state_name(ctrl->state));
+	if (!rc)
+		upcie_nvme_state_q_created(qp, gen);
 	pthread_mutex_unlock(&ctrl->admin_lock);
-	return qp;
-
-err_free:
-	/* -EIO: the device refused the command, so it does not use the memory.
+	if (!rc)
+		return qp;
+	/* -EIO (or refused before): the device does not use the memory.
 	 * Anything else (a timeout, a CQ left behind) may leave a queue the
 	 * device still owns: keep it out of reuse until a reset or close. */
-	if (rc != -EIO) {
-		pthread_mutex_lock(&ctrl->admin_lock);
-		qp->next = ctrl->zombies;
-		ctrl->zombies = qp;
-		pthread_mutex_unlock(&ctrl->admin_lock);
+	if (rc != -EIO && rc != -ENOTRECOVERABLE && rc != -ENODEV) {
+		upcie_nvme_state_q_zombie(qp);
 		errno = -rc;
 		return NULL;
 	}
 	upcie_nvme_queue_free(qp, false);
 err_qid:
-	pthread_mutex_lock(&ctrl->admin_lock);
-	ctrl->qid_used[qid] = 0;
-	pthread_mutex_unlock(&ctrl->admin_lock);
+	upcie_nvme_state_qid_free(ctrl, (uint16_t)qid);
 	errno = -rc;
 	return NULL;
+}
+
+/* Delete SQ then CQ (Base spec 5.6 / 5.7), lock held. Completions the
+ * device posted before the deletion are delivered; once the device deleted
+ * the SQ, it holds none of the rest. 0, or the error of the deletion. */
+static int delete_on_device(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_qpair *qp, uint32_t gen)
+{
+	int rc = delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_SQ, qp->qid);
+
+	upcie_nvme_queue_reap(qp, 0);
+	if (!rc) {
+		upcie_nvme_state_q_end(qp, UPCIE_NVME_SC_ABORT_SQ_DELETED, 0);
+		rc = delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_CQ, qp->qid);
+	}
+	if (!rc)
+		return 0;
+	if (ctrl->state == UPCIE_NVME_GONE || ctrl->state == UPCIE_NVME_DEAD) {
+		/* The deletion found the device gone (or the controller was
+		 * fenced meanwhile): nothing can reach the buffers any more. */
+		upcie_nvme_state_q_fenced(qp);
+		return 0;
+	}
+	if (ctrl->state == UPCIE_NVME_LIVE && ctrl->gen != gen) {
+		/* The deletion got no answer and the admin timeout reset the
+		 * controller: the reset (CC.EN = 0) took the queue off the
+		 * device. What is left ends as after any reset. */
+		upcie_nvme_state_q_gone(qp);
+		upcie_nvme_state_q_end(qp, UPCIE_NVME_SC_HOST_ABORTED, 0);
+		return 0;
+	}
+	return rc;
 }
 
 int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 {
 	struct upcie_nvme_ctrl *ctrl;
-	struct upcie_nvme_qpair **pp;
 	int rc = 0;
 
 	if (!qp)
 		return 0;
+	if (qp->in_cb || qp->recovering)
+		return upcie_err(-EBUSY,
+				 "queue %u cannot be destroyed from its own completion callback; "
+				 "destroy it after upcie_nvme_poll() returned",
+				 qp->qid);
 	ctrl = qp->ctrl;
-	pthread_mutex_lock(&ctrl->admin_lock);
-	for (pp = &ctrl->qpairs; *pp; pp = &(*pp)->next) {
-		if (*pp == qp) {
-			*pp = qp->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&ctrl->admin_lock);
+	upcie_nvme_state_q_unlink(qp);
 
 	/* Recovered or fenced first: a queue the controller lost in a reset is
-	 * not on the device, and one of a gone controller has ended its commands. */
+	 * not on the device, and one of a gone controller has ended its
+	 * commands. Then, under the lock (no reset in between), delete it. */
 	if (qp->gen != *qp->gen_src)
 		upcie_nvme_queue_poll_slow(qp, 0);
-	if (!qp->on_device || ctrl->state == UPCIE_NVME_GONE || ctrl->state == UPCIE_NVME_DEAD) {
-		/* Nothing on the device: what is left never reached it, or the
-		 * device is fenced. */
-		upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_HOST_ABORTED, 0);
-	} else if (ctrl->state != UPCIE_NVME_LIVE) {
-		rc =
-		    upcie_err(-EBUSY,
-			      "%s: queue %u cannot be deleted while the controller is failed; "
-			      "its %u commands end when the controller is reset or closed",
-			      upcie_pci_name(ctrl->dev), qp->qid, upcie_nvme_qpair_outstanding(qp));
-	} else {
-		/* SQ first, then CQ (Base spec 5.6 / 5.7). Completions the device
-		 * posted before the deletion are delivered; once the device
-		 * deleted the SQ, it holds none of the rest. */
-		rc = delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_SQ, qp->qid);
-		upcie_nvme_queue_reap(qp, 0);
-		if (!rc) {
-			upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_ABORT_SQ_DELETED, 0);
-			rc = delete_queue(ctrl, UPCIE_NVME_ADM_DELETE_CQ, qp->qid);
-		}
-		if (rc && (ctrl->state == UPCIE_NVME_GONE || ctrl->state == UPCIE_NVME_DEAD)) {
-			/* The deletion found the device gone (or the controller was
-			 * fenced meanwhile): nothing can reach the buffers any more.
-			 * End what is left as a poll would, and free the queue. */
-			upcie_nvme_queue_fenced(qp);
-			rc = 0;
-		} else if (rc && ctrl->state == UPCIE_NVME_LIVE && qp->gen != *qp->gen_src) {
-			/* The deletion got no answer and the admin timeout reset the
-			 * controller: the reset (CC.EN = 0) took the queue off the
-			 * device. What is left ends as after any reset. */
-			qp->on_device = false;
-			upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_HOST_ABORTED, 0);
-			rc = 0;
-		}
-		if (rc)
-			rc = upcie_err(-EBUSY,
-				       "%s: queue %u could not be deleted (%s); its memory is kept "
-				       "and its %u commands end when the controller is reset or "
-				       "closed",
-				       upcie_pci_name(ctrl->dev), qp->qid, upcie_errmsg(),
-				       upcie_nvme_qpair_outstanding(qp));
-	}
-
 	pthread_mutex_lock(&ctrl->admin_lock);
-	if (rc) {
-		/* The device may still own these queues: keep their memory (and the
-		 * qid) out of reuse until the controller is reset or closed. */
-		qp->next = ctrl->zombies;
-		ctrl->zombies = qp;
-		qp = NULL;
+	if (qp->qstate != UPCIE_NVME_Q_LIVE || qp->gen != ctrl->gen ||
+	    ctrl->state == UPCIE_NVME_GONE || ctrl->state == UPCIE_NVME_DEAD) {
+		/* Nothing on the device (never created again after a reset, or
+		 * taken off by one since), or the device is fenced. */
+		if (ctrl->state == UPCIE_NVME_GONE || ctrl->state == UPCIE_NVME_DEAD)
+			upcie_nvme_state_q_fenced(qp);
+		else if (ctrl->state == UPCIE_NVME_LIVE || qp->qstate != UPCIE_NVME_Q_LIVE) {
+			upcie_nvme_state_q_gone(qp);
+			upcie_nvme_state_q_end(qp, UPCIE_NVME_SC_HOST_ABORTED, 0);
+		} else
+			rc = -EBUSY;
 	} else {
-		ctrl->qid_used[qp->qid] = 0;
+		rc = delete_on_device(ctrl, qp, qp->gen);
 	}
+	if (rc)
+		rc = upcie_err(-EBUSY,
+			       "%s: queue %u could not be deleted (%s); its memory is kept and "
+			       "its %u commands end when the controller is reset or closed",
+			       upcie_pci_name(ctrl->dev), qp->qid,
+			       rc == -EBUSY ? "the controller is failed" : upcie_errmsg(),
+			       upcie_nvme_qpair_outstanding(qp));
 	pthread_mutex_unlock(&ctrl->admin_lock);
+	if (rc) {
+		/* The device may still own these queues: keep their memory (and
+		 * the qid) out of reuse until the controller is reset or closed. */
+		upcie_nvme_state_q_zombie(qp);
+		return rc;
+	}
+	upcie_nvme_state_qid_free(ctrl, qp->qid);
 	upcie_nvme_queue_free(qp, false);
-	return rc;
+	return 0;
 }
 
 uint16_t upcie_nvme_qpair_id(const struct upcie_nvme_qpair *qp)

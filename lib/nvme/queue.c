@@ -111,9 +111,15 @@ struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uin
 	/* Slots are sized assuming each starts on a controller page boundary. */
 	if (prp_bytes)
 		qp->prp_lists = upcie_dma_alloc_pages_aligned(heap, prp_bytes, page_size);
-	qp->reqs = upcie_line_calloc(depth, sizeof(*qp->reqs));
+	/* CIDs: the slot in the low bits, a generation above (see queue.h). */
+	qp->cid_mask = (uint16_t)(next_pow2(depth) - 1);
+	qp->cid_gen = (uint16_t)(qp->cid_mask + 1u); /* 0 for 65536 slots: no generation */
+	qp->sqid_key = qid;
+	qp->reqs = upcie_line_calloc((size_t)qp->cid_mask + 1, sizeof(*qp->reqs));
 	qp->free_cids = upcie_line_calloc(depth, sizeof(*qp->free_cids));
-	if (!qp->sq || !qp->cq || (prp_bytes && !qp->prp_lists) || !qp->reqs || !qp->free_cids) {
+	qp->harvest = calloc(depth, sizeof(*qp->harvest));
+	if (!qp->sq || !qp->cq || (prp_bytes && !qp->prp_lists) || !qp->reqs || !qp->free_cids ||
+	    !qp->harvest) {
 		upcie_nvme_queue_free(qp, false);
 		return upcie_err_null(-ENOMEM,
 				      "cannot allocate a %u-entry queue pair (%zu bytes of DMA "
@@ -140,6 +146,7 @@ void upcie_nvme_queue_free(struct upcie_nvme_qpair *qp, bool keep_dma)
 	}
 	free(qp->reqs);
 	free(qp->free_cids);
+	free(qp->harvest);
 	free(qp);
 }
 
@@ -152,14 +159,20 @@ void upcie_nvme_queue_reset(struct upcie_nvme_qpair *qp)
 {
 	memset(qp->sq, 0, (size_t)qp->depth * sizeof(*qp->sq));
 	memset(qp->cq, 0, (size_t)qp->cq_depth * sizeof(*qp->cq));
-	memset(qp->reqs, 0, (size_t)qp->depth * sizeof(*qp->reqs));
+	for (uint32_t i = 0; i <= qp->cid_mask; i++) {
+		qp->reqs[i] = (struct upcie_nvme_req){0};
+		qp->reqs[i].expect = UPCIE_NVME_REQ_IDLE;
+	}
 	qp->sq_tail = qp->sq_rung = 0;
 	qp->cq_head = qp->cq_rung = 0;
 	qp->phase = 1;
-	/* depth - 1 CIDs: one SQ slot always stays empty (full = tail + 1 == head). */
+	/* depth - 1 CIDs: one SQ slot always stays empty (full = tail + 1 == head).
+	 * Each reset starts them one generation on, so that nothing the device
+	 * posted for the queue's earlier life can match. */
+	qp->epoch++;
 	qp->nfree = 0;
 	for (uint32_t i = qp->depth - 1u; i > 0; i--)
-		qp->free_cids[qp->nfree++] = (uint16_t)(i - 1);
+		qp->free_cids[qp->nfree++] = (uint16_t)(i - 1 + qp->epoch * qp->cid_gen);
 	if (qp->shadow_sq) {
 		/* Fresh slots before the device learns of the queue: a value left
 		 * by an earlier queue with this id must not read as a new tail. */
@@ -168,35 +181,6 @@ void upcie_nvme_queue_reset(struct upcie_nvme_qpair *qp)
 		*qp->eventidx_sq = 0;
 		*qp->eventidx_cq = 0;
 	}
-}
-
-/*
- * End every outstanding command with a host status (see nvme_spec.h). Only
- * for commands the device can no longer touch: the caller made sure of it.
- * Returns how many callbacks this delivered.
- */
-void upcie_nvme_queue_fenced(struct upcie_nvme_qpair *qp)
-{
-	qp->on_device = false;
-	upcie_nvme_queue_complete_all(qp, UPCIE_NVME_SC_HOST_PATH_ERROR, 1);
-}
-
-uint32_t upcie_nvme_queue_complete_all(struct upcie_nvme_qpair *qp, uint16_t status, int dnr)
-{
-	uint32_t n = 0;
-
-	for (uint16_t cid = 0; cid < qp->depth; cid++) {
-		struct upcie_nvme_cqe cqe = {0};
-
-		if (!qp->reqs[cid].busy)
-			continue;
-		cqe.cid = cid;
-		cqe.sqid = qp->qid;
-		cqe.status = upcie_nvme_status_field(status, dnr, 0);
-		upcie_nvme_queue_complete(qp, &cqe);
-		n++;
-	}
-	return n;
 }
 
 /* Cold: an error from a submit path, with a message that names it. */
@@ -234,20 +218,31 @@ __attribute__((noinline)) int upcie_nvme_queue_rw_general(struct upcie_nvme_qpai
 	return upcie_nvme_queue_submit(qp, &sqe, buf, len, cb, arg, flags, NULL);
 }
 
-/* A completion whose CID is not outstanding: the device misbehaved. */
+/* A completion that matches no outstanding command: the device misbehaved
+ * (a duplicate, a stale CID of an earlier command in the slot, another
+ * queue's SQ id). It is counted and dropped, never matched. */
 void upcie_nvme_queue_stray(struct upcie_nvme_qpair *qp, const struct upcie_nvme_cqe *cqe)
 {
+	const struct upcie_nvme_req *req = &qp->reqs[cqe->cid & qp->cid_mask];
+	const char *why = cqe->sqid != qp->qid ? "it names another SQ id"
+			  : !upcie_nvme_req_busy(req)
+			      ? "no command is outstanding in its slot"
+			      : "its CID is of an earlier command in the slot";
+
 	qp->stats.stray++;
-	upcie_log(UPCIE_LOG_ERROR, "qpair %u: completion for unknown CID %u dropped", qp->qid,
-		  cqe->cid);
+	upcie_log(UPCIE_LOG_ERROR,
+		  "qpair %u: completion (SQ id %u, CID %#x, status %#x) dropped: %s", qp->qid,
+		  cqe->sqid, cqe->cid, upcie_nvme_cqe_status(cqe), why);
 }
 
 /* Reap's cold case: an abandoned command ends (its CID goes back, no
- * callback); a CID that is not outstanding is a stray. */
+ * callback); anything else that does not match is a stray. */
 void upcie_nvme_queue_odd(struct upcie_nvme_qpair *qp, const struct upcie_nvme_cqe *cqe)
 {
+	const struct upcie_nvme_req *req = &qp->reqs[cqe->cid & qp->cid_mask];
+
 	qp->stats.completed--; /* reap counted it; complete() counts it again */
-	if (cqe->cid < qp->depth && qp->reqs[cqe->cid].busy)
+	if (req->expect == (upcie_nvme_cqe_key(cqe) | UPCIE_NVME_REQ_ABANDONED))
 		upcie_nvme_queue_complete(qp, cqe);
 	else
 		upcie_nvme_queue_stray(qp, cqe);
@@ -268,7 +263,8 @@ int upcie_nvme_queue_submit(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *
 		if (unlikely(len > qp->max_xfer))
 			return upcie_nvme_queue_submit_err(qp, -EINVAL, len);
 		rc = upcie_nvme_prp_setup(qp->heap, qp->page_size, buf, len, &sqe->prp1, &sqe->prp2,
-					  qp->prp_lists + (size_t)cid * qp->prp_slot_entries,
+					  qp->prp_lists +
+					      (size_t)(cid & qp->cid_mask) * qp->prp_slot_entries,
 					  qp->prp_slot_entries);
 		if (unlikely(rc))
 			return upcie_nvme_queue_submit_err(qp, rc, len);

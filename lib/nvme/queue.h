@@ -36,28 +36,70 @@
 #define UPCIE_NVME_TICK_POLLS	    256u
 #define UPCIE_NVME_TICK_COMPLETIONS 1024u
 
-/* Per-command state, indexed by CID. */
+/*
+ * Per-command state, indexed by CID slot (the CID's low bits, see
+ * cid_mask). A CID carries a generation in its high bits: each time a slot
+ * is given back, the CID it will be claimed with next moves on by one
+ * generation (cid_gen), so a completion for a slot's earlier command (a
+ * stale or duplicate CQE) does not match the command now in it.
+ *
+ * 'expect' is the slot's state and what a completion for it must carry,
+ * in one word: a CQE's SQ id and CID as the CQE has them (SQ id in bits
+ * 0-15, CID in bits 16-31) while the command is outstanding; with
+ * UPCIE_NVME_REQ_ABANDONED set when a sync wait gave up on it (the
+ * completion frees the slot, no callback); UPCIE_NVME_REQ_IDLE when the
+ * slot is free. A CQE matches a live command in one compare.
+ */
+#define UPCIE_NVME_REQ_IDLE	 (1ull << 32)
+#define UPCIE_NVME_REQ_ABANDONED (1ull << 33)
+
 struct upcie_nvme_req {
 	upcie_nvme_cb cb;
 	void *arg;
+	uint64_t expect;
 	union {
 		struct {
-			uint8_t busy;	   /* the CID is outstanding */
-			uint8_t abandoned; /* a sync wait gave up: drop the completion */
-			uint8_t expired;   /* timed out; recovery was started for it */
-			uint8_t spare;
+			uint8_t expired; /* timed out; recovery was started for it */
+			uint8_t spare[3];
 			uint32_t stamp; /* age in ticks, counted by the timeout scan */
 		};
-		uint64_t state; /* all of the above, set in one store at submit */
+		uint64_t aux; /* all of the above, cleared in one store at submit */
 	};
 } __attribute__((aligned(32)));
 
-/* Outstanding (busy) and nobody gave up on it (not abandoned): one load,
- * one compare. */
-static inline bool upcie_nvme_req_live(const struct upcie_nvme_req *req)
+/* The key a CQE carries (its dword 2 high half and dword 3 low half):
+ * SQ id | CID << 16. */
+static inline uint64_t upcie_nvme_cqe_key(const struct upcie_nvme_cqe *cqe)
 {
-	return (req->state & 0xffffu) == 1u; /* little-endian only: lib/compiler.h */
+	return (uint64_t)cqe->sqid | (uint64_t)cqe->cid << 16;
 }
+
+/* The slot is outstanding (maybe abandoned). */
+static inline bool upcie_nvme_req_busy(const struct upcie_nvme_req *req)
+{
+	return !(req->expect & UPCIE_NVME_REQ_IDLE);
+}
+
+/* The full CID of an outstanding slot's command. */
+static inline uint16_t upcie_nvme_req_cid(const struct upcie_nvme_req *req)
+{
+	return (uint16_t)(req->expect >> 16);
+}
+
+/* A sync wait gives up: the completion will free the slot, no callback. */
+static inline void upcie_nvme_req_abandon(struct upcie_nvme_req *req)
+{
+	if (upcie_nvme_req_busy(req))
+		req->expect |= UPCIE_NVME_REQ_ABANDONED;
+}
+
+/* A completion made or taken by the host, kept until its callback can run
+ * (lifecycle, state.c: collected under the lock, delivered after). */
+struct upcie_nvme_hcpl {
+	upcie_nvme_cb cb;
+	void *arg;
+	struct upcie_nvme_cqe cqe;
+};
 
 struct upcie_nvme_qpair;
 /* The controller layer's slow path: called with the queue's state. */
@@ -71,8 +113,11 @@ struct upcie_nvme_qpair {
 	uint16_t sq_rung; /* tail value last published to the device */
 	uint16_t depth;	  /* entries in the SQ (cq_depth: in the CQ) */
 	uint16_t nfree;
-	uint16_t *free_cids;
-	struct upcie_nvme_req *reqs;
+	uint16_t *free_cids;	     /* full CIDs (slot | generation), depth - 1 */
+	struct upcie_nvme_req *reqs; /* cid_mask + 1 slots */
+	uint16_t cid_mask;	     /* a CID's slot bits: the power of two >= depth, - 1 */
+	uint16_t cid_gen;	     /* one generation: cid_mask + 1 (0 when no bits are left) */
+	uint32_t sqid_key;	     /* this SQ's id, as upcie_nvme_cqe_key() has it */
 	uint64_t *prp_lists;
 	uint32_t prp_slot_entries; /* list entries each CID owns */
 	uint32_t page_size;
@@ -98,6 +143,7 @@ struct upcie_nvme_qpair {
 	uint16_t phase;
 	volatile uint8_t poke; /* set by another thread: the owner's state changed */
 	uint8_t lazy_cq;       /* the CQ head goes out with the next SQ ring only */
+	uint8_t in_cb;	       /* a completion callback of this queue is running */
 	uint32_t polls;	       /* poll calls, for the clock look every TICK_POLLS */
 	uint32_t gen;	       /* *gen_src when this queue was last in step with its owner */
 	const volatile uint32_t *gen_src;
@@ -110,17 +156,20 @@ struct upcie_nvme_qpair {
 
 	/* Cold: the slow path and its owner. */
 	upcie_nvme_queue_slow_fn slow;
-	bool in_slow;		   /* the slow path is running (no re-entry) */
-	uint64_t tick_ms;	   /* clock at the last tick */
-	uint64_t seen_completed;   /* stats.completed at the last progress check */
-	uint64_t progress_ms;	   /* clock when progress was last seen */
-	uint32_t timeout_ticks;	   /* async command timeout; 0: none */
-	uint32_t health_ms;	   /* no progress for this long: check health */
-	upcie_nvme_timeout_cb tcb; /* the embedder's timeout policy, or NULL */
+	bool in_slow;			 /* the slow path is running (no re-entry) */
+	bool recovering;		 /* state.c's recovery runs (no re-entry) */
+	struct upcie_nvme_hcpl *harvest; /* depth entries, for state.c */
+	uint64_t tick_ms;		 /* clock at the last tick */
+	uint64_t seen_completed;	 /* stats.completed at the last progress check */
+	uint64_t progress_ms;		 /* clock when progress was last seen */
+	uint32_t timeout_ticks;		 /* async command timeout; 0: none */
+	uint32_t health_ms;		 /* no progress for this long: check health */
+	upcie_nvme_timeout_cb tcb;	 /* the embedder's timeout policy, or NULL */
 	void *tcb_arg;
 	struct upcie_nvme_ctrl *ctrl;
 	uint16_t qid;
-	bool on_device; /* the device has this queue (created, not deleted) */
+	uint16_t epoch; /* host-side resets: the generation new CIDs start at */
+	uint8_t qstate; /* lifecycle (state.h): written by state.c only */
 	size_t mem_bytes;
 	struct upcie_nvme_qpair *next; /* controller's list of I/O qpairs */
 };
@@ -131,11 +180,6 @@ HIDDEN struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *he
 						       uint32_t page_size, uint32_t max_xfer);
 HIDDEN void upcie_nvme_queue_free(struct upcie_nvme_qpair *qp, bool keep_dma);
 HIDDEN void upcie_nvme_queue_reset(struct upcie_nvme_qpair *qp);
-/* The device is gone or fenced, so nothing can reach the buffers any more:
- * the queue is off the device, what is left ends with a path error (DNR). */
-HIDDEN void upcie_nvme_queue_fenced(struct upcie_nvme_qpair *qp);
-HIDDEN uint32_t upcie_nvme_queue_complete_all(struct upcie_nvme_qpair *qp, uint16_t status,
-					      int dnr);
 HIDDEN int upcie_nvme_queue_submit(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
 				   const void *buf, size_t len, upcie_nvme_cb cb, void *arg,
 				   unsigned flags, uint16_t *cid);
@@ -174,12 +218,13 @@ static inline uint16_t upcie_nvme_queue_claim(struct upcie_nvme_qpair *qp, upcie
 					      void *arg)
 {
 	uint16_t cid = qp->free_cids[--qp->nfree];
-	struct upcie_nvme_req *req = &qp->reqs[cid];
+	struct upcie_nvme_req *req = &qp->reqs[cid & qp->cid_mask];
 
 	req->cb = cb;
 	req->arg = arg;
-	/* busy = 1, the other flags and the age 0: one store (little-endian). */
-	req->state = 1u;
+	/* Outstanding, as its completion must name it; flags and age 0. */
+	req->expect = qp->sqid_key | (uint32_t)cid << 16;
+	req->aux = 0;
 	return cid;
 }
 
@@ -393,13 +438,18 @@ static inline bool upcie_nvme_cqe_take(struct upcie_nvme_qpair *qp, struct upcie
 static inline void upcie_nvme_queue_complete(struct upcie_nvme_qpair *qp,
 					     const struct upcie_nvme_cqe *cqe)
 {
-	struct upcie_nvme_req *req = &qp->reqs[cqe->cid];
+	struct upcie_nvme_req *req = &qp->reqs[cqe->cid & qp->cid_mask];
+	bool deliver = !(req->expect & UPCIE_NVME_REQ_ABANDONED) && req->cb;
+	uint8_t was = qp->in_cb;
 
-	req->busy = 0;
-	qp->free_cids[qp->nfree++] = cqe->cid;
+	req->expect = UPCIE_NVME_REQ_IDLE;
+	qp->free_cids[qp->nfree++] = (uint16_t)(cqe->cid + qp->cid_gen);
 	qp->stats.completed++;
-	if (likely(!req->abandoned) && req->cb)
+	if (deliver) {
+		qp->in_cb = 1;
 		req->cb(req->arg, cqe);
+		qp->in_cb = was;
+	}
 }
 
 /* An entry reap cannot deliver as is (cold): a stray CID, or an
@@ -419,23 +469,28 @@ static inline __attribute__((always_inline)) int upcie_nvme_queue_reap(struct up
 		max = qp->depth;
 	/* Counted down: one decrement and branch per entry. */
 	for (left = max; left && upcie_nvme_cqe_take(qp, &cqe); left--) {
-		struct upcie_nvme_req *req = &qp->reqs[cqe.cid];
+		struct upcie_nvme_req *req = &qp->reqs[cqe.cid & qp->cid_mask];
 		upcie_nvme_cb cb;
 
-		/* Outstanding (busy) and not abandoned, in one compare. */
-		if (unlikely(cqe.cid >= qp->depth || !upcie_nvme_req_live(req))) {
+		/* Outstanding, not abandoned, this SQ and this generation of the
+		 * CID, in one compare: anything else (a stale, duplicate or
+		 * foreign completion) is dropped or ended by the cold path. */
+		if (unlikely(req->expect != upcie_nvme_cqe_key(&cqe))) {
 			upcie_nvme_queue_odd(qp, &cqe);
 			continue;
 		}
-		/* Give the CID back, then call back (so the callback may
-		 * resubmit); see upcie_nvme_queue_complete. */
-		req->busy = 0;
-		qp->free_cids[qp->nfree++] = cqe.cid;
+		/* Give the CID back (one generation on), then call back (so the
+		 * callback may resubmit); see upcie_nvme_queue_complete. */
+		req->expect = UPCIE_NVME_REQ_IDLE;
+		qp->free_cids[qp->nfree++] = (uint16_t)(cqe.cid + qp->cid_gen);
 		cb = req->cb;
+		qp->in_cb = 1; /* destroy and close refuse to run under a callback */
 		if (likely(cb != NULL))
 			cb(req->arg, &cqe);
 	}
 	n = max - left;
+	if (n)
+		qp->in_cb = 0;
 	qp->stats.completed += n; /* upcie_nvme_queue_odd() corrects for its own */
 	/* What the callbacks queued goes to the device before the CQ head,
 	 * which moved (n <= depth - 1: the device never fills more). With

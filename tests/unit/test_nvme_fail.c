@@ -475,7 +475,8 @@ static void test_abandoned_and_stray(void)
 	uint8_t *buf;
 	struct upcie_nvme_qpair *qp = start(&f, true, NULL, &p, &buf);
 	uint16_t cid = upcie_nvme_qpair_last_cid(qp);
-	qp->reqs[cid].abandoned = 1; /* what a sync wait that gave up leaves */
+	upcie_nvme_req_abandon(
+	    &qp->reqs[cid & qp->cid_mask]); /* what a sync wait that gave up leaves */
 	upcie_nvme_qpair_stats(qp, &s0);
 	upcie_sim_release_held(f.sim);
 	for (int i = 0; i < 100 && upcie_nvme_qpair_outstanding(qp); i++) {

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Noticing that things went wrong: health checks (device gone, CFS),
+ * command timeouts (the embedder's policy, Abort, then a reset), and the
+ * slow hooks the queue layer calls. What to do about it (fence, reset, a
+ * queue's recovery) is the lifecycle's, in state.c: this file only asks.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <upcie/pci.h>
+
+#include "log.h"
+#include "nvme/nvme.h"
+
+/* One look at the device: CSTS, and whether the kernel wants it back. */
+static int health(struct upcie_nvme_ctrl *c)
+{
+	uint32_t csts;
+	int rc;
+
+	if (c->state == UPCIE_NVME_GONE)
+		return upcie_err(-ENODEV, "%s: the device is gone", upcie_pci_name(c->dev));
+	__atomic_add_fetch(&c->health_checks, 1, __ATOMIC_RELAXED);
+	csts = upcie_mmio_read32(c->regs, UPCIE_NVME_REG_CSTS);
+	rc = csts == UINT32_MAX ? -ENODEV : upcie_pci_check(c->dev);
+	if (rc == -ENODEV) {
+		pthread_mutex_lock(&c->admin_lock);
+		upcie_nvme_fence(c, UPCIE_NVME_GONE,
+				 csts == UINT32_MAX ? "registers read all-ones: the device is gone"
+						    : "the kernel asked for the device back");
+		pthread_mutex_unlock(&c->admin_lock);
+		return upcie_err(-ENODEV, "%s: the device is gone (%s)", upcie_pci_name(c->dev),
+				 csts == UINT32_MAX
+				     ? "registers read all-ones"
+				     : "hot-unplug or unbind requested by the kernel");
+	}
+	if (!upcie_nvme_csts_cfs(csts) && c->state != UPCIE_NVME_FAILED)
+		return 0;
+	if (c->opts.no_auto_reset) {
+		pthread_mutex_lock(&c->admin_lock);
+		upcie_nvme_state_failed(c);
+		pthread_mutex_unlock(&c->admin_lock);
+		return upcie_err(-ENOTRECOVERABLE,
+				 "%s: Controller Fatal Status; the controller needs a reset "
+				 "(upcie_nvme_ctrl_reset)",
+				 upcie_pci_name(c->dev));
+	}
+	return upcie_nvme_ctrl_reset(c);
+}
+
+int upcie_nvme_ctrl_check(struct upcie_nvme_ctrl *c)
+{
+	int rc;
+
+	if (!c)
+		return upcie_err(-EINVAL, "upcie_nvme_ctrl_check needs a controller");
+	rc = health(c);
+	if (!rc && c->state == UPCIE_NVME_DEAD)
+		rc = upcie_err(-ENOTRECOVERABLE, "%s: a reset failed; the controller is disabled",
+			       upcie_pci_name(c->dev));
+	return rc;
+}
+
+/*
+ * A command outlived its timeout. The embedder's policy (default: Abort)
+ * runs; an Abort that does not end the command within the admin timeout is
+ * followed by a reset. Everything follows the command, not its slot: the
+ * wait ends when this command completed, even if its callback put a new
+ * one into the same slot. Returns completions delivered or a negative errno.
+ */
+int upcie_nvme_expire(struct upcie_nvme_qpair *qp, uint32_t slot)
+{
+	struct upcie_nvme_ctrl *c = qp->ctrl;
+	struct upcie_nvme_req *req = &qp->reqs[slot];
+	const uint64_t key = req->expect & ~UPCIE_NVME_REQ_ABANDONED;
+	const uint16_t cid = upcie_nvme_req_cid(req);
+	enum upcie_nvme_timeout_action act = UPCIE_NVME_TIMEOUT_ABORT;
+	uint64_t deadline;
+	int rc;
+
+#define STILL_OUT() ((req->expect & ~UPCIE_NVME_REQ_ABANDONED) == key)
+	qp->stats.timeouts++;
+	req->expired = 1;
+	if (qp->tcb)
+		act = qp->tcb(qp->tcb_arg, qp, cid);
+	if (act == UPCIE_NVME_TIMEOUT_WAIT) {
+		req->expired = 0;
+		req->stamp = 0;
+		return 0;
+	}
+	upcie_warn("%s: queue %u: command (cid %u) timed out; %s", upcie_pci_name(c->dev), qp->qid,
+		   cid, act == UPCIE_NVME_TIMEOUT_ABORT ? "aborting it" : "resetting");
+	uint64_t resets = c->resets;
+	if (act == UPCIE_NVME_TIMEOUT_ABORT && upcie_nvme_abort(qp, cid) == 0) {
+		/* Aborted: its completion (Command Abort Requested) follows. */
+		deadline = upcie_now_ms() + c->opts.admin_timeout_ms;
+		while (STILL_OUT() && upcie_now_ms() <= deadline) {
+			upcie_nvme_queue_reap(qp, 0);
+			upcie_pci_idle(c->dev);
+		}
+		if (!STILL_OUT())
+			return 1;
+	}
+#undef STILL_OUT
+	/* A lost Abort has already reset the controller (admin timeout). */
+	pthread_mutex_lock(&c->admin_lock);
+	rc = c->resets != resets ? 0
+				 : upcie_nvme_reset_locked(c, "a command timed out and Abort did "
+							      "not end it");
+	pthread_mutex_unlock(&c->admin_lock);
+	if (rc)
+		return rc;
+	return upcie_nvme_state_recover(qp);
+}
+
+int upcie_nvme_abort(struct upcie_nvme_qpair *qp, uint16_t cid)
+{
+	struct upcie_nvme_sqe sqe = {
+	    .opc = UPCIE_NVME_ADM_ABORT,
+	    .cdw10 = ((uint32_t)cid << 16) | qp->qid,
+	};
+	struct upcie_nvme_cqe cqe = {0};
+	int rc;
+
+	if (!qp || !upcie_nvme_req_busy(&qp->reqs[cid & qp->cid_mask]) ||
+	    upcie_nvme_req_cid(&qp->reqs[cid & qp->cid_mask]) != cid)
+		return upcie_err(-EINVAL, "upcie_nvme_abort: cid %u is not outstanding", cid);
+	qp->stats.aborts++;
+	rc = upcie_nvme_admin(qp->ctrl, &sqe, NULL, 0, &cqe, 0);
+	if (rc)
+		return rc;
+	/* Abort's dword 0 bit 0: 0 = the command was aborted (Base spec 5.1). */
+	return (cqe.dw0 & 1) ? 1 : 0;
+}
+
+/* Timeouts of a queue, on its tick: any command past its time is expired. */
+static int check_timeouts(struct upcie_nvme_qpair *qp)
+{
+	int n = 0;
+
+	for (uint32_t slot = 0; slot <= qp->cid_mask; slot++) {
+		struct upcie_nvme_req *req = &qp->reqs[slot];
+		int rc;
+
+		if (!upcie_nvme_req_busy(req) || req->expired || ++req->stamp < qp->timeout_ticks)
+			continue;
+		rc = upcie_nvme_expire(qp, slot);
+		if (rc < 0)
+			return rc;
+		n += rc;
+	}
+	return n;
+}
+
+/*
+ * The slow hook of I/O queues (queue.c calls it every few hundred polls
+ * once the coarse clock moved, and on a state change). Health is checked
+ * only when commands are outstanding and none completed for health_ms.
+ */
+int upcie_nvme_queue_owner_slow(struct upcie_nvme_qpair *qp, bool tick)
+{
+	uint32_t outstanding = upcie_nvme_qpair_outstanding(qp);
+	int rc;
+
+	if (qp->gen != *qp->gen_src)
+		return upcie_nvme_state_recover(qp);
+	if (!tick)
+		return 0;
+	if (!outstanding || qp->stats.completed != qp->seen_completed) {
+		qp->seen_completed = qp->stats.completed;
+		qp->progress_ms = qp->tick_ms;
+	} else if (qp->tick_ms - qp->progress_ms >= qp->health_ms) {
+		qp->progress_ms = qp->tick_ms;
+		rc = health(qp->ctrl);
+		if (rc < 0 || qp->gen != *qp->gen_src)
+			return rc < 0 && qp->gen == *qp->gen_src ? rc
+								 : upcie_nvme_state_recover(qp);
+	}
+	if (!outstanding || !qp->timeout_ticks)
+		return 0;
+	return check_timeouts(qp);
+}
+
+/* The admin queue's slow hook: health while a command waits; fenced states. */
+int upcie_nvme_admin_slow(struct upcie_nvme_qpair *qp, bool tick)
+{
+	struct upcie_nvme_ctrl *c = qp->ctrl;
+	uint32_t gen;
+	int st = upcie_nvme_state_read(c, &gen);
+
+	if (qp->gen != gen) {
+		if (st == UPCIE_NVME_GONE || st == UPCIE_NVME_DEAD) {
+			upcie_nvme_state_q_end(qp, UPCIE_NVME_SC_HOST_PATH_ERROR, 1);
+			return st == UPCIE_NVME_GONE ? -ENODEV : -ENOTRECOVERABLE;
+		}
+		return 0;
+	}
+	if (!tick || !upcie_nvme_qpair_outstanding(qp))
+		return 0;
+	if (qp->stats.completed != qp->seen_completed) {
+		qp->seen_completed = qp->stats.completed;
+		qp->progress_ms = qp->tick_ms;
+		return 0;
+	}
+	if (qp->tick_ms - qp->progress_ms < qp->health_ms)
+		return 0;
+	qp->progress_ms = qp->tick_ms;
+	/* Only the cheap half of health(): a reset from inside an admin wait
+	 * is left to the wait's own timeout. */
+	__atomic_add_fetch(&c->health_checks, 1, __ATOMIC_RELAXED);
+	uint32_t csts = upcie_mmio_read32(c->regs, UPCIE_NVME_REG_CSTS);
+	if (csts == UINT32_MAX || upcie_pci_check(c->dev) == -ENODEV) {
+		upcie_nvme_fence(c, UPCIE_NVME_GONE, "the device is gone");
+		return upcie_err(-ENODEV, "%s: the device is gone", upcie_pci_name(c->dev));
+	}
+	if (upcie_nvme_csts_cfs(csts))
+		return upcie_err(-ENOTRECOVERABLE, "%s: Controller Fatal Status (CSTS.CFS)",
+				 upcie_pci_name(c->dev));
+	return 0;
+}
