@@ -38,7 +38,8 @@ HOST_RE = re.compile(r"UPCIE-HOST: (\S+)(?: (\S+))?")
 # Kernel command line values the guest can take: no quoting on that line.
 SAFE_RE = re.compile(r"^[A-Za-z0-9_.,:/-]*$")
 FORWARDED = ("UPCIE_GUEST_RAW_BIND", "UPCIE_SUITE_TIMEOUT", "UPCIE_GUEST_QUICK",
-             "UPCIE_MX_VARIANTS", "UPCIE_RESET_DURATION", "UPCIE_RESET_PERIOD_MS")
+             "UPCIE_MX_VARIANTS", "UPCIE_RESET_DURATION", "UPCIE_RESET_PERIOD_MS",
+             "UPCIE_RESET_VFIO")
 
 
 class SetupError(Exception):
