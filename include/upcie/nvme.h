@@ -125,7 +125,9 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct u
 					     const struct upcie_nvme_ctrl_opts *opts);
 /* Deletes remaining I/O queues (their requests complete as aborted),
  * shuts the controller down and frees everything. Returns the first error
- * met (e.g. -ETIMEDOUT if shutdown did not complete), but frees anyway. */
+ * met (e.g. -ETIMEDOUT if shutdown did not complete), but frees anyway.
+ * Called from a completion or event callback of this controller it
+ * refuses (-EBUSY, nothing freed): close after the poll returned. */
 int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *ctrl);
 
 /*
@@ -310,6 +312,11 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
  * A deletion that gets no answer resets the controller (unless
  * no_auto_reset), which takes the queue off the device: what is left
  * completes with UPCIE_NVME_SC_HOST_ABORTED, the qpair is freed, 0.
+ * A qpair whose deletion was refused (-EBUSY) is ended by the next reset
+ * (its commands complete HOST_ABORTED, its queue id is free again) or by
+ * close. Called from one of the qpair's own completion callbacks it
+ * refuses (-EBUSY, the qpair stays usable): destroy after the poll
+ * returned. A reset from inside a callback works.
  */
 int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp);
 
