@@ -33,16 +33,6 @@ static int state_errno(const struct upcie_nvme_ctrl *c)
 	return c->state == UPCIE_NVME_GONE ? -ENODEV : -ENOTRECOVERABLE;
 }
 
-/* A wait gave up on command cid: if it is still outstanding (the slot may
- * hold a newer command by now), its completion frees the slot silently. */
-static void abandon(struct upcie_nvme_qpair *qp, uint16_t cid)
-{
-	struct upcie_nvme_req *req = &qp->reqs[cid & qp->cid_mask];
-
-	if (upcie_nvme_req_busy(req) && upcie_nvme_req_cid(req) == cid)
-		upcie_nvme_req_abandon(req);
-}
-
 /*
  * The admin command got no completion in time, or the controller reported
  * CFS while it waited. The device may still run it and write its buffer,
@@ -68,7 +58,7 @@ static int admin_failed(struct upcie_nvme_ctrl *c, const struct upcie_nvme_sqe *
 			      ? "the controller needs a reset (upcie_nvme_ctrl_reset)"
 			      : "the controller was reset");
 	upcie_errmsg_save(msg, sizeof(msg));
-	abandon(c->admin, cid);
+	upcie_nvme_queue_abandon(c->admin, cid);
 	/* The controller layer decides: mark it failed, or reset it. */
 	c->admin_lost(c,
 		      err == -ETIMEDOUT ? "an admin command timed out" : "Controller Fatal Status");
@@ -104,7 +94,7 @@ int upcie_nvme_admin_locked(struct upcie_nvme_ctrl *c, struct upcie_nvme_sqe *sq
 		return admin_failed(c, sqe, cid, rc, timeout_ms);
 	if (rc) {
 		/* Gone or failed: the request ends when the device is fenced. */
-		abandon(c->admin, cid);
+		upcie_nvme_queue_abandon(c->admin, cid);
 		return upcie_err(rc, "%s: admin command %#x: %s", upcie_pci_name(c->dev), sqe->opc,
 				 state_says(c));
 	}
@@ -323,13 +313,12 @@ int upcie_nvme_get_features(struct upcie_nvme_ctrl *c, uint8_t fid, uint32_t cdw
  * The pages are allocated once and kept until close, even when a later
  * configuration fails: queues not yet re-created after a reset still point
  * into them. A reset gives the same pages to the device once more. */
-int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *c, bool again)
+int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *c)
 {
 	struct upcie_nvme_sqe sqe = {.opc = UPCIE_NVME_ADM_DBBUF_CONFIG};
 	uint16_t st = 0;
 	int rc;
 
-	(void)again;
 	c->dbbuf_on = false;
 	/* Zeroed once, when allocated: after that each queue zeroes its own
 	 * slots when it is created (its owner may be writing them now). */

@@ -301,7 +301,7 @@ int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *c, bool again)
 		return rc;
 	c->dbbuf_on = false;
 	if (!c->opts.no_dbbuf && (c->id->oacs & UPCIE_NVME_OACS_DBBUF))
-		upcie_nvme_setup_dbbuf(c, again); /* optional: without it doorbells are MMIO */
+		upcie_nvme_setup_dbbuf(c); /* optional: without it doorbells are MMIO */
 	rc = upcie_nvme_scan_namespaces(c);
 	if (rc && again && rc != -ENODEV && rc != -ETIMEDOUT) {
 		/* The controller works (it answered): a reset does not fail
@@ -545,7 +545,7 @@ int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *c)
 	if (!c)
 		return 0;
 	for (struct upcie_nvme_qpair *qp = c->qpairs; qp; qp = qp->next)
-		if (qp->in_cb || qp->recovering)
+		if (qp->in_cb || qp->harvesting)
 			return upcie_err(
 			    -EBUSY,
 			    "%s: the controller cannot be closed from a completion "

@@ -75,13 +75,11 @@ int upcie_nvme_expire(struct upcie_nvme_qpair *qp, uint32_t slot)
 {
 	struct upcie_nvme_ctrl *c = qp->ctrl;
 	struct upcie_nvme_req *req = &qp->reqs[slot];
-	const uint64_t key = req->expect & UPCIE_NVME_REQ_KEY;
 	const uint16_t cid = upcie_nvme_req_cid(req);
 	enum upcie_nvme_timeout_action act = UPCIE_NVME_TIMEOUT_ABORT;
 	uint64_t deadline;
 	int rc;
 
-#define STILL_OUT() upcie_nvme_req_holds(req, key)
 	qp->stats.timeouts++;
 	req->expect |= UPCIE_NVME_REQ_EXPIRED;
 	if (qp->tcb)
@@ -89,7 +87,7 @@ int upcie_nvme_expire(struct upcie_nvme_qpair *qp, uint32_t slot)
 	if (act == UPCIE_NVME_TIMEOUT_WAIT) {
 		/* Young again (if it is still this command): flags and age 0,
 		 * but an abandoned mark stays. */
-		if (STILL_OUT())
+		if (upcie_nvme_queue_req(qp, cid))
 			req->expect &= UPCIE_NVME_REQ_KEY | UPCIE_NVME_REQ_ABANDONED;
 		return 0;
 	}
@@ -99,14 +97,13 @@ int upcie_nvme_expire(struct upcie_nvme_qpair *qp, uint32_t slot)
 	if (act == UPCIE_NVME_TIMEOUT_ABORT && upcie_nvme_abort(qp, cid) == 0) {
 		/* Aborted: its completion (Command Abort Requested) follows. */
 		deadline = upcie_now_ms() + c->opts.admin_timeout_ms;
-		while (STILL_OUT() && upcie_now_ms() <= deadline) {
+		while (upcie_nvme_queue_req(qp, cid) && upcie_now_ms() <= deadline) {
 			upcie_nvme_queue_reap(qp, 0);
 			upcie_pci_idle(c->dev);
 		}
-		if (!STILL_OUT())
+		if (!upcie_nvme_queue_req(qp, cid))
 			return 1;
 	}
-#undef STILL_OUT
 	/* A lost Abort has already reset the controller (admin timeout). */
 	pthread_mutex_lock(&c->admin_lock);
 	rc = c->resets != resets ? 0
@@ -120,16 +117,13 @@ int upcie_nvme_expire(struct upcie_nvme_qpair *qp, uint32_t slot)
 
 int upcie_nvme_abort(struct upcie_nvme_qpair *qp, uint16_t cid)
 {
-	struct upcie_nvme_sqe sqe = {
-	    .opc = UPCIE_NVME_ADM_ABORT,
-	    .cdw10 = ((uint32_t)cid << 16) | qp->qid,
-	};
+	struct upcie_nvme_sqe sqe = {.opc = UPCIE_NVME_ADM_ABORT};
 	struct upcie_nvme_cqe cqe = {0};
 	int rc;
 
-	if (!qp || !upcie_nvme_req_busy(&qp->reqs[cid & qp->cid_mask]) ||
-	    upcie_nvme_req_cid(&qp->reqs[cid & qp->cid_mask]) != cid)
+	if (!qp || !upcie_nvme_queue_req(qp, cid))
 		return upcie_err(-EINVAL, "upcie_nvme_abort: cid %u is not outstanding", cid);
+	sqe.cdw10 = ((uint32_t)cid << 16) | qp->qid;
 	qp->stats.aborts++;
 	rc = upcie_nvme_admin(qp->ctrl, &sqe, NULL, 0, &cqe, 0);
 	if (rc)
@@ -181,10 +175,10 @@ int upcie_nvme_queue_owner_slow(struct upcie_nvme_qpair *qp, bool tick)
 	} else if (qp->tick_ms - qp->progress_ms >= qp->health_ms) {
 		qp->progress_ms = qp->tick_ms;
 		rc = health(qp->ctrl);
-		if (rc < 0 || !upcie_nvme_queue_in_step(qp))
-			return rc < 0 && upcie_nvme_queue_in_step(qp)
-				   ? rc
-				   : upcie_nvme_state_recover(qp);
+		if (!upcie_nvme_queue_in_step(qp))
+			return upcie_nvme_state_recover(qp); /* fenced or reset by it */
+		if (rc < 0)
+			return rc;
 	}
 	if (!outstanding || !qp->timeout_ticks)
 		return 0;

@@ -180,10 +180,9 @@ static int sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *
 	if (rc)
 		return rc;
 	rc = upcie_nvme_queue_wait(qp, &w.done, upcie_now_ms() + timeout_ms, qp->ctrl->dev);
-	/* The slot holds this command as long as it is outstanding (w.done
-	 * is set when it ends): the checks below follow the command. */
-	req = &qp->reqs[cid & qp->cid_mask];
-	if (rc == -ETIMEDOUT && !w.done && !(req->expect & UPCIE_NVME_REQ_EXPIRED)) {
+	/* Follow the command, not its slot: NULL once it ended. */
+	req = upcie_nvme_queue_req(qp, cid);
+	if (rc == -ETIMEDOUT && req && !(req->expect & UPCIE_NVME_REQ_EXPIRED)) {
 		bool was = qp->in_slow;
 
 		qp->in_slow = true; /* the recovery's polls only reap */
@@ -191,7 +190,7 @@ static int sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *
 		qp->in_slow = was;
 	}
 	if (!w.done) {
-		upcie_nvme_req_abandon(req);
+		upcie_nvme_queue_abandon(qp, cid);
 		if (rc == -ETIMEDOUT)
 			return upcie_err(
 			    -ETIMEDOUT,

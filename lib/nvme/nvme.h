@@ -108,7 +108,7 @@ HIDDEN int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *ctrl, bool again);
 HIDDEN int upcie_nvme_admin_locked(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_sqe *sqe,
 				   void *buf, size_t len, struct upcie_nvme_cqe *cqe,
 				   uint32_t timeout_ms);
-HIDDEN int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *ctrl, bool again);
+HIDDEN int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *ctrl);
 HIDDEN void upcie_nvme_aer_arm(struct upcie_nvme_ctrl *ctrl);
 HIDDEN void upcie_nvme_admin_events(struct upcie_nvme_ctrl *ctrl);
 

@@ -128,6 +128,7 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 	uint32_t depth = opts && opts->depth ? opts->depth : 128;
 	struct upcie_nvme_qpair *qp;
 	uint32_t mqes, cq_depth, gen;
+	bool zombie = false;
 	int qid, rc;
 
 	if (!ctrl)
@@ -185,21 +186,25 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 	 * controller instance that has it. */
 	pthread_mutex_lock(&ctrl->admin_lock);
 	gen = ctrl->gen;
-	rc = ctrl->state == UPCIE_NVME_LIVE
-		 ? upcie_nvme_qpair_create_on_device(qp)
-		 : upcie_err(ctrl->state == UPCIE_NVME_GONE ? -ENODEV : -ENOTRECOVERABLE,
-			     "%s: no queue pair can be created: the controller is %s",
-			     upcie_pci_name(ctrl->dev), upcie_nvme_state_name(ctrl->state));
-	if (!rc)
-		upcie_nvme_state_q_created(qp, gen);
+	if (ctrl->state != UPCIE_NVME_LIVE) {
+		rc = upcie_err(ctrl->state == UPCIE_NVME_GONE ? -ENODEV : -ENOTRECOVERABLE,
+			       "%s: no queue pair can be created: the controller is %s",
+			       upcie_pci_name(ctrl->dev), upcie_nvme_state_name(ctrl->state));
+	} else {
+		rc = upcie_nvme_qpair_create_on_device(qp);
+		if (!rc)
+			upcie_nvme_state_q_created(qp, gen);
+		else if ((zombie = rc != -EIO))
+			/* Not refused (a timeout, the controller failing meanwhile,
+			 * a CQ left behind): the device may own a queue in this
+			 * memory. Out of reuse until a reset or close, which free
+			 * it (so not touched after the unlock). */
+			upcie_nvme_state_q_zombie(qp);
+	}
 	pthread_mutex_unlock(&ctrl->admin_lock);
 	if (!rc)
 		return qp;
-	/* -EIO (or refused before): the device does not use the memory.
-	 * Anything else (a timeout, a CQ left behind) may leave a queue the
-	 * device still owns: keep it out of reuse until a reset or close. */
-	if (rc != -EIO && rc != -ENOTRECOVERABLE && rc != -ENODEV) {
-		upcie_nvme_state_q_zombie(qp);
+	if (zombie) {
 		errno = -rc;
 		return NULL;
 	}
@@ -244,11 +249,12 @@ static int delete_on_device(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_qpai
 int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 {
 	struct upcie_nvme_ctrl *ctrl;
-	int rc = 0;
+	bool on_device;
+	int rc = 0, st;
 
 	if (!qp)
 		return 0;
-	if (qp->in_cb || qp->recovering)
+	if (qp->in_cb || qp->harvesting)
 		return upcie_err(-EBUSY,
 				 "queue %u cannot be destroyed from its own completion callback; "
 				 "destroy it after upcie_nvme_poll() returned",
@@ -262,34 +268,39 @@ int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 	if (!upcie_nvme_queue_in_step(qp))
 		upcie_nvme_queue_poll_slow(qp, 0);
 	pthread_mutex_lock(&ctrl->admin_lock);
-	if (qp->qstate != UPCIE_NVME_Q_LIVE || qp->gen != ctrl->gen ||
-	    ctrl->state == UPCIE_NVME_GONE || ctrl->state == UPCIE_NVME_DEAD) {
-		/* Nothing on the device (never created again after a reset, or
-		 * taken off by one since), or the device is fenced. */
-		if (ctrl->state == UPCIE_NVME_GONE || ctrl->state == UPCIE_NVME_DEAD)
-			upcie_nvme_state_q_fenced(qp);
-		else if (ctrl->state == UPCIE_NVME_LIVE || qp->qstate != UPCIE_NVME_Q_LIVE) {
-			upcie_nvme_state_q_gone(qp);
-			upcie_nvme_state_q_end(qp, UPCIE_NVME_SC_HOST_ABORTED, 0);
-		} else
-			rc = -EBUSY;
-	} else {
-		rc = delete_on_device(ctrl, qp, qp->gen);
-	}
-	if (rc)
+	st = ctrl->state;
+	/* On the device: created and not taken off by a reset since. Out of
+	 * step under FAILED is not proof of a reset (LIVE -> FAILED moves the
+	 * generation too): counted as on the device. */
+	on_device = qp->qstate == UPCIE_NVME_Q_LIVE &&
+		    (qp->gen == ctrl->gen || st == UPCIE_NVME_FAILED || st == UPCIE_NVME_RESETTING);
+	if (st == UPCIE_NVME_GONE || st == UPCIE_NVME_DEAD) {
+		upcie_nvme_state_q_fenced(qp); /* nothing can reach the buffers */
+	} else if (!on_device) {
+		upcie_nvme_state_q_gone(qp);
+		upcie_nvme_state_q_end(qp, UPCIE_NVME_SC_HOST_ABORTED, 0);
+	} else if (st != UPCIE_NVME_LIVE) {
+		rc = upcie_err(-EBUSY,
+			       "%s: queue %u cannot be deleted while the controller is %s; its "
+			       "memory is kept and its %u commands end when the controller is "
+			       "reset or closed",
+			       upcie_pci_name(ctrl->dev), qp->qid, upcie_nvme_state_name(st),
+			       upcie_nvme_qpair_outstanding(qp));
+	} else if (delete_on_device(ctrl, qp, qp->gen)) {
 		rc = upcie_err(-EBUSY,
 			       "%s: queue %u could not be deleted (%s); its memory is kept and "
 			       "its %u commands end when the controller is reset or closed",
-			       upcie_pci_name(ctrl->dev), qp->qid,
-			       rc == -EBUSY ? "the controller is failed" : upcie_errmsg(),
+			       upcie_pci_name(ctrl->dev), qp->qid, upcie_errmsg(),
 			       upcie_nvme_qpair_outstanding(qp));
-	pthread_mutex_unlock(&ctrl->admin_lock);
-	if (rc) {
-		/* The device may still own these queues: keep their memory (and
-		 * the qid) out of reuse until the controller is reset or closed. */
-		upcie_nvme_state_q_zombie(qp);
-		return rc;
 	}
+	/* The device may still own a queue that could not be deleted: its
+	 * memory (and qid) stay out of reuse until a reset or close, and the
+	 * zombie is listed before any reset can run. */
+	if (rc)
+		upcie_nvme_state_q_zombie(qp);
+	pthread_mutex_unlock(&ctrl->admin_lock);
+	if (rc)
+		return rc;
 	upcie_nvme_state_qid_free(ctrl, qp->qid);
 	upcie_nvme_queue_free(qp, false);
 	return 0;

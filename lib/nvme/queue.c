@@ -305,10 +305,8 @@ int upcie_nvme_queue_tick(struct upcie_nvme_qpair *qp)
 		n = qp->slow(qp, tick);
 		qp->in_slow = false;
 	}
-	if (n < 0 || !upcie_nvme_queue_in_step(qp))
-		__atomic_store_n(
-		    &qp->poke, 1,
-		    __ATOMIC_RELAXED); /* still out of step: come back on the next poll */
+	if (n < 0 || !upcie_nvme_queue_in_step(qp)) /* come back on the next poll */
+		__atomic_store_n(&qp->poke, 1, __ATOMIC_RELAXED);
 	else
 		upcie_nvme_queue_ring(qp); /* what waited while poked */
 	return n;

@@ -102,13 +102,6 @@ static inline uint16_t upcie_nvme_req_cid(const struct upcie_nvme_req *req)
 	return (uint16_t)(req->expect >> 16);
 }
 
-/* A sync wait gives up: the completion will free the slot, no callback. */
-static inline void upcie_nvme_req_abandon(struct upcie_nvme_req *req)
-{
-	if (upcie_nvme_req_busy(req))
-		req->expect |= UPCIE_NVME_REQ_ABANDONED;
-}
-
 /* A completion made or taken by the host, kept until its callback can run
  * (lifecycle, state.c: collected under the lock, delivered after). */
 struct upcie_nvme_hcpl {
@@ -173,7 +166,7 @@ struct upcie_nvme_qpair {
 	/* Cold: the slow path and its owner. */
 	upcie_nvme_queue_slow_fn slow;
 	bool in_slow;			 /* the slow path is running (no re-entry) */
-	bool recovering;		 /* state.c's recovery runs (no re-entry) */
+	bool harvesting;		 /* state.c fills or delivers harvest (no re-entry) */
 	struct upcie_nvme_hcpl *harvest; /* depth entries, for state.c */
 	uint64_t tick_ms;		 /* clock at the last tick */
 	uint64_t seen_completed;	 /* stats.completed at the last progress check */
@@ -195,6 +188,25 @@ struct upcie_nvme_qpair {
 static inline bool upcie_nvme_queue_in_step(const struct upcie_nvme_qpair *qp)
 {
 	return qp->gen == __atomic_load_n(qp->gen_src, __ATOMIC_ACQUIRE);
+}
+
+/* The request of command cid, or NULL when it is not outstanding (its slot
+ * is free, or holds a later command). */
+static inline struct upcie_nvme_req *upcie_nvme_queue_req(struct upcie_nvme_qpair *qp, uint16_t cid)
+{
+	struct upcie_nvme_req *req = &qp->reqs[cid & qp->cid_mask];
+
+	return upcie_nvme_req_holds(req, qp->sqid_key | (uint32_t)cid << 16) ? req : NULL;
+}
+
+/* A wait gave up on command cid: if it is still outstanding, its
+ * completion frees the slot with no callback. */
+static inline void upcie_nvme_queue_abandon(struct upcie_nvme_qpair *qp, uint16_t cid)
+{
+	struct upcie_nvme_req *req = upcie_nvme_queue_req(qp, cid);
+
+	if (req)
+		req->expect |= UPCIE_NVME_REQ_ABANDONED;
 }
 
 /* queue.c: memory, the cold halves of submit and poll, and waits. */
@@ -428,6 +440,18 @@ upcie_nvme_queue_rw(struct upcie_nvme_qpair *qp, uint8_t opc, uint32_t nsid, uin
 	return 0;
 }
 
+/* The status halfword of a CQ slot, with the phase tag (bits 63:48 of its
+ * second quadword). Under ThreadSanitizer (the sim's thread posts) an
+ * acquire load stands for what the read barrier after it gives. */
+static inline uint16_t upcie_nvme_cqe_status_word(const volatile uint64_t *slot)
+{
+#ifdef UPCIE_MMIO_TSAN
+	return __atomic_load_n(&((const volatile uint16_t *)slot)[7], __ATOMIC_ACQUIRE);
+#else
+	return ((const volatile uint16_t *)slot)[7];
+#endif
+}
+
 /*
  * 5. Take one completion if the device posted it: the entry as two
  * aligned quadwords, dw0/dw1 then sqhd/sqid/cid/status (Base spec 4.6).
@@ -440,17 +464,8 @@ static inline bool upcie_nvme_cqe_take(struct upcie_nvme_qpair *qp, struct upcie
 
 	/* The phase tag: bit 0 of the status halfword (bits 63:48 of the
 	 * second quadword). */
-#ifdef UPCIE_MMIO_TSAN
-	/* ThreadSanitizer builds (the sim's thread posts): an acquire load
-	 * stands for what the barrier below gives. */
-	if (((__atomic_load_n(&((const volatile uint16_t *)slot)[7], __ATOMIC_ACQUIRE)) ^
-	     qp->phase) &
-	    1)
+	if ((upcie_nvme_cqe_status_word(slot) ^ qp->phase) & 1)
 		return false;
-#else
-	if ((((const volatile uint16_t *)slot)[7] ^ qp->phase) & 1)
-		return false;
-#endif
 	/* The device writes the status word (with the phase) last: read the
 	 * entry, the quadword with the phase included, again only after
 	 * seeing the new phase. */

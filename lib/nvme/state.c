@@ -146,35 +146,34 @@ void upcie_nvme_state_admin_in_step(struct upcie_nvme_ctrl *c)
 
 /* ---- host completions, collected first, delivered last ---- */
 
-/* Take slot's command off the queue into h (status: a host status; or the
- * device's CQE when cqe is given). Abandoned commands end silently. */
-static void take(struct upcie_nvme_qpair *qp, uint32_t slot, const struct upcie_nvme_cqe *cqe,
-		 uint16_t status, int dnr, uint32_t *nh)
+/* Take slot's command off the queue: the slot is free again (its next CID
+ * one generation on) and *h holds the completion to deliver, the device's
+ * cqe or, without one, a host status. false: nothing to deliver (the
+ * command was abandoned or had no callback). */
+static bool take(struct upcie_nvme_qpair *qp, uint32_t slot, const struct upcie_nvme_cqe *cqe,
+		 uint16_t status, int dnr, struct upcie_nvme_hcpl *h)
 {
 	struct upcie_nvme_req *req = &qp->reqs[slot];
-	struct upcie_nvme_hcpl *h = &qp->harvest[*nh];
+	bool live = !(req->expect & UPCIE_NVME_REQ_ABANDONED) && req->cb;
 
 	qp->stats.completed++;
-	if (!(req->expect & UPCIE_NVME_REQ_ABANDONED) && req->cb) {
-		h->cb = req->cb;
-		h->arg = req->arg;
-		if (cqe) {
-			h->cqe = *cqe;
-		} else {
-			h->cqe = (struct upcie_nvme_cqe){0};
-			h->cqe.cid = upcie_nvme_req_cid(req);
-			h->cqe.sqid = qp->qid;
-			h->cqe.status = upcie_nvme_status_field(status, dnr, 0);
-		}
-		(*nh)++;
+	h->cb = req->cb;
+	h->arg = req->arg;
+	if (cqe) {
+		h->cqe = *cqe;
+	} else {
+		h->cqe = (struct upcie_nvme_cqe){0};
+		h->cqe.cid = upcie_nvme_req_cid(req);
+		h->cqe.sqid = qp->qid;
+		h->cqe.status = upcie_nvme_status_field(status, dnr, 0);
 	}
-	/* The slot's next CID: one generation on from the one it had. */
 	qp->free_cids[qp->nfree++] = (uint16_t)(upcie_nvme_req_cid(req) + qp->cid_gen);
 	req->expect = UPCIE_NVME_REQ_IDLE;
+	return live;
 }
 
 /* What the device posted before it let go of the queue: real completions
- * (no doorbell: the queue is gone). Strays are counted and dropped. */
+ * (no doorbell: the queue is gone), collected. Strays are counted, dropped. */
 static void take_posted(struct upcie_nvme_qpair *qp, uint32_t *nh)
 {
 	struct upcie_nvme_cqe cqe;
@@ -182,40 +181,59 @@ static void take_posted(struct upcie_nvme_qpair *qp, uint32_t *nh)
 	while (upcie_nvme_cqe_take(qp, &cqe)) {
 		uint32_t slot = cqe.cid & qp->cid_mask;
 
-		if (upcie_nvme_req_holds(&qp->reqs[slot], upcie_nvme_cqe_key(&cqe)))
-			take(qp, slot, &cqe, 0, 0, nh);
-		else
+		if (!upcie_nvme_req_holds(&qp->reqs[slot], upcie_nvme_cqe_key(&cqe)))
 			upcie_nvme_queue_stray(qp, &cqe);
+		else if (take(qp, slot, &cqe, 0, 0, &qp->harvest[*nh]))
+			(*nh)++;
 	}
 }
 
-/* Every outstanding command but those marked kept (skip[slot]). */
+/* Collect every outstanding command but those marked kept (skip[slot]). */
 static void take_all(struct upcie_nvme_qpair *qp, const uint8_t *skip, uint16_t status, int dnr,
 		     uint32_t *nh)
 {
 	for (uint32_t slot = 0; slot <= qp->cid_mask; slot++)
-		if (upcie_nvme_req_busy(&qp->reqs[slot]) && !(skip && skip[slot]))
-			take(qp, slot, NULL, status, dnr, nh);
+		if (upcie_nvme_req_busy(&qp->reqs[slot]) && !(skip && skip[slot]) &&
+		    take(qp, slot, NULL, status, dnr, &qp->harvest[*nh]))
+			(*nh)++;
 }
 
+/* Run the collected callbacks. The harvest stays in use until the last
+ * one returned: a recovery a callback's poll would start waits for the
+ * next poll (harvesting), destroy and close refuse (in_cb). */
 static void deliver(struct upcie_nvme_qpair *qp, uint32_t nh)
 {
 	uint8_t was = qp->in_cb;
+	bool busy = qp->harvesting;
 
 	qp->in_cb = 1;
+	qp->harvesting = true;
 	for (uint32_t i = 0; i < nh; i++)
 		qp->harvest[i].cb(qp->harvest[i].arg, &qp->harvest[i].cqe);
+	qp->harvesting = busy;
 	qp->in_cb = was;
 }
 
-/* End everything outstanding now (the device can no longer touch it). */
+/* End everything outstanding now (the device can no longer touch it), one
+ * command at a time: this needs no harvest, so it may run inside another
+ * delivery. A command a callback submits meanwhile ends too if the scan
+ * has not passed its slot (the queue is not going to the device). */
 static uint32_t end_all(struct upcie_nvme_qpair *qp, uint16_t status, int dnr)
 {
-	uint32_t nh = 0;
+	uint8_t was = qp->in_cb;
+	uint32_t n = 0;
 
-	take_all(qp, NULL, status, dnr, &nh);
-	deliver(qp, nh);
-	return nh;
+	qp->in_cb = 1;
+	for (uint32_t slot = 0; slot <= qp->cid_mask; slot++) {
+		struct upcie_nvme_hcpl h;
+
+		if (upcie_nvme_req_busy(&qp->reqs[slot]) && take(qp, slot, NULL, status, dnr, &h)) {
+			h.cb(h.arg, &h.cqe);
+			n++;
+		}
+	}
+	qp->in_cb = was;
+	return n;
 }
 
 /* ---- fence and reset ---- */
@@ -370,8 +388,10 @@ static int recreate(struct upcie_nvme_qpair *qp, uint32_t gen, uint32_t *nh)
 		keep = malloc((size_t)unrung * sizeof(*keep));
 		kreq = malloc((size_t)unrung * sizeof(*kreq));
 		skip = calloc((size_t)qp->cid_mask + 1, 1);
-		if (!keep || !kreq || !skip)
-			unrung = 0; /* then they end as aborted too (retry is safe) */
+	}
+	if (!keep || !kreq || !skip)
+		unrung = 0; /* none, or no memory: then they end as aborted (retry is safe) */
+	{
 		uint16_t n = 0;
 
 		/* Only entries whose command is still outstanding under that CID
@@ -430,8 +450,8 @@ int upcie_nvme_state_recover(struct upcie_nvme_qpair *qp)
 	uint32_t nh = 0, gen;
 	int st, rc = 0;
 
-	if (qp->recovering)
-		return 0; /* a callback it delivers polls: the outer one finishes */
+	if (qp->harvesting)
+		return 0; /* a callback being delivered polls: the next poll recovers */
 	pthread_mutex_lock(&c->admin_lock);
 	st = c->state;
 	gen = c->gen;
@@ -441,7 +461,7 @@ int upcie_nvme_state_recover(struct upcie_nvme_qpair *qp)
 		pthread_mutex_unlock(&c->admin_lock);
 		return 0;
 	}
-	qp->recovering = true;
+	qp->harvesting = true;
 	switch (st) {
 	case UPCIE_NVME_FAILED:
 		/* The controller may still DMA: nothing may end yet. */
@@ -476,7 +496,7 @@ int upcie_nvme_state_recover(struct upcie_nvme_qpair *qp)
 	if (qp->qstate == UPCIE_NVME_Q_LIVE)
 		upcie_nvme_queue_ring(qp); /* the commands kept */
 	deliver(qp, nh);
-	qp->recovering = false;
+	qp->harvesting = false;
 	return rc < 0 ? rc : (int)nh;
 }
 
@@ -519,10 +539,8 @@ void upcie_nvme_state_q_created(struct upcie_nvme_qpair *qp, uint32_t gen)
 	qp->gen = gen;
 	qp->next = c->qpairs;
 	c->qpairs = qp;
-	if (qp->gen != c->gen)
-		__atomic_store_n(
-		    &qp->poke, 1,
-		    __ATOMIC_RELAXED); /* a reset ran during the creation (a callback asked) */
+	if (qp->gen != c->gen) /* a reset ran during the creation (a callback asked) */
+		__atomic_store_n(&qp->poke, 1, __ATOMIC_RELAXED);
 }
 
 void upcie_nvme_state_q_unlink(struct upcie_nvme_qpair *qp)

@@ -475,8 +475,8 @@ static void test_abandoned_and_stray(void)
 	uint8_t *buf;
 	struct upcie_nvme_qpair *qp = start(&f, true, NULL, &p, &buf);
 	uint16_t cid = upcie_nvme_qpair_last_cid(qp);
-	upcie_nvme_req_abandon(
-	    &qp->reqs[cid & qp->cid_mask]); /* what a sync wait that gave up leaves */
+	CU_ASSERT_PTR_NOT_NULL(upcie_nvme_queue_req(qp, cid));
+	upcie_nvme_queue_abandon(qp, cid); /* what a sync wait that gave up leaves */
 	upcie_nvme_qpair_stats(qp, &s0);
 	upcie_sim_release_held(f.sim);
 	for (int i = 0; i < 100 && upcie_nvme_qpair_outstanding(qp); i++) {
