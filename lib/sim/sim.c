@@ -268,7 +268,7 @@ int upcie_sim_step(struct upcie_sim *sim)
 	if (!sim)
 		return -EINVAL;
 	sim_lock(sim);
-	n = upcie_sim_step_locked(sim, UINT32_MAX);
+	n = upcie_sim_step_locked(sim, 0, true);
 	sim_unlock(sim);
 	return n;
 }
@@ -280,7 +280,7 @@ int upcie_sim_step_n(struct upcie_sim *sim, uint32_t max)
 	if (!sim)
 		return upcie_err(-EINVAL, "sim: no model given to upcie_sim_step_n()");
 	sim_lock(sim);
-	n = upcie_sim_step_locked(sim, max);
+	n = upcie_sim_step_locked(sim, max, false);
 	sim_unlock(sim);
 	return n;
 }
@@ -328,7 +328,7 @@ static void *sim_thread(void *arg)
 		while (__atomic_load_n(&sim->waiters, __ATOMIC_ACQUIRE))
 			sim_cpu_relax();
 		pthread_mutex_lock(&sim->lock);
-		n = upcie_sim_step_locked(sim, UINT32_MAX);
+		n = upcie_sim_step_locked(sim, 0, true);
 		pthread_mutex_unlock(&sim->lock);
 		if (n > 0) {
 			idle = 0;
@@ -476,10 +476,10 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 			sim->dup_left = arg;
 		break;
 	case UPCIE_SIM_FAULT_STALE_CQE:
-		if (!arg || arg > SIM_CQ_HIST)
+		if (!arg || arg >= SIM_CQ_HIST)
 			rc = upcie_err(-EINVAL,
 				       "sim: STALE_CQE needs arg 1..%d (how many completions back)",
-				       SIM_CQ_HIST);
+				       SIM_CQ_HIST - 1);
 		else
 			sim->stale_back = arg;
 		break;
@@ -487,9 +487,11 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 		sim->foreign_left = arg ? arg : 1;
 		break;
 	case UPCIE_SIM_FAULT_ADMIN_OPC:
-		if (arg > 0xff)
+		if (arg > 0xff || (status & ~0x7ffu))
 			rc = upcie_err(-EINVAL,
-				       "sim: ADMIN_OPC needs an opcode (arg 0..255), not %u", arg);
+				       "sim: ADMIN_OPC needs an opcode (arg 0..255) and a status "
+				       "(SCT << 8 | SC, 0 for a lost command), not %u and %#x",
+				       arg, status);
 		else {
 			sim->aopc_on = true;
 			sim->aopc = (uint8_t)arg;

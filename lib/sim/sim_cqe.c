@@ -142,7 +142,7 @@ void upcie_sim_post(struct upcie_sim *sim, uint16_t sqid, uint16_t cid, uint16_t
 	struct sim_sq *sq = &sim->sqs[sqid];
 	struct sim_cq *cq;
 
-	if (!sq->live || !sim->ready || !sim_bme(sim))
+	if (!sq->live || !sim_can_dma(sim))
 		return;
 	cq = &sim->cqs[sq->cqid];
 	if (!cq->live || cq->dead || upcie_sim_cq_full(cq))

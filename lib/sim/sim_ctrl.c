@@ -578,16 +578,12 @@ bool upcie_sim_sync_regs(struct upcie_sim *sim)
  * device may not fetch an SQE, read a shadow doorbell or post a CQE, so
  * commands wait in their queues (a reset drops them as usual).
  */
-int upcie_sim_step_locked(struct upcie_sim *sim, uint32_t max)
+int upcie_sim_step_locked(struct upcie_sim *sim, uint32_t max, bool all)
 {
-	if (!upcie_sim_sync_regs(sim))
-		return 0;
-	if (!sim->ready || (sim->csts & UPCIE_NVME_CSTS_CFS) || !sim_bme(sim))
+	if (!upcie_sim_sync_regs(sim) || !sim_can_dma(sim) || (!all && !max))
 		return 0;
 	upcie_sim_aer_flush(sim);
-	if (max == UINT32_MAX)
-		return run_all(sim);
-	return run_bounded(sim, max);
+	return all ? run_all(sim) : run_bounded(sim, max);
 }
 
 /* Bookkeeping for the admin handlers. */

@@ -61,38 +61,37 @@ void upcie_sim_held_sq_deleted(struct upcie_sim *sim, uint16_t sqid)
 	}
 }
 
-/* Complete one held event request with dw0, or keep the event pending
- * (no request, or bus mastering off: upcie_sim_aer_flush() posts it later). */
-static void raise_event(struct upcie_sim *sim, uint32_t dw0)
+/* The oldest pending event, taken off the list. */
+static uint32_t aer_pop(struct upcie_sim *sim)
 {
-	if (sim->aer_held && sim->ready && sim_bme(sim)) {
-		uint16_t cid = sim->aer_cids[--sim->aer_held];
+	uint32_t dw0 = sim->aer_pending[0];
 
-		upcie_sim_post(sim, 0, cid, 0, dw0);
-		return;
-	}
-	if (sim->nr_aer_pending < sizeof(sim->aer_pending) / sizeof(sim->aer_pending[0]))
-		sim->aer_pending[sim->nr_aer_pending++] = dw0;
+	memmove(sim->aer_pending, sim->aer_pending + 1,
+		--sim->nr_aer_pending * sizeof(sim->aer_pending[0]));
+	return dw0;
 }
 
+/* An event: pending until a held event request can complete with it. */
+static void raise_event(struct upcie_sim *sim, uint32_t dw0)
+{
+	if (sim->nr_aer_pending < sizeof(sim->aer_pending) / sizeof(sim->aer_pending[0]))
+		sim->aer_pending[sim->nr_aer_pending++] = dw0;
+	upcie_sim_aer_flush(sim);
+}
+
+/* Complete held event requests with pending events, oldest first, while
+ * the model may post and the admin CQ has room (else they wait). */
 void upcie_sim_aer_flush(struct upcie_sim *sim)
 {
-	while (sim->aer_held && sim->nr_aer_pending && sim->ready && sim_bme(sim)) {
-		uint16_t cid = sim->aer_cids[--sim->aer_held];
-		uint32_t dw0 = sim->aer_pending[0];
-
-		memmove(sim->aer_pending, sim->aer_pending + 1,
-			--sim->nr_aer_pending * sizeof(sim->aer_pending[0]));
-		upcie_sim_post(sim, 0, cid, 0, dw0);
-	}
+	while (sim->aer_held && sim->nr_aer_pending && sim_can_dma(sim) &&
+	       !upcie_sim_cq_full(&sim->cqs[0]))
+		upcie_sim_post(sim, 0, sim->aer_cids[--sim->aer_held], 0, aer_pop(sim));
 }
 
 uint16_t upcie_sim_aer(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe, struct sim_cpl *cpl)
 {
 	if (sim->nr_aer_pending) {
-		cpl->dw0 = sim->aer_pending[0];
-		memmove(sim->aer_pending, sim->aer_pending + 1,
-			--sim->nr_aer_pending * sizeof(sim->aer_pending[0]));
+		cpl->dw0 = aer_pop(sim);
 		return 0;
 	}
 	if (sim->aer_held >= SIM_AER_MAX)
@@ -136,7 +135,7 @@ int upcie_sim_event(struct upcie_sim *sim, uint8_t type, uint8_t info, uint8_t l
 	if (!sim)
 		return upcie_err(-EINVAL, "sim: no model given to upcie_sim_event()");
 	sim_lock(sim);
-	upcie_sim_sync_regs(sim);
+	upcie_sim_sync_regs(sim); /* a disable the host wrote takes the requests first */
 	raise_event(sim, (uint32_t)type | (uint32_t)info << 8 | (uint32_t)lid << 16);
 	sim_unlock(sim);
 	return 0;
@@ -165,6 +164,7 @@ int upcie_sim_set_active_ns(struct upcie_sim *sim, uint32_t nr_ns)
 			sim->changed_ns[sim->nr_changed_ns - 1] = id;
 	}
 	sim->cfg.nr_ns = nr_ns;
+	upcie_sim_sync_regs(sim); /* as upcie_sim_event() */
 	/* Notice: Namespace Attribute Changed, log 04h (Changed Namespace List). */
 	raise_event(sim, 2u | 0u << 8 | 0x04u << 16);
 	sim_unlock(sim);

@@ -41,7 +41,7 @@
 #define SIM_DID	      0x5153 /* made-up PCI device id */
 #define SIM_SQES      6	     /* 64-byte SQEs */
 #define SIM_CQES      4	     /* 16-byte CQEs */
-#define SIM_CQ_HIST   16     /* CQEs kept per CQ for UPCIE_SIM_FAULT_STALE_CQE */
+#define SIM_CQ_HIST   17     /* CQEs kept per CQ: the one just posted and 16 back (STALE_CQE) */
 #define SIM_PCI_BME   0x4    /* PCI COMMAND: Bus Master Enable */
 
 /* Pause inside a spin loop. */
@@ -238,6 +238,14 @@ static inline bool sim_bme(const struct upcie_sim *sim)
 	return (sim->cfgspace[0x04] & SIM_PCI_BME) != 0;
 }
 
+/* May the model touch host memory now (fetch, move data, post)? Present,
+ * ready, not in fatal status, and bus mastering on: every path that
+ * fetches, transfers or posts asks this one question. */
+static inline bool sim_can_dma(const struct upcie_sim *sim)
+{
+	return !sim->removed && sim->ready && !(sim->csts & UPCIE_NVME_CSTS_CFS) && sim_bme(sim);
+}
+
 static inline bool sim_bad_id(const struct upcie_sim *sim, enum upcie_sim_bad_id b)
 {
 	return (sim->bad_id & (1u << b)) != 0;
@@ -265,7 +273,9 @@ struct sim_cpl {
 
 /* sim_ctrl.c */
 /* Register changes, then at most max commands (UINT32_MAX: all, queue by queue). */
-SIM_HIDDEN int upcie_sim_step_locked(struct upcie_sim *sim, uint32_t max);
+/* max: commands at most, round-robin over the queues; all: no limit, each
+ * queue emptied in turn (upcie_sim_step). */
+SIM_HIDDEN int upcie_sim_step_locked(struct upcie_sim *sim, uint32_t max, bool all);
 /* Register changes only; false when the device is removed. */
 SIM_HIDDEN bool upcie_sim_sync_regs(struct upcie_sim *sim);
 SIM_HIDDEN void upcie_sim_ctrl_reset(struct upcie_sim *sim);

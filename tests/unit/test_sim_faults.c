@@ -492,9 +492,12 @@ static void test_step_n(void)
 		s.cdw10 = UPCIE_NVME_FEAT_NUM_QUEUES;
 		q_submit(&T.aq, &s);
 	}
-	/* 0: registers only. */
+	/* 0: registers only: no command of any queue, no completion. */
+	uint64_t admin0 = stats().admin_cmds;
 	CU_ASSERT_EQUAL(upcie_sim_step_n(T.sim, 0), 0);
 	CU_ASSERT_EQUAL(stats().io_cmds, 0);
+	CU_ASSERT_EQUAL(stats().admin_cmds, admin0);
+	CU_ASSERT_FALSE(q_take(&T.aq, &c, false));
 
 	/* One command per call, the queues taking turns. */
 	for (unsigned step = 0; step < 9; step++) {
@@ -625,6 +628,96 @@ static void test_abort_lost_reset(void)
 	t_close();
 }
 
+/* STALE_CQE reaches as far back as it accepts (16). */
+static void test_stale_cqe_16(void)
+{
+	struct upcie_nvme_sqe s;
+	struct upcie_nvme_cqe c;
+	struct tq q;
+	uint8_t *w;
+
+	t_start();
+	CU_ASSERT_EQUAL_FATAL(qpair(&q, 1, 64, 64), 0);
+	w = t_alloc(PS);
+	for (uint16_t cid = 1; cid <= 20; cid++) {
+		rw_at(&s, UPCIE_NVME_CMD_WRITE, 0, cid, w, PS);
+		CU_ASSERT_EQUAL(q_cmd(&q, &s, NULL), 0);
+	}
+	CU_ASSERT_EQUAL(upcie_sim_fault(T.sim, UPCIE_SIM_FAULT_STALE_CQE, 17, 0), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_sim_fault(T.sim, UPCIE_SIM_FAULT_STALE_CQE, 16, 0), 0);
+	rw_at(&s, UPCIE_NVME_CMD_WRITE, 0, 21, w, PS);
+	CU_ASSERT_EQUAL(q_cmd(&q, &s, NULL), 0);
+	CU_ASSERT_TRUE_FATAL(q_take(&q, &c, true));
+	CU_ASSERT_EQUAL(c.cid, 5); /* 16 before 21 */
+	t_close();
+}
+
+/* Events: a held request completes only when the model may post and the
+ * admin CQ has room; never after a removal, never past a disable the host
+ * wrote (whichever call raises the event). */
+static void test_event_gates(void)
+{
+	struct upcie_nvme_sqe s = {.opc = UPCIE_NVME_ADM_ASYNC_EVENT, .cid = 0x77};
+	struct upcie_nvme_cqe c;
+	int n = 0;
+
+	/* A full admin CQ: the event waits until the host made room. */
+	CU_ASSERT_FATAL(t_open_default() == 0);
+	CU_ASSERT_FATAL(t_enable_with(cc_val(1), 4) == UPCIE_NVME_CSTS_RDY);
+	q_submit(&T.aq, &s);
+	upcie_sim_step(T.sim);
+	for (int i = 0; i < 3; i++) {
+		struct upcie_nvme_sqe g = {.opc = UPCIE_NVME_ADM_GET_FEATURES,
+					   .cid = (uint16_t)(0x10 + i)};
+
+		g.cdw10 = UPCIE_NVME_FEAT_NUM_QUEUES;
+		q_submit(&T.aq, &g);
+	}
+	upcie_sim_step(T.sim); /* 3 of 4 entries: full */
+	upcie_pci_bus_master(T.dev, false);
+	upcie_sim_event(T.sim, 1, 2, 3);
+	upcie_pci_bus_master(T.dev, true);
+	upcie_sim_step(T.sim);
+	for (int k = 0; k < 3; k++) {
+		while (q_take(&T.aq, &c, true))
+			n += c.cid == 0x77;
+		upcie_sim_step(T.sim);
+	}
+	CU_ASSERT_EQUAL(n, 1);
+	t_close();
+
+	/* Removed: nothing is posted into host memory. */
+	t_start();
+	q_submit(&T.aq, &s);
+	upcie_sim_step(T.sim);
+	upcie_sim_fault(T.sim, UPCIE_SIM_FAULT_REMOVED, 0, 0);
+	upcie_sim_event(T.sim, 1, 2, 3);
+	CU_ASSERT_FALSE(q_take(&T.aq, &c, false));
+	t_close();
+
+	/* CC.EN = 0 written, not yet stepped: both event sources see it. */
+	for (int how = 0; how < 2; how++) {
+		t_start();
+		q_submit(&T.aq, &s);
+		upcie_sim_step(T.sim);
+		reg_w(UPCIE_NVME_REG_CC, 0);
+		if (how)
+			upcie_sim_set_active_ns(T.sim, 1);
+		else
+			upcie_sim_event(T.sim, 1, 0, 0);
+		CU_ASSERT_FALSE(q_take(&T.aq, &c, false));
+		t_close();
+	}
+}
+
+/* ADMIN_OPC: a status beyond SCT/SC is refused (it would read as "lost"). */
+static void test_admin_opc_bad_status(void)
+{
+	t_start();
+	CU_ASSERT_EQUAL(upcie_sim_fault(T.sim, UPCIE_SIM_FAULT_ADMIN_OPC, 6, 0x800), -EINVAL);
+	t_close();
+}
+
 static CU_TestInfo tests[] = {
     {"bus mastering: off at power-on", test_bme_power_on},
     {"bus mastering off: no fetch, no DMA, no CQE", test_bme_off_waits},
@@ -638,6 +731,9 @@ static CU_TestInfo tests[] = {
     {"step_n: bounded and round-robin", test_step_n},
     {"HOLD: dropped by a reset", test_hold_reset},
     {"ABORT_LOST across a reset", test_abort_lost_reset},
+    {"STALE_CQE 16 back", test_stale_cqe_16},
+    {"events: full CQ, removal, disable written", test_event_gates},
+    {"ADMIN_OPC: bad status refused", test_admin_opc_bad_status},
     CU_TEST_INFO_NULL,
 };
 
