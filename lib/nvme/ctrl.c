@@ -269,10 +269,7 @@ static int number_of_queues(struct upcie_nvme_ctrl *c, bool again)
 	}
 	c->io_sq_granted = sq;
 	c->io_cq_granted = cq;
-	c->qid_used = calloc((size_t)(sq > cq ? sq : cq) + 1, 1);
-	if (!c->qid_used)
-		return upcie_err(-ENOMEM, "out of memory");
-	return 0;
+	return upcie_nvme_state_qids_init(c);
 }
 
 /*

@@ -502,6 +502,16 @@ int upcie_nvme_state_recover(struct upcie_nvme_qpair *qp)
 
 /* ---- queue pair life ---- */
 
+int upcie_nvme_state_qids_init(struct upcie_nvme_ctrl *c)
+{
+	uint16_t n = c->io_sq_granted > c->io_cq_granted ? c->io_sq_granted : c->io_cq_granted;
+
+	c->qid_used = calloc((size_t)n + 1, 1);
+	if (!c->qid_used)
+		return upcie_err(-ENOMEM, "out of memory for the map of %u queue ids", n);
+	return 0;
+}
+
 int upcie_nvme_state_qid_alloc(struct upcie_nvme_ctrl *c)
 {
 	uint16_t max = c->io_sq_granted < c->io_cq_granted ? c->io_sq_granted : c->io_cq_granted;

@@ -100,6 +100,8 @@ HIDDEN void upcie_nvme_state_failed(struct upcie_nvme_ctrl *c);
 HIDDEN int upcie_nvme_state_recover(struct upcie_nvme_qpair *qp);
 
 /* Queue pair life, for qpair.c. */
+/* The qid map, for the queues the controller granted (at open). */
+HIDDEN int upcie_nvme_state_qids_init(struct upcie_nvme_ctrl *c);
 HIDDEN int upcie_nvme_state_qid_alloc(struct upcie_nvme_ctrl *c);
 HIDDEN void upcie_nvme_state_qid_free(struct upcie_nvme_ctrl *c, uint16_t qid);
 /* Created on the device: LIVE in the generation read under the lock that
