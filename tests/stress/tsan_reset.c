@@ -606,12 +606,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* A thread that cannot start ends the run (nothing to join for it). */
 	for (unsigned i = 0; i < opt.io_threads; i++)
-		pthread_create(&io[i].th, NULL, io_main, &io[i]);
-	pthread_create(&reset_th, NULL, reset_main, NULL);
-	pthread_create(&check_th, NULL, check_main, NULL);
-	if (opt.create)
-		pthread_create(&create_th, NULL, create_main, &create_slba);
+		if (pthread_create(&io[i].th, NULL, io_main, &io[i])) {
+			fprintf(stderr, "tsan_reset: cannot start I/O thread %u\n", i);
+			return 2;
+		}
+	if (pthread_create(&reset_th, NULL, reset_main, NULL) ||
+	    pthread_create(&check_th, NULL, check_main, NULL) ||
+	    (opt.create && pthread_create(&create_th, NULL, create_main, &create_slba))) {
+		fprintf(stderr, "tsan_reset: cannot start the reset, check or create thread\n");
+		return 2;
+	}
 
 	for (double end = now_s() + opt.seconds;
 	     now_s() < end && (opt.keep_going || !__atomic_load_n(&G.failed, __ATOMIC_RELAXED));)
@@ -625,13 +631,26 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < opt.io_threads; i++)
 		pthread_join(io[i].th, NULL);
 
-	/* Every command submitted called back once; nothing is left. */
+	/* Every command submitted called back once; nothing is left. No
+	 * command timed out and the library reset only when asked: a lost
+	 * command would otherwise hide behind Abort, a reset and a retry. */
+	struct upcie_nvme_ctrl_info ci;
+
+	upcie_nvme_ctrl_info(G.ctrl, &ci);
+	if (ci.resets != cs.resets)
+		fail("the library reset the controller %" PRIu64 " times, %" PRIu64
+		     " were asked for",
+		     ci.resets, cs.resets);
+	if (opt.create && !cs.creates)
+		fail("no qpair could be created by the create thread");
 	for (unsigned i = 0; i < opt.io_threads; i++) {
 		struct io_thread *t = &io[i];
 		struct upcie_nvme_qpair_stats st;
 		uint32_t out = upcie_nvme_qpair_outstanding(t->qp);
 
 		upcie_nvme_qpair_stats(t->qp, &st);
+		if (st.timeouts)
+			fail("thread %u: %" PRIu64 " commands timed out", i, st.timeouts);
 		printf("thread %u: %" PRIu64 " submitted, %" PRIu64 " callbacks, %" PRIu64
 		       " writes, %" PRIu64 " reads verified, %" PRIu64
 		       " aborted by resets, %" PRIu64 " recoveries\n",
