@@ -193,7 +193,10 @@ int upcie_nvme_get_features(struct upcie_nvme_ctrl *ctrl, uint8_t fid, uint32_t 
 
 /*
  * Asynchronous admin commands: the admin queue is shared, so submission
- * and polling take the library's admin lock. The callback runs inside
+ * and polling take the library's admin lock. One that gets no completion
+ * within the admin timeout is handled like a lost synchronous command:
+ * the controller is reset (its callback then gets HOST_ABORTED), or with
+ * no_auto_reset marked failed. The callback runs inside
  * upcie_nvme_admin_poll() or inside any synchronous admin call, on the
  * thread that made it. Asynchronous Event Requests are the library's own:
  * opcode 0x0c is refused here and by upcie_nvme_admin().

@@ -193,6 +193,11 @@ static void aer_cb(void *arg, const struct upcie_nvme_cqe *cqe)
 		c->ev_pending[c->nr_ev_pending++] = ev;
 }
 
+bool upcie_nvme_admin_is_event(const struct upcie_nvme_req *req)
+{
+	return req->cb == aer_cb;
+}
+
 /* Keep the event requests outstanding; the admin lock is held (or open). */
 void upcie_nvme_aer_arm(struct upcie_nvme_ctrl *c)
 {

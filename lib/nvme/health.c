@@ -185,7 +185,33 @@ int upcie_nvme_queue_owner_slow(struct upcie_nvme_qpair *qp, bool tick)
 	return check_timeouts(qp);
 }
 
-/* The admin queue's slow hook: health while a command waits; fenced states. */
+/* Asynchronous admin commands (upcie_nvme_admin_submit) get the admin
+ * timeout too, counted in ticks of the admin queue: event requests wait
+ * for an event by design, and a synchronous command's wait has its own
+ * deadline. true: one is past it. */
+static bool admin_async_expired(struct upcie_nvme_qpair *qp)
+{
+	uint32_t limit = qp->ctrl->opts.admin_timeout_ms / 10 + 1;
+	bool expired = false;
+
+	if (limit > UPCIE_NVME_REQ_AGE_MAX)
+		limit = UPCIE_NVME_REQ_AGE_MAX;
+	for (uint32_t slot = 0; slot <= qp->cid_mask; slot++) {
+		struct upcie_nvme_req *req = &qp->reqs[slot];
+
+		if (!upcie_nvme_req_busy(req) || req->cb == upcie_nvme_waiter_cb ||
+		    upcie_nvme_admin_is_event(req))
+			continue;
+		if (upcie_nvme_req_age(req) < UPCIE_NVME_REQ_AGE_MAX)
+			req->expect += 1ull << UPCIE_NVME_REQ_AGE_SHIFT;
+		expired |= upcie_nvme_req_age(req) >= limit;
+	}
+	return expired;
+}
+
+/* The admin queue's slow hook: health while a command waits; fenced
+ * states; asynchronous commands past the admin timeout (the admin lock is
+ * held: the admin queue is polled only under it). */
 int upcie_nvme_admin_slow(struct upcie_nvme_qpair *qp, bool tick)
 {
 	struct upcie_nvme_ctrl *c = qp->ctrl;
@@ -201,6 +227,14 @@ int upcie_nvme_admin_slow(struct upcie_nvme_qpair *qp, bool tick)
 	}
 	if (!tick || !upcie_nvme_qpair_outstanding(qp))
 		return 0;
+	if (admin_async_expired(qp)) {
+		/* Lost: as for a synchronous command, a reset ends it (its
+		 * callback gets HOST_ABORTED), or the controller is failed. */
+		upcie_warn("%s: an asynchronous admin command got no completion within %u ms",
+			   upcie_pci_name(c->dev), c->opts.admin_timeout_ms);
+		c->admin_lost(c, "an asynchronous admin command timed out");
+		return 0;
+	}
 	if (qp->stats.completed != qp->seen_completed) {
 		qp->seen_completed = qp->stats.completed;
 		qp->progress_ms = qp->tick_ms;

@@ -111,6 +111,9 @@ HIDDEN int upcie_nvme_admin_locked(struct upcie_nvme_ctrl *ctrl, struct upcie_nv
 HIDDEN int upcie_nvme_setup_dbbuf(struct upcie_nvme_ctrl *ctrl);
 HIDDEN void upcie_nvme_aer_arm(struct upcie_nvme_ctrl *ctrl);
 HIDDEN void upcie_nvme_admin_events(struct upcie_nvme_ctrl *ctrl);
+/* The request is one of the library's Asynchronous Event Requests (they
+ * stay outstanding until an event: no timeout applies). */
+HIDDEN bool upcie_nvme_admin_is_event(const struct upcie_nvme_req *req);
 
 /* ns.c */
 HIDDEN int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *ctrl);

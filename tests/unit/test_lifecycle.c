@@ -537,6 +537,43 @@ static void test_bad_identify(void)
 	}
 }
 
+/* An asynchronous admin command whose completion is lost times out like
+ * a synchronous one: the controller is reset and its callback gets
+ * HOST_ABORTED (it waited forever). */
+static void test_async_admin_lost(void)
+{
+	struct upcie_nvme_ctrl_opts co = {.admin_timeout_ms = 200};
+	struct upcie_nvme_sqe sqe = {.opc = UPCIE_NVME_ADM_GET_FEATURES,
+				     .cdw10 = UPCIE_NVME_FEAT_NUM_QUEUES};
+	struct upcie_nvme_ctrl_info info;
+	struct fx_counter cnt = {0};
+	struct fx f;
+
+	FX_SIM_ONLY();
+	CU_ASSERT_EQUAL_FATAL(fx_open_opts(&f, NULL, 0, false, &co), 0);
+	CU_ASSERT_EQUAL(upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_DROP_CQE, 1, 0), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_admin_submit(f.ctrl, &sqe, NULL, 0, fx_count_cb, &cnt), 0);
+	double deadline = fx_now() + 5.0;
+	while (!cnt.done && fx_now() < deadline) {
+		fx_step(&f);
+		upcie_nvme_admin_poll(f.ctrl);
+	}
+	CU_ASSERT_EQUAL(cnt.done, 1);
+	CU_ASSERT_EQUAL(cnt.last_status, UPCIE_NVME_SC_HOST_ABORTED);
+	upcie_nvme_ctrl_info(f.ctrl, &info);
+	CU_ASSERT_EQUAL(info.resets, 1);
+	/* The event requests stay armed and are not taken for lost ones. */
+	cnt.done = 0;
+	deadline = fx_now() + 0.5;
+	while (fx_now() < deadline) {
+		fx_step(&f);
+		upcie_nvme_admin_poll(f.ctrl);
+	}
+	upcie_nvme_ctrl_info(f.ctrl, &info);
+	CU_ASSERT_EQUAL(info.resets, 1);
+	fx_close(&f);
+}
+
 /* The transition tables are what docs/design.md shows. */
 static void test_tables(void)
 {
@@ -565,6 +602,7 @@ static CU_TestInfo tests[] = {
     {"8: destroy and close from a callback", test_destroy_from_callback},
     {"9: stale, duplicate and foreign completions", test_completions_checked},
     {"buggy Identify data refused or bounded", test_bad_identify},
+    {"a lost asynchronous admin command times out", test_async_admin_lost},
     CU_TEST_INFO_NULL,
 };
 
