@@ -100,6 +100,20 @@ void x_io_cb(void *arg, const struct upcie_nvme_cqe *cqe)
 		x_submit_io(qi, x_chance(500) ? X_READ : X_WRITE, 1 + x_below(X_NS), x_below(8),
 			    1 + x_below(4), id, true);
 	}
+	/* Destroy or close from inside a callback: refused, nothing changes. */
+	if (x_chance(10)) {
+		bool close = x_chance(500);
+		int rc;
+
+		x_call_begin(close ? "upcie_nvme_ctrl_close (callback)"
+				   : "upcie_nvme_qpair_destroy (callback)");
+		rc = close ? upcie_nvme_ctrl_close(X.ctrl) : upcie_nvme_qpair_destroy(X.q[qi].qp);
+		x_call_end();
+		x_trace("  %s from the callback of %u: %d", close ? "close" : "destroy", id, rc);
+		if (rc != -EBUSY)
+			x_fail("(a) %s from a completion callback returned %d, not -EBUSY",
+			       close ? "close" : "destroy", rc);
+	}
 	if (X.cb_resets < 2 && !X.removed && !(X.off & XF_CBRESET) &&
 	    x_chance(st == UPCIE_NVME_SC_HOST_ABORTED ? 60 : 4)) {
 		int rc;
@@ -334,7 +348,7 @@ static void fault(void)
 	    UPCIE_NVME_ADM_CREATE_CQ,	 UPCIE_NVME_ADM_CREATE_SQ,    UPCIE_NVME_ADM_DBBUF_CONFIG,
 	    UPCIE_NVME_ADM_IDENTIFY,	 UPCIE_NVME_ADM_SET_FEATURES, UPCIE_NVME_ADM_ABORT,
 	    UPCIE_NVME_ADM_DELETE_SQ,	 UPCIE_NVME_ADM_DELETE_CQ,    UPCIE_NVME_ADM_GET_FEATURES,
-	    UPCIE_NVME_ADM_GET_LOG_PAGE,
+	    UPCIE_NVME_ADM_GET_LOG_PAGE, UPCIE_NVME_ADM_ASYNC_EVENT,
 	};
 	static const uint16_t errs[] = {UPCIE_NVME_SC_INTERNAL, UPCIE_NVME_SC_DATA_XFER_ERROR,
 					UPCIE_NVME_SC_INVALID_FIELD};
