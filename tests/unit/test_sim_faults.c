@@ -97,6 +97,17 @@ static void test_bme_power_on(void)
 	t_close();
 }
 
+/* The model started, I/O queue pair 1 (16 entries), a page filled with
+ * pattern 'seed' in *w; returns namespace 1's backing memory. */
+static uint8_t *start_q1(struct tq *q, unsigned seed, uint8_t **w)
+{
+	t_start();
+	CU_ASSERT_EQUAL_FATAL(qpair(q, 1, 16, 16), 0);
+	*w = t_alloc(PS);
+	fill(*w, PS, seed);
+	return upcie_sim_ns_data(T.sim, 1, NULL);
+}
+
 static void test_bme_off_waits(void)
 {
 	struct upcie_nvme_sqe s;
@@ -104,11 +115,7 @@ static void test_bme_off_waits(void)
 	uint8_t *w, *ns;
 	struct tq q;
 
-	t_start();
-	CU_ASSERT_EQUAL_FATAL(qpair(&q, 1, 16, 16), 0);
-	w = t_alloc(PS);
-	fill(w, PS, 3);
-	ns = upcie_sim_ns_data(T.sim, 1, NULL);
+	ns = start_q1(&q, 3, &w);
 	/* An event request waits in the model. */
 	s = (struct upcie_nvme_sqe){.opc = UPCIE_NVME_ADM_ASYNC_EVENT, .cid = 0x77};
 	CU_ASSERT_EQUAL(admin(&s, NULL), NO_CQE);
@@ -160,11 +167,7 @@ static void test_bme_off_reset_drops(void)
 	uint8_t *w, *ns;
 	struct tq q;
 
-	t_start();
-	CU_ASSERT_EQUAL_FATAL(qpair(&q, 1, 16, 16), 0);
-	w = t_alloc(PS);
-	fill(w, PS, 4);
-	ns = upcie_sim_ns_data(T.sim, 1, NULL);
+	ns = start_q1(&q, 4, &w);
 	dma_watch();
 	CU_ASSERT_EQUAL(upcie_pci_bus_master(T.dev, false), 0);
 	rw_at(&s, UPCIE_NVME_CMD_WRITE, 16, 1, w, PS);
@@ -546,11 +549,7 @@ static void test_hold_reset(void)
 	uint8_t *w, *ns;
 	struct tq q;
 
-	t_start();
-	CU_ASSERT_EQUAL_FATAL(qpair(&q, 1, 16, 16), 0);
-	w = t_alloc(PS);
-	fill(w, PS, 11);
-	ns = upcie_sim_ns_data(T.sim, 1, NULL);
+	ns = start_q1(&q, 11, &w);
 	dma_watch();
 	CU_ASSERT_EQUAL(upcie_sim_fault(T.sim, UPCIE_SIM_FAULT_HOLD, 2, 0), 0);
 	for (uint16_t cid = 1; cid <= 2; cid++) {
