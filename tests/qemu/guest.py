@@ -39,7 +39,7 @@ HOST_RE = re.compile(r"UPCIE-HOST: (\S+)(?: (\S+))?")
 SAFE_RE = re.compile(r"^[A-Za-z0-9_.,:/-]*$")
 FORWARDED = ("UPCIE_GUEST_RAW_BIND", "UPCIE_SUITE_TIMEOUT", "UPCIE_GUEST_QUICK",
              "UPCIE_MX_VARIANTS", "UPCIE_RESET_DURATION", "UPCIE_RESET_PERIOD_MS",
-             "UPCIE_RESET_VFIO")
+             "UPCIE_RESET_LOAD")
 
 
 class SetupError(Exception):
