@@ -144,6 +144,68 @@ int upcie_pci_check(struct upcie_pci_dev *dev);
 void upcie_pci_idle(struct upcie_pci_dev *dev);
 
 /*
+ * Interrupts
+ * ----------
+ * A handle delivers interrupts as file descriptors that poll() readable
+ * when their vector fired:
+ *
+ *   vfio  MSI-X: one eventfd per vector (VFIO_DEVICE_SET_IRQS), as many
+ *         vectors as the function's MSI-X table has.
+ *   uio   INTx: one line for the whole function. uio_pci_generic masks it
+ *         (PCI COMMAND Interrupt Disable) each time it fires; an ack
+ *         unmasks it. Every listener opened on it is a file of its own
+ *         (its own event count): each sees every interrupt, none can eat
+ *         another's wake-up, and all share the line (a queue whose
+ *         completions nobody reaps keeps it asserted and wakes the rest).
+ *         MSI-X needs vfio: uio_pci_generic has no MSI support.
+ *   sim   MSI-X: one eventfd per vector, raised by the model.
+ *
+ * Vector 0 is where the controller signals admin completions; the NVMe
+ * layer gives each interrupt-driven I/O queue a vector of its own.
+ *
+ *   upcie_pci_irq_info()     kind and number of vectors (0 when none:
+ *                            -ENOTSUP from enable, saying why)
+ *   upcie_pci_irq_enable()   enable vectors 0..nvec-1 (MSI-X) or the line
+ *                            (INTx: nvec 1); again with the same nvec: 0
+ *   upcie_pci_irq_disable()  back to no interrupts (close does it too)
+ *   upcie_pci_irq_open()     a listener for vector vec: an fd the caller
+ *                            polls, readable once the vector fired after
+ *                            the last ack; release with _irq_close()
+ *   upcie_pci_irq_ack()      consume what fired on that listener and, for
+ *                            INTx, unmask the line; returns 1 when it had
+ *                            fired, 0 when not, or a negative errno
+ *   upcie_pci_gone_fd()      an fd that turns readable (and stays so) when
+ *                            the kernel asks for the device back (vfio's
+ *                            request interrupt), so a sleeper wakes; -1
+ *                            when the backend has none (removal is then
+ *                            found by upcie_pci_check() from health checks)
+ *
+ * No lost wake-up: ack, then look at the completion queue, then sleep.
+ * The device writes a completion before it signals its interrupt, so a
+ * completion the look missed signals after the ack, and the sleep ends.
+ */
+enum upcie_pci_irq_kind {
+	UPCIE_PCI_IRQ_NONE = 0,
+	UPCIE_PCI_IRQ_INTX,
+	UPCIE_PCI_IRQ_MSIX,
+};
+
+struct upcie_pci_irq_info {
+	enum upcie_pci_irq_kind kind;
+	unsigned nvec;	     /* vectors the function offers (INTx: 1) */
+	unsigned enabled;    /* vectors enabled now, 0 when off */
+	uint32_t reserved[5];
+};
+
+int upcie_pci_irq_info(struct upcie_pci_dev *dev, struct upcie_pci_irq_info *info);
+int upcie_pci_irq_enable(struct upcie_pci_dev *dev, unsigned nvec);
+void upcie_pci_irq_disable(struct upcie_pci_dev *dev);
+int upcie_pci_irq_open(struct upcie_pci_dev *dev, unsigned vec);
+void upcie_pci_irq_close(struct upcie_pci_dev *dev, unsigned vec, int fd);
+int upcie_pci_irq_ack(struct upcie_pci_dev *dev, unsigned vec, int fd);
+int upcie_pci_gone_fd(struct upcie_pci_dev *dev);
+
+/*
  * MMIO accessors: plain volatile accesses of the natural width.
  *
  * Under ThreadSanitizer they are atomic, with release (write) and acquire

@@ -32,6 +32,16 @@ struct upcie_pci_ops {
 	int (*check)(struct upcie_pci_dev *dev);
 	/* Optional: let the device make progress inside a wait loop. */
 	void (*idle)(struct upcie_pci_dev *dev);
+	/* Optional (NULL: no interrupts). See upcie_pci_irq_*() in pci.h; the
+	 * generic layer checks arguments and keeps the enabled count. */
+	int (*irq_info)(struct upcie_pci_dev *dev, struct upcie_pci_irq_info *info);
+	int (*irq_enable)(struct upcie_pci_dev *dev, unsigned nvec);
+	void (*irq_disable)(struct upcie_pci_dev *dev);
+	int (*irq_open)(struct upcie_pci_dev *dev, unsigned vec);
+	void (*irq_close)(struct upcie_pci_dev *dev, unsigned vec, int fd);
+	int (*irq_ack)(struct upcie_pci_dev *dev, unsigned vec, int fd);
+	/* Optional: see upcie_pci_gone_fd(). */
+	int (*gone_fd)(struct upcie_pci_dev *dev);
 	/* Release backend state (BARs are already unmapped). */
 	void (*close)(struct upcie_pci_dev *dev);
 };
@@ -56,6 +66,7 @@ struct upcie_pci_dev {
 	int lock_fd;	    /* the owner lock (lock.c); -1 when none (sim) */
 	int gone;	    /* upcie_pci_check() saw -ENODEV (sticky): 0 no, 2 yes */
 	char gone_msg[256]; /* its message, given again on later checks */
+	unsigned irq_enabled; /* vectors enabled (upcie_pci_irq_enable), 0 when off */
 };
 
 /* One NVMe controller object per handle: -EBUSY for a second. */

@@ -251,6 +251,7 @@ void upcie_pci_close(struct upcie_pci_dev *dev)
 		uint16_t cmd = (uint16_t)(dev->saved_command & ~PCI_COMMAND_MASTER);
 		(void)dev->ops->cfg_write(dev, PCI_COMMAND, &cmd, sizeof(cmd));
 	}
+	upcie_pci_irq_disable(dev);
 	dev->ops->close(dev);
 	/* Last: every file of the device is closed before another process may
 	 * take it over. */
@@ -419,4 +420,105 @@ int upcie_pci_cfg_fd_io(struct upcie_pci_dev *dev, int fd, uint64_t base, uint32
 		return upcie_err(-EIO, "%s: config %s at %#x+%zu came back short (%zd bytes)",
 				 dev->name, what, off, len, n);
 	return 0;
+}
+
+/* ---- interrupts: argument checks and the enabled count; the backend does the rest ---- */
+
+int upcie_pci_irq_info(struct upcie_pci_dev *dev, struct upcie_pci_irq_info *info)
+{
+	if (!dev || !info)
+		return upcie_err(-EINVAL, "upcie_pci_irq_info: no device or no info");
+	memset(info, 0, sizeof(*info));
+	if (dev->ops->irq_info) {
+		int rc = dev->ops->irq_info(dev, info);
+
+		if (rc)
+			return rc;
+	}
+	info->enabled = dev->irq_enabled;
+	return 0;
+}
+
+int upcie_pci_irq_enable(struct upcie_pci_dev *dev, unsigned nvec)
+{
+	struct upcie_pci_irq_info info;
+	int rc;
+
+	if (!dev || !nvec)
+		return upcie_err(-EINVAL, "upcie_pci_irq_enable: no device, or 0 vectors");
+	rc = upcie_pci_irq_info(dev, &info);
+	if (rc)
+		return rc;
+	if (info.kind == UPCIE_PCI_IRQ_NONE || !info.nvec || !dev->ops->irq_enable)
+		return upcie_err(-ENOTSUP,
+				 "%s: the %s backend delivers no interrupts here; use polled "
+				 "queues%s",
+				 dev->name, dev->ops->name,
+				 dev->backend == UPCIE_PCI_BACKEND_UIO
+				     ? " (uio_pci_generic gives INTx only, and this function has "
+				       "no usable INTx line: bind it to vfio-pci for MSI-X)"
+				     : "");
+	if (nvec > info.nvec)
+		return upcie_err(-EINVAL,
+				 "%s: %u interrupt vectors asked for, the function has %u (%s)",
+				 dev->name, nvec, info.nvec,
+				 info.kind == UPCIE_PCI_IRQ_INTX ? "INTx: one line" : "MSI-X");
+	if (dev->irq_enabled == nvec)
+		return 0;
+	if (dev->irq_enabled)
+		return upcie_err(-EBUSY,
+				 "%s: interrupts are enabled with %u vectors; disable them before "
+				 "asking for %u",
+				 dev->name, dev->irq_enabled, nvec);
+	rc = dev->ops->irq_enable(dev, nvec);
+	if (rc)
+		return rc;
+	dev->irq_enabled = nvec;
+	return 0;
+}
+
+void upcie_pci_irq_disable(struct upcie_pci_dev *dev)
+{
+	if (!dev || !dev->irq_enabled)
+		return;
+	if (dev->ops->irq_disable)
+		dev->ops->irq_disable(dev);
+	dev->irq_enabled = 0;
+}
+
+int upcie_pci_irq_open(struct upcie_pci_dev *dev, unsigned vec)
+{
+	if (!dev)
+		return upcie_err(-EINVAL, "upcie_pci_irq_open: no device");
+	if (vec >= dev->irq_enabled)
+		return upcie_err(-EINVAL,
+				 "%s: interrupt vector %u is not enabled (%u enabled): call "
+				 "upcie_pci_irq_enable() first",
+				 dev->name, vec, dev->irq_enabled);
+	return dev->ops->irq_open(dev, vec);
+}
+
+void upcie_pci_irq_close(struct upcie_pci_dev *dev, unsigned vec, int fd)
+{
+	if (!dev || fd < 0)
+		return;
+	if (dev->ops->irq_close)
+		dev->ops->irq_close(dev, vec, fd);
+	else
+		close(fd);
+}
+
+int upcie_pci_irq_ack(struct upcie_pci_dev *dev, unsigned vec, int fd)
+{
+	if (!dev || fd < 0 || vec >= dev->irq_enabled)
+		return upcie_err(-EINVAL, "upcie_pci_irq_ack: no device, fd or enabled vector %u",
+				 vec);
+	return dev->ops->irq_ack(dev, vec, fd);
+}
+
+int upcie_pci_gone_fd(struct upcie_pci_dev *dev)
+{
+	if (!dev || !dev->ops->gone_fd)
+		return -1;
+	return dev->ops->gone_fd(dev);
 }
