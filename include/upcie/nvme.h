@@ -4,7 +4,8 @@
  * ============================================
  *
  * Bring a controller up (NVMe Base spec 3.5.1), identify it and its
- * namespaces, and run I/O queue pairs with polled completions.
+ * namespaces, and run I/O queue pairs with polled completions, or sleep
+ * until an interrupt (upcie_nvme_qpair_wait).
  *
  * Controller:
  *   upcie_nvme_ctrl_open()     disable, set up the admin queue, enable,
@@ -28,6 +29,7 @@
  *   upcie_nvme_poll()          reap completions, call callbacks, one CQ
  *                              doorbell write per call that reaped anything
  *   upcie_nvme_*_sync()        submit and wait, with a timeout
+ *   upcie_nvme_qpair_wait()    sleep until completions (interrupts, or hybrid)
  *
  * For engines that build their own commands:
  *   upcie_nvme_submit_raw()    any SQE; the library sets CID and PRPs
@@ -85,7 +87,14 @@ struct upcie_nvme_ctrl_opts {
 	uint32_t io_timeout_ms;	   /* default I/O command timeout of new qpairs; 0: 30000 */
 	uint32_t health_ms;	   /* commands outstanding and no completion for this long:
 				      read CSTS once (device gone? CFS?); 0: 100 */
-	uint32_t reserved[8];	   /* zero: room to grow without breaking the ABI */
+	/* Interrupt coalescing (Set Features 08h) for queues with interrupts,
+	 * set at open and after each reset: an interrupt waits for this many
+	 * completions (0 or 1: each completion signals) or at most
+	 * irq_aggr_us (rounded up to the feature's 100 us steps; 0: no delay),
+	 * whichever comes first. A controller that refuses it gets a warning. */
+	uint16_t irq_aggr;
+	uint16_t irq_aggr_us;
+	uint32_t reserved[7]; /* zero: room to grow without breaking the ABI */
 };
 
 struct upcie_nvme_ctrl_info {
@@ -104,7 +113,9 @@ struct upcie_nvme_ctrl_info {
 	bool dbbuf;		/* shadow doorbells in use */
 	uint64_t resets;	/* controller resets since open */
 	uint64_t health_checks; /* CSTS reads by health checks (slow path only) */
-	uint32_t reserved[8];
+	uint32_t irq_kind;	/* enum upcie_pci_irq_kind the device offers (pci.h) */
+	uint32_t irq_vectors;	/* vectors it offers (MSI-X table size; INTx: 1) */
+	uint32_t reserved[6];
 };
 
 /* A namespace as the driver sees it. */
@@ -269,7 +280,17 @@ struct upcie_nvme_qpair_opts {
 	 * reaped anything (the default).
 	 */
 	uint8_t lazy_cq;
-	uint8_t reserved8[3];
+	/*
+	 * Interrupts: 1 creates the CQ with interrupts enabled, on a vector of
+	 * its own (MSI-X: vfio and sim; vector 0 is the admin queue's) or on the
+	 * function's one line (INTx: uio). Then upcie_nvme_qpair_wait() sleeps
+	 * instead of spinning and upcie_nvme_qpair_fd() gives an fd for an
+	 * event loop. Polling works on it as on any queue. Creation fails with
+	 * -ENOTSUP when the backend delivers no interrupts, -ENOSPC when every
+	 * vector is taken.
+	 */
+	uint8_t irq;
+	uint8_t reserved8[2];
 	/*
 	 * Completion queue entries. 0: at least depth and at least one memory
 	 * page's worth (page_size / 16: 256 entries with 4 KiB pages, memory the
@@ -279,7 +300,11 @@ struct upcie_nvme_qpair_opts {
 	 * MQES + 1: larger values are lowered; upcie_nvme_qpair_cq_depth()).
 	 */
 	uint32_t cq_depth;
-	uint32_t reserved[6];
+	/* Hybrid waiting (irq queues): upcie_nvme_qpair_wait() keeps polling for
+	 * this long after the last completion it returned before it sleeps;
+	 * 0: it sleeps as soon as nothing is there. */
+	uint32_t spin_us;
+	uint32_t reserved[5];
 };
 
 /* Exact outside completion callbacks; inside one, completions that the
@@ -396,6 +421,49 @@ int upcie_nvme_write_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_n
 			  uint32_t timeout_ms);
 int upcie_nvme_raw_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe *sqe, void *buf,
 			size_t len, struct upcie_nvme_cqe *cqe, uint32_t timeout_ms);
+
+/*
+ * Waiting for completions (queues created with irq = 1; see also the
+ * interrupt section of pci.h).
+ *
+ *   upcie_nvme_qpair_wait()  reap what is there; if nothing, (hybrid: poll
+ *       for spin_us after the last completion), arm, sleep until an
+ *       interrupt or timeout_ms, reap again. Returns completions reaped
+ *       (callbacks ran), 0 when timeout_ms passed with none, or a negative
+ *       errno as upcie_nvme_poll() does. timeout_ms 0 does not sleep;
+ *       UINT32_MAX has no limit. While commands are outstanding a sleep
+ *       lasts at most the controller's health_ms, so command timeouts,
+ *       health checks and a device that is gone are noticed as when
+ *       polling; a reset (from any thread) and a device removal (vfio's
+ *       request interrupt; sim) wake the sleeper at once. On a queue
+ *       without interrupts it polls until a completion or the timeout.
+ *   upcie_nvme_qpair_arm()   for an engine's own event loop: acknowledge
+ *       the interrupt, publish the CQ head, then reap. Returns completions
+ *       reaped: 0 means armed, and upcie_nvme_qpair_fd() turns readable at
+ *       the next completion, a reset or a removal; > 0: handle them and
+ *       call it again before sleeping; < 0: an error as from poll.
+ *   upcie_nvme_qpair_fd()    an fd (epoll) for poll/epoll/io_uring; -EINVAL
+ *       on a queue without interrupts. Owned by the qpair.
+ *
+ * No lost wake-up: arm acknowledges first and looks at the CQ after; the
+ * device writes an entry before it signals, so an entry the look misses
+ * signals after the acknowledgement and the fd is readable.
+ * One thread at a time per qpair, as for poll.
+ */
+int upcie_nvme_qpair_wait(struct upcie_nvme_qpair *qp, uint32_t timeout_ms);
+int upcie_nvme_qpair_arm(struct upcie_nvme_qpair *qp);
+int upcie_nvme_qpair_fd(const struct upcie_nvme_qpair *qp);
+
+struct upcie_nvme_qpair_wait_stats {
+	uint64_t waits;	     /* upcie_nvme_qpair_wait() calls */
+	uint64_t sleeps;     /* sleeps in the kernel (epoll_wait) */
+	uint64_t wakeups;    /* sleeps ended by an interrupt, a reset or a removal */
+	uint64_t empty;	     /* wake-ups that found nothing to reap */
+	uint64_t spin_hits;  /* waits answered while spinning (hybrid) */
+	uint64_t reserved[3];
+};
+void upcie_nvme_qpair_wait_stats(const struct upcie_nvme_qpair *qp,
+				 struct upcie_nvme_qpair_wait_stats *st);
 
 /*
  * PRP construction (Base spec 4.1.1): fill prp1/prp2 for len bytes at buf.

@@ -317,6 +317,8 @@ enum {
 	UPCIE_NVME_FEAT_TEMP_THRESH = 0x04,
 	UPCIE_NVME_FEAT_VOLATILE_WC = 0x06,
 	UPCIE_NVME_FEAT_NUM_QUEUES = 0x07,
+	UPCIE_NVME_FEAT_IRQ_COALESCE = 0x08, /* THR (7:0, 0's based), TIME (15:8, 100 us) */
+	UPCIE_NVME_FEAT_IRQ_CONFIG = 0x09,   /* IV (15:0), CD (16): coalescing disable */
 };
 
 /* Log page identifiers (Base spec 5.16.1). */
@@ -328,6 +330,7 @@ enum {
 
 /* Create I/O CQ / SQ flags (CDW11). */
 #define UPCIE_NVME_QUEUE_PC (1u << 0) /* physically contiguous */
+#define UPCIE_NVME_QUEUE_IEN (1u << 1) /* Create I/O CQ: interrupts enabled; IV in bits 31:16 */
 #define UPCIE_NVME_CQ_IEN   (1u << 1) /* interrupts enabled */
 
 /* DSM attributes (CDW11) and range (NVM Command Set spec 3.2.3). */
@@ -379,6 +382,7 @@ enum {
 	UPCIE_NVME_SC_QID_INVALID = UPCIE_NVME_SC(1, 0x01),
 	UPCIE_NVME_SC_QUEUE_SIZE = UPCIE_NVME_SC(1, 0x02),
 	UPCIE_NVME_SC_ABORT_LIMIT = UPCIE_NVME_SC(1, 0x03),
+	UPCIE_NVME_SC_INVALID_IV = UPCIE_NVME_SC(1, 0x08),
 	UPCIE_NVME_SC_AER_LIMIT = UPCIE_NVME_SC(1, 0x05),
 	UPCIE_NVME_SC_INVALID_LOG_PAGE = UPCIE_NVME_SC(1, 0x09),
 	UPCIE_NVME_SC_INVALID_FORMAT = UPCIE_NVME_SC(1, 0x0a),

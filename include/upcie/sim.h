@@ -107,6 +107,10 @@ enum upcie_sim_fault {
 	/* Identify data (and CAP) a buggy device might return, from the next
 	 * enable or Identify on: 'arg' is an enum upcie_sim_bad_id. */
 	UPCIE_SIM_FAULT_BAD_ID,
+	/* Interrupts: the next 'arg' interrupts (0: one) are not signalled (their
+	 * entries still post); signal vector 'arg' now with nothing posted. */
+	UPCIE_SIM_FAULT_IRQ_LOST,
+	UPCIE_SIM_FAULT_IRQ_SPURIOUS,
 };
 
 enum upcie_sim_bad_id {
@@ -137,6 +141,10 @@ struct upcie_sim_stats {
 };
 
 void upcie_sim_stats(struct upcie_sim *sim, struct upcie_sim_stats *st);
+/* Interrupts the model signalled on vector vec (UINT32_MAX: all vectors).
+ * It has one MSI-X vector per queue id (max_ioqpairs + 1); see
+ * upcie_pci_irq_enable(). */
+uint64_t upcie_sim_irqs(struct upcie_sim *sim, unsigned vec);
 void upcie_sim_stats_reset(struct upcie_sim *sim);
 
 /* Run the commands held by UPCIE_SIM_FAULT_HOLD now, as a late device

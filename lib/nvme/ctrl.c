@@ -294,6 +294,8 @@ int upcie_nvme_ctrl_bringup(struct upcie_nvme_ctrl *c, bool again)
 		rc = identify_ctrl(c);
 	if (!rc)
 		rc = number_of_queues(c, again);
+	if (!rc)
+		rc = upcie_nvme_irq_coalescing(c);
 	if (rc)
 		return rc;
 	c->dbbuf_on = false;
@@ -404,6 +406,7 @@ static void ctrl_free(struct upcie_nvme_ctrl *c, bool quiet)
 	free(c->qid_used);
 	upcie_nvme_ns_free(c);
 	pthread_mutex_destroy(&c->admin_lock);
+	upcie_nvme_irq_ctrl_free(c);
 	upcie_pci_release_nvme(c->dev);
 	free(c);
 }
@@ -436,6 +439,7 @@ static struct upcie_nvme_ctrl *ctrl_alloc(struct upcie_pci_dev *dev, struct upci
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&c->admin_lock, &attr);
 	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&c->irq_lock, NULL);
 	c->admin_lost = upcie_nvme_admin_lost;
 	c->dev = dev;
 	c->heap = heap;
@@ -590,6 +594,14 @@ void upcie_nvme_ctrl_info(const struct upcie_nvme_ctrl *c, struct upcie_nvme_ctr
 	info->dbbuf = c->dbbuf_on;
 	info->resets = c->resets;
 	info->health_checks = c->health_checks;
+	{
+		struct upcie_pci_irq_info ii;
+
+		if (!upcie_pci_irq_info(c->dev, &ii)) {
+			info->irq_kind = ii.kind;
+			info->irq_vectors = ii.nvec;
+		}
+	}
 }
 
 struct upcie_pci_dev *upcie_nvme_ctrl_dev(const struct upcie_nvme_ctrl *c)

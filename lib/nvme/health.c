@@ -133,6 +133,15 @@ int upcie_nvme_abort(struct upcie_nvme_qpair *qp, uint16_t cid)
 }
 
 /* Timeouts of a queue, on its tick: any command past its time is expired. */
+/* A command grows older by the ticks the queue's clock moved (saturating). */
+static void age_by(struct upcie_nvme_req *req, uint32_t ticks)
+{
+	uint32_t age = upcie_nvme_req_age(req);
+	uint32_t add = UPCIE_NVME_REQ_AGE_MAX - age < ticks ? UPCIE_NVME_REQ_AGE_MAX - age : ticks;
+
+	req->expect += (uint64_t)add << UPCIE_NVME_REQ_AGE_SHIFT;
+}
+
 static int check_timeouts(struct upcie_nvme_qpair *qp)
 {
 	int n = 0;
@@ -143,8 +152,7 @@ static int check_timeouts(struct upcie_nvme_qpair *qp)
 
 		if (!upcie_nvme_req_busy(req) || (req->expect & UPCIE_NVME_REQ_EXPIRED))
 			continue;
-		if (upcie_nvme_req_age(req) < UPCIE_NVME_REQ_AGE_MAX)
-			req->expect += 1ull << UPCIE_NVME_REQ_AGE_SHIFT;
+		age_by(req, qp->tick_step);
 		if (upcie_nvme_req_age(req) < qp->timeout_ticks)
 			continue;
 		rc = upcie_nvme_expire(qp, slot);
@@ -202,8 +210,7 @@ static bool admin_async_expired(struct upcie_nvme_qpair *qp)
 		if (!upcie_nvme_req_busy(req) || req->cb == upcie_nvme_waiter_cb ||
 		    upcie_nvme_admin_is_event(req))
 			continue;
-		if (upcie_nvme_req_age(req) < UPCIE_NVME_REQ_AGE_MAX)
-			req->expect += 1ull << UPCIE_NVME_REQ_AGE_SHIFT;
+		age_by(req, qp->tick_step);
 		expired |= upcie_nvme_req_age(req) >= limit;
 	}
 	return expired;

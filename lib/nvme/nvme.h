@@ -97,7 +97,26 @@ struct upcie_nvme_ctrl {
 	/* The namespace table, swapped whole by a re-scan (ns.c); readers
 	 * load it with upcie_nvme_nstab(). Earlier tables stay until close. */
 	struct upcie_nvme_ns_table *nstab;
+
+	/* Interrupts (irq.c): enabled on the first interrupt queue. */
+	pthread_mutex_t irq_lock;
+	int irq_kind;	       /* enum upcie_pci_irq_kind */
+	unsigned irq_nvec;     /* vectors enabled, 0 before */
+	uint8_t *vec_used;     /* [irq_nvec]: taken by a queue (0: admin's) */
+	bool irq_enabled_here; /* this controller enabled them: close disables */
 };
+
+/* irq.c */
+/* Vector, listener and epoll of a new qpair when opts->irq; 0 otherwise. */
+HIDDEN int upcie_nvme_irq_setup(struct upcie_nvme_qpair *qp,
+				const struct upcie_nvme_qpair_opts *opts);
+/* Before the qpair is freed: its fds and vector. */
+HIDDEN void upcie_nvme_irq_free(struct upcie_nvme_qpair *qp);
+/* Wake the qpair's sleeper (its state changed). */
+HIDDEN void upcie_nvme_irq_wake(struct upcie_nvme_qpair *qp);
+/* Bring-up step: interrupt coalescing from the options. */
+HIDDEN int upcie_nvme_irq_coalescing(struct upcie_nvme_ctrl *ctrl);
+HIDDEN void upcie_nvme_irq_ctrl_free(struct upcie_nvme_ctrl *ctrl);
 
 /* ctrl.c */
 HIDDEN int upcie_nvme_ctrl_check_csts(struct upcie_nvme_ctrl *ctrl, const char *what);

@@ -82,7 +82,7 @@ static const char *cmd_error(int rc, const struct upcie_nvme_cqe *cqe)
 
 /*
  * Create CQ then SQ for a queue whose host side is fresh (Base spec 5.4 /
- * 5.5; the SQ names its CQ). PC=1, no interrupts. -EIO: the device refused
+ * 5.5; the SQ names its CQ). PC=1; interrupts when the qpair has them. -EIO: the device refused
  * and holds nothing; -EBUSY: a CQ was left behind; other errors: unknown.
  */
 int upcie_nvme_qpair_create_on_device(struct upcie_nvme_qpair *qp)
@@ -98,7 +98,9 @@ int upcie_nvme_qpair_create_on_device(struct upcie_nvme_qpair *qp)
 	    .opc = UPCIE_NVME_ADM_CREATE_CQ,
 	    .prp1 = upcie_dma_bus(ctrl->heap, qp->cq),
 	    .cdw10 = ((cq_depth - 1) << 16) | qid,
-	    .cdw11 = UPCIE_NVME_QUEUE_PC,
+	    /* With interrupts: IEN and the queue's vector (irq.c). */
+	    .cdw11 = UPCIE_NVME_QUEUE_PC |
+		     (qp->irq ? UPCIE_NVME_QUEUE_IEN | (uint32_t)qp->irq_vec << 16 : 0),
 	};
 	rc = upcie_nvme_admin(ctrl, &sqe, NULL, 0, &cqe, 0);
 	if (rc)
@@ -181,6 +183,11 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 		goto err_qid;
 	}
 	setup_queue(ctrl, qp, opts);
+	rc = upcie_nvme_irq_setup(qp, opts);
+	if (rc) {
+		upcie_nvme_queue_free(qp, false);
+		goto err_qid;
+	}
 	/* The generation is read under the lock held across the creation, so
 	 * no reset lands between the two: the queue is in step with the
 	 * controller instance that has it. */
@@ -208,6 +215,7 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 		errno = -rc;
 		return NULL;
 	}
+	upcie_nvme_irq_free(qp);
 	upcie_nvme_queue_free(qp, false);
 err_qid:
 	upcie_nvme_state_qid_free(ctrl, (uint16_t)qid);
@@ -302,6 +310,7 @@ int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp)
 	if (rc)
 		return rc;
 	upcie_nvme_state_qid_free(ctrl, qp->qid);
+	upcie_nvme_irq_free(qp);
 	upcie_nvme_queue_free(qp, false);
 	return 0;
 }

@@ -99,6 +99,8 @@ struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uin
 	qp->phase = 1;
 	qp->gen_src = &gen_never;
 	qp->tick_ms = upcie_now_ms();
+	qp->tick_step = 1;
+	qp->irq_fd = qp->wake_fd = qp->ep_fd = -1;
 
 	sq_bytes = (size_t)depth * sizeof(struct upcie_nvme_sqe);
 	cq_bytes = (size_t)qp->cq_depth * sizeof(struct upcie_nvme_cqe);
@@ -293,8 +295,13 @@ int upcie_nvme_queue_tick(struct upcie_nvme_qpair *qp)
 		return 0;
 	now = upcie_now_ms();
 	if (now - qp->tick_ms >= TICK_MS) {
-		qp->tick++;
-		qp->tick_ms = now;
+		/* Ticks that passed: a queue polled seldom (a sleeping waiter,
+		 * a slow machine) ages its commands by the clock, not by calls. */
+		uint64_t step = (now - qp->tick_ms) / TICK_MS;
+
+		qp->tick_step = step > UPCIE_NVME_REQ_AGE_MAX ? UPCIE_NVME_REQ_AGE_MAX : (uint32_t)step;
+		qp->tick += qp->tick_step;
+		qp->tick_ms = step > UPCIE_NVME_REQ_AGE_MAX ? now : qp->tick_ms + step * TICK_MS;
 		tick = true;
 	}
 	/* Clear the poke before reading the state: a later poke is not lost. */

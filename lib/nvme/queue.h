@@ -179,7 +179,19 @@ struct upcie_nvme_qpair {
 	uint16_t qid;
 	uint16_t epoch; /* host-side resets: the generation new CIDs start at */
 	uint8_t qstate; /* lifecycle (state.h): written by state.c only */
+	uint32_t tick_step; /* ticks the clock moved at the last tick (>= 1) */
 	size_t mem_bytes;
+
+	/* Interrupts (irq.c); the fds are -1 on a queue that only polls. */
+	int irq_fd;	       /* listener of its vector (pci.h) */
+	int wake_fd;	       /* eventfd: a reset or a removal wakes a sleeper */
+	int ep_fd;	       /* epoll over irq_fd, wake_fd and the device's gone fd */
+	uint16_t irq_vec;      /* its vector (INTx: 0) */
+	uint8_t irq;	       /* created with interrupts */
+	uint8_t gone_watched;  /* the device's gone fd is in ep_fd */
+	uint32_t spin_us;      /* hybrid: poll this long after the last completion */
+	uint64_t last_done_ns; /* when wait last returned completions */
+	struct upcie_nvme_qpair_wait_stats wst;
 	struct upcie_nvme_qpair *next; /* controller's list of I/O qpairs */
 };
 

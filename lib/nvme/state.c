@@ -113,8 +113,10 @@ void upcie_nvme_state_set(struct upcie_nvme_ctrl *c, int to)
 	__atomic_store_n(&c->state, to, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&c->gen, 1, __ATOMIC_ACQ_REL);
 	/* Then each queue's poke, which its owner's poll tests for free. */
-	for (struct upcie_nvme_qpair *qp = c->qpairs; qp; qp = qp->next)
+	for (struct upcie_nvme_qpair *qp = c->qpairs; qp; qp = qp->next) {
 		__atomic_store_n(&qp->poke, 1, __ATOMIC_RELEASE);
+		upcie_nvme_irq_wake(qp); /* a sleeper in wait: after the poke */
+	}
 	if (c->admin)
 		__atomic_store_n(&c->admin->poke, 1, __ATOMIC_RELEASE);
 }
@@ -608,6 +610,7 @@ void upcie_nvme_state_end_zombies(struct upcie_nvme_ctrl *c, bool quiet)
 			end_all(qp, UPCIE_NVME_SC_HOST_ABORTED, 0);
 		if (quiet && c->qid_used && qp->qid)
 			c->qid_used[qp->qid] = 0;
+		upcie_nvme_irq_free(qp);
 		upcie_nvme_queue_free(qp, !quiet);
 	}
 }

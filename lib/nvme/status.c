@@ -31,6 +31,7 @@ static const struct status_name names[] = {
     {UPCIE_NVME_SC_QID_INVALID, "Invalid Queue Identifier"},
     {UPCIE_NVME_SC_QUEUE_SIZE, "Invalid Queue Size"},
     {UPCIE_NVME_SC_ABORT_LIMIT, "Abort Command Limit Exceeded"},
+    {UPCIE_NVME_SC_INVALID_IV, "Invalid Interrupt Vector"},
     {UPCIE_NVME_SC_INVALID_LOG_PAGE, "Invalid Log Page"},
     {UPCIE_NVME_SC_INVALID_FORMAT, "Invalid Format"},
     {UPCIE_NVME_SC_INVALID_QUEUE_DELETION, "Invalid Queue Deletion"},

@@ -5,6 +5,9 @@
  * mapping registers a range the model may touch.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +18,9 @@
 struct sim_backend {
 	struct upcie_sim *sim;
 	bool owned;
+	int *irq_fds;	   /* one eventfd per enabled vector, NULL when off */
+	unsigned irq_nvec;
+	int gone_fd;	   /* written by the model when it is removed */
 };
 
 static struct upcie_sim *model(struct upcie_pci_dev *dev)
@@ -117,12 +123,102 @@ static void sim_idle(struct upcie_pci_dev *dev)
 		upcie_sim_step(sim);
 }
 
+/* ---- interrupts: MSI-X, an eventfd per vector (sim_irq.c raises them) ---- */
+
+static int sim_irq_info(struct upcie_pci_dev *dev, struct upcie_pci_irq_info *info)
+{
+	info->kind = UPCIE_PCI_IRQ_MSIX;
+	info->nvec = model(dev)->nr_vec;
+	return 0;
+}
+
+static void sim_irq_disable(struct upcie_pci_dev *dev)
+{
+	struct sim_backend *be = dev->priv;
+
+	if (!be->irq_fds)
+		return;
+	upcie_sim_irq_attach(be->sim, NULL, 0);
+	for (unsigned i = 0; i < be->irq_nvec; i++)
+		close(be->irq_fds[i]);
+	free(be->irq_fds);
+	be->irq_fds = NULL;
+	be->irq_nvec = 0;
+}
+
+static int sim_irq_enable(struct upcie_pci_dev *dev, unsigned nvec)
+{
+	struct sim_backend *be = dev->priv;
+	int *fds = calloc(nvec, sizeof(*fds));
+
+	if (!fds)
+		return upcie_err(-ENOMEM, "sim: out of memory for %u interrupt vectors", nvec);
+	for (unsigned i = 0; i < nvec; i++) {
+		fds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (fds[i] < 0) {
+			int err = errno;
+
+			while (i--)
+				close(fds[i]);
+			free(fds);
+			return upcie_err(-err, "sim: eventfd for interrupt vector %u: %s", i,
+					 strerror(err));
+		}
+	}
+	be->irq_fds = fds;
+	be->irq_nvec = nvec;
+	upcie_sim_irq_attach(be->sim, fds, nvec);
+	return 0;
+}
+
+static int sim_irq_open(struct upcie_pci_dev *dev, unsigned vec)
+{
+	struct sim_backend *be = dev->priv;
+	int fd = fcntl(be->irq_fds[vec], F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)
+		return upcie_err(-errno, "sim: cannot duplicate interrupt vector %u's eventfd: %s",
+				 vec, strerror(errno));
+	return fd;
+}
+
+/* An eventfd: reading takes its count (and clears it). */
+static int eventfd_ack(int fd)
+{
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) == sizeof(n))
+		return 1;
+	if (errno == EAGAIN)
+		return 0;
+	return upcie_err(-errno, "interrupt eventfd read: %s", strerror(errno));
+}
+
+static int sim_irq_ack(struct upcie_pci_dev *dev, unsigned vec, int fd)
+{
+	(void)dev;
+	(void)vec;
+	return eventfd_ack(fd);
+}
+
+static int sim_gone_fd(struct upcie_pci_dev *dev)
+{
+	return ((struct sim_backend *)dev->priv)->gone_fd;
+}
+
 static void sim_close(struct upcie_pci_dev *dev)
 {
 	struct sim_backend *be = dev->priv;
 
 	if (!be)
 		return;
+	sim_irq_disable(dev);
+	if (be->gone_fd >= 0) {
+		sim_lock(be->sim);
+		be->sim->gone_fd = -1;
+		sim_unlock(be->sim);
+		close(be->gone_fd);
+	}
 	if (be->owned)
 		upcie_sim_destroy(be->sim);
 	free(be);
@@ -139,6 +235,12 @@ static const struct upcie_pci_ops sim_ops = {
     .dma_map = sim_dma_map,
     .dma_unmap = sim_dma_unmap,
     .idle = sim_idle,
+    .irq_info = sim_irq_info,
+    .irq_enable = sim_irq_enable,
+    .irq_disable = sim_irq_disable,
+    .irq_open = sim_irq_open,
+    .irq_ack = sim_irq_ack,
+    .gone_fd = sim_gone_fd,
     .close = sim_close,
 };
 
@@ -162,6 +264,13 @@ SIM_HIDDEN int upcie_pci_sim_open(struct upcie_pci_dev *dev, const struct upcie_
 			return -err;
 		}
 		be->owned = true;
+	}
+	/* Readable (and left so) once the model is removed: wakes sleepers. */
+	be->gone_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (be->gone_fd >= 0) {
+		sim_lock(be->sim);
+		be->sim->gone_fd = be->gone_fd;
+		sim_unlock(be->sim);
 	}
 	dev->priv = be;
 	dev->sim = be->sim;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "page.h"
@@ -191,6 +192,7 @@ void upcie_sim_destroy(struct upcie_sim *sim)
 	free(sim->live_sqs);
 	free(sim->live_cqs);
 	free(sim->cq_hist);
+	free(sim->vecs);
 	free(sim->ranges);
 	pthread_mutex_destroy(&sim->lock);
 	free(sim);
@@ -218,7 +220,12 @@ struct upcie_sim *upcie_sim_create(const struct upcie_sim_config *cfg)
 	sim->live_sqs = upcie_line_calloc(sim->nr_qids, sizeof(*sim->live_sqs));
 	sim->live_cqs = upcie_line_calloc(sim->nr_qids, sizeof(*sim->live_cqs));
 	sim->cq_hist = calloc((size_t)sim->nr_qids * SIM_CQ_HIST, sizeof(*sim->cq_hist));
-	if (!sim->sqs || !sim->cqs || !sim->live_sqs || !sim->live_cqs || !sim->cq_hist) {
+	/* MSI-X: a vector per queue id, as a device offering one per queue. */
+	sim->nr_vec = sim->nr_qids;
+	sim->vecs = upcie_line_calloc(sim->nr_vec, sizeof(*sim->vecs));
+	sim->gone_fd = -1;
+	if (!sim->sqs || !sim->cqs || !sim->live_sqs || !sim->live_cqs || !sim->cq_hist ||
+	    !sim->vecs) {
 		upcie_sim_destroy(sim);
 		return upcie_err_null(-ENOMEM, "sim: out of memory for %u queue pairs",
 				      cfg->max_ioqpairs);
@@ -414,6 +421,7 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 		sim->foreign_left = 0;
 		sim->aopc_on = false;
 		sim->bad_id = 0;
+		sim->irq_lost_left = 0;
 		upcie_sim_cap_update(sim);
 		sim->csts &= ~UPCIE_NVME_CSTS_CFS;
 		if (sim->removed) {
@@ -451,6 +459,13 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 	case UPCIE_SIM_FAULT_REMOVED:
 		sim->removed = true;
 		upcie_sim_fill_removed(sim);
+		if (sim->gone_fd >= 0) {
+			/* Sleepers wake, as with the kernel's device request. */
+			uint64_t one = 1;
+
+			if (write(sim->gone_fd, &one, sizeof(one)) != sizeof(one))
+				upcie_info("sim: the removal could not be signalled");
+		}
 		break;
 	case UPCIE_SIM_FAULT_SHN_NEVER:
 		sim->f_shn_never = true;
@@ -504,6 +519,16 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 				       "sim: BAD_ID needs an enum upcie_sim_bad_id, not %u", arg);
 		else
 			sim->bad_id |= 1u << arg;
+		break;
+	case UPCIE_SIM_FAULT_IRQ_LOST:
+		sim->irq_lost_left = arg ? arg : 1;
+		break;
+	case UPCIE_SIM_FAULT_IRQ_SPURIOUS:
+		if (arg >= sim->nr_vec)
+			rc = upcie_err(-EINVAL, "sim: IRQ_SPURIOUS needs a vector below %u, not %u",
+				       sim->nr_vec, arg);
+		else
+			upcie_sim_irq_raise(sim, arg);
 		break;
 	default:
 		rc = upcie_err(-EINVAL, "sim: unknown fault %d", (int)fault);

@@ -132,6 +132,9 @@ static uint16_t set_features(struct upcie_sim *sim, const struct upcie_nvme_sqe 
 	case UPCIE_NVME_FEAT_VOLATILE_WC:
 		sim->vwc_on = sqe->cdw11 & 1;
 		return 0;
+	case UPCIE_NVME_FEAT_IRQ_COALESCE:
+	case UPCIE_NVME_FEAT_IRQ_CONFIG:
+		return upcie_sim_irq_feature(sim, sqe, true, &cpl->dw0);
 	default:
 		return UPCIE_NVME_SC_INVALID_FIELD;
 	}
@@ -147,6 +150,9 @@ static uint16_t get_features(struct upcie_sim *sim, const struct upcie_nvme_sqe 
 	case UPCIE_NVME_FEAT_VOLATILE_WC:
 		cpl->dw0 = sim->vwc_on ? 1 : 0;
 		return 0;
+	case UPCIE_NVME_FEAT_IRQ_COALESCE:
+	case UPCIE_NVME_FEAT_IRQ_CONFIG:
+		return upcie_sim_irq_feature(sim, sqe, false, &cpl->dw0);
 	default:
 		return UPCIE_NVME_SC_INVALID_FIELD;
 	}
@@ -191,12 +197,18 @@ static uint16_t create_cq(struct upcie_sim *sim, const struct upcie_nvme_sqe *sq
 	/* Non-contiguous queues are not offered (CAP.CQR, or the model lacks them). */
 	if (!(sqe->cdw11 & UPCIE_NVME_QUEUE_PC))
 		return UPCIE_NVME_SC_INVALID_FIELD;
+	if ((sqe->cdw11 & UPCIE_NVME_QUEUE_IEN) && (sqe->cdw11 >> 16) >= sim->nr_vec)
+		return UPCIE_NVME_SC_INVALID_IV;
 	rc = queue_mem(sim, sqe->prp1, (uint64_t)qsize * 16);
 	if (rc)
 		return rc;
 	cq = &sim->cqs[qid];
-	*cq = (struct sim_cq){
-	    .base = (uint8_t *)(uintptr_t)sqe->prp1, .size = qsize, .phase = 1, .live = true};
+	*cq = (struct sim_cq){.base = (uint8_t *)(uintptr_t)sqe->prp1,
+			      .size = qsize,
+			      .phase = 1,
+			      .live = true,
+			      .ien = (sqe->cdw11 & UPCIE_NVME_QUEUE_IEN) != 0,
+			      .iv = (uint16_t)(sqe->cdw11 >> 16)};
 	upcie_sim_mmio_set(sim, upcie_nvme_cq_db_off(qid, sim->cfg.dstrd), 0);
 	shadow_reset(sim, upcie_nvme_cq_db_off(qid, sim->cfg.dstrd), qid);
 	upcie_sim_live_add_cq(sim, (uint16_t)qid);

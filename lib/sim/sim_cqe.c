@@ -48,6 +48,8 @@ static void put_cqe(struct upcie_sim *sim, uint16_t cqid, const struct upcie_nvm
 		cq->tail = 0;
 		cq->phase ^= 1;
 	}
+	/* The entry first, then its interrupt. */
+	upcie_sim_irq_post(sim, cqid);
 	if (cqid) {
 		struct upcie_nvme_cqe *h = &sim->cq_hist[(size_t)cqid * SIM_CQ_HIST];
 

@@ -131,6 +131,7 @@ void upcie_sim_ctrl_reset(struct upcie_sim *sim)
 	sim->shn_done = false;
 	sim->csts = 0;
 	sim->rr_last = 0;
+	upcie_sim_irq_reset(sim);
 	upcie_sim_cap_update(sim);
 	bar_fill(sim, UPCIE_NVME_REG_DBS, 0);
 	put_csts(sim);
@@ -187,7 +188,7 @@ static void try_enable(struct upcie_sim *sim)
 	sim->sqs[0] = (struct sim_sq){
 	    .base = (uint8_t *)(uintptr_t)asq, .size = sqs, .cqid = 0, .live = true};
 	sim->cqs[0] = (struct sim_cq){
-	    .base = (uint8_t *)(uintptr_t)acq, .size = cqs, .phase = 1, .nr_sqs = 1, .live = true};
+	    .base = (uint8_t *)(uintptr_t)acq, .size = cqs, .phase = 1, .nr_sqs = 1, .live = true, .ien = true};
 	upcie_sim_mmio_set(sim, upcie_nvme_sq_db_off(0, sim->cfg.dstrd), 0);
 	upcie_sim_mmio_set(sim, upcie_nvme_cq_db_off(0, sim->cfg.dstrd), 0);
 	sim->ready = true;
@@ -580,7 +581,10 @@ bool upcie_sim_sync_regs(struct upcie_sim *sim)
  */
 int upcie_sim_step_locked(struct upcie_sim *sim, uint32_t max, bool all)
 {
-	if (!upcie_sim_sync_regs(sim) || !sim_can_dma(sim) || (!all && !max))
+	if (!upcie_sim_sync_regs(sim))
+		return 0;
+	upcie_sim_irq_tick(sim);
+	if (!sim_can_dma(sim) || (!all && !max))
 		return 0;
 	upcie_sim_aer_flush(sim);
 	return all ? run_all(sim) : run_bounded(sim, max);

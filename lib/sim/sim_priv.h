@@ -91,9 +91,19 @@ struct sim_cq {
 	uint16_t nr_sqs; /* SQs completing into this CQ */
 	bool live;
 	bool dead;
+	bool ien;    /* interrupts enabled (Create I/O CQ IEN; the admin CQ: always) */
+	uint16_t iv; /* its interrupt vector */
 	/* The last SIM_CQ_HIST entries posted (I/O CQs), in sim->cq_hist. */
 	uint8_t hist_n;	  /* how many are valid */
 	uint8_t hist_pos; /* slot the next one goes to */
+};
+
+/* One interrupt vector (sim_irq.c). */
+struct sim_vec {
+	uint32_t pending;  /* entries posted since it last signalled (coalescing) */
+	uint64_t first_ns; /* when the first of them was posted */
+	uint64_t raised;   /* interrupts signalled */
+	bool cd;	   /* coalescing disabled (feature 09h) */
 };
 
 struct sim_ns {
@@ -190,6 +200,17 @@ struct upcie_sim {
 	 * the host last read it; more than 1024 reads as FFFFFFFFh. */
 	uint32_t changed_ns[1024];
 	uint32_t nr_changed_ns;
+
+	/* Interrupts (sim_irq.c): nr_vec vectors (one per queue id); irq_fds is
+	 * the backend's, NULL while the host has them off. */
+	const int *irq_fds;
+	uint32_t nr_vec;
+	struct sim_vec *vecs;
+	uint32_t irq_waiting; /* vectors with coalesced entries pending */
+	uint8_t aggr_thr;     /* feature 08h: THR (0's based) */
+	uint8_t aggr_time;    /* feature 08h: TIME, 100 us units */
+	uint32_t irq_lost_left;
+	int gone_fd; /* the backend's: written when the device is removed, or -1 */
 
 	/* Every data transfer to or from host memory (upcie_sim_set_dma_hook). */
 	upcie_sim_dma_hook dma_hook;
@@ -337,6 +358,19 @@ SIM_HIDDEN uint16_t upcie_sim_admin(struct upcie_sim *sim, const struct upcie_nv
 SIM_HIDDEN uint16_t upcie_sim_nvm(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
 				  struct sim_cpl *cpl);
 SIM_HIDDEN void upcie_sim_zero(struct sim_ns *ns, uint64_t off, uint64_t len);
+
+/* sim_irq.c */
+SIM_HIDDEN void upcie_sim_irq_raise(struct upcie_sim *sim, uint32_t vec);
+/* An entry was posted on cqid: signal (or count, coalescing) its vector. */
+SIM_HIDDEN void upcie_sim_irq_post(struct upcie_sim *sim, uint16_t cqid);
+/* Coalescing time: signal vectors whose first pending entry is old enough. */
+SIM_HIDDEN void upcie_sim_irq_tick(struct upcie_sim *sim);
+SIM_HIDDEN void upcie_sim_irq_reset(struct upcie_sim *sim);
+/* The backend's eventfds (NULL: interrupts off); takes the lock. */
+SIM_HIDDEN void upcie_sim_irq_attach(struct upcie_sim *sim, const int *fds, uint32_t n);
+/* Get or Set Features 08h / 09h. */
+SIM_HIDDEN uint16_t upcie_sim_irq_feature(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
+					  bool set, uint32_t *dw0);
 
 /* backend.c needs these from sim.c */
 SIM_HIDDEN void upcie_sim_cfg_init(struct upcie_sim *sim);
