@@ -455,11 +455,11 @@ int upcie_nvme_qpair_arm(struct upcie_nvme_qpair *qp);
 int upcie_nvme_qpair_fd(const struct upcie_nvme_qpair *qp);
 
 struct upcie_nvme_qpair_wait_stats {
-	uint64_t waits;	     /* upcie_nvme_qpair_wait() calls */
-	uint64_t sleeps;     /* sleeps in the kernel (epoll_wait) */
-	uint64_t wakeups;    /* sleeps ended by an interrupt, a reset or a removal */
-	uint64_t empty;	     /* wake-ups that found nothing to reap */
-	uint64_t spin_hits;  /* waits answered while spinning (hybrid) */
+	uint64_t waits;	    /* upcie_nvme_qpair_wait() calls */
+	uint64_t sleeps;    /* sleeps in the kernel (epoll_wait) */
+	uint64_t wakeups;   /* sleeps ended by an interrupt, a reset or a removal */
+	uint64_t empty;	    /* wake-ups that found nothing to reap */
+	uint64_t spin_hits; /* waits answered while spinning (hybrid) */
 	uint64_t reserved[3];
 };
 void upcie_nvme_qpair_wait_stats(const struct upcie_nvme_qpair *qp,

@@ -329,9 +329,9 @@ enum {
 };
 
 /* Create I/O CQ / SQ flags (CDW11). */
-#define UPCIE_NVME_QUEUE_PC (1u << 0) /* physically contiguous */
+#define UPCIE_NVME_QUEUE_PC  (1u << 0) /* physically contiguous */
 #define UPCIE_NVME_QUEUE_IEN (1u << 1) /* Create I/O CQ: interrupts enabled; IV in bits 31:16 */
-#define UPCIE_NVME_CQ_IEN   (1u << 1) /* interrupts enabled */
+#define UPCIE_NVME_CQ_IEN    (1u << 1) /* interrupts enabled */
 
 /* DSM attributes (CDW11) and range (NVM Command Set spec 3.2.3). */
 #define UPCIE_NVME_DSM_AD (1u << 2) /* Attribute Deallocate */

@@ -192,8 +192,8 @@ enum upcie_pci_irq_kind {
 
 struct upcie_pci_irq_info {
 	enum upcie_pci_irq_kind kind;
-	unsigned nvec;	     /* vectors the function offers (INTx: 1) */
-	unsigned enabled;    /* vectors enabled now, 0 when off */
+	unsigned nvec;	  /* vectors the function offers (INTx: 1) */
+	unsigned enabled; /* vectors enabled now, 0 when off */
 	uint32_t reserved[5];
 };
 

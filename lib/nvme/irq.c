@@ -68,8 +68,8 @@ static int vectors_on(struct upcie_nvme_ctrl *c)
 	/* MSI-X: the admin vector and one per I/O queue the controller granted. */
 	want = info.kind == UPCIE_PCI_IRQ_INTX ? 1 : info.nvec;
 	if (info.kind == UPCIE_PCI_IRQ_MSIX) {
-		unsigned qmax = c->io_sq_granted < c->io_cq_granted ? c->io_sq_granted
-								    : c->io_cq_granted;
+		unsigned qmax =
+		    c->io_sq_granted < c->io_cq_granted ? c->io_sq_granted : c->io_cq_granted;
 		if (want > qmax + 1u)
 			want = qmax + 1u;
 	}
@@ -150,8 +150,8 @@ int upcie_nvme_irq_setup(struct upcie_nvme_qpair *qp, const struct upcie_nvme_qp
 	qp->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	qp->ep_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (qp->wake_fd < 0 || qp->ep_fd < 0) {
-		rc = upcie_err(-errno, "queue %u: eventfd or epoll for its interrupts: %s",
-			       qp->qid, strerror(errno));
+		rc = upcie_err(-errno, "queue %u: eventfd or epoll for its interrupts: %s", qp->qid,
+			       strerror(errno));
 		goto err;
 	}
 	rc = ep_add(qp->ep_fd, qp->irq_fd, EV_IRQ);
@@ -234,8 +234,9 @@ void upcie_nvme_irq_ctrl_free(struct upcie_nvme_ctrl *c)
 int upcie_nvme_qpair_fd(const struct upcie_nvme_qpair *qp)
 {
 	if (!qp || !qp->irq)
-		return upcie_err(-EINVAL, "queue %u has no interrupts: create it with "
-					  "upcie_nvme_qpair_opts.irq = 1",
+		return upcie_err(-EINVAL,
+				 "queue %u has no interrupts: create it with "
+				 "upcie_nvme_qpair_opts.irq = 1",
 				 qp ? qp->qid : 0);
 	return qp->ep_fd;
 }

@@ -299,7 +299,8 @@ int upcie_nvme_queue_tick(struct upcie_nvme_qpair *qp)
 		 * a slow machine) ages its commands by the clock, not by calls. */
 		uint64_t step = (now - qp->tick_ms) / TICK_MS;
 
-		qp->tick_step = step > UPCIE_NVME_REQ_AGE_MAX ? UPCIE_NVME_REQ_AGE_MAX : (uint32_t)step;
+		qp->tick_step =
+		    step > UPCIE_NVME_REQ_AGE_MAX ? UPCIE_NVME_REQ_AGE_MAX : (uint32_t)step;
 		qp->tick += qp->tick_step;
 		qp->tick_ms = step > UPCIE_NVME_REQ_AGE_MAX ? now : qp->tick_ms + step * TICK_MS;
 		tick = true;

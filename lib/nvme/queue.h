@@ -177,8 +177,8 @@ struct upcie_nvme_qpair {
 	void *tcb_arg;
 	struct upcie_nvme_ctrl *ctrl;
 	uint16_t qid;
-	uint16_t epoch; /* host-side resets: the generation new CIDs start at */
-	uint8_t qstate; /* lifecycle (state.h): written by state.c only */
+	uint16_t epoch;	    /* host-side resets: the generation new CIDs start at */
+	uint8_t qstate;	    /* lifecycle (state.h): written by state.c only */
 	uint32_t tick_step; /* ticks the clock moved at the last tick (>= 1) */
 	size_t mem_bytes;
 

@@ -62,10 +62,10 @@ struct upcie_pci_dev {
 	struct upcie_pci_bar bars[UPCIE_PCI_NBARS];
 	uint16_t saved_command;
 	bool command_saved;
-	bool nvme_claimed;  /* an NVMe controller object drives this handle */
-	int lock_fd;	    /* the owner lock (lock.c); -1 when none (sim) */
-	int gone;	    /* upcie_pci_check() saw -ENODEV (sticky): 0 no, 2 yes */
-	char gone_msg[256]; /* its message, given again on later checks */
+	bool nvme_claimed;    /* an NVMe controller object drives this handle */
+	int lock_fd;	      /* the owner lock (lock.c); -1 when none (sim) */
+	int gone;	      /* upcie_pci_check() saw -ENODEV (sticky): 0 no, 2 yes */
+	char gone_msg[256];   /* its message, given again on later checks */
 	unsigned irq_enabled; /* vectors enabled (upcie_pci_irq_enable), 0 when off */
 };
 

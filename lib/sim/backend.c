@@ -18,9 +18,9 @@
 struct sim_backend {
 	struct upcie_sim *sim;
 	bool owned;
-	int *irq_fds;	   /* one eventfd per enabled vector, NULL when off */
+	int *irq_fds; /* one eventfd per enabled vector, NULL when off */
 	unsigned irq_nvec;
-	int gone_fd;	   /* written by the model when it is removed */
+	int gone_fd; /* written by the model when it is removed */
 };
 
 static struct upcie_sim *model(struct upcie_pci_dev *dev)

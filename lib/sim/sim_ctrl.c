@@ -187,8 +187,12 @@ static void try_enable(struct upcie_sim *sim)
 	sim->page_size = ps;
 	sim->sqs[0] = (struct sim_sq){
 	    .base = (uint8_t *)(uintptr_t)asq, .size = sqs, .cqid = 0, .live = true};
-	sim->cqs[0] = (struct sim_cq){
-	    .base = (uint8_t *)(uintptr_t)acq, .size = cqs, .phase = 1, .nr_sqs = 1, .live = true, .ien = true};
+	sim->cqs[0] = (struct sim_cq){.base = (uint8_t *)(uintptr_t)acq,
+				      .size = cqs,
+				      .phase = 1,
+				      .nr_sqs = 1,
+				      .live = true,
+				      .ien = true};
 	upcie_sim_mmio_set(sim, upcie_nvme_sq_db_off(0, sim->cfg.dstrd), 0);
 	upcie_sim_mmio_set(sim, upcie_nvme_cq_db_off(0, sim->cfg.dstrd), 0);
 	sim->ready = true;

@@ -93,7 +93,8 @@ static void wait_reads(bool threaded)
 	CU_ASSERT(ws.waits >= 200);
 	if (getenv("IRQ_DEBUG"))
 		printf("\n  waits %lu sleeps %lu wakeups %lu empty %lu\n", (unsigned long)ws.waits,
-		       (unsigned long)ws.sleeps, (unsigned long)ws.wakeups, (unsigned long)ws.empty);
+		       (unsigned long)ws.sleeps, (unsigned long)ws.wakeups,
+		       (unsigned long)ws.empty);
 	if (f.sim)
 		CU_ASSERT(upcie_sim_irqs(f.sim, UINT32_MAX) > 0);
 	upcie_dma_free(f.heap, buf);
@@ -155,8 +156,8 @@ static int held_wait(struct fx *f, struct upcie_nvme_qpair *qp, struct later *l,
 	int n;
 
 	CU_ASSERT_EQUAL(upcie_sim_fault(f->sim, UPCIE_SIM_FAULT_HOLD, 1, 0), 0);
-	CU_ASSERT_EQUAL(upcie_nvme_read(qp, ns, 0, 1, buf, fx_count_cb, cnt, UPCIE_NVME_SUBMIT_RING),
-			0);
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_read(qp, ns, 0, 1, buf, fx_count_cb, cnt, UPCIE_NVME_SUBMIT_RING), 0);
 	upcie_sim_step(f->sim); /* fetched and held */
 	t0 = fx_now();
 	l->f = f;
@@ -360,9 +361,9 @@ static void test_hybrid_spins(void)
 	ns = upcie_nvme_ns_first(f.ctrl);
 	buf = upcie_dma_alloc(f.heap, ns->lba_size, 4096);
 	for (unsigned i = 0; i < 50; i++) {
-		CU_ASSERT_EQUAL(upcie_nvme_read(qp, ns, i, 1, buf, fx_count_cb, &cnt,
-						UPCIE_NVME_SUBMIT_RING),
-				0);
+		CU_ASSERT_EQUAL(
+		    upcie_nvme_read(qp, ns, i, 1, buf, fx_count_cb, &cnt, UPCIE_NVME_SUBMIT_RING),
+		    0);
 		while (cnt.done < i + 1)
 			CU_ASSERT_FATAL(upcie_nvme_qpair_wait(qp, 5000) >= 0);
 	}
@@ -399,9 +400,9 @@ static void test_fd_event_loop(void)
 	for (unsigned i = 0; i < 100; i++) {
 		double deadline = fx_now() + 5;
 
-		CU_ASSERT_EQUAL(upcie_nvme_read(qp, ns, i, 1, buf, fx_count_cb, &cnt,
-						UPCIE_NVME_SUBMIT_RING),
-				0);
+		CU_ASSERT_EQUAL(
+		    upcie_nvme_read(qp, ns, i, 1, buf, fx_count_cb, &cnt, UPCIE_NVME_SUBMIT_RING),
+		    0);
 		while (cnt.done < i + 1 && fx_now() < deadline) {
 			int n = upcie_nvme_qpair_arm(qp);
 
