@@ -236,6 +236,124 @@ static void test_reset_wakes_sleeper(void)
 	fx_close(&f);
 }
 
+/* Resets from another thread while this one reads through wait() alone:
+ * each reset wakes the sleeper, the queue comes back with its interrupt
+ * (a reset re-arms it: a CQ re-created without IEN would leave every later
+ * wait to time out), commands ended HOST_ABORTED are retried, none is lost. */
+struct resetter {
+	struct fx *f;
+	volatile int stop;
+	unsigned resets;
+	int rc;
+};
+
+static void *reset_loop(void *arg)
+{
+	struct resetter *r = arg;
+
+	while (!r->stop && r->resets < 5) {
+		usleep(30000);
+		r->rc = upcie_nvme_ctrl_reset(r->f->ctrl);
+		if (r->rc)
+			break;
+		r->resets++;
+	}
+	return NULL;
+}
+
+struct rread {
+	struct upcie_nvme_qpair *qp;
+	const struct upcie_nvme_ns *ns;
+	void *buf;
+	unsigned ok, aborted, other;
+	bool busy;
+};
+
+static void rread_cb(void *arg, const struct upcie_nvme_cqe *cqe)
+{
+	struct rread *r = arg;
+	uint16_t st = upcie_nvme_cqe_status(cqe);
+
+	r->busy = false;
+	if (!st)
+		r->ok++;
+	else if (st == UPCIE_NVME_SC_HOST_ABORTED)
+		r->aborted++;
+	else
+		r->other++;
+}
+
+static void test_reset_rearms(void)
+{
+	struct upcie_nvme_ctrl_opts co = slow_health();
+	struct resetter rs = {0};
+	struct rread rd[4];
+	struct upcie_nvme_qpair *qp;
+	const struct upcie_nvme_ns *ns;
+	unsigned zero_waits = 0, total_ok = 0;
+	struct upcie_sim_config cfg;
+	pthread_t t;
+	struct fx f;
+	double t0;
+
+	/* Threaded: completions come by themselves, only an interrupt wakes. */
+	upcie_sim_config_default(&cfg);
+	cfg.threaded = true;
+	CU_ASSERT_EQUAL_FATAL(fx_open_opts(&f, &cfg, 0, false, &co), 0);
+	qp = irq_qpair(&f, 16, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
+	ns = upcie_nvme_ns_first(f.ctrl);
+	for (unsigned i = 0; i < 4; i++) {
+		rd[i] = (struct rread){.qp = qp, .ns = ns};
+		rd[i].buf = upcie_dma_alloc(f.heap, ns->lba_size, 4096);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(rd[i].buf);
+	}
+	rs.f = &f;
+	pthread_create(&t, NULL, reset_loop, &rs);
+	t0 = fx_now();
+	while ((rs.resets < 5 && !rs.rc) && fx_now() - t0 < 30) {
+		int n;
+
+		for (unsigned i = 0; i < 4; i++)
+			if (!rd[i].busy &&
+			    !upcie_nvme_read(qp, ns, i, 1, rd[i].buf, rread_cb, &rd[i], 0))
+				rd[i].busy = true;
+		upcie_nvme_ring(qp);
+		n = upcie_nvme_qpair_wait(qp, 5000);
+		CU_ASSERT(n >= 0);
+		if (n == 0)
+			zero_waits++; /* 5 s without a wake-up: lost */
+		if (n < 0)
+			break;
+	}
+	rs.stop = 1;
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(rs.rc, 0);
+	CU_ASSERT_EQUAL(rs.resets, 5);
+	CU_ASSERT_EQUAL(zero_waits, 0);
+	/* What is still out completes, through wait. */
+	for (double d = fx_now() + 10; fx_now() < d;) {
+		bool busy = false;
+
+		for (unsigned i = 0; i < 4; i++)
+			busy |= rd[i].busy;
+		if (!busy)
+			break;
+		CU_ASSERT(upcie_nvme_qpair_wait(qp, 5000) > 0);
+	}
+	for (unsigned i = 0; i < 4; i++) {
+		CU_ASSERT_FALSE(rd[i].busy);
+		CU_ASSERT_EQUAL(rd[i].other, 0);
+		total_ok += rd[i].ok;
+		upcie_dma_free(f.heap, rd[i].buf);
+	}
+	CU_ASSERT(total_ok > 0);
+	if (f.sim)
+		CU_ASSERT(upcie_sim_irqs(f.sim, qp->irq_vec) > 0);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
 /* The device goes away while the waiter sleeps: it wakes at once (the
  * removal fd), its command ends HOST_PATH_ERROR, later waits say -ENODEV. */
 static void test_removal_wakes_sleeper(void)
@@ -533,6 +651,7 @@ static CU_TestInfo tests[] = {
     {"wait_reads_racing", test_wait_reads_racing},
     {"sleep_wakes_on_interrupt", test_sleep_wakes_on_interrupt},
     {"reset_wakes_sleeper", test_reset_wakes_sleeper},
+    {"reset_rearms", test_reset_rearms},
     {"removal_wakes_sleeper", test_removal_wakes_sleeper},
     {"lost_interrupt", test_lost_interrupt},
     {"spurious_interrupt", test_spurious_interrupt},
