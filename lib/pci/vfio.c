@@ -15,16 +15,23 @@
  *
  * The kernel asking for the device back (hot-unplug, unbind): the device
  * request interrupt and its watcher are in vfio_req.c; upcie_pci_check()
- * answers -ENODEV once it came.
+ * answers -ENODEV once it came, and upcie_pci_gone_fd() turns readable.
+ *
+ * Interrupts: MSI-X, one eventfd per vector (VFIO_DEVICE_SET_IRQS). The
+ * vectors live in the function's MSI-X table, which an NVMe controller
+ * reset (CC.EN to 0 and back) leaves alone, so they survive it; only a
+ * function reset would need them set again, and this backend does none.
  *
  * Crash safety: the kernel releases the device when the process dies
  * (vfio-pci clears bus mastering and resets the function); the DMA pages
  * stay pinned until then.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -304,9 +311,172 @@ static int vfio_check(struct upcie_pci_dev *dev)
 			 dev->name);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Interrupts: MSI-X vectors as eventfds.                                   */
+
+static int vfio_irq_info(struct upcie_pci_dev *dev, struct upcie_pci_irq_info *info)
+{
+	struct vfio_irq_info ii = {.argsz = sizeof(ii), .index = VFIO_PCI_MSIX_IRQ_INDEX};
+
+	if (ioctl(priv_of(dev)->device_fd, VFIO_DEVICE_GET_IRQ_INFO, &ii))
+		return upcie_err(-errno,
+				 "%s: VFIO_DEVICE_GET_IRQ_INFO (MSI-X) failed: %s; is the device "
+				 "still bound to " VFIO_DRIVER "?",
+				 dev->name, strerror(errno));
+	/* No MSI-X capability: count 0, and enable says there is nothing. */
+	if (ii.count && (ii.flags & VFIO_IRQ_INFO_EVENTFD)) {
+		info->kind = UPCIE_PCI_IRQ_MSIX;
+		info->nvec = ii.count;
+	}
+	return 0;
+}
+
+static void close_irq_fds(struct upcie_vfio *p)
+{
+	for (unsigned i = 0; p->irq_fds && i < p->nirq; i++)
+		if (p->irq_fds[i] >= 0)
+			close(p->irq_fds[i]);
+	free(p->irq_fds);
+	p->irq_fds = NULL;
+	p->nirq = 0;
+}
+
+/* What to do about a failed MSI-X VFIO_DEVICE_SET_IRQS, by its errno. */
+static const char *set_irqs_advice(int err)
+{
+	switch (err) {
+	case ENOSPC:
+		return "the host has not that many interrupt vectors free: ask for fewer";
+	case EINVAL:
+		return "another interrupt type (INTx, MSI) is enabled on the device, or the "
+		       "count is beyond its MSI-X table: disable interrupts first";
+	case ENOMEM:
+		return "the kernel is out of memory";
+	default:
+		return "the kernel log (dmesg) may say more";
+	}
+}
+
+static int vfio_irq_enable(struct upcie_pci_dev *dev, unsigned nvec)
+{
+	struct upcie_vfio *p = priv_of(dev);
+	struct vfio_irq_set *set;
+	size_t sz = sizeof(*set) + (size_t)nvec * sizeof(int32_t);
+	int err;
+
+	p->irq_fds = calloc(nvec, sizeof(*p->irq_fds));
+	set = calloc(1, sz);
+	if (!p->irq_fds || !set) {
+		free(set);
+		free(p->irq_fds);
+		p->irq_fds = NULL;
+		return upcie_err(-ENOMEM, "%s: out of memory for %u interrupt vectors", dev->name,
+				 nvec);
+	}
+	p->nirq = nvec;
+	for (unsigned i = 0; i < nvec; i++)
+		p->irq_fds[i] = -1;
+	for (unsigned i = 0; i < nvec; i++) {
+		int32_t fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+		if (fd < 0) {
+			err = errno;
+			free(set);
+			close_irq_fds(p);
+			return upcie_err(-err,
+					 "%s: eventfd for MSI-X vector %u of %u: %s (out of file "
+					 "descriptors? raise 'ulimit -n')",
+					 dev->name, i, nvec, strerror(err));
+		}
+		p->irq_fds[i] = fd;
+		memcpy(set->data + i * sizeof(fd), &fd, sizeof(fd));
+	}
+	set->argsz = (uint32_t)sz;
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = VFIO_PCI_MSIX_IRQ_INDEX;
+	set->start = 0;
+	set->count = nvec;
+	if (ioctl(p->device_fd, VFIO_DEVICE_SET_IRQS, set)) {
+		err = errno;
+		free(set);
+		close_irq_fds(p);
+		return upcie_err(-err,
+				 "%s: VFIO_DEVICE_SET_IRQS (MSI-X, %u vectors) failed: %s; %s",
+				 dev->name, nvec, strerror(err), set_irqs_advice(err));
+	}
+	free(set);
+	upcie_debug("%s: MSI-X enabled, %u vectors", dev->name, nvec);
+	return 0;
+}
+
+static void vfio_irq_disable(struct upcie_pci_dev *dev)
+{
+	struct upcie_vfio *p = priv_of(dev);
+	struct vfio_irq_set set = {.argsz = sizeof(set),
+				   .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+				   .index = VFIO_PCI_MSIX_IRQ_INDEX,
+				   .start = 0,
+				   .count = 0};
+
+	/* Listeners keep their duplicates: they stay valid fds that no
+	 * longer fire. */
+	if (ioctl(p->device_fd, VFIO_DEVICE_SET_IRQS, &set))
+		upcie_warn("%s: VFIO_DEVICE_SET_IRQS (MSI-X off) failed: %s; closing the device "
+			   "turns them off",
+			   dev->name, strerror(errno));
+	close_irq_fds(p);
+}
+
+/* A listener: a duplicate of the vector's eventfd (the generic layer's
+ * default irq_close closes it). Duplicates share one count: one ack
+ * consumes what fired for all of them. */
+static int vfio_irq_open(struct upcie_pci_dev *dev, unsigned vec)
+{
+	struct upcie_vfio *p = priv_of(dev);
+	int fd;
+
+	if (vec >= p->nirq)
+		return upcie_err(-EINVAL, "%s: MSI-X vector %u is not enabled (%u enabled)",
+				 dev->name, vec, p->nirq);
+	fd = fcntl(p->irq_fds[vec], F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return upcie_err(-errno,
+				 "%s: cannot duplicate the eventfd of MSI-X vector %u: %s (out of "
+				 "file descriptors? raise 'ulimit -n')",
+				 dev->name, vec, strerror(errno));
+	return fd;
+}
+
+static int vfio_irq_ack(struct upcie_pci_dev *dev, unsigned vec, int fd)
+{
+	uint64_t count;
+	ssize_t n = read(fd, &count, sizeof(count));
+
+	if (n == (ssize_t)sizeof(count))
+		return 1;
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n >= 0)
+		return upcie_err(-EIO,
+				 "%s: short read (%zd bytes) from the eventfd of MSI-X vector %u",
+				 dev->name, n, vec);
+	return upcie_err(-errno,
+			 "%s: cannot read the eventfd of MSI-X vector %u (fd %d): %s; pass an fd "
+			 "from upcie_pci_irq_open()",
+			 dev->name, vec, fd, strerror(errno));
+}
+
+static int vfio_gone_fd(struct upcie_pci_dev *dev)
+{
+	return priv_of(dev)->gone_fd;
+}
+
+/* ------------------------------------------------------------------------ */
+
 static void vfio_release(struct upcie_vfio *p)
 {
 	upcie_vfio_req_stop(p);
+	close_irq_fds(p); /* pci.c turned MSI-X off before; closing the device would too */
 	if (p->device_fd >= 0)
 		close(p->device_fd);
 	p->device_fd = -1;
@@ -331,6 +501,12 @@ static const struct upcie_pci_ops vfio_ops = {
     .dma_map = vfio_dma_map,
     .dma_unmap = vfio_dma_unmap,
     .check = vfio_check,
+    .irq_info = vfio_irq_info,
+    .irq_enable = vfio_irq_enable,
+    .irq_disable = vfio_irq_disable,
+    .irq_open = vfio_irq_open,
+    .irq_ack = vfio_irq_ack,
+    .gone_fd = vfio_gone_fd,
     .close = vfio_close,
 };
 
@@ -347,7 +523,7 @@ int upcie_pci_vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return upcie_err(-ENOMEM, "%s: out of memory", dev->name);
-	p->container_fd = p->group_fd = p->device_fd = p->req_fd = p->stop_fd = -1;
+	p->container_fd = p->group_fd = p->device_fd = p->req_fd = p->stop_fd = p->gone_fd = -1;
 	if (root) {
 		snprintf(p->root_buf, sizeof(p->root_buf), "%s", root);
 		p->root = p->root_buf;

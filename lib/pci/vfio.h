@@ -60,8 +60,11 @@ struct upcie_vfio {
 	int container_fd;
 	int group_fd;
 	int device_fd;
-	int req_fd;  /* eventfd of the device request interrupt, -1 if none */
-	int stop_fd; /* eventfd that stops the request watcher */
+	int req_fd;    /* eventfd of the device request interrupt, -1 if none */
+	int stop_fd;   /* eventfd that stops the request watcher */
+	int gone_fd;   /* readable for good once the request came (upcie_pci_gone_fd), -1 if none */
+	int *irq_fds;  /* MSI-X: one eventfd per enabled vector */
+	unsigned nirq; /* vectors enabled, 0 when off */
 	pthread_t req_thread;
 	bool req_thread_started;
 	bool requested; /* the kernel asked for the device (atomic) */

@@ -18,6 +18,12 @@
  *
  * Bus mastering stays off from then on: a COMMAND write through this
  * handle after the request has its bus-master bit cleared (vfio.c).
+ *
+ * A thread asleep on interrupts would not see the request until its
+ * deadline: the watcher also signals gone_fd (upcie_pci_gone_fd()), which
+ * such a thread polls beside its interrupt fds. gone_fd is a semaphore
+ * eventfd given the largest count an eventfd holds: a read takes 1 from
+ * it, so it stays readable for good even if a caller reads it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -33,6 +39,9 @@
 
 #include "log.h"
 #include "pci/vfio.h"
+
+/* The largest count an eventfd takes (a write of 2^64 - 1 is refused). */
+#define GONE_COUNT 0xfffffffffffffffeull
 
 /* Clear Bus Master Enable through the config region (the watcher thread,
  * and a config write that may have raced with it). */
@@ -69,6 +78,12 @@ static void *watcher(void *arg)
 		if (fds[0].revents && read(p->req_fd, &count, sizeof(count)) == sizeof(count)) {
 			__atomic_store_n(&p->requested, true, __ATOMIC_SEQ_CST);
 			upcie_vfio_req_fence(p);
+			/* After the fence: a sleeper woken by it finds bus
+			 * mastering off and upcie_pci_check() saying -ENODEV. */
+			count = GONE_COUNT;
+			if (write(p->gone_fd, &count, sizeof(count)) != (ssize_t)sizeof(count))
+				upcie_warn("vfio: cannot signal the device-gone eventfd: %s",
+					   strerror(errno));
 			return NULL;
 		}
 	}
@@ -97,8 +112,11 @@ int upcie_vfio_req_start(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 	}
 	p->req_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	p->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (p->req_fd < 0 || p->stop_fd < 0)
-		return upcie_err(-errno, "%s: eventfd for the device request interrupt: %s",
+	p->gone_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC | EFD_SEMAPHORE);
+	if (p->req_fd < 0 || p->stop_fd < 0 || p->gone_fd < 0)
+		return upcie_err(-errno,
+				 "%s: eventfd for the device request interrupt: %s (out of file "
+				 "descriptors? raise 'ulimit -n')",
 				 dev->name, strerror(errno));
 	efd = p->req_fd;
 	memset(buf, 0, sizeof(buf));
@@ -143,7 +161,9 @@ void upcie_vfio_req_close(struct upcie_vfio *p)
 		close(p->req_fd);
 	if (p->stop_fd >= 0)
 		close(p->stop_fd);
-	p->req_fd = p->stop_fd = -1;
+	if (p->gone_fd >= 0)
+		close(p->gone_fd);
+	p->req_fd = p->stop_fd = p->gone_fd = -1;
 }
 
 bool upcie_vfio_req_seen(const struct upcie_vfio *p)

@@ -3,10 +3,13 @@
  * The uio and vfio backends against a fake sysfs tree: binding checks,
  * IOMMU checks, BAR mapping from sysfs resourceN (a regular file here),
  * config space and bus-master fencing, DMA page-size rules, the owner
- * lock (a forked child holds it), the uio device-gone check, and the
- * advice in the error messages. Real devices are covered by the QEMU
- * guest tests (tests/qemu/).
+ * lock (a forked child holds it), the uio device-gone check, uio INTx
+ * (Interrupt Pin, masking through COMMAND, acks, the listener pool), and
+ * the advice in the error messages. Real devices, and vfio's MSI-X and
+ * device-gone eventfd (ioctls on a real vfio device file), are covered by
+ * the QEMU guest tests (tests/qemu/).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -34,6 +37,8 @@ static char root[64];
 #define VFIO_NOGROUP "0000:05:00.0" /* vfio-pci without an IOMMU group */
 #define UIO_GONE_BDF "0000:06:00.0" /* uio_pci_generic, removed while open */
 #define UIO_NOUIO    "0000:07:00.0" /* uio_pci_generic, no uio/uioN in sysfs */
+#define UIO_IRQ_BDF  "0000:08:00.0" /* uio_pci_generic, INTA wired to IRQ 11 */
+#define UIO_NOIRQ    "0000:09:00.0" /* uio_pci_generic, INTA wired, no IRQ routed */
 #define BAR0_SIZE    16384
 #define CMD_INITIAL  0x0002 /* memory space on, bus master off */
 
@@ -118,6 +123,22 @@ static int fake_device(const char *bdf, const char *driver, const char *iommu_ty
 	return rc ? -1 : 0;
 }
 
+/* Write into a fake device's config file in place. */
+static int cfg_poke(const char *bdf, unsigned off, const void *buf, size_t len)
+{
+	char path[256];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/config", root, bdf);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	if (pwrite(fd, buf, len, off) != (ssize_t)len)
+		rc = -1;
+	close(fd);
+	return rc;
+}
+
 static int suite_init(void)
 {
 	snprintf(root, sizeof(root), "/tmp/upcie-fake-sysfs-XXXXXX");
@@ -133,7 +154,14 @@ static int suite_init(void)
 	    fake_device(UIO_PT_BDF, "uio_pci_generic", "identity\n", 6) ||
 	    fake_device(VFIO_NOGROUP, "vfio-pci", NULL, 0) ||
 	    fake_device(UIO_GONE_BDF, "uio_pci_generic", NULL, 0) ||
-	    fake_device(UIO_NOUIO, "uio_pci_generic", NULL, 0))
+	    fake_device(UIO_NOUIO, "uio_pci_generic", NULL, 0) ||
+	    fake_device(UIO_IRQ_BDF, "uio_pci_generic", NULL, 0) ||
+	    fake_device(UIO_NOIRQ, "uio_pci_generic", NULL, 0))
+		return -1;
+	/* Interrupt Pin INTA on both; sysfs 'irq' as the kernel shows it. */
+	if (cfg_poke(UIO_IRQ_BDF, 0x3d, "\x01", 1) || cfg_poke(UIO_NOIRQ, 0x3d, "\x01", 1) ||
+	    put("11\n", 3, "%s/bus/pci/devices/%s/irq", root, UIO_IRQ_BDF) ||
+	    put("0\n", 2, "%s/bus/pci/devices/%s/irq", root, UIO_NOIRQ))
 		return -1;
 	return 0;
 }
@@ -638,6 +666,260 @@ static void test_uio_check_gone(void)
 	CU_ASSERT(rename(to, from) == 0);
 }
 
+/* ---- uio INTx ---- */
+
+#define CMD_INTX_DISABLE 0x0400 /* COMMAND bit 10, Interrupt Disable */
+
+/* The fake tree's /dev/uioN of a device (its sysfs uio/uioN names it). */
+static void uio_dev_path(const char *bdf, char *buf, size_t len)
+{
+	char dir[256];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/bus/pci/devices/%s/uio", root, bdf);
+	buf[0] = '\0';
+	d = opendir(dir);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "uio", 3) &&
+		    snprintf(buf, len, "%s/dev/%s", root, e->d_name) >= (int)len)
+			buf[0] = '\0';
+	closedir(d);
+	CU_ASSERT_FATAL(buf[0] != '\0');
+}
+
+/*
+ * What the kernel does when the function raises INTx: uio_pci_generic's
+ * handler sets Interrupt Disable, and uio counts an event. In the fake
+ * tree /dev/uioN is a regular file: one more 4-byte count appended is
+ * one event, and each open file's offset is its own event count, so
+ * every listener reads it once, as from the real device.
+ */
+static void raise_intx(const char *bdf)
+{
+	static int32_t events;
+	char path[300];
+	int fd;
+
+	set_command(bdf, (uint16_t)(fake_command(bdf) | CMD_INTX_DISABLE));
+	uio_dev_path(bdf, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_APPEND);
+	CU_ASSERT_FATAL(fd >= 0);
+	events++;
+	CU_ASSERT_EQUAL(write(fd, &events, sizeof(events)), (ssize_t)sizeof(events));
+	close(fd);
+}
+
+/* Is fd an open file of the fake /dev/uioN of bdf? */
+static bool is_listener(const char *bdf, int fd)
+{
+	struct stat a, b;
+	char path[300];
+
+	uio_dev_path(bdf, path, sizeof(path));
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+/* No Interrupt Pin, or a pin the kernel routed no IRQ to: no interrupts,
+ * and enable says why and what to do. */
+static void test_uio_irq_none(void)
+{
+	static const char *const bdfs[] = {UIO_BDF, UIO_NOIRQ};
+	struct upcie_pci_irq_info info;
+
+	for (size_t i = 0; i < 2; i++) {
+		struct upcie_pci_dev *dev = open_as(bdfs[i], UPCIE_PCI_BACKEND_UIO);
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+		memset(&info, 0xa5, sizeof(info));
+		CU_ASSERT_EQUAL(upcie_pci_irq_info(dev, &info), 0);
+		CU_ASSERT_EQUAL(info.kind, UPCIE_PCI_IRQ_NONE);
+		CU_ASSERT_EQUAL(info.nvec, 0);
+		CU_ASSERT_EQUAL(info.enabled, 0);
+		CU_ASSERT_EQUAL(upcie_pci_irq_enable(dev, 1), -ENOTSUP);
+		CU_ASSERT(msg_has("no usable INTx line"));
+		CU_ASSERT(msg_has("vfio-pci"));
+		CU_ASSERT_EQUAL(upcie_pci_irq_open(dev, 0), -EINVAL);
+		CU_ASSERT_EQUAL(upcie_pci_gone_fd(dev), -1);
+		upcie_pci_close(dev);
+	}
+}
+
+/* Enable clears Interrupt Disable, disable and close set it; only COMMAND
+ * bit 10 changes. While enabled, a COMMAND write from elsewhere (here bus
+ * mastering's read-modify-write) never sets it back. */
+static void test_uio_irq_enable_disable(void)
+{
+	struct upcie_pci_irq_info info;
+	struct upcie_pci_dev *dev;
+
+	/* Masked by the handler of an interrupt before this open. */
+	set_command(UIO_IRQ_BDF, CMD_INITIAL | CMD_INTX_DISABLE);
+	dev = open_as(UIO_IRQ_BDF, UPCIE_PCI_BACKEND_UIO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+	CU_ASSERT_EQUAL(upcie_pci_irq_info(dev, &info), 0);
+	CU_ASSERT_EQUAL(info.kind, UPCIE_PCI_IRQ_INTX);
+	CU_ASSERT_EQUAL(info.nvec, 1);
+	CU_ASSERT_EQUAL(info.enabled, 0);
+	CU_ASSERT_EQUAL(upcie_pci_gone_fd(dev), -1);
+	CU_ASSERT_EQUAL(upcie_pci_irq_enable(dev, 2), -EINVAL);
+	CU_ASSERT(msg_has("INTx: one line"));
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL | CMD_INTX_DISABLE);
+
+	CU_ASSERT_EQUAL(upcie_pci_irq_enable(dev, 1), 0);
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL);
+	CU_ASSERT_EQUAL(upcie_pci_irq_info(dev, &info), 0);
+	CU_ASSERT_EQUAL(info.enabled, 1);
+	CU_ASSERT_EQUAL(upcie_pci_irq_enable(dev, 1), 0);
+	upcie_pci_irq_disable(dev);
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL | CMD_INTX_DISABLE);
+	CU_ASSERT_EQUAL(upcie_pci_irq_info(dev, &info), 0);
+	CU_ASSERT_EQUAL(info.enabled, 0);
+
+	/* Bus mastering on and off keeps the line as the backend has it. */
+	CU_ASSERT_EQUAL(upcie_pci_irq_enable(dev, 1), 0);
+	CU_ASSERT_EQUAL(upcie_pci_bus_master(dev, true), 0);
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL | 0x4);
+	/* The handler masked the line; a bus-master write carrying that copy
+	 * (or a stale one) does not keep it masked: no ack could follow. */
+	set_command(UIO_IRQ_BDF, CMD_INITIAL | 0x4 | CMD_INTX_DISABLE);
+	CU_ASSERT_EQUAL(upcie_pci_bus_master(dev, false), 0);
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL);
+	CU_ASSERT_EQUAL(upcie_pci_bus_master(dev, true), 0);
+	upcie_pci_irq_disable(dev);
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL | 0x4 | CMD_INTX_DISABLE);
+	/* Disabled: a COMMAND write is written as given. */
+	set_command(UIO_IRQ_BDF, CMD_INITIAL | 0x4);
+	CU_ASSERT_EQUAL(upcie_pci_cfg_write(dev, 4, &(uint16_t){CMD_INITIAL | CMD_INTX_DISABLE}, 2),
+			0);
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL | CMD_INTX_DISABLE);
+
+	/* Close with interrupts on: bus mastering off and the line masked. */
+	CU_ASSERT_EQUAL(upcie_pci_irq_enable(dev, 1), 0);
+	CU_ASSERT_EQUAL(upcie_pci_bus_master(dev, true), 0);
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL | 0x4);
+	upcie_pci_close(dev);
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL | CMD_INTX_DISABLE);
+	set_command(UIO_IRQ_BDF, CMD_INITIAL);
+}
+
+/* Each listener sees each interrupt once; an ack unmasks the line. */
+static void test_uio_irq_ack(void)
+{
+	struct upcie_pci_dev *dev;
+	int a, b, wr;
+
+	dev = open_as(UIO_IRQ_BDF, UPCIE_PCI_BACKEND_UIO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+	CU_ASSERT_EQUAL(upcie_pci_irq_open(dev, 0), -EINVAL);
+	CU_ASSERT(msg_has("call upcie_pci_irq_enable() first"));
+	CU_ASSERT_EQUAL_FATAL(upcie_pci_irq_enable(dev, 1), 0);
+	a = upcie_pci_irq_open(dev, 0);
+	b = upcie_pci_irq_open(dev, 0);
+	CU_ASSERT_FATAL(a >= 0 && b >= 0);
+	CU_ASSERT_NOT_EQUAL(a, b);
+	CU_ASSERT(is_listener(UIO_IRQ_BDF, a) && is_listener(UIO_IRQ_BDF, b));
+	CU_ASSERT(fcntl(a, F_GETFD) & FD_CLOEXEC);
+	CU_ASSERT(fcntl(a, F_GETFL) & O_NONBLOCK);
+	CU_ASSERT_EQUAL(upcie_pci_irq_open(dev, 1), -EINVAL);
+
+	CU_ASSERT_EQUAL(upcie_pci_irq_ack(dev, 0, a), 0);
+	raise_intx(UIO_IRQ_BDF);
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL | CMD_INTX_DISABLE);
+	CU_ASSERT_EQUAL(upcie_pci_irq_ack(dev, 0, a), 1);
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL);
+	CU_ASSERT_EQUAL(upcie_pci_irq_ack(dev, 0, a), 0);
+	/* b has its own count: a's ack did not eat its wake-up. */
+	CU_ASSERT_EQUAL(upcie_pci_irq_ack(dev, 0, b), 1);
+	CU_ASSERT_EQUAL(upcie_pci_irq_ack(dev, 0, b), 0);
+	/* An ack with nothing new still unmasks (the line may be masked by an
+	 * interrupt another listener has not acked yet). */
+	raise_intx(UIO_IRQ_BDF);
+	CU_ASSERT_EQUAL(upcie_pci_irq_ack(dev, 0, a), 1);
+	set_command(UIO_IRQ_BDF, CMD_INITIAL | CMD_INTX_DISABLE);
+	CU_ASSERT_EQUAL(upcie_pci_irq_ack(dev, 0, a), 0);
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL);
+	CU_ASSERT_EQUAL(upcie_pci_irq_ack(dev, 0, b), 1);
+
+	/* Errors: a vector that is not enabled, an fd that cannot be read,
+	 * a device whose config space reads all-ones. */
+	CU_ASSERT_EQUAL(upcie_pci_irq_ack(dev, 1, a), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_pci_irq_ack(dev, 0, -1), -EINVAL);
+	wr = open("/dev/null", O_WRONLY);
+	CU_ASSERT_FATAL(wr >= 0);
+	CU_ASSERT_EQUAL(upcie_pci_irq_ack(dev, 0, wr), -EBADF);
+	CU_ASSERT(msg_has("pass an fd from upcie_pci_irq_open()"));
+	close(wr);
+	set_command(UIO_IRQ_BDF, 0xffff);
+	raise_intx(UIO_IRQ_BDF);
+	CU_ASSERT_EQUAL(upcie_pci_irq_ack(dev, 0, a), -ENODEV);
+	CU_ASSERT(msg_has("all-ones"));
+	set_command(UIO_IRQ_BDF, CMD_INITIAL);
+
+	upcie_pci_irq_close(dev, 0, a);
+	upcie_pci_irq_close(dev, 0, b);
+	upcie_pci_close(dev);
+	set_command(UIO_IRQ_BDF, CMD_INITIAL);
+}
+
+/* Closing a /dev/uioN file clears bus mastering: listeners given back go
+ * to a pool, open until the device closes; one never given back is left
+ * pointing at /dev/null, not at the device. */
+static void test_uio_irq_pool(void)
+{
+	struct upcie_pci_dev *dev;
+	struct stat null_st, st;
+	int a, b, c, d, p[2];
+
+	CU_ASSERT_FATAL(stat("/dev/null", &null_st) == 0);
+	dev = open_as(UIO_IRQ_BDF, UPCIE_PCI_BACKEND_UIO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+	CU_ASSERT_EQUAL_FATAL(upcie_pci_irq_enable(dev, 1), 0);
+	CU_ASSERT_EQUAL(upcie_pci_bus_master(dev, true), 0);
+
+	a = upcie_pci_irq_open(dev, 0);
+	CU_ASSERT_FATAL(a >= 0);
+	upcie_pci_irq_close(dev, 0, a);
+	CU_ASSERT(is_listener(UIO_IRQ_BDF, a)); /* still open */
+	b = upcie_pci_irq_open(dev, 0);
+	CU_ASSERT_EQUAL(b, a); /* taken from the pool */
+	c = upcie_pci_irq_open(dev, 0);
+	CU_ASSERT_FATAL(c >= 0);
+	CU_ASSERT_NOT_EQUAL(c, b);
+	upcie_pci_irq_close(dev, 0, b);
+	upcie_pci_irq_close(dev, 0, c);
+	/* Twice, or an fd that is no listener: left alone. */
+	upcie_pci_irq_close(dev, 0, c);
+	CU_ASSERT_FATAL(pipe(p) == 0);
+	upcie_pci_irq_close(dev, 0, p[0]);
+	CU_ASSERT(fcntl(p[0], F_GETFD) >= 0);
+	close(p[0]);
+	close(p[1]);
+	CU_ASSERT(is_listener(UIO_IRQ_BDF, b));
+	CU_ASSERT(is_listener(UIO_IRQ_BDF, c));
+	/* Disabling interrupts closes nothing either. */
+	upcie_pci_irq_disable(dev);
+	CU_ASSERT(is_listener(UIO_IRQ_BDF, b));
+	CU_ASSERT(is_listener(UIO_IRQ_BDF, c));
+	CU_ASSERT_EQUAL(upcie_pci_irq_enable(dev, 1), 0);
+	d = upcie_pci_irq_open(dev, 0);
+	CU_ASSERT(d == b || d == c);
+
+	upcie_pci_close(dev);
+	/* The pooled listener is closed; the one still out is /dev/null now. */
+	errno = 0;
+	CU_ASSERT_EQUAL(fcntl(d == b ? c : b, F_GETFD), -1);
+	CU_ASSERT_EQUAL(errno, EBADF);
+	CU_ASSERT_FATAL(fstat(d, &st) == 0);
+	CU_ASSERT(S_ISCHR(st.st_mode) && st.st_rdev == null_st.st_rdev);
+	CU_ASSERT(fcntl(d, F_GETFD) & FD_CLOEXEC);
+	close(d);
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL | CMD_INTX_DISABLE);
+	set_command(UIO_IRQ_BDF, CMD_INITIAL);
+}
+
 static CU_TestInfo tests[] = {
     {"open a device bound to nvme", test_bound_to_nvme},
     {"open an address that does not exist", test_unknown_bdf},
@@ -655,6 +937,10 @@ static CU_TestInfo tests[] = {
     {"owner lock: released when open fails", test_lock_released_on_failure},
     {"owner lock: a directory others could remove locks from is refused", test_lock_dir_unsafe},
     {"uio: check sees a removed or unbound device", test_uio_check_gone},
+    {"uio: no interrupts without a pin or a routed IRQ", test_uio_irq_none},
+    {"uio: INTx enable, disable and close set Interrupt Disable", test_uio_irq_enable_disable},
+    {"uio: every listener sees every interrupt, an ack unmasks", test_uio_irq_ack},
+    {"uio: listeners are pooled, closed only with the device", test_uio_irq_pool},
     CU_TEST_INFO_NULL,
 };
 
