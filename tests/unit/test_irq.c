@@ -236,7 +236,8 @@ static void test_reset_wakes_sleeper(void)
 	fx_close(&f);
 }
 
-/* Resets from another thread while this one reads through wait() alone:
+/* Resets (on the sim from another thread, at any time) while this one reads
+ * through wait() alone:
  * each reset wakes the sleeper, the queue comes back with its interrupt
  * (a reset re-arms it: a CQ re-created without IEN would leave every later
  * wait to time out), commands ended HOST_ABORTED are retried, none is lost. */
@@ -309,12 +310,24 @@ static void test_reset_rearms(void)
 		CU_ASSERT_PTR_NOT_NULL_FATAL(rd[i].buf);
 	}
 	rs.f = &f;
-	pthread_create(&t, NULL, reset_loop, &rs);
+	/* On a device the resets come between reads, from this thread: QEMU 7.2's
+	 * controller can crash when a reset meets its in-flight I/O (see
+	 * tests/qemu/guest-reset.sh), which is not what this test is about. */
+	if (f.sim)
+		pthread_create(&t, NULL, reset_loop, &rs);
 	t0 = fx_now();
 	while ((rs.resets < 5 && !rs.rc) && fx_now() - t0 < 30) {
 		int n;
 
-		for (unsigned i = 0; i < 4; i++)
+		bool quiesce = !f.sim && rd[0].ok > 10 * (rs.resets + 1);
+
+		if (quiesce && !rd[0].busy && !rd[1].busy && !rd[2].busy && !rd[3].busy) {
+			rs.rc = upcie_nvme_ctrl_reset(f.ctrl);
+			if (!rs.rc)
+				rs.resets++;
+			continue;
+		}
+		for (unsigned i = 0; i < 4 && !quiesce; i++)
 			if (!rd[i].busy &&
 			    !upcie_nvme_read(qp, ns, i, 1, rd[i].buf, rread_cb, &rd[i], 0))
 				rd[i].busy = true;
@@ -327,7 +340,8 @@ static void test_reset_rearms(void)
 			break;
 	}
 	rs.stop = 1;
-	pthread_join(t, NULL);
+	if (f.sim)
+		pthread_join(t, NULL);
 	CU_ASSERT_EQUAL(rs.rc, 0);
 	CU_ASSERT_EQUAL(rs.resets, 5);
 	CU_ASSERT_EQUAL(zero_waits, 0);
