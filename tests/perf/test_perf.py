@@ -248,8 +248,14 @@ def case_report():
           max(rd["lat_ns"]["max"], wr["lat_ns"]["max"]) == j["lat_ns"]["max"],
           "total latency spans both directions")
     cpu = j.get("cpu", {})
-    check(set(cpu) == {"usr_pct", "sys_pct"} and cpu["usr_pct"] >= 0 and cpu["sys_pct"] >= 0,
-          f"cpu usr/sys: {cpu}")
+    check(set(cpu) == {"usr_pct", "sys_pct", "pct", "us_per_io", "usr_us", "sys_us"} and
+          cpu["usr_pct"] >= 0 and cpu["sys_pct"] >= 0, f"cpu usr/sys: {cpu}")
+    check(abs(cpu.get("pct", -1) - cpu.get("usr_pct", 0) - cpu.get("sys_pct", 0)) < 0.02,
+          f"cpu pct is usr + sys: {cpu}")
+    want = (cpu.get("usr_us", 0) + cpu.get("sys_us", 0)) / 4000
+    check(abs(cpu.get("us_per_io", -1) - want) < 0.001 and
+          j.get("cpu_us_per_io") == cpu.get("us_per_io"),
+          f"cpu us_per_io is (usr_us + sys_us) / ios: {cpu}, {j.get('cpu_us_per_io')}")
     q = j.get("qpairs", [{}])[0]
     check("read" in q and "write" in q and "cpu" in q, "per qpair: read, write, cpu")
     # Trims: their own count and histogram, in the totals.
@@ -277,8 +283,10 @@ def case_report():
     check(any(l.strip().startswith("read: {ios: ") for l in p.stdout.splitlines()) and
           any(l.strip().startswith("write: {ios: ") for l in p.stdout.splitlines()),
           "text: read and write lines")
-    check(any(l.strip().startswith("cpu: {usr: ") for l in p.stdout.splitlines()),
-          "text: cpu line")
+    check(any(l.strip().startswith("cpu: {usr: ") and "total: " in l
+              for l in p.stdout.splitlines()), "text: cpu line")
+    check(any(l.strip().startswith("cpu_us_per_io: ") for l in p.stdout.splitlines()),
+          "text: cpu_us_per_io line")
 
 
 def case_output():

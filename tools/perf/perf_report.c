@@ -7,6 +7,11 @@
  * completion reaped, SQ doorbells and shadow SQ updates per command
  * submitted, CQ doorbells and shadow CQ updates per completion reaped (the
  * library's own counters over the measured interval).
+ *
+ * CPU time: getrusage(RUSAGE_THREAD) of each I/O thread, from the start of
+ * the measure to the end of its drain (the setup, the warm-up and the other
+ * threads, main and the sim's, are not in it), summed over the I/O
+ * threads; per measured I/O, and in % of one CPU over the measured time.
  */
 #include <stdio.h>
 #include <string.h>
@@ -91,8 +96,8 @@ struct perf_dir {
 struct perf_figs {
 	double secs, iops, mib_s;
 	struct perf_lat lat;
-	struct perf_dir dir[3]; /* reads, writes, trims */
-	double usr_pct, sys_pct;
+	struct perf_dir dir[3];			  /* reads, writes, trims */
+	double usr_pct, sys_pct, cpu_pct, cpu_us; /* cpu_us: usr + sys per I/O */
 	double submit_ns, complete_ns;
 	double sq_db, cq_db, shadow_sq, shadow_cq, db, per_poll;
 	double polls, empty_polls, tsc_reads; /* per I/O completed */
@@ -130,6 +135,8 @@ static void figures(const struct perf_opts *o, const struct perf_sum *s, struct 
 	}
 	f->usr_pct = ratio((double)s->usr_us / 1e4, f->secs);
 	f->sys_pct = ratio((double)s->sys_us / 1e4, f->secs);
+	f->cpu_pct = f->usr_pct + f->sys_pct;
+	f->cpu_us = ratio((double)(s->usr_us + s->sys_us), (double)s->ios);
 	f->submit_ns = perf_ns(ratio((double)s->submit_tsc, (double)s->submit_calls));
 	f->complete_ns = perf_ns(ratio((double)s->complete_tsc, (double)s->completed));
 	f->sq_db = ratio((double)s->sq_db, (double)s->submitted);
@@ -220,7 +227,11 @@ static void json_figs(const struct perf_opts *o, const struct perf_sum *s,
 		json_lat(o, &f->dir[d].lat);
 		printf("},\n");
 	}
-	printf("%s\"cpu\": {\"usr_pct\": %.2f, \"sys_pct\": %.2f},\n", ind, f->usr_pct, f->sys_pct);
+	printf("%s\"cpu\": {\"usr_pct\": %.2f, \"sys_pct\": %.2f, \"pct\": %.2f, "
+	       "\"us_per_io\": %.3f, \"usr_us\": %llu, \"sys_us\": %llu},\n",
+	       ind, f->usr_pct, f->sys_pct, f->cpu_pct, f->cpu_us, (unsigned long long)s->usr_us,
+	       (unsigned long long)s->sys_us);
+	printf("%s\"cpu_us_per_io\": %.3f,\n", ind, f->cpu_us);
 	printf("%s\"submit_ns_per_io\": %.2f,\n", ind, f->submit_ns);
 	printf("%s\"complete_ns_per_io\": %.2f,\n", ind, f->complete_ns);
 	printf("%s\"driver_ns_per_io\": %.2f,\n", ind, f->submit_ns + f->complete_ns);
@@ -253,6 +264,10 @@ static void text_figs(const struct perf_opts *o, const struct perf_sum *s,
 	printf("%slat: ", ind);
 	text_lat(o, &f->lat);
 	printf("\n");
+	printf("%scpu: {usr: %.1f%%, sys: %.1f%%, total: %.1f%%}  # the I/O threads' CPU time, "
+	       "%% of one CPU\n",
+	       ind, f->usr_pct, f->sys_pct, f->cpu_pct);
+	printf("%scpu_us_per_io: %.3f  # the I/O threads' usr + sys per I/O\n", ind, f->cpu_us);
 	for (int d = 0; d < 3; d++) {
 		if (!f->dir[d].ios)
 			continue;
@@ -261,8 +276,6 @@ static void text_figs(const struct perf_opts *o, const struct perf_sum *s,
 		text_lat(o, &f->dir[d].lat);
 		printf("}\n");
 	}
-	printf("%scpu: {usr: %.1f%%, sys: %.1f%%}  # the I/O threads' CPU time, %% of one CPU\n",
-	       ind, f->usr_pct, f->sys_pct);
 	printf("%ssubmit_ns_per_io: %.1f  # inside submit calls and ring\n", ind, f->submit_ns);
 	printf("%scomplete_ns_per_io: %.1f  # inside polls that reaped, minus callbacks\n", ind,
 	       f->complete_ns);
