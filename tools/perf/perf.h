@@ -67,6 +67,10 @@ struct perf_opts {
 	uint32_t idle_sleep_us;	 /* --idle-sleep; 0: spin */
 	uint32_t queue_size;	 /* --queue-size; 0: qd + 1 */
 	uint32_t cq_size;	 /* --cq-size; 0: the library's default */
+	bool irq;		 /* --irq (or --hybrid): complete through upcie_nvme_qpair_wait() */
+	uint32_t spin_us;	 /* --hybrid US: upcie_nvme_qpair_opts.spin_us */
+	uint16_t irq_aggr;	 /* --irq-aggr: upcie_nvme_ctrl_opts.irq_aggr */
+	uint16_t irq_aggr_us;	 /* --irq-aggr-us: upcie_nvme_ctrl_opts.irq_aggr_us */
 	bool json;
 	bool progress;
 	bool sim_stepped;
@@ -151,6 +155,7 @@ struct perf_thread {
 	uint64_t submitted_measured;
 	bool measuring;
 	bool cb_submit; /* --loop callback: callbacks may submit the next command */
+	struct upcie_nvme_qpair_wait_stats ws_seen; /* --irq: after the last wait */
 
 	/* Results (measured I/Os only). */
 	struct perf_hist hist[3]; /* latency of reads [0], writes [1] and trims [2] */
@@ -160,13 +165,16 @@ struct perf_thread {
 	uint64_t submit_calls, ring_calls, polls, polls_hit;
 	uint64_t tsc_reads; /* TSC reads of the loop itself (rdtsc is emulated in a TCG guest) */
 	uint64_t preempted; /* intervals left out of the cost */
+	uint64_t reaped_untimed; /* --irq: completions reaped by waits that slept or
+				    spun, whose time is not the driver's cost */
 	uint64_t tsc_start, tsc_stop;
 	uint64_t errors, mismatches, verified;
 	uint32_t abandoned; /* commands outstanding at the drain timeout (in errors) */
 	struct perf_err err[PERF_ERR_RECORDS];
 	unsigned nerr;
 	struct upcie_nvme_qpair_stats st0, st1;
-	int rc; /* PERF_EXIT_* of the worker */
+	struct upcie_nvme_qpair_wait_stats ws0, ws1; /* --irq */
+	int rc;					     /* PERF_EXIT_* of the worker */
 	char errmsg[256];
 
 	/* Progress, read by main with relaxed loads. */
