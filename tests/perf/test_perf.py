@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """upcie-perf against the sim backend: JSON output, doorbell batching,
---verify, --io-count, interrupts (--irq, --hybrid) and option errors. No
-timing assertions: only counts and the shape of the output are checked.
-Prints TAP, one line per check.
+--verify, --io-count, interrupts (--irq, --hybrid), --rate and option
+errors. No timing assertions but lower bounds that pacing by the clock
+implies: only counts and the shape of the output are checked. Prints TAP,
+one line per check.
 
     test_perf.py PERF_BINARY CASE
 """
@@ -176,6 +177,7 @@ def case_bad_options():
         ["--idle-sleep", "x"], ["--idle-sleep", "100001"],
         ["--percentiles", "1.5,15"],
         ["--hybrid", "-1"], ["--hybrid", "abc"], ["--hybrid", "0"], ["--hybrid", "1000001"],
+        ["--rate", "0"], ["--rate", "x"], ["--rate", "-5"], ["--rate", "100000001"],
         ["--irq-aggr", "4"], ["--irq-aggr-us", "100"], ["--irq-aggr", "0", "--irq"],
         ["--irq-aggr", "257", "--irq"], ["--irq-aggr-us", "0", "--irq"],
         ["--irq-aggr-us", "25501", "--irq"], ["--idle-sleep", "10", "--irq"],
@@ -193,7 +195,7 @@ def case_bad_options():
     check(p.returncode == 1, "no --device: exit 1")
     p = subprocess.run([*perf, "--help"], capture_output=True, text=True)
     check(p.returncode == 0 and "exit codes" in p.stdout, "--help: exit 0 with usage")
-    for opt in ["--irq", "--hybrid US", "--irq-aggr N", "--irq-aggr-us US"]:
+    for opt in ["--irq", "--hybrid US", "--irq-aggr N", "--irq-aggr-us US", "--rate IOPS"]:
         check(f"  {opt} " in p.stdout, f"--help lists {opt}")
     p = subprocess.run([*perf, "--device", "0000:ff:1f.7", "--time", "0.1"],
                        capture_output=True, text=True)
@@ -344,7 +346,7 @@ def case_output():
 
 
 WAIT_KEYS = {"waits", "sleeps", "wakeups", "empty", "spin_hits", "sleeps_per_io",
-             "reaped_untimed"}
+             "reaped_untimed", "rate_sleeps"}
 
 
 def check_irq_run(j, what, ios=None):
@@ -404,6 +406,47 @@ def case_irq():
     check("hybrid (spin 50" in p.stdout.splitlines()[0], f"text header: {lines[:1]}")
 
 
+def case_rate():
+    # --rate paces submissions by the clock: a run of N I/Os at R IOPS takes
+    # at least (N - 1) / R seconds, and one of T seconds does at most about
+    # R * T. Polled, the loop spins between submissions (many empty polls,
+    # no wait statistics); with --irq it sleeps.
+    for stepped in ([], ["--sim-stepped"]):
+        for mode in ([], ["--irq"], ["--hybrid", "50"]):
+            args = [*stepped, *mode, "--rate", "2000", "--qd", "1", "--io-count", "400"]
+            what = " ".join(args)
+            j = run_json(*args)
+            check(j.get("ios") == 400 and j.get("errors") == 0, f"{what}: ios {j.get('ios')}")
+            check(j.get("runtime_s", 0) >= 399 / 2000 * 0.99,
+                  f"{what}: paced, runtime {j.get('runtime_s')} s >= 0.1995 s")
+            check(j.get("options", {}).get("rate") == 2000, f"{what}: rate echoed")
+            cpu = j.get("cpu", {})
+            check("pct" in cpu and cpu.get("us_per_io", 0) > 0, f"{what}: CPU {cpu}")
+            if not mode:
+                check("wait" not in j, f"{what}: polled, no wait statistics")
+                check(j.get("empty_polls_per_io", 0) > 1,
+                      f"{what}: polled spins between submissions "
+                      f"({j.get('empty_polls_per_io')} empty polls per I/O)")
+                continue
+            w = j.get("wait", {})
+            # Nothing in flight between two submissions: a sleep each time.
+            check(w.get("rate_sleeps", 0) > 0, f"{what}: sleeps between submissions {w}")
+            if not stepped:
+                check(w.get("sleeps", 0) > 0, f"{what}: waits slept {w}")
+    # Time-bound, two qpairs sharing the rate: never above it (the grid
+    # allows a millisecond of backlog), some I/O done.
+    for mode in ([], ["--irq"]):
+        args = [*mode, "--rate", "2000", "--qpairs", "2", "--qd", "4", "--time", "1"]
+        j = run_json(*args)
+        check(0 < j.get("ios", 0) <= 2000 * j.get("runtime_s", 0) + 10 and
+              j.get("errors") == 0, f"{' '.join(args)}: ios {j.get('ios')} in "
+              f"{j.get('runtime_s')} s")
+    p = run("--irq", "--rate", "2000", "--io-count", "100", "--no-progress")
+    lines = [l.strip() for l in p.stdout.splitlines()]
+    check(any(l.startswith("rate_sleeps: ") for l in lines) and
+          "rate 2000 IOPS" in p.stdout.splitlines()[0], f"text: rate shown: {lines[:1]}")
+
+
 CASES = {
     "report": case_report,
     "output": case_output,
@@ -417,6 +460,7 @@ CASES = {
     "io_count": case_io_count,
     "bad_options": case_bad_options,
     "irq": case_irq,
+    "rate": case_rate,
 }
 
 if __name__ == "__main__":

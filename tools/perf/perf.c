@@ -331,6 +331,12 @@ static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsign
 	if (o->io_count)
 		t->quota = o->io_count / nthreads + (t->idx < o->io_count % nthreads);
 	t->drain_ticks = (uint64_t)(perf_clock.hz * 10);
+	if (o->rate) {
+		/* An equal share of the rate for each qpair. */
+		t->pace_ticks = (uint64_t)(perf_clock.hz * nthreads / (double)o->rate);
+		if (!t->pace_ticks)
+			t->pace_ticks = 1;
+	}
 	return 0;
 }
 

@@ -31,6 +31,8 @@
  * interval has the cost of one back-to-back TSC read pair taken off; one
  * longer than 20 us means the thread was descheduled or interrupted (the
  * machine is shared) and is left out, and counted in 'preempted'.
+ *
+ * With --rate the loop is perf_pace.c's; the helpers it shares are here.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -221,7 +223,7 @@ static void start_measuring(struct perf_thread *t, uint64_t now)
 	t->ios = t->reads = t->writes = t->trims = 0;
 	t->submit_tsc = t->complete_tsc = 0;
 	t->submit_calls = t->ring_calls = t->polls = t->polls_hit = t->preempted = 0;
-	t->tsc_reads = t->reaped_untimed = 0;
+	t->tsc_reads = t->reaped_untimed = t->pace_sleeps = 0;
 	upcie_nvme_qpair_stats(t->qp, &t->st0);
 	upcie_nvme_qpair_wait_stats(t->qp, &t->ws0);
 	t->ws_seen = t->ws0;
@@ -296,9 +298,7 @@ static bool submit_one(struct perf_thread *t)
 	return true;
 }
 
-/* Queue n commands, then one doorbell. Returns the TSC read after the
- * doorbell. */
-static uint64_t perf_submit_batch(struct perf_thread *t, uint32_t n)
+uint64_t perf_submit_batch(struct perf_thread *t, uint32_t n)
 {
 	uint64_t ovh = (uint64_t)perf_clock.overhead;
 	uint64_t t0, t1;
@@ -395,11 +395,7 @@ static inline int wait_once(struct perf_thread *t, uint64_t t0, uint32_t timeout
 	return n;
 }
 
-/* Reap completions once: upcie_nvme_poll(), or with --irq
- * upcie_nvme_qpair_wait() for at most timeout_ms. t0: a TSC read just
- * before (0: read one here); *t1p: the TSC after, when it reaped (else 0).
- * Returns what it reaped or a negative errno (the run is stopped). */
-static int perf_complete(struct perf_thread *t, uint64_t t0, uint32_t timeout_ms, uint64_t *t1p)
+int perf_complete(struct perf_thread *t, uint64_t t0, uint32_t timeout_ms, uint64_t *t1p)
 {
 	if (t->o->irq)
 		return wait_once(t, t0, timeout_ms, t1p);
@@ -463,11 +459,7 @@ void perf_thread_teardown(struct perf_thread *t)
 	t->free = NULL;
 }
 
-/* Start measuring when its time came. False when the loop is over (run
- * time, --io-count, SIGINT); else *left is what the quota still allows
- * (UINT64_MAX: no quota) and *syscalls says measuring just started (it
- * made system calls: not a poll's time). */
-static bool perf_loop_go(struct perf_thread *t, uint64_t now, uint64_t *left, bool *syscalls)
+bool perf_loop_go(struct perf_thread *t, uint64_t now, uint64_t *left, bool *syscalls)
 {
 	*left = UINT64_MAX;
 	*syscalls = false;
@@ -488,7 +480,7 @@ static bool perf_loop_go(struct perf_thread *t, uint64_t now, uint64_t *left, bo
 }
 
 /*
- * Keep the queue full. Polled, a pass that finds nothing
+ * Without --rate: keep the queue full. Polled, a pass that finds nothing
  * spins; with --irq it sleeps in upcie_nvme_qpair_wait() (which polls
  * first) until a completion or the end of the run. A stepped model is
  * stepped before each poll; a wait steps it itself (the PCI idle hook).
@@ -554,8 +546,11 @@ void *perf_thread_run(void *arg)
 	/* All qpairs start together. */
 	while (perf_tsc() < t->tsc_go && !perf_stop)
 		;
-	t->cb_submit = t->o->loop_cb;
-	run_full(t);
+	t->cb_submit = t->o->loop_cb && !t->o->rate;
+	if (t->o->rate)
+		perf_pace_run(t);
+	else
+		run_full(t);
 	drain(t);
 	if (!t->measuring)
 		start_measuring(t, perf_tsc());

@@ -65,6 +65,10 @@ static const char usage_text[] =
     "                     completions (1..256; upcie_nvme_ctrl_opts.irq_aggr)\n"
     "  --irq-aggr-us US   with --irq: or after at most US microseconds, in steps\n"
     "                     of 100 (1..25500; upcie_nvme_ctrl_opts.irq_aggr_us)\n"
+    "  --rate IOPS        at most IOPS I/Os per second over all qpairs (each an\n"
+    "                     equal share), paced by the clock: polled, the loop\n"
+    "                     spins between submissions; with --irq it sleeps\n"
+    "                     (1..100000000; default: as fast as the queue allows)\n"
     "  --no-progress-thread  refuse --progress and --status-interval: the main\n"
     "                     thread only waits for the I/O threads (as it does\n"
     "                     whenever there are no progress or status lines)\n"
@@ -119,6 +123,7 @@ enum {
 	OPT_HYBRID,
 	OPT_IRQAGGR,
 	OPT_IRQAGGRUS,
+	OPT_RATE,
 	OPT_HELP,
 };
 
@@ -156,6 +161,7 @@ static const struct option longopts[] = {
     {"hybrid", required_argument, NULL, OPT_HYBRID},
     {"irq-aggr", required_argument, NULL, OPT_IRQAGGR},
     {"irq-aggr-us", required_argument, NULL, OPT_IRQAGGRUS},
+    {"rate", required_argument, NULL, OPT_RATE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -507,6 +513,13 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 					   "(1..25500, used in steps of 100)",
 					   optarg);
 			o->irq_aggr_us = (uint16_t)v;
+			break;
+		case OPT_RATE:
+			if (parse_u64(optarg, 1, 100000000, &v))
+				return bad("--rate '%s' is not a number of I/Os per second "
+					   "(1..100000000)",
+					   optarg);
+			o->rate = v;
 			break;
 		case OPT_NOPTHREAD:
 			o->no_progress_thread = true;

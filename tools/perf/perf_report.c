@@ -29,7 +29,7 @@ struct perf_sum {
 	uint64_t submitted, completed, sq_db, cq_db, shadow_sq, shadow_cq;
 	uint64_t tsc_start, tsc_stop;
 	uint64_t usr_us, sys_us; /* CPU time of the I/O threads over the measure */
-	uint64_t reaped_untimed;
+	uint64_t reaped_untimed, pace_sleeps;
 	struct upcie_nvme_qpair_wait_stats ws; /* --irq: over the measure */
 	size_t qpair_bytes, qpair_bytes_max;
 };
@@ -68,6 +68,7 @@ static void add_thread(struct perf_sum *s, const struct perf_thread *t)
 	s->shadow_sq += t->st1.shadow_sq - t->st0.shadow_sq;
 	s->shadow_cq += t->st1.shadow_cq - t->st0.shadow_cq;
 	s->reaped_untimed += t->reaped_untimed;
+	s->pace_sleeps += t->pace_sleeps;
 	s->ws.waits += t->ws1.waits - t->ws0.waits;
 	s->ws.sleeps += t->ws1.sleeps - t->ws0.sleeps;
 	s->ws.wakeups += t->ws1.wakeups - t->ws0.wakeups;
@@ -248,11 +249,11 @@ static void json_figs(const struct perf_opts *o, const struct perf_sum *s,
 	if (o->irq)
 		printf("%s\"wait\": {\"waits\": %llu, \"sleeps\": %llu, \"wakeups\": %llu, "
 		       "\"empty\": %llu, \"spin_hits\": %llu, \"sleeps_per_io\": %.4f, "
-		       "\"reaped_untimed\": %llu},\n",
+		       "\"reaped_untimed\": %llu, \"rate_sleeps\": %llu},\n",
 		       ind, (unsigned long long)s->ws.waits, (unsigned long long)s->ws.sleeps,
 		       (unsigned long long)s->ws.wakeups, (unsigned long long)s->ws.empty,
 		       (unsigned long long)s->ws.spin_hits, f->sleeps,
-		       (unsigned long long)s->reaped_untimed);
+		       (unsigned long long)s->reaped_untimed, (unsigned long long)s->pace_sleeps);
 	printf("%s\"submit_ns_per_io\": %.2f,\n", ind, f->submit_ns);
 	printf("%s\"complete_ns_per_io\": %.2f,\n", ind, f->complete_ns);
 	printf("%s\"driver_ns_per_io\": %.2f,\n", ind, f->submit_ns + f->complete_ns);
@@ -297,6 +298,10 @@ static void text_figs(const struct perf_opts *o, const struct perf_sum *s,
 		       (unsigned long long)s->ws.wakeups, (unsigned long long)s->ws.empty,
 		       (unsigned long long)s->ws.spin_hits);
 		printf("%ssleeps_per_io: %.4f\n", ind, f->sleeps);
+		if (o->rate)
+			printf("%srate_sleeps: %llu  # sleeps until the next submission, nothing "
+			       "in flight\n",
+			       ind, (unsigned long long)s->pace_sleeps);
 	}
 	for (int d = 0; d < 3; d++) {
 		if (!f->dir[d].ios)
@@ -408,13 +413,14 @@ static void json_options(const struct perf_opts *o)
 	printf("], \"time_s\": %g, \"warmup_s\": %g, \"io_count\": %llu, \"verify\": %s, "
 	       "\"no_dbbuf\": %s, \"loop\": \"%s\", \"lazy_cq\": %s, \"queue_size\": %u, "
 	       "\"cq_size\": %u, \"idle_sleep_us\": %u, \"progress_thread\": %s, \"irq\": %s, "
-	       "\"hybrid_us\": %u, \"irq_aggr\": %u, \"irq_aggr_us\": %u},\n",
+	       "\"hybrid_us\": %u, \"irq_aggr\": %u, \"irq_aggr_us\": %u, \"rate\": %llu},\n",
 	       o->time_s, o->warmup_s, (unsigned long long)o->io_count,
 	       o->verify ? "true" : "false", o->no_dbbuf ? "true" : "false",
 	       o->loop_cb ? "callback" : "batch", o->lazy_cq ? "true" : "false",
 	       o->queue_size ? o->queue_size : o->qd + 1, o->cq_size, o->idle_sleep_us,
 	       o->progress || o->status_interval ? "true" : "false", /* main's wake-ups */
-	       o->irq ? "true" : "false", o->spin_us, o->irq_aggr, o->irq_aggr_us);
+	       o->irq ? "true" : "false", o->spin_us, o->irq_aggr, o->irq_aggr_us,
+	       (unsigned long long)o->rate);
 }
 
 static const char *irq_name(uint32_t kind)
@@ -481,6 +487,8 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 				  : "polled");
 		if (o->spin_us)
 			printf(" (spin %u \u00b5s)", o->spin_us);
+		if (o->rate)
+			printf(", rate %llu IOPS", (unsigned long long)o->rate);
 		printf("\n");
 		for (unsigned d = 0; d < ndev; d++)
 			printf("controller %u: %s (%s), nsid %u, lba %u, shadow doorbells %s, "
