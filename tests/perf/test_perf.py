@@ -433,8 +433,8 @@ def case_rate():
             check(w.get("rate_sleeps", 0) > 0, f"{what}: sleeps between submissions {w}")
             if not stepped:
                 check(w.get("sleeps", 0) > 0, f"{what}: waits slept {w}")
-    # Time-bound, two qpairs sharing the rate: never above it (the grid
-    # allows a millisecond of backlog), some I/O done.
+    # Time-bound, two qpairs sharing the rate: never above it (a late
+    # submission is made up, but the grid never runs ahead), some I/O done.
     for mode in ([], ["--irq"]):
         args = [*mode, "--rate", "2000", "--qpairs", "2", "--qd", "4", "--time", "1"]
         j = run_json(*args)
