@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """upcie-perf against the sim backend: JSON output, doorbell batching,
---verify, --io-count and option errors. No timing assertions: only counts
-and the shape of the output are checked. Prints TAP, one line per check.
+--verify, --io-count, interrupts (--irq, --hybrid), --rate and option
+errors. No timing assertions but lower bounds that pacing by the clock
+implies: only counts and the shape of the output are checked. Prints TAP,
+one line per check.
 
     test_perf.py PERF_BINARY CASE
 """
@@ -174,6 +176,12 @@ def case_bad_options():
         ["--cq-size", "32", "--qd", "32"], ["--cq-size", "40", "--queue-size", "64"],
         ["--idle-sleep", "x"], ["--idle-sleep", "100001"],
         ["--percentiles", "1.5,15"],
+        ["--hybrid", "-1"], ["--hybrid", "abc"], ["--hybrid", "0"], ["--hybrid", "1000001"],
+        ["--rate", "0"], ["--rate", "x"], ["--rate", "-5"], ["--rate", "100000001"],
+        ["--irq-aggr", "4"], ["--irq-aggr-us", "100"], ["--irq-aggr", "0", "--irq"],
+        ["--irq-aggr", "257", "--irq"], ["--irq-aggr-us", "0", "--irq"],
+        ["--irq-aggr-us", "25501", "--irq"], ["--idle-sleep", "10", "--irq"],
+        ["--idle-sleep", "10", "--hybrid", "20"],
     ]
     for args in bad:
         p = run(*args, "--time", "0.1", rc=1) if "--time" not in args else run(*args, rc=1)
@@ -187,6 +195,8 @@ def case_bad_options():
     check(p.returncode == 1, "no --device: exit 1")
     p = subprocess.run([*perf, "--help"], capture_output=True, text=True)
     check(p.returncode == 0 and "exit codes" in p.stdout, "--help: exit 0 with usage")
+    for opt in ["--irq", "--hybrid US", "--irq-aggr N", "--irq-aggr-us US", "--rate IOPS"]:
+        check(f"  {opt} " in p.stdout, f"--help lists {opt}")
     p = subprocess.run([*perf, "--device", "0000:ff:1f.7", "--time", "0.1"],
                        capture_output=True, text=True)
     check(p.returncode == 2, f"missing device: exit 2, got {p.returncode}")
@@ -248,8 +258,15 @@ def case_report():
           max(rd["lat_ns"]["max"], wr["lat_ns"]["max"]) == j["lat_ns"]["max"],
           "total latency spans both directions")
     cpu = j.get("cpu", {})
-    check(set(cpu) == {"usr_pct", "sys_pct"} and cpu["usr_pct"] >= 0 and cpu["sys_pct"] >= 0,
-          f"cpu usr/sys: {cpu}")
+    check(set(cpu) == {"usr_pct", "sys_pct", "pct", "us_per_io", "usr_us", "sys_us"} and
+          cpu["usr_pct"] >= 0 and cpu["sys_pct"] >= 0, f"cpu usr/sys: {cpu}")
+    check(abs(cpu.get("pct", -1) - cpu.get("usr_pct", 0) - cpu.get("sys_pct", 0)) < 0.02,
+          f"cpu pct is usr + sys: {cpu}")
+    want = (cpu.get("usr_us", 0) + cpu.get("sys_us", 0)) / 4000
+    check(abs(cpu.get("us_per_io", -1) - want) < 0.001 and
+          j.get("cpu_us_per_io") == cpu.get("us_per_io"),
+          f"cpu us_per_io is (usr_us + sys_us) / ios: {cpu}, {j.get('cpu_us_per_io')}")
+    check("wait" not in j, "polled: no wait statistics")
     q = j.get("qpairs", [{}])[0]
     check("read" in q and "write" in q and "cpu" in q, "per qpair: read, write, cpu")
     # Trims: their own count and histogram, in the totals.
@@ -277,8 +294,12 @@ def case_report():
     check(any(l.strip().startswith("read: {ios: ") for l in p.stdout.splitlines()) and
           any(l.strip().startswith("write: {ios: ") for l in p.stdout.splitlines()),
           "text: read and write lines")
-    check(any(l.strip().startswith("cpu: {usr: ") for l in p.stdout.splitlines()),
-          "text: cpu line")
+    check(any(l.strip().startswith("cpu: {usr: ") and "total: " in l
+              for l in p.stdout.splitlines()), "text: cpu line")
+    check(any(l.strip().startswith("cpu_us_per_io: ") for l in p.stdout.splitlines()),
+          "text: cpu_us_per_io line")
+    check(not any(l.strip().startswith("wait: ") for l in p.stdout.splitlines()),
+          "text, polled: no wait line")
 
 
 def case_output():
@@ -324,6 +345,108 @@ def case_output():
         check(p.returncode == 1 and bad[0] in p.stderr, f"{bad}: exit 1 naming {bad[0]}")
 
 
+WAIT_KEYS = {"waits", "sleeps", "wakeups", "empty", "spin_hits", "sleeps_per_io",
+             "reaped_untimed", "rate_sleeps"}
+
+
+def check_irq_run(j, what, ios=None):
+    """A run with --irq or --hybrid: I/O done, no errors, the wait
+    statistics and CPU time per I/O, in the totals and per qpair."""
+    w = j.get("wait", {})
+    check((j.get("ios", 0) > 0 if ios is None else j.get("ios") == ios) and
+          j.get("errors") == 0 and j.get("abandoned") == 0,
+          f"{what}: ios {j.get('ios')}, errors {j.get('errors')}")
+    check(set(w) == WAIT_KEYS, f"{what}: wait statistics {sorted(w)}")
+    check(w.get("waits", 0) > 0 and w.get("wakeups", 0) <= w.get("sleeps", 0) and
+          w.get("empty", 0) <= w.get("wakeups", 0), f"{what}: wait counts consistent: {w}")
+    check(j.get("options", {}).get("irq") is True, f"{what}: options.irq")
+    check(j.get("cpu_us_per_io", 0) > 0 and "pct" in j.get("cpu", {}),
+          f"{what}: CPU time per I/O {j.get('cpu')}")
+    d = j.get("devices", [{}])[0]
+    check(d.get("irq") == "msix" and d.get("irq_vectors", 0) > 1,
+          f"{what}: the sim's MSI-X vectors {d.get('irq')} {d.get('irq_vectors')}")
+    for q in j.get("qpairs", []):
+        check("wait" in q and "cpu_us_per_io" in q, f"{what}: per qpair wait and cpu")
+
+
+def case_irq():
+    # Completions through upcie_nvme_qpair_wait(), threaded (the model posts
+    # and signals from its thread) and stepped (the wait's idle hook steps
+    # the model): both loops, plain and hybrid, with and without coalescing.
+    for loop in ("callback", "batch"):
+        for mode in (["--irq"], ["--hybrid", "50"]):
+            args = [*mode, "--loop", loop, "--qd", "8", "--time", "0.5"]
+            j = run_json(*args)
+            check_irq_run(j, " ".join(args))
+            check(j.get("options", {}).get("hybrid_us") == (50 if len(mode) > 1 else 0),
+                  f"{args}: hybrid_us echoed")
+            args = ["--sim-stepped", *mode, "--loop", loop, "--qd", "8", "--io-count", "3001"]
+            check_irq_run(run_json(*args), " ".join(args), ios=3001)
+    # Two qpairs, a vector each.
+    j = run_json("--irq", "--qpairs", "2", "--qd", "4", "--io-count", "4000")
+    check_irq_run(j, "--irq --qpairs 2", ios=4000)
+    check(len(j.get("qpairs", [])) == 2 and
+          sum(q.get("wait", {}).get("waits", 0) for q in j.get("qpairs", [])) ==
+          j.get("wait", {}).get("waits"), "--qpairs 2: per-qpair waits add up")
+    # Coalescing: the controller takes it, I/O completes.
+    args = ["--irq", "--irq-aggr", "4", "--irq-aggr-us", "100", "--qd", "16", "--time", "0.5"]
+    j = run_json(*args)
+    check_irq_run(j, " ".join(args))
+    o = j.get("options", {})
+    check(o.get("irq_aggr") == 4 and o.get("irq_aggr_us") == 100, f"coalescing echoed: {o}")
+    # At QD 1 nothing is there when the wait starts: it sleeps (threaded).
+    j = run_json("--irq", "--qd", "1", "--time", "0.5")
+    check(j.get("wait", {}).get("sleeps", 0) > 0, f"--irq QD 1: sleeps {j.get('wait')}")
+    # Text: the wait line, the header names the mode.
+    p = run("--hybrid", "50", "--io-count", "2000", "--sim-stepped", "--no-progress")
+    lines = [l.strip() for l in p.stdout.splitlines()]
+    check(any(l.startswith("wait: {waits: ") for l in lines) and
+          any(l.startswith("sleeps_per_io: ") for l in lines) and
+          any(l.startswith("cpu_us_per_io: ") for l in lines), "text: wait and cpu lines")
+    check("hybrid (spin 50" in p.stdout.splitlines()[0], f"text header: {lines[:1]}")
+
+
+def case_rate():
+    # --rate paces submissions by the clock: a run of N I/Os at R IOPS takes
+    # at least (N - 1) / R seconds, and one of T seconds does at most about
+    # R * T. Polled, the loop spins between submissions (many empty polls,
+    # no wait statistics); with --irq it sleeps.
+    for stepped in ([], ["--sim-stepped"]):
+        for mode in ([], ["--irq"], ["--hybrid", "50"]):
+            args = [*stepped, *mode, "--rate", "2000", "--qd", "1", "--io-count", "400"]
+            what = " ".join(args)
+            j = run_json(*args)
+            check(j.get("ios") == 400 and j.get("errors") == 0, f"{what}: ios {j.get('ios')}")
+            check(j.get("runtime_s", 0) >= 399 / 2000 * 0.99,
+                  f"{what}: paced, runtime {j.get('runtime_s')} s >= 0.1995 s")
+            check(j.get("options", {}).get("rate") == 2000, f"{what}: rate echoed")
+            cpu = j.get("cpu", {})
+            check("pct" in cpu and cpu.get("us_per_io", 0) > 0, f"{what}: CPU {cpu}")
+            if not mode:
+                check("wait" not in j, f"{what}: polled, no wait statistics")
+                check(j.get("empty_polls_per_io", 0) > 1,
+                      f"{what}: polled spins between submissions "
+                      f"({j.get('empty_polls_per_io')} empty polls per I/O)")
+                continue
+            w = j.get("wait", {})
+            # Nothing in flight between two submissions: a sleep each time.
+            check(w.get("rate_sleeps", 0) > 0, f"{what}: sleeps between submissions {w}")
+            if not stepped:
+                check(w.get("sleeps", 0) > 0, f"{what}: waits slept {w}")
+    # Time-bound, two qpairs sharing the rate: never above it (a late
+    # submission is made up, but the grid never runs ahead), some I/O done.
+    for mode in ([], ["--irq"]):
+        args = [*mode, "--rate", "2000", "--qpairs", "2", "--qd", "4", "--time", "1"]
+        j = run_json(*args)
+        check(0 < j.get("ios", 0) <= 2000 * j.get("runtime_s", 0) + 10 and
+              j.get("errors") == 0, f"{' '.join(args)}: ios {j.get('ios')} in "
+              f"{j.get('runtime_s')} s")
+    p = run("--irq", "--rate", "2000", "--io-count", "100", "--no-progress")
+    lines = [l.strip() for l in p.stdout.splitlines()]
+    check(any(l.startswith("rate_sleeps: ") for l in lines) and
+          "rate 2000 IOPS" in p.stdout.splitlines()[0], f"text: rate shown: {lines[:1]}")
+
+
 CASES = {
     "report": case_report,
     "output": case_output,
@@ -336,6 +459,8 @@ CASES = {
     "verify": case_verify,
     "io_count": case_io_count,
     "bad_options": case_bad_options,
+    "irq": case_irq,
+    "rate": case_rate,
 }
 
 if __name__ == "__main__":

@@ -115,7 +115,9 @@ static int fail(int rc, const char *what, const char *dev)
 static int ctrl_up(const struct perf_opts *o, struct perf_dev *d, size_t size)
 {
 	struct upcie_nvme_ctrl_opts copts = {.no_dbbuf = o->no_dbbuf,
-					     .io_queues = (uint16_t)o->qpairs};
+					     .io_queues = (uint16_t)o->qpairs,
+					     .irq_aggr = o->irq_aggr,
+					     .irq_aggr_us = o->irq_aggr_us};
 
 	d->heap_size = size;
 	d->heap = upcie_dma_heap_create(d->pci, size, 0);
@@ -282,11 +284,16 @@ static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsign
 	struct perf_dev *d = t->dev;
 	struct upcie_nvme_qpair_opts qo = {.depth = o->queue_size ? o->queue_size : o->qd + 1,
 					   .lazy_cq = o->lazy_cq,
-					   .cq_depth = o->cq_size};
+					   .cq_depth = o->cq_size,
+					   .irq = o->irq,
+					   .spin_us = o->spin_us};
 
 	t->qp = upcie_nvme_qpair_create(d->ctrl, &qo);
 	if (!t->qp)
-		return fail(PERF_EXIT_DEV, "cannot create a queue pair", d->name);
+		return fail(PERF_EXIT_DEV,
+			    o->irq ? "--irq: cannot create a queue pair with interrupts"
+				   : "cannot create a queue pair",
+			    d->name);
 	if (upcie_nvme_qpair_depth(t->qp) - 1 < o->qd) {
 		fprintf(stderr, "upcie-perf: %s: --qd %u is above the controller's limit %u\n",
 			d->name, o->qd, upcie_nvme_qpair_depth(t->qp) - 1);
@@ -324,6 +331,12 @@ static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsign
 	if (o->io_count)
 		t->quota = o->io_count / nthreads + (t->idx < o->io_count % nthreads);
 	t->drain_ticks = (uint64_t)(perf_clock.hz * 10);
+	if (o->rate) {
+		/* An equal share of the rate for each qpair. */
+		t->pace_ticks = (uint64_t)(perf_clock.hz * nthreads / (double)o->rate);
+		if (!t->pace_ticks)
+			t->pace_ticks = 1;
+	}
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  *
  *   perf.c         main: devices, heaps, qpairs, threads, progress
  *   perf_io.c      the I/O loop of one qpair (the hot path)
+ *   perf_pace.c    the loop of --rate: commands go out by the clock
  *   perf_opts.c    command line
  *   perf_report.c  text and JSON results
  *   perf_hist.h    latency histogram
@@ -67,6 +68,11 @@ struct perf_opts {
 	uint32_t idle_sleep_us;	 /* --idle-sleep; 0: spin */
 	uint32_t queue_size;	 /* --queue-size; 0: qd + 1 */
 	uint32_t cq_size;	 /* --cq-size; 0: the library's default */
+	bool irq;		 /* --irq (or --hybrid): complete through upcie_nvme_qpair_wait() */
+	uint32_t spin_us;	 /* --hybrid US: upcie_nvme_qpair_opts.spin_us */
+	uint16_t irq_aggr;	 /* --irq-aggr: upcie_nvme_ctrl_opts.irq_aggr */
+	uint16_t irq_aggr_us;	 /* --irq-aggr-us: upcie_nvme_ctrl_opts.irq_aggr_us */
+	uint64_t rate;		 /* --rate: I/Os per second over every qpair; 0: no limit */
 	bool json;
 	bool progress;
 	bool sim_stepped;
@@ -145,12 +151,15 @@ struct perf_thread {
 	uint64_t quota;			       /* I/Os to measure; 0: time-bound */
 	uint64_t tsc_go, tsc_measure, tsc_end; /* start, warm-up end, run end (0: none) */
 	uint64_t drain_ticks;
+	uint64_t pace_ticks; /* --rate: ticks between two submissions of this qpair */
 
 	/* Loop state. */
 	uint64_t seq_next;
 	uint64_t submitted_measured;
+	uint64_t next_due; /* --rate: when the next command is due (TSC) */
 	bool measuring;
 	bool cb_submit; /* --loop callback: callbacks may submit the next command */
+	struct upcie_nvme_qpair_wait_stats ws_seen; /* --irq: after the last wait */
 
 	/* Results (measured I/Os only). */
 	struct perf_hist hist[3]; /* latency of reads [0], writes [1] and trims [2] */
@@ -160,13 +169,18 @@ struct perf_thread {
 	uint64_t submit_calls, ring_calls, polls, polls_hit;
 	uint64_t tsc_reads; /* TSC reads of the loop itself (rdtsc is emulated in a TCG guest) */
 	uint64_t preempted; /* intervals left out of the cost */
+	uint64_t reaped_untimed; /* --irq: completions reaped by waits that slept or
+				    spun, whose time is not the driver's cost */
+	uint64_t pace_sleeps;	 /* --rate with --irq: sleeps until the next submission
+				    with nothing in flight */
 	uint64_t tsc_start, tsc_stop;
 	uint64_t errors, mismatches, verified;
 	uint32_t abandoned; /* commands outstanding at the drain timeout (in errors) */
 	struct perf_err err[PERF_ERR_RECORDS];
 	unsigned nerr;
 	struct upcie_nvme_qpair_stats st0, st1;
-	int rc; /* PERF_EXIT_* of the worker */
+	struct upcie_nvme_qpair_wait_stats ws0, ws1; /* --irq */
+	int rc;					     /* PERF_EXIT_* of the worker */
 	char errmsg[256];
 
 	/* Progress, read by main with relaxed loads. */
@@ -185,6 +199,23 @@ extern struct perf_clock perf_clock;
 extern volatile int perf_stop; /* SIGINT */
 
 void *perf_thread_run(void *arg);
+
+/* Shared by the loops of perf_io.c and perf_pace.c. */
+
+/* Start measuring when its time came. False when the loop is over (run
+ * time, --io-count, SIGINT); else *left is what the quota still allows
+ * (UINT64_MAX: no quota) and *syscalls says measuring just started (it
+ * made system calls: not a poll's time). */
+bool perf_loop_go(struct perf_thread *t, uint64_t now, uint64_t *left, bool *syscalls);
+/* Queue n commands, then one doorbell; the TSC read after the doorbell. */
+uint64_t perf_submit_batch(struct perf_thread *t, uint32_t n);
+/* Reap completions once: upcie_nvme_poll(), or with --irq
+ * upcie_nvme_qpair_wait() for at most timeout_ms. t0: a TSC read just
+ * before (0: read one here); *t1p: the TSC after, when it reaped (else 0).
+ * Returns what it reaped or a negative errno (the run is stopped). */
+int perf_complete(struct perf_thread *t, uint64_t t0, uint32_t timeout_ms, uint64_t *t1p);
+/* The --rate loop (perf_pace.c). */
+void perf_pace_run(struct perf_thread *t);
 /* Destroy the qpair, then free the I/O buffers, except those of abandoned
  * commands: they stay in the heap, which is destroyed only after the
  * controller is closed (reset), when the device can no longer write to it. */

@@ -4,10 +4,15 @@
  *
  * Everything is allocated before the loop starts; inside it there is no
  * allocation and no system call (but the nanosleep of --idle-sleep after an
- * empty poll, and getrusage when measuring starts and stops): time is the TSC, offsets come from a
- * wyrand-style generator mapped to the range with a multiply-high, and
- * completions are reaped by upcie_nvme_poll() in whatever number the
- * controller has posted.
+ * empty poll, the sleeps of --irq, and getrusage when measuring starts and
+ * stops): time is the TSC, offsets come from a wyrand-style generator
+ * mapped to the range with a multiply-high, and completions are reaped by
+ * upcie_nvme_poll() in whatever number the controller has posted.
+ *
+ * --irq (and --hybrid): the qpair has interrupts and upcie_nvme_qpair_wait()
+ * takes the place of upcie_nvme_poll(). It polls first, so a wait that finds
+ * completions is a poll; only when nothing is there does it (spin, then)
+ * sleep until an interrupt, or at most until the end of the run.
  *
  * Two loops (--loop). callback, the default and the pattern the README
  * shows: the completion callback submits the next command with flags 0
@@ -21,10 +26,13 @@
  *
  * Driver cost: the TSC time inside the library's submit calls plus ring
  * (submit_tsc), and inside upcie_nvme_poll() calls that reaped at least one
- * completion minus the time spent in our own callback (complete_tsc). Each
+ * completion minus the time spent in our own callback (complete_tsc; with
+ * --irq, waits that reaped without sleeping or spinning). Each
  * interval has the cost of one back-to-back TSC read pair taken off; one
  * longer than 20 us means the thread was descheduled or interrupted (the
  * machine is shared) and is left out, and counted in 'preempted'.
+ *
+ * With --rate the loop is perf_pace.c's; the helpers it shares are here.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -215,8 +223,10 @@ static void start_measuring(struct perf_thread *t, uint64_t now)
 	t->ios = t->reads = t->writes = t->trims = 0;
 	t->submit_tsc = t->complete_tsc = 0;
 	t->submit_calls = t->ring_calls = t->polls = t->polls_hit = t->preempted = 0;
-	t->tsc_reads = 0;
+	t->tsc_reads = t->reaped_untimed = t->pace_sleeps = 0;
 	upcie_nvme_qpair_stats(t->qp, &t->st0);
+	upcie_nvme_qpair_wait_stats(t->qp, &t->ws0);
+	t->ws_seen = t->ws0;
 	t->tsc_start = now;
 	t->tsc_stop = now;
 	t->measuring = true;
@@ -288,9 +298,7 @@ static bool submit_one(struct perf_thread *t)
 	return true;
 }
 
-/* Queue n commands, then one doorbell. Returns the TSC read after the
- * doorbell. */
-static uint64_t submit_batch(struct perf_thread *t, uint32_t n)
+uint64_t perf_submit_batch(struct perf_thread *t, uint32_t n)
 {
 	uint64_t ovh = (uint64_t)perf_clock.overhead;
 	uint64_t t0, t1;
@@ -305,13 +313,22 @@ static uint64_t submit_batch(struct perf_thread *t, uint32_t n)
 	return t1;
 }
 
+/* The controller is gone or failed: its commands have ended (or never
+ * will); stop every thread and report it. */
+static void dev_failed(struct perf_thread *t)
+{
+	if (!t->rc) {
+		t->rc = PERF_EXIT_DEV;
+		snprintf(t->errmsg, sizeof(t->errmsg), "qpair %u: %s", t->idx, upcie_errmsg());
+	}
+	perf_stop = 1;
+}
+
 /*
- * One poll. t0: a TSC read taken just before the call (0: read one here).
- * The time after the poll is read only when it completed something (the
- * cost of a poll that finds nothing is not counted): in a TCG guest every
- * TSC read is emulated, and a loop that spins on empty polls would spend
- * most of its time reading the clock. Returns the number completed, and
- * in *t1 the TSC after the poll (0 when not read).
+ * One poll. The time after the poll is read only when it completed
+ * something (the cost of a poll that finds nothing is not counted): in a
+ * TCG guest every TSC read is emulated, and a loop that spins on empty
+ * polls would spend most of its time reading the clock.
  */
 static inline int poll_once(struct perf_thread *t, uint64_t t0, uint64_t *t1p)
 {
@@ -325,14 +342,7 @@ static inline int poll_once(struct perf_thread *t, uint64_t t0, uint64_t *t1p)
 		t1 = loop_tsc(t);
 	*t1p = t1;
 	if (perf_unlikely(n < 0)) {
-		/* The controller is gone or failed: its commands have ended (or
-		 * never will); stop every thread and report it. */
-		if (!t->rc) {
-			t->rc = PERF_EXIT_DEV;
-			snprintf(t->errmsg, sizeof(t->errmsg), "qpair %u: %s", t->idx,
-				 upcie_errmsg());
-		}
-		perf_stop = 1;
+		dev_failed(t);
 		return n;
 	}
 	t->polls++;
@@ -345,6 +355,63 @@ static inline int poll_once(struct perf_thread *t, uint64_t t0, uint64_t *t1p)
 		nanosleep(&ts, NULL);
 	}
 	return n;
+}
+
+/*
+ * One wait (--irq): it polls first, and sleeps (hybrid: spins first) only
+ * when nothing is there. Its time is the driver's cost only when it reaped
+ * without sleeping or spinning, as a poll would have: the wait statistics
+ * after each call say which. Completions reaped otherwise are counted in
+ * reaped_untimed, and left out of the per-completion cost.
+ */
+static inline int wait_once(struct perf_thread *t, uint64_t t0, uint32_t timeout_ms, uint64_t *t1p)
+{
+	uint64_t cb0 = t->cb_tsc, t1 = 0, ovh = (uint64_t)perf_clock.overhead;
+	struct upcie_nvme_qpair_wait_stats ws;
+	bool direct;
+	int n;
+
+	if (!t0)
+		t0 = loop_tsc(t);
+	n = upcie_nvme_qpair_wait(t->qp, timeout_ms);
+	if (n > 0)
+		t1 = loop_tsc(t);
+	*t1p = t1;
+	if (perf_unlikely(n < 0)) {
+		dev_failed(t);
+		return n;
+	}
+	upcie_nvme_qpair_wait_stats(t->qp, &ws);
+	direct = ws.sleeps == t->ws_seen.sleeps && ws.spin_hits == t->ws_seen.spin_hits;
+	t->ws_seen = ws;
+	t->polls++;
+	if (n > 0) {
+		if (direct)
+			add_cost(t, &t->complete_tsc, t1 - t0 - (t->cb_tsc - cb0), ovh);
+		else
+			t->reaped_untimed += (uint64_t)n;
+		t->polls_hit++;
+	}
+	return n;
+}
+
+int perf_complete(struct perf_thread *t, uint64_t t0, uint32_t timeout_ms, uint64_t *t1p)
+{
+	if (t->o->irq)
+		return wait_once(t, t0, timeout_ms, t1p);
+	return poll_once(t, t0, t1p);
+}
+
+/* --irq: how long a wait may sleep, in ms (at least 1): up to the end of
+ * the run, at most 100 ms so that SIGINT is seen (it does not end a wait). */
+static uint32_t wait_ms(const struct perf_thread *t, uint64_t now)
+{
+	uint64_t per_ms = (uint64_t)(perf_clock.hz / 1000) + 1, ms;
+
+	if (!t->measuring || !t->tsc_end || now >= t->tsc_end)
+		return 100;
+	ms = (t->tsc_end - now) / per_ms + 1;
+	return ms > 100 ? 100 : (uint32_t)ms;
 }
 
 /*
@@ -392,60 +459,76 @@ void perf_thread_teardown(struct perf_thread *t)
 	t->free = NULL;
 }
 
-void *perf_thread_run(void *arg)
+bool perf_loop_go(struct perf_thread *t, uint64_t now, uint64_t *left, bool *syscalls)
 {
-	struct perf_thread *t = arg;
-	const uint32_t batch = t->o->batch;
-	uint64_t deadline, last = 0;
+	*left = UINT64_MAX;
+	*syscalls = false;
+	if (!t->measuring && now >= t->tsc_measure) {
+		start_measuring(t, now);
+		*syscalls = true;
+	}
+	if (perf_stop)
+		return false;
+	if (!t->measuring)
+		return true;
+	if (t->quota) {
+		*left = t->quota - t->submitted_measured;
+		if (!*left)
+			return false;
+	}
+	return !t->tsc_end || now < t->tsc_end;
+}
 
-	t->measuring = false;
-	/* All qpairs start together. */
-	while (perf_tsc() < t->tsc_go && !perf_stop)
-		;
-	t->cb_submit = t->o->loop_cb;
+/*
+ * Without --rate: keep the queue full. Polled, a pass that finds nothing
+ * spins; with --irq it sleeps in upcie_nvme_qpair_wait() (which polls
+ * first) until a completion or the end of the run. A stepped model is
+ * stepped before each poll; a wait steps it itself (the PCI idle hook).
+ */
+static void run_full(struct perf_thread *t)
+{
+	const uint32_t batch = t->o->batch;
+	const bool step = t->dev->sim && !t->o->irq;
+	uint64_t last = 0;
+
 	for (;;) {
 		/* One TSC read per pass that finds nothing (two with a stepped
 		 * sim): the one here, which also starts the poll's timing when
 		 * nothing else runs in between. After a poll that completed
 		 * something, its closing read. */
-		uint64_t now = last ? last : loop_tsc(t), t0 = now;
+		uint64_t now = last ? last : loop_tsc(t), t0 = now, left;
 		uint32_t want = t->nfree >= batch ? batch : 0;
+		bool syscalls;
 
-		if (!t->measuring && now >= t->tsc_measure) {
-			start_measuring(t, now);
-			t0 = 0; /* it made system calls: not the poll's time */
-		}
-		if (t->measuring) {
-			if (t->quota) {
-				uint64_t left = t->quota - t->submitted_measured;
-
-				if (!left)
-					break;
-				if (left < batch)
-					want = t->nfree >= left ? (uint32_t)left : 0;
-			}
-			if ((t->tsc_end && now >= t->tsc_end) || perf_stop)
-				break;
-		} else if (perf_stop) {
+		if (!perf_loop_go(t, now, &left, &syscalls))
 			break;
-		}
+		if (syscalls)
+			t0 = 0;
+		if (left < batch)
+			want = t->nfree >= left ? (uint32_t)left : 0;
 		if (want)
-			t0 = submit_batch(t, want);
-		if (t->dev->sim) {
+			t0 = perf_submit_batch(t, want);
+		if (step) {
 			upcie_sim_step(t->dev->sim);
 			t0 = 0;
 		}
-		poll_once(t, t0, &last);
+		perf_complete(t, t0, t->o->irq ? wait_ms(t, now) : 0, &last);
 	}
+}
 
-	/* Drain: everything submitted completes (and counts) before we stop. */
+/* Everything submitted completes (and counts) before we stop. */
+static void drain(struct perf_thread *t)
+{
+	uint64_t deadline, last;
+
 	t->cb_submit = false;
 	deadline = perf_tsc() + t->drain_ticks;
 	while (t->nfree < t->nslots) {
-		if (t->dev->sim)
-			upcie_sim_step(t->dev->sim);
-		int n = poll_once(t, 0, &last);
+		int n;
 
+		if (t->dev->sim && !t->o->irq)
+			upcie_sim_step(t->dev->sim);
+		n = perf_complete(t, 0, 100, &last);
 		if (n < 0)
 			break;
 		if (!n && perf_tsc() > deadline) {
@@ -453,9 +536,26 @@ void *perf_thread_run(void *arg)
 			break;
 		}
 	}
+}
+
+void *perf_thread_run(void *arg)
+{
+	struct perf_thread *t = arg;
+
+	t->measuring = false;
+	/* All qpairs start together. */
+	while (perf_tsc() < t->tsc_go && !perf_stop)
+		;
+	t->cb_submit = t->o->loop_cb && !t->o->rate;
+	if (t->o->rate)
+		perf_pace_run(t);
+	else
+		run_full(t);
+	drain(t);
 	if (!t->measuring)
 		start_measuring(t, perf_tsc());
 	getrusage(RUSAGE_THREAD, &t->ru1);
 	upcie_nvme_qpair_stats(t->qp, &t->st1);
+	upcie_nvme_qpair_wait_stats(t->qp, &t->ws1);
 	return NULL;
 }

@@ -53,6 +53,22 @@ static const char usage_text[] =
     "                     the queue size; at most the controller's MQES + 1,\n"
     "                     like --queue-size: the JSON's per-qpair depth and\n"
     "                     cq_depth say what was used)\n"
+    "  --irq              queue pairs with interrupts (a vector each: vfio, sim;\n"
+    "                     the one line under uio): where a polled loop would\n"
+    "                     spin, upcie_nvme_qpair_wait() sleeps until a\n"
+    "                     completion; a device without interrupts is a device\n"
+    "                     error (exit 2) with the library's reason\n"
+    "  --hybrid US        --irq, and a wait keeps polling for US microseconds\n"
+    "                     after the last completion before it sleeps\n"
+    "                     (upcie_nvme_qpair_opts.spin_us; 1..1000000)\n"
+    "  --irq-aggr N       with --irq: interrupt coalescing, one interrupt per N\n"
+    "                     completions (1..256; upcie_nvme_ctrl_opts.irq_aggr)\n"
+    "  --irq-aggr-us US   with --irq: or after at most US microseconds, in steps\n"
+    "                     of 100 (1..25500; upcie_nvme_ctrl_opts.irq_aggr_us)\n"
+    "  --rate IOPS        at most IOPS I/Os per second over all qpairs (each an\n"
+    "                     equal share), paced by the clock: polled, the loop\n"
+    "                     spins between submissions; with --irq it sleeps\n"
+    "                     (1..100000000; default: as fast as the queue allows)\n"
     "  --no-progress-thread  refuse --progress and --status-interval: the main\n"
     "                     thread only waits for the I/O threads (as it does\n"
     "                     whenever there are no progress or status lines)\n"
@@ -103,6 +119,11 @@ enum {
 	OPT_CQSIZE,
 	OPT_NOPTHREAD,
 	OPT_IDLESLEEP,
+	OPT_IRQ,
+	OPT_HYBRID,
+	OPT_IRQAGGR,
+	OPT_IRQAGGRUS,
+	OPT_RATE,
 	OPT_HELP,
 };
 
@@ -136,6 +157,11 @@ static const struct option longopts[] = {
     {"cq-size", required_argument, NULL, OPT_CQSIZE},
     {"no-progress-thread", no_argument, NULL, OPT_NOPTHREAD},
     {"idle-sleep", required_argument, NULL, OPT_IDLESLEEP},
+    {"irq", no_argument, NULL, OPT_IRQ},
+    {"hybrid", required_argument, NULL, OPT_HYBRID},
+    {"irq-aggr", required_argument, NULL, OPT_IRQAGGR},
+    {"irq-aggr-us", required_argument, NULL, OPT_IRQAGGRUS},
+    {"rate", required_argument, NULL, OPT_RATE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -462,6 +488,39 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 					   optarg);
 			o->idle_sleep_us = (uint32_t)v;
 			break;
+		case OPT_IRQ:
+			o->irq = true;
+			break;
+		case OPT_HYBRID:
+			if (parse_u64(optarg, 1, 1000000, &v))
+				return bad(
+				    "--hybrid '%s' is not a number of microseconds to spin "
+				    "before sleeping (1..1000000; --irq alone does not spin)",
+				    optarg);
+			o->irq = true;
+			o->spin_us = (uint32_t)v;
+			break;
+		case OPT_IRQAGGR:
+			if (parse_u64(optarg, 1, 256, &v))
+				return bad("--irq-aggr '%s' is not a number of completions per "
+					   "interrupt (1..256)",
+					   optarg);
+			o->irq_aggr = (uint16_t)v;
+			break;
+		case OPT_IRQAGGRUS:
+			if (parse_u64(optarg, 1, 25500, &v))
+				return bad("--irq-aggr-us '%s' is not a number of microseconds "
+					   "(1..25500, used in steps of 100)",
+					   optarg);
+			o->irq_aggr_us = (uint16_t)v;
+			break;
+		case OPT_RATE:
+			if (parse_u64(optarg, 1, 100000000, &v))
+				return bad("--rate '%s' is not a number of I/Os per second "
+					   "(1..100000000)",
+					   optarg);
+			o->rate = v;
+			break;
 		case OPT_NOPTHREAD:
 			o->no_progress_thread = true;
 			break;
@@ -513,6 +572,13 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 			 o->queue_size ? o->queue_size : o->qd + 1);
 		return bad("--cq-size %s (--queue-size, or --qd + 1)", b);
 	}
+	if ((o->irq_aggr || o->irq_aggr_us) && !o->irq)
+		return bad("%s coalesces interrupts: it needs --irq or --hybrid",
+			   o->irq_aggr ? "--irq-aggr" : "--irq-aggr-us");
+	if (o->irq && o->idle_sleep_us)
+		return bad("--idle-sleep naps between polls: with %s the wait sleeps instead; "
+			   "give one of them",
+			   o->spin_us ? "--hybrid" : "--irq");
 	if (o->io_count && !time_set)
 		o->time_s = 0;
 	if (o->io_count && o->io_count < (uint64_t)o->ndev * o->qpairs) {

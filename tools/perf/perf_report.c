@@ -4,9 +4,15 @@
  * ("key: value  # meaning") or as one JSON object.
  *
  * Denominators: submit cost per command submitted, completion cost per
- * completion reaped, SQ doorbells and shadow SQ updates per command
+ * completion reaped (with --irq: per completion a wait reaped without
+ * sleeping or spinning, the only ones timed), SQ doorbells and shadow SQ updates per command
  * submitted, CQ doorbells and shadow CQ updates per completion reaped (the
  * library's own counters over the measured interval).
+ *
+ * CPU time: getrusage(RUSAGE_THREAD) of each I/O thread, from the start of
+ * the measure to the end of its drain (the setup, the warm-up and the other
+ * threads, main and the sim's, are not in it), summed over the I/O
+ * threads; per measured I/O, and in % of one CPU over the measured time.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +29,8 @@ struct perf_sum {
 	uint64_t submitted, completed, sq_db, cq_db, shadow_sq, shadow_cq;
 	uint64_t tsc_start, tsc_stop;
 	uint64_t usr_us, sys_us; /* CPU time of the I/O threads over the measure */
+	uint64_t reaped_untimed, pace_sleeps;
+	struct upcie_nvme_qpair_wait_stats ws; /* --irq: over the measure */
 	size_t qpair_bytes, qpair_bytes_max;
 };
 
@@ -59,6 +67,13 @@ static void add_thread(struct perf_sum *s, const struct perf_thread *t)
 	s->cq_db += t->st1.cq_doorbells - t->st0.cq_doorbells;
 	s->shadow_sq += t->st1.shadow_sq - t->st0.shadow_sq;
 	s->shadow_cq += t->st1.shadow_cq - t->st0.shadow_cq;
+	s->reaped_untimed += t->reaped_untimed;
+	s->pace_sleeps += t->pace_sleeps;
+	s->ws.waits += t->ws1.waits - t->ws0.waits;
+	s->ws.sleeps += t->ws1.sleeps - t->ws0.sleeps;
+	s->ws.wakeups += t->ws1.wakeups - t->ws0.wakeups;
+	s->ws.empty += t->ws1.empty - t->ws0.empty;
+	s->ws.spin_hits += t->ws1.spin_hits - t->ws0.spin_hits;
 	s->usr_us += tv_us(&t->ru0.ru_utime, &t->ru1.ru_utime);
 	s->sys_us += tv_us(&t->ru0.ru_stime, &t->ru1.ru_stime);
 	if (!s->tsc_start || t->tsc_start < s->tsc_start)
@@ -91,8 +106,9 @@ struct perf_dir {
 struct perf_figs {
 	double secs, iops, mib_s;
 	struct perf_lat lat;
-	struct perf_dir dir[3]; /* reads, writes, trims */
-	double usr_pct, sys_pct;
+	struct perf_dir dir[3];			  /* reads, writes, trims */
+	double usr_pct, sys_pct, cpu_pct, cpu_us; /* cpu_us: usr + sys per I/O */
+	double sleeps;				  /* --irq: sleeps in waits per I/O */
 	double submit_ns, complete_ns;
 	double sq_db, cq_db, shadow_sq, shadow_cq, db, per_poll;
 	double polls, empty_polls, tsc_reads; /* per I/O completed */
@@ -130,8 +146,13 @@ static void figures(const struct perf_opts *o, const struct perf_sum *s, struct 
 	}
 	f->usr_pct = ratio((double)s->usr_us / 1e4, f->secs);
 	f->sys_pct = ratio((double)s->sys_us / 1e4, f->secs);
+	f->cpu_pct = f->usr_pct + f->sys_pct;
+	f->cpu_us = ratio((double)(s->usr_us + s->sys_us), (double)s->ios);
+	f->sleeps = ratio((double)s->ws.sleeps, (double)s->ios);
 	f->submit_ns = perf_ns(ratio((double)s->submit_tsc, (double)s->submit_calls));
-	f->complete_ns = perf_ns(ratio((double)s->complete_tsc, (double)s->completed));
+	f->complete_ns = perf_ns(ratio(
+	    (double)s->complete_tsc,
+	    (double)(s->completed > s->reaped_untimed ? s->completed - s->reaped_untimed : 0)));
 	f->sq_db = ratio((double)s->sq_db, (double)s->submitted);
 	f->cq_db = ratio((double)s->cq_db, (double)s->completed);
 	f->shadow_sq = ratio((double)s->shadow_sq, (double)s->submitted);
@@ -220,7 +241,19 @@ static void json_figs(const struct perf_opts *o, const struct perf_sum *s,
 		json_lat(o, &f->dir[d].lat);
 		printf("},\n");
 	}
-	printf("%s\"cpu\": {\"usr_pct\": %.2f, \"sys_pct\": %.2f},\n", ind, f->usr_pct, f->sys_pct);
+	printf("%s\"cpu\": {\"usr_pct\": %.2f, \"sys_pct\": %.2f, \"pct\": %.2f, "
+	       "\"us_per_io\": %.3f, \"usr_us\": %llu, \"sys_us\": %llu},\n",
+	       ind, f->usr_pct, f->sys_pct, f->cpu_pct, f->cpu_us, (unsigned long long)s->usr_us,
+	       (unsigned long long)s->sys_us);
+	printf("%s\"cpu_us_per_io\": %.3f,\n", ind, f->cpu_us);
+	if (o->irq)
+		printf("%s\"wait\": {\"waits\": %llu, \"sleeps\": %llu, \"wakeups\": %llu, "
+		       "\"empty\": %llu, \"spin_hits\": %llu, \"sleeps_per_io\": %.4f, "
+		       "\"reaped_untimed\": %llu, \"rate_sleeps\": %llu},\n",
+		       ind, (unsigned long long)s->ws.waits, (unsigned long long)s->ws.sleeps,
+		       (unsigned long long)s->ws.wakeups, (unsigned long long)s->ws.empty,
+		       (unsigned long long)s->ws.spin_hits, f->sleeps,
+		       (unsigned long long)s->reaped_untimed, (unsigned long long)s->pace_sleeps);
 	printf("%s\"submit_ns_per_io\": %.2f,\n", ind, f->submit_ns);
 	printf("%s\"complete_ns_per_io\": %.2f,\n", ind, f->complete_ns);
 	printf("%s\"driver_ns_per_io\": %.2f,\n", ind, f->submit_ns + f->complete_ns);
@@ -253,6 +286,23 @@ static void text_figs(const struct perf_opts *o, const struct perf_sum *s,
 	printf("%slat: ", ind);
 	text_lat(o, &f->lat);
 	printf("\n");
+	printf("%scpu: {usr: %.1f%%, sys: %.1f%%, total: %.1f%%}  # the I/O threads' CPU time, "
+	       "%% of one CPU\n",
+	       ind, f->usr_pct, f->sys_pct, f->cpu_pct);
+	printf("%scpu_us_per_io: %.3f  # the I/O threads' usr + sys per I/O\n", ind, f->cpu_us);
+	if (o->irq) {
+		printf("%swait: {waits: %llu, sleeps: %llu, wakeups: %llu, empty: %llu, spin_hits: "
+		       "%llu}  # upcie_nvme_qpair_wait() calls, sleeps in the kernel, sleeps an "
+		       "interrupt ended, of them finding nothing, answered while spinning\n",
+		       ind, (unsigned long long)s->ws.waits, (unsigned long long)s->ws.sleeps,
+		       (unsigned long long)s->ws.wakeups, (unsigned long long)s->ws.empty,
+		       (unsigned long long)s->ws.spin_hits);
+		printf("%ssleeps_per_io: %.4f\n", ind, f->sleeps);
+		if (o->rate)
+			printf("%srate_sleeps: %llu  # sleeps until the next submission, nothing "
+			       "in flight\n",
+			       ind, (unsigned long long)s->pace_sleeps);
+	}
 	for (int d = 0; d < 3; d++) {
 		if (!f->dir[d].ios)
 			continue;
@@ -261,11 +311,9 @@ static void text_figs(const struct perf_opts *o, const struct perf_sum *s,
 		text_lat(o, &f->dir[d].lat);
 		printf("}\n");
 	}
-	printf("%scpu: {usr: %.1f%%, sys: %.1f%%}  # the I/O threads' CPU time, %% of one CPU\n",
-	       ind, f->usr_pct, f->sys_pct);
 	printf("%ssubmit_ns_per_io: %.1f  # inside submit calls and ring\n", ind, f->submit_ns);
-	printf("%scomplete_ns_per_io: %.1f  # inside polls that reaped, minus callbacks\n", ind,
-	       f->complete_ns);
+	printf("%scomplete_ns_per_io: %.1f  # inside %s that reaped, minus callbacks\n", ind,
+	       f->complete_ns, o->irq ? "waits (without sleeping or spinning)" : "polls");
 	printf("%ssq_doorbells_per_io: %.4f  # SQ tail MMIO writes\n", ind, f->sq_db);
 	printf("%scq_doorbells_per_io: %.4f  # CQ head MMIO writes\n", ind, f->cq_db);
 	printf("%sshadow_sq_per_io: %.4f  # SQ updates to the shadow doorbell only\n", ind,
@@ -273,8 +321,8 @@ static void text_figs(const struct perf_opts *o, const struct perf_sum *s,
 	printf("%sshadow_cq_per_io: %.4f  # CQ updates to the shadow doorbell only\n", ind,
 	       f->shadow_cq);
 	printf("%scompletions_per_poll: %.2f  # in polls that reaped any\n", ind, f->per_poll);
-	printf("%spolls_per_io: %.3f  # upcie_nvme_poll() calls per completion (%.3f empty)\n", ind,
-	       f->polls, f->empty_polls);
+	printf("%spolls_per_io: %.3f  # %s calls per completion (%.3f empty)\n", ind, f->polls,
+	       o->irq ? "upcie_nvme_qpair_wait()" : "upcie_nvme_poll()", f->empty_polls);
 	printf("%stsc_reads_per_io: %.3f  # of the loop itself, for timing\n", ind, f->tsc_reads);
 	printf("%serrors: %llu  # failed commands\n", ind, (unsigned long long)s->errors);
 	if (s->abandoned)
@@ -364,12 +412,20 @@ static void json_options(const struct perf_opts *o)
 		printf("%s%d", i ? ", " : "", o->cpus[i]);
 	printf("], \"time_s\": %g, \"warmup_s\": %g, \"io_count\": %llu, \"verify\": %s, "
 	       "\"no_dbbuf\": %s, \"loop\": \"%s\", \"lazy_cq\": %s, \"queue_size\": %u, "
-	       "\"cq_size\": %u, \"idle_sleep_us\": %u, \"progress_thread\": %s},\n",
+	       "\"cq_size\": %u, \"idle_sleep_us\": %u, \"progress_thread\": %s, \"irq\": %s, "
+	       "\"hybrid_us\": %u, \"irq_aggr\": %u, \"irq_aggr_us\": %u, \"rate\": %llu},\n",
 	       o->time_s, o->warmup_s, (unsigned long long)o->io_count,
 	       o->verify ? "true" : "false", o->no_dbbuf ? "true" : "false",
 	       o->loop_cb ? "callback" : "batch", o->lazy_cq ? "true" : "false",
 	       o->queue_size ? o->queue_size : o->qd + 1, o->cq_size, o->idle_sleep_us,
-	       o->progress || o->status_interval ? "true" : "false"); /* main's wake-ups */
+	       o->progress || o->status_interval ? "true" : "false", /* main's wake-ups */
+	       o->irq ? "true" : "false", o->spin_us, o->irq_aggr, o->irq_aggr_us,
+	       (unsigned long long)o->rate);
+}
+
+static const char *irq_name(uint32_t kind)
+{
+	return kind == UPCIE_PCI_IRQ_MSIX ? "msix" : kind == UPCIE_PCI_IRQ_INTX ? "intx" : "none";
 }
 
 static void json_devices(struct perf_dev *devs, unsigned ndev)
@@ -380,10 +436,11 @@ static void json_devices(struct perf_dev *devs, unsigned ndev)
 
 		printf(
 		    "    {\"name\": \"%s\", \"backend\": \"%s\", \"nsid\": %u, \"lba_size\": %u, "
-		    "\"max_xfer_bytes\": %u, \"dbbuf\": %s, \"heap_bytes\": %zu",
+		    "\"max_xfer_bytes\": %u, \"dbbuf\": %s, \"heap_bytes\": %zu, \"irq\": \"%s\", "
+		    "\"irq_vectors\": %u",
 		    v->name, upcie_pci_backend_name(upcie_pci_backend(v->pci)), v->ns->nsid,
 		    v->ns->lba_size, v->info.max_xfer_bytes, v->info.dbbuf ? "true" : "false",
-		    v->heap_size);
+		    v->heap_size, irq_name(v->info.irq_kind), v->info.irq_vectors);
 		if (v->has_sim_stats)
 			printf(", \"sim\": {\"sq_doorbells\": %llu, \"cq_doorbells\": %llu, "
 			       "\"shadow_reads\": %llu, \"io_cmds\": %llu, \"errors\": %llu}",
@@ -422,14 +479,25 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 		json_devices(devs, ndev);
 		printf("  \"qpairs\": [\n");
 	} else {
-		printf(
-		    "upcie-perf: %s, bs %llu, qd %u, batch %u, %u qpair(s) on %u controller(s)\n",
-		    perf_rw_name(o->rw), (unsigned long long)o->bs, o->qd, o->batch, nth, ndev);
+		printf("upcie-perf: %s, bs %llu, qd %u, batch %u, %u qpair(s) on %u controller(s), "
+		       "%s",
+		       perf_rw_name(o->rw), (unsigned long long)o->bs, o->qd, o->batch, nth, ndev,
+		       o->spin_us ? "hybrid"
+		       : o->irq	  ? "interrupts"
+				  : "polled");
+		if (o->spin_us)
+			printf(" (spin %u \u00b5s)", o->spin_us);
+		if (o->rate)
+			printf(", rate %llu IOPS", (unsigned long long)o->rate);
+		printf("\n");
 		for (unsigned d = 0; d < ndev; d++)
-			printf("controller %u: %s (%s), nsid %u, lba %u, shadow doorbells %s\n", d,
-			       devs[d].name, upcie_pci_backend_name(upcie_pci_backend(devs[d].pci)),
+			printf("controller %u: %s (%s), nsid %u, lba %u, shadow doorbells %s, "
+			       "interrupts %s (%u vectors)\n",
+			       d, devs[d].name,
+			       upcie_pci_backend_name(upcie_pci_backend(devs[d].pci)),
 			       devs[d].ns->nsid, devs[d].ns->lba_size,
-			       devs[d].info.dbbuf ? "on" : "off");
+			       devs[d].info.dbbuf ? "on" : "off", irq_name(devs[d].info.irq_kind),
+			       devs[d].info.irq_vectors);
 		printf("total:\n");
 		text_figs(o, &total, &f, "  ");
 		printf("  qpair_bytes: %zu  # DMA memory of one qpair (SQ, CQ, PRP lists)\n",
