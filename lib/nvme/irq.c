@@ -256,6 +256,13 @@ int upcie_nvme_qpair_arm(struct upcie_nvme_qpair *qp)
 	if (!qp || !qp->irq)
 		return upcie_nvme_qpair_fd(qp);
 	rc = upcie_pci_irq_ack(qp->ctrl->dev, qp->irq_vec, qp->irq_fd);
+	if (rc == -ENODEV) {
+		/* The interrupt source went with the device (uio: unbound): the
+		 * controller is gone; what is outstanding ends here. */
+		(void)upcie_nvme_ctrl_check(qp->ctrl);
+		rc = upcie_nvme_queue_poll(qp, 0);
+		return rc ? rc : -ENODEV;
+	}
 	if (rc < 0)
 		return rc;
 	drain(qp->wake_fd);

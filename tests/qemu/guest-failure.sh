@@ -13,7 +13,8 @@
 #      the first one's pid and command; the first completes with 0 errors.
 #  unbind of B during upcie-perf: bus mastering goes off while it runs
 #      (uio: the kernel; vfio: the library's request watcher), upcie-perf
-#      exits 2 with a device-gone error, the unbind completes.
+#      exits 2 with a device-gone error, the unbind completes; again with
+#      upcie-perf --irq, asleep in the library's wait when the device goes.
 #  (a) hot-unplug of the hot-pluggable controller (the host's device_del)
 #      during upcie-perf: it exits 2 with a device-gone error soon after the
 #      device left, the unplug completes, the guest stays up; the host adds
@@ -187,11 +188,15 @@ perf_gone() {
 # once); uio_pci_generic lets go at once (bus mastering off). Either way
 # upcie-perf must notice (its queues stall, the health check asks the PCI
 # layer) and exit with a device error, and the unbind must complete.
+# unbind_during_perf [options]: with --irq, upcie-perf sleeps in
+# upcie_nvme_qpair_wait(): the removal must wake it (vfio: the request
+# interrupt; uio: the interrupt source goes, and the health interval).
 unbind_during_perf() {
-	if ! perf_start "$B" /tmp/unbind.out --time 60; then
+	_opts="$*"
+	if ! perf_start "$B" /tmp/unbind.out --time 60 "$@"; then
 		kill -9 "$perf_pid" 2>/dev/null
 		wait "$perf_pid" 2>/dev/null
-		t_fail "unbind during upcie-perf" "upcie-perf did not start"
+		t_fail "unbind during upcie-perf $_opts" "upcie-perf did not start"
 		return
 	fi
 	t0=$(now)
@@ -200,19 +205,19 @@ unbind_during_perf() {
 	watch_perf "$B" /tmp/unbind.out "$ub_pid"
 	wait "$ub_pid"
 	ub_rc=$?
-	echo "timing (unbind, $UPCIE_CONFIG): bus mastering off after ${t_off:-?}s; the unbind write returned (exit $ub_rc) after ${t_done:-?}s; upcie-perf exit $rc after ${t_exit:-?}s"
+	echo "timing (unbind $_opts, $UPCIE_CONFIG): bus mastering off after ${t_off:-?}s; the unbind write returned (exit $ub_rc) after ${t_done:-?}s; upcie-perf exit $rc after ${t_exit:-?}s"
 	# Fenced while upcie-perf still ran: by the kernel (uio) or the
 	# library's request watcher (vfio), not by upcie-perf's exit.
 	if [ -n "$t_off" ] && [ -n "$t_exit" ] && [ "$(echo "$t_off $t_exit" | awk '{ print ($1 < $2) }')" = 1 ]; then
-		t_pass "unbind during upcie-perf: bus mastering off while it runs ($UPCIE_CONFIG)"
+		t_pass "unbind during upcie-perf $_opts: bus mastering off while it runs ($UPCIE_CONFIG)"
 	else
-		t_fail "unbind during upcie-perf: bus mastering off while it runs ($UPCIE_CONFIG)" \
+		t_fail "unbind during upcie-perf $_opts: bus mastering off while it runs ($UPCIE_CONFIG)" \
 			"off after ${t_off:-never}s, upcie-perf exit after ${t_exit:-never}s"
 	fi
-	perf_gone "unbind during upcie-perf: exits 2 (device gone) before its run ends" /tmp/unbind.out
+	perf_gone "unbind during upcie-perf $_opts: exits 2 (device gone) before its run ends" /tmp/unbind.out
 	[ "$ub_rc" = 0 ] && [ -n "$t_unb" ] &&
-		t_pass "unbind during upcie-perf: the unbind completes" ||
-		t_fail "unbind during upcie-perf: the unbind completes" "exit $ub_rc, driver '$(upcie_driver "$B")'"
+		t_pass "unbind during upcie-perf $_opts: the unbind completes" ||
+		t_fail "unbind during upcie-perf $_opts: the unbind completes" "exit $ub_rc, driver '$(upcie_driver "$B")'"
 	upcie_bind "$B" "$drv" || t_fail "rebind B to $drv after the unbind"
 }
 
@@ -263,5 +268,6 @@ hp_back() {
 }
 
 unbind_during_perf
+unbind_during_perf --irq --qd 1
 hotunplug_during_perf
 exit 0
