@@ -191,9 +191,16 @@ void upcie_nvme_irq_wake(struct upcie_nvme_qpair *qp)
 {
 	uint64_t one = 1;
 
-	/* Fails only when the counter is full: a wake-up is pending then. */
-	if (qp->wake_fd >= 0 && write(qp->wake_fd, &one, sizeof(one)) != sizeof(one))
+	if (qp->wake_fd < 0)
 		return;
+	/* Fails only when the counter is full: a wake-up is pending then. */
+	if (write(qp->wake_fd, &one, sizeof(one)) != sizeof(one))
+		return;
+	/* Then the flag: arm reads the eventfd only when the flag is set (one
+	 * syscall less per sleep). Set after the write, a flag arm takes
+	 * always finds the count there to drain; a write whose flag is not
+	 * set yet makes at most one extra pass through arm. */
+	__atomic_store_n(&qp->woken, 1, __ATOMIC_SEQ_CST);
 }
 
 int upcie_nvme_irq_coalescing(struct upcie_nvme_ctrl *c)
@@ -265,7 +272,8 @@ int upcie_nvme_qpair_arm(struct upcie_nvme_qpair *qp)
 	}
 	if (rc < 0)
 		return rc;
-	drain(qp->wake_fd);
+	if (__atomic_exchange_n(&qp->woken, 0, __ATOMIC_SEQ_CST))
+		drain(qp->wake_fd);
 	/* The device must know what we consumed (lazy_cq may hold it back). */
 	if (qp->cq_head != qp->cq_rung)
 		upcie_nvme_queue_cq_db(qp);
@@ -330,7 +338,10 @@ int upcie_nvme_qpair_wait(struct upcie_nvme_qpair *qp, uint32_t timeout_ms)
 		int slice, r;
 
 		upcie_pci_idle(qp->ctrl->dev); /* a stepped model runs here */
-		n = upcie_nvme_qpair_arm(qp);
+		/* A look before the ack: what came meanwhile costs no syscall. */
+		n = upcie_nvme_queue_poll(qp, 0);
+		if (!n)
+			n = upcie_nvme_qpair_arm(qp);
 		if (n)
 			goto out;
 		now = now_ns();

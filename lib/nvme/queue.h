@@ -189,6 +189,7 @@ struct upcie_nvme_qpair {
 	uint16_t irq_vec;      /* its vector (INTx: 0) */
 	uint8_t irq;	       /* created with interrupts */
 	uint8_t gone_watched;  /* the device's gone fd is in ep_fd */
+	uint8_t woken;	       /* wake_fd was written (atomic): arm drains it */
 	uint32_t spin_us;      /* hybrid: poll this long after the last completion */
 	uint64_t last_done_ns; /* when wait last returned completions */
 	struct upcie_nvme_qpair_wait_stats wst;
