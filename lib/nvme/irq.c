@@ -28,6 +28,7 @@
  * opens a listener of its own on it (pci.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -266,9 +267,14 @@ int upcie_nvme_qpair_arm(struct upcie_nvme_qpair *qp)
 	if (rc == -ENODEV) {
 		/* The interrupt source went with the device (uio: unbound): the
 		 * controller is gone; what is outstanding ends here. */
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", upcie_errmsg());
 		(void)upcie_nvme_ctrl_check(qp->ctrl);
 		rc = upcie_nvme_queue_poll(qp, 0);
-		return rc ? rc : -ENODEV;
+		return rc ? rc
+			  : upcie_err(-ENODEV, "%s: queue %u: the device is gone (%s)",
+				      upcie_pci_name(qp->ctrl->dev), qp->qid, why);
 	}
 	if (rc < 0)
 		return rc;
