@@ -23,7 +23,10 @@
  *
  * Options (after --ioengine): nsid (default: the first active namespace),
  * dbbuf=0/1 (shadow doorbells, default 1), poll_batch (most completions
- * reaped per poll call, default 0: as many as fio can take).
+ * reaped per poll call, default 0: as many as fio can take), sim_stepped=0/1
+ * (filename=sim only: the model has no thread of its own; the I/O threads
+ * step it before they poll, so the model's work happens in the I/O thread,
+ * where a profiler sees it apart from the driver's: for measurements).
  *
  * Limits: fio must run jobs as threads (--thread); all files of one job
  * must be on one controller (its buffers come from that controller's heap);
@@ -31,6 +34,7 @@
  * jobs together as well.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +43,7 @@
 #include "fio.h"
 #include "optgroup.h"
 
+#include <upcie/sim.h>
 #include <upcie/upcie.h>
 
 struct ufio_options {
@@ -46,6 +51,7 @@ struct ufio_options {
 	unsigned int nsid;
 	unsigned int dbbuf;
 	unsigned int poll_batch;
+	unsigned int sim_stepped;
 };
 
 static struct fio_option options[] = {
@@ -80,9 +86,67 @@ static struct fio_option options[] = {
 	.group = FIO_OPT_G_INVALID,
     },
     {
+	.name = "sim_stepped",
+	.lname = "stepped sim",
+	.type = FIO_OPT_BOOL,
+	.off1 = offsetof(struct ufio_options, sim_stepped),
+	.def = "0",
+	.help = "filename=sim: no model thread; the I/O threads step the model before each poll",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
 	.name = NULL,
     },
 };
+
+/*
+ * The stepped model (sim_stepped=1): one per process, made by the first
+ * job that asks before the 'sim' controller exists, counted by every file
+ * whose controller runs on it, destroyed after the last of them dropped
+ * its controller (the controller's close still talks to the model).
+ */
+static pthread_mutex_t stepped_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct upcie_sim *stepped_sim;
+static unsigned stepped_refs;
+
+#ifndef UPCIE_HAVE_SIM
+/* A library without the sim backend has no model to step. */
+#define upcie_sim_config_default(cfg) ((void)(cfg))
+#define upcie_sim_create(cfg)	      ((void)(cfg), errno = ENOTSUP, (struct upcie_sim *)NULL)
+#define upcie_sim_destroy(sim)	      ((void)(sim))
+#define upcie_sim_step(sim)	      ((void)(sim), 0)
+#endif
+
+/* A reference on the stepped model, made on first use; NULL and errno. */
+static struct upcie_sim *stepped_get(void)
+{
+	struct upcie_sim *sim;
+
+	pthread_mutex_lock(&stepped_lock);
+	if (!stepped_sim) {
+		struct upcie_sim_config cfg;
+
+		upcie_sim_config_default(&cfg);
+		cfg.threaded = false;
+		stepped_sim = upcie_sim_create(&cfg);
+	}
+	if (stepped_sim)
+		stepped_refs++;
+	sim = stepped_sim;
+	pthread_mutex_unlock(&stepped_lock);
+	return sim;
+}
+
+static void stepped_put(void)
+{
+	pthread_mutex_lock(&stepped_lock);
+	if (stepped_refs && !--stepped_refs) {
+		upcie_sim_destroy(stepped_sim);
+		stepped_sim = NULL;
+	}
+	pthread_mutex_unlock(&stepped_lock);
+}
 
 /* A file: one namespace of a shared controller, one queue pair while open. */
 struct ufile {
@@ -90,7 +154,8 @@ struct ufile {
 	struct upcie_nvme_ctrl *ctrl; /* a reference, dropped at cleanup */
 	const struct upcie_nvme_ns *ns;
 	struct upcie_nvme_qpair *qp;
-	unsigned queued; /* commands placed since the last ring */
+	struct upcie_sim *sim; /* the stepped model its controller runs on, or NULL */
+	unsigned queued;       /* commands placed since the last ring */
 	struct ufile *next;
 };
 
@@ -162,6 +227,8 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 	struct ufio_options *o = td->eo;
 	struct uthread *ut = uthread_of(td);
 	struct upcie_nvme_get_opts go = {.size = sizeof(go)};
+	struct upcie_pci_opts po = {.backend = UPCIE_PCI_BACKEND_SIM};
+	struct upcie_sim *sim = NULL;
 	struct ufile *uf;
 
 	if (f->engine_data)
@@ -180,13 +247,54 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 		return EINVAL;
 	}
 	go.ctrl.no_dbbuf = !o->dbbuf;
+	if (o->sim_stepped) {
+		if (strcmp(uf->dev, "sim")) {
+			log_err("upcie-fio: sim_stepped=1 needs filename=sim, not '%s'\n",
+				f->file_name);
+			free(uf);
+			return EINVAL;
+		}
+		sim = stepped_get();
+		if (!sim) {
+			int err = errno;
+			log_err("upcie-fio: sim_stepped=1: %s\n",
+				err == ENOTSUP
+				    ? "this libupcie was built without the sim (-Dsim=false)"
+				    : upcie_errmsg());
+			free(uf);
+			return err ? err : ENOMEM;
+		}
+		po.sim = sim;
+		go.pci = &po;
+	}
 	uf->ctrl = upcie_nvme_ctrl_get(uf->dev, &go);
 	if (!uf->ctrl) {
 		int err = errno;
 		log_err("upcie-fio: %s: %s\n", uf->dev, upcie_errmsg());
+		if (sim)
+			stepped_put();
 		free(uf);
 		return err ? err : EIO;
 	}
+	/* The first get made the controller: it may run on the stepped model
+	 * though this job did not ask, or on its own thread though it did.
+	 * Whoever uses a stepped controller steps it. */
+	if (!strcmp(uf->dev, "sim")) {
+		struct upcie_sim *on = upcie_pci_sim(upcie_nvme_ctrl_dev(uf->ctrl));
+
+		if (!sim && on) {
+			pthread_mutex_lock(&stepped_lock);
+			if (on == stepped_sim) {
+				stepped_refs++;
+				sim = on;
+			}
+			pthread_mutex_unlock(&stepped_lock);
+		} else if (sim && on != sim) {
+			stepped_put();
+			sim = NULL;
+		}
+	}
+	uf->sim = sim;
 	uf->next = ut->files;
 	ut->files = uf;
 	uf->ns = o->nsid ? upcie_nvme_ns_get(uf->ctrl, o->nsid) : upcie_nvme_ns_first(uf->ctrl);
@@ -525,6 +633,9 @@ static int ufio_getevents(struct thread_data *td, unsigned int min, unsigned int
 		for (unsigned i = 0; i < ut->nopen && ut->nevents < max; i++) {
 			uint32_t room = max - ut->nevents;
 
+			if (ut->open[i]->sim)
+				upcie_sim_step(ut->open[i]->sim);
+
 			if (o->poll_batch && o->poll_batch < room)
 				room = o->poll_batch;
 			int n = upcie_nvme_poll(ut->open[i]->qp, room);
@@ -555,6 +666,8 @@ static void ufio_cleanup(struct thread_data *td)
 {
 	struct uthread *ut = td->io_ops_data;
 
+	unsigned stepped = 0;
+
 	if (!ut)
 		return;
 	while (ut->files) {
@@ -565,9 +678,14 @@ static void ufio_cleanup(struct thread_data *td)
 			log_err("upcie-fio: %s: deleting the queue pair: %s\n", uf->dev,
 				upcie_errmsg());
 		upcie_nvme_ctrl_put(uf->ctrl);
+		stepped += uf->sim != NULL;
 		free(uf);
 	}
 	upcie_nvme_ctrl_put(ut->mem_ctrl);
+	/* After every reference this thread held on a controller that runs on
+	 * the model. */
+	while (stepped--)
+		stepped_put();
 	free(ut->open);
 	free(ut->events);
 	free(ut);
