@@ -4,10 +4,14 @@
 # libaio, O_DIRECT, on the namespace's block device; then io_uring with
 # hipri after reloading nvme with poll queues), then through
 # libupcie's fio engine with A bound to this configuration's user-space
-# driver. Same boot, same emulated controller and namespace.
-# Each run prints one line for bench/run:
+# driver, and upcie-perf on the same namespace with the same depth and
+# doorbell batching (the library without fio). Same boot, same emulated
+# controller and namespace.
+# Each fio run prints one line for bench/run:
 #   UPCIE-FIO <engine> <workload> rc=<rc> <fio terse v3 line>
-# Runs are short (TCG): 1 s ramp, 3 s measured.
+# each upcie-perf run its JSON between
+#   UPCIE-FIO-PERF-BEGIN <workload>  and  UPCIE-FIO-PERF-END <workload> rc=<rc>
+# Runs are short (TCG): fio 1 s ramp, 3 s measured; upcie-perf 3 s.
 . "$UPCIE_GUEST_LIB"
 
 drv=$(upcie_user_driver)
@@ -24,6 +28,15 @@ opts() {
 	esac
 }
 WORKLOADS="randread-4k-qd1 randread-4k-qd32 read-128k-qd8"
+
+# workload name -> upcie-perf options (--batch: fio's iodepth_batch_submit)
+perf_opts() {
+	case $1 in
+	randread-4k-qd1) echo "--rw randread --bs 4096 --qd 1 --batch 1" ;;
+	randread-4k-qd32) echo "--rw randread --bs 4096 --qd 32 --batch 8" ;;
+	read-128k-qd8) echo "--rw read --bs 131072 --qd 8 --batch 1" ;;
+	esac
+}
 
 # run <engine label> <workload> <fio options...>
 run() {
@@ -62,6 +75,12 @@ if upcie_bind "$A" "$drv"; then
 	for w in $WORKLOADS; do
 		run libupcie "$w" --ioengine="external:$engine" --filename="$(echo "$A" | tr : .)" \
 			--nsid=2
+	done
+	for w in $WORKLOADS; do
+		echo "UPCIE-FIO-PERF-BEGIN $w"
+		# shellcheck disable=SC2046
+		upcie-perf --device "$A" --ns 2 --time "$secs" --no-progress --json $(perf_opts "$w")
+		echo "UPCIE-FIO-PERF-END $w rc=$?"
 	done
 	upcie_bind "$A" nvme
 	t_pass "fio bench on $UPCIE_CONFIG"

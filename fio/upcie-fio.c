@@ -15,15 +15,24 @@
  *
  * I/O path: fio's buffers come from the controller's DMA heap (iomem_alloc),
  * so the device reads and writes them directly. ->queue() puts a command in
- * the SQ without ringing; ->commit() rings each SQ that got commands once;
- * ->getevents() polls the CQs until fio's minimum is met or its timeout
- * passes. Reads and writes above the controller's MDTS are split by the
+ * the SQ without ringing, reads and writes through upcie_nvme_read/_write
+ * (the library's inlined fast path: the SQE written in place); ->commit()
+ * rings once per queue pair for everything queued; ->getevents() polls
+ * once per queue pair, each poll reaping all the device posted into an
+ * array of completions, hands fio at most its maximum and keeps the rest
+ * for the next call (which then does not poll), and polls again only
+ * until fio's minimum is met or its timeout passes. No allocation, system
+ * call or clock read per I/O (the clock only while a timed ->getevents
+ * waits). Reads and writes above the controller's MDTS are split by the
  * library and complete once. Trim is Dataset Management (deallocate), sync
  * is Flush.
  *
  * Options (after --ioengine): nsid (default: the first active namespace),
  * dbbuf=0/1 (shadow doorbells, default 1), poll_batch (most completions
- * reaped per poll call, default 0: as many as fio can take).
+ * reaped per poll call, default 0: all there are), sim_stepped=0/1
+ * (filename=sim only: the model has no thread of its own; the I/O threads
+ * step it before they poll, so the model's work happens in the I/O thread,
+ * where a profiler sees it apart from the driver's: for measurements).
  *
  * Limits: fio must run jobs as threads (--thread); all files of one job
  * must be on one controller (its buffers come from that controller's heap);
@@ -31,6 +40,7 @@
  * jobs together as well.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,13 +49,17 @@
 #include "fio.h"
 #include "optgroup.h"
 
+#include <upcie/sim.h>
 #include <upcie/upcie.h>
+
+#define ufio_likely(x) __builtin_expect(!!(x), 1)
 
 struct ufio_options {
 	void *pad; /* fio wants off1 != 0 */
 	unsigned int nsid;
 	unsigned int dbbuf;
 	unsigned int poll_batch;
+	unsigned int sim_stepped;
 };
 
 static struct fio_option options[] = {
@@ -75,7 +89,17 @@ static struct fio_option options[] = {
 	.type = FIO_OPT_INT,
 	.off1 = offsetof(struct ufio_options, poll_batch),
 	.def = "0",
-	.help = "most completions reaped per poll call (0: as many as fio can take)",
+	.help = "most completions reaped per poll call (0: all there are)",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
+	.name = "sim_stepped",
+	.lname = "stepped sim",
+	.type = FIO_OPT_BOOL,
+	.off1 = offsetof(struct ufio_options, sim_stepped),
+	.def = "0",
+	.help = "filename=sim: no model thread; the I/O threads step the model before each poll",
 	.category = FIO_OPT_C_ENGINE,
 	.group = FIO_OPT_G_INVALID,
     },
@@ -84,30 +108,93 @@ static struct fio_option options[] = {
     },
 };
 
+/*
+ * The stepped model (sim_stepped=1): one per process, made by the first
+ * job that asks before the 'sim' controller exists, counted by every file
+ * whose controller runs on it, destroyed after the last of them dropped
+ * its controller (the controller's close still talks to the model).
+ */
+static pthread_mutex_t stepped_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct upcie_sim *stepped_sim;
+static unsigned stepped_refs;
+
+#ifndef UPCIE_HAVE_SIM
+/* A library without the sim backend has no model to step. */
+#define upcie_sim_config_default(cfg) ((void)(cfg))
+#define upcie_sim_create(cfg)	      ((void)(cfg), errno = ENOTSUP, (struct upcie_sim *)NULL)
+#define upcie_sim_destroy(sim)	      ((void)(sim))
+#define upcie_sim_step(sim)	      ((void)(sim), 0)
+#endif
+
+/* A reference on the stepped model, made on first use; NULL and errno. */
+static struct upcie_sim *stepped_get(void)
+{
+	struct upcie_sim *sim;
+
+	pthread_mutex_lock(&stepped_lock);
+	if (!stepped_sim) {
+		struct upcie_sim_config cfg;
+
+		upcie_sim_config_default(&cfg);
+		cfg.threaded = false;
+		stepped_sim = upcie_sim_create(&cfg);
+	}
+	if (stepped_sim)
+		stepped_refs++;
+	sim = stepped_sim;
+	pthread_mutex_unlock(&stepped_lock);
+	return sim;
+}
+
+static void stepped_put(void)
+{
+	pthread_mutex_lock(&stepped_lock);
+	if (stepped_refs && !--stepped_refs) {
+		upcie_sim_destroy(stepped_sim);
+		stepped_sim = NULL;
+	}
+	pthread_mutex_unlock(&stepped_lock);
+}
+
 /* A file: one namespace of a shared controller, one queue pair while open. */
 struct ufile {
 	char dev[64];
 	struct upcie_nvme_ctrl *ctrl; /* a reference, dropped at cleanup */
 	const struct upcie_nvme_ns *ns;
 	struct upcie_nvme_qpair *qp;
-	unsigned queued; /* commands placed since the last ring */
+	struct upcie_sim *sim; /* the stepped model its controller runs on, or NULL */
 	struct ufile *next;
 };
 
-/* A thread. */
+/*
+ * A thread. Completions go into an array of io_us, in the order the polls
+ * reaped them: a poll takes everything the device posted, ->getevents
+ * hands fio at most its 'max' of them and keeps the rest for the next
+ * call, which then need not poll. ->event reads the array. An io_u is
+ * outstanding, in the array or with fio, never two of these at once: its
+ * iodepth slots suffice.
+ */
 struct uthread {
-	struct ufile *files;
+	struct io_u **ev;    /* ev_slots entries */
+	unsigned ev_slots;   /* iodepth */
+	unsigned ev_base;    /* the first completion handed to fio by the last ->getevents */
+	unsigned ev_given;   /* how many it handed from there */
+	unsigned ev_n;	     /* completions in ev[0..ev_n) */
+	unsigned queued;     /* commands placed since the last ring, all files */
+	unsigned poll_batch; /* most completions per poll call */
+	const struct timespec *timeout; /* of the ->getevents under way, or NULL */
+	struct ufile *one; /* the file with a queue pair when there is one, else NULL */
+	unsigned nopen;
 	struct ufile **open; /* files with a queue pair, for commit and poll */
-	unsigned nopen, cap_open;
-	struct io_u **events;
-	unsigned nevents, max_events;
+	unsigned cap_open;
+	struct ufile *files;
 	struct upcie_nvme_ctrl *mem_ctrl; /* whose heap holds the buffers (a reference) */
 	void *buf;
 };
 
 /* An io_u. */
 struct uiou {
-	struct thread_data *td;
+	struct uthread *ut;
 	struct io_u *io_u;
 	struct upcie_nvme_split split;
 	struct upcie_nvme_dsm_range *range; /* heap memory, for trim */
@@ -162,6 +249,8 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 	struct ufio_options *o = td->eo;
 	struct uthread *ut = uthread_of(td);
 	struct upcie_nvme_get_opts go = {.size = sizeof(go)};
+	struct upcie_pci_opts po = {.backend = UPCIE_PCI_BACKEND_SIM};
+	struct upcie_sim *sim = NULL;
 	struct ufile *uf;
 
 	if (f->engine_data)
@@ -180,13 +269,54 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 		return EINVAL;
 	}
 	go.ctrl.no_dbbuf = !o->dbbuf;
+	if (o->sim_stepped) {
+		if (strcmp(uf->dev, "sim")) {
+			log_err("upcie-fio: sim_stepped=1 needs filename=sim, not '%s'\n",
+				f->file_name);
+			free(uf);
+			return EINVAL;
+		}
+		sim = stepped_get();
+		if (!sim) {
+			int err = errno;
+			log_err("upcie-fio: sim_stepped=1: %s\n",
+				err == ENOTSUP
+				    ? "this libupcie was built without the sim (-Dsim=false)"
+				    : upcie_errmsg());
+			free(uf);
+			return err ? err : ENOMEM;
+		}
+		po.sim = sim;
+		go.pci = &po;
+	}
 	uf->ctrl = upcie_nvme_ctrl_get(uf->dev, &go);
 	if (!uf->ctrl) {
 		int err = errno;
 		log_err("upcie-fio: %s: %s\n", uf->dev, upcie_errmsg());
+		if (sim)
+			stepped_put();
 		free(uf);
 		return err ? err : EIO;
 	}
+	/* The first get made the controller: it may run on the stepped model
+	 * though this job did not ask, or on its own thread though it did.
+	 * Whoever uses a stepped controller steps it. */
+	if (!strcmp(uf->dev, "sim")) {
+		struct upcie_sim *on = upcie_pci_sim(upcie_nvme_ctrl_dev(uf->ctrl));
+
+		if (!sim && on) {
+			pthread_mutex_lock(&stepped_lock);
+			if (on == stepped_sim) {
+				stepped_refs++;
+				sim = on;
+			}
+			pthread_mutex_unlock(&stepped_lock);
+		} else if (sim && on != sim) {
+			stepped_put();
+			sim = NULL;
+		}
+	}
+	uf->sim = sim;
 	uf->next = ut->files;
 	ut->files = uf;
 	uf->ns = o->nsid ? upcie_nvme_ns_get(uf->ctrl, o->nsid) : upcie_nvme_ns_first(uf->ctrl);
@@ -235,13 +365,15 @@ static int ufio_setup(struct thread_data *td)
 
 static int ufio_init(struct thread_data *td)
 {
+	struct ufio_options *o = td->eo;
 	struct uthread *ut = uthread_of(td);
 
 	if (!ut)
 		return 1;
-	ut->max_events = td->o.iodepth;
-	ut->events = calloc(ut->max_events, sizeof(*ut->events));
-	return ut->events ? 0 : 1;
+	ut->ev_slots = td->o.iodepth;
+	ut->poll_batch = o->poll_batch ? o->poll_batch : UINT32_MAX;
+	ut->ev = calloc(ut->ev_slots, sizeof(*ut->ev));
+	return ut->ev ? 0 : 1;
 }
 
 /* The controller whose heap holds this job's memory: the first file's. */
@@ -297,7 +429,7 @@ static int ufio_io_u_init(struct thread_data *td, struct io_u *io_u)
 		free(u);
 		return 1;
 	}
-	u->td = td;
+	u->ut = td->io_ops_data;
 	u->io_u = io_u;
 	/* Trims come from rw=trim and also from verify's trim_percentage. */
 	u->range = upcie_dma_alloc(upcie_nvme_ctrl_heap(c), sizeof(*u->range), 16);
@@ -391,6 +523,7 @@ static int ufio_open_file(struct thread_data *td, struct fio_file *f)
 		return 1;
 	}
 	ut->open[ut->nopen++] = uf;
+	ut->one = ut->nopen == 1 ? uf : NULL;
 	return 0;
 }
 
@@ -404,25 +537,94 @@ static int ufio_close_file(struct thread_data *td, struct fio_file *f)
 	return 0;
 }
 
+/* Append a completion. There is room: the library calls back once per
+ * command, and reap() moves what fio has not taken to the front before
+ * it polls. */
+static inline void ev_push(struct uthread *ut, struct io_u *io_u)
+{
+	ut->ev[ut->ev_n++] = io_u;
+}
+
+/* A command failed: fio's error for it, and why. */
+static void __attribute__((cold, noinline))
+io_failed(struct uiou *u, const struct upcie_nvme_cqe *cqe)
+{
+	struct io_u *io_u = u->io_u;
+
+	io_u->error = EIO;
+	log_err("upcie-fio: %s at offset %llu failed: %s\n", io_ddir_name(io_u->ddir), io_u->offset,
+		upcie_nvme_status_str(upcie_nvme_cqe_status(cqe)));
+	ev_push(u->ut, io_u);
+}
+
+/* Completion callback (fio set io_u->error to 0 when it queued the io_u). */
 static void io_done(void *arg, const struct upcie_nvme_cqe *cqe)
 {
 	struct uiou *u = arg;
-	struct uthread *ut = u->td->io_ops_data;
-	uint16_t st = upcie_nvme_cqe_status(cqe);
 
-	if (st) {
-		u->io_u->error = EIO;
-		log_err("upcie-fio: %s at offset %llu failed: %s\n", io_ddir_name(u->io_u->ddir),
-			u->io_u->offset, upcie_nvme_status_str(st));
-	} else {
-		u->io_u->error = 0;
+	/* Status Code and Status Code Type (bits 11:1), in one test. */
+	if (fio_unlikely(cqe->status & 0x0ffe)) {
+		io_failed(u, cqe);
+		return;
 	}
-	/* Bounded by the poll's max; a queue pair deleted with commands in
-	 * flight (fio closes files only when idle) has none to report. */
-	if (ut->nevents < ut->max_events)
-		ut->events[ut->nevents++] = u->io_u;
+	ev_push(u->ut, u->io_u);
 }
 
+/* A command the engine did not place: the queue is full (fio retries
+ * later), the library refused it, or the engine does not do its
+ * direction (rc 1); fio completes those with the error. */
+static enum fio_q_status __attribute__((cold, noinline)) not_queued(struct io_u *io_u, int rc)
+{
+	struct uiou *u = io_u->engine_data;
+
+	u->ut->queued--;
+	if (rc == -EAGAIN)
+		return FIO_Q_BUSY;
+	if (rc > 0) {
+		io_u->error = EINVAL;
+		return FIO_Q_COMPLETED;
+	}
+	log_err("upcie-fio: %s of %llu bytes at %llu refused: %s\n", io_ddir_name(io_u->ddir),
+		io_u->xfer_buflen, io_u->offset, upcie_errmsg());
+	io_u->error = -rc;
+	return FIO_Q_COMPLETED;
+}
+
+/* Everything but a read or write that fits one command: transfers above
+ * MDTS (split by the library, one callback), trim, sync. 0, a negative
+ * errno, or 1 for a direction the engine does not do. */
+static int __attribute__((noinline))
+queue_other(struct ufile *uf, struct uiou *u, uint64_t slba, uint32_t nlb)
+{
+	struct io_u *io_u = u->io_u;
+	const struct upcie_nvme_ns *ns = uf->ns;
+
+	switch (io_u->ddir) {
+	case DDIR_READ:
+		return upcie_nvme_read_split(uf->qp, ns, slba, nlb, io_u->xfer_buf, &u->split,
+					     io_done, u, 0);
+	case DDIR_WRITE:
+		return upcie_nvme_write_split(uf->qp, ns, slba, nlb, io_u->xfer_buf, &u->split,
+					      io_done, u, 0);
+	case DDIR_TRIM:
+		u->range->cattr = 0;
+		u->range->nlb = nlb;
+		u->range->slba = slba;
+		return upcie_nvme_deallocate(uf->qp, ns->nsid, u->range, 1, io_done, u, 0);
+	case DDIR_SYNC:
+	case DDIR_DATASYNC:
+		return upcie_nvme_flush(uf->qp, ns->nsid, io_done, u, 0);
+	default:
+		return 1;
+	}
+}
+
+/*
+ * Put the command in the SQ without ringing (->commit rings): reads and
+ * writes through upcie_nvme_read/_write, whose common case (a buffer
+ * inside the heap's first segment, at most two memory pages, within MDTS)
+ * writes the SQE straight into its slot. No allocation, no system call.
+ */
 static enum fio_q_status ufio_queue(struct thread_data *td, struct io_u *io_u)
 {
 	struct ufile *uf = io_u->file->engine_data;
@@ -432,71 +634,51 @@ static enum fio_q_status ufio_queue(struct thread_data *td, struct io_u *io_u)
 	uint32_t nlb = (uint32_t)(io_u->xfer_buflen >> ns->lba_shift);
 	int rc;
 
-	fio_ro_check(td, io_u);
-	switch (io_u->ddir) {
-	case DDIR_READ:
-	case DDIR_WRITE:
-		if (nlb <= ns->max_xfer_blocks) {
-			struct upcie_nvme_sqe sqe = {
-			    .opc = io_u->ddir == DDIR_READ ? UPCIE_NVME_CMD_READ
-							   : UPCIE_NVME_CMD_WRITE,
-			    .nsid = ns->nsid,
-			    .cdw10 = (uint32_t)slba,
-			    .cdw11 = (uint32_t)(slba >> 32),
-			    .cdw12 = nlb - 1,
-			};
-			rc = upcie_nvme_submit_raw(uf->qp, &sqe, io_u->xfer_buf, io_u->xfer_buflen,
-						   io_done, u, 0);
-		} else if (io_u->ddir == DDIR_READ) {
-			rc = upcie_nvme_read_split(uf->qp, ns, slba, nlb, io_u->xfer_buf, &u->split,
-						   io_done, u, 0);
-		} else {
-			rc = upcie_nvme_write_split(uf->qp, ns, slba, nlb, io_u->xfer_buf,
-						    &u->split, io_done, u, 0);
-		}
-		break;
-	case DDIR_TRIM:
-		u->range->cattr = 0;
-		u->range->nlb = nlb;
-		u->range->slba = slba;
-		rc = upcie_nvme_deallocate(uf->qp, ns->nsid, u->range, 1, io_done, u, 0);
-		break;
-	case DDIR_SYNC:
-	case DDIR_DATASYNC:
-		rc = upcie_nvme_flush(uf->qp, ns->nsid, io_done, u, 0);
-		break;
-	default:
-		io_u->error = EINVAL;
-		return FIO_Q_COMPLETED;
-	}
-	if (rc == -EAGAIN)
-		return FIO_Q_BUSY;
-	if (rc) {
-		log_err("upcie-fio: %s of %llu bytes at %llu refused: %s\n",
-			io_ddir_name(io_u->ddir), io_u->xfer_buflen, io_u->offset, upcie_errmsg());
-		io_u->error = -rc;
-		return FIO_Q_COMPLETED;
-	}
-	uf->queued++;
+	(void)td; /* fio_ro_check() ran in fio's td_io_queue() just before */
+	/* Counted first: nothing but the io_u has to outlive the call. */
+	u->ut->queued++;
+	if (ufio_likely(io_u->ddir == DDIR_READ && nlb <= ns->max_xfer_blocks))
+		rc = upcie_nvme_read(uf->qp, ns, slba, nlb, io_u->xfer_buf, io_done, u, 0);
+	else if (io_u->ddir == DDIR_WRITE && nlb <= ns->max_xfer_blocks)
+		rc = upcie_nvme_write(uf->qp, ns, slba, nlb, io_u->xfer_buf, io_done, u, 0);
+	else
+		rc = queue_other(uf, u, slba, nlb);
+	if (fio_unlikely(rc))
+		return not_queued(io_u, rc);
 	return FIO_Q_QUEUED;
 }
 
+/* More than one file: ring each queue pair (one that got no command
+ * writes nothing). */
+static int __attribute__((noinline))
+commit_each(struct thread_data *td, struct uthread *ut, unsigned n)
+{
+	ut->queued = 0;
+	for (unsigned i = 0; i < ut->nopen; i++)
+		upcie_nvme_ring(ut->open[i]->qp);
+	io_u_mark_submit(td, n);
+	return 0;
+}
+
+/*
+ * One SQ doorbell write for the commands queued since the last. fio also
+ * calls this before every ->getevents, mostly with nothing queued: that
+ * case is a load and a test.
+ */
 static int ufio_commit(struct thread_data *td)
 {
 	struct uthread *ut = td->io_ops_data;
-	unsigned n = 0;
+	unsigned n = ut->queued;
+	struct upcie_nvme_qpair *qp;
 
-	for (unsigned i = 0; i < ut->nopen; i++) {
-		struct ufile *uf = ut->open[i];
-
-		if (!uf->queued)
-			continue;
-		upcie_nvme_ring(uf->qp);
-		n += uf->queued;
-		uf->queued = 0;
-	}
-	if (n)
-		io_u_mark_submit(td, n);
+	if (!n)
+		return 0;
+	if (fio_unlikely(!ut->one))
+		return commit_each(td, ut, n);
+	qp = ut->one->qp;
+	ut->queued = 0;
+	io_u_mark_submit(td, n);
+	upcie_nvme_ring(qp);
 	return 0;
 }
 
@@ -509,54 +691,150 @@ static uint64_t ns_since(const struct timespec *a)
 	       (uint64_t)a->tv_nsec;
 }
 
+/* A poll failed: the controller is gone or failed; its commands have
+ * ended or never will. Without this a getevents with no timeout would
+ * spin for ever. */
+static int __attribute__((cold, noinline)) poll_failed(struct ufile *uf, int rc)
+{
+	log_err("upcie-fio: %s: %s\n", uf->dev, upcie_errmsg());
+	return rc;
+}
+
+/*
+ * One poll call on a queue pair: it reaps everything the device posted
+ * into the array (which has room for all of it: at most iodepth commands
+ * are outstanding or there), at most poll_batch. The limit is the free
+ * slots otherwise: at iodepth 1 exactly what is outstanding, so the poll
+ * stops after the completion without looking at the next CQ slot. A
+ * stepped model first takes what was rung (upcie-perf steps it before
+ * each poll too).
+ */
+static inline int poll_one(struct uthread *ut, struct ufile *const *ufp)
+{
+	uint32_t room;
+	int n;
+
+	if ((*ufp)->sim)
+		upcie_sim_step((*ufp)->sim);
+	/* Read again after the step: nothing to keep across the call. */
+	room = ut->ev_slots - ut->ev_n;
+	n = upcie_nvme_poll((*ufp)->qp, room < ut->poll_batch ? room : ut->poll_batch);
+	return fio_unlikely(n < 0) ? poll_failed(*ufp, n) : 0;
+}
+
+static int __attribute__((noinline)) poll_each(struct uthread *ut)
+{
+	/* A full array: nothing is outstanding (and a limit of 0 means none). */
+	for (unsigned i = 0; i < ut->nopen && ut->ev_n < ut->ev_slots; i++) {
+		int rc = poll_one(ut, &ut->open[i]);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static inline int poll_all(struct uthread *ut)
+{
+	return ufio_likely(ut->one != NULL) ? poll_one(ut, &ut->one) : poll_each(ut);
+}
+
+/* Poll until min completions are there, or fio's timeout passed (the
+ * clock is read only every 64 passes, and only when there is one). */
+static int __attribute__((noinline)) wait_events(struct uthread *ut, unsigned min)
+{
+	const struct timespec *t = ut->timeout;
+	struct timespec start;
+	uint64_t limit = 0;
+
+	for (unsigned spin = 0; ut->ev_n < min; spin++) {
+		int rc = poll_all(ut);
+
+		if (rc)
+			return rc;
+		if (t && (spin & 63) == 63) {
+			if (!limit) {
+				clock_gettime(CLOCK_MONOTONIC, &start);
+				limit =
+				    (uint64_t)t->tv_sec * 1000000000ull + (uint64_t)t->tv_nsec + 1;
+			} else if (ns_since(&start) >= limit) {
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Poll once, more until min completions are there, hand fio up to max. */
+static int __attribute__((noinline)) reap(struct uthread *ut, unsigned min, unsigned max)
+{
+	int rc = poll_all(ut);
+
+	if (!rc && ut->ev_n < min)
+		rc = wait_events(ut, min);
+	if (fio_unlikely(rc)) {
+		ut->ev_given = 0;
+		return rc;
+	}
+	ut->ev_given = ut->ev_n < max ? ut->ev_n : max;
+	return (int)ut->ev_given;
+}
+
+/* Fewer than max are waiting from base on: they move to the front, the
+ * poll fills in behind. */
+static int __attribute__((noinline))
+reap_more(struct uthread *ut, unsigned base, unsigned min, unsigned max)
+{
+	ut->ev_n -= base;
+	memmove(ut->ev, ut->ev + base, ut->ev_n * sizeof(*ut->ev));
+	ut->ev_base = 0;
+	return reap(ut, min, max);
+}
+
+/*
+ * Hand fio between min and max completions. Those it took with the last
+ * call are done with; completions reaped then and not handed over come
+ * first, without a poll when there are max of them. Otherwise one poll
+ * (reaping many), and more only until min are there.
+ */
 static int ufio_getevents(struct thread_data *td, unsigned int min, unsigned int max,
 			  const struct timespec *t)
 {
 	struct uthread *ut = td->io_ops_data;
-	struct ufio_options *o = td->eo;
-	uint64_t limit = t ? (uint64_t)t->tv_sec * 1000000000ull + (uint64_t)t->tv_nsec : 0;
-	struct timespec start;
+	unsigned base = ut->ev_base + ut->ev_given;
 
-	if (max > ut->max_events)
-		max = ut->max_events;
-	ut->nevents = 0;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (unsigned spin = 0;; spin++) {
-		for (unsigned i = 0; i < ut->nopen && ut->nevents < max; i++) {
-			uint32_t room = max - ut->nevents;
-
-			if (o->poll_batch && o->poll_batch < room)
-				room = o->poll_batch;
-			int n = upcie_nvme_poll(ut->open[i]->qp, room);
-
-			if (n < 0) {
-				/* Gone or failed: its commands have ended or never will;
-				 * without this a getevents with no timeout spins for ever. */
-				log_err("upcie-fio: %s: %s\n", ut->open[i]->dev, upcie_errmsg());
-				return n;
-			}
-		}
-		if (ut->nevents >= min || ut->nevents == max)
-			break;
-		if (t && (spin & 63) == 63 && ns_since(&start) >= limit)
-			break;
+	ut->timeout = t; /* for wait_events(): one store, not a register kept */
+	if (base == ut->ev_n) {
+		ut->ev_base = ut->ev_n = 0;
+		return reap(ut, min, max);
 	}
-	return (int)ut->nevents;
+	if (ut->ev_n - base >= max) {
+		ut->ev_base = base;
+		ut->ev_given = max;
+		return (int)max;
+	}
+	return reap_more(ut, base, min, max);
 }
 
 static struct io_u *ufio_event(struct thread_data *td, int event)
 {
 	struct uthread *ut = td->io_ops_data;
 
-	return ut->events[event];
+	return ut->ev[ut->ev_base + (unsigned)event];
 }
 
 static void ufio_cleanup(struct thread_data *td)
 {
 	struct uthread *ut = td->io_ops_data;
 
+	unsigned stepped = 0;
+
 	if (!ut)
 		return;
+	/* Deleting a queue pair with commands in flight (a job that failed)
+	 * completes them through io_done: into an empty array, which has room
+	 * for all of them. */
+	ut->ev_base = ut->ev_given = ut->ev_n = 0;
 	while (ut->files) {
 		struct ufile *uf = ut->files;
 
@@ -565,11 +843,16 @@ static void ufio_cleanup(struct thread_data *td)
 			log_err("upcie-fio: %s: deleting the queue pair: %s\n", uf->dev,
 				upcie_errmsg());
 		upcie_nvme_ctrl_put(uf->ctrl);
+		stepped += uf->sim != NULL;
 		free(uf);
 	}
 	upcie_nvme_ctrl_put(ut->mem_ctrl);
+	/* After every reference this thread held on a controller that runs on
+	 * the model. */
+	while (stepped--)
+		stepped_put();
 	free(ut->open);
-	free(ut->events);
+	free(ut->ev);
 	free(ut);
 	td->io_ops_data = NULL;
 }

@@ -110,6 +110,22 @@ want big-bs && run big-bs 0 --rw=write --bs=1m --iodepth=4 --size=8m --verify=cr
 	run nsid2 0 --rw=randread --bs=4k --iodepth=4 --size=4m --nsid="$ns4k" --dbbuf=0 \
 		--poll_batch=2 &&
 	check nsid2 'n == 1 && e[1] == 0 && r[1] == 1024'
+# Completions reaped in one poll beyond what fio takes per call wait for
+# its next calls (here at most 6 of up to 16, submitted 4 at a time).
+want batched && run batched 0 --rw=randwrite --bs=4k --iodepth=16 --size=8m \
+	--iodepth_batch_submit=4 --iodepth_batch_complete_min=2 --iodepth_batch_complete_max=6 \
+	--verify=crc32c --do_verify=1 &&
+	check batched 'n == 1 && e[1] == 0 && w[1] == 2048 && r[1] == 2048'
+# The model stepped by the I/O threads (no model thread), two jobs on it.
+[ "$dev" = sim ] && want stepped && run stepped 0 --rw=randwrite --bs=4k --iodepth=8 --size=2m \
+	--numjobs=2 --offset_increment=2m --verify=crc32c --do_verify=1 --sim_stepped=1 &&
+	check stepped 'n == 2 && e[1] + e[2] == 0 && w[1] + w[2] == 1024 && r[1] + r[2] == 1024'
+# Stepped, every command rung in a group completes at the next poll, which
+# may take only 3 of them (poll_batch): fio gets 5 at most per call.
+[ "$dev" = sim ] && want stepped-batched && run stepped-batched 0 --rw=randread --bs=4k \
+	--iodepth=32 --size=8m --iodepth_batch_submit=8 --iodepth_batch_complete_min=1 \
+	--iodepth_batch_complete_max=5 --poll_batch=3 --sim_stepped=1 &&
+	check stepped-batched 'n == 1 && e[1] == 0 && r[1] == 2048'
 
 # Refusals, each with a message that says what to do.
 if want badname; then
@@ -132,6 +148,10 @@ fi
 if [ -n "$ns4k" ] && want lba-align; then
 	run lba-align 1 --rw=read --bs=100 --size=1m --nsid="$ns4k"
 	check_err lba-align "multiples of the namespace's 4096-byte blocks"
+fi
+if [ "$dev" != sim ] && want stepped-device; then
+	run stepped-device 1 --rw=read --bs=4k --size=1m --sim_stepped=1
+	check_err stepped-device "sim_stepped=1 needs filename=sim"
 fi
 if [ "$dev" = sim ] && want escaped; then
 	# An escaped address reaches the library whole (and names no device here).
