@@ -27,6 +27,16 @@
  * library and complete once. Trim is Dataset Management (deallocate), sync
  * is Flush.
  *
+ * Completions: polled, or waited for with interrupts (MSI-X under vfio,
+ * INTx under uio) through the library's upcie_nvme_qpair_wait(), as fio's
+ * own engines do: completion=auto (the default) follows hipri, which polls
+ * (as io_uring's --hipri does) and otherwise sleeps until an interrupt, so
+ * a job file means the same here as with io_uring, and jobs that share
+ * CPUs with each other or the device do not spin against them;
+ * completion=poll|irq|hybrid chooses outright (hybrid: poll for spin_us,
+ * default 20, after the last completion, then sleep). Without interrupts
+ * (or vectors) auto falls back to polling and says so; irq fails.
+ *
  * Options (after --ioengine): nsid (default: the first active namespace),
  * dbbuf=0/1 (shadow doorbells, default 1), poll_batch (most completions
  * reaped per poll call, default 0: all there are), sim_stepped=0/1
@@ -44,7 +54,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fio.h"
 #include "optgroup.h"
@@ -60,7 +72,13 @@ struct ufio_options {
 	unsigned int dbbuf;
 	unsigned int poll_batch;
 	unsigned int sim_stepped;
+	unsigned int hipri;
+	unsigned int completion;
+	unsigned int spin_us;
 };
+
+/* How completions are waited for (the completion= option). */
+enum { UFIO_AUTO, UFIO_POLL, UFIO_IRQ, UFIO_HYBRID };
 
 static struct fio_option options[] = {
     {
@@ -100,6 +118,50 @@ static struct fio_option options[] = {
 	.off1 = offsetof(struct ufio_options, sim_stepped),
 	.def = "0",
 	.help = "filename=sim: no model thread; the I/O threads step the model before each poll",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
+	/* fio's name for polled completion (io_uring, pvsync2, ...): the same
+	 * job file means the same here. */
+	.name = "hipri",
+	.lname = "polled completions",
+	.type = FIO_OPT_STR_SET,
+	.off1 = offsetof(struct ufio_options, hipri),
+	.help = "poll for completions (with completion=auto, the default)",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
+	.name = "completion",
+	.lname = "completion mode",
+	.type = FIO_OPT_STR,
+	.off1 = offsetof(struct ufio_options, completion),
+	.def = "auto",
+	.help = "how completions are waited for",
+	.posval =
+	    {
+		{.ival = "auto",
+		 .oval = UFIO_AUTO,
+		 .help = "as fio's other engines: hipri polls, otherwise interrupts"},
+		{.ival = "poll", .oval = UFIO_POLL, .help = "busy-poll the completion queue"},
+		{.ival = "irq",
+		 .oval = UFIO_IRQ,
+		 .help = "sleep until an interrupt (MSI-X with vfio, INTx with uio)"},
+		{.ival = "hybrid",
+		 .oval = UFIO_HYBRID,
+		 .help = "poll for spin_us after the last completion, then sleep"},
+	    },
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
+	.name = "spin_us",
+	.lname = "hybrid spin",
+	.type = FIO_OPT_INT,
+	.off1 = offsetof(struct ufio_options, spin_us),
+	.def = "20",
+	.help = "completion=hybrid: microseconds to keep polling after the last completion",
 	.category = FIO_OPT_C_ENGINE,
 	.group = FIO_OPT_G_INVALID,
     },
@@ -182,6 +244,10 @@ struct uthread {
 	unsigned ev_n;	     /* completions in ev[0..ev_n) */
 	unsigned queued;     /* commands placed since the last ring, all files */
 	unsigned poll_batch; /* most completions per poll call */
+	unsigned mode;	     /* UFIO_POLL, UFIO_IRQ or UFIO_HYBRID */
+	bool mode_auto;	     /* chosen by completion=auto: polling if no interrupts */
+	unsigned spin_us;
+	int epfd;			/* irq modes, several files: their queue pairs' fds */
 	const struct timespec *timeout; /* of the ->getevents under way, or NULL */
 	struct ufile *one; /* the file with a queue pair when there is one, else NULL */
 	unsigned nopen;
@@ -205,8 +271,19 @@ static struct uthread *uthread_of(struct thread_data *td)
 	struct uthread *ut = td->io_ops_data;
 
 	if (!ut) {
+		const struct ufio_options *o = td->eo;
+
 		ut = calloc(1, sizeof(*ut));
 		td->io_ops_data = ut;
+		if (!ut)
+			return NULL;
+		/* Here, not in ->init: fio's ->setup opens the files first. */
+		ut->mode = o->completion != UFIO_AUTO ? o->completion
+			   : o->hipri		      ? UFIO_POLL
+						      : UFIO_IRQ;
+		ut->mode_auto = o->completion == UFIO_AUTO;
+		ut->spin_us = ut->mode == UFIO_HYBRID ? o->spin_us : 0;
+		ut->epfd = -1;
 	}
 	return ut;
 }
@@ -372,6 +449,7 @@ static int ufio_init(struct thread_data *td)
 		return 1;
 	ut->ev_slots = td->o.iodepth;
 	ut->poll_batch = o->poll_batch ? o->poll_batch : UINT32_MAX;
+
 	ut->ev = calloc(ut->ev_slots, sizeof(*ut->ev));
 	return ut->ev ? 0 : 1;
 }
@@ -455,6 +533,20 @@ static void ufio_io_u_free(struct thread_data *td, struct io_u *io_u)
 	io_u->engine_data = NULL;
 }
 
+/* Several files with interrupts: one epoll over their queue pairs' fds. */
+static int irq_watch(struct thread_data *td, struct uthread *ut, struct ufile *uf)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	if (ut->epfd < 0)
+		ut->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ut->epfd < 0 || epoll_ctl(ut->epfd, EPOLL_CTL_ADD, upcie_nvme_qpair_fd(uf->qp), &ev)) {
+		td_verror(td, errno, "upcie-fio open (epoll)");
+		return 1;
+	}
+	return 0;
+}
+
 static int ufio_open_file(struct thread_data *td, struct fio_file *f)
 {
 	struct uthread *ut = uthread_of(td);
@@ -509,7 +601,18 @@ static int ufio_open_file(struct thread_data *td, struct fio_file *f)
 		ut->open = o;
 		ut->cap_open = n;
 	}
+	qo.irq = ut->mode != UFIO_POLL;
+	qo.spin_us = ut->spin_us;
 	uf->qp = upcie_nvme_qpair_create(uf->ctrl, &qo);
+	if (!uf->qp && qo.irq && ut->mode_auto && (errno == ENOTSUP || errno == ENOSPC)) {
+		/* completion=auto on a device without interrupts (or out of
+		 * vectors): poll, and say so once per file. */
+		log_info("upcie-fio: %s: no interrupts (%s): polling\n", f->file_name,
+			 upcie_errmsg());
+		qo.irq = 0;
+		qo.spin_us = 0;
+		uf->qp = upcie_nvme_qpair_create(uf->ctrl, &qo);
+	}
 	if (!uf->qp) {
 		err = errno;
 		if (err == ENOSPC)
@@ -520,6 +623,11 @@ static int ufio_open_file(struct thread_data *td, struct fio_file *f)
 		else
 			log_err("upcie-fio: %s: %s\n", f->file_name, upcie_errmsg());
 		td_verror(td, err ? err : EIO, "upcie-fio open");
+		return 1;
+	}
+	if (upcie_nvme_qpair_fd(uf->qp) >= 0 && irq_watch(td, ut, uf)) {
+		upcie_nvme_qpair_destroy(uf->qp);
+		uf->qp = NULL;
 		return 1;
 	}
 	ut->open[ut->nopen++] = uf;
@@ -739,6 +847,70 @@ static inline int poll_all(struct uthread *ut)
 	return ufio_likely(ut->one != NULL) ? poll_one(ut, &ut->one) : poll_each(ut);
 }
 
+/* Milliseconds left of fio's timeout (UINT32_MAX: none), rounded up. */
+static uint32_t ms_left(const struct timespec *t, const struct timespec *start)
+{
+	uint64_t limit, spent;
+
+	if (!t)
+		return UINT32_MAX;
+	limit = (uint64_t)t->tv_sec * 1000000000ull + (uint64_t)t->tv_nsec;
+	spent = ns_since(start);
+	return spent >= limit ? 0 : (uint32_t)((limit - spent + 999999) / 1000000);
+}
+
+/*
+ * Interrupt modes: sleep until min completions are there or fio's timeout
+ * passed. One file: the library's wait (arm, sleep, health checks while
+ * commands are out, hybrid spin). Several: arm each, then one epoll over
+ * their fds, in slices of at most 100 ms so each queue's slow path still
+ * runs (timeouts, health).
+ */
+static int __attribute__((noinline)) sleep_events(struct uthread *ut, unsigned min)
+{
+	struct timespec start;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (ut->ev_n < min) {
+		uint32_t left = ms_left(ut->timeout, &start);
+
+		if (!left)
+			break;
+		if (ut->one) {
+			int n = upcie_nvme_qpair_wait(ut->one->qp, left);
+
+			if (n < 0)
+				return poll_failed(ut->one, n);
+			if (!n && ut->timeout)
+				break; /* the timeout passed */
+			continue;
+		}
+		{
+			struct epoll_event ev[8];
+			bool got = false;
+
+			for (unsigned i = 0; i < ut->nopen; i++) {
+				struct ufile *uf = ut->open[i];
+				int n = upcie_nvme_qpair_fd(uf->qp) >= 0
+					    ? upcie_nvme_qpair_arm(uf->qp)
+					    : upcie_nvme_poll(uf->qp, 0);
+
+				if (n < 0)
+					return poll_failed(uf, n);
+				got |= n > 0;
+			}
+			if (!got && ut->ev_n < min &&
+			    epoll_wait(ut->epfd, ev, 8, left < 100 ? (int)left : 100) == 0) {
+				int rc = poll_all(ut); /* a slice passed: the slow paths */
+
+				if (rc)
+					return rc;
+			}
+		}
+	}
+	return 0;
+}
+
 /* Poll until min completions are there, or fio's timeout passed (the
  * clock is read only every 64 passes, and only when there is one). */
 static int __attribute__((noinline)) wait_events(struct uthread *ut, unsigned min)
@@ -746,6 +918,10 @@ static int __attribute__((noinline)) wait_events(struct uthread *ut, unsigned mi
 	const struct timespec *t = ut->timeout;
 	struct timespec start;
 	uint64_t limit = 0;
+
+	if (ut->mode != UFIO_POLL &&
+	    (ut->epfd >= 0 || (ut->one && upcie_nvme_qpair_fd(ut->one->qp) >= 0)))
+		return sleep_events(ut, min);
 
 	for (unsigned spin = 0; ut->ev_n < min; spin++) {
 		int rc = poll_all(ut);
@@ -851,6 +1027,8 @@ static void ufio_cleanup(struct thread_data *td)
 	 * the model. */
 	while (stepped--)
 		stepped_put();
+	if (ut->epfd >= 0)
+		close(ut->epfd);
 	free(ut->open);
 	free(ut->ev);
 	free(ut);

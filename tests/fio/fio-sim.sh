@@ -126,6 +126,27 @@ want batched && run batched 0 --rw=randwrite --bs=4k --iodepth=16 --size=8m \
 	--iodepth=32 --size=8m --iodepth_batch_submit=8 --iodepth_batch_complete_min=1 \
 	--iodepth_batch_complete_max=5 --poll_batch=3 --sim_stepped=1 &&
 	check stepped-batched 'n == 1 && e[1] == 0 && r[1] == 2048'
+# Completion modes: the checks above run with completion=auto and no
+# hipri, i.e. interrupts; here polling (hipri, as io_uring's), each mode
+# outright, and hybrid with two jobs and verify.
+want hipri && run hipri 0 --rw=randread --bs=4k --iodepth=16 --size=8m --hipri &&
+	check hipri 'n == 1 && e[1] == 0 && r[1] == 2048'
+for m in poll irq; do
+	want "completion-$m" && run "completion-$m" 0 --rw=randrw --bs=4k --iodepth=8 --size=4m \
+		--completion=$m &&
+		check "completion-$m" 'n == 1 && e[1] == 0 && r[1] + w[1] == 1024'
+done
+want completion-hybrid && run completion-hybrid 0 --rw=randwrite --bs=4k --iodepth=8 --size=2m \
+	--numjobs=2 --offset_increment=2m --verify=crc32c --do_verify=1 --completion=hybrid \
+	--spin_us=50 &&
+	check completion-hybrid 'n == 2 && e[1] + e[2] == 0 && w[1] + w[2] == 1024 && r[1] + r[2] == 1024'
+# QD 1 with interrupts: every I/O waits in the library's sleep.
+want irq-qd1 && run irq-qd1 0 --rw=randread --bs=4k --iodepth=1 --size=1m --completion=irq &&
+	check irq-qd1 'n == 1 && e[1] == 0 && r[1] == 256'
+if want completion-bad; then
+	run completion-bad 1 --rw=read --size=1m --completion=sometimes &&
+		check_err completion-bad "sometimes"
+fi
 
 # Refusals, each with a message that says what to do.
 if want badname; then
