@@ -10,8 +10,8 @@
 # --qpairs, a thread each), and a rate-limited run (2000 IOPS in all, QD 1,
 # one job) where the CPU time is the figure. Runs of 2 s (fio: 1 s ramp).
 # Lines for bench/run:
-#   UPCIE-IRQ-FIO <label> <qd> <jobs> <rate> rc=<rc> <fio terse v3 line>
-#   UPCIE-IRQ-BEGIN <label> <qd> <jobs> <rate>, upcie-perf's JSON,
+#   UPCIE-IRQ-BEGIN <label> <qd> <jobs> <rate>, then upcie-perf's or fio's
+#   JSON (fio: --group_reporting, one job entry for all), then
 #   UPCIE-IRQ-END <label> <qd> <jobs> <rate> rc=<rc>
 # <rate> is 0 for unlimited runs.
 . "$UPCIE_GUEST_LIB"
@@ -28,14 +28,15 @@ fio_run() {
 	shift 4
 	_b=$((_qd < 8 ? _qd : 8))
 	set -- "$@" --name=irq --thread --time_based --runtime="$secs" --ramp_time=1 --size=64m \
-		--norandommap --randrepeat=0 --output-format=terse --terse-version=3 \
+		--norandommap --randrepeat=0 --output-format=json \
 		--group_reporting --numjobs="$_j" --rw=randread --bs=4k --iodepth="$_qd" \
 		--iodepth_batch_submit="$_b" --iodepth_batch_complete_min=1
 	# fio's rate is per job: the total is RATE.
 	[ "$_r" -eq 0 ] || set -- "$@" --rate_iops=$((_r / _j))
-	fio "$@" >/tmp/fio.out 2>/tmp/fio.err
+	echo "UPCIE-IRQ-BEGIN $_l $_qd $_j $_r"
+	fio "$@" 2>/tmp/fio.err
 	_rc=$?
-	echo "UPCIE-IRQ-FIO $_l $_qd $_j $_r rc=$_rc $(grep '^3;' /tmp/fio.out | head -n 1)"
+	echo "UPCIE-IRQ-END $_l $_qd $_j $_r rc=$_rc"
 	[ $_rc -eq 0 ] || sed 's/^/    /' /tmp/fio.err | head -n 5
 }
 
