@@ -870,7 +870,8 @@ static int __attribute__((noinline)) sleep_events(struct uthread *ut, unsigned m
 {
 	struct timespec start;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (ut->timeout) /* no clock without a timeout */
+		clock_gettime(CLOCK_MONOTONIC, &start);
 	while (ut->ev_n < min) {
 		uint32_t left = ms_left(ut->timeout, &start);
 
