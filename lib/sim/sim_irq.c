@@ -11,7 +11,8 @@
  * Coalescing (Base spec 5.27.1.9/10): Set Features 08h sets an aggregation
  * threshold (THR + 1 entries) and time (TIME x 100 us); an I/O vector
  * signals when THR + 1 entries are pending on it or TIME has passed since
- * the first of them, whichever comes first. Feature 09h turns it off per
+ * the first of them, whichever comes first. TIME 0 is "no delay": every
+ * entry signals at once, whatever THR says. Feature 09h turns it off per
  * vector (CD). The admin vector is never coalesced. A reset returns both
  * features to their defaults (off).
  *
@@ -63,7 +64,8 @@ void upcie_sim_irq_post(struct upcie_sim *sim, uint16_t cqid)
 	if (!cq->ien || !sim->irq_fds || cq->iv >= sim->nr_vec)
 		return;
 	v = &sim->vecs[cq->iv];
-	if (!cqid || v->cd || (!sim->aggr_thr && !sim->aggr_time)) {
+	/* No time to wait (TIME 0: no delay) or nothing to wait for (THR 0). */
+	if (!cqid || v->cd || !sim->aggr_time || !sim->aggr_thr) {
 		upcie_sim_irq_raise(sim, cq->iv);
 		return;
 	}

@@ -603,6 +603,50 @@ static void test_coalescing(void)
 	fx_close(&f);
 }
 
+/* Coalescing by count with no time (irq_aggr_us 0): TIME 0 is "no delay"
+ * (Base spec 5.27.1.9; nvme.h: whichever comes first), so every completion
+ * signals at once, as without coalescing; none waits for more to come. */
+static void test_coalescing_no_time(void)
+{
+	struct upcie_nvme_ctrl_opts co = {.irq_aggr = 4};
+	struct fx_counter cnt = {0};
+	struct upcie_nvme_qpair *qp;
+	const struct upcie_nvme_ns *ns;
+	uint32_t dw0 = 0;
+	uint16_t st;
+	struct fx f;
+	void *buf;
+
+	FX_SIM_ONLY();
+	CU_ASSERT_EQUAL_FATAL(fx_open_opts(&f, NULL, 0, false, &co), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_get_features(f.ctrl, UPCIE_NVME_FEAT_IRQ_COALESCE, 0, &dw0, &st),
+			0);
+	CU_ASSERT_EQUAL(dw0, 3u); /* THR 3 (0's based), TIME 0 */
+	qp = irq_qpair(&f, 16, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
+	ns = upcie_nvme_ns_first(f.ctrl);
+	buf = upcie_dma_alloc(f.heap, 4 * ns->lba_size, 4096);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+	/* One completion, fewer than the threshold: signalled all the same. */
+	CU_ASSERT_EQUAL(upcie_nvme_read(qp, ns, 0, 1, buf, fx_count_cb, &cnt, 0), 0);
+	upcie_nvme_ring(qp);
+	upcie_sim_step(f.sim);
+	CU_ASSERT_EQUAL(upcie_sim_irqs(f.sim, qp->irq_vec), 1);
+	CU_ASSERT_EQUAL(fx_wait(&f, qp, &cnt.done, 1), 0);
+	/* Three more in one step: three interrupts. */
+	for (unsigned i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(upcie_nvme_read(qp, ns, i, 1, (char *)buf + i * ns->lba_size,
+						fx_count_cb, &cnt, 0),
+				0);
+	upcie_nvme_ring(qp);
+	upcie_sim_step(f.sim);
+	CU_ASSERT_EQUAL(upcie_sim_irqs(f.sim, qp->irq_vec), 4);
+	CU_ASSERT_EQUAL(fx_wait(&f, qp, &cnt.done, 4), 0);
+	upcie_dma_free(f.heap, buf);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
 /* Vectors: one per queue; when the embedder enabled fewer, the queue that
  * finds none left gets -ENOSPC saying so; destroy gives it back; no fd is
  * leaked by creating and destroying many. Polled queues have no fd. */
@@ -673,6 +717,7 @@ static CU_TestInfo tests[] = {
     {"hybrid_spins", test_hybrid_spins},
     {"fd_event_loop", test_fd_event_loop},
     {"coalescing", test_coalescing},
+    {"coalescing_no_time", test_coalescing_no_time},
     {"vectors", test_vectors},
     CU_TEST_INFO_NULL,
 };
