@@ -298,6 +298,12 @@ void x_qpair_create(unsigned qi)
 	};
 	struct xq *q = &X.q[qi];
 
+	/* Interrupts on half of them; hybrid waiting on some of those. */
+	if (!(X.off & XF_IRQ) && x_chance(500)) {
+		o.irq = 1;
+		o.spin_us = x_chance(300) ? 20 + x_below(500) : 0;
+	}
+
 	q->tcb = x_chance(600);
 	if (q->tcb) {
 		o.timeout_cb = timeout_cb;
@@ -312,8 +318,12 @@ void x_qpair_create(unsigned qi)
 	}
 	q->depth = upcie_nvme_qpair_depth(q->qp);
 	q->live = 0;
-	x_trace("create q%u: qid %u depth %u%s%s", qi, upcie_nvme_qpair_id(q->qp), q->depth,
-		o.lazy_cq ? " lazy" : "", q->tcb ? " tcb" : "");
+	q->irq = o.irq;
+	q->armed = false;
+	x_trace("create q%u: qid %u depth %u%s%s%s", qi, upcie_nvme_qpair_id(q->qp), q->depth,
+		o.lazy_cq ? " lazy" : "", q->tcb ? " tcb" : "", o.irq ? " irq" : "");
+	if (o.spin_us)
+		x_trace("  spin_us %u", o.spin_us);
 }
 
 void x_qpair_destroy(unsigned qi)
@@ -338,6 +348,8 @@ void x_qpair_destroy(unsigned qi)
 	q->qp = NULL;
 	q->live = 0;
 	q->busy_destroy = false;
+	q->irq = false;
+	q->armed = false;
 }
 
 /* ---- faults ---- */
@@ -352,7 +364,7 @@ static void fault(void)
 	};
 	static const uint16_t errs[] = {UPCIE_NVME_SC_INTERNAL, UPCIE_NVME_SC_DATA_XFER_ERROR,
 					UPCIE_NVME_SC_INVALID_FIELD};
-	uint32_t r = x_below(86), arg = 0;
+	uint32_t r = x_below(96), arg = 0;
 	uint16_t st = 0;
 	enum upcie_sim_fault f;
 	const char *name;
@@ -392,6 +404,14 @@ static void fault(void)
 		st = x_chance(500) ? 0 : errs[x_below(3)];
 		need =
 		    arg == UPCIE_NVME_ADM_DBBUF_CONFIG ? XF_ADMINOPC | XF_DBBUFFAIL : XF_ADMINOPC;
+	} else if (r < 86) {
+		f = UPCIE_SIM_FAULT_IRQ_LOST, name = "irq-lost", arg = 1 + x_below(3);
+		need = XF_IRQLOST;
+	} else if (r < 92) {
+		/* Any vector: the admin queue's, a queue's, or one nobody holds. */
+		f = UPCIE_SIM_FAULT_IRQ_SPURIOUS, name = "irq-spurious";
+		arg = x_below(X_VECTORS);
+		need = XF_IRQSPUR;
 	} else {
 		f = UPCIE_SIM_FAULT_NONE, name = "none";
 		need = 0;
@@ -399,6 +419,8 @@ static void fault(void)
 	if (X.off & need)
 		return;
 	X.n_faults++;
+	if (f == UPCIE_SIM_FAULT_IRQ_LOST)
+		x_irq_lost_injected();
 	int rc = upcie_sim_fault(X.sim, f, arg, st);
 	x_trace("fault %s %#x %#x%s", name, arg, st, rc ? " (unknown to the sim)" : "");
 }
@@ -429,7 +451,15 @@ void x_step(void)
 	} else if (r < 500) {
 		static const uint32_t times[] = {1, 1, 1, 8, 64, 600, 2048, 4096};
 
-		if (q->qp)
+		/* An interrupt queue is mostly waited on or armed, as an
+		 * application would; any queue is sometimes waited on. */
+		if (!q->qp)
+			;
+		else if (!(X.off & XF_IRQ) && x_chance(q->irq ? 600 : 60) && x_chance(550))
+			x_irq_wait(qi);
+		else if (!(X.off & XF_IRQ) && q->irq && x_chance(600))
+			x_irq_arm(qi);
+		else
 			x_poll(qi, times[x_below(8)]);
 	} else if (r < 680) {
 		uint32_t k = 1 + x_below(4);

@@ -17,6 +17,22 @@
  *       the DMA heap holds only the explorer's own buffers
  *   (g) a qpair's queue and shadow doorbell memory is allocated while
  *       the qpair points at it
+ * and, for queues with interrupts (irq.c says how each is checked):
+ *   (i) no lost wake-up: once an arm (or a wait that went to sleep) said
+ *       "armed", the queue's fd turns readable when there is something
+ *       for it: a completion posted (unless an IRQ_LOST fault or the
+ *       model's coalescing holds its interrupt), an interrupt signalled,
+ *       a controller state change (reset, fence), one the arm did not
+ *       handle, or the device's removal; and a wait never sleeps through
+ *       one of those
+ *   (j) a wait or an arm never returns 0 while a completion for its queue
+ *       is already posted when it is called; an arm on a queue without
+ *       interrupts is refused
+ *
+ * Time: the library's clock (upcie_test_clock_ms), CLOCK_MONOTONIC (the
+ * wait's deadline, hybrid spinning, the model's coalescing) and sleeps in
+ * epoll_wait are all virtual (irq.c), so a seed replays exactly and a
+ * sleep costs no wall time.
  */
 #include <errno.h>
 #include <signal.h>
@@ -135,6 +151,18 @@ void x_call_begin(const char *name)
 	X.call_name = name;
 }
 
+/* Virtual time passes inside a call (a sleep): the same bound as vclock. */
+void x_time_passes(uint64_t ms)
+{
+	X.vnow += ms;
+	if (X.call_depth && X.hang_armed && X.vnow - X.call_start > X.hang_ms) {
+		x_fail("(d) %s did not return within %" PRIu64 " virtual ms (it sleeps on)",
+		       X.call_name, X.hang_ms);
+		X.hang_armed = false;
+		longjmp(X.hang, 1);
+	}
+}
+
 void x_call_end(void)
 {
 	uint64_t took;
@@ -251,7 +279,8 @@ static void setup(void)
 
 	upcie_sim_config_default(&cfg);
 	cfg.to = 1; /* CAP.TO 500 ms */
-	cfg.max_ioqpairs = 4;
+	/* The model has a vector per queue id: X_VECTORS. */
+	cfg.max_ioqpairs = X_VECTORS - 1;
 	cfg.mqes = 255;
 	cfg.dbbuf = x_chance(800);
 	cfg.ns[0].nlbas = 1024;
@@ -272,6 +301,11 @@ static void setup(void)
 	    .health_ms = 20 + 10 * x_below(3),
 	    .no_dbbuf = x_chance(100),
 	};
+	/* Coalescing: by count, by time, both (or neither). */
+	if (!(X.off & XF_COALESCE) && x_chance(300)) {
+		X.copts.irq_aggr = (uint16_t)(x_chance(700) ? 2 + x_below(6) : 0);
+		X.copts.irq_aggr_us = (uint16_t)(x_chance(700) ? 50 + x_below(400) : 0);
+	}
 	X.cap_to_ms = 500;
 	X.per_call = 5;
 	/* A poll may expire commands (Abort, wait, reset), and each lost admin
@@ -429,6 +463,7 @@ static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show, uin
 	X.steps = steps ? steps : steps_for(seed);
 	X.vnow = 1000;
 	upcie_test_clock_ms = vclock;
+	X.vtime = true;
 	if (setjmp(X.hang)) {
 		X.call_depth = 0;
 		goto out;
@@ -447,6 +482,7 @@ static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show, uin
 		x_step();
 		x_check_counts();
 		check_queue_memory();
+		x_irq_check_all();
 	}
 	if (!X.failed) {
 		X.step = X.steps;
@@ -455,19 +491,21 @@ static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show, uin
 out:
 	X.hang_armed = false;
 	abort_armed = 0;
+	teardown();
+	X.vtime = false;
+	upcie_test_clock_ms = NULL;
 	if (X.failed && show)
 		report();
 	else if (X.failed)
 		printf("FAIL seed %" PRIu64 " step %" PRIu64 ": %s\n", X.seed, X.fail_step, X.why);
-	teardown();
-	upcie_test_clock_ms = NULL;
 	return !X.failed;
 }
 
 static const char *const feature_names[] = {
-    "retry",	  "cbreset", "drop", "nth",	"hold",	     "abortlost",
-    "delrefused", "cfs",     "dup",  "stale",	"foreign",   "adminopc",
-    "removed",	  "reset",   "ns",   "destroy", "dbbuffail", "retryabort",
+    "retry",	  "cbreset", "drop",	    "nth",	"hold",	     "abortlost",
+    "delrefused", "cfs",     "dup",	    "stale",	"foreign",   "adminopc",
+    "removed",	  "reset",   "ns",	    "destroy",	"dbbuffail", "retryabort",
+    "irq",	  "irqlost", "irqspurious", "coalesce",
 };
 
 static uint32_t parse_features(char *list)
@@ -495,13 +533,15 @@ static void usage(void)
 			"       explore --seeds A-B [--steps N] [--show K]\n"
 			"  --no f1,f2  leave features out: retry cbreset drop nth hold abortlost\n"
 			"              delrefused cfs dup stale foreign adminopc removed reset ns\n"
-			"              destroy dbbuffail retryabort\n");
+			"              destroy dbbuffail retryabort irq irqlost irqspurious\n"
+			"              coalesce\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	uint64_t a = 1, b = 1, steps = 0, fails = 0, total_steps = 0, show = 3, max_call = 0;
+	uint64_t waits = 0, arms = 0, sleeps = 0, woken = 0;
 	bool verbose = false, range = false;
 	uint32_t off = 0;
 
@@ -537,9 +577,16 @@ int main(int argc, char **argv)
 		total_steps += X.failed ? X.fail_step : X.steps;
 		if (X.max_call_ms > max_call)
 			max_call = X.max_call_ms;
+		waits += X.n_waits;
+		arms += X.n_arms;
+		sleeps += X.n_sleeps;
+		woken += X.n_woken;
 	}
 	printf("explore: seeds %" PRIu64 "-%" PRIu64 ": %" PRIu64 " seeds, %" PRIu64
 	       " steps, %" PRIu64 " failed; longest call %" PRIu64 " virtual ms\n",
 	       a, b, b - a + 1, total_steps, fails, max_call);
+	printf("explore: interrupts: %" PRIu64 " waits, %" PRIu64 " arms, %" PRIu64
+	       " sleeps (%" PRIu64 " woken)\n",
+	       waits, arms, sleeps, woken);
 	return fails ? 1 : 0;
 }

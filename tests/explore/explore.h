@@ -3,8 +3,9 @@
  * The explorer: one seeded PRNG drives the real library against the
  * stepped sim, one action per step, and the invariants are checked after
  * every step. Shared state of explore.c (runner, invariants), oracle.c
- * (buffers, DMA hook, data oracle) and actions.c (what a step does, the
- * callbacks).
+ * (buffers, DMA hook, data oracle), actions.c (what a step does, the
+ * callbacks) and irq.c (interrupts: waits, arms, the system calls a wait
+ * makes, and the invariants of interrupts).
  */
 #ifndef UPCIE_TESTS_EXPLORE_H
 #define UPCIE_TESTS_EXPLORE_H
@@ -18,6 +19,7 @@
 #include <upcie/upcie.h>
 
 #define X_QPAIRS      3	  /* qpair slots */
+#define X_VECTORS     5	  /* the model's MSI-X vectors: admin + max_ioqpairs (4) */
 #define X_NS	      2	  /* namespaces 1 (512 B blocks) and 2 (4 KiB) */
 #define X_BLOCKS      48  /* blocks used per namespace: small, so I/O overlaps */
 #define X_MAX_NLB     8	  /* blocks per command */
@@ -48,6 +50,10 @@ enum xfeature {
 	XF_DESTROY = 1u << 15,	  /* qpair destroy and create */
 	XF_DBBUFFAIL = 1u << 16,  /* ADMIN_OPC on Doorbell Buffer Config */
 	XF_RETRYABORT = 1u << 17, /* resubmit what an Abort ended (retry: what a reset ended) */
+	XF_IRQ = 1u << 18,	  /* interrupt queues, wait and arm */
+	XF_IRQLOST = 1u << 19,	  /* IRQ_LOST faults */
+	XF_IRQSPUR = 1u << 20,	  /* IRQ_SPURIOUS faults */
+	XF_COALESCE = 1u << 21,	  /* interrupt coalescing (controller options) */
 };
 
 enum xkind { X_READ = 1, X_WRITE, X_ADMIN };
@@ -99,6 +105,15 @@ struct xq {
 	uint32_t depth;
 	bool busy_destroy; /* being destroyed: callbacks do nothing to it */
 	bool tcb;	   /* has a timeout callback */
+	/* Interrupts (irq.c). Armed: its last arm (or wait that slept)
+	 * returned 0, so its fd must turn readable when there is something
+	 * for it (i); what was true then: */
+	bool irq;
+	bool armed;
+	bool arm_lost;	     /* an IRQ_LOST fault may have dropped its interrupt since */
+	uint64_t arm_raised; /* interrupts the model had signalled on its vector */
+	uint32_t arm_gen;    /* the controller's generation */
+	bool arm_removed;    /* the device was already gone */
 };
 
 struct xstate_s {
@@ -117,8 +132,11 @@ struct xstate_s {
 	jmp_buf hang;
 	bool hang_armed;
 
-	/* Virtual clock and call bounds. */
+	/* Virtual clock and call bounds. vsub_ns: the part of a virtual
+	 * millisecond that CLOCK_MONOTONIC reads have used up (irq.c). */
 	uint64_t vnow;
+	uint64_t vsub_ns;
+	bool vtime; /* a seed runs: clock_gettime and epoll_wait are virtual */
 	uint32_t per_call;
 	int call_depth;
 	uint64_t call_start;
@@ -167,8 +185,13 @@ struct xstate_s {
 	uint32_t win_gen;
 	uint64_t win_cbresets;
 
+	/* Interrupts (irq.c): the queue an explorer wait or arm runs on (+1, 0:
+	 * none). */
+	unsigned irq_qi;
+
 	/* Counters for the report. */
 	uint64_t n_io, n_resets_seen, n_faults, n_cb_resubmits, n_cb_resets, n_timeouts;
+	uint64_t n_waits, n_arms, n_sleeps, n_woken;
 };
 
 extern struct xstate_s X;
@@ -181,6 +204,7 @@ void x_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void x_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void x_call_begin(const char *name);
 void x_call_end(void);
+void x_time_passes(uint64_t ms);
 struct xcmd *x_cmd(uint32_t id);
 uint32_t x_cmd_new(uint8_t kind);
 void x_fill_write(struct xcmd *c, uint32_t id);
@@ -202,5 +226,11 @@ void x_qpair_destroy(unsigned qi);
 void x_check_counts(void);
 void x_poll(unsigned qi, uint32_t times);
 void x_window_close(void);
+
+/* irq.c */
+void x_irq_wait(unsigned qi);
+void x_irq_arm(unsigned qi);
+void x_irq_lost_injected(void);
+void x_irq_check_all(void);
 
 #endif

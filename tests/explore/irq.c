@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The explorer's interrupts: the wait and arm actions, the system calls a
+ * wait makes, and the invariants (i) and (j) (explore.c lists them).
+ *
+ * Time and determinism. upcie_nvme_qpair_wait() takes its deadline from
+ * CLOCK_MONOTONIC and sleeps in epoll_wait(2), the hybrid spin reads the
+ * same clock, and the model's coalescing timer too: left real, a seed
+ * would replay differently on a loaded machine (one more loop of the wait,
+ * one more slow-path look at the library's clock, a coalesced interrupt
+ * signalled earlier or later), and every sleep would cost wall time. So
+ * the explorer links with --wrap for clock_gettime and epoll_wait
+ * (meson.build) and, while a seed runs, answers them itself:
+ *
+ *   clock_gettime(CLOCK_MONOTONIC)  the virtual clock the library's own
+ *       clock follows (X.vnow, in ms) plus a microsecond per read, so that
+ *       a spin that reads it ends; other clocks are real.
+ *   epoll_wait(timeout > 0)  a sleep: nothing can run in this one thread
+ *       while the caller sleeps; the real epoll_wait looks (timeout 0):
+ *       readable, the sleep ends after part of its time; not, it lasted
+ *       its whole time. (i) is checked then.
+ *
+ * Every choice made there comes from the seed's PRNG, at points the
+ * library's (deterministic) calls decide, so a seed replays exactly and
+ * waits of any length cost no wall time. What this cannot show is a race
+ * between two CPUs inside one call; tests/unit/test_irq.c races the
+ * threaded model against waiters for that.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nvme/nvme.h"
+#include "sim/sim_priv.h" /* white box: the model's vectors */
+#include "explore.h"
+
+/* ---- looks at a queue, its fd and the model ---- */
+
+/* The slot at the queue's CQ head holds an entry the host has not taken. */
+static bool cq_posted(const struct upcie_nvme_qpair *qp)
+{
+	const volatile uint16_t *status = &qp->cq[qp->cq_head].status;
+
+	return !((*status ^ qp->phase) & 1);
+}
+
+static bool fd_readable(const struct upcie_nvme_qpair *qp)
+{
+	struct pollfd p = {.fd = upcie_nvme_qpair_fd(qp), .events = POLLIN};
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/* The queue said "armed" (an arm or a sleeping wait found nothing): what
+ * must turn its fd readable from now on is measured from here. */
+static void mark_armed(unsigned qi)
+{
+	struct xq *q = &X.q[qi];
+
+	q->armed = true;
+	q->arm_raised = upcie_sim_irqs(X.sim, q->qp->irq_vec);
+	q->arm_gen = X.ctrl->gen;
+	q->arm_removed = X.removed;
+	q->arm_lost = X.sim->irq_lost_left > 0;
+}
+
+void x_irq_lost_injected(void)
+{
+	for (unsigned i = 0; i < X_QPAIRS; i++)
+		X.q[i].arm_lost = true; /* armed or not: mark_armed() sets it anew */
+}
+
+/*
+ * (i) An armed queue's fd is readable if there is something for it: an
+ * interrupt signalled, a state change or a removal since it was armed, a
+ * state change it has not handled (out of step with a LIVE controller:
+ * one that came during the arm, after its look), or a posted completion.
+ * A completion whose interrupt the model has not signalled is excused
+ * when an IRQ_LOST fault may have dropped it, or when the model coalesces
+ * it (it signals once the aggregation time passed).
+ */
+static void check_armed(unsigned qi, const char *when)
+{
+	struct xq *q = &X.q[qi];
+	struct upcie_nvme_qpair *qp = q->qp;
+	const char *why = NULL;
+	const struct sim_vec *v;
+
+	if (!qp || !q->irq || !q->armed || X.failed || fd_readable(qp))
+		return;
+	v = &X.sim->vecs[qp->irq_vec];
+	if (upcie_sim_irqs(X.sim, qp->irq_vec) != q->arm_raised)
+		why = "the model signalled its vector since";
+	else if (X.ctrl->gen != q->arm_gen)
+		why = "the controller changed state since (a reset or a fence)";
+	else if (X.removed && !q->arm_removed)
+		why = "the device was removed since";
+	else if (X.ctrl->state == UPCIE_NVME_LIVE && !upcie_nvme_queue_in_step(qp))
+		why = "out of step with the LIVE controller (a state change it has not "
+		      "handled)";
+	else if (!cq_posted(qp) || q->arm_lost)
+		return;
+	else if (v->pending && !X.sim->aggr_time)
+		why = "a completion is posted, held back by the model's coalescing, whose "
+		      "aggregation time is 0 (no delay)";
+	else if (!v->pending)
+		why = "a completion is posted (no IRQ_LOST fault pending, nothing coalesced)";
+	if (why)
+		x_fail("(i) q%u (qid %u, vector %u) is armed and %s, but its fd is not readable "
+		       "(%s)",
+		       qi, qp->qid, qp->irq_vec, why, when);
+}
+
+/* The queue an explorer wait or arm runs on, if ep is its fd. */
+static int sleeper(int ep)
+{
+	struct upcie_nvme_qpair *qp;
+
+	if (!X.vtime || !X.irq_qi || !(qp = X.q[X.irq_qi - 1].qp) || !qp->irq)
+		return -1;
+	return ep == upcie_nvme_qpair_fd(qp) ? (int)X.irq_qi - 1 : -1;
+}
+
+/* ---- the system calls a wait makes (linked with --wrap) ---- */
+
+int __real_clock_gettime(clockid_t id, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t id, struct timespec *ts);
+int __real_epoll_wait(int ep, struct epoll_event *ev, int max, int timeout);
+int __wrap_epoll_wait(int ep, struct epoll_event *ev, int max, int timeout);
+
+/* May be called by the model with its lock held: only moves time. */
+int __wrap_clock_gettime(clockid_t id, struct timespec *ts)
+{
+	if (!X.vtime || id != CLOCK_MONOTONIC)
+		return __real_clock_gettime(id, ts);
+	X.vsub_ns += 1000;
+	if (X.vsub_ns >= 1000000) {
+		X.vnow++;
+		X.vsub_ns -= 1000000;
+	}
+	ts->tv_sec = (time_t)(X.vnow / 1000);
+	ts->tv_nsec = (long)((X.vnow % 1000) * 1000000 + X.vsub_ns);
+	return 0;
+}
+
+int __wrap_epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
+{
+	int r, qi;
+
+	if (!X.vtime)
+		return __real_epoll_wait(ep, ev, max, timeout);
+	r = __real_epoll_wait(ep, ev, max, 0);
+	if (r || !timeout)
+		return r;
+	if (timeout < 0) {
+		x_fail("(d) %s sleeps with no deadline, and nothing in this thread can wake it",
+		       X.call_name);
+		x_time_passes(X.hang_ms + 1); /* does not return */
+	}
+	X.n_sleeps++;
+	qi = sleeper(ep);
+	if (qi >= 0) {
+		/* The wait's arm returned 0 and its fd is quiet: armed. */
+		mark_armed((unsigned)qi);
+		r = __real_epoll_wait(ep, ev, max, 0);
+		if (!r)
+			check_armed((unsigned)qi, "while its wait slept");
+		X.q[qi].armed = false; /* the wait acknowledges what it finds */
+	}
+	if (r) {
+		X.n_woken++;
+		x_time_passes(x_below((uint32_t)timeout));
+		return r;
+	}
+	x_time_passes((uint64_t)timeout);
+	return 0;
+}
+
+/* ---- actions ---- */
+
+static void irq_call_end(void)
+{
+	X.irq_qi = 0;
+	x_window_close();
+	X.expiring = 0;
+}
+
+/* Wait on a queue, with or without interrupts. Timeouts: 0 (a look),
+ * shorter than the health interval, or longer (sleeps cut into slices). */
+void x_irq_wait(unsigned qi)
+{
+	static const uint32_t tmo[] = {0, 0, 1, 2, 5, 50};
+	struct xq *q = &X.q[qi];
+	struct upcie_nvme_qpair *qp = q->qp;
+	uint32_t t = tmo[x_below(6)], gen = X.ctrl->gen;
+	bool posted = !qp->poke && cq_posted(qp);
+	uint64_t t0 = X.vnow;
+	int rc;
+
+	X.n_waits++;
+	X.irq_qi = qi + 1;
+	x_call_begin("upcie_nvme_qpair_wait");
+	rc = upcie_nvme_qpair_wait(qp, t);
+	x_call_end();
+	irq_call_end();
+	x_trace("wait q%u %u ms: %d (%" PRIu64 " ms)", qi, t, rc, X.vnow - t0);
+	if (!rc && posted && X.ctrl->gen == gen)
+		x_fail("(j) wait on q%u (qid %u) returned 0 with a completion posted when it was "
+		       "called",
+		       qi, qp->qid);
+	if (!q->irq || !t)
+		return; /* a look (timeout 0) acknowledges nothing: armed as before */
+	q->armed = false;
+	if (!rc) {
+		/* It timed out: its last arm found nothing. */
+		mark_armed(qi);
+		check_armed(qi, "when its wait returned");
+	}
+}
+
+/* As an event loop: arm; 0: look at the fd (poll(2), timeout 0) and, when
+ * it is readable, poll the queue; > 0: completions reaped, arm again. */
+void x_irq_arm(unsigned qi)
+{
+	struct xq *q = &X.q[qi];
+	struct upcie_nvme_qpair *qp = q->qp;
+
+	for (int round = 0; round < 3; round++) {
+		uint32_t gen = X.ctrl->gen;
+		bool posted = !qp->poke && cq_posted(qp), readable;
+		int rc;
+
+		X.n_arms++;
+		X.irq_qi = qi + 1;
+		x_call_begin("upcie_nvme_qpair_arm");
+		rc = upcie_nvme_qpair_arm(qp);
+		x_call_end();
+		irq_call_end();
+		if (!q->irq) {
+			x_trace("arm q%u (no interrupts): %d", qi, rc);
+			if (rc != -EINVAL)
+				x_fail(
+				    "(j) arm on q%u, a queue without interrupts, returned %d, not "
+				    "-EINVAL",
+				    qi, rc);
+			return;
+		}
+		if (!rc && posted && X.ctrl->gen == gen)
+			x_fail(
+			    "(j) arm on q%u (qid %u) returned 0 with a completion posted when it "
+			    "was called",
+			    qi, qp->qid);
+		q->armed = false;
+		if (rc) {
+			x_trace("arm q%u: %d", qi, rc);
+			if (rc < 0 || !x_chance(500))
+				return;
+			continue;
+		}
+		mark_armed(qi);
+		readable = fd_readable(qp);
+		x_trace("arm q%u: 0, fd %s", qi, readable ? "readable" : "quiet");
+		check_armed(qi, "when arm returned");
+		if (readable && x_chance(700))
+			x_poll(qi, 1);
+		return;
+	}
+}
+
+/* ---- invariants after every step ---- */
+
+void x_irq_check_all(void)
+{
+	if (X.failed || !X.ctrl)
+		return;
+	for (unsigned i = 0; i < X_QPAIRS; i++)
+		check_armed(i, "after the step");
+}
