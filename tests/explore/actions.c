@@ -314,6 +314,7 @@ void x_qpair_create(unsigned qi)
 	x_call_end();
 	if (!q->qp) {
 		x_trace("create q%u: errno %d", qi, errno);
+		x_irq_check_fds("a failed create");
 		return;
 	}
 	q->depth = upcie_nvme_qpair_depth(q->qp);
@@ -324,6 +325,7 @@ void x_qpair_create(unsigned qi)
 		o.lazy_cq ? " lazy" : "", q->tcb ? " tcb" : "", o.irq ? " irq" : "");
 	if (o.spin_us)
 		x_trace("  spin_us %u", o.spin_us);
+	x_irq_check_fds("a create");
 }
 
 void x_qpair_destroy(unsigned qi)
@@ -350,6 +352,7 @@ void x_qpair_destroy(unsigned qi)
 	q->busy_destroy = false;
 	q->irq = false;
 	q->armed = false;
+	x_irq_check_fds("a destroy");
 }
 
 /* ---- faults ---- */
@@ -478,6 +481,7 @@ void x_step(void)
 		rc = upcie_nvme_ctrl_reset(X.ctrl);
 		x_call_end();
 		x_trace("reset: %d%s%s", rc, rc ? " " : "", rc ? upcie_errmsg() : "");
+		x_irq_check_fds("a reset");
 	} else if (r < 743) {
 		x_call_begin("upcie_nvme_ctrl_check");
 		rc = upcie_nvme_ctrl_check(X.ctrl);

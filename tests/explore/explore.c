@@ -28,6 +28,11 @@
  *   (j) a wait or an arm never returns 0 while a completion for its queue
  *       is already posted when it is called; an arm on a queue without
  *       interrupts is refused
+ *   (k) no fd is left behind by a qpair, a reset or a close; each queue
+ *       with interrupts has a vector of its own, and the controller marks
+ *       as taken exactly the vectors its queues hold
+ *   (l) a queue on the device is there with interrupts on its own vector
+ *       when it has them (after every reset too), without when not
  *
  * Time: the library's clock (upcie_test_clock_ms), CLOCK_MONOTONIC (the
  * wait's deadline, hybrid spinning, the model's coalescing) and sleeps in
@@ -317,9 +322,11 @@ static void setup(void)
 		for (uint32_t b = 0; b < X_BLOCKS; b++)
 			X.blk[n][b] = (struct xblock){
 			    .n = 1, .e[0] = {.token = 0, .sub = 0, .cpl = 0, .ok = true}};
+	X.fd_before_open = x_fd_count();
 	x_call_begin("upcie_nvme_ctrl_open");
 	X.ctrl = upcie_nvme_ctrl_open(X.dev, X.heap, &X.copts);
 	x_call_end();
+	X.fd_after_open = x_fd_count();
 	if (!X.ctrl) {
 		fprintf(stderr, "explore: seed %" PRIu64 ": open failed: %s\n", X.seed,
 			upcie_errmsg());
@@ -406,6 +413,9 @@ static void finish(void)
 	if (rc && !X.removed)
 		x_fail("(f) close returned %d (%s) for a device that is still there", rc,
 		       upcie_errmsg());
+	if (X.fd_start >= 0 && x_fd_count() != X.fd_before_open)
+		x_fail("(k) %d fds open after close, %d before the controller was opened",
+		       x_fd_count(), X.fd_before_open);
 	for (uint32_t id = 1; id <= X.ncmds; id++) {
 		struct xcmd *c = x_cmd(id);
 
@@ -462,6 +472,7 @@ static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show, uin
 		X.rng[i] = splitmix(&s);
 	X.steps = steps ? steps : steps_for(seed);
 	X.vnow = 1000;
+	X.fd_start = x_fd_count();
 	upcie_test_clock_ms = vclock;
 	X.vtime = true;
 	if (setjmp(X.hang)) {
@@ -494,6 +505,8 @@ out:
 	teardown();
 	X.vtime = false;
 	upcie_test_clock_ms = NULL;
+	if (!X.failed && X.fd_start >= 0 && x_fd_count() != X.fd_start)
+		x_fail("(k) %d fds open after the seed, %d before it", x_fd_count(), X.fd_start);
 	if (X.failed && show)
 		report();
 	else if (X.failed)

@@ -186,8 +186,9 @@ struct xstate_s {
 	uint64_t win_cbresets;
 
 	/* Interrupts (irq.c): the queue an explorer wait or arm runs on (+1, 0:
-	 * none). */
+	 * none), open fds (k). */
 	unsigned irq_qi;
+	int fd_start, fd_before_open, fd_after_open;
 
 	/* Counters for the report. */
 	uint64_t n_io, n_resets_seen, n_faults, n_cb_resubmits, n_cb_resets, n_timeouts;
@@ -228,9 +229,11 @@ void x_poll(unsigned qi, uint32_t times);
 void x_window_close(void);
 
 /* irq.c */
+int x_fd_count(void);
 void x_irq_wait(unsigned qi);
 void x_irq_arm(unsigned qi);
 void x_irq_lost_injected(void);
 void x_irq_check_all(void);
+void x_irq_check_fds(const char *after);
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The explorer's interrupts: the wait and arm actions, the system calls a
- * wait makes, and the invariants (i) and (j) (explore.c lists them).
+ * wait makes, and the invariants (i)-(l) (explore.c lists them).
  *
  * Time and determinism. upcie_nvme_qpair_wait() takes its deadline from
  * CLOCK_MONOTONIC and sleeps in epoll_wait(2), the hybrid spin reads the
@@ -26,6 +26,7 @@
  * between two CPUs inside one call; tests/unit/test_irq.c races the
  * threaded model against waiters for that.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -36,10 +37,24 @@
 #include <unistd.h>
 
 #include "nvme/nvme.h"
-#include "sim/sim_priv.h" /* white box: the model's vectors */
+#include "sim/sim_priv.h" /* white box: the model's CQs and vectors */
 #include "explore.h"
 
 /* ---- looks at a queue, its fd and the model ---- */
+
+/* Open fds of this process; -1 without /proc (fds are not judged then). */
+int x_fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
 
 /* The slot at the queue's CQ head holds an entry the host has not taken. */
 static bool cq_posted(const struct upcie_nvme_qpair *qp)
@@ -274,10 +289,96 @@ void x_irq_arm(unsigned qi)
 
 /* ---- invariants after every step ---- */
 
+/* (k) Vectors: one per queue with interrupts, live or zombie, each its
+ * own, and the controller's map marks exactly those. */
+static void check_vector(const struct upcie_nvme_qpair *qp, bool zombie, uint8_t *seen,
+			 uint32_t *held)
+{
+	uint16_t v = qp->irq_vec;
+
+	if (!qp->irq)
+		return;
+	(*held)++;
+	if (!v || v >= X.ctrl->irq_nvec || v >= X_VECTORS)
+		x_fail("(k) qid %u%s holds vector %u, out of range (1..%u)", qp->qid,
+		       zombie ? " (a zombie)" : "", v, X.ctrl->irq_nvec - 1);
+	else if (seen[v]++)
+		x_fail("(k) qid %u%s holds vector %u, and another queue holds it too", qp->qid,
+		       zombie ? " (a zombie)" : "", v);
+	else if (!X.ctrl->vec_used[v])
+		x_fail("(k) qid %u%s holds vector %u, which the controller counts free", qp->qid,
+		       zombie ? " (a zombie)" : "", v);
+}
+
+static void check_vectors(void)
+{
+	uint8_t seen[X_VECTORS] = {0};
+	uint32_t held = 0, used = 0;
+
+	for (unsigned i = 0; i < X_QPAIRS; i++)
+		if (X.q[i].qp)
+			check_vector(X.q[i].qp, false, seen, &held);
+	for (const struct upcie_nvme_qpair *z = X.ctrl->zombies; z; z = z->next)
+		check_vector(z, true, seen, &held);
+	for (unsigned v = 1; v < X.ctrl->irq_nvec; v++)
+		used += X.ctrl->vec_used[v] != 0;
+	if (used != held)
+		x_fail("(k) the controller counts %u vectors taken; its queues hold %u", used,
+		       held);
+}
+
+/* (k) fds: the controller's after open, the vectors the backend opened,
+ * three per queue with interrupts (its vector's listener, wake eventfd
+ * and epoll fd), zombies included. */
+void x_irq_check_fds(const char *after)
+{
+	int want = X.fd_after_open, n;
+
+	if (!X.ctrl || X.failed || X.fd_start < 0)
+		return;
+	want += (int)X.ctrl->irq_nvec;
+	for (unsigned i = 0; i < X_QPAIRS; i++)
+		want += X.q[i].qp && X.q[i].qp->irq ? 3 : 0;
+	for (struct upcie_nvme_qpair *z = X.ctrl->zombies; z; z = z->next)
+		want += z->irq ? 3 : 0;
+	n = x_fd_count();
+	if (n != want)
+		x_fail("(k) %d fds open after %s, %d expected (%d after open, %u vectors, the "
+		       "queues' own)",
+		       n, after, want, X.fd_after_open, X.ctrl->irq_nvec);
+}
+
+/* (l) A queue LIVE and in step with a LIVE controller is on the device:
+ * its CQ has interrupts, on its own vector, exactly when it asked. */
+static void check_device_cqs(void)
+{
+	if (X.removed || X.ctrl->state != UPCIE_NVME_LIVE)
+		return;
+	for (unsigned i = 0; i < X_QPAIRS; i++) {
+		const struct upcie_nvme_qpair *qp = X.q[i].qp;
+		const struct sim_cq *cq;
+
+		if (!qp || qp->qstate != UPCIE_NVME_Q_LIVE || !upcie_nvme_queue_in_step(qp))
+			continue;
+		cq = &X.sim->cqs[qp->qid];
+		if (!cq->live)
+			x_fail("(l) q%u (qid %u) is LIVE, in step with the controller, and the "
+			       "device has no CQ %u",
+			       i, qp->qid, qp->qid);
+		else if (cq->ien != (qp->irq != 0) || (qp->irq && cq->iv != qp->irq_vec))
+			x_fail("(l) q%u (qid %u, %s, vector %u): the device's CQ has interrupts "
+			       "%s, vector %u",
+			       i, qp->qid, qp->irq ? "interrupts" : "polled", qp->irq_vec,
+			       cq->ien ? "on" : "off", cq->iv);
+	}
+}
+
 void x_irq_check_all(void)
 {
 	if (X.failed || !X.ctrl)
 		return;
 	for (unsigned i = 0; i < X_QPAIRS; i++)
 		check_armed(i, "after the step");
+	check_vectors();
+	check_device_cqs();
 }
