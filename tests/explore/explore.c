@@ -518,7 +518,7 @@ static const char *const feature_names[] = {
     "retry",	  "cbreset", "drop",	    "nth",	"hold",	     "abortlost",
     "delrefused", "cfs",     "dup",	    "stale",	"foreign",   "adminopc",
     "removed",	  "reset",   "ns",	    "destroy",	"dbbuffail", "retryabort",
-    "irq",	  "irqlost", "irqspurious", "coalesce",
+    "irq",	  "irqlost", "irqspurious", "coalesce", "meanwhile",
 };
 
 static uint32_t parse_features(char *list)
@@ -547,14 +547,14 @@ static void usage(void)
 			"  --no f1,f2  leave features out: retry cbreset drop nth hold abortlost\n"
 			"              delrefused cfs dup stale foreign adminopc removed reset ns\n"
 			"              destroy dbbuffail retryabort irq irqlost irqspurious\n"
-			"              coalesce\n");
+			"              coalesce meanwhile\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	uint64_t a = 1, b = 1, steps = 0, fails = 0, total_steps = 0, show = 3, max_call = 0;
-	uint64_t waits = 0, arms = 0, sleeps = 0, woken = 0;
+	uint64_t waits = 0, arms = 0, sleeps = 0, woken = 0, meanwhile = 0;
 	bool verbose = false, range = false;
 	uint32_t off = 0;
 
@@ -594,12 +594,14 @@ int main(int argc, char **argv)
 		arms += X.n_arms;
 		sleeps += X.n_sleeps;
 		woken += X.n_woken;
+		meanwhile += X.n_meanwhile;
 	}
 	printf("explore: seeds %" PRIu64 "-%" PRIu64 ": %" PRIu64 " seeds, %" PRIu64
 	       " steps, %" PRIu64 " failed; longest call %" PRIu64 " virtual ms\n",
 	       a, b, b - a + 1, total_steps, fails, max_call);
 	printf("explore: interrupts: %" PRIu64 " waits, %" PRIu64 " arms, %" PRIu64
-	       " sleeps (%" PRIu64 " woken)\n",
-	       waits, arms, sleeps, woken);
+	       " sleeps (%" PRIu64 " woken), %" PRIu64 " actions of the device or another "
+	       "thread inside them\n",
+	       waits, arms, sleeps, woken, meanwhile);
 	return fails ? 1 : 0;
 }

@@ -54,6 +54,7 @@ enum xfeature {
 	XF_IRQLOST = 1u << 19,	  /* IRQ_LOST faults */
 	XF_IRQSPUR = 1u << 20,	  /* IRQ_SPURIOUS faults */
 	XF_COALESCE = 1u << 21,	  /* interrupt coalescing (controller options) */
+	XF_MEANWHILE = 1u << 22,  /* the device and other threads act inside a wait */
 };
 
 enum xkind { X_READ = 1, X_WRITE, X_ADMIN };
@@ -186,13 +187,15 @@ struct xstate_s {
 	uint64_t win_cbresets;
 
 	/* Interrupts (irq.c): the queue an explorer wait or arm runs on (+1, 0:
-	 * none), open fds (k). */
+	 * none), what happened meanwhile in this call, open fds (k). */
 	unsigned irq_qi;
+	bool in_meanwhile;
+	uint32_t meanwhile_left;
 	int fd_start, fd_before_open, fd_after_open;
 
 	/* Counters for the report. */
 	uint64_t n_io, n_resets_seen, n_faults, n_cb_resubmits, n_cb_resets, n_timeouts;
-	uint64_t n_waits, n_arms, n_sleeps, n_woken;
+	uint64_t n_waits, n_arms, n_sleeps, n_woken, n_meanwhile;
 };
 
 extern struct xstate_s X;

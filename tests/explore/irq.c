@@ -9,16 +9,22 @@
  * would replay differently on a loaded machine (one more loop of the wait,
  * one more slow-path look at the library's clock, a coalesced interrupt
  * signalled earlier or later), and every sleep would cost wall time. So
- * the explorer links with --wrap for clock_gettime and epoll_wait
+ * the explorer links with --wrap for clock_gettime, epoll_wait and read
  * (meson.build) and, while a seed runs, answers them itself:
  *
  *   clock_gettime(CLOCK_MONOTONIC)  the virtual clock the library's own
  *       clock follows (X.vnow, in ms) plus a microsecond per read, so that
  *       a spin that reads it ends; other clocks are real.
  *   epoll_wait(timeout > 0)  a sleep: nothing can run in this one thread
- *       while the caller sleeps; the real epoll_wait looks (timeout 0):
- *       readable, the sleep ends after part of its time; not, it lasted
- *       its whole time. (i) is checked then.
+ *       while the caller sleeps, so the device and the other threads do
+ *       here what they would meanwhile (meanwhile() below), then the real
+ *       epoll_wait looks (timeout 0): readable, the sleep ends after part
+ *       of its time; not, it lasted its whole time. (i) is checked then.
+ *   read(2) of the interrupt or wake eventfd of the queue an explorer
+ *       wait or arm runs on (the acknowledgement and the drain inside
+ *       arm): the device may post and signal, or another thread reset the
+ *       controller, just before it, which is where an arm that looked at
+ *       the CQ before acknowledging would lose a wake-up.
  *
  * Every choice made there comes from the seed's PRNG, at points the
  * library's (deterministic) calls decide, so a seed replays exactly and
@@ -131,14 +137,68 @@ static void check_armed(unsigned qi, const char *when)
 		       qi, qp->qid, qp->irq_vec, why, when);
 }
 
-/* The queue an explorer wait or arm runs on, if ep is its fd. */
-static int sleeper(int ep)
+/* ---- what the device and other threads do while the explorer's wait or
+ * arm runs (see the top of this file) ---- */
+
+enum { MW_ACK, MW_DRAIN, MW_SLEEP };
+
+static void meanwhile(unsigned qi, int where)
+{
+	static const char *const wname[] = {"before the ack", "before the drain", "in its sleep"};
+	unsigned other = (qi + 1 + x_below(X_QPAIRS - 1)) % X_QPAIRS;
+	uint32_t r;
+	int rc;
+
+	if ((X.off & XF_MEANWHILE) || X.in_meanwhile || !X.meanwhile_left || X.failed ||
+	    !x_chance(where == MW_SLEEP ? 800 : 150))
+		return;
+	X.in_meanwhile = true;
+	X.meanwhile_left--;
+	X.n_meanwhile++;
+	r = x_below(1000);
+	if (where == MW_SLEEP && X.sim->nr_held && r < 400) {
+		/* What the device held is what a sleeper waits for: the rest ran
+		 * in the wait's idle hook before it armed. */
+		rc = upcie_sim_release_held(X.sim);
+		x_trace("  ~ %s: the device runs what it held: %d", wname[where], rc);
+	} else if (r < 800 || X.removed) {
+		uint32_t k = 1 + x_below(4);
+
+		rc = upcie_sim_step_n(X.sim, k);
+		x_trace("  ~ %s: the device runs %u: %d", wname[where], k, rc);
+	} else if (r < 920) {
+		rc = upcie_sim_fault(X.sim, UPCIE_SIM_FAULT_IRQ_SPURIOUS, X.q[qi].qp->irq_vec, 0);
+		x_trace("  ~ %s: a spurious interrupt on vector %u: %d", wname[where],
+			X.q[qi].qp->irq_vec, rc);
+	} else if (r < 960 && !(X.off & XF_RESET) && X.cb_resets < 2) {
+		/* Counted with the callbacks' resets: the explorer's own (h). */
+		X.cb_resets++;
+		X.n_cb_resets++;
+		x_call_begin("upcie_nvme_ctrl_reset (another thread)");
+		rc = upcie_nvme_ctrl_reset(X.ctrl);
+		x_call_end();
+		x_trace("  ~ %s: another thread resets: %d", wname[where], rc);
+	} else if (!(X.off & XF_DESTROY) && where == MW_SLEEP) {
+		x_trace("  ~ %s: another thread %s q%u", wname[where],
+			X.q[other].qp ? "destroys" : "creates", other);
+		if (X.q[other].qp)
+			x_qpair_destroy(other);
+		else
+			x_qpair_create(other);
+	}
+	X.in_meanwhile = false;
+}
+
+/* The queue an explorer wait or arm runs on, if fd is one of its own. */
+static int sleeper(int fd, bool ep)
 {
 	struct upcie_nvme_qpair *qp;
 
 	if (!X.vtime || !X.irq_qi || !(qp = X.q[X.irq_qi - 1].qp) || !qp->irq)
 		return -1;
-	return ep == upcie_nvme_qpair_fd(qp) ? (int)X.irq_qi - 1 : -1;
+	if (ep ? fd == upcie_nvme_qpair_fd(qp) : fd == qp->irq_fd || fd == qp->wake_fd)
+		return (int)X.irq_qi - 1;
+	return -1;
 }
 
 /* ---- the system calls a wait makes (linked with --wrap) ---- */
@@ -147,6 +207,8 @@ int __real_clock_gettime(clockid_t id, struct timespec *ts);
 int __wrap_clock_gettime(clockid_t id, struct timespec *ts);
 int __real_epoll_wait(int ep, struct epoll_event *ev, int max, int timeout);
 int __wrap_epoll_wait(int ep, struct epoll_event *ev, int max, int timeout);
+ssize_t __real_read(int fd, void *buf, size_t len);
+ssize_t __wrap_read(int fd, void *buf, size_t len);
 
 /* May be called by the model with its lock held: only moves time. */
 int __wrap_clock_gettime(clockid_t id, struct timespec *ts)
@@ -178,10 +240,11 @@ int __wrap_epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
 		x_time_passes(X.hang_ms + 1); /* does not return */
 	}
 	X.n_sleeps++;
-	qi = sleeper(ep);
+	qi = sleeper(ep, true);
 	if (qi >= 0) {
 		/* The wait's arm returned 0 and its fd is quiet: armed. */
 		mark_armed((unsigned)qi);
+		meanwhile((unsigned)qi, MW_SLEEP);
 		r = __real_epoll_wait(ep, ev, max, 0);
 		if (!r)
 			check_armed((unsigned)qi, "while its wait slept");
@@ -194,6 +257,15 @@ int __wrap_epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
 	}
 	x_time_passes((uint64_t)timeout);
 	return 0;
+}
+
+ssize_t __wrap_read(int fd, void *buf, size_t len)
+{
+	int qi = sleeper(fd, false);
+
+	if (qi >= 0)
+		meanwhile((unsigned)qi, fd == X.q[qi].qp->irq_fd ? MW_ACK : MW_DRAIN);
+	return __real_read(fd, buf, len);
 }
 
 /* ---- actions ---- */
@@ -219,6 +291,7 @@ void x_irq_wait(unsigned qi)
 
 	X.n_waits++;
 	X.irq_qi = qi + 1;
+	X.meanwhile_left = 4;
 	x_call_begin("upcie_nvme_qpair_wait");
 	rc = upcie_nvme_qpair_wait(qp, t);
 	x_call_end();
@@ -252,6 +325,7 @@ void x_irq_arm(unsigned qi)
 
 		X.n_arms++;
 		X.irq_qi = qi + 1;
+		X.meanwhile_left = 2;
 		x_call_begin("upcie_nvme_qpair_arm");
 		rc = upcie_nvme_qpair_arm(qp);
 		x_call_end();
