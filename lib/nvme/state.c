@@ -431,9 +431,19 @@ static int recreate(struct upcie_nvme_qpair *qp, uint32_t gen, uint32_t *nh)
 	free(skip);
 
 	rc = upcie_nvme_qpair_create_on_device(qp);
-	if (rc)
-		return upcie_err(rc, "%s: queue %u could not be created again after the reset: %s",
-				 upcie_pci_name(c->dev), qp->qid, upcie_errmsg());
+	if (rc) {
+		rc = upcie_err(rc, "%s: queue %u could not be created again after the reset: %s",
+			       upcie_pci_name(c->dev), qp->qid, upcie_errmsg());
+		/* -EBUSY: the SQ was refused and its CQ could not be deleted. The
+		 * device keeps that CQ, and every later Create I/O CQ for this id
+		 * fails (Invalid Queue Identifier) until a reset takes it off:
+		 * ask for one now (with no_auto_reset: failed), else the queue
+		 * and what it keeps would wait for ever. */
+		if (rc == -EBUSY)
+			upcie_nvme_admin_lost(c, "a queue's CQ was left on the device by a failed "
+						 "re-creation");
+		return rc;
+	}
 	if (c->gen != gen) {
 		/* A reset ran during the creation (asked by a callback the
 		 * creation's admin wait ran): it took the new queue off the

@@ -240,6 +240,49 @@ static void test_zombie_ended_by_reset(void)
 	fx_close(&f);
 }
 
+/* A re-creation after a reset whose Create I/O SQ is refused and whose
+ * clean-up Delete I/O CQ fails too leaves the CQ on the device: every later
+ * Create I/O CQ for that id would fail (Invalid Queue Identifier) and the
+ * queue would never come back. A reset must follow, and the queue return. */
+static void test_recreate_cq_left_behind(void)
+{
+	struct upcie_nvme_ctrl_info before, after;
+	struct upcie_nvme_qpair *qp;
+	struct fx f;
+	struct rd r;
+
+	FX_SIM_ONLY();
+	CU_ASSERT_EQUAL_FATAL(fx_open(&f), 0);
+	qp = upcie_nvme_qpair_create(f.ctrl, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
+	rd_init(&r, &f, qp);
+	CU_ASSERT_EQUAL(upcie_nvme_ctrl_reset(f.ctrl), 0);
+	upcie_nvme_ctrl_info(f.ctrl, &before);
+	/* The recovery's commands: Create I/O CQ, Create I/O SQ (refused),
+	 * Delete I/O CQ (fails: the 2nd counted, the refused one is not). */
+	CU_ASSERT_EQUAL(upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_ADMIN_OPC, UPCIE_NVME_ADM_CREATE_SQ,
+					UPCIE_NVME_SC_INVALID_FIELD),
+			0);
+	CU_ASSERT_EQUAL(
+	    upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_STATUS_NTH, 2, UPCIE_NVME_SC_INTERNAL), 0);
+	for (int i = 0; i < 5; i++)
+		(void)upcie_nvme_poll(qp, 0);
+	upcie_nvme_ctrl_info(f.ctrl, &after);
+	CU_ASSERT(after.resets > before.resets); /* the CQ left behind asked for one */
+	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_NONE, 0, 0);
+	/* The queue is back: a read completes. */
+	CU_ASSERT_EQUAL(rd_submit(&r), 0);
+	{
+		unsigned errors = 0;
+
+		CU_ASSERT_EQUAL(drain(&f, qp, &r, 1, &errors), 1);
+	}
+	CU_ASSERT_EQUAL(r.ok, 1);
+	upcie_dma_free(f.heap, r.buf);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
 static bool bus_master(struct fx *f)
 {
 	uint16_t cmd = 0;
@@ -596,6 +639,7 @@ static CU_TestInfo tests[] = {
     {"2: Doorbell Buffer Config fails in a reset", test_dbbuf_fails_in_reset},
     {"3: resubmits during recovery survive", test_resubmit_during_recovery},
     {"4: a zombie is ended by the next reset", test_zombie_ended_by_reset},
+    {"a CQ left behind by a failed re-creation: a reset follows", test_recreate_cq_left_behind},
     {"5: bus mastering on again after a fence", test_bus_master_after_fence},
     {"6: the timeout path follows the command", test_timeout_follows_command},
     {"7: the event callback after the rescan", test_event_after_rescan},
