@@ -34,8 +34,9 @@
  * a job file means the same here as with io_uring, and jobs that share
  * CPUs with each other or the device do not spin against them;
  * completion=poll|irq|hybrid chooses outright (hybrid: poll for spin_us,
- * default 20, after the last completion, then sleep). Without interrupts
- * (or vectors) auto falls back to polling and says so; irq fails.
+ * default 20, after the last completion, then sleep). auto uses MSI-X
+ * only (vfio, sim) and polls on INTx (uio) or without interrupts or
+ * vectors, saying so; irq takes INTx too, and fails without interrupts.
  *
  * Options (after --ioengine): nsid (default: the first active namespace),
  * dbbuf=0/1 (shadow doorbells, default 1), poll_batch (most completions
@@ -602,7 +603,14 @@ static int ufio_open_file(struct thread_data *td, struct fio_file *f)
 		ut->cap_open = n;
 	}
 	qo.irq = ut->mode != UFIO_POLL;
-	qo.spin_us = ut->spin_us;
+	/* auto takes MSI-X only: INTx (uio) is one line for every queue of the
+	 * function, and under QEMU 7.2 it storms (BENCHMARKS.md, part 7). */
+	if (qo.irq && ut->mode_auto && info.irq_kind != UPCIE_PCI_IRQ_MSIX) {
+		log_info("upcie-fio: %s: no MSI-X (%s): polling\n", f->file_name,
+			 info.irq_kind == UPCIE_PCI_IRQ_INTX ? "INTx only" : "no interrupts");
+		qo.irq = 0;
+	}
+	qo.spin_us = qo.irq ? ut->spin_us : 0;
 	uf->qp = upcie_nvme_qpair_create(uf->ctrl, &qo);
 	if (!uf->qp && qo.irq && ut->mode_auto && (errno == ENOTSUP || errno == ENOSPC)) {
 		/* completion=auto on a device without interrupts (or out of
