@@ -182,11 +182,17 @@ static struct upcie_sim *stepped_sim;
 static unsigned stepped_refs;
 
 #ifndef UPCIE_HAVE_SIM
-/* A library without the sim backend has no model to step. */
+/* A library without the sim backend has no model to step (and no file
+ * runs on one: uf->sim stays NULL). */
 #define upcie_sim_config_default(cfg) ((void)(cfg))
 #define upcie_sim_create(cfg)	      ((void)(cfg), errno = ENOTSUP, (struct upcie_sim *)NULL)
 #define upcie_sim_destroy(sim)	      ((void)(sim))
-#define upcie_sim_step(sim)	      ((void)(sim), 0)
+static inline int ufio_no_step(struct upcie_sim *sim)
+{
+	(void)sim;
+	return 0;
+}
+#define upcie_sim_step ufio_no_step
 #endif
 
 /* A reference on the stepped model, made on first use; NULL and errno. */
@@ -654,8 +660,8 @@ static int ufio_close_file(struct thread_data *td, struct fio_file *f)
 }
 
 /* Append a completion. There is room: the library calls back once per
- * command, and reap() moves what fio has not taken to the front before
- * it polls. */
+ * command, and before any poll ->getevents empties the array or moves
+ * what fio has not taken yet to its front (cleanup empties it too). */
 static inline void ev_push(struct uthread *ut, struct io_u *io_u)
 {
 	ut->ev[ut->ev_n++] = io_u;
