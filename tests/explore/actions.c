@@ -561,7 +561,11 @@ void x_step(void)
 	}
 	if (!X.removed && !(X.off & XF_REMOVED) && X.step == X.steps - X.steps / 4 &&
 	    X.seed % 29 == 7) {
-		/* Rarely, and late: the device goes away for good. */
+		/* Rarely, and late: the device goes away for good, while the
+		 * queues with interrupts are armed (their sleepers must wake). */
+		for (unsigned i = 0; i < X_QPAIRS && !(X.off & XF_IRQ); i++)
+			if (X.q[i].qp && X.q[i].irq)
+				x_irq_arm(i);
 		upcie_sim_fault(X.sim, UPCIE_SIM_FAULT_REMOVED, 0, 0);
 		X.removed = true;
 		x_trace("fault removed");
