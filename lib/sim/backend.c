@@ -138,7 +138,7 @@ static void sim_irq_disable(struct upcie_pci_dev *dev)
 
 	if (!be->irq_fds)
 		return;
-	upcie_sim_irq_attach(be->sim, NULL, 0);
+	upcie_sim_irq_attach(be->sim, NULL);
 	for (unsigned i = 0; i < be->irq_nvec; i++)
 		close(be->irq_fds[i]);
 	free(be->irq_fds);
@@ -167,7 +167,7 @@ static int sim_irq_enable(struct upcie_pci_dev *dev, unsigned nvec)
 	}
 	be->irq_fds = fds;
 	be->irq_nvec = nvec;
-	upcie_sim_irq_attach(be->sim, fds, nvec);
+	upcie_sim_irq_attach(be->sim, fds);
 	return 0;
 }
 

@@ -101,14 +101,13 @@ void upcie_sim_irq_reset(struct upcie_sim *sim)
 	}
 }
 
-void upcie_sim_irq_attach(struct upcie_sim *sim, const int *fds, uint32_t n)
+void upcie_sim_irq_attach(struct upcie_sim *sim, const int *fds)
 {
 	sim_lock(sim);
 	sim->irq_fds = fds;
 	sim->irq_waiting = 0;
 	for (uint32_t i = 0; i < sim->nr_vec; i++)
 		sim->vecs[i].pending = 0;
-	(void)n;
 	sim_unlock(sim);
 }
 

@@ -367,7 +367,7 @@ SIM_HIDDEN void upcie_sim_irq_post(struct upcie_sim *sim, uint16_t cqid);
 SIM_HIDDEN void upcie_sim_irq_tick(struct upcie_sim *sim);
 SIM_HIDDEN void upcie_sim_irq_reset(struct upcie_sim *sim);
 /* The backend's eventfds (NULL: interrupts off); takes the lock. */
-SIM_HIDDEN void upcie_sim_irq_attach(struct upcie_sim *sim, const int *fds, uint32_t n);
+SIM_HIDDEN void upcie_sim_irq_attach(struct upcie_sim *sim, const int *fds);
 /* Get or Set Features 08h / 09h. */
 SIM_HIDDEN uint16_t upcie_sim_irq_feature(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
 					  bool set, uint32_t *dw0);
