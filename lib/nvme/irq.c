@@ -97,18 +97,19 @@ static int vector_take(struct upcie_nvme_ctrl *c, uint16_t *vec)
 	if (!rc && c->irq_kind == UPCIE_PCI_IRQ_INTX) {
 		*vec = 0; /* one line, shared: each queue listens on its own file */
 	} else if (!rc) {
-		rc = upcie_err(-ENOSPC,
-			       "%s: all %u interrupt vectors are taken (vector 0 is the admin "
-			       "queue's, one per interrupt queue): destroy one, or create this "
-			       "queue without interrupts",
-			       upcie_pci_name(c->dev), c->irq_nvec);
-		for (unsigned v = 1; v < c->irq_nvec; v++) {
-			if (!c->vec_used[v]) {
-				c->vec_used[v] = 1;
-				*vec = (uint16_t)v;
-				rc = 0;
-				break;
-			}
+		unsigned v = 1;
+
+		while (v < c->irq_nvec && c->vec_used[v])
+			v++;
+		if (v < c->irq_nvec) {
+			c->vec_used[v] = 1;
+			*vec = (uint16_t)v;
+		} else {
+			rc = upcie_err(-ENOSPC,
+				       "%s: all %u interrupt vectors are taken (vector 0 is the "
+				       "admin queue's, one per interrupt queue): destroy one, or "
+				       "create this queue without interrupts",
+				       upcie_pci_name(c->dev), c->irq_nvec);
 		}
 	}
 	pthread_mutex_unlock(&c->irq_lock);
