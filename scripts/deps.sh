@@ -4,7 +4,7 @@
 # Needs root (or sudo) only when something is missing.
 
 UPCIE_BUILD_PKGS="gcc g++ meson ninja-build pkg-config libcunit1-dev libpci-dev pci.ids \
-libhugetlbfs-dev libhugetlbfs-bin python3 clang-format abigail-tools debhelper dpkg-dev \
+libhugetlbfs-bin python3 clang-format abigail-tools debhelper dpkg-dev \
 fakeroot lintian valgrind"
 UPCIE_GUEST_PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio kmod"
 # The aarch64 cross build and its unit tests under qemu-user (the arm64

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/*
- * DMA heaps
- * =========
+/**
+ * @file
+ * @brief DMA heaps
  *
  * A heap is a region of pinned memory the device can reach, carved into
  * allocations for queues, PRP lists and I/O buffers. It is backed by
@@ -59,47 +59,85 @@ extern "C" {
 struct upcie_pci_dev;
 struct upcie_dma_heap;
 
-/* Creation flags. */
-#define UPCIE_DMA_HUGEPAGES_ONLY (1u << 0) /* fail rather than fall back to small pages */
-#define UPCIE_DMA_NO_HUGEPAGES	 (1u << 1) /* ordinary pages only (sim, vfio) */
-#define UPCIE_DMA_GROW		 (1u << 2) /* add segments when an allocation does not fit */
+/**
+ * @name Creation flags
+ * The flags argument of upcie_dma_heap_create().
+ * @{
+ */
+#define UPCIE_DMA_HUGEPAGES_ONLY (1u << 0) /**< fail rather than fall back to small pages */
+#define UPCIE_DMA_NO_HUGEPAGES	 (1u << 1) /**< ordinary pages only (sim, vfio) */
+#define UPCIE_DMA_GROW		 (1u << 2) /**< add segments when an allocation does not fit */
+/** @} */
 
-/* upcie_dma_bus() of an address outside the heap. */
+/** upcie_dma_bus() of an address outside the heap. */
 #define UPCIE_DMA_BAD_ADDR UINT64_MAX
 
+/** What upcie_dma_heap_info() reports about a heap. */
 struct upcie_dma_heap_info {
-	size_t size;	  /* bytes in the heap */
-	size_t used;	  /* bytes allocated, alignment padding included */
-	size_t page_size; /* backing page size */
-	bool hugepages;	  /* backed by hugepages */
-	size_t allocations;
-	size_t segments;      /* 1, plus those added by growth */
-	uint64_t reserved[6]; /* zeroed: room for fields of later releases */
+	size_t size;	      /**< bytes in the heap */
+	size_t used;	      /**< bytes allocated, alignment padding included */
+	size_t page_size;     /**< backing page size */
+	bool hugepages;	      /**< backed by hugepages */
+	size_t allocations;   /**< live allocations */
+	size_t segments;      /**< 1, plus those added by growth */
+	uint64_t reserved[6]; /**< zeroed: room for fields of later releases */
 };
 
-/* size (of the first segment) is rounded up to the page size. NULL and
- * errno on failure. */
+/**
+ * Create a DMA heap for dev.
+ *
+ * size (of the first segment) is rounded up to the page size.
+ * @param dev the device whose DMA the heap serves (the heap is tied to it)
+ * @param size bytes of the first segment
+ * @param flags UPCIE_DMA_HUGEPAGES_ONLY, UPCIE_DMA_NO_HUGEPAGES, UPCIE_DMA_GROW
+ * @return the heap, or NULL and errno on failure.
+ */
 struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t size,
 					     unsigned flags);
+/** Unmap the heap for the device and free its memory; NULL is ignored. */
 void upcie_dma_heap_destroy(struct upcie_dma_heap *heap);
 
-/* align: power of two (0 means 64). NULL with errno ENOMEM when exhausted
+/**
+ * Allocate size bytes that are contiguous for the device.
+ *
+ * align: power of two (0 means 64).
+ * @return the allocation, or NULL with errno ENOMEM when exhausted
  * (with UPCIE_DMA_GROW: when no segment could be added either),
- * EINVAL when size is 0 or the request can never be contiguous. */
+ * EINVAL when size is 0 or the request can never be contiguous.
+ */
 void *upcie_dma_alloc(struct upcie_dma_heap *heap, size_t size, size_t align);
-/* Page-aligned (4 KiB), may straddle backing pages. */
+/**
+ * Allocate size bytes for page-by-page use (PRP lists).
+ *
+ * Page-aligned (4 KiB), may straddle backing pages. NULL and errno as
+ * upcie_dma_alloc().
+ */
 void *upcie_dma_alloc_pages(struct upcie_dma_heap *heap, size_t size);
-/* Free an allocation; NULL is ignored; a pointer not from this heap is
- * ignored with a logged error (returns -EINVAL). */
+/**
+ * Free an allocation.
+ *
+ * NULL is ignored; a pointer not from this heap is ignored with a logged
+ * error (returns -EINVAL).
+ * @return 0 or -EINVAL.
+ */
 int upcie_dma_free(struct upcie_dma_heap *heap, void *ptr);
 
-/* Bus address of va, or UPCIE_DMA_BAD_ADDR when va is outside the heap. */
+/**
+ * Bus address of a heap pointer.
+ *
+ * @return the bus address of va, or UPCIE_DMA_BAD_ADDR when va is outside
+ * the heap.
+ */
 uint64_t upcie_dma_bus(const struct upcie_dma_heap *heap, const void *va);
-/* True when [va, va + len) lies inside the heap. */
+/** True when [va, va + len) lies inside the heap. */
 bool upcie_dma_contains(const struct upcie_dma_heap *heap, const void *va, size_t len);
 
-/* size and used count every segment; page_size and hugepages describe the
- * first. */
+/**
+ * Size, use, page size of a heap, and whether hugepages back it.
+ *
+ * size and used count every segment; page_size and hugepages describe the
+ * first.
+ */
 void upcie_dma_heap_info(const struct upcie_dma_heap *heap, struct upcie_dma_heap_info *info);
 
 #ifdef __cplusplus

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/*
- * What an I/O engine needs
- * ========================
+/**
+ * @file
+ * @brief What an I/O engine needs
  *
  * Calls for programs that put libupcie under someone else's threads and
  * buffers (fio, a storage target): one controller shared by every thread
@@ -58,39 +58,55 @@ struct upcie_pci_opts;
 
 /* ---- shared controllers ---- */
 
+/** Options of upcie_nvme_ctrl_get(). */
 struct upcie_nvme_get_opts {
-	size_t size;			  /* sizeof(struct upcie_nvme_get_opts): lets the
+	size_t size;			  /**< sizeof(struct upcie_nvme_get_opts): lets the
 					     struct grow; 0 is taken as this version's size */
-	const struct upcie_pci_opts *pci; /* NULL: defaults (backend from the bound driver) */
-	size_t heap_size;		  /* first heap segment; 0: 16 MiB (the heap grows) */
-	unsigned heap_flags;		  /* UPCIE_DMA_* from dma.h; UPCIE_DMA_GROW is added */
-	struct upcie_nvme_ctrl_opts ctrl;
-	uint8_t reserved[32];
+	const struct upcie_pci_opts *pci; /**< NULL: defaults (backend from the bound driver) */
+	size_t heap_size;		  /**< first heap segment; 0: 16 MiB (the heap grows) */
+	unsigned heap_flags;		  /**< UPCIE_DMA_* from dma.h; UPCIE_DMA_GROW is added */
+	struct upcie_nvme_ctrl_opts ctrl; /**< the controller's options */
+	uint8_t reserved[32];		  /**< zero */
 };
 
-/* name: a PCI address ("0000:01:00.0", "01:00.0") or "sim". opts may be NULL.
- * NULL and errno on failure, upcie_errmsg() says why. */
+/**
+ * Open a shared controller, or take another reference on it.
+ *
+ * Opens the device, a growable DMA heap and the controller on first use;
+ * later calls for the same device (any spelling of its address) return the
+ * same controller and count a reference. Options of the first get apply.
+ * name: a PCI address ("0000:01:00.0", "01:00.0") or "sim". opts may be NULL.
+ * @return the controller, or NULL and errno on failure, upcie_errmsg() says
+ * why (EBUSY in a child after fork()).
+ */
 struct upcie_nvme_ctrl *upcie_nvme_ctrl_get(const char *name,
 					    const struct upcie_nvme_get_opts *opts);
-/* Returns 0, the close's error when this was the last reference, or
- * -EINVAL for a controller that did not come from upcie_nvme_ctrl_get(). */
+/**
+ * Drop a reference on a shared controller; the last one closes controller,
+ * heap and device.
+ *
+ * @return 0, the close's error when this was the last reference, or
+ * -EINVAL for a controller that did not come from upcie_nvme_ctrl_get().
+ */
 int upcie_nvme_ctrl_put(struct upcie_nvme_ctrl *ctrl);
-/* References held on a shared controller (0 when it is not one). */
+/** References held on a shared controller (0 when it is not one). */
 unsigned upcie_nvme_ctrl_refs(const struct upcie_nvme_ctrl *ctrl);
 
 /* ---- split transfers ---- */
 
-/* State of one split transfer, owned by the caller until its callback ran. */
+/** State of one split transfer, owned by the caller until its callback ran. */
 struct upcie_nvme_split {
-	upcie_nvme_cb cb;
-	void *arg;
-	uint32_t pending;	   /* commands not yet completed */
-	uint32_t parts;		   /* commands issued */
-	bool failed;		   /* a part failed: cqe is its completion */
-	struct upcie_nvme_cqe cqe; /* what cb receives */
+	upcie_nvme_cb cb;	   /**< the caller's callback */
+	void *arg;		   /**< and its argument */
+	uint32_t pending;	   /**< commands not yet completed */
+	uint32_t parts;		   /**< commands issued */
+	bool failed;		   /**< a part failed: cqe is its completion */
+	struct upcie_nvme_cqe cqe; /**< what cb receives */
 };
 
-/*
+/**
+ * Read nlb blocks, any number, as as many commands as MDTS requires.
+ *
  * Read or write nlb blocks starting at slba, buf (nlb * lba_size bytes) in
  * the controller's heap. When nlb is above ns->max_xfer_blocks the transfer
  * goes as several commands of at most that size; all of them are placed in
@@ -106,28 +122,37 @@ struct upcie_nvme_split {
 int upcie_nvme_read_split(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
 			  uint64_t slba, uint32_t nlb, void *buf, struct upcie_nvme_split *split,
 			  upcie_nvme_cb cb, void *arg, unsigned flags);
+/**
+ * Write nlb blocks, any number, as as many commands as MDTS requires.
+ *
+ * As upcie_nvme_read_split(), in the other direction: all parts or none go
+ * into the SQ (-EAGAIN, -EINVAL as there), one callback when the last
+ * completed, carrying the first error.
+ */
 int upcie_nvme_write_split(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
 			   uint64_t slba, uint32_t nlb, const void *buf,
 			   struct upcie_nvme_split *split, upcie_nvme_cb cb, void *arg,
 			   unsigned flags);
-/* Commands a transfer of nlb blocks takes on ns (0 when nlb is 0 or ns
+/** Commands a transfer of nlb blocks takes on ns (0 when nlb is 0 or ns
  * refuses I/O). */
 uint32_t upcie_nvme_split_parts(const struct upcie_nvme_ns *ns, uint32_t nlb);
 
 /* ---- scatter lists: PRP lists and SGLs ---- */
 
-/* How upcie_nvme_iov_setup() describes the data. */
+/** How upcie_nvme_iov_setup() describes the data. */
 enum upcie_nvme_iov_mode {
-	UPCIE_NVME_IOV_AUTO = 0, /* PRPs when the buffers allow it, else an SGL */
-	UPCIE_NVME_IOV_PRP,	 /* PRPs or -EINVAL */
-	UPCIE_NVME_IOV_SGL,	 /* an SGL (the controller must support them) */
+	UPCIE_NVME_IOV_AUTO = 0, /**< PRPs when the buffers allow it, else an SGL */
+	UPCIE_NVME_IOV_PRP,	 /**< PRPs or -EINVAL */
+	UPCIE_NVME_IOV_SGL,	 /**< an SGL (the controller must support them) */
 };
 
-/* Bytes of list memory upcie_nvme_iov_setup() may need for iovcnt buffers
+/** Bytes of list memory upcie_nvme_iov_setup() may need for iovcnt buffers
  * of len bytes in all, with memory pages of page_size bytes. */
 size_t upcie_nvme_iov_list_bytes(unsigned iovcnt, size_t len, uint32_t page_size);
 
-/*
+/**
+ * Describe a list of heap buffers in an SQE, as PRPs or as an SGL.
+ *
  * Fill sqe's data pointer (PRP1/PRP2 or SGL1 and the PSDT bits of flags)
  * for the buffers iov[0..iovcnt) taken in order, all in the controller's
  * heap. list (list_bytes long, 16-byte aligned, from the heap) receives
@@ -141,13 +166,16 @@ size_t upcie_nvme_iov_list_bytes(unsigned iovcnt, size_t len, uint32_t page_size
 long upcie_nvme_iov_setup(struct upcie_nvme_ctrl *ctrl, enum upcie_nvme_iov_mode mode,
 			  const struct iovec *iov, unsigned iovcnt, struct upcie_nvme_sqe *sqe,
 			  void *list, size_t list_bytes);
-/* upcie_nvme_iov_setup() then upcie_nvme_submit_raw() on qp (a queue pair of
+/**
+ * Submit a command for a list of heap buffers.
+ *
+ * upcie_nvme_iov_setup() then upcie_nvme_submit_raw() on qp (a queue pair of
  * ctrl). Returns 0 or a negative errno (-EAGAIN: queue full). */
 int upcie_nvme_submit_iov(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_qpair *qp,
 			  enum upcie_nvme_iov_mode mode, const struct upcie_nvme_sqe *sqe,
 			  const struct iovec *iov, unsigned iovcnt, void *list, size_t list_bytes,
 			  upcie_nvme_cb cb, void *arg, unsigned flags);
-/* True when the controller supports SGLs for NVM commands (Identify SGLS). */
+/** True when the controller supports SGLs for NVM commands (Identify SGLS). */
 bool upcie_nvme_ctrl_sgl(const struct upcie_nvme_ctrl *ctrl);
 
 #ifdef __cplusplus

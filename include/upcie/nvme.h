@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/*
- * NVMe controllers, namespaces and queue pairs
- * ============================================
+/**
+ * @file
+ * @brief NVMe controllers, namespaces and queue pairs
  *
  * Bring a controller up (NVMe Base spec 3.5.1), identify it and its
  * namespaces, and run I/O queue pairs with polled completions, or sleep
@@ -77,71 +77,89 @@ struct upcie_dma_heap;
 struct upcie_nvme_ctrl;
 struct upcie_nvme_qpair;
 
+/** Options of upcie_nvme_ctrl_open(); NULL or zeroes take the defaults. */
 struct upcie_nvme_ctrl_opts {
-	uint32_t admin_timeout_ms; /* per admin command; 0: 5000 */
-	uint16_t admin_depth;	   /* admin queue entries; 0: 32 (clamped to MQES + 1) */
-	uint16_t io_queues;	   /* I/O queue pairs to request; 0: 64 */
-	bool no_dbbuf;		   /* do not use shadow doorbells even if offered */
-	bool no_auto_reset;	   /* on CFS or a lost completion, do not reset by itself:
+	uint32_t admin_timeout_ms; /**< per admin command; 0: 5000 */
+	uint16_t admin_depth;	   /**< admin queue entries; 0: 32 (clamped to MQES + 1) */
+	uint16_t io_queues;	   /**< I/O queue pairs to request; 0: 64 */
+	bool no_dbbuf;		   /**< do not use shadow doorbells even if offered */
+	bool no_auto_reset;	   /**< on CFS or a lost completion, do not reset by itself:
 				      the embedder calls upcie_nvme_ctrl_reset() */
-	uint32_t io_timeout_ms;	   /* default I/O command timeout of new qpairs; 0: 30000 */
-	uint32_t health_ms;	   /* commands outstanding and no completion for this long:
+	uint32_t io_timeout_ms;	   /**< default I/O command timeout of new qpairs; 0: 30000 */
+	uint32_t health_ms;	   /**< commands outstanding and no completion for this long:
 				      read CSTS once (device gone? CFS?); 0: 100 */
-	/* Interrupt coalescing (Set Features 08h) for queues with interrupts,
+	/** Interrupt coalescing (Set Features 08h) for queues with interrupts,
 	 * set at open and after each reset: an interrupt waits for this many
 	 * completions (0 or 1: each completion signals) or at most
 	 * irq_aggr_us (rounded up to the feature's 100 us steps; 0: no delay),
 	 * whichever comes first. A controller that refuses it gets a warning. */
 	uint16_t irq_aggr;
-	uint16_t irq_aggr_us;
-	uint32_t reserved[7]; /* zero: room to grow without breaking the ABI */
+	uint16_t irq_aggr_us; /**< most delay of an interrupt, in us (see irq_aggr) */
+	uint32_t reserved[7]; /**< zero: room to grow without breaking the ABI */
 };
 
+/** What upcie_nvme_ctrl_info() reports about a controller. */
 struct upcie_nvme_ctrl_info {
-	uint64_t cap;
-	uint32_t vs;
-	uint32_t dstrd;
-	uint32_t mqes;		 /* CAP.MQES + 1: largest queue in entries */
-	uint32_t timeout_ms;	 /* CAP.TO * 500 */
-	uint32_t page_size;	 /* memory page size chosen (CC.MPS) */
-	uint32_t max_xfer_bytes; /* from MDTS (or the library's own cap when MDTS is 0) */
-	uint16_t io_sq_granted;	 /* from Set Features Number of Queues */
-	uint16_t io_cq_granted;
-	uint16_t io_qpairs_max; /* min of the two */
-	uint32_t nn;		/* Identify Controller NN */
-	uint32_t nr_ns;		/* active namespaces */
-	bool dbbuf;		/* shadow doorbells in use */
-	uint64_t resets;	/* controller resets since open */
-	uint64_t health_checks; /* CSTS reads by health checks (slow path only) */
-	uint32_t irq_kind;	/* enum upcie_pci_irq_kind the device offers (pci.h) */
-	uint32_t irq_vectors;	/* vectors it offers (MSI-X table size; INTx: 1) */
-	uint32_t reserved[6];
+	uint64_t cap;		 /**< the CAP register */
+	uint32_t vs;		 /**< the VS register */
+	uint32_t dstrd;		 /**< CAP.DSTRD */
+	uint32_t mqes;		 /**< CAP.MQES + 1: largest queue in entries */
+	uint32_t timeout_ms;	 /**< CAP.TO * 500 */
+	uint32_t page_size;	 /**< memory page size chosen (CC.MPS) */
+	uint32_t max_xfer_bytes; /**< from MDTS (or the library's own cap when MDTS is 0) */
+	uint16_t io_sq_granted;	 /**< from Set Features Number of Queues */
+	uint16_t io_cq_granted;	 /**< from Set Features Number of Queues */
+	uint16_t io_qpairs_max;	 /**< min of the two */
+	uint32_t nn;		 /**< Identify Controller NN */
+	uint32_t nr_ns;		 /**< active namespaces */
+	bool dbbuf;		 /**< shadow doorbells in use */
+	uint64_t resets;	 /**< controller resets since open */
+	uint64_t health_checks;	 /**< CSTS reads by health checks (slow path only) */
+	uint32_t irq_kind;	 /**< enum upcie_pci_irq_kind the device offers (pci.h) */
+	uint32_t irq_vectors;	 /**< vectors it offers (MSI-X table size; INTx: 1) */
+	uint32_t reserved[6];	 /**< zeroed: room for fields of later releases */
 };
 
-/* A namespace as the driver sees it. */
+/** A namespace as the driver sees it. */
 struct upcie_nvme_ns {
-	uint32_t nsid;
-	uint32_t lba_size; /* bytes per logical block, data only */
-	uint32_t lba_shift;
-	uint16_t ms;		  /* metadata bytes per block */
-	uint8_t flbas_idx;	  /* LBA format in use */
-	uint64_t nsze;		  /* size, in blocks */
-	uint64_t ncap;		  /* capacity, in blocks */
-	uint32_t max_xfer_blocks; /* largest single transfer, from MDTS; 0 when the namespace
+	uint32_t nsid;		  /**< namespace id */
+	uint32_t lba_size;	  /**< bytes per logical block, data only */
+	uint32_t lba_shift;	  /**< log2(lba_size) */
+	uint16_t ms;		  /**< metadata bytes per block */
+	uint8_t flbas_idx;	  /**< LBA format in use */
+	uint64_t nsze;		  /**< size, in blocks */
+	uint64_t ncap;		  /**< capacity, in blocks */
+	uint32_t max_xfer_blocks; /**< largest single transfer, from MDTS; 0 when the namespace
 				    has metadata (ms != 0): I/O on it is refused */
-	const struct upcie_nvme_id_ns *id;
+	const struct upcie_nvme_id_ns *id; /**< its Identify Namespace data */
 };
 
+/**
+ * Bring a controller up (NVMe Base spec 3.5.1).
+ *
+ * Disable it, set up the admin queue, enable it, identify it, ask for I/O
+ * queues, list the namespaces.
+ * @param dev the device (upcie_pci_open())
+ * @param heap a DMA heap of dev, for queues, PRP lists and Identify data
+ * @param opts options, or NULL for the defaults
+ * @return the controller, or NULL and errno on failure (upcie_errmsg()
+ * says why).
+ */
 struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct upcie_dma_heap *heap,
 					     const struct upcie_nvme_ctrl_opts *opts);
-/* Deletes remaining I/O queues (their requests complete as aborted),
+/**
+ * Delete the I/O queues, shut the controller down (CC.SHN), free it.
+ *
+ * Deletes remaining I/O queues (their requests complete as aborted),
  * shuts the controller down and frees everything. Returns the first error
  * met (e.g. -ETIMEDOUT if shutdown did not complete), but frees anyway.
  * Called from a completion or event callback of this controller it
  * refuses (-EBUSY, nothing freed): close after the poll returned. */
 int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *ctrl);
 
-/*
+/**
+ * Reset the controller and keep every handle valid.
+ *
  * Reset the controller and keep every handle valid: disable it (CC.EN = 0,
  * so it lets go of every queue), bring it up again (admin queue, Identify,
  * Number of Queues, shadow doorbells, namespaces, event requests) and let
@@ -159,7 +177,9 @@ int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *ctrl);
  */
 int upcie_nvme_ctrl_reset(struct upcie_nvme_ctrl *ctrl);
 
-/*
+/**
+ * Check the controller's health now.
+ *
  * Check the controller's health now: one CSTS read and the PCI layer's
  * "kernel wants the device back" check. Returns 0 (healthy), -ENODEV (gone:
  * outstanding commands end with UPCIE_NVME_SC_HOST_PATH_ERROR) or
@@ -170,17 +190,30 @@ int upcie_nvme_ctrl_reset(struct upcie_nvme_ctrl *ctrl);
  */
 int upcie_nvme_ctrl_check(struct upcie_nvme_ctrl *ctrl);
 
+/** The cached Identify Controller data (read at open and after each reset). */
 const struct upcie_nvme_id_ctrl *upcie_nvme_ctrl_id(const struct upcie_nvme_ctrl *ctrl);
+/** CAP, VS, MDTS, granted queue counts and counters of a controller, into info. */
 void upcie_nvme_ctrl_info(const struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_ctrl_info *info);
+/** The PCI device the controller was opened on. */
 struct upcie_pci_dev *upcie_nvme_ctrl_dev(const struct upcie_nvme_ctrl *ctrl);
+/** The DMA heap the controller was opened with. */
 struct upcie_dma_heap *upcie_nvme_ctrl_heap(const struct upcie_nvme_ctrl *ctrl);
 
+/**
+ * Namespace view by nsid.
+ *
+ * @return the namespace, or NULL when nsid is not active.
+ */
 const struct upcie_nvme_ns *upcie_nvme_ns_get(const struct upcie_nvme_ctrl *ctrl, uint32_t nsid);
+/** The first active namespace, or NULL when there is none. */
 const struct upcie_nvme_ns *upcie_nvme_ns_first(const struct upcie_nvme_ctrl *ctrl);
+/** The active namespace after ns, or NULL after the last. */
 const struct upcie_nvme_ns *upcie_nvme_ns_next(const struct upcie_nvme_ctrl *ctrl,
 					       const struct upcie_nvme_ns *ns);
 
-/*
+/**
+ * Any admin command, synchronous, with a timeout.
+ *
  * Admin commands: serialized inside the library, so any thread may call.
  * buf (may be NULL) must come from the heap; len <= min(MDTS, 256 KiB).
  * timeout_ms 0 takes the controller's admin timeout. cqe (may be NULL)
@@ -192,17 +225,46 @@ const struct upcie_nvme_ns *upcie_nvme_ns_next(const struct upcie_nvme_ctrl *ctr
  */
 int upcie_nvme_admin(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_sqe *sqe, void *buf,
 		     size_t len, struct upcie_nvme_cqe *cqe, uint32_t timeout_ms);
-/* Identify into buf (4096 bytes from the heap). */
+/**
+ * Identify with a CNS value.
+ *
+ * Identify into buf (4096 bytes from the heap).
+ * @return as upcie_nvme_admin(); the status goes to *status (may be NULL).
+ */
 int upcie_nvme_identify(struct upcie_nvme_ctrl *ctrl, uint8_t cns, uint32_t nsid, void *buf,
 			uint16_t *status);
+/**
+ * Get Log Page lid (error, SMART, ...) for nsid into buf (len bytes from the heap).
+ *
+ * @return as upcie_nvme_admin(); the status goes to *status (may be NULL).
+ */
 int upcie_nvme_get_log_page(struct upcie_nvme_ctrl *ctrl, uint8_t lid, uint32_t nsid, void *buf,
 			    size_t len, uint16_t *status);
+/**
+ * Set Features fid with CDW11 cdw11.
+ *
+ * @return as upcie_nvme_admin(); completion dword 0 goes to *result and
+ * the status to *status (either may be NULL).
+ */
 int upcie_nvme_set_features(struct upcie_nvme_ctrl *ctrl, uint8_t fid, uint32_t cdw11,
 			    uint32_t *result, uint16_t *status);
+/**
+ * Get Features fid with CDW11 cdw11.
+ *
+ * @return as upcie_nvme_admin(); the feature's value (completion dword 0)
+ * goes to *result and the status to *status (either may be NULL).
+ */
 int upcie_nvme_get_features(struct upcie_nvme_ctrl *ctrl, uint8_t fid, uint32_t cdw11,
 			    uint32_t *result, uint16_t *status);
 
-/*
+/**
+ * A completion callback: arg as given at submission, and the command's
+ * completion entry (valid during the call).
+ */
+typedef void (*upcie_nvme_cb)(void *arg, const struct upcie_nvme_cqe *cqe);
+/**
+ * Submit an admin command without waiting; cb(arg, cqe) runs at its completion.
+ *
  * Asynchronous admin commands: the admin queue is shared, so submission
  * and polling take the library's admin lock. One that gets no completion
  * within the admin timeout is handled like a lost synchronous command:
@@ -212,22 +274,28 @@ int upcie_nvme_get_features(struct upcie_nvme_ctrl *ctrl, uint8_t fid, uint32_t 
  * thread that made it. Asynchronous Event Requests are the library's own:
  * opcode 0x0c is refused here and by upcie_nvme_admin().
  */
-typedef void (*upcie_nvme_cb)(void *arg, const struct upcie_nvme_cqe *cqe);
 int upcie_nvme_admin_submit(struct upcie_nvme_ctrl *ctrl, const struct upcie_nvme_sqe *sqe,
 			    void *buf, size_t len, upcie_nvme_cb cb, void *arg);
-/* Reap admin completions and events; returns the count or a negative errno. */
+/**
+ * Reap admin completions and events.
+ *
+ * @return the count or a negative errno.
+ */
 int upcie_nvme_admin_poll(struct upcie_nvme_ctrl *ctrl);
 
-/* An Asynchronous Event (Base spec 5.2, Figure 146/147). */
+/** An Asynchronous Event (Base spec 5.2, Figure 146/147). */
 struct upcie_nvme_event {
-	uint8_t type; /* 0 error, 1 SMART/health, 2 notice, 6 I/O command set, 7 vendor */
-	uint8_t info; /* e.g. notice 0: Namespace Attribute Changed */
-	uint8_t lid;  /* log page to read for details (the library reads the
+	uint8_t type; /**< 0 error, 1 SMART/health, 2 notice, 6 I/O command set, 7 vendor */
+	uint8_t info; /**< e.g. notice 0: Namespace Attribute Changed */
+	uint8_t lid;  /**< log page to read for details (the library reads the
 			 Changed Namespace List itself) */
-	uint32_t dw0; /* the raw completion dword 0 */
+	uint32_t dw0; /**< the raw completion dword 0 */
 };
+/** An event callback: arg as given to upcie_nvme_ctrl_set_event_cb(), and the event. */
 typedef void (*upcie_nvme_event_cb)(void *arg, const struct upcie_nvme_event *ev);
-/*
+/**
+ * Install the callback of Asynchronous Events.
+ *
  * Events are kept armed by the library. On Namespace Attribute Changed the
  * namespace list is read again before the callback runs. Earlier
  * upcie_nvme_ns pointers stay readable until close. One whose namespace is
@@ -243,7 +311,7 @@ void upcie_nvme_ctrl_set_event_cb(struct upcie_nvme_ctrl *ctrl, upcie_nvme_event
 
 /* ---- I/O queue pairs ---- */
 
-/*
+/**
  * Timeouts. When a command has been outstanding for the qpair's timeout
  * (measured by a coarse clock read every few hundred polls, never per
  * I/O), the timeout callback decides; without one, the default is ABORT.
@@ -256,21 +324,26 @@ void upcie_nvme_ctrl_set_event_cb(struct upcie_nvme_ctrl *ctrl, upcie_nvme_event
  * UPCIE_NVME_SC_HOST_ABORTED after a reset. Its CID is never leaked.
  */
 enum upcie_nvme_timeout_action {
-	UPCIE_NVME_TIMEOUT_ABORT = 0,
-	UPCIE_NVME_TIMEOUT_RESET,
-	UPCIE_NVME_TIMEOUT_WAIT,
+	UPCIE_NVME_TIMEOUT_ABORT = 0, /**< send Abort, reset if that does not end it */
+	UPCIE_NVME_TIMEOUT_RESET,     /**< reset the controller now */
+	UPCIE_NVME_TIMEOUT_WAIT,      /**< give it another full timeout */
 };
+/**
+ * A timeout callback: decides what happens to command cid of qp, which
+ * timed out; arg is upcie_nvme_qpair_opts.timeout_arg.
+ */
 typedef enum upcie_nvme_timeout_action (*upcie_nvme_timeout_cb)(void *arg,
 								struct upcie_nvme_qpair *qp,
 								uint16_t cid);
 
+/** Options of upcie_nvme_qpair_create(); NULL or zeroes take the defaults. */
 struct upcie_nvme_qpair_opts {
-	uint32_t depth;			  /* entries per queue; 0: 128; clamped to MQES + 1 */
-	uint32_t timeout_ms;		  /* command timeout; 0: the controller's io_timeout_ms;
+	uint32_t depth;			  /**< entries per queue; 0: 128; clamped to MQES + 1 */
+	uint32_t timeout_ms;		  /**< command timeout; 0: the controller's io_timeout_ms;
 					     UINT32_MAX: never */
-	upcie_nvme_timeout_cb timeout_cb; /* NULL: ABORT */
-	void *timeout_arg;
-	/*
+	upcie_nvme_timeout_cb timeout_cb; /**< NULL: ABORT */
+	void *timeout_arg;		  /**< passed to timeout_cb */
+	/**
 	 * Lazy CQ head doorbell: upcie_nvme_poll() does not publish the CQ head;
 	 * the next ring that gives the device new commands publishes it, right
 	 * after the SQ tail. The device gets new work first and, once per ring,
@@ -280,7 +353,7 @@ struct upcie_nvme_qpair_opts {
 	 * reaped anything (the default).
 	 */
 	uint8_t lazy_cq;
-	/*
+	/**
 	 * Interrupts: 1 creates the CQ with interrupts enabled, on a vector of
 	 * its own (MSI-X: vfio and sim; vector 0 is the admin queue's) or on the
 	 * function's one line (INTx: uio). Then upcie_nvme_qpair_wait() sleeps
@@ -290,8 +363,8 @@ struct upcie_nvme_qpair_opts {
 	 * vector is taken.
 	 */
 	uint8_t irq;
-	uint8_t reserved8[2];
-	/*
+	uint8_t reserved8[2]; /**< zero */
+	/**
 	 * Completion queue entries. 0: at least depth and at least one memory
 	 * page's worth (page_size / 16: 256 entries with 4 KiB pages, memory the
 	 * CQ takes anyway), clamped to MQES + 1. A CQ with room to spare never
@@ -300,33 +373,45 @@ struct upcie_nvme_qpair_opts {
 	 * MQES + 1: larger values are lowered; upcie_nvme_qpair_cq_depth()).
 	 */
 	uint32_t cq_depth;
-	/* Hybrid waiting (irq queues): upcie_nvme_qpair_wait() keeps polling for
+	/** Hybrid waiting (irq queues): upcie_nvme_qpair_wait() keeps polling for
 	 * this long after the last completion it returned before it sleeps;
 	 * 0: it sleeps as soon as nothing is there. */
 	uint32_t spin_us;
-	uint32_t reserved[5];
+	uint32_t reserved[5]; /**< zero: room to grow without breaking the ABI */
 };
 
-/* Exact outside completion callbacks; inside one, completions that the
+/**
+ * Counters of a queue pair (upcie_nvme_qpair_stats()).
+ *
+ * Exact outside completion callbacks; inside one, completions that the
  * running poll has delivered already are not counted yet. */
 struct upcie_nvme_qpair_stats {
-	uint64_t submitted;    /* commands placed in the SQ */
-	uint64_t completed;    /* CQEs reaped */
-	uint64_t sq_doorbells; /* SQ tail MMIO writes */
-	uint64_t cq_doorbells; /* CQ head MMIO writes */
-	uint64_t shadow_sq;    /* SQ tail updates that went to the shadow doorbell only */
-	uint64_t shadow_cq;    /* CQ head updates that went to the shadow doorbell only */
-	uint64_t timeouts;     /* commands that timed out */
-	uint64_t aborts;       /* Abort commands sent for them */
-	uint64_t recoveries;   /* re-creations after a controller reset */
-	uint64_t stray;	       /* completions for a CID that was not outstanding */
+	uint64_t submitted;    /**< commands placed in the SQ */
+	uint64_t completed;    /**< CQEs reaped */
+	uint64_t sq_doorbells; /**< SQ tail MMIO writes */
+	uint64_t cq_doorbells; /**< CQ head MMIO writes */
+	uint64_t shadow_sq;    /**< SQ tail updates that went to the shadow doorbell only */
+	uint64_t shadow_cq;    /**< CQ head updates that went to the shadow doorbell only */
+	uint64_t timeouts;     /**< commands that timed out */
+	uint64_t aborts;       /**< Abort commands sent for them */
+	uint64_t recoveries;   /**< re-creations after a controller reset */
+	uint64_t stray;	       /**< completions for a CID that was not outstanding */
 };
 
-/* NULL and errno: ENOSPC when every granted queue id is taken. Any thread
- * may create a qpair while others do I/O on theirs. */
+/**
+ * Create an I/O queue pair (a CQ, then its SQ).
+ *
+ * Any thread may create a qpair while others do I/O on theirs.
+ * @param ctrl the controller
+ * @param opts options, or NULL for the defaults
+ * @return the queue pair, or NULL and errno: ENOSPC when every granted
+ * queue id is taken.
+ */
 struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 						 const struct upcie_nvme_qpair_opts *opts);
-/*
+/**
+ * Delete a queue pair and free it.
+ *
  * Deletes SQ then CQ. Completions the device posted are delivered; once
  * the device deleted the SQ, the rest complete with
  * UPCIE_NVME_SC_ABORT_SQ_DELETED. If the device could not be told (it
@@ -348,18 +433,23 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
  */
 int upcie_nvme_qpair_destroy(struct upcie_nvme_qpair *qp);
 
+/** The queue id of the pair (its SQ and CQ share it). */
 uint16_t upcie_nvme_qpair_id(const struct upcie_nvme_qpair *qp);
-/* Entries per queue, after clamping. At most depth - 1 commands are outstanding. */
+/** Entries per queue, after clamping. At most depth - 1 commands are outstanding. */
 uint32_t upcie_nvme_qpair_depth(const struct upcie_nvme_qpair *qp);
-/* Entries of the completion queue (at least the depth). */
+/** Entries of the completion queue (at least the depth). */
 uint32_t upcie_nvme_qpair_cq_depth(const struct upcie_nvme_qpair *qp);
+/** Commands submitted and not yet completed (queued unrung included). */
 uint32_t upcie_nvme_qpair_outstanding(const struct upcie_nvme_qpair *qp);
-/* Bytes of DMA memory this qpair took (SQ, CQ, PRP lists). */
+/** Bytes of DMA memory this qpair took (SQ, CQ, PRP lists). */
 size_t upcie_nvme_qpair_mem(const struct upcie_nvme_qpair *qp);
+/** The queue pair's counters, into st. */
 void upcie_nvme_qpair_stats(const struct upcie_nvme_qpair *qp, struct upcie_nvme_qpair_stats *st);
-/* CID of the latest successful submit on qp (valid until its completion). */
+/** CID of the latest successful submit on qp (valid until its completion). */
 uint16_t upcie_nvme_qpair_last_cid(const struct upcie_nvme_qpair *qp);
-/*
+/**
+ * Abort an outstanding command.
+ *
  * Send Abort (Base spec 5.1) for an outstanding command of qp and wait for
  * the Abort's own completion. Returns 0 when the controller says it aborted
  * the command (its completion, Command Abort Requested, comes through
@@ -368,10 +458,22 @@ uint16_t upcie_nvme_qpair_last_cid(const struct upcie_nvme_qpair *qp);
  */
 int upcie_nvme_abort(struct upcie_nvme_qpair *qp, uint16_t cid);
 
-/* Submission flags. */
-#define UPCIE_NVME_SUBMIT_RING (1u << 0) /* ring the SQ doorbell now */
+/**
+ * @name Submission flags
+ * The flags argument of the submit calls.
+ * @{
+ */
+#define UPCIE_NVME_SUBMIT_RING (1u << 0) /**< ring the SQ doorbell now */
+/** @} */
 
-/*
+/**
+ * Submit a Read of nlb blocks from slba into buf.
+ *
+ * The command goes into the SQ; the doorbell is rung by upcie_nvme_ring(),
+ * by the next upcie_nvme_poll(), or at once with UPCIE_NVME_SUBMIT_RING in
+ * flags. cb(arg, cqe) runs from upcie_nvme_poll() when it completed; buf
+ * belongs to the device until then.
+ *
  * Submit: 0 on success; -EAGAIN when the queue is full (never blocks);
  * -EINVAL for a buffer outside the heap, a transfer above MDTS, nlb 0, or a
  * misaligned buffer (must be 4-byte aligned).
@@ -379,25 +481,54 @@ int upcie_nvme_abort(struct upcie_nvme_qpair *qp, uint16_t cid);
  */
 int upcie_nvme_read(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
 		    uint32_t nlb, void *buf, upcie_nvme_cb cb, void *arg, unsigned flags);
+/**
+ * Submit a Write of nlb blocks at slba from buf.
+ *
+ * As upcie_nvme_read(): 0, -EAGAIN (queue full), -EINVAL (a buffer outside
+ * the heap, a transfer above MDTS, nlb 0, a buffer not 4-byte aligned).
+ */
 int upcie_nvme_write(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
 		     uint32_t nlb, const void *buf, upcie_nvme_cb cb, void *arg, unsigned flags);
+/**
+ * Submit a Flush of namespace nsid.
+ *
+ * @return 0, -EAGAIN (queue full) or -EINVAL.
+ */
 int upcie_nvme_flush(struct upcie_nvme_qpair *qp, uint32_t nsid, upcie_nvme_cb cb, void *arg,
 		     unsigned flags);
+/**
+ * Submit a Write Zeroes of nlb blocks at slba.
+ *
+ * @return as upcie_nvme_read().
+ */
 int upcie_nvme_write_zeroes(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
 			    uint64_t slba, uint32_t nlb, upcie_nvme_cb cb, void *arg,
 			    unsigned flags);
-/* ranges: nr (1..256) entries in heap memory. */
+/**
+ * Submit a Dataset Management deallocate (trim) of the ranges.
+ *
+ * ranges: nr (1..256) entries in heap memory.
+ * @return 0, -EAGAIN (queue full) or -EINVAL.
+ */
 int upcie_nvme_deallocate(struct upcie_nvme_qpair *qp, uint32_t nsid,
 			  const struct upcie_nvme_dsm_range *ranges, uint32_t nr, upcie_nvme_cb cb,
 			  void *arg, unsigned flags);
-/* Any command: the library sets CID and, when buf is not NULL, PRP1/PRP2 for len bytes. */
+/**
+ * Submit any I/O command.
+ *
+ * Any command: the library sets CID and, when buf is not NULL, PRP1/PRP2
+ * for len bytes.
+ * @return 0, -EAGAIN (queue full) or -EINVAL.
+ */
 int upcie_nvme_submit_raw(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe *sqe, void *buf,
 			  size_t len, upcie_nvme_cb cb, void *arg, unsigned flags);
 
-/* Ring the SQ doorbell for everything queued since the last ring. */
+/** Ring the SQ doorbell for everything queued since the last ring. */
 void upcie_nvme_ring(struct upcie_nvme_qpair *qp);
 
-/*
+/**
+ * Reap completions and call their callbacks.
+ *
  * Reap up to max completions (0: as many as are there) and call their
  * callbacks; commands queued without a ring go to the device first.
  * Returns the count, or -ENODEV once the controller is gone and
@@ -408,64 +539,93 @@ void upcie_nvme_ring(struct upcie_nvme_qpair *qp);
  */
 int upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max);
 
-/* Synchronous helpers: submit, ring, poll until done or timeout_ms (0: 30 s).
+/**
+ * Read and wait.
+ *
+ * Synchronous helpers: submit, ring, poll until done or timeout_ms (0: 30 s).
  * Return 0, -EIO (status in *status), -ETIMEDOUT, or a submit error.
  * On timeout the request stays owned by the qpair and is freed when the
  * completion arrives or the qpair is destroyed. The command may still be
  * running on the device: keep buf until then (a late read still lands in
- * it). */
+ * it).
+ */
 int upcie_nvme_read_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
 			 uint32_t nlb, void *buf, uint16_t *status, uint32_t timeout_ms);
+/**
+ * Write and wait.
+ *
+ * As upcie_nvme_read_sync(): 0, -EIO (status in *status), -ETIMEDOUT, or a
+ * submit error; after a timeout keep buf until the command completed or
+ * the qpair is destroyed.
+ */
 int upcie_nvme_write_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
 			  uint64_t slba, uint32_t nlb, const void *buf, uint16_t *status,
 			  uint32_t timeout_ms);
+/**
+ * Any I/O command, and wait.
+ *
+ * As upcie_nvme_submit_raw() then upcie_nvme_read_sync(); cqe (may be
+ * NULL) receives the completion. Returns 0, -EIO, -ETIMEDOUT, or a submit
+ * error.
+ */
 int upcie_nvme_raw_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe *sqe, void *buf,
 			size_t len, struct upcie_nvme_cqe *cqe, uint32_t timeout_ms);
 
-/*
- * Waiting for completions (queues created with irq = 1; see also the
- * interrupt section of pci.h).
+/**
+ * Sleep until completions come (interrupts, or hybrid).
  *
- *   upcie_nvme_qpair_wait()  reap what is there; if nothing, (hybrid: poll
- *       for spin_us after the last completion), arm, sleep until an
- *       interrupt or timeout_ms, reap again. Returns completions reaped
- *       (callbacks ran), 0 when timeout_ms passed with none, or a negative
- *       errno as upcie_nvme_poll() does. timeout_ms 0 does not sleep;
- *       UINT32_MAX has no limit. While commands are outstanding a sleep
- *       lasts at most the controller's health_ms, so command timeouts,
- *       health checks and a device that is gone are noticed as when
- *       polling; a reset (from any thread) and a device removal (vfio's
- *       request interrupt; sim) wake the sleeper at once. On a queue
- *       without interrupts it polls until a completion or the timeout.
- *   upcie_nvme_qpair_arm()   for an engine's own event loop: acknowledge
- *       the interrupt, publish the CQ head, then reap. Returns completions
- *       reaped: 0 means armed, and upcie_nvme_qpair_fd() turns readable at
- *       the next completion, a reset or a removal; > 0: handle them and
- *       call it again before sleeping; < 0: an error as from poll.
- *   upcie_nvme_qpair_fd()    an fd (epoll) for poll/epoll/io_uring; -EINVAL
- *       on a queue without interrupts. Owned by the qpair.
+ * Waiting for completions (queues created with irq = 1; see also the
+ * interrupt section of pci.h): reap what is there; if nothing, (hybrid:
+ * poll for spin_us after the last completion), arm, sleep until an
+ * interrupt or timeout_ms, reap again. timeout_ms 0 does not sleep;
+ * UINT32_MAX has no limit. While commands are outstanding a sleep lasts at
+ * most the controller's health_ms, so command timeouts, health checks and a
+ * device that is gone are noticed as when polling; a reset (from any
+ * thread) and a device removal (vfio's request interrupt; sim) wake the
+ * sleeper at once. On a queue without interrupts it polls until a
+ * completion or the timeout. One thread at a time per qpair, as for poll.
+ * @return completions reaped (callbacks ran), 0 when timeout_ms passed with
+ * none, or a negative errno as upcie_nvme_poll() does.
+ */
+int upcie_nvme_qpair_wait(struct upcie_nvme_qpair *qp, uint32_t timeout_ms);
+/**
+ * Arm a queue's interrupt, for an engine's own event loop.
+ *
+ * Acknowledge the interrupt, publish the CQ head, then reap.
  *
  * No lost wake-up: arm acknowledges first and looks at the CQ after; the
  * device writes an entry before it signals, so an entry the look misses
  * signals after the acknowledgement and the fd is readable.
  * One thread at a time per qpair, as for poll.
+ * @return completions reaped: 0 means armed, and upcie_nvme_qpair_fd()
+ * turns readable at the next completion, a reset or a removal; > 0: handle
+ * them and call it again before sleeping; < 0: an error as from poll.
  */
-int upcie_nvme_qpair_wait(struct upcie_nvme_qpair *qp, uint32_t timeout_ms);
 int upcie_nvme_qpair_arm(struct upcie_nvme_qpair *qp);
+/**
+ * An fd for poll/epoll/io_uring that turns readable when the queue needs reaping.
+ *
+ * An fd (epoll), owned by the qpair; see upcie_nvme_qpair_arm().
+ * @return the fd, or -EINVAL on a queue without interrupts.
+ */
 int upcie_nvme_qpair_fd(const struct upcie_nvme_qpair *qp);
 
+/** Counters of upcie_nvme_qpair_wait() (upcie_nvme_qpair_wait_stats()). */
 struct upcie_nvme_qpair_wait_stats {
-	uint64_t waits;	    /* upcie_nvme_qpair_wait() calls */
-	uint64_t sleeps;    /* sleeps in the kernel (epoll_wait) */
-	uint64_t wakeups;   /* sleeps ended by an interrupt, a reset or a removal */
-	uint64_t empty;	    /* wake-ups that found nothing to reap */
-	uint64_t spin_hits; /* waits answered while spinning (hybrid) */
-	uint64_t reserved[3];
+	uint64_t waits;	      /**< upcie_nvme_qpair_wait() calls */
+	uint64_t sleeps;      /**< sleeps in the kernel (epoll_wait) */
+	uint64_t wakeups;     /**< sleeps ended by an interrupt, a reset or a removal */
+	uint64_t empty;	      /**< wake-ups that found nothing to reap */
+	uint64_t spin_hits;   /**< waits answered while spinning (hybrid) */
+	uint64_t reserved[3]; /**< zeroed: room for fields of later releases */
 };
+/** The wait counters of a queue pair, into st. */
 void upcie_nvme_qpair_wait_stats(const struct upcie_nvme_qpair *qp,
 				 struct upcie_nvme_qpair_wait_stats *st);
 
-/*
+/**
+ * PRP1/PRP2 and PRP lists for a heap buffer.
+ *
  * PRP construction (Base spec 4.1.1): fill prp1/prp2 for len bytes at buf.
  * When a list is needed its entries go to 'list' (heap memory, 8-byte
  * aligned, list_entries slots); when a list page fills up and entries

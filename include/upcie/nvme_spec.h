@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/*
- * NVMe specification definitions
- * ==============================
+/**
+ * @file
+ * @brief NVMe specification definitions
  *
  * Plain data from the NVMe Base Specification 2.0 and the NVM Command Set
  * Specification 1.0: controller register offsets and fields, the 64-byte
@@ -35,68 +35,68 @@ extern "C" {
 #define UPCIE_STATIC_ASSERT _Static_assert
 #endif
 
-/* Controller registers (Base spec 3.1.3, Figure 33). */
-#define UPCIE_NVME_REG_CAP    0x00   /* Controller Capabilities (64 bit) */
-#define UPCIE_NVME_REG_VS     0x08   /* Version */
-#define UPCIE_NVME_REG_INTMS  0x0c   /* Interrupt Mask Set */
-#define UPCIE_NVME_REG_INTMC  0x10   /* Interrupt Mask Clear */
-#define UPCIE_NVME_REG_CC     0x14   /* Controller Configuration */
-#define UPCIE_NVME_REG_CSTS   0x1c   /* Controller Status */
-#define UPCIE_NVME_REG_NSSR   0x20   /* NVM Subsystem Reset */
-#define UPCIE_NVME_REG_AQA    0x24   /* Admin Queue Attributes */
-#define UPCIE_NVME_REG_ASQ    0x28   /* Admin Submission Queue Base (64 bit) */
-#define UPCIE_NVME_REG_ACQ    0x30   /* Admin Completion Queue Base (64 bit) */
-#define UPCIE_NVME_REG_CMBLOC 0x38   /* Controller Memory Buffer Location */
-#define UPCIE_NVME_REG_CMBSZ  0x3c   /* Controller Memory Buffer Size */
-#define UPCIE_NVME_REG_DBS    0x1000 /* first doorbell */
+/** Controller registers (Base spec 3.1.3, Figure 33). */
+#define UPCIE_NVME_REG_CAP    0x00   /**< Controller Capabilities (64 bit) */
+#define UPCIE_NVME_REG_VS     0x08   /**< Version */
+#define UPCIE_NVME_REG_INTMS  0x0c   /**< Interrupt Mask Set */
+#define UPCIE_NVME_REG_INTMC  0x10   /**< Interrupt Mask Clear */
+#define UPCIE_NVME_REG_CC     0x14   /**< Controller Configuration */
+#define UPCIE_NVME_REG_CSTS   0x1c   /**< Controller Status */
+#define UPCIE_NVME_REG_NSSR   0x20   /**< NVM Subsystem Reset */
+#define UPCIE_NVME_REG_AQA    0x24   /**< Admin Queue Attributes */
+#define UPCIE_NVME_REG_ASQ    0x28   /**< Admin Submission Queue Base (64 bit) */
+#define UPCIE_NVME_REG_ACQ    0x30   /**< Admin Completion Queue Base (64 bit) */
+#define UPCIE_NVME_REG_CMBLOC 0x38   /**< Controller Memory Buffer Location */
+#define UPCIE_NVME_REG_CMBSZ  0x3c   /**< Controller Memory Buffer Size */
+#define UPCIE_NVME_REG_DBS    0x1000 /**< first doorbell */
 
 /* CAP: Controller Capabilities (Base spec 3.1.3.1). */
-/* Maximum Queue Entries Supported, 0's based. */
+/** Maximum Queue Entries Supported, 0's based. */
 static inline uint32_t upcie_nvme_cap_mqes(uint64_t cap)
 {
 	return (uint32_t)(cap & 0xffff);
 }
-/* Contiguous Queues Required. */
+/** Contiguous Queues Required. */
 static inline uint32_t upcie_nvme_cap_cqr(uint64_t cap)
 {
 	return (uint32_t)((cap >> 16) & 0x1);
 }
-/* Arbitration Mechanism Supported. */
+/** Arbitration Mechanism Supported. */
 static inline uint32_t upcie_nvme_cap_ams(uint64_t cap)
 {
 	return (uint32_t)((cap >> 17) & 0x3);
 }
-/* Timeout, in 500 ms units: worst-case time for CSTS.RDY to change. */
+/** Timeout, in 500 ms units: worst-case time for CSTS.RDY to change. */
 static inline uint32_t upcie_nvme_cap_to(uint64_t cap)
 {
 	return (uint32_t)((cap >> 24) & 0xff);
 }
-/* Doorbell Stride: doorbells are (4 << DSTRD) bytes apart. */
+/** Doorbell Stride: doorbells are (4 << DSTRD) bytes apart. */
 static inline uint32_t upcie_nvme_cap_dstrd(uint64_t cap)
 {
 	return (uint32_t)((cap >> 32) & 0xf);
 }
-/* NVM Subsystem Reset Supported. */
+/** NVM Subsystem Reset Supported. */
 static inline uint32_t upcie_nvme_cap_nssrs(uint64_t cap)
 {
 	return (uint32_t)((cap >> 36) & 0x1);
 }
-/* Command Sets Supported (bit 0: NVM, bit 6: I/O command sets, bit 7: admin only). */
+/** Command Sets Supported (bit 0: NVM, bit 6: I/O command sets, bit 7: admin only). */
 static inline uint32_t upcie_nvme_cap_css(uint64_t cap)
 {
 	return (uint32_t)((cap >> 37) & 0xff);
 }
-/* Memory Page Size Minimum: 2 ^ (12 + MPSMIN) bytes. */
+/** Memory Page Size Minimum: 2 ^ (12 + MPSMIN) bytes. */
 static inline uint32_t upcie_nvme_cap_mpsmin(uint64_t cap)
 {
 	return (uint32_t)((cap >> 48) & 0xf);
 }
-/* Memory Page Size Maximum: 2 ^ (12 + MPSMAX) bytes. */
+/** Memory Page Size Maximum: 2 ^ (12 + MPSMAX) bytes. */
 static inline uint32_t upcie_nvme_cap_mpsmax(uint64_t cap)
 {
 	return (uint32_t)((cap >> 52) & 0xf);
 }
-/* Controller Memory Buffer Supported. */
+/** Controller Memory Buffer Supported. */
 static inline uint32_t upcie_nvme_cap_cmbs(uint64_t cap)
 {
 	return (uint32_t)((cap >> 57) & 0x1);
@@ -106,62 +106,69 @@ static inline uint32_t upcie_nvme_cap_cmbs(uint64_t cap)
 #define UPCIE_NVME_CAP_CSS_IOCS 0x40
 #define UPCIE_NVME_CAP_CSS_NOIO 0x80
 
-/* VS: Version (Base spec 3.1.3.2). */
+/** VS: Version (Base spec 3.1.3.2): Major Version Number. */
 static inline uint32_t upcie_nvme_vs_mjr(uint32_t vs)
 {
 	return vs >> 16;
 }
+/** VS: Minor Version Number. */
 static inline uint32_t upcie_nvme_vs_mnr(uint32_t vs)
 {
 	return (vs >> 8) & 0xff;
 }
+/** VS: Tertiary Version Number. */
 static inline uint32_t upcie_nvme_vs_ter(uint32_t vs)
 {
 	return vs & 0xff;
 }
 
-/* CC: Controller Configuration (Base spec 3.1.3.5). */
+/** CC: Controller Configuration (Base spec 3.1.3.5). */
 #define UPCIE_NVME_CC_EN	   (1u << 0)
-#define UPCIE_NVME_CC_CSS_SHIFT	   4 /* I/O Command Set Selected */
+#define UPCIE_NVME_CC_CSS_SHIFT	   4 /**< I/O Command Set Selected */
 #define UPCIE_NVME_CC_CSS_NVM	   0u
 #define UPCIE_NVME_CC_CSS_ALL	   6u
 #define UPCIE_NVME_CC_CSS_ADMIN	   7u
-#define UPCIE_NVME_CC_MPS_SHIFT	   7  /* Memory Page Size: 2 ^ (12 + MPS) */
-#define UPCIE_NVME_CC_AMS_SHIFT	   11 /* Arbitration Mechanism Selected */
-#define UPCIE_NVME_CC_SHN_SHIFT	   14 /* Shutdown Notification */
+#define UPCIE_NVME_CC_MPS_SHIFT	   7  /**< Memory Page Size: 2 ^ (12 + MPS) */
+#define UPCIE_NVME_CC_AMS_SHIFT	   11 /**< Arbitration Mechanism Selected */
+#define UPCIE_NVME_CC_SHN_SHIFT	   14 /**< Shutdown Notification */
 #define UPCIE_NVME_CC_SHN_MASK	   (3u << 14)
 #define UPCIE_NVME_CC_SHN_NORMAL   (1u << 14)
 #define UPCIE_NVME_CC_SHN_ABRUPT   (2u << 14)
-#define UPCIE_NVME_CC_IOSQES_SHIFT 16 /* I/O SQ Entry Size: 2 ^ n */
-#define UPCIE_NVME_CC_IOCQES_SHIFT 20 /* I/O CQ Entry Size: 2 ^ n */
+#define UPCIE_NVME_CC_IOSQES_SHIFT 16 /**< I/O SQ Entry Size: 2 ^ n */
+#define UPCIE_NVME_CC_IOCQES_SHIFT 20 /**< I/O CQ Entry Size: 2 ^ n */
 
-/* Field readers for CC, used by the emulated controller and printers. */
+/** CC field reader: Enable (field readers for CC serve the emulated controller and printers). */
 static inline uint32_t upcie_nvme_cc_en(uint32_t cc)
 {
 	return cc & 1;
 }
+/** CC field reader: I/O Command Set Selected. */
 static inline uint32_t upcie_nvme_cc_css(uint32_t cc)
 {
 	return (cc >> 4) & 0x7;
 }
+/** CC field reader: Memory Page Size: 2 ^ (12 + MPS) bytes. */
 static inline uint32_t upcie_nvme_cc_mps(uint32_t cc)
 {
 	return (cc >> 7) & 0xf;
 }
+/** CC field reader: Shutdown Notification. */
 static inline uint32_t upcie_nvme_cc_shn(uint32_t cc)
 {
 	return (cc >> 14) & 0x3;
 }
+/** CC field reader: I/O SQ Entry Size: 2 ^ n. */
 static inline uint32_t upcie_nvme_cc_iosqes(uint32_t cc)
 {
 	return (cc >> 16) & 0xf;
 }
+/** CC field reader: I/O CQ Entry Size: 2 ^ n. */
 static inline uint32_t upcie_nvme_cc_iocqes(uint32_t cc)
 {
 	return (cc >> 20) & 0xf;
 }
 
-/* CSTS: Controller Status (Base spec 3.1.3.6). */
+/** CSTS: Controller Status (Base spec 3.1.3.6). */
 #define UPCIE_NVME_CSTS_RDY	    (1u << 0)
 #define UPCIE_NVME_CSTS_CFS	    (1u << 1)
 #define UPCIE_NVME_CSTS_SHST_MASK   (3u << 2)
@@ -171,50 +178,55 @@ static inline uint32_t upcie_nvme_cc_iocqes(uint32_t cc)
 #define UPCIE_NVME_CSTS_NSSRO	    (1u << 4)
 #define UPCIE_NVME_CSTS_PP	    (1u << 5)
 
-/* Ready. */
+/** Ready. */
 static inline uint32_t upcie_nvme_csts_rdy(uint32_t csts)
 {
 	return csts & 1;
 }
-/* Controller Fatal Status. */
+/** Controller Fatal Status. */
 static inline uint32_t upcie_nvme_csts_cfs(uint32_t csts)
 {
 	return (csts >> 1) & 1;
 }
-/* Shutdown Status: 0 normal, 1 in progress, 2 complete. */
+/** Shutdown Status: 0 normal, 1 in progress, 2 complete. */
 static inline uint32_t upcie_nvme_csts_shst(uint32_t csts)
 {
 	return (csts >> 2) & 3;
 }
 
-/* AQA: Admin Queue Attributes, both sizes 0's based. */
+/** AQA: Admin Queue Attributes, both sizes 0's based. */
 static inline uint32_t upcie_nvme_aqa(uint32_t sq_entries, uint32_t cq_entries)
 {
 	return ((cq_entries - 1) << 16) | (sq_entries - 1);
 }
 
-/* Doorbells (Base spec 3.1.3.x): SQ y tail at 0x1000 + (2y) * (4 << DSTRD),
- * CQ y head at 0x1000 + (2y + 1) * (4 << DSTRD). */
+/**
+ * Offset of the SQ tail doorbell of queue qid.
+ *
+ * Doorbells (Base spec 3.1.3.x): SQ y tail at 0x1000 + (2y) * (4 << DSTRD),
+ * CQ y head at 0x1000 + (2y + 1) * (4 << DSTRD).
+ */
 static inline uint32_t upcie_nvme_sq_db_off(uint32_t qid, uint32_t dstrd)
 {
 	return UPCIE_NVME_REG_DBS + (2 * qid) * (4u << dstrd);
 }
+/** Offset of the CQ head doorbell of queue qid (see upcie_nvme_sq_db_off()). */
 static inline uint32_t upcie_nvme_cq_db_off(uint32_t qid, uint32_t dstrd)
 {
 	return UPCIE_NVME_REG_DBS + (2 * qid + 1) * (4u << dstrd);
 }
 
-/* Submission queue entry (Base spec 4.2, Figure 88). */
+/** Submission queue entry (Base spec 4.2, Figure 88). */
 struct upcie_nvme_sqe {
-	uint8_t opc;   /* opcode */
-	uint8_t flags; /* FUSE (bits 1:0), PSDT (bits 7:6) */
-	uint16_t cid;  /* command identifier */
-	uint32_t nsid; /* namespace identifier */
+	uint8_t opc;   /**< opcode */
+	uint8_t flags; /**< FUSE (bits 1:0), PSDT (bits 7:6) */
+	uint16_t cid;  /**< command identifier */
+	uint32_t nsid; /**< namespace identifier */
 	uint32_t cdw2;
 	uint32_t cdw3;
-	uint64_t mptr; /* metadata pointer */
-	uint64_t prp1; /* data pointer, PRP entry 1 */
-	uint64_t prp2; /* data pointer, PRP entry 2 or PRP list */
+	uint64_t mptr; /**< metadata pointer */
+	uint64_t prp1; /**< data pointer, PRP entry 1 */
+	uint64_t prp2; /**< data pointer, PRP entry 2 or PRP list */
 	uint32_t cdw10;
 	uint32_t cdw11;
 	uint32_t cdw12;
@@ -224,59 +236,59 @@ struct upcie_nvme_sqe {
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_sqe) == 64, "SQE is 64 bytes");
 
-/* Completion queue entry (Base spec 4.6, Figure 90). */
+/** Completion queue entry (Base spec 4.6, Figure 90). */
 struct upcie_nvme_cqe {
-	uint32_t dw0;	 /* command specific */
-	uint32_t dw1;	 /* command specific */
-	uint16_t sqhd;	 /* SQ head pointer */
-	uint16_t sqid;	 /* SQ identifier */
-	uint16_t cid;	 /* command identifier */
-	uint16_t status; /* bit 0: phase tag; bits 15:1: status field */
+	uint32_t dw0;	 /**< command specific */
+	uint32_t dw1;	 /**< command specific */
+	uint16_t sqhd;	 /**< SQ head pointer */
+	uint16_t sqid;	 /**< SQ identifier */
+	uint16_t cid;	 /**< command identifier */
+	uint16_t status; /**< bit 0: phase tag; bits 15:1: status field */
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_cqe) == 16, "CQE is 16 bytes");
 
-/* Status field of a CQE (Base spec 4.6.1). */
+/** Status field of a CQE (Base spec 4.6.1). */
 static inline uint16_t upcie_nvme_cqe_phase(const struct upcie_nvme_cqe *cqe)
 {
 	return cqe->status & 1;
 }
-/* Status Code. */
+/** Status Code. */
 static inline uint16_t upcie_nvme_cqe_sc(const struct upcie_nvme_cqe *cqe)
 {
 	return (cqe->status >> 1) & 0xff;
 }
-/* Status Code Type. */
+/** Status Code Type. */
 static inline uint16_t upcie_nvme_cqe_sct(const struct upcie_nvme_cqe *cqe)
 {
 	return (cqe->status >> 9) & 0x7;
 }
-/* Do Not Retry. */
+/** Do Not Retry. */
 static inline uint16_t upcie_nvme_cqe_dnr(const struct upcie_nvme_cqe *cqe)
 {
 	return (cqe->status >> 15) & 1;
 }
-/* More: more status information in the Error Information log page. */
+/** More: more status information in the Error Information log page. */
 static inline uint16_t upcie_nvme_cqe_more(const struct upcie_nvme_cqe *cqe)
 {
 	return (cqe->status >> 14) & 1;
 }
-/* Command Retry Delay: which CRDT field (1..3) to wait before a retry; 0 none. */
+/** Command Retry Delay: which CRDT field (1..3) to wait before a retry; 0 none. */
 static inline uint16_t upcie_nvme_cqe_crd(const struct upcie_nvme_cqe *cqe)
 {
 	return (cqe->status >> 12) & 3;
 }
-/* (SCT << 8) | SC: 0 is success; the form status values take in this library. */
+/** (SCT << 8) | SC: 0 is success; the form status values take in this library. */
 static inline uint16_t upcie_nvme_cqe_status(const struct upcie_nvme_cqe *cqe)
 {
 	return (uint16_t)((upcie_nvme_cqe_sct(cqe) << 8) | upcie_nvme_cqe_sc(cqe));
 }
-/* Build the CQE status field from (SCT << 8) | SC, a DNR bit and a phase. */
+/** Build the CQE status field from (SCT << 8) | SC, a DNR bit and a phase. */
 static inline uint16_t upcie_nvme_status_field(uint16_t status, int dnr, int phase)
 {
 	return (uint16_t)(((status & 0x7ff) << 1) | ((dnr ? 1u : 0u) << 15) | (phase ? 1u : 0u));
 }
 
-/* Admin opcodes (Base spec 5, Figure 138). */
+/** Admin opcodes (Base spec 5, Figure 138). */
 enum {
 	UPCIE_NVME_ADM_DELETE_SQ = 0x00,
 	UPCIE_NVME_ADM_CREATE_SQ = 0x01,
@@ -291,7 +303,7 @@ enum {
 	UPCIE_NVME_ADM_DBBUF_CONFIG = 0x7c,
 };
 
-/* NVM command set opcodes (NVM Command Set spec 3). */
+/** NVM command set opcodes (NVM Command Set spec 3). */
 enum {
 	UPCIE_NVME_CMD_FLUSH = 0x00,
 	UPCIE_NVME_CMD_WRITE = 0x01,
@@ -300,49 +312,50 @@ enum {
 	UPCIE_NVME_CMD_DSM = 0x09,
 };
 
-/* Every namespace (Base spec 3.2.1.2). */
+/** Every namespace (Base spec 3.2.1.2). */
 #define UPCIE_NVME_NSID_ALL 0xffffffffu
 
-/* Identify CNS values (Base spec 5.17, Figure 273). */
+/** Identify CNS values (Base spec 5.17, Figure 273). */
 enum {
 	UPCIE_NVME_CNS_NS = 0x00,
 	UPCIE_NVME_CNS_CTRL = 0x01,
 	UPCIE_NVME_CNS_ACTIVE_NS_LIST = 0x02,
 };
 
-/* Feature identifiers (Base spec 5.27.1). */
+/** Feature identifiers (Base spec 5.27.1). */
 enum {
 	UPCIE_NVME_FEAT_ARBITRATION = 0x01,
 	UPCIE_NVME_FEAT_POWER_MGMT = 0x02,
 	UPCIE_NVME_FEAT_TEMP_THRESH = 0x04,
 	UPCIE_NVME_FEAT_VOLATILE_WC = 0x06,
 	UPCIE_NVME_FEAT_NUM_QUEUES = 0x07,
-	UPCIE_NVME_FEAT_IRQ_COALESCE = 0x08, /* THR (7:0, 0's based), TIME (15:8, 100 us) */
-	UPCIE_NVME_FEAT_IRQ_CONFIG = 0x09,   /* IV (15:0), CD (16): coalescing disable */
+	UPCIE_NVME_FEAT_IRQ_COALESCE = 0x08, /**< THR (7:0, 0's based), TIME (15:8, 100 us) */
+	UPCIE_NVME_FEAT_IRQ_CONFIG = 0x09,   /**< IV (15:0), CD (16): coalescing disable */
 };
 
-/* Log page identifiers (Base spec 5.16.1). */
+/** Log page identifiers (Base spec 5.16.1). */
 enum {
 	UPCIE_NVME_LOG_ERROR = 0x01,
 	UPCIE_NVME_LOG_SMART = 0x02,
 	UPCIE_NVME_LOG_FW_SLOT = 0x03,
 };
 
-/* Create I/O CQ / SQ flags (CDW11). */
-#define UPCIE_NVME_QUEUE_PC  (1u << 0) /* physically contiguous */
-#define UPCIE_NVME_QUEUE_IEN (1u << 1) /* Create I/O CQ: interrupts enabled; IV in bits 31:16 */
-#define UPCIE_NVME_CQ_IEN    (1u << 1) /* interrupts enabled */
+/** Create I/O CQ / SQ flags (CDW11). */
+#define UPCIE_NVME_QUEUE_PC  (1u << 0) /**< physically contiguous */
+#define UPCIE_NVME_QUEUE_IEN (1u << 1) /**< Create I/O CQ: interrupts enabled; IV in bits 31:16 */
+#define UPCIE_NVME_CQ_IEN    (1u << 1) /**< interrupts enabled */
 
-/* DSM attributes (CDW11) and range (NVM Command Set spec 3.2.3). */
-#define UPCIE_NVME_DSM_AD (1u << 2) /* Attribute Deallocate */
+/** DSM attributes (CDW11) and range (NVM Command Set spec 3.2.3). */
+#define UPCIE_NVME_DSM_AD (1u << 2) /**< Attribute Deallocate */
+/** A Dataset Management range (upcie_nvme_deallocate()). */
 struct upcie_nvme_dsm_range {
-	uint32_t cattr;
-	uint32_t nlb;
-	uint64_t slba;
+	uint32_t cattr; /**< context attributes */
+	uint32_t nlb;	/**< length in logical blocks (1-based) */
+	uint64_t slba;	/**< starting LBA */
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_dsm_range) == 16, "DSM range is 16 bytes");
 
-/* Status Code Types (Base spec 4.6.1.2). */
+/** Status Code Types (Base spec 4.6.1.2). */
 enum {
 	UPCIE_NVME_SCT_GENERIC = 0x0,
 	UPCIE_NVME_SCT_CMD_SPECIFIC = 0x1,
@@ -353,7 +366,7 @@ enum {
 
 #define UPCIE_NVME_SC(sct, sc) ((uint16_t)(((sct) << 8) | (sc)))
 
-/* Status values in the (SCT << 8) | SC form. Generic (Figure 94). */
+/** Status values in the (SCT << 8) | SC form. Generic (Figure 94). */
 enum {
 	UPCIE_NVME_SC_SUCCESS = UPCIE_NVME_SC(0, 0x00),
 	UPCIE_NVME_SC_INVALID_OPCODE = UPCIE_NVME_SC(0, 0x01),
@@ -376,7 +389,7 @@ enum {
 	UPCIE_NVME_SC_NS_NOT_READY = UPCIE_NVME_SC(0, 0x82),
 };
 
-/* Command specific (Figure 95 and the command sections). */
+/** Command specific (Figure 95 and the command sections). */
 enum {
 	UPCIE_NVME_SC_CQ_INVALID = UPCIE_NVME_SC(1, 0x00),
 	UPCIE_NVME_SC_QID_INVALID = UPCIE_NVME_SC(1, 0x01),
@@ -391,13 +404,13 @@ enum {
 	UPCIE_NVME_SC_ATTEMPTED_WRITE_RO = UPCIE_NVME_SC(1, 0x82),
 };
 
-/* Media and data integrity errors (Figure 96). */
+/** Media and data integrity errors (Figure 96). */
 enum {
 	UPCIE_NVME_SC_WRITE_FAULT = UPCIE_NVME_SC(2, 0x80),
 	UPCIE_NVME_SC_UNRECOVERED_READ = UPCIE_NVME_SC(2, 0x81),
 };
 
-/*
+/**
  * Path related statuses (Figure 97). The library posts the two host
  * statuses itself, for commands it ends without a completion from the
  * device, and only once the device can no longer touch their buffers:
@@ -416,18 +429,18 @@ enum {
 	UPCIE_NVME_SC_HOST_ABORTED = UPCIE_NVME_SC(3, 0x71),
 };
 
-/* Readable name of a (SCT << 8) | SC status; never NULL. */
+/** Readable name of a (SCT << 8) | SC status; never NULL. */
 const char *upcie_nvme_status_str(uint16_t status);
 
-/* LBA Format (NVM Command Set spec 4.1.5.1, Figure 98). */
+/** LBA Format (NVM Command Set spec 4.1.5.1, Figure 98). */
 struct upcie_nvme_lbaf {
-	uint16_t ms;   /* Metadata Size */
-	uint8_t lbads; /* LBA Data Size: 2 ^ n bytes */
-	uint8_t rp;    /* Relative Performance (bits 1:0) */
+	uint16_t ms;   /**< Metadata Size */
+	uint8_t lbads; /**< LBA Data Size: 2 ^ n bytes */
+	uint8_t rp;    /**< Relative Performance (bits 1:0) */
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_lbaf) == 4, "LBA format is 4 bytes");
 
-/* Power State Descriptor (Base spec Figure 276). */
+/** Power State Descriptor (Base spec Figure 276). */
 struct upcie_nvme_psd {
 	uint16_t mp;
 	uint8_t rsvd2;
@@ -447,49 +460,49 @@ struct upcie_nvme_psd {
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_psd) == 32, "power state descriptor is 32 bytes");
 
-/* Identify Controller data structure (Base spec 5.17.2.1, Figure 275). */
+/** Identify Controller data structure (Base spec 5.17.2.1, Figure 275). */
 struct upcie_nvme_id_ctrl {
-	uint16_t vid;	 /* PCI Vendor ID */
-	uint16_t ssvid;	 /* PCI Subsystem Vendor ID */
-	char sn[20];	 /* Serial Number */
-	char mn[40];	 /* Model Number */
-	char fr[8];	 /* Firmware Revision */
-	uint8_t rab;	 /* Recommended Arbitration Burst */
-	uint8_t ieee[3]; /* IEEE OUI Identifier */
-	uint8_t cmic;	 /* Controller Multi-Path I/O and Namespace Sharing */
-	uint8_t mdts;	 /* Maximum Data Transfer Size: 2 ^ n * CAP.MPSMIN; 0 = no limit */
-	uint16_t cntlid; /* Controller ID */
-	uint32_t ver;	 /* Version */
+	uint16_t vid;	 /**< PCI Vendor ID */
+	uint16_t ssvid;	 /**< PCI Subsystem Vendor ID */
+	char sn[20];	 /**< Serial Number */
+	char mn[40];	 /**< Model Number */
+	char fr[8];	 /**< Firmware Revision */
+	uint8_t rab;	 /**< Recommended Arbitration Burst */
+	uint8_t ieee[3]; /**< IEEE OUI Identifier */
+	uint8_t cmic;	 /**< Controller Multi-Path I/O and Namespace Sharing */
+	uint8_t mdts;	 /**< Maximum Data Transfer Size: 2 ^ n * CAP.MPSMIN; 0 = no limit */
+	uint16_t cntlid; /**< Controller ID */
+	uint32_t ver;	 /**< Version */
 	uint32_t rtd3r;
 	uint32_t rtd3e;
 	uint32_t oaes;
 	uint32_t ctratt;
 	uint16_t rrls;
 	uint8_t rsvd102[9];
-	uint8_t cntrltype; /* Controller Type: 1 I/O, 2 discovery, 3 admin */
+	uint8_t cntrltype; /**< Controller Type: 1 I/O, 2 discovery, 3 admin */
 	uint8_t fguid[16];
 	uint16_t crdt[3];
 	uint8_t rsvd134[122];
-	uint16_t oacs; /* Optional Admin Command Support */
-	uint8_t acl;   /* Abort Command Limit, 0's based */
+	uint16_t oacs; /**< Optional Admin Command Support */
+	uint8_t acl;   /**< Abort Command Limit, 0's based */
 	uint8_t aerl;
 	uint8_t frmw;
-	uint8_t lpa;  /* Log Page Attributes */
-	uint8_t elpe; /* Error Log Page Entries, 0's based */
+	uint8_t lpa;  /**< Log Page Attributes */
+	uint8_t elpe; /**< Error Log Page Entries, 0's based */
 	uint8_t npss;
 	uint8_t avscc;
 	uint8_t apsta;
 	uint16_t wctemp;
 	uint16_t cctemp;
 	uint8_t rsvd270[242];
-	uint8_t sqes; /* SQ Entry Size: max (7:4), required (3:0) */
-	uint8_t cqes; /* CQ Entry Size */
+	uint8_t sqes; /**< SQ Entry Size: max (7:4), required (3:0) */
+	uint8_t cqes; /**< CQ Entry Size */
 	uint16_t maxcmd;
-	uint32_t nn;   /* Number of Namespaces */
-	uint16_t oncs; /* Optional NVM Command Support */
+	uint32_t nn;   /**< Number of Namespaces */
+	uint16_t oncs; /**< Optional NVM Command Support */
 	uint16_t fuses;
 	uint8_t fna;
-	uint8_t vwc; /* Volatile Write Cache */
+	uint8_t vwc; /**< Volatile Write Cache */
 	uint16_t awun;
 	uint16_t awupf;
 	uint8_t icsvscc;
@@ -506,20 +519,20 @@ struct upcie_nvme_id_ctrl {
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_id_ctrl) == 4096, "Identify Controller is 4096 bytes");
 
-/* OACS bits. */
+/** OACS bits. */
 #define UPCIE_NVME_OACS_DBBUF (1u << 8)
-/* ONCS bits. */
+/** ONCS bits. */
 #define UPCIE_NVME_ONCS_WRITE_ZEROES (1u << 3)
 #define UPCIE_NVME_ONCS_DSM	     (1u << 2)
 
-/* Identify Namespace data structure (NVM Command Set spec 4.1.5.1, Figure 97). */
+/** Identify Namespace data structure (NVM Command Set spec 4.1.5.1, Figure 97). */
 struct upcie_nvme_id_ns {
-	uint64_t nsze; /* Namespace Size, in LBAs */
-	uint64_t ncap; /* Namespace Capacity */
-	uint64_t nuse; /* Namespace Utilization */
+	uint64_t nsze; /**< Namespace Size, in LBAs */
+	uint64_t ncap; /**< Namespace Capacity */
+	uint64_t nuse; /**< Namespace Utilization */
 	uint8_t nsfeat;
-	uint8_t nlbaf; /* Number of LBA Formats, 0's based */
-	uint8_t flbas; /* Formatted LBA Size: format index in bits 3:0 (and 6:5) */
+	uint8_t nlbaf; /**< Number of LBA Formats, 0's based */
+	uint8_t flbas; /**< Formatted LBA Size: format index in bits 3:0 (and 6:5) */
 	uint8_t mc;
 	uint8_t dpc;
 	uint8_t dps;
@@ -556,13 +569,13 @@ struct upcie_nvme_id_ns {
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_id_ns) == 4096, "Identify Namespace is 4096 bytes");
 
-/* Index of the LBA format in use (FLBAS bits 3:0, and 6:5 as the high bits). */
+/** Index of the LBA format in use (FLBAS bits 3:0, and 6:5 as the high bits). */
 static inline uint32_t upcie_nvme_id_ns_flbas_idx(const struct upcie_nvme_id_ns *ns)
 {
 	return (uint32_t)((ns->flbas & 0xf) | (((ns->flbas >> 5) & 0x3) << 4));
 }
 
-/* Error Information log entry (Base spec 5.16.1.2, Figure 205). */
+/** Error Information log entry (Base spec 5.16.1.2, Figure 205). */
 struct upcie_nvme_error_log {
 	uint64_t error_count;
 	uint16_t sqid;
@@ -580,10 +593,10 @@ struct upcie_nvme_error_log {
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_error_log) == 64, "error log entry is 64 bytes");
 
-/* SMART / Health Information log (Base spec 5.16.1.3, Figure 207). */
+/** SMART / Health Information log (Base spec 5.16.1.3, Figure 207). */
 struct upcie_nvme_smart_log {
 	uint8_t critical_warning;
-	uint16_t temperature; /* Kelvin; unaligned in the spec */
+	uint16_t temperature; /**< Kelvin; unaligned in the spec */
 	uint8_t avail_spare;
 	uint8_t spare_thresh;
 	uint8_t percent_used;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/*
- * PCI devices
- * ===========
+/**
+ * @file
+ * @brief PCI devices
  *
  * A device handle opened by name: a PCI address ("0000:01:00.0" or the
  * short "01:00.0") or "sim" for the in-process emulated controller. Each
@@ -68,72 +68,139 @@ extern "C" {
 struct upcie_sim;
 struct upcie_pci_dev;
 
+/** A PCI address: domain, bus, device, function. */
 struct upcie_pci_addr {
-	uint16_t domain;
-	uint8_t bus;
-	uint8_t dev;  /* 0..31 */
-	uint8_t func; /* 0..7 */
+	uint16_t domain; /**< PCI segment (domain) */
+	uint8_t bus;	 /**< bus number */
+	uint8_t dev;	 /**< 0..31 */
+	uint8_t func;	 /**< 0..7 */
 };
 
-/* "0000:01:00.0" plus NUL. */
+/** "0000:01:00.0" plus NUL. */
 #define UPCIE_PCI_ADDR_STRLEN 13
 
-/* Parse "dddd:bb:dd.f" or "bb:dd.f" (hex). Anything else: -EINVAL. */
+/**
+ * Text to address.
+ *
+ * Parse "dddd:bb:dd.f" or "bb:dd.f" (hex). Anything else: -EINVAL.
+ * @return 0 or -EINVAL.
+ */
 int upcie_pci_addr_parse(const char *str, struct upcie_pci_addr *addr);
 
-/* Write "dddd:bb:dd.f"; returns the length, or -ENOSPC if buf is too small. */
+/**
+ * Address to text.
+ *
+ * Write "dddd:bb:dd.f" into buf (UPCIE_PCI_ADDR_STRLEN bytes are enough).
+ * @return the length, or -ENOSPC if buf is too small.
+ */
 int upcie_pci_addr_format(const struct upcie_pci_addr *addr, char *buf, size_t len);
 
+/** The backend a handle runs on (see the list at the top of pci.h). */
 enum upcie_pci_backend {
-	UPCIE_PCI_BACKEND_AUTO = 0, /* from the driver the device is bound to */
-	UPCIE_PCI_BACKEND_SIM,
-	UPCIE_PCI_BACKEND_UIO,
-	UPCIE_PCI_BACKEND_VFIO,
+	UPCIE_PCI_BACKEND_AUTO = 0, /**< from the driver the device is bound to */
+	UPCIE_PCI_BACKEND_SIM,	    /**< the in-process emulated controller (sim.h) */
+	UPCIE_PCI_BACKEND_UIO,	    /**< uio_pci_generic */
+	UPCIE_PCI_BACKEND_VFIO,	    /**< vfio-pci */
 };
 
-/* What a backend needs from DMA memory. */
-#define UPCIE_PCI_DMA_NEEDS_HUGEPAGES (1u << 0) /* bus addresses are physical */
-#define UPCIE_PCI_DMA_BUS_CONTIGUOUS  (1u << 1) /* one mapping gives contiguous bus addresses */
+/**
+ * @name DMA capabilities
+ * What a backend needs from DMA memory (upcie_pci_dma_caps()).
+ * @{
+ */
+#define UPCIE_PCI_DMA_NEEDS_HUGEPAGES (1u << 0) /**< bus addresses are physical */
+#define UPCIE_PCI_DMA_BUS_CONTIGUOUS  (1u << 1) /**< one mapping gives contiguous bus addresses */
+/** @} */
 
+/** Options of upcie_pci_open(); NULL takes the defaults. */
 struct upcie_pci_opts {
-	enum upcie_pci_backend backend; /* AUTO, or force one */
-	struct upcie_sim *sim;		/* "sim": this model (caller keeps ownership);
+	enum upcie_pci_backend backend; /**< AUTO, or force one */
+	struct upcie_sim *sim;		/**< "sim": this model (caller keeps ownership);
 					   NULL: a default threaded model owned by the handle */
-	const char *sysfs_root;		/* NULL: "/sys" (tests pass a fake tree) */
-	uint64_t reserved[6];		/* zero: room for options of later releases */
+	const char *sysfs_root;		/**< NULL: "/sys" (tests pass a fake tree) */
+	uint64_t reserved[6];		/**< zero: room for options of later releases */
 };
 
-/* Open a device. NULL and errno on failure; upcie_errmsg() says why and what to do.
- * EBUSY: another handle owns it (the message names the process). */
+/**
+ * Open a device by name.
+ *
+ * The backend is chosen from the driver the device is bound to (or
+ * opts->backend); one owner per device (-EBUSY), bus mastering off (see
+ * "Ownership and bus mastering" at the top of pci.h).
+ * @param name a PCI address ("0000:01:00.0", "01:00.0") or "sim"
+ * @param opts options, or NULL for the defaults
+ * @return the handle, or NULL and errno on failure; upcie_errmsg() says
+ * why and what to do. EBUSY: another handle owns it (the message names the
+ * process).
+ */
 struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_opts *opts);
+/** Unmap the BARs, leave bus mastering off, release the device; NULL is ignored. */
 void upcie_pci_close(struct upcie_pci_dev *dev);
 
+/** The device's name: its address as "dddd:bb:dd.f", or "sim". */
 const char *upcie_pci_name(const struct upcie_pci_dev *dev);
+/** The backend the handle runs on. */
 enum upcie_pci_backend upcie_pci_backend(const struct upcie_pci_dev *dev);
+/** Readable name of a backend ("uio", "vfio", "sim", "auto"). */
 const char *upcie_pci_backend_name(enum upcie_pci_backend backend);
+/** What the backend needs from DMA memory: UPCIE_PCI_DMA_* bits. */
 unsigned upcie_pci_dma_caps(const struct upcie_pci_dev *dev);
-/* The sim behind a "sim" handle, else NULL. */
+/** The sim behind a "sim" handle, else NULL. */
 struct upcie_sim *upcie_pci_sim(const struct upcie_pci_dev *dev);
 
+/**
+ * Map a memory BAR.
+ *
+ * Mapped once; later calls return the same mapping.
+ * @param dev the device
+ * @param bar BAR index (0..5)
+ * @param va receives the mapping's address
+ * @param len receives its length in bytes
+ * @return 0 or a negative errno.
+ */
 int upcie_pci_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size_t *len);
+/** Unmap a BAR mapped by upcie_pci_bar_map() (close unmaps every BAR). */
 void upcie_pci_bar_unmap(struct upcie_pci_dev *dev, unsigned bar);
 
+/**
+ * Read len bytes of config space at offset off into buf.
+ * @return 0 or a negative errno.
+ */
 int upcie_pci_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, size_t len);
+/**
+ * Write len bytes from buf to config space at offset off.
+ * @return 0 or a negative errno.
+ */
 int upcie_pci_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *buf, size_t len);
 
+/**
+ * Set or clear Bus Master Enable (PCI COMMAND bit 2).
+ * @return 0 or a negative errno.
+ */
 int upcie_pci_bus_master(struct upcie_pci_dev *dev, bool enable);
 
-/*
+/**
+ * Give the device access to memory, one bus address per page (used by dma.h).
+ *
  * Make [va, va + len) reachable by the device. len and va are multiples of
  * page_size; bus[i] receives the bus address of page i. Undo with
  * upcie_pci_dma_unmap() with the same va, len and bus array.
  */
 int upcie_pci_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
 		      uint64_t *bus);
+/**
+ * Take back what upcie_pci_dma_map() gave the device.
+ *
+ * va, len, page_size and bus as given to upcie_pci_dma_map().
+ * @return 0 or a negative errno.
+ */
 int upcie_pci_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
 			const uint64_t *bus);
 
-/* 0 while the device is usable; -ENODEV once the kernel asked for it back
+/**
+ * Has the kernel asked for the device back?
+ *
+ * 0 while the device is usable; -ENODEV once the kernel asked for it back
  * (vfio device request: hot-unplug or unbind) or it is gone (uio: unbound,
  * removed, config space unreadable or all-ones). Sticky: -ENODEV with the
  * same message from then on. Non-blocking, one or two syscalls: meant for
@@ -141,11 +208,17 @@ int upcie_pci_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t 
  * -ENODEV, close the handle: under vfio the kernel's unplug waits for it. */
 int upcie_pci_check(struct upcie_pci_dev *dev);
 
+/**
+ * Let a polled backend make progress.
+ *
+ * Steps the sim when it has no thread of its own; nothing on uio and vfio.
+ * Called by the library's wait loops, never on the I/O path.
+ */
 void upcie_pci_idle(struct upcie_pci_dev *dev);
 
-/*
- * Interrupts
- * ----------
+/**
+ * Interrupt kinds, and how each backend delivers interrupts.
+ *
  * A handle delivers interrupts as file descriptors that poll() readable
  * when their vector fired:
  *
@@ -190,22 +263,68 @@ enum upcie_pci_irq_kind {
 	UPCIE_PCI_IRQ_MSIX,
 };
 
+/** What upcie_pci_irq_info() reports. */
 struct upcie_pci_irq_info {
-	enum upcie_pci_irq_kind kind;
-	unsigned nvec;	  /* vectors the function offers (INTx: 1) */
-	unsigned enabled; /* vectors enabled now, 0 when off */
-	uint32_t reserved[5];
+	enum upcie_pci_irq_kind kind; /**< none, INTx or MSI-X */
+	unsigned nvec;		      /**< vectors the function offers (INTx: 1) */
+	unsigned enabled;	      /**< vectors enabled now, 0 when off */
+	uint32_t reserved[5];	      /**< zeroed: room for fields of later releases */
 };
 
+/**
+ * Kind and number of interrupt vectors.
+ *
+ * 0 vectors when none: upcie_pci_irq_enable() then fails with -ENOTSUP,
+ * saying why.
+ * @return 0 or a negative errno.
+ */
 int upcie_pci_irq_info(struct upcie_pci_dev *dev, struct upcie_pci_irq_info *info);
+/**
+ * Enable vectors 0..nvec-1 (MSI-X) or the line (INTx: nvec 1).
+ *
+ * Again with the same nvec: 0.
+ * @return 0 or a negative errno (-ENOTSUP: no interrupts).
+ */
 int upcie_pci_irq_enable(struct upcie_pci_dev *dev, unsigned nvec);
+/** Back to no interrupts (close does it too). */
 void upcie_pci_irq_disable(struct upcie_pci_dev *dev);
+/**
+ * A listener for vector vec.
+ *
+ * @return an fd the caller polls, readable once the vector fired after the
+ * last ack, or a negative errno; release it with upcie_pci_irq_close().
+ */
 int upcie_pci_irq_open(struct upcie_pci_dev *dev, unsigned vec);
+/** Release a listener from upcie_pci_irq_open(). */
 void upcie_pci_irq_close(struct upcie_pci_dev *dev, unsigned vec, int fd);
+/**
+ * Consume what fired on a listener and, for INTx, unmask the line.
+ *
+ * No lost wake-up: ack, then look at the completion queue, then sleep.
+ * @return 1 when it had fired, 0 when not, or a negative errno.
+ */
 int upcie_pci_irq_ack(struct upcie_pci_dev *dev, unsigned vec, int fd);
+/**
+ * An fd that turns readable when the kernel wants the device back.
+ *
+ * It turns readable (and stays so) when the kernel asks for the device
+ * back (vfio's request interrupt), so a sleeper wakes.
+ * @return the fd, or -1 when the backend has none (removal is then found
+ * by upcie_pci_check() from health checks).
+ */
 int upcie_pci_gone_fd(struct upcie_pci_dev *dev);
 
-/*
+/* MMIO accessors (documented at upcie_mmio_read32()). */
+#if defined(__SANITIZE_THREAD__)
+#define UPCIE_MMIO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UPCIE_MMIO_TSAN 1
+#endif
+#endif
+/**
+ * Read a 32-bit register at byte offset off of a mapped BAR.
+ *
  * MMIO accessors: plain volatile accesses of the natural width.
  *
  * Under ThreadSanitizer they are atomic, with release (write) and acquire
@@ -218,13 +337,6 @@ int upcie_pci_gone_fd(struct upcie_pci_dev *dev);
  * (PCIe: a read completion does not pass posted writes). Other builds keep
  * the plain accesses: the same code as before, no change of ordering.
  */
-#if defined(__SANITIZE_THREAD__)
-#define UPCIE_MMIO_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UPCIE_MMIO_TSAN 1
-#endif
-#endif
 static inline uint32_t upcie_mmio_read32(const volatile void *base, uint32_t off)
 {
 #ifdef UPCIE_MMIO_TSAN
@@ -234,6 +346,7 @@ static inline uint32_t upcie_mmio_read32(const volatile void *base, uint32_t off
 	return *(const volatile uint32_t *)((const volatile char *)base + off);
 #endif
 }
+/** Write a 32-bit register at byte offset off of a mapped BAR. */
 static inline void upcie_mmio_write32(volatile void *base, uint32_t off, uint32_t val)
 {
 #ifdef UPCIE_MMIO_TSAN
@@ -242,7 +355,7 @@ static inline void upcie_mmio_write32(volatile void *base, uint32_t off, uint32_
 	*(volatile uint32_t *)((volatile char *)base + off) = val;
 #endif
 }
-/* 64-bit registers as two 32-bit accesses, low first (Base spec 3.1.3: the
+/** 64-bit registers as two 32-bit accesses, low first (Base spec 3.1.3: the
  * host may access 64-bit registers as two dwords). */
 static inline uint64_t upcie_mmio_read64(const volatile void *base, uint32_t off)
 {
@@ -250,6 +363,7 @@ static inline uint64_t upcie_mmio_read64(const volatile void *base, uint32_t off
 	uint64_t hi = upcie_mmio_read32(base, off + 4);
 	return lo | (hi << 32);
 }
+/** Write a 64-bit register as two 32-bit writes, low dword first. */
 static inline void upcie_mmio_write64(volatile void *base, uint32_t off, uint64_t val)
 {
 	upcie_mmio_write32(base, off, (uint32_t)val);

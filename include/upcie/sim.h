@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/*
- * The emulated NVMe controller
- * ============================
+/**
+ * @file
+ * @brief The emulated NVMe controller
  *
  * An NVMe controller model that lives in the same process, behind the
  * "sim" PCI backend. It has a register BAR, doorbells honouring CAP.DSTRD,
@@ -50,116 +50,151 @@ extern "C" {
 
 struct upcie_sim;
 
+/** Most namespaces a model has. */
 #define UPCIE_SIM_MAX_NS 8
 
+/** One namespace of the model. */
 struct upcie_sim_ns_config {
-	uint32_t lba_size; /* 512 or 4096 (any power of two 512..65536) */
-	uint64_t nlbas;	   /* blocks */
-	uint16_t ms;	   /* metadata bytes per block reported by Identify (default 0);
+	uint32_t lba_size; /**< 512 or 4096 (any power of two 512..65536) */
+	uint64_t nlbas;	   /**< blocks */
+	uint16_t ms;	   /**< metadata bytes per block reported by Identify (default 0);
 			      the model keeps no metadata: for tests of drivers that refuse it */
 };
 
+/** What the model is; upcie_sim_config_default() fills the defaults named below. */
 struct upcie_sim_config {
-	uint16_t mqes;	       /* CAP.MQES, 0's based (default 1023) */
-	uint8_t dstrd;	       /* CAP.DSTRD (default 0) */
-	uint8_t to;	       /* CAP.TO in 500 ms units (default 2) */
-	uint8_t mdts;	       /* Identify MDTS, 2^n * 4 KiB; 0 = no limit (default 5: 128 KiB) */
-	bool cqr;	       /* CAP.CQR (default true) */
-	bool dbbuf;	       /* offer Doorbell Buffer Config (default true) */
-	uint16_t max_ioqpairs; /* I/O SQs and CQs it grants (default 16) */
-	uint32_t nr_ns;	       /* active namespaces, nsid 1..nr_ns (default 2) */
-	struct upcie_sim_ns_config ns[UPCIE_SIM_MAX_NS];
-	bool threaded; /* run on an own thread (default false) */
-	bool sgl;      /* SGLs for NVM I/O, Identify SGLS = 1 (default true) */
-	char serial[21];
-	char model[41];
+	uint16_t mqes;	       /**< CAP.MQES, 0's based (default 1023) */
+	uint8_t dstrd;	       /**< CAP.DSTRD (default 0) */
+	uint8_t to;	       /**< CAP.TO in 500 ms units (default 2) */
+	uint8_t mdts;	       /**< Identify MDTS, 2^n * 4 KiB; 0 = no limit (default 5: 128 KiB) */
+	bool cqr;	       /**< CAP.CQR (default true) */
+	bool dbbuf;	       /**< offer Doorbell Buffer Config (default true) */
+	uint16_t max_ioqpairs; /**< I/O SQs and CQs it grants (default 16) */
+	uint32_t nr_ns;	       /**< active namespaces, nsid 1..nr_ns (default 2) */
+	struct upcie_sim_ns_config ns[UPCIE_SIM_MAX_NS]; /**< the namespaces, nr_ns of them */
+	bool threaded;	 /**< run on an own thread (default false) */
+	bool sgl;	 /**< SGLs for NVM I/O, Identify SGLS = 1 (default true) */
+	char serial[21]; /**< Identify SN, NUL-terminated */
+	char model[41];	 /**< Identify MN, NUL-terminated */
 };
 
+/** A 2-namespace controller (512 B and 4 KiB blocks), with the defaults of upcie_sim_config. */
 void upcie_sim_config_default(struct upcie_sim_config *cfg);
 
-/* NULL and errno (EINVAL names the bad field in upcie_errmsg()). */
+/**
+ * Create a model.
+ *
+ * @return the model, or NULL and errno (EINVAL names the bad field in
+ * upcie_errmsg()).
+ */
 struct upcie_sim *upcie_sim_create(const struct upcie_sim_config *cfg);
+/** Stop the model's thread (if any) and free it; NULL is ignored. */
 void upcie_sim_destroy(struct upcie_sim *sim);
 
-/* Process register changes and every command queued; returns how many
+/**
+ * Process register changes and queued commands.
+ *
+ * Process register changes and every command queued; returns how many
  * commands it processed. Safe to call from any thread (serialized). */
 int upcie_sim_step(struct upcie_sim *sim);
 
+/** Faults to inject with upcie_sim_fault(). */
 enum upcie_sim_fault {
-	UPCIE_SIM_FAULT_NONE = 0,   /* clear all faults */
-	UPCIE_SIM_FAULT_RDY_NEVER,  /* CC.EN=1 never sets CSTS.RDY */
-	UPCIE_SIM_FAULT_CFS,	    /* CSTS.CFS set now */
-	UPCIE_SIM_FAULT_DROP_CQE,   /* the next 'arg' commands post no completion */
-	UPCIE_SIM_FAULT_STATUS_NTH, /* the arg-th command from now fails with 'status' */
-	UPCIE_SIM_FAULT_REMOVED,    /* registers read all-ones, nothing is processed */
-	UPCIE_SIM_FAULT_SHN_NEVER,  /* shutdown never completes */
-	UPCIE_SIM_FAULT_HOLD,	    /* the next 'arg' I/O commands are held, not run (see sim.c) */
-	UPCIE_SIM_FAULT_ABORT_LOST, /* Abort commands get no completion */
-	UPCIE_SIM_FAULT_DELETE_SQ_REFUSED, /* Delete I/O SQ fails */
-	/* Completions a buggy or racing device might post (I/O queues only): */
-	UPCIE_SIM_FAULT_DUP_CQE,     /* the next 'arg' completions are posted twice */
-	UPCIE_SIM_FAULT_STALE_CQE,   /* post again, at the next completion, the one
+	UPCIE_SIM_FAULT_NONE = 0,   /**< clear all faults */
+	UPCIE_SIM_FAULT_RDY_NEVER,  /**< CC.EN=1 never sets CSTS.RDY */
+	UPCIE_SIM_FAULT_CFS,	    /**< CSTS.CFS set now */
+	UPCIE_SIM_FAULT_DROP_CQE,   /**< the next 'arg' commands post no completion */
+	UPCIE_SIM_FAULT_STATUS_NTH, /**< the arg-th command from now fails with 'status' */
+	UPCIE_SIM_FAULT_REMOVED,    /**< registers read all-ones, nothing is processed */
+	UPCIE_SIM_FAULT_SHN_NEVER,  /**< shutdown never completes */
+	UPCIE_SIM_FAULT_HOLD, /**< the next 'arg' I/O commands are held, not run (see sim.c) */
+	UPCIE_SIM_FAULT_ABORT_LOST,	   /**< Abort commands get no completion */
+	UPCIE_SIM_FAULT_DELETE_SQ_REFUSED, /**< Delete I/O SQ fails */
+	/** Completions a buggy or racing device might post (I/O queues only): */
+	UPCIE_SIM_FAULT_DUP_CQE,     /**< the next 'arg' completions are posted twice */
+	UPCIE_SIM_FAULT_STALE_CQE,   /**< post again, at the next completion, the one
 					posted 'arg' (1..16) completions earlier on that CQ */
-	UPCIE_SIM_FAULT_FOREIGN_CQE, /* the next completion names another SQ id */
-	/* The next admin command with opcode 'arg' fails with 'status', or,
+	UPCIE_SIM_FAULT_FOREIGN_CQE, /**< the next completion names another SQ id */
+	/** The next admin command with opcode 'arg' fails with 'status', or,
 	 * with status 0, gets no completion (lost). */
 	UPCIE_SIM_FAULT_ADMIN_OPC,
-	/* Identify data (and CAP) a buggy device might return, from the next
+	/** Identify data (and CAP) a buggy device might return, from the next
 	 * enable or Identify on: 'arg' is an enum upcie_sim_bad_id. */
 	UPCIE_SIM_FAULT_BAD_ID,
-	/* Interrupts: the next 'arg' interrupts (0: one) are not signalled (their
+	/** Interrupts: the next 'arg' interrupts (0: one) are not signalled (their
 	 * entries still post); signal vector 'arg' now with nothing posted. */
-	UPCIE_SIM_FAULT_IRQ_LOST,
-	UPCIE_SIM_FAULT_IRQ_SPURIOUS,
+	UPCIE_SIM_FAULT_IRQ_LOST,     /**< see above */
+	UPCIE_SIM_FAULT_IRQ_SPURIOUS, /**< see above */
 };
 
+/** Bad Identify data for UPCIE_SIM_FAULT_BAD_ID. */
 enum upcie_sim_bad_id {
-	UPCIE_SIM_BAD_ID_MDTS0 = 1, /* Identify MDTS 0 (no limit) */
-	UPCIE_SIM_BAD_ID_NN_HUGE,   /* Identify NN 0xffffffff */
-	UPCIE_SIM_BAD_ID_FLBAS,	    /* namespace 1's FLBAS beyond NLBAF */
-	UPCIE_SIM_BAD_ID_NSZE0,	    /* namespace 1 reports NSZE 0 */
-	UPCIE_SIM_BAD_ID_MQES0,	    /* CAP.MQES 0 (a 1-entry queue: invalid) */
+	UPCIE_SIM_BAD_ID_MDTS0 = 1, /**< Identify MDTS 0 (no limit) */
+	UPCIE_SIM_BAD_ID_NN_HUGE,   /**< Identify NN 0xffffffff */
+	UPCIE_SIM_BAD_ID_FLBAS,	    /**< namespace 1's FLBAS beyond NLBAF */
+	UPCIE_SIM_BAD_ID_NSZE0,	    /**< namespace 1 reports NSZE 0 */
+	UPCIE_SIM_BAD_ID_MQES0,	    /**< CAP.MQES 0 (a 1-entry queue: invalid) */
 };
 
-/* status: (SCT << 8) | SC for STATUS_NTH and ADMIN_OPC, ignored otherwise.
+/**
+ * Inject a fault.
+ *
+ * status: (SCT << 8) | SC for STATUS_NTH and ADMIN_OPC, ignored otherwise.
  * What each fault does exactly is written above upcie_sim_fault() in
  * lib/sim/sim.c. Returns 0, or -EINVAL for a bad arg. */
 int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t arg,
 		    uint16_t status);
 
+/** The model's counters (upcie_sim_stats()). */
 struct upcie_sim_stats {
-	uint64_t sq_doorbells; /* SQ tail doorbell writes seen */
-	uint64_t cq_doorbells; /* CQ head doorbell writes seen */
-	uint64_t admin_cmds;
-	uint64_t io_cmds;
-	uint64_t errors;       /* completions with a non-zero status */
-	uint64_t xfer_errors;  /* PRP or address check failures */
-	uint64_t shadow_reads; /* shadow doorbell values taken */
-	uint64_t enables;      /* CC.EN 0 -> 1 transitions */
-	uint64_t shutdowns;    /* CC.SHN handled */
-	uint64_t aborts;       /* Abort commands seen */
+	uint64_t sq_doorbells; /**< SQ tail doorbell writes seen */
+	uint64_t cq_doorbells; /**< CQ head doorbell writes seen */
+	uint64_t admin_cmds;   /**< admin commands processed */
+	uint64_t io_cmds;      /**< I/O commands processed */
+	uint64_t errors;       /**< completions with a non-zero status */
+	uint64_t xfer_errors;  /**< PRP or address check failures */
+	uint64_t shadow_reads; /**< shadow doorbell values taken */
+	uint64_t enables;      /**< CC.EN 0 -> 1 transitions */
+	uint64_t shutdowns;    /**< CC.SHN handled */
+	uint64_t aborts;       /**< Abort commands seen */
 };
 
+/** The model's doorbell and command counters, into st. */
 void upcie_sim_stats(struct upcie_sim *sim, struct upcie_sim_stats *st);
-/* Interrupts the model signalled on vector vec (UINT32_MAX: all vectors).
+/**
+ * Interrupts signalled.
+ *
+ * Interrupts the model signalled on vector vec (UINT32_MAX: all vectors).
  * It has one MSI-X vector per queue id (max_ioqpairs + 1); see
  * upcie_pci_irq_enable(). */
 uint64_t upcie_sim_irqs(struct upcie_sim *sim, unsigned vec);
+/** Zero the counters of upcie_sim_stats(). */
 void upcie_sim_stats_reset(struct upcie_sim *sim);
 
-/* Run the commands held by UPCIE_SIM_FAULT_HOLD now, as a late device
+/**
+ * Run held commands late (fault HOLD).
+ *
+ * Run the commands held by UPCIE_SIM_FAULT_HOLD now, as a late device
  * would (their data moves, their completions post) if the controller still
  * has their queue; returns how many ran. */
 int upcie_sim_release_held(struct upcie_sim *sim);
-/* Raise an Asynchronous Event: completes a held event request (or waits
+/**
+ * Raise an Asynchronous Event.
+ *
+ * Raise an Asynchronous Event: completes a held event request (or waits
  * for one) with dword 0 = type | info << 8 | lid << 16. */
 int upcie_sim_event(struct upcie_sim *sim, uint8_t type, uint8_t info, uint8_t lid);
-/* Make namespaces 1..nr_ns active (at most the number the model was
+/**
+ * Attach or detach namespaces (with an event).
+ *
+ * Make namespaces 1..nr_ns active (at most the number the model was
  * created with) and raise Namespace Attribute Changed; the nsids that
  * changed go into the Changed Namespace List (log 04h) until it is read. */
 int upcie_sim_set_active_ns(struct upcie_sim *sim, uint32_t nr_ns);
 
-/*
+/**
+ * A DMA hook: sees every data transfer to or from host memory.
+ *
  * Every data transfer the model makes to or from host memory for an admin
  * or NVM command, as it happens (after the address checks, before the
  * bytes move): bus address (the virtual address in the sim), length and
@@ -171,9 +206,13 @@ int upcie_sim_set_active_ns(struct upcie_sim *sim, uint32_t nr_ns);
  * the model's lock held: the hook must not call the model.
  */
 typedef void (*upcie_sim_dma_hook)(void *arg, uint64_t bus, size_t len, bool to_host);
+/** Watch every data transfer to / from host memory with hook(arg, ...); NULL turns it off. */
 void upcie_sim_set_dma_hook(struct upcie_sim *sim, upcie_sim_dma_hook hook, void *arg);
 
-/* Process at most max queued commands (register changes first); returns
+/**
+ * Process at most max queued commands, round-robin over SQs.
+ *
+ * Process at most max queued commands (register changes first); returns
  * how many it processed, or -EINVAL. The SQs, admin included, take turns
  * one command each, in qid order, starting after the SQ served last by the
  * previous call: stepping one command at a time moves every queue.
@@ -182,14 +221,17 @@ void upcie_sim_set_dma_hook(struct upcie_sim *sim, upcie_sim_dma_hook hook, void
  * register changes. */
 int upcie_sim_step_n(struct upcie_sim *sim, uint32_t max);
 
-/* Bus Master Enable as the model sees it (PCI COMMAND bit 2): while it is
+/**
+ * PCI Bus Master Enable as the model sees it.
+ *
+ * Bus Master Enable as the model sees it (PCI COMMAND bit 2): while it is
  * off the model fetches no command, moves no data, reads or writes no
  * shadow doorbell and posts no completion (events wait, held commands stay
  * held); registers still work, and a reset drops queued commands as usual.
  * Off at power-on. false for NULL. */
 bool upcie_sim_bus_master(struct upcie_sim *sim);
 
-/* Backing memory of namespace nsid and its length, or NULL. */
+/** Backing memory of namespace nsid and its length (into *len), or NULL (for checks). */
 void *upcie_sim_ns_data(struct upcie_sim *sim, uint32_t nsid, size_t *len);
 
 #ifdef __cplusplus

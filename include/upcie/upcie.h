@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/*
- * libupcie: a user-space PCIe NVMe driver library
- * ===============================================
+/**
+ * @file
+ * @brief libupcie: a user-space PCIe NVMe driver library
  *
  * Include this one header to get the whole public API:
  *

@@ -8,8 +8,7 @@
  * print, whether or not a DMA heap is ever made. Both answers are one file
  * away (/proc/meminfo, /proc/self/mountinfo), so the library reads them
  * itself, only when a heap is created, and has no load-time side effects.
- * The hugepages tool still uses libhugetlbfs where it adds something (the
- * statfs test before an unmount).
+ * The hugepages tool does without it too (statfs() before an unmount).
  */
 #ifndef UPCIE_LIB_DMA_HUGETLB_H
 #define UPCIE_LIB_DMA_HUGETLB_H

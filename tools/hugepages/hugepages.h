@@ -12,9 +12,9 @@
  *
  * Everything is read from the kernel's files under /sys and /proc (or
  * --sysfs-root and --proc-root): one code path for the running system and
- * the fake trees of the tests. libhugetlbfs serves where it adds something:
- * umount asks it whether DIR really is a hugetlbfs (statfs magic) before
- * unmounting on the running system.
+ * the fake trees of the tests. Before unmounting on the running system,
+ * umount also asks statfs() whether DIR really is a hugetlbfs (its magic
+ * number); no libhugetlbfs is needed.
  */
 #ifndef UPCIE_TOOLS_HUGEPAGES_H
 #define UPCIE_TOOLS_HUGEPAGES_H

@@ -7,11 +7,24 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
-#include <hugetlbfs.h>
+#include <linux/magic.h>
 
 #include "hugepages.h"
+
+/*
+ * Is dir itself on a hugetlbfs? statfs() magic, as libhugetlbfs's
+ * hugetlbfs_test_path() answers it: the tool needs nothing else from that
+ * library.
+ */
+static bool on_hugetlbfs(const char *dir)
+{
+	struct statfs sfs;
+
+	return statfs(dir, &sfs) == 0 && (unsigned long)sfs.f_type == HUGETLBFS_MAGIC;
+}
 
 /*
  * *dir made canonical in real (when it exists), then the index of the mount
@@ -126,8 +139,8 @@ int hp_cmd_umount(const struct hp_opts *o, const char *dir)
 	if (rc)
 		return rc;
 	idx = find_mount(o, &dir, real, &st, other, sizeof(other));
-	/* On the running system ask libhugetlbfs too (statfs magic). */
-	is_huge = idx >= 0 && (o->proc || hugetlbfs_test_path(dir) == 1);
+	/* On the running system ask the kernel too (statfs magic). */
+	is_huge = idx >= 0 && (o->proc || on_hugetlbfs(dir));
 	if (!is_huge) {
 		if (other[0] || idx >= 0) {
 			tool_err("%s is a %s mount, not hugetlbfs; refusing to unmount it", dir,
