@@ -3,7 +3,7 @@
 # build, the tests and the QEMU guest need, skipping those already present.
 # Needs root (or sudo) only when something is missing.
 
-UPCIE_BUILD_PKGS="gcc g++ meson ninja-build pkg-config libcunit1-dev libpci-dev pci.ids \
+UPCIE_BUILD_PKGS="gcc g++ meson ninja-build pkg-config libcunit1-dev libpci-dev pci.ids doxygen \
 libhugetlbfs-bin python3 clang-format abigail-tools debhelper dpkg-dev \
 fakeroot lintian valgrind"
 UPCIE_GUEST_PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio kmod"
