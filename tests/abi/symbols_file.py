@@ -96,7 +96,7 @@ def main(argv):
     if len(argv) != 2:
         sys.stderr.write(__doc__)
         return 2
-    root, lib = argv
+    root, lib = os.path.abspath(argv[0]), os.path.abspath(argv[1])
     tap = Tap()
     mapfile = os.path.join(root, "lib", "libupcie.map")
     symfile = os.path.join(root, "debian", "libupcie0.symbols")
