@@ -56,6 +56,12 @@ def run_doxygen(doxygen, template, outdir, version, strip, headers, html, man, x
     return open(warnlog).read() if os.path.exists(warnlog) else ""
 
 
+def escape_text_lines(text):
+    """Doxygen copies comment text into the page as it is: a line that starts
+    with ' (it writes quotes so) would be read as a request by groff."""
+    return re.sub(r"^'", r"\\&'", text, flags=re.M)
+
+
 def header_page(name):
     """Man page name of a header's page: nvme.h.3 -> upcie_nvme.h.3."""
     return "libupcie.3" if name == "upcie.h.3" else "upcie_" + name
@@ -78,8 +84,11 @@ def man_pages(src, dst, headers):
             text = f".so man3/{target}\n"
         elif name in hdr_pages:
             name = header_page(name)
+            text = escape_text_lines(text)
         elif not PUBLIC.match(name):
             continue  # the directory page, pages of unnamed types
+        else:
+            text = escape_text_lines(text)
         with open(os.path.join(dst, name), "w", encoding="utf-8") as f:
             f.write(text)
         kept += 1

@@ -76,7 +76,7 @@ struct upcie_pci_addr {
 	uint8_t func;	 /**< 0..7 */
 };
 
-/** "0000:01:00.0" plus NUL. */
+/** Bytes of an address as text: "0000:01:00.0" plus NUL. */
 #define UPCIE_PCI_ADDR_STRLEN 13
 
 /**
@@ -115,7 +115,7 @@ enum upcie_pci_backend {
 /** Options of upcie_pci_open(); NULL takes the defaults. */
 struct upcie_pci_opts {
 	enum upcie_pci_backend backend; /**< AUTO, or force one */
-	struct upcie_sim *sim;		/**< "sim": this model (caller keeps ownership);
+	struct upcie_sim *sim;		/**< for "sim": this model (caller keeps ownership);
 					   NULL: a default threaded model owned by the handle */
 	const char *sysfs_root;		/**< NULL: "/sys" (tests pass a fake tree) */
 	uint64_t reserved[6];		/**< zero: room for options of later releases */
