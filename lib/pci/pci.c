@@ -14,9 +14,9 @@
 
 #include <upcie/pci.h>
 #include <upcie/version.h>
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
-#include "log.h"
+#include "core/log.h"
 #include "pci/backend.h"
 
 #define PCI_COMMAND	   0x04

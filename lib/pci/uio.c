@@ -47,10 +47,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
-#include "log.h"
-#include "page.h"
+#include "core/log.h"
+#include "core/page.h"
 #include "pci/backend.h"
 #include "pci/uio.h"
 

@@ -38,10 +38,10 @@
 
 #include <linux/vfio.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
-#include "log.h"
-#include "page.h"
+#include "core/log.h"
+#include "core/page.h"
 #include "pci/vfio.h"
 
 #define VFIO_DRIVER "vfio-pci"
