@@ -4,7 +4,7 @@
 # fields, one "nsid:" entry per namespace; bad usage or a malformed
 # device exits 1, an absent device 2.
 # Prints TAP.
-#   tests/identify-sim.sh PATH_TO_UPCIE_IDENTIFY
+#   tests/tools/identify-sim.sh PATH_TO_UPCIE_IDENTIFY
 set -u
 id=$1
 # A cross build runs the program through meson's exe wrapper (qemu-user).
