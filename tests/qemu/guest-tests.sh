@@ -2,7 +2,7 @@
 #
 # Integration tests on QEMU's NVMe controllers, run in both configurations
 # (uio: no IOMMU; vfio: intel-iommu). The topology is topology.py's table
-# (UPCIE_TOPO_* here; tests/qemu/README.md shows it).
+# (UPCIE_TOPO_* here; qemu/README.md shows it).
 #
 #  0. guest-tools.sh: the devbind and hugepages CLIs (see there).
 #  1. Refusals on the real path: an address that does not exist, a

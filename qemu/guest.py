@@ -26,8 +26,12 @@ import time
 import topology
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+# The guest-side test scripts: run-guest runs one of them, and each may
+# source the others from /upcie/qemu in the guest.
+GUEST_TESTS = os.path.join(SRC, "tests", "qemu")
 # Prepares an arm64 sysroot, kernel and busybox (a foreign architecture).
-FOREIGN_ROOT = os.path.join(HERE, "..", "..", "scripts", "aarch64-sysroot")
+FOREIGN_ROOT = os.path.join(SRC, "scripts", "aarch64-sysroot")
 
 # Exit statuses of a boot (run-guest's, and what bench/run and scripts/demo test).
 OK, FAILED, SETUP, NO_RESULT, TIMEOUT = 0, 1, 2, 3, 124
@@ -265,7 +269,7 @@ def stage_fio(stage, build, groot):
     if not fio or not os.path.exists(engine) or groot.sysroot:
         return False
     copy_to(engine, f"{stage}/upcie/fio/libupcie-fio.so")
-    copy_to(os.path.join(HERE, "..", "fio", "fio-sim.sh"), f"{stage}/upcie/fio/fio-sim.sh")
+    copy_to(os.path.join(SRC, "tests", "fio", "fio-sim.sh"), f"{stage}/upcie/fio/fio-sim.sh")
     copy_to(fio, f"{stage}/upcie/bin/fio")
     for p, src in set(groot.libs(fio) + groot.libs(engine)):
         if not os.path.exists(stage + p):
@@ -298,7 +302,8 @@ def build_initramfs(work, build, config, script, kver, groot, say):
     copy_to(groot.busybox(), f"{stage}/bin/busybox")
     copy_to(os.path.join(HERE, "guest-init.sh"), f"{stage}/init")
     os.chmod(f"{stage}/init", 0o755)
-    for f in glob.glob(os.path.join(HERE, "*.sh")):
+    for f in glob.glob(os.path.join(HERE, "guest-lib.sh")) + glob.glob(
+            os.path.join(GUEST_TESTS, "*.sh")):
         copy_to(f, f"{stage}/upcie/qemu/{os.path.basename(f)}")
     copy_to(script, f"{stage}/upcie/guest-script.sh")
     with open(f"{stage}/upcie/qemu/topology.env", "w") as f:

@@ -6,7 +6,7 @@
 # Environment set by the guest /init:
 #   UPCIE_CONFIG    uio | vfio
 #   UPCIE_CTRL_<L>  BDF of controller <L> of the topology (see the table in
-#                   topology.py and tests/qemu/README.md): A (2 namespaces,
+#                   topology.py and qemu/README.md): A (2 namespaces,
 #                   512 B and 4 KiB LBAs), B (small MDTS, 2 I/O queue pairs),
 #                   C and D (behind one PCI bridge: one IOMMU group under
 #                   vfio), E (hot-pluggable, behind a pcie-root-port)
