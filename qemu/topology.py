@@ -20,9 +20,13 @@ needed and a Config naming it; Config.exclude drops controllers the machine
 cannot host (for example devices behind a pci-bridge under an SMMU).
 """
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
+from tap import Tap  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -332,15 +336,11 @@ def main(argv):
         with open(argv[2]) as f:
             got = readme_current(f.read())
         want = readme_section()
-        if got == want:
-            print(f"ok 1 - {argv[2]}: topology section matches topology.py")
-            print("1..1")
-            return 0
-        print(f"not ok 1 - {argv[2]}: topology section differs from topology.py")
-        print("# regenerate it: replace the section with the output of "
-              "qemu/topology.py readme")
-        print("1..1")
-        return 1
+        tap = Tap()
+        tap.ok(got == want, f"{argv[2]}: topology section matches topology.py",
+               detail="regenerate it: replace the section with the output of "
+                      "qemu/topology.py readme")
+        return tap.done()
     if len(argv) == 3 and argv[1] == "update-readme":
         with open(argv[2]) as f:
             text = f.read()
