@@ -145,8 +145,6 @@ enum upcie_pci_backend upcie_pci_backend(const struct upcie_pci_dev *dev);
 const char *upcie_pci_backend_name(enum upcie_pci_backend backend);
 /** What the backend needs from DMA memory: UPCIE_PCI_DMA_* bits. */
 unsigned upcie_pci_dma_caps(const struct upcie_pci_dev *dev);
-/** The sim behind a "sim" handle, else NULL. */
-struct upcie_sim *upcie_pci_sim(const struct upcie_pci_dev *dev);
 
 /**
  * Map a memory BAR.

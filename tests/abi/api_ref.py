@@ -27,7 +27,9 @@ import xml.etree.ElementTree as ET
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "..", "docs"))
+sys.path.insert(0, os.path.join(here, "..", "lib"))
 import apiref  # noqa: E402  (docs/apiref.py: the Doxyfile and how Doxygen runs)
+from tap import Tap, skip_all  # noqa: E402
 
 
 def text(node):
@@ -82,44 +84,32 @@ def main(argv):
     doxygen, template, lib, strip = argv[:4]
     headers = [os.path.abspath(h) for h in argv[4:]]
     if not doxygen:
-        print("1..0 # SKIP doxygen is not installed: apt-get install doxygen "
-              "(scripts/test installs it)")
-        return 0
-    n = 0
-    failed = 0
-
-    def point(ok, what, detail=""):
-        nonlocal n, failed
-        n += 1
-        print(f"{'ok' if ok else 'not ok'} {n} - {what}")
-        for line in detail.strip().splitlines()[:40]:
-            print(f"#   {line}")
-        failed += not ok
-
+        skip_all("doxygen is not installed: apt-get install doxygen (scripts/test installs it)")
+    tap = Tap()
+    point = tap.ok
     with tempfile.TemporaryDirectory() as tmp:
         warnings = apiref.run_doxygen(doxygen, template, tmp, "check", strip.split(os.pathsep),
                                       headers, html=False, man=False, xml=True)
         ents = entries(os.path.join(tmp, "xml"))
     point(not warnings.strip(), "doxygen reports no documentation errors in the headers",
-          warnings)
+          detail=warnings)
     kinds = ("function", "struct", "union", "enum", "typedef")
     for kind in kinds:
         names = sorted(k for k, v in ents.items() if v[0] == kind)
         for name in names:
             _, hdr, ok = ents[name]
             point(ok, f"{kind} {name} ({hdr}) has a reference entry",
-                  "" if ok else f"no /** ... */ comment attached to {name} in {hdr}")
+                  why=f"no /** ... */ comment attached to {name} in {hdr}")
     syms = exported(lib)
     point(bool(syms), f"{os.path.basename(lib)} exports {len(syms)} symbols")
     for s in syms:
         kind, hdr, ok = ents.get(s, (None, None, False))
         if kind is None:
             point(False, f"exported {s} is declared in an installed header",
-                  f"{s} is exported (lib/libupcie.map) but no installed header declares it")
+                  why=f"{s} is exported (lib/libupcie.map) but no installed header declares it")
         else:
             point(ok, f"exported {s} is documented ({hdr})")
-    print(f"1..{n}")
-    return 1 if failed else 0
+    return tap.done()
 
 
 if __name__ == "__main__":

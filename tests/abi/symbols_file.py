@@ -22,21 +22,8 @@ import subprocess
 import sys
 import tempfile
 
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def point(self, ok, name, detail="", skip=None):
-        self.n += 1
-        if skip:
-            print(f"ok {self.n} - {name} # SKIP {skip}")
-            return
-        print(f"{'ok' if ok else 'not ok'} {self.n} - {name}")
-        for line in detail.strip().splitlines()[:40]:
-            print(f"#   {line}")
-        self.failed += not ok
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from tap import Tap  # noqa: E402
 
 
 def read_map(path):
@@ -101,25 +88,25 @@ def main(argv):
     mapfile = os.path.join(root, "lib", "libupcie.map")
     symfile = os.path.join(root, "debian", "libupcie0.symbols")
     msyms, wild = read_map(mapfile)
-    tap.point(bool(msyms) and not wild, f"lib/libupcie.map names {len(msyms)} symbols, no wildcard",
-              "wildcards: " + ", ".join(wild) if wild else "")
+    tap.ok(bool(msyms) and not wild, f"lib/libupcie.map names {len(msyms)} symbols, no wildcard",
+           detail="wildcards: " + ", ".join(wild))
     dsyms, patterns = read_symbols(symfile)
     dnames = {k: v[0] for k, v in dsyms.items() if not k.startswith("UPCIE_")}
-    tap.point(not patterns, "debian/libupcie0.symbols has no pattern", "\n".join(patterns))
+    tap.ok(not patterns, "debian/libupcie0.symbols has no pattern", detail="\n".join(patterns))
     diff = [f"{s}: map {msyms.get(s)}, symbols file {dnames.get(s)}"
             for s in sorted(set(msyms) | set(dnames)) if msyms.get(s) != dnames.get(s)]
-    tap.point(not diff, "the symbols file lists the map's symbols at the map's nodes",
-              "\n".join(diff))
+    tap.ok(not diff, "the symbols file lists the map's symbols at the map's nodes",
+           detail="\n".join(diff))
     nodes = sorted(set(msyms.values()))
     missing = [n for n in nodes if n not in dsyms]
-    tap.point(not missing, f"the symbols file lists the nodes {' '.join(nodes)}",
-              "missing: " + " ".join(missing) if missing else "")
+    tap.ok(not missing, f"the symbols file lists the nodes {' '.join(nodes)}",
+           detail="missing: " + " ".join(missing))
     exp = exported(lib)
     diff = [f"{s}: exported {exp.get(s)}, map {msyms.get(s)}"
             for s in sorted(set(msyms) | set(exp)) if msyms.get(s) != exp.get(s)]
-    tap.point(bool(exp) and not diff,
-              f"{os.path.basename(lib)} exports exactly the map's symbols at their nodes",
-              "\n".join(diff))
+    tap.ok(bool(exp) and not diff,
+           f"{os.path.basename(lib)} exports exactly the map's symbols at their nodes",
+           detail="\n".join(diff))
 
     what = ["dpkg-gensymbols -c4 accepts debian/libupcie0.symbols",
             "dpkg-gensymbols -c4 fails when a symbol of the library is not listed",
@@ -127,7 +114,7 @@ def main(argv):
     if not shutil.which("dpkg-gensymbols") or not os.path.isfile(
             os.path.join(root, "debian", "control")):
         for w in what:
-            tap.point(True, w, skip="dpkg-gensymbols (dpkg-dev) or debian/control missing")
+            tap.skip(w, "dpkg-gensymbols (dpkg-dev) or debian/control missing")
     else:
         lines = open(symfile).read().splitlines(keepends=True)
         # dpkg-gensymbols reports a listed symbol as gone only when the
@@ -138,7 +125,7 @@ def main(argv):
         version = newest + "+abicheck"
         with tempfile.TemporaryDirectory() as tmp:
             rc, out = gensymbols(root, lib, symfile, version, tmp)
-            tap.point(rc == 0, what[0], out if rc else "")
+            tap.ok(rc == 0, what[0], detail=out)
             # A symbol of the library without its line: as if it was added
             # to the map and exported, and nobody listed it.
             victim = next(i for i, ln in enumerate(lines) if ln.startswith(" upcie_"))
@@ -147,20 +134,19 @@ def main(argv):
                 f.writelines(lines[:victim] + lines[victim + 1:])
             rc, out = gensymbols(root, lib, doctored, version, tmp)
             gone = lines[victim].split()[0]
-            tap.point(rc != 0 and "+" + lines[victim].rstrip() in out,
-                      f"{what[1]} ({gone} taken out)",
-                      "\n".join(ln for ln in out.splitlines() if not ln.startswith(" ")))
+            tap.diag("\n".join(ln for ln in out.splitlines() if not ln.startswith(" ")))
+            tap.ok(rc != 0 and "+" + lines[victim].rstrip() in out,
+                   f"{what[1]} ({gone} taken out)", why=f"dpkg-gensymbols exit {rc}")
             # A listed symbol the library does not have: a removed function.
             node = sorted(set(msyms.values()))[0]
             doctored = os.path.join(tmp, "removed.symbols")
             with open(doctored, "w") as f:
                 f.writelines(lines + [f" upcie_removed_fn@{node} {newest}\n"])
             rc, out = gensymbols(root, lib, doctored, version, tmp)
-            tap.point(rc != 0 and "#MISSING" in out and "upcie_removed_fn" in out,
-                      f"{what[2]} (upcie_removed_fn@{node} listed)",
-                      "\n".join(ln for ln in out.splitlines() if not ln.startswith(" ")))
-    print(f"1..{tap.n}")
-    return 1 if tap.failed else 0
+            tap.diag("\n".join(ln for ln in out.splitlines() if not ln.startswith(" ")))
+            tap.ok(rc != 0 and "#MISSING" in out and "upcie_removed_fn" in out,
+                   f"{what[2]} (upcie_removed_fn@{node} listed)", why=f"dpkg-gensymbols exit {rc}")
+    return tap.done()
 
 
 if __name__ == "__main__":
