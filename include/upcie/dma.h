@@ -22,12 +22,14 @@
  * device-visible region.
  *
  * Functions:
+ * ~~~
  *   upcie_dma_heap_create/_destroy
  *   upcie_dma_alloc()        device-contiguous, aligned (power of two)
  *   upcie_dma_alloc_pages()  page-aligned, page-granular
  *   upcie_dma_free()
  *   upcie_dma_bus()          bus address of a heap pointer
  *   upcie_dma_heap_info()    size, use, page size, hugepages or not
+ * ~~~
  *
  * Growth: a heap created with UPCIE_DMA_GROW adds a segment when an
  * allocation does not fit: new memory of the same kind (hugepages when the

@@ -9,6 +9,7 @@
  * command, and scatter lists. All of it is built on the calls of nvme.h.
  *
  * Shared controllers (lib/nvme/shared.c):
+ * ~~~
  *   upcie_nvme_ctrl_get()    open a device, a growable DMA heap and the
  *                            controller on first use; later calls for the
  *                            same device (any spelling of its address)
@@ -16,6 +17,7 @@
  *                            reference
  *   upcie_nvme_ctrl_put()    drop a reference; the last one closes
  *                            controller, heap and device
+ * ~~~
  * Each thread then creates its own queue pair on the shared controller:
  * upcie_nvme_qpair_create() and _destroy() serialize what they share with
  * other threads (queue ids, the admin queue, the controller's list of
@@ -23,18 +25,22 @@
  * uses on its I/O path, so they may run while other threads do I/O.
  *
  * Split transfers (lib/nvme/split.c):
+ * ~~~
  *   upcie_nvme_read_split/_write_split()  any number of blocks: as many
  *                            commands as MDTS requires, submitted
  *                            together (all or none), one callback when
  *                            the last completes, carrying the first error
+ * ~~~
  *
  * Scatter lists (lib/nvme/sgl.c):
+ * ~~~
  *   upcie_nvme_iov_setup()   fill an SQE's data pointer for a list of heap
  *                            buffers, as PRPs when the buffers allow it
  *                            (inner boundaries on memory pages), else as
  *                            an SGL when the controller supports SGLs
  *   upcie_nvme_submit_iov()  the same, submitted on a queue pair
  *   upcie_nvme_ctrl_sgl()    does the controller take SGLs for NVM I/O?
+ * ~~~
  *
  * Caveats: a shared controller belongs to the process that opened it;
  * after fork() the child cannot use it (get fails with -EBUSY and says

@@ -11,8 +11,10 @@
  * and what to do, in a per-thread buffer: upcie_errmsg() returns it.
  *
  * Functions:
+ * ~~~
  *   upcie_log_set()   install a callback (NULL restores the default)
  *   upcie_errmsg()    reason for the calling thread's last failure
+ * ~~~
  */
 #ifndef UPCIE_LOG_H
 #define UPCIE_LOG_H

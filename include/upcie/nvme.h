@@ -8,6 +8,7 @@
  * until an interrupt (upcie_nvme_qpair_wait).
  *
  * Controller:
+ * ~~~
  *   upcie_nvme_ctrl_open()     disable, set up the admin queue, enable,
  *                              identify, ask for I/O queues, list namespaces
  *   upcie_nvme_ctrl_close()    delete I/O queues, shut down (CC.SHN), free
@@ -19,8 +20,10 @@
  *   upcie_nvme_identify()      Identify with a CNS value
  *   upcie_nvme_get_log_page()  Get Log Page (error, SMART, ...)
  *   upcie_nvme_get/set_features()
+ * ~~~
  *
  * Queue pairs (one thread at a time each; no locks inside):
+ * ~~~
  *   upcie_nvme_qpair_create/_destroy
  *   upcie_nvme_read/_write/_flush/_write_zeroes/_deallocate/_submit_raw
  *       put one command in the SQ; the doorbell is rung by
@@ -30,10 +33,13 @@
  *                              doorbell write per call that reaped anything
  *   upcie_nvme_*_sync()        submit and wait, with a timeout
  *   upcie_nvme_qpair_wait()    sleep until completions (interrupts, or hybrid)
+ * ~~~
  *
  * For engines that build their own commands:
+ * ~~~
  *   upcie_nvme_submit_raw()    any SQE; the library sets CID and PRPs
  *   upcie_nvme_prp_setup()     PRP1/PRP2 and lists for a heap buffer
+ * ~~~
  *
  * Statuses: completions carry (SCT << 8) | SC, see nvme_spec.h (DNR, More
  * and CRD through upcie_nvme_cqe_dnr/_more/_crd); synchronous calls return
@@ -315,10 +321,12 @@ void upcie_nvme_ctrl_set_event_cb(struct upcie_nvme_ctrl *ctrl, upcie_nvme_event
  * Timeouts. When a command has been outstanding for the qpair's timeout
  * (measured by a coarse clock read every few hundred polls, never per
  * I/O), the timeout callback decides; without one, the default is ABORT.
+ * ~~~
  *   ABORT  send Abort for it; if the command does not complete within the
  *          admin timeout, reset the controller
  *   RESET  reset the controller now
  *   WAIT   give it another full timeout
+ * ~~~
  * Either way the command completes exactly once, through its callback:
  * with the device's status (Command Abort Requested after an Abort), or
  * UPCIE_NVME_SC_HOST_ABORTED after a reset. Its CID is never leaked.
@@ -473,11 +481,11 @@ int upcie_nvme_abort(struct upcie_nvme_qpair *qp, uint16_t cid);
  * by the next upcie_nvme_poll(), or at once with UPCIE_NVME_SUBMIT_RING in
  * flags. cb(arg, cqe) runs from upcie_nvme_poll() when it completed; buf
  * belongs to the device until then.
+ * nlb is the number of blocks (1-based). buf length = nlb * lba_size.
  *
- * Submit: 0 on success; -EAGAIN when the queue is full (never blocks);
+ * @return 0 on success; -EAGAIN when the queue is full (never blocks);
  * -EINVAL for a buffer outside the heap, a transfer above MDTS, nlb 0, or a
  * misaligned buffer (must be 4-byte aligned).
- * nlb is the number of blocks (1-based). buf length = nlb * lba_size.
  */
 int upcie_nvme_read(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
 		    uint32_t nlb, void *buf, upcie_nvme_cb cb, void *arg, unsigned flags);

@@ -12,6 +12,7 @@
  * specification fixes carries a _Static_assert.
  *
  * Functions:
+ * ~~~
  *   upcie_nvme_cap_*()        one accessor per CAP field
  *   upcie_nvme_csts_*()       one accessor per CSTS field
  *   upcie_nvme_cc_*()         CC field builders
@@ -19,6 +20,7 @@
  *   upcie_nvme_cq_db_off()    CQ head doorbell offset for a queue id
  *   upcie_nvme_cqe_status()   (SCT << 8) | SC of a completion
  *   upcie_nvme_status_str()   readable name of a status
+ * ~~~
  *
  * Caveats: the structures are little-endian as on the wire; this library
  * targets little-endian hosts only.
@@ -414,6 +416,7 @@ enum {
  * Path related statuses (Figure 97). The library posts the two host
  * statuses itself, for commands it ends without a completion from the
  * device, and only once the device can no longer touch their buffers:
+ * ~~~
  *   HOST_ABORTED      "Command Aborted By Host": the controller was reset
  *                     (or the queue deleted) before the command completed.
  *                     It may or may not have executed; the device no longer
@@ -422,6 +425,7 @@ enum {
  *   HOST_PATH_ERROR   "Host Pathing Error": the controller is gone (surprise
  *                     removal, the kernel took the device back) or failed
  *                     beyond recovery; it will never complete. DNR = 1.
+ * ~~~
  */
 enum {
 	UPCIE_NVME_SC_INTERNAL_PATH = UPCIE_NVME_SC(3, 0x00),

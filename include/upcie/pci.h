@@ -7,6 +7,7 @@
  * short "01:00.0") or "sim" for the in-process emulated controller. Each
  * handle runs on one backend:
  *
+ * ~~~
  *   uio   the device is bound to uio_pci_generic; BARs come from sysfs
  *         resourceN, config space from sysfs 'config', DMA addresses are
  *         physical (needs root and hugepages; unsafe without an IOMMU).
@@ -14,10 +15,12 @@
  *         regions of the VFIO device, DMA addresses are IOVAs mapped in
  *         the IOMMU (works with or without hugepages).
  *   sim   the emulated controller from sim.h; DMA addresses are virtual.
+ * ~~~
  *
  * Nothing above this layer knows which backend runs.
  *
  * Functions:
+ * ~~~
  *   upcie_pci_addr_parse()    text to address (-EINVAL on anything else)
  *   upcie_pci_addr_format()   address to "dddd:bb:dd.f"
  *   upcie_pci_open()          open by name, backend chosen from the bound driver;
@@ -31,8 +34,10 @@
  *   upcie_pci_check()         has the kernel asked for the device back?
  *   upcie_pci_idle()          let a polled backend make progress (sim);
  *                             called by wait loops, never on the I/O path
+ * ~~~
  *
  * Ownership and bus mastering (uio and vfio):
+ * ~~~
  *   - One owner per device across processes: open takes an advisory lock
  *     on /run/upcie/<dddd:bb:dd.f>.lock (else /tmp/upcie, said in the log;
  *     $UPCIE_LOCK_DIR overrides both). A second open, from another process
@@ -53,6 +58,7 @@
  *     freed right after; it is never needed, since every driver that takes
  *     the device next (nvme, vfio-pci users, this library) turns it on
  *     itself once the device is quiet. The rest of COMMAND is restored.
+ * ~~~
  */
 #ifndef UPCIE_PCI_H
 #define UPCIE_PCI_H
@@ -220,6 +226,7 @@ void upcie_pci_idle(struct upcie_pci_dev *dev);
  * A handle delivers interrupts as file descriptors that poll() readable
  * when their vector fired:
  *
+ * ~~~
  *   vfio  MSI-X: one eventfd per vector (VFIO_DEVICE_SET_IRQS), as many
  *         vectors as the function's MSI-X table has.
  *   uio   INTx: one line for the whole function. uio_pci_generic masks it
@@ -230,10 +237,12 @@ void upcie_pci_idle(struct upcie_pci_dev *dev);
  *         completions nobody reaps keeps it asserted and wakes the rest).
  *         MSI-X needs vfio: uio_pci_generic has no MSI support.
  *   sim   MSI-X: one eventfd per vector, raised by the model.
+ * ~~~
  *
  * Vector 0 is where the controller signals admin completions; the NVMe
  * layer gives each interrupt-driven I/O queue a vector of its own.
  *
+ * ~~~
  *   upcie_pci_irq_info()     kind and number of vectors (0 when none:
  *                            -ENOTSUP from enable, saying why)
  *   upcie_pci_irq_enable()   enable vectors 0..nvec-1 (MSI-X) or the line
@@ -250,6 +259,7 @@ void upcie_pci_idle(struct upcie_pci_dev *dev);
  *                            request interrupt), so a sleeper wakes; -1
  *                            when the backend has none (removal is then
  *                            found by upcie_pci_check() from health checks)
+ * ~~~
  *
  * No lost wake-up: ack, then look at the completion queue, then sleep.
  * The device writes a completion before it signals its interrupt, so a

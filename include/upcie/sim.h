@@ -17,6 +17,7 @@
  * The driver's wait loops step it through the PCI idle hook.
  *
  * Functions:
+ * ~~~
  *   upcie_sim_config_default()  a 2-namespace controller (512 B and 4 KiB)
  *   upcie_sim_create/_destroy
  *   upcie_pci_sim()             the model behind a PCI handle opened as "sim"
@@ -30,6 +31,7 @@
  *   upcie_sim_ns_data()         a namespace's backing memory (for checks)
  *   upcie_sim_set_dma_hook()    watch every data transfer to / from host memory
  *   upcie_sim_bus_master()      PCI Bus Master Enable as the model sees it
+ * ~~~
  *
  * Caveats: the model trusts nothing the driver writes into queues, but it
  * does read host memory directly, so it must be given the heap's ranges

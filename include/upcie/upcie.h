@@ -5,6 +5,7 @@
  *
  * Include this one header to get the whole public API:
  *
+ * ~~~
  *   nvme_spec.h  NVMe registers, commands, statuses, Identify structures
  *   pci.h        PCI device handles (uio, vfio and the emulated 'sim')
  *   dma.h        hugepage DMA heaps with virtual-to-bus translation
@@ -12,11 +13,14 @@
  *   engine.h     for I/O engines: shared controllers, split transfers,
  *                scatter lists (PRP lists and SGLs)
  *   version.h    UPCIE_VERSION_MAJOR/MINOR/PATCH, upcie_version()
+ * ~~~
  *
  * Not included here, include them when you need them:
+ * ~~~
  *   sim.h        the in-process emulated NVMe controller (fault injection,
  *                counters) behind the 'sim' backend: public, for tests and
  *                for users without hardware
+ * ~~~
  *
  * Error convention: functions return 0 (or a count) on success and a
  * negative errno on failure; functions returning a pointer return NULL and
