@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Build libupcie's API reference with Doxygen (meson: -Ddocs=true).
 
-    apiref.py DOXYGEN DOXYFILE_IN OUTDIR VERSION STRIP_DIR[:STRIP_DIR...] HEADER...
+    apiref.py DOXYGEN DOXYFILE_IN MAINPAGE OUTDIR VERSION STRIP_DIR[:STRIP_DIR...] HEADER...
 
-Fills docs/Doxyfile.in, runs Doxygen on the installed headers and leaves
-OUTDIR/html (the HTML reference) and OUTDIR/man3 (section 3 man pages).
+Fills docs/Doxyfile.in, runs Doxygen on the installed headers (and
+MAINPAGE, docs/api.md, as the HTML's first page) and leaves OUTDIR/html
+(the HTML reference) and OUTDIR/man3 (section 3 man pages).
 
 Doxygen writes one man page per header and per struct. With MAN_LINKS it
 adds one page per documented name (".so man3/<page>"): the functions,
@@ -37,13 +38,15 @@ def doxyfile(template, values):
     return text
 
 
-def run_doxygen(doxygen, template, outdir, version, strip, headers, html, man, xml):
+def run_doxygen(doxygen, template, outdir, version, strip, headers, html, man, xml,
+                mainpage=""):
     """Doxygen on headers into outdir (html/, man/man3/, xml/); returns its warnings."""
     warnlog = os.path.join(outdir, "doxygen-warnings.log")
     conf = doxyfile(template, {
         "VERSION": version,
         "OUTPUT": outdir,
-        "INPUT": " ".join(f'"{h}"' for h in headers),
+        "INPUT": " ".join(f'"{h}"' for h in headers + ([mainpage] if mainpage else [])),
+        "MAINPAGE": f'"{mainpage}"' if mainpage else "",
         "STRIP": " ".join(f'"{d}"' for d in strip),
         "WARNLOG": warnlog,
         "HTML": "YES" if html else "NO",
@@ -101,15 +104,16 @@ def man_pages(src, dst, headers):
 
 
 def main(argv):
-    if len(argv) < 6:
+    if len(argv) < 7:
         sys.stderr.write(__doc__)
         return 2
-    doxygen, template, outdir, version, strip = argv[:5]
-    headers = [os.path.abspath(h) for h in argv[5:]]
+    doxygen, template, mainpage, outdir, version, strip = argv[:6]
+    headers = [os.path.abspath(h) for h in argv[6:]]
     os.makedirs(outdir, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=outdir) as tmp:
         warnings = run_doxygen(doxygen, template, tmp, version, strip.split(os.pathsep),
-                               headers, html=True, man=True, xml=False)
+                               headers, html=True, man=True, xml=False,
+                               mainpage=os.path.abspath(mainpage))
         if warnings.strip():
             sys.stderr.write(warnings)
         for d in ("html", "man3"):
