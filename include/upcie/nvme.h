@@ -228,6 +228,12 @@ const struct upcie_nvme_ns *upcie_nvme_ns_next(const struct upcie_nvme_ctrl *ctr
  * After -ETIMEDOUT the controller is considered failed: the device may
  * still write buf, so keep it until upcie_nvme_ctrl_close() has reset the
  * controller.
+ * @param ctrl the controller
+ * @param sqe the command; the library sets its CID and, for buf, PRP1/PRP2
+ * @param buf data buffer from the heap, or NULL
+ * @param len bytes at buf
+ * @param cqe receives the completion, or NULL
+ * @param timeout_ms how long to wait; 0: the controller's admin timeout
  */
 int upcie_nvme_admin(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_sqe *sqe, void *buf,
 		     size_t len, struct upcie_nvme_cqe *cqe, uint32_t timeout_ms);
@@ -482,6 +488,17 @@ int upcie_nvme_abort(struct upcie_nvme_qpair *qp, uint16_t cid);
  * flags. cb(arg, cqe) runs from upcie_nvme_poll() when it completed; buf
  * belongs to the device until then.
  * nlb is the number of blocks (1-based). buf length = nlb * lba_size.
+ * Called from the qpair's owner thread (one thread at a time per qpair).
+ *
+ * @param qp the queue pair
+ * @param ns the namespace (upcie_nvme_ns_get()); a fenced one fails with
+ * -ESTALE
+ * @param slba first logical block
+ * @param nlb number of blocks, 1-based
+ * @param buf nlb * lba_size bytes from the controller's heap, 4-byte aligned
+ * @param cb called once with arg and the completion, from upcie_nvme_poll()
+ * @param arg passed to cb
+ * @param flags 0 or UPCIE_NVME_SUBMIT_RING
  *
  * @return 0 on success; -EAGAIN when the queue is full (never blocks);
  * -EINVAL for a buffer outside the heap, a transfer above MDTS, nlb 0, or a
@@ -544,6 +561,9 @@ void upcie_nvme_ring(struct upcie_nvme_qpair *qp);
  * that did not work); upcie_errmsg() says which. Outstanding commands then
  * complete with a host status as soon as the device can no longer touch
  * their buffers.
+ * Called from the qpair's owner thread (one thread at a time per qpair).
+ * @param qp the queue pair
+ * @param max most completions to reap; 0: all there are
  */
 int upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max);
 
