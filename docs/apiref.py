@@ -24,8 +24,45 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 
 PUBLIC = re.compile(r"^(upcie|UPCIE)_\w+\.3$")
+
+
+def text(node):
+    return "".join(node.itertext()).strip() if node is not None else ""
+
+
+def documented(node):
+    return bool(text(node.find("briefdescription")) or text(node.find("detaileddescription")))
+
+
+def entries(xmldir):
+    """{name: (kind, header, documented)} for what the headers declare."""
+    out = {}
+    index = ET.parse(os.path.join(xmldir, "index.xml")).getroot()
+    for comp in index.findall("compound"):
+        kind = comp.get("kind")
+        if kind not in ("file", "struct", "union"):
+            continue
+        root = ET.parse(os.path.join(xmldir, comp.get("refid") + ".xml")).getroot()
+        cdef = root.find("compounddef")
+        name = text(cdef.find("compoundname"))
+        if kind in ("struct", "union"):
+            loc = cdef.find("location")
+            hdr = os.path.basename(loc.get("file")) if loc is not None else "?"
+            out[name] = (kind, hdr, documented(cdef))
+            continue
+        hdr = os.path.basename(name)
+        for m in cdef.iter("memberdef"):
+            mk = m.get("kind")
+            if mk not in ("function", "typedef", "enum", "variable"):
+                continue
+            mname = text(m.find("name"))
+            if mk == "enum" and mname.startswith("@"):
+                mname = f"(unnamed {mname}) in {hdr}"  # its comment still counts
+            out[mname] = (mk, hdr, documented(m))
+    return out
 
 
 def doxyfile(template, values):
@@ -112,14 +149,21 @@ def main(argv):
     os.makedirs(outdir, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=outdir) as tmp:
         warnings = run_doxygen(doxygen, template, tmp, version, strip.split(os.pathsep),
-                               headers, html=True, man=True, xml=False,
+                               headers, html=True, man=True, xml=True,
                                mainpage=os.path.abspath(mainpage))
         if warnings.strip():
             sys.stderr.write(warnings)
         for d in ("html", "man3"):
             shutil.rmtree(os.path.join(outdir, d), ignore_errors=True)
         shutil.move(os.path.join(tmp, "html"), os.path.join(outdir, "html"))
-        man_pages(os.path.join(tmp, "man", "man3"), os.path.join(outdir, "man3"), headers)
+        man3 = os.path.join(outdir, "man3")
+        man_pages(os.path.join(tmp, "man", "man3"), man3, headers)
+        # "man NAME" must work for every function, struct, enum and typedef.
+        missing = [name for name in entries(os.path.join(tmp, "xml"))
+                   if not name.startswith("(")
+                   and not os.path.exists(os.path.join(man3, name + ".3"))]
+        if missing:
+            raise SystemExit("apiref: no man page for " + " ".join(sorted(missing)))
     return 0
 
 

@@ -23,49 +23,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ET
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "..", "docs"))
 sys.path.insert(0, os.path.join(here, "..", "lib"))
 import apiref  # noqa: E402  (docs/apiref.py: the Doxyfile and how Doxygen runs)
 from tap import Tap, skip_all  # noqa: E402
-
-
-def text(node):
-    return "".join(node.itertext()).strip() if node is not None else ""
-
-
-def documented(node):
-    return bool(text(node.find("briefdescription")) or text(node.find("detaileddescription")))
-
-
-def entries(xmldir):
-    """{name: (kind, header, documented)} for what the headers declare."""
-    out = {}
-    index = ET.parse(os.path.join(xmldir, "index.xml")).getroot()
-    for comp in index.findall("compound"):
-        kind = comp.get("kind")
-        if kind not in ("file", "struct", "union"):
-            continue
-        root = ET.parse(os.path.join(xmldir, comp.get("refid") + ".xml")).getroot()
-        cdef = root.find("compounddef")
-        name = text(cdef.find("compoundname"))
-        if kind in ("struct", "union"):
-            loc = cdef.find("location")
-            hdr = os.path.basename(loc.get("file")) if loc is not None else "?"
-            out[name] = (kind, hdr, documented(cdef))
-            continue
-        hdr = os.path.basename(name)
-        for m in cdef.iter("memberdef"):
-            mk = m.get("kind")
-            if mk not in ("function", "typedef", "enum", "variable"):
-                continue
-            mname = text(m.find("name"))
-            if mk == "enum" and mname.startswith("@"):
-                mname = f"(unnamed {mname}) in {hdr}"  # its comment still counts
-            out[mname] = (mk, hdr, documented(m))
-    return out
 
 
 def exported(lib):
@@ -90,7 +53,7 @@ def main(argv):
     with tempfile.TemporaryDirectory() as tmp:
         warnings = apiref.run_doxygen(doxygen, template, tmp, "check", strip.split(os.pathsep),
                                       headers, html=False, man=False, xml=True)
-        ents = entries(os.path.join(tmp, "xml"))
+        ents = apiref.entries(os.path.join(tmp, "xml"))
     point(not warnings.strip(), "doxygen reports no documentation errors in the headers",
           detail=warnings)
     kinds = ("function", "struct", "union", "enum", "typedef")
