@@ -118,13 +118,33 @@ enum upcie_pci_backend {
 #define UPCIE_PCI_DMA_BUS_CONTIGUOUS  (1u << 1) /**< one mapping gives contiguous bus addresses */
 /** @} */
 
+/**
+ * vfio's IOMMU interface (upcie_pci_opts.vfio_iommu).
+ *
+ * vfio's IOMMU interface: the type1 container (an IOMMU group file and
+ * /dev/vfio/vfio), or iommufd with the device's cdev (/dev/iommu and
+ * /dev/vfio/devices/vfioN; Linux 6.6 and later with IOMMUFD and
+ * VFIO_DEVICE_CDEV). AUTO takes iommufd when the device has a cdev and
+ * /dev/iommu exists, else type1; the environment variable
+ * UPCIE_VFIO_IOMMU=iommufd|type1 forces one for a program that leaves the
+ * option at AUTO. upcie_pci_vfio_iommu_name() says which a handle uses.
+ */
+enum upcie_pci_vfio_iommu {
+	UPCIE_PCI_VFIO_IOMMU_AUTO =
+	    0,			    /**< iommufd when there is a cdev and /dev/iommu, else type1 */
+	UPCIE_PCI_VFIO_IOMMU_TYPE1, /**< the type1 container */
+	UPCIE_PCI_VFIO_IOMMU_IOMMUFD, /**< iommufd with the device's cdev */
+};
+
 /** Options of upcie_pci_open(); NULL takes the defaults. */
 struct upcie_pci_opts {
-	enum upcie_pci_backend backend; /**< AUTO, or force one */
-	struct upcie_sim *sim;		/**< for "sim": this model (caller keeps ownership);
-					   NULL: a default threaded model owned by the handle */
-	const char *sysfs_root;		/**< NULL: "/sys" (tests pass a fake tree) */
-	uint64_t reserved[6];		/**< zero: room for options of later releases */
+	enum upcie_pci_backend backend;	      /**< AUTO, or force one */
+	struct upcie_sim *sim;		      /**< for "sim": this model (caller keeps ownership);
+						 NULL: a default threaded model owned by the handle */
+	const char *sysfs_root;		      /**< NULL: "/sys" (tests pass a fake tree) */
+	enum upcie_pci_vfio_iommu vfio_iommu; /**< vfio: AUTO, or force one */
+	uint32_t reserved32;		      /**< zero */
+	uint64_t reserved[5];		      /**< zero: room for options of later releases */
 };
 
 /**
@@ -151,6 +171,13 @@ enum upcie_pci_backend upcie_pci_backend(const struct upcie_pci_dev *dev);
 const char *upcie_pci_backend_name(enum upcie_pci_backend backend);
 /** What the backend needs from DMA memory: UPCIE_PCI_DMA_* bits. */
 unsigned upcie_pci_dma_caps(const struct upcie_pci_dev *dev);
+/**
+ * The IOMMU interface a vfio handle uses.
+ *
+ * vfio: "type1" or "iommufd", the IOMMU interface this handle uses; NULL
+ * for a handle of another backend.
+ */
+const char *upcie_pci_vfio_iommu_name(const struct upcie_pci_dev *dev);
 
 /**
  * Map a memory BAR.
