@@ -215,6 +215,25 @@ expect_text "not hugetlbfs; refusing" "umount refusal says why"
 expect_rc 2 "umount where nothing is mounted" hp umount "$T/nothing"
 expect_rc 3 "mount over a tmpfs" hp mount "$T/not-huge"
 
+echo "# mount and umount --dry-run"
+before=$(snapshot "$T/tree")
+expect_rc 0 "mount --dry-run" hp mount "$T/dry" --size 1G --dry-run
+expect_text "dry-run: mkdir -p $T/dry" "the dry run shows the directory it would create"
+expect_text "dry-run: mount -t hugetlbfs -o pagesize=1048576K hugetlbfs $T/dry" "the dry run shows the mount"
+[ ! -e "$T/dry" ] && ok "mount --dry-run created nothing" || fail "mount --dry-run created $T/dry"
+if [ "$(id -u)" -eq 0 ] && nobody_can_run "$HP"; then
+	# The running system's /sys (nobody cannot enter $T).
+	expect_rc 0 "mount --dry-run needs no root" as_nobody "$HP" mount /nonexistent/upcie-dry --dry-run
+	expect_text "dry-run: mount -t hugetlbfs -o pagesize=" "the dry run as nobody shows the mount"
+fi
+expect_rc 0 "mount --dry-run where it is mounted already" hp mount /dev/hugepages --dry-run
+expect_text "already mounted" "the dry run says it would do nothing"
+expect_rc 3 "mount --dry-run over a tmpfs still refuses" hp mount "$T/not-huge" --dry-run
+expect_rc 2 "mount --dry-run with a size the kernel lacks" hp mount "$T/dry" --size 16M --dry-run
+expect_rc 0 "umount --dry-run" hp umount /dev/hugepages --dry-run
+expect_text "dry-run: umount /dev/hugepages" "the dry run shows the umount"
+if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "the dry runs changed nothing"; else fail "a dry run changed the tree"; fi
+
 if [ "$(id -u)" -ne 0 ]; then
 	expect_rc 2 "setup as non-root" "$HP" setup --count 1
 	expect_text "needs root" "non-root error says to run as root"
