@@ -38,8 +38,8 @@ struct devbind_opts {
 	const char *modules_dir; /* NULL: /lib/modules/$(uname -r) */
 	const char *etc;	 /* NULL: /etc (persist's files, limits.conf) */
 	bool all, json, force, dry_run;
-	unsigned timeout_ms;	      /* bounded wait for a bind to show */
-	const struct tool_user *user; /* --user: who gets the device; NULL: none */
+	unsigned timeout_ms;			   /* bounded wait for a bind to show */
+	const struct tool_user *user;		   /* --user: who gets the device; NULL: none */
 	const struct devbind_filter *allow, *deny; /* for all-nvme, vendor:device */
 };
 

@@ -104,8 +104,8 @@ static void set_add(struct addr_set *s, const struct upcie_pci_addr *a)
 	s->v[s->n++] = *a;
 }
 
-static bool filter_has(const struct devbind_filter *f, const struct upcie_pci_addr *a,
-		       uint16_t ven, uint16_t dev)
+static bool filter_has(const struct devbind_filter *f, const struct upcie_pci_addr *a, uint16_t ven,
+		       uint16_t dev)
 {
 	for (size_t i = 0; i < f->naddrs; i++)
 		if (!memcmp(&f->addrs[i], a, sizeof(*a)))

@@ -355,7 +355,7 @@ int devbind_list_persisted(const struct devbind_opts *o)
 		for (size_t i = 0; i < e.n; i++) {
 			const char *cells[4] = {e.v[i].bdf, e.v[i].driver,
 						e.v[i].user[0] ? e.v[i].user : NULL,
-						!now[i][0]		 ? "none"
+						!now[i][0]	       ? "none"
 						: !strcmp(now[i], "?") ? "(no such device)"
 								       : now[i]};
 			tool_table_add(t, cells);

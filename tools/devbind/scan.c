@@ -672,7 +672,8 @@ static bool has_route(const struct devbind_opts *o, const char *iface, const cha
 	while (!found && getline(&line, &cap, f) > 0) {
 		char *tok, *save = NULL, *want = NULL;
 
-		for (tok = strtok_r(line, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
+		for (tok = strtok_r(line, " \t\n", &save); tok;
+		     tok = strtok_r(NULL, " \t\n", &save)) {
 			if (!want || last)
 				want = tok;
 			if (!last)
@@ -694,8 +695,8 @@ static int net_cb(const char *name, void *arg)
 	uint64_t flags = 0;
 
 	strlist_add(&d->netifs, "%s", name);
-	if (upcie_sysfs_read_str(o->sysfs, state, sizeof(state), "bus/pci/devices/%s/net/%s/operstate",
-				 d->bdf, name))
+	if (upcie_sysfs_read_str(o->sysfs, state, sizeof(state),
+				 "bus/pci/devices/%s/net/%s/operstate", d->bdf, name))
 		state[0] = '\0';
 	if (upcie_sysfs_read_u64(o->sysfs, &flags, "bus/pci/devices/%s/net/%s/flags", d->bdf, name))
 		flags = 0;
