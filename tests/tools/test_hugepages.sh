@@ -1,16 +1,37 @@
 #!/bin/sh
 # hugepages against fake sysfs and proc trees (no root needed), then, as
 # root, against the running kernel (setup 8, info, clear, mount, umount),
-# restoring what was there. The host part skips with a printed reason when
+# putting back exactly what was there, also when interrupted (see cleanup). The host part skips with a printed reason when
 # not root or when the kernel grants no pages.
 #
 # usage: test_hugepages.sh HUGEPAGES
 
 HP=${1:?usage: test_hugepages.sh HUGEPAGES}
 T=$(mktemp -d "${TMPDIR:-/tmp}/hugepages-test.XXXXXX") || exit 1
-restore_cmd=:
-trap 'eval "$restore_cmd"; rm -rf "$T"' EXIT INT TERM
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/hugepool.sh"
+
+# As root the host part changes the running kernel's pool: whatever ends
+# the script (its end, an error, SIGTERM from meson's timeout, Ctrl-C,
+# SIGHUP) unmounts what it mounted and puts back exactly the pool it found
+# (every size and node, overcommit), then stops. SIGKILL cannot be caught:
+# then 'hugepages info' shows what is left.
+pool_saved=
+cleanup() {
+	[ -n "${cleaned:-}" ] && return
+	cleaned=1
+	if grep -q " $T/mnt hugetlbfs " /proc/mounts 2>/dev/null; then
+		umount "$T/mnt" || echo "# cleanup: cannot unmount $T/mnt" >&2
+	fi
+	if [ -n "$pool_saved" ] && ! hugepool_restore "$T/pool"; then
+		echo "# cleanup: the huge page pool is not as it was (see above)" >&2
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'cleanup; exit 129' HUP
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 HP=$(wrap_exe "$HP")
 
 S=$T/tree/sys
@@ -258,12 +279,16 @@ elif [ ! -d "$H" ]; then
 elif [ "$held" != 0 ]; then
 	skip "host: $held huge pages of the default size are in use by other processes"
 else
+	# One run at a time on this machine (another checkout's tests too).
+	if command -v flock >/dev/null 2>&1 && exec 9>/run/lock/upcie-hugepool.lock; then
+		flock -w 300 9 || echo "# could not take /run/lock/upcie-hugepool.lock; going on"
+	fi
 	expect_rc 0 "host info" "$HP" info --json
 	cp "$T/out" "$T/host.json"
 	def=$(awk '/^Hugepagesize:/ { print $2 }' /proc/meminfo)
 	f=$H/hugepages-${def}kB/nr_hugepages
-	orig=$(cat "$f")
-	restore_cmd="echo $orig > $f"
+	hugepool_save "$T/pool"
+	pool_saved=1
 	run "$HP" setup --count 8
 	if [ "$rc" -eq 2 ] && grep -q "granted" "$T/err"; then
 		skip "host: the kernel granted fewer than 8 pages: $(cat "$T/err")"
@@ -300,9 +325,13 @@ else
 		cp "$T/out" "$T/host.json"
 		json_check "$T/host.json" "[p['total'] for p in d['page_sizes'] if p['size_kb'] == $def] == [0]" "host info shows 0"
 	fi
-	echo "$orig" >"$f"
-	restore_cmd=:
-	[ "$(cat "$f")" = "$orig" ] && ok "host count restored to $orig" || fail "host count is $(cat "$f"), was $orig"
+	if hugepool_restore "$T/pool"; then
+		ok "host pool put back as it was ($(tr '\n' ' ' <"$T/pool" | sed 's,/sys/[^ ]*/\(hugepages-[0-9]*kB\)/,\1/,g'))"
+	else
+		fail "host pool not put back"
+	fi
+	pool_saved=
+	exec 9>&- 2>/dev/null
 fi
 
 expect_rc 0 "--help" "$HP" --help
