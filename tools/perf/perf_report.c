@@ -504,9 +504,11 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 		       total.qpair_bytes_max);
 		printf("  lat_error_bound_pct: %.2f  # percentiles, from the histogram buckets\n",
 		       perf_hist_bound() * 100);
-		printf("qpairs:\n");
+		/* One qpair's figures are the totals: printed once. */
+		if (nth > 1)
+			printf("qpairs:\n");
 	}
-	for (unsigned i = 0; i < nth; i++) {
+	for (unsigned i = 0; i < nth && (o->json || nth > 1); i++) {
 		memset(&one, 0, sizeof(one));
 		for (int d = 0; d < 3; d++)
 			perf_hist_init(&one.hist[d]);
