@@ -170,6 +170,15 @@ expect_rc 0 "list --all --json" db list --all --json
 cp "$T/out" "$T/all.json"
 json_check "$T/all.json" "len(d['devices']) == 5 and d['devices'][2]['nvme'] is False" "JSON --all has the non-NVMe function"
 
+# Names from the system are bytes, not always UTF-8 (a mount point in
+# Latin-1): the JSON stays valid UTF-8, the bad bytes become U+FFFD.
+mktree
+printf '/dev/nvme0n1p1 /mnt/caf\351\377 ext4 rw 0 0\n' >>"$P/mounts"
+sed -i '\#/boot#d' "$P/mounts"
+expect_rc 0 "list --json with a non-UTF-8 mount point" db list --json
+expect_json "$T/latin1.json" "list --json with a non-UTF-8 mount point"
+json_check "$T/latin1.json" "d['devices'][0]['in_use_reasons'] == ['nvme0n1p1 is mounted on /mnt/caf\ufffd\ufffd']" "JSON: the bad bytes are U+FFFD"
+
 echo "# refusals (exit 3, nothing written)"
 mktree
 before=$(snapshot "$T/tree")

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "perf.h"
 
 struct perf_clock perf_clock;
@@ -401,12 +402,19 @@ static void prog_sum(const struct perf_thread *th, unsigned n, uint64_t *ios, ui
 static void status_line(const struct perf_opts *o, double t, uint64_t dios, uint64_t dlat,
 			double dt)
 {
-	printf("{\"status\": {\"time_s\": %.3f, \"ios\": %llu, \"iops\": %.1f, "
-	       "\"bw_mib_s\": %.3f, \"lat_avg_ns\": %.0f}}\n",
-	       t, (unsigned long long)dios, (double)dios / dt,
-	       (double)dios * (double)o->bs / dt / 1048576.0,
-	       dios ? perf_ns((double)dlat / (double)dios) : 0.0);
-	fflush(stdout);
+	struct tool_json j;
+
+	tool_json_init_compact(&j, stdout);
+	tool_json_obj(&j, NULL);
+	tool_json_obj(&j, "status");
+	tool_json_double(&j, "time_s", t, 3);
+	tool_json_uint(&j, "ios", dios);
+	tool_json_double(&j, "iops", (double)dios / dt, 1);
+	tool_json_double(&j, "bw_mib_s", (double)dios * (double)o->bs / dt / 1048576.0, 3);
+	tool_json_double(&j, "lat_avg_ns", dios ? perf_ns((double)dlat / (double)dios) : 0.0, 0);
+	tool_json_obj_end(&j);
+	tool_json_obj_end(&j);
+	tool_json_done(&j); /* the newline, and a flush */
 }
 
 static void progress_loop(const struct perf_opts *o, struct perf_thread *th, unsigned n)
