@@ -4,9 +4,11 @@
 # putting back exactly what was there, also when interrupted (see cleanup). The host part skips with a printed reason when
 # not root or when the kernel grants no pages.
 #
-# usage: test_hugepages.sh HUGEPAGES
+# usage: test_hugepages.sh HUGEPAGES INSTALLED_PATH
 
-HP=${1:?usage: test_hugepages.sh HUGEPAGES}
+HP=${1:?usage: test_hugepages.sh HUGEPAGES [INSTALLED_PATH]}
+# Where meson installs hugepages: what --persist's units must run.
+INSTALLED_HP=${2:-}
 T=$(mktemp -d "${TMPDIR:-/tmp}/hugepages-test.XXXXXX") || exit 1
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hugepool.sh"
@@ -135,6 +137,12 @@ if grep -qx "vm.nr_hugepages = 8" "$E/sysctl.d/80-upcie-hugepages.conf"; then ok
 expect_rc 0 "setup --count 1 --size 1G --node 1 --persist" hp --etc-root "$E" setup --count 1 --size 1G --node 1 --persist
 U=$E/systemd/system/upcie-hugepages-1G-node1.service
 if grep -q "^ExecStart=.*hugepages setup --count 1 --size 1G --node 1$" "$U"; then ok "another size or a node gets a unit"; else fail "unit: $(cat "$U" 2>&1)"; fi
+exe=$(sed -n 's/^ExecStart=\([^ ]*\) setup .*/\1/p' "$U")
+if [ "$exe" = "$INSTALLED_HP" ]; then
+	ok "the unit runs the installed hugepages ($INSTALLED_HP)"
+else
+	fail "the unit runs '$exe', want the installed '$INSTALLED_HP' (not the binary that wrote it)"
+fi
 [ -L "$E/systemd/system/multi-user.target.wants/upcie-hugepages-1G-node1.service" ] && ok "the unit is enabled" || fail "the unit is not enabled"
 expect_text "kernel command line (hugepagesz=1G hugepages=1)" "1G pages: the kernel command line is suggested"
 expect_rc 0 "setup --count 1 --size 1G --persist" hp --etc-root "$E" setup --count 1 --size 1G --persist

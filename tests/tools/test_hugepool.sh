@@ -6,13 +6,14 @@
 # whole run, then for runs interrupted (SIGTERM, as meson's timeout sends,
 # and SIGINT, as Ctrl-C does) while the pool is changed.
 #
-# usage: test_hugepool.sh HUGEPAGES_TEST_SCRIPT HUGEPAGES
+# usage: test_hugepool.sh HUGEPAGES_TEST_SCRIPT HUGEPAGES INSTALLED_PATH
 #
 # Skips when not root, without huge pages, or when other processes hold
 # pages of the default size (the test under check skips then too).
 
 SCRIPT=${1:?usage: test_hugepool.sh HUGEPAGES_TEST_SCRIPT HUGEPAGES}
-HP=${2:?usage: test_hugepool.sh HUGEPAGES_TEST_SCRIPT HUGEPAGES}
+HP=${2:?usage: test_hugepool.sh HUGEPAGES_TEST_SCRIPT HUGEPAGES INSTALLED_PATH}
+INSTALLED=${3:-}
 T=$(mktemp -d "${TMPDIR:-/tmp}/hugepool-test.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/lib.sh"
@@ -44,7 +45,7 @@ killed() {
 	# A process group of its own, so the signal reaches the script and
 	# whatever it runs, as from a terminal or meson's timeout; SIGINT back
 	# to its default (a shell starts background jobs with it ignored).
-	setsid env --default-signal=INT sh "$SCRIPT" "$HP" >"$T/log.$sig" 2>&1 &
+	setsid env --default-signal=INT sh "$SCRIPT" "$HP" "$INSTALLED" >"$T/log.$sig" 2>&1 &
 	pid=$!
 	i=0
 	while [ $i -lt 300 ]; do
@@ -95,7 +96,7 @@ elif [ "$held" != 0 ]; then
 else
 	hugepool_save "$T/before"
 	sed 's/^/# before: /' "$T/before"
-	sh "$SCRIPT" "$HP" >"$T/log.full" 2>&1
+	sh "$SCRIPT" "$HP" "$INSTALLED" >"$T/log.full" 2>&1
 	st=$?
 	if grep -q '^ok .*host setup --count 8' "$T/log.full"; then
 		ok "a whole run changed the pool (exit $st)"

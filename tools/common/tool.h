@@ -172,8 +172,6 @@ int tool_file_remove(const char *path, bool dry_run);
 int tool_unit_put(const char *etc, const char *name, const char *content, bool dry_run);
 /* The unit and its link, if they exist. */
 int tool_unit_remove(const char *etc, const char *name, bool dry_run);
-/* This program's own path (for the units it writes), else fallback. */
-void tool_self_exe(char *buf, size_t len, const char *fallback);
 
 /*
  * Aligned table: every column as wide as its widest cell, two spaces
