@@ -319,7 +319,8 @@ int devbind_list_persisted(const struct devbind_opts *o)
 
 	if (read_entries(o, &e))
 		return TOOL_EXIT_SYSTEM;
-	qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
+	if (e.n)
+		qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
 	now = calloc(e.n ? e.n : 1, sizeof(*now));
 	if (!now)
 		tool_die_errno();
