@@ -5,19 +5,16 @@
 # exits 2 naming it. Prints TAP.
 #   tests/qd-loop-args.sh UPCIE_QD_LOOP
 prog=${1:?usage: qd-loop-args.sh UPCIE_QD_LOOP}
-n=0
-failed=0
+. "$(dirname "$0")/lib/tap.sh"
 t() {
 	want=$1 text=$2 desc=$3
 	shift 3
 	out=$("$prog" "$@" 2>&1)
 	rc=$?
-	n=$((n + 1))
 	if [ "$rc" = "$want" ] && printf '%s\n' "$out" | grep -qF -- "$text"; then
-		echo "ok $n - $desc (exit $rc)"
+		tap_ok "$desc (exit $rc)"
 	else
-		echo "not ok $n - $desc: exit $rc (want $want), output: $(printf '%s' "$out" | head -n 3)"
-		failed=1
+		tap_fail "$desc" "exit $rc (want $want), output: $(printf '%s' "$out" | head -n 3 | tr '\n' ' ')"
 	fi
 }
 t 0 "usage: upcie-qd-loop DEVICE" "--help prints the usage" --help
@@ -26,5 +23,4 @@ t 1 "usage: upcie-qd-loop DEVICE" "no arguments: the usage"
 t 1 "usage: upcie-qd-loop DEVICE" "an unknown option: the usage" --bogus
 t 1 "QD" "a bad depth names QD" sim 0
 t 2 "0000:ff:1f.7" "a missing controller is named" 0000:ff:1f.7 1 1
-echo "1..$n"
-exit $failed
+tap_done

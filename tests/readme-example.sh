@@ -11,10 +11,7 @@ build=$1
 top=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-bad() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
+. "$(dirname "$0")/lib/tap.sh"
 
 DESTDIR=$tmp/root meson install -C "$build" --no-rebuild >&2
 pcdir=$(dirname "$(find "$tmp/root" -name libupcie.pc | head -n 1)")
@@ -31,33 +28,32 @@ pc() { PKG_CONFIG_PATH=$pcdir pkg-config --define-prefix "$@" libupcie; }
 incdir=$(pc --variable=includedir)
 libdir=$(pc --variable=libdir)
 if [ -f "$incdir/upcie/upcie.h" ] && [ -f "$libdir/libupcie.so" ]; then
-	ok "pkg-config --define-prefix: includedir and libdir are where the files are"
+	tap_ok "pkg-config --define-prefix: includedir and libdir are where the files are"
 else
-	bad "pkg-config --define-prefix: includedir '$incdir', libdir '$libdir'; the files are at $(find "$tmp/root" -name upcie.h -o -name libupcie.so | tr '\n' ' ')"
+	tap_fail "pkg-config --define-prefix: includedir '$incdir', libdir '$libdir'; the files are at $(find "$tmp/root" -name upcie.h -o -name libupcie.so | tr '\n' ' ')"
 fi
 flags=$(pc --cflags --libs)
-echo "# pkg-config --define-prefix --cflags --libs libupcie: $flags"
+tap_diag "pkg-config --define-prefix --cflags --libs libupcie: $flags"
 if cc -std=c11 -Wall -Wextra -Werror "$tmp/example.c" $flags -o "$tmp/example" >&2; then
-	ok "README example builds with pkg-config --define-prefix against the installed copy"
+	tap_ok "README example builds with pkg-config --define-prefix against the installed copy"
 else
-	bad "README example does not build with: $flags"
-	echo "1..$n"
+	tap_fail "README example does not build with: $flags"
+	tap_done
 	exit 1
 fi
 out=$(LD_LIBRARY_PATH=$libdir "$tmp/example" sim 2>&1)
 if [ "$out" = 1 ]; then
-	ok "README example reads a block on sim"
+	tap_ok "README example reads a block on sim"
 else
-	bad "README example on sim printed '$out', expected 1"
+	tap_fail "README example on sim printed '$out', expected 1"
 fi
 # A controller that is not there: every call can fail, the example checks
 # each (as its text says) and returns an error.
 out=$(LD_LIBRARY_PATH=$libdir "$tmp/example" 0000:ff:1f.7 2>&1)
 rc=$?
 if [ "$rc" = 0 ] && [ "${out:0:1}" = - ]; then
-	ok "README example on a missing controller returns an error ($out)"
+	tap_ok "README example on a missing controller returns an error ($out)"
 else
-	bad "README example on a missing controller: exit $rc, printed '$out' (want a negative number, no crash)"
+	tap_fail "README example on a missing controller: exit $rc, printed '$out' (want a negative number, no crash)"
 fi
-echo "1..$n"
-exit $failed
+tap_done

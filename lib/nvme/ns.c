@@ -12,7 +12,7 @@
 
 #include <upcie/pci.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 static int add_ns(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns_table *t, uint32_t nsid,

@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
 #include "devbind.h"
 

@@ -26,7 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
 #include "devbind.h"
 
