@@ -687,6 +687,8 @@ one_line_err "malformed --deny"
 expect_rc 1 "a malformed UPCIE_DEVBIND_ALLOW entry" env UPCIE_DEVBIND_ALLOW=bogus "$DEVBIND" --sysfs-root "$S" --proc-root "$P" --modules-dir "$M" bind vfio-pci all-nvme
 expect_text "UPCIE_DEVBIND_ALLOW: 'bogus' is not a PCI address or vendor:device" "the variable is named"
 expect_rc 3 "a device named outright is not filtered" db --deny 0000:01:00.0 bind vfio-pci 0000:01:00.0
+expect_rc 1 "--deny on list" db --deny 0000:01:00.0 list
+expect_text "--allow and --deny pick devices for bind" "says where --deny applies"
 if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "those changed nothing"; else fail "those changed the tree"; fi
 
 echo "# bad input"

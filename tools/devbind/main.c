@@ -585,6 +585,12 @@ int main(int argc, char **argv)
 		}
 		o.user = &user;
 	}
+	if ((allow_arg || deny_arg) &&
+	    (!strcmp(cmd, "list") || !strcmp(cmd, "status") || !strcmp(cmd, "list-persisted") ||
+	     !strcmp(cmd, "unpersist")))
+		return tool_usage("--allow and --deny pick devices for bind, unbind, restore and "
+				  "persist, not for %s",
+				  cmd);
 	if (!strcmp(cmd, "list-persisted")) {
 		if (optind < argc)
 			return tool_usage("%s takes no arguments", cmd);
