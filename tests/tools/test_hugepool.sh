@@ -94,6 +94,12 @@ elif [ ! -d /sys/kernel/mm/hugepages ]; then
 elif [ "$held" != 0 ]; then
 	skip "$held huge pages of the default size are in use by other processes"
 else
+	# The pool is the machine's: no other checkout's hugepages test may
+	# change it between the saves and the comparisons below.
+	if command -v flock >/dev/null 2>&1 && exec 9>/run/lock/upcie-hugepool.lock; then
+		flock -w 300 9 || echo "# could not take /run/lock/upcie-hugepool.lock; going on"
+		export UPCIE_HUGEPOOL_LOCKED=1
+	fi
 	hugepool_save "$T/before"
 	sed 's/^/# before: /' "$T/before"
 	sh "$SCRIPT" "$HP" "$INSTALLED" >"$T/log.full" 2>&1
