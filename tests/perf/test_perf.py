@@ -235,6 +235,9 @@ def case_limits():
           f"--bs 1m: 200 I/Os of 1 MiB, no errors: ios {j.get('ios')}, errors {j.get('errors')}")
     check(j.get("devices", [{}])[0].get("sim", {}).get("io_cmds") == 200 * 8,
           f"--bs 1m: 8 commands each: {j.get('devices', [{}])[0].get('sim')}")
+    check(j.get("devices", [{}])[0].get("commands_per_io") == 8 and
+          j.get("options", {}).get("queue_size") == 4 * 8 + 1,
+          f"--bs 1m --qd 4: commands_per_io 8, queue_size 33: {j.get('options', {}).get('queue_size')}")
     check(j.get("qpairs", [{}])[0].get("depth", 0) >= 4 * 8 + 1,
           f"--bs 1m --qd 4: a queue of at least 33 entries: {j.get('qpairs', [{}])[0].get('depth')}")
     j = run_json("--rw", "randrw", "--verify", "--bs", "512k", "--qd", "4", "--io-count", "400",

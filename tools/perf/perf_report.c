@@ -394,7 +394,9 @@ static void print_errs(const struct perf_thread *t, FILE *out)
 			(unsigned long long)(t->errors + t->mismatches - t->nerr));
 }
 
-static void json_options(struct tool_json *j, const struct perf_opts *o)
+/* parts: the most commands an I/O takes on any controller (--bs above MDTS),
+ * which the default queue size grows by. */
+static void json_options(struct tool_json *j, const struct perf_opts *o, uint32_t parts)
 {
 	tool_json_obj(j, "options");
 	tool_json_arr(j, "devices");
@@ -420,7 +422,7 @@ static void json_options(struct tool_json *j, const struct perf_opts *o)
 	tool_json_bool(j, "no_dbbuf", o->no_dbbuf);
 	tool_json_str(j, "loop", o->loop_cb ? "callback" : "batch");
 	tool_json_bool(j, "lazy_cq", o->lazy_cq);
-	tool_json_uint(j, "queue_size", o->queue_size ? o->queue_size : o->qd + 1);
+	tool_json_uint(j, "queue_size", o->queue_size ? o->queue_size : o->qd * parts + 1);
 	tool_json_uint(j, "cq_size", o->cq_size);
 	tool_json_uint(j, "idle_sleep_us", o->idle_sleep_us);
 	/* main's wake-ups */
@@ -490,7 +492,11 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 		tool_json_init(&j, stdout);
 		tool_json_obj(&j, NULL);
 		json_run(&j, o);
-		json_options(&j, o);
+		uint32_t parts = 1;
+
+		for (unsigned d = 0; d < ndev; d++)
+			parts = devs[d].parts > parts ? devs[d].parts : parts;
+		json_options(&j, o, parts);
 		tool_json_double(&j, "tsc_hz", perf_clock.hz, 0);
 		tool_json_double(&j, "lat_error_bound_pct", perf_hist_bound() * 100, 3);
 		json_figs(&j, o, &total, &f);
@@ -510,14 +516,19 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 		if (o->rate)
 			printf(", rate %llu IOPS", (unsigned long long)o->rate);
 		printf("\n");
-		for (unsigned d = 0; d < ndev; d++)
+		for (unsigned d = 0; d < ndev; d++) {
 			printf("controller %u: %s (%s), nsid %u, lba %u, shadow doorbells %s, "
-			       "interrupts %s (%u vectors)\n",
+			       "interrupts %s (%u vectors)",
 			       d, devs[d].name,
 			       upcie_pci_backend_name(upcie_pci_backend(devs[d].pci)),
 			       devs[d].ns->nsid, devs[d].ns->lba_size,
 			       devs[d].info.dbbuf ? "on" : "off", irq_name(devs[d].info.irq_kind),
 			       devs[d].info.irq_vectors);
+			if (devs[d].parts > 1)
+				printf(", %u commands per I/O (--bs above MDTS %u)", devs[d].parts,
+				       devs[d].info.max_xfer_bytes);
+			printf("\n");
+		}
 		printf("total:\n");
 		text_figs(o, &total, &f, "  ");
 		printf("  qpair_bytes: %zu  # DMA memory of one qpair (SQ, CQ, PRP lists)\n",
