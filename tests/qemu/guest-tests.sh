@@ -27,6 +27,9 @@
 #     host-aborted commands retried from their callback all succeed, 0
 #     mismatches, nothing outstanding after, poll errors only during a
 #     reset; the kernel logs no fault, the controller still answers.
+#  5e. guest-iommufd.sh, on a kernel with /dev/iommu (the 'iommufd'
+#     configuration): iommufd taken by itself, type1 on request, verified
+#     I/O and QD 1 / QD 32 figures through each.
 #  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
 #     it: zero mismatching bytes.
 #  7. The kernel writes a fresh pattern and a marker for the next boot.
@@ -291,6 +294,13 @@ else
 	timeout "$reset_bound" sh "${UPCIE_GUEST_LIB%/*}/guest-reset.sh" ||
 		t_fail "guest-reset.sh" "exit $? (timed out after $reset_bound s?)"
 	# It leaves A on $drv, as section 6 wants it.
+fi
+
+# --- 5e. vfio through iommufd and the device cdev (guest-iommufd.sh) ---------
+if [ -e /dev/iommu ]; then
+	timeout 300 sh "${UPCIE_GUEST_LIB%/*}/guest-iommufd.sh" ||
+		t_fail "guest-iommufd.sh" "exit $? (timed out after 300 s?)"
+	upcie_bind "$UPCIE_CTRL_A" "$drv" # as section 6 wants it
 fi
 
 # --- 6. libupcie writes, the kernel reads ------------------------------------
