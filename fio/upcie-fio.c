@@ -328,6 +328,17 @@ static int parse_name(const char *name, char *out, size_t len)
 	return upcie_pci_addr_format(&a, out, len) < 0 ? -EINVAL : 0;
 }
 
+/* "upcie-fio: DEV: MSG" on fio's log, without DEV when the library's
+ * message names the device already (a missing one: "0000:01:00.0: no such
+ * PCI device ..."), so the address shows once. */
+static void __attribute__((cold)) log_dev_err(const char *dev, const char *msg)
+{
+	if (strstr(msg, dev))
+		log_err("upcie-fio: %s\n", msg);
+	else
+		log_err("upcie-fio: %s: %s\n", dev, msg);
+}
+
 static int file_attach(struct thread_data *td, struct fio_file *f)
 {
 	struct ufio_options *o = td->eo;
@@ -376,7 +387,7 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 	uf->ctrl = upcie_nvme_ctrl_get(uf->dev, &go);
 	if (!uf->ctrl) {
 		int err = errno;
-		log_err("upcie-fio: %s: %s\n", uf->dev, upcie_errmsg());
+		log_dev_err(uf->dev, upcie_errmsg());
 		if (sim)
 			stepped_put();
 		free(uf);
@@ -635,7 +646,7 @@ static int ufio_open_file(struct thread_data *td, struct fio_file *f)
 			    "in use: each job (numjobs counts) takes one per file; run fewer\n",
 			    f->file_name, info.io_qpairs_max);
 		else
-			log_err("upcie-fio: %s: %s\n", f->file_name, upcie_errmsg());
+			log_dev_err(uf->dev, upcie_errmsg());
 		td_verror(td, err ? err : EIO, "upcie-fio open");
 		return 1;
 	}
@@ -818,7 +829,7 @@ static uint64_t ns_since(const struct timespec *a)
  * spin for ever. */
 static int __attribute__((cold, noinline)) poll_failed(struct ufile *uf, int rc)
 {
-	log_err("upcie-fio: %s: %s\n", uf->dev, upcie_errmsg());
+	log_dev_err(uf->dev, upcie_errmsg());
 	return rc;
 }
 

@@ -156,6 +156,19 @@ if want badname; then
 		bad badname "fio succeeded on a bad filename"
 	check_err badname "neither a PCI address nor 'sim'"
 fi
+if want nodev; then
+	# A controller that is not there: one line that names it once.
+	"$fio" --thread --ioengine="external:$engine" --filename=0000.ff.1f.7 --name=nodev \
+		--rw=read --size=1m --output-format=json --output=nodev.json 2>nodev.err &&
+		bad nodev "fio succeeded on a missing controller"
+	line=$(grep 'upcie-fio:' nodev.err | head -n 1)
+	if [ "$(printf '%s\n' "$line" | grep -o '0000:ff:1f\.7' | wc -l)" = 1 ] &&
+		printf '%s\n' "$line" | grep -q 'no such PCI device'; then
+		ok nodev
+	else
+		bad nodev "want the address once in: $line"
+	fi
+fi
 if want processes; then
 	"$fio" --ioengine="external:$engine" --filename="$dev" --name=processes --rw=read \
 		--size=1m --output-format=json --output=processes.json 2>processes.err &&

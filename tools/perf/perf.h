@@ -107,13 +107,14 @@ struct perf_thread;
 struct perf_slot {
 	struct perf_thread *t;
 	void *buf;
-	uint64_t start;	   /* TSC before the submit call */
-	uint64_t blk;	   /* bs-sized block index in the namespace */
-	uint32_t gen;	   /* generation written (writes with --verify) */
-	uint8_t write;	   /* direction: 0 read, 1 write, 2 trim (deallocate) */
-	uint8_t measured;  /* submitted after the warm-up */
-	uint8_t abandoned; /* still outstanding after the drain timeout: the device
-			      may yet write to buf, which stays allocated */
+	uint64_t start;		       /* TSC before the submit call */
+	uint64_t blk;		       /* bs-sized block index in the namespace */
+	uint32_t gen;		       /* generation written (writes with --verify) */
+	uint8_t write;		       /* direction: 0 read, 1 write, 2 trim (deallocate) */
+	uint8_t measured;	       /* submitted after the warm-up */
+	uint8_t abandoned;	       /* still outstanding after the drain timeout: the device
+					  may yet write to buf, which stays allocated */
+	struct upcie_nvme_split split; /* --bs above MDTS: the commands of one I/O */
 };
 
 struct perf_dev {
@@ -128,6 +129,7 @@ struct perf_dev {
 	uint64_t nblk; /* bs-sized blocks in the namespace */
 	uint32_t *gen; /* --verify: generation per block (0: unknown) */
 	size_t heap_size;
+	uint32_t parts; /* commands per I/O: 1, or more when --bs is above MDTS */
 	bool has_sim_stats;
 	struct upcie_sim_stats sim0, sim1;
 };

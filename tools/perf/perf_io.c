@@ -277,6 +277,12 @@ static bool submit_one(struct perf_thread *t)
 		r->nlb = t->nlb;
 		r->slba = slba;
 		rc = upcie_nvme_deallocate(t->qp, t->ns->nsid, r, 1, io_done, s, 0);
+	} else if (perf_unlikely(t->dev->parts > 1)) {
+		/* --bs above MDTS: the library splits it, io_done runs once. */
+		rc = s->write ? upcie_nvme_write_split(t->qp, t->ns, slba, t->nlb, s->buf,
+						       &s->split, io_done, s, 0)
+			      : upcie_nvme_read_split(t->qp, t->ns, slba, t->nlb, s->buf, &s->split,
+						      io_done, s, 0);
 	} else if (s->write) {
 		rc = upcie_nvme_write(t->qp, t->ns, slba, t->nlb, s->buf, io_done, s, 0);
 	} else

@@ -23,8 +23,10 @@ static const char usage_text[] =
     "  --mix PCT          randrw: percentage of reads (default 50)\n"
     "  --trim PCT         that percentage of commands deallocate (trim) their\n"
     "                     blocks instead (default 0; not with --verify)\n"
-    "  --bs SIZE          bytes per I/O, K/M suffixes; a multiple of the LBA size,\n"
-    "                     at most the controller's MDTS (default 4K)\n"
+    "  --bs SIZE          bytes per I/O, K/M suffixes; a multiple of the LBA size\n"
+    "                     (default 4K); above the controller's MDTS an I/O goes\n"
+    "                     as several commands (upcie_nvme_read_split()), and\n"
+    "                     the queues hold --qd of them\n"
     "  --qd N             commands in flight per qpair (default 32)\n"
     "  --batch N          commands per SQ doorbell with --loop batch, 1..qd; the\n"
     "                     first fill only with --loop callback (default min(qd, 8))\n"
@@ -34,8 +36,8 @@ static const char usage_text[] =
     "                     --io-count only when given)\n"
     "  --warmup S         run this long before measuring (default 0)\n"
     "  --io-count N       measure exactly N I/Os in total, then stop\n"
-    "  --verify           writes carry a pattern of LBA and generation; reads\n"
-    "                     check blocks written in this run\n"
+    "  --verify           with --rw randrw: writes carry a pattern of LBA and\n"
+    "                     generation; reads check blocks written in this run\n"
     "  --no-dbbuf         do not use shadow doorbells even if offered\n"
     "  --loop MODE        callback: each completion callback submits the next\n"
     "                     command, published by the poll that reaped it (its SQ\n"
@@ -73,8 +75,8 @@ static const char usage_text[] =
     "                     thread only waits for the I/O threads (as it does\n"
     "                     whenever there are no progress or status lines)\n"
     "  --json             results as one JSON object on stdout (latencies in ns)\n"
-    "  --percentiles LIST latency percentiles to report, e.g. 50,99,99.9\n"
-    "                     (default 50,90,99,99.9,99.99)\n"
+    "  --percentiles LIST latency percentiles to report, in any order, e.g.\n"
+    "                     50,99,99.9 (default 50,90,99,99.9,99.99)\n"
     "  --output FILE      results to FILE instead of stdout\n"
     "  --status-interval S  every S seconds one JSON line on the output:\n"
     "                     {\"status\": {time_s, ios, iops, bw_mib_s, lat_avg_ns}}\n"
@@ -287,8 +289,15 @@ static int parse_cpus(const char *s, struct perf_opts *o)
 	return o->ncpus ? 0 : -1;
 }
 
-/* "50,99,99.9": 1..PERF_MAX_PCTS values in (0, 100], strictly ascending,
- * with distinct JSON keys (1.5 and 15 would both be "p15"). */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* "50,99,99.9": 1..PERF_MAX_PCTS values in (0, 100], in any order (kept
+ * ascending), with distinct JSON keys (1.5 and 15 would both be "p15"). */
 static int parse_pcts(const char *s, struct perf_opts *o)
 {
 	char buf[256], *save = NULL;
@@ -299,8 +308,7 @@ static int parse_pcts(const char *s, struct perf_opts *o)
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		double v;
 
-		if (n == PERF_MAX_PCTS || parse_secs(tok, &v) || v <= 0 || v > 100 ||
-		    (n && v <= o->pcts[n - 1]))
+		if (n == PERF_MAX_PCTS || parse_secs(tok, &v) || v <= 0 || v > 100)
 			return -1;
 		o->pcts[n++] = v;
 		for (unsigned i = 0; i + 1 < n; i++) {
@@ -314,6 +322,7 @@ static int parse_pcts(const char *s, struct perf_opts *o)
 	}
 	if (!n || s[strlen(s) - 1] == ',' || s[0] == ',' || strstr(s, ",,"))
 		return -1;
+	qsort(o->pcts, n, sizeof(o->pcts[0]), cmp_double);
 	o->npcts = n;
 	return 0;
 }
@@ -442,9 +451,9 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 			break;
 		case OPT_PCTS:
 			if (parse_pcts(optarg, o))
-				return bad("--percentiles '%s' is not a list of 1 to 16 ascending "
+				return bad("--percentiles '%s' is not a list of 1 to 16 "
 					   "percentiles in (0, 100] with distinct keys (1.5 and "
-					   "15 are both p15), e.g. 50,99,99.9",
+					   "15 are both p15; 99 twice is one), e.g. 50,99,99.9",
 					   optarg);
 			break;
 		case OPT_OUTPUT:
@@ -546,6 +555,18 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 		return bad("no controller: give --device BDF or --device sim%s", "");
 	if (o->trim && o->verify)
 		return bad("--trim leaves blocks undefined: it cannot go with --verify%s", "");
+	/* --verify checks reads of blocks this run wrote: a run that only reads
+	 * or only writes would check nothing and say it passed. */
+	if (o->verify && o->rw != PERF_RANDRW) {
+		char m[64];
+
+		snprintf(m, sizeof(m), "%s only %s", perf_rw_name(o->rw),
+			 o->rw == PERF_READ || o->rw == PERF_RANDREAD ? "reads" : "writes");
+		return bad("--verify checks the reads of blocks this run wrote, but --rw %s: "
+			   "use --rw randrw --verify (it writes blocks and reads them back; --mix "
+			   "sets the share of reads)",
+			   m);
+	}
 	if (mix_set && o->rw != PERF_RANDRW)
 		return bad("--mix only applies to --rw randrw%s", "");
 	if (o->rw == PERF_READ || o->rw == PERF_RANDREAD)
