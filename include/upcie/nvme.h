@@ -450,13 +450,12 @@ struct upcie_nvme_io_opts {
 size_t upcie_nvme_ns_data_len(const struct upcie_nvme_ns *ns, uint32_t nlb, uint32_t flags);
 size_t upcie_nvme_ns_md_len(const struct upcie_nvme_ns *ns, uint32_t nlb, uint32_t flags);
 
-int upcie_nvme_read_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
-			uint64_t slba, uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o,
+int upcie_nvme_read_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+			uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o,
 			upcie_nvme_cb cb, void *arg, unsigned flags);
-int upcie_nvme_write_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
-			 uint64_t slba, uint32_t nlb, const void *buf,
-			 const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg,
-			 unsigned flags);
+int upcie_nvme_write_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+			 uint32_t nlb, const void *buf, const struct upcie_nvme_io_opts *o,
+			 upcie_nvme_cb cb, void *arg, unsigned flags);
 /* Compare (ONCS bit 0): buf (and metadata) against the blocks; a mismatch
  * completes with Compare Failure. */
 int upcie_nvme_compare(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
@@ -480,7 +479,8 @@ int upcie_nvme_write_uncorrectable(struct upcie_nvme_qpair *qp, const struct upc
  */
 int upcie_nvme_copy(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t sdlba,
 		    const struct upcie_nvme_copy_range *ranges, uint32_t nr, uint32_t src_chk,
-		    const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg, unsigned flags);
+		    const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg,
+		    unsigned flags);
 /* Dataset Management (ONCS bit 2): nr (1..256) ranges in heap memory, with
  * attributes UPCIE_NVME_DSM_IDR | _IDW | _AD (at least one). */
 int upcie_nvme_dsm(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,

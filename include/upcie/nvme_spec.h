@@ -343,9 +343,9 @@ struct upcie_nvme_copy_range {
 	uint64_t slba;
 	uint16_t nlb; /* 0's based */
 	uint8_t rsvd18[6];
-	uint32_t eilbrt;  /* expected initial logical block reference tag */
-	uint16_t elbat;	  /* expected logical block application tag */
-	uint16_t elbatm;  /* its mask */
+	uint32_t eilbrt; /* expected initial logical block reference tag */
+	uint16_t elbat;	 /* expected logical block application tag */
+	uint16_t elbatm; /* its mask */
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_copy_range) == 32, "copy range is 32 bytes");
 
@@ -439,7 +439,7 @@ enum {
 	UPCIE_NVME_SC_INVALID_FORMAT = UPCIE_NVME_SC(1, 0x0a),
 	UPCIE_NVME_SC_INVALID_QUEUE_DELETION = UPCIE_NVME_SC(1, 0x0c),
 	UPCIE_NVME_SC_FEATURE_NOT_SAVEABLE = UPCIE_NVME_SC(1, 0x0d),
-	UPCIE_NVME_SC_INVALID_PI = UPCIE_NVME_SC(1, 0x81), /* Invalid Protection Information */
+	UPCIE_NVME_SC_INVALID_PI = UPCIE_NVME_SC(1, 0x81),     /* Invalid Protection Information */
 	UPCIE_NVME_SC_CMD_SIZE_LIMIT = UPCIE_NVME_SC(1, 0x83), /* Command Size Limit Exceeded */
 	UPCIE_NVME_SC_ATTEMPTED_WRITE_RO = UPCIE_NVME_SC(1, 0x82),
 };

@@ -54,10 +54,12 @@ struct upcie_sim;
 #define UPCIE_SIM_MAX_NS 8
 
 /* md_flags of a namespace. */
-#define UPCIE_SIM_MD_EXTENDED (1u << 0) /* metadata at the end of each block (FLBAS bit 4);
-					   else in a separate buffer (MPTR) */
-#define UPCIE_SIM_MD_PI_FIRST (1u << 1) /* PI in the first 8 bytes of metadata (DPS.PIP);
-					   else in the last 8 */
+#define UPCIE_SIM_MD_EXTENDED                                                                      \
+	(1u << 0) /* metadata at the end of each block (FLBAS bit 4);                              \
+		     else in a separate buffer (MPTR) */
+#define UPCIE_SIM_MD_PI_FIRST                                                                      \
+	(1u << 1) /* PI in the first 8 bytes of metadata (DPS.PIP);                                \
+		     else in the last 8 */
 
 /*
  * A namespace. Its LBA formats (Identify NLBAF, LBAF) are the data size

@@ -227,7 +227,8 @@ static int rw_sync(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_
 
 	if (!ns->max_xfer_blocks || !nlb || nlb > ns->max_xfer_blocks || !buf)
 		return rw_invalid(ns, nlb, buf);
-	rc = upcie_nvme_sync_submit_wait(qp, &sqe, buf, (size_t)nlb << ns->lba_shift, &cqe, timeout_ms);
+	rc = upcie_nvme_sync_submit_wait(qp, &sqe, buf, (size_t)nlb << ns->lba_shift, &cqe,
+					 timeout_ms);
 	if (status)
 		*status = upcie_nvme_cqe_status(&cqe);
 	return rc;

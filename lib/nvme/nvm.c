@@ -57,19 +57,20 @@ static int opts_check(const struct upcie_nvme_ns *ns, const struct upcie_nvme_io
 	if (!o)
 		return 0;
 	if (o->opts_size < sizeof(*o))
-		return upcie_err(-EINVAL,
-				 "%s: opts_size %u: set it to sizeof(struct upcie_nvme_io_opts) (%zu)",
-				 what, o->opts_size, sizeof(*o));
+		return upcie_err(
+		    -EINVAL, "%s: opts_size %u: set it to sizeof(struct upcie_nvme_io_opts) (%zu)",
+		    what, o->opts_size, sizeof(*o));
 	if (o->flags & ~UPCIE_NVME_IO_FLAGS)
 		return upcie_err(-EINVAL,
 				 "%s: flags %#x has bits other than FUA, LR, PRACT and PRCHK "
 				 "(UPCIE_NVME_IO_FLAGS)",
 				 what, o->flags);
 	if ((o->flags & (UPCIE_NVME_RW_PRACT | UPCIE_NVME_RW_PRCHK_ALL)) && !ns->pi_type)
-		return upcie_err(-EINVAL,
-				 "%s: PRACT/PRCHK given, but nsid %u is not formatted with protection "
-				 "information",
-				 what, ns->nsid);
+		return upcie_err(
+		    -EINVAL,
+		    "%s: PRACT/PRCHK given, but nsid %u is not formatted with protection "
+		    "information",
+		    what, ns->nsid);
 	return 0;
 }
 
@@ -116,22 +117,22 @@ static int md_attach(const struct upcie_nvme_qpair *qp, const struct upcie_nvme_
 	if (!len && !md)
 		return 0;
 	if (!len)
-		return upcie_err(-EINVAL,
-				 "%s: nsid %u takes no separate metadata here (%s): md must be NULL",
-				 what, ns->nsid,
-				 !ns->ms		 ? "it has none"
-				 : ns->md_extended ? "it is in the data buffer, extended LBAs"
-						   : "PRACT inserts and strips the 8-byte PI");
+		return upcie_err(
+		    -EINVAL, "%s: nsid %u takes no separate metadata here (%s): md must be NULL",
+		    what, ns->nsid,
+		    !ns->ms	      ? "it has none"
+		    : ns->md_extended ? "it is in the data buffer, extended LBAs"
+				      : "PRACT inserts and strips the 8-byte PI");
 	if (!md)
 		return upcie_err(-EINVAL,
 				 "%s: nsid %u keeps %u metadata bytes per block apart: give a "
 				 "%zu-byte metadata buffer (o->md)",
 				 what, ns->nsid, ns->ms, len);
 	if (((uintptr_t)md & 3) || !upcie_dma_contains(qp->heap, md, len))
-		return upcie_err(-EINVAL,
-				 "%s: the %zu-byte metadata buffer at %p is %s", what, len,
+		return upcie_err(-EINVAL, "%s: the %zu-byte metadata buffer at %p is %s", what, len,
 				 (const void *)md,
-				 ((uintptr_t)md & 3) ? "not 4-byte aligned" : "not in the DMA heap");
+				 ((uintptr_t)md & 3) ? "not 4-byte aligned"
+						     : "not in the DMA heap");
 	bus = upcie_dma_bus(qp->heap, md);
 	for (size_t off = 4096 - ((uintptr_t)md & 4095); off < len; off += 4096)
 		if (upcie_dma_bus(qp->heap, md + off) != bus + off)
@@ -188,17 +189,16 @@ static int blocks_submit(struct upcie_nvme_qpair *qp, uint8_t opc, const struct 
 	return upcie_nvme_queue_submit(qp, &sqe, len ? buf : NULL, len, cb, arg, flags, NULL);
 }
 
-int upcie_nvme_read_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
-			uint64_t slba, uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o,
+int upcie_nvme_read_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+			uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o,
 			upcie_nvme_cb cb, void *arg, unsigned flags)
 {
 	return blocks_submit(qp, UPCIE_NVME_CMD_READ, ns, slba, nlb, buf, o, cb, arg, flags);
 }
 
-int upcie_nvme_write_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
-			 uint64_t slba, uint32_t nlb, const void *buf,
-			 const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg,
-			 unsigned flags)
+int upcie_nvme_write_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+			 uint32_t nlb, const void *buf, const struct upcie_nvme_io_opts *o,
+			 upcie_nvme_cb cb, void *arg, unsigned flags)
 {
 	return blocks_submit(qp, UPCIE_NVME_CMD_WRITE, ns, slba, nlb, buf, o, cb, arg, flags);
 }
@@ -210,7 +210,8 @@ int upcie_nvme_compare(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *
 	int rc = need_oncs(qp, UPCIE_NVME_ONCS_COMPARE, UPCIE_NVME_CMD_COMPARE);
 
 	return rc ? rc
-		  : blocks_submit(qp, UPCIE_NVME_CMD_COMPARE, ns, slba, nlb, buf, o, cb, arg, flags);
+		  : blocks_submit(qp, UPCIE_NVME_CMD_COMPARE, ns, slba, nlb, buf, o, cb, arg,
+				  flags);
 }
 
 int upcie_nvme_verify(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
@@ -220,7 +221,8 @@ int upcie_nvme_verify(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *n
 	int rc = need_oncs(qp, UPCIE_NVME_ONCS_VERIFY, UPCIE_NVME_CMD_VERIFY);
 
 	return rc ? rc
-		  : blocks_submit(qp, UPCIE_NVME_CMD_VERIFY, ns, slba, nlb, NULL, o, cb, arg, flags);
+		  : blocks_submit(qp, UPCIE_NVME_CMD_VERIFY, ns, slba, nlb, NULL, o, cb, arg,
+				  flags);
 }
 
 int upcie_nvme_write_uncorrectable(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
@@ -233,8 +235,8 @@ int upcie_nvme_write_uncorrectable(struct upcie_nvme_qpair *qp, const struct upc
 	if (rc || (rc = ns_usable(ns, "write uncorrectable")))
 		return rc;
 	if (!nlb || nlb > NLB_MAX)
-		return upcie_err(-EINVAL, "write uncorrectable: %u blocks is not valid (1..%u)", nlb,
-				 NLB_MAX);
+		return upcie_err(-EINVAL, "write uncorrectable: %u blocks is not valid (1..%u)",
+				 nlb, NLB_MAX);
 	sqe_blocks(&sqe, UPCIE_NVME_CMD_WRITE_UNCOR, ns, slba, nlb, NULL);
 	return upcie_nvme_queue_submit(qp, &sqe, NULL, 0, cb, arg, flags, NULL);
 }
@@ -258,8 +260,9 @@ static int copy_check(const struct upcie_nvme_qpair *qp, const struct upcie_nvme
 	if (src_chk & ~UPCIE_NVME_RW_PRCHK_ALL)
 		return upcie_err(-EINVAL, "copy: src_chk %#x has bits other than PRCHK", src_chk);
 	if (src_chk && !ns->pi_type)
-		return upcie_err(-EINVAL, "copy: src_chk given, but nsid %u has no protection "
-					  "information",
+		return upcie_err(-EINVAL,
+				 "copy: src_chk given, but nsid %u has no protection "
+				 "information",
 				 ns->nsid);
 	for (uint32_t i = 0; i < nr; i++) {
 		if (mssrl && (uint32_t)r[i].nlb + 1 > mssrl)
@@ -309,10 +312,11 @@ int upcie_nvme_dsm(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
 				 "dataset management: %u ranges %s (1..256 ranges in heap memory)",
 				 nr, ranges ? "is not valid" : "without a range table");
 	if (!attrs || (attrs & ~all))
-		return upcie_err(-EINVAL,
-				 "dataset management: attributes %#x: give one or more of IDR, IDW, "
-				 "AD (UPCIE_NVME_DSM_*)",
-				 attrs);
+		return upcie_err(
+		    -EINVAL,
+		    "dataset management: attributes %#x: give one or more of IDR, IDW, "
+		    "AD (UPCIE_NVME_DSM_*)",
+		    attrs);
 	sqe.nsid = ns->nsid;
 	return upcie_nvme_queue_submit(qp, &sqe, ranges, nr * sizeof(*ranges), cb, arg, flags,
 				       NULL);

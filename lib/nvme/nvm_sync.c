@@ -131,10 +131,15 @@ int upcie_nvme_format(struct upcie_nvme_ctrl *ctrl, uint32_t nsid, uint32_t lbaf
 		return upcie_err(-EINVAL,
 				 "format: %s %u is not valid (LBA format 0..63, PI type 0..3, "
 				 "nsid not 0)",
-				 lbaf > 63 ? "LBA format" : pi > 3 ? "PI type" : "nsid",
-				 lbaf > 63 ? lbaf : pi > 3 ? pi : nsid);
+				 lbaf > 63 ? "LBA format"
+				 : pi > 3  ? "PI type"
+					   : "nsid",
+				 lbaf > 63 ? lbaf
+				 : pi > 3  ? pi
+					   : nsid);
 	sqe.cdw10 = (lbaf & 0xf) | ((lbaf >> 4) & 0x3) << 12 | pi << 5 |
-		    (extended ? UPCIE_NVME_FORMAT_MSET : 0) | (pi_first ? UPCIE_NVME_FORMAT_PIL : 0);
+		    (extended ? UPCIE_NVME_FORMAT_MSET : 0) |
+		    (pi_first ? UPCIE_NVME_FORMAT_PIL : 0);
 	pthread_mutex_lock(&ctrl->admin_lock);
 	rc = upcie_nvme_admin_locked(ctrl, &sqe, NULL, 0, &cqe, 0);
 	/* The namespaces' formats changed: read them again, fence old handles. */

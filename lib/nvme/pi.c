@@ -93,10 +93,13 @@ static int blocks_init(struct blocks *b, const struct upcie_nvme_ns *ns, const v
 {
 	if (!ns || !buf || !o)
 		return upcie_err(-EINVAL, "%s: %s", what,
-				 !ns ? "no namespace" : !buf ? "no data buffer" : "no options");
+				 !ns	? "no namespace"
+				 : !buf ? "no data buffer"
+					: "no options");
 	if (!ns->pi_type || ns->guard_bits != 16)
-		return upcie_err(-EINVAL, "%s: nsid %u is not formatted with protection information",
-				 what, ns->nsid);
+		return upcie_err(-EINVAL,
+				 "%s: nsid %u is not formatted with protection information", what,
+				 ns->nsid);
 	if (!ns->md_extended && !md)
 		return upcie_err(-EINVAL, "%s: nsid %u keeps metadata apart: give its buffer", what,
 				 ns->nsid);
@@ -171,10 +174,10 @@ static uint16_t blk_check(const struct blocks *b, uint32_t i, const struct upcie
 	ref = __builtin_bswap32(pi.reftag);
 	if (app == 0xffff && (b->ns->pi_type != 3 || ref == 0xffffffffu))
 		return 0; /* the escape: no checks for this block */
-	if ((o->flags & UPCIE_NVME_RW_PRCHK_GUARD) && __builtin_bswap16(pi.guard) != blk_guard(b, i))
+	if ((o->flags & UPCIE_NVME_RW_PRCHK_GUARD) &&
+	    __builtin_bswap16(pi.guard) != blk_guard(b, i))
 		return UPCIE_NVME_SC_GUARD_CHECK;
-	if ((o->flags & UPCIE_NVME_RW_PRCHK_APP) &&
-	    ((app ^ o->apptag) & o->apptag_mask) != 0)
+	if ((o->flags & UPCIE_NVME_RW_PRCHK_APP) && ((app ^ o->apptag) & o->apptag_mask) != 0)
 		return UPCIE_NVME_SC_APPTAG_CHECK;
 	if ((o->flags & UPCIE_NVME_RW_PRCHK_REF) && ref != blk_ref(b, o->reftag, i))
 		return UPCIE_NVME_SC_REFTAG_CHECK;

@@ -54,8 +54,8 @@ static size_t bar_size(const struct upcie_sim_config *cfg)
 static int check_md_config(const struct upcie_sim_ns_config *ns, uint32_t i)
 {
 	if (ns->ms > SIM_MS_MAX)
-		return upcie_err(-EINVAL, "sim: ns[%u].ms %u is above %u metadata bytes per block", i,
-				 ns->ms, SIM_MS_MAX);
+		return upcie_err(-EINVAL, "sim: ns[%u].ms %u is above %u metadata bytes per block",
+				 i, ns->ms, SIM_MS_MAX);
 	if (ns->pi > 3)
 		return upcie_err(-EINVAL, "sim: ns[%u].pi %u is not a PI type (0 none, 1, 2, 3)", i,
 				 ns->pi);
@@ -592,8 +592,8 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 		break;
 	case UPCIE_SIM_FAULT_ONCS_OFF:
 		if (arg > 0xffff)
-			rc = upcie_err(-EINVAL, "sim: ONCS_OFF needs ONCS bits (0..0xffff), not %#x",
-				       arg);
+			rc = upcie_err(-EINVAL,
+				       "sim: ONCS_OFF needs ONCS bits (0..0xffff), not %#x", arg);
 		else
 			sim->oncs_off = (uint16_t)arg;
 		break;

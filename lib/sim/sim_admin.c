@@ -417,8 +417,9 @@ static uint16_t dbbuf_config(struct upcie_sim *sim, const struct upcie_nvme_sqe 
 static uint16_t format_one(struct sim_ns *ns, uint32_t cdw10)
 {
 	uint32_t lbaf = (cdw10 & 0xf) | ((cdw10 >> 12) & 0x3) << 4;
-	uint16_t rc = upcie_sim_ns_format(ns, lbaf, cdw10 & UPCIE_NVME_FORMAT_MSET,
-					  (uint8_t)((cdw10 >> 5) & 0x7), cdw10 & UPCIE_NVME_FORMAT_PIL);
+	uint16_t rc =
+	    upcie_sim_ns_format(ns, lbaf, cdw10 & UPCIE_NVME_FORMAT_MSET,
+				(uint8_t)((cdw10 >> 5) & 0x7), cdw10 & UPCIE_NVME_FORMAT_PIL);
 
 	if (!rc)
 		upcie_sim_blocks_zero(ns, 0, ns->nlbas);

@@ -158,8 +158,8 @@ static uint16_t pi_check(const struct sim_ns *ns, const uint8_t *data, uint8_t *
 }
 
 /* Check the staged blocks of c; lba0 names block 0 in the error log. */
-static uint16_t check_staged(struct upcie_sim *sim, const struct mdcmd *c, const struct pi_expect *e,
-			     uint64_t lba0)
+static uint16_t check_staged(struct upcie_sim *sim, const struct mdcmd *c,
+			     const struct pi_expect *e, uint64_t lba0)
 {
 	if (!c->ns->pi || !(e->chk & UPCIE_NVME_RW_PRCHK_ALL))
 		return 0;
@@ -210,8 +210,8 @@ static uint16_t lba_check(const struct sim_ns *ns, uint64_t slba, uint64_t nlb)
 }
 
 /* Decode SLBA, NLB and PRINFO of an NVM command; stage room for its blocks. */
-static uint16_t cmd_setup(struct upcie_sim *sim, struct sim_ns *ns, const struct upcie_nvme_sqe *sqe,
-			  struct mdcmd *c)
+static uint16_t cmd_setup(struct upcie_sim *sim, struct sim_ns *ns,
+			  const struct upcie_nvme_sqe *sqe, struct mdcmd *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->ns = ns;
@@ -319,8 +319,7 @@ static uint16_t md_read(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
 
 /* Compare (NVM Command Set spec 3.2.1): the stored blocks pass their
  * checks, then data (and metadata when it crossed the bus) must match. */
-static uint16_t md_compare(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
-			   struct mdcmd *c)
+static uint16_t md_compare(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe, struct mdcmd *c)
 {
 	struct pi_expect e = cmd_expect(c);
 	uint16_t rc = host_xfer(sim, sqe, c, false);
@@ -358,7 +357,8 @@ uint16_t upcie_sim_md_rw(struct upcie_sim *sim, struct sim_ns *ns, const struct 
 }
 
 /* Verify (NVM Command Set spec 3.2.9): read and check, move nothing. */
-uint16_t upcie_sim_verify(struct upcie_sim *sim, struct sim_ns *ns, const struct upcie_nvme_sqe *sqe)
+uint16_t upcie_sim_verify(struct upcie_sim *sim, struct sim_ns *ns,
+			  const struct upcie_nvme_sqe *sqe)
 {
 	struct mdcmd c;
 	struct pi_expect e;
@@ -472,9 +472,8 @@ uint16_t upcie_sim_copy(struct upcie_sim *sim, struct sim_ns *ns, const struct u
 	const struct upcie_nvme_copy_range *r = (const void *)sim->scratch;
 	uint32_t nr = (sqe->cdw12 & 0xff) + 1, rinfo = 0;
 	uint64_t dlba = ((uint64_t)sqe->cdw11 << 32) | sqe->cdw10;
-	struct pi_expect w = {.ref = sqe->cdw14,
-			      .app = (uint16_t)sqe->cdw15,
-			      .mask = (uint16_t)(sqe->cdw15 >> 16)};
+	struct pi_expect w = {
+	    .ref = sqe->cdw14, .app = (uint16_t)sqe->cdw15, .mask = (uint16_t)(sqe->cdw15 >> 16)};
 	struct mdcmd c = {.ns = ns};
 	uint16_t rc;
 

@@ -130,9 +130,9 @@ struct sim_ns {
 	uint8_t nlbaf; /* formats in lbaf_ms */
 	uint8_t fmt;   /* the one in use */
 	uint16_t ms;
-	uint8_t pi;	  /* 0, 1, 2, 3 */
-	bool extended;	  /* metadata interleaved with the data */
-	bool pi_first;	  /* PI in the first 8 metadata bytes */
+	uint8_t pi;    /* 0, 1, 2, 3 */
+	bool extended; /* metadata interleaved with the data */
+	bool pi_first; /* PI in the first 8 metadata bytes */
 };
 
 struct upcie_sim {
@@ -406,8 +406,8 @@ SIM_HIDDEN uint16_t upcie_sim_write_zeroes(struct upcie_sim *sim, struct sim_ns 
 SIM_HIDDEN uint16_t upcie_sim_copy(struct upcie_sim *sim, struct sim_ns *ns,
 				   const struct upcie_nvme_sqe *sqe);
 /* Set a namespace's format (create, Format NVM); a status. */
-SIM_HIDDEN uint16_t upcie_sim_ns_format(struct sim_ns *ns, uint32_t lbaf, bool extended,
-					uint8_t pi, bool pi_first);
+SIM_HIDDEN uint16_t upcie_sim_ns_format(struct sim_ns *ns, uint32_t lbaf, bool extended, uint8_t pi,
+					bool pi_first);
 /* Copy limits (Identify Namespace MSSRL, MCL, MSRC + 1). */
 #define SIM_COPY_MSSRL 256
 #define SIM_COPY_MCL   1024

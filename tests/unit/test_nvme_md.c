@@ -274,19 +274,19 @@ static void pi_round_trip(uint32_t lbaf, int ext, uint32_t pi, int first)
 	fill(MD, 16 * ns->ms, pi);
 	CU_ASSERT_EQUAL(upcie_nvme_pi_generate(ns, BUF, o.md, 16, &o), 0);
 	CU_ASSERT_EQUAL(upcie_nvme_pi_verify(ns, BUF, o.md, 16, &o, &bad), 0);
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, slba, 16, BUF, &o, NULL, 0),
-			0);
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, slba, 16, BUF, &o, NULL, 0), 0);
 	memset(RBUF, 0, dlen);
 	o.md = ext ? NULL : RMD;
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, slba, 16, RBUF, &o, NULL, 0),
-			0);
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, slba, 16, RBUF, &o, NULL, 0), 0);
 	CU_ASSERT_EQUAL(memcmp(RBUF, BUF, dlen), 0);
 	CU_ASSERT(ext || !memcmp(RMD, MD, 16 * ns->ms));
 	CU_ASSERT_EQUAL(upcie_nvme_pi_verify(ns, RBUF, o.md, 16, &o, &bad), 0);
 	/* Verify checks them on the device. */
 	o.md = NULL;
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_VERIFY, ns, slba, 16, NULL, &o, NULL, 0),
-			0);
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_VERIFY, ns, slba, 16, NULL, &o, NULL, 0), 0);
 }
 
 static void test_pi_formats(void)
@@ -317,7 +317,8 @@ static void test_pract(void)
 	open_md(0);
 	ns = ns_of(3); /* type 3, PI first, 8 bytes, separate */
 	fill(BUF, 4 * 512, 9);
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 5, 4, BUF, &o, NULL, 0), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 5, 4, BUF, &o, NULL, 0),
+			0);
 	smd = upcie_sim_ns_md(F.sim, 3, &stride);
 	memcpy(&pi, smd + 6 * stride, sizeof(pi));
 	CU_ASSERT_EQUAL(__builtin_bswap16(pi.guard), upcie_crc16_t10dif(0, BUF + 512, 512));
@@ -325,11 +326,13 @@ static void test_pract(void)
 	CU_ASSERT_EQUAL(__builtin_bswap32(pi.reftag), 7); /* type 3: not counted up */
 	/* Read, checked and stripped by the device. */
 	o.flags = UPCIE_NVME_RW_PRACT | UPCIE_NVME_RW_PRCHK_ALL;
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 5, 4, RBUF, &o, NULL, 0), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 5, 4, RBUF, &o, NULL, 0),
+			0);
 	CU_ASSERT_EQUAL(memcmp(RBUF, BUF, 4 * 512), 0);
 	/* Read with the PI, checked by the host. */
 	o = opts(0, RMD, 7, 0x1234);
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 5, 4, RBUF, &o, NULL, 0), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 5, 4, RBUF, &o, NULL, 0),
+			0);
 	o.flags = UPCIE_NVME_RW_PRCHK_ALL;
 	CU_ASSERT_EQUAL(upcie_nvme_pi_verify(ns, RBUF, RMD, 4, &o, &bad), 0);
 	o.apptag = 0x1235;
@@ -382,8 +385,8 @@ static void test_pi_errors(void)
 			-EIO);
 	CU_ASSERT_EQUAL(res.status, UPCIE_NVME_SC_GUARD_CHECK);
 	CU_ASSERT(res.lba_valid && res.lba == 1005);
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_VERIFY, ns, 1000, 8, NULL, &o, &res, 0),
-			-EIO);
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_VERIFY, ns, 1000, 8, NULL, &o, &res, 0), -EIO);
 	CU_ASSERT(res.status == UPCIE_NVME_SC_GUARD_CHECK && res.lba == 1005);
 	/* Application tag: 0283h; the mask leaves bits out of the compare. */
 	o.apptag = 0x78;
@@ -436,7 +439,8 @@ static void test_compare_uncor(void)
 	ns = ns_of(1);
 	fill(BUF, 8 * 512, 21);
 	fill(MD, 8 * 8, 22);
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 50, 8, BUF, &o, NULL, 0), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 50, 8, BUF, &o, NULL, 0),
+			0);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_COMPARE, ns, 50, 8, BUF, &o, &res, 0),
 			0);
 	/* A metadata byte of block 6 differs: Compare Failure there. */
@@ -452,12 +456,13 @@ static void test_compare_uncor(void)
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 50, 8, RBUF, &o, &res, 0),
 			-EIO);
 	CU_ASSERT(res.status == UPCIE_NVME_SC_UNRECOVERED_READ && res.lba == 52);
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_VERIFY, ns, 53, 1, NULL, NULL, &res, 0),
-			-EIO);
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_VERIFY, ns, 53, 1, NULL, NULL, &res, 0), -EIO);
 	CU_ASSERT(res.status == UPCIE_NVME_SC_UNRECOVERED_READ && res.lba == 53);
 	/* Written again, they read. */
 	o.md = MD;
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 52, 2, BUF, &o, NULL, 0), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 52, 2, BUF, &o, NULL, 0),
+			0);
 	o.md = RMD;
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 50, 8, RBUF, &o, &res, 0),
 			0);
@@ -479,22 +484,23 @@ static void test_copy(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	fill(BUF, 6 * 4112, 31);
 	o = opts(UPCIE_NVME_RW_PRACT, NULL, 10, 3);
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 10, 4, BUF, &o, NULL, 0), 0);
-	o.reftag = 20;
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 20, 2, BUF + 4 * 4112, &o,
-					   NULL, 0),
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 10, 4, BUF, &o, NULL, 0),
 			0);
+	o.reftag = 20;
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 20, 2, BUF + 4 * 4112, &o, NULL, 0),
+	    0);
 	/* Two ranges, checked at the source, to 100..105 with new PI. */
 	memset(r, 0, 2 * sizeof(*r));
-	r[0] = (struct upcie_nvme_copy_range){.slba = 10, .nlb = 3, .eilbrt = 10, .elbat = 3,
-					      .elbatm = 0xffff};
-	r[1] = (struct upcie_nvme_copy_range){.slba = 20, .nlb = 1, .eilbrt = 20, .elbat = 3,
-					      .elbatm = 0xffff};
+	r[0] = (struct upcie_nvme_copy_range){
+	    .slba = 10, .nlb = 3, .eilbrt = 10, .elbat = 3, .elbatm = 0xffff};
+	r[1] = (struct upcie_nvme_copy_range){
+	    .slba = 20, .nlb = 1, .eilbrt = 20, .elbat = 3, .elbatm = 0xffff};
 	o = opts(UPCIE_NVME_RW_PRACT, NULL, 100, 9);
-	CU_ASSERT_EQUAL(wait_status(&c, upcie_nvme_copy(QP, ns, 100, r, 2, UPCIE_NVME_RW_PRCHK_ALL,
-							&o, fx_count_cb, &c,
-							UPCIE_NVME_SUBMIT_RING)),
-			0);
+	CU_ASSERT_EQUAL(
+	    wait_status(&c, upcie_nvme_copy(QP, ns, 100, r, 2, UPCIE_NVME_RW_PRCHK_ALL, &o,
+					    fx_count_cb, &c, UPCIE_NVME_SUBMIT_RING)),
+	    0);
 	o = opts(UPCIE_NVME_RW_PRCHK_ALL, NULL, 100, 9);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 100, 6, RBUF, &o, NULL, 0),
 			0);
@@ -504,18 +510,18 @@ static void test_copy(void)
 	/* A source whose expected reference tag is wrong: 0284h. */
 	r[1].eilbrt = 21;
 	c.done = 0;
-	CU_ASSERT_EQUAL(wait_status(&c, upcie_nvme_copy(QP, ns, 200, r, 2, UPCIE_NVME_RW_PRCHK_REF,
-							NULL, fx_count_cb, &c,
-							UPCIE_NVME_SUBMIT_RING)),
-			UPCIE_NVME_SC_REFTAG_CHECK);
+	CU_ASSERT_EQUAL(
+	    wait_status(&c, upcie_nvme_copy(QP, ns, 200, r, 2, UPCIE_NVME_RW_PRCHK_REF, NULL,
+					    fx_count_cb, &c, UPCIE_NVME_SUBMIT_RING)),
+	    UPCIE_NVME_SC_REFTAG_CHECK);
 	/* Limits from Identify Namespace, refused before the device sees them. */
 	r[0].nlb = (uint16_t)ns->id->mssrl;
 	CU_ASSERT_EQUAL(upcie_nvme_copy(QP, ns, 200, r, 2, 0, NULL, NULL, NULL, 0), -EINVAL);
 	CU_ASSERT(strstr(upcie_errmsg(), "MSSRL") != NULL);
 	CU_ASSERT_EQUAL(upcie_nvme_copy(QP, ns, 200, r, 0, 0, NULL, NULL, NULL, 0), -EINVAL);
-	CU_ASSERT_EQUAL(upcie_nvme_copy(QP, ns_of(1), 200, r, 1, UPCIE_NVME_RW_PRCHK_REF, NULL,
-					NULL, NULL, 0),
-			-EINVAL);
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_copy(QP, ns_of(1), 200, r, 1, UPCIE_NVME_RW_PRCHK_REF, NULL, NULL, NULL, 0),
+	    -EINVAL);
 	upcie_dma_free(F.heap, r);
 	close_md();
 }
@@ -533,13 +539,14 @@ static void test_dsm(void)
 	r = upcie_dma_alloc(F.heap, 4096, 4096);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	fill(BUF, 16 * 4096, 41);
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 0, 16, BUF, &o, NULL, 0), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 0, 16, BUF, &o, NULL, 0),
+			0);
 	r[0] = (struct upcie_nvme_dsm_range){.nlb = 2, .slba = 1};
 	r[1] = (struct upcie_nvme_dsm_range){.cattr = 1, .nlb = 3, .slba = 10};
-	CU_ASSERT_EQUAL(wait_status(&c, upcie_nvme_dsm(QP, ns, r, 2,
-						       UPCIE_NVME_DSM_AD | UPCIE_NVME_DSM_IDR,
-						       fx_count_cb, &c, UPCIE_NVME_SUBMIT_RING)),
-			0);
+	CU_ASSERT_EQUAL(
+	    wait_status(&c, upcie_nvme_dsm(QP, ns, r, 2, UPCIE_NVME_DSM_AD | UPCIE_NVME_DSM_IDR,
+					   fx_count_cb, &c, UPCIE_NVME_SUBMIT_RING)),
+	    0);
 	sdata = upcie_sim_ns_data(F.sim, 4, NULL);
 	CU_ASSERT_EQUAL(memcmp(sdata, BUF, 4096), 0);
 	CU_ASSERT(sdata[1 * 4096] == 0 && sdata[3 * 4096 - 1] == 0 && sdata[12 * 4096] == 0);
@@ -596,6 +603,56 @@ static void test_oncs_refused(void)
 	close_md();
 }
 
+/* A split transfer above MDTS keeps data, metadata and reference tags in step. */
+static void split_round_trip(uint32_t nsid, uint64_t slba, uint32_t nlb, uint32_t parts)
+{
+	const struct upcie_nvme_ns *ns = ns_of(nsid);
+	struct upcie_nvme_io_opts o =
+	    opts(UPCIE_NVME_RW_PRCHK_ALL, ns->md_extended ? NULL : MD, (uint32_t)slba, 0x42);
+	struct upcie_nvme_split sp;
+	struct fx_counter c = {0};
+	size_t dlen = upcie_nvme_ns_data_len(ns, nlb, 0), mlen = upcie_nvme_ns_md_len(ns, nlb, 0);
+	uint32_t bad;
+
+	CU_ASSERT_EQUAL(upcie_nvme_split_parts(ns, nlb), 0); /* the plain split refuses it */
+	fill(BUF, dlen, nsid);
+	fill(MD, mlen, nsid + 1);
+	CU_ASSERT_EQUAL(upcie_nvme_pi_generate(ns, BUF, o.md, nlb, &o), 0);
+	CU_ASSERT_EQUAL(
+	    wait_status(&c, upcie_nvme_write_ext_split(QP, ns, slba, nlb, BUF, &o, &sp, fx_count_cb,
+						       &c, UPCIE_NVME_SUBMIT_RING)),
+	    0);
+	CU_ASSERT_EQUAL(sp.parts, parts);
+	memset(RBUF, 0, dlen);
+	memset(RMD, 0, mlen);
+	o.md = mlen ? RMD : NULL;
+	c.done = 0;
+	CU_ASSERT_EQUAL(
+	    wait_status(&c, upcie_nvme_read_ext_split(QP, ns, slba, nlb, RBUF, &o, &sp, fx_count_cb,
+						      &c, UPCIE_NVME_SUBMIT_RING)),
+	    0);
+	CU_ASSERT_EQUAL(memcmp(RBUF, BUF, dlen), 0);
+	CU_ASSERT_EQUAL(memcmp(RMD, MD, mlen), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_pi_verify(ns, RBUF, o.md, nlb, &o, &bad), 0);
+}
+
+static void test_split(void)
+{
+	struct upcie_nvme_split sp;
+	struct upcie_nvme_io_opts o = opts(0, NULL, 0, 0);
+
+	open_md(0);
+	split_round_trip(2, 500, 70, 3);  /* extended, type 1: 31 + 31 + 8 blocks */
+	split_round_trip(3, 900, 600, 3); /* separate, type 3: 256 + 256 + 88 */
+	/* Without its metadata buffer: refused before any part goes out. */
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_read_ext_split(QP, ns_of(3), 0, 600, RBUF, &o, &sp, NULL, NULL, 0), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_read_split(QP, ns_of(3), 0, 600, RBUF, &sp, NULL, NULL, 0),
+			-ENOTSUP);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(QP), 0);
+	close_md();
+}
+
 /* Format NVM fences handles of the old format. */
 static void test_format_fences(void)
 {
@@ -627,6 +684,7 @@ static CU_TestInfo tests[] = {
     {"copy with PI", test_copy},
     {"dataset management with ranges and attributes", test_dsm},
     {"optional commands refused without ONCS", test_oncs_refused},
+    {"split above MDTS with metadata and PI", test_split},
     {"format NVM fences old handles", test_format_fences},
     CU_TEST_INFO_NULL,
 };
