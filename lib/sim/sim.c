@@ -224,7 +224,8 @@ static int ns_alloc(struct upcie_sim *sim)
 		ns->data = ns_map(ns->len, i + 1, "data");
 		ns->md = ns->data ? ns_map(ns->md_len, i + 1, "metadata") : NULL;
 		ns->uncor = ns->md ? ns_map(ns->uncor_len, i + 1, "block marks") : NULL;
-		if (!ns->uncor)
+		ns->written = ns->uncor ? ns_map(ns->uncor_len, i + 1, "block marks") : NULL;
+		if (!ns->written)
 			return -errno;
 	}
 	return 0;
@@ -247,6 +248,8 @@ void upcie_sim_destroy(struct upcie_sim *sim)
 			munmap(sim->ns[i].md, sim->ns[i].md_len);
 		if (sim->ns[i].uncor)
 			munmap(sim->ns[i].uncor, sim->ns[i].uncor_len);
+		if (sim->ns[i].written)
+			munmap(sim->ns[i].written, sim->ns[i].uncor_len);
 	}
 	free(sim->bounce);
 	if (sim->bar)

@@ -13,7 +13,9 @@
  * PI only: PRACT makes the model insert the PI on a write and, with 8-byte
  * metadata (PI only), keeps the metadata off the bus in both directions;
  * the checks follow PRCHK. A check failing names its LBA in the Error
- * Information log (sim->err_lba).
+ * Information log (sim->err_lba). A block not written since it was
+ * deallocated (or formatted) reads its PI as all FFh: the escape, so that
+ * checked reads of fresh blocks pass, as on QEMU's controller.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +83,21 @@ static void uncor_set(struct sim_ns *ns, uint64_t lba, bool on)
 		return;
 	ns->uncor[lba >> 3] ^= bit;
 	ns->nr_uncor += on ? 1 : (uint64_t)-1;
+}
+
+static bool written(const struct sim_ns *ns, uint64_t lba)
+{
+	return ns->written[lba >> 3] >> (lba & 7) & 1;
+}
+
+static void set_written(struct sim_ns *ns, uint64_t lba, bool on)
+{
+	uint8_t bit = (uint8_t)(1u << (lba & 7));
+
+	if (on)
+		ns->written[lba >> 3] |= bit;
+	else
+		ns->written[lba >> 3] &= (uint8_t)~bit;
 }
 
 static uint16_t fail_at(struct upcie_sim *sim, uint64_t lba, uint16_t status)
@@ -253,12 +270,25 @@ static uint16_t host_xfer(struct upcie_sim *sim, const struct upcie_nvme_sqe *sq
 				  md_len, md_len, to_host);
 }
 
+/* The metadata a block reads as: what was written, or for a block not
+ * written since it was deallocated, zeros with the PI's escape (all FFh). */
+static void md_get(const struct sim_ns *ns, uint64_t lba, uint8_t *md)
+{
+	if (written(ns, lba)) {
+		memcpy(md, store_md(ns, lba), ns->ms);
+		return;
+	}
+	memset(md, 0, ns->ms);
+	if (ns->pi)
+		memset(pi_of(ns, md), 0xff, PI_SIZE);
+}
+
 static void load(const struct mdcmd *c, uint64_t lba)
 {
 	for (uint32_t i = 0; i < c->nlb; i++) {
 		memcpy(blk_data(c, i), store_data(c->ns, lba + i), c->ns->lba_size);
 		if (c->ns->ms)
-			memcpy(blk_md(c, i), store_md(c->ns, lba + i), c->ns->ms);
+			md_get(c->ns, lba + i, blk_md(c, i));
 	}
 }
 
@@ -268,6 +298,7 @@ static void store(const struct mdcmd *c, uint64_t lba)
 		memcpy(store_data(c->ns, lba + i), blk_data(c, i), c->ns->lba_size);
 		if (c->ns->ms)
 			memcpy(store_md(c->ns, lba + i), blk_md(c, i), c->ns->ms);
+		set_written(c->ns, lba + i, true);
 		if (c->ns->nr_uncor)
 			uncor_set(c->ns, lba + i, false);
 	}
@@ -328,8 +359,10 @@ static uint16_t md_compare(struct upcie_sim *sim, const struct upcie_nvme_sqe *s
 		return rc;
 	for (uint32_t i = 0; i < c->nlb; i++) {
 		const struct sim_ns *ns = c->ns;
-		uint8_t *d = store_data(ns, c->slba + i), *m = store_md(ns, c->slba + i);
+		uint8_t *d = store_data(ns, c->slba + i), m[SIM_MS_MAX];
 
+		if (ns->ms)
+			md_get(ns, c->slba + i, m);
 		if (ns->pi && e.chk && (rc = pi_check(ns, d, m, &e, i)))
 			return fail_at(sim, c->slba + i, rc);
 		if (memcmp(blk_data(c, i), d, ns->lba_size) ||
@@ -369,8 +402,10 @@ uint16_t upcie_sim_verify(struct upcie_sim *sim, struct sim_ns *ns,
 	e = cmd_expect(&c);
 	for (uint32_t i = 0; ns->pi && e.chk && i < c.nlb; i++) {
 		uint64_t lba = c.slba + i;
+		uint8_t m[SIM_MS_MAX];
 
-		rc = pi_check(ns, store_data(ns, lba), store_md(ns, lba), &e, i);
+		md_get(ns, lba, m);
+		rc = pi_check(ns, store_data(ns, lba), m, &e, i);
 		if (rc)
 			return fail_at(sim, lba, rc);
 	}
@@ -398,8 +433,11 @@ void upcie_sim_blocks_zero(struct sim_ns *ns, uint64_t slba, uint64_t nlb)
 	upcie_sim_zero(ns, slba << ns->lba_shift, nlb << ns->lba_shift);
 	if (ns->md)
 		memset(store_md(ns, slba), 0, nlb * ns->md_stride);
-	for (uint64_t i = 0; ns->nr_uncor && i < nlb; i++)
-		uncor_set(ns, slba + i, false);
+	for (uint64_t i = 0; i < nlb; i++) {
+		set_written(ns, slba + i, false);
+		if (ns->nr_uncor)
+			uncor_set(ns, slba + i, false);
+	}
 }
 
 /* Write Zeroes (NVM Command Set spec 3.2.8): zeros, and with PRACT on a
@@ -416,9 +454,11 @@ uint16_t upcie_sim_write_zeroes(struct upcie_sim *sim, struct sim_ns *ns,
 	upcie_sim_blocks_zero(ns, slba, nlb);
 	if (!ns->pi || !(sqe->cdw12 & UPCIE_NVME_RW_PRACT))
 		return 0;
-	for (uint32_t i = 0; i < nlb; i++)
+	for (uint32_t i = 0; i < nlb; i++) {
 		pi_put(ns, store_data(ns, slba + i), store_md(ns, slba + i), (uint16_t)sqe->cdw15,
 		       ref_at(ns, sqe->cdw14, i));
+		set_written(ns, slba + i, true);
+	}
 	return 0;
 }
 

@@ -126,6 +126,11 @@ struct sim_ns {
 	uint8_t *uncor;
 	size_t uncor_len;
 	uint64_t nr_uncor;
+	/* One bit per block whose metadata was written since it was last
+	 * deallocated or formatted (uncor_len bytes too): the others read
+	 * zeros with the PI all FFh, the escape that turns checks off, as
+	 * QEMU's controller does. */
+	uint8_t *written;
 	uint16_t lbaf_ms[SIM_LBAF_MAX];
 	uint8_t nlbaf; /* formats in lbaf_ms */
 	uint8_t fmt;   /* the one in use */

@@ -426,6 +426,61 @@ static void test_pi_errors(void)
 	close_md();
 }
 
+/* Blocks never written, or deallocated, read their PI as the escape
+ * (all FFh): checked reads of them pass; written ones are checked. */
+static void test_unwritten_escape(void)
+{
+	const struct upcie_nvme_ns *ns;
+	struct upcie_nvme_io_opts o = opts(UPCIE_NVME_RW_PRCHK_ALL, RMD, 77, 0x10);
+	struct upcie_nvme_io_result res;
+	struct upcie_nvme_dsm_range *r;
+	struct fx_counter c = {0};
+
+	open_md(0);
+	ns = ns_of(3); /* type 3, separate, PI first */
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 0, 8, RBUF, &o, &res, 0),
+			0);
+	CU_ASSERT(RMD[0] == 0xff && RMD[7] == 0xff && RMD[63] == 0xff);
+	o = opts(UPCIE_NVME_RW_PRACT, NULL, 77, 0x11);
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 0, 8, BUF, &o, &res, 0),
+			0);
+	o = opts(UPCIE_NVME_RW_PRCHK_ALL, RMD, 77, 0x10);
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 0, 8, RBUF, &o, &res, 0),
+			-EIO);
+	CU_ASSERT(res.status == UPCIE_NVME_SC_APPTAG_CHECK && res.lba == 0);
+	r = upcie_dma_alloc(F.heap, 4096, 4096);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	r[0] = (struct upcie_nvme_dsm_range){.nlb = 8, .slba = 0};
+	CU_ASSERT_EQUAL(wait_status(&c, upcie_nvme_dsm(QP, ns, r, 1, UPCIE_NVME_DSM_AD, fx_count_cb,
+						       &c, UPCIE_NVME_SUBMIT_RING)),
+			0);
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 0, 8, RBUF, &o, &res, 0),
+			0);
+	upcie_dma_free(F.heap, r);
+	close_md();
+}
+
+/* The model refuses formats it cannot have, naming the field. */
+static void test_sim_config(void)
+{
+	struct upcie_sim_config cfg;
+
+	upcie_sim_config_default(&cfg);
+	cfg.ns[0].pi = 1;
+	CU_ASSERT_PTR_NULL(upcie_sim_create(&cfg));
+	CU_ASSERT(strstr(upcie_errmsg(), "ns[0].pi 1 needs at least 8 metadata bytes") != NULL);
+	cfg.ns[0].ms = 300;
+	CU_ASSERT_PTR_NULL(upcie_sim_create(&cfg));
+	CU_ASSERT(strstr(upcie_errmsg(), "ns[0].ms 300") != NULL);
+	cfg.ns[0].ms = 8;
+	cfg.ns[0].pi = 4;
+	CU_ASSERT_PTR_NULL(upcie_sim_create(&cfg));
+	cfg.ns[0].pi = 0;
+	cfg.ns[0].md_flags = 0x80;
+	CU_ASSERT_PTR_NULL(upcie_sim_create(&cfg));
+	CU_ASSERT(strstr(upcie_errmsg(), "md_flags") != NULL);
+}
+
 /* ---- optional commands ---- */
 
 static void test_compare_uncor(void)
@@ -680,6 +735,8 @@ static CU_TestInfo tests[] = {
     {"PI types 1-3, first/last, 8/16 bytes, extended/separate", test_pi_formats},
     {"PRACT inserts and strips", test_pract},
     {"guard, application and reference tag errors name the LBA", test_pi_errors},
+    {"unwritten and deallocated blocks read the PI escape", test_unwritten_escape},
+    {"sim refuses impossible formats", test_sim_config},
     {"compare and write uncorrectable", test_compare_uncor},
     {"copy with PI", test_copy},
     {"dataset management with ranges and attributes", test_dsm},

@@ -98,8 +98,10 @@ static size_t round_up(size_t v, size_t a)
 static size_t heap_size(const struct perf_opts *o)
 {
 	size_t depth = o->qd + 1;
-	size_t per_qp =
-	    o->qd * round_up(o->bs, 4096) + 2 * round_up(depth * 64, 4096) + depth * 5 * 4096;
+	/* With metadata: extended blocks (at most 256 bytes more per 512) and a
+	 * separate buffer: three times the data is room enough. */
+	size_t per_io = (o->md ? 3 : 1) * round_up(o->bs, 4096);
+	size_t per_qp = o->qd * per_io + 2 * round_up(depth * 64, 4096) + depth * 5 * 4096;
 
 	return (2u << 20) + round_up(o->qpairs * per_qp, 2u << 20);
 }
@@ -140,15 +142,27 @@ static int dev_check(const struct perf_opts *o, struct perf_dev *d)
 		fprintf(stderr, "upcie-perf: %s: namespace %u is not active\n", d->name, o->nsid);
 		return PERF_EXIT_USAGE;
 	}
-	if (d->ns->ms) {
+	if (d->ns->ms && !o->md) {
 		fprintf(stderr,
 			"upcie-perf: %s: namespace %u is formatted with %u bytes of metadata per "
-			"block, which upcie-perf does not transfer; pick a namespace without "
-			"metadata (--ns) or format this one with an LBA format whose ms is 0\n",
+			"block: pass --md (or --pi) to move it, or pick a namespace without "
+			"metadata (--ns)\n",
 			d->name, d->ns->nsid, d->ns->ms);
 		return PERF_EXIT_USAGE;
 	}
-	max_bs = d->ns->max_xfer_blocks << d->ns->lba_shift;
+	if (o->md && !d->ns->ms) {
+		fprintf(stderr, "upcie-perf: %s: --md: namespace %u has no metadata\n", d->name,
+			d->ns->nsid);
+		return PERF_EXIT_USAGE;
+	}
+	if (o->pi && !d->ns->pi_type) {
+		fprintf(stderr,
+			"upcie-perf: %s: --pi: namespace %u is not formatted with protection "
+			"information\n",
+			d->name, d->ns->nsid);
+		return PERF_EXIT_USAGE;
+	}
+	max_bs = (o->md ? d->ns->md_max_xfer_blocks : d->ns->max_xfer_blocks) << d->ns->lba_shift;
 	if (o->bs % d->ns->lba_size || o->bs > max_bs) {
 		fprintf(stderr,
 			"upcie-perf: %s: --bs %llu is not a multiple of the LBA size %u up to "
@@ -223,8 +237,13 @@ static int dev_open(const struct perf_opts *o, struct perf_dev *d)
 		}
 		upcie_sim_config_default(&cfg);
 		cfg.threaded = !o->sim_stepped;
-		for (uint32_t i = 0; i < UPCIE_SIM_MAX_NS; i++)
+		for (uint32_t i = 0; i < UPCIE_SIM_MAX_NS; i++) {
 			cfg.ns[i].ms = o->sim_ms;
+			cfg.ns[i].pi = o->sim_pi;
+			cfg.ns[i].md_flags =
+			    (uint8_t)((o->sim_extended ? UPCIE_SIM_MD_EXTENDED : 0) |
+				      (o->sim_pi_first ? UPCIE_SIM_MD_PI_FIRST : 0));
+		}
 		d->sim = upcie_sim_create(&cfg);
 		if (!d->sim)
 			return fail(PERF_EXIT_DEV, "cannot create the model", d->name);
@@ -302,6 +321,7 @@ static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsign
 	t->ns = d->ns;
 	t->lba_shift = d->ns->lba_shift;
 	t->nlb = (uint32_t)(o->bs >> t->lba_shift);
+	perf_md_setup(t);
 	if (d->gen || o->rw == PERF_READ || o->rw == PERF_WRITE) {
 		t->blk_first = d->nblk * t->qidx / o->qpairs;
 		t->blk_count = d->nblk * (t->qidx + 1) / o->qpairs - t->blk_first;
@@ -320,11 +340,13 @@ static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsign
 		struct perf_slot *s = &t->slots[i];
 
 		s->t = t;
-		s->buf = upcie_dma_alloc_pages(d->heap, o->bs);
-		if (!s->buf)
+		s->buf = upcie_dma_alloc_pages(d->heap, t->data_len);
+		if (t->md_len)
+			s->md = upcie_dma_alloc(d->heap, t->md_len, 64);
+		if (!s->buf || (t->md_len && !s->md))
 			return fail(PERF_EXIT_DEV, "cannot allocate I/O buffers", d->name);
 		/* Something other than zeroes for writes without --verify. */
-		perf_fill(s->buf, i, t->nlb, t->lba_shift, 0xfeed);
+		perf_fill_blocks(t, s->buf, i, 0xfeed);
 		t->free[t->nfree++] = &t->slots[t->nslots - 1 - i];
 	}
 	t->rng = 0x243f6a8885a308d3ull ^ ((uint64_t)t->idx * 0x9e3779b97f4a7c15ull);
