@@ -3,7 +3,7 @@
 # driver has done I/O on the controller? (BENCHMARKS.md, "QD 1 after the
 # kernel's nvme driver".) Controller A, nsid 2 (4 KiB LBAs), 4 KiB randread,
 # one queue, QD 1, 3 s runs. Run it with
-#   tests/qemu/run-guest BUILD_DIR vfio bench/guest-after-kernel.sh
+#   qemu/run-guest BUILD_DIR vfio bench/guest-after-kernel.sh
 # (or uio); fio is in the guest when the build has the fio engine.
 #
 # The kernel's nvme driver takes every controller at boot, so no run sees a

@@ -3,7 +3,7 @@
 # uio rows): controller A on the user-space driver, upcie-perf --irq at QD 1
 # with and without shadow doorbells, the function's line in /proc/interrupts
 # before and after each run, and what the kernel logged about the line.
-#   tests/qemu/run-guest BUILD uio bench/guest-intx.sh
+#   qemu/run-guest BUILD uio bench/guest-intx.sh
 . "$UPCIE_GUEST_LIB"
 
 drv=$(upcie_user_driver)

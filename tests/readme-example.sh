@@ -23,10 +23,10 @@ flags=$(PKG_CONFIG_PATH=$pcdir PKG_CONFIG_SYSROOT_DIR=$tmp/root pkg-config --cfl
 cc -std=c11 -Wall -Wextra -Werror "$tmp/example.c" $flags -o "$tmp/example" >&2
 libdir=$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=libdir libupcie)
 out=$(LD_LIBRARY_PATH=$tmp/root$libdir "$tmp/example")
-echo "1..1"
+. "$(dirname "$0")/lib/tap.sh"
 if [ "$out" = 1 ]; then
-	echo "ok 1 - README example, installed and built with pkg-config, reads a block on sim"
+	tap_ok "README example, installed and built with pkg-config, reads a block on sim"
 else
-	echo "not ok 1 - README example on sim printed '$out', expected 1"
-	exit 1
+	tap_fail "README example on sim printed '$out', expected 1"
 fi
+tap_done

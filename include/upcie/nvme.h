@@ -153,14 +153,20 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct u
 int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *ctrl);
 
 /*
- * Reset the controller and keep every handle valid: disable it (CC.EN = 0,
- * so it lets go of every queue), bring it up again (admin queue, Identify,
+ * Reset the controller and keep every handle valid: quiesce it (a working
+ * controller first gets a Delete I/O Submission Queue for each live queue
+ * pair, so that it ends their commands itself; bounded, best effort),
+ * disable it (CC.EN = 0, so it lets go of every queue), bring it up again (admin queue, Identify,
  * Number of Queues, shadow doorbells, namespaces, event requests) and let
  * each I/O queue pair re-create itself, same id, depth and memory, on its
  * owner's next poll. Commands outstanding at the reset complete there with
  * UPCIE_NVME_SC_HOST_ABORTED (retry is safe); commands queued but not yet
  * rung are kept and go to the device after the re-creation; a command rung
- * after the reset but before that poll also ends HOST_ABORTED. The
+ * after the reset but before that poll also ends HOST_ABORTED. (One
+ * exception: a command whose queue's owner is reaping in that very instant
+ * may end with UPCIE_NVME_SC_ABORT_SQ_DELETED instead, the quiesce's
+ * status; it means the same: the command did not complete, retry is safe.)
+ * The
  * namespaces are read again (an event about them is lost with the reset):
  * handles of namespaces that are gone or changed LBA or metadata size are
  * fenced, as after an event (upcie_nvme_ctrl_set_event_cb).

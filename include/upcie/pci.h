@@ -112,8 +112,6 @@ const char *upcie_pci_name(const struct upcie_pci_dev *dev);
 enum upcie_pci_backend upcie_pci_backend(const struct upcie_pci_dev *dev);
 const char *upcie_pci_backend_name(enum upcie_pci_backend backend);
 unsigned upcie_pci_dma_caps(const struct upcie_pci_dev *dev);
-/* The sim behind a "sim" handle, else NULL. */
-struct upcie_sim *upcie_pci_sim(const struct upcie_pci_dev *dev);
 
 int upcie_pci_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size_t *len);
 void upcie_pci_bar_unmap(struct upcie_pci_dev *dev, unsigned bar);

@@ -19,6 +19,7 @@
  * Functions:
  *   upcie_sim_config_default()  a 2-namespace controller (512 B and 4 KiB)
  *   upcie_sim_create/_destroy
+ *   upcie_pci_sim()             the model behind a PCI handle opened as "sim"
  *   upcie_sim_step()            process register changes and queued commands
  *   upcie_sim_step_n()          the same, at most n commands, round-robin over SQs
  *   upcie_sim_fault()           inject a fault
@@ -101,6 +102,11 @@ void upcie_sim_config_default(struct upcie_sim_config *cfg);
 /* NULL and errno (EINVAL names the bad field in upcie_errmsg()). */
 struct upcie_sim *upcie_sim_create(const struct upcie_sim_config *cfg);
 void upcie_sim_destroy(struct upcie_sim *sim);
+
+struct upcie_pci_dev;
+/* The model behind a PCI handle opened as "sim" (its own, or the one given
+ * in upcie_pci_opts.sim); NULL for any other handle. */
+struct upcie_sim *upcie_pci_sim(const struct upcie_pci_dev *dev);
 
 /* Process register changes and every command queued; returns how many
  * commands it processed. Safe to call from any thread (serialized). */

@@ -18,8 +18,8 @@
 
 #include "dma/heap.h"
 #include "dma/hugetlb.h"
-#include "log.h"
-#include "page.h"
+#include "core/log.h"
+#include "core/page.h"
 
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 0x0004U

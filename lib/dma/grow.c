@@ -16,7 +16,7 @@
 #include <stdio.h>
 
 #include "dma/heap.h"
-#include "log.h"
+#include "core/log.h"
 
 static size_t nsegs(const struct upcie_dma_heap *h)
 {

@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "compiler.h"
+#include "core/compiler.h"
 
 /* The default hugepage size in bytes (Hugepagesize in /proc/meminfo), or
  * -1 when the kernel offers none. */

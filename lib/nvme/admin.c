@@ -10,7 +10,7 @@
 
 #include <upcie/pci.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 static const char *state_says(const struct upcie_nvme_ctrl *c)

@@ -11,7 +11,7 @@
 
 #include <upcie/pci.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 /* One look at the device: CSTS, and whether the kernel wants it back. */

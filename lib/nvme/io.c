@@ -8,7 +8,7 @@
 
 #include <upcie/pci.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 /* Cold: say which of the read/write arguments is wrong. */

@@ -38,7 +38,7 @@
 
 #include <upcie/pci.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 enum { EV_IRQ = 1, EV_WAKE, EV_GONE };

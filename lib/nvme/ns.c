@@ -12,7 +12,7 @@
 
 #include <upcie/pci.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 /* The metadata format (NVM Command Set spec 4.1.5.1: FLBAS bit 4, DPS). */

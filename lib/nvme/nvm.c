@@ -13,7 +13,7 @@
 #include <upcie/dma.h>
 #include <upcie/pi.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 #define NLB_MAX 65536u /* NLB is 16 bits, 0's based */

@@ -11,7 +11,7 @@
 #include <upcie/dma.h>
 #include <upcie/pi.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 #define ERRLOG_MAX 64 /* entries read: one 4 KiB page */

@@ -22,7 +22,7 @@
 
 #include <upcie/nvme.h>
 
-#include "compiler.h"
+#include "core/compiler.h"
 #include "nvme/queue.h"
 #include "nvme/state.h"
 

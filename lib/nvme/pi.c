@@ -10,8 +10,8 @@
 
 #include <upcie/pi.h>
 
-#include "compiler.h"
-#include "log.h"
+#include "core/compiler.h"
+#include "core/log.h"
 
 #define PI_SIZE 8u
 

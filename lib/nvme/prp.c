@@ -12,7 +12,7 @@
  */
 #include <errno.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 int upcie_nvme_prp_setup(const struct upcie_dma_heap *heap, uint32_t page_size, const void *buf,

@@ -10,7 +10,7 @@
 
 #include <upcie/pci.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 void upcie_nvme_ring(struct upcie_nvme_qpair *qp)

@@ -15,9 +15,9 @@
 
 #include <upcie/pci.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/queue.h"
-#include "page.h"
+#include "core/page.h"
 
 /* Milliseconds between two ticks of a queue's coarse clock. */
 #define TICK_MS 10

@@ -27,7 +27,7 @@
 #include <upcie/nvme.h>
 #include <upcie/pci.h> /* MMIO accessors */
 
-#include "compiler.h"
+#include "core/compiler.h"
 #include "dma/heap.h"
 
 /* Empty poll calls, and completions, between two looks at the clock

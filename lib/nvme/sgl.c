@@ -17,7 +17,7 @@
 #include <upcie/engine.h>
 #include <upcie/pci.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 /* SGL descriptor (Base spec 4.1.2, Figure 113). */

@@ -21,7 +21,7 @@
 #include <upcie/engine.h>
 #include <upcie/pci.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 #define DEFAULT_HEAP (16u << 20)

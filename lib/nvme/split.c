@@ -16,7 +16,7 @@
 
 #include <upcie/engine.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 uint32_t upcie_nvme_split_parts(const struct upcie_nvme_ns *ns, uint32_t nlb)

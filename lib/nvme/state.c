@@ -25,7 +25,7 @@
 
 #include <upcie/pci.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "nvme/nvme.h"
 
 /* ---- the tables ---- */
@@ -175,17 +175,20 @@ static bool take(struct upcie_nvme_qpair *qp, uint32_t slot, const struct upcie_
 }
 
 /* What the device posted before it let go of the queue: real completions
- * (no doorbell: the queue is gone), collected. Strays are counted, dropped. */
-static void take_posted(struct upcie_nvme_qpair *qp, uint32_t *nh)
+ * (no doorbell: the queue is gone), collected. Strays are counted, dropped.
+ * A command the device ended because a reset deleted its SQ (quiesce_io)
+ * ends as the reset ends commands: with 'status' (and dnr). */
+static void take_posted(struct upcie_nvme_qpair *qp, uint32_t *nh, uint16_t status, int dnr)
 {
 	struct upcie_nvme_cqe cqe;
 
 	while (upcie_nvme_cqe_take(qp, &cqe)) {
 		uint32_t slot = cqe.cid & qp->cid_mask;
+		bool deleted = upcie_nvme_cqe_status(&cqe) == UPCIE_NVME_SC_ABORT_SQ_DELETED;
 
 		if (!upcie_nvme_req_holds(&qp->reqs[slot], upcie_nvme_cqe_key(&cqe)))
 			upcie_nvme_queue_stray(qp, &cqe);
-		else if (take(qp, slot, &cqe, 0, 0, &qp->harvest[*nh]))
+		else if (take(qp, slot, deleted ? NULL : &cqe, status, dnr, &qp->harvest[*nh]))
 			(*nh)++;
 	}
 }
@@ -270,14 +273,59 @@ void upcie_nvme_state_failed(struct upcie_nvme_ctrl *c)
 }
 
 /*
+ * A requested reset of a working controller first deletes the I/O SQs
+ * that are in step (was_gen): the controller ends their commands itself
+ * (status ABORT_SQ_DELETED, which the queue's recovery turns into
+ * HOST_ABORTED: take_posted()) and fetches nothing more from them, so the
+ * disable that follows finds no I/O in flight. A disable with I/O in
+ * flight is legal, but some controllers handle it badly (QEMU 7.2's
+ * crashes in its own drain). Best effort and bounded: a delete that
+ * fails or does not complete within the bound leaves the rest to the
+ * disable, which ends everything anyway. Admin lock held, state
+ * RESETTING (every queue is poked: its owner waits for the lock).
+ */
+#define QUIESCE_MAX_MS 1000u
+
+static void quiesce_io(struct upcie_nvme_ctrl *c, uint32_t was_gen)
+{
+	uint32_t csts = upcie_mmio_read32(c->regs, UPCIE_NVME_REG_CSTS);
+	uint32_t tmo =
+	    c->opts.admin_timeout_ms < QUIESCE_MAX_MS ? c->opts.admin_timeout_ms : QUIESCE_MAX_MS;
+	uint64_t deadline = upcie_now_ms() + tmo;
+
+	if (csts == UINT32_MAX || !upcie_nvme_csts_rdy(csts) || upcie_nvme_csts_cfs(csts))
+		return;
+	for (struct upcie_nvme_qpair *qp = c->qpairs; qp; qp = qp->next) {
+		struct upcie_nvme_sqe sqe = {.opc = UPCIE_NVME_ADM_DELETE_SQ, .cdw10 = qp->qid};
+		struct upcie_nvme_waiter w = {0};
+		uint16_t cid;
+
+		if (qp->qstate != UPCIE_NVME_Q_LIVE || qp->gen != was_gen)
+			continue;
+		if (upcie_nvme_queue_submit(c->admin, &sqe, NULL, 0, upcie_nvme_waiter_cb, &w,
+					    UPCIE_NVME_SUBMIT_RING, &cid))
+			return;
+		if (upcie_nvme_queue_wait(c->admin, &w.done, deadline, c->dev)) {
+			upcie_nvme_queue_abandon(c->admin, cid);
+			upcie_info("%s: reset: Delete I/O SQ %u got no completion in %u ms; "
+				   "the disable ends its commands",
+				   upcie_pci_name(c->dev), qp->qid, tmo);
+			return;
+		}
+	}
+}
+
+/*
  * Disable first: once CSTS.RDY = 0 the controller has let go of every
  * queue and buffer. Then bus mastering on again (a fence may have turned
  * it off), the admin queue's and the zombies' commands end, and the
  * controller comes up again; each I/O queue re-creates itself on its
  * owner's next poll.
  */
-int upcie_nvme_reset_locked(struct upcie_nvme_ctrl *c, const char *why)
+static int reset(struct upcie_nvme_ctrl *c, const char *why, bool quiesce)
 {
+	uint32_t was_gen = c->gen;
+	bool was_live = c->state == UPCIE_NVME_LIVE;
 	char msg[512];
 	uint32_t nh = 0;
 	int rc;
@@ -294,6 +342,8 @@ int upcie_nvme_reset_locked(struct upcie_nvme_ctrl *c, const char *why)
 	}
 	upcie_warn("%s: resetting the controller: %s", upcie_pci_name(c->dev), why);
 	upcie_nvme_state_set(c, UPCIE_NVME_RESETTING);
+	if (quiesce && was_live)
+		quiesce_io(c, was_gen);
 	rc = upcie_nvme_ctrl_disable(c, false);
 	if (!rc && upcie_pci_bus_master(c->dev, true))
 		rc = upcie_err(-ENOTRECOVERABLE,
@@ -342,6 +392,11 @@ int upcie_nvme_reset_locked(struct upcie_nvme_ctrl *c, const char *why)
 	return 0;
 }
 
+int upcie_nvme_reset_locked(struct upcie_nvme_ctrl *c, const char *why)
+{
+	return reset(c, why, false);
+}
+
 /* An admin command was lost: reset, or (no_auto_reset, or inside a reset,
  * which then fails and says so) mark the controller failed. */
 void upcie_nvme_admin_lost(struct upcie_nvme_ctrl *c, const char *why)
@@ -362,7 +417,7 @@ int upcie_nvme_ctrl_reset(struct upcie_nvme_ctrl *c)
 	if (!c)
 		return upcie_err(-EINVAL, "upcie_nvme_ctrl_reset needs a controller");
 	pthread_mutex_lock(&c->admin_lock);
-	rc = upcie_nvme_reset_locked(c, "requested");
+	rc = reset(c, "requested", true);
 	pthread_mutex_unlock(&c->admin_lock);
 	return rc;
 }
@@ -385,7 +440,7 @@ static int recreate(struct upcie_nvme_qpair *qp, uint32_t gen, uint32_t *nh)
 
 	if (qp->qstate == UPCIE_NVME_Q_LIVE)
 		q_set(qp, UPCIE_NVME_Q_OFF);
-	take_posted(qp, nh);
+	take_posted(qp, nh, UPCIE_NVME_SC_HOST_ABORTED, 0);
 	if (unrung) {
 		keep = malloc((size_t)unrung * sizeof(*keep));
 		kreq = malloc((size_t)unrung * sizeof(*kreq));
@@ -489,7 +544,7 @@ int upcie_nvme_state_recover(struct upcie_nvme_qpair *qp)
 		 * was submitted since. */
 		if (qp->qstate != UPCIE_NVME_Q_FENCED)
 			q_set(qp, UPCIE_NVME_Q_FENCED);
-		take_posted(qp, &nh);
+		take_posted(qp, &nh, UPCIE_NVME_SC_HOST_PATH_ERROR, 1);
 		take_all(qp, NULL, UPCIE_NVME_SC_HOST_PATH_ERROR, 1, &nh);
 		qp->sq_rung = qp->sq_tail; /* what was queued has ended: never ring it */
 		rc =

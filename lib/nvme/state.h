@@ -36,7 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "compiler.h"
+#include "core/compiler.h"
 
 struct upcie_nvme_ctrl;
 struct upcie_nvme_qpair;

@@ -58,12 +58,11 @@ struct upcie_pci_dev {
 	unsigned dma_caps;
 	const struct upcie_pci_ops *ops;
 	void *priv;
-	struct upcie_sim *sim;
 	struct upcie_pci_bar bars[UPCIE_PCI_NBARS];
 	uint16_t saved_command;
 	bool command_saved;
 	bool nvme_claimed;    /* an NVMe controller object drives this handle */
-	int lock_fd;	      /* the owner lock (lock.c); -1 when none (sim) */
+	int lock_fd;	      /* the owner lock (lock.c); -1 when none */
 	int gone;	      /* upcie_pci_check() saw -ENODEV (sticky): 0 no, 2 yes */
 	char gone_msg[256];   /* its message, given again on later checks */
 	unsigned irq_enabled; /* vectors enabled (upcie_pci_irq_enable), 0 when off */
@@ -100,12 +99,32 @@ int upcie_pci_cfg_fd_io(struct upcie_pci_dev *dev, int fd, uint64_t base, uint32
 int upcie_pagemap_phys(int fd, uintptr_t addr, size_t host_page, uint64_t *phys)
     __attribute__((visibility("hidden")));
 
-/* Backend constructors: fill dev->ops, dev->priv, dev->dma_caps. */
-int upcie_pci_sim_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
+/*
+ * The backend table. Each backend describes itself with one of these; the
+ * generic layer (pci.c) knows backends only through it: which device name
+ * or which kernel driver selects a backend, and its constructor.
+ */
+struct upcie_pci_backend_desc {
+	enum upcie_pci_backend id;
+	/* A backend that opens a named, in-process device (not a PCI address)
+	 * gives that name; such a device takes no owner lock and no bus
+	 * mastering fence. NULL for PCI backends. */
+	const char *device;
+	/* The kernel driver a PCI device is bound to when auto picks this
+	 * backend; NULL for a named device. */
+	const char *driver;
+	/* Fill dev->ops, dev->priv, dev->dma_caps. */
+	int (*open)(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts);
+};
+
+/* Each backend's entry, defined beside its code. The sim's is in
+ * lib/sim/backend.c when the library has the sim, else NULL in
+ * lib/pci/no_sim.c: meson builds one of the two (-Dsim). */
+extern const struct upcie_pci_backend_desc *const upcie_pci_uio_backend
     __attribute__((visibility("hidden")));
-int upcie_pci_uio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
+extern const struct upcie_pci_backend_desc *const upcie_pci_vfio_backend
     __attribute__((visibility("hidden")));
-int upcie_pci_vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
+extern const struct upcie_pci_backend_desc *const upcie_pci_sim_backend
     __attribute__((visibility("hidden")));
 
 #endif

@@ -36,7 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "pci/backend.h"
 
 #define LOCK_DIR_RUN "/run/upcie"

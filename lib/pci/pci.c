@@ -2,7 +2,7 @@
 /*
  * Generic PCI layer: address parsing, backend selection, BAR table, the
  * owner lock, bus-master fencing. Backends live in uio.c, vfio.c and
- * sim/backend.c.
+ * sim/backend.c; each registers in the backend table (backend.h).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -14,9 +14,9 @@
 
 #include <upcie/pci.h>
 #include <upcie/version.h>
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
-#include "log.h"
+#include "core/log.h"
 #include "pci/backend.h"
 
 #define PCI_COMMAND	   0x04
@@ -123,28 +123,118 @@ int upcie_pci_require_driver(struct upcie_pci_dev *dev, const struct upcie_pci_o
 	return 0;
 }
 
-/* Pick uio or vfio from the driver the device is bound to. */
+/* Every backend this library has, in the order auto tries them; a
+ * missing one (the sim, when not built) is a NULL entry. */
+static const struct upcie_pci_backend_desc *const *const backend_table[] = {
+    &upcie_pci_vfio_backend,
+    &upcie_pci_uio_backend,
+    &upcie_pci_sim_backend,
+};
+#define NBACKENDS (sizeof(backend_table) / sizeof(backend_table[0]))
+
+/* The backend with id 'id' (by its PCI driver or device name when 'drv' or
+ * 'device' is given instead), or NULL. */
+static const struct upcie_pci_backend_desc *find_backend(int id, const char *drv,
+							 const char *device)
+{
+	for (size_t i = 0; i < NBACKENDS; i++) {
+		const struct upcie_pci_backend_desc *b = *backend_table[i];
+
+		if (!b)
+			continue;
+		if (drv	     ? b->driver && !strcmp(b->driver, drv)
+		    : device ? b->device && !strcmp(b->device, device)
+			     : (int)b->id == id)
+			return b;
+	}
+	return NULL;
+}
+
+/* The backend for the driver the device is bound to. */
 static int pick_backend(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
 {
+	const struct upcie_pci_backend_desc *b;
 	char drv[64];
 	int rc = upcie_pci_read_driver(dev, opts, drv, sizeof(drv));
 
 	if (rc)
 		return rc;
-	if (!strcmp(drv, "uio_pci_generic"))
-		return UPCIE_PCI_BACKEND_UIO;
-	if (!strcmp(drv, "vfio-pci"))
-		return UPCIE_PCI_BACKEND_VFIO;
+	b = find_backend(0, drv, NULL);
+	if (b)
+		return (int)b->id;
 	return upcie_err(-EBUSY,
 			 "%s is bound to %s; bind it for user space first: "
 			 "'devbind bind vfio-pci %s' (or uio_pci_generic)",
 			 dev->name, drv[0] ? drv : "no driver", dev->name);
 }
 
+/* The named devices the backends open, for a message: " or 'sim'". */
+static void named_devices(char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < NBACKENDS; i++)
+		if (*backend_table[i] && (*backend_table[i])->device && n < len)
+			n += (size_t)snprintf(buf + n, len - n, " or '%s'",
+					      (*backend_table[i])->device);
+	if (!buf[0])
+		snprintf(buf, len,
+			 "; this libupcie has no in-process device (built with -Dsim=false)");
+}
+
+/* The backend that opens 'name' with these options; fills dev->name and
+ * dev->addr. NULL with errno and the thread's message when none can. */
+static const struct upcie_pci_backend_desc *
+choose_backend(struct upcie_pci_dev *dev, const char *name, const struct upcie_pci_opts *opts)
+{
+	int want = opts ? (int)opts->backend : UPCIE_PCI_BACKEND_AUTO;
+	const struct upcie_pci_backend_desc *b = find_backend(0, NULL, name);
+	char names[128];
+	int id;
+
+	if (want < UPCIE_PCI_BACKEND_AUTO || want > UPCIE_PCI_BACKEND_VFIO)
+		return upcie_err_null(-EINVAL, "upcie_pci_opts.backend %d is not a backend", want);
+	if (want != UPCIE_PCI_BACKEND_AUTO && !find_backend(want, NULL, NULL))
+		return upcie_err_null(-ENOTSUP,
+				      "this libupcie has no '%s' backend: it was left out of "
+				      "the build (meson -Dsim=false leaves out the sim)",
+				      upcie_pci_backend_name((enum upcie_pci_backend)want));
+	if (b) {
+		if (want != UPCIE_PCI_BACKEND_AUTO && want != (int)b->id)
+			return upcie_err_null(-EINVAL, "device '%s' only runs on the %s backend",
+					      name, upcie_pci_backend_name(b->id));
+		snprintf(dev->name, sizeof(dev->name), "%s", name);
+		return b;
+	}
+	if (upcie_pci_addr_parse(name, &dev->addr)) {
+		named_devices(names, sizeof(names));
+		return upcie_err_null(-EINVAL,
+				      "'%s' is not a device: give a PCI address "
+				      "(0000:01:00.0 or 01:00.0)%s",
+				      name, names);
+	}
+	upcie_pci_addr_format(&dev->addr, dev->name, sizeof(dev->name));
+	if (want != UPCIE_PCI_BACKEND_AUTO) {
+		b = find_backend(want, NULL, NULL);
+		if (b->device)
+			return upcie_err_null(-EINVAL, "the %s backend only opens '%s'",
+					      upcie_pci_backend_name(b->id), b->device);
+		return b;
+	}
+	id = pick_backend(dev, opts);
+	if (id < 0) {
+		errno = -id;
+		return NULL;
+	}
+	return find_backend(id, NULL, NULL);
+}
+
 struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_opts *opts)
 {
+	const struct upcie_pci_backend_desc *b;
 	struct upcie_pci_dev *dev;
-	int backend, rc;
+	int rc;
 
 	if (!name)
 		return upcie_err_null(-EINVAL, "no device name given");
@@ -160,41 +250,18 @@ struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_op
 		return upcie_err_null(-ENOMEM, "out of memory opening %s", name);
 	dev->lock_fd = -1;
 
-	backend = opts ? (int)opts->backend : UPCIE_PCI_BACKEND_AUTO;
-	if (!strcmp(name, "sim")) {
-		if (backend != UPCIE_PCI_BACKEND_AUTO && backend != UPCIE_PCI_BACKEND_SIM) {
-			free(dev);
-			return upcie_err_null(-EINVAL, "device 'sim' only runs on the sim backend");
-		}
-		backend = UPCIE_PCI_BACKEND_SIM;
-		snprintf(dev->name, sizeof(dev->name), "sim");
-	} else {
-		if (upcie_pci_addr_parse(name, &dev->addr)) {
-			free(dev);
-			return upcie_err_null(-EINVAL,
-					      "'%s' is not a device: give a PCI address "
-					      "(0000:01:00.0 or 01:00.0) or 'sim'",
-					      name);
-		}
-		upcie_pci_addr_format(&dev->addr, dev->name, sizeof(dev->name));
-		if (backend == UPCIE_PCI_BACKEND_SIM) {
-			free(dev);
-			return upcie_err_null(-EINVAL, "the sim backend only opens 'sim'");
-		}
-		if (backend == UPCIE_PCI_BACKEND_AUTO) {
-			backend = pick_backend(dev, opts);
-			if (backend < 0) {
-				free(dev);
-				errno = -backend;
-				return NULL;
-			}
-		}
+	b = choose_backend(dev, name, opts);
+	if (!b) {
+		rc = errno;
+		free(dev);
+		errno = rc;
+		return NULL;
 	}
-	dev->backend = (enum upcie_pci_backend)backend;
+	dev->backend = b->id;
 
 	/* The lock comes first: a refused second opener must not touch the
 	 * device (closing a /dev/uioN file clears the owner's bus mastering). */
-	if (dev->backend != UPCIE_PCI_BACKEND_SIM) {
+	if (!b->device) {
 		rc = upcie_pci_lock(dev);
 		if (rc) {
 			free(dev);
@@ -202,27 +269,8 @@ struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_op
 			return NULL;
 		}
 	}
-
-	switch (dev->backend) {
-	case UPCIE_PCI_BACKEND_SIM:
-#ifdef UPCIE_HAVE_SIM
-		rc = upcie_pci_sim_open(dev, opts);
-#else
-		rc = upcie_err(-ENOTSUP, "this libupcie was built without the sim backend "
-					 "(meson -Dsim=true)");
-#endif
-		break;
-	case UPCIE_PCI_BACKEND_UIO:
-		rc = upcie_pci_uio_open(dev, opts);
-		break;
-	case UPCIE_PCI_BACKEND_VFIO:
-		rc = upcie_pci_vfio_open(dev, opts);
-		break;
-	default:
-		rc = upcie_err(-EINVAL, "unknown backend %d", backend);
-		break;
-	}
-	if (!rc && dev->backend != UPCIE_PCI_BACKEND_SIM) {
+	rc = b->open(dev, opts);
+	if (!rc && !b->device) {
 		/* Fence: a controller left running by a process that died must
 		 * not DMA while the NVMe layer takes it over. That layer disables
 		 * the controller and only then turns bus mastering on. */
@@ -272,11 +320,6 @@ enum upcie_pci_backend upcie_pci_backend(const struct upcie_pci_dev *dev)
 unsigned upcie_pci_dma_caps(const struct upcie_pci_dev *dev)
 {
 	return dev->dma_caps;
-}
-
-struct upcie_sim *upcie_pci_sim(const struct upcie_pci_dev *dev)
-{
-	return dev->sim;
 }
 
 int upcie_pci_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size_t *len)

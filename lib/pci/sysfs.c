@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include <upcie/pci.h>
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
 static int vpath(const char *root, char *buf, size_t len, const char *fmt, va_list ap)
 {

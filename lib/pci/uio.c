@@ -47,10 +47,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
-#include "log.h"
-#include "page.h"
+#include "core/log.h"
+#include "core/page.h"
 #include "pci/backend.h"
 #include "pci/uio.h"
 
@@ -393,7 +393,7 @@ static int open_uio_file(struct upcie_pci_dev *dev, struct uio_priv *p)
 	return 0;
 }
 
-int upcie_pci_uio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
+static int uio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
 {
 	const char *root = opts ? opts->sysfs_root : NULL;
 	struct uio_priv *p;
@@ -458,3 +458,10 @@ fail:
 	dev->ops = NULL;
 	return rc;
 }
+
+static const struct upcie_pci_backend_desc uio_backend = {
+    .id = UPCIE_PCI_BACKEND_UIO,
+    .driver = UIO_DRIVER,
+    .open = uio_open,
+};
+const struct upcie_pci_backend_desc *const upcie_pci_uio_backend = &uio_backend;

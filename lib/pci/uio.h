@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "compiler.h"
+#include "core/compiler.h"
 #include "pci/backend.h"
 
 #define UIO_DRIVER "uio_pci_generic"

@@ -31,9 +31,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
-#include "log.h"
+#include "core/log.h"
 #include "pci/uio.h"
 
 int uio_irq_info(struct upcie_pci_dev *dev, struct upcie_pci_irq_info *info)

@@ -38,10 +38,10 @@
 
 #include <linux/vfio.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
-#include "log.h"
-#include "page.h"
+#include "core/log.h"
+#include "core/page.h"
 #include "pci/vfio.h"
 
 #define VFIO_DRIVER "vfio-pci"
@@ -510,7 +510,7 @@ static const struct upcie_pci_ops vfio_ops = {
     .close = vfio_close,
 };
 
-int upcie_pci_vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
+static int vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
 {
 	const char *root = opts ? opts->sysfs_root : NULL;
 	struct upcie_vfio *p;
@@ -570,3 +570,10 @@ fail:
 	dev->ops = NULL;
 	return rc;
 }
+
+static const struct upcie_pci_backend_desc vfio_backend = {
+    .id = UPCIE_PCI_BACKEND_VFIO,
+    .driver = VFIO_DRIVER,
+    .open = vfio_open,
+};
+const struct upcie_pci_backend_desc *const upcie_pci_vfio_backend = &vfio_backend;

@@ -37,7 +37,7 @@
 
 #include <linux/vfio.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "pci/vfio.h"
 
 /* The largest count an eventfd takes (a write of 2^64 - 1 is refused). */

@@ -24,10 +24,10 @@
 
 #include <linux/vfio.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
-#include "log.h"
-#include "page.h"
+#include "core/log.h"
+#include "core/page.h"
 #include "pci/vfio.h"
 
 /* "0000:00:1f.2 (ahci), 0000:00:1f.3 (no driver)": the other devices of an

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "pci/backend.h"
 #include "sim_priv.h"
 
@@ -23,7 +23,7 @@ struct sim_backend {
 	int gone_fd; /* written by the model when it is removed */
 };
 
-static struct upcie_sim *model(struct upcie_pci_dev *dev)
+static struct upcie_sim *model(const struct upcie_pci_dev *dev)
 {
 	return ((struct sim_backend *)dev->priv)->sim;
 }
@@ -223,7 +223,6 @@ static void sim_close(struct upcie_pci_dev *dev)
 		upcie_sim_destroy(be->sim);
 	free(be);
 	dev->priv = NULL;
-	dev->sim = NULL;
 }
 
 static const struct upcie_pci_ops sim_ops = {
@@ -244,7 +243,7 @@ static const struct upcie_pci_ops sim_ops = {
     .close = sim_close,
 };
 
-SIM_HIDDEN int upcie_pci_sim_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
+static int sim_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
 {
 	struct sim_backend *be = calloc(1, sizeof(*be));
 
@@ -273,8 +272,21 @@ SIM_HIDDEN int upcie_pci_sim_open(struct upcie_pci_dev *dev, const struct upcie_
 		sim_unlock(be->sim);
 	}
 	dev->priv = be;
-	dev->sim = be->sim;
 	dev->ops = &sim_ops;
 	dev->dma_caps = UPCIE_PCI_DMA_BUS_CONTIGUOUS;
 	return 0;
+}
+
+/* The sim's entry in the PCI layer's backend table (lib/pci/backend.h):
+ * the device named "sim", no PCI driver. */
+static const struct upcie_pci_backend_desc sim_backend = {
+    .id = UPCIE_PCI_BACKEND_SIM,
+    .device = "sim",
+    .open = sim_open,
+};
+const struct upcie_pci_backend_desc *const upcie_pci_sim_backend = &sim_backend;
+
+struct upcie_sim *upcie_pci_sim(const struct upcie_pci_dev *dev)
+{
+	return dev && dev->ops == &sim_ops ? model(dev) : NULL;
 }

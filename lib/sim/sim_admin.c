@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "sim_priv.h"
 
 static void pad(char *dst, const char *src, size_t n)

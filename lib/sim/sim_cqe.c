@@ -18,7 +18,7 @@
  */
 #include <string.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "sim_priv.h"
 
 bool upcie_sim_cq_full(const struct sim_cq *cq)

@@ -27,7 +27,7 @@
 
 #include <upcie/pci.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "sim_priv.h"
 
 uint32_t upcie_sim_mmio(struct upcie_sim *sim, uint32_t off)

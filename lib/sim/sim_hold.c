@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "sim_priv.h"
 
 bool upcie_sim_hold(struct upcie_sim *sim, uint16_t sqid, const struct upcie_nvme_sqe *sqe)

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "sim_priv.h"
 
 static uint64_t now_ns(void)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "sim_priv.h"
 
 /* Is [addr, addr + len) covered by registered ranges (possibly adjacent ones)? */

@@ -20,8 +20,9 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 so=$(readlink -f "$build/lib/libupcie.so") || { echo "Bail out! no $build/lib/libupcie.so"; exit 1; }
 soname=$(readelf -d "$so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
 base=$top/abi/$soname.abi
+. "$top/tests/lib/tap.sh"
 for t in abidw abidiff; do
-	command -v $t >/dev/null || { echo "1..0 # SKIP $t missing: apt-get install abigail-tools"; exit 0; }
+	command -v $t >/dev/null || tap_skip_all "$t missing: apt-get install abigail-tools"
 done
 # Public headers only: the installed ones, in the source and the build tree.
 hdrs=(--headers-dir "$top/include/upcie" --headers-dir "$build/include/upcie")
@@ -31,14 +32,14 @@ if [ "${2:-}" = --update ]; then
 	echo "wrote $base ($(grep -c '<elf-symbol name=.upcie_' "$base") exported upcie_ symbols)"
 	exit 0
 fi
-echo "1..2"
 if [ ! -f "$base" ]; then
-	echo "not ok 1 - an ABI dump for $soname in abi/"
-	echo "#   make one with: $0 $build --update"
-	echo "not ok 2 - ABI of $soname # no dump to compare with"
+	tap_fail "an ABI dump for $soname in abi/"
+	tap_diag "  make one with: $0 $build --update"
+	tap_fail "ABI of $soname" "no dump to compare with"
+	tap_done
 	exit 1
 fi
-echo "ok 1 - an ABI dump for $soname in abi/"
+tap_ok "an ABI dump for $soname in abi/"
 out=$(abidiff --hd2 "$top/include/upcie" --hd2 "$build/include/upcie" --no-added-syms \
 	--drop-private-types --suppressions "$top/abi/opaque.suppr" "$base" "$so" 2>&1)
 rc=$?
@@ -48,11 +49,12 @@ abidiff --hd2 "$top/include/upcie" --hd2 "$build/include/upcie" "$base" "$so" 2>
 # symbols left out, any change left is a removed or changed one.
 n=$(nm -D --defined-only "$so" | awk '$2 != "A"' | grep -c ' upcie_')
 if [ $rc -ne 0 ]; then
-	echo "not ok 2 - ABI of $soname ($n exported upcie_ symbols) matches $(basename "$base")"
-	echo "$out" | sed 's/^/#   /'
-	echo "#   abidiff exit $rc. If intended: new symbols go in a new version node of"
-	echo "#   lib/libupcie.map, a break bumps the soversion in lib/meson.build; then run"
-	echo "#   $0 $build --update"
-	exit 1
+	tap_fail "ABI of $soname ($n exported upcie_ symbols) matches $(basename "$base")"
+	tap_diag "$out"
+	tap_diag "abidiff exit $rc. If intended: new symbols go in a new version node of"
+	tap_diag "lib/libupcie.map, a break bumps the soversion in lib/meson.build; then run"
+	tap_diag "$0 $build --update"
+else
+	tap_ok "ABI of $soname ($n exported upcie_ symbols) matches $(basename "$base")"
 fi
-echo "ok 2 - ABI of $soname ($n exported upcie_ symbols) matches $(basename "$base")"
+tap_done

@@ -19,25 +19,8 @@ import shutil
 import subprocess
 import sys
 
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def point(self, ok, name, detail="", skip=None):
-        self.n += 1
-        if skip:
-            print(f"ok {self.n} - {name} # SKIP {skip}")
-            return
-        print(f"{'ok' if ok else 'not ok'} {self.n} - {name}")
-        for line in detail.strip().splitlines()[:40]:
-            print(f"#   {line}")
-        self.failed += not ok
-
-    def done(self):
-        print(f"1..{self.n}")
-        return 1 if self.failed else 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from tap import Tap  # noqa: E402
 
 
 def symbols(tap, lib):
@@ -45,11 +28,11 @@ def symbols(tap, lib):
     # Type A: the version nodes of the linker map (UPCIE_0.2), not symbols.
     names = [line.split()[-1] for line in p.stdout.splitlines()
              if len(line.split()) >= 3 and line.split()[1] != "A"]
-    tap.point(p.returncode == 0 and len(names) > 0, f"nm lists the exports of {os.path.basename(lib)}",
-              p.stderr)
+    tap.ok(p.returncode == 0 and len(names) > 0, f"nm lists the exports of {os.path.basename(lib)}",
+           detail=p.stderr)
     bad = [n for n in names if not n.startswith("upcie_")]
-    tap.point(not bad, f"all {len(names)} exported symbols start with upcie_",
-              "not prefixed: " + " ".join(bad))
+    tap.ok(not bad, f"all {len(names)} exported symbols start with upcie_",
+           detail="not prefixed: " + " ".join(bad))
 
 
 def headers(tap, cc, cxx, incdir, hdrs):
@@ -60,13 +43,13 @@ def headers(tap, cc, cxx, incdir, hdrs):
         for lang, compiler, flags in langs:
             what = f"<upcie/{name}> compiles alone as {lang}"
             if not compiler:
-                tap.point(True, what, skip="no C++ compiler (install g++)")
+                tap.skip(what, "no C++ compiler (install g++)")
                 continue
             incs = [a for d in incdir.split(os.pathsep) for a in ("-I", d)]
             p = subprocess.run(compiler + flags + ["-Wall", "-Wextra", "-Werror"] + incs +
                                ["-c", "-o", os.devnull, "-"],
                                input=f"#include <upcie/{name}>\n", text=True, capture_output=True)
-            tap.point(p.returncode == 0, what, p.stderr)
+            tap.ok(p.returncode == 0, what, detail=p.stderr)
 
 
 def sources(root):
@@ -86,16 +69,16 @@ def sources(root):
 def fmt(tap, root):
     cf = shutil.which("clang-format")
     files = sources(root)
-    tap.point(bool(files), f"{len(files)} C sources found")
+    tap.ok(bool(files), f"{len(files)} C sources found")
     for f in files:
         what = f"{f} is formatted with .clang-format"
         if not cf:
-            tap.point(True, what, skip="clang-format not installed")
+            tap.skip(what, "clang-format not installed")
             continue
         p = subprocess.run([cf, "--dry-run", "-Werror", f], cwd=root, text=True,
                            capture_output=True)
-        tap.point(p.returncode == 0, what,
-                  f"run: clang-format -i {f}\n{p.stderr}" if p.returncode else "")
+        tap.ok(p.returncode == 0, what,
+               detail=f"run: clang-format -i {f}\n{p.stderr}" if p.returncode else "")
 
 
 def main(argv):

@@ -15,6 +15,9 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from tap import Tap  # noqa: E402
+
 top = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
 lib = os.path.join(top, "lib")
 inc_re = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
@@ -145,7 +148,7 @@ for f, t in files.items():
 tests.append((not bad, "lifecycle fields are written in lib/nvme/state.c only"
               + ("" if not bad else ": " + "; ".join(bad))))
 
-print(f"1..{len(tests)}")
-for i, (ok, what) in enumerate(tests, 1):
-    print(f"{'ok' if ok else 'not ok'} {i} - {what}")
-sys.exit(0 if all(ok for ok, _ in tests) else 1)
+tap = Tap()
+for ok, what in tests:
+    tap.ok(ok, what)
+sys.exit(tap.done())

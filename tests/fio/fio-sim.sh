@@ -14,8 +14,11 @@
 # controller grants ('' skips the too-many-jobs check); NSID_4K: a
 # namespace with 4 KiB blocks ('' skips the checks that need one).
 # FIO_ONLY="name ..." runs only those checks; FIO names the fio binary.
-# POSIX sh (the guest has busybox). Exit status 0 when every check passed.
+# POSIX sh (the guest has busybox). Prints TAP (tests/lib/tap.sh, or the
+# copy UPCIE_TAP_SH names); exit status 0 when every check passed.
 set -u
+# shellcheck source=../lib/tap.sh
+. "${UPCIE_TAP_SH:-$(dirname "$0")/../lib/tap.sh}"
 
 engine=${1:?usage: fio-sim.sh ENGINE.so [DEVICE [QUEUES [NSID_4K]]]}
 dev=${2:-sim}
@@ -27,11 +30,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-pass=0
-fail=0
-ok() { echo "PASS $1"; pass=$((pass + 1)); }
+ok() { tap_ok "$1"; }
 want() { [ -z "${FIO_ONLY:-}" ] || case " $FIO_ONLY " in *" $1 "*) true ;; *) false ;; esac; }
-bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
+bad() { tap_fail "$1" "$(echo "$2" | tr '\n' ' ' | cut -c1-300)"; }
 
 # run NAME EXPECT_RC fio-args...: fio's JSON in NAME.json, stderr in NAME.err.
 run() {
@@ -220,5 +221,5 @@ if [ "$dev" = sim ] && want escaped; then
 	check_err escaped "0000:7f:1f.7: "
 fi
 
-echo "fio engine on $dev: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+tap_diag "fio engine on $dev"
+tap_done

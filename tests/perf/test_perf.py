@@ -14,6 +14,9 @@ import shlex
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from tap import Tap  # noqa: E402
+
 KEYS = ["iops", "bw_mib_s", "lat_ns", "submit_ns_per_io", "complete_ns_per_io",
         "sq_doorbells_per_io", "cq_doorbells_per_io", "qpair_bytes", "options", "qpairs",
         "devices", "lat_error_bound_pct", "errors", "verify_mismatches", "ios",
@@ -24,18 +27,12 @@ QP_KEYS = ["iops", "bw_mib_s", "lat_ns", "submit_ns_per_io", "complete_ns_per_io
 
 # A cross build runs the program through meson's exe wrapper (qemu-user).
 perf = [*shlex.split(os.environ.get("MESON_EXE_WRAPPER", "")), sys.argv[1]]
-failures = []
-checks = 0
+tap = Tap()
 
 
 def check(cond, what):
     """One TAP test point (the description on one line)."""
-    global checks
-    checks += 1
-    what = " ".join(str(what).split())
-    print(f"{'ok' if cond else 'not ok'} {checks} - {what}", flush=True)
-    if not cond:
-        failures.append(what)
+    tap.ok(cond, " ".join(str(what).split()))
 
 
 def run(*args, rc=0):
@@ -492,7 +489,4 @@ CASES = {
 
 if __name__ == "__main__":
     CASES[sys.argv[2]]()
-    print(f"1..{checks}")
-    if failures:
-        print(f"# {len(failures)} check(s) failed")
-        sys.exit(1)
+    sys.exit(tap.done())

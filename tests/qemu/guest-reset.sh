@@ -3,7 +3,7 @@
 # Controller resets under verified I/O load, on controller A (nsid 1)
 # through this boot's user-space driver (uio_pci_generic or vfio-pci).
 # Called by guest-tests.sh; runs alone too:
-#   tests/qemu/run-guest BUILD uio|vfio tests/qemu/guest-reset.sh
+#   qemu/run-guest BUILD uio|vfio tests/qemu/guest-reset.sh
 # Only with UPCIE_RESET_LOAD=1: QEMU 7.2's controller crashes under it
 # (SIGSEGV in nvme_rw_complete_cb), on vfio in most runs (4 of 5) and on
 # uio in some: commands it fetches from a doorbell it deferred, inside its

@@ -2,7 +2,7 @@
 #
 # Integration tests on QEMU's NVMe controllers, run in both configurations
 # (uio: no IOMMU; vfio: intel-iommu). The topology is topology.py's table
-# (UPCIE_TOPO_* here; tests/qemu/README.md shows it).
+# (UPCIE_TOPO_* here; qemu/README.md shows it).
 #
 #  0. guest-tools.sh: the devbind and hugepages CLIs (see there).
 #  1. Refusals on the real path: an address that does not exist, a
@@ -248,17 +248,20 @@ fio_on() {
 	_c=$1
 	_dev=$(bdf_of "$_c" | tr : .)
 	echo "---- fio engine on $_c ($_dev): queues '${2}', 4 KiB nsid '${3}'${4:+, only $4}"
-	FIO_ONLY=$4 timeout 600 sh /upcie/fio/fio-sim.sh /upcie/fio/libupcie-fio.so "$_dev" \
-		"$2" "$3" >/tmp/fio.out 2>&1
+	FIO_ONLY=$4 UPCIE_TAP_SH=/upcie/qemu/tap.sh TAP_RESULTS= timeout 600 \
+		sh /upcie/fio/fio-sim.sh /upcie/fio/libupcie-fio.so "$_dev" "$2" "$3" >/tmp/fio.out 2>&1
 	_rc=$?
-	grep -v '^PASS ' /tmp/fio.out | sed 's/^/    /'
-	sed -n 's/^PASS //p' /tmp/fio.out | while read -r _n; do
+	grep -v '^ok \|^not ok ' /tmp/fio.out | sed 's/^/    /'
+	# Its TAP, renamed into this boot's (no pipe: t_* count in this shell).
+	sed -n 's/^ok [0-9]* - //p' /tmp/fio.out >/tmp/fio.pass
+	sed -n 's/^not ok [0-9]* - \([^#]*\) # \(.*\)/\1\t\2/p' /tmp/fio.out >/tmp/fio.fail
+	while read -r _n; do
 		t_pass "fio/$UPCIE_CONFIG on $_c: $_n"
-	done
-	sed -n 's/^FAIL \([^:]*\): \(.*\)/\1\t\2/p' /tmp/fio.out | while IFS="$(printf '\t')" read -r _n _why; do
+	done </tmp/fio.pass
+	while IFS="$(printf '\t')" read -r _n _why; do
 		t_fail "fio/$UPCIE_CONFIG on $_c: $_n" "$(echo "$_why" | cut -c1-200)"
-	done
-	grep -q '^fio engine on' /tmp/fio.out || t_fail "fio/$UPCIE_CONFIG on $_c" "exit $_rc, no summary"
+	done </tmp/fio.fail
+	grep -q '^1\.\.[0-9]' /tmp/fio.out || t_fail "fio/$UPCIE_CONFIG on $_c" "exit $_rc, no plan"
 }
 if [ -x /upcie/bin/fio ] && [ -f /upcie/fio/libupcie-fio.so ]; then
 	fio_on A "" 2

@@ -305,7 +305,9 @@ static void done_cb(void *arg, const struct upcie_nvme_cqe *cqe)
 	uint16_t st = upcie_nvme_cqe_status(cqe);
 	int rc;
 
-	if (st == UPCIE_NVME_SC_HOST_ABORTED) {
+	/* ABORT_SQ_DELETED: the reset's quiesce, seen by a poll that was
+	 * already reaping (nvme.h: the same meaning as HOST_ABORTED). */
+	if (st == UPCIE_NVME_SC_HOST_ABORTED || st == UPCIE_NVME_SC_ABORT_SQ_DELETED) {
 		w->aborted++;
 		if (!c->aborts++) {
 			w->aborted_cmds++;

@@ -1,31 +1,13 @@
 # Shared by the CLI tests: check counters, running a command, snapshots.
-# POSIX sh. Output is TAP: each check prints "ok N - ...", "not ok N - ..."
-# or "ok N - ... # SKIP"; other output is a "#" comment; finish() prints
-# the plan and exits non-zero when any check failed.
+# POSIX sh. Output is TAP through tests/lib/tap.sh: ok(), fail() and skip()
+# are its tap_ok, tap_fail and tap_skip; other output is a "#" comment;
+# finish() prints the plan and exits non-zero when any check failed.
+# shellcheck source=../lib/tap.sh
+. "$(dirname "$0")/../lib/tap.sh"
 
-checks=0
-fails=0
-skips=0
-tap_n=0
-
-ok() {
-	checks=$((checks + 1))
-	tap_n=$((tap_n + 1))
-	echo "ok $tap_n - $*"
-}
-
-fail() {
-	checks=$((checks + 1))
-	fails=$((fails + 1))
-	tap_n=$((tap_n + 1))
-	echo "not ok $tap_n - $*"
-}
-
-skip() {
-	skips=$((skips + 1))
-	tap_n=$((tap_n + 1))
-	echo "ok $tap_n - $* # SKIP"
-}
+ok() { tap_ok "$*"; }
+fail() { tap_fail "$*"; }
+skip() { tap_skip "$*"; }
 
 # wrap_exe PROGRAM: a path that runs PROGRAM here. In a cross build meson
 # runs the tests with MESON_EXE_WRAPPER set (qemu-user), which wraps only
@@ -174,7 +156,5 @@ nobody_can_run() {
 }
 
 finish() {
-	echo "1..$tap_n"
-	echo "# $checks checks, $fails failed, $skips skipped"
-	[ "$fails" -eq 0 ]
+	tap_done
 }

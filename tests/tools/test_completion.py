@@ -18,19 +18,15 @@ import sys
 import tempfile
 import time
 
-failures = 0
-checks = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from tap import Tap, skip_all  # noqa: E402
+
+tap = Tap()
 
 
 def check(cond, what, detail=""):
     """One TAP test point; the detail of a failure as comments."""
-    global failures, checks
-    checks += 1
-    print(f"{'ok' if cond else 'not ok'} {checks} - {what}")
-    if not cond:
-        failures += 1
-        if detail:
-            print("#    | " + detail.replace("\n", "\n#    | "))
+    tap.ok(cond, what, detail=detail)
 
 
 class Shell:
@@ -83,8 +79,7 @@ class Shell:
 def main():
     devbind_bash, hugepages_bash = sys.argv[1], sys.argv[2]
     if not shutil.which("bash"):
-        print("1..0 # SKIP no bash")
-        return 0
+        skip_all("no bash")
     tmp = tempfile.mkdtemp(prefix="completion-test.")
     try:
         sysfs = os.path.join(tmp, "sys")
@@ -136,9 +131,7 @@ def main():
         sh.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"1..{checks}")
-    print(f"# {failures} failed")
-    return 1 if failures else 0
+    return tap.done()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@
 
 #include "dma/hugetlb.h"
 #include "fixture.h"
-#include "page.h"
+#include "core/page.h"
 
 static struct fx f;
 

@@ -122,6 +122,92 @@ static void test_reset_from_recovery_callback(void)
 	fx_close(&f);
 }
 
+/* Admin commands the sim ran during one requested reset of f. */
+static uint64_t reset_admin_cmds(struct fx *f)
+{
+	struct upcie_sim_stats st;
+
+	upcie_sim_stats_reset(f->sim);
+	CU_ASSERT_EQUAL(upcie_nvme_ctrl_reset(f->ctrl), 0);
+	upcie_sim_stats(f->sim, &st);
+	return st.admin_cmds;
+}
+
+/* A requested reset of a working controller deletes the live I/O SQs
+ * before CC.EN = 0 (some controllers mishandle a disable with I/O in
+ * flight): one Delete I/O SQ per live queue; the device ends the held
+ * commands itself (ABORT_SQ_DELETED), and they reach their callbacks as
+ * HOST_ABORTED, as the reset promises; retried, they complete. */
+static void test_reset_quiesces_io(void)
+{
+	struct fx f;
+	struct rd r[2];
+	struct upcie_nvme_qpair *qp[2];
+	unsigned poll_errors = 0;
+	uint64_t with_io, without_io;
+
+	FX_SIM_ONLY();
+	CU_ASSERT_EQUAL_FATAL(fx_open(&f), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		qp[i] = upcie_nvme_qpair_create(f.ctrl, NULL);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(qp[i]);
+	}
+	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_HOLD, 2, 0);
+	for (unsigned i = 0; i < 2; i++) {
+		rd_init(&r[i], &f, qp[i]);
+		r[i].retry = true;
+		CU_ASSERT_EQUAL(rd_submit(&r[i]), 0);
+	}
+	fx_step(&f); /* fetched and held */
+	with_io = reset_admin_cmds(&f);
+	CU_ASSERT_EQUAL(upcie_sim_release_held(f.sim), 0); /* the deletes ended them */
+	for (unsigned i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(drain(&f, qp[i], &r[i], 1, &poll_errors), 1);
+		CU_ASSERT_EQUAL(r[i].aborted, 1);
+		CU_ASSERT_EQUAL(r[i].done, 2); /* HOST_ABORTED, then the retry's success */
+	}
+	CU_ASSERT_EQUAL(poll_errors, 0);
+	/* The same reset with no I/O queue: two admin commands fewer. */
+	for (unsigned i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp[i]), 0);
+		upcie_dma_free(f.heap, r[i].buf);
+	}
+	without_io = reset_admin_cmds(&f);
+	CU_ASSERT_EQUAL(with_io, without_io + 2);
+	fx_close(&f);
+}
+
+/* The quiesce is best effort and bounded: a Delete I/O SQ the controller
+ * never answers leaves the commands to the disable, and the reset still
+ * completes (no failed controller, no lost command). */
+static void test_reset_quiesce_lost(void)
+{
+	struct fx f;
+	struct rd r;
+	unsigned poll_errors = 0;
+
+	FX_SIM_ONLY();
+	CU_ASSERT_EQUAL_FATAL(fx_open(&f), 0);
+	struct upcie_nvme_qpair *qp = upcie_nvme_qpair_create(f.ctrl, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
+	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_HOLD, 1, 0);
+	rd_init(&r, &f, qp);
+	r.retry = true;
+	CU_ASSERT_EQUAL(rd_submit(&r), 0);
+	fx_step(&f);
+	CU_ASSERT_EQUAL(
+	    upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_ADMIN_OPC, UPCIE_NVME_ADM_DELETE_SQ, 0), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_ctrl_reset(f.ctrl), 0);
+	CU_ASSERT_EQUAL(f.ctrl->state, UPCIE_NVME_LIVE);
+	CU_ASSERT_EQUAL(drain(&f, qp, &r, 1, &poll_errors), 1);
+	CU_ASSERT_EQUAL(r.aborted, 1);
+	CU_ASSERT_EQUAL(poll_errors, 0);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(qp), 0);
+	upcie_dma_free(f.heap, r.buf);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
 /* Defect 3: commands a callback resubmits during recovery survive into
  * the re-created queue and complete. */
 static void test_resubmit_during_recovery(void)
@@ -173,9 +259,10 @@ static void test_dbbuf_fails_in_reset(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(qp);
 	upcie_nvme_ctrl_info(f.ctrl, &info);
 	CU_ASSERT_TRUE_FATAL(info.dbbuf);
-	/* A reset's bring-up: Identify, Set Features (queues), Doorbell Buffer
-	 * Config: the third command from now fails. */
-	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_STATUS_NTH, 3, UPCIE_NVME_SC_INTERNAL);
+	/* A requested reset: Delete I/O SQ of the live qpair (the quiesce),
+	 * then the bring-up: Identify, Set Features (queues), Doorbell Buffer
+	 * Config: the fourth command from now fails. */
+	upcie_sim_fault(f.sim, UPCIE_SIM_FAULT_STATUS_NTH, 4, UPCIE_NVME_SC_INTERNAL);
 	CU_ASSERT_EQUAL(upcie_nvme_ctrl_reset(f.ctrl), 0);
 	upcie_nvme_ctrl_info(f.ctrl, &info);
 	CU_ASSERT_FALSE(info.dbbuf);
@@ -637,6 +724,8 @@ static CU_TestInfo tests[] = {
     {"state tables", test_tables},
     {"1: reset from a callback the recovery runs", test_reset_from_recovery_callback},
     {"2: Doorbell Buffer Config fails in a reset", test_dbbuf_fails_in_reset},
+    {"a requested reset deletes the I/O SQs first", test_reset_quiesces_io},
+    {"a Delete I/O SQ lost in the quiesce: the reset completes", test_reset_quiesce_lost},
     {"3: resubmits during recovery survive", test_resubmit_during_recovery},
     {"4: a zombie is ended by the next reset", test_zombie_ended_by_reset},
     {"a CQ left behind by a failed re-creation: a reset follows", test_recreate_cq_left_behind},

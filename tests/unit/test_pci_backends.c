@@ -24,6 +24,7 @@
 
 #include <upcie/log.h>
 #include <upcie/pci.h>
+#include <upcie/sim.h>
 
 #include "cu.h"
 #include "pci/backend.h"
@@ -397,6 +398,38 @@ static void test_backend_mismatch(void)
 	CU_ASSERT_PTR_NULL(open_as(VFIO_NOGROUP, UPCIE_PCI_BACKEND_UIO));
 	CU_ASSERT_EQUAL(errno, EBUSY);
 	CU_ASSERT(msg_has("bound to vfio-pci"));
+}
+
+/* The backend table decides which names and forced backends go together:
+ * "sim" is the sim's device, a PCI address is never the sim's, and a name
+ * that is neither says what a device name looks like. */
+static void test_backend_table(void)
+{
+	struct upcie_pci_dev *dev;
+
+	CU_ASSERT_PTR_NULL(open_as("sim", UPCIE_PCI_BACKEND_UIO));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	CU_ASSERT(msg_has("device 'sim' only runs on the sim backend"));
+	CU_ASSERT_PTR_NULL(open_as(UIO_BDF, UPCIE_PCI_BACKEND_SIM));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	CU_ASSERT(msg_has("the sim backend only opens 'sim'"));
+	CU_ASSERT_PTR_NULL(open_as("nvme0", UPCIE_PCI_BACKEND_AUTO));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	CU_ASSERT(msg_has("'nvme0' is not a device: give a PCI address (0000:01:00.0 or 01:00.0) "
+			  "or 'sim'"));
+	CU_ASSERT_PTR_NULL(open_as(UIO_BDF, (enum upcie_pci_backend)7));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	CU_ASSERT(msg_has("upcie_pci_opts.backend 7 is not a backend"));
+	dev = open_as("sim", UPCIE_PCI_BACKEND_AUTO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+	CU_ASSERT_EQUAL(upcie_pci_backend(dev), UPCIE_PCI_BACKEND_SIM);
+	CU_ASSERT_PTR_NOT_NULL(upcie_pci_sim(dev));
+	upcie_pci_close(dev);
+	dev = open_as(UIO_BDF, UPCIE_PCI_BACKEND_AUTO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+	CU_ASSERT_EQUAL(upcie_pci_backend(dev), UPCIE_PCI_BACKEND_UIO);
+	CU_ASSERT_PTR_NULL(upcie_pci_sim(dev));
+	upcie_pci_close(dev);
 }
 
 static void set_command(const char *bdf, uint16_t cmd)
@@ -930,6 +963,7 @@ static CU_TestInfo tests[] = {
     {"uio: refuse a device behind a translating IOMMU", test_uio_behind_iommu},
     {"vfio: device without an IOMMU group", test_vfio_without_group},
     {"forced backend does not match the driver", test_backend_mismatch},
+    {"backend table: device names, forced backends", test_backend_table},
     {"reserved option fields must be zero", test_reserved_options},
     {"uio: bus mastering off at open and at close", test_uio_fence_and_close},
     {"owner lock: second handle in this process", test_lock_same_process},

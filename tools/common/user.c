@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
 #include "tool.h"
 

@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
 #include "devbind.h"
 

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
 #include "devbind.h"
 

@@ -21,7 +21,7 @@
 
 #include <pci/pci.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
 #include "devbind.h"
 

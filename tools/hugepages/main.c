@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
 #include "hugepages.h"
 

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
 #include "hugepages.h"
 

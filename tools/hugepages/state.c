@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <upcie/sysfs.h>
+#include "sysfs.h"
 
 #include "hugepages.h"
 

@@ -25,14 +25,20 @@ import time
 
 import topology
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
+import tap as taplib  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+# The guest-side test scripts: run-guest runs one of them, and each may
+# source the others from /upcie/qemu in the guest.
+GUEST_TESTS = os.path.join(SRC, "tests", "qemu")
 # Prepares an arm64 sysroot, kernel and busybox (a foreign architecture).
-FOREIGN_ROOT = os.path.join(HERE, "..", "..", "scripts", "aarch64-sysroot")
+FOREIGN_ROOT = os.path.join(SRC, "scripts", "aarch64-sysroot")
 
 # Exit statuses of a boot (run-guest's, and what bench/run and scripts/demo test).
 OK, FAILED, SETUP, NO_RESULT, TIMEOUT = 0, 1, 2, 3, 124
 
-TAP_RE = re.compile(r"^(not ok|ok)\b(?:\s+\d+)?(?:\s*-)?\s*(.*)$")
 PLAN_RE = re.compile(r"^1\.\.(\d+)")
 HOST_RE = re.compile(r"UPCIE-HOST: (\S+)(?: (\S+))?")
 # Kernel command line values the guest can take: no quoting on that line.
@@ -265,7 +271,7 @@ def stage_fio(stage, build, groot):
     if not fio or not os.path.exists(engine) or groot.sysroot:
         return False
     copy_to(engine, f"{stage}/upcie/fio/libupcie-fio.so")
-    copy_to(os.path.join(HERE, "..", "fio", "fio-sim.sh"), f"{stage}/upcie/fio/fio-sim.sh")
+    copy_to(os.path.join(SRC, "tests", "fio", "fio-sim.sh"), f"{stage}/upcie/fio/fio-sim.sh")
     copy_to(fio, f"{stage}/upcie/bin/fio")
     for p, src in set(groot.libs(fio) + groot.libs(engine)):
         if not os.path.exists(stage + p):
@@ -298,7 +304,8 @@ def build_initramfs(work, build, config, script, kver, groot, say):
     copy_to(groot.busybox(), f"{stage}/bin/busybox")
     copy_to(os.path.join(HERE, "guest-init.sh"), f"{stage}/init")
     os.chmod(f"{stage}/init", 0o755)
-    for f in glob.glob(os.path.join(HERE, "*.sh")):
+    for f in [os.path.join(HERE, "guest-lib.sh"), os.path.join(SRC, "tests", "lib", "tap.sh")] + glob.glob(
+            os.path.join(GUEST_TESTS, "*.sh")):
         copy_to(f, f"{stage}/upcie/qemu/{os.path.basename(f)}")
     copy_to(script, f"{stage}/upcie/guest-script.sh")
     with open(f"{stage}/upcie/qemu/topology.env", "w") as f:
@@ -436,7 +443,7 @@ class Boot:
         self.out = out
         self.verbose = os.environ.get("UPCIE_GUEST_VERBOSE", "0") == "1"
         self.ioeventfd = os.environ.get("UPCIE_QEMU_IOEVENTFD") or None
-        self.ntap = 0
+        self.tapw = taplib.Tap(out) if tap else None  # the TAP stream (--tap)
         self.nfail = 0
         self.guest_plan = None
         self.guest_tests = 0
@@ -461,11 +468,10 @@ class Boot:
         self.out.flush()
 
     def test_point(self, ok, name):
-        self.ntap += 1
         if not ok:
             self.nfail += 1
         if self.tap:
-            self.emit(f"{'ok' if ok else 'not ok'} {self.ntap} - {name}")
+            self.tapw.ok(ok, name)
         elif not ok:
             self.say(f"FAIL: {name}")
 
@@ -489,12 +495,9 @@ class Boot:
         if not self.tap:
             self.emit(line)
             return
-        t = TAP_RE.match(line)
         p = PLAN_RE.match(line)
-        if t:
+        if self.tapw.relay(line):
             self.guest_tests += 1
-            self.ntap += 1
-            self.emit(f"{t.group(1)} {self.ntap} - {t.group(2)}")
         elif p:
             self.guest_plan = int(p.group(1))
         else:
@@ -815,7 +818,7 @@ class Boot:
                                 f"({self.summary}; wall {elapsed:.0f}s)")
             rc = OK if ok and self.nfail == 0 else FAILED
         if self.tap:
-            self.emit(f"1..{self.ntap}")
+            self.tapw.done()
         else:
             self.say(f"{c}: {self.summary or 'no summary'}; wall {elapsed:.0f}s")
         if rc == TIMEOUT:
@@ -828,8 +831,7 @@ class Boot:
 
 
 def tap_skip(out, why):
-    out.write(f"1..0 # SKIP {why}\n")
-    out.flush()
+    taplib.skip_all(why, out, exit=False)
 
 
 def install_term_handler():

@@ -6,7 +6,7 @@
 # Environment set by the guest /init:
 #   UPCIE_CONFIG    uio | vfio
 #   UPCIE_CTRL_<L>  BDF of controller <L> of the topology (see the table in
-#                   topology.py and tests/qemu/README.md): A (2 namespaces,
+#                   topology.py and qemu/README.md): A (2 namespaces,
 #                   512 B and 4 KiB LBAs), B (small MDTS, 2 I/O queue pairs),
 #                   C and D (behind one PCI bridge: one IOMMU group under
 #                   vfio), E (hot-pluggable, behind a pcie-root-port)
@@ -113,20 +113,14 @@ upcie_user_driver() {
 	esac
 }
 
-# t_record PASS|FAIL|SKIP: the next TAP number, counted over the whole boot.
-t_record() {
-	echo "$1" >>"$UPCIE_RESULTS"
-	wc -l <"$UPCIE_RESULTS"
-}
-t_pass() {
-	echo "ok $(t_record PASS) - $1"
-}
-t_fail() {
-	echo "not ok $(t_record FAIL) - $1${2:+ # $2}"
-}
-t_skip() {
-	echo "ok $(t_record SKIP) - $1 # SKIP${2:+ $2}"
-}
+# The results: the project's TAP helper (tests/lib/tap.sh, copied beside
+# this file), numbered over the whole boot through UPCIE_RESULTS.
+TAP_RESULTS=$UPCIE_RESULTS
+# shellcheck source=../tests/lib/tap.sh
+. "$(dirname "$UPCIE_GUEST_LIB")/tap.sh"
+t_pass() { tap_ok "$1"; }
+t_fail() { tap_fail "$1" "${2:-}"; }
+t_skip() { tap_skip "$1" "${2:-}"; }
 
 # upcie_blockdev <bdf> <nsid>: block device of a namespace under the kernel nvme driver, by controller
 # serial number and nsid (works with and without native multipath).

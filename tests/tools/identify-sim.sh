@@ -4,16 +4,15 @@
 # fields, one "nsid:" entry per namespace; bad usage or a malformed
 # device exits 1, an absent device 2.
 # Prints TAP.
-#   tests/identify-sim.sh PATH_TO_UPCIE_IDENTIFY
+#   tests/tools/identify-sim.sh PATH_TO_UPCIE_IDENTIFY
 set -u
 id=$1
 # A cross build runs the program through meson's exe wrapper (qemu-user).
 w=${MESON_EXE_WRAPPER:-}
-fail=0
-n=0
+# shellcheck source=../lib/tap.sh
+. "$(dirname "$0")/../lib/tap.sh"
 check() {
-	n=$((n + 1))
-	if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi
+	if eval "$2"; then tap_ok "$1"; else tap_fail "$1"; fi
 }
 out=$($w "$id" sim)
 rc=$?
@@ -33,5 +32,4 @@ check "malformed device: exit 1 naming it" '[ $rc = 1 ] && echo "$err" | grep -q
 err=$($w "$id" 0000:ff:1f.7 2>&1 >/dev/null)
 rc=$?
 check "absent device: exit 2 with a reason" '[ $rc = 2 ] && [ -n "$err" ]'
-echo "1..$n"
-exit $fail
+tap_done

@@ -148,8 +148,9 @@ timeout -s KILL "$timeout_s" sh /upcie/guest-script.sh
 rc=$?
 sync
 if [ $rc -eq 137 ]; then
-	echo "FAIL guest-script-timeout" >>"$UPCIE_RESULTS"
-	echo "not ok $(wc -l <"$UPCIE_RESULTS") - the guest script finished within ${timeout_s}s"
+	TAP_RESULTS=$UPCIE_RESULTS
+	. /upcie/qemu/tap.sh
+	tap_fail "the guest script finished within ${timeout_s}s"
 fi
 passed=$(grep -c '^PASS' "$UPCIE_RESULTS")
 failed=$(grep -c '^FAIL' "$UPCIE_RESULTS")
