@@ -146,6 +146,8 @@ static void test_ns_format(void)
 	const struct upcie_nvme_ns *a, *b, *c, *d;
 	uint16_t st;
 
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
+
 	open_md(0);
 	a = ns_of(1), b = ns_of(2), c = ns_of(3), d = ns_of(4);
 	CU_ASSERT(a->ms == 8 && !a->md_extended && !a->pi_type && !a->guard_bits);
@@ -178,6 +180,8 @@ static void test_separate_md(void)
 	struct upcie_nvme_io_result res;
 	uint32_t stride;
 	uint8_t *smd, *sdata;
+
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
 	ns = ns_of(1);
@@ -237,6 +241,8 @@ static void test_extended_md(void)
 	uint32_t stride;
 	uint8_t *smd, *sdata;
 	uint16_t st;
+
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
 	CU_ASSERT_EQUAL(upcie_nvme_format(F.ctrl, 4, 2, 1, 0, 0, &st), 0);
@@ -310,6 +316,8 @@ static void pi_round_trip(uint32_t lbaf, int ext, uint32_t pi, int first)
 
 static void test_pi_formats(void)
 {
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
+
 	open_md(0);
 	for (uint32_t pi = 1; pi <= 3; pi++)
 		for (uint32_t lbaf = 1; lbaf <= 2; lbaf++) /* 8 and 16 metadata bytes */
@@ -332,6 +340,8 @@ static void test_pract(void)
 	struct upcie_nvme_pi16 pi;
 	uint32_t stride, bad;
 	uint8_t *smd;
+
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
 	ns = ns_of(3); /* type 3, PI first, 8 bytes, separate */
@@ -381,6 +391,8 @@ static void test_pi_errors(void)
 	struct upcie_nvme_io_result res;
 	uint32_t stride;
 	uint8_t *smd;
+
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
 	ns = ns_of(2); /* type 1, extended, PI last */
@@ -455,6 +467,8 @@ static void test_unwritten_escape(void)
 	struct upcie_nvme_dsm_range *r;
 	struct fx_counter c = {0};
 
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
+
 	open_md(0);
 	ns = ns_of(3); /* type 3, separate, PI first */
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 0, 8, RBUF, &o, &res, 0),
@@ -509,6 +523,8 @@ static void test_compare_uncor(void)
 	struct upcie_nvme_io_result res;
 	struct fx_counter c = {0};
 
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
+
 	open_md(0);
 	ns = ns_of(1);
 	fill(BUF, 8 * 512, 21);
@@ -551,6 +567,8 @@ static void test_copy(void)
 	struct upcie_nvme_io_opts o;
 	struct fx_counter c = {0};
 	uint32_t bad;
+
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
 	ns = ns_of(2); /* type 1, extended */
@@ -608,6 +626,8 @@ static void test_dsm(void)
 	struct upcie_nvme_io_opts o = opts(0, NULL, 0, 0);
 	uint8_t *sdata;
 
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
+
 	open_md(0);
 	ns = ns_of(4);
 	r = upcie_dma_alloc(F.heap, 4096, 4096);
@@ -648,6 +668,8 @@ static void test_oncs_refused(void)
 	const struct upcie_nvme_ns *ns;
 	struct upcie_nvme_copy_range *r;
 	struct upcie_nvme_io_opts o;
+
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(off);
 	ns = ns_of(1);
@@ -715,6 +737,8 @@ static void test_split(void)
 	struct upcie_nvme_split sp;
 	struct upcie_nvme_io_opts o = opts(0, NULL, 0, 0);
 
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
+
 	open_md(0);
 	split_round_trip(2, 500, 70, 3);  /* extended, type 1: 31 + 31 + 8 blocks */
 	split_round_trip(3, 900, 600, 3); /* separate, type 3: 256 + 256 + 88 */
@@ -733,6 +757,8 @@ static void test_format_fences(void)
 	const struct upcie_nvme_ns *old, *now;
 	struct upcie_nvme_io_opts o = opts(0, NULL, 0, 0);
 	uint16_t st;
+
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
 	old = ns_of(4);
