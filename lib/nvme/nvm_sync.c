@@ -52,12 +52,33 @@ static bool block_status(uint16_t st)
 	return st >= UPCIE_NVME_SC_UNRECOVERED_READ && st <= UPCIE_NVME_SC_COMPARE_FAILURE;
 }
 
+/* A read that failed a check, read again without checks into the caller's
+ * buffers (undefined after the failure anyway), so that the host can find
+ * the block: only when the PI reaches the host (not stripped by PRACT). */
+static bool reread(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+		   uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o)
+{
+	struct upcie_nvme_io_opts plain = *o;
+	struct upcie_nvme_cqe cqe = {0};
+	struct upcie_nvme_sqe sqe;
+	size_t len;
+
+	plain.flags &= ~UPCIE_NVME_RW_PRCHK_ALL;
+	if (!buf ||
+	    upcie_nvme_ns_data_len(ns, 1, plain.flags) + upcie_nvme_ns_md_len(ns, 1, plain.flags) ==
+		ns->lba_size)
+		return false;
+	return !upcie_nvme_blocks_prepare(qp, UPCIE_NVME_CMD_READ, ns, slba, nlb, buf, &plain, &sqe,
+					  &len) &&
+	       !upcie_nvme_sync_submit_wait(qp, &sqe, buf, len, &cqe, 0);
+}
+
 /* The LBA of a failed command: the error log first; for a PI check error
- * of data the host sent, the host's buffer says it too. */
+ * the host's buffer says it too: the data it sent (a write), or what it
+ * reads without the checks (a read). */
 static void find_lba(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_nvme_ns *ns,
-		     uint64_t slba, uint32_t nlb, const void *buf,
-		     const struct upcie_nvme_io_opts *o, const struct upcie_nvme_cqe *cqe,
-		     struct upcie_nvme_io_result *res)
+		     uint64_t slba, uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o,
+		     const struct upcie_nvme_cqe *cqe, struct upcie_nvme_io_result *res)
 {
 	uint16_t st = upcie_nvme_cqe_status(cqe);
 	uint32_t bad = 0;
@@ -67,8 +88,8 @@ static void find_lba(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upci
 	if (!upcie_nvme_error_lba(qp->ctrl, qp->qid, cqe, &res->lba) && res->lba >= slba &&
 	    res->lba - slba < nlb) {
 		res->lba_valid = 1;
-	} else if (opc == UPCIE_NVME_CMD_WRITE && o && !(o->flags & UPCIE_NVME_RW_PRACT) &&
-		   st >= UPCIE_NVME_SC_GUARD_CHECK && st <= UPCIE_NVME_SC_REFTAG_CHECK &&
+	} else if (st >= UPCIE_NVME_SC_GUARD_CHECK && st <= UPCIE_NVME_SC_REFTAG_CHECK && o &&
+		   (opc == UPCIE_NVME_CMD_WRITE || reread(qp, ns, slba, nlb, buf, o)) &&
 		   upcie_nvme_pi_verify(ns, buf, o->md, nlb, o, &bad) > 0) {
 		res->lba = slba + bad;
 		res->lba_valid = 1;

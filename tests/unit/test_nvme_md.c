@@ -419,6 +419,18 @@ static void test_pi_errors(void)
 	CU_ASSERT_EQUAL(
 	    upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_VERIFY, ns, 1000, 8, NULL, &o, &res, 0), -EIO);
 	CU_ASSERT(res.status == UPCIE_NVME_SC_GUARD_CHECK && res.lba == 1005);
+	/* Without the Error Information log (Get Log Page fails, as on a
+	 * controller that keeps no LBA there) the host reads the blocks again
+	 * without checks and finds the bad one itself. */
+	CU_ASSERT_EQUAL(upcie_sim_fault(F.sim, UPCIE_SIM_FAULT_ADMIN_OPC,
+					UPCIE_NVME_ADM_GET_LOG_PAGE, UPCIE_NVME_SC_INVALID_FIELD),
+			0);
+	memset(&res, 0, sizeof(res));
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 1000, 8, RBUF, &o, &res, 0),
+			-EIO);
+	CU_ASSERT_EQUAL(res.status, UPCIE_NVME_SC_GUARD_CHECK);
+	CU_ASSERT(res.lba_valid && res.lba == 1005);
+	CU_ASSERT(strstr(upcie_errmsg(), "Guard") != NULL);
 	/* Application tag: 0283h; the mask leaves bits out of the compare. */
 	o.apptag = 0x78;
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 1000, 4, RBUF, &o, &res, 0),
