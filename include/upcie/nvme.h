@@ -455,6 +455,10 @@ struct upcie_nvme_io_opts {
  * goes through MPTR), for nlb blocks with these option flags. */
 size_t upcie_nvme_ns_data_len(const struct upcie_nvme_ns *ns, uint32_t nlb, uint32_t flags);
 size_t upcie_nvme_ns_md_len(const struct upcie_nvme_ns *ns, uint32_t nlb, uint32_t flags);
+/* The PRCHK bits the namespace's PI takes: all three for types 1 and 2,
+ * guard and application tag for type 3 (it has no reference tag the
+ * controller checks: PRCHK_REF there is refused), 0 without PI. */
+uint32_t upcie_nvme_ns_prchk(const struct upcie_nvme_ns *ns);
 
 int upcie_nvme_read_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
 			uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o,

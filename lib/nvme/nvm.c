@@ -51,6 +51,19 @@ static int need_oncs(const struct upcie_nvme_qpair *qp, uint16_t bit, uint8_t op
 			 opc_name(opc), __builtin_ctz(bit));
 }
 
+/* Checks the namespace's PI type takes (upcie_nvme_ns_prchk). */
+static int prchk_check(const struct upcie_nvme_ns *ns, uint32_t flags, const char *what)
+{
+	uint32_t extra = flags & UPCIE_NVME_RW_PRCHK_ALL & ~upcie_nvme_ns_prchk(ns);
+
+	if (!extra || !ns->pi_type)
+		return 0;
+	return upcie_err(-EINVAL,
+			 "%s: nsid %u has PI type 3, whose reference tag the controller does not "
+			 "check: leave PRCHK_REF out (upcie_nvme_ns_prchk())",
+			 what, ns->nsid);
+}
+
 static int opts_check(const struct upcie_nvme_ns *ns, const struct upcie_nvme_io_opts *o,
 		      const char *what)
 {
@@ -71,7 +84,7 @@ static int opts_check(const struct upcie_nvme_ns *ns, const struct upcie_nvme_io
 		    "%s: PRACT/PRCHK given, but nsid %u is not formatted with protection "
 		    "information",
 		    what, ns->nsid);
-	return 0;
+	return prchk_check(ns, o->flags, what);
 }
 
 static int ns_usable(const struct upcie_nvme_ns *ns, const char *what)
@@ -264,6 +277,8 @@ static int copy_check(const struct upcie_nvme_qpair *qp, const struct upcie_nvme
 				 "copy: src_chk given, but nsid %u has no protection "
 				 "information",
 				 ns->nsid);
+	if (prchk_check(ns, src_chk, "copy (src_chk)"))
+		return -EINVAL;
 	for (uint32_t i = 0; i < nr; i++) {
 		if (mssrl && (uint32_t)r[i].nlb + 1 > mssrl)
 			return upcie_err(-EINVAL,

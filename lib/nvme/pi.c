@@ -176,6 +176,16 @@ size_t upcie_nvme_ns_data_len(const struct upcie_nvme_ns *ns, uint32_t nlb, uint
 	return (size_t)nlb * per;
 }
 
+uint32_t upcie_nvme_ns_prchk(const struct upcie_nvme_ns *ns)
+{
+	if (!ns->pi_type)
+		return 0;
+	/* Type 3 has no reference tag the controller checks (NVM Command Set
+	 * spec 5.3.1.3); asking is Invalid Protection Information. */
+	return ns->pi_type == 3 ? UPCIE_NVME_RW_PRCHK_GUARD | UPCIE_NVME_RW_PRCHK_APP
+				: UPCIE_NVME_RW_PRCHK_ALL;
+}
+
 size_t upcie_nvme_ns_md_len(const struct upcie_nvme_ns *ns, uint32_t nlb, uint32_t flags)
 {
 	if (ns->md_extended || !md_moves(ns, flags))

@@ -245,6 +245,10 @@ static uint16_t cmd_setup(struct upcie_sim *sim, struct sim_ns *ns,
 	 * checking it must start there. */
 	if (ns->pi == 1 && (c->prinfo & UPCIE_NVME_RW_PRCHK_REF) && (uint32_t)c->slba != c->reftag)
 		return UPCIE_NVME_SC_INVALID_PI;
+	/* Type 3 has no reference tag to check: asking is an error (as on
+	 * QEMU's controller). */
+	if (ns->pi == 3 && (c->prinfo & UPCIE_NVME_RW_PRCHK_REF))
+		return UPCIE_NVME_SC_INVALID_PI;
 	c->xfer_md = ns->ms && !((c->prinfo & UPCIE_NVME_RW_PRACT) && ns->ms == PI_SIZE);
 	c->interleaved = ns->extended && c->xfer_md;
 	c->host_len = (size_t)c->nlb * (ns->lba_size + (c->interleaved ? ns->ms : 0));
@@ -529,6 +533,8 @@ uint16_t upcie_sim_copy(struct upcie_sim *sim, struct sim_ns *ns, const struct u
 		rinfo = ((sqe->cdw12 >> 12) & 0xfu) << UPCIE_NVME_PRINFO_SHIFT &
 			UPCIE_NVME_RW_PRCHK_ALL;
 		w.chk = sqe->cdw12 & (UPCIE_NVME_RW_PRACT | UPCIE_NVME_RW_PRCHK_ALL);
+		if (ns->pi == 3 && ((rinfo | w.chk) & UPCIE_NVME_RW_PRCHK_REF))
+			return UPCIE_NVME_SC_INVALID_PI;
 	}
 	if (!stage(sim, (size_t)SIM_COPY_MSSRL * (ns->lba_size + ns->ms)))
 		return UPCIE_NVME_SC_INTERNAL;

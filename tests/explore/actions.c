@@ -195,9 +195,9 @@ void x_window_close(void)
 
 /* On a PI namespace (8 bytes, PI only): the device inserts the PI on
  * writes, checks and strips it on reads; the host buffer is data only. */
-static uint32_t pi_flags(uint8_t kind)
+static uint32_t pi_flags(const struct upcie_nvme_ns *ns, uint8_t kind)
 {
-	return UPCIE_NVME_RW_PRACT | (kind == X_READ ? UPCIE_NVME_RW_PRCHK_ALL : 0);
+	return UPCIE_NVME_RW_PRACT | (kind == X_READ ? upcie_nvme_ns_prchk(ns) : 0);
 }
 
 /* The first reference tag: the LBA (types 1 and 2 count it up per block);
@@ -252,14 +252,15 @@ int x_submit_io(unsigned qi, uint8_t kind, uint32_t nsid, uint64_t slba, uint32_
 		    .nsid = nsid,
 		    .cdw10 = (uint32_t)slba,
 		    .cdw11 = (uint32_t)(slba >> 32),
-		    .cdw12 = (nlb - 1) | (ns->pi_type ? pi_flags(kind) : 0),
+		    .cdw12 = (nlb - 1) | (ns->pi_type ? pi_flags(ns, kind) : 0),
 		    .cdw14 = pi_ref(ns, slba),
 		};
 		rc = upcie_nvme_submit_raw(q->qp, &sqe, buf, size, x_io_cb, (void *)(uintptr_t)id,
 					   flags);
 	} else if (ns->pi_type) {
-		struct upcie_nvme_io_opts o = {
-		    .opts_size = sizeof(o), .flags = pi_flags(kind), .reftag = pi_ref(ns, slba)};
+		struct upcie_nvme_io_opts o = {.opts_size = sizeof(o),
+					       .flags = pi_flags(ns, kind),
+					       .reftag = pi_ref(ns, slba)};
 
 		rc = kind == X_WRITE ? upcie_nvme_write_ext(q->qp, ns, slba, nlb, buf, &o, x_io_cb,
 							    (void *)(uintptr_t)id, flags)

@@ -27,6 +27,9 @@
 #     host-aborted commands retried from their callback all succeed, 0
 #     mismatches, nothing outstanding after, poll errors only during a
 #     reset; the kernel logs no fault, the controller still answers.
+#  5e. guest-md.sh: metadata and protection information on controller F
+#     (separate and extended metadata, PI types 1-3), with the kernel's
+#     own integrity checks reading what the library wrote.
 #  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
 #     it: zero mismatching bytes.
 #  7. The kernel writes a fresh pattern and a marker for the next boot.
@@ -293,6 +296,10 @@ else
 		t_fail "guest-reset.sh" "exit $? (timed out after $reset_bound s?)"
 	# It leaves A on $drv, as section 6 wants it.
 fi
+
+# --- 5e. metadata and protection information (controller F) ------------------
+timeout 180 sh "${UPCIE_GUEST_LIB%/*}/guest-md.sh" ||
+	t_fail "guest-md.sh" "exit $? (timed out after 180 s?)"
 
 # --- 6. libupcie writes, the kernel reads ------------------------------------
 for ns in $NAMESPACES; do

@@ -281,7 +281,8 @@ static void test_extended_md(void)
 
 /* ---- protection information ---- */
 
-/* Write with host-made PI, read back with every check, for one format. */
+/* Write with host-made PI, read back with every check the type takes
+ * (type 3: guard and application tag), for one format. */
 static void pi_round_trip(uint32_t lbaf, int ext, uint32_t pi, int first)
 {
 	const struct upcie_nvme_ns *ns;
@@ -294,6 +295,7 @@ static void pi_round_trip(uint32_t lbaf, int ext, uint32_t pi, int first)
 	CU_ASSERT_EQUAL_FATAL(upcie_nvme_format(F.ctrl, 4, lbaf, ext, pi, first, &st), 0);
 	ns = ns_of(4);
 	CU_ASSERT(ns->pi_type == pi && ns->pi_first == first && ns->md_extended == ext);
+	o.flags = upcie_nvme_ns_prchk(ns);
 	dlen = upcie_nvme_ns_data_len(ns, 16, 0);
 	fill(BUF, dlen, lbaf + pi);
 	fill(MD, 16 * ns->ms, pi);
@@ -354,7 +356,7 @@ static void test_pract(void)
 	CU_ASSERT_EQUAL(__builtin_bswap16(pi.apptag), 0x1234);
 	CU_ASSERT_EQUAL(__builtin_bswap32(pi.reftag), 7); /* type 3: not counted up */
 	/* Read, checked and stripped by the device. */
-	o.flags = UPCIE_NVME_RW_PRACT | UPCIE_NVME_RW_PRCHK_ALL;
+	o.flags = UPCIE_NVME_RW_PRACT | upcie_nvme_ns_prchk(ns);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 5, 4, RBUF, &o, NULL, 0),
 			0);
 	CU_ASSERT_EQUAL(memcmp(RBUF, BUF, 4 * 512), 0);
@@ -362,7 +364,7 @@ static void test_pract(void)
 	o = opts(0, RMD, 7, 0x1234);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 5, 4, RBUF, &o, NULL, 0),
 			0);
-	o.flags = UPCIE_NVME_RW_PRCHK_ALL;
+	o.flags = upcie_nvme_ns_prchk(ns);
 	CU_ASSERT_EQUAL(upcie_nvme_pi_verify(ns, RBUF, RMD, 4, &o, &bad), 0);
 	o.apptag = 0x1235;
 	CU_ASSERT_EQUAL(upcie_nvme_pi_verify(ns, RBUF, RMD, 4, &o, &bad),
@@ -380,6 +382,26 @@ static void test_pract(void)
 			0);
 	CU_ASSERT_EQUAL(memcmp(RBUF + 4112, BUF + 4112, 4104), 0);
 	CU_ASSERT_EQUAL(upcie_nvme_pi_verify(ns, RBUF, NULL, 2, &o, &bad), 0);
+	/* Type 3 has no reference tag to check: the library refuses PRCHK_REF
+	 * there, naming it, and the device answers it with Invalid PI. */
+	CU_ASSERT_EQUAL(upcie_nvme_ns_prchk(ns_of(3)),
+			UPCIE_NVME_RW_PRCHK_GUARD | UPCIE_NVME_RW_PRCHK_APP);
+	CU_ASSERT_EQUAL(upcie_nvme_ns_prchk(ns_of(2)), UPCIE_NVME_RW_PRCHK_ALL);
+	CU_ASSERT_EQUAL(upcie_nvme_ns_prchk(ns_of(1)), 0);
+	o = opts(UPCIE_NVME_RW_PRCHK_REF, RMD, 7, 0);
+	CU_ASSERT_EQUAL(upcie_nvme_read_ext(QP, ns_of(3), 5, 1, RBUF, &o, NULL, NULL, 0), -EINVAL);
+	CU_ASSERT(strstr(upcie_errmsg(), "PRCHK_REF") != NULL);
+	{
+		struct upcie_nvme_sqe sq = {.opc = UPCIE_NVME_CMD_READ,
+					    .nsid = 3,
+					    .mptr = upcie_dma_bus(F.heap, RMD),
+					    .cdw10 = 5,
+					    .cdw12 = UPCIE_NVME_RW_PRCHK_REF};
+		struct upcie_nvme_cqe cqe;
+
+		CU_ASSERT_EQUAL(upcie_nvme_raw_sync(QP, &sq, RBUF, 512, &cqe, 0), -EIO);
+		CU_ASSERT_EQUAL(upcie_nvme_cqe_status(&cqe), UPCIE_NVME_SC_INVALID_PI);
+	}
 	close_md();
 }
 
@@ -474,7 +496,8 @@ static void test_pi_errors(void)
 static void test_unwritten_escape(void)
 {
 	const struct upcie_nvme_ns *ns;
-	struct upcie_nvme_io_opts o = opts(UPCIE_NVME_RW_PRCHK_ALL, RMD, 77, 0x10);
+	struct upcie_nvme_io_opts o =
+	    opts(UPCIE_NVME_RW_PRCHK_GUARD | UPCIE_NVME_RW_PRCHK_APP, RMD, 77, 0x10);
 	struct upcie_nvme_io_result res;
 	struct upcie_nvme_dsm_range *r;
 	struct fx_counter c = {0};
@@ -489,7 +512,7 @@ static void test_unwritten_escape(void)
 	o = opts(UPCIE_NVME_RW_PRACT, NULL, 77, 0x11);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 0, 8, BUF, &o, &res, 0),
 			0);
-	o = opts(UPCIE_NVME_RW_PRCHK_ALL, RMD, 77, 0x10);
+	o = opts(UPCIE_NVME_RW_PRCHK_GUARD | UPCIE_NVME_RW_PRCHK_APP, RMD, 77, 0x10);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 0, 8, RBUF, &o, &res, 0),
 			-EIO);
 	CU_ASSERT(res.status == UPCIE_NVME_SC_APPTAG_CHECK && res.lba == 0);
@@ -716,7 +739,7 @@ static void split_round_trip(uint32_t nsid, uint64_t slba, uint32_t nlb, uint32_
 {
 	const struct upcie_nvme_ns *ns = ns_of(nsid);
 	struct upcie_nvme_io_opts o =
-	    opts(UPCIE_NVME_RW_PRCHK_ALL, ns->md_extended ? NULL : MD, (uint32_t)slba, 0x42);
+	    opts(upcie_nvme_ns_prchk(ns), ns->md_extended ? NULL : MD, (uint32_t)slba, 0x42);
 	struct upcie_nvme_split sp;
 	struct fx_counter c = {0};
 	size_t dlen = upcie_nvme_ns_data_len(ns, nlb, 0), mlen = upcie_nvme_ns_md_len(ns, nlb, 0);

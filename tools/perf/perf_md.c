@@ -19,10 +19,10 @@ void perf_md_setup(struct perf_thread *t)
 
 	t->wflags = t->rflags = 0;
 	if (o->pi == PERF_PI_HOST) {
-		t->wflags = t->rflags = UPCIE_NVME_RW_PRCHK_ALL;
+		t->wflags = t->rflags = upcie_nvme_ns_prchk(t->ns);
 	} else if (o->pi == PERF_PI_PRACT) {
 		t->wflags = UPCIE_NVME_RW_PRACT;
-		t->rflags = UPCIE_NVME_RW_PRACT | UPCIE_NVME_RW_PRCHK_ALL;
+		t->rflags = UPCIE_NVME_RW_PRACT | upcie_nvme_ns_prchk(t->ns);
 	}
 	if (!o->md) {
 		t->data_len = o->bs;
@@ -96,7 +96,7 @@ int perf_md_submit(struct perf_thread *t, struct perf_slot *s, uint64_t slba, up
 
 uint16_t perf_pi_check(const struct perf_thread *t, const struct perf_slot *s, long *off)
 {
-	struct upcie_nvme_io_opts o = io_opts(t, s, s->blk * t->nlb, UPCIE_NVME_RW_PRCHK_ALL);
+	struct upcie_nvme_io_opts o = io_opts(t, s, s->blk * t->nlb, upcie_nvme_ns_prchk(t->ns));
 	uint32_t bad = 0;
 	int st;
 
