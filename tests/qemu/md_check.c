@@ -209,6 +209,59 @@ static void compare_verify(struct upcie_nvme_qpair *qp, struct bufs *b)
 	}
 }
 
+/* The copy's completion; cid 0xffff marks it done. */
+static void copy_done(void *arg, const struct upcie_nvme_cqe *cqe)
+{
+	struct upcie_nvme_cqe *out = arg;
+
+	*out = *cqe;
+	out->cid = 0xffff;
+}
+
+/* What ONCS lacks is refused before the device sees it; Copy, where it is
+ * offered, moves data and metadata (read back with the checks). */
+static void optional(struct upcie_nvme_qpair *qp, struct bufs *b, struct upcie_dma_heap *heap)
+{
+	const struct upcie_nvme_id_ctrl *id = upcie_nvme_ctrl_id(CTRL);
+	struct upcie_nvme_io_opts o = opts(b, checks(b->ns), 300);
+	struct upcie_nvme_copy_range *r;
+	struct upcie_nvme_io_result res;
+	struct upcie_nvme_cqe cqe = {.cid = 0};
+	char why[256];
+	int rc;
+
+	if (!(id->oncs & UPCIE_NVME_ONCS_VERIFY)) {
+		rc = upcie_nvme_verify(qp, b->ns, 0, 1, NULL, NULL, NULL, 0);
+		result(rc == -EOPNOTSUPP, b->ns, "Verify refused: ONCS lacks it", upcie_errmsg());
+	}
+	if (!(id->oncs & UPCIE_NVME_ONCS_WRITE_UNCOR)) {
+		rc = upcie_nvme_write_uncorrectable(qp, b->ns, 0, 1, NULL, NULL, 0);
+		result(rc == -EOPNOTSUPP, b->ns, "Write Uncorrectable refused: ONCS lacks it",
+		       upcie_errmsg());
+	}
+	if (!(id->oncs & UPCIE_NVME_ONCS_COPY) || b->ns->pi_type)
+		return;
+	r = upcie_dma_alloc(heap, sizeof(*r), 64);
+	if (!r)
+		return;
+	memset(r, 0, sizeof(*r));
+	r->slba = 64;
+	r->nlb = NLB - 1;
+	rc =
+	    upcie_nvme_copy(qp, b->ns, 300, r, 1, 0, NULL, copy_done, &cqe, UPCIE_NVME_SUBMIT_RING);
+	for (int spins = 0; !rc && cqe.cid != 0xffff && spins < 10000000; spins++)
+		upcie_nvme_poll(qp, 0);
+	snprintf(why, sizeof(why), "rc %d status %#x: %s", rc, upcie_nvme_cqe_status(&cqe),
+		 upcie_errmsg());
+	rc = rc ? rc : upcie_nvme_cqe_status(&cqe);
+	result(!rc, b->ns, "Copy of the blocks written, 64.. to 300..", why);
+	upcie_dma_free(heap, r);
+	memset(b->buf, 0, NLB * b->stride);
+	rc = io(qp, UPCIE_NVME_CMD_READ, b, 300, NLB, &o, &res);
+	snprintf(why, sizeof(why), "rc %d, first bad block %ld", rc, mismatch(b, 64, NLB, 1));
+	result(!rc && mismatch(b, 64, NLB, 1) < 0, b->ns, "the copy reads back as the source", why);
+}
+
 static int bufs_init(struct bufs *b, struct upcie_dma_heap *heap, const struct upcie_nvme_ns *ns,
 		     uint32_t nlb)
 {
@@ -321,6 +374,7 @@ int main(int argc, char **argv)
 			describe(ns);
 			round_trip(qp, &b);
 			compare_verify(qp, &b);
+			optional(qp, &b, heap);
 			if (ns->pi_type) {
 				pract(qp, &b);
 				bad_guard(qp, &b);
