@@ -168,11 +168,10 @@ int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *ctrl);
  * status; it means the same: the command did not complete, retry is safe.)
  * The
  * namespaces are read again (an event about them is lost with the reset):
- * handles of namespaces that are gone or changed LBA or metadata size are
- * fenced, as after an event (upcie_nvme_ctrl_set_event_cb).
- * Any thread may call it. Returns 0, -ENODEV (device gone) or the error of
- * the step that failed (the controller is then left disabled: -ENOTRECOVERABLE
- * from then on).
+ * handles of namespaces that are gone or changed LBA size or metadata format (size, placement, PI)
+ * are fenced, as after an event (upcie_nvme_ctrl_set_event_cb). Any thread may call it. Returns 0,
+ * -ENODEV (device gone) or the error of the step that failed (the controller is then left disabled:
+ * -ENOTRECOVERABLE from then on).
  */
 int upcie_nvme_ctrl_reset(struct upcie_nvme_ctrl *ctrl);
 
@@ -248,7 +247,7 @@ typedef void (*upcie_nvme_event_cb)(void *arg, const struct upcie_nvme_event *ev
  * Events are kept armed by the library. On Namespace Attribute Changed the
  * namespace list is read again before the callback runs. Earlier
  * upcie_nvme_ns pointers stay readable until close. One whose namespace is
- * gone, or now has another LBA size or metadata size, is fenced: its nsze,
+ * gone, or now has another LBA size or metadata format, is fenced: its nsze,
  * ncap and max_xfer_blocks read 0 and every I/O call given it fails with
  * -ESTALE before anything reaches the device (the buffer was sized for the
  * old format); look the namespace up again. Handles of unchanged namespaces
