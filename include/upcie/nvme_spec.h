@@ -357,7 +357,21 @@ enum {
 	UPCIE_NVME_CNS_NS = 0x00,
 	UPCIE_NVME_CNS_CTRL = 0x01,
 	UPCIE_NVME_CNS_ACTIVE_NS_LIST = 0x02,
+	UPCIE_NVME_CNS_CS_NS =
+	    0x05, /* I/O Command Set specific Identify Namespace (CSI in CDW11) */
 };
+
+/* Identify Controller CTRATT bit 15: Extended LBA Formats Supported (the
+ * NVM command set's Identify Namespace, CNS 05h, carries ELBAF). */
+#define UPCIE_NVME_CTRATT_ELBAS (1u << 15)
+/* In that structure (NVM Command Set spec 4.1.5.2): ELBAF[n] is the dword
+ * at byte 12 + 4 n; its bits 8:7 are the Protection Information Format
+ * (0: 16-bit guard, 1: 32-bit, 2: 64-bit). */
+#define UPCIE_NVME_ELBAF_OFFSET 12
+static inline uint32_t upcie_nvme_elbaf_pif(uint32_t elbaf)
+{
+	return (elbaf >> 7) & 0x3;
+}
 
 /* Feature identifiers (Base spec 5.27.1). */
 enum {

@@ -197,6 +197,38 @@ int upcie_nvme_ns_stale_err(const struct upcie_nvme_ns *ns)
 			 ns->nsid);
 }
 
+/*
+ * The guard size of a PI namespace: 16 bits unless the controller has
+ * extended LBA formats (CTRATT.ELBAS) and the NVM command set's Identify
+ * Namespace says otherwise for the format in use. The library does the
+ * 16-bit format only: a namespace with another reports its guard_bits
+ * and the I/O calls refuse PI on it, rather than make a guard the device
+ * would not take.
+ */
+static void guard_size(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns *ns)
+{
+	struct upcie_nvme_sqe sqe = {
+	    .opc = UPCIE_NVME_ADM_IDENTIFY, .nsid = ns->nsid, .cdw10 = UPCIE_NVME_CNS_CS_NS};
+	uint32_t elbaf, pif;
+
+	if (!ns->pi_type || !(c->id->ctratt & UPCIE_NVME_CTRATT_ELBAS))
+		return;
+	if (upcie_nvme_admin(c, &sqe, c->admin_buf, 4096, NULL, 0)) {
+		upcie_warn("nsid %u: the NVM Identify Namespace (CNS 05h) failed; taking a "
+			   "16-bit guard",
+			   ns->nsid);
+		return;
+	}
+	memcpy(&elbaf, (const uint8_t *)c->admin_buf + UPCIE_NVME_ELBAF_OFFSET + 4 * ns->flbas_idx,
+	       sizeof(elbaf));
+	pif = upcie_nvme_elbaf_pif(elbaf);
+	ns->guard_bits = pif == 0 ? 16 : pif == 1 ? 32 : 64;
+	if (pif)
+		upcie_info("nsid %u: PI with a %u-bit guard, which this library does not do: PI "
+			   "I/O on it is refused",
+			   ns->nsid, ns->guard_bits);
+}
+
 /* Copy nsid's entry of the current table (never fenced: only the tables
  * it replaced are) into t. */
 static void keep_ns(struct upcie_nvme_ns_table *t, const struct upcie_nvme_ns_table *cur,
@@ -249,8 +281,11 @@ int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *c)
 				keep_ns(t, cur, nsids[i]);
 			continue;
 		}
-		if (!rc && id->nsze)
+		if (!rc && id->nsze) {
 			rc = add_ns(c, t, nsids[i], id);
+			if (!rc && t->nr && t->ns[t->nr - 1].nsid == nsids[i])
+				guard_size(c, &t->ns[t->nr - 1]);
+		}
 		if (rc) {
 			ns_table_free(t);
 			return rc;
