@@ -17,7 +17,8 @@
  *                              name the first one that fails
  *
  * Caveats: the 16-bit guard format only (the 32- and 64-bit guard formats
- * of NVMe 2.0's extended LBA formats are not implemented).
+ * of NVMe 2.0's extended LBA formats are not implemented: a namespace
+ * with one reports it in guard_bits, and the I/O calls refuse it).
  */
 #ifndef UPCIE_PI_H
 #define UPCIE_PI_H
