@@ -226,9 +226,10 @@ static uint16_t lba_check(const struct sim_ns *ns, uint64_t slba, uint64_t nlb)
 	return 0;
 }
 
-/* Decode SLBA, NLB and PRINFO of an NVM command; stage room for its blocks. */
+/* Decode SLBA, NLB and PRINFO of an NVM command; with 'staged', room for
+ * its blocks (a transfer within MDTS, and at most SIM_STAGE_MAX bytes). */
 static uint16_t cmd_setup(struct upcie_sim *sim, struct sim_ns *ns,
-			  const struct upcie_nvme_sqe *sqe, struct mdcmd *c)
+			  const struct upcie_nvme_sqe *sqe, struct mdcmd *c, bool staged)
 {
 	memset(c, 0, sizeof(*c));
 	c->ns = ns;
@@ -252,6 +253,11 @@ static uint16_t cmd_setup(struct upcie_sim *sim, struct sim_ns *ns,
 	c->xfer_md = ns->ms && !((c->prinfo & UPCIE_NVME_RW_PRACT) && ns->ms == PI_SIZE);
 	c->interleaved = ns->extended && c->xfer_md;
 	c->host_len = (size_t)c->nlb * (ns->lba_size + (c->interleaved ? ns->ms : 0));
+	if (!staged)
+		return 0;
+	if ((sim->mdts_bytes && c->host_len > sim->mdts_bytes) ||
+	    (size_t)c->nlb * (ns->lba_size + ns->ms) > SIM_STAGE_MAX)
+		return UPCIE_NVME_SC_INVALID_FIELD;
 	if (!stage(sim, (size_t)c->nlb * (ns->lba_size + ns->ms)))
 		return UPCIE_NVME_SC_INTERNAL;
 	c->buf = sim->bounce;
@@ -265,8 +271,6 @@ static uint16_t host_xfer(struct upcie_sim *sim, const struct upcie_nvme_sqe *sq
 	size_t md_len = (size_t)c->nlb * c->ns->ms;
 	uint16_t rc;
 
-	if (sim->mdts_bytes && c->host_len > sim->mdts_bytes)
-		return UPCIE_NVME_SC_INVALID_FIELD;
 	rc = upcie_sim_data_xfer(sim, sqe, c->buf, c->host_len, c->host_len, to_host);
 	if (rc || !c->xfer_md || c->interleaved)
 		return rc;
@@ -379,7 +383,7 @@ static uint16_t md_compare(struct upcie_sim *sim, const struct upcie_nvme_sqe *s
 uint16_t upcie_sim_md_rw(struct upcie_sim *sim, struct sim_ns *ns, const struct upcie_nvme_sqe *sqe)
 {
 	struct mdcmd c;
-	uint16_t rc = cmd_setup(sim, ns, sqe, &c);
+	uint16_t rc = cmd_setup(sim, ns, sqe, &c, true);
 
 	if (rc)
 		return rc;
@@ -399,7 +403,7 @@ uint16_t upcie_sim_verify(struct upcie_sim *sim, struct sim_ns *ns,
 {
 	struct mdcmd c;
 	struct pi_expect e;
-	uint16_t rc = cmd_setup(sim, ns, sqe, &c);
+	uint16_t rc = cmd_setup(sim, ns, sqe, &c, false);
 
 	if (rc || (rc = uncor_check(sim, ns, c.slba, c.nlb)))
 		return rc;
@@ -432,16 +436,30 @@ uint16_t upcie_sim_write_uncor(struct upcie_sim *sim, struct sim_ns *ns,
 	return 0;
 }
 
+/* Clear bits [first, first + n) of a block map: whole bytes at once. */
+static void bits_clear(uint8_t *map, uint64_t first, uint64_t n)
+{
+	for (; n && (first & 7); first++, n--)
+		map[first >> 3] &= (uint8_t) ~(1u << (first & 7));
+	if (n >= 8) {
+		upcie_sim_zero(map, first >> 3, n >> 3);
+		first += n & ~7ull;
+		n &= 7;
+	}
+	for (; n; first++, n--)
+		map[first >> 3] &= (uint8_t) ~(1u << (first & 7));
+}
+
 void upcie_sim_blocks_zero(struct sim_ns *ns, uint64_t slba, uint64_t nlb)
 {
-	upcie_sim_zero(ns, slba << ns->lba_shift, nlb << ns->lba_shift);
-	if (ns->md)
-		memset(store_md(ns, slba), 0, nlb * ns->md_stride);
-	for (uint64_t i = 0; i < nlb; i++) {
-		set_written(ns, slba + i, false);
-		if (ns->nr_uncor)
-			uncor_set(ns, slba + i, false);
-	}
+	upcie_sim_zero(ns->data, slba << ns->lba_shift, nlb << ns->lba_shift);
+	/* Unwritten metadata reads zeros (and the PI escape) whatever it holds:
+	 * the marks are what count; the bytes are cleared for upcie_sim_ns_md. */
+	bits_clear(ns->written, slba, nlb);
+	if (ns->ms)
+		upcie_sim_zero(ns->md, slba * ns->md_stride, nlb * ns->md_stride);
+	for (uint64_t i = 0; ns->nr_uncor && i < nlb; i++)
+		uncor_set(ns, slba + i, false);
 }
 
 /* Write Zeroes (NVM Command Set spec 3.2.8): zeros, and with PRACT on a

@@ -12,21 +12,22 @@
 #include "sim_priv.h"
 
 /*
- * Zero [off, off + len) of a namespace. Whole pages go back to the kernel
- * (MADV_DONTNEED on private anonymous memory reads back zeros), so
- * deallocating a large range does not commit memory; the edges are cleared.
+ * Zero [off, off + len) of a namespace's memory (data or metadata, both
+ * page-aligned mappings). Whole pages go back to the kernel (MADV_DONTNEED
+ * on private anonymous memory reads back zeros), so deallocating a large
+ * range does not commit memory; the edges are cleared.
  */
-void upcie_sim_zero(struct sim_ns *ns, uint64_t off, uint64_t len)
+void upcie_sim_zero(uint8_t *base, uint64_t off, uint64_t len)
 {
 	const uint64_t pg = 4096;
 	uint64_t a = (off + pg - 1) & ~(pg - 1), b = (off + len) & ~(pg - 1);
 
-	if (len >= 4 * pg && b > a && !madvise(ns->data + a, b - a, MADV_DONTNEED)) {
-		memset(ns->data + off, 0, a - off);
-		memset(ns->data + b, 0, off + len - b);
+	if (len >= 4 * pg && b > a && !madvise(base + a, b - a, MADV_DONTNEED)) {
+		memset(base + off, 0, a - off);
+		memset(base + b, 0, off + len - b);
 		return;
 	}
-	memset(ns->data + off, 0, len);
+	memset(base + off, 0, len);
 }
 
 static struct sim_ns *get_ns(struct upcie_sim *sim, uint32_t nsid)

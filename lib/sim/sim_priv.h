@@ -391,7 +391,7 @@ SIM_HIDDEN uint16_t upcie_sim_admin(struct upcie_sim *sim, const struct upcie_nv
 /* sim_nvm.c */
 SIM_HIDDEN uint16_t upcie_sim_nvm(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
 				  struct sim_cpl *cpl);
-SIM_HIDDEN void upcie_sim_zero(struct sim_ns *ns, uint64_t off, uint64_t len);
+SIM_HIDDEN void upcie_sim_zero(uint8_t *base, uint64_t off, uint64_t len);
 /* The optional commands the model offers now (Identify ONCS). */
 SIM_HIDDEN uint16_t upcie_sim_oncs(const struct upcie_sim *sim);
 
@@ -417,6 +417,9 @@ SIM_HIDDEN uint16_t upcie_sim_ns_format(struct sim_ns *ns, uint32_t lbaf, bool e
 #define SIM_COPY_MSSRL 256
 #define SIM_COPY_MCL   1024
 #define SIM_COPY_MSRC  128
+/* Most bytes a command with metadata stages (with MDTS 0, no limit, a
+ * larger one fails with Invalid Field): a model limit. */
+#define SIM_STAGE_MAX (64u << 20)
 
 /* sim_irq.c */
 SIM_HIDDEN void upcie_sim_irq_raise(struct upcie_sim *sim, uint32_t vec);

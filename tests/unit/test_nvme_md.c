@@ -510,7 +510,7 @@ static void test_unwritten_escape(void)
 			0);
 	CU_ASSERT(RMD[0] == 0xff && RMD[7] == 0xff && RMD[63] == 0xff);
 	o = opts(UPCIE_NVME_RW_PRACT, NULL, 77, 0x11);
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 0, 8, BUF, &o, &res, 0),
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 0, 32, BUF, &o, &res, 0),
 			0);
 	o = opts(UPCIE_NVME_RW_PRCHK_GUARD | UPCIE_NVME_RW_PRCHK_APP, RMD, 77, 0x10);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 0, 8, RBUF, &o, &res, 0),
@@ -518,12 +518,19 @@ static void test_unwritten_escape(void)
 	CU_ASSERT(res.status == UPCIE_NVME_SC_APPTAG_CHECK && res.lba == 0);
 	r = upcie_dma_alloc(F.heap, 4096, 4096);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-	r[0] = (struct upcie_nvme_dsm_range){.nlb = 8, .slba = 0};
+	/* Deallocated (3..28: bits of a byte's end, whole bytes, a byte's
+	 * start): those read the escape again; 2 and 29 still hold their PI. */
+	r[0] = (struct upcie_nvme_dsm_range){.nlb = 26, .slba = 3};
 	CU_ASSERT_EQUAL(wait_status(&c, upcie_nvme_dsm(QP, ns, r, 1, UPCIE_NVME_DSM_AD, fx_count_cb,
 						       &c, UPCIE_NVME_SUBMIT_RING)),
 			0);
-	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 0, 8, RBUF, &o, &res, 0),
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 3, 26, RBUF, &o, &res, 0),
 			0);
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 2, 1, RBUF, &o, &res, 0),
+			-EIO);
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 29, 1, RBUF, &o, &res, 0),
+			-EIO);
+	CU_ASSERT(res.status == UPCIE_NVME_SC_APPTAG_CHECK && res.lba == 29);
 	upcie_dma_free(F.heap, r);
 	close_md();
 }
