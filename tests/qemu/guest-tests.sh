@@ -27,7 +27,10 @@
 #     host-aborted commands retried from their callback all succeed, 0
 #     mismatches, nothing outstanding after, poll errors only during a
 #     reset; the kernel logs no fault, the controller still answers.
-#  5e. guest-md.sh: metadata and protection information on controller F
+#  5e. guest-iommufd.sh, on a kernel with /dev/iommu (the 'iommufd'
+#     configuration): iommufd taken by itself, type1 on request, verified
+#     I/O and QD 1 / QD 32 figures through each.
+#  5f. guest-md.sh: metadata and protection information on controller F
 #     (separate and extended metadata, PI types 1-3), with the kernel's
 #     own integrity checks reading what the library wrote.
 #  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
@@ -296,7 +299,14 @@ else
 	# It leaves A on $drv, as section 6 wants it.
 fi
 
-# --- 5e. metadata and protection information (controller F) ------------------
+# --- 5e. vfio through iommufd and the device cdev (guest-iommufd.sh) ---------
+if [ -e /dev/iommu ]; then
+	timeout 300 sh "${UPCIE_GUEST_LIB%/*}/guest-iommufd.sh" ||
+		t_fail "guest-iommufd.sh" "exit $? (timed out after 300 s?)"
+	upcie_bind "$UPCIE_CTRL_A" "$drv" # as section 6 wants it
+fi
+
+# --- 5f. metadata and protection information (controller F) ------------------
 timeout 180 sh "${UPCIE_GUEST_LIB%/*}/guest-md.sh" ||
 	t_fail "guest-md.sh" "exit $? (timed out after 180 s?)"
 
