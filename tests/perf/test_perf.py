@@ -489,7 +489,34 @@ def case_rate():
           "rate 2000 IOPS" in p.stdout.splitlines()[0], f"text: rate shown: {lines[:1]}")
 
 
+def case_md():
+    # Metadata and PI, each layout and type: writes and reads verified
+    # (data by --verify, PI by the host with --pi host, by the device with
+    # --pi pract), nothing fails.
+    for layout in ([], ["--sim-extended"], ["--sim-pi-first"]):
+        for pi in ("1", "2", "3"):
+            for mode in (["--pi", "host"], ["--pi", "pract"], ["--md"]):
+                args = ["--sim-ms", "16" if layout else "8", "--sim-pi", pi, *layout, *mode,
+                        "--rw", "randrw", "--verify", "--io-count", "2000", "--sim-stepped",
+                        "--qd", "8"]
+                j = run_json(*args)
+                check(j.get("ios") == 2000 and j.get("errors") == 0
+                      and j.get("verify_mismatches") == 0,
+                      f"{' '.join(args)}: ios {j.get('ios')}, errors {j.get('errors')}, "
+                      f"mismatches {j.get('verify_mismatches')}")
+    # What does not fit is refused with a line naming it.
+    for args, what in [(["--sim-ms", "8", "--pi", "host"], "protection information"),
+                       (["--md"], "has no metadata"),
+                       (["--sim-pi", "1"], "--sim-ms 8"),
+                       (["--sim-ms", "8", "--sim-pi-first"], "--sim-pi"),
+                       (["--pi", "both"], "'host' nor 'pract'"),
+                       (["--sim-ms", "8", "--md", "--trim", "10"], "--trim")]:
+        p = run(*args, "--time", "0.1", rc=1)
+        check(what in p.stderr, f"{args}: names {what!r}: {p.stderr.strip()}")
+
+
 CASES = {
+    "md": case_md,
     "report": case_report,
     "output": case_output,
     "limits": case_limits,

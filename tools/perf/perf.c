@@ -99,8 +99,10 @@ static size_t round_up(size_t v, size_t a)
 static size_t heap_size(const struct perf_opts *o, uint32_t parts)
 {
 	size_t depth = (size_t)o->qd * parts + 1;
-	size_t per_qp =
-	    o->qd * round_up(o->bs, 4096) + 2 * round_up(depth * 64, 4096) + depth * 5 * 4096;
+	/* With metadata: extended blocks (at most 256 bytes more per 512) and a
+	 * separate buffer: three times the data is room enough. */
+	size_t per_io = (o->md ? 3 : 1) * round_up(o->bs, 4096);
+	size_t per_qp = o->qd * per_io + 2 * round_up(depth * 64, 4096) + depth * 5 * 4096;
 
 	return (2u << 20) + round_up(o->qpairs * per_qp, 2u << 20);
 }
@@ -141,12 +143,34 @@ static int dev_check(const struct perf_opts *o, struct perf_dev *d)
 		fprintf(stderr, "upcie-perf: %s: namespace %u is not active\n", d->name, o->nsid);
 		return PERF_EXIT_USAGE;
 	}
-	if (d->ns->ms) {
+	if (d->ns->ms && !o->md) {
 		fprintf(stderr,
 			"upcie-perf: %s: namespace %u is formatted with %u bytes of metadata per "
-			"block, which upcie-perf does not transfer; pick a namespace without "
-			"metadata (--ns) or format this one with an LBA format whose ms is 0\n",
+			"block: pass --md (or --pi) to move it, or pick a namespace without "
+			"metadata (--ns)\n",
 			d->name, d->ns->nsid, d->ns->ms);
+		return PERF_EXIT_USAGE;
+	}
+	if (o->md && !d->ns->ms) {
+		fprintf(stderr, "upcie-perf: %s: --md: namespace %u has no metadata\n", d->name,
+			d->ns->nsid);
+		return PERF_EXIT_USAGE;
+	}
+	if (o->pi && !d->ns->pi_type) {
+		fprintf(stderr,
+			"upcie-perf: %s: --pi: namespace %u is not formatted with protection "
+			"information\n",
+			d->name, d->ns->nsid);
+		return PERF_EXIT_USAGE;
+	}
+	/* --bs above MDTS is split for plain I/O; with metadata one I/O is one
+	 * command, so it must fit the largest transfer with its metadata. */
+	uint64_t max_bs = (uint64_t)d->ns->md_max_xfer_blocks << d->ns->lba_shift;
+	if (o->md && o->bs > max_bs) {
+		fprintf(stderr,
+			"upcie-perf: %s: --md: --bs %llu is above the largest transfer with "
+			"metadata, %llu bytes (MDTS); lower --bs\n",
+			d->name, (unsigned long long)o->bs, (unsigned long long)max_bs);
 		return PERF_EXIT_USAGE;
 	}
 	if (o->bs % d->ns->lba_size || (o->bs >> d->ns->lba_shift) > UINT32_MAX) {
@@ -158,7 +182,7 @@ static int dev_check(const struct perf_opts *o, struct perf_dev *d)
 	}
 	/* Above MDTS an I/O is several commands (the library splits it, as for
 	 * the fio engine): the queues must hold qd of them. */
-	d->parts = upcie_nvme_split_parts(d->ns, (uint32_t)(o->bs >> d->ns->lba_shift));
+	d->parts = o->md ? 1 : upcie_nvme_split_parts(d->ns, (uint32_t)(o->bs >> d->ns->lba_shift));
 	need = (uint64_t)o->qd * d->parts + 1;
 	if (d->parts > 1 && need > d->info.mqes) {
 		fprintf(stderr,
@@ -244,8 +268,13 @@ static int dev_open(const struct perf_opts *o, struct perf_dev *d)
 		}
 		upcie_sim_config_default(&cfg);
 		cfg.threaded = !o->sim_stepped;
-		for (uint32_t i = 0; i < UPCIE_SIM_MAX_NS; i++)
+		for (uint32_t i = 0; i < UPCIE_SIM_MAX_NS; i++) {
 			cfg.ns[i].ms = o->sim_ms;
+			cfg.ns[i].pi = o->sim_pi;
+			cfg.ns[i].md_flags =
+			    (uint8_t)((o->sim_extended ? UPCIE_SIM_MD_EXTENDED : 0) |
+				      (o->sim_pi_first ? UPCIE_SIM_MD_PI_FIRST : 0));
+		}
 		d->sim = upcie_sim_create(&cfg);
 		if (!d->sim)
 			return fail(PERF_EXIT_DEV, "cannot create the model", d->name);
@@ -338,6 +367,7 @@ static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsign
 	t->ns = d->ns;
 	t->lba_shift = d->ns->lba_shift;
 	t->nlb = (uint32_t)(o->bs >> t->lba_shift);
+	perf_md_setup(t);
 	if (d->gen || o->rw == PERF_READ || o->rw == PERF_WRITE) {
 		t->blk_first = d->nblk * t->qidx / o->qpairs;
 		t->blk_count = d->nblk * (t->qidx + 1) / o->qpairs - t->blk_first;
@@ -356,11 +386,13 @@ static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsign
 		struct perf_slot *s = &t->slots[i];
 
 		s->t = t;
-		s->buf = upcie_dma_alloc_pages(d->heap, o->bs);
-		if (!s->buf)
+		s->buf = upcie_dma_alloc_pages(d->heap, t->data_len);
+		if (t->md_len)
+			s->md = upcie_dma_alloc(d->heap, t->md_len, 64);
+		if (!s->buf || (t->md_len && !s->md))
 			return fail(PERF_EXIT_DEV, "cannot allocate I/O buffers", d->name);
 		/* Something other than zeroes for writes without --verify. */
-		perf_fill(s->buf, i, t->nlb, t->lba_shift, 0xfeed);
+		perf_fill_blocks(t, s->buf, i, 0xfeed);
 		t->free[t->nfree++] = &t->slots[t->nslots - 1 - i];
 	}
 	t->rng = 0x243f6a8885a308d3ull ^ ((uint64_t)t->idx * 0x9e3779b97f4a7c15ull);

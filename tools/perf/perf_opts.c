@@ -85,8 +85,21 @@ static const char usage_text[] =
     "  --sim-stepped      sim only: no model thread; each I/O thread steps the\n"
     "                     model itself before each poll (deterministic, for\n"
     "                     counting the driver's instructions under valgrind)\n"
-    "  --sim-ms BYTES     sim only: namespaces report BYTES of metadata per block\n"
-    "                     (how the tool refuses a namespace formatted with metadata)\n"
+    "  --sim-ms BYTES     sim only: namespaces have BYTES of metadata per block\n"
+    "                     (without --md the tool refuses them, naming the metadata)\n"
+    "  --sim-pi TYPE      sim only: namespaces with protection information type\n"
+    "                     TYPE (1, 2, 3; needs --sim-ms 8 or more)\n"
+    "  --sim-extended     sim only: metadata at the end of each block (extended\n"
+    "                     LBAs), not in a separate buffer\n"
+    "  --sim-pi-first     sim only: PI in the first 8 metadata bytes, not the last\n"
+    "  --md               move the namespace's metadata with each I/O (separate\n"
+    "                     buffer or extended LBAs, as it is formatted); needs a\n"
+    "                     namespace with metadata\n"
+    "  --pi host|pract    protection information (implies --md): 'host' computes\n"
+    "                     the guard and tags for writes and checks them on reads\n"
+    "                     (device checks on too); 'pract' lets the device insert\n"
+    "                     them on writes and check them on reads. A failed check\n"
+    "                     counts as an error (exit 3)\n"
     "  --help\n"
     "\n"
     "exit codes: 0 ok, 1 usage, 2 device error, 3 I/O errors or verify mismatches\n";
@@ -111,6 +124,11 @@ enum {
 	OPT_NOPROGRESS,
 	OPT_STEPPED,
 	OPT_SIM_MS,
+	OPT_SIM_PI,
+	OPT_SIM_EXT,
+	OPT_SIM_PI_FIRST,
+	OPT_MD,
+	OPT_PI,
 	OPT_PCTS,
 	OPT_TRIM,
 	OPT_OUTPUT,
@@ -150,6 +168,11 @@ static const struct option longopts[] = {
     {"no-progress", no_argument, NULL, OPT_NOPROGRESS},
     {"sim-stepped", no_argument, NULL, OPT_STEPPED},
     {"sim-ms", required_argument, NULL, OPT_SIM_MS},
+    {"sim-pi", required_argument, NULL, OPT_SIM_PI},
+    {"sim-extended", no_argument, NULL, OPT_SIM_EXT},
+    {"sim-pi-first", no_argument, NULL, OPT_SIM_PI_FIRST},
+    {"md", no_argument, NULL, OPT_MD},
+    {"pi", required_argument, NULL, OPT_PI},
     {"percentiles", required_argument, NULL, OPT_PCTS},
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"status-interval", required_argument, NULL, OPT_STATUS},
@@ -539,6 +562,29 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 					   optarg);
 			o->sim_ms = (uint16_t)v;
 			break;
+		case OPT_SIM_PI:
+			if (parse_u64(optarg, 1, 3, &v))
+				return bad("--sim-pi '%s' is not a PI type (1, 2 or 3)", optarg);
+			o->sim_pi = (uint8_t)v;
+			break;
+		case OPT_SIM_EXT:
+			o->sim_extended = true;
+			break;
+		case OPT_SIM_PI_FIRST:
+			o->sim_pi_first = true;
+			break;
+		case OPT_MD:
+			o->md = true;
+			break;
+		case OPT_PI:
+			if (!strcmp(optarg, "host"))
+				o->pi = PERF_PI_HOST;
+			else if (!strcmp(optarg, "pract"))
+				o->pi = PERF_PI_PRACT;
+			else
+				return bad("--pi '%s' is neither 'host' nor 'pract'", optarg);
+			o->md = true;
+			break;
 		case 'h':
 		case OPT_HELP:
 			fputs(usage_text, stdout);
@@ -567,6 +613,17 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 			   "sets the share of reads)",
 			   m);
 	}
+	if (o->trim && o->md)
+		return bad("--trim leaves metadata undefined: it cannot go with --md or --pi%s",
+			   "");
+	if (o->sim_pi && o->sim_ms < 8)
+		return bad("--sim-pi needs 8 or more metadata bytes: give --sim-ms 8 (or more)%s",
+			   "");
+	if ((o->sim_extended || o->sim_pi_first) && !o->sim_ms)
+		return bad("%s needs metadata: give --sim-ms",
+			   o->sim_extended ? "--sim-extended" : "--sim-pi-first");
+	if (o->sim_pi_first && !o->sim_pi)
+		return bad("--sim-pi-first places the PI: it needs --sim-pi%s", "");
 	if (mix_set && o->rw != PERF_RANDRW)
 		return bad("--mix only applies to --rw randrw%s", "");
 	if (o->rw == PERF_READ || o->rw == PERF_RANDREAD)
