@@ -13,8 +13,14 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <upcie/upcie.h>
+
+#define USAGE                                                                                      \
+	"usage: upcie-qd-loop DEVICE [QD 1..1023 [COUNT >= 1]]\n"                                  \
+	"  DEVICE: a PCI address bound to vfio-pci or uio_pci_generic, or 'sim'\n"                 \
+	"  QD: reads in flight (default 32), COUNT: reads in all (default 100000)\n"
 
 struct loop {
 	struct upcie_nvme_qpair *qp;
@@ -79,8 +85,12 @@ int main(int argc, char **argv)
 	struct slot *slots = NULL;
 	int rc = 2;
 
-	if (argc < 2 || qd < 1 || qd > 1023 || !count) {
-		fprintf(stderr, "usage: upcie-qd-loop DEVICE [QD 1..1023 [COUNT >= 1]]\n");
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(USAGE, stdout);
+		return 0;
+	}
+	if (argc < 2 || argv[1][0] == '-' || qd < 1 || qd > 1023 || !count) {
+		fputs(USAGE, stderr);
 		return 1;
 	}
 	if (!(dev = upcie_pci_open(argv[1], NULL)) ||

@@ -45,6 +45,19 @@
  * step it before they poll, so the model's work happens in the I/O thread,
  * where a profiler sees it apart from the driver's: for measurements).
  *
+ * Metadata and protection information, with the option names of fio's
+ * io_uring_cmd engine (which Debian's fio 3.33 does not have yet):
+ * md_per_io_size (bytes of the separate metadata buffer of each I/O),
+ * pi_act=0/1 (PRACT: the controller inserts and strips the PI), pi_chk
+ * (GUARD,REFTAG,APPTAG: what the controller checks; with pi_act=0 the
+ * engine also makes the PI of writes and checks that of reads), apptag,
+ * apptag_mask. With extended LBAs offsets and sizes count data and
+ * metadata (bs=4104 for 4096 + 8), as with io_uring_cmd; fio's own verify
+ * then cannot be used with PI, whose bytes in the buffer the engine (or
+ * the controller) writes after fio hashed it: pi_chk checks them instead. sim_ms, sim_pi,
+ * sim_extended, sim_pi_first (with sim_stepped=1) format the model's
+ * namespaces so that all of it runs without hardware.
+ *
  * Limits: fio must run jobs as threads (--thread); all files of one job
  * must be on one controller (its buffers come from that controller's heap);
  * a job may use at most as many queue pairs as the controller granted, all
@@ -55,6 +68,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,6 +90,15 @@ struct ufio_options {
 	unsigned int hipri;
 	unsigned int completion;
 	unsigned int spin_us;
+	unsigned int md_per_io_size;
+	unsigned int pi_act;
+	char *pi_chk;
+	unsigned int apptag;
+	unsigned int apptag_mask;
+	unsigned int sim_ms;
+	unsigned int sim_pi;
+	unsigned int sim_extended;
+	unsigned int sim_pi_first;
 };
 
 /* How completions are waited for (the completion= option). */
@@ -167,6 +190,98 @@ static struct fio_option options[] = {
 	.group = FIO_OPT_G_INVALID,
     },
     {
+	.name = "md_per_io_size",
+	.lname = "metadata per I/O",
+	.type = FIO_OPT_INT,
+	.off1 = offsetof(struct ufio_options, md_per_io_size),
+	.def = "0",
+	.help = "bytes of the separate metadata buffer of each I/O (namespaces with metadata "
+		"kept apart)",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
+	.name = "pi_act",
+	.lname = "PRACT",
+	.type = FIO_OPT_BOOL,
+	.off1 = offsetof(struct ufio_options, pi_act),
+	.def = "0",
+	.help = "the controller inserts (writes) and strips (reads, 8-byte PI) the protection "
+		"information",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
+	.name = "pi_chk",
+	.lname = "PRCHK",
+	.type = FIO_OPT_STR_STORE,
+	.off1 = offsetof(struct ufio_options, pi_chk),
+	.def = NULL,
+	.help = "protection information checks: GUARD, REFTAG, APPTAG, comma separated",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
+	.name = "apptag",
+	.lname = "application tag",
+	.type = FIO_OPT_INT,
+	.off1 = offsetof(struct ufio_options, apptag),
+	.def = "0x1234",
+	.help = "application tag written and checked (16 bits)",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
+	.name = "apptag_mask",
+	.lname = "application tag mask",
+	.type = FIO_OPT_INT,
+	.off1 = offsetof(struct ufio_options, apptag_mask),
+	.def = "0xffff",
+	.help = "bits of the application tag that are checked",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
+	.name = "sim_ms",
+	.lname = "sim metadata size",
+	.type = FIO_OPT_INT,
+	.off1 = offsetof(struct ufio_options, sim_ms),
+	.def = "0",
+	.help = "sim_stepped=1: metadata bytes per block of the model's namespaces",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
+	.name = "sim_pi",
+	.lname = "sim PI type",
+	.type = FIO_OPT_INT,
+	.off1 = offsetof(struct ufio_options, sim_pi),
+	.def = "0",
+	.help = "sim_stepped=1: protection information type (1, 2, 3) of the model's namespaces",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
+	.name = "sim_extended",
+	.lname = "sim extended LBAs",
+	.type = FIO_OPT_BOOL,
+	.off1 = offsetof(struct ufio_options, sim_extended),
+	.def = "0",
+	.help = "sim_stepped=1: metadata at the end of each block",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
+	.name = "sim_pi_first",
+	.lname = "sim PI first",
+	.type = FIO_OPT_BOOL,
+	.off1 = offsetof(struct ufio_options, sim_pi_first),
+	.def = "0",
+	.help = "sim_stepped=1: PI in the first 8 metadata bytes",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
 	.name = NULL,
     },
 };
@@ -195,8 +310,24 @@ static inline int ufio_no_step(struct upcie_sim *sim)
 #define upcie_sim_step ufio_no_step
 #endif
 
-/* A reference on the stepped model, made on first use; NULL and errno. */
-static struct upcie_sim *stepped_get(void)
+#ifdef UPCIE_HAVE_SIM
+/* The metadata format the job asks of the model's namespaces. */
+static void sim_md_config(struct upcie_sim_config *cfg, const struct ufio_options *o)
+{
+	for (unsigned i = 0; i < UPCIE_SIM_MAX_NS; i++) {
+		cfg->ns[i].ms = (uint16_t)o->sim_ms;
+		cfg->ns[i].pi = (uint8_t)o->sim_pi;
+		cfg->ns[i].md_flags = (uint8_t)((o->sim_extended ? UPCIE_SIM_MD_EXTENDED : 0) |
+						(o->sim_pi_first ? UPCIE_SIM_MD_PI_FIRST : 0));
+	}
+}
+#else
+#define sim_md_config(cfg, o) ((void)(cfg), (void)(o))
+#endif
+
+/* A reference on the stepped model, made on first use (with the first
+ * job's metadata format); NULL and errno. */
+static struct upcie_sim *stepped_get(const struct ufio_options *o)
 {
 	struct upcie_sim *sim;
 
@@ -206,6 +337,7 @@ static struct upcie_sim *stepped_get(void)
 
 		upcie_sim_config_default(&cfg);
 		cfg.threaded = false;
+		sim_md_config(&cfg, o);
 		stepped_sim = upcie_sim_create(&cfg);
 	}
 	if (stepped_sim)
@@ -233,6 +365,15 @@ struct ufile {
 	struct upcie_nvme_qpair *qp;
 	struct upcie_sim *sim; /* the stepped model its controller runs on, or NULL */
 	struct ufile *next;
+	/* Metadata and PI (queue_md): the option flags of writes and reads,
+	 * bytes per block in fio's offsets (data, and metadata when extended),
+	 * and whether the engine makes and checks the PI itself. */
+	bool md;
+	uint32_t wflags, rflags;
+	uint32_t unit;
+	bool host_pi;
+	uint16_t apptag, apptag_mask;
+	unsigned md_per_io;
 };
 
 /*
@@ -269,6 +410,8 @@ struct uthread {
 struct uiou {
 	struct uthread *ut;
 	struct io_u *io_u;
+	struct ufile *uf; /* of the command in flight (queue_md) */
+	void *md;	  /* md_per_io_size bytes of heap memory, or NULL */
 	struct upcie_nvme_split split;
 	struct upcie_nvme_dsm_range *range; /* heap memory, for trim */
 };
@@ -328,6 +471,83 @@ static int parse_name(const char *name, char *out, size_t len)
 	return upcie_pci_addr_format(&a, out, len) < 0 ? -EINVAL : 0;
 }
 
+/* "upcie-fio: DEV: MSG" on fio's log, without DEV when the library's
+ * message names the device already (a missing one: "0000:01:00.0: no such
+ * PCI device ..."), so the address shows once. */
+static void __attribute__((cold)) log_dev_err(const char *dev, const char *msg)
+{
+	if (strstr(msg, dev))
+		log_err("upcie-fio: %s\n", msg);
+	else
+		log_err("upcie-fio: %s: %s\n", dev, msg);
+}
+
+/* pi_chk: "GUARD,REFTAG,APPTAG" (any of them, any order) as PRCHK bits;
+ * -1 for a word that is none of these. */
+static int parse_pi_chk(const char *s, uint32_t *chk)
+{
+	static const struct {
+		const char *name;
+		uint32_t bit;
+	} w[] = {{"GUARD", UPCIE_NVME_RW_PRCHK_GUARD},
+		 {"REFTAG", UPCIE_NVME_RW_PRCHK_REF},
+		 {"APPTAG", UPCIE_NVME_RW_PRCHK_APP}};
+
+	*chk = 0;
+	while (s && *s) {
+		size_t n = strcspn(s, ",");
+		unsigned i;
+
+		for (i = 0; i < 3; i++)
+			if (strlen(w[i].name) == n && !strncasecmp(s, w[i].name, n))
+				break;
+		if (i == 3)
+			return -1;
+		*chk |= w[i].bit;
+		s += n + (s[n] == ',');
+	}
+	return 0;
+}
+
+/* The file's metadata and PI settings from the options; 0, or -1 after
+ * saying what does not fit the namespace. */
+static int md_setup(struct ufile *uf, const struct ufio_options *o)
+{
+	const struct upcie_nvme_ns *ns = uf->ns;
+	uint32_t chk;
+
+	if (parse_pi_chk(o->pi_chk, &chk)) {
+		log_err("upcie-fio: pi_chk '%s': give GUARD, REFTAG and/or APPTAG, comma "
+			"separated\n",
+			o->pi_chk);
+		return -1;
+	}
+	if ((chk || o->pi_act) && !ns->pi_type) {
+		log_err("upcie-fio: %s: pi_act/pi_chk given, but namespace %u is not formatted "
+			"with protection information\n",
+			uf->dev, ns->nsid);
+		return -1;
+	}
+	/* Type 3 has one reference tag for every block: no check of it here. */
+	if (ns->pi_type == 3)
+		chk &= ~UPCIE_NVME_RW_PRCHK_REF;
+	uf->md = ns->ms || chk || o->pi_act;
+	uf->wflags = o->pi_act ? UPCIE_NVME_RW_PRACT : chk;
+	uf->rflags = (o->pi_act ? UPCIE_NVME_RW_PRACT : 0) | chk;
+	uf->host_pi = ns->pi_type && !o->pi_act;
+	uf->apptag = (uint16_t)o->apptag;
+	uf->apptag_mask = (uint16_t)o->apptag_mask;
+	uf->md_per_io = o->md_per_io_size;
+	uf->unit = (uint32_t)(upcie_nvme_ns_data_len(ns, 1, uf->wflags));
+	if (upcie_nvme_ns_md_len(ns, 1, uf->wflags) && !o->md_per_io_size) {
+		log_err("upcie-fio: %s: namespace %u keeps %u metadata bytes per block apart: give "
+			"md_per_io_size (bytes per I/O: blocks per I/O x %u)\n",
+			uf->dev, ns->nsid, ns->ms, ns->ms);
+		return -1;
+	}
+	return 0;
+}
+
 static int file_attach(struct thread_data *td, struct fio_file *f)
 {
 	struct ufio_options *o = td->eo;
@@ -353,6 +573,12 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 		return EINVAL;
 	}
 	go.ctrl.no_dbbuf = !o->dbbuf;
+	if ((o->sim_ms || o->sim_pi || o->sim_extended || o->sim_pi_first) && !o->sim_stepped) {
+		log_err("upcie-fio: sim_ms, sim_pi, sim_extended and sim_pi_first format the "
+			"stepped model: add sim_stepped=1 (and filename=sim)\n");
+		free(uf);
+		return EINVAL;
+	}
 	if (o->sim_stepped) {
 		if (strcmp(uf->dev, "sim")) {
 			log_err("upcie-fio: sim_stepped=1 needs filename=sim, not '%s'\n",
@@ -360,7 +586,7 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 			free(uf);
 			return EINVAL;
 		}
-		sim = stepped_get();
+		sim = stepped_get(o);
 		if (!sim) {
 			int err = errno;
 			log_err("upcie-fio: sim_stepped=1: %s\n",
@@ -376,7 +602,7 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 	uf->ctrl = upcie_nvme_ctrl_get(uf->dev, &go);
 	if (!uf->ctrl) {
 		int err = errno;
-		log_err("upcie-fio: %s: %s\n", uf->dev, upcie_errmsg());
+		log_dev_err(uf->dev, upcie_errmsg());
 		if (sim)
 			stepped_put();
 		free(uf);
@@ -410,15 +636,11 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 			uf->dev, o->nsid);
 		return ENXIO;
 	}
-	if (!uf->ns->max_xfer_blocks) {
-		log_err("upcie-fio: %s: namespace %u has metadata (%u bytes per block), which "
-			"this engine does not handle; reformat it without\n",
-			uf->dev, uf->ns->nsid, uf->ns->ms);
-		return ENOTSUP;
-	}
+	if (md_setup(uf, o))
+		return EINVAL;
 	f->engine_data = uf;
 	f->filetype = FIO_TYPE_BLOCK;
-	f->real_file_size = uf->ns->nsze << uf->ns->lba_shift;
+	f->real_file_size = uf->ns->nsze * uf->unit;
 	fio_file_set_size_known(f);
 	return 0;
 }
@@ -507,6 +729,7 @@ static void ufio_iomem_free(struct thread_data *td)
 
 static int ufio_io_u_init(struct thread_data *td, struct io_u *io_u)
 {
+	const struct ufio_options *o = td->eo;
 	struct upcie_nvme_ctrl *c = mem_ctrl(td);
 	struct uiou *u = calloc(1, sizeof(*u));
 
@@ -523,6 +746,16 @@ static int ufio_io_u_init(struct thread_data *td, struct io_u *io_u)
 		free(u);
 		return 1;
 	}
+	if (o->md_per_io_size) {
+		u->md = upcie_dma_alloc(upcie_nvme_ctrl_heap(c), o->md_per_io_size, 64);
+		if (!u->md) {
+			log_err("upcie-fio: no DMA memory for %u metadata bytes: %s\n",
+				o->md_per_io_size, upcie_errmsg());
+			upcie_dma_free(upcie_nvme_ctrl_heap(c), u->range);
+			free(u);
+			return 1;
+		}
+	}
 	io_u->engine_data = u;
 	return 0;
 }
@@ -536,6 +769,8 @@ static void ufio_io_u_free(struct thread_data *td, struct io_u *io_u)
 		return;
 	if (u->range && ut && ut->mem_ctrl)
 		upcie_dma_free(upcie_nvme_ctrl_heap(ut->mem_ctrl), u->range);
+	if (u->md && ut && ut->mem_ctrl)
+		upcie_dma_free(upcie_nvme_ctrl_heap(ut->mem_ctrl), u->md);
 	free(u);
 	io_u->engine_data = NULL;
 }
@@ -578,17 +813,33 @@ static int ufio_open_file(struct thread_data *td, struct fio_file *f)
 		td_verror(td, EINVAL, "upcie-fio open");
 		return 1;
 	}
-	if (td_min_bs(td) % uf->ns->lba_size || max_bs % uf->ns->lba_size ||
-	    td->o.ba[DDIR_READ] % uf->ns->lba_size || td->o.ba[DDIR_WRITE] % uf->ns->lba_size) {
+	/* unit: the data size of a block, with its metadata for extended LBAs. */
+	if (td_min_bs(td) % uf->unit || max_bs % uf->unit || td->o.ba[DDIR_READ] % uf->unit ||
+	    td->o.ba[DDIR_WRITE] % uf->unit) {
 		log_err("upcie-fio: %s: block sizes and alignment must be multiples of the "
-			"namespace's %u-byte blocks\n",
-			f->file_name, uf->ns->lba_size);
+			"namespace's %u-byte blocks%s\n",
+			f->file_name, uf->unit,
+			uf->unit != uf->ns->lba_size ? " (data and metadata, extended LBAs)" : "");
+		td_verror(td, EINVAL, "upcie-fio open");
+		return 1;
+	}
+	if (uf->md && upcie_nvme_ns_md_len(uf->ns, (uint32_t)(max_bs / uf->unit), uf->wflags) >
+			  uf->md_per_io) {
+		log_err("upcie-fio: %s: bs=%llu moves %zu metadata bytes: md_per_io_size=%u is "
+			"too small\n",
+			f->file_name, max_bs,
+			upcie_nvme_ns_md_len(uf->ns, (uint32_t)(max_bs / uf->unit), uf->wflags),
+			uf->md_per_io);
 		td_verror(td, EINVAL, "upcie-fio open");
 		return 1;
 	}
 	/* Room for every io_u at its largest split, plus the slot a full queue
 	 * keeps empty. */
-	parts = upcie_nvme_split_parts(uf->ns, (uint32_t)(max_bs >> uf->ns->lba_shift));
+	if (uf->md && uf->ns->md_max_xfer_blocks)
+		parts = (uint32_t)((max_bs / uf->unit + uf->ns->md_max_xfer_blocks - 1) /
+				   uf->ns->md_max_xfer_blocks);
+	else
+		parts = upcie_nvme_split_parts(uf->ns, (uint32_t)(max_bs >> uf->ns->lba_shift));
 	qo.depth = td->o.iodepth * (parts ? parts : 1) + 1;
 	upcie_nvme_ctrl_info(uf->ctrl, &info);
 	if (qo.depth > info.mqes) {
@@ -635,7 +886,7 @@ static int ufio_open_file(struct thread_data *td, struct fio_file *f)
 			    "in use: each job (numjobs counts) takes one per file; run fewer\n",
 			    f->file_name, info.io_qpairs_max);
 		else
-			log_err("upcie-fio: %s: %s\n", f->file_name, upcie_errmsg());
+			log_dev_err(uf->dev, upcie_errmsg());
 		td_verror(td, err ? err : EIO, "upcie-fio open");
 		return 1;
 	}
@@ -692,6 +943,81 @@ static void io_done(void *arg, const struct upcie_nvme_cqe *cqe)
 	ev_push(u->ut, u->io_u);
 }
 
+/* The options of one command with metadata or PI: the reference tag is
+ * the LBA's (type 3: none is checked, 0 is written). */
+static struct upcie_nvme_io_opts md_opts(const struct ufile *uf, const struct uiou *u,
+					 uint64_t slba, uint32_t flags)
+{
+	return (struct upcie_nvme_io_opts){.opts_size = sizeof(struct upcie_nvme_io_opts),
+					   .flags = flags,
+					   .md = upcie_nvme_ns_md_len(uf->ns, 1, flags) ? u->md
+											: NULL,
+					   .reftag = uf->ns->pi_type == 3 ? 0 : (uint32_t)slba,
+					   .apptag = uf->apptag,
+					   .apptag_mask = uf->apptag_mask};
+}
+
+/* A read with metadata completed: with pi_act=0 the engine checks the PI
+ * it got (as io_uring_cmd does), and says where it failed. */
+static void __attribute__((noinline)) md_done(void *arg, const struct upcie_nvme_cqe *cqe)
+{
+	struct uiou *u = arg;
+	struct io_u *io_u = u->io_u;
+	const struct ufile *uf = u->uf;
+	uint64_t slba = io_u->offset / uf->unit;
+	struct upcie_nvme_io_opts o = md_opts(uf, u, slba, uf->rflags);
+	uint32_t bad = 0;
+	int st;
+
+	if (cqe->status & 0x0ffe) {
+		io_failed(u, cqe);
+		return;
+	}
+	if (io_u->ddir == DDIR_READ && uf->host_pi && (o.flags & UPCIE_NVME_RW_PRCHK_ALL)) {
+		st = upcie_nvme_pi_verify(uf->ns, io_u->xfer_buf, o.md,
+					  (uint32_t)(io_u->xfer_buflen / uf->unit), &o, &bad);
+		if (st) {
+			io_u->error = EILSEQ;
+			log_err("upcie-fio: read at offset %llu: the host's PI check failed at LBA "
+				"%llu: %s\n",
+				io_u->offset, (unsigned long long)(slba + bad),
+				st > 0 ? upcie_nvme_status_str((uint16_t)st) : upcie_errmsg());
+		}
+	}
+	ev_push(u->ut, io_u);
+}
+
+/* A read or write with metadata or PI; with pi_act=0 the engine makes the
+ * PI of writes. Above MDTS through the library's split. */
+static int __attribute__((noinline)) queue_md(struct ufile *uf, struct uiou *u)
+{
+	struct io_u *io_u = u->io_u;
+	bool write = io_u->ddir == DDIR_WRITE;
+	uint64_t slba = io_u->offset / uf->unit;
+	uint32_t nlb = (uint32_t)(io_u->xfer_buflen / uf->unit);
+	struct upcie_nvme_io_opts o = md_opts(uf, u, slba, write ? uf->wflags : uf->rflags);
+	size_t md_len = upcie_nvme_ns_md_len(uf->ns, nlb, o.flags);
+
+	if (io_u->offset % uf->unit || io_u->xfer_buflen % uf->unit || md_len > uf->md_per_io) {
+		log_err("upcie-fio: %llu bytes at %llu: offsets and sizes count %u bytes per "
+			"block (bs a multiple of it), and the %zu metadata bytes need "
+			"md_per_io_size >= %zu\n",
+			io_u->xfer_buflen, io_u->offset, uf->unit, md_len, md_len);
+		return 1;
+	}
+	u->uf = uf;
+	if (write && uf->host_pi) {
+		int rc = upcie_nvme_pi_generate(uf->ns, io_u->xfer_buf, o.md, nlb, &o);
+		if (rc)
+			return rc;
+	}
+	if (write)
+		return upcie_nvme_write_ext_split(uf->qp, uf->ns, slba, nlb, io_u->xfer_buf, &o,
+						  &u->split, md_done, u, 0);
+	return upcie_nvme_read_ext_split(uf->qp, uf->ns, slba, nlb, io_u->xfer_buf, &o, &u->split,
+					 md_done, u, 0);
+}
+
 /* A command the engine did not place: the queue is full (fio retries
  * later), the library refused it, or the engine does not do its
  * direction (rc 1); fio completes those with the error. */
@@ -721,6 +1047,8 @@ queue_other(struct ufile *uf, struct uiou *u, uint64_t slba, uint32_t nlb)
 	struct io_u *io_u = u->io_u;
 	const struct upcie_nvme_ns *ns = uf->ns;
 
+	if (uf->md && (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE))
+		return queue_md(uf, u);
 	switch (io_u->ddir) {
 	case DDIR_READ:
 		return upcie_nvme_read_split(uf->qp, ns, slba, nlb, io_u->xfer_buf, &u->split,
@@ -818,7 +1146,7 @@ static uint64_t ns_since(const struct timespec *a)
  * spin for ever. */
 static int __attribute__((cold, noinline)) poll_failed(struct ufile *uf, int rc)
 {
-	log_err("upcie-fio: %s: %s\n", uf->dev, upcie_errmsg());
+	log_dev_err(uf->dev, upcie_errmsg());
 	return rc;
 }
 

@@ -34,6 +34,13 @@ class Namespace:
     nsid: int
     lba: int     # logical (and physical) block size, bytes
     size: str    # backing image size (truncate -s syntax: 32M, 1G)
+    # nvme-ns metadata properties: ms (bytes per block), mset (1: extended
+    # LBAs), pi (type 1-3), pil (1: PI in the first metadata bytes)
+    md: Tuple[Tuple[str, int], ...] = ()
+
+    def describe(self):
+        md = "".join(f", {k}={v}" for k, v in self.md)
+        return f"nsid {self.nsid}: {self.lba} B blocks{md}, {self.size}"
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,15 @@ CONTROLLERS = (
                note="shares an IOMMU group with C"),
     Controller("E", (Namespace(1, 512, "32M"),), bridge="hp1",
                note="hot-pluggable: unplugged and re-added on request"),
+    Controller("F", (Namespace(1, 512, "8M", (("ms", 8),)),
+                     Namespace(2, 512, "8M", (("ms", 8), ("mset", 1))),
+                     Namespace(3, 4096, "8M", (("ms", 16), ("pi", 1), ("pil", 0))),
+                     Namespace(4, 4096, "8M", (("ms", 8), ("pi", 2))),
+                     Namespace(5, 512, "8M", (("ms", 8), ("pi", 3), ("pil", 1))),
+                     Namespace(6, 4096, "8M", (("ms", 16), ("pi", 1), ("pif", 2)))),
+               note="metadata and protection information: separate and extended metadata, "
+                    "PI types 1-3, first and last bytes, and a 64-bit guard the library "
+                    "refuses (guest-md.sh)"),
 )
 
 
@@ -264,7 +280,8 @@ def qemu_device_args(config, work, ioeventfd=None):
             continue
         for ns in c.namespaces:
             args += ["-device", f"nvme-ns,drive={c.drive(ns)},bus={c.qid},nsid={ns.nsid},"
-                     f"logical_block_size={ns.lba},physical_block_size={ns.lba}"]
+                     f"logical_block_size={ns.lba},physical_block_size={ns.lba}"
+                     + "".join(f",{k}={v}" for k, v in ns.md)]
     return args
 
 
@@ -290,6 +307,8 @@ def guest_env(config):
              f"UPCIE_TOPO_HOTPLUG=\"{' '.join(c.label for c in cs if hotplug(c))}\"",
              "UPCIE_TOPO_XCHECK_NS=\"" + " ".join(f"{c.label}:{ns.nsid}" for c in cs if c.xcheck
                                                   for ns in c.namespaces) + "\"",
+             "UPCIE_TOPO_MD_CTRLS=\"" + " ".join(c.label for c in cs
+                                                 if any(ns.md for ns in c.namespaces)) + "\"",
              f"UPCIE_TOPO_MODULES=\"{' '.join(modules(config))}\""]
     for b in bridges(config):
         members = [c.label for c in cs if c.bridge == b.id]
@@ -323,7 +342,7 @@ def readme_section():
     out += ["", "| controller | serial | namespaces | options | bus | note |",
             "| --- | --- | --- | --- | --- | --- |"]
     for c in CONTROLLERS:
-        nss = ", ".join(f"nsid {n.nsid}: {n.lba} B blocks, {n.size}" for n in c.namespaces)
+        nss = "; ".join(n.describe() for n in c.namespaces)
         opts = ", ".join(f"`{k}={v}`" for k, v in c.options.items()) or "-"
         bus = "root" if not c.bridge else f"`{c.bridge}` ({bridge(c.bridge).driver})"
         if c.addr:

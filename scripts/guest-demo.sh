@@ -14,8 +14,11 @@ t_run "upcie-identify $A" upcie-identify "$A"
 field() {
 	sed -n "s/^  \"$1\": \([0-9.]*\).*/\1/p" /tmp/perf.json | head -n 1
 }
+# A percentile of the run's lat_ns object (one member per line).
 lat() {
-	sed -n "s/^  \"lat_ns\": .*\"$1\": \([0-9]*\).*/\1/p" /tmp/perf.json | head -n 1
+	awk -v k="\"$1\":" '/^  "lat_ns": \{/ { on = 1; next }
+		on && /^  \}/ { exit }
+		on && $1 == k { sub(/,$/, "", $2); print $2; exit }' /tmp/perf.json
 }
 
 for w in "randread 1" "randread 32" "randwrite 32"; do

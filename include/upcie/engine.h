@@ -30,6 +30,8 @@
  *                            commands as MDTS requires, submitted
  *                            together (all or none), one callback when
  *                            the last completes, carrying the first error
+ *   upcie_nvme_read_ext_split/_write_ext_split()  the same with options:
+ *                            metadata and PI kept in step with the data
  * ~~~
  *
  * Scatter lists (lib/nvme/sgl.c):
@@ -139,6 +141,25 @@ int upcie_nvme_write_split(struct upcie_nvme_qpair *qp, const struct upcie_nvme_
 			   uint64_t slba, uint32_t nlb, const void *buf,
 			   struct upcie_nvme_split *split, upcie_nvme_cb cb, void *arg,
 			   unsigned flags);
+/**
+ * The same with options (nvme.h, upcie_nvme_read_ext()): parts of at most
+ * ns->md_max_xfer_blocks, each with its share of the data buffer
+ * (upcie_nvme_ns_data_len() bytes per part) and of o->md, and, for PI
+ * types 1 and 2, its first block's reference tag (o->reftag + the blocks
+ * before it). Every part is checked before the first is queued.
+ */
+int upcie_nvme_read_ext_split(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+			      uint64_t slba, uint32_t nlb, void *buf,
+			      const struct upcie_nvme_io_opts *o, struct upcie_nvme_split *split,
+			      upcie_nvme_cb cb, void *arg, unsigned flags);
+/**
+ * Write with options (metadata, PI), any number of blocks: as
+ * upcie_nvme_read_ext_split() in the other direction.
+ */
+int upcie_nvme_write_ext_split(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+			       uint64_t slba, uint32_t nlb, const void *buf,
+			       const struct upcie_nvme_io_opts *o, struct upcie_nvme_split *split,
+			       upcie_nvme_cb cb, void *arg, unsigned flags);
 /** Commands a transfer of nlb blocks takes on ns (0 when nlb is 0 or ns
  * refuses I/O). */
 uint32_t upcie_nvme_split_parts(const struct upcie_nvme_ns *ns, uint32_t nlb);

@@ -26,6 +26,8 @@
  * ~~~
  *   upcie_nvme_qpair_create/_destroy
  *   upcie_nvme_read/_write/_flush/_write_zeroes/_deallocate/_submit_raw
+ *   upcie_nvme_read_ext/_write_ext (metadata, PI, FUA, Limited Retry),
+ *   upcie_nvme_compare/_verify/_write_uncorrectable/_copy/_dsm
  *       put one command in the SQ; the doorbell is rung by
  *   upcie_nvme_ring()          one SQ doorbell write for everything queued,
  *       or at once with UPCIE_NVME_SUBMIT_RING in flags
@@ -128,16 +130,25 @@ struct upcie_nvme_ctrl_info {
 
 /** A namespace as the driver sees it. */
 struct upcie_nvme_ns {
-	uint32_t nsid;		  /**< namespace id */
-	uint32_t lba_size;	  /**< bytes per logical block, data only */
-	uint32_t lba_shift;	  /**< log2(lba_size) */
+	uint32_t nsid;
+	uint32_t lba_size; /**< bytes per logical block, data only */
+	uint32_t lba_shift;
 	uint16_t ms;		  /**< metadata bytes per block */
 	uint8_t flbas_idx;	  /**< LBA format in use */
 	uint64_t nsze;		  /**< size, in blocks */
 	uint64_t ncap;		  /**< capacity, in blocks */
-	uint32_t max_xfer_blocks; /**< largest single transfer, from MDTS; 0 when the namespace
-				    has metadata (ms != 0): I/O on it is refused */
-	const struct upcie_nvme_id_ns *id; /**< its Identify Namespace data */
+	uint32_t max_xfer_blocks; /**< largest transfer of upcie_nvme_read/_write, from MDTS;
+				    0 when the namespace has metadata (ms != 0): those
+				    refuse it, the _ext calls take it */
+	const struct upcie_nvme_id_ns *id;
+	/** The metadata format (NVM Command Set spec 5.2), when ms != 0. */
+	uint8_t md_extended; /**< 1: each block's metadata follows its data in the data
+				buffer (extended LBA); 0: a separate buffer (MPTR) */
+	uint8_t pi_type;     /**< protection information: 0 none, 1, 2 or 3 */
+	uint8_t pi_first;    /**< 1: the PI is the first 8 bytes of the metadata; 0: the last */
+	uint8_t guard_bits;  /**< 16 with PI (the one guard format this library does) */
+	uint32_t md_max_xfer_blocks; /**< largest transfer of the _ext calls (MDTS; with
+					extended LBAs the metadata counts too) */
 };
 
 /**
@@ -181,11 +192,10 @@ int upcie_nvme_ctrl_close(struct upcie_nvme_ctrl *ctrl);
  * status; it means the same: the command did not complete, retry is safe.)
  * The
  * namespaces are read again (an event about them is lost with the reset):
- * handles of namespaces that are gone or changed LBA or metadata size are
- * fenced, as after an event (upcie_nvme_ctrl_set_event_cb).
- * Any thread may call it. Returns 0, -ENODEV (device gone) or the error of
- * the step that failed (the controller is then left disabled: -ENOTRECOVERABLE
- * from then on).
+ * handles of namespaces that are gone or changed LBA size or metadata format (size, placement, PI)
+ * are fenced, as after an event (upcie_nvme_ctrl_set_event_cb). Any thread may call it. Returns 0,
+ * -ENODEV (device gone) or the error of the step that failed (the controller is then left disabled:
+ * -ENOTRECOVERABLE from then on).
  */
 int upcie_nvme_ctrl_reset(struct upcie_nvme_ctrl *ctrl);
 
@@ -317,7 +327,7 @@ typedef void (*upcie_nvme_event_cb)(void *arg, const struct upcie_nvme_event *ev
  * Events are kept armed by the library. On Namespace Attribute Changed the
  * namespace list is read again before the callback runs. Earlier
  * upcie_nvme_ns pointers stay readable until close. One whose namespace is
- * gone, or now has another LBA size or metadata size, is fenced: its nsze,
+ * gone, or now has another LBA size or metadata format, is fenced: its nsze,
  * ncap and max_xfer_blocks read 0 and every I/O call given it fails with
  * -ESTALE before anything reaches the device (the buffer was sized for the
  * old format); look the namespace up again. Handles of unchanged namespaces
@@ -544,6 +554,154 @@ int upcie_nvme_write_zeroes(struct upcie_nvme_qpair *qp, const struct upcie_nvme
 int upcie_nvme_deallocate(struct upcie_nvme_qpair *qp, uint32_t nsid,
 			  const struct upcie_nvme_dsm_range *ranges, uint32_t nr, upcie_nvme_cb cb,
 			  void *arg, unsigned flags);
+/**
+ * Metadata, protection information and the optional NVM commands
+ * (NVM Command Set spec 3 and 5.2). The plain upcie_nvme_read/_write above
+ * stay as they are; these take an options struct:
+ *
+ * ~~~
+ *   flags        UPCIE_NVME_RW_FUA, _LR (Limited Retry), _PRACT, and the
+ *                checks _PRCHK_GUARD, _PRCHK_APP, _PRCHK_REF (nvme_spec.h);
+ *                they go into CDW12 as they are. PRACT and PRCHK need a
+ *                namespace formatted with PI.
+ *   md           the separate metadata (ns->md_extended 0): ms bytes per
+ *                block, one piece of heap memory (upcie_dma_alloc), 4-byte
+ *                aligned. NULL with extended LBAs (the metadata is in buf,
+ *                after each block's data) and when nothing crosses the bus:
+ *                PRACT on a namespace whose metadata is the 8-byte PI.
+ *   reftag       the first block's reference tag (type 1: its LBA's low 32
+ *                bits; types 1 and 2 count up per block; type 3 the tag of
+ *                every block). Written by PRACT, checked by PRCHK_REF.
+ *   apptag, apptag_mask  application tag (written by PRACT) and the bits
+ *                of it PRCHK_APP compares.
+ * ~~~
+ *
+ * opts_size must be sizeof(struct upcie_nvme_io_opts) (the struct may
+ * grow). o may be NULL: no flags, no metadata. The data buffer is
+ * upcie_nvme_ns_data_len() bytes, the metadata upcie_nvme_ns_md_len().
+ * Every call refuses with -EINVAL and a message naming the argument
+ * (metadata missing or not wanted, PI flags without PI, nlb above
+ * md_max_xfer_blocks, ...), -ESTALE for a fenced handle, and the optional
+ * commands with -EOPNOTSUPP when Identify Controller ONCS lacks them.
+ * Errors of the device come in the completion: End-to-end Guard (0282h),
+ * Application Tag (0283h) and Reference Tag (0284h) Check Error, Compare
+ * Failure (0285h), Unrecovered Read Error (0281h); upcie_nvme_error_lba()
+ * names the block, upcie_nvme_io_sync() does both.
+ */
+struct upcie_nvme_io_opts {
+	uint32_t opts_size; /**< sizeof(struct upcie_nvme_io_opts) */
+	uint32_t flags;	    /**< UPCIE_NVME_RW_FUA | _LR | _PRACT | _PRCHK_* */
+	void *md;
+	uint32_t reftag;
+	uint16_t apptag;
+	uint16_t apptag_mask;
+};
+/** The flags the options take (CDW12 bits 31:26). */
+#define UPCIE_NVME_IO_FLAGS                                                                        \
+	(UPCIE_NVME_RW_LR | UPCIE_NVME_RW_FUA | UPCIE_NVME_RW_PRACT | UPCIE_NVME_RW_PRCHK_ALL)
+
+/** Bytes of the data buffer, and of the separate metadata buffer (0: none
+ * goes through MPTR), for nlb blocks with these option flags. */
+size_t upcie_nvme_ns_data_len(const struct upcie_nvme_ns *ns, uint32_t nlb, uint32_t flags);
+/**
+ * Bytes of the separate metadata buffer for nlb blocks with these option
+ * flags (0: none goes through MPTR); see upcie_nvme_ns_data_len().
+ */
+size_t upcie_nvme_ns_md_len(const struct upcie_nvme_ns *ns, uint32_t nlb, uint32_t flags);
+/** The PRCHK bits the namespace's PI takes: all three for types 1 and 2,
+ * guard and application tag for type 3 (it has no reference tag the
+ * controller checks: PRCHK_REF there is refused), 0 without PI. */
+uint32_t upcie_nvme_ns_prchk(const struct upcie_nvme_ns *ns);
+
+/**
+ * Submit a Read with options: metadata, protection information, FUA.
+ *
+ * As upcie_nvme_read(), with the options o (see struct upcie_nvme_io_opts
+ * for the metadata buffer, the flags and the tags, and the errors). The
+ * data buffer is upcie_nvme_ns_data_len() bytes.
+ */
+int upcie_nvme_read_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+			uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o,
+			upcie_nvme_cb cb, void *arg, unsigned flags);
+/**
+ * Submit a Write with options: metadata, protection information, FUA.
+ *
+ * As upcie_nvme_write(), with the options o (see struct
+ * upcie_nvme_io_opts). The data buffer is upcie_nvme_ns_data_len() bytes.
+ */
+int upcie_nvme_write_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+			 uint32_t nlb, const void *buf, const struct upcie_nvme_io_opts *o,
+			 upcie_nvme_cb cb, void *arg, unsigned flags);
+/** Compare (ONCS bit 0): buf (and metadata) against the blocks; a mismatch
+ * completes with Compare Failure. */
+int upcie_nvme_compare(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+		       uint32_t nlb, const void *buf, const struct upcie_nvme_io_opts *o,
+		       upcie_nvme_cb cb, void *arg, unsigned flags);
+/** Verify (ONCS bit 7): read and check the blocks, move no data. */
+int upcie_nvme_verify(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+		      uint32_t nlb, const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg,
+		      unsigned flags);
+/** Write Uncorrectable (ONCS bit 1): reads of the blocks fail with
+ * Unrecovered Read Error until they are written again. nlb 1..65536. */
+int upcie_nvme_write_uncorrectable(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+				   uint64_t slba, uint32_t nlb, upcie_nvme_cb cb, void *arg,
+				   unsigned flags);
+/**
+ * Copy (ONCS bit 8, descriptor format 0): nr source ranges (1..MSRC + 1, in
+ * heap memory; nlb 0's based, at most MSSRL blocks each, MCL in all) to
+ * consecutive blocks from sdlba. src_chk: the PRCHK bits for the sources,
+ * checked against each range's eilbrt, elbat and elbatm; o->flags
+ * (PRACT, PRCHK), reftag, apptag and apptag_mask apply to the destination.
+ */
+int upcie_nvme_copy(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t sdlba,
+		    const struct upcie_nvme_copy_range *ranges, uint32_t nr, uint32_t src_chk,
+		    const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg,
+		    unsigned flags);
+/** Dataset Management (ONCS bit 2): nr (1..256) ranges in heap memory, with
+ * attributes UPCIE_NVME_DSM_IDR | _IDW | _AD (at least one). */
+int upcie_nvme_dsm(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+		   const struct upcie_nvme_dsm_range *ranges, uint32_t nr, uint32_t attrs,
+		   upcie_nvme_cb cb, void *arg, unsigned flags);
+
+/** Where a command failed. */
+struct upcie_nvme_io_result {
+	uint16_t status;   /**< (SCT << 8) | SC; 0: success */
+	uint8_t lba_valid; /**< lba names the first block that failed */
+	uint8_t reserved;
+	uint32_t reserved2;
+	uint64_t lba;
+};
+/**
+ * The LBA of the Error Information log entry (log page 01h) for the
+ * completion cqe of queue qid, in *lba. Returns 0, -ENOENT when the log
+ * has no entry for it (or no LBA), or the Get Log Page's error. An admin
+ * command: not from inside an admin callback.
+ */
+int upcie_nvme_error_lba(struct upcie_nvme_ctrl *ctrl, uint16_t qid,
+			 const struct upcie_nvme_cqe *cqe, uint64_t *lba);
+/**
+ * Read, Write, Compare or Verify (opc) with options, synchronously. On a
+ * device error returns -EIO and fills res: the status and, for the
+ * statuses that concern a block (0281h-0285h), its LBA: from the Error
+ * Information log, else, for a write or compare with PI checks, by
+ * checking the host's own buffer (upcie_nvme_pi_verify). res may be NULL.
+ * Other returns as upcie_nvme_read_sync().
+ */
+int upcie_nvme_io_sync(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_nvme_ns *ns,
+		       uint64_t slba, uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o,
+		       struct upcie_nvme_io_result *res, uint32_t timeout_ms);
+
+/**
+ * Format NVM (Base spec 5.23) namespace nsid (UPCIE_NVME_NSID_ALL: all) to
+ * LBA format lbaf, metadata extended (1) or separate (0), PI type pi (0..3)
+ * in the first (pi_first 1) or last bytes of the metadata; then the
+ * namespaces are read again (handles of the old format are fenced: look
+ * them up again). Its data is gone. Returns 0, -EOPNOTSUPP (OACS has no
+ * Format NVM), -EINVAL, or -EIO with the status in *status.
+ */
+int upcie_nvme_format(struct upcie_nvme_ctrl *ctrl, uint32_t nsid, uint32_t lbaf, int extended,
+		      uint32_t pi, int pi_first, uint16_t *status);
+
 /**
  * Submit any I/O command.
  *

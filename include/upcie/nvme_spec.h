@@ -310,9 +310,58 @@ enum {
 	UPCIE_NVME_CMD_FLUSH = 0x00,
 	UPCIE_NVME_CMD_WRITE = 0x01,
 	UPCIE_NVME_CMD_READ = 0x02,
+	UPCIE_NVME_CMD_WRITE_UNCOR = 0x04, /**< Write Uncorrectable */
+	UPCIE_NVME_CMD_COMPARE = 0x05,
 	UPCIE_NVME_CMD_WRITE_ZEROES = 0x08,
 	UPCIE_NVME_CMD_DSM = 0x09,
+	UPCIE_NVME_CMD_VERIFY = 0x0c,
+	UPCIE_NVME_CMD_COPY = 0x19,
 };
+
+/**
+ * CDW12 of Read, Write, Compare, Verify and Write Zeroes (NVM Command Set
+ * spec 3.2.6, Figure 66): Limited Retry, Force Unit Access, and PRINFO:
+ * Protection Information Action (the controller inserts or strips the PI)
+ * and the three checks. NLB (0's based) is in bits 15:0.
+ */
+#define UPCIE_NVME_RW_LR	  (1u << 31)
+#define UPCIE_NVME_RW_FUA	  (1u << 30)
+#define UPCIE_NVME_RW_PRACT	  (1u << 29)
+#define UPCIE_NVME_RW_PRCHK_GUARD (1u << 28)
+#define UPCIE_NVME_RW_PRCHK_APP	  (1u << 27)
+#define UPCIE_NVME_RW_PRCHK_REF	  (1u << 26)
+#define UPCIE_NVME_RW_PRCHK_ALL                                                                    \
+	(UPCIE_NVME_RW_PRCHK_GUARD | UPCIE_NVME_RW_PRCHK_APP | UPCIE_NVME_RW_PRCHK_REF)
+/** PRINFO as a 4-bit field (PRACT in bit 3, the checks in 2:0), as Copy
+ * carries it twice: PRINFOR in CDW12 bits 15:12, PRINFOW in bits 29:26. */
+#define UPCIE_NVME_PRINFO_SHIFT 26
+
+/**
+ * Protection information, 16-bit guard format (NVM Command Set spec 5.3.1,
+ * Figure 166): eight bytes, big-endian on the wire, in the first or last
+ * bytes of each block's metadata (DPS.PIP). The guard is the T10-DIF CRC16
+ * (polynomial 0x8BB7) of the block's data, and, when the PI is in the last
+ * bytes of a larger metadata area, of the metadata bytes before it.
+ */
+struct upcie_nvme_pi16 {
+	uint16_t guard;	 /**< big-endian */
+	uint16_t apptag; /**< big-endian */
+	uint32_t reftag; /**< big-endian */
+};
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_pi16) == 8, "16-bit guard PI is 8 bytes");
+
+/** Copy source range, descriptor format 0 (NVM Command Set spec 3.2.2.1,
+ * Figure 40). */
+struct upcie_nvme_copy_range {
+	uint8_t rsvd0[8];
+	uint64_t slba;
+	uint16_t nlb; /**< 0's based */
+	uint8_t rsvd18[6];
+	uint32_t eilbrt; /**< expected initial logical block reference tag */
+	uint16_t elbat;	 /**< expected logical block application tag */
+	uint16_t elbatm; /**< its mask */
+};
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_copy_range) == 32, "copy range is 32 bytes");
 
 /** Every namespace (Base spec 3.2.1.2). */
 #define UPCIE_NVME_NSID_ALL 0xffffffffu
@@ -322,7 +371,22 @@ enum {
 	UPCIE_NVME_CNS_NS = 0x00,
 	UPCIE_NVME_CNS_CTRL = 0x01,
 	UPCIE_NVME_CNS_ACTIVE_NS_LIST = 0x02,
+	UPCIE_NVME_CNS_CS_NS =
+	    0x05, /**< I/O Command Set specific Identify Namespace (CSI in CDW11) */
 };
+
+/** Identify Controller CTRATT bit 15: Extended LBA Formats Supported (the
+ * NVM command set's Identify Namespace, CNS 05h, carries ELBAF). */
+#define UPCIE_NVME_CTRATT_ELBAS (1u << 15)
+/** In that structure (NVM Command Set spec 4.1.5.2): ELBAF[n] is the dword
+ * at byte 12 + 4 n; its bits 8:7 are the Protection Information Format
+ * (0: 16-bit guard, 1: 32-bit, 2: 64-bit). */
+#define UPCIE_NVME_ELBAF_OFFSET 12
+/** Protection Information Format of an ELBAF dword (bits 8:7; 0: 16-bit guard). */
+static inline uint32_t upcie_nvme_elbaf_pif(uint32_t elbaf)
+{
+	return (elbaf >> 7) & 0x3;
+}
 
 /** Feature identifiers (Base spec 5.27.1). */
 enum {
@@ -348,7 +412,9 @@ enum {
 #define UPCIE_NVME_CQ_IEN    (1u << 1) /**< interrupts enabled */
 
 /** DSM attributes (CDW11) and range (NVM Command Set spec 3.2.3). */
-#define UPCIE_NVME_DSM_AD (1u << 2) /**< Attribute Deallocate */
+#define UPCIE_NVME_DSM_IDR (1u << 0) /**< Attribute Integral Dataset for Read */
+#define UPCIE_NVME_DSM_IDW (1u << 1) /**< Attribute Integral Dataset for Write */
+#define UPCIE_NVME_DSM_AD  (1u << 2) /**< Attribute Deallocate */
 /** A Dataset Management range (upcie_nvme_deallocate()). */
 struct upcie_nvme_dsm_range {
 	uint32_t cattr; /**< context attributes */
@@ -403,6 +469,8 @@ enum {
 	UPCIE_NVME_SC_INVALID_FORMAT = UPCIE_NVME_SC(1, 0x0a),
 	UPCIE_NVME_SC_INVALID_QUEUE_DELETION = UPCIE_NVME_SC(1, 0x0c),
 	UPCIE_NVME_SC_FEATURE_NOT_SAVEABLE = UPCIE_NVME_SC(1, 0x0d),
+	UPCIE_NVME_SC_INVALID_PI = UPCIE_NVME_SC(1, 0x81), /**< Invalid Protection Information */
+	UPCIE_NVME_SC_CMD_SIZE_LIMIT = UPCIE_NVME_SC(1, 0x83), /**< Command Size Limit Exceeded */
 	UPCIE_NVME_SC_ATTEMPTED_WRITE_RO = UPCIE_NVME_SC(1, 0x82),
 };
 
@@ -410,6 +478,10 @@ enum {
 enum {
 	UPCIE_NVME_SC_WRITE_FAULT = UPCIE_NVME_SC(2, 0x80),
 	UPCIE_NVME_SC_UNRECOVERED_READ = UPCIE_NVME_SC(2, 0x81),
+	UPCIE_NVME_SC_GUARD_CHECK = UPCIE_NVME_SC(2, 0x82),  /**< End-to-end Guard Check Error */
+	UPCIE_NVME_SC_APPTAG_CHECK = UPCIE_NVME_SC(2, 0x83), /**< End-to-end Application Tag */
+	UPCIE_NVME_SC_REFTAG_CHECK = UPCIE_NVME_SC(2, 0x84), /**< End-to-end Reference Tag */
+	UPCIE_NVME_SC_COMPARE_FAILURE = UPCIE_NVME_SC(2, 0x85),
 };
 
 /**
@@ -524,10 +596,17 @@ struct upcie_nvme_id_ctrl {
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_id_ctrl) == 4096, "Identify Controller is 4096 bytes");
 
 /** OACS bits. */
-#define UPCIE_NVME_OACS_DBBUF (1u << 8)
+#define UPCIE_NVME_OACS_FORMAT (1u << 1) /**< Format NVM */
+#define UPCIE_NVME_OACS_DBBUF  (1u << 8)
 /** ONCS bits. */
-#define UPCIE_NVME_ONCS_WRITE_ZEROES (1u << 3)
+#define UPCIE_NVME_ONCS_COMPARE	     (1u << 0)
+#define UPCIE_NVME_ONCS_WRITE_UNCOR  (1u << 1)
 #define UPCIE_NVME_ONCS_DSM	     (1u << 2)
+#define UPCIE_NVME_ONCS_WRITE_ZEROES (1u << 3)
+#define UPCIE_NVME_ONCS_VERIFY	     (1u << 7)
+#define UPCIE_NVME_ONCS_COPY	     (1u << 8)
+/** OCFS: Copy descriptor format 0 supported. */
+#define UPCIE_NVME_OCFS_FORMAT0 (1u << 0)
 
 /** Identify Namespace data structure (NVM Command Set spec 4.1.5.1, Figure 97). */
 struct upcie_nvme_id_ns {
@@ -572,6 +651,25 @@ struct upcie_nvme_id_ns {
 	uint8_t vs[3712];
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_id_ns) == 4096, "Identify Namespace is 4096 bytes");
+
+/** Identify Namespace metadata and protection fields (NVM Command Set spec
+ * 4.1.5.1): FLBAS bit 4, MC, DPC, DPS. */
+#define UPCIE_NVME_FLBAS_EXTENDED (1u << 4) /**< metadata at the end of each block's data */
+#define UPCIE_NVME_MC_EXTENDED	  (1u << 0) /**< can: metadata in extended LBAs */
+#define UPCIE_NVME_MC_SEPARATE	  (1u << 1) /**< can: metadata in a separate buffer (MPTR) */
+#define UPCIE_NVME_DPC_TYPE1	  (1u << 0)
+#define UPCIE_NVME_DPC_TYPE2	  (1u << 1)
+#define UPCIE_NVME_DPC_TYPE3	  (1u << 2)
+#define UPCIE_NVME_DPC_FIRST	  (1u << 3) /**< can: PI in the first bytes of metadata */
+#define UPCIE_NVME_DPC_LAST	  (1u << 4) /**< can: PI in the last bytes of metadata */
+#define UPCIE_NVME_DPS_TYPE_MASK  0x7u	    /**< 0: no PI; 1, 2, 3: PI type */
+#define UPCIE_NVME_DPS_FIRST	  (1u << 3) /**< PIP: PI in the first bytes of metadata */
+
+/** Format NVM (Base spec 5.23) CDW10: LBAF (3:0, high bits 13:12), MSET (4),
+ * PI (7:5), PIL (8), SES (11:9). */
+#define UPCIE_NVME_ADM_FORMAT_NVM 0x80
+#define UPCIE_NVME_FORMAT_MSET	  (1u << 4)
+#define UPCIE_NVME_FORMAT_PIL	  (1u << 8)
 
 /** Index of the LBA format in use (FLBAS bits 3:0, and 6:5 as the high bits). */
 static inline uint32_t upcie_nvme_id_ns_flbas_idx(const struct upcie_nvme_id_ns *ns)

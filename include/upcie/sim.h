@@ -29,6 +29,7 @@
  *   upcie_sim_set_active_ns()   attach / detach namespaces (with an event)
  *   upcie_sim_stats()           doorbell and command counters
  *   upcie_sim_ns_data()         a namespace's backing memory (for checks)
+ *   upcie_sim_ns_md()           a namespace's metadata (for checks)
  *   upcie_sim_set_dma_hook()    watch every data transfer to / from host memory
  *   upcie_sim_bus_master()      PCI Bus Master Enable as the model sees it
  * ~~~
@@ -56,12 +57,31 @@ struct upcie_sim;
 /** Most namespaces a model has. */
 #define UPCIE_SIM_MAX_NS 8
 
-/** One namespace of the model. */
+/** md_flags of a namespace. */
+#define UPCIE_SIM_MD_EXTENDED                                                                      \
+	(1u << 0) /**< metadata at the end of each block (FLBAS bit 4);                            \
+		     else in a separate buffer (MPTR) */
+#define UPCIE_SIM_MD_PI_FIRST                                                                      \
+	(1u << 1) /**< PI in the first 8 bytes of metadata (DPS.PIP);                              \
+		     else in the last 8 */
+
+/**
+ * A namespace. Its LBA formats (Identify NLBAF, LBAF) are the data size
+ * with 0, 8, 16 and 64 metadata bytes, and ms when it is none of those;
+ * the one with ms is in use. Format NVM picks another one, metadata
+ * placement and PI at run time. With metadata the model keeps it per
+ * block and moves it as the format says (interleaved with the data, or
+ * through MPTR); with PI (types 1-3, 16-bit guard) it checks and inserts
+ * it as the command's PRINFO asks, failing with End-to-end Guard (0282h),
+ * Application Tag (0283h) or Reference Tag (0284h) Check Error, the
+ * failing LBA in the Error Information log.
+ */
 struct upcie_sim_ns_config {
 	uint32_t lba_size; /**< 512 or 4096 (any power of two 512..65536) */
 	uint64_t nlbas;	   /**< blocks */
-	uint16_t ms;	   /**< metadata bytes per block reported by Identify (default 0);
-			      the model keeps no metadata: for tests of drivers that refuse it */
+	uint16_t ms;	   /**< metadata bytes per block, 0..256 (default 0) */
+	uint8_t pi;	   /**< protection information type 0 (none), 1, 2, 3; needs ms >= 8 */
+	uint8_t md_flags;  /**< UPCIE_SIM_MD_* */
 };
 
 /** What the model is; upcie_sim_config_default() fills the defaults named below. */
@@ -133,8 +153,12 @@ enum upcie_sim_fault {
 	UPCIE_SIM_FAULT_BAD_ID,
 	/** Interrupts: the next 'arg' interrupts (0: one) are not signalled (their
 	 * entries still post); signal vector 'arg' now with nothing posted. */
-	UPCIE_SIM_FAULT_IRQ_LOST,     /**< see above */
-	UPCIE_SIM_FAULT_IRQ_SPURIOUS, /**< see above */
+	UPCIE_SIM_FAULT_IRQ_LOST,
+	UPCIE_SIM_FAULT_IRQ_SPURIOUS,
+	/** Optional NVM commands: from the next Identify on, ONCS lacks the
+	 * bits set in 'arg' (UPCIE_NVME_ONCS_*) and those commands fail with
+	 * Invalid Command Opcode; arg 0 offers them all again. */
+	UPCIE_SIM_FAULT_ONCS_OFF,
 };
 
 /** Bad Identify data for UPCIE_SIM_FAULT_BAD_ID. */
@@ -243,6 +267,11 @@ bool upcie_sim_bus_master(struct upcie_sim *sim);
 
 /** Backing memory of namespace nsid and its length (into *len), or NULL (for checks). */
 void *upcie_sim_ns_data(struct upcie_sim *sim, uint32_t nsid, size_t *len);
+/** Metadata of namespace nsid, or NULL when its format has none: block n's
+ * starts at n * *stride, its first ms bytes (the format in use) count;
+ * PI in them is big-endian as on the wire. For checks, and for corrupting
+ * it on purpose. */
+void *upcie_sim_ns_md(struct upcie_sim *sim, uint32_t nsid, uint32_t *stride);
 
 #ifdef __cplusplus
 }

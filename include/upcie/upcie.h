@@ -12,6 +12,7 @@
  *   nvme.h       controllers, namespaces, queue pairs, I/O
  *   engine.h     for I/O engines: shared controllers, split transfers,
  *                scatter lists (PRP lists and SGLs)
+ *   pi.h         protection information in software (CRC16 guard)
  *   version.h    UPCIE_VERSION_MAJOR/MINOR/PATCH, upcie_version()
  * ~~~
  *
@@ -39,5 +40,6 @@
 #include <upcie/dma.h>
 #include <upcie/nvme.h>
 #include <upcie/engine.h>
+#include <upcie/pi.h>
 
 #endif /* UPCIE_UPCIE_H */

@@ -19,8 +19,8 @@ __attribute__((cold, noinline)) static int rw_invalid(const struct upcie_nvme_ns
 		return upcie_nvme_ns_stale_err(ns);
 	if (!ns->max_xfer_blocks)
 		return upcie_err(-ENOTSUP,
-				 "nsid %u has %u metadata bytes per block; this library does no "
-				 "metadata I/O (reformat without metadata)",
+				 "nsid %u has %u metadata bytes per block: use upcie_nvme_read_ext/"
+				 "_write_ext, which take its metadata",
 				 ns->nsid, ns->ms);
 	if (!buf)
 		return upcie_err(-EINVAL, "nsid %u: no buffer", ns->nsid);
@@ -164,9 +164,9 @@ static int sync_result(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe 
  * only if even that fails does the command stay outstanding (abandoned:
  * its completion will not reach this stack frame).
  */
-static int sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
-			    const void *buf, size_t len, struct upcie_nvme_cqe *cqe,
-			    uint32_t timeout_ms)
+int upcie_nvme_sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+				const void *buf, size_t len, struct upcie_nvme_cqe *cqe,
+				uint32_t timeout_ms)
 {
 	struct upcie_nvme_waiter w = {0};
 	struct upcie_nvme_req *req;
@@ -227,7 +227,8 @@ static int rw_sync(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_
 
 	if (!ns->max_xfer_blocks || !nlb || nlb > ns->max_xfer_blocks || !buf)
 		return rw_invalid(ns, nlb, buf);
-	rc = sync_submit_wait(qp, &sqe, buf, (size_t)nlb << ns->lba_shift, &cqe, timeout_ms);
+	rc = upcie_nvme_sync_submit_wait(qp, &sqe, buf, (size_t)nlb << ns->lba_shift, &cqe,
+					 timeout_ms);
 	if (status)
 		*status = upcie_nvme_cqe_status(&cqe);
 	return rc;
@@ -251,5 +252,5 @@ int upcie_nvme_raw_sync(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe
 {
 	struct upcie_nvme_sqe copy = *sqe;
 
-	return sync_submit_wait(qp, &copy, buf, len, cqe, timeout_ms);
+	return upcie_nvme_sync_submit_wait(qp, &copy, buf, len, cqe, timeout_ms);
 }

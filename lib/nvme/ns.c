@@ -15,6 +15,30 @@
 #include "core/log.h"
 #include "nvme/nvme.h"
 
+/* The metadata format (NVM Command Set spec 4.1.5.1: FLBAS bit 4, DPS). */
+static void md_format(struct upcie_nvme_ns *ns, const struct upcie_nvme_id_ns *id,
+		      uint32_t max_xfer)
+{
+	uint32_t pi = id->dps & UPCIE_NVME_DPS_TYPE_MASK;
+
+	ns->md_extended = ns->ms && (id->flbas & UPCIE_NVME_FLBAS_EXTENDED);
+	ns->pi_type = 0;
+	ns->pi_first = 0;
+	ns->guard_bits = 0;
+	if (pi >= 1 && pi <= 3 && ns->ms >= 8) {
+		ns->pi_type = (uint8_t)pi;
+		ns->pi_first = (id->dps & UPCIE_NVME_DPS_FIRST) != 0;
+		ns->guard_bits = 16;
+	} else if (pi) {
+		upcie_warn("nsid %u: DPS names PI type %u with %u metadata bytes; taken as no PI",
+			   ns->nsid, pi, ns->ms);
+	}
+	if (ns->md_extended)
+		ns->md_max_xfer_blocks = max_xfer / (ns->lba_size + ns->ms);
+	else
+		ns->md_max_xfer_blocks = max_xfer >> ns->lba_shift;
+}
+
 static int add_ns(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns_table *t, uint32_t nsid,
 		  const struct upcie_nvme_id_ns *id)
 {
@@ -42,14 +66,12 @@ static int add_ns(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns_table *t, uint
 	ns->flbas_idx = (uint8_t)idx;
 	ns->nsze = id->nsze;
 	ns->ncap = id->ncap;
-	/* Metadata (extended LBAs or a separate buffer) is not supported: with
-	 * ms != 0 the device would move more bytes than the data buffer holds,
-	 * or DMA metadata to MPTR. Refuse I/O on such a namespace instead. */
+	/* With metadata the device moves more than the data (extended LBAs) or
+	 * DMAs metadata to MPTR: the plain read/write, which take a data
+	 * buffer only, refuse such a namespace (limit 0, the fast path's one
+	 * compare); the _ext calls take it. */
 	ns->max_xfer_blocks = ns->ms ? 0 : c->max_xfer >> lbads;
-	if (ns->ms)
-		upcie_warn("nsid %u: formatted with %u metadata bytes per block; I/O through "
-			   "this library is refused (format it without metadata)",
-			   nsid, ns->ms);
+	md_format(ns, id, c->max_xfer);
 	ns->id = &t->id[t->nr];
 	t->nr++;
 	return 0;
@@ -100,11 +122,19 @@ void upcie_nvme_ns_free(struct upcie_nvme_ctrl *c)
 	c->nstab = NULL;
 }
 
+/* The same bytes move for the same call: size, placement and PI of the metadata. */
+static bool md_same(const struct upcie_nvme_ns *a, const struct upcie_nvme_ns *b)
+{
+	return a->ms == b->ms && a->md_extended == b->md_extended && a->pi_type == b->pi_type &&
+	       a->pi_first == b->pi_first && a->guard_bits == b->guard_bits;
+}
+
 static bool ns_same(const struct upcie_nvme_ns *a, const struct upcie_nvme_ns *b)
 {
 	return a->nsid == b->nsid && a->lba_shift == b->lba_shift && a->ms == b->ms &&
 	       a->flbas_idx == b->flbas_idx && a->nsze == b->nsze && a->ncap == b->ncap &&
-	       a->max_xfer_blocks == b->max_xfer_blocks;
+	       a->max_xfer_blocks == b->max_xfer_blocks && md_same(a, b) &&
+	       a->md_max_xfer_blocks == b->md_max_xfer_blocks;
 }
 
 static bool ns_table_same(const struct upcie_nvme_ns_table *a, const struct upcie_nvme_ns_table *b)
@@ -119,8 +149,8 @@ static bool ns_table_same(const struct upcie_nvme_ns_table *a, const struct upci
 
 /*
  * After a new table is published: a handle from an earlier table whose
- * namespace is gone, or now has another LBA size or metadata size, is
- * fenced. I/O through it would make the device move a different number of
+ * namespace is gone, or now has another LBA size or metadata format (size,
+ * placement, PI), is fenced. I/O through it would make the device move a different number of
  * bytes than the buffer was sized for. Its transfer limit and size become
  * 0, so the read/write fast path (nlb - 1 < max_xfer_blocks) sends it to
  * the slow path, which refuses it with -ESTALE; nothing reaches the
@@ -140,7 +170,7 @@ static void fence_stale(struct upcie_nvme_ctrl *c, const struct upcie_nvme_ns_ta
 			for (uint32_t j = 0; j < now->nr && !cur; j++)
 				if (now->ns[j].nsid == old->nsid)
 					cur = &now->ns[j];
-			if (cur && cur->lba_shift == old->lba_shift && cur->ms == old->ms)
+			if (cur && cur->lba_shift == old->lba_shift && md_same(cur, old))
 				continue;
 			/* Other threads may be reading these: whole-word stores,
 			 * the size (the stale mark) before the limit, so that a
@@ -148,6 +178,7 @@ static void fence_stale(struct upcie_nvme_ctrl *c, const struct upcie_nvme_ns_ta
 			__atomic_store_n(&old->ncap, 0, __ATOMIC_RELAXED);
 			__atomic_store_n(&old->nsze, 0, __ATOMIC_RELEASE);
 			__atomic_store_n(&old->max_xfer_blocks, 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&old->md_max_xfer_blocks, 0, __ATOMIC_RELEASE);
 			fenced++;
 		}
 	}
@@ -164,6 +195,38 @@ int upcie_nvme_ns_stale_err(const struct upcie_nvme_ns *ns)
 			 "reformatted (seen after an event or a reset); look it up again with "
 			 "upcie_nvme_ns_get()",
 			 ns->nsid);
+}
+
+/*
+ * The guard size of a PI namespace: 16 bits unless the controller has
+ * extended LBA formats (CTRATT.ELBAS) and the NVM command set's Identify
+ * Namespace says otherwise for the format in use. The library does the
+ * 16-bit format only: a namespace with another reports its guard_bits
+ * and the I/O calls refuse PI on it, rather than make a guard the device
+ * would not take.
+ */
+static void guard_size(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns *ns)
+{
+	struct upcie_nvme_sqe sqe = {
+	    .opc = UPCIE_NVME_ADM_IDENTIFY, .nsid = ns->nsid, .cdw10 = UPCIE_NVME_CNS_CS_NS};
+	uint32_t elbaf, pif;
+
+	if (!ns->pi_type || !(c->id->ctratt & UPCIE_NVME_CTRATT_ELBAS))
+		return;
+	if (upcie_nvme_admin(c, &sqe, c->admin_buf, 4096, NULL, 0)) {
+		upcie_warn("nsid %u: the NVM Identify Namespace (CNS 05h) failed; taking a "
+			   "16-bit guard",
+			   ns->nsid);
+		return;
+	}
+	memcpy(&elbaf, (const uint8_t *)c->admin_buf + UPCIE_NVME_ELBAF_OFFSET + 4 * ns->flbas_idx,
+	       sizeof(elbaf));
+	pif = upcie_nvme_elbaf_pif(elbaf);
+	ns->guard_bits = pif == 0 ? 16 : pif == 1 ? 32 : 64;
+	if (pif)
+		upcie_info("nsid %u: PI with a %u-bit guard, which this library does not do: PI "
+			   "I/O on it is refused",
+			   ns->nsid, ns->guard_bits);
 }
 
 /* Copy nsid's entry of the current table (never fenced: only the tables
@@ -218,8 +281,11 @@ int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *c)
 				keep_ns(t, cur, nsids[i]);
 			continue;
 		}
-		if (!rc && id->nsze)
+		if (!rc && id->nsze) {
 			rc = add_ns(c, t, nsids[i], id);
+			if (!rc && t->nr && t->ns[t->nr - 1].nsid == nsids[i])
+				guard_size(c, &t->ns[t->nr - 1]);
+		}
 		if (rc) {
 			ns_table_free(t);
 			return rc;

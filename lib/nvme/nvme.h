@@ -118,6 +118,19 @@ HIDDEN void upcie_nvme_irq_wake(struct upcie_nvme_qpair *qp);
 HIDDEN int upcie_nvme_irq_coalescing(struct upcie_nvme_ctrl *ctrl);
 HIDDEN void upcie_nvme_irq_ctrl_free(struct upcie_nvme_ctrl *ctrl);
 
+/* io.c: submit one command, ring, wait for it (bounded; a command that
+ * outlives the wait goes through the timeout path). */
+HIDDEN int upcie_nvme_sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+				       const void *buf, size_t len, struct upcie_nvme_cqe *cqe,
+				       uint32_t timeout_ms);
+
+/* nvm.c: check a Read, Write, Compare or Verify with options and build
+ * its SQE; *len gets the data buffer's bytes (0: none). */
+HIDDEN int upcie_nvme_blocks_prepare(const struct upcie_nvme_qpair *qp, uint8_t opc,
+				     const struct upcie_nvme_ns *ns, uint64_t slba, uint32_t nlb,
+				     const void *buf, const struct upcie_nvme_io_opts *o,
+				     struct upcie_nvme_sqe *sqe, size_t *len);
+
 /* ctrl.c */
 HIDDEN int upcie_nvme_ctrl_check_csts(struct upcie_nvme_ctrl *ctrl, const char *what);
 HIDDEN int upcie_nvme_ctrl_disable(struct upcie_nvme_ctrl *ctrl, bool wait_enable);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Transfers above MDTS, split into commands of at most the controller's
- * limit (NVMe Base spec 5.15.2.1, Identify Controller MDTS). Built on
- * upcie_nvme_submit_raw(): each part is an ordinary Read or Write whose
- * completion is counted in the caller's struct upcie_nvme_split; the
- * caller's callback runs once, after the last part, with the first error.
+ * limit (NVMe Base spec 5.15.2.1, Identify Controller MDTS). Each part is
+ * an ordinary Read or Write (with options: its metadata and its first
+ * reference tag follow its first block) whose completion is counted in
+ * the caller's struct upcie_nvme_split; the caller's callback runs once,
+ * after the last part, with the first error.
  *
  * All parts enter the SQ or none does: the free slots are counted first,
  * and nothing between that count and the last submit can take a slot (a
@@ -41,40 +42,102 @@ static void part_done(void *arg, const struct upcie_nvme_cqe *cqe)
 		s->cb(s->arg, &s->cqe);
 }
 
-static int split_rw(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_nvme_ns *ns,
-		    uint64_t slba, uint32_t nlb, const void *buf, struct upcie_nvme_split *s,
-		    upcie_nvme_cb cb, void *arg, unsigned flags)
-{
-	uint32_t parts = upcie_nvme_split_parts(ns, nlb);
-	uint32_t room = upcie_nvme_qpair_depth(qp) - 1 - upcie_nvme_qpair_outstanding(qp);
-	size_t len = (size_t)nlb << ns->lba_shift;
-	uint32_t done = 0, queued = 0;
+/* One transfer: plain (o NULL: data only, ns->max_xfer_blocks a part) or
+ * with options (metadata and PI kept in step, ns->md_max_xfer_blocks). */
+struct split_job {
+	uint8_t opc;
+	const struct upcie_nvme_ns *ns;
+	uint64_t slba;
+	uint32_t nlb, max;
+	const void *buf;
+	const struct upcie_nvme_io_opts *o;
+};
 
-	if (unlikely(!s || !buf))
+/* The SQE of the part at block done, n blocks; *data: where its data starts. */
+static int part_prepare(struct upcie_nvme_qpair *qp, const struct split_job *j, uint32_t done,
+			uint32_t n, struct upcie_nvme_sqe *sqe, const void **data, size_t *len)
+{
+	uint64_t lba = j->slba + done;
+	struct upcie_nvme_io_opts po;
+
+	if (!j->o) {
+		*sqe = (struct upcie_nvme_sqe){
+		    .opc = j->opc,
+		    .nsid = j->ns->nsid,
+		    .cdw10 = (uint32_t)lba,
+		    .cdw11 = (uint32_t)(lba >> 32),
+		    .cdw12 = n - 1, /* NLB is 0's based */
+		};
+		*data = (const char *)j->buf + ((size_t)done << j->ns->lba_shift);
+		*len = (size_t)n << j->ns->lba_shift;
+		return 0;
+	}
+	/* The part's metadata and first reference tag follow its first block. */
+	po = *j->o;
+	if (po.md)
+		po.md = (char *)po.md + upcie_nvme_ns_md_len(j->ns, done, po.flags);
+	if (j->ns->pi_type != 3)
+		po.reftag += done;
+	*data = (const char *)j->buf + upcie_nvme_ns_data_len(j->ns, done, po.flags);
+	return upcie_nvme_blocks_prepare(qp, j->opc, j->ns, lba, n, *data, &po, sqe, len);
+}
+
+static int split_check(struct upcie_nvme_qpair *qp, const struct split_job *j,
+		       struct upcie_nvme_split *s, uint32_t parts)
+{
+	const struct upcie_nvme_ns *ns = j->ns;
+	size_t len = upcie_nvme_ns_data_len(ns, j->nlb, j->o ? j->o->flags : 0);
+
+	if (unlikely(!s || !j->buf))
 		return upcie_err(-EINVAL, "split transfer: no buffer or no split state");
 	if (unlikely(upcie_nvme_ns_stale(ns)))
 		return upcie_nvme_ns_stale_err(ns);
-	if (unlikely(!ns->max_xfer_blocks))
+	if (unlikely(!j->max))
 		return upcie_err(-ENOTSUP,
-				 "nsid %u has %u metadata bytes per block; this library does no "
-				 "metadata I/O",
+				 "nsid %u has %u metadata bytes per block: use "
+				 "upcie_nvme_read_ext_split/_write_ext_split, which take its "
+				 "metadata",
 				 ns->nsid, ns->ms);
-	if (unlikely(!nlb || slba >= ns->nsze || nlb > ns->nsze - slba))
+	if (unlikely(!j->nlb || j->slba >= ns->nsze || j->nlb > ns->nsze - j->slba))
 		return upcie_err(-EINVAL,
 				 "nsid %u: %u blocks at LBA %llu are outside the namespace (%llu "
 				 "blocks)",
-				 ns->nsid, nlb, (unsigned long long)slba,
+				 ns->nsid, j->nlb, (unsigned long long)j->slba,
 				 (unsigned long long)ns->nsze);
 	if (unlikely(parts > upcie_nvme_qpair_depth(qp) - 1))
 		return upcie_err(-EINVAL,
 				 "a %zu-byte transfer takes %u commands of at most %u blocks; the "
 				 "queue holds %u: use a deeper queue",
-				 len, parts, ns->max_xfer_blocks, upcie_nvme_qpair_depth(qp) - 1);
-	if (unlikely(!upcie_dma_contains(qp->heap, buf, len)))
+				 len, parts, j->max, upcie_nvme_qpair_depth(qp) - 1);
+	if (unlikely(!upcie_dma_contains(qp->heap, j->buf, len)))
 		return upcie_err(-EINVAL,
 				 "split transfer: the %zu-byte buffer at %p is not in the DMA "
 				 "heap; allocate I/O buffers with upcie_dma_alloc_pages()",
-				 len, buf);
+				 len, j->buf);
+	/* Each part's options and metadata, before any part goes out. */
+	for (uint32_t done = 0; j->o && done < j->nlb; done += j->max) {
+		struct upcie_nvme_sqe sqe;
+		const void *data;
+		size_t n;
+		int rc = part_prepare(qp, j, done, j->nlb - done < j->max ? j->nlb - done : j->max,
+				      &sqe, &data, &n);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int split_rw(struct upcie_nvme_qpair *qp, const struct split_job *j,
+		    struct upcie_nvme_split *s, upcie_nvme_cb cb, void *arg, unsigned flags)
+{
+	uint32_t parts = j->max ? (j->nlb + j->max - 1) / j->max : 0;
+	uint32_t room = upcie_nvme_qpair_depth(qp) - 1 - upcie_nvme_qpair_outstanding(qp);
+	uint32_t done = 0, queued = 0;
+	int rc = split_check(qp, j, s, parts);
+
+	if (rc)
+		return rc;
 	if (parts > room)
 		return -EAGAIN; /* not an error: poll and retry */
 
@@ -83,19 +146,15 @@ static int split_rw(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie
 	s->arg = arg;
 	s->parts = parts;
 	s->pending = parts;
-	while (done < nlb) {
-		uint32_t n = nlb - done < ns->max_xfer_blocks ? nlb - done : ns->max_xfer_blocks;
-		uint64_t lba = slba + done;
-		struct upcie_nvme_sqe sqe = {
-		    .opc = opc,
-		    .nsid = ns->nsid,
-		    .cdw10 = (uint32_t)lba,
-		    .cdw11 = (uint32_t)(lba >> 32),
-		    .cdw12 = n - 1, /* NLB is 0's based */
-		};
-		int rc =
-		    upcie_nvme_submit_raw(qp, &sqe, (char *)buf + ((size_t)done << ns->lba_shift),
-					  (size_t)n << ns->lba_shift, part_done, s, 0);
+	while (done < j->nlb) {
+		uint32_t n = j->nlb - done < j->max ? j->nlb - done : j->max;
+		struct upcie_nvme_sqe sqe;
+		const void *data;
+		size_t len;
+
+		rc = part_prepare(qp, j, done, n, &sqe, &data, &len);
+		if (!rc)
+			rc = upcie_nvme_queue_submit(qp, &sqe, data, len, part_done, s, 0, NULL);
 		/* Checked above: room, heap, sizes; a refusal here is unexpected. The
 		 * parts already queued still complete: the callback then reports an
 		 * internal error, once, and the call returns 0 so it is awaited. */
@@ -103,7 +162,7 @@ static int split_rw(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie
 			upcie_err(rc,
 				  "split transfer: part at LBA %llu refused after %u of %u "
 				  "parts were queued",
-				  (unsigned long long)lba, queued, parts);
+				  (unsigned long long)(j->slba + done), queued, parts);
 			if (!queued)
 				return rc;
 			s->parts = s->pending = queued;
@@ -119,11 +178,25 @@ static int split_rw(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie
 	return 0;
 }
 
+static struct split_job job(uint8_t opc, const struct upcie_nvme_ns *ns, uint64_t slba,
+			    uint32_t nlb, const void *buf, const struct upcie_nvme_io_opts *o)
+{
+	return (struct split_job){.opc = opc,
+				  .ns = ns,
+				  .slba = slba,
+				  .nlb = nlb,
+				  .max = o ? ns->md_max_xfer_blocks : ns->max_xfer_blocks,
+				  .buf = buf,
+				  .o = o};
+}
+
 int upcie_nvme_read_split(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
 			  uint64_t slba, uint32_t nlb, void *buf, struct upcie_nvme_split *split,
 			  upcie_nvme_cb cb, void *arg, unsigned flags)
 {
-	return split_rw(qp, UPCIE_NVME_CMD_READ, ns, slba, nlb, buf, split, cb, arg, flags);
+	struct split_job j = job(UPCIE_NVME_CMD_READ, ns, slba, nlb, buf, NULL);
+
+	return split_rw(qp, &j, split, cb, arg, flags);
 }
 
 int upcie_nvme_write_split(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
@@ -131,5 +204,35 @@ int upcie_nvme_write_split(struct upcie_nvme_qpair *qp, const struct upcie_nvme_
 			   struct upcie_nvme_split *split, upcie_nvme_cb cb, void *arg,
 			   unsigned flags)
 {
-	return split_rw(qp, UPCIE_NVME_CMD_WRITE, ns, slba, nlb, buf, split, cb, arg, flags);
+	struct split_job j = job(UPCIE_NVME_CMD_WRITE, ns, slba, nlb, buf, NULL);
+
+	return split_rw(qp, &j, split, cb, arg, flags);
+}
+
+/* With options: o may not be NULL (the plain calls are those above). */
+static int split_ext(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_nvme_ns *ns,
+		     uint64_t slba, uint32_t nlb, const void *buf,
+		     const struct upcie_nvme_io_opts *o, struct upcie_nvme_split *split,
+		     upcie_nvme_cb cb, void *arg, unsigned flags)
+{
+	static const struct upcie_nvme_io_opts none = {.opts_size = sizeof(none)};
+	struct split_job j = job(opc, ns, slba, nlb, buf, o ? o : &none);
+
+	return split_rw(qp, &j, split, cb, arg, flags);
+}
+
+int upcie_nvme_read_ext_split(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+			      uint64_t slba, uint32_t nlb, void *buf,
+			      const struct upcie_nvme_io_opts *o, struct upcie_nvme_split *split,
+			      upcie_nvme_cb cb, void *arg, unsigned flags)
+{
+	return split_ext(qp, UPCIE_NVME_CMD_READ, ns, slba, nlb, buf, o, split, cb, arg, flags);
+}
+
+int upcie_nvme_write_ext_split(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+			       uint64_t slba, uint32_t nlb, const void *buf,
+			       const struct upcie_nvme_io_opts *o, struct upcie_nvme_split *split,
+			       upcie_nvme_cb cb, void *arg, unsigned flags)
+{
+	return split_ext(qp, UPCIE_NVME_CMD_WRITE, ns, slba, nlb, buf, o, split, cb, arg, flags);
 }

@@ -51,8 +51,28 @@ static size_t bar_size(const struct upcie_sim_config *cfg)
 	return len < SIM_BAR_MIN ? SIM_BAR_MIN : (size_t)len;
 }
 
+static int check_md_config(const struct upcie_sim_ns_config *ns, uint32_t i)
+{
+	if (ns->ms > SIM_MS_MAX)
+		return upcie_err(-EINVAL, "sim: ns[%u].ms %u is above %u metadata bytes per block",
+				 i, ns->ms, SIM_MS_MAX);
+	if (ns->pi > 3)
+		return upcie_err(-EINVAL, "sim: ns[%u].pi %u is not a PI type (0 none, 1, 2, 3)", i,
+				 ns->pi);
+	if (ns->pi && ns->ms < 8)
+		return upcie_err(-EINVAL,
+				 "sim: ns[%u].pi %u needs at least 8 metadata bytes (ms is %u)", i,
+				 ns->pi, ns->ms);
+	if (ns->md_flags & ~(UPCIE_SIM_MD_EXTENDED | UPCIE_SIM_MD_PI_FIRST))
+		return upcie_err(-EINVAL, "sim: ns[%u].md_flags %#x has unknown bits", i,
+				 ns->md_flags);
+	return 0;
+}
+
 static int check_config(const struct upcie_sim_config *cfg)
 {
+	int rc;
+
 	if (!cfg)
 		return upcie_err(-EINVAL,
 				 "sim: no config; fill one with upcie_sim_config_default()");
@@ -86,6 +106,9 @@ static int check_config(const struct upcie_sim_config *cfg)
 		if (!cfg->ns[i].nlbas || cfg->ns[i].nlbas > SIM_NS_MAX / b)
 			return upcie_err(-EINVAL, "sim: ns[%u].nlbas %llu is 0 or above 1 TiB", i,
 					 (unsigned long long)cfg->ns[i].nlbas);
+		rc = check_md_config(&cfg->ns[i], i);
+		if (rc)
+			return rc;
 	}
 	if (!memchr(cfg->serial, 0, sizeof(cfg->serial)))
 		return upcie_err(-EINVAL, "sim: serial is not NUL-terminated (20 characters max)");
@@ -151,23 +174,59 @@ void upcie_sim_cfg_init(struct upcie_sim *sim)
 	sim->cfg_wmask[0x3c] = 0xff; /* interrupt line */
 }
 
+/* Zero-filled memory that commits only where it is written. */
+static void *ns_map(size_t len, uint32_t nsid, const char *what)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p != MAP_FAILED)
+		return p;
+	upcie_err(-errno, "sim: cannot reserve %zu bytes of %s for namespace %u: %s", len, what,
+		  nsid, strerror(errno));
+	return NULL;
+}
+
+/* The LBA formats (sim.h): 0, 8, 16 and 64 metadata bytes, and the
+ * configured size when it is none of these; the configured one in use. */
+static void ns_formats(struct sim_ns *ns, const struct upcie_sim_ns_config *c)
+{
+	static const uint16_t std[] = {0, 8, 16, 64};
+	uint32_t fmt = SIM_LBAF_MAX;
+
+	ns->nlbaf = 0;
+	for (uint32_t k = 0; k < sizeof(std) / sizeof(std[0]); k++) {
+		if (std[k] == c->ms)
+			fmt = ns->nlbaf;
+		ns->lbaf_ms[ns->nlbaf++] = std[k];
+	}
+	if (fmt == SIM_LBAF_MAX) {
+		fmt = ns->nlbaf;
+		ns->lbaf_ms[ns->nlbaf++] = c->ms;
+	}
+	ns->md_stride = c->ms > 64 ? c->ms : 64;
+	upcie_sim_ns_format(ns, fmt, c->md_flags & UPCIE_SIM_MD_EXTENDED, c->pi,
+			    c->md_flags & UPCIE_SIM_MD_PI_FIRST);
+}
+
 static int ns_alloc(struct upcie_sim *sim)
 {
 	for (uint32_t i = 0; i < sim->nr_ns_created; i++) {
 		struct sim_ns *ns = &sim->ns[i];
-		void *p;
 
 		ns->lba_size = sim->cfg.ns[i].lba_size;
 		ns->lba_shift = (uint32_t)__builtin_ctz(ns->lba_size);
 		ns->nlbas = sim->cfg.ns[i].nlbas;
 		ns->len = (size_t)(ns->nlbas << ns->lba_shift);
-		p = mmap(NULL, ns->len, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (p == MAP_FAILED)
-			return upcie_err(-errno,
-					 "sim: cannot reserve %zu bytes for namespace %u: %s",
-					 ns->len, i + 1, strerror(errno));
-		ns->data = p;
+		ns_formats(ns, &sim->cfg.ns[i]);
+		ns->md_len = (size_t)ns->nlbas * ns->md_stride;
+		ns->uncor_len = (size_t)(ns->nlbas + 7) / 8;
+		ns->data = ns_map(ns->len, i + 1, "data");
+		ns->md = ns->data ? ns_map(ns->md_len, i + 1, "metadata") : NULL;
+		ns->uncor = ns->md ? ns_map(ns->uncor_len, i + 1, "block marks") : NULL;
+		ns->written = ns->uncor ? ns_map(ns->uncor_len, i + 1, "block marks") : NULL;
+		if (!ns->written)
+			return -errno;
 	}
 	return 0;
 }
@@ -182,9 +241,17 @@ void upcie_sim_destroy(struct upcie_sim *sim)
 		__atomic_store_n(&sim->stop, 1, __ATOMIC_RELEASE);
 		pthread_join(sim->thread, NULL);
 	}
-	for (uint32_t i = 0; i < UPCIE_SIM_MAX_NS; i++)
+	for (uint32_t i = 0; i < UPCIE_SIM_MAX_NS; i++) {
 		if (sim->ns[i].data)
 			munmap(sim->ns[i].data, sim->ns[i].len);
+		if (sim->ns[i].md)
+			munmap(sim->ns[i].md, sim->ns[i].md_len);
+		if (sim->ns[i].uncor)
+			munmap(sim->ns[i].uncor, sim->ns[i].uncor_len);
+		if (sim->ns[i].written)
+			munmap(sim->ns[i].written, sim->ns[i].uncor_len);
+	}
+	free(sim->bounce);
 	if (sim->bar)
 		munmap(sim->bar, sim->bar_len);
 	free(sim->sqs);
@@ -398,6 +465,8 @@ static void *sim_thread(void *arg)
  *               its configured MDTS and namespace sizes); MQES0 makes
  *               CAP.MQES read 0 from the next reset or enable on, so every
  *               Create I/O queue fails with Invalid Queue Size.
+ *   ONCS_OFF    'arg': ONCS bits the next Identify Controller leaves out;
+ *               their commands fail with Invalid Command Opcode from now on.
  */
 int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t arg,
 		    uint16_t status)
@@ -421,6 +490,7 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 		sim->foreign_left = 0;
 		sim->aopc_on = false;
 		sim->bad_id = 0;
+		sim->oncs_off = 0;
 		sim->irq_lost_left = 0;
 		upcie_sim_cap_update(sim);
 		sim->csts &= ~UPCIE_NVME_CSTS_CFS;
@@ -523,6 +593,13 @@ int upcie_sim_fault(struct upcie_sim *sim, enum upcie_sim_fault fault, uint32_t 
 	case UPCIE_SIM_FAULT_IRQ_LOST:
 		sim->irq_lost_left = arg ? arg : 1;
 		break;
+	case UPCIE_SIM_FAULT_ONCS_OFF:
+		if (arg > 0xffff)
+			rc = upcie_err(-EINVAL,
+				       "sim: ONCS_OFF needs ONCS bits (0..0xffff), not %#x", arg);
+		else
+			sim->oncs_off = (uint16_t)arg;
+		break;
 	case UPCIE_SIM_FAULT_IRQ_SPURIOUS:
 		if (arg >= sim->nr_vec)
 			rc = upcie_err(-EINVAL, "sim: IRQ_SPURIOUS needs a vector below %u, not %u",
@@ -563,4 +640,18 @@ void *upcie_sim_ns_data(struct upcie_sim *sim, uint32_t nsid, size_t *len)
 	if (len)
 		*len = sim->ns[nsid - 1].len;
 	return sim->ns[nsid - 1].data;
+}
+
+void *upcie_sim_ns_md(struct upcie_sim *sim, uint32_t nsid, uint32_t *stride)
+{
+	const struct sim_ns *ns;
+
+	if (!sim || !nsid || nsid > sim->nr_ns_created)
+		return NULL;
+	ns = &sim->ns[nsid - 1];
+	if (!ns->ms)
+		return NULL;
+	if (stride)
+		*stride = ns->md_stride;
+	return ns->md;
 }

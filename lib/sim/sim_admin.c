@@ -38,7 +38,7 @@ static void id_ctrl(struct upcie_sim *sim, struct upcie_nvme_id_ctrl *id)
 	id->cntlid = 1;
 	id->ver = sim->vs;
 	id->cntrltype = 1; /* I/O controller */
-	id->oacs = sim->cfg.dbbuf ? UPCIE_NVME_OACS_DBBUF : 0;
+	id->oacs = (sim->cfg.dbbuf ? UPCIE_NVME_OACS_DBBUF : 0) | UPCIE_NVME_OACS_FORMAT;
 	id->acl = SIM_ACL;
 	id->aerl = SIM_AER_MAX - 1;
 	id->lpa = 1u << 2; /* extended Get Log Page: NUMDU, LPOL/LPOU */
@@ -48,7 +48,8 @@ static void id_ctrl(struct upcie_sim *sim, struct upcie_nvme_id_ctrl *id)
 	id->sqes = (SIM_SQES << 4) | SIM_SQES;
 	id->cqes = (SIM_CQES << 4) | SIM_CQES;
 	id->nn = sim_bad_id(sim, UPCIE_SIM_BAD_ID_NN_HUGE) ? UINT32_MAX : sim->cfg.nr_ns;
-	id->oncs = UPCIE_NVME_ONCS_WRITE_ZEROES | UPCIE_NVME_ONCS_DSM;
+	id->oncs = upcie_sim_oncs(sim);
+	id->ocfs = UPCIE_NVME_OCFS_FORMAT0;
 	id->vwc = 1;
 	id->sgls = sim->cfg.sgl ? 1 : 0; /* SGLs without alignment needs */
 	id->psd[0].mp = 2500;		 /* 25 W in centiwatts */
@@ -64,11 +65,20 @@ static void id_ns(struct upcie_sim *sim, uint32_t nsid, struct upcie_nvme_id_ns 
 	id->nsze = ns->nlbas;
 	id->ncap = ns->nlbas;
 	id->nuse = ns->nlbas;
-	id->nlbaf = 0;
-	id->flbas = 0;
+	id->nlbaf = (uint8_t)(ns->nlbaf - 1);
+	id->flbas = (uint8_t)(ns->fmt | (ns->extended ? UPCIE_NVME_FLBAS_EXTENDED : 0));
+	id->mc = UPCIE_NVME_MC_EXTENDED | UPCIE_NVME_MC_SEPARATE;
+	id->dpc = UPCIE_NVME_DPC_TYPE1 | UPCIE_NVME_DPC_TYPE2 | UPCIE_NVME_DPC_TYPE3 |
+		  UPCIE_NVME_DPC_FIRST | UPCIE_NVME_DPC_LAST;
+	id->dps = (uint8_t)(ns->pi | (ns->pi_first ? UPCIE_NVME_DPS_FIRST : 0));
 	id->dlfeat = 0x1 | (1u << 3); /* deallocated blocks read zeros; WZ may deallocate */
-	id->lbaf[0].lbads = (uint8_t)ns->lba_shift;
-	id->lbaf[0].ms = sim->cfg.ns[nsid - 1].ms;
+	id->mssrl = SIM_COPY_MSSRL;
+	id->mcl = SIM_COPY_MCL;
+	id->msrc = SIM_COPY_MSRC - 1;
+	for (uint32_t i = 0; i < ns->nlbaf; i++) {
+		id->lbaf[i].lbads = (uint8_t)ns->lba_shift;
+		id->lbaf[i].ms = ns->lbaf_ms[i];
+	}
 	id->eui64[0] = 0x02;
 	id->eui64[7] = (uint8_t)nsid;
 	/* A buggy device's namespace 1 (UPCIE_SIM_FAULT_BAD_ID). */
@@ -402,6 +412,36 @@ static uint16_t dbbuf_config(struct upcie_sim *sim, const struct upcie_nvme_sqe 
 	return 0;
 }
 
+/* Format NVM (Base spec 5.23): a new LBA format, metadata placement and
+ * PI for one namespace or all; their blocks read zeros afterwards. */
+static uint16_t format_one(struct sim_ns *ns, uint32_t cdw10)
+{
+	uint32_t lbaf = (cdw10 & 0xf) | ((cdw10 >> 12) & 0x3) << 4;
+	uint16_t rc =
+	    upcie_sim_ns_format(ns, lbaf, cdw10 & UPCIE_NVME_FORMAT_MSET,
+				(uint8_t)((cdw10 >> 5) & 0x7), cdw10 & UPCIE_NVME_FORMAT_PIL);
+
+	if (!rc)
+		upcie_sim_blocks_zero(ns, 0, ns->nlbas);
+	return rc;
+}
+
+static uint16_t format_nvm(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe)
+{
+	uint16_t rc = 0;
+
+	if ((sqe->cdw10 >> 9) & 0x7)
+		return UPCIE_NVME_SC_INVALID_FIELD; /* no secure erase here */
+	if (sqe->nsid != UPCIE_NVME_NSID_ALL) {
+		if (!sqe->nsid || sqe->nsid > sim->cfg.nr_ns)
+			return UPCIE_NVME_SC_INVALID_NS;
+		return format_one(&sim->ns[sqe->nsid - 1], sqe->cdw10);
+	}
+	for (uint32_t i = 0; i < sim->cfg.nr_ns && !rc; i++)
+		rc = format_one(&sim->ns[i], sqe->cdw10);
+	return rc;
+}
+
 uint16_t upcie_sim_admin(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
 			 struct sim_cpl *cpl)
 {
@@ -428,6 +468,8 @@ uint16_t upcie_sim_admin(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe
 		return upcie_sim_aer(sim, sqe, cpl);
 	case UPCIE_NVME_ADM_DBBUF_CONFIG:
 		return dbbuf_config(sim, sqe);
+	case UPCIE_NVME_ADM_FORMAT_NVM:
+		return format_nvm(sim, sqe);
 	default:
 		return UPCIE_NVME_SC_INVALID_OPCODE;
 	}

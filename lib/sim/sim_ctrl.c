@@ -405,8 +405,11 @@ static void record_error(struct upcie_sim *sim, uint16_t sqid, const struct upci
 	e->status = (uint16_t)(status << 1);
 	e->param_loc = 0xffff;
 	e->nsid = sqe->nsid;
-	if (sqid && (sqe->opc == UPCIE_NVME_CMD_READ || sqe->opc == UPCIE_NVME_CMD_WRITE))
+	if (sim->err_lba_set)
+		e->lba = sim->err_lba; /* the block that failed (sim_md.c) */
+	else if (sqid && (sqe->opc == UPCIE_NVME_CMD_READ || sqe->opc == UPCIE_NVME_CMD_WRITE))
 		e->lba = (uint64_t)sqe->cdw10 | ((uint64_t)sqe->cdw11 << 32);
+	sim->err_lba_set = false;
 }
 
 uint16_t upcie_sim_run_io(struct upcie_sim *sim, uint16_t sqid, const struct upcie_nvme_sqe *sqe,

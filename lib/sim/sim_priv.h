@@ -106,12 +106,38 @@ struct sim_vec {
 	bool cd;	   /* coalescing disabled (feature 09h) */
 };
 
+/* LBA formats of a namespace (sim.h): these metadata sizes, and the
+ * configured one when it is none of them. */
+#define SIM_LBAF_MAX 5
+#define SIM_MS_MAX   256 /* largest metadata size a namespace may have */
+
 struct sim_ns {
 	uint8_t *data;
 	size_t len;
 	uint32_t lba_size;
 	uint32_t lba_shift;
 	uint64_t nlbas;
+	/* Metadata: md_stride bytes reserved per block (the largest ms of its
+	 * formats), ms of them in use; uncor: one bit per block written
+	 * uncorrectable (Write Uncorrectable), nr_uncor of them set. */
+	uint8_t *md;
+	size_t md_len;
+	uint32_t md_stride;
+	uint8_t *uncor;
+	size_t uncor_len;
+	uint64_t nr_uncor;
+	/* One bit per block whose metadata was written since it was last
+	 * deallocated or formatted (uncor_len bytes too): the others read
+	 * zeros with the PI all FFh, the escape that turns checks off, as
+	 * QEMU's controller does. */
+	uint8_t *written;
+	uint16_t lbaf_ms[SIM_LBAF_MAX];
+	uint8_t nlbaf; /* formats in lbaf_ms */
+	uint8_t fmt;   /* the one in use */
+	uint16_t ms;
+	uint8_t pi;    /* 0, 1, 2, 3 */
+	bool extended; /* metadata interleaved with the data */
+	bool pi_first; /* PI in the first 8 metadata bytes */
 };
 
 struct upcie_sim {
@@ -224,6 +250,14 @@ struct upcie_sim {
 	uint64_t host_writes;
 	uint64_t err_count;
 	struct upcie_nvme_error_log errlog[SIM_ERRLOG_NR]; /* newest first */
+
+	/* Metadata commands stage data and metadata here (sim_md.c); it grows
+	 * to the largest transfer seen, and is freed at destroy. */
+	uint8_t *bounce;
+	size_t bounce_len;
+	uint64_t err_lba; /* the failing LBA of the command being run, if err_lba_set */
+	bool err_lba_set;
+	uint16_t oncs_off; /* UPCIE_SIM_FAULT_ONCS_OFF */
 
 	/* Command scratch (Identify, log pages, DSM ranges): no per-command allocation. */
 	_Alignas(64) uint8_t scratch[4096];
@@ -357,7 +391,35 @@ SIM_HIDDEN uint16_t upcie_sim_admin(struct upcie_sim *sim, const struct upcie_nv
 /* sim_nvm.c */
 SIM_HIDDEN uint16_t upcie_sim_nvm(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
 				  struct sim_cpl *cpl);
-SIM_HIDDEN void upcie_sim_zero(struct sim_ns *ns, uint64_t off, uint64_t len);
+SIM_HIDDEN void upcie_sim_zero(uint8_t *base, uint64_t off, uint64_t len);
+/* The optional commands the model offers now (Identify ONCS). */
+SIM_HIDDEN uint16_t upcie_sim_oncs(const struct upcie_sim *sim);
+
+/* sim_md.c: blocks with metadata and protection information */
+/* Zero blocks [slba, slba + nlb): data, metadata, uncorrectable marks. */
+SIM_HIDDEN void upcie_sim_blocks_zero(struct sim_ns *ns, uint64_t slba, uint64_t nlb);
+/* Read, Write and Compare on a namespace with metadata, or any one with
+ * blocks marked uncorrectable. */
+SIM_HIDDEN uint16_t upcie_sim_md_rw(struct upcie_sim *sim, struct sim_ns *ns,
+				    const struct upcie_nvme_sqe *sqe);
+SIM_HIDDEN uint16_t upcie_sim_verify(struct upcie_sim *sim, struct sim_ns *ns,
+				     const struct upcie_nvme_sqe *sqe);
+SIM_HIDDEN uint16_t upcie_sim_write_uncor(struct upcie_sim *sim, struct sim_ns *ns,
+					  const struct upcie_nvme_sqe *sqe);
+SIM_HIDDEN uint16_t upcie_sim_write_zeroes(struct upcie_sim *sim, struct sim_ns *ns,
+					   const struct upcie_nvme_sqe *sqe);
+SIM_HIDDEN uint16_t upcie_sim_copy(struct upcie_sim *sim, struct sim_ns *ns,
+				   const struct upcie_nvme_sqe *sqe);
+/* Set a namespace's format (create, Format NVM); a status. */
+SIM_HIDDEN uint16_t upcie_sim_ns_format(struct sim_ns *ns, uint32_t lbaf, bool extended, uint8_t pi,
+					bool pi_first);
+/* Copy limits (Identify Namespace MSSRL, MCL, MSRC + 1). */
+#define SIM_COPY_MSSRL 256
+#define SIM_COPY_MCL   1024
+#define SIM_COPY_MSRC  128
+/* Most bytes a command with metadata stages (with MDTS 0, no limit, a
+ * larger one fails with Invalid Field): a model limit. */
+#define SIM_STAGE_MAX (64u << 20)
 
 /* sim_irq.c */
 SIM_HIDDEN void upcie_sim_irq_raise(struct upcie_sim *sim, uint32_t vec);

@@ -19,6 +19,12 @@ static const char *kind_name(uint8_t k)
 
 /* ---- callbacks ---- */
 
+/* A guard, application or reference tag check failed (PI namespaces). */
+static bool pi_error(const struct xcmd *c)
+{
+	return c->status >= UPCIE_NVME_SC_GUARD_CHECK && c->status <= UPCIE_NVME_SC_REFTAG_CHECK;
+}
+
 /* Common to every completion: exactly once (a), by its own CID. */
 static struct xcmd *completed(uint32_t id, const struct upcie_nvme_cqe *cqe)
 {
@@ -79,6 +85,9 @@ void x_io_cb(void *arg, const struct upcie_nvme_cqe *cqe)
 	st = c->status;
 	if (!c->zombie)
 		X.q[qi].live--;
+	if (pi_error(c))
+		x_fail("(m) %s %u (ns %u lba %" PRIu64 "+%u) failed an end-to-end check: %#x",
+		       kind_name(c->kind), id, c->nsid, c->slba, c->nlb, st);
 	if (c->kind == X_WRITE && !x_write_intact(c, id))
 		x_fail("(b) the buffer of write %u changed while it was in flight", id);
 	x_oracle_complete(c, id);
@@ -184,6 +193,20 @@ void x_window_close(void)
 
 /* ---- I/O ---- */
 
+/* On a PI namespace (8 bytes, PI only): the device inserts the PI on
+ * writes, checks and strips it on reads; the host buffer is data only. */
+static uint32_t pi_flags(const struct upcie_nvme_ns *ns, uint8_t kind)
+{
+	return UPCIE_NVME_RW_PRACT | (kind == X_READ ? upcie_nvme_ns_prchk(ns) : 0);
+}
+
+/* The first reference tag: the LBA (types 1 and 2 count it up per block);
+ * type 3 has one tag for every block of every command. */
+static uint32_t pi_ref(const struct upcie_nvme_ns *ns, uint64_t slba)
+{
+	return ns->pi_type == 3 ? 0x7e57u : (uint32_t)slba;
+}
+
 int x_submit_io(unsigned qi, uint8_t kind, uint32_t nsid, uint64_t slba, uint32_t nlb,
 		uint32_t parent, bool from_cb)
 {
@@ -229,10 +252,20 @@ int x_submit_io(unsigned qi, uint8_t kind, uint32_t nsid, uint64_t slba, uint32_
 		    .nsid = nsid,
 		    .cdw10 = (uint32_t)slba,
 		    .cdw11 = (uint32_t)(slba >> 32),
-		    .cdw12 = nlb - 1,
+		    .cdw12 = (nlb - 1) | (ns->pi_type ? pi_flags(ns, kind) : 0),
+		    .cdw14 = pi_ref(ns, slba),
 		};
 		rc = upcie_nvme_submit_raw(q->qp, &sqe, buf, size, x_io_cb, (void *)(uintptr_t)id,
 					   flags);
+	} else if (ns->pi_type) {
+		struct upcie_nvme_io_opts o = {.opts_size = sizeof(o),
+					       .flags = pi_flags(ns, kind),
+					       .reftag = pi_ref(ns, slba)};
+
+		rc = kind == X_WRITE ? upcie_nvme_write_ext(q->qp, ns, slba, nlb, buf, &o, x_io_cb,
+							    (void *)(uintptr_t)id, flags)
+				     : upcie_nvme_read_ext(q->qp, ns, slba, nlb, buf, &o, x_io_cb,
+							   (void *)(uintptr_t)id, flags);
 	} else if (kind == X_WRITE) {
 		rc = upcie_nvme_write(q->qp, ns, slba, nlb, buf, x_io_cb, (void *)(uintptr_t)id,
 				      flags);

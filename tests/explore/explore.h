@@ -55,6 +55,7 @@ enum xfeature {
 	XF_IRQSPUR = 1u << 20,	  /* IRQ_SPURIOUS faults */
 	XF_COALESCE = 1u << 21,	  /* interrupt coalescing (controller options) */
 	XF_MEANWHILE = 1u << 22,  /* the device and other threads act inside a wait */
+	XF_PI = 1u << 23,	  /* namespace 2 formatted with protection information */
 };
 
 enum xkind { X_READ = 1, X_WRITE, X_ADMIN };
@@ -125,6 +126,7 @@ struct xstate_s {
 	uint64_t seq;
 	bool verbose;
 	uint32_t off; /* enum xfeature bits left out */
+	uint8_t pi;   /* namespace 2's PI type (0: none), from the seed */
 
 	/* Failure. */
 	bool failed;

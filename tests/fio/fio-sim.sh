@@ -127,6 +127,45 @@ want batched && run batched 0 --rw=randwrite --bs=4k --iodepth=16 --size=8m \
 	--iodepth=32 --size=8m --iodepth_batch_submit=8 --iodepth_batch_complete_min=1 \
 	--iodepth_batch_complete_max=5 --poll_batch=3 --sim_stepped=1 &&
 	check stepped-batched 'n == 1 && e[1] == 0 && r[1] == 2048'
+# Metadata and protection information on the stepped model (sim_ms,
+# sim_pi, sim_extended format its namespaces): separate metadata with the
+# engine's PI (pi_act=0), the controller's (pi_act=1), extended LBAs (bs
+# counts data and metadata; pi_chk checks, fio's verify cannot: the PI
+# bytes change after fio hashed the buffer), above MDTS, and a check that
+# must fail (an application tag read back as another).
+m="--sim_stepped=1 --nsid=2 --iodepth=8 --size=2m"
+if [ "$dev" = sim ]; then
+	# shellcheck disable=SC2086
+	want md-pi && run md-pi 0 $m --sim_ms=8 --sim_pi=1 --pi_chk=GUARD,REFTAG,APPTAG \
+		--md_per_io_size=64 --rw=randwrite --bs=4k --verify=crc32c --do_verify=1 &&
+		check md-pi 'n == 1 && e[1] == 0 && w[1] == 512 && r[1] == 512'
+	# shellcheck disable=SC2086
+	want md-pract && run md-pract 0 $m --sim_ms=8 --sim_pi=2 --pi_act=1 \
+		--pi_chk=GUARD,REFTAG,APPTAG --rw=randwrite --bs=8k --verify=crc32c --do_verify=1 &&
+		check md-pract 'n == 1 && e[1] == 0 && w[1] == 256 && r[1] == 256'
+	# shellcheck disable=SC2086
+	want md-ext && run md-ext 0 $m --sim_ms=16 --sim_pi=1 --sim_extended=1 \
+		--pi_chk=GUARD,REFTAG,APPTAG --rw=write --bs=4112 --size=411200 \
+		--name=md-ext-read --stonewall $m --sim_ms=16 --sim_pi=1 --sim_extended=1 \
+		--pi_chk=GUARD,REFTAG,APPTAG --rw=randread --bs=4112 --size=411200 &&
+		check md-ext 'n == 2 && e[1] + e[2] == 0 && w[1] == 100 && r[2] == 100'
+	# shellcheck disable=SC2086
+	want md-big && run md-big 0 $m --sim_ms=8 --sim_pi=3 --sim_pi_first=1 \
+		--pi_chk=GUARD,APPTAG --md_per_io_size=512 --rw=write --bs=256k --verify=crc32c &&
+		check md-big 'n == 1 && e[1] == 0 && w[1] == 8 && r[1] == 8'
+	# shellcheck disable=SC2086
+	want md-apptag && run md-apptag 1 $m --sim_ms=8 --sim_pi=1 --md_per_io_size=8 \
+		--rw=write --bs=4k --size=64k --apptag=0x1111 \
+		--name=md-apptag-read --stonewall $m --sim_ms=8 --sim_pi=1 --md_per_io_size=8 \
+		--rw=read --bs=4k --size=64k --apptag=0x2222 --pi_chk=APPTAG &&
+		check_err md-apptag "Application Tag Check Error"
+	# shellcheck disable=SC2086
+	want md-nobuf && run md-nobuf 1 $m --sim_ms=8 --rw=read --bs=4k &&
+		check_err md-nobuf "md_per_io_size"
+	# shellcheck disable=SC2086
+	want md-nopi && run md-nopi 1 $m --sim_ms=8 --md_per_io_size=8 --pi_act=1 --rw=read \
+		--bs=4k && check_err md-nopi "not formatted with protection information"
+fi
 # Completion modes: the checks above run with completion=auto and no
 # hipri, i.e. interrupts; here polling (hipri, as io_uring's), each mode
 # outright, and hybrid with two jobs and verify.
@@ -155,6 +194,19 @@ if want badname; then
 		--rw=read --size=1m --output-format=json --output=badname.json 2>badname.err &&
 		bad badname "fio succeeded on a bad filename"
 	check_err badname "neither a PCI address nor 'sim'"
+fi
+if want nodev; then
+	# A controller that is not there: one line that names it once.
+	"$fio" --thread --ioengine="external:$engine" --filename=0000.ff.1f.7 --name=nodev \
+		--rw=read --size=1m --output-format=json --output=nodev.json 2>nodev.err &&
+		bad nodev "fio succeeded on a missing controller"
+	line=$(grep 'upcie-fio:' nodev.err | head -n 1)
+	if [ "$(printf '%s\n' "$line" | grep -o '0000:ff:1f\.7' | wc -l)" = 1 ] &&
+		printf '%s\n' "$line" | grep -q 'no such PCI device'; then
+		ok nodev
+	else
+		bad nodev "want the address once in: $line"
+	fi
 fi
 if want processes; then
 	"$fio" --ioengine="external:$engine" --filename="$dev" --name=processes --rw=read \

@@ -162,7 +162,7 @@ def case_io_count():
 
 def case_bad_options():
     bad = [
-        ["--rw", "sideways"], ["--bs", "3000"], ["--bs", "4X"], ["--bs", "1M"],
+        ["--rw", "sideways"], ["--bs", "3000"], ["--bs", "4X"], ["--bs", "64M", "--qd", "8"],
         ["--qd", "0"], ["--qd", "x"], ["--batch", "64", "--qd", "32"], ["--mix", "50"],
         ["--mix", "101", "--rw", "randrw"], ["--time", "-1"], ["--time", "0"],
         ["--cpus", "a"], ["--ns", "9"], ["--bogus"], ["--qpairs", "0"], ["extra"],
@@ -172,7 +172,9 @@ def case_bad_options():
         ["--no-progress-thread", "--progress"], ["--cq-size", "1"],
         ["--cq-size", "32", "--qd", "32"], ["--cq-size", "40", "--queue-size", "64"],
         ["--idle-sleep", "x"], ["--idle-sleep", "100001"],
-        ["--percentiles", "1.5,15"],
+        ["--percentiles", "1.5,15"], ["--percentiles", "99,50,99"],
+        ["--verify", "--rw", "randread"], ["--verify", "--rw", "read"],
+        ["--verify", "--rw", "write"], ["--verify", "--rw", "randwrite"],
         ["--hybrid", "-1"], ["--hybrid", "abc"], ["--hybrid", "0"], ["--hybrid", "1000001"],
         ["--rate", "0"], ["--rate", "x"], ["--rate", "-5"], ["--rate", "100000001"],
         ["--irq-aggr", "4"], ["--irq-aggr-us", "100"], ["--irq-aggr", "0", "--irq"],
@@ -209,7 +211,7 @@ def case_limits():
     # --bs and --qd are checked against MDTS and MQES before the DMA heap for
     # qd x bs (here 64 GiB) is made: a usage error naming the option.
     for args, opt, what in [(["--bs", "1024M", "--qd", "64"], "--bs", "MDTS"),
-                            (["--bs", "16M", "--qd", "2"], "--bs", "MDTS"),
+                            (["--bs", "64M", "--qd", "4"], "--bs", "MQES"),
                             (["--qd", "4000"], "--qd", "MQES")]:
         p = run(*args, "--time", "0.1", rc=1)
         lines = [l for l in p.stderr.splitlines() if l.strip()]
@@ -226,6 +228,22 @@ def case_limits():
     j = run_json("--bs", "128K", "--qd", "1023", "--io-count", "2000", "--sim-stepped")
     check(j.get("ios") == 2000, f"128K x 1023: ios {j.get('ios')}")
     check(j.get("abandoned", 1) == 0, "nothing abandoned")
+    # Above MDTS (the sim's is 128 KiB) an I/O goes as several commands, as
+    # the fio engine sends it: 1 MiB is 8 commands, the queues sized for it.
+    j = run_json("--bs", "1m", "--qd", "4", "--io-count", "200", "--sim-stepped")
+    check(j.get("ios") == 200 and j.get("errors") == 0 and j.get("options", {}).get("bs") == 1 << 20,
+          f"--bs 1m: 200 I/Os of 1 MiB, no errors: ios {j.get('ios')}, errors {j.get('errors')}")
+    check(j.get("devices", [{}])[0].get("sim", {}).get("io_cmds") == 200 * 8,
+          f"--bs 1m: 8 commands each: {j.get('devices', [{}])[0].get('sim')}")
+    check(j.get("devices", [{}])[0].get("commands_per_io") == 8 and
+          j.get("options", {}).get("queue_size") == 4 * 8 + 1,
+          f"--bs 1m --qd 4: commands_per_io 8, queue_size 33: {j.get('options', {}).get('queue_size')}")
+    check(j.get("qpairs", [{}])[0].get("depth", 0) >= 4 * 8 + 1,
+          f"--bs 1m --qd 4: a queue of at least 33 entries: {j.get('qpairs', [{}])[0].get('depth')}")
+    j = run_json("--rw", "randrw", "--verify", "--bs", "512k", "--qd", "4", "--io-count", "400",
+                 "--sim-stepped")
+    check(j.get("verify_mismatches") == 0 and j.get("verified", 0) > 0 and j.get("errors") == 0,
+          f"--bs 512k --verify: split I/O verified ({j.get('verified')} reads checked)")
 
 
 def case_report():
@@ -297,6 +315,21 @@ def case_report():
           "text: cpu_us_per_io line")
     check(not any(l.strip().startswith("wait: ") for l in p.stdout.splitlines()),
           "text, polled: no wait line")
+    # One qpair: its figures are the totals, printed once.
+    check("qpairs:" not in p.stdout and "- qpair:" not in p.stdout,
+          "text, one qpair: no per-qpair section repeating the totals")
+    p = run("--qpairs", "2", "--io-count", "2000", "--sim-stepped", "--no-progress")
+    check("qpairs:" in p.stdout and p.stdout.count("- qpair:") == 2,
+          "text, two qpairs: one section each")
+    # Percentiles in any order are reported in ascending order.
+    j = run_json("--io-count", "500", "--sim-stepped", "--percentiles", "99.9,50,99")
+    lat = j.get("lat_ns", {})
+    keys = [k for k in lat if k.startswith("p")]
+    check(keys == ["p50", "p99", "p999"], f"--percentiles 99.9,50,99: keys sorted: {keys}")
+    check(lat.get("p50", 1) <= lat.get("p99", 0) <= lat.get("p999", 0), f"values in order: {lat}")
+    p = run("--io-count", "500", "--sim-stepped", "--no-progress", "--percentiles", "99,50")
+    lat = [l for l in p.stdout.splitlines() if l.strip().startswith("lat: {")]
+    check(lat and lat[0].index("p50:") < lat[0].index("p99:"), f"text: p50 before p99: {lat[:1]}")
 
 
 def case_output():
@@ -330,11 +363,23 @@ def case_output():
         check(j.get("cpu", {}).get("usr_pct", 0) > 0, f"cpu usr_pct > 0: {j.get('cpu')}")
         t = [json.loads(l)["status"]["time_s"] for l in status]
         check(t == sorted(t), f"status times ascend: {t}")
+        # A command line that is not UTF-8 (a file name in Latin-1): the
+        # JSON stays valid UTF-8, each bad byte shown as U+FFFD.
+        out = os.path.join(tmp.encode(), b"r\xff\xfe.json")
+        p = subprocess.run([*perf, "--device", "sim", "--io-count", "100", "--sim-stepped",
+                            "--json", "--output", out, "--bs", "4k"], capture_output=True)
+        check(p.returncode == 0, f"--output with a non-UTF-8 name: exit {p.returncode}: {p.stderr!r}")
+        try:
+            j = json.loads(open(out, "rb").read().decode("utf-8"))
+            arg = j.get("cmdline", [])[-3]
+            check(arg.endswith("r\ufffd\ufffd.json"), f"cmdline keeps the argument, bad bytes as U+FFFD: {arg!r}")
+        except (OSError, ValueError, IndexError) as e:
+            check(False, f"the report of a non-UTF-8 command line is valid JSON in UTF-8: {e}")
     p = subprocess.run([*perf, "--device", "sim", "--time", "0.1", "--output",
                         "/nonexistent-dir/x"], capture_output=True, text=True)
     check(p.returncode == 1 and "--output /nonexistent-dir/x" in p.stderr,
           f"--output to a missing directory: exit 1 naming it ({p.returncode})")
-    for bad in [["--percentiles", "99,50"], ["--percentiles", "0"], ["--percentiles", "101"],
+    for bad in [["--percentiles", "50,50"], ["--percentiles", "0"], ["--percentiles", "101"],
                 ["--percentiles", "50,,99"], ["--percentiles", ""], ["--status-interval", "0"],
                 ["--status-interval", "x"]]:
         p = subprocess.run([*perf, "--device", "sim", "--time", "0.1", *bad],
@@ -444,7 +489,34 @@ def case_rate():
           "rate 2000 IOPS" in p.stdout.splitlines()[0], f"text: rate shown: {lines[:1]}")
 
 
+def case_md():
+    # Metadata and PI, each layout and type: writes and reads verified
+    # (data by --verify, PI by the host with --pi host, by the device with
+    # --pi pract), nothing fails.
+    for layout in ([], ["--sim-extended"], ["--sim-pi-first"]):
+        for pi in ("1", "2", "3"):
+            for mode in (["--pi", "host"], ["--pi", "pract"], ["--md"]):
+                args = ["--sim-ms", "16" if layout else "8", "--sim-pi", pi, *layout, *mode,
+                        "--rw", "randrw", "--verify", "--io-count", "2000", "--sim-stepped",
+                        "--qd", "8"]
+                j = run_json(*args)
+                check(j.get("ios") == 2000 and j.get("errors") == 0
+                      and j.get("verify_mismatches") == 0,
+                      f"{' '.join(args)}: ios {j.get('ios')}, errors {j.get('errors')}, "
+                      f"mismatches {j.get('verify_mismatches')}")
+    # What does not fit is refused with a line naming it.
+    for args, what in [(["--sim-ms", "8", "--pi", "host"], "protection information"),
+                       (["--md"], "has no metadata"),
+                       (["--sim-pi", "1"], "--sim-ms 8"),
+                       (["--sim-ms", "8", "--sim-pi-first"], "--sim-pi"),
+                       (["--pi", "both"], "'host' nor 'pract'"),
+                       (["--sim-ms", "8", "--md", "--trim", "10"], "--trim")]:
+        p = run(*args, "--time", "0.1", rc=1)
+        check(what in p.stderr, f"{args}: names {what!r}: {p.stderr.strip()}")
+
+
 CASES = {
+    "md": case_md,
     "report": case_report,
     "output": case_output,
     "limits": case_limits,

@@ -30,6 +30,9 @@
 #  5e. guest-iommufd.sh, on a kernel with /dev/iommu (the 'iommufd'
 #     configuration): iommufd taken by itself, type1 on request, verified
 #     I/O and QD 1 / QD 32 figures through each.
+#  5f. guest-md.sh: metadata and protection information on controller F
+#     (separate and extended metadata, PI types 1-3), with the kernel's
+#     own integrity checks reading what the library wrote.
 #  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
 #     it: zero mismatching bytes.
 #  7. The kernel writes a fresh pattern and a marker for the next boot.
@@ -302,6 +305,10 @@ if [ -e /dev/iommu ]; then
 		t_fail "guest-iommufd.sh" "exit $? (timed out after 300 s?)"
 	upcie_bind "$UPCIE_CTRL_A" "$drv" # as section 6 wants it
 fi
+
+# --- 5f. metadata and protection information (controller F) ------------------
+timeout 180 sh "${UPCIE_GUEST_LIB%/*}/guest-md.sh" ||
+	t_fail "guest-md.sh" "exit $? (timed out after 180 s?)"
 
 # --- 6. libupcie writes, the kernel reads ------------------------------------
 for ns in $NAMESPACES; do

@@ -121,6 +121,11 @@ def main():
             (f"devbind {root} unpersist al", "all", "unpersist completes all"),
             ("devbind --user nobod", "nobody", "--user completes a user name"),
             ("hugepages setup --count 1 --pers", "--persist", "hugepages --persist completes"),
+            ("devbind list-pers", "list-persisted", "the list-persisted command completes"),
+            ("devbind --den", "--deny", "--deny completes"),
+            ("devbind --allo", "--allow", "--allow completes"),
+            (f"devbind {root} --deny 0000:01:0", "0000:01:00.0", "--deny completes a PCI address"),
+            ("hugepages mount --dry", "--dry-run", "hugepages mount --dry-run completes"),
         ]
         for text, want, what in cases:
             args = sh.complete_and_run(text)

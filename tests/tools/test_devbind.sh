@@ -1,7 +1,7 @@
 #!/bin/sh
 # devbind against fake sysfs and proc trees; no root needed.
 #
-# usage: test_devbind.sh DEVBIND
+# usage: test_devbind.sh DEVBIND INSTALLED_PATH
 #
 # The fake tree (see mktree) has five PCI functions:
 #   0000:01:00.0  NVMe 8086:0953  nvme  group 7   nvme0n1p1 mounted on /boot
@@ -20,7 +20,9 @@
 # to succeed seeds that link first (seed_bind); one that leaves it out
 # checks the bounded wait and its error.
 
-DEVBIND=${1:?usage: test_devbind.sh DEVBIND}
+DEVBIND=${1:?usage: test_devbind.sh DEVBIND [INSTALLED_PATH]}
+# Where meson installs devbind: what persist's unit must run.
+INSTALLED_DEVBIND=${2:-}
 T=$(mktemp -d "${TMPDIR:-/tmp}/devbind-test.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT INT TERM
 . "$(dirname "$0")/lib.sh"
@@ -168,6 +170,15 @@ expect_rc 0 "list --all --json" db list --all --json
 cp "$T/out" "$T/all.json"
 json_check "$T/all.json" "len(d['devices']) == 5 and d['devices'][2]['nvme'] is False" "JSON --all has the non-NVMe function"
 
+# Names from the system are bytes, not always UTF-8 (a mount point in
+# Latin-1): the JSON stays valid UTF-8, the bad bytes become U+FFFD.
+mktree
+printf '/dev/nvme0n1p1 /mnt/caf\351\377 ext4 rw 0 0\n' >>"$P/mounts"
+sed -i '\#/boot#d' "$P/mounts"
+expect_rc 0 "list --json with a non-UTF-8 mount point" db list --json
+expect_json "$T/latin1.json" "list --json with a non-UTF-8 mount point"
+json_check "$T/latin1.json" "d['devices'][0]['in_use_reasons'] == ['nvme0n1p1 is mounted on /mnt/caf\ufffd\ufffd']" "JSON: the bad bytes are U+FFFD"
+
 echo "# refusals (exit 3, nothing written)"
 mktree
 before=$(snapshot "$T/tree")
@@ -179,8 +190,6 @@ expect_text "held by dm-0" "refusal names the holder"
 expect_rc 3 "bind a controller used as swap" db bind uio_pci_generic 0000:03:00.0
 expect_text "swap" "refusal names swap"
 expect_rc 3 "unbind a controller in use" db unbind 0000:01:00.0
-expect_rc 3 "bind all-nvme while some are in use" db bind vfio-pci all-nvme
-expect_rc 3 "bind by vendor:device matching an in-use controller" db bind vfio-pci 1b36:0010
 expect_rc 3 "dry-run still refuses" db --dry-run bind vfio-pci 0000:01:00.0
 if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "refusals changed nothing"; else fail "refusals changed the tree"; fi
 
@@ -202,6 +211,110 @@ expect_rc 0 "dry-run restore" db --dry-run restore 0000:04:00.0
 expect_text "dry-run: write \"\\n\" to $S/bus/pci/devices/0000:04:00.0/driver_override" "dry-run shows the override clear"
 expect_rc 0 "dry-run unbind" db --dry-run unbind 04:00.0
 if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "dry-run restore and unbind changed nothing"; else fail "a dry-run restore or unbind changed the tree"; fi
+
+echo "# a refusal does not block the other devices"
+mktree
+seed_bind vfio-pci 0000:04:00.0
+expect_rc 3 "bind an in-use and a free controller together" db bind vfio-pci 0000:01:00.0 0000:04:00.0
+expect_text "0000:01:00.0: refusing, the device is in use: nvme0n1p1 is mounted on /boot" "the in-use one is refused"
+expect_text "0000:04:00.0: nvme -> vfio-pci" "the free one is bound"
+expect_file "$S/bus/pci/drivers_probe" "0000:04:00.0" "the free one was probed"
+expect_file "$S/devices/pci0000:00/0000:01:00.0/driver_override" "(null)" "the refused one is untouched"
+mktree
+seed_bind vfio-pci 0000:04:00.0
+expect_rc 3 "bind all-nvme while some are in use" db bind vfio-pci all-nvme
+for b in 0000:01:00.0 0000:02:00.0 0000:03:00.0; do
+	expect_text "$b: refusing" "all-nvme reports the refusal of $b"
+done
+expect_text "0000:04:00.0: nvme -> vfio-pci" "all-nvme binds the free controller"
+expect_file "$S/devices/pci0000:00/0000:03:00.0/driver_override" "(null)" "the swap controller is untouched"
+mktree
+seed_bind vfio-pci 0000:04:00.0
+expect_rc 3 "bind by vendor:device matching an in-use and a free controller" db bind vfio-pci 1b36:0010
+expect_text "0000:03:00.0: refusing" "the in-use match is refused"
+expect_text "0000:04:00.0: nvme -> vfio-pci" "the free match is bound"
+mktree
+move_to vfio-pci 0000:04:00.0
+move_to vfio-pci 0000:03:00.0
+sed -i '/nvme2n1/d' "$P/swaps"
+mkdir -p "$P/777/fd"
+echo spdk_tgt >"$P/777/comm"
+ln -s /dev/vfio/10 "$P/777/fd/5"
+expect_rc 3 "unbind a held and a free device together" db unbind 0000:04:00.0 0000:03:00.0
+expect_text "0000:04:00.0: refusing" "the held one is refused"
+expect_text "0000:03:00.0: unbound from vfio-pci" "the free one is unbound"
+seed_bind nvme 0000:03:00.0
+expect_rc 3 "restore a held and a free device together" db restore 0000:04:00.0 0000:03:00.0
+expect_text "0000:03:00.0: vfio-pci -> nvme" "restore goes on with the free one"
+
+echo "# network interfaces in use (non-NVMe functions)"
+# mknet BDF IFACE OPERSTATE FLAGS: a netdev under the function, as the
+# kernel's net class shows it.
+mknet() {
+	n=$S/devices/pci0000:00/$1/net/$2
+	mkdir -p "$n" "$S/class/net"
+	echo "$3" >"$n/operstate"
+	echo "$4" >"$n/flags"
+	ln -s "../../devices/pci0000:00/$1/net/$2" "$S/class/net/$2"
+}
+route_hdr='Iface	Destination	Gateway 	Flags	RefCnt	Use	Metric	Mask		MTU	Window	IRTT'
+mktree
+mkdir -p "$P/net"
+echo "$route_hdr" >"$P/net/route"
+mknet 0000:02:00.1 eth0 down 0x1002
+expect_rc 0 "list --all with a down interface" db list --all
+no_text "0000:02:00.1: in use" "a down interface without routes is not in use"
+seed_bind vfio-pci 0000:02:00.1
+expect_rc 0 "bind the function of a down interface" db bind vfio-pci 0000:02:00.1
+mktree
+mkdir -p "$P/net"
+echo "$route_hdr" >"$P/net/route"
+mknet 0000:02:00.1 eth0 up 0x1003
+expect_rc 0 "list --all with an interface up" db list --all
+expect_text "0000:02:00.1: in use: network interface eth0 is up" "an interface that is up is in use"
+before=$(snapshot "$T/tree")
+expect_rc 3 "bind the function of an interface that is up" db bind vfio-pci 0000:02:00.1
+expect_text "0000:02:00.1: refusing, the device is in use: network interface eth0 is up" "the refusal names the interface"
+one_line_err "interface up"
+expect_rc 3 "dry-run refuses it too" db --dry-run bind vfio-pci 0000:02:00.1
+if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "the refusals changed nothing"; else fail "the refusals changed the tree"; fi
+seed_bind vfio-pci 0000:02:00.1
+expect_rc 0 "--force binds it" db --force bind vfio-pci 0000:02:00.1
+expect_text "going ahead because of --force" "--force warns"
+mktree
+mkdir -p "$P/net"
+mknet 0000:02:00.1 enp2s0f1 down 0x1002
+printf '%s\n%s\n' "$route_hdr" "enp2s0f1	0002A8C0	00000000	0001	0	0	0	00FFFFFF	0	0	0" >"$P/net/route"
+expect_rc 3 "bind the function of an interface with an IPv4 route" db bind vfio-pci 0000:02:00.1
+expect_text "network interface enp2s0f1 has routes" "the route is named"
+printf '%s\n' "$route_hdr" >"$P/net/route"
+echo "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 enp2s0f1" >"$P/net/ipv6_route"
+expect_rc 3 "bind the function of an interface with an IPv6 route" db bind vfio-pci 0000:02:00.1
+expect_text "network interface enp2s0f1 has routes" "the IPv6 route is named"
+expect_rc 0 "list --all --json" db list --all --json
+cp "$T/out" "$T/net.json"
+json_check "$T/net.json" "[x for x in d['devices'] if x['bdf'] == '0000:02:00.1'][0]['in_use'] and [x for x in d['devices'] if x['bdf'] == '0000:02:00.1'][0]['network_interfaces'] == ['enp2s0f1']" "JSON: the interface and in_use"
+
+echo "# dry run reports what the real run would hit"
+mktree
+rm -rf "$S/bus/pci/drivers/vfio-pci" "$S/module/vfio_pci"
+before=$(snapshot "$S")
+expect_rc 0 "dry-run bind with vfio-pci loadable but not loaded" db --dry-run bind vfio-pci 0000:04:00.0
+expect_text "dry-run: run \"modprobe vfio-pci\"" "dry run shows the modprobe"
+expect_text "dry-run: write \"vfio-pci\" to $S/bus/pci/devices/0000:04:00.0/driver_override" "and the writes after it"
+echo "kernel/drivers/uio/uio_pci_generic.ko.xz: kernel/drivers/uio/uio.ko.xz" >"$M/modules.dep"
+expect_rc 2 "dry-run bind with no vfio-pci module" db --dry-run bind vfio-pci 0000:04:00.0
+expect_text "vfio-pci is not loaded and no module for it is in $M" "dry run says the driver cannot be loaded"
+if [ "$before" != "$(snapshot "$S")" ]; then fail "the dry runs changed the tree"; else ok "the dry runs changed nothing"; fi
+mktree
+rm "$S/devices/pci0000:00/0000:04:00.0/iommu_group"
+expect_rc 2 "dry-run vfio-pci bind of a device without an IOMMU group" db --dry-run bind vfio-pci 0000:04:00.0
+expect_text "0000:04:00.0: no IOMMU group, so vfio-pci cannot take it" "dry run reports the missing IOMMU group"
+seed_bind vfio-pci 0000:02:00.1
+expect_rc 3 "dry-run of several devices reports each problem" db --dry-run bind vfio-pci 0000:01:00.0 0000:04:00.0
+expect_text "0000:01:00.0: refusing" "the device in use"
+expect_text "0000:04:00.0: no IOMMU group" "and the one without a group"
+expect_rc 0 "dry-run uio_pci_generic needs no IOMMU group" db --dry-run bind uio_pci_generic 0000:04:00.0
 
 echo "# bind vfio-pci"
 mktree
@@ -513,6 +626,19 @@ else
 fi
 if [ "$(readlink "$E/systemd/system/multi-user.target.wants/upcie-devbind.service")" = ../upcie-devbind.service ]; then ok "the unit is enabled"; else fail "the unit is not enabled"; fi
 expect_text "in use now" "persisting a device in use warns"
+exe=$(sed -n 's/^ExecStart=\([^ ]*\) bind .*/\1/p' "$U" | sort -u)
+if [ "$exe" = "$INSTALLED_DEVBIND" ]; then
+	ok "the unit runs the installed devbind ($INSTALLED_DEVBIND)"
+else
+	fail "the unit runs '$exe', want the installed '$INSTALLED_DEVBIND' (not the binary that wrote it)"
+fi
+expect_rc 0 "list-persisted" db --etc-root "$E" list-persisted
+expect_text "0000:02:00.0  uio_pci_generic  nobody  nvme" "list-persisted shows a device, its driver, user and current driver"
+expect_text "0000:04:00.0  vfio-pci         -       nvme" "list-persisted shows the other device"
+expect_rc 0 "list-persisted --json" db --etc-root "$E" list-persisted --json
+expect_json "$T/persisted.json" "list-persisted --json"
+json_check "$T/persisted.json" "d['persisted'] == [{'bdf': '0000:02:00.0', 'driver': 'uio_pci_generic', 'user': 'nobody', 'current_driver': 'nvme', 'present': True}, {'bdf': '0000:04:00.0', 'driver': 'vfio-pci', 'user': None, 'current_driver': 'nvme', 'present': True}]" "JSON: both entries"
+expect_rc 1 "list-persisted takes no device" db --etc-root "$E" list-persisted 0000:04:00.0
 expect_rc 0 "persist 04:00.0 again on uio" db --etc-root "$E" persist uio_pci_generic 0000:04:00.0
 expect_file "$E/upcie/devbind.d/pci-0000:04:00.0" "uio_pci_generic" "persist again replaces the driver"
 if [ "$(grep -c 'KERNEL=="0000:04:00.0"' "$E/udev/rules.d/70-upcie-devbind.rules")" = 1 ]; then ok "one rule per device"; else fail "duplicate rules"; fi
@@ -529,6 +655,41 @@ expect_text "0000:09:00.0: not persisted" "unpersist names what was not persiste
 expect_rc 0 "unpersist all" db --etc-root "$E" unpersist all
 left=$(find "$E" -type f -o -type l)
 if [ -z "$left" ]; then ok "unpersist all removes every file"; else fail "left behind: $left"; fi
+expect_rc 0 "list-persisted with nothing persisted" db --etc-root "$E" list-persisted
+expect_text "no persisted bindings" "list-persisted says there are none"
+
+echo "# allow and deny lists for all-nvme"
+mktree
+seed_bind vfio-pci 0000:04:00.0
+expect_rc 0 "bind all-nvme with the in-use controllers denied" db --deny 0000:01:00.0,02:00.0,0000:03:00.0 --allow 0000:04:00.0 bind vfio-pci all-nvme
+expect_text "0000:04:00.0: nvme -> vfio-pci" "the allowed controller is bound"
+expect_text "0000:01:00.0: skipped (--deny)" "a denied controller is named"
+no_text "refusing" "denied controllers are not even checked"
+mktree
+seed_bind vfio-pci 0000:04:00.0
+expect_rc 0 "bind all-nvme with --allow" db --allow 04:00.0 bind vfio-pci all-nvme
+expect_text "0000:04:00.0: nvme -> vfio-pci" "--allow binds what it names"
+expect_text "0000:03:00.0: skipped (not in --allow)" "--allow skips the rest"
+mktree
+seed_bind vfio-pci 0000:04:00.0
+expect_rc 0 "bind all-nvme with UPCIE_DEVBIND_DENY" env UPCIE_DEVBIND_DENY="0000:01:00.0 0000:02:00.0,0000:03:00.0" "$DEVBIND" --sysfs-root "$S" --proc-root "$P" --modules-dir "$M" bind vfio-pci all-nvme
+expect_text "0000:01:00.0: skipped (UPCIE_DEVBIND_DENY)" "the variable's deny list applies"
+mktree
+seed_bind vfio-pci 0000:04:00.0
+expect_rc 0 "bind all-nvme with UPCIE_DEVBIND_ALLOW" env UPCIE_DEVBIND_ALLOW=0000:04:00.0 "$DEVBIND" --sysfs-root "$S" --proc-root "$P" --modules-dir "$M" bind vfio-pci all-nvme
+expect_text "0000:01:00.0: skipped (not in UPCIE_DEVBIND_ALLOW)" "the variable's allow list applies"
+before=$(snapshot "$T/tree")
+expect_rc 2 "all-nvme with everything denied" db --deny 1b36:0010,8086:0953,144d:a808 bind vfio-pci all-nvme
+expect_text "every NVMe controller" "says nothing was left"
+expect_rc 1 "a malformed --deny entry" db --deny 04:00 bind vfio-pci all-nvme
+expect_text "--deny: '04:00' is not a PCI address or vendor:device" "the malformed entry is named"
+one_line_err "malformed --deny"
+expect_rc 1 "a malformed UPCIE_DEVBIND_ALLOW entry" env UPCIE_DEVBIND_ALLOW=bogus "$DEVBIND" --sysfs-root "$S" --proc-root "$P" --modules-dir "$M" bind vfio-pci all-nvme
+expect_text "UPCIE_DEVBIND_ALLOW: 'bogus' is not a PCI address or vendor:device" "the variable is named"
+expect_rc 3 "a device named outright is not filtered" db --deny 0000:01:00.0 bind vfio-pci 0000:01:00.0
+expect_rc 1 "--deny on list" db --deny 0000:01:00.0 list
+expect_text "--allow and --deny pick devices for bind" "says where --deny applies"
+if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "those changed nothing"; else fail "those changed the tree"; fi
 
 echo "# bad input"
 mktree

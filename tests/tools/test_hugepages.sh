@@ -1,16 +1,39 @@
 #!/bin/sh
 # hugepages against fake sysfs and proc trees (no root needed), then, as
 # root, against the running kernel (setup 8, info, clear, mount, umount),
-# restoring what was there. The host part skips with a printed reason when
+# putting back exactly what was there, also when interrupted (see cleanup). The host part skips with a printed reason when
 # not root or when the kernel grants no pages.
 #
-# usage: test_hugepages.sh HUGEPAGES
+# usage: test_hugepages.sh HUGEPAGES INSTALLED_PATH
 
-HP=${1:?usage: test_hugepages.sh HUGEPAGES}
+HP=${1:?usage: test_hugepages.sh HUGEPAGES [INSTALLED_PATH]}
+# Where meson installs hugepages: what --persist's units must run.
+INSTALLED_HP=${2:-}
 T=$(mktemp -d "${TMPDIR:-/tmp}/hugepages-test.XXXXXX") || exit 1
-restore_cmd=:
-trap 'eval "$restore_cmd"; rm -rf "$T"' EXIT INT TERM
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/hugepool.sh"
+
+# As root the host part changes the running kernel's pool: whatever ends
+# the script (its end, an error, SIGTERM from meson's timeout, Ctrl-C,
+# SIGHUP) unmounts what it mounted and puts back exactly the pool it found
+# (every size and node, overcommit), then stops. SIGKILL cannot be caught:
+# then 'hugepages info' shows what is left.
+pool_saved=
+cleanup() {
+	[ -n "${cleaned:-}" ] && return
+	cleaned=1
+	if grep -q " $T/mnt hugetlbfs " /proc/mounts 2>/dev/null; then
+		umount "$T/mnt" || echo "# cleanup: cannot unmount $T/mnt" >&2
+	fi
+	if [ -n "$pool_saved" ] && ! hugepool_restore "$T/pool"; then
+		echo "# cleanup: the huge page pool is not as it was (see above)" >&2
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'cleanup; exit 129' HUP
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 HP=$(wrap_exe "$HP")
 
 S=$T/tree/sys
@@ -114,6 +137,12 @@ if grep -qx "vm.nr_hugepages = 8" "$E/sysctl.d/80-upcie-hugepages.conf"; then ok
 expect_rc 0 "setup --count 1 --size 1G --node 1 --persist" hp --etc-root "$E" setup --count 1 --size 1G --node 1 --persist
 U=$E/systemd/system/upcie-hugepages-1G-node1.service
 if grep -q "^ExecStart=.*hugepages setup --count 1 --size 1G --node 1$" "$U"; then ok "another size or a node gets a unit"; else fail "unit: $(cat "$U" 2>&1)"; fi
+exe=$(sed -n 's/^ExecStart=\([^ ]*\) setup .*/\1/p' "$U")
+if [ "$exe" = "$INSTALLED_HP" ]; then
+	ok "the unit runs the installed hugepages ($INSTALLED_HP)"
+else
+	fail "the unit runs '$exe', want the installed '$INSTALLED_HP' (not the binary that wrote it)"
+fi
 [ -L "$E/systemd/system/multi-user.target.wants/upcie-hugepages-1G-node1.service" ] && ok "the unit is enabled" || fail "the unit is not enabled"
 expect_text "kernel command line (hugepagesz=1G hugepages=1)" "1G pages: the kernel command line is suggested"
 expect_rc 0 "setup --count 1 --size 1G --persist" hp --etc-root "$E" setup --count 1 --size 1G --persist
@@ -215,6 +244,25 @@ expect_text "not hugetlbfs; refusing" "umount refusal says why"
 expect_rc 2 "umount where nothing is mounted" hp umount "$T/nothing"
 expect_rc 3 "mount over a tmpfs" hp mount "$T/not-huge"
 
+echo "# mount and umount --dry-run"
+before=$(snapshot "$T/tree")
+expect_rc 0 "mount --dry-run" hp mount "$T/dry" --size 1G --dry-run
+expect_text "dry-run: mkdir -p $T/dry" "the dry run shows the directory it would create"
+expect_text "dry-run: mount -t hugetlbfs -o pagesize=1048576K hugetlbfs $T/dry" "the dry run shows the mount"
+[ ! -e "$T/dry" ] && ok "mount --dry-run created nothing" || fail "mount --dry-run created $T/dry"
+if [ "$(id -u)" -eq 0 ] && nobody_can_run "$HP"; then
+	# The running system's /sys (nobody cannot enter $T).
+	expect_rc 0 "mount --dry-run needs no root" as_nobody "$HP" mount /nonexistent/upcie-dry --dry-run
+	expect_text "dry-run: mount -t hugetlbfs -o pagesize=" "the dry run as nobody shows the mount"
+fi
+expect_rc 0 "mount --dry-run where it is mounted already" hp mount /dev/hugepages --dry-run
+expect_text "already mounted" "the dry run says it would do nothing"
+expect_rc 3 "mount --dry-run over a tmpfs still refuses" hp mount "$T/not-huge" --dry-run
+expect_rc 2 "mount --dry-run with a size the kernel lacks" hp mount "$T/dry" --size 16M --dry-run
+expect_rc 0 "umount --dry-run" hp umount /dev/hugepages --dry-run
+expect_text "dry-run: umount /dev/hugepages" "the dry run shows the umount"
+if [ "$before" = "$(snapshot "$T/tree")" ]; then ok "the dry runs changed nothing"; else fail "a dry run changed the tree"; fi
+
 if [ "$(id -u)" -ne 0 ]; then
 	expect_rc 2 "setup as non-root" "$HP" setup --count 1
 	expect_text "needs root" "non-root error says to run as root"
@@ -239,12 +287,18 @@ elif [ ! -d "$H" ]; then
 elif [ "$held" != 0 ]; then
 	skip "host: $held huge pages of the default size are in use by other processes"
 else
+	# One run at a time on this machine (another checkout's tests too);
+	# test_hugepool.sh holds the lock for the runs it makes.
+	if [ -z "${UPCIE_HUGEPOOL_LOCKED:-}" ] && command -v flock >/dev/null 2>&1 &&
+		exec 9>/run/lock/upcie-hugepool.lock; then
+		flock -w 300 9 || echo "# could not take /run/lock/upcie-hugepool.lock; going on"
+	fi
 	expect_rc 0 "host info" "$HP" info --json
 	cp "$T/out" "$T/host.json"
 	def=$(awk '/^Hugepagesize:/ { print $2 }' /proc/meminfo)
 	f=$H/hugepages-${def}kB/nr_hugepages
-	orig=$(cat "$f")
-	restore_cmd="echo $orig > $f"
+	hugepool_save "$T/pool"
+	pool_saved=1
 	run "$HP" setup --count 8
 	if [ "$rc" -eq 2 ] && grep -q "granted" "$T/err"; then
 		skip "host: the kernel granted fewer than 8 pages: $(cat "$T/err")"
@@ -281,9 +335,13 @@ else
 		cp "$T/out" "$T/host.json"
 		json_check "$T/host.json" "[p['total'] for p in d['page_sizes'] if p['size_kb'] == $def] == [0]" "host info shows 0"
 	fi
-	echo "$orig" >"$f"
-	restore_cmd=:
-	[ "$(cat "$f")" = "$orig" ] && ok "host count restored to $orig" || fail "host count is $(cat "$f"), was $orig"
+	if hugepool_restore "$T/pool"; then
+		ok "host pool put back as it was ($(tr '\n' ' ' <"$T/pool" | sed 's,/sys/[^ ]*/\(hugepages-[0-9]*kB\)/,\1/,g'))"
+	else
+		fail "host pool not put back"
+	fi
+	pool_saved=
+	exec 9>&- 2>/dev/null
 fi
 
 expect_rc 0 "--help" "$HP" --help

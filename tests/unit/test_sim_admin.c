@@ -355,8 +355,8 @@ static void test_admin_misc(void)
 	CU_ASSERT_EQUAL(admin(&s, &c), UPCIE_NVME_SC_INVALID_OPCODE);
 	CU_ASSERT_EQUAL(upcie_nvme_cqe_dnr(&c), 1);
 	/* NVM opcodes are not admin opcodes: Write (0x01) is Create SQ here,
-	 * Read (0x02) is Get Log Page; 0x80 is neither. */
-	s.opc = 0x80;
+	 * Read (0x02) is Get Log Page; 0x83 is neither (0x80 is Format NVM). */
+	s.opc = 0x83;
 	CU_ASSERT_EQUAL(admin(&s, NULL), UPCIE_NVME_SC_INVALID_OPCODE);
 
 	/* Asynchronous Event Requests are held; one too many is refused. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Aligned tables and a small JSON writer for the CLIs' two output modes. */
+/* Aligned tables for the CLIs' text output (JSON: json.c). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,129 +92,6 @@ void tool_table_free(struct tool_table *t)
 	free(t);
 }
 
-void tool_json_init(struct tool_json *j, FILE *f)
-{
-	memset(j, 0, sizeof(*j));
-	j->f = f;
-	j->first[0] = true;
-}
-
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		default:
-			if (*p < 0x20)
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
-		}
-	}
-	fputc('"', f);
-}
-
-/* Comma, newline and indentation before a value, then its key if any. */
-static void json_sep(struct tool_json *j, const char *key)
-{
-	if (j->depth > 0) {
-		if (!j->first[j->depth])
-			fputc(',', j->f);
-		fputc('\n', j->f);
-		fprintf(j->f, "%*s", 2 * j->depth, "");
-	}
-	j->first[j->depth] = false;
-	if (key) {
-		json_string(j->f, key);
-		fputs(": ", j->f);
-	}
-}
-
-static void json_open(struct tool_json *j, const char *key, char c)
-{
-	json_sep(j, key);
-	fputc(c, j->f);
-	if (j->depth + 1 < (int)(sizeof(j->first) / sizeof(j->first[0])))
-		j->depth++;
-	j->first[j->depth] = true;
-}
-
-static void json_close(struct tool_json *j, char c)
-{
-	bool empty = j->first[j->depth];
-
-	if (j->depth > 0)
-		j->depth--;
-	if (!empty)
-		fprintf(j->f, "\n%*s", 2 * j->depth, "");
-	fputc(c, j->f);
-}
-
-void tool_json_obj(struct tool_json *j, const char *key)
-{
-	json_open(j, key, '{');
-}
-
-void tool_json_obj_end(struct tool_json *j)
-{
-	json_close(j, '}');
-}
-
-void tool_json_arr(struct tool_json *j, const char *key)
-{
-	json_open(j, key, '[');
-}
-
-void tool_json_arr_end(struct tool_json *j)
-{
-	json_close(j, ']');
-}
-
-void tool_json_str(struct tool_json *j, const char *key, const char *val)
-{
-	json_sep(j, key);
-	if (val)
-		json_string(j->f, val);
-	else
-		fputs("null", j->f);
-}
-
-void tool_json_int(struct tool_json *j, const char *key, int64_t val)
-{
-	json_sep(j, key);
-	fprintf(j->f, "%" PRId64, val);
-}
-
-void tool_json_uint(struct tool_json *j, const char *key, uint64_t val)
-{
-	json_sep(j, key);
-	fprintf(j->f, "%" PRIu64, val);
-}
-
-void tool_json_bool(struct tool_json *j, const char *key, bool val)
-{
-	json_sep(j, key);
-	fputs(val ? "true" : "false", j->f);
-}
-
-void tool_json_null(struct tool_json *j, const char *key)
-{
-	json_sep(j, key);
-	fputs("null", j->f);
-}
-
 void tool_json_memlock(struct tool_json *j)
 {
 	uint64_t soft, hard;
@@ -230,10 +107,4 @@ void tool_json_memlock(struct tool_json *j)
 	else
 		tool_json_uint(j, "hard_bytes", hard);
 	tool_json_obj_end(j);
-}
-
-void tool_json_done(struct tool_json *j)
-{
-	fputc('\n', j->f);
-	fflush(j->f);
 }

@@ -22,6 +22,8 @@
 #include <limits.h>
 #include <stdio.h>
 
+#include "json.h"
+
 enum tool_exit {
 	TOOL_EXIT_OK = 0,
 	TOOL_EXIT_USAGE = 1,
@@ -170,8 +172,6 @@ int tool_file_remove(const char *path, bool dry_run);
 int tool_unit_put(const char *etc, const char *name, const char *content, bool dry_run);
 /* The unit and its link, if they exist. */
 int tool_unit_remove(const char *etc, const char *name, bool dry_run);
-/* This program's own path (for the units it writes), else fallback. */
-void tool_self_exe(char *buf, size_t len, const char *fallback);
 
 /*
  * Aligned table: every column as wide as its widest cell, two spaces
@@ -184,30 +184,8 @@ void tool_table_add(struct tool_table *t, const char *const *cells);
 void tool_table_print(const struct tool_table *t, FILE *f, const char *indent);
 void tool_table_free(struct tool_table *t);
 
-/*
- * JSON writer: pretty-printed, strings escaped. A key is given inside
- * objects and NULL inside arrays. Nesting up to 16 levels.
- */
-struct tool_json {
-	FILE *f;
-	int depth;
-	bool first[16];
-};
-void tool_json_init(struct tool_json *j, FILE *f);
-void tool_json_obj(struct tool_json *j, const char *key);
-void tool_json_obj_end(struct tool_json *j);
-void tool_json_arr(struct tool_json *j, const char *key);
-void tool_json_arr_end(struct tool_json *j);
-/* val NULL writes null. */
-void tool_json_str(struct tool_json *j, const char *key, const char *val);
-void tool_json_int(struct tool_json *j, const char *key, int64_t val);
-void tool_json_uint(struct tool_json *j, const char *key, uint64_t val);
-void tool_json_bool(struct tool_json *j, const char *key, bool val);
-void tool_json_null(struct tool_json *j, const char *key);
 /* "memlock": {"soft_bytes": ..., "hard_bytes": ...}, null for unlimited. */
 void tool_json_memlock(struct tool_json *j);
-/* Closing newline after the top-level value. */
-void tool_json_done(struct tool_json *j);
 /* key: {"name", "uid", "memlock_soft_bytes", "memlock_hard_bytes" (null:
  * unlimited), "memlock_from" (null: not set)} of u's login. */
 void tool_json_user(struct tool_json *j, const char *key, const char *etc,

@@ -408,13 +408,3 @@ int tool_unit_remove(const char *etc, const char *name, bool dry_run)
 		return -ENAMETOOLONG;
 	return tool_file_remove(path, dry_run);
 }
-
-void tool_self_exe(char *buf, size_t len, const char *fallback)
-{
-	char real[PATH_MAX];
-
-	if (realpath("/proc/self/exe", real) && strlen(real) < len)
-		snprintf(buf, len, "%s", real);
-	else
-		snprintf(buf, len, "%s", fallback);
-}

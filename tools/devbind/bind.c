@@ -5,7 +5,9 @@
  * Binding uses driver_override (kernel 3.16+), never new_id: new_id makes
  * the driver grab every device with that vendor:device, not just this one.
  *
- *   1. modprobe DRIVER                   unless bus/pci/drivers/DRIVER exists;
+ *   0. refuse each device in use (the others go on)
+ *   1. modprobe DRIVER                   unless bus/pci/drivers/DRIVER exists
+ *      (a dry run checks that a module is there to load);
  *      vfio-pci: refuse a device without an IOMMU group (see below)
  *   2. BDF  > devices/BDF/driver/unbind  if bound to another driver
  *   3. DRIVER > devices/BDF/driver_override
@@ -169,16 +171,31 @@ static int ensure_driver(const struct devbind_opts *o, const char *driver)
 
 	if (!upcie_sysfs_exists(o->sysfs, "bus/pci/drivers/%s", driver))
 		return TOOL_EXIT_OK;
+	if (o->dry_run) {
+		/* What modprobe would find: the module, or built in (then it
+		 * would be registered already, so that is missing too). */
+		if (drv_state(o, driver) != DRV_AVAILABLE) {
+			char dir[PATH_MAX];
+
+			drv_modules_dir(o, dir, sizeof(dir));
+			tool_err("%s is not loaded and no module for it is in %s: the real run "
+				 "would fail at modprobe %s; install the kernel's extra modules "
+				 "(or build it with CONFIG_%s)",
+				 driver, dir, driver,
+				 !strcmp(driver, "vfio-pci")	      ? "VFIO_PCI"
+				 : !strcmp(driver, "uio_pci_generic") ? "UIO_PCI_GENERIC"
+								      : "BLK_DEV_NVME");
+			return TOOL_EXIT_SYSTEM;
+		}
+		printf("dry-run: run \"modprobe %s\"\n", driver);
+		return TOOL_EXIT_OK;
+	}
 	if (o->sysfs) {
 		/* A fake tree gets no modprobe: it would load into the real kernel. */
 		tool_err("driver %s is not registered under %s/bus/pci/drivers and modprobe is "
 			 "skipped with --sysfs-root; create that directory in the tree",
 			 driver, o->sysfs);
 		return TOOL_EXIT_SYSTEM;
-	}
-	if (o->dry_run) {
-		printf("dry-run: run \"modprobe %s\"\n", driver);
-		return TOOL_EXIT_OK;
 	}
 	rc = run_modprobe(driver);
 	if (rc == -ENOEXEC) {
@@ -270,53 +287,78 @@ static int refuse(const struct devbind_opts *o, const struct dev_info *d, const 
 	return rc;
 }
 
+/* The exit code of a command from two of its parts: a refusal (3) wins, so
+ * a caller can tell "refused" from "failed"; then any failure. */
+static int worst(int a, int b)
+{
+	if (a == TOOL_EXIT_SAFETY || b == TOOL_EXIT_SAFETY)
+		return TOOL_EXIT_SAFETY;
+	return a ? a : b;
+}
+
 /*
- * Refuse if a device is in use: its block devices (it would leave its
- * kernel driver), or a process driving it through uio or vfio, which would
- * lose it under its feet (uio) or make the unbind wait until it exits
- * (vfio). target is the driver bind moves to, NULL for unbind and restore;
- * a device already on target is not touched, so its users do not matter.
+ * Refuse a device that is in use: its block devices (it would leave its
+ * kernel driver), a network interface that is up or routed, or a process
+ * driving it through uio or vfio, which would lose it under its feet (uio)
+ * or make the unbind wait until it exits (vfio). target is the driver bind
+ * moves to, NULL for unbind and restore; a device already on target is not
+ * touched, so its users do not matter. Each refused device is marked in
+ * skip (the others go ahead); TOOL_EXIT_SAFETY when any was.
  */
 static int check_safe(const struct devbind_opts *o, const struct dev_info *devs, size_t n,
-		      const char *target)
+		      const char *target, bool *skip)
 {
 	int rc = TOOL_EXIT_OK;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct dev_info *d = &devs[i];
+		bool bad = false;
 
-		if (refuse(o, d, &d->reasons, "unmount or stop it"))
+		bad |= refuse(o, d, &d->reasons, "unmount or stop it") != TOOL_EXIT_OK;
+		if (!target || strcmp(d->driver, target))
+			bad |= refuse(o, d, &d->users, "stop that process") != TOOL_EXIT_OK;
+		if (bad) {
+			skip[i] = true;
 			rc = TOOL_EXIT_SAFETY;
-		if ((!target || strcmp(d->driver, target)) &&
-		    refuse(o, d, &d->users, "stop that process"))
-			rc = TOOL_EXIT_SAFETY;
+		}
 	}
 	return rc;
 }
 
+static bool *skip_new(size_t n)
+{
+	bool *skip = calloc(n ? n : 1, sizeof(*skip));
+
+	if (!skip)
+		tool_die_errno();
+	return skip;
+}
+
 /* vfio-pci takes a device only through its IOMMU group. Without one (no
  * IOMMU, or it is off) its probe fails with EINVAL after the device has left
- * its driver, so refuse before writing anything. The unsafe no-IOMMU mode
- * (CONFIG_VFIO_NOIOMMU) makes vfio create a group at probe time; without
- * the vfio module loaded (a dry run) there is no telling. */
-static int check_vfio_group(const struct devbind_opts *o, const struct dev_info *devs, size_t n)
+ * its driver, so refuse it before writing anything. The unsafe no-IOMMU
+ * mode (CONFIG_VFIO_NOIOMMU) makes vfio create a group at probe time; it is
+ * off unless vfio's parameter says otherwise (with vfio not loaded yet, as
+ * in a dry run, it is taken to be off, its default). Devices that cannot be
+ * taken are marked in skip. */
+static int check_vfio_group(const struct devbind_opts *o, const struct dev_info *devs, size_t n,
+			    bool *skip)
 {
 	char mode[16] = "";
 	int rc = TOOL_EXIT_OK;
 
-	if (upcie_sysfs_exists(o->sysfs, "module/vfio"))
-		return TOOL_EXIT_OK;
 	if (!upcie_sysfs_read_str(o->sysfs, mode, sizeof(mode),
 				  "module/vfio/parameters/enable_unsafe_noiommu_mode") &&
 	    (mode[0] == 'Y' || mode[0] == '1'))
 		return TOOL_EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
-		if (devs[i].group >= 0 || !strcmp(devs[i].driver, "vfio-pci"))
+		if (skip[i] || devs[i].group >= 0 || !strcmp(devs[i].driver, "vfio-pci"))
 			continue;
 		tool_err("%s: no IOMMU group, so vfio-pci cannot take it: the IOMMU is off or "
 			 "missing (enable VT-d/AMD-Vi and boot with intel_iommu=on or "
 			 "amd_iommu=on), or bind uio_pci_generic instead",
 			 devs[i].bdf);
+		skip[i] = true;
 		rc = TOOL_EXIT_SYSTEM;
 	}
 	return rc;
@@ -395,20 +437,29 @@ static int give_to_user(const struct devbind_opts *o, const struct dev_info *d, 
 
 int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_info *devs, size_t n)
 {
+	bool *skip = skip_new(n);
 	char rel[PATH_MAX];
-	int rc, ret = TOOL_EXIT_OK;
+	int rc, ret;
 
-	rc = check_safe(o, devs, n, driver);
-	if (!rc)
-		rc = ensure_driver(o, driver);
-	if (!rc && !strcmp(driver, "vfio-pci"))
-		rc = check_vfio_group(o, devs, n);
-	if (rc)
-		return rc;
+	/* Each device is checked on its own: one refused (or without an IOMMU
+	 * group) is reported and left alone, the others go ahead. */
+	ret = check_safe(o, devs, n, driver, skip);
+	rc = ensure_driver(o, driver);
+	if (rc) {
+		/* A dry run goes on to report what else the real run would hit. */
+		if (o->dry_run && !strcmp(driver, "vfio-pci"))
+			check_vfio_group(o, devs, n, skip);
+		free(skip);
+		return worst(ret, rc);
+	}
+	if (!strcmp(driver, "vfio-pci"))
+		ret = worst(ret, check_vfio_group(o, devs, n, skip));
 	for (size_t i = 0; i < n; i++) {
 		struct dev_info *d = &devs[i];
 		char old[64];
 
+		if (skip[i])
+			continue;
 		if (!strcmp(driver, "vfio-pci"))
 			warn_group(d, devs, n);
 		snprintf(old, sizeof(old), "%s", d->driver[0] ? d->driver : "no driver");
@@ -442,7 +493,7 @@ int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_in
 		if (!rc && !strcmp(driver, "uio_pci_generic"))
 			rc = set_bus_master(o, d);
 		if (rc) {
-			ret = rc;
+			ret = worst(ret, rc);
 			continue;
 		}
 		if (!strcmp(d->driver, driver))
@@ -450,11 +501,10 @@ int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_in
 		else
 			printf("%s: %s -> %s%s\n", d->bdf, old, driver,
 			       o->dry_run ? " (dry run)" : "");
-		if (o->user) {
-			rc = give_to_user(o, d, driver);
-			ret = rc ? rc : ret;
-		}
+		if (o->user)
+			ret = worst(ret, give_to_user(o, d, driver));
 	}
+	free(skip);
 	/* A warning only: the bind is done, the user may still raise the limit. */
 	if (o->user && !strcmp(driver, "vfio-pci"))
 		tool_memlock_check(o->etc, o->sysfs, o->user);
@@ -482,19 +532,20 @@ static int unbind_one(const struct devbind_opts *o, const struct dev_info *d)
 
 int devbind_unbind(const struct devbind_opts *o, struct dev_info *devs, size_t n)
 {
-	int rc, ret = TOOL_EXIT_OK;
+	bool *skip = skip_new(n);
+	int rc, ret;
 
-	rc = check_safe(o, devs, n, NULL);
-	if (rc)
-		return rc;
+	ret = check_safe(o, devs, n, NULL, skip);
 	for (size_t i = 0; i < n; i++) {
 		struct dev_info *d = &devs[i];
 
+		if (skip[i])
+			continue;
 		rc = clear_override(o, d);
 		if (!rc && d->driver[0])
 			rc = unbind_one(o, d);
 		if (rc) {
-			ret = rc;
+			ret = worst(ret, rc);
 			continue;
 		}
 		if (d->driver[0])
@@ -503,29 +554,31 @@ int devbind_unbind(const struct devbind_opts *o, struct dev_info *devs, size_t n
 		else
 			printf("%s: no driver bound\n", d->bdf);
 	}
+	free(skip);
 	return ret;
 }
 
 int devbind_restore(const struct devbind_opts *o, struct dev_info *devs, size_t n)
 {
+	bool *skip = skip_new(n);
 	int rc, ret = TOOL_EXIT_OK;
 
 	/* Only the devices restore moves: those not on a kernel driver. */
 	for (size_t i = 0; i < n; i++)
-		if ((!devs[i].driver[0] || drv_is_user(devs[i].driver)) &&
-		    check_safe(o, &devs[i], 1, NULL))
-			ret = TOOL_EXIT_SAFETY;
-	if (ret)
-		return ret;
+		if (!devs[i].driver[0] || drv_is_user(devs[i].driver))
+			ret = worst(ret, check_safe(o, &devs[i], 1, NULL, &skip[i]));
 	for (size_t i = 0; i < n; i++) {
 		struct dev_info *d = &devs[i];
 		char kdrv[64] = "";
+
+		if (skip[i])
+			continue;
 
 		if (d->driver[0] && !drv_is_user(d->driver)) {
 			rc = clear_override(o, d);
 			if (!rc)
 				printf("%s: already on kernel driver %s\n", d->bdf, d->driver);
-			ret = rc ? rc : ret;
+			ret = worst(ret, rc);
 			continue;
 		}
 		rc = clear_override(o, d);
@@ -541,11 +594,12 @@ int devbind_restore(const struct devbind_opts *o, struct dev_info *devs, size_t 
 			rc = TOOL_EXIT_SYSTEM;
 		}
 		if (rc) {
-			ret = rc;
+			ret = worst(ret, rc);
 			continue;
 		}
 		printf("%s: %s -> %s\n", d->bdf, d->driver[0] ? d->driver : "no driver",
 		       o->dry_run ? "kernel default (dry run)" : kdrv);
 	}
+	free(skip);
 	return ret;
 }

@@ -54,12 +54,20 @@ _devbind()
 		COMPREPLY=($(compgen -u -- "$cur"))
 		return
 		;;
+	--allow | --deny)
+		for ((i = 1; i < cword; i++)); do
+			[ "${words[i]}" = --sysfs-root ] && root=${words[i + 1]}
+		done
+		COMPREPLY=($(compgen -W "$(_devbind_devices "$root" | grep -v all-nvme)" -- "$cur"))
+		_devbind_colon_trim
+		return
+		;;
 	esac
 
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
 		--sysfs-root) root=${words[i + 1]} ;;
-		list | status | bind | unbind | restore | persist | unpersist)
+		list | status | bind | unbind | restore | persist | unpersist | list-persisted)
 			[ -z "$cmd" ] && cmd=${words[i]}
 			;;
 		esac
@@ -67,12 +75,14 @@ _devbind()
 
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W '--all --json --force --dry-run --timeout --user
-			--sysfs-root --proc-root --dev-root --etc-root --modules-dir --help' -- "$cur"))
+			--allow --deny --sysfs-root --proc-root --dev-root --etc-root --modules-dir
+			--help' -- "$cur"))
 		return
 	fi
 	case $cmd in
 	"")
-		COMPREPLY=($(compgen -W 'list status bind unbind restore persist unpersist' -- "$cur"))
+		COMPREPLY=($(compgen -W 'list status bind unbind restore persist unpersist
+			list-persisted' -- "$cur"))
 		;;
 	bind | persist)
 		if [ "${words[cword - 1]}" = "$cmd" ]; then

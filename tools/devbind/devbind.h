@@ -13,7 +13,8 @@
  *          IOMMU groups and their /dev/vfio permissions, hugepages per
  *          node, a user's memlock limit.
  * persist.c bindings that survive a reboot: a udev rule and a systemd unit
- *          generated from one file per device under /etc/upcie/devbind.d.
+ *          generated from one file per device under /etc/upcie/devbind.d;
+ *          list-persisted shows them.
  * main.c   command line, the list printers, exit codes.
  *
  * Everything reads and writes through the library's sysfs helpers, rooted
@@ -37,8 +38,22 @@ struct devbind_opts {
 	const char *modules_dir; /* NULL: /lib/modules/$(uname -r) */
 	const char *etc;	 /* NULL: /etc (persist's files, limits.conf) */
 	bool all, json, force, dry_run;
-	unsigned timeout_ms;	      /* bounded wait for a bind to show */
-	const struct tool_user *user; /* --user: who gets the device; NULL: none */
+	unsigned timeout_ms;			   /* bounded wait for a bind to show */
+	const struct tool_user *user;		   /* --user: who gets the device; NULL: none */
+	const struct devbind_filter *allow, *deny; /* for all-nvme, vendor:device */
+};
+
+/*
+ * --allow / --deny (or UPCIE_DEVBIND_ALLOW / _DENY): which devices the
+ * wildcard forms of DEVICE (all-nvme, vendor:device) may pick. A device
+ * named by its address is never filtered.
+ */
+struct devbind_filter {
+	const char *from; /* "--deny", "UPCIE_DEVBIND_DENY", ... for messages */
+	struct upcie_pci_addr *addrs;
+	size_t naddrs;
+	uint32_t *ids; /* vendor << 16 | device */
+	size_t nids;
 };
 
 struct strlist {
@@ -64,6 +79,7 @@ struct dev_info {
 	struct strlist blocks;	      /* namespaces' block devices: "nvme0n1" */
 	struct strlist reasons;	      /* why it is in use; empty when it is not */
 	struct strlist users;	      /* processes driving it through uio or vfio */
+	struct strlist netifs;	      /* its network interfaces: "eth0" */
 	char vendor_name[128];
 	char device_name[256];
 	char class_name[128];
@@ -97,6 +113,8 @@ enum drv_state {
 };
 const char *drv_state_name(enum drv_state s);
 enum drv_state drv_state(const struct devbind_opts *o, const char *driver);
+/* Where modules are looked for: --modules-dir, else /lib/modules/$(uname -r). */
+void drv_modules_dir(const struct devbind_opts *o, char *dir, size_t len);
 
 /* The drivers devbind knows how to bind; NULL for anything else. */
 const char *drv_normalize(const char *name);
@@ -112,6 +130,7 @@ int devbind_persist(const struct devbind_opts *o, const char *driver, const stru
 		    size_t n);
 /* addrs: PCI addresses as given, or NULL for every persisted device. */
 int devbind_unpersist(const struct devbind_opts *o, char **addrs, size_t n);
+int devbind_list_persisted(const struct devbind_opts *o);
 
 /* bind.c; each returns a TOOL_EXIT_* code. */
 int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_info *devs, size_t n);

@@ -22,6 +22,7 @@ static const char usage_text[] =
     "       devbind [options] restore DEVICE...\n"
     "       devbind [options] persist [--user NAME] DRIVER DEVICE...\n"
     "       devbind [options] unpersist DEVICE...|all\n"
+    "       devbind [options] list-persisted [--json]\n"
     "\n"
     "Commands:\n"
     "  list      NVMe controllers (every PCI function with --all): ids and names,\n"
@@ -38,15 +39,27 @@ static const char usage_text[] =
     "  persist   keep DEVICE on DRIVER across reboots: a udev rule and a\n"
     "            systemd unit (upcie-devbind.service) under /etc\n"
     "  unpersist drop persisted bindings (the devices stay where they are)\n"
+    "  list-persisted  the persisted bindings: device, driver, user, and the\n"
+    "            driver the device has now\n"
     "\n"
     "DEVICE: a PCI address (0000:01:00.0 or 01:00.0), vendor:device (8086:0953,\n"
-    "every match) or all-nvme.\n"
+    "every match) or all-nvme. A device in use (a mounted or held block device,\n"
+    "a network interface that is up or routed, a process driving it) is\n"
+    "refused and the others go ahead.\n"
     "\n"
     "Options:\n"
     "  --all              list every PCI function, not only NVMe controllers\n"
-    "  --json             list as JSON\n"
+    "  --json             list, status and list-persisted as JSON\n"
     "  --force            unbind or rebind a device even if it is in use\n"
-    "  --dry-run          print the sysfs writes (path and value), do none\n"
+    "  --dry-run          print the sysfs writes (path and value), do none; report\n"
+    "                     what the real run would hit (a driver module that is\n"
+    "                     not there, no IOMMU group, a device in use)\n"
+    "  --allow LIST       all-nvme and vendor:device pick only these devices\n"
+    "  --deny LIST        all-nvme and vendor:device never pick these devices;\n"
+    "                     LIST: PCI addresses and vendor:device pairs, separated\n"
+    "                     by commas or blanks; default: $UPCIE_DEVBIND_ALLOW and\n"
+    "                     $UPCIE_DEVBIND_DENY. A device named by its address is\n"
+    "                     not filtered\n"
     "  --timeout SEC      how long to wait for a bind to show (default 5)\n"
     "  --user NAME        bind: give NAME the vfio group device (chown\n"
     "                     /dev/vfio/GROUP) and check NAME's RLIMIT_MEMLOCK\n"
@@ -60,7 +73,8 @@ static const char usage_text[] =
     "  -h, --help         this text\n"
     "\n"
     "Exit status: 0 ok, 1 usage error, 2 device or system error,\n"
-    "3 refused for safety (device in use; --force overrides).\n";
+    "3 refused for safety (a device in use; --force overrides). When some devices\n"
+    "are refused and others are not, the others are done and the exit is 3.\n";
 
 /* --- resolving DEVICE arguments ----------------------------------------- */
 
@@ -70,9 +84,11 @@ struct addr_set {
 	/* vendor:device or class filter while walking */
 	int vendor, device;
 	bool nvme_only;
-	size_t matched;
+	size_t matched, kept; /* by the pattern; of them, past --allow/--deny */
 	const struct devbind_opts *o;
 };
+
+static bool parse_vendor_device(const char *s, int *ven, int *dev);
 
 static void set_add(struct addr_set *s, const struct upcie_pci_addr *a)
 {
@@ -88,19 +104,94 @@ static void set_add(struct addr_set *s, const struct upcie_pci_addr *a)
 	s->v[s->n++] = *a;
 }
 
+static bool filter_has(const struct devbind_filter *f, const struct upcie_pci_addr *a, uint16_t ven,
+		       uint16_t dev)
+{
+	for (size_t i = 0; i < f->naddrs; i++)
+		if (!memcmp(&f->addrs[i], a, sizeof(*a)))
+			return true;
+	for (size_t i = 0; i < f->nids; i++)
+		if (f->ids[i] == ((uint32_t)ven << 16 | dev))
+			return true;
+	return false;
+}
+
 static int match_cb(const struct upcie_pci_addr *a, void *arg)
 {
 	struct addr_set *s = arg;
+	const struct devbind_opts *o = s->o;
+	char bdf[UPCIE_PCI_ADDR_STRLEN];
 	uint16_t ven, dev;
 	uint32_t cls;
 
-	if (upcie_sysfs_pci_ids(s->o->sysfs, a, &ven, &dev, &cls))
+	if (upcie_sysfs_pci_ids(o->sysfs, a, &ven, &dev, &cls))
 		return 0;
 	if (s->nvme_only ? (cls >> 8) != CLASS_NVME : (ven != s->vendor || dev != s->device))
 		return 0;
-	set_add(s, a);
 	s->matched++;
+	upcie_pci_addr_format(a, bdf, sizeof(bdf));
+	if (o->deny && filter_has(o->deny, a, ven, dev)) {
+		printf("%s: skipped (%s)\n", bdf, o->deny->from);
+		return 0;
+	}
+	if (o->allow && !filter_has(o->allow, a, ven, dev)) {
+		printf("%s: skipped (not in %s)\n", bdf, o->allow->from);
+		return 0;
+	}
+	set_add(s, a);
+	s->kept++;
 	return 0;
+}
+
+/*
+ * A --allow / --deny list (or its variable): PCI addresses and
+ * vendor:device pairs separated by commas or blanks. NULL text: no list.
+ */
+static int filter_parse(const char *from, const char *text, struct devbind_filter *f)
+{
+	char *copy, *tok, *save = NULL;
+
+	memset(f, 0, sizeof(*f));
+	f->from = from;
+	copy = strdup(text);
+	if (!copy)
+		tool_die_errno();
+	for (tok = strtok_r(copy, ", \t\n", &save); tok; tok = strtok_r(NULL, ", \t\n", &save)) {
+		struct upcie_pci_addr a;
+		int ven, dev;
+
+		if (parse_vendor_device(tok, &ven, &dev)) {
+			uint32_t *v = realloc(f->ids, (f->nids + 1) * sizeof(*v));
+
+			if (!v)
+				tool_die_errno();
+			f->ids = v;
+			f->ids[f->nids++] = (uint32_t)ven << 16 | (uint32_t)dev;
+		} else if (!upcie_pci_addr_parse(tok, &a)) {
+			struct upcie_pci_addr *v = realloc(f->addrs, (f->naddrs + 1) * sizeof(*v));
+
+			if (!v)
+				tool_die_errno();
+			f->addrs = v;
+			f->addrs[f->naddrs++] = a;
+		} else {
+			tool_err("%s: '%s' is not a PCI address or vendor:device (give "
+				 "0000:01:00.0, 01:00.0 or 8086:0953, separated by commas)",
+				 from, tok);
+			free(copy);
+			free(f->addrs);
+			free(f->ids);
+			return TOOL_EXIT_USAGE;
+		}
+	}
+	free(copy);
+	return TOOL_EXIT_OK;
+}
+
+static void filter_free(struct devbind_filter *f)
+{
+	free(f->addrs);
+	free(f->ids);
 }
 
 /* "8086:0953": exactly four hex digits on each side. */
@@ -130,7 +221,7 @@ static int resolve(const struct devbind_opts *o, char **specs, int n, struct dev
 		struct upcie_pci_addr a;
 		const char *spec = specs[i];
 
-		s.matched = 0;
+		s.matched = s.kept = 0;
 		if (!strcmp(spec, "all-nvme")) {
 			s.nvme_only = true;
 		} else if (parse_vendor_device(spec, &s.vendor, &s.device)) {
@@ -162,6 +253,12 @@ static int resolve(const struct devbind_opts *o, char **specs, int n, struct dev
 		}
 		if (!s.matched) {
 			tool_err("no PCI device matches '%s'; see devbind list --all", spec);
+			free(s.v);
+			return TOOL_EXIT_SYSTEM;
+		}
+		if (!s.kept) {
+			tool_err("'%s': every %s it matches is excluded by the allow/deny lists",
+				 spec, s.nvme_only ? "NVMe controller" : "PCI device");
 			free(s.v);
 			return TOOL_EXIT_SYSTEM;
 		}
@@ -275,6 +372,10 @@ static void list_json(const struct devbind_opts *o, const struct list_ctx *l)
 		tool_json_arr(&j, "block_devices");
 		for (size_t b = 0; b < d->blocks.n; b++)
 			tool_json_str(&j, NULL, d->blocks.v[b]);
+		tool_json_arr_end(&j);
+		tool_json_arr(&j, "network_interfaces");
+		for (size_t b = 0; b < d->netifs.n; b++)
+			tool_json_str(&j, NULL, d->netifs.v[b]);
 		tool_json_arr_end(&j);
 		tool_json_bool(&j, "in_use", dev_in_use(d));
 		tool_json_arr(&j, "in_use_reasons");
@@ -400,7 +501,12 @@ enum {
 	OPT_DEV,
 	OPT_USER,
 	OPT_ETC,
+	OPT_ALLOW,
+	OPT_DENY,
 };
+
+static int run_devices(const struct devbind_opts *o, const char *cmd, const char *driver,
+		       char **specs, int nspecs);
 
 int main(int argc, char **argv)
 {
@@ -413,14 +519,15 @@ int main(int argc, char **argv)
 	    {"dev-root", required_argument, NULL, OPT_DEV},
 	    {"user", required_argument, NULL, OPT_USER},
 	    {"etc-root", required_argument, NULL, OPT_ETC},
+	    {"allow", required_argument, NULL, OPT_ALLOW},
+	    {"deny", required_argument, NULL, OPT_DENY},
 	    TOOL_LONGOPTS_COMMON,
 	};
 	struct devbind_opts o = {.timeout_ms = 5000};
-	const char *user_name = NULL;
+	const char *user_name = NULL, *allow_arg = NULL, *deny_arg = NULL;
+	struct devbind_filter allow, deny;
 	struct tool_user user;
-	struct dev_info *devs = NULL;
 	const char *cmd, *driver = NULL;
-	size_t ndevs = 0;
 	uint64_t secs;
 	int c, rc;
 
@@ -455,12 +562,18 @@ int main(int argc, char **argv)
 		case OPT_ETC:
 			o.etc = optarg;
 			break;
+		case OPT_ALLOW:
+			allow_arg = optarg;
+			break;
+		case OPT_DENY:
+			deny_arg = optarg;
+			break;
 		}
 	}
 	cmd = tool_command(argc, argv);
 	if (strcmp(cmd, "list") && strcmp(cmd, "status") && strcmp(cmd, "bind") &&
 	    strcmp(cmd, "unbind") && strcmp(cmd, "restore") && strcmp(cmd, "persist") &&
-	    strcmp(cmd, "unpersist"))
+	    strcmp(cmd, "unpersist") && strcmp(cmd, "list-persisted"))
 		return tool_usage("unknown command '%s'", cmd);
 	if (user_name) {
 		if (strcmp(cmd, "bind") && strcmp(cmd, "status") && strcmp(cmd, "persist"))
@@ -471,6 +584,17 @@ int main(int argc, char **argv)
 			return TOOL_EXIT_USAGE;
 		}
 		o.user = &user;
+	}
+	if ((allow_arg || deny_arg) &&
+	    (!strcmp(cmd, "list") || !strcmp(cmd, "status") || !strcmp(cmd, "list-persisted") ||
+	     !strcmp(cmd, "unpersist")))
+		return tool_usage("--allow and --deny pick devices for bind, unbind, restore and "
+				  "persist, not for %s",
+				  cmd);
+	if (!strcmp(cmd, "list-persisted")) {
+		if (optind < argc)
+			return tool_usage("%s takes no arguments", cmd);
+		return devbind_list_persisted(&o);
 	}
 	if (!strcmp(cmd, "list") || !strcmp(cmd, "status")) {
 		if (optind < argc)
@@ -508,8 +632,47 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return tool_usage("%s needs at least one DEVICE", cmd);
+	/* The options win over the variables. */
+	if (!allow_arg && (allow_arg = getenv("UPCIE_DEVBIND_ALLOW")) && *allow_arg)
+		allow.from = "UPCIE_DEVBIND_ALLOW";
+	else
+		allow.from = "--allow";
+	if (!deny_arg && (deny_arg = getenv("UPCIE_DEVBIND_DENY")) && *deny_arg)
+		deny.from = "UPCIE_DEVBIND_DENY";
+	else
+		deny.from = "--deny";
+	if (allow_arg && *allow_arg) {
+		if (filter_parse(allow.from, allow_arg, &allow))
+			return TOOL_EXIT_USAGE;
+		o.allow = &allow;
+	}
+	if (deny_arg && *deny_arg) {
+		if (filter_parse(deny.from, deny_arg, &deny)) {
+			if (o.allow)
+				filter_free(&allow);
+			return TOOL_EXIT_USAGE;
+		}
+		o.deny = &deny;
+	}
+	rc = run_devices(&o, cmd, driver, argv + optind, argc - optind);
+	if (o.allow)
+		filter_free(&allow);
+	if (o.deny)
+		filter_free(&deny);
+	return rc;
+}
+
+/* bind, unbind, restore and persist on the devices given. */
+static int run_devices(const struct devbind_opts *o_, const char *cmd, const char *driver,
+		       char **specs, int nspecs)
+{
+	const struct devbind_opts o = *o_;
+	struct dev_info *devs = NULL;
+	size_t ndevs = 0;
+	int rc;
+
 	if (!strcmp(cmd, "persist")) {
-		rc = resolve(&o, argv + optind, argc - optind, &devs, &ndevs);
+		rc = resolve(&o, specs, nspecs, &devs, &ndevs);
 		if (!rc)
 			rc = devbind_persist(&o, driver, devs, ndevs);
 		free_devs(devs, ndevs);
@@ -522,7 +685,7 @@ int main(int argc, char **argv)
 			 cmd);
 		return TOOL_EXIT_SYSTEM;
 	}
-	rc = resolve(&o, argv + optind, argc - optind, &devs, &ndevs);
+	rc = resolve(&o, specs, nspecs, &devs, &ndevs);
 	if (rc)
 		return rc;
 	if (driver)

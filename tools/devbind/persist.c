@@ -15,7 +15,9 @@
  *       built in or loaded from the initramfs), loads vfio-pci, refuses a
  *       device in use, and with a user chowns /dev/vfio/GROUP again.
  *
- * The unit calls the devbind that wrote it (/proc/self/exe).
+ * The unit runs the installed devbind (DEVBIND_INSTALLED, from the build's
+ * prefix and bindir), never the binary that wrote it: that may be a build
+ * tree, gone or stale by the next boot.
  */
 #include <errno.h>
 #include <limits.h>
@@ -27,6 +29,10 @@
 #include "sysfs.h"
 
 #include "devbind.h"
+
+#ifndef DEVBIND_INSTALLED
+#error "DEVBIND_INSTALLED: the installed devbind's path, set by meson"
+#endif
 
 #define PERSIST_DIR "upcie/devbind.d"
 #define RULES_FILE  "udev/rules.d/70-upcie-devbind.rules"
@@ -99,7 +105,11 @@ static int regenerate(const struct devbind_opts *o, const struct entries *e)
 		}
 		return TOOL_EXIT_OK;
 	}
-	tool_self_exe(self, sizeof(self), "devbind");
+	snprintf(self, sizeof(self), "%s", DEVBIND_INSTALLED);
+	if (!o->dry_run && access(self, X_OK))
+		tool_warn("the unit runs %s, which is not installed (yet): install devbind "
+			  "there before the next boot",
+			  self);
 	rf = open_memstream(&r, &rn);
 	uf = open_memstream(&u, &un);
 	if (!rf || !uf)
@@ -292,4 +302,69 @@ int devbind_unpersist(const struct devbind_opts *o, char **addrs, size_t n)
 	free(bdfs);
 	free(e.v);
 	return rc;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->bdf, ((const struct entry *)b)->bdf);
+}
+
+int devbind_list_persisted(const struct devbind_opts *o)
+{
+	static const char *const hdr[] = {"BDF", "PERSISTED", "USER", "DRIVER NOW"};
+	struct tool_table *t;
+	struct tool_json j;
+	struct entries e;
+	char(*now)[64];
+
+	if (read_entries(o, &e))
+		return TOOL_EXIT_SYSTEM;
+	if (e.n)
+		qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
+	now = calloc(e.n ? e.n : 1, sizeof(*now));
+	if (!now)
+		tool_die_errno();
+	/* The driver each device has now: "" unbound, "?" no such device. */
+	for (size_t i = 0; i < e.n; i++) {
+		struct upcie_pci_addr a;
+
+		if (upcie_pci_addr_parse(e.v[i].bdf, &a) ||
+		    upcie_sysfs_pci_driver(o->sysfs, &a, now[i], sizeof(now[i])))
+			snprintf(now[i], sizeof(now[i]), "?");
+	}
+	if (o->json) {
+		tool_json_init(&j, stdout);
+		tool_json_obj(&j, NULL);
+		tool_json_arr(&j, "persisted");
+		for (size_t i = 0; i < e.n; i++) {
+			tool_json_obj(&j, NULL);
+			tool_json_str(&j, "bdf", e.v[i].bdf);
+			tool_json_str(&j, "driver", e.v[i].driver);
+			tool_json_str(&j, "user", e.v[i].user[0] ? e.v[i].user : NULL);
+			tool_json_str(&j, "current_driver",
+				      now[i][0] && strcmp(now[i], "?") ? now[i] : NULL);
+			tool_json_bool(&j, "present", strcmp(now[i], "?") != 0);
+			tool_json_obj_end(&j);
+		}
+		tool_json_arr_end(&j);
+		tool_json_obj_end(&j);
+		tool_json_done(&j);
+	} else if (!e.n) {
+		printf("no persisted bindings (devbind persist DRIVER DEVICE adds one)\n");
+	} else {
+		t = tool_table_new(4, hdr);
+		for (size_t i = 0; i < e.n; i++) {
+			const char *cells[4] = {e.v[i].bdf, e.v[i].driver,
+						e.v[i].user[0] ? e.v[i].user : NULL,
+						!now[i][0]	       ? "none"
+						: !strcmp(now[i], "?") ? "(no such device)"
+								       : now[i]};
+			tool_table_add(t, cells);
+		}
+		tool_table_print(t, stdout, "");
+		tool_table_free(t);
+	}
+	free(now);
+	free(e.v);
+	return TOOL_EXIT_OK;
 }

@@ -214,10 +214,21 @@ static bool modules_file_has(const char *dir, const char *file, const char *mod)
 	return found;
 }
 
+void drv_modules_dir(const struct devbind_opts *o, char *dir, size_t len)
+{
+	struct utsname u;
+
+	if (o->modules_dir)
+		snprintf(dir, len, "%s", o->modules_dir);
+	else if (uname(&u))
+		snprintf(dir, len, "/lib/modules");
+	else
+		snprintf(dir, len, "/lib/modules/%s", u.release);
+}
+
 enum drv_state drv_state(const struct devbind_opts *o, const char *driver)
 {
 	char mod[64], dir[PATH_MAX];
-	struct utsname u;
 
 	snprintf(mod, sizeof(mod), "%s", driver);
 	underscores(mod);
@@ -225,13 +236,7 @@ enum drv_state drv_state(const struct devbind_opts *o, const char *driver)
 	if (!upcie_sysfs_exists(o->sysfs, "bus/pci/drivers/%s", driver) ||
 	    !upcie_sysfs_exists(o->sysfs, "module/%s", mod))
 		return DRV_LOADED;
-	if (o->modules_dir) {
-		snprintf(dir, sizeof(dir), "%s", o->modules_dir);
-	} else {
-		if (uname(&u))
-			return DRV_MISSING;
-		snprintf(dir, sizeof(dir), "/lib/modules/%s", u.release);
-	}
+	drv_modules_dir(o, dir, sizeof(dir));
 	if (modules_file_has(dir, "modules.builtin", mod))
 		return DRV_BUILTIN;
 	if (modules_file_has(dir, "modules.dep", mod))
@@ -646,6 +651,72 @@ static void check_in_use(const struct devbind_opts *o, struct dev_info *d)
 	strlist_free(&all.devnos);
 }
 
+/* --- network interfaces -------------------------------------------------- */
+
+#define IFF_UP_FLAG 0x1 /* IFF_UP in <linux/if.h>: administratively up */
+
+/* Is iface named in a route table of <proc>/net (IPv4: the first column,
+ * IPv6: the last)? */
+static bool has_route(const struct devbind_opts *o, const char *iface, const char *table, bool last)
+{
+	char path[PATH_MAX], *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+	FILE *f;
+
+	if (upcie_sysfs_path(proc_root(o), path, sizeof(path), "net/%s", table))
+		return false;
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		char *tok, *save = NULL, *want = NULL;
+
+		for (tok = strtok_r(line, " \t\n", &save); tok;
+		     tok = strtok_r(NULL, " \t\n", &save)) {
+			if (!want || last)
+				want = tok;
+			if (!last)
+				break;
+		}
+		found = want && !strcmp(want, iface);
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+static int net_cb(const char *name, void *arg)
+{
+	struct ctx *c = arg;
+	const struct devbind_opts *o = c->o;
+	struct dev_info *d = c->d;
+	char state[32] = "";
+	uint64_t flags = 0;
+
+	strlist_add(&d->netifs, "%s", name);
+	if (upcie_sysfs_read_str(o->sysfs, state, sizeof(state),
+				 "bus/pci/devices/%s/net/%s/operstate", d->bdf, name))
+		state[0] = '\0';
+	if (upcie_sysfs_read_u64(o->sysfs, &flags, "bus/pci/devices/%s/net/%s/flags", d->bdf, name))
+		flags = 0;
+	if (!strcmp(state, "up") || (flags & IFF_UP_FLAG))
+		strlist_add(&d->reasons, "network interface %s is up", name);
+	/* dpdk-devbind's test: a routed interface carries traffic (an ssh session). */
+	if (has_route(o, name, "route", false) || has_route(o, name, "ipv6_route", true))
+		strlist_add(&d->reasons, "network interface %s has routes", name);
+	return 0;
+}
+
+/* A network function whose interface is up or routed: taking it away cuts
+ * the machine's traffic on it (perhaps the session running this). */
+static void check_net(const struct devbind_opts *o, struct dev_info *d)
+{
+	struct ctx c = {.o = o, .d = d};
+
+	upcie_sysfs_dir_foreach(o->sysfs, net_cb, &c, "bus/pci/devices/%s/net", d->bdf);
+}
+
 /* --- IOMMU group --------------------------------------------------------- */
 
 static int member_cb(const char *name, void *arg)
@@ -864,6 +935,7 @@ int dev_info_get(const struct devbind_opts *o, const struct upcie_pci_addr *addr
 					d->group);
 	find_disks(o, d);
 	check_in_use(o, d);
+	check_net(o, d);
 	if (drv_is_user(d->driver))
 		find_users(o, d);
 	return 0;
@@ -876,4 +948,5 @@ void dev_info_free(struct dev_info *d)
 	strlist_free(&d->blocks);
 	strlist_free(&d->reasons);
 	strlist_free(&d->users);
+	strlist_free(&d->netifs);
 }

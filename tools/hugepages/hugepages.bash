@@ -64,7 +64,8 @@ _hugepages()
 		info) opts+=' --json' ;;
 		setup) opts+=' --count --mem --size --node --persist --dry-run --etc-root' ;;
 		clear) opts+=' --size --persist --dry-run --etc-root' ;;
-		mount) opts+=' --size --user --etc-root' ;;
+		mount) opts+=' --size --user --etc-root --dry-run' ;;
+		umount) opts+=' --dry-run' ;;
 		esac
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		return

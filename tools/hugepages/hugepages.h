@@ -33,7 +33,7 @@ struct hp_opts {
 	const char *etc;   /* NULL: /etc (--persist's files, limits.conf) */
 	bool json;
 	bool persist;		      /* setup/clear --persist */
-	bool dry_run;		      /* --persist: show the files only */
+	bool dry_run;		      /* --persist, mount, umount: show, do nothing */
 	const struct tool_user *user; /* mount --user */
 };
 

@@ -20,8 +20,8 @@ static const char usage_text[] =
     "       hugepages [options] setup (--count N | --mem SIZE) [--size S] [--node N]\n"
     "                 [--persist [--dry-run]]\n"
     "       hugepages [options] clear [--size S] [--persist [--dry-run]]\n"
-    "       hugepages [options] mount [DIR] [--size S] [--user NAME]\n"
-    "       hugepages [options] umount [DIR]\n"
+    "       hugepages [options] mount [DIR] [--size S] [--user NAME] [--dry-run]\n"
+    "       hugepages [options] umount [DIR] [--dry-run]\n"
     "\n"
     "Commands:\n"
     "  info     page sizes the kernel offers with total, free, reserved and\n"
@@ -42,7 +42,9 @@ static const char usage_text[] =
     "  --json             info as JSON\n"
     "  --persist          setup: the same pool at every boot (/etc/sysctl.d for\n"
     "                     the default size, else a systemd unit); clear: remove it\n"
-    "  --dry-run          with --persist: show the files, change nothing\n"
+    "  --dry-run          with --persist: show the files; mount, umount: show\n"
+    "                     the mkdir, mount or umount (no root needed); change\n"
+    "                     nothing\n"
     "  --etc-root DIR     --persist's files and limits.conf under DIR, not /etc\n"
     "  --user NAME        mount: owner of the mount; checks NAME's RLIMIT_MEMLOCK\n"
     "                     against the hugepage pool\n"
@@ -502,8 +504,9 @@ int main(int argc, char **argv)
 		return tool_usage("unexpected argument '%s'", dir);
 	if (o.persist && strcmp(cmd, "setup") && strcmp(cmd, "clear"))
 		return tool_usage("--persist applies to setup and clear, not to %s", cmd);
-	if (o.dry_run && !o.persist)
-		return tool_usage("--dry-run shows --persist's files; it needs --persist%s", "");
+	if (o.dry_run && !o.persist && strcmp(cmd, "mount") && strcmp(cmd, "umount"))
+		return tool_usage("--dry-run applies to mount, umount and --persist, not to %s",
+				  cmd);
 	if (o.persist && o.sysfs && !o.etc)
 		return tool_usage("--persist with a fake --sysfs-root needs --etc-root too%s", "");
 	if (user_name) {

@@ -84,7 +84,10 @@ int hp_cmd_mount(const struct hp_opts *o, const char *dir, const char *size_arg)
 		hp_fmt_kb(st.mount_kb[idx], have, sizeof(have));
 		if (st.mount_kb[idx] == kb) {
 			printf("%s: hugetlbfs with %s pages is already mounted there\n", dir, sz);
-			if (o->user)
+			if (o->user && o->dry_run)
+				printf("dry-run: chown %s:%s %s\n", o->user->name,
+				       tool_gid_name(o->user->gid), dir);
+			else if (o->user)
 				rc = give_to_user(o, dir);
 		} else {
 			tool_err("%s already has a hugetlbfs mount with %s pages; umount it first "
@@ -99,6 +102,18 @@ int hp_cmd_mount(const struct hp_opts *o, const char *dir, const char *size_arg)
 		rc = TOOL_EXIT_SAFETY;
 		goto out;
 	}
+	if (o->user)
+		snprintf(data, sizeof(data), "pagesize=%lluK,uid=%u,gid=%u,mode=0700",
+			 (unsigned long long)kb, (unsigned)o->user->uid, (unsigned)o->user->gid);
+	else
+		snprintf(data, sizeof(data), "pagesize=%lluK", (unsigned long long)kb);
+	if (o->dry_run) {
+		/* What the real run would do; its root check is the only thing skipped. */
+		if (access(dir, F_OK))
+			printf("dry-run: mkdir -p %s\n", dir);
+		printf("dry-run: mount -t hugetlbfs -o %s hugetlbfs %s\n", data, dir);
+		goto out;
+	}
 	rc = hp_need_root(o, "mounting hugetlbfs", true);
 	if (rc)
 		goto out;
@@ -108,11 +123,6 @@ int hp_cmd_mount(const struct hp_opts *o, const char *dir, const char *size_arg)
 		rc = TOOL_EXIT_SYSTEM;
 		goto out;
 	}
-	if (o->user)
-		snprintf(data, sizeof(data), "pagesize=%lluK,uid=%u,gid=%u,mode=0700",
-			 (unsigned long long)kb, (unsigned)o->user->uid, (unsigned)o->user->gid);
-	else
-		snprintf(data, sizeof(data), "pagesize=%lluK", (unsigned long long)kb);
 	if (mount("hugetlbfs", dir, "hugetlbfs", 0, data)) {
 		tool_err("mount -t hugetlbfs -o %s hugetlbfs %s failed: %s", data, dir,
 			 strerror(errno));
@@ -150,6 +160,10 @@ int hp_cmd_umount(const struct hp_opts *o, const char *dir)
 			tool_err("no hugetlbfs is mounted at %s (see hugepages info)", dir);
 			rc = TOOL_EXIT_SYSTEM;
 		}
+		goto out;
+	}
+	if (o->dry_run) {
+		printf("dry-run: umount %s\n", dir);
 		goto out;
 	}
 	rc = hp_need_root(o, "unmounting hugetlbfs", true);

@@ -20,6 +20,10 @@
 
 #include "hugepages.h"
 
+#ifndef HUGEPAGES_INSTALLED
+#error "HUGEPAGES_INSTALLED: the installed hugepages' path, set by meson"
+#endif
+
 #define SYSCTL_FILE "sysctl.d/80-upcie-hugepages.conf"
 #define HEADER	    "# Written by hugepages setup --persist; hugepages clear --persist removes it.\n"
 
@@ -102,7 +106,13 @@ int hp_persist(const struct hp_opts *o, const struct hp_state *st, uint64_t kb, 
 		unit_name(kb, node, name, sizeof(name));
 		if (node >= 0)
 			snprintf(where, sizeof(where), " --node %d", node);
-		tool_self_exe(self, sizeof(self), "hugepages");
+		/* The installed hugepages, never the binary that wrote the unit
+		 * (a build tree's may be gone by the next boot). */
+		snprintf(self, sizeof(self), "%s", HUGEPAGES_INSTALLED);
+		if (!o->dry_run && access(self, X_OK))
+			tool_warn("the unit runs %s, which is not installed (yet): install "
+				  "hugepages there before the next boot",
+				  self);
 		snprintf(content, sizeof(content),
 			 HEADER "[Unit]\n"
 				"Description=Reserve %s huge pages (hugepages setup --persist)\n"

@@ -70,6 +70,49 @@ static void print_ctrl(struct upcie_nvme_ctrl *ctrl)
 	       info.dbbuf ? "true" : "false");
 }
 
+static const char *pi_name(unsigned type)
+{
+	static const char *const n[] = {"none", "type1", "type2", "type3"};
+
+	return type < 4 ? n[type] : "?";
+}
+
+/* What Format NVM could give this LBA format: PI needs 8 metadata bytes. */
+static const char *pi_can(const struct upcie_nvme_id_ns *id, unsigned ms)
+{
+	return ms >= 8 && (id->dpc & 0x7) ? "capable" : "none";
+}
+
+/* The metadata format in use, and what the namespace can do (MC, DPC). */
+static void print_md(const struct upcie_nvme_ns *ns)
+{
+	const struct upcie_nvme_id_ns *id = ns->id;
+
+	printf("    md_placement: %s  # metadata: in the data buffer (extended LBA) or apart "
+	       "(MPTR)\n",
+	       !ns->ms		 ? "none"
+	       : ns->md_extended ? "extended"
+				 : "separate");
+	printf("    pi: %s  # protection information in use (DPS)\n", pi_name(ns->pi_type));
+	if (ns->pi_type) {
+		printf("    pi_location: %s  # PI in the first or last 8 metadata bytes\n",
+		       ns->pi_first ? "first" : "last");
+		printf("    guard_bits: %u  # CRC guard size\n", ns->guard_bits);
+	}
+	printf("    md_max_xfer_blocks: %u  # largest transfer with metadata, blocks\n",
+	       ns->md_max_xfer_blocks);
+	printf("    mc: 0x%02x  # metadata capabilities: extended %s, separate %s\n", id->mc,
+	       id->mc & UPCIE_NVME_MC_EXTENDED ? "yes" : "no",
+	       id->mc & UPCIE_NVME_MC_SEPARATE ? "yes" : "no");
+	printf("    dpc: 0x%02x  # PI capabilities: type1 %s, type2 %s, type3 %s, first %s, last "
+	       "%s\n",
+	       id->dpc, id->dpc & UPCIE_NVME_DPC_TYPE1 ? "yes" : "no",
+	       id->dpc & UPCIE_NVME_DPC_TYPE2 ? "yes" : "no",
+	       id->dpc & UPCIE_NVME_DPC_TYPE3 ? "yes" : "no",
+	       id->dpc & UPCIE_NVME_DPC_FIRST ? "yes" : "no",
+	       id->dpc & UPCIE_NVME_DPC_LAST ? "yes" : "no");
+}
+
 static void print_ns(const struct upcie_nvme_ns *ns)
 {
 	const struct upcie_nvme_id_ns *id = ns->id;
@@ -83,11 +126,17 @@ static void print_ns(const struct upcie_nvme_ns *ns)
 	printf("    bytes: %llu  # capacity, bytes\n", (unsigned long long)ns->nsze * ns->lba_size);
 	printf("    max_xfer_blocks: %u  # largest transfer, blocks (from MDTS)\n",
 	       ns->max_xfer_blocks);
+	print_md(ns);
 	printf("    lba_formats:\n");
-	for (unsigned i = 0; i <= id->nlbaf && i < 64; i++)
-		printf("      - {index: %u, lbads: %u, lba_size: %llu, ms: %u, rp: %u}%s\n", i,
-		       id->lbaf[i].lbads, id->lbaf[i].lbads < 64 ? 1ull << id->lbaf[i].lbads : 0ull,
-		       id->lbaf[i].ms, id->lbaf[i].rp & 3, i == ns->flbas_idx ? "  # in use" : "");
+	for (unsigned i = 0; i <= id->nlbaf && i < 64; i++) {
+		bool cur = i == ns->flbas_idx;
+
+		printf("      - {index: %u, lbads: %u, lba_size: %llu, ms: %u, rp: %u, pi: %s}%s\n",
+		       i, id->lbaf[i].lbads,
+		       id->lbaf[i].lbads < 64 ? 1ull << id->lbaf[i].lbads : 0ull, id->lbaf[i].ms,
+		       id->lbaf[i].rp & 3, cur ? pi_name(ns->pi_type) : pi_can(id, id->lbaf[i].ms),
+		       cur ? "  # in use" : "");
+	}
 }
 
 int main(int argc, char **argv)

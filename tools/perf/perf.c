@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "perf.h"
 
 struct perf_clock perf_clock;
@@ -91,15 +92,17 @@ static size_t round_up(size_t v, size_t a)
 
 /*
  * Heap: I/O buffers (qd x bs) and queue memory (SQ, CQ, and PRP lists for
- * the largest transfer the library issues, 8 MiB: 5 list pages per command)
- * per qpair, plus 2 MiB for the admin queue, Identify data and shadow
- * doorbell pages.
+ * the largest transfer the library issues, 8 MiB: 5 list pages per command;
+ * parts commands per I/O when --bs is above MDTS) per qpair, plus 2 MiB for
+ * the admin queue, Identify data and shadow doorbell pages.
  */
-static size_t heap_size(const struct perf_opts *o)
+static size_t heap_size(const struct perf_opts *o, uint32_t parts)
 {
-	size_t depth = o->qd + 1;
-	size_t per_qp =
-	    o->qd * round_up(o->bs, 4096) + 2 * round_up(depth * 64, 4096) + depth * 5 * 4096;
+	size_t depth = (size_t)o->qd * parts + 1;
+	/* With metadata: extended blocks (at most 256 bytes more per 512) and a
+	 * separate buffer: three times the data is room enough. */
+	size_t per_io = (o->md ? 3 : 1) * round_up(o->bs, 4096);
+	size_t per_qp = o->qd * per_io + 2 * round_up(depth * 64, 4096) + depth * 5 * 4096;
 
 	return (2u << 20) + round_up(o->qpairs * per_qp, 2u << 20);
 }
@@ -133,27 +136,69 @@ static int ctrl_up(const struct perf_opts *o, struct perf_dev *d, size_t size)
 /* The options against what the controller and namespace allow. */
 static int dev_check(const struct perf_opts *o, struct perf_dev *d)
 {
-	uint32_t max_bs;
+	uint64_t need;
 
 	d->ns = o->nsid ? upcie_nvme_ns_get(d->ctrl, o->nsid) : upcie_nvme_ns_first(d->ctrl);
 	if (!d->ns) {
 		fprintf(stderr, "upcie-perf: %s: namespace %u is not active\n", d->name, o->nsid);
 		return PERF_EXIT_USAGE;
 	}
-	if (d->ns->ms) {
+	if (d->ns->ms && !o->md) {
 		fprintf(stderr,
 			"upcie-perf: %s: namespace %u is formatted with %u bytes of metadata per "
-			"block, which upcie-perf does not transfer; pick a namespace without "
-			"metadata (--ns) or format this one with an LBA format whose ms is 0\n",
+			"block: pass --md (or --pi) to move it, or pick a namespace without "
+			"metadata (--ns)\n",
 			d->name, d->ns->nsid, d->ns->ms);
 		return PERF_EXIT_USAGE;
 	}
-	max_bs = d->ns->max_xfer_blocks << d->ns->lba_shift;
-	if (o->bs % d->ns->lba_size || o->bs > max_bs) {
+	if (o->md && !d->ns->ms) {
+		fprintf(stderr, "upcie-perf: %s: --md: namespace %u has no metadata\n", d->name,
+			d->ns->nsid);
+		return PERF_EXIT_USAGE;
+	}
+	if (o->pi && !d->ns->pi_type) {
 		fprintf(stderr,
-			"upcie-perf: %s: --bs %llu is not a multiple of the LBA size %u up to "
-			"the largest transfer %u (MDTS) of namespace %u\n",
-			d->name, (unsigned long long)o->bs, d->ns->lba_size, max_bs, d->ns->nsid);
+			"upcie-perf: %s: --pi: namespace %u is not formatted with protection "
+			"information\n",
+			d->name, d->ns->nsid);
+		return PERF_EXIT_USAGE;
+	}
+	/* --bs above MDTS is split for plain I/O; with metadata one I/O is one
+	 * command, so it must fit the largest transfer with its metadata. */
+	uint64_t max_bs = (uint64_t)d->ns->md_max_xfer_blocks << d->ns->lba_shift;
+	if (o->md && o->bs > max_bs) {
+		fprintf(stderr,
+			"upcie-perf: %s: --md: --bs %llu is above the largest transfer with "
+			"metadata, %llu bytes (MDTS); lower --bs\n",
+			d->name, (unsigned long long)o->bs, (unsigned long long)max_bs);
+		return PERF_EXIT_USAGE;
+	}
+	if (o->bs % d->ns->lba_size || (o->bs >> d->ns->lba_shift) > UINT32_MAX) {
+		fprintf(stderr,
+			"upcie-perf: %s: --bs %llu is not a multiple of the LBA size %u of "
+			"namespace %u\n",
+			d->name, (unsigned long long)o->bs, d->ns->lba_size, d->ns->nsid);
+		return PERF_EXIT_USAGE;
+	}
+	/* Above MDTS an I/O is several commands (the library splits it, as for
+	 * the fio engine): the queues must hold qd of them. */
+	d->parts = o->md ? 1 : upcie_nvme_split_parts(d->ns, (uint32_t)(o->bs >> d->ns->lba_shift));
+	need = (uint64_t)o->qd * d->parts + 1;
+	if (d->parts > 1 && need > d->info.mqes) {
+		fprintf(stderr,
+			"upcie-perf: %s: --bs %llu is %u commands of at most %u bytes (MDTS) each: "
+			"--qd %u of them needs queues of %llu entries, more than the "
+			"controller's %u (MQES); lower --bs or --qd\n",
+			d->name, (unsigned long long)o->bs, d->parts,
+			d->ns->max_xfer_blocks << d->ns->lba_shift, o->qd, (unsigned long long)need,
+			d->info.mqes);
+		return PERF_EXIT_USAGE;
+	}
+	if (o->queue_size && o->queue_size < need) {
+		fprintf(stderr,
+			"upcie-perf: %s: --queue-size %u is too small: --qd %u I/Os of %u commands "
+			"each (--bs above MDTS) need at least %llu entries\n",
+			d->name, o->queue_size, o->qd, d->parts, (unsigned long long)need);
 		return PERF_EXIT_USAGE;
 	}
 	if (o->qd + 1 > d->info.mqes) {
@@ -209,7 +254,7 @@ static int dev_check(const struct perf_opts *o, struct perf_dev *d)
 
 static int dev_open(const struct perf_opts *o, struct perf_dev *d)
 {
-	size_t size = heap_size(o);
+	size_t size = heap_size(o, 1);
 	int rc;
 
 	if (o->sim_stepped || o->sim_ms) {
@@ -223,8 +268,13 @@ static int dev_open(const struct perf_opts *o, struct perf_dev *d)
 		}
 		upcie_sim_config_default(&cfg);
 		cfg.threaded = !o->sim_stepped;
-		for (uint32_t i = 0; i < UPCIE_SIM_MAX_NS; i++)
+		for (uint32_t i = 0; i < UPCIE_SIM_MAX_NS; i++) {
 			cfg.ns[i].ms = o->sim_ms;
+			cfg.ns[i].pi = o->sim_pi;
+			cfg.ns[i].md_flags =
+			    (uint8_t)((o->sim_extended ? UPCIE_SIM_MD_EXTENDED : 0) |
+				      (o->sim_pi_first ? UPCIE_SIM_MD_PI_FIRST : 0));
+		}
 		d->sim = upcie_sim_create(&cfg);
 		if (!d->sim)
 			return fail(PERF_EXIT_DEV, "cannot create the model", d->name);
@@ -252,6 +302,20 @@ static int dev_open(const struct perf_opts *o, struct perf_dev *d)
 	rc = ctrl_up(o, d, size);
 	if (!rc)
 		rc = dev_check(o, d);
+	if (!rc && heap_size(o, d->parts) > size) {
+		/* --bs above MDTS: more commands, more queue memory; up again on
+		 * a heap that holds them. */
+		d->ns = NULL;
+		rc = upcie_nvme_ctrl_close(d->ctrl);
+		d->ctrl = NULL;
+		upcie_dma_heap_destroy(d->heap);
+		d->heap = NULL;
+		if (rc)
+			return fail(PERF_EXIT_DEV, "controller shutdown", d->name);
+		rc = ctrl_up(o, d, heap_size(o, d->parts));
+		if (!rc)
+			rc = dev_check(o, d);
+	}
 	if (rc)
 		return rc;
 	if (o->verify) {
@@ -282,7 +346,8 @@ static void dev_close(struct perf_dev *d)
 static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsigned nthreads)
 {
 	struct perf_dev *d = t->dev;
-	struct upcie_nvme_qpair_opts qo = {.depth = o->queue_size ? o->queue_size : o->qd + 1,
+	struct upcie_nvme_qpair_opts qo = {.depth =
+					       o->queue_size ? o->queue_size : o->qd * d->parts + 1,
 					   .lazy_cq = o->lazy_cq,
 					   .cq_depth = o->cq_size,
 					   .irq = o->irq,
@@ -294,7 +359,7 @@ static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsign
 			    o->irq ? "--irq: cannot create a queue pair with interrupts"
 				   : "cannot create a queue pair",
 			    d->name);
-	if (upcie_nvme_qpair_depth(t->qp) - 1 < o->qd) {
+	if (upcie_nvme_qpair_depth(t->qp) - 1 < o->qd * d->parts) {
 		fprintf(stderr, "upcie-perf: %s: --qd %u is above the controller's limit %u\n",
 			d->name, o->qd, upcie_nvme_qpair_depth(t->qp) - 1);
 		return PERF_EXIT_USAGE;
@@ -302,6 +367,7 @@ static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsign
 	t->ns = d->ns;
 	t->lba_shift = d->ns->lba_shift;
 	t->nlb = (uint32_t)(o->bs >> t->lba_shift);
+	perf_md_setup(t);
 	if (d->gen || o->rw == PERF_READ || o->rw == PERF_WRITE) {
 		t->blk_first = d->nblk * t->qidx / o->qpairs;
 		t->blk_count = d->nblk * (t->qidx + 1) / o->qpairs - t->blk_first;
@@ -320,11 +386,13 @@ static int thread_setup(const struct perf_opts *o, struct perf_thread *t, unsign
 		struct perf_slot *s = &t->slots[i];
 
 		s->t = t;
-		s->buf = upcie_dma_alloc_pages(d->heap, o->bs);
-		if (!s->buf)
+		s->buf = upcie_dma_alloc_pages(d->heap, t->data_len);
+		if (t->md_len)
+			s->md = upcie_dma_alloc(d->heap, t->md_len, 64);
+		if (!s->buf || (t->md_len && !s->md))
 			return fail(PERF_EXIT_DEV, "cannot allocate I/O buffers", d->name);
 		/* Something other than zeroes for writes without --verify. */
-		perf_fill(s->buf, i, t->nlb, t->lba_shift, 0xfeed);
+		perf_fill_blocks(t, s->buf, i, 0xfeed);
 		t->free[t->nfree++] = &t->slots[t->nslots - 1 - i];
 	}
 	t->rng = 0x243f6a8885a308d3ull ^ ((uint64_t)t->idx * 0x9e3779b97f4a7c15ull);
@@ -366,12 +434,19 @@ static void prog_sum(const struct perf_thread *th, unsigned n, uint64_t *ios, ui
 static void status_line(const struct perf_opts *o, double t, uint64_t dios, uint64_t dlat,
 			double dt)
 {
-	printf("{\"status\": {\"time_s\": %.3f, \"ios\": %llu, \"iops\": %.1f, "
-	       "\"bw_mib_s\": %.3f, \"lat_avg_ns\": %.0f}}\n",
-	       t, (unsigned long long)dios, (double)dios / dt,
-	       (double)dios * (double)o->bs / dt / 1048576.0,
-	       dios ? perf_ns((double)dlat / (double)dios) : 0.0);
-	fflush(stdout);
+	struct tool_json j;
+
+	tool_json_init_compact(&j, stdout);
+	tool_json_obj(&j, NULL);
+	tool_json_obj(&j, "status");
+	tool_json_double(&j, "time_s", t, 3);
+	tool_json_uint(&j, "ios", dios);
+	tool_json_double(&j, "iops", (double)dios / dt, 1);
+	tool_json_double(&j, "bw_mib_s", (double)dios * (double)o->bs / dt / 1048576.0, 3);
+	tool_json_double(&j, "lat_avg_ns", dios ? perf_ns((double)dlat / (double)dios) : 0.0, 0);
+	tool_json_obj_end(&j);
+	tool_json_obj_end(&j);
+	tool_json_done(&j); /* the newline, and a flush */
 }
 
 static void progress_loop(const struct perf_opts *o, struct perf_thread *th, unsigned n)

@@ -76,7 +76,12 @@ struct perf_opts {
 	bool json;
 	bool progress;
 	bool sim_stepped;
-	uint16_t sim_ms;	    /* sim only: metadata bytes per block the namespaces report */
+	uint16_t sim_ms;   /* sim only: metadata bytes per block the namespaces report */
+	uint8_t sim_pi;	   /* sim only: PI type of the namespaces (--sim-pi) */
+	bool sim_extended; /* sim only: metadata in extended LBAs (--sim-extended) */
+	bool sim_pi_first; /* sim only: PI in the first metadata bytes (--sim-pi-first) */
+	bool md;	   /* --md: move each block's metadata (upcie_nvme_read/write_ext) */
+	uint8_t pi;	   /* --pi: PERF_PI_* */
 	double pcts[PERF_MAX_PCTS]; /* --percentiles, ascending */
 	unsigned npcts;
 	const char *output;	/* --output FILE: results there, not on stdout */
@@ -104,16 +109,23 @@ struct perf_err {
 struct perf_thread;
 
 /* One in-flight command. */
+/* --pi: who makes and checks the protection information. */
+enum { PERF_PI_NONE, PERF_PI_HOST, PERF_PI_PRACT };
+/* The application tag upcie-perf writes and checks with --pi. */
+#define PERF_APPTAG 0x5550
+
 struct perf_slot {
 	struct perf_thread *t;
 	void *buf;
-	uint64_t start;	   /* TSC before the submit call */
-	uint64_t blk;	   /* bs-sized block index in the namespace */
-	uint32_t gen;	   /* generation written (writes with --verify) */
-	uint8_t write;	   /* direction: 0 read, 1 write, 2 trim (deallocate) */
-	uint8_t measured;  /* submitted after the warm-up */
-	uint8_t abandoned; /* still outstanding after the drain timeout: the device
-			      may yet write to buf, which stays allocated */
+	void *md;		       /* --md with separate metadata: its buffer */
+	uint64_t start;		       /* TSC before the submit call */
+	uint64_t blk;		       /* bs-sized block index in the namespace */
+	uint32_t gen;		       /* generation written (writes with --verify) */
+	uint8_t write;		       /* direction: 0 read, 1 write, 2 trim (deallocate) */
+	uint8_t measured;	       /* submitted after the warm-up */
+	uint8_t abandoned;	       /* still outstanding after the drain timeout: the device
+					  may yet write to buf, which stays allocated */
+	struct upcie_nvme_split split; /* --bs above MDTS: the commands of one I/O */
 };
 
 struct perf_dev {
@@ -128,6 +140,7 @@ struct perf_dev {
 	uint64_t nblk; /* bs-sized blocks in the namespace */
 	uint32_t *gen; /* --verify: generation per block (0: unknown) */
 	size_t heap_size;
+	uint32_t parts; /* commands per I/O: 1, or more when --bs is above MDTS */
 	bool has_sim_stats;
 	struct upcie_sim_stats sim0, sim1;
 };
@@ -143,6 +156,10 @@ struct perf_thread {
 	const struct upcie_nvme_ns *ns;
 	uint32_t nlb; /* blocks per I/O */
 	uint32_t lba_shift;
+	/* --md / --pi (perf_md.c): buffer sizes, bytes from one block's data
+	 * to the next, and the option flags of writes and reads. */
+	size_t data_len, md_len, stride;
+	uint32_t wflags, rflags;
 	uint64_t blk_first, blk_count; /* this qpair's slice (the whole ns without --verify) */
 	struct perf_slot *slots;
 	struct perf_slot **free;
@@ -223,6 +240,17 @@ void perf_thread_teardown(struct perf_thread *t);
 void perf_fill(void *buf, uint64_t slba, uint32_t nlb, uint32_t lba_shift, uint32_t gen);
 /* Offset of the first bad byte, or -1 when buf matches. */
 long perf_check(const void *buf, uint64_t slba, uint32_t nlb, uint32_t lba_shift, uint32_t gen);
+
+/* perf_md.c: metadata and protection information (--md, --pi). */
+void perf_md_setup(struct perf_thread *t);
+/* perf_fill / perf_check for one I/O's blocks, in the namespace's layout. */
+void perf_fill_blocks(struct perf_thread *t, void *buf, uint64_t slba, uint32_t gen);
+long perf_check_blocks(const struct perf_thread *t, const void *buf, uint64_t slba, uint32_t gen);
+/* Submit s as a read or write with metadata and PI (no doorbell). */
+int perf_md_submit(struct perf_thread *t, struct perf_slot *s, uint64_t slba, upcie_nvme_cb cb);
+/* A read that completed: its PI checked on the host (--pi), 0 or a status,
+ * with the offset of the failing block in *off. */
+uint16_t perf_pi_check(const struct perf_thread *t, const struct perf_slot *s, long *off);
 
 /* Report. */
 void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev,

@@ -149,6 +149,13 @@ static void io_done(void *arg, const struct upcie_nvme_cqe *cqe)
 		return;
 	if (perf_unlikely(status))
 		record_err(t, s, status, false, 0, -1);
+	else if (perf_unlikely(t->o->pi) && !s->write) {
+		long off = 0;
+		uint16_t st = perf_pi_check(t, s, &off);
+
+		if (st)
+			record_err(t, s, st, true, 0, off);
+	}
 	if (t->dev->gen) {
 		uint32_t *g = &t->dev->gen[s->blk];
 
@@ -159,8 +166,7 @@ static void io_done(void *arg, const struct upcie_nvme_cqe *cqe)
 
 			*g = expect;
 			if (!status && expect) {
-				long off = perf_check(s->buf, s->blk * t->nlb, t->nlb, t->lba_shift,
-						      expect);
+				long off = perf_check_blocks(t, s->buf, s->blk * t->nlb, expect);
 				t->verified++;
 				if (off >= 0)
 					record_err(t, s, 0, true, expect, off);
@@ -265,7 +271,7 @@ static bool submit_one(struct perf_thread *t)
 			s->gen = (*g & GEN_MASK) + 1;
 			if (s->gen > GEN_MASK)
 				s->gen = 1;
-			perf_fill(s->buf, slba, t->nlb, t->lba_shift, s->gen);
+			perf_fill_blocks(t, s->buf, slba, s->gen);
 		}
 		*g |= GEN_BUSY;
 	}
@@ -277,6 +283,14 @@ static bool submit_one(struct perf_thread *t)
 		r->nlb = t->nlb;
 		r->slba = slba;
 		rc = upcie_nvme_deallocate(t->qp, t->ns->nsid, r, 1, io_done, s, 0);
+	} else if (perf_unlikely(o->md)) {
+		rc = perf_md_submit(t, s, slba, io_done);
+	} else if (perf_unlikely(t->dev->parts > 1)) {
+		/* --bs above MDTS: the library splits it, io_done runs once. */
+		rc = s->write ? upcie_nvme_write_split(t->qp, t->ns, slba, t->nlb, s->buf,
+						       &s->split, io_done, s, 0)
+			      : upcie_nvme_read_split(t->qp, t->ns, slba, t->nlb, s->buf, &s->split,
+						      io_done, s, 0);
 	} else if (s->write) {
 		rc = upcie_nvme_write(t->qp, t->ns, slba, t->nlb, s->buf, io_done, s, 0);
 	} else
@@ -450,8 +464,11 @@ void perf_thread_teardown(struct perf_thread *t)
 	t->qp = NULL;
 	if (t->slots) {
 		for (uint32_t i = 0; i < t->nslots; i++)
-			if (!t->slots[i].abandoned)
+			if (!t->slots[i].abandoned) {
 				upcie_dma_free(t->dev->heap, t->slots[i].buf);
+				if (t->slots[i].md)
+					upcie_dma_free(t->dev->heap, t->slots[i].md);
+			}
 	}
 	free(t->slots);
 	free(t->free);

@@ -23,8 +23,10 @@ static const char usage_text[] =
     "  --mix PCT          randrw: percentage of reads (default 50)\n"
     "  --trim PCT         that percentage of commands deallocate (trim) their\n"
     "                     blocks instead (default 0; not with --verify)\n"
-    "  --bs SIZE          bytes per I/O, K/M suffixes; a multiple of the LBA size,\n"
-    "                     at most the controller's MDTS (default 4K)\n"
+    "  --bs SIZE          bytes per I/O, K/M suffixes; a multiple of the LBA size\n"
+    "                     (default 4K); above the controller's MDTS an I/O goes\n"
+    "                     as several commands (upcie_nvme_read_split()), and\n"
+    "                     the queues hold --qd of them\n"
     "  --qd N             commands in flight per qpair (default 32)\n"
     "  --batch N          commands per SQ doorbell with --loop batch, 1..qd; the\n"
     "                     first fill only with --loop callback (default min(qd, 8))\n"
@@ -34,8 +36,8 @@ static const char usage_text[] =
     "                     --io-count only when given)\n"
     "  --warmup S         run this long before measuring (default 0)\n"
     "  --io-count N       measure exactly N I/Os in total, then stop\n"
-    "  --verify           writes carry a pattern of LBA and generation; reads\n"
-    "                     check blocks written in this run\n"
+    "  --verify           with --rw randrw: writes carry a pattern of LBA and\n"
+    "                     generation; reads check blocks written in this run\n"
     "  --no-dbbuf         do not use shadow doorbells even if offered\n"
     "  --loop MODE        callback: each completion callback submits the next\n"
     "                     command, published by the poll that reaped it (its SQ\n"
@@ -73,8 +75,8 @@ static const char usage_text[] =
     "                     thread only waits for the I/O threads (as it does\n"
     "                     whenever there are no progress or status lines)\n"
     "  --json             results as one JSON object on stdout (latencies in ns)\n"
-    "  --percentiles LIST latency percentiles to report, e.g. 50,99,99.9\n"
-    "                     (default 50,90,99,99.9,99.99)\n"
+    "  --percentiles LIST latency percentiles to report, in any order, e.g.\n"
+    "                     50,99,99.9 (default 50,90,99,99.9,99.99)\n"
     "  --output FILE      results to FILE instead of stdout\n"
     "  --status-interval S  every S seconds one JSON line on the output:\n"
     "                     {\"status\": {time_s, ios, iops, bw_mib_s, lat_avg_ns}}\n"
@@ -83,8 +85,21 @@ static const char usage_text[] =
     "  --sim-stepped      sim only: no model thread; each I/O thread steps the\n"
     "                     model itself before each poll (deterministic, for\n"
     "                     counting the driver's instructions under valgrind)\n"
-    "  --sim-ms BYTES     sim only: namespaces report BYTES of metadata per block\n"
-    "                     (how the tool refuses a namespace formatted with metadata)\n"
+    "  --sim-ms BYTES     sim only: namespaces have BYTES of metadata per block\n"
+    "                     (without --md the tool refuses them, naming the metadata)\n"
+    "  --sim-pi TYPE      sim only: namespaces with protection information type\n"
+    "                     TYPE (1, 2, 3; needs --sim-ms 8 or more)\n"
+    "  --sim-extended     sim only: metadata at the end of each block (extended\n"
+    "                     LBAs), not in a separate buffer\n"
+    "  --sim-pi-first     sim only: PI in the first 8 metadata bytes, not the last\n"
+    "  --md               move the namespace's metadata with each I/O (separate\n"
+    "                     buffer or extended LBAs, as it is formatted); needs a\n"
+    "                     namespace with metadata\n"
+    "  --pi host|pract    protection information (implies --md): 'host' computes\n"
+    "                     the guard and tags for writes and checks them on reads\n"
+    "                     (device checks on too); 'pract' lets the device insert\n"
+    "                     them on writes and check them on reads. A failed check\n"
+    "                     counts as an error (exit 3)\n"
     "  --help\n"
     "\n"
     "exit codes: 0 ok, 1 usage, 2 device error, 3 I/O errors or verify mismatches\n";
@@ -109,6 +124,11 @@ enum {
 	OPT_NOPROGRESS,
 	OPT_STEPPED,
 	OPT_SIM_MS,
+	OPT_SIM_PI,
+	OPT_SIM_EXT,
+	OPT_SIM_PI_FIRST,
+	OPT_MD,
+	OPT_PI,
 	OPT_PCTS,
 	OPT_TRIM,
 	OPT_OUTPUT,
@@ -148,6 +168,11 @@ static const struct option longopts[] = {
     {"no-progress", no_argument, NULL, OPT_NOPROGRESS},
     {"sim-stepped", no_argument, NULL, OPT_STEPPED},
     {"sim-ms", required_argument, NULL, OPT_SIM_MS},
+    {"sim-pi", required_argument, NULL, OPT_SIM_PI},
+    {"sim-extended", no_argument, NULL, OPT_SIM_EXT},
+    {"sim-pi-first", no_argument, NULL, OPT_SIM_PI_FIRST},
+    {"md", no_argument, NULL, OPT_MD},
+    {"pi", required_argument, NULL, OPT_PI},
     {"percentiles", required_argument, NULL, OPT_PCTS},
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"status-interval", required_argument, NULL, OPT_STATUS},
@@ -287,8 +312,15 @@ static int parse_cpus(const char *s, struct perf_opts *o)
 	return o->ncpus ? 0 : -1;
 }
 
-/* "50,99,99.9": 1..PERF_MAX_PCTS values in (0, 100], strictly ascending,
- * with distinct JSON keys (1.5 and 15 would both be "p15"). */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* "50,99,99.9": 1..PERF_MAX_PCTS values in (0, 100], in any order (kept
+ * ascending), with distinct JSON keys (1.5 and 15 would both be "p15"). */
 static int parse_pcts(const char *s, struct perf_opts *o)
 {
 	char buf[256], *save = NULL;
@@ -299,8 +331,7 @@ static int parse_pcts(const char *s, struct perf_opts *o)
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		double v;
 
-		if (n == PERF_MAX_PCTS || parse_secs(tok, &v) || v <= 0 || v > 100 ||
-		    (n && v <= o->pcts[n - 1]))
+		if (n == PERF_MAX_PCTS || parse_secs(tok, &v) || v <= 0 || v > 100)
 			return -1;
 		o->pcts[n++] = v;
 		for (unsigned i = 0; i + 1 < n; i++) {
@@ -314,6 +345,7 @@ static int parse_pcts(const char *s, struct perf_opts *o)
 	}
 	if (!n || s[strlen(s) - 1] == ',' || s[0] == ',' || strstr(s, ",,"))
 		return -1;
+	qsort(o->pcts, n, sizeof(o->pcts[0]), cmp_double);
 	o->npcts = n;
 	return 0;
 }
@@ -442,9 +474,9 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 			break;
 		case OPT_PCTS:
 			if (parse_pcts(optarg, o))
-				return bad("--percentiles '%s' is not a list of 1 to 16 ascending "
+				return bad("--percentiles '%s' is not a list of 1 to 16 "
 					   "percentiles in (0, 100] with distinct keys (1.5 and "
-					   "15 are both p15), e.g. 50,99,99.9",
+					   "15 are both p15; 99 twice is one), e.g. 50,99,99.9",
 					   optarg);
 			break;
 		case OPT_OUTPUT:
@@ -530,6 +562,29 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 					   optarg);
 			o->sim_ms = (uint16_t)v;
 			break;
+		case OPT_SIM_PI:
+			if (parse_u64(optarg, 1, 3, &v))
+				return bad("--sim-pi '%s' is not a PI type (1, 2 or 3)", optarg);
+			o->sim_pi = (uint8_t)v;
+			break;
+		case OPT_SIM_EXT:
+			o->sim_extended = true;
+			break;
+		case OPT_SIM_PI_FIRST:
+			o->sim_pi_first = true;
+			break;
+		case OPT_MD:
+			o->md = true;
+			break;
+		case OPT_PI:
+			if (!strcmp(optarg, "host"))
+				o->pi = PERF_PI_HOST;
+			else if (!strcmp(optarg, "pract"))
+				o->pi = PERF_PI_PRACT;
+			else
+				return bad("--pi '%s' is neither 'host' nor 'pract'", optarg);
+			o->md = true;
+			break;
 		case 'h':
 		case OPT_HELP:
 			fputs(usage_text, stdout);
@@ -546,6 +601,29 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 		return bad("no controller: give --device BDF or --device sim%s", "");
 	if (o->trim && o->verify)
 		return bad("--trim leaves blocks undefined: it cannot go with --verify%s", "");
+	/* --verify checks reads of blocks this run wrote: a run that only reads
+	 * or only writes would check nothing and say it passed. */
+	if (o->verify && o->rw != PERF_RANDRW) {
+		char m[64];
+
+		snprintf(m, sizeof(m), "%s only %s", perf_rw_name(o->rw),
+			 o->rw == PERF_READ || o->rw == PERF_RANDREAD ? "reads" : "writes");
+		return bad("--verify checks the reads of blocks this run wrote, but --rw %s: "
+			   "use --rw randrw --verify (it writes blocks and reads them back; --mix "
+			   "sets the share of reads)",
+			   m);
+	}
+	if (o->trim && o->md)
+		return bad("--trim leaves metadata undefined: it cannot go with --md or --pi%s",
+			   "");
+	if (o->sim_pi && o->sim_ms < 8)
+		return bad("--sim-pi needs 8 or more metadata bytes: give --sim-ms 8 (or more)%s",
+			   "");
+	if ((o->sim_extended || o->sim_pi_first) && !o->sim_ms)
+		return bad("%s needs metadata: give --sim-ms",
+			   o->sim_extended ? "--sim-extended" : "--sim-pi-first");
+	if (o->sim_pi_first && !o->sim_pi)
+		return bad("--sim-pi-first places the PI: it needs --sim-pi%s", "");
 	if (mix_set && o->rw != PERF_RANDRW)
 		return bad("--mix only applies to --rw randrw%s", "");
 	if (o->rw == PERF_READ || o->rw == PERF_RANDREAD)

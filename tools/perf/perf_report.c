@@ -19,6 +19,7 @@
 #include <sys/utsname.h>
 #include <time.h>
 
+#include "json.h"
 #include "perf.h"
 
 struct perf_sum {
@@ -191,16 +192,20 @@ static void human_ns(double ns, char *buf, size_t len)
 		snprintf(buf, len, "%.2f s", ns / 1e9);
 }
 
-static void json_lat(const struct perf_opts *o, const struct perf_lat *l)
+static void json_lat(struct tool_json *j, const char *key, const struct perf_opts *o,
+		     const struct perf_lat *l)
 {
-	char key[32];
+	char k[32];
 
-	printf("{\"min\": %.0f, \"avg\": %.0f, \"max\": %.0f", l->min, l->avg, l->max);
+	tool_json_obj(j, key);
+	tool_json_double(j, "min", l->min, 0);
+	tool_json_double(j, "avg", l->avg, 0);
+	tool_json_double(j, "max", l->max, 0);
 	for (unsigned i = 0; i < o->npcts; i++) {
-		perf_pct_key(o->pcts[i], key, sizeof(key));
-		printf(", \"%s\": %.0f", key, l->p[i]);
+		perf_pct_key(o->pcts[i], k, sizeof(k));
+		tool_json_double(j, k, l->p[i], 0);
 	}
-	printf("}");
+	tool_json_obj_end(j);
 }
 
 static void text_lat(const struct perf_opts *o, const struct perf_lat *l)
@@ -220,59 +225,66 @@ static void text_lat(const struct perf_opts *o, const struct perf_lat *l)
 	printf("}");
 }
 
-static void json_figs(const struct perf_opts *o, const struct perf_sum *s,
-		      const struct perf_figs *f, const char *ind)
+/* The figures of a run or of one qpair, as members of the open object. */
+static void json_figs(struct tool_json *j, const struct perf_opts *o, const struct perf_sum *s,
+		      const struct perf_figs *f)
 {
-	printf("%s\"runtime_s\": %.6f,\n", ind, f->secs);
-	printf("%s\"ios\": %llu,\n", ind, (unsigned long long)s->ios);
-	printf("%s\"reads\": %llu,\n", ind, (unsigned long long)s->reads);
-	printf("%s\"writes\": %llu,\n", ind, (unsigned long long)s->writes);
-	printf("%s\"trims\": %llu,\n", ind, (unsigned long long)s->trims);
-	printf("%s\"iops\": %.1f,\n", ind, f->iops);
-	printf("%s\"bw_mib_s\": %.3f,\n", ind, f->mib_s);
-	printf("%s\"lat_ns\": ", ind);
-	json_lat(o, &f->lat);
-	printf(",\n");
+	tool_json_double(j, "runtime_s", f->secs, 6);
+	tool_json_uint(j, "ios", s->ios);
+	tool_json_uint(j, "reads", s->reads);
+	tool_json_uint(j, "writes", s->writes);
+	tool_json_uint(j, "trims", s->trims);
+	tool_json_double(j, "iops", f->iops, 1);
+	tool_json_double(j, "bw_mib_s", f->mib_s, 3);
+	json_lat(j, "lat_ns", o, &f->lat);
 	for (int d = 0; d < 3; d++) {
-		printf("%s\"%s\": {\"ios\": %llu, \"iops\": %.1f, \"bw_mib_s\": %.3f, "
-		       "\"lat_ns\": ",
-		       ind, dir_names[d], (unsigned long long)f->dir[d].ios, f->dir[d].iops,
-		       f->dir[d].mib_s);
-		json_lat(o, &f->dir[d].lat);
-		printf("},\n");
+		tool_json_obj(j, dir_names[d]);
+		tool_json_uint(j, "ios", f->dir[d].ios);
+		tool_json_double(j, "iops", f->dir[d].iops, 1);
+		tool_json_double(j, "bw_mib_s", f->dir[d].mib_s, 3);
+		json_lat(j, "lat_ns", o, &f->dir[d].lat);
+		tool_json_obj_end(j);
 	}
-	printf("%s\"cpu\": {\"usr_pct\": %.2f, \"sys_pct\": %.2f, \"pct\": %.2f, "
-	       "\"us_per_io\": %.3f, \"usr_us\": %llu, \"sys_us\": %llu},\n",
-	       ind, f->usr_pct, f->sys_pct, f->cpu_pct, f->cpu_us, (unsigned long long)s->usr_us,
-	       (unsigned long long)s->sys_us);
-	printf("%s\"cpu_us_per_io\": %.3f,\n", ind, f->cpu_us);
-	if (o->irq)
-		printf("%s\"wait\": {\"waits\": %llu, \"sleeps\": %llu, \"wakeups\": %llu, "
-		       "\"empty\": %llu, \"spin_hits\": %llu, \"sleeps_per_io\": %.4f, "
-		       "\"reaped_untimed\": %llu, \"rate_sleeps\": %llu},\n",
-		       ind, (unsigned long long)s->ws.waits, (unsigned long long)s->ws.sleeps,
-		       (unsigned long long)s->ws.wakeups, (unsigned long long)s->ws.empty,
-		       (unsigned long long)s->ws.spin_hits, f->sleeps,
-		       (unsigned long long)s->reaped_untimed, (unsigned long long)s->pace_sleeps);
-	printf("%s\"submit_ns_per_io\": %.2f,\n", ind, f->submit_ns);
-	printf("%s\"complete_ns_per_io\": %.2f,\n", ind, f->complete_ns);
-	printf("%s\"driver_ns_per_io\": %.2f,\n", ind, f->submit_ns + f->complete_ns);
-	printf("%s\"sq_doorbells_per_io\": %.4f,\n", ind, f->sq_db);
-	printf("%s\"cq_doorbells_per_io\": %.4f,\n", ind, f->cq_db);
-	printf("%s\"doorbells_per_io\": %.4f,\n", ind, f->db);
-	printf("%s\"shadow_sq_per_io\": %.4f,\n", ind, f->shadow_sq);
-	printf("%s\"shadow_cq_per_io\": %.4f,\n", ind, f->shadow_cq);
-	printf("%s\"completions_per_poll\": %.2f,\n", ind, f->per_poll);
-	printf("%s\"polls\": %llu,\n", ind, (unsigned long long)s->polls);
-	printf("%s\"polls_hit\": %llu,\n", ind, (unsigned long long)s->polls_hit);
-	printf("%s\"polls_per_io\": %.3f,\n", ind, f->polls);
-	printf("%s\"empty_polls_per_io\": %.3f,\n", ind, f->empty_polls);
-	printf("%s\"tsc_reads_per_io\": %.3f,\n", ind, f->tsc_reads);
-	printf("%s\"preempted_intervals\": %llu,\n", ind, (unsigned long long)s->preempted);
-	printf("%s\"errors\": %llu,\n", ind, (unsigned long long)s->errors);
-	printf("%s\"abandoned\": %llu,\n", ind, (unsigned long long)s->abandoned);
-	printf("%s\"verify_mismatches\": %llu,\n", ind, (unsigned long long)s->mismatches);
-	printf("%s\"verified\": %llu,\n", ind, (unsigned long long)s->verified);
+	tool_json_obj(j, "cpu");
+	tool_json_double(j, "usr_pct", f->usr_pct, 2);
+	tool_json_double(j, "sys_pct", f->sys_pct, 2);
+	tool_json_double(j, "pct", f->cpu_pct, 2);
+	tool_json_double(j, "us_per_io", f->cpu_us, 3);
+	tool_json_uint(j, "usr_us", s->usr_us);
+	tool_json_uint(j, "sys_us", s->sys_us);
+	tool_json_obj_end(j);
+	tool_json_double(j, "cpu_us_per_io", f->cpu_us, 3);
+	if (o->irq) {
+		tool_json_obj(j, "wait");
+		tool_json_uint(j, "waits", s->ws.waits);
+		tool_json_uint(j, "sleeps", s->ws.sleeps);
+		tool_json_uint(j, "wakeups", s->ws.wakeups);
+		tool_json_uint(j, "empty", s->ws.empty);
+		tool_json_uint(j, "spin_hits", s->ws.spin_hits);
+		tool_json_double(j, "sleeps_per_io", f->sleeps, 4);
+		tool_json_uint(j, "reaped_untimed", s->reaped_untimed);
+		tool_json_uint(j, "rate_sleeps", s->pace_sleeps);
+		tool_json_obj_end(j);
+	}
+	tool_json_double(j, "submit_ns_per_io", f->submit_ns, 2);
+	tool_json_double(j, "complete_ns_per_io", f->complete_ns, 2);
+	tool_json_double(j, "driver_ns_per_io", f->submit_ns + f->complete_ns, 2);
+	tool_json_double(j, "sq_doorbells_per_io", f->sq_db, 4);
+	tool_json_double(j, "cq_doorbells_per_io", f->cq_db, 4);
+	tool_json_double(j, "doorbells_per_io", f->db, 4);
+	tool_json_double(j, "shadow_sq_per_io", f->shadow_sq, 4);
+	tool_json_double(j, "shadow_cq_per_io", f->shadow_cq, 4);
+	tool_json_double(j, "completions_per_poll", f->per_poll, 2);
+	tool_json_uint(j, "polls", s->polls);
+	tool_json_uint(j, "polls_hit", s->polls_hit);
+	tool_json_double(j, "polls_per_io", f->polls, 3);
+	tool_json_double(j, "empty_polls_per_io", f->empty_polls, 3);
+	tool_json_double(j, "tsc_reads_per_io", f->tsc_reads, 3);
+	tool_json_uint(j, "preempted_intervals", s->preempted);
+	tool_json_uint(j, "errors", s->errors);
+	tool_json_uint(j, "abandoned", s->abandoned);
+	tool_json_uint(j, "verify_mismatches", s->mismatches);
+	tool_json_uint(j, "verified", s->verified);
 }
 
 static void text_figs(const struct perf_opts *o, const struct perf_sum *s,
@@ -332,23 +344,9 @@ static void text_figs(const struct perf_opts *o, const struct perf_sum *s,
 	       (unsigned long long)s->mismatches, (unsigned long long)s->verified);
 }
 
-/* A JSON string, escaped. */
-static void json_str(const char *v)
-{
-	putchar('"');
-	for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			printf("\\%c", *c);
-		else if (*c < 0x20)
-			printf("\\u%04x", *c);
-		else
-			putchar(*c);
-	}
-	putchar('"');
-}
-
-/* Which run this was: version, start time, host, command line. */
-static void json_run(const struct perf_opts *o)
+/* Which run this was: version, start time, host, command line (as given,
+ * in whatever bytes: the writer keeps the JSON valid UTF-8). */
+static void json_run(struct tool_json *j, const struct perf_opts *o)
 {
 	char ts[32];
 	struct utsname u;
@@ -356,17 +354,14 @@ static void json_run(const struct perf_opts *o)
 
 	gmtime_r(&o->started, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	printf("  \"version\": ");
-	json_str(upcie_version());
-	printf(",\n  \"timestamp\": \"%s\",\n  \"time_unix\": %lld,\n  \"host\": ", ts,
-	       (long long)o->started);
-	json_str(uname(&u) ? "" : u.nodename);
-	printf(",\n  \"cmdline\": [");
-	for (int i = 0; i < o->argc; i++) {
-		printf("%s", i ? ", " : "");
-		json_str(o->argv[i]);
-	}
-	printf("],\n");
+	tool_json_str(j, "version", upcie_version());
+	tool_json_str(j, "timestamp", ts);
+	tool_json_int(j, "time_unix", (int64_t)o->started);
+	tool_json_str(j, "host", uname(&u) ? "" : u.nodename);
+	tool_json_arr(j, "cmdline");
+	for (int i = 0; i < o->argc; i++)
+		tool_json_str(j, NULL, o->argv[i]);
+	tool_json_arr_end(j);
 }
 
 static void print_errs(const struct perf_thread *t, FILE *out)
@@ -399,28 +394,45 @@ static void print_errs(const struct perf_thread *t, FILE *out)
 			(unsigned long long)(t->errors + t->mismatches - t->nerr));
 }
 
-static void json_options(const struct perf_opts *o)
+/* parts: the most commands an I/O takes on any controller (--bs above MDTS),
+ * which the default queue size grows by. */
+static void json_options(struct tool_json *j, const struct perf_opts *o, uint32_t parts)
 {
-	printf("  \"options\": {\"devices\": [");
+	tool_json_obj(j, "options");
+	tool_json_arr(j, "devices");
 	for (unsigned i = 0; i < o->ndev; i++)
-		printf("%s\"%s\"", i ? ", " : "", o->devices[i]);
-	printf("], \"ns\": %u, \"rw\": \"%s\", \"mix\": %u, \"trim\": %u, \"bs\": %llu, "
-	       "\"qd\": %u, \"batch\": %u, \"qpairs\": %u, \"cpus\": [",
-	       o->nsid, perf_rw_name(o->rw), o->mix, o->trim, (unsigned long long)o->bs, o->qd,
-	       o->batch, o->qpairs);
+		tool_json_str(j, NULL, o->devices[i]);
+	tool_json_arr_end(j);
+	tool_json_uint(j, "ns", o->nsid);
+	tool_json_str(j, "rw", perf_rw_name(o->rw));
+	tool_json_uint(j, "mix", o->mix);
+	tool_json_uint(j, "trim", o->trim);
+	tool_json_uint(j, "bs", o->bs);
+	tool_json_uint(j, "qd", o->qd);
+	tool_json_uint(j, "batch", o->batch);
+	tool_json_uint(j, "qpairs", o->qpairs);
+	tool_json_arr(j, "cpus");
 	for (unsigned i = 0; i < o->ncpus; i++)
-		printf("%s%d", i ? ", " : "", o->cpus[i]);
-	printf("], \"time_s\": %g, \"warmup_s\": %g, \"io_count\": %llu, \"verify\": %s, "
-	       "\"no_dbbuf\": %s, \"loop\": \"%s\", \"lazy_cq\": %s, \"queue_size\": %u, "
-	       "\"cq_size\": %u, \"idle_sleep_us\": %u, \"progress_thread\": %s, \"irq\": %s, "
-	       "\"hybrid_us\": %u, \"irq_aggr\": %u, \"irq_aggr_us\": %u, \"rate\": %llu},\n",
-	       o->time_s, o->warmup_s, (unsigned long long)o->io_count,
-	       o->verify ? "true" : "false", o->no_dbbuf ? "true" : "false",
-	       o->loop_cb ? "callback" : "batch", o->lazy_cq ? "true" : "false",
-	       o->queue_size ? o->queue_size : o->qd + 1, o->cq_size, o->idle_sleep_us,
-	       o->progress || o->status_interval ? "true" : "false", /* main's wake-ups */
-	       o->irq ? "true" : "false", o->spin_us, o->irq_aggr, o->irq_aggr_us,
-	       (unsigned long long)o->rate);
+		tool_json_int(j, NULL, o->cpus[i]);
+	tool_json_arr_end(j);
+	tool_json_double(j, "time_s", o->time_s, 3);
+	tool_json_double(j, "warmup_s", o->warmup_s, 3);
+	tool_json_uint(j, "io_count", o->io_count);
+	tool_json_bool(j, "verify", o->verify);
+	tool_json_bool(j, "no_dbbuf", o->no_dbbuf);
+	tool_json_str(j, "loop", o->loop_cb ? "callback" : "batch");
+	tool_json_bool(j, "lazy_cq", o->lazy_cq);
+	tool_json_uint(j, "queue_size", o->queue_size ? o->queue_size : o->qd * parts + 1);
+	tool_json_uint(j, "cq_size", o->cq_size);
+	tool_json_uint(j, "idle_sleep_us", o->idle_sleep_us);
+	/* main's wake-ups */
+	tool_json_bool(j, "progress_thread", o->progress || o->status_interval);
+	tool_json_bool(j, "irq", o->irq);
+	tool_json_uint(j, "hybrid_us", o->spin_us);
+	tool_json_uint(j, "irq_aggr", o->irq_aggr);
+	tool_json_uint(j, "irq_aggr_us", o->irq_aggr_us);
+	tool_json_uint(j, "rate", o->rate);
+	tool_json_obj_end(j);
 }
 
 static const char *irq_name(uint32_t kind)
@@ -428,36 +440,45 @@ static const char *irq_name(uint32_t kind)
 	return kind == UPCIE_PCI_IRQ_MSIX ? "msix" : kind == UPCIE_PCI_IRQ_INTX ? "intx" : "none";
 }
 
-static void json_devices(struct perf_dev *devs, unsigned ndev)
+static void json_devices(struct tool_json *j, struct perf_dev *devs, unsigned ndev)
 {
-	printf("  \"devices\": [\n");
+	tool_json_arr(j, "devices");
 	for (unsigned d = 0; d < ndev; d++) {
 		const struct perf_dev *v = &devs[d];
 
-		printf(
-		    "    {\"name\": \"%s\", \"backend\": \"%s\", \"nsid\": %u, \"lba_size\": %u, "
-		    "\"max_xfer_bytes\": %u, \"dbbuf\": %s, \"heap_bytes\": %zu, \"irq\": \"%s\", "
-		    "\"irq_vectors\": %u",
-		    v->name, upcie_pci_backend_name(upcie_pci_backend(v->pci)), v->ns->nsid,
-		    v->ns->lba_size, v->info.max_xfer_bytes, v->info.dbbuf ? "true" : "false",
-		    v->heap_size, irq_name(v->info.irq_kind), v->info.irq_vectors);
-		if (v->has_sim_stats)
-			printf(", \"sim\": {\"sq_doorbells\": %llu, \"cq_doorbells\": %llu, "
-			       "\"shadow_reads\": %llu, \"io_cmds\": %llu, \"errors\": %llu}",
-			       (unsigned long long)(v->sim1.sq_doorbells - v->sim0.sq_doorbells),
-			       (unsigned long long)(v->sim1.cq_doorbells - v->sim0.cq_doorbells),
-			       (unsigned long long)(v->sim1.shadow_reads - v->sim0.shadow_reads),
-			       (unsigned long long)(v->sim1.io_cmds - v->sim0.io_cmds),
-			       (unsigned long long)(v->sim1.errors - v->sim0.errors));
-		printf("}%s\n", d + 1 < ndev ? "," : "");
+		tool_json_obj(j, NULL);
+		tool_json_str(j, "name", v->name);
+		tool_json_str(j, "backend", upcie_pci_backend_name(upcie_pci_backend(v->pci)));
+		tool_json_uint(j, "nsid", v->ns->nsid);
+		tool_json_uint(j, "lba_size", v->ns->lba_size);
+		tool_json_uint(j, "max_xfer_bytes", v->info.max_xfer_bytes);
+		tool_json_uint(j, "commands_per_io", v->parts);
+		tool_json_bool(j, "dbbuf", v->info.dbbuf);
+		tool_json_uint(j, "heap_bytes", v->heap_size);
+		tool_json_str(j, "irq", irq_name(v->info.irq_kind));
+		tool_json_uint(j, "irq_vectors", v->info.irq_vectors);
+		if (v->has_sim_stats) {
+			tool_json_obj(j, "sim");
+			tool_json_uint(j, "sq_doorbells",
+				       v->sim1.sq_doorbells - v->sim0.sq_doorbells);
+			tool_json_uint(j, "cq_doorbells",
+				       v->sim1.cq_doorbells - v->sim0.cq_doorbells);
+			tool_json_uint(j, "shadow_reads",
+				       v->sim1.shadow_reads - v->sim0.shadow_reads);
+			tool_json_uint(j, "io_cmds", v->sim1.io_cmds - v->sim0.io_cmds);
+			tool_json_uint(j, "errors", v->sim1.errors - v->sim0.errors);
+			tool_json_obj_end(j);
+		}
+		tool_json_obj_end(j);
 	}
-	printf("  ],\n");
+	tool_json_arr_end(j);
 }
 
 void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev,
 		 struct perf_thread *th, unsigned nth)
 {
 	static struct perf_sum total, one; /* large: keep them off the stack */
+	struct tool_json j;
 	struct perf_figs f;
 
 	memset(&total, 0, sizeof(total));
@@ -468,16 +489,21 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 	figures(o, &total, &f);
 
 	if (o->json) {
-		printf("{\n");
-		json_run(o);
-		json_options(o);
-		printf("  \"tsc_hz\": %.0f,\n", perf_clock.hz);
-		printf("  \"lat_error_bound_pct\": %.3f,\n", perf_hist_bound() * 100);
-		json_figs(o, &total, &f, "  ");
-		printf("  \"qpair_bytes\": %zu,\n", total.qpair_bytes_max);
-		printf("  \"qpair_bytes_total\": %zu,\n", total.qpair_bytes);
-		json_devices(devs, ndev);
-		printf("  \"qpairs\": [\n");
+		tool_json_init(&j, stdout);
+		tool_json_obj(&j, NULL);
+		json_run(&j, o);
+		uint32_t parts = 1;
+
+		for (unsigned d = 0; d < ndev; d++)
+			parts = devs[d].parts > parts ? devs[d].parts : parts;
+		json_options(&j, o, parts);
+		tool_json_double(&j, "tsc_hz", perf_clock.hz, 0);
+		tool_json_double(&j, "lat_error_bound_pct", perf_hist_bound() * 100, 3);
+		json_figs(&j, o, &total, &f);
+		tool_json_uint(&j, "qpair_bytes", total.qpair_bytes_max);
+		tool_json_uint(&j, "qpair_bytes_total", total.qpair_bytes);
+		json_devices(&j, devs, ndev);
+		tool_json_arr(&j, "qpairs");
 	} else {
 		printf("upcie-perf: %s, bs %llu, qd %u, batch %u, %u qpair(s) on %u controller(s), "
 		       "%s",
@@ -490,37 +516,46 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 		if (o->rate)
 			printf(", rate %llu IOPS", (unsigned long long)o->rate);
 		printf("\n");
-		for (unsigned d = 0; d < ndev; d++)
+		for (unsigned d = 0; d < ndev; d++) {
 			printf("controller %u: %s (%s), nsid %u, lba %u, shadow doorbells %s, "
-			       "interrupts %s (%u vectors)\n",
+			       "interrupts %s (%u vectors)",
 			       d, devs[d].name,
 			       upcie_pci_backend_name(upcie_pci_backend(devs[d].pci)),
 			       devs[d].ns->nsid, devs[d].ns->lba_size,
 			       devs[d].info.dbbuf ? "on" : "off", irq_name(devs[d].info.irq_kind),
 			       devs[d].info.irq_vectors);
+			if (devs[d].parts > 1)
+				printf(", %u commands per I/O (--bs above MDTS %u)", devs[d].parts,
+				       devs[d].info.max_xfer_bytes);
+			printf("\n");
+		}
 		printf("total:\n");
 		text_figs(o, &total, &f, "  ");
 		printf("  qpair_bytes: %zu  # DMA memory of one qpair (SQ, CQ, PRP lists)\n",
 		       total.qpair_bytes_max);
 		printf("  lat_error_bound_pct: %.2f  # percentiles, from the histogram buckets\n",
 		       perf_hist_bound() * 100);
-		printf("qpairs:\n");
+		/* One qpair's figures are the totals: printed once. */
+		if (nth > 1)
+			printf("qpairs:\n");
 	}
-	for (unsigned i = 0; i < nth; i++) {
+	for (unsigned i = 0; i < nth && (o->json || nth > 1); i++) {
 		memset(&one, 0, sizeof(one));
 		for (int d = 0; d < 3; d++)
 			perf_hist_init(&one.hist[d]);
 		add_thread(&one, &th[i]);
 		figures(o, &one, &f);
 		if (o->json) {
-			printf("    {\n      \"index\": %u, \"device\": \"%s\", \"qid\": %u, "
-			       "\"cpu\": %d, \"depth\": %u, \"cq_depth\": %u,\n",
-			       i, th[i].dev->name, upcie_nvme_qpair_id(th[i].qp), th[i].cpu,
-			       upcie_nvme_qpair_depth(th[i].qp),
-			       upcie_nvme_qpair_cq_depth(th[i].qp));
-			json_figs(o, &one, &f, "      ");
-			printf("      \"qpair_bytes\": %zu\n    }%s\n", one.qpair_bytes,
-			       i + 1 < nth ? "," : "");
+			tool_json_obj(&j, NULL);
+			tool_json_uint(&j, "index", i);
+			tool_json_str(&j, "device", th[i].dev->name);
+			tool_json_uint(&j, "qid", upcie_nvme_qpair_id(th[i].qp));
+			tool_json_int(&j, "cpu", th[i].cpu);
+			tool_json_uint(&j, "depth", upcie_nvme_qpair_depth(th[i].qp));
+			tool_json_uint(&j, "cq_depth", upcie_nvme_qpair_cq_depth(th[i].qp));
+			json_figs(&j, o, &one, &f);
+			tool_json_uint(&j, "qpair_bytes", one.qpair_bytes);
+			tool_json_obj_end(&j);
 		} else {
 			printf("  - qpair: %u  # %s qid %u%s, %u SQ and %u CQ entries\n", i,
 			       th[i].dev->name, upcie_nvme_qpair_id(th[i].qp),
@@ -530,8 +565,11 @@ void perf_report(const struct perf_opts *o, struct perf_dev *devs, unsigned ndev
 			printf("    qpair_bytes: %zu\n", one.qpair_bytes);
 		}
 	}
-	if (o->json)
-		printf("  ]\n}\n");
+	if (o->json) {
+		tool_json_arr_end(&j);
+		tool_json_obj_end(&j);
+		tool_json_done(&j);
+	}
 	fflush(stdout);
 	for (unsigned i = 0; i < nth; i++)
 		print_errs(&th[i], stderr);

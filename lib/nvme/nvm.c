@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * NVM commands with options (NVM Command Set spec 3): Read and Write with
+ * metadata, protection information, FUA and Limited Retry; Compare,
+ * Verify, Write Uncorrectable, Copy and Dataset Management, each refused
+ * when Identify Controller ONCS does not offer it. None of this is on the
+ * plain read/write fast path (io.c, queue.h): a command is checked, its
+ * SQE built here, and it goes through the queue's general submit.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <upcie/dma.h>
+#include <upcie/pi.h>
+
+#include "core/log.h"
+#include "nvme/nvme.h"
+
+#define NLB_MAX 65536u /* NLB is 16 bits, 0's based */
+
+static const char *opc_name(uint8_t opc)
+{
+	switch (opc) {
+	case UPCIE_NVME_CMD_READ:
+		return "read";
+	case UPCIE_NVME_CMD_WRITE:
+		return "write";
+	case UPCIE_NVME_CMD_COMPARE:
+		return "compare";
+	case UPCIE_NVME_CMD_VERIFY:
+		return "verify";
+	case UPCIE_NVME_CMD_WRITE_UNCOR:
+		return "write uncorrectable";
+	case UPCIE_NVME_CMD_COPY:
+		return "copy";
+	case UPCIE_NVME_CMD_DSM:
+		return "dataset management";
+	default:
+		return "command";
+	}
+}
+
+/* The optional command must be in Identify Controller ONCS. */
+static int need_oncs(const struct upcie_nvme_qpair *qp, uint16_t bit, uint8_t opc)
+{
+	if (qp->ctrl->id->oncs & bit)
+		return 0;
+	return upcie_err(-EOPNOTSUPP,
+			 "%s: the controller does not offer it (Identify Controller ONCS bit %d "
+			 "is 0)",
+			 opc_name(opc), __builtin_ctz(bit));
+}
+
+/* Checks the namespace's PI type takes (upcie_nvme_ns_prchk). */
+static int prchk_check(const struct upcie_nvme_ns *ns, uint32_t flags, const char *what)
+{
+	uint32_t extra = flags & UPCIE_NVME_RW_PRCHK_ALL & ~upcie_nvme_ns_prchk(ns);
+
+	if (!extra || !ns->pi_type)
+		return 0;
+	return upcie_err(-EINVAL,
+			 "%s: nsid %u has PI type 3, whose reference tag the controller does not "
+			 "check: leave PRCHK_REF out (upcie_nvme_ns_prchk())",
+			 what, ns->nsid);
+}
+
+static int opts_check(const struct upcie_nvme_ns *ns, const struct upcie_nvme_io_opts *o,
+		      const char *what)
+{
+	if (!o)
+		return 0;
+	if (o->opts_size < sizeof(*o))
+		return upcie_err(
+		    -EINVAL, "%s: opts_size %u: set it to sizeof(struct upcie_nvme_io_opts) (%zu)",
+		    what, o->opts_size, sizeof(*o));
+	if (o->flags & ~UPCIE_NVME_IO_FLAGS)
+		return upcie_err(-EINVAL,
+				 "%s: flags %#x has bits other than FUA, LR, PRACT and PRCHK "
+				 "(UPCIE_NVME_IO_FLAGS)",
+				 what, o->flags);
+	if ((o->flags & (UPCIE_NVME_RW_PRACT | UPCIE_NVME_RW_PRCHK_ALL)) && !ns->pi_type)
+		return upcie_err(
+		    -EINVAL,
+		    "%s: PRACT/PRCHK given, but nsid %u is not formatted with protection "
+		    "information",
+		    what, ns->nsid);
+	return prchk_check(ns, o->flags, what);
+}
+
+static int ns_usable(const struct upcie_nvme_ns *ns, const char *what)
+{
+	if (!ns)
+		return upcie_err(-EINVAL, "%s: no namespace", what);
+	if (upcie_nvme_ns_stale(ns))
+		return upcie_nvme_ns_stale_err(ns);
+	if (ns->pi_type && ns->guard_bits != 16)
+		return upcie_err(-ENOTSUP, "%s: nsid %u uses a %u-bit guard; only 16 is supported",
+				 what, ns->nsid, ns->guard_bits);
+	return 0;
+}
+
+/* CDW10-15 of a command on [slba, slba + nlb) with the options. */
+static void sqe_blocks(struct upcie_nvme_sqe *sqe, uint8_t opc, const struct upcie_nvme_ns *ns,
+		       uint64_t slba, uint32_t nlb, const struct upcie_nvme_io_opts *o)
+{
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opc = opc;
+	sqe->nsid = ns->nsid;
+	sqe->cdw10 = (uint32_t)slba;
+	sqe->cdw11 = (uint32_t)(slba >> 32);
+	sqe->cdw12 = nlb - 1;
+	if (o) {
+		sqe->cdw12 |= o->flags & UPCIE_NVME_IO_FLAGS;
+		sqe->cdw14 = o->reftag;
+		sqe->cdw15 = o->apptag | (uint32_t)o->apptag_mask << 16;
+	}
+}
+
+/* The separate metadata buffer, as MPTR: one piece of heap memory that is
+ * contiguous for the device too. */
+static int md_attach(const struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+		     uint32_t nlb, const struct upcie_nvme_io_opts *o, struct upcie_nvme_sqe *sqe,
+		     const char *what)
+{
+	uint32_t f = o ? o->flags : 0;
+	size_t len = upcie_nvme_ns_md_len(ns, nlb, f);
+	const uint8_t *md = o ? o->md : NULL;
+	uint64_t bus;
+
+	if (!len && !md)
+		return 0;
+	if (!len)
+		return upcie_err(
+		    -EINVAL, "%s: nsid %u takes no separate metadata here (%s): md must be NULL",
+		    what, ns->nsid,
+		    !ns->ms	      ? "it has none"
+		    : ns->md_extended ? "it is in the data buffer, extended LBAs"
+				      : "PRACT inserts and strips the 8-byte PI");
+	if (!md)
+		return upcie_err(-EINVAL,
+				 "%s: nsid %u keeps %u metadata bytes per block apart: give a "
+				 "%zu-byte metadata buffer (o->md)",
+				 what, ns->nsid, ns->ms, len);
+	if (((uintptr_t)md & 3) || !upcie_dma_contains(qp->heap, md, len))
+		return upcie_err(-EINVAL, "%s: the %zu-byte metadata buffer at %p is %s", what, len,
+				 (const void *)md,
+				 ((uintptr_t)md & 3) ? "not 4-byte aligned"
+						     : "not in the DMA heap");
+	bus = upcie_dma_bus(qp->heap, md);
+	for (size_t off = 4096 - ((uintptr_t)md & 4095); off < len; off += 4096)
+		if (upcie_dma_bus(qp->heap, md + off) != bus + off)
+			return upcie_err(-EINVAL,
+					 "%s: the metadata buffer at %p is not contiguous for the "
+					 "device (MPTR is one address): allocate it in one piece "
+					 "with upcie_dma_alloc()",
+					 what, (const void *)md);
+	sqe->mptr = bus;
+	return 0;
+}
+
+/*
+ * Check a Read, Write, Compare or Verify with options and build its SQE;
+ * *len: the data buffer's bytes (0: none).
+ */
+int upcie_nvme_blocks_prepare(const struct upcie_nvme_qpair *qp, uint8_t opc,
+			      const struct upcie_nvme_ns *ns, uint64_t slba, uint32_t nlb,
+			      const void *buf, const struct upcie_nvme_io_opts *o,
+			      struct upcie_nvme_sqe *sqe, size_t *len)
+{
+	const char *what = opc_name(opc);
+	bool data = opc != UPCIE_NVME_CMD_VERIFY;
+	uint32_t max;
+	int rc;
+
+	if ((rc = ns_usable(ns, what)) || (rc = opts_check(ns, o, what)))
+		return rc;
+	max = data ? ns->md_max_xfer_blocks : NLB_MAX;
+	if (!nlb || nlb > max)
+		return upcie_err(-EINVAL, "%s: nsid %u: %u blocks is not valid (1..%u%s)", what,
+				 ns->nsid, nlb, max, data ? " blocks, from MDTS" : "");
+	if (data && !buf)
+		return upcie_err(-EINVAL, "%s: nsid %u: no data buffer", what, ns->nsid);
+	sqe_blocks(sqe, opc, ns, slba, nlb, o);
+	*len = data ? upcie_nvme_ns_data_len(ns, nlb, o ? o->flags : 0) : 0;
+	if (!data)
+		return o && o->md ? upcie_err(-EINVAL, "verify moves no metadata: md must be NULL")
+				  : 0;
+	return md_attach(qp, ns, nlb, o, sqe, what);
+}
+
+static int blocks_submit(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_nvme_ns *ns,
+			 uint64_t slba, uint32_t nlb, const void *buf,
+			 const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg,
+			 unsigned flags)
+{
+	struct upcie_nvme_sqe sqe;
+	size_t len;
+	int rc = upcie_nvme_blocks_prepare(qp, opc, ns, slba, nlb, buf, o, &sqe, &len);
+
+	if (rc)
+		return rc;
+	return upcie_nvme_queue_submit(qp, &sqe, len ? buf : NULL, len, cb, arg, flags, NULL);
+}
+
+int upcie_nvme_read_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+			uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o,
+			upcie_nvme_cb cb, void *arg, unsigned flags)
+{
+	return blocks_submit(qp, UPCIE_NVME_CMD_READ, ns, slba, nlb, buf, o, cb, arg, flags);
+}
+
+int upcie_nvme_write_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+			 uint32_t nlb, const void *buf, const struct upcie_nvme_io_opts *o,
+			 upcie_nvme_cb cb, void *arg, unsigned flags)
+{
+	return blocks_submit(qp, UPCIE_NVME_CMD_WRITE, ns, slba, nlb, buf, o, cb, arg, flags);
+}
+
+int upcie_nvme_compare(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+		       uint32_t nlb, const void *buf, const struct upcie_nvme_io_opts *o,
+		       upcie_nvme_cb cb, void *arg, unsigned flags)
+{
+	int rc = need_oncs(qp, UPCIE_NVME_ONCS_COMPARE, UPCIE_NVME_CMD_COMPARE);
+
+	return rc ? rc
+		  : blocks_submit(qp, UPCIE_NVME_CMD_COMPARE, ns, slba, nlb, buf, o, cb, arg,
+				  flags);
+}
+
+int upcie_nvme_verify(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
+		      uint32_t nlb, const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg,
+		      unsigned flags)
+{
+	int rc = need_oncs(qp, UPCIE_NVME_ONCS_VERIFY, UPCIE_NVME_CMD_VERIFY);
+
+	return rc ? rc
+		  : blocks_submit(qp, UPCIE_NVME_CMD_VERIFY, ns, slba, nlb, NULL, o, cb, arg,
+				  flags);
+}
+
+int upcie_nvme_write_uncorrectable(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+				   uint64_t slba, uint32_t nlb, upcie_nvme_cb cb, void *arg,
+				   unsigned flags)
+{
+	struct upcie_nvme_sqe sqe;
+	int rc = need_oncs(qp, UPCIE_NVME_ONCS_WRITE_UNCOR, UPCIE_NVME_CMD_WRITE_UNCOR);
+
+	if (rc || (rc = ns_usable(ns, "write uncorrectable")))
+		return rc;
+	if (!nlb || nlb > NLB_MAX)
+		return upcie_err(-EINVAL, "write uncorrectable: %u blocks is not valid (1..%u)",
+				 nlb, NLB_MAX);
+	sqe_blocks(&sqe, UPCIE_NVME_CMD_WRITE_UNCOR, ns, slba, nlb, NULL);
+	return upcie_nvme_queue_submit(qp, &sqe, NULL, 0, cb, arg, flags, NULL);
+}
+
+/* ---- Copy ---- */
+
+static int copy_check(const struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+		      const struct upcie_nvme_copy_range *r, uint32_t nr, uint32_t src_chk)
+{
+	uint32_t msrc = (uint32_t)ns->id->msrc + 1, mssrl = ns->id->mssrl, mcl = ns->id->mcl;
+	uint64_t total = 0;
+
+	if (!(qp->ctrl->id->ocfs & UPCIE_NVME_OCFS_FORMAT0))
+		return upcie_err(-EOPNOTSUPP,
+				 "copy: the controller does not offer source range format 0 "
+				 "(Identify Controller OCFS bit 0)");
+	if (!r || !nr || nr > msrc || nr > 256)
+		return upcie_err(-EINVAL, "copy: %u source ranges %s (1..%u in heap memory, MSRC)",
+				 nr, r ? "is not valid" : "without a range table",
+				 msrc < 256 ? msrc : 256);
+	if (src_chk & ~UPCIE_NVME_RW_PRCHK_ALL)
+		return upcie_err(-EINVAL, "copy: src_chk %#x has bits other than PRCHK", src_chk);
+	if (src_chk && !ns->pi_type)
+		return upcie_err(-EINVAL,
+				 "copy: src_chk given, but nsid %u has no protection "
+				 "information",
+				 ns->nsid);
+	if (prchk_check(ns, src_chk, "copy (src_chk)"))
+		return -EINVAL;
+	for (uint32_t i = 0; i < nr; i++) {
+		if (mssrl && (uint32_t)r[i].nlb + 1 > mssrl)
+			return upcie_err(-EINVAL,
+					 "copy: range %u has %u blocks, above MSSRL (%u blocks)", i,
+					 r[i].nlb + 1, mssrl);
+		total += (uint32_t)r[i].nlb + 1;
+	}
+	if (mcl && total > mcl)
+		return upcie_err(-EINVAL, "copy: %llu blocks in all, above MCL (%u blocks)",
+				 (unsigned long long)total, mcl);
+	return 0;
+}
+
+int upcie_nvme_copy(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t sdlba,
+		    const struct upcie_nvme_copy_range *ranges, uint32_t nr, uint32_t src_chk,
+		    const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg, unsigned flags)
+{
+	struct upcie_nvme_sqe sqe;
+	int rc = need_oncs(qp, UPCIE_NVME_ONCS_COPY, UPCIE_NVME_CMD_COPY);
+
+	if (rc || (rc = ns_usable(ns, "copy")) || (rc = opts_check(ns, o, "copy")) ||
+	    (rc = copy_check(qp, ns, ranges, nr, src_chk)))
+		return rc;
+	if (o && o->md)
+		return upcie_err(-EINVAL, "copy moves no host metadata: md must be NULL");
+	/* CDW12: NR (7:0, 0's based), format 0 (11:8), PRINFOR (15:12), and
+	 * PRINFOW, FUA, LR where Read and Write have them. */
+	sqe_blocks(&sqe, UPCIE_NVME_CMD_COPY, ns, sdlba, nr, o);
+	sqe.cdw12 |= (src_chk >> UPCIE_NVME_PRINFO_SHIFT) << 12;
+	return upcie_nvme_queue_submit(qp, &sqe, ranges, nr * sizeof(*ranges), cb, arg, flags,
+				       NULL);
+}
+
+int upcie_nvme_dsm(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+		   const struct upcie_nvme_dsm_range *ranges, uint32_t nr, uint32_t attrs,
+		   upcie_nvme_cb cb, void *arg, unsigned flags)
+{
+	const uint32_t all = UPCIE_NVME_DSM_IDR | UPCIE_NVME_DSM_IDW | UPCIE_NVME_DSM_AD;
+	struct upcie_nvme_sqe sqe = {.opc = UPCIE_NVME_CMD_DSM, .cdw10 = nr - 1, .cdw11 = attrs};
+	int rc = need_oncs(qp, UPCIE_NVME_ONCS_DSM, UPCIE_NVME_CMD_DSM);
+
+	if (rc || (rc = ns_usable(ns, "dataset management")))
+		return rc;
+	if (!ranges || !nr || nr > 256)
+		return upcie_err(-EINVAL,
+				 "dataset management: %u ranges %s (1..256 ranges in heap memory)",
+				 nr, ranges ? "is not valid" : "without a range table");
+	if (!attrs || (attrs & ~all))
+		return upcie_err(
+		    -EINVAL,
+		    "dataset management: attributes %#x: give one or more of IDR, IDW, "
+		    "AD (UPCIE_NVME_DSM_*)",
+		    attrs);
+	sqe.nsid = ns->nsid;
+	return upcie_nvme_queue_submit(qp, &sqe, ranges, nr * sizeof(*ranges), cb, arg, flags,
+				       NULL);
+}
