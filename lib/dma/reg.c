@@ -107,7 +107,8 @@ static bool overlaps_heap(const struct upcie_dma_heap *h, uintptr_t p, uintptr_t
 	if ((uintptr_t)h->va < end && (uintptr_t)h->va + h->len > p)
 		return true;
 	for (size_t i = 0; i < n; i++)
-		if ((uintptr_t)h->segs[i]->va < end && (uintptr_t)h->segs[i]->va + h->segs[i]->len > p)
+		if ((uintptr_t)h->segs[i]->va < end &&
+		    (uintptr_t)h->segs[i]->va + h->segs[i]->len > p)
 			return true;
 	return false;
 }
@@ -194,12 +195,14 @@ static int backing_page_size(uintptr_t va, size_t len, size_t *out)
 
 	fp = fopen("/proc/self/smaps", "re");
 	if (!fp)
-		return upcie_err(-errno, "cannot read /proc/self/smaps to check registered memory: %s",
+		return upcie_err(-errno,
+				 "cannot read /proc/self/smaps to check registered memory: %s",
 				 strerror(errno));
 	while (at < end && fgets(line, sizeof(line), fp)) {
 		unsigned long long kps;
 
-		if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+		if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
 			overlap = lo < end && hi > at;
 			if (overlap && lo > at)
 				break; /* a hole before this mapping */
@@ -209,11 +212,12 @@ static int backing_page_size(uintptr_t va, size_t len, size_t *out)
 			continue;
 		if (page && page != (size_t)kps * 1024) {
 			fclose(fp);
-			return upcie_err(-EINVAL,
-					 "the memory at %#" PRIxPTR "+%zu spans mappings of different "
-					 "page sizes (%zu bytes and %llu KiB); register each mapping "
-					 "by itself",
-					 va, len, page, kps);
+			return upcie_err(
+			    -EINVAL,
+			    "the memory at %#" PRIxPTR "+%zu spans mappings of different "
+			    "page sizes (%zu bytes and %llu KiB); register each mapping "
+			    "by itself",
+			    va, len, page, kps);
 		}
 		page = (size_t)kps * 1024;
 		at = (uintptr_t)hi;
@@ -314,8 +318,8 @@ int upcie_dma_register(struct upcie_dma_heap *h, void *va, size_t len)
 			    "%p+%zu is in %zu-byte pages (malloc or ordinary mmap memory); "
 			    "allocate it with MAP_HUGETLB, memfd MFD_HUGETLB or on hugetlbfs, or "
 			    "bind the device to vfio-pci",
-			    upcie_pci_name(h->dev), upcie_pci_backend_name(upcie_pci_backend(h->dev)),
-			    va, len, page);
+			    upcie_pci_name(h->dev),
+			    upcie_pci_backend_name(upcie_pci_backend(h->dev)), va, len, page);
 		if ((p | len) & (page - 1))
 			return upcie_err(-EINVAL,
 					 "%s: %p+%zu does not start and end on its %zu-byte "
@@ -373,7 +377,8 @@ int upcie_dma_register(struct upcie_dma_heap *h, void *va, size_t len)
 		free(r->bus);
 		free(r);
 		pthread_mutex_unlock(&h->reg_lock);
-		return upcie_err(rc, "upcie_dma_register: %p+%zu cannot be mapped for the device: %s",
+		return upcie_err(rc,
+				 "upcie_dma_register: %p+%zu cannot be mapped for the device: %s",
 				 va, len, why);
 	}
 	nt = table_edit(t, (size_t)at, r);

@@ -21,7 +21,7 @@
 #include <sys/uio.h>
 
 #include "core/log.h"
-#include "nvme/nvme.h"
+#include "nvme/queue.h"
 
 void upcie_nvme_reg_done(void *arg, const struct upcie_nvme_cqe *cqe)
 {
@@ -62,10 +62,11 @@ static struct upcie_nvme_reg_cmd *next_record(struct upcie_nvme_qpair *qp)
 static int hold_error(struct upcie_nvme_qpair *qp, int rc, const void *buf, size_t len)
 {
 	if (rc == -E2BIG)
-		return upcie_err(-EINVAL,
-				 "queue %u: the %zu-byte buffer at %p spans more than %u registered "
-				 "regions; register the memory as fewer, larger regions",
-				 qp->qid, len, buf, UPCIE_NVME_REG_MAX);
+		return upcie_err(
+		    -EINVAL,
+		    "queue %u: the %zu-byte buffer at %p spans more than %u registered "
+		    "regions; register the memory as fewer, larger regions",
+		    qp->qid, len, buf, UPCIE_NVME_REG_MAX);
 	return upcie_err(-EINVAL,
 			 "queue %u: the %zu-byte buffer at %p is neither in the DMA heap nor in "
 			 "registered memory; allocate it with upcie_dma_alloc_pages() or "
@@ -73,8 +74,8 @@ static int hold_error(struct upcie_nvme_qpair *qp, int rc, const void *buf, size
 			 qp->qid, len, buf);
 }
 
-int upcie_nvme_reg_hold(struct upcie_nvme_qpair *qp, const void *buf, size_t len,
-			upcie_nvme_cb *cb, void **arg)
+int upcie_nvme_reg_hold(struct upcie_nvme_qpair *qp, const void *buf, size_t len, upcie_nvme_cb *cb,
+			void **arg)
 {
 	struct upcie_dma_region *r[UPCIE_NVME_REG_MAX];
 	struct upcie_nvme_reg_cmd *t;
@@ -102,8 +103,8 @@ int upcie_nvme_reg_hold(struct upcie_nvme_qpair *qp, const void *buf, size_t len
 	return 0;
 }
 
-int upcie_nvme_reg_hold_iov(struct upcie_nvme_qpair *qp, const struct iovec *iov,
-			    unsigned iovcnt, upcie_nvme_cb *cb, void **arg)
+int upcie_nvme_reg_hold_iov(struct upcie_nvme_qpair *qp, const struct iovec *iov, unsigned iovcnt,
+			    upcie_nvme_cb *cb, void **arg)
 {
 	struct upcie_dma_region *r[UPCIE_NVME_REG_MAX];
 	struct upcie_nvme_reg_cmd *t;
@@ -124,8 +125,7 @@ int upcie_nvme_reg_hold_iov(struct upcie_nvme_qpair *qp, const struct iovec *iov
 			if (k > 0)
 				upcie_dma_reg_release(got, (unsigned)k);
 			upcie_dma_reg_release(r, n);
-			return hold_error(qp, k < 0 ? k : -E2BIG, iov[i].iov_base,
-					  iov[i].iov_len);
+			return hold_error(qp, k < 0 ? k : -E2BIG, iov[i].iov_base, iov[i].iov_len);
 		}
 		/* A region already held for an earlier buffer is held once. */
 		for (int j = 0; j < k; j++) {

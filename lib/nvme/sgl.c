@@ -206,10 +206,11 @@ long upcie_nvme_iov_setup(struct upcie_nvme_ctrl *ctrl, enum upcie_nvme_iov_mode
 	for (unsigned i = 0; i < iovcnt; i++)
 		if (!iov[i].iov_len ||
 		    !upcie_dma_contains(ctrl->heap, iov[i].iov_base, iov[i].iov_len))
-			return upcie_err(-EINVAL,
-					 "buffer %u of the list (%p, %zu bytes) is empty or neither "
-					 "in the DMA heap nor registered (upcie_dma_register)",
-					 i, iov[i].iov_base, iov[i].iov_len);
+			return upcie_err(
+			    -EINVAL,
+			    "buffer %u of the list (%p, %zu bytes) is empty or neither "
+			    "in the DMA heap nor registered (upcie_dma_register)",
+			    i, iov[i].iov_base, iov[i].iov_len);
 	if (list && (uintptr_t)list & 15)
 		return upcie_err(-EINVAL, "the list memory at %p is not 16-byte aligned", list);
 	switch (mode) {

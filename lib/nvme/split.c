@@ -72,8 +72,9 @@ static int split_rw(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie
 				 len, parts, ns->max_xfer_blocks, upcie_nvme_qpair_depth(qp) - 1);
 	if (unlikely(!upcie_dma_contains(qp->heap, buf, len)))
 		return upcie_err(-EINVAL,
-				 "split transfer: the %zu-byte buffer at %p is not in the DMA "
-				 "heap; allocate I/O buffers with upcie_dma_alloc_pages()",
+				 "split transfer: the %zu-byte buffer at %p is neither in the DMA "
+				 "heap nor registered; allocate I/O buffers with "
+				 "upcie_dma_alloc_pages() or register them (upcie_dma_register)",
 				 len, buf);
 	if (parts > room)
 		return -EAGAIN; /* not an error: poll and retry */

@@ -187,7 +187,8 @@ static int pagemap_contiguous(int fd, uintptr_t addr, size_t page_size, size_t h
 
 	for (size_t i = 0; i < n; i += 512) {
 		size_t k = n - i < 512 ? n - i : 512;
-		ssize_t got = pread(fd, ent, k * sizeof(ent[0]), (off_t)((first + i) * sizeof(ent[0])));
+		ssize_t got =
+		    pread(fd, ent, k * sizeof(ent[0]), (off_t)((first + i) * sizeof(ent[0])));
 
 		if (got != (ssize_t)(k * sizeof(ent[0])))
 			return got < 0 ? -errno : -EIO;

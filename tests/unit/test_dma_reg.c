@@ -136,9 +136,8 @@ static void test_rw(void)
 	/* One page, async (the general path takes it: not heap memory). */
 	uint32_t nlb1 = 4096 / e.lbs;
 	fill(m, e.lbs, 8, nlb1, 1);
-	CU_ASSERT_EQUAL(upcie_nvme_write(e.qp, e.ns, 8, nlb1, m, fx_count_cb, &cnt,
-					 UPCIE_NVME_SUBMIT_RING),
-			0);
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_write(e.qp, e.ns, 8, nlb1, m, fx_count_cb, &cnt, UPCIE_NVME_SUBMIT_RING), 0);
 	CU_ASSERT_EQUAL(fx_wait(&e.f, e.qp, &cnt.done, 1), 0);
 	CU_ASSERT_EQUAL(upcie_nvme_read(e.qp, e.ns, 8, nlb1, m + 65536, fx_count_cb, &cnt,
 					UPCIE_NVME_SUBMIT_RING),
@@ -257,7 +256,8 @@ static void test_iov(void)
 	w.cdw10 = 512;
 	w.cdw12 = nlb - 1;
 	CU_ASSERT_EQUAL(upcie_nvme_submit_iov(e.f.ctrl, e.qp, UPCIE_NVME_IOV_PRP, &w, prp, 2, list,
-					      list_bytes, fx_count_cb, &cnt, UPCIE_NVME_SUBMIT_RING),
+					      list_bytes, fx_count_cb, &cnt,
+					      UPCIE_NVME_SUBMIT_RING),
 			0);
 	CU_ASSERT_EQUAL(fx_wait(&e.f, e.qp, &cnt.done, ++want), 0);
 	memset(hb, 0, 5 * 4096);
@@ -286,8 +286,8 @@ static void test_iov(void)
 		fill(hb, 512, 640, 8, 5);
 		memcpy(sg[0].iov_base, hb, 1536);
 		memcpy(sg[1].iov_base, hb + 1536, 2560);
-		CU_ASSERT_EQUAL(upcie_nvme_submit_iov(e.f.ctrl, e.qp, UPCIE_NVME_IOV_SGL, &sw, sg, 2,
-						      list, list_bytes, fx_count_cb, &cnt,
+		CU_ASSERT_EQUAL(upcie_nvme_submit_iov(e.f.ctrl, e.qp, UPCIE_NVME_IOV_SGL, &sw, sg,
+						      2, list, list_bytes, fx_count_cb, &cnt,
 						      UPCIE_NVME_SUBMIT_RING),
 				0);
 		CU_ASSERT_EQUAL(fx_wait(&e.f, e.qp, &cnt.done, ++want), 0);
@@ -299,7 +299,8 @@ static void test_iov(void)
 	}
 	CU_ASSERT_EQUAL(cnt.errors, 0);
 	/* A list with an unregistered buffer: refused, nothing held. */
-	uint8_t *plain = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *plain =
+	    mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CU_ASSERT_FATAL(plain != MAP_FAILED);
 	struct iovec mixed[2] = {{a, 4096}, {plain, 4096}};
 	CU_ASSERT_EQUAL(upcie_nvme_submit_iov(e.f.ctrl, e.qp, UPCIE_NVME_IOV_AUTO, &r, mixed, 2,
@@ -331,8 +332,8 @@ static void test_refusals(void)
 	CU_ASSERT_EQUAL(upcie_dma_register(e.f.heap, NULL, 4096), -EINVAL);
 
 	/* Ordinary pages: under uio refused (not hugepages), else taken. */
-	m = mmap(NULL, 16 * host, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-		 -1, 0);
+	m = mmap(NULL, 16 * host, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	CU_ASSERT_FATAL(m != MAP_FAILED);
 	CU_ASSERT_EQUAL(upcie_dma_register(e.f.heap, m + 1, 4 * host), -EINVAL);
 	CU_ASSERT(msg_has("page aligned"));
@@ -371,15 +372,15 @@ static void test_refusals(void)
 		/* Adjacent is fine; a buffer across both regions works. */
 		CU_ASSERT_EQUAL(upcie_dma_register(e.f.heap, m + part, 8 * host), 0);
 		CU_ASSERT_TRUE(upcie_dma_contains(e.f.heap, m + part - 4096, 8192));
-		CU_ASSERT_EQUAL(upcie_nvme_read_sync(e.qp, e.ns, 0, 8192 / e.lbs, m + part - 4096,
-						     NULL, 0),
-				0);
+		CU_ASSERT_EQUAL(
+		    upcie_nvme_read_sync(e.qp, e.ns, 0, 8192 / e.lbs, m + part - 4096, NULL, 0), 0);
 		CU_ASSERT_EQUAL(upcie_dma_unregister(e.f.heap, m + part, 8 * host), 0);
 	}
 	/* The heap's own memory needs no registration. */
 	void *h = upcie_dma_alloc_pages(e.f.heap, 4096);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
-	CU_ASSERT_EQUAL(upcie_dma_register(e.f.heap, h, 4096), needs_huge(&e.f) ? -EINVAL : -EEXIST);
+	CU_ASSERT_EQUAL(upcie_dma_register(e.f.heap, h, 4096),
+			needs_huge(&e.f) ? -EINVAL : -EEXIST);
 	upcie_dma_free(e.f.heap, h);
 	/* Unknown and partial unregisters. */
 	CU_ASSERT_EQUAL(upcie_dma_unregister(e.f.heap, &cnt, 4096), -EINVAL);
