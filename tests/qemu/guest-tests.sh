@@ -27,6 +27,9 @@
 #     host-aborted commands retried from their callback all succeed, 0
 #     mismatches, nothing outstanding after, poll errors only during a
 #     reset; the kernel logs no fault, the controller still answers.
+#  5e. guest-reg.sh: I/O on registered memory through uio and vfio
+#     (upcie-reg-io), data verified; uio refuses ordinary and malloc
+#     memory, saying why; unregister refused while a read is in flight.
 #  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
 #     it: zero mismatching bytes.
 #  7. The kernel writes a fresh pattern and a marker for the next boot.
@@ -292,6 +295,13 @@ else
 		t_fail "guest-reset.sh" "exit $? (timed out after $reset_bound s?)"
 	# It leaves A on $drv, as section 6 wants it.
 fi
+
+# --- 5e. registered memory (guest-reg.sh) -------------------------------------
+# upcie-reg-io on A: hugetlb memory on both configurations, ordinary and
+# malloc memory on vfio; on uio those two are refused, saying why. The
+# dma_reg suite ran in section 5 already. A stays on $drv.
+UPCIE_REG_SUITE=0 timeout 400 sh "${UPCIE_GUEST_LIB%/*}/guest-reg.sh" ||
+	t_fail "guest-reg.sh" "exit $? (timed out after 400 s?)"
 
 # --- 6. libupcie writes, the kernel reads ------------------------------------
 for ns in $NAMESPACES; do

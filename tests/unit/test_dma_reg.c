@@ -479,11 +479,14 @@ static void test_reset_releases(void)
 	size_t len;
 	uint8_t *m;
 
-	FX_SIM_ONLY();
 	if (!env_open(&e))
 		return;
 	m = reg_mem(&e.f, 64u << 10, &len);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	if (!m) {
+		upcie_cu_skip("no memory this backend can register (uio: free 2 MiB hugepages)");
+		env_close(&e);
+		return;
+	}
 	CU_ASSERT_EQUAL_FATAL(upcie_dma_register(e.f.heap, m, len), 0);
 	for (unsigned i = 0; i < 4; i++)
 		CU_ASSERT_EQUAL(upcie_nvme_read(e.qp, e.ns, i, 1, m + i * 4096, fx_count_cb, &cnt,
