@@ -149,7 +149,9 @@ void upcie_nvme_queue_free(struct upcie_nvme_qpair *qp, bool keep_dma)
 	free(qp->reqs);
 	free(qp->free_cids);
 	free(qp->harvest);
-	free(qp->reg_cmds);
+	if (qp->reg_pool)
+		free(qp->reg_pool->free);
+	free(qp->reg_pool);
 	free(qp);
 }
 

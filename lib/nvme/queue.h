@@ -194,9 +194,9 @@ struct upcie_nvme_qpair {
 	uint64_t last_done_ns; /* when wait last returned completions */
 	struct upcie_nvme_qpair_wait_stats wst;
 	struct upcie_nvme_qpair *next; /* controller's list of I/O qpairs */
-	/* Commands on registered memory (reg.c): per CID slot, allocated on
-	 * the first such command; NULL until then. */
-	struct upcie_nvme_reg_cmd *reg_cmds;
+	/* Commands on registered memory (reg.c): their records, allocated
+	 * with the first such command; NULL until then. */
+	struct upcie_nvme_reg_pool *reg_pool;
 };
 
 /* In step with the owner's state (the owner moves *gen_src from another
@@ -229,23 +229,35 @@ static inline void upcie_nvme_queue_abandon(struct upcie_nvme_qpair *qp, uint16_
  * Commands on registered memory (reg.c), off the fast path. A command
  * whose buffer lies in registered regions holds them (upcie_dma_reg_hold)
  * until it ends: its callback is replaced by upcie_nvme_reg_done, whose
- * argument is the slot's record of the caller's callback and the regions.
+ * argument is its record of the caller's callback and the regions.
  * Every way a command ends calls its callback, except an abandoned one
  * and a queue reset: those call upcie_nvme_reg_drop() for the slot.
  */
 struct iovec;
 #define UPCIE_NVME_REG_MAX 4 /* regions one command may span */
+struct upcie_nvme_reg_pool;
 struct upcie_nvme_reg_cmd {
 	upcie_nvme_cb cb;
 	void *arg;
 	unsigned n;
 	struct upcie_dma_region *r[UPCIE_NVME_REG_MAX];
+	struct upcie_nvme_reg_pool *pool;
+};
+/* A command's record outlives its slot: a completion the lifecycle
+ * collects (state.c) is delivered after its CID went back, and a callback
+ * before it may submit into the same slot. So records come from a pool of
+ * twice the slots: each command outstanding and each collected completion
+ * not yet delivered holds one (at most depth - 1 and depth). */
+struct upcie_nvme_reg_pool {
+	uint32_t nfree;
+	uint32_t *free;
+	struct upcie_nvme_reg_cmd rec[];
 };
 HIDDEN void upcie_nvme_reg_done(void *arg, const struct upcie_nvme_cqe *cqe);
-/* A buffer beyond the heap's first segment, for the command about to take
- * the CID on top of the free stack: hold its regions, and route the
- * completion through upcie_nvme_reg_done (*cb, *arg changed) when there
- * are any. 0, or a negative errno with the message set. */
+/* A buffer beyond the heap's first segment, for the command about to be
+ * submitted: hold its regions, and route the completion through
+ * upcie_nvme_reg_done (*cb, *arg changed) when there are any. 0, or a
+ * negative errno with the message set. */
 HIDDEN int upcie_nvme_reg_hold(struct upcie_nvme_qpair *qp, const void *buf, size_t len,
 			       upcie_nvme_cb *cb, void **arg);
 /* The same for a list of buffers. */

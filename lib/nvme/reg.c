@@ -7,8 +7,9 @@
  * first segment never comes here (queue.h's read/write fast path and
  * queue.c's submit test the segment first).
  *
- * The record of a command lives in the queue pair's reg_cmds[], one per
- * CID slot, allocated with the first such command. The command's request
+ * The record of a command comes from the queue pair's pool (queue.h says
+ * why it is not per CID slot), allocated with the first such command. The
+ * command's request
  * carries upcie_nvme_reg_done and the record as its callback: whichever
  * way the command ends with a callback (the device's completion, a host
  * abort after a reset or a fence), the hold goes with it; the two ways
@@ -29,7 +30,7 @@ void upcie_nvme_reg_done(void *arg, const struct upcie_nvme_cqe *cqe)
 	upcie_nvme_cb cb = t->cb;
 	void *cb_arg = t->arg;
 
-	/* Let go first: the callback may unregister, or resubmit into this slot. */
+	/* Let go first: the callback may unregister, or submit again. */
 	upcie_nvme_reg_unhold(upcie_nvme_reg_done, t);
 	if (cb)
 		cb(cb_arg, cqe);
@@ -38,25 +39,49 @@ void upcie_nvme_reg_done(void *arg, const struct upcie_nvme_cqe *cqe)
 void upcie_nvme_reg_unhold(upcie_nvme_cb cb, void *arg)
 {
 	struct upcie_nvme_reg_cmd *t = arg;
+	struct upcie_nvme_reg_pool *pool;
 
 	if (cb != upcie_nvme_reg_done)
 		return;
+	pool = t->pool;
 	upcie_dma_reg_release(t->r, t->n);
 	t->n = 0;
+	t->cb = NULL;
+	t->arg = NULL;
+	pool->free[pool->nfree++] = (uint32_t)(t - pool->rec);
 }
 
-/* The record of the command that will take the CID on top of the stack. */
-static struct upcie_nvme_reg_cmd *next_record(struct upcie_nvme_qpair *qp)
+/* A free record, or NULL (-ENOMEM: no pool; -EAGAIN: none free). */
+static struct upcie_nvme_reg_cmd *record_get(struct upcie_nvme_qpair *qp)
 {
-	if (!qp->reg_cmds) {
-		qp->reg_cmds = calloc((size_t)qp->cid_mask + 1, sizeof(*qp->reg_cmds));
-		if (!qp->reg_cmds)
+	struct upcie_nvme_reg_pool *pool = qp->reg_pool;
+
+	if (!pool) {
+		uint32_t n = 2 * ((uint32_t)qp->cid_mask + 1);
+
+		pool = calloc(1, sizeof(*pool) + n * sizeof(pool->rec[0]));
+		if (pool)
+			pool->free = calloc(n, sizeof(*pool->free));
+		if (!pool || !pool->free) {
+			free(pool);
 			return upcie_err_null(-ENOMEM,
 					      "queue %u: out of memory for registered-memory "
 					      "records",
 					      qp->qid);
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			pool->rec[i].pool = pool;
+			pool->free[pool->nfree++] = n - 1 - i;
+		}
+		qp->reg_pool = pool;
 	}
-	return &qp->reg_cmds[qp->free_cids[qp->nfree - 1] & qp->cid_mask];
+	if (!pool->nfree)
+		return upcie_err_null(-EAGAIN,
+				      "queue %u: every record of commands on registered memory is "
+				      "in use (completions not yet delivered); poll, then submit "
+				      "again",
+				      qp->qid);
+	return &pool->rec[pool->free[--pool->nfree]];
 }
 
 static int hold_error(struct upcie_nvme_qpair *qp, int rc, const void *buf, size_t len)
@@ -88,10 +113,12 @@ int upcie_nvme_reg_hold(struct upcie_nvme_qpair *qp, const void *buf, size_t len
 		return hold_error(qp, n, buf, len);
 	if (!n)
 		return 0; /* a grown heap segment: nothing to hold */
-	t = next_record(qp);
+	t = record_get(qp);
 	if (!t) {
+		int err = -errno;
+
 		upcie_dma_reg_release(r, (unsigned)n);
-		return -ENOMEM;
+		return err;
 	}
 	t->cb = *cb;
 	t->arg = *arg;
@@ -141,10 +168,12 @@ int upcie_nvme_reg_hold_iov(struct upcie_nvme_qpair *qp, const struct iovec *iov
 	}
 	if (!n)
 		return 0;
-	t = next_record(qp);
+	t = record_get(qp);
 	if (!t) {
+		int err = -errno;
+
 		upcie_dma_reg_release(r, n);
-		return -ENOMEM;
+		return err;
 	}
 	t->cb = *cb;
 	t->arg = *arg;
