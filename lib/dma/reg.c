@@ -181,55 +181,59 @@ bool upcie_dma_reg_covers(const struct upcie_dma_heap *h, const void *va, size_t
 
 /*
  * The page size backing [va, va + len), from /proc/self/smaps
- * (KernelPageSize of every mapping the range touches); 0 with a message
- * when part of the range is not mapped or the mappings differ.
+ * (KernelPageSize of every mapping the range touches), or only whether it
+ * is mapped (page: 0), from /proc/self/maps, which the kernel makes much
+ * faster. 0, -EFAULT with a message when part of the range is not mapped,
+ * -EINVAL when the mappings' page sizes differ.
  */
-static int backing_page_size(uintptr_t va, size_t len, size_t *out)
+static int backing_page_size(uintptr_t va, size_t len, size_t *page)
 {
+	bool want = *page == 0, overlap = false;
 	uintptr_t end = va + len, at = va;
 	unsigned long long lo = 0, hi = 0;
-	bool overlap = false;
-	size_t page = 0;
+	size_t found = 0;
 	char line[512];
 	FILE *fp;
 
-	fp = fopen("/proc/self/smaps", "re");
+	fp = fopen(want ? "/proc/self/smaps" : "/proc/self/maps", "re");
 	if (!fp)
-		return upcie_err(-errno,
-				 "cannot read /proc/self/smaps to check registered memory: %s",
-				 strerror(errno));
+		return upcie_err(-errno, "cannot read /proc/self/%s to check registered memory: %s",
+				 want ? "smaps" : "maps", strerror(errno));
 	while (at < end && fgets(line, sizeof(line), fp)) {
 		unsigned long long kps;
+		char *dash = strchr(line, '-'), *sp = strchr(line, ' ');
 
-		if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2 &&
-		    strchr(line, '-') < strchr(line, ' ')) {
+		if (dash && sp && dash < sp && sscanf(line, "%llx-%llx ", &lo, &hi) == 2) {
 			overlap = lo < end && hi > at;
 			if (overlap && lo > at)
 				break; /* a hole before this mapping */
+			if (overlap && !want)
+				at = (uintptr_t)hi;
 			continue;
 		}
-		if (!overlap || sscanf(line, "KernelPageSize: %llu kB", &kps) != 1)
+		if (!want || !overlap || sscanf(line, "KernelPageSize: %llu kB", &kps) != 1)
 			continue;
-		if (page && page != (size_t)kps * 1024) {
+		if (found && found != (size_t)kps * 1024) {
 			fclose(fp);
 			return upcie_err(
 			    -EINVAL,
 			    "the memory at %#" PRIxPTR "+%zu spans mappings of different "
 			    "page sizes (%zu bytes and %llu KiB); register each mapping "
 			    "by itself",
-			    va, len, page, kps);
+			    va, len, found, kps);
 		}
-		page = (size_t)kps * 1024;
+		found = (size_t)kps * 1024;
 		at = (uintptr_t)hi;
 	}
 	fclose(fp);
-	if (at < end || !page)
+	if (at < end)
 		return upcie_err(-EFAULT,
 				 "the memory at %#" PRIxPTR "+%zu is not mapped in this process "
 				 "(nothing at %#" PRIxPTR "); register memory you allocated (mmap, "
 				 "memfd, hugetlbfs)",
 				 va, len, at);
-	*out = page;
+	if (want)
+		*page = found;
 	return 0;
 }
 
@@ -305,6 +309,9 @@ int upcie_dma_register(struct upcie_dma_heap *h, void *va, size_t len)
 				 "aligned_alloc memory)",
 				 va, len, host);
 	caps = upcie_pci_dma_caps(h->dev);
+	/* Under uio the page size matters (smaps); elsewhere only that the
+	 * range is mapped (maps). */
+	page = (caps & UPCIE_PCI_DMA_NEEDS_HUGEPAGES) ? 0 : host;
 	rc = backing_page_size(p, len, &page);
 	if (rc)
 		return rc;
