@@ -10,6 +10,7 @@
  * or vfio when UPCIE_TEST_DEVICE names one (the guests do).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -544,6 +545,85 @@ static void test_destroy_releases(void)
 	munmap(b, lb);
 }
 
+/* Another thread registers and unregisters a second region while this
+ * one does verified I/O on the first: lookups take no lock and must see
+ * either table, never a torn one (ThreadSanitizer runs this too). */
+struct churn {
+	struct upcie_dma_heap *heap;
+	uint8_t *mem;
+	size_t len;
+	volatile int stop;
+	unsigned rounds, errors;
+};
+
+static void *churn_thread(void *arg)
+{
+	struct churn *c = arg;
+
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		if (upcie_dma_register(c->heap, c->mem, c->len))
+			c->errors++;
+		if (upcie_dma_bus(c->heap, c->mem + c->len / 2) == UPCIE_DMA_BAD_ADDR)
+			c->errors++;
+		if (upcie_dma_unregister(c->heap, c->mem, c->len))
+			c->errors++;
+		c->rounds++;
+	}
+	return NULL;
+}
+
+static void test_concurrent(void)
+{
+	struct fx_counter cnt = {0};
+	struct churn ch = {0};
+	struct env e;
+	size_t len;
+	uint8_t *m;
+	pthread_t th;
+	unsigned mism = 0;
+
+	if (!env_open(&e))
+		return;
+	m = reg_mem(&e.f, 64u << 10, &len);
+	ch.mem = m ? reg_mem(&e.f, 64u << 10, &ch.len) : NULL;
+	if (!ch.mem) {
+		if (m)
+			munmap(m, len);
+		upcie_cu_skip("no memory this backend can register (uio: free 2 MiB hugepages)");
+		env_close(&e);
+		return;
+	}
+	ch.heap = e.f.heap;
+	CU_ASSERT_EQUAL_FATAL(upcie_dma_register(e.f.heap, m, len), 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, churn_thread, &ch), 0);
+	for (unsigned i = 0; i < 200; i++) {
+		uint32_t nlb = 4096 / e.lbs;
+		uint64_t lba = 1024 + (i % 16) * nlb;
+
+		fill(m, e.lbs, lba, nlb, 6 + i);
+		if (upcie_nvme_write(e.qp, e.ns, lba, nlb, m, fx_count_cb, &cnt,
+				     UPCIE_NVME_SUBMIT_RING) ||
+		    fx_wait(&e.f, e.qp, &cnt.done, 2 * i + 1) ||
+		    upcie_nvme_read(e.qp, e.ns, lba, nlb, m + 32768, fx_count_cb, &cnt,
+				    UPCIE_NVME_SUBMIT_RING) ||
+		    fx_wait(&e.f, e.qp, &cnt.done, 2 * i + 2)) {
+			CU_FAIL("registered I/O while another thread registers");
+			break;
+		}
+		mism += bad(m + 32768, e.lbs, lba, nlb, 6 + i) != 0;
+	}
+	__atomic_store_n(&ch.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	CU_ASSERT_EQUAL(mism, 0);
+	CU_ASSERT_EQUAL(cnt.errors, 0);
+	CU_ASSERT_EQUAL(ch.errors, 0);
+	CU_ASSERT(ch.rounds > 0);
+	CU_ASSERT_EQUAL(upcie_dma_unregister(e.f.heap, m, len), 0);
+	munmap(m, len);
+	munmap(ch.mem, ch.len);
+	env_close(&e);
+}
+
 static CU_TestInfo tests[] = {
     {"registered I/O: one page and PRP lists, data checked", test_rw},
     {"registered I/O: split transfers above MDTS", test_split},
@@ -553,6 +633,7 @@ static CU_TestInfo tests[] = {
     {"unregister refused while commands are in flight", test_busy},
     {"a reset's aborts release the regions", test_reset_releases},
     {"heap destroy releases what is left", test_destroy_releases},
+    {"I/O while another thread registers and unregisters", test_concurrent},
     CU_TEST_INFO_NULL,
 };
 
