@@ -56,6 +56,11 @@ class Unavailable(SetupError):
     """A prerequisite is missing and cannot be installed (not root)."""
 
 
+class NotBuilt(Unavailable):
+    """A guest kernel that scripts/guest-kernel builds is not in its cache:
+    a skip even where guests are required (the build is not part of a run)."""
+
+
 def env_int(name, default):
     v = os.environ.get(name, "")
     try:
@@ -86,6 +91,23 @@ def ensure_packages(pkgs, say):
 
 def version_key(v):
     return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.findall(r"\d+|\D+", v)]
+
+
+def built_kernel(config):
+    """(version, bzImage) of a configuration that boots the kernel
+    scripts/guest-kernel builds; None for the distribution's kernel. Not
+    built yet: Unavailable (the boot is skipped; the build takes about 20
+    minutes, so no test starts it)."""
+    want = topology.CONFIGS[config].kernel
+    if not want:
+        return None
+    p = subprocess.run([os.path.join(SRC, "scripts", "guest-kernel"), "--print"], text=True,
+                       capture_output=True)
+    path = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+    if p.returncode != 0 or not os.path.isfile(path):
+        raise NotBuilt(f"the {want} guest kernel is not built yet ({path or 'no path'}): "
+                          "run scripts/guest-kernel once (about 20 minutes on 2 CPUs)")
+    return f"{want}-upcie", path
 
 
 class GuestRoot:
@@ -314,7 +336,7 @@ def build_initramfs(work, build, config, script, kver, groot, say):
         f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
     with open(f"{stage}/etc/group", "w") as f:
         f.write("root:x:0:\nnogroup:x:65534:\n")
-    stage_modules(stage, kver, arch.modules, groot.root)
+    stage_modules(stage, kver, topology.modules(config), groot.root)
     nbin = stage_binaries(stage, build, groot)
     if not stage_fio(stage, build, groot):
         say("no fio engine in the build or no fio for the guest: the guest skips its fio checks")
@@ -687,7 +709,7 @@ class Boot:
         qemu_timeout = env_int("UPCIE_QEMU_TIMEOUT", 420)
         guest_timeout = env_int("UPCIE_GUEST_TIMEOUT",
                                 qemu_timeout - 60 if qemu_timeout > 120 else qemu_timeout // 2)
-        kver, kernel = self.groot.kernel()
+        kver, kernel = built_kernel(self.config) or self.groot.kernel()
         initrd = build_initramfs(self.work, self.build, self.config, self.script, kver,
                                  self.groot, self.say)
         for name, size in topology.images(self.config):

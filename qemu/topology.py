@@ -99,6 +99,10 @@ class Config:
     # Controllers this machine puts elsewhere: label -> bridge / addr (and
     # multifunction) overriding the table's.
     placement: Dict[str, Dict[str, object]] = field(default_factory=dict)
+    # "": the distribution kernel and its modules; "6.12": the kernel
+    # scripts/guest-kernel builds (drivers built in, no modules), booted
+    # only once it is in its cache (it takes about 20 min to build).
+    kernel: str = ""
     note: str = ""
 
 
@@ -130,6 +134,13 @@ CONFIGS = {
     "vfio": Config("vfio", arch="x86_64", machine="q35,kernel-irqchip=split",
                    user_driver="vfio-pci", devices=("intel-iommu,intremap=on",),
                    kernel_args=("intel_iommu=on",), note="emulated Intel IOMMU"),
+    # Debian's 6.12 built by scripts/guest-kernel: IOMMUFD and the VFIO
+    # device cdev, so the library takes iommufd (type1 stays available).
+    "iommufd": Config("iommufd", arch="x86_64", machine="q35,kernel-irqchip=split",
+                      user_driver="vfio-pci", devices=("intel-iommu,intremap=on",),
+                      kernel_args=("intel_iommu=on",), kernel="6.12",
+                      note="emulated Intel IOMMU, Linux 6.12 with iommufd and the VFIO "
+                           "device cdev (scripts/guest-kernel; skipped until it is built)"),
     # Arm server-like machines: GICv3 (its ITS remaps MSIs, which VFIO type1
     # requires; on GICv2 VFIO_SET_IOMMU fails with EPERM).
     "arm-uio": Config("arm-uio", arch="aarch64", machine="virt,gic-version=3",
@@ -262,6 +273,12 @@ def images(config):
     return [(c.image(ns), ns.size) for c in controllers(config) for ns in c.namespaces]
 
 
+def modules(config):
+    """The modules the guest loads: none on a kernel with its drivers built in."""
+    k = CONFIGS[config]
+    return () if k.kernel else ARCHES[k.arch].modules
+
+
 def guest_env(config):
     """The guest's topology.env (POSIX sh), sourced by guest-init.sh and
     guest-lib.sh. Depends only on the controllers, so both x86 configurations
@@ -273,7 +290,7 @@ def guest_env(config):
              f"UPCIE_TOPO_HOTPLUG=\"{' '.join(c.label for c in cs if hotplug(c))}\"",
              "UPCIE_TOPO_XCHECK_NS=\"" + " ".join(f"{c.label}:{ns.nsid}" for c in cs if c.xcheck
                                                   for ns in c.namespaces) + "\"",
-             f"UPCIE_TOPO_MODULES=\"{' '.join(arch.modules)}\""]
+             f"UPCIE_TOPO_MODULES=\"{' '.join(modules(config))}\""]
     for b in bridges(config):
         members = [c.label for c in cs if c.bridge == b.id]
         lines.append(f"UPCIE_TOPO_BRIDGE_{b.id}=\"{' '.join(members)}\"")

@@ -13,6 +13,14 @@ UPCIE_AARCH64_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
 # The arm64 guest (its kernel and busybox are unpacked, not installed).
 UPCIE_AARCH64_GUEST_PKGS="qemu-system-arm cpio kmod"
 
+# The newest Debian 6.12 uapi headers (linux-headers-6.12.N+deb12-common):
+# the abi suite checks the iommufd definitions the library carries against
+# them. Printed empty when the package lists have none.
+upcie_uapi_pkg() {
+	apt-cache pkgnames linux-headers-6.12 2>/dev/null |
+		grep -E '^linux-headers-6\.12\.[0-9]+\+deb12-common$' | sort -V | tail -n 1
+}
+
 upcie_install_deps() {
 	local missing=() p sudo=
 	for p in "$@"; do

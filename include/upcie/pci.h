@@ -95,12 +95,27 @@ enum upcie_pci_backend {
 #define UPCIE_PCI_DMA_NEEDS_HUGEPAGES (1u << 0) /* bus addresses are physical */
 #define UPCIE_PCI_DMA_BUS_CONTIGUOUS  (1u << 1) /* one mapping gives contiguous bus addresses */
 
+/* vfio's IOMMU interface: the type1 container (an IOMMU group file and
+ * /dev/vfio/vfio), or iommufd with the device's cdev (/dev/iommu and
+ * /dev/vfio/devices/vfioN; Linux 6.6 and later with IOMMUFD and
+ * VFIO_DEVICE_CDEV). AUTO takes iommufd when the device has a cdev and
+ * /dev/iommu exists, else type1; the environment variable
+ * UPCIE_VFIO_IOMMU=iommufd|type1 forces one for a program that leaves the
+ * option at AUTO. upcie_pci_vfio_iommu_name() says which a handle uses. */
+enum upcie_pci_vfio_iommu {
+	UPCIE_PCI_VFIO_IOMMU_AUTO = 0,
+	UPCIE_PCI_VFIO_IOMMU_TYPE1,
+	UPCIE_PCI_VFIO_IOMMU_IOMMUFD,
+};
+
 struct upcie_pci_opts {
-	enum upcie_pci_backend backend; /* AUTO, or force one */
-	struct upcie_sim *sim;		/* "sim": this model (caller keeps ownership);
-					   NULL: a default threaded model owned by the handle */
-	const char *sysfs_root;		/* NULL: "/sys" (tests pass a fake tree) */
-	uint64_t reserved[6];		/* zero: room for options of later releases */
+	enum upcie_pci_backend backend;	      /* AUTO, or force one */
+	struct upcie_sim *sim;		      /* "sim": this model (caller keeps ownership);
+						 NULL: a default threaded model owned by the handle */
+	const char *sysfs_root;		      /* NULL: "/sys" (tests pass a fake tree) */
+	enum upcie_pci_vfio_iommu vfio_iommu; /* vfio: AUTO, or force one */
+	uint32_t reserved32;		      /* zero */
+	uint64_t reserved[5];		      /* zero: room for options of later releases */
 };
 
 /* Open a device. NULL and errno on failure; upcie_errmsg() says why and what to do.
@@ -112,6 +127,9 @@ const char *upcie_pci_name(const struct upcie_pci_dev *dev);
 enum upcie_pci_backend upcie_pci_backend(const struct upcie_pci_dev *dev);
 const char *upcie_pci_backend_name(enum upcie_pci_backend backend);
 unsigned upcie_pci_dma_caps(const struct upcie_pci_dev *dev);
+/* vfio: "type1" or "iommufd", the IOMMU interface this handle uses; NULL
+ * for a handle of another backend. */
+const char *upcie_pci_vfio_iommu_name(const struct upcie_pci_dev *dev);
 
 int upcie_pci_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size_t *len);
 void upcie_pci_bar_unmap(struct upcie_pci_dev *dev, unsigned bar);

@@ -10,7 +10,8 @@
  *   1. acknowledge the vector (eventfd read; INTx: also unmask the line)
  *      and drain the wake eventfd;
  *   2. publish the CQ head (a level-triggered line stays up while the
- *      device sees entries we consumed but did not release) and reap;
+ *      device sees entries we consumed but did not release; under INTx
+ *      through the MMIO doorbell even with shadow doorbells) and reap;
  *   3. only when 2 found nothing, sleep in epoll_wait on the queue's epoll
  *      fd: the vector's listener, the wake eventfd (a reset from any
  *      thread writes it after poking the queue) and the device's "gone"
@@ -284,6 +285,14 @@ int upcie_nvme_qpair_arm(struct upcie_nvme_qpair *qp)
 	/* The device must know what we consumed (lazy_cq may hold it back). */
 	if (qp->cq_head != qp->cq_rung)
 		upcie_nvme_queue_cq_db(qp);
+	/* A level-triggered line (INTx) drops when the device sees the CQ
+	 * empty. With shadow doorbells the head above may have gone to the
+	 * shadow only, and a device that drops its line on an MMIO head write
+	 * alone (QEMU's does) keeps it up: every unmask would fire again with
+	 * nothing new. So the head goes to the MMIO doorbell too (the shadow
+	 * already holds the same value). */
+	if (qp->shadow_cq && qp->ctrl->irq_kind == UPCIE_PCI_IRQ_INTX)
+		upcie_mmio_write32(qp->cq_db, 0, qp->cq_head);
 	return upcie_nvme_queue_poll(qp, 0);
 }
 

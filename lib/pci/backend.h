@@ -9,6 +9,8 @@
 #ifndef UPCIE_LIB_PCI_BACKEND_H
 #define UPCIE_LIB_PCI_BACKEND_H
 
+#include <pthread.h>
+
 #include <upcie/pci.h>
 
 #define UPCIE_PCI_NBARS 6
@@ -59,6 +61,7 @@ struct upcie_pci_dev {
 	const struct upcie_pci_ops *ops;
 	void *priv;
 	struct upcie_pci_bar bars[UPCIE_PCI_NBARS];
+	pthread_mutex_t cmd_lock; /* every read-modify-write of COMMAND (command_update) */
 	uint16_t saved_command;
 	bool command_saved;
 	bool nvme_claimed;    /* an NVMe controller object drives this handle */
@@ -87,6 +90,19 @@ int upcie_pci_read_driver(struct upcie_pci_dev *dev, const struct upcie_pci_opts
 /* 0 when dev is bound to 'want', else -EBUSY naming the devbind command. */
 int upcie_pci_require_driver(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts,
 			     const char *want) __attribute__((visibility("hidden")));
+
+/*
+ * Read-modify-write PCI COMMAND: clear the bits of 'clear', set those of
+ * 'set', as one 16-bit write (nothing written when nothing changes). All
+ * the library's COMMAND updates (bus mastering, uio's Interrupt Disable)
+ * go through it, serialized, so none puts back a stale copy of another's
+ * bit. One 16-bit write, never a byte: a device model may act on COMMAND
+ * only when a write covers its low byte (QEMU does: an Interrupt Disable
+ * change written as byte 5 alone leaves its INTx line state stale).
+ * 0, -ENODEV when config space reads all-ones, or the error of the access.
+ */
+int upcie_pci_command_update(struct upcie_pci_dev *dev, uint16_t clear, uint16_t set)
+    __attribute__((visibility("hidden")));
 
 /* Config space through a file descriptor at 'base' (sysfs 'config' file:
  * 0; a VFIO config region: its offset): pread/pwrite with errors named. */

@@ -245,10 +245,18 @@ struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_op
 					      "from a newer libupcie than %s, or an uninitialized "
 					      "struct",
 					      i, upcie_version());
+	if (opts && (opts->reserved32 || (unsigned)opts->vfio_iommu > UPCIE_PCI_VFIO_IOMMU_IOMMUFD))
+		return upcie_err_null(
+		    -EINVAL,
+		    "upcie_pci_opts: vfio_iommu %u or reserved32 %u is not valid: "
+		    "options from a newer libupcie than %s, or an uninitialized "
+		    "struct",
+		    (unsigned)opts->vfio_iommu, opts->reserved32, upcie_version());
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return upcie_err_null(-ENOMEM, "out of memory opening %s", name);
 	dev->lock_fd = -1;
+	pthread_mutex_init(&dev->cmd_lock, NULL);
 
 	b = choose_backend(dev, name, opts);
 	if (!b) {
@@ -304,6 +312,7 @@ void upcie_pci_close(struct upcie_pci_dev *dev)
 	/* Last: every file of the device is closed before another process may
 	 * take it over. */
 	upcie_pci_unlock(dev);
+	pthread_mutex_destroy(&dev->cmd_lock);
 	free(dev);
 }
 
@@ -366,26 +375,41 @@ int upcie_pci_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *buf
 	return dev->ops->cfg_write(dev, off, buf, len);
 }
 
-int upcie_pci_bus_master(struct upcie_pci_dev *dev, bool enable)
+int upcie_pci_command_update(struct upcie_pci_dev *dev, uint16_t clear, uint16_t set)
 {
-	uint16_t cmd;
+	uint16_t cmd, want;
 	int rc;
 
+	pthread_mutex_lock(&dev->cmd_lock);
 	rc = dev->ops->cfg_read(dev, PCI_COMMAND, &cmd, sizeof(cmd));
-	if (rc)
-		return upcie_err(rc, "%s: cannot read the PCI COMMAND register", dev->name);
-	if (cmd == 0xffff)
-		return upcie_err(-ENODEV, "%s: config space reads all-ones; the device is gone",
-				 dev->name);
+	if (rc) {
+		rc = upcie_err(rc, "%s: cannot read the PCI COMMAND register", dev->name);
+		goto out;
+	}
+	if (cmd == 0xffff) {
+		rc = upcie_err(-ENODEV, "%s: config space reads all-ones; the device is gone",
+			       dev->name);
+		goto out;
+	}
 	if (!dev->command_saved) {
 		dev->saved_command = cmd;
 		dev->command_saved = true;
 	}
-	cmd = (uint16_t)(enable ? (cmd | PCI_COMMAND_MASTER) : (cmd & ~PCI_COMMAND_MASTER));
-	rc = dev->ops->cfg_write(dev, PCI_COMMAND, &cmd, sizeof(cmd));
-	if (rc)
-		return upcie_err(rc, "%s: cannot write the PCI COMMAND register", dev->name);
-	return 0;
+	want = (uint16_t)((cmd & ~clear) | set);
+	if (want != cmd) {
+		rc = dev->ops->cfg_write(dev, PCI_COMMAND, &want, sizeof(want));
+		if (rc)
+			rc = upcie_err(rc, "%s: cannot write the PCI COMMAND register", dev->name);
+	}
+out:
+	pthread_mutex_unlock(&dev->cmd_lock);
+	return rc;
+}
+
+int upcie_pci_bus_master(struct upcie_pci_dev *dev, bool enable)
+{
+	return upcie_pci_command_update(dev, enable ? 0 : PCI_COMMAND_MASTER,
+					enable ? PCI_COMMAND_MASTER : 0);
 }
 
 int upcie_pci_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,

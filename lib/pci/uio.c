@@ -119,28 +119,13 @@ static int uio_cfg_read(struct upcie_pci_dev *dev, uint32_t off, void *buf, size
 	return upcie_pci_cfg_fd_io(dev, priv_of(dev)->cfg_fd, 0, off, buf, len, false);
 }
 
-/*
- * While interrupts are on, Interrupt Disable belongs to the kernel's
- * handler (which sets it) and to the acks (which clear it). Another COMMAND
- * write, such as pci.c's bus-master read-modify-write of the whole
- * register, may carry a copy read before an ack unmasked the line: written
- * back, it would leave the line masked with no new event to wake a
- * listener to ack it, and sleepers would wait for their deadlines. Such a
- * write has the bit cleared instead: at worst the line is unmasked early,
- * the handler fires again and masks it, and listeners wake once more.
- */
+/* Config writes go straight to the sysfs file. COMMAND is only ever
+ * written through upcie_pci_command_update() (serialized, read fresh), so
+ * no write carries a stale copy of the Interrupt Disable bit the kernel's
+ * handler and the acks move. */
 static int uio_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *buf, size_t len)
 {
-	struct uio_priv *p = priv_of(dev);
-	uint8_t tmp[64];
-
-	if (off <= PCI_COMMAND_HI && off + len > PCI_COMMAND_HI && len <= sizeof(tmp) &&
-	    __atomic_load_n(&p->intx_on, __ATOMIC_ACQUIRE)) {
-		memcpy(tmp, buf, len);
-		tmp[PCI_COMMAND_HI - off] &= (uint8_t)~PCI_COMMAND_HI_INTXD;
-		buf = tmp;
-	}
-	return upcie_pci_cfg_fd_io(dev, p->cfg_fd, 0, off, (void *)buf, len, true);
+	return upcie_pci_cfg_fd_io(dev, priv_of(dev)->cfg_fd, 0, off, (void *)buf, len, true);
 }
 
 /* Is page_size one of the kernel's hugepage sizes? */

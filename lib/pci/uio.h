@@ -17,9 +17,8 @@
 
 /* PCI config space: Interrupt Pin (0: none, 1-4: INTA-INTD), and COMMAND's
  * high byte, whose bit 2 is COMMAND bit 10, Interrupt Disable. */
-#define PCI_INTERRUPT_PIN    0x3d
-#define PCI_COMMAND_HI	     0x05
-#define PCI_COMMAND_HI_INTXD 0x04
+#define PCI_INTERRUPT_PIN	 0x3d
+#define PCI_COMMAND_INTX_DISABLE 0x400
 /* sysfs 'irq' of a pin the kernel could not route (IRQ_NOTCONNECTED). */
 #define IRQ_NOT_CONNECTED 0x80000000ull
 

@@ -9,10 +9,14 @@
  *     function (pci_check_and_mask_intx(): COMMAND bit 10, Interrupt
  *     Disable) and uio counts an event; it has no irqcontrol hook, so a
  *     write(1) to /dev/uioN cannot unmask (-ENOSYS). An ack therefore
- *     clears Interrupt Disable itself through config space, writing only
- *     COMMAND's high byte (offset 5, where bit 10 is bit 2): bus
- *     mastering (bit 2 of byte 4) may change meanwhile in another thread,
- *     and a 16-bit read-modify-write could put back a stale copy of it.
+ *     clears Interrupt Disable itself through config space, as one 16-bit
+ *     read-modify-write of COMMAND serialized with the library's other
+ *     COMMAND updates (upcie_pci_command_update(): bus mastering may
+ *     change in another thread). Not a write of byte 5 alone (where bit
+ *     10 lives): QEMU acts on an Interrupt Disable change only when a
+ *     write covers COMMAND's low byte, so byte writes left its INTx line
+ *     asserted with nothing pending, a storm the kernel ends by disabling
+ *     the IRQ ("nobody cared").
  *   - each open file of /dev/uioN keeps its own event count (set at open,
  *     advanced by its reads). So every listener is an open file of its
  *     own: each sees every interrupt, and no listener's read can eat
@@ -59,37 +63,21 @@ int uio_irq_info(struct upcie_pci_dev *dev, struct upcie_pci_irq_info *info)
 	return 0;
 }
 
-/* Set (mask) or clear (unmask) Interrupt Disable: a one-byte
- * read-modify-write of COMMAND's high byte (see the top of the file). When
- * the bit is already as wanted nothing is written: a mask by the kernel
- * coming after the read also counts an event, which wakes the listeners,
- * and their acks unmask again. */
+/* Set (mask) or clear (unmask) Interrupt Disable (see the top of the
+ * file). When the bit is already as wanted nothing is written: a mask by
+ * the kernel coming after the read also counts an event, which wakes the
+ * listeners, and their acks unmask again. */
 static int intx_mask(struct upcie_pci_dev *dev, bool mask)
 {
-	const char *what = mask ? "mask" : "unmask";
-	struct uio_priv *p = priv_of(dev);
-	uint8_t hi, want;
-	ssize_t n;
+	int rc = upcie_pci_command_update(dev, mask ? 0 : PCI_COMMAND_INTX_DISABLE,
+					  mask ? PCI_COMMAND_INTX_DISABLE : 0);
 
-	n = pread(p->cfg_fd, &hi, 1, PCI_COMMAND_HI);
-	if (n != 1)
-		return upcie_err(n < 0 ? -errno : -EIO,
-				 "%s: cannot read PCI COMMAND to %s INTx: %s", dev->name, what,
-				 n < 0 ? strerror(errno) : "short read");
-	/* COMMAND bits 11-15 are reserved and read 0 on a live function. */
-	if (hi == 0xff)
-		return upcie_err(-ENODEV, "%s: config space reads all-ones; the device is gone",
-				 dev->name);
-	want = mask ? (uint8_t)(hi | PCI_COMMAND_HI_INTXD) : (uint8_t)(hi & ~PCI_COMMAND_HI_INTXD);
-	if (want == hi)
-		return 0;
-	n = pwrite(p->cfg_fd, &want, 1, PCI_COMMAND_HI);
-	if (n != 1)
-		return upcie_err(n < 0 ? -errno : -EIO,
-				 "%s: cannot write PCI COMMAND (Interrupt Disable) to %s INTx: %s; "
-				 "is the device still bound to " UIO_DRIVER "?",
-				 dev->name, what, n < 0 ? strerror(errno) : "short write");
-	return 0;
+	if (rc && rc != -ENODEV)
+		return upcie_err(rc,
+				 "%s: cannot %s INTx (PCI COMMAND Interrupt Disable): %s; is "
+				 "the device still bound to " UIO_DRIVER "?",
+				 dev->name, mask ? "mask" : "unmask", upcie_errmsg());
+	return rc;
 }
 
 int uio_irq_enable(struct upcie_pci_dev *dev, unsigned nvec)

@@ -510,6 +510,41 @@ static const struct upcie_pci_ops vfio_ops = {
     .close = vfio_close,
 };
 
+/* iommufd when forced (the option, else UPCIE_VFIO_IOMMU=iommufd|type1
+ * in the environment), or (auto) when the device has a cdev and the kernel
+ * has /dev/iommu; type1 otherwise. */
+static const struct upcie_vfio_iommu_ops *
+pick_iommu(struct upcie_pci_dev *dev, struct upcie_vfio *p, const struct upcie_pci_opts *opts)
+{
+	enum upcie_pci_vfio_iommu want = opts ? opts->vfio_iommu : UPCIE_PCI_VFIO_IOMMU_AUTO;
+	const char *env = getenv("UPCIE_VFIO_IOMMU");
+	char name[32];
+
+	if (want == UPCIE_PCI_VFIO_IOMMU_AUTO && env && !strcmp(env, "iommufd"))
+		want = UPCIE_PCI_VFIO_IOMMU_IOMMUFD;
+	else if (want == UPCIE_PCI_VFIO_IOMMU_AUTO && env && !strcmp(env, "type1"))
+		want = UPCIE_PCI_VFIO_IOMMU_TYPE1;
+	else if (want == UPCIE_PCI_VFIO_IOMMU_AUTO && env && env[0] && strcmp(env, "auto"))
+		upcie_warn("%s: UPCIE_VFIO_IOMMU='%s' is not iommufd, type1 or auto; ignored",
+			   dev->name, env);
+
+	if (want == UPCIE_PCI_VFIO_IOMMU_IOMMUFD)
+		return &upcie_vfio_iommufd_ops;
+	if (want == UPCIE_PCI_VFIO_IOMMU_TYPE1)
+		return &upcie_vfio_type1_ops;
+	if (!upcie_vfio_cdev_name(p->root, dev->name, name, sizeof(name)) &&
+	    !access("/dev/iommu", F_OK))
+		return &upcie_vfio_iommufd_ops;
+	return &upcie_vfio_type1_ops;
+}
+
+const char *upcie_pci_vfio_iommu_name(const struct upcie_pci_dev *dev)
+{
+	const struct upcie_vfio *p = dev && dev->ops == &vfio_ops ? dev->priv : NULL;
+
+	return p ? p->iommu->name : NULL;
+}
+
 static int vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts)
 {
 	const char *root = opts ? opts->sysfs_root : NULL;
@@ -524,6 +559,7 @@ static int vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opt
 	if (!p)
 		return upcie_err(-ENOMEM, "%s: out of memory", dev->name);
 	p->container_fd = p->group_fd = p->device_fd = p->req_fd = p->stop_fd = p->gone_fd = -1;
+	p->iommufd = -1;
 	if (root) {
 		snprintf(p->root_buf, sizeof(p->root_buf), "%s", root);
 		p->root = p->root_buf;
@@ -542,7 +578,7 @@ static int vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opt
 		goto fail;
 	}
 
-	p->iommu = &upcie_vfio_type1_ops;
+	p->iommu = pick_iommu(dev, p, opts);
 	rc = p->iommu->open(dev, p);
 	if (rc)
 		goto fail;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * vfio backend internals shared by the device half (pci_vfio.c) and the
- * IOMMU half (pci_vfio_type1.c; an iommufd half could sit beside it).
+ * vfio backend internals shared by the device half (vfio.c) and the IOMMU
+ * halves (vfio_type1.c: container and group; vfio_iommufd.c: iommufd and
+ * the device cdev).
  */
 #ifndef UPCIE_LIB_PCI_VFIO_PRIV_H
 #define UPCIE_LIB_PCI_VFIO_PRIV_H
@@ -41,7 +42,7 @@ struct upcie_vfio_window {
 
 struct upcie_vfio;
 
-/* The IOMMU side: type1 container today, iommufd later. */
+/* The IOMMU side: a type1 container, or iommufd. */
 struct upcie_vfio_iommu_ops {
 	const char *name;
 	/* Attach the device's group; fill the IOVA windows; open the device fd. */
@@ -58,6 +59,8 @@ struct upcie_vfio {
 	const char *root;
 	int group;
 	int container_fd;
+	int iommufd;	  /* iommufd: /dev/iommu, -1 with type1 */
+	uint32_t ioas_id; /* iommufd: the IO address space the device is attached to */
 	int group_fd;
 	int device_fd;
 	int req_fd;    /* eventfd of the device request interrupt, -1 if none */
@@ -85,7 +88,13 @@ void upcie_vfio_req_close(struct upcie_vfio *p) __attribute__((visibility("hidde
 bool upcie_vfio_req_seen(const struct upcie_vfio *p) __attribute__((visibility("hidden")));
 void upcie_vfio_req_fence(struct upcie_vfio *p) __attribute__((visibility("hidden")));
 
-/* The type1 container/group implementation (pci_vfio_type1.c). */
+/* The type1 container/group implementation (vfio_type1.c) and the
+ * iommufd + device cdev one (vfio_iommufd.c). */
 extern const struct upcie_vfio_iommu_ops upcie_vfio_type1_ops __attribute__((visibility("hidden")));
+extern const struct upcie_vfio_iommu_ops upcie_vfio_iommufd_ops
+    __attribute__((visibility("hidden")));
+/* The device's VFIO cdev name ("vfio3"); -ENOENT when it has none. */
+int upcie_vfio_cdev_name(const char *root, const char *bdf, char *buf, size_t len)
+    __attribute__((visibility("hidden")));
 
 #endif

@@ -27,7 +27,10 @@
 #     host-aborted commands retried from their callback all succeed, 0
 #     mismatches, nothing outstanding after, poll errors only during a
 #     reset; the kernel logs no fault, the controller still answers.
-#  5e. guest-reg.sh: I/O on registered memory through uio and vfio
+#  5e. guest-iommufd.sh, on a kernel with /dev/iommu (the 'iommufd'
+#     configuration): iommufd taken by itself, type1 on request, verified
+#     I/O and QD 1 / QD 32 figures through each.
+#  5f. guest-reg.sh: I/O on registered memory through uio and vfio
 #     (upcie-reg-io), data verified; uio refuses ordinary and malloc
 #     memory, saying why; unregister refused while a read is in flight.
 #  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
@@ -296,7 +299,14 @@ else
 	# It leaves A on $drv, as section 6 wants it.
 fi
 
-# --- 5e. registered memory (guest-reg.sh) -------------------------------------
+# --- 5e. vfio through iommufd and the device cdev (guest-iommufd.sh) ---------
+if [ -e /dev/iommu ]; then
+	timeout 300 sh "${UPCIE_GUEST_LIB%/*}/guest-iommufd.sh" ||
+		t_fail "guest-iommufd.sh" "exit $? (timed out after 300 s?)"
+	upcie_bind "$UPCIE_CTRL_A" "$drv" # as section 6 wants it
+fi
+
+# --- 5f. registered memory (guest-reg.sh) -------------------------------------
 # upcie-reg-io on A: hugetlb memory on both configurations, ordinary and
 # malloc memory on vfio; on uio those two are refused, saying why. The
 # dma_reg suite ran in section 5 already. A stays on $drv.

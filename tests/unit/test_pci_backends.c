@@ -26,22 +26,26 @@
 #include <upcie/pci.h>
 #include <upcie/sim.h>
 
+#include "pci/vfio.h" /* white box: the cdev lookup */
+
 #include "cu.h"
 #include "pci/backend.h"
 
 static char root[64];
 
-#define NVME_BDF     "0000:01:00.0" /* bound to nvme */
-#define UIO_BDF	     "0000:02:00.0" /* uio_pci_generic, no IOMMU */
-#define UIO_DMA_BDF  "0000:03:00.0" /* uio_pci_generic, translating IOMMU */
-#define UIO_PT_BDF   "0000:04:00.0" /* uio_pci_generic, identity IOMMU (iommu=pt) */
-#define VFIO_NOGROUP "0000:05:00.0" /* vfio-pci without an IOMMU group */
-#define UIO_GONE_BDF "0000:06:00.0" /* uio_pci_generic, removed while open */
-#define UIO_NOUIO    "0000:07:00.0" /* uio_pci_generic, no uio/uioN in sysfs */
-#define UIO_IRQ_BDF  "0000:08:00.0" /* uio_pci_generic, INTA wired to IRQ 11 */
-#define UIO_NOIRQ    "0000:09:00.0" /* uio_pci_generic, INTA wired, no IRQ routed */
-#define BAR0_SIZE    16384
-#define CMD_INITIAL  0x0002 /* memory space on, bus master off */
+#define NVME_BDF      "0000:01:00.0" /* bound to nvme */
+#define UIO_BDF	      "0000:02:00.0" /* uio_pci_generic, no IOMMU */
+#define UIO_DMA_BDF   "0000:03:00.0" /* uio_pci_generic, translating IOMMU */
+#define UIO_PT_BDF    "0000:04:00.0" /* uio_pci_generic, identity IOMMU (iommu=pt) */
+#define VFIO_NOGROUP  "0000:05:00.0" /* vfio-pci without an IOMMU group */
+#define UIO_GONE_BDF  "0000:06:00.0" /* uio_pci_generic, removed while open */
+#define UIO_NOUIO     "0000:07:00.0" /* uio_pci_generic, no uio/uioN in sysfs */
+#define UIO_IRQ_BDF   "0000:08:00.0" /* uio_pci_generic, INTA wired to IRQ 11 */
+#define VFIO_BDF      "0000:0b:00.0" /* vfio-pci, IOMMU group 11, no device cdev */
+#define VFIO_CDEV_BDF "0000:0a:00.0" /* vfio-pci, IOMMU group 10, cdev vfio7 */
+#define UIO_NOIRQ     "0000:09:00.0" /* uio_pci_generic, INTA wired, no IRQ routed */
+#define BAR0_SIZE     16384
+#define CMD_INITIAL   0x0002 /* memory space on, bus master off */
 
 static int put(const char *content, size_t len, const char *fmt, ...)
 {
@@ -157,7 +161,10 @@ static int suite_init(void)
 	    fake_device(UIO_GONE_BDF, "uio_pci_generic", NULL, 0) ||
 	    fake_device(UIO_NOUIO, "uio_pci_generic", NULL, 0) ||
 	    fake_device(UIO_IRQ_BDF, "uio_pci_generic", NULL, 0) ||
-	    fake_device(UIO_NOIRQ, "uio_pci_generic", NULL, 0))
+	    fake_device(UIO_NOIRQ, "uio_pci_generic", NULL, 0) ||
+	    fake_device(VFIO_BDF, "vfio-pci", "DMA-FQ\n", 11) ||
+	    fake_device(VFIO_CDEV_BDF, "vfio-pci", "DMA-FQ\n", 10) ||
+	    mkdirs("%s/bus/pci/devices/%s/vfio-dev/vfio7", root, VFIO_CDEV_BDF))
 		return -1;
 	/* Interrupt Pin INTA on both; sysfs 'irq' as the kernel shows it. */
 	if (cfg_poke(UIO_IRQ_BDF, 0x3d, "\x01", 1) || cfg_poke(UIO_NOIRQ, 0x3d, "\x01", 1) ||
@@ -432,6 +439,34 @@ static void test_backend_table(void)
 	upcie_pci_close(dev);
 }
 
+/* vfio's IOMMU interface forced to iommufd: a device without a cdev in
+ * sysfs is refused saying what the kernel lacks; one with a cdev that /dev
+ * does not have (this host's kernel) names the missing node. */
+static void test_vfio_iommufd_forced(void)
+{
+	struct upcie_pci_opts o = {.backend = UPCIE_PCI_BACKEND_VFIO,
+				   .sysfs_root = root,
+				   .vfio_iommu = UPCIE_PCI_VFIO_IOMMU_IOMMUFD};
+	struct upcie_pci_dev *dev;
+	char name[16];
+
+	CU_ASSERT_EQUAL(upcie_vfio_cdev_name(root, VFIO_CDEV_BDF, name, sizeof(name)), 0);
+	CU_ASSERT_STRING_EQUAL(name, "vfio7");
+	CU_ASSERT_EQUAL(upcie_vfio_cdev_name(root, VFIO_BDF, name, sizeof(name)), -ENOENT);
+	CU_ASSERT_PTR_NULL(upcie_pci_open(VFIO_BDF, &o));
+	CU_ASSERT_EQUAL(errno, ENODEV);
+	CU_ASSERT(msg_has("has no VFIO device cdev"));
+	if (access("/dev/vfio/devices/vfio7", F_OK)) {
+		CU_ASSERT_PTR_NULL(upcie_pci_open(VFIO_CDEV_BDF, &o));
+		CU_ASSERT_EQUAL(errno, ENODEV);
+		CU_ASSERT(msg_has("/dev/vfio/devices/vfio7 does not exist"));
+	}
+	dev = open_as(UIO_BDF, UPCIE_PCI_BACKEND_UIO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+	CU_ASSERT_PTR_NULL(upcie_pci_vfio_iommu_name(dev));
+	upcie_pci_close(dev);
+}
+
 static void set_command(const char *bdf, uint16_t cmd)
 {
 	char path[256];
@@ -571,11 +606,16 @@ static void test_reserved_options(void)
 	struct upcie_pci_opts o = {.backend = UPCIE_PCI_BACKEND_SIM};
 	struct upcie_pci_dev *dev;
 
-	o.reserved[5] = 1;
+	o.reserved[4] = 1;
 	CU_ASSERT_PTR_NULL(upcie_pci_open("sim", &o));
 	CU_ASSERT_EQUAL(errno, EINVAL);
-	CU_ASSERT(msg_has("reserved[5] is not zero"));
-	o.reserved[5] = 0;
+	CU_ASSERT(msg_has("reserved[4] is not zero"));
+	o.reserved[4] = 0;
+	o.vfio_iommu = (enum upcie_pci_vfio_iommu)9;
+	CU_ASSERT_PTR_NULL(upcie_pci_open("sim", &o));
+	CU_ASSERT(msg_has("vfio_iommu 9 or reserved32 0 is not valid"));
+	o.vfio_iommu = UPCIE_PCI_VFIO_IOMMU_AUTO;
+	o.reserved[4] = 0;
 	dev = upcie_pci_open("sim", &o);
 	CU_ASSERT_PTR_NOT_NULL(dev);
 	upcie_pci_close(dev);
@@ -781,8 +821,8 @@ static void test_uio_irq_none(void)
 }
 
 /* Enable clears Interrupt Disable, disable and close set it; only COMMAND
- * bit 10 changes. While enabled, a COMMAND write from elsewhere (here bus
- * mastering's read-modify-write) never sets it back. */
+ * bit 10 changes. While enabled, a COMMAND update from elsewhere (here bus
+ * mastering's) reads the register afresh and keeps the bit as it is. */
 static void test_uio_irq_enable_disable(void)
 {
 	struct upcie_pci_irq_info info;
@@ -815,11 +855,12 @@ static void test_uio_irq_enable_disable(void)
 	CU_ASSERT_EQUAL(upcie_pci_irq_enable(dev, 1), 0);
 	CU_ASSERT_EQUAL(upcie_pci_bus_master(dev, true), 0);
 	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL | 0x4);
-	/* The handler masked the line; a bus-master write carrying that copy
-	 * (or a stale one) does not keep it masked: no ack could follow. */
+	/* The handler masked the line (and counted an event, whose ack will
+	 * unmask it): a bus-master update leaves the mask as it found it. */
 	set_command(UIO_IRQ_BDF, CMD_INITIAL | 0x4 | CMD_INTX_DISABLE);
 	CU_ASSERT_EQUAL(upcie_pci_bus_master(dev, false), 0);
-	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL);
+	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL | CMD_INTX_DISABLE);
+	set_command(UIO_IRQ_BDF, CMD_INITIAL);
 	CU_ASSERT_EQUAL(upcie_pci_bus_master(dev, true), 0);
 	upcie_pci_irq_disable(dev);
 	CU_ASSERT_EQUAL(fake_command(UIO_IRQ_BDF), CMD_INITIAL | 0x4 | CMD_INTX_DISABLE);
@@ -964,6 +1005,7 @@ static CU_TestInfo tests[] = {
     {"vfio: device without an IOMMU group", test_vfio_without_group},
     {"forced backend does not match the driver", test_backend_mismatch},
     {"backend table: device names, forced backends", test_backend_table},
+    {"vfio: iommufd forced without a cdev, or without its node", test_vfio_iommufd_forced},
     {"reserved option fields must be zero", test_reserved_options},
     {"uio: bus mastering off at open and at close", test_uio_fence_and_close},
     {"owner lock: second handle in this process", test_lock_same_process},
