@@ -34,6 +34,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <linux/vfio.h>
@@ -245,6 +246,21 @@ static uint64_t iova_alloc(struct upcie_vfio *p, size_t len, size_t align)
 		return s;
 	}
 	return 0;
+}
+
+int upcie_vfio_map_error(struct upcie_pci_dev *dev, const struct upcie_vfio *p, int err, size_t len,
+			 const char *what)
+{
+	struct rlimit rl;
+
+	if ((err == ENOMEM || err == EPERM) && !getrlimit(RLIMIT_MEMLOCK, &rl) &&
+	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < p->mapped + len)
+		return upcie_err(-err,
+				 "%s: cannot pin %zu bytes for DMA: RLIMIT_MEMLOCK is %llu bytes "
+				 "and this device needs %zu locked in all; raise it (ulimit -l, "
+				 "limits.conf) or run as root",
+				 dev->name, len, (unsigned long long)rl.rlim_cur, p->mapped + len);
+	return upcie_err(-err, "%s: %s of %zu bytes: %s", dev->name, what, len, strerror(err));
 }
 
 static int vfio_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,

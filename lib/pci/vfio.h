@@ -93,6 +93,10 @@ void upcie_vfio_req_fence(struct upcie_vfio *p) __attribute__((visibility("hidde
 extern const struct upcie_vfio_iommu_ops upcie_vfio_type1_ops __attribute__((visibility("hidden")));
 extern const struct upcie_vfio_iommu_ops upcie_vfio_iommufd_ops
     __attribute__((visibility("hidden")));
+/* A failed DMA map (ioctl 'what', errno err): ENOMEM/EPERM usually mean
+ * the locked-memory limit, and the message then says so. */
+int upcie_vfio_map_error(struct upcie_pci_dev *dev, const struct upcie_vfio *p, int err, size_t len,
+			 const char *what) __attribute__((visibility("hidden")));
 /* The device's VFIO cdev name ("vfio3"); -ENOENT when it has none. */
 int upcie_vfio_cdev_name(const char *root, const char *bdf, char *buf, size_t len)
     __attribute__((visibility("hidden")));

@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "sysfs.h"
@@ -162,21 +161,10 @@ static int iommufd_map(struct upcie_pci_dev *dev, struct upcie_vfio *p, void *va
 	    .length = len,
 	    .iova = iova,
 	};
-	struct rlimit rl;
-	int err;
 
-	if (!ioctl(p->iommufd, UPCIE_IOMMU_IOAS_MAP, &m))
-		return 0;
-	err = errno;
-	if ((err == ENOMEM || err == EPERM) && !getrlimit(RLIMIT_MEMLOCK, &rl) &&
-	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < p->mapped + len)
-		return upcie_err(-err,
-				 "%s: cannot pin %zu bytes for DMA: RLIMIT_MEMLOCK is %llu bytes "
-				 "and this device needs %zu locked in all; raise it (ulimit -l, "
-				 "limits.conf) or run as root",
-				 dev->name, len, (unsigned long long)rl.rlim_cur, p->mapped + len);
-	return upcie_err(-err, "%s: IOMMU_IOAS_MAP of %zu bytes at %#llx: %s", dev->name, len,
-			 (unsigned long long)iova, strerror(err));
+	if (ioctl(p->iommufd, UPCIE_IOMMU_IOAS_MAP, &m))
+		return upcie_vfio_map_error(dev, p, errno, len, "IOMMU_IOAS_MAP");
+	return 0;
 }
 
 static int iommufd_unmap(struct upcie_pci_dev *dev, struct upcie_vfio *p, uint64_t iova, size_t len)

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/resource.h>
+
 #include <unistd.h>
 
 #include <linux/vfio.h>
@@ -241,22 +241,6 @@ static int type1_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 	return 0;
 }
 
-/* ENOMEM/EPERM from MAP_DMA usually means the locked-memory limit. */
-static int map_error(struct upcie_pci_dev *dev, struct upcie_vfio *p, int err, size_t len)
-{
-	struct rlimit rl;
-
-	if ((err == ENOMEM || err == EPERM) && !getrlimit(RLIMIT_MEMLOCK, &rl) &&
-	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < p->mapped + len)
-		return upcie_err(-err,
-				 "%s: cannot pin %zu bytes for DMA: RLIMIT_MEMLOCK is %llu bytes "
-				 "and this device needs %zu locked in all; raise it (ulimit -l, "
-				 "limits.conf) or run as root",
-				 dev->name, len, (unsigned long long)rl.rlim_cur, p->mapped + len);
-	return upcie_err(-err, "%s: VFIO_IOMMU_MAP_DMA of %zu bytes: %s", dev->name, len,
-			 strerror(err));
-}
-
 static int type1_map(struct upcie_pci_dev *dev, struct upcie_vfio *p, void *va, size_t len,
 		     uint64_t iova)
 {
@@ -269,7 +253,7 @@ static int type1_map(struct upcie_pci_dev *dev, struct upcie_vfio *p, void *va, 
 	};
 
 	if (ioctl(p->container_fd, VFIO_IOMMU_MAP_DMA, &m))
-		return map_error(dev, p, errno, len);
+		return upcie_vfio_map_error(dev, p, errno, len, "VFIO_IOMMU_MAP_DMA");
 	return 0;
 }
 
