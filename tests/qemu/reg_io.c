@@ -8,9 +8,9 @@
  * Allocates two buffers of the kind --mem names (default: hugetlb, two
  * 2 MiB hugepages; anon: 1 MiB of ordinary mmap pages each; malloc:
  * aligned_alloc), registers both with the device's heap, and checks:
- *   - writes from one region (a page; 5 pages from a 512-byte offset, a
- *     PRP list; a transfer above MDTS, split) read back into the other,
- *     and through a heap buffer, byte for byte;
+ *   - writes from one region (a page; 5 pages, 4 under a 16 KiB MDTS,
+ *     from a 512-byte offset: a PRP list; a transfer above MDTS, split)
+ *     read back into the other, and through a heap buffer, byte for byte;
  *   - a scatter list over both regions (PRPs) reads back the same;
  *   - unregister while a read is in flight: EBUSY; after its completion: 0;
  *   - the buffer once unregistered: EINVAL.
@@ -205,8 +205,11 @@ int main(int argc, char **argv)
 		 rc ? 0 : bad(b, lbs, base, n1, 1), rc ? upcie_errmsg() : "");
 	check(!rc && !bad(b, lbs, base, n1, 1), "one page written and read back", why);
 
-	/* Five pages from a 512-byte offset: a PRP list in both regions. */
-	uint32_t n5 = 5 * 4096 / lbs;
+	/* From a 512-byte offset: a PRP list in both regions. */
+	/* Five pages, or four under a 16 KiB MDTS (still a PRP list from a
+	 * mid-page start). */
+	uint32_t np = ns->max_xfer_blocks * lbs / 4096 < 5 ? ns->max_xfer_blocks * lbs / 4096 : 5;
+	uint32_t n5 = np * 4096 / lbs;
 	uint8_t *src = a + 8192 + (lbs < 4096 ? 512 : 0),
 		*dst = b + 65536 + (lbs < 4096 ? 1024 : 0);
 	fill(src, lbs, base + 16, n5, 2);
@@ -238,9 +241,9 @@ int main(int argc, char **argv)
 	      "split transfer above MDTS from and into registered memory", why);
 
 	/* A scatter list over both regions (PRPs: page-aligned inner edges). */
-	size_t list_bytes = upcie_nvme_iov_list_bytes(2, 5 * 4096, 4096);
+	size_t list_bytes = upcie_nvme_iov_list_bytes(2, np * 4096, 4096);
 	void *list = upcie_dma_alloc(heap, list_bytes, 4096);
-	struct iovec iov[2] = {{b + 262144, 2 * 4096}, {a + 262144, 3 * 4096}};
+	struct iovec iov[2] = {{b + 262144, 2 * 4096}, {a + 262144, (np - 2) * 4096}};
 	struct upcie_nvme_sqe r = {.opc = UPCIE_NVME_CMD_READ, .nsid = ns->nsid};
 	r.cdw10 = (uint32_t)(base + 16);
 	r.cdw11 = (uint32_t)((base + 16) >> 32);
@@ -249,7 +252,8 @@ int main(int argc, char **argv)
 					  list_bytes, count_cb, &cnt, UPCIE_NVME_SUBMIT_RING)
 		  : -ENOMEM;
 	rc = rc ? rc : wait_for(qp, &cnt, 3);
-	rc = rc ? rc : (memcmp(b + 262144, hb, 8192) || memcmp(a + 262144, hb + 8192, 12288));
+	rc = rc ? rc
+		: (memcmp(b + 262144, hb, 8192) || memcmp(a + 262144, hb + 8192, (np - 2) * 4096));
 	check(!rc && !cnt.errors, "scatter list over two regions read back", upcie_errmsg());
 
 	/* Unregister while a read is in flight: refused, then accepted. */

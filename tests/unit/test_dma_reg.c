@@ -96,6 +96,16 @@ static bool env_open(struct env *e)
 	return true;
 }
 
+/* Memory pages of the multi-page transfers: 5 when MDTS allows (4 on a
+ * 16 KiB controller: still a PRP list from a mid-page start, or for 4
+ * whole pages). */
+static uint32_t xpages(const struct env *e)
+{
+	uint32_t p = e->ns->max_xfer_blocks * e->lbs / 4096;
+
+	return p < 5 ? p : 5;
+}
+
 static void env_close(struct env *e)
 {
 	if (e->qp)
@@ -147,13 +157,15 @@ static void test_rw(void)
 	CU_ASSERT_EQUAL(cnt.errors, 0);
 	CU_ASSERT_EQUAL(bad(m + 65536, e.lbs, 8, nlb1, 1), 0);
 
-	/* Five pages from a 512-byte offset: PRP1 mid-page, then a PRP list
-	 * (sync helpers: the hold wraps their waiter too). */
-	uint32_t nlb5 = 5 * 4096 / e.lbs;
+	/* Five pages (four under 16 KiB MDTS) from a 512-byte offset: PRP1
+	 * mid-page, then a PRP list (sync helpers: the hold wraps their waiter
+	 * too). */
+	uint32_t np = xpages(&e);
+	uint32_t nlb5 = np * 4096 / e.lbs;
 	uint8_t *src = m + 4096 + (e.lbs < 4096 ? 512 : 0);
 	fill(src, e.lbs, 64, nlb5, 2);
 	CU_ASSERT_EQUAL(upcie_nvme_write_sync(e.qp, e.ns, 64, nlb5, src, NULL, 0), 0);
-	memset(m + 131072, 0, 5 * 4096);
+	memset(m + 131072, 0, np * 4096);
 	CU_ASSERT_EQUAL(upcie_nvme_read_sync(e.qp, e.ns, 64, nlb5, m + 131072, NULL, 0), 0);
 	CU_ASSERT_EQUAL(bad(m + 131072, e.lbs, 64, nlb5, 2), 0);
 
@@ -248,13 +260,15 @@ static void test_iov(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(list);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(hb);
 
-	/* PRPs: 3 pages of a, then 2 pages of b (5 entries: a PRP list). */
-	struct iovec prp[2] = {{a, 3 * 4096}, {b + 8192, 2 * 4096}};
+	/* PRPs: 3 pages of a (2 under 16 KiB MDTS), then 2 pages of b (a PRP
+	 * list). */
+	size_t pa = (size_t)(xpages(&e) - 2) * 4096; /* 3 pages (2 under 16 KiB MDTS) */
+	struct iovec prp[2] = {{a, pa}, {b + 8192, 2 * 4096}};
 	struct upcie_nvme_sqe w = {.opc = UPCIE_NVME_CMD_WRITE, .nsid = e.ns->nsid};
-	uint32_t nlb = 5 * 4096 / e.lbs;
+	uint32_t nlb = (uint32_t)((pa + 8192) / e.lbs);
 	fill(hb, e.lbs, 512, nlb, 4);
-	memcpy(a, hb, 3 * 4096);
-	memcpy(b + 8192, hb + 3 * 4096, 2 * 4096);
+	memcpy(a, hb, pa);
+	memcpy(b + 8192, hb + pa, 2 * 4096);
 	w.cdw10 = 512;
 	w.cdw12 = nlb - 1;
 	CU_ASSERT_EQUAL(upcie_nvme_submit_iov(e.f.ctrl, e.qp, UPCIE_NVME_IOV_PRP, &w, prp, 2, list,
@@ -262,12 +276,12 @@ static void test_iov(void)
 					      UPCIE_NVME_SUBMIT_RING),
 			0);
 	CU_ASSERT_EQUAL(fx_wait(&e.f, e.qp, &cnt.done, ++want), 0);
-	memset(hb, 0, 5 * 4096);
+	memset(hb, 0, pa + 8192);
 	CU_ASSERT_EQUAL(upcie_nvme_read_sync(e.qp, e.ns, 512, nlb, hb, NULL, 0), 0);
 	CU_ASSERT_EQUAL(bad(hb, e.lbs, 512, nlb, 4), 0);
 
 	/* Read them back the other way round into the two regions. */
-	struct iovec back[2] = {{b, 2 * 4096}, {a + 4096, 3 * 4096}};
+	struct iovec back[2] = {{b, 2 * 4096}, {a + 4096, pa}};
 	struct upcie_nvme_sqe r = w;
 	r.opc = UPCIE_NVME_CMD_READ;
 	CU_ASSERT_EQUAL(upcie_nvme_submit_iov(e.f.ctrl, e.qp, UPCIE_NVME_IOV_AUTO, &r, back, 2,
@@ -276,7 +290,7 @@ static void test_iov(void)
 			0);
 	CU_ASSERT_EQUAL(fx_wait(&e.f, e.qp, &cnt.done, ++want), 0);
 	CU_ASSERT_EQUAL(memcmp(b, hb, 2 * 4096), 0);
-	CU_ASSERT_EQUAL(memcmp(a + 4096, hb + 2 * 4096, 3 * 4096), 0);
+	CU_ASSERT_EQUAL(memcmp(a + 4096, hb + 2 * 4096, pa), 0);
 
 	if (upcie_nvme_ctrl_sgl(e.f.ctrl) && e.lbs == 512) {
 		/* An SGL: 1536 bytes at an odd spot of a, 2560 of b: no PRP
