@@ -29,6 +29,8 @@
  *   upcie_dma_free()
  *   upcie_dma_bus()          bus address of a heap pointer
  *   upcie_dma_heap_info()    size, use, page size, hugepages or not
+ *   upcie_dma_register()     make the caller's own memory usable for I/O
+ *   upcie_dma_unregister()   give it back (refused while commands use it)
  * ~~~
  *
  * Growth: a heap created with UPCIE_DMA_GROW adds a segment when an
@@ -41,6 +43,27 @@
  * ever spans two segments. Segments live until the heap is destroyed.
  * This is what lets an engine take small command payloads (DSM ranges)
  * and I/O buffers from the heap without sizing it up front.
+ *
+ * Registered memory: an application whose buffers are its own (a buffer
+ * pool, network buffers) registers them with the heap of the device that
+ * will use them; I/O calls then take them like heap memory (read/write,
+ * split, submit_raw, submit_iov, PRP lists and SGLs). What each backend
+ * accepts:
+ *   vfio  any page-aligned memory mapped in the process: it is pinned and
+ *         mapped through the IOMMU (VFIO_IOMMU_MAP_DMA) at IOVAs that never
+ *         collide with the heap's; the locked-memory limit counts it.
+ *   uio   hugepage-backed memory only, whole hugepages (MAP_HUGETLB, memfd
+ *         MFD_HUGETLB, hugetlbfs), already faulted in: bus addresses are
+ *         physical (read from /proc/self/pagemap, each hugepage checked to
+ *         be physically contiguous). Other memory is refused, saying why.
+ *   sim   any page-aligned mapped memory (the model reads it directly).
+ * Commands hold the regions their buffers lie in from submit to
+ * completion (counted off the heap's fast path: heap buffers cost what
+ * they did); unregister of a held region fails with EBUSY. Registered
+ * buffers take the general submit path, a region lookup and a hold:
+ * about 500 instructions more per command than a heap buffer. Regions
+ * left at destroy are unmapped then. Translation takes no lock, but a
+ * buffer must not be used while its region is being unregistered.
  *
  * Caveats: with uio, bus addresses are physical and need CAP_SYS_ADMIN to
  * read from /proc/self/pagemap; a heap is tied to the device it was created
@@ -82,7 +105,9 @@ struct upcie_dma_heap_info {
 	bool hugepages;	      /**< backed by hugepages */
 	size_t allocations;   /**< live allocations */
 	size_t segments;      /**< 1, plus those added by growth */
-	uint64_t reserved[6]; /**< zeroed: room for fields of later releases */
+	size_t regions;	      /**< registered regions (upcie_dma_register) */
+	size_t registered;    /**< bytes in them */
+	uint64_t reserved[4]; /**< zeroed: room for fields of later releases */
 };
 
 /**
@@ -125,14 +150,38 @@ void *upcie_dma_alloc_pages(struct upcie_dma_heap *heap, size_t size);
 int upcie_dma_free(struct upcie_dma_heap *heap, void *ptr);
 
 /**
- * Bus address of a heap pointer.
+ * Bus address of a heap pointer or of registered memory.
  *
- * @return the bus address of va, or UPCIE_DMA_BAD_ADDR when va is outside
- * the heap.
+ * @return the bus address of va, or UPCIE_DMA_BAD_ADDR when va is neither
+ * in the heap nor registered.
  */
 uint64_t upcie_dma_bus(const struct upcie_dma_heap *heap, const void *va);
-/** True when [va, va + len) lies inside the heap. */
+/** True when [va, va + len) lies inside the heap or registered memory. */
 bool upcie_dma_contains(const struct upcie_dma_heap *heap, const void *va, size_t len);
+
+/**
+ * Make the caller's own memory usable for I/O.
+ *
+ * Register [va, va + len), memory the caller owns, for DMA by the heap's
+ * device: afterwards upcie_dma_bus() translates it and the I/O calls
+ * accept buffers in it. va and len: multiples of the host page size (uio:
+ * of the hugepage size). The memory must stay mapped until unregistered.
+ * Returns 0; -EINVAL (not aligned; uio: not hugepages), -EEXIST (overlaps
+ * a registered region or the heap), -EFAULT (not mapped; uio: not faulted
+ * in), -ENOMEM or the backend's mapping error (vfio: the locked-memory
+ * limit). upcie_errmsg() says which and what to do. Takes the heap's
+ * registration lock; not for the I/O path.
+ */
+int upcie_dma_register(struct upcie_dma_heap *heap, void *va, size_t len);
+/**
+ * Give registered memory back (refused while commands use it).
+ *
+ * Unregister a region: va and len exactly as registered. -EINVAL when no
+ * region matches (the message names the one at va, if any); -EBUSY while
+ * commands submitted on it have not completed (poll, then again). After
+ * it returns 0 the device can no longer reach the memory.
+ */
+int upcie_dma_unregister(struct upcie_dma_heap *heap, void *va, size_t len);
 
 /**
  * Size, use, page size of a heap, and whether hugepages back it.

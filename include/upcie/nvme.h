@@ -63,8 +63,9 @@
  * lost bus mastering. If none of those can be reached, the command stays
  * outstanding and its callback never runs: never reuse that buffer.
  *
- * Caveats: all I/O buffers must come from the controller's DMA heap; the
- * library translates them, never copies. Transfers above the controller's
+ * Caveats: all I/O buffers must come from the controller's DMA heap or
+ * be registered with it (upcie_dma_register, dma.h); the library
+ * translates them, never copies. Transfers above the controller's
  * MDTS are rejected with -EINVAL, never split silently.
  */
 #ifndef UPCIE_NVME_H

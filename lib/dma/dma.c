@@ -145,6 +145,7 @@ static void heap_release(struct upcie_dma_heap *h, bool mapped)
 	free(h->blocks);
 	pthread_mutex_destroy(&h->lock);
 	pthread_mutex_destroy(&h->grow_lock);
+	pthread_mutex_destroy(&h->reg_lock);
 	free(h);
 }
 
@@ -173,6 +174,7 @@ struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t s
 	h->flags = flags;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_init(&h->grow_lock, NULL);
+	pthread_mutex_init(&h->reg_lock, NULL);
 	h->contiguous = (caps & UPCIE_PCI_DMA_BUS_CONTIGUOUS) != 0;
 
 	hpsz = (flags & UPCIE_DMA_NO_HUGEPAGES) ? -1 : upcie_hugetlb_default_size();
@@ -256,6 +258,7 @@ void upcie_dma_heap_destroy(struct upcie_dma_heap *h)
 		upcie_warn("destroying a DMA heap with %zu live allocations (%zu bytes): close the "
 			   "controllers using it first, and free what you allocated",
 			   info.allocations, info.used);
+	upcie_dma_reg_destroy(h);
 	upcie_dma_segs_destroy(h);
 	heap_release(h, true);
 }
@@ -422,7 +425,7 @@ bool upcie_dma_contains(const struct upcie_dma_heap *h, const void *va, size_t l
 
 	if (p >= base && len <= h->len && p - base <= h->len - len)
 		return true;
-	return upcie_dma_seg_of(h, va, len) != NULL;
+	return upcie_dma_seg_of(h, va, len) != NULL || upcie_dma_reg_covers(h, va, len);
 }
 
 void upcie_dma_heap_info(const struct upcie_dma_heap *h, struct upcie_dma_heap_info *info)
@@ -438,6 +441,7 @@ void upcie_dma_heap_info(const struct upcie_dma_heap *h, struct upcie_dma_heap_i
 	info->used = h->used;
 	info->allocations = h->nallocs;
 	pthread_mutex_unlock(&mh->lock);
+	upcie_dma_reg_info(h, &info->regions, &info->registered);
 	info->segments = 1;
 	for (size_t i = 0; i < __atomic_load_n(&h->nsegs, __ATOMIC_ACQUIRE); i++) {
 		struct upcie_dma_heap_info si;

@@ -42,7 +42,7 @@ uint64_t upcie_dma_seg_bus(const struct upcie_dma_heap *h, const void *va)
 	const struct upcie_dma_heap *s = upcie_dma_seg_of(h, va, 1);
 
 	if (!s)
-		return UPCIE_DMA_BAD_ADDR;
+		return upcie_dma_reg_bus(h, va); /* registered, or BAD_ADDR */
 	return upcie_dma_bus_at(s, (uintptr_t)va - (uintptr_t)s->va);
 }
 

@@ -16,6 +16,24 @@ struct upcie_dma_block {
 	bool used;
 };
 
+/* A registered region (reg.c): the caller's memory, mapped for the device. */
+struct upcie_dma_region {
+	uintptr_t va;
+	size_t len;
+	size_t page_size; /* pages its bus table describes */
+	unsigned page_shift;
+	uint64_t *bus; /* bus address of each page */
+	long users;    /* commands holding it (atomic); negative once unregistered */
+	struct upcie_dma_region *retired;
+};
+
+/* The registered regions, sorted by address; never changed once published. */
+struct upcie_dma_reg_table {
+	struct upcie_dma_reg_table *retired;
+	size_t n;
+	struct upcie_dma_region *r[];
+};
+
 /* Most segments a growable heap (UPCIE_DMA_GROW) adds to its first one. */
 #define UPCIE_DMA_MAX_SEGS 64
 
@@ -44,6 +62,14 @@ struct upcie_dma_heap {
 	pthread_mutex_t grow_lock;
 	struct upcie_dma_heap *segs[UPCIE_DMA_MAX_SEGS];
 	size_t nsegs;
+	/* Registered memory (lib/dma/reg.c): regs is read with acquire and
+	 * replaced whole under reg_lock; replaced tables and unregistered
+	 * regions wait on the retired lists until the heap is destroyed. */
+	pthread_mutex_t reg_lock;
+	struct upcie_dma_reg_table *regs;
+	struct upcie_dma_reg_table *retired_tables;
+	struct upcie_dma_region *retired_regs;
+	size_t reg_bytes;
 };
 
 /* Page-granular allocation aligned to 'align' (a power of two >= 4 KiB). */
@@ -58,6 +84,30 @@ void *upcie_dma_grow_alloc(struct upcie_dma_heap *h, size_t size, size_t align, 
 struct upcie_dma_heap *upcie_dma_seg_of(const struct upcie_dma_heap *h, const void *va, size_t len)
     __attribute__((visibility("hidden")));
 void upcie_dma_segs_destroy(struct upcie_dma_heap *h) __attribute__((visibility("hidden")));
+
+/* reg.c: registered regions. */
+/* Bus address of a registered va, or UPCIE_DMA_BAD_ADDR. */
+uint64_t upcie_dma_reg_bus(const struct upcie_dma_heap *h, const void *va)
+    __attribute__((visibility("hidden")));
+/* [va, va + len) lies in heap segments and registered regions (at least one). */
+bool upcie_dma_reg_covers(const struct upcie_dma_heap *h, const void *va, size_t len)
+    __attribute__((visibility("hidden")));
+/*
+ * Hold the registered regions [va, va + len) lies in, for a command that
+ * uses them (unregister refuses a held region with -EBUSY): the count of
+ * regions held (in out[], 0 when the range is all heap), -EINVAL when part
+ * of the range is neither heap nor registered (or being unregistered),
+ * -E2BIG when it spans more than max regions. Nothing is held on error.
+ */
+int upcie_dma_reg_hold(const struct upcie_dma_heap *h, const void *va, size_t len,
+		       struct upcie_dma_region **out, unsigned max)
+    __attribute__((visibility("hidden")));
+void upcie_dma_reg_release(struct upcie_dma_region **r, unsigned n)
+    __attribute__((visibility("hidden")));
+void upcie_dma_reg_info(const struct upcie_dma_heap *h, size_t *regions, size_t *bytes)
+    __attribute__((visibility("hidden")));
+/* Heap destroy: unmap and free every region. */
+void upcie_dma_reg_destroy(struct upcie_dma_heap *h) __attribute__((visibility("hidden")));
 
 /* Bus address of heap offset 'off' (< h->len, checked by the caller). */
 static inline uint64_t upcie_dma_bus_at(const struct upcie_dma_heap *h, uintptr_t off)

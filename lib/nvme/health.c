@@ -207,7 +207,8 @@ static bool admin_async_expired(struct upcie_nvme_qpair *qp)
 	for (uint32_t slot = 0; slot <= qp->cid_mask; slot++) {
 		struct upcie_nvme_req *req = &qp->reqs[slot];
 
-		if (!upcie_nvme_req_busy(req) || req->cb == upcie_nvme_waiter_cb ||
+		if (!upcie_nvme_req_busy(req) ||
+		    upcie_nvme_req_user_cb(req) == upcie_nvme_waiter_cb ||
 		    upcie_nvme_admin_is_event(req))
 			continue;
 		age_by(req, qp->tick_step);

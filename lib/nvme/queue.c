@@ -149,6 +149,9 @@ void upcie_nvme_queue_free(struct upcie_nvme_qpair *qp, bool keep_dma)
 	free(qp->reqs);
 	free(qp->free_cids);
 	free(qp->harvest);
+	if (qp->reg_pool)
+		free(qp->reg_pool->free);
+	free(qp->reg_pool);
 	free(qp);
 }
 
@@ -196,7 +199,8 @@ __attribute__((cold, noinline)) int upcie_nvme_queue_submit_err(struct upcie_nvm
 				 qp->qid, qp->depth - 1u);
 	return upcie_err(err,
 			 "queue %u: a %zu-byte transfer is not possible: the buffer must lie in "
-			 "the DMA heap, start 4-byte aligned and not exceed %u bytes (MDTS)",
+			 "the DMA heap or registered memory, start 4-byte aligned and not "
+			 "exceed %u bytes (MDTS)",
 			 qp->qid, len, qp->max_xfer);
 }
 
@@ -264,12 +268,22 @@ int upcie_nvme_queue_submit(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *
 	if (buf) {
 		if (unlikely(len > qp->max_xfer))
 			return upcie_nvme_queue_submit_err(qp, -EINVAL, len);
+		/* Beyond the heap's first segment: a grown segment, or registered
+		 * memory, held from here to the completion (before translating:
+		 * a held region cannot be unmapped). */
+		if (unlikely((uintptr_t)buf - qp->seg_va >= qp->heap->len)) {
+			rc = upcie_nvme_reg_hold(qp, buf, len, &cb, &arg);
+			if (rc)
+				return rc;
+		}
 		rc = upcie_nvme_prp_setup(qp->heap, qp->page_size, buf, len, &sqe->prp1, &sqe->prp2,
 					  qp->prp_lists +
 					      (size_t)(cid & qp->cid_mask) * qp->prp_slot_entries,
 					  qp->prp_slot_entries);
-		if (unlikely(rc))
+		if (unlikely(rc)) {
+			upcie_nvme_reg_unhold(cb, arg);
 			return upcie_nvme_queue_submit_err(qp, rc, len);
+		}
 	}
 	upcie_nvme_queue_claim(qp, cb, arg);
 	sqe->cid = cid;

@@ -194,6 +194,9 @@ struct upcie_nvme_qpair {
 	uint64_t last_done_ns; /* when wait last returned completions */
 	struct upcie_nvme_qpair_wait_stats wst;
 	struct upcie_nvme_qpair *next; /* controller's list of I/O qpairs */
+	/* Commands on registered memory (reg.c): their records, allocated
+	 * with the first such command; NULL until then. */
+	struct upcie_nvme_reg_pool *reg_pool;
 };
 
 /* In step with the owner's state (the owner moves *gen_src from another
@@ -220,6 +223,60 @@ static inline void upcie_nvme_queue_abandon(struct upcie_nvme_qpair *qp, uint16_
 
 	if (req)
 		req->expect |= UPCIE_NVME_REQ_ABANDONED;
+}
+
+/*
+ * Commands on registered memory (reg.c), off the fast path. A command
+ * whose buffer lies in registered regions holds them (upcie_dma_reg_hold)
+ * until it ends: its callback is replaced by upcie_nvme_reg_done, whose
+ * argument is its record of the caller's callback and the regions.
+ * Every way a command ends calls its callback, except an abandoned one
+ * and a queue reset: those call upcie_nvme_reg_drop() for the slot.
+ */
+struct iovec;
+#define UPCIE_NVME_REG_MAX 4 /* regions one command may span */
+struct upcie_nvme_reg_pool;
+struct upcie_nvme_reg_cmd {
+	upcie_nvme_cb cb;
+	void *arg;
+	unsigned n;
+	struct upcie_dma_region *r[UPCIE_NVME_REG_MAX];
+	struct upcie_nvme_reg_pool *pool;
+};
+/* A command's record outlives its slot: a completion the lifecycle
+ * collects (state.c) is delivered after its CID went back, and a callback
+ * before it may submit into the same slot. So records come from a pool of
+ * twice the slots: each command outstanding and each collected completion
+ * not yet delivered holds one (at most depth - 1 and depth). */
+struct upcie_nvme_reg_pool {
+	uint32_t nfree;
+	uint32_t *free;
+	struct upcie_nvme_reg_cmd rec[];
+};
+HIDDEN void upcie_nvme_reg_done(void *arg, const struct upcie_nvme_cqe *cqe);
+/* A buffer beyond the heap's first segment, for the command about to be
+ * submitted: hold its regions, and route the completion through
+ * upcie_nvme_reg_done (*cb, *arg changed) when there are any. 0, or a
+ * negative errno with the message set. */
+HIDDEN int upcie_nvme_reg_hold(struct upcie_nvme_qpair *qp, const void *buf, size_t len,
+			       upcie_nvme_cb *cb, void **arg);
+/* The same for a list of buffers. */
+HIDDEN int upcie_nvme_reg_hold_iov(struct upcie_nvme_qpair *qp, const struct iovec *iov,
+				   unsigned iovcnt, upcie_nvme_cb *cb, void **arg);
+/* Undo a hold whose command was not submitted (cb, arg as the hold left them). */
+HIDDEN void upcie_nvme_reg_unhold(upcie_nvme_cb cb, void *arg);
+/* The command in req ends without its callback (abandoned, queue reset). */
+static inline void upcie_nvme_reg_drop(struct upcie_nvme_req *req)
+{
+	if (unlikely(req->cb == upcie_nvme_reg_done))
+		upcie_nvme_reg_unhold(req->cb, req->arg);
+}
+/* The caller's callback of a request (through a registered-memory hold). */
+static inline upcie_nvme_cb upcie_nvme_req_user_cb(const struct upcie_nvme_req *req)
+{
+	if (unlikely(req->cb == upcie_nvme_reg_done))
+		return ((const struct upcie_nvme_reg_cmd *)req->arg)->cb;
+	return req->cb;
 }
 
 /* queue.c: memory, the cold halves of submit and poll, and waits. */
@@ -501,6 +558,8 @@ static inline void upcie_nvme_queue_complete(struct upcie_nvme_qpair *qp,
 	bool deliver = !(req->expect & UPCIE_NVME_REQ_ABANDONED) && req->cb;
 	uint8_t was = qp->in_cb;
 
+	if (!deliver)
+		upcie_nvme_reg_drop(req);
 	req->expect = UPCIE_NVME_REQ_IDLE;
 	qp->free_cids[qp->nfree++] = (uint16_t)(cqe->cid + qp->cid_gen);
 	qp->stats.completed++;

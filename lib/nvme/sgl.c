@@ -206,10 +206,11 @@ long upcie_nvme_iov_setup(struct upcie_nvme_ctrl *ctrl, enum upcie_nvme_iov_mode
 	for (unsigned i = 0; i < iovcnt; i++)
 		if (!iov[i].iov_len ||
 		    !upcie_dma_contains(ctrl->heap, iov[i].iov_base, iov[i].iov_len))
-			return upcie_err(-EINVAL,
-					 "buffer %u of the list (%p, %zu bytes) is empty or not in "
-					 "the DMA heap",
-					 i, iov[i].iov_base, iov[i].iov_len);
+			return upcie_err(
+			    -EINVAL,
+			    "buffer %u of the list (%p, %zu bytes) is empty or neither "
+			    "in the DMA heap nor registered (upcie_dma_register)",
+			    i, iov[i].iov_base, iov[i].iov_len);
 	if (list && (uintptr_t)list & 15)
 		return upcie_err(-EINVAL, "the list memory at %p is not 16-byte aligned", list);
 	switch (mode) {
@@ -237,11 +238,18 @@ int upcie_nvme_submit_iov(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_qpair 
 	struct upcie_nvme_sqe copy;
 	long rc;
 
-	if (!sqe)
-		return upcie_err(-EINVAL, "upcie_nvme_submit_iov: no SQE");
+	if (!sqe || !qp || !iov || !iovcnt)
+		return upcie_err(-EINVAL, "upcie_nvme_submit_iov: no SQE, queue pair or buffers");
 	copy = *sqe;
-	rc = upcie_nvme_iov_setup(ctrl, mode, iov, iovcnt, &copy, list, list_bytes);
+	/* Registered buffers are held before they are translated (a held
+	 * region cannot be unmapped), until the command completes. */
+	rc = upcie_nvme_reg_hold_iov(qp, iov, iovcnt, &cb, &arg);
 	if (rc < 0)
 		return (int)rc;
-	return upcie_nvme_submit_raw(qp, &copy, NULL, 0, cb, arg, flags);
+	rc = upcie_nvme_iov_setup(ctrl, mode, iov, iovcnt, &copy, list, list_bytes);
+	if (rc >= 0)
+		rc = upcie_nvme_submit_raw(qp, &copy, NULL, 0, cb, arg, flags);
+	if (rc < 0)
+		upcie_nvme_reg_unhold(cb, arg);
+	return rc < 0 ? (int)rc : 0;
 }

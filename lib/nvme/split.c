@@ -111,8 +111,9 @@ static int split_check(struct upcie_nvme_qpair *qp, const struct split_job *j,
 				 len, parts, j->max, upcie_nvme_qpair_depth(qp) - 1);
 	if (unlikely(!upcie_dma_contains(qp->heap, j->buf, len)))
 		return upcie_err(-EINVAL,
-				 "split transfer: the %zu-byte buffer at %p is not in the DMA "
-				 "heap; allocate I/O buffers with upcie_dma_alloc_pages()",
+				 "split transfer: the %zu-byte buffer at %p is neither in the DMA "
+				 "heap nor registered; allocate I/O buffers with "
+				 "upcie_dma_alloc_pages() or register them (upcie_dma_register)",
 				 len, j->buf);
 	/* Each part's options and metadata, before any part goes out. */
 	for (uint32_t done = 0; j->o && done < j->nlb; done += j->max) {

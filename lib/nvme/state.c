@@ -169,6 +169,8 @@ static bool take(struct upcie_nvme_qpair *qp, uint32_t slot, const struct upcie_
 		h->cqe.sqid = qp->qid;
 		h->cqe.status = upcie_nvme_status_field(status, dnr, 0);
 	}
+	if (!live)
+		upcie_nvme_reg_drop(req);
 	qp->free_cids[qp->nfree++] = (uint16_t)(upcie_nvme_req_cid(req) + qp->cid_gen);
 	req->expect = UPCIE_NVME_REQ_IDLE;
 	return live;

@@ -159,8 +159,39 @@ int upcie_pagemap_phys(int fd, uintptr_t addr, size_t host_page, uint64_t *phys)
 }
 
 /*
+ * Is the hugepage at addr, whose first host page is at physical address
+ * phys, physically contiguous? Its pagemap entries are read in bulk.
+ * 0, -EINVAL (the page at *bad is elsewhere or absent), or -EIO/-errno.
+ */
+static int pagemap_contiguous(int fd, uintptr_t addr, size_t page_size, size_t host_page,
+			      uint64_t phys, uintptr_t *bad)
+{
+	uint64_t ent[512];
+	size_t n = page_size / host_page, first = addr / host_page;
+	uint64_t pfn0 = phys / host_page;
+
+	for (size_t i = 0; i < n; i += 512) {
+		size_t k = n - i < 512 ? n - i : 512;
+		ssize_t got =
+		    pread(fd, ent, k * sizeof(ent[0]), (off_t)((first + i) * sizeof(ent[0])));
+
+		if (got != (ssize_t)(k * sizeof(ent[0])))
+			return got < 0 ? -errno : -EIO;
+		for (size_t j = 0; j < k; j++)
+			if (!(ent[j] & PAGEMAP_PRESENT) ||
+			    (ent[j] & PAGEMAP_PFN_MASK) != pfn0 + i + j) {
+				*bad = addr + (i + j) * host_page;
+				return -EINVAL;
+			}
+	}
+	return 0;
+}
+
+/*
  * Physical address of each page: one pagemap lookup per (huge)page. The
- * pages are hugepages, so each is physically contiguous by itself.
+ * pages are hugepages, so each is physically contiguous by itself; that
+ * is checked too (every host page of it, in one read per 2 MiB), so that
+ * memory that only claims to be hugepages is refused, not corrupted.
  */
 static int uio_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
 		       uint64_t *bus)
@@ -198,6 +229,21 @@ static int uio_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t p
 		else if (rc)
 			rc = upcie_err(rc, "%s: cannot read /proc/self/pagemap for %p: %s",
 				       dev->name, (void *)addr, strerror(-rc));
+		if (!rc) {
+			uintptr_t bad = 0;
+
+			rc = pagemap_contiguous(fd, addr, page_size, host_page, bus[i], &bad);
+			if (rc == -EINVAL)
+				rc = upcie_err(rc,
+					       "%s: the %zu-byte page at %p is not physically "
+					       "contiguous (its part at %p is elsewhere or not "
+					       "present); DMA memory under uio must be hugepages, "
+					       "faulted in",
+					       dev->name, page_size, (void *)addr, (void *)bad);
+			else if (rc)
+				rc = upcie_err(rc, "%s: cannot read /proc/self/pagemap for %p: %s",
+					       dev->name, (void *)addr, strerror(-rc));
+		}
 		if (rc)
 			break;
 	}

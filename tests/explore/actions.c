@@ -218,6 +218,7 @@ int x_submit_io(unsigned qi, uint8_t kind, uint32_t nsid, uint64_t slba, uint32_
 	uint32_t id, size;
 	void *buf;
 	int slot, rc;
+	uint8_t reg;
 
 	if (!q->qp || q->busy_destroy)
 		return -1;
@@ -275,13 +276,20 @@ int x_submit_io(unsigned qi, uint8_t kind, uint32_t nsid, uint64_t slba, uint32_
 	}
 	x_call_end();
 	c = x_cmd(id);
+	reg = X.slots[slot - 1].reg;
 	if (rc) {
-		x_trace("%s%s q%u ns%u lba %" PRIu64 "+%u: refused %d", from_cb ? "  " : "",
-			kind_name(kind), qi, nsid, slba, nlb, rc);
+		x_trace("%s%s q%u ns%u lba %" PRIu64 "+%u%s: refused %d", from_cb ? "  " : "",
+			kind_name(kind), qi, nsid, slba, nlb,
+			reg ? (X.reg[reg - 1].on ? " (registered)" : " (unregistered)") : "", rc);
 		c->kind = 0; /* never accepted */
 		X.slots[slot - 1].owner = 0;
 		return rc;
 	}
+	if (reg && !X.reg[reg - 1].on)
+		x_fail("(r) %s %u on buffer %d, in region %u which is not registered, was "
+		       "accepted",
+		       kind_name(kind), id, slot, reg - 1);
+	X.n_reg_io += reg != 0;
 	c->cid = upcie_nvme_qpair_last_cid(q->qp);
 	c->state = X_LIVE;
 	q->live++;
@@ -463,6 +471,46 @@ static void fault(void)
 
 /* ---- one step ---- */
 
+/*
+ * Register or unregister region r (r): unregister must be refused (-EBUSY)
+ * exactly while a command the explorer counts outstanding has its buffer
+ * there (on a zombie queue too: the device may still use it), and accepted
+ * otherwise; register of memory that is off must work (the sim takes any).
+ */
+static void reg_toggle(unsigned r)
+{
+	struct xreg *g = &X.reg[r];
+	uint32_t users = 0;
+	int rc;
+
+	for (uint32_t id = 1; id <= X.ncmds; id++) {
+		struct xcmd *c = x_cmd(id);
+
+		users += c->state == X_LIVE && c->kind != X_ADMIN && c->slot &&
+			 X.slots[c->slot - 1].reg == r + 1;
+	}
+	x_call_begin(g->on ? "upcie_dma_unregister" : "upcie_dma_register");
+	rc = g->on ? upcie_dma_unregister(X.heap, g->mem, X_REG_BYTES)
+		   : upcie_dma_register(X.heap, g->mem, X_REG_BYTES);
+	x_call_end();
+	x_trace("%sregister region %u (%u commands on it): %d", g->on ? "un" : "", r, users, rc);
+	X.n_reg_toggles++;
+	if (!g->on) {
+		if (rc)
+			x_fail("(r) register of region %u returned %d (%s)", r, rc, upcie_errmsg());
+		g->on = !rc;
+	} else if (users && rc != -EBUSY) {
+		x_fail("(r) unregister of region %u with %u commands on it returned %d, not -EBUSY",
+		       r, users, rc);
+	} else if (!users && rc) {
+		x_fail("(r) unregister of region %u with no command on it returned %d (%s)", r, rc,
+		       upcie_errmsg());
+	} else {
+		X.n_unreg_busy += rc == -EBUSY;
+		g->on = rc != 0;
+	}
+}
+
 static unsigned pick_q(void)
 {
 	return x_below(X_QPAIRS);
@@ -586,6 +634,8 @@ void x_step(void)
 		x_trace("release held: %d", rc);
 	} else if (r < 915) {
 		fault();
+	} else if (r < 935 && !(X.off & XF_REG)) {
+		reg_toggle(x_below(X_REGS));
 	} else {
 		uint32_t ms = 10 + x_below(60);
 

@@ -36,6 +36,10 @@
  * and, on namespace 2 formatted with PI (I/O with PRACT, reads checked):
  *   (m) no end-to-end check ever fails: the PI the device made for each
  *       write matches the data it keeps
+ *   (r) registered memory: I/O on a region that is not registered is
+ *       refused; unregister is refused (-EBUSY) exactly while a command
+ *       counted outstanding has its buffer in the region, accepted when
+ *       none has; register of a region that is off works
  *
  * Time: the library's clock (upcie_test_clock_ms), CLOCK_MONOTONIC (the
  * wait's deadline, hybrid spinning, the model's coalescing) and sleeps in
@@ -49,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "dma/heap.h"
 #include "nvme/nvme.h"
@@ -345,6 +350,17 @@ static void setup(void)
 		exit(2);
 	}
 	X.admin_buf = upcie_dma_alloc(X.heap, 4096, 4096);
+	/* The explorer's own memory, registered: some buffers come from it. */
+	for (unsigned r = 0; r < X_REGS && !(X.off & XF_REG); r++) {
+		X.reg[r].mem = mmap(NULL, X_REG_BYTES, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (X.reg[r].mem == MAP_FAILED ||
+		    upcie_dma_register(X.heap, X.reg[r].mem, X_REG_BYTES)) {
+			fprintf(stderr, "explore: cannot register memory: %s\n", upcie_errmsg());
+			exit(2);
+		}
+		X.reg[r].on = true;
+	}
 	for (unsigned i = 0; i < X_QPAIRS; i++)
 		if (i < 2 || x_chance(500))
 			x_qpair_create(i);
@@ -443,9 +459,16 @@ static void finish(void)
 		}
 	}
 	upcie_dma_heap_info(X.heap, &hi);
-	if (hi.allocations != X.nslots + 1)
+	if (hi.allocations != X.nheap_slots + 1)
 		x_fail("(f) the heap holds %zu allocations after close; the explorer holds %u",
-		       hi.allocations, X.nslots + 1);
+		       hi.allocations, X.nheap_slots + 1);
+	/* Every command ended: each region that is on can go. */
+	for (unsigned r = 0; r < X_REGS; r++)
+		if (X.reg[r].on && (rc = upcie_dma_unregister(X.heap, X.reg[r].mem, X_REG_BYTES)))
+			x_fail("(f) unregister of region %u after close: %d (%s)", r, rc,
+			       upcie_errmsg());
+		else
+			X.reg[r].on = false;
 }
 
 static void teardown(void)
@@ -454,12 +477,17 @@ static void teardown(void)
 		upcie_sim_set_dma_hook(X.sim, NULL, NULL);
 	if (!X.failed && !X.ctrl) {
 		for (uint32_t i = 0; i < X.nslots; i++)
-			upcie_dma_free(X.heap, X.slots[i].buf);
+			if (!X.slots[i].reg)
+				upcie_dma_free(X.heap, X.slots[i].buf);
 		upcie_dma_free(X.heap, X.admin_buf);
 	}
 	/* After a failure the controller is left as it is (the library may be
 	 * inconsistent); the heap, device and model go. */
+	/* Regions still on (a failed run) are released by the destroy. */
 	upcie_dma_heap_destroy(X.heap);
+	for (unsigned r = 0; r < X_REGS; r++)
+		if (X.reg[r].mem)
+			munmap(X.reg[r].mem, X_REG_BYTES);
 	upcie_pci_close(X.dev);
 	upcie_sim_destroy(X.sim);
 	free(X.cmds);
@@ -527,10 +555,10 @@ out:
 }
 
 static const char *const feature_names[] = {
-    "retry",	  "cbreset", "drop",	    "nth",	"hold",	     "abortlost",
-    "delrefused", "cfs",     "dup",	    "stale",	"foreign",   "adminopc",
-    "removed",	  "reset",   "ns",	    "destroy",	"dbbuffail", "retryabort",
-    "irq",	  "irqlost", "irqspurious", "coalesce", "meanwhile", "pi",
+    "retry",	"cbreset",   "drop",	  "nth",	"hold",	    "abortlost", "delrefused",
+    "cfs",	"dup",	     "stale",	  "foreign",	"adminopc", "removed",	 "reset",
+    "ns",	"destroy",   "dbbuffail", "retryabort", "irq",	    "irqlost",	 "irqspurious",
+    "coalesce", "meanwhile", "pi",	  "reg",
 };
 
 static uint32_t parse_features(char *list)
@@ -567,6 +595,7 @@ int main(int argc, char **argv)
 {
 	uint64_t a = 1, b = 1, steps = 0, fails = 0, total_steps = 0, show = 3, max_call = 0;
 	uint64_t waits = 0, arms = 0, sleeps = 0, woken = 0, meanwhile = 0;
+	uint64_t reg_io = 0, reg_toggles = 0, unreg_busy = 0;
 	bool verbose = false, range = false;
 	uint32_t off = 0;
 
@@ -607,6 +636,9 @@ int main(int argc, char **argv)
 		sleeps += X.n_sleeps;
 		woken += X.n_woken;
 		meanwhile += X.n_meanwhile;
+		reg_io += X.n_reg_io;
+		reg_toggles += X.n_reg_toggles;
+		unreg_busy += X.n_unreg_busy;
 	}
 	printf("explore: seeds %" PRIu64 "-%" PRIu64 ": %" PRIu64 " seeds, %" PRIu64
 	       " steps, %" PRIu64 " failed; longest call %" PRIu64 " virtual ms\n",
@@ -615,5 +647,8 @@ int main(int argc, char **argv)
 	       " sleeps (%" PRIu64 " woken), %" PRIu64 " actions of the device or another "
 	       "thread inside them\n",
 	       waits, arms, sleeps, woken, meanwhile);
+	printf("explore: registered memory: %" PRIu64 " commands on it, %" PRIu64
+	       " registers and unregisters (%" PRIu64 " unregisters refused: in use)\n",
+	       reg_io, reg_toggles, unreg_busy);
 	return fails ? 1 : 0;
 }

@@ -29,6 +29,8 @@
 #define X_TRACE	      64  /* trace lines kept */
 #define X_TRACE_SHOWN 30  /* trace lines printed on a failure */
 #define X_INF	      UINT64_MAX
+#define X_REGS	      2		  /* registered regions (upcie_dma_register) */
+#define X_REG_BYTES   (64u << 10) /* each */
 
 /* Features a run may leave out (--no a,b): to find which defect needs what. */
 enum xfeature {
@@ -56,6 +58,7 @@ enum xfeature {
 	XF_COALESCE = 1u << 21,	  /* interrupt coalescing (controller options) */
 	XF_MEANWHILE = 1u << 22,  /* the device and other threads act inside a wait */
 	XF_PI = 1u << 23,	  /* namespace 2 formatted with protection information */
+	XF_REG = 1u << 24,	  /* buffers in registered memory, register / unregister */
 };
 
 enum xkind { X_READ = 1, X_WRITE, X_ADMIN };
@@ -85,6 +88,14 @@ struct xslot {
 	uint32_t owner;	   /* live command, 0: free */
 	uint32_t last;	   /* last owner */
 	uint64_t freed_at; /* step */
+	uint8_t reg;	   /* in registered region reg - 1; 0: heap memory */
+};
+
+/* A region of the explorer's own memory, registered with the heap while on. */
+struct xreg {
+	uint8_t *mem;
+	size_t used; /* carved into slots, from the start */
+	bool on;
 };
 
 struct xentry {
@@ -171,6 +182,8 @@ struct xstate_s {
 	/* Buffers. */
 	struct xslot slots[X_SLOTS];
 	uint32_t nslots;
+	uint32_t nheap_slots; /* those from the heap */
+	struct xreg reg[X_REGS];
 	void *admin_buf; /* sync admin data: kept until the end */
 
 	/* Oracle. */
@@ -198,6 +211,7 @@ struct xstate_s {
 	/* Counters for the report. */
 	uint64_t n_io, n_resets_seen, n_faults, n_cb_resubmits, n_cb_resets, n_timeouts;
 	uint64_t n_waits, n_arms, n_sleeps, n_woken, n_meanwhile;
+	uint64_t n_reg_io, n_unreg_busy, n_reg_toggles;
 };
 
 extern struct xstate_s X;

@@ -28,6 +28,20 @@ int x_slot_get(size_t size)
 	}
 	if (best && (X.nslots == X_SLOTS || x_chance(700)))
 		return (int)(best - X.slots) + 1;
+	if (X.nslots < X_SLOTS && !(X.off & XF_REG) && x_chance(250)) {
+		/* New memory from a registered region (which may be off just
+		 * now: then I/O on it must be refused). */
+		unsigned r = x_below(X_REGS);
+		struct xreg *g = &X.reg[r];
+		size_t al = aligns[x_below(4)], at = (g->used + al - 1) & ~(al - 1);
+
+		if (at + size <= X_REG_BYTES) {
+			g->used = at + size;
+			X.slots[X.nslots] = (struct xslot){
+			    .buf = g->mem + at, .size = size, .reg = (uint8_t)(r + 1)};
+			return (int)++X.nslots;
+		}
+	}
 	if (X.nslots < X_SLOTS) {
 		/* New memory from the heap: it may be memory the library freed
 		 * (and still points at, if it has a bug). */
@@ -35,6 +49,7 @@ int x_slot_get(size_t size)
 
 		if (p) {
 			X.slots[X.nslots] = (struct xslot){.buf = p, .size = size};
+			X.nheap_slots++;
 			return (int)++X.nslots;
 		}
 	}

@@ -322,7 +322,7 @@ static void test_split(void)
 	CU_ASSERT_EQUAL(
 	    upcie_nvme_read_split(qp, ns, 0, 8192 / ns->lba_size, not_heap, &sp, done_cb, &d, 0),
 	    -EINVAL);
-	CU_ASSERT_PTR_NOT_NULL(strstr(upcie_errmsg(), "not in the DMA heap"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(upcie_errmsg(), "neither in the DMA heap nor registered"));
 	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(qp), 0);
 
 	/* Too few free slots now: -EAGAIN and nothing queued. */
@@ -468,7 +468,7 @@ static void test_iov(void)
 	struct iovec bad = {not_heap, 4096};
 	CU_ASSERT_EQUAL(upcie_nvme_iov_setup(c, UPCIE_NVME_IOV_AUTO, &bad, 1, &sqe, list, lb),
 			-EINVAL);
-	CU_ASSERT_PTR_NOT_NULL(strstr(upcie_errmsg(), "not in the DMA heap"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(upcie_errmsg(), "neither in the DMA heap nor registered"));
 
 	upcie_dma_free(h, list);
 	upcie_dma_free(h, pages);
