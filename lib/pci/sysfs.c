@@ -204,6 +204,30 @@ int upcie_sysfs_pci_iommu_group(const char *root, const struct upcie_pci_addr *a
 	return rc ? rc : parse_int(name, 0, group);
 }
 
+int upcie_sysfs_pci_vfio_cdev(const char *root, const struct upcie_pci_addr *addr, char *buf,
+			      size_t len)
+{
+	char bdf[UPCIE_PCI_ADDR_STRLEN], path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+	int rc = -ENOENT;
+
+	upcie_pci_addr_format(addr, bdf, sizeof(bdf));
+	if (upcie_sysfs_path(root, path, sizeof(path), "bus/pci/devices/%s/vfio-dev", bdf))
+		return -ENAMETOOLONG;
+	d = opendir(path);
+	if (!d)
+		return -ENOENT;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "vfio", 4) && e->d_name[4] >= '0' && e->d_name[4] <= '9') {
+			snprintf(buf, len, "%s", e->d_name);
+			rc = 0;
+			break;
+		}
+	closedir(d);
+	return rc;
+}
+
 int upcie_sysfs_pci_resource(const char *root, const struct upcie_pci_addr *addr, unsigned bar,
 			     uint64_t *start, uint64_t *size, uint64_t *flags)
 {

@@ -20,6 +20,7 @@
  *   upcie_sysfs_link_name()   basename of a symlink's target ("driver" -> "nvme")
  *   upcie_sysfs_pci_driver()  driver a PCI function is bound to ("" if none)
  *   upcie_sysfs_pci_iommu_group()  IOMMU group number (-ENOENT if none)
+ *   upcie_sysfs_pci_vfio_cdev()    VFIO device cdev name (-ENOENT if none)
  *   upcie_sysfs_pci_resource()     start, size and flags of BAR n
  *   upcie_sysfs_exists()      whether a path exists (0 or -ENOENT)
  *   upcie_sysfs_dir_foreach() call back for each entry of a directory, sorted
@@ -60,6 +61,10 @@ int upcie_sysfs_link_name(const char *root, char *buf, size_t len, const char *f
 int upcie_sysfs_pci_driver(const char *root, const struct upcie_pci_addr *addr, char *buf,
 			   size_t len);
 int upcie_sysfs_pci_iommu_group(const char *root, const struct upcie_pci_addr *addr, int *group);
+/* The device's VFIO cdev name ("vfio3", under vfio-dev/); -ENOENT when it
+ * has none (a kernel without VFIO_DEVICE_CDEV, or not on vfio-pci). */
+int upcie_sysfs_pci_vfio_cdev(const char *root, const struct upcie_pci_addr *addr, char *buf,
+			      size_t len);
 int upcie_sysfs_pci_resource(const char *root, const struct upcie_pci_addr *addr, unsigned bar,
 			     uint64_t *start, uint64_t *size, uint64_t *flags);
 

@@ -548,7 +548,7 @@ pick_iommu(struct upcie_pci_dev *dev, struct upcie_vfio *p, const struct upcie_p
 		return &upcie_vfio_iommufd_ops;
 	if (want == UPCIE_PCI_VFIO_IOMMU_TYPE1)
 		return &upcie_vfio_type1_ops;
-	if (!upcie_vfio_cdev_name(p->root, dev->name, name, sizeof(name)) &&
+	if (!upcie_sysfs_pci_vfio_cdev(p->root, &dev->addr, name, sizeof(name)) &&
 	    !access("/dev/iommu", F_OK))
 		return &upcie_vfio_iommufd_ops;
 	return &upcie_vfio_type1_ops;

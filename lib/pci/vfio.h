@@ -97,8 +97,5 @@ extern const struct upcie_vfio_iommu_ops upcie_vfio_iommufd_ops
  * the locked-memory limit, and the message then says so. */
 int upcie_vfio_map_error(struct upcie_pci_dev *dev, const struct upcie_vfio *p, int err, size_t len,
 			 const char *what) __attribute__((visibility("hidden")));
-/* The device's VFIO cdev name ("vfio3"); -ENOENT when it has none. */
-int upcie_vfio_cdev_name(const char *root, const char *bdf, char *buf, size_t len)
-    __attribute__((visibility("hidden")));
 
 #endif

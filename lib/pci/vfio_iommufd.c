@@ -18,7 +18,6 @@
  * apart. Closing the device fd detaches it, closing the iommufd frees the
  * IOAS and its mappings.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,30 +32,6 @@
 #include "core/page.h"
 #include "pci/iommufd_uapi.h"
 #include "pci/vfio.h"
-
-/* The device's cdev name ("vfio3") from sysfs; -ENOENT when it has none
- * (a kernel without VFIO_DEVICE_CDEV, or not bound to vfio-pci). */
-int upcie_vfio_cdev_name(const char *root, const char *bdf, char *buf, size_t len)
-{
-	char path[PATH_MAX];
-	struct dirent *e;
-	DIR *d;
-	int rc = -ENOENT;
-
-	if (upcie_sysfs_path(root, path, sizeof(path), "bus/pci/devices/%s/vfio-dev", bdf))
-		return -ENAMETOOLONG;
-	d = opendir(path);
-	if (!d)
-		return -ENOENT;
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, "vfio", 4) && e->d_name[4] >= '0' && e->d_name[4] <= '9') {
-			snprintf(buf, len, "%s", e->d_name);
-			rc = 0;
-			break;
-		}
-	closedir(d);
-	return rc;
-}
 
 static int open_dev_file(struct upcie_pci_dev *dev, const char *path, const char *what)
 {
@@ -121,7 +96,7 @@ static int iommufd_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 	char name[32], path[64];
 	int rc;
 
-	rc = upcie_vfio_cdev_name(p->root, dev->name, name, sizeof(name));
+	rc = upcie_sysfs_pci_vfio_cdev(p->root, &dev->addr, name, sizeof(name));
 	if (rc)
 		return upcie_err(-ENODEV,
 				 "%s has no VFIO device cdev (no vfio-dev/ in sysfs): the kernel "

@@ -561,6 +561,24 @@ expect_json "$T/status.json" "status --json"
 json_check "$T/status.json" "[c['user_space_ready'] for c in d['controllers']] == [False, False, False, True]" "JSON: only 04:00.0 is ready"
 json_check "$T/status.json" "d['controllers'][3]['vfio_group_dev']['mode'] == 0o600 and d['controllers'][3]['iommu_group'] == 10" "JSON: group node mode and IOMMU group"
 json_check "$T/status.json" "{'size_kb': 2048, 'node': 0, 'total': 64, 'free': 60} in d['hugepages'] and d['hugepage_pool_bytes'] == 64 * 2 << 20" "JSON: hugepages per node and the pool"
+# iommufd: no cdev and no /dev/iommu yet: type1; then both, and no-IOMMU mode.
+expect_rc 0 "status without a cdev" db --dev-root "$T/dev" status
+expect_text "vfio: iommufd (/dev/iommu): no; no-IOMMU mode: not in this kernel" "status: no iommufd, no no-IOMMU mode"
+expect_text "  0000:04:00.0: cdev none, the library would use type1" "status: type1 without a cdev"
+json_check "$T/status.json" "d['vfio'] == {'iommufd': False, 'noiommu_mode': None} and d['controllers'][3]['vfio_iommu'] == 'type1' and d['controllers'][3]['vfio_cdev'] is None and d['controllers'][0]['vfio_iommu'] is None" "JSON: vfio interfaces without iommufd"
+mkdir -p "$S/devices/pci0000:00/0000:04:00.0/vfio-dev/vfio0" "$S/module/vfio/parameters" "$T/dev/vfio/devices"
+echo N >"$S/module/vfio/parameters/enable_unsafe_noiommu_mode"
+: >"$T/dev/iommu"
+: >"$T/dev/vfio/devices/vfio0"
+expect_rc 0 "status with a cdev and /dev/iommu" db --dev-root "$T/dev" status
+expect_text "vfio: iommufd (/dev/iommu): yes; no-IOMMU mode: off" "status: iommufd there, no-IOMMU mode off"
+expect_text "  0000:04:00.0: cdev vfio0, the library would use iommufd" "status: iommufd with a cdev"
+expect_rc 0 "status --json with a cdev" db --dev-root "$T/dev" status --json
+expect_json "$T/status-cdev.json" "status --json with a cdev"
+json_check "$T/status-cdev.json" "d['vfio'] == {'iommufd': True, 'noiommu_mode': 'off'} and d['controllers'][3]['vfio_iommu'] == 'iommufd' and d['controllers'][3]['vfio_cdev'] == 'vfio0'" "JSON: iommufd with a cdev"
+expect_rc 0 "status in a fake tree without --dev-root" db status
+expect_text "vfio: iommufd (/dev/iommu): not checked (a fake tree: give --dev-root)" "status: /dev not checked"
+rm -f "$T/dev/iommu"
 if [ "$(id -u)" -eq 0 ]; then
 	expect_rc 0 "status --user nobody" db --dev-root "$T/dev" --etc-root "$T/etc" status --user nobody
 	expect_text "no: nobody cannot open $T/dev/vfio/10" "status says who cannot open the group node"
@@ -572,6 +590,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	expect_rc 0 "bind --user nobody vfio-pci" db --dev-root "$T/dev" --etc-root "$T/etc" bind --user nobody vfio-pci 0000:04:00.0
 	if [ "$(stat -c %U "$T/dev/vfio/10")" = nobody ]; then ok "the group node is nobody's"; else fail "the group node is $(stat -c %U "$T/dev/vfio/10")'s"; fi
 	expect_text "$T/dev/vfio/10 is nobody's now (IOMMU group 10)" "bind --user says so"
+	if [ "$(stat -c %U "$T/dev/vfio/devices/vfio0")" = nobody ]; then fail "the cdev went to nobody without /dev/iommu"; else ok "no /dev/iommu: the cdev stays as it is"; fi
 	expect_text "warning: nobody may lock 8M of memory (RLIMIT_MEMLOCK, not set in limits.conf: the default) but the hugepage pool holds 128M" "bind --user checks memlock against the pool"
 	echo "@nogroup hard memlock 262144" >"$T/etc/security/limits.conf"
 	echo "nobody soft memlock 131072" >>"$T/etc/security/limits.conf"
@@ -585,6 +604,15 @@ if [ "$(id -u)" -eq 0 ]; then
 	json_check "$T/status-user.json" "d['user']['name'] == 'nobody' and d['user']['memlock_soft_bytes'] == 128 << 20 and d['user']['memlock_hard_bytes'] == 256 << 20" "JSON: nobody's soft and hard memlock"
 	expect_rc 0 "bind --user --dry-run" db --dev-root "$T/dev" --dry-run bind --user root vfio-pci 0000:04:00.0
 	expect_text "dry-run: chown root:root $T/dev/vfio/10" "dry run shows the chown"
+	: >"$T/dev/iommu"
+	expect_rc 0 "bind --user --dry-run with iommufd" db --dev-root "$T/dev" --dry-run bind --user root vfio-pci 0000:04:00.0
+	expect_text "dry-run: chown root:root $T/dev/vfio/devices/vfio0" "dry run shows the cdev's chown"
+	expect_text "dry-run: chown root:root $T/dev/iommu" "dry run shows /dev/iommu's chown"
+	seed_bind vfio-pci 0000:04:00.0 2>/dev/null
+	expect_rc 0 "bind --user nobody with iommufd" db --dev-root "$T/dev" --etc-root "$T/etc" bind --user nobody vfio-pci 0000:04:00.0
+	if [ "$(stat -c %U "$T/dev/vfio/devices/vfio0"):$(stat -c %U "$T/dev/iommu")" = nobody:nobody ]; then ok "the cdev and /dev/iommu are nobody's"; else fail "cdev and /dev/iommu owners: $(stat -c %U "$T/dev/vfio/devices/vfio0"):$(stat -c %U "$T/dev/iommu")"; fi
+	expect_text "$T/dev/vfio/devices/vfio0 is nobody's now (the device's VFIO cdev)" "bind --user names the cdev"
+	rm -f "$T/dev/iommu"
 	if [ "$(stat -c %U "$T/dev/vfio/10")" = nobody ]; then ok "the dry run chowned nothing"; else fail "the dry run chowned the node"; fi
 else
 	skip "status/bind --user: not root (chown)"

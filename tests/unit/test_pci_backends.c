@@ -26,7 +26,7 @@
 #include <upcie/pci.h>
 #include <upcie/sim.h>
 
-#include "pci/vfio.h" /* white box: the cdev lookup */
+#include "pci/sysfs.h" /* white box: the cdev lookup */
 
 #include "cu.h"
 #include "pci/backend.h"
@@ -450,9 +450,13 @@ static void test_vfio_iommufd_forced(void)
 	struct upcie_pci_dev *dev;
 	char name[16];
 
-	CU_ASSERT_EQUAL(upcie_vfio_cdev_name(root, VFIO_CDEV_BDF, name, sizeof(name)), 0);
+	struct upcie_pci_addr a;
+
+	CU_ASSERT_EQUAL(upcie_pci_addr_parse(VFIO_CDEV_BDF, &a), 0);
+	CU_ASSERT_EQUAL(upcie_sysfs_pci_vfio_cdev(root, &a, name, sizeof(name)), 0);
 	CU_ASSERT_STRING_EQUAL(name, "vfio7");
-	CU_ASSERT_EQUAL(upcie_vfio_cdev_name(root, VFIO_BDF, name, sizeof(name)), -ENOENT);
+	CU_ASSERT_EQUAL(upcie_pci_addr_parse(VFIO_BDF, &a), 0);
+	CU_ASSERT_EQUAL(upcie_sysfs_pci_vfio_cdev(root, &a, name, sizeof(name)), -ENOENT);
 	CU_ASSERT_PTR_NULL(upcie_pci_open(VFIO_BDF, &o));
 	CU_ASSERT_EQUAL(errno, ENODEV);
 	CU_ASSERT(msg_has("has no VFIO device cdev"));

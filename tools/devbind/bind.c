@@ -393,6 +393,36 @@ static bool roll_back(const struct devbind_opts *o, const struct dev_info *d)
  * and the physical addresses it needs (/proc/self/pagemap) need
  * CAP_SYS_ADMIN, so say so instead.
  */
+/* With iommufd (Linux 6.6+), the library opens the device's cdev and
+ * /dev/iommu instead of the group node: the user gets those too. */
+static int give_cdev(const struct devbind_opts *o, const struct dev_info *d, const char *dev)
+{
+	char name[32], path[2][PATH_MAX];
+
+	if (upcie_sysfs_pci_vfio_cdev(o->sysfs, &d->addr, name, sizeof(name)))
+		return TOOL_EXIT_OK; /* no cdev: type1 only */
+	snprintf(path[0], sizeof(path[0]), "%s/vfio/devices/%s", dev, name);
+	snprintf(path[1], sizeof(path[1]), "%s/iommu", dev);
+	if (access(path[1], F_OK))
+		return TOOL_EXIT_OK; /* no /dev/iommu: the cdev alone opens nothing */
+	for (int i = 0; i < 2; i++) {
+		if (o->dry_run) {
+			printf("dry-run: chown %s:%s %s\n", o->user->name,
+			       tool_gid_name(o->user->gid), path[i]);
+			continue;
+		}
+		if (chown(path[i], o->user->uid, o->user->gid)) {
+			tool_err("%s: chown %s %s failed: %s", d->bdf, o->user->name, path[i],
+				 strerror(errno));
+			return TOOL_EXIT_SYSTEM;
+		}
+		printf("%s: %s is %s's now (%s)\n", d->bdf, path[i], o->user->name,
+		       i ? "iommufd; every process that may open it can map memory for its devices"
+			 : "the device's VFIO cdev");
+	}
+	return TOOL_EXIT_OK;
+}
+
 static int give_to_user(const struct devbind_opts *o, const struct dev_info *d, const char *driver)
 {
 	const char *dev = devbind_dev_root(o);
@@ -421,7 +451,7 @@ static int give_to_user(const struct devbind_opts *o, const struct dev_info *d, 
 	if (o->dry_run) {
 		printf("dry-run: chown %s:%s %s\n", o->user->name, tool_gid_name(o->user->gid),
 		       path);
-		return TOOL_EXIT_OK;
+		return give_cdev(o, d, dev);
 	}
 	/* vfio creates the node when the group gets its first vfio-pci device. */
 	while (access(path, F_OK) && now_ms() < end)
@@ -432,7 +462,7 @@ static int give_to_user(const struct devbind_opts *o, const struct dev_info *d, 
 		return TOOL_EXIT_SYSTEM;
 	}
 	printf("%s: %s is %s's now (IOMMU group %d)\n", d->bdf, path, o->user->name, group);
-	return TOOL_EXIT_OK;
+	return give_cdev(o, d, dev);
 }
 
 int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_info *devs, size_t n)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "sysfs.h"
 
@@ -23,7 +24,33 @@ struct ctrl_status {
 	struct stat vfio_st;
 	bool ready;
 	char why[PATH_MAX + 128]; /* "vfio-pci", "root only (uio)", "no: on nvme" ... */
+	char cdev[32];		  /* its VFIO device cdev ("vfio3"), "" when none */
+	const char *iommu;	  /* vfio-pci: what the library would use, else NULL */
 };
+
+/* /dev/iommu under the /dev devbind looks at: 1 there, 0 not, -1 unknown
+ * (a fake tree without --dev-root). */
+static int have_iommufd(const struct devbind_opts *o)
+{
+	const char *dev = devbind_dev_root(o);
+	char path[PATH_MAX];
+
+	if (!dev)
+		return -1;
+	snprintf(path, sizeof(path), "%s/iommu", dev);
+	return access(path, F_OK) == 0;
+}
+
+/* vfio's no-IOMMU mode: "on", "off", or NULL when this kernel has none. */
+static const char *noiommu_mode(const struct devbind_opts *o)
+{
+	char v[8];
+
+	if (upcie_sysfs_read_str(o->sysfs, v, sizeof(v),
+				 "module/vfio/parameters/enable_unsafe_noiommu_mode"))
+		return NULL;
+	return v[0] == 'Y' || v[0] == '1' ? "on" : "off";
+}
 
 /* Can u open a node with this owner and mode for reading and writing? */
 static bool user_can_rw(const struct tool_user *u, const struct stat *st)
@@ -46,6 +73,11 @@ static void ctrl_judge(const struct devbind_opts *o, struct ctrl_status *c)
 		snprintf(c->vfio_path, sizeof(c->vfio_path), "%s/vfio/%d", dev, d->group);
 		c->vfio_exists = !stat(c->vfio_path, &c->vfio_st);
 	}
+	if (upcie_sysfs_pci_vfio_cdev(o->sysfs, &d->addr, c->cdev, sizeof(c->cdev)))
+		c->cdev[0] = '\0';
+	/* The library's own choice (vfio.c): iommufd with a cdev and /dev/iommu. */
+	if (!strcmp(d->driver, "vfio-pci"))
+		c->iommu = c->cdev[0] && have_iommufd(o) == 1 ? "iommufd" : "type1";
 	if (!d->driver[0]) {
 		snprintf(c->why, sizeof(c->why), "no: no driver");
 	} else if (!strcmp(d->driver, "uio_pci_generic")) {
@@ -217,6 +249,8 @@ static void status_json(const struct devbind_opts *o, const struct status_ctx *s
 		} else {
 			tool_json_null(&j, "vfio_group_dev");
 		}
+		tool_json_str(&j, "vfio_cdev", c->cdev[0] ? c->cdev : NULL);
+		tool_json_str(&j, "vfio_iommu", c->iommu);
 		tool_json_arr(&j, "block_devices");
 		for (size_t b = 0; b < c->d.blocks.n; b++)
 			tool_json_str(&j, NULL, c->d.blocks.v[b]);
@@ -237,12 +271,37 @@ static void status_json(const struct devbind_opts *o, const struct status_ctx *s
 		tool_json_obj_end(&j);
 	}
 	tool_json_arr_end(&j);
+	tool_json_obj(&j, "vfio");
+	if (have_iommufd(o) >= 0)
+		tool_json_bool(&j, "iommufd", have_iommufd(o) == 1);
+	else
+		tool_json_null(&j, "iommufd");
+	tool_json_str(&j, "noiommu_mode", noiommu_mode(o));
+	tool_json_obj_end(&j);
 	tool_json_uint(&j, "hugepage_pool_bytes", tool_hugepage_pool(o->sysfs));
 	tool_json_memlock(&j);
 	if (o->user)
 		tool_json_user(&j, "user", o->etc, o->user);
 	tool_json_obj_end(&j);
 	tool_json_done(&j);
+}
+
+/* vfio's IOMMU interfaces on this machine, and per controller on vfio-pci
+ * its cdev and what the library would use. */
+static void print_vfio(const struct devbind_opts *o, const struct status_ctx *s)
+{
+	int fd = have_iommufd(o);
+	const char *nm = noiommu_mode(o);
+
+	printf("\nvfio: iommufd (/dev/iommu): %s; no-IOMMU mode: %s\n",
+	       fd < 0 ? "not checked (a fake tree: give --dev-root)"
+	       : fd   ? "yes"
+		      : "no",
+	       nm ? nm : "not in this kernel");
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].iommu)
+			printf("  %s: cdev %s, the library would use %s\n", s->v[i].d.bdf,
+			       s->v[i].cdev[0] ? s->v[i].cdev : "none", s->v[i].iommu);
 }
 
 static void status_table(const struct devbind_opts *o, const struct status_ctx *s,
@@ -277,6 +336,7 @@ static void status_table(const struct devbind_opts *o, const struct status_ctx *
 		printf("no NVMe controllers found under %s/bus/pci/devices\n",
 		       o->sysfs ? o->sysfs : "/sys");
 	tool_table_free(t);
+	print_vfio(o, s);
 	for (size_t i = 0; i < s->n; i++) {
 		for (size_t r = 0; r < s->v[i].d.reasons.n; r++)
 			printf("%s: in use: %s\n", s->v[i].d.bdf, s->v[i].d.reasons.v[r]);
