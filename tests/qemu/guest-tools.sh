@@ -643,7 +643,16 @@ persist_boot() {
 	# What the unit does at boot: its ExecStart lines.
 	sed -n 's/^ExecStart=//p' /etc/systemd/system/upcie-devbind.service >/tmp/boot.sh
 	cat /tmp/boot.sh
+	# The unit runs the installed devbind, never the copy it was run from;
+	# the guest has no installation, so its copy stands in at that path.
+	_inst=$(awk '{ print $1; exit }' /tmp/boot.sh)
+	case "$_inst" in
+	/upcie/*) bad "the unit runs $_inst, not an installed devbind" || return 1 ;;
+	esac
+	mkdir -p "$(dirname "$_inst")" && ln -sf "$(command -v devbind)" "$_inst" ||
+		bad "cannot put devbind at $_inst" || return 1
 	sh /tmp/boot.sh || bad "the unit's commands exit $?" || return 1
+	rm -f "$_inst"
 	[ "$(upcie_driver "$A")" = "$drv" ] || bad "A on '$(upcie_driver "$A")' after the unit's commands" || return 1
 	upcie-identify "$A" >/dev/null || bad "identify after the unit's bind" || return 1
 	devbind unpersist all || bad "unpersist exit $?" || return 1
