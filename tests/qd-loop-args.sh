@@ -9,7 +9,8 @@ prog=${1:?usage: qd-loop-args.sh UPCIE_QD_LOOP}
 t() {
 	want=$1 text=$2 desc=$3
 	shift 3
-	out=$("$prog" "$@" 2>&1)
+	# shellcheck disable=SC2086 # a cross build's wrapper (qemu-user) is words
+	out=$(${MESON_EXE_WRAPPER:-} "$prog" "$@" 2>&1)
 	rc=$?
 	if [ "$rc" = "$want" ] && printf '%s\n' "$out" | grep -qF -- "$text"; then
 		tap_ok "$desc (exit $rc)"
