@@ -115,6 +115,19 @@ static int fail(int rc, const char *what, const char *dev)
 }
 
 /* Bring the controller up on a new heap of size bytes. */
+/* Close the controller and its heap (to come up again on another heap). */
+static int ctrl_down(struct perf_dev *d)
+{
+	int rc;
+
+	d->ns = NULL;
+	rc = upcie_nvme_ctrl_close(d->ctrl);
+	d->ctrl = NULL;
+	upcie_dma_heap_destroy(d->heap);
+	d->heap = NULL;
+	return rc ? fail(PERF_EXIT_DEV, "controller shutdown", d->name) : 0;
+}
+
 static int ctrl_up(const struct perf_opts *o, struct perf_dev *d, size_t size)
 {
 	struct upcie_nvme_ctrl_opts copts = {.no_dbbuf = o->no_dbbuf,
@@ -291,13 +304,9 @@ static int dev_open(const struct perf_opts *o, struct perf_dev *d)
 			rc = dev_check(o, d);
 		if (rc)
 			return rc;
-		d->ns = NULL;
-		rc = upcie_nvme_ctrl_close(d->ctrl);
-		d->ctrl = NULL;
-		upcie_dma_heap_destroy(d->heap);
-		d->heap = NULL;
+		rc = ctrl_down(d);
 		if (rc)
-			return fail(PERF_EXIT_DEV, "controller shutdown", d->name);
+			return rc;
 	}
 	rc = ctrl_up(o, d, size);
 	if (!rc)
@@ -305,13 +314,9 @@ static int dev_open(const struct perf_opts *o, struct perf_dev *d)
 	if (!rc && heap_size(o, d->parts) > size) {
 		/* --bs above MDTS: more commands, more queue memory; up again on
 		 * a heap that holds them. */
-		d->ns = NULL;
-		rc = upcie_nvme_ctrl_close(d->ctrl);
-		d->ctrl = NULL;
-		upcie_dma_heap_destroy(d->heap);
-		d->heap = NULL;
+		rc = ctrl_down(d);
 		if (rc)
-			return fail(PERF_EXIT_DEV, "controller shutdown", d->name);
+			return rc;
 		rc = ctrl_up(o, d, heap_size(o, d->parts));
 		if (!rc)
 			rc = dev_check(o, d);
