@@ -277,8 +277,9 @@ static int copy_check(const struct upcie_nvme_qpair *qp, const struct upcie_nvme
 				 "copy: src_chk given, but nsid %u has no protection "
 				 "information",
 				 ns->nsid);
-	if (prchk_check(ns, src_chk, "copy (src_chk)"))
-		return -EINVAL;
+	int rc = prchk_check(ns, src_chk, "copy (src_chk)");
+	if (rc)
+		return rc;
 	for (uint32_t i = 0; i < nr; i++) {
 		if (mssrl && (uint32_t)r[i].nlb + 1 > mssrl)
 			return upcie_err(-EINVAL,

@@ -56,7 +56,7 @@ static bool block_status(uint16_t st)
  * buffers (undefined after the failure anyway), so that the host can find
  * the block: only when the PI reaches the host (not stripped by PRACT). */
 static bool reread(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
-		   uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o)
+		   uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o, uint32_t timeout_ms)
 {
 	struct upcie_nvme_io_opts plain = *o;
 	struct upcie_nvme_cqe cqe = {0};
@@ -70,7 +70,7 @@ static bool reread(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, 
 		return false;
 	return !upcie_nvme_blocks_prepare(qp, UPCIE_NVME_CMD_READ, ns, slba, nlb, buf, &plain, &sqe,
 					  &len) &&
-	       !upcie_nvme_sync_submit_wait(qp, &sqe, buf, len, &cqe, 0);
+	       !upcie_nvme_sync_submit_wait(qp, &sqe, buf, len, &cqe, timeout_ms);
 }
 
 /* The LBA of a failed command: the error log first; for a PI check error
@@ -78,7 +78,8 @@ static bool reread(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, 
  * reads without the checks (a read). */
 static void find_lba(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_nvme_ns *ns,
 		     uint64_t slba, uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o,
-		     const struct upcie_nvme_cqe *cqe, struct upcie_nvme_io_result *res)
+		     const struct upcie_nvme_cqe *cqe, struct upcie_nvme_io_result *res,
+		     uint32_t timeout_ms)
 {
 	uint16_t st = upcie_nvme_cqe_status(cqe);
 	uint32_t bad = 0;
@@ -89,7 +90,7 @@ static void find_lba(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upci
 	    res->lba - slba < nlb) {
 		res->lba_valid = 1;
 	} else if (st >= UPCIE_NVME_SC_GUARD_CHECK && st <= UPCIE_NVME_SC_REFTAG_CHECK && o &&
-		   (opc == UPCIE_NVME_CMD_WRITE || reread(qp, ns, slba, nlb, buf, o)) &&
+		   (opc == UPCIE_NVME_CMD_WRITE || reread(qp, ns, slba, nlb, buf, o, timeout_ms)) &&
 		   upcie_nvme_pi_verify(ns, buf, o->md, nlb, o, &bad) > 0) {
 		res->lba = slba + bad;
 		res->lba_valid = 1;
@@ -134,7 +135,7 @@ int upcie_nvme_io_sync(struct upcie_nvme_qpair *qp, uint8_t opc, const struct up
 	rc = upcie_nvme_sync_submit_wait(qp, &sqe, len ? buf : NULL, len, &cqe, timeout_ms);
 	res->status = upcie_nvme_cqe_status(&cqe);
 	if (rc == -EIO && block_status(res->status))
-		find_lba(qp, opc, ns, slba, nlb, buf, o, &cqe, res);
+		find_lba(qp, opc, ns, slba, nlb, buf, o, &cqe, res, timeout_ms);
 	return rc;
 }
 
