@@ -291,7 +291,8 @@ int upcie_nvme_qpair_arm(struct upcie_nvme_qpair *qp)
 	 * alone (QEMU's does) keeps it up: every unmask would fire again with
 	 * nothing new. So the head goes to the MMIO doorbell too (the shadow
 	 * already holds the same value). */
-	if (qp->shadow_cq && qp->ctrl->irq_kind == UPCIE_PCI_IRQ_INTX)
+	if (qp->shadow_cq && qp->ctrl->irq_kind == UPCIE_PCI_IRQ_INTX &&
+	    qp->qstate == UPCIE_NVME_Q_LIVE && upcie_nvme_queue_in_step(qp))
 		upcie_mmio_write32(qp->cq_db, 0, qp->cq_head);
 	return upcie_nvme_queue_poll(qp, 0);
 }

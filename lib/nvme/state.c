@@ -288,32 +288,51 @@ void upcie_nvme_state_failed(struct upcie_nvme_ctrl *c)
  */
 #define QUIESCE_MAX_MS 1000u
 
-static void quiesce_io(struct upcie_nvme_ctrl *c, uint32_t was_gen)
+/* The controller answers and reports no fatal status. */
+static bool ctrl_working(struct upcie_nvme_ctrl *c)
 {
 	uint32_t csts = upcie_mmio_read32(c->regs, UPCIE_NVME_REG_CSTS);
+
+	return csts != UINT32_MAX && upcie_nvme_csts_rdy(csts) && !upcie_nvme_csts_cfs(csts);
+}
+
+static void quiesce_io(struct upcie_nvme_ctrl *c, uint32_t was_gen)
+{
 	uint32_t tmo =
 	    c->opts.admin_timeout_ms < QUIESCE_MAX_MS ? c->opts.admin_timeout_ms : QUIESCE_MAX_MS;
 	uint64_t deadline = upcie_now_ms() + tmo;
 
-	if (csts == UINT32_MAX || !upcie_nvme_csts_rdy(csts) || upcie_nvme_csts_cfs(csts))
-		return;
 	for (struct upcie_nvme_qpair *qp = c->qpairs; qp; qp = qp->next) {
 		struct upcie_nvme_sqe sqe = {.opc = UPCIE_NVME_ADM_DELETE_SQ, .cdw10 = qp->qid};
 		struct upcie_nvme_waiter w = {0};
 		uint16_t cid;
+		bool sent;
+		int rc;
 
 		if (qp->qstate != UPCIE_NVME_Q_LIVE || qp->gen != was_gen)
 			continue;
-		if (upcie_nvme_queue_submit(c->admin, &sqe, NULL, 0, upcie_nvme_waiter_cb, &w,
-					    UPCIE_NVME_SUBMIT_RING, &cid))
+		/* Again before each queue: the device may have gone or failed
+		 * during the last one. */
+		if (!ctrl_working(c))
 			return;
-		if (upcie_nvme_queue_wait(c->admin, &w.done, deadline, c->dev)) {
-			upcie_nvme_queue_abandon(c->admin, cid);
-			upcie_info("%s: reset: Delete I/O SQ %u got no completion in %u ms; "
-				   "the disable ends its commands",
-				   upcie_pci_name(c->dev), qp->qid, tmo);
+		rc = upcie_nvme_queue_submit(c->admin, &sqe, NULL, 0, upcie_nvme_waiter_cb, &w,
+					     UPCIE_NVME_SUBMIT_RING, &cid);
+		sent = !rc;
+		if (sent)
+			rc = upcie_nvme_queue_wait(c->admin, &w.done, deadline, c->dev);
+		if (rc) {
+			if (sent)
+				upcie_nvme_queue_abandon(c->admin, cid);
+			upcie_info("%s: reset: Delete I/O SQ %u: %s; the disable ends its commands",
+				   upcie_pci_name(c->dev), qp->qid,
+				   rc == -ETIMEDOUT ? "no completion in time" : strerror(-rc));
 			return;
 		}
+		if (upcie_nvme_cqe_status(&w.cqe))
+			upcie_info("%s: reset: Delete I/O SQ %u failed (%s); the disable ends its "
+				   "commands",
+				   upcie_pci_name(c->dev), qp->qid,
+				   upcie_nvme_status_str(upcie_nvme_cqe_status(&w.cqe)));
 	}
 }
 
