@@ -69,7 +69,7 @@ struct upcie_nvme_req {
 
 /* The key a CQE carries (its dword 2 high half and dword 3 low half):
  * SQ id | CID << 16. */
-static inline uint64_t upcie_nvme_cqe_key(const struct upcie_nvme_cqe *cqe)
+static inline uint32_t upcie_nvme_cqe_key(const struct upcie_nvme_cqe *cqe)
 {
 	uint32_t key;
 
@@ -121,10 +121,12 @@ struct upcie_nvme_qpair {
 	uint16_t sq_tail;
 	uint16_t sq_rung; /* tail value last published to the device */
 	uint16_t depth;	  /* entries in the SQ (cq_depth: in the CQ) */
-	uint16_t nfree;
+	/* nfree and cid_mask are 32-bit (values fit 16) so that indexing with
+	 * them needs no zero extension on the hot path. */
+	uint32_t nfree;
 	uint16_t *free_cids;	     /* full CIDs (slot | generation), depth - 1 */
 	struct upcie_nvme_req *reqs; /* cid_mask + 1 slots */
-	uint16_t cid_mask;	     /* a CID's slot bits: the power of two >= depth, - 1 */
+	uint32_t cid_mask;	     /* a CID's slot bits: the power of two >= depth, - 1 */
 	uint16_t cid_gen;	     /* one generation: cid_mask + 1 (0 when no bits are left) */
 	uint32_t sqid_key;	     /* this SQ's id, as upcie_nvme_cqe_key() has it */
 	uint64_t *prp_lists;
@@ -146,9 +148,9 @@ struct upcie_nvme_qpair {
 	/* Completion side (hot). */
 	struct upcie_nvme_cqe *cq;
 	volatile uint32_t *cq_db;
-	uint16_t cq_head;
-	uint16_t cq_rung;  /* head value last published to the device */
+	uint32_t cq_head;  /* < cq_depth; 32-bit: no zero extension when it moves */
 	uint32_t cq_depth; /* CQ entries (>= depth: the CQ may be larger) */
+	uint16_t cq_rung;  /* head value last published to the device */
 	uint16_t phase;
 	uint8_t poke;		 /* set by another thread (atomically): the owner's state changed */
 	uint8_t lazy_cq;	 /* the CQ head goes out with the next SQ ring only */
@@ -590,13 +592,16 @@ static inline __attribute__((always_inline)) int upcie_nvme_queue_reap(struct up
 	qp->in_cb = 1;
 	/* Counted down: one decrement and branch per entry. */
 	for (left = max; left && upcie_nvme_cqe_take(qp, &cqe); left--) {
-		struct upcie_nvme_req *req = &qp->reqs[cqe.cid & qp->cid_mask];
+		/* The slot from the key's CID half (key >> 16 is the CID alone:
+		 * no masking or extension beyond cid_mask). */
+		const uint32_t key = upcie_nvme_cqe_key(&cqe);
+		struct upcie_nvme_req *req = &qp->reqs[(key >> 16) & qp->cid_mask];
 		upcie_nvme_cb cb;
 
 		/* Outstanding, not abandoned, this SQ and this generation of the
 		 * CID, in one compare: anything else (a stale, duplicate or
 		 * foreign completion) is dropped or ended by the cold path. */
-		if (unlikely(req->expect != upcie_nvme_cqe_key(&cqe))) {
+		if (unlikely(req->expect != key)) {
 			upcie_nvme_queue_odd(qp, &cqe);
 			continue;
 		}

@@ -420,8 +420,8 @@ static void finish(void)
 
 		if (!qp)
 			continue;
-		if (qp->nfree != qp->depth - 1 && upcie_nvme_qpair_outstanding(qp) == X.q[i].live &&
-		    !X.q[i].live)
+		if (qp->nfree != (uint32_t)qp->depth - 1 &&
+		    upcie_nvme_qpair_outstanding(qp) == X.q[i].live && !X.q[i].live)
 			x_fail("(f) q%u: %u CIDs not free with nothing outstanding", i,
 			       qp->depth - 1 - qp->nfree);
 		x_qpair_destroy(i);
