@@ -99,6 +99,7 @@ struct ufio_options {
 	unsigned int sim_pi;
 	unsigned int sim_extended;
 	unsigned int sim_pi_first;
+	unsigned int wait_stats;
 };
 
 /* How completions are waited for (the completion= option). */
@@ -186,6 +187,17 @@ static struct fio_option options[] = {
 	.off1 = offsetof(struct ufio_options, spin_us),
 	.def = "20",
 	.help = "completion=hybrid: microseconds to keep polling after the last completion",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
+    {
+	.name = "wait_stats",
+	.lname = "interrupt wait counters",
+	.type = FIO_OPT_BOOL,
+	.off1 = offsetof(struct ufio_options, wait_stats),
+	.def = "0",
+	.help = "at the end of the job, log each queue pair's wait counters (waits, sleeps, "
+		"wake-ups, empty wake-ups, spin hits)",
 	.category = FIO_OPT_C_ENGINE,
 	.group = FIO_OPT_G_INVALID,
     },
@@ -1345,6 +1357,7 @@ static struct io_u *ufio_event(struct thread_data *td, int event)
 static void ufio_cleanup(struct thread_data *td)
 {
 	struct uthread *ut = td->io_ops_data;
+	const struct ufio_options *o = td->eo;
 
 	unsigned stepped = 0;
 
@@ -1358,6 +1371,17 @@ static void ufio_cleanup(struct thread_data *td)
 		struct ufile *uf = ut->files;
 
 		ut->files = uf->next;
+		if (uf->qp && o->wait_stats) {
+			struct upcie_nvme_qpair_wait_stats ws;
+
+			upcie_nvme_qpair_wait_stats(uf->qp, &ws);
+			/* On stderr: fio's own output may be JSON. */
+			log_err("upcie-fio: %s: waits %llu, sleeps %llu, wake-ups %llu (%llu "
+				"empty), spin hits %llu\n",
+				uf->dev, (unsigned long long)ws.waits,
+				(unsigned long long)ws.sleeps, (unsigned long long)ws.wakeups,
+				(unsigned long long)ws.empty, (unsigned long long)ws.spin_hits);
+		}
 		if (uf->qp && upcie_nvme_qpair_destroy(uf->qp))
 			log_err("upcie-fio: %s: deleting the queue pair: %s\n", uf->dev,
 				upcie_errmsg());

@@ -181,8 +181,16 @@ want completion-hybrid && run completion-hybrid 0 --rw=randwrite --bs=4k --iodep
 	--spin_us=50 &&
 	check completion-hybrid 'n == 2 && e[1] + e[2] == 0 && w[1] + w[2] == 1024 && r[1] + r[2] == 1024'
 # QD 1 with interrupts: every I/O waits in the library's sleep.
-want irq-qd1 && run irq-qd1 0 --rw=randread --bs=4k --iodepth=1 --size=1m --completion=irq &&
-	check irq-qd1 'n == 1 && e[1] == 0 && r[1] == 256'
+# wait_stats=1 logs the counters (some of the 256 reads waited).
+want irq-qd1 && run irq-qd1 0 --rw=randread --bs=4k --iodepth=1 --size=1m --completion=irq \
+	--wait_stats=1 &&
+	check irq-qd1 'n == 1 && e[1] == 0 && r[1] == 256' &&
+	if w=$(sed -n 's/.*upcie-fio: sim: waits \([0-9]*\), sleeps.*/\1/p' irq-qd1.err) &&
+		[ -n "$w" ] && [ "$w" -ge 1 ]; then
+		ok irq-qd1-wait-stats
+	else
+		bad irq-qd1-wait-stats "want 'waits N' (N >= 1) in: $(grep upcie-fio irq-qd1.err)"
+	fi
 if want completion-bad; then
 	run completion-bad 1 --rw=read --size=1m --completion=sometimes &&
 		check_err completion-bad "sometimes"
