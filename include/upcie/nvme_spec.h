@@ -350,6 +350,22 @@ struct upcie_nvme_pi16 {
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_pi16) == 8, "16-bit guard PI is 8 bytes");
 
+/**
+ * Protection information, 64-bit guard format (NVM Command Set spec
+ * 5.3.1.2, Figure 168): sixteen bytes, big-endian on the wire. The guard
+ * is the NVMe CRC-64 (upcie_crc64_nvme(): polynomial 0xAD93D23594C93659,
+ * reflected, inverted in and out) over the same bytes as the 16-bit
+ * guard's. The last six bytes hold the 48-bit Logical Block Storage Tag
+ * and Reference Tag field: with a storage tag size (ELBAF STS) of 0, the
+ * whole field is the reference tag.
+ */
+struct upcie_nvme_pi64 {
+	uint64_t guard;	 /**< big-endian */
+	uint16_t apptag; /**< big-endian */
+	uint8_t sr[6];	 /**< storage and reference tag, big-endian, 48 bits */
+};
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_pi64) == 16, "64-bit guard PI is 16 bytes");
+
 /** Copy source range, descriptor format 0 (NVM Command Set spec 3.2.2.1,
  * Figure 40). */
 struct upcie_nvme_copy_range {
@@ -387,6 +403,18 @@ static inline uint32_t upcie_nvme_elbaf_pif(uint32_t elbaf)
 {
 	return (elbaf >> 7) & 0x3;
 }
+/** Storage Tag Size of an ELBAF dword (bits 6:0): the storage tag's bits in
+ * the 48- or 80-bit storage and reference tag field. */
+static inline uint32_t upcie_nvme_elbaf_sts(uint32_t elbaf)
+{
+	return elbaf & 0x7f;
+}
+/** ELBAF PIF values. */
+enum {
+	UPCIE_NVME_PIF_16 = 0, /**< 16-bit guard (CRC16 T10-DIF), 8-byte PI */
+	UPCIE_NVME_PIF_32 = 1, /**< 32-bit guard (CRC32C), 16-byte PI */
+	UPCIE_NVME_PIF_64 = 2, /**< 64-bit guard (CRC-64 NVMe), 16-byte PI */
+};
 
 /** Feature identifiers (Base spec 5.27.1). */
 enum {

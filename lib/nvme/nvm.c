@@ -69,10 +69,19 @@ static int opts_check(const struct upcie_nvme_ns *ns, const struct upcie_nvme_io
 {
 	if (!o)
 		return 0;
-	if (o->opts_size < sizeof(*o))
+	if (o->opts_size < UPCIE_NVME_IO_OPTS_SIZE_V1)
 		return upcie_err(
 		    -EINVAL, "%s: opts_size %u: set it to sizeof(struct upcie_nvme_io_opts) (%zu)",
 		    what, o->opts_size, sizeof(*o));
+	if (o->opts_size >= sizeof(*o) && o->reftag_hi && ns->guard_bits != 64)
+		return upcie_err(-EINVAL,
+				 "%s: reftag_hi %#x given, but nsid %u has 32-bit reference tags "
+				 "(only the 64-bit guard format has 48)",
+				 what, o->reftag_hi, ns->nsid);
+	if (o->opts_size >= sizeof(*o) && o->reftag_hi > 0xffff)
+		return upcie_err(-EINVAL,
+				 "%s: reftag_hi %#x is above 16 bits (reference tags have 48)",
+				 what, o->reftag_hi);
 	if (o->flags & ~UPCIE_NVME_IO_FLAGS)
 		return upcie_err(-EINVAL,
 				 "%s: flags %#x has bits other than FUA, LR, PRACT and PRCHK "
@@ -93,9 +102,12 @@ static int ns_usable(const struct upcie_nvme_ns *ns, const char *what)
 		return upcie_err(-EINVAL, "%s: no namespace", what);
 	if (upcie_nvme_ns_stale(ns))
 		return upcie_nvme_ns_stale_err(ns);
-	if (ns->pi_type && ns->guard_bits != 16)
-		return upcie_err(-ENOTSUP, "%s: nsid %u uses a %u-bit guard; only 16 is supported",
-				 what, ns->nsid, ns->guard_bits);
+	if (ns->pi_type && !upcie_nvme_pi_size(ns))
+		return upcie_err(-ENOTSUP,
+				 "%s: nsid %u uses a %u-bit guard%s; only the 16- and 64-bit "
+				 "guard formats without storage tags are supported",
+				 what, ns->nsid, ns->guard_bits,
+				 ns->pi_sts ? " with storage tags" : "");
 	return 0;
 }
 
@@ -113,6 +125,10 @@ static void sqe_blocks(struct upcie_nvme_sqe *sqe, uint8_t opc, const struct upc
 		sqe->cdw12 |= o->flags & UPCIE_NVME_IO_FLAGS;
 		sqe->cdw14 = o->reftag;
 		sqe->cdw15 = o->apptag | (uint32_t)o->apptag_mask << 16;
+		/* 64-bit guard: the 48-bit tag's bits 47:32 go into CDW3 15:0
+		 * (NVM Command Set spec 3.2.4, the EILBRT/ELBST field). */
+		if (ns->guard_bits == 64)
+			sqe->cdw3 = (uint32_t)(upcie_nvme_opts_reftag(o) >> 32);
 	}
 }
 
@@ -300,8 +316,14 @@ int upcie_nvme_copy(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
 	struct upcie_nvme_sqe sqe;
 	int rc = need_oncs(qp, UPCIE_NVME_ONCS_COPY, UPCIE_NVME_CMD_COPY);
 
-	if (rc || (rc = ns_usable(ns, "copy")) || (rc = opts_check(ns, o, "copy")) ||
-	    (rc = copy_check(qp, ns, ranges, nr, src_chk)))
+	if (rc || (rc = ns_usable(ns, "copy")))
+		return rc;
+	if (ns->pi_type && ns->guard_bits != 16)
+		return upcie_err(-ENOTSUP,
+				 "copy: nsid %u has the %u-bit guard PI format, whose source "
+				 "ranges need descriptor format 1 (not done; format 0 only)",
+				 ns->nsid, ns->guard_bits);
+	if ((rc = opts_check(ns, o, "copy")) || (rc = copy_check(qp, ns, ranges, nr, src_chk)))
 		return rc;
 	if (o && o->md)
 		return upcie_err(-EINVAL, "copy moves no host metadata: md must be NULL");

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Protection information in software (NVM Command Set spec 5.3.1, the
- * 16-bit guard format): the T10-DIF CRC16 and the per-block PI of a
- * namespace's layout, and the buffer sizes a metadata command moves.
+ * 16-bit and 64-bit guard formats): the T10-DIF CRC16, the NVMe CRC-64,
+ * the per-block PI of a namespace's layout, and the buffer sizes a
+ * metadata command moves.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -12,8 +13,9 @@
 
 #include "core/compiler.h"
 #include "core/log.h"
+#include "nvme/nvme.h"
 
-#define PI_SIZE 8u
+#define REF48 0xffffffffffffull
 
 /*
  * CRC16 T10-DIF: polynomial x^16 + x^15 + x^11 + x^9 + x^8 + x^7 + x^5 +
@@ -158,13 +160,113 @@ uint16_t upcie_crc16_t10dif(uint16_t crc, const void *buf, size_t len)
 	return upcie_crc16_tables(crc, buf, len);
 }
 
+/*
+ * CRC-64 of the 64-bit guard format (NVM Command Set spec 5.3.1.2):
+ * polynomial 0xAD93D23594C93659, reflected (least significant bit first:
+ * the table works with the bit-reversed polynomial 0x9A6C9329AC4BC9B5),
+ * initial value and final XOR all ones. crc64_tab[k][b] is the register
+ * after byte b followed by k zero bytes, so a little-endian 64-bit load
+ * folds eight bytes with eight lookups (slicing by 8); made at load time.
+ */
+#define CRC64_POLY_REFLECTED 0x9a6c9329ac4bc9b5ull
+
+static uint64_t crc64_tab[8][256];
+
+__attribute__((constructor)) static void crc64_tab_init(void)
+{
+	for (unsigned b = 0; b < 256; b++) {
+		uint64_t r = b;
+
+		for (int i = 0; i < 8; i++)
+			r = r & 1 ? (r >> 1) ^ CRC64_POLY_REFLECTED : r >> 1;
+		crc64_tab[0][b] = r;
+	}
+	for (unsigned k = 1; k < 8; k++)
+		for (unsigned b = 0; b < 256; b++) {
+			uint64_t p = crc64_tab[k - 1][b];
+
+			crc64_tab[k][b] = (p >> 8) ^ crc64_tab[0][p & 0xff];
+		}
+}
+
+static inline uint64_t load_le64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+
+uint64_t upcie_crc64_nvme(uint64_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	crc = ~crc;
+	for (; len >= 8; len -= 8, p += 8) {
+		uint64_t v = crc ^ load_le64(p);
+
+		crc = crc64_tab[7][v & 0xff] ^ crc64_tab[6][(v >> 8) & 0xff] ^
+		      crc64_tab[5][(v >> 16) & 0xff] ^ crc64_tab[4][(v >> 24) & 0xff] ^
+		      crc64_tab[3][(v >> 32) & 0xff] ^ crc64_tab[2][(v >> 40) & 0xff] ^
+		      crc64_tab[1][(v >> 48) & 0xff] ^ crc64_tab[0][v >> 56];
+	}
+	while (len--)
+		crc = (crc >> 8) ^ crc64_tab[0][(crc ^ *p++) & 0xff];
+	return ~crc;
+}
+
+/* ---- the PI format and the options ---- */
+
+unsigned upcie_nvme_pi_size(const struct upcie_nvme_ns *ns)
+{
+	unsigned n = ns->guard_bits == 16 ? 8 : ns->guard_bits == 64 ? 16 : 0;
+
+	return ns->pi_sts || ns->ms < n ? 0 : n;
+}
+
+void upcie_nvme_opts_copy(struct upcie_nvme_io_opts *dst, const struct upcie_nvme_io_opts *o)
+{
+	size_t n = o->opts_size < sizeof(*o) ? o->opts_size : sizeof(*o);
+
+	memset(dst, 0, sizeof(*dst));
+	memcpy(dst, o, n);
+	dst->opts_size = sizeof(*dst);
+}
+
+uint64_t upcie_nvme_opts_reftag(const struct upcie_nvme_io_opts *o)
+{
+	uint64_t hi = o->opts_size >= sizeof(*o) ? o->reftag_hi : 0;
+
+	return (hi << 32 | o->reftag) & REF48;
+}
+
+void upcie_nvme_opts_reftag_add(const struct upcie_nvme_ns *ns, struct upcie_nvme_io_opts *o,
+				uint32_t n)
+{
+	uint64_t r;
+
+	if (ns->pi_type == 3)
+		return;
+	if (ns->guard_bits != 64) {
+		o->reftag += n; /* 32-bit tags wrap */
+		return;
+	}
+	r = (upcie_nvme_opts_reftag(o) + n) & REF48;
+	o->reftag = (uint32_t)r;
+	o->reftag_hi = (uint32_t)(r >> 32);
+}
+
 /* ---- buffer sizes ---- */
 
 /* Metadata crosses the bus, unless PRACT on a namespace whose metadata is
  * the PI alone (the controller inserts and strips it). */
 static bool md_moves(const struct upcie_nvme_ns *ns, uint32_t flags)
 {
-	return ns->ms && !(ns->pi_type && (flags & UPCIE_NVME_RW_PRACT) && ns->ms == PI_SIZE);
+	return ns->ms &&
+	       !(ns->pi_type && (flags & UPCIE_NVME_RW_PRACT) && ns->ms == upcie_nvme_pi_size(ns));
 }
 
 size_t upcie_nvme_ns_data_len(const struct upcie_nvme_ns *ns, uint32_t nlb, uint32_t flags)
@@ -198,7 +300,9 @@ size_t upcie_nvme_ns_md_len(const struct upcie_nvme_ns *ns, uint32_t nlb, uint32
 struct blocks {
 	const struct upcie_nvme_ns *ns;
 	uint8_t *buf, *md;
-	size_t stride; /* data bytes from one block to the next */
+	size_t stride;	  /* data bytes from one block to the next */
+	unsigned pi_size; /* 8: 16-bit guard; 16: 64-bit guard */
+	uint64_t ref_mask;
 };
 
 static int blocks_init(struct blocks *b, const struct upcie_nvme_ns *ns, const void *buf,
@@ -209,10 +313,16 @@ static int blocks_init(struct blocks *b, const struct upcie_nvme_ns *ns, const v
 				 !ns	? "no namespace"
 				 : !buf ? "no data buffer"
 					: "no options");
-	if (!ns->pi_type || ns->guard_bits != 16)
+	if (!ns->pi_type)
 		return upcie_err(-EINVAL,
 				 "%s: nsid %u is not formatted with protection information", what,
 				 ns->nsid);
+	b->pi_size = upcie_nvme_pi_size(ns);
+	if (!b->pi_size || ns->ms < b->pi_size)
+		return upcie_err(-ENOTSUP,
+				 "%s: nsid %u has a PI format this library does not do (%u-bit "
+				 "guard, storage tag size %u)",
+				 what, ns->nsid, ns->guard_bits, ns->pi_sts);
 	if (!ns->md_extended && !md)
 		return upcie_err(-EINVAL, "%s: nsid %u keeps metadata apart: give its buffer", what,
 				 ns->nsid);
@@ -220,6 +330,7 @@ static int blocks_init(struct blocks *b, const struct upcie_nvme_ns *ns, const v
 	b->buf = (uint8_t *)(uintptr_t)buf;
 	b->md = (uint8_t *)(uintptr_t)md;
 	b->stride = ns->lba_size + (ns->md_extended ? ns->ms : 0);
+	b->ref_mask = b->pi_size == 16 ? REF48 : 0xffffffffu;
 	return 0;
 }
 
@@ -239,21 +350,76 @@ static uint8_t *blk_pi(const struct blocks *b, uint32_t i)
 {
 	uint8_t *m = blk_md(b, i);
 
-	return b->ns->pi_first ? m : m + b->ns->ms - PI_SIZE;
+	return b->ns->pi_first ? m : m + b->ns->ms - b->pi_size;
 }
 
-static uint16_t blk_guard(const struct blocks *b, uint32_t i)
+/* The guard over the block's data, and the metadata before the PI when
+ * the PI is last: CRC16, or CRC-64 (continued over both pieces). */
+static uint64_t blk_guard(const struct blocks *b, uint32_t i)
 {
-	uint16_t crc = upcie_crc16_t10dif(0, blk_data(b, i), b->ns->lba_size);
+	size_t pre = b->ns->pi_first ? 0 : b->ns->ms - b->pi_size;
 
-	if (!b->ns->pi_first)
-		crc = upcie_crc16_t10dif(crc, blk_md(b, i), b->ns->ms - PI_SIZE);
-	return crc;
+	if (b->pi_size == 16)
+		return upcie_crc64_nvme(upcie_crc64_nvme(0, blk_data(b, i), b->ns->lba_size),
+					blk_md(b, i), pre);
+	return upcie_crc16_t10dif(upcie_crc16_t10dif(0, blk_data(b, i), b->ns->lba_size),
+				  blk_md(b, i), pre);
 }
 
-static uint32_t blk_ref(const struct blocks *b, uint32_t first, uint32_t i)
+static uint64_t blk_ref(const struct blocks *b, uint64_t first, uint32_t i)
 {
-	return b->ns->pi_type == 3 ? first : first + i;
+	return b->ns->pi_type == 3 ? first : (first + i) & b->ref_mask;
+}
+
+/* The PI's three fields, host order, in either format. */
+struct pi_fields {
+	uint64_t guard, ref;
+	uint16_t app;
+};
+
+static void pi_get(const struct blocks *b, uint32_t i, struct pi_fields *f)
+{
+	const uint8_t *p = blk_pi(b, i);
+
+	if (b->pi_size == 16) {
+		struct upcie_nvme_pi64 pi;
+
+		memcpy(&pi, p, sizeof(pi));
+		f->guard = __builtin_bswap64(pi.guard);
+		f->app = __builtin_bswap16(pi.apptag);
+		f->ref = 0;
+		for (int k = 0; k < 6; k++)
+			f->ref = f->ref << 8 | pi.sr[k];
+	} else {
+		struct upcie_nvme_pi16 pi;
+
+		memcpy(&pi, p, sizeof(pi));
+		f->guard = __builtin_bswap16(pi.guard);
+		f->app = __builtin_bswap16(pi.apptag);
+		f->ref = __builtin_bswap32(pi.reftag);
+	}
+}
+
+static void pi_put(const struct blocks *b, uint32_t i, const struct pi_fields *f)
+{
+	uint8_t *p = blk_pi(b, i);
+
+	if (b->pi_size == 16) {
+		struct upcie_nvme_pi64 pi = {.guard = __builtin_bswap64(f->guard),
+					     .apptag = __builtin_bswap16(f->app)};
+
+		for (int k = 0; k < 6; k++)
+			pi.sr[k] = (uint8_t)(f->ref >> (40 - 8 * k));
+		memcpy(p, &pi, sizeof(pi));
+	} else {
+		struct upcie_nvme_pi16 pi = {
+		    .guard = __builtin_bswap16((uint16_t)f->guard),
+		    .apptag = __builtin_bswap16(f->app),
+		    .reftag = __builtin_bswap32((uint32_t)f->ref),
+		};
+
+		memcpy(p, &pi, sizeof(pi));
+	}
 }
 
 int upcie_nvme_pi_generate(const struct upcie_nvme_ns *ns, void *buf, void *md, uint32_t nlb,
@@ -261,38 +427,33 @@ int upcie_nvme_pi_generate(const struct upcie_nvme_ns *ns, void *buf, void *md, 
 {
 	struct blocks b;
 	int rc = blocks_init(&b, ns, buf, md, o, "upcie_nvme_pi_generate");
+	uint64_t first;
 
 	if (rc)
 		return rc;
+	first = upcie_nvme_opts_reftag(o) & b.ref_mask;
 	for (uint32_t i = 0; i < nlb; i++) {
-		struct upcie_nvme_pi16 pi = {
-		    .guard = __builtin_bswap16(blk_guard(&b, i)),
-		    .apptag = __builtin_bswap16(o->apptag),
-		    .reftag = __builtin_bswap32(blk_ref(&b, o->reftag, i)),
-		};
+		struct pi_fields f = {
+		    .guard = blk_guard(&b, i), .ref = blk_ref(&b, first, i), .app = o->apptag};
 
-		memcpy(blk_pi(&b, i), &pi, sizeof(pi));
+		pi_put(&b, i, &f);
 	}
 	return 0;
 }
 
-static uint16_t blk_check(const struct blocks *b, uint32_t i, const struct upcie_nvme_io_opts *o)
+static uint16_t blk_check(const struct blocks *b, uint32_t i, const struct upcie_nvme_io_opts *o,
+			  uint64_t first)
 {
-	struct upcie_nvme_pi16 pi;
-	uint16_t app;
-	uint32_t ref;
+	struct pi_fields f;
 
-	memcpy(&pi, blk_pi(b, i), sizeof(pi));
-	app = __builtin_bswap16(pi.apptag);
-	ref = __builtin_bswap32(pi.reftag);
-	if (app == 0xffff && (b->ns->pi_type != 3 || ref == 0xffffffffu))
+	pi_get(b, i, &f);
+	if (f.app == 0xffff && (b->ns->pi_type != 3 || f.ref == b->ref_mask))
 		return 0; /* the escape: no checks for this block */
-	if ((o->flags & UPCIE_NVME_RW_PRCHK_GUARD) &&
-	    __builtin_bswap16(pi.guard) != blk_guard(b, i))
+	if ((o->flags & UPCIE_NVME_RW_PRCHK_GUARD) && f.guard != blk_guard(b, i))
 		return UPCIE_NVME_SC_GUARD_CHECK;
-	if ((o->flags & UPCIE_NVME_RW_PRCHK_APP) && ((app ^ o->apptag) & o->apptag_mask) != 0)
+	if ((o->flags & UPCIE_NVME_RW_PRCHK_APP) && ((f.app ^ o->apptag) & o->apptag_mask) != 0)
 		return UPCIE_NVME_SC_APPTAG_CHECK;
-	if ((o->flags & UPCIE_NVME_RW_PRCHK_REF) && ref != blk_ref(b, o->reftag, i))
+	if ((o->flags & UPCIE_NVME_RW_PRCHK_REF) && f.ref != blk_ref(b, first, i))
 		return UPCIE_NVME_SC_REFTAG_CHECK;
 	return 0;
 }
@@ -302,11 +463,13 @@ int upcie_nvme_pi_verify(const struct upcie_nvme_ns *ns, const void *buf, const 
 {
 	struct blocks b;
 	int rc = blocks_init(&b, ns, buf, md, o, "upcie_nvme_pi_verify");
+	uint64_t first;
 
 	if (rc)
 		return rc;
+	first = upcie_nvme_opts_reftag(o) & b.ref_mask;
 	for (uint32_t i = 0; i < nlb; i++) {
-		uint16_t st = blk_check(&b, i, o);
+		uint16_t st = blk_check(&b, i, o, first);
 
 		if (st) {
 			if (bad)
