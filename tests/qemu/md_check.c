@@ -18,7 +18,9 @@
  * host); with PI also PRACT (the device inserts, checks and strips), a
  * guard corrupted on purpose (written without checks, then read with the
  * guard check: End-to-end Guard Check Error with its LBA, never data),
- * Verify and Compare where ONCS offers them.
+ * Verify and Compare where ONCS offers them; with the 64-bit guard and
+ * type 2, a 48-bit reference tag whose low half wraps within the
+ * command (its high half in CDW3), checked by the device and the host.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -188,6 +190,38 @@ static void bad_guard(struct upcie_nvme_qpair *qp, struct bufs *b)
 	}
 }
 
+/* 64-bit guard, type 2: tags of 48 bits, FFFFFFFCh + 5Ah << 32 counting
+ * over the 32-bit step; the device checks them, and a wrong high half is
+ * a Reference Tag Check Error at the first block. */
+static void tag48(struct upcie_nvme_qpair *qp, struct bufs *b)
+{
+	struct upcie_nvme_io_opts o = opts(b, checks(b->ns), 200);
+	struct upcie_nvme_io_result r;
+	uint32_t bad = 0;
+	char why[256];
+	int rc;
+
+	o.reftag = 0xfffffffcu;
+	o.reftag_hi = 0x5a;
+	fill(b, 200, 8, 4, &o);
+	rc = io(qp, UPCIE_NVME_CMD_WRITE, b, 200, 8, &o, &r);
+	snprintf(why, sizeof(why), "rc %d status %#x: %s", rc, r.status, upcie_errmsg());
+	result(!rc, b->ns, "48-bit tags over the 32-bit step: write, checked by the device", why);
+	memset(b->buf, 0, 8 * b->stride);
+	rc = io(qp, UPCIE_NVME_CMD_READ, b, 200, 8, &o, &r);
+	if (!rc)
+		rc = upcie_nvme_pi_verify(b->ns, b->buf, o.md, 8, &o, &bad);
+	snprintf(why, sizeof(why), "rc %d status %#x block %u", rc, r.status, bad);
+	result(!rc && mismatch(b, 200, 8, 4) < 0, b->ns,
+	       "48-bit tags: read back, checked by the device and the host", why);
+	o.reftag_hi = 0x5b;
+	rc = io(qp, UPCIE_NVME_CMD_READ, b, 200, 8, &o, &r);
+	snprintf(why, sizeof(why), "rc %d status %#x lba %s%llu", rc, r.status,
+		 r.lba_valid ? "" : "(none) ", (unsigned long long)r.lba);
+	result(rc == -EIO && r.status == UPCIE_NVME_SC_REFTAG_CHECK && r.lba_valid && r.lba == 200,
+	       b->ns, "48-bit tags: a wrong high half (CDW3) is a Reference Tag Check Error", why);
+}
+
 static void compare_verify(struct upcie_nvme_qpair *qp, struct bufs *b)
 {
 	const struct upcie_nvme_id_ctrl *id = upcie_nvme_ctrl_id(CTRL);
@@ -262,8 +296,8 @@ static void optional(struct upcie_nvme_qpair *qp, struct bufs *b, struct upcie_d
 	result(!rc && mismatch(b, 64, NLB, 1) < 0, b->ns, "the copy reads back as the source", why);
 }
 
-/* A PI format the library does not do (32- or 64-bit guard): named, and
- * every I/O with options refused before the device sees it. */
+/* A PI format the library does not do (32-bit guard, storage tags):
+ * named, and every I/O with options refused before the device sees it. */
 static void unsupported_guard(struct upcie_nvme_qpair *qp, struct bufs *b)
 {
 	struct upcie_nvme_io_opts o = opts(b, 0, 0);
@@ -295,7 +329,7 @@ static void bufs_free(struct bufs *b, struct upcie_dma_heap *heap)
 
 static void describe(const struct upcie_nvme_ns *ns)
 {
-	printf("nsid %u: %u + %u bytes, %s metadata, PI %s%s\n", ns->nsid, ns->lba_size, ns->ms,
+	printf("nsid %u: %u + %u bytes, %s metadata, PI %s%s%s\n", ns->nsid, ns->lba_size, ns->ms,
 	       !ns->ms		 ? "no"
 	       : ns->md_extended ? "extended"
 				 : "separate",
@@ -303,7 +337,10 @@ static void describe(const struct upcie_nvme_ns *ns)
 			      : ns->pi_type == 2 ? "type 2"
 						 : "type 3")
 			   : "none",
-	       ns->pi_type ? (ns->pi_first ? ", first bytes" : ", last bytes") : "");
+	       ns->pi_type ? (ns->pi_first ? ", first bytes" : ", last bytes") : "",
+	       !ns->pi_type	      ? ""
+	       : ns->guard_bits == 64 ? ", 64-bit guard (16-byte PI, CRC-64)"
+				      : ", 16-bit guard");
 }
 
 /* The cross-check region: write it, check it, or print its data. */
@@ -384,7 +421,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "upcie-md-check: out of DMA memory\n");
 			return 2;
 		}
-		if (ns->pi_type && ns->guard_bits != 16) {
+		if (ns->pi_type && ((ns->guard_bits != 16 && ns->guard_bits != 64) || ns->pi_sts)) {
 			unsupported_guard(qp, &b);
 		} else if (!strcmp(mode, "check-all")) {
 			describe(ns);
@@ -394,6 +431,8 @@ int main(int argc, char **argv)
 			if (ns->pi_type) {
 				pract(qp, &b);
 				bad_guard(qp, &b);
+				if (ns->guard_bits == 64 && ns->pi_type == 2)
+					tag48(qp, &b);
 			}
 		} else {
 			xregion(qp, &b, mode, seed);
