@@ -74,7 +74,7 @@ for n in $(echo "$UPCIE_TOPO_F_NS" | tr ' ' '\n' | cut -d: -f1); do
 	if [ $rc -eq 0 ] && [ "$miss" -eq 0 ] && [ -s /tmp/md-got.bin ]; then
 		echo "    nsid $n ($dev, integrity ${prof:-?}): $(wc -c </tmp/md-got.bin) bytes read" \
 			"by the kernel, 0 mismatches"
-		t_pass "F nsid $n: the kernel reads what the library wrote (its PI checks on)"
+		t_pass "F nsid $n: the kernel reads what the library wrote (integrity profile ${prof:-none})"
 	else
 		t_fail "F nsid $n: kernel read" "dd exit $rc, $miss bytes differ: $(cat /tmp/md-dd.err)"
 	fi
