@@ -661,13 +661,27 @@ int upcie_nvme_write_uncorrectable(struct upcie_nvme_qpair *qp, const struct upc
  * Copy (ONCS bit 8, descriptor format 0): nr source ranges (1..MSRC + 1, in
  * heap memory; nlb 0's based, at most MSSRL blocks each, MCL in all) to
  * consecutive blocks from sdlba. src_chk: the PRCHK bits for the sources,
- * checked against each range's eilbrt, elbat and elbatm; o->flags
- * (PRACT, PRCHK), reftag, apptag and apptag_mask apply to the destination.
+ * checked against each range's eilbrt, elbat and elbatm, and PRACT, which
+ * must be there exactly when o->flags has it (PRINFOR and PRINFOW carry
+ * the same PRACT on a namespace with PI); o->flags (PRACT, PRCHK),
+ * reftag, apptag and apptag_mask apply to the destination.
  */
 int upcie_nvme_copy(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t sdlba,
 		    const struct upcie_nvme_copy_range *ranges, uint32_t nr, uint32_t src_chk,
 		    const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg,
 		    unsigned flags);
+/**
+ * Copy with a source range descriptor format: as upcie_nvme_copy(), with
+ * ranges in format 0 (struct upcie_nvme_copy_range, 32 bytes; namespaces
+ * without PI or with the 16-bit guard) or format 1 (struct
+ * upcie_nvme_copy_range1, 40 bytes, 48-bit expected reference tags: the
+ * 64-bit guard). The format must be in Identify Controller OCFS (else
+ * -EOPNOTSUPP) and fit the namespace's PI format (else -EINVAL).
+ */
+int upcie_nvme_copy_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t sdlba,
+			uint32_t format, const void *ranges, uint32_t nr, uint32_t src_chk,
+			const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg,
+			unsigned flags);
 /** Dataset Management (ONCS bit 2): nr (1..256) ranges in heap memory, with
  * attributes UPCIE_NVME_DSM_IDR | _IDW | _AD (at least one). */
 int upcie_nvme_dsm(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,

@@ -379,6 +379,34 @@ struct upcie_nvme_copy_range {
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_copy_range) == 32, "copy range is 32 bytes");
 
+/**
+ * Copy source range, descriptor format 1 (NVM Command Set spec 3.2.2.1):
+ * the one for namespaces with the 32- and 64-bit guard PI formats, whose
+ * expected tags do not fit format 0. elbt is the 80-bit Expected Logical
+ * Block Storage Tag and Initial Reference Tag field, most significant byte
+ * first (as QEMU's controller and libnvme read it); with the 64-bit guard
+ * and no storage tags the 48-bit reference tag is its last six bytes
+ * (upcie_nvme_copy_range1_reftag()).
+ */
+struct upcie_nvme_copy_range1 {
+	uint8_t rsvd0[8];
+	uint64_t slba;
+	uint16_t nlb; /**< 0's based */
+	uint8_t rsvd18[8];
+	uint8_t elbt[10];
+	uint16_t elbat;	 /**< expected logical block application tag */
+	uint16_t elbatm; /**< its mask */
+};
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_copy_range1) == 40, "copy range 1 is 40 bytes");
+
+/** Set the expected initial reference tag of a format 1 range (48 bits:
+ * the 64-bit guard without storage tags). */
+static inline void upcie_nvme_copy_range1_reftag(struct upcie_nvme_copy_range1 *r, uint64_t tag)
+{
+	for (int i = 0; i < 10; i++)
+		r->elbt[9 - i] = i < 6 ? (uint8_t)(tag >> (8 * i)) : 0;
+}
+
 /** Every namespace (Base spec 3.2.1.2). */
 #define UPCIE_NVME_NSID_ALL 0xffffffffu
 
@@ -635,6 +663,8 @@ UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_id_ctrl) == 4096, "Identify Control
 #define UPCIE_NVME_ONCS_COPY	     (1u << 8)
 /** OCFS: Copy descriptor format 0 supported. */
 #define UPCIE_NVME_OCFS_FORMAT0 (1u << 0)
+/** OCFS: Copy descriptor format 1 (32- and 64-bit guard tags) supported. */
+#define UPCIE_NVME_OCFS_FORMAT1 (1u << 1)
 
 /** Identify Namespace data structure (NVM Command Set spec 4.1.5.1, Figure 97). */
 struct upcie_nvme_id_ns {

@@ -58,7 +58,7 @@ static void id_ctrl(struct upcie_sim *sim, struct upcie_nvme_id_ctrl *id)
 	id->cqes = (SIM_CQES << 4) | SIM_CQES;
 	id->nn = sim_bad_id(sim, UPCIE_SIM_BAD_ID_NN_HUGE) ? UINT32_MAX : sim->cfg.nr_ns;
 	id->oncs = upcie_sim_oncs(sim);
-	id->ocfs = UPCIE_NVME_OCFS_FORMAT0;
+	id->ocfs = UPCIE_NVME_OCFS_FORMAT0 | UPCIE_NVME_OCFS_FORMAT1;
 	if (sim_elbas(sim))
 		id->ctratt |= UPCIE_NVME_CTRATT_ELBAS;
 	id->vwc = 1;

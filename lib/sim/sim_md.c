@@ -542,21 +542,54 @@ uint16_t upcie_sim_write_zeroes(struct upcie_sim *sim, struct sim_ns *ns,
 	return 0;
 }
 
-/* ---- Copy (NVM Command Set spec 3.2.2), source range format 0 ---- */
+/* ---- Copy (NVM Command Set spec 3.2.2), source range formats 0 and 1 ---- */
 
-static uint16_t copy_ranges_ok(const struct sim_ns *ns, const struct upcie_nvme_copy_range *r,
-			       uint32_t nr, uint64_t sdlba)
+/* A source range, from either descriptor format. */
+struct copy_src {
+	uint64_t slba, ref;
+	uint32_t nlb; /* blocks, not 0's based */
+	uint16_t app, mask;
+};
+
+/* Format 0: 32-bit EILBRT, little-endian; format 1: the 80-bit ELBST and
+ * EILBRT field most significant byte first, its low 48 bits the reference
+ * tag (no storage tags here). */
+static void range_get(const uint8_t *raw, uint32_t format, struct copy_src *r)
+{
+	if (format == 1) {
+		struct upcie_nvme_copy_range1 d;
+
+		memcpy(&d, raw, sizeof(d));
+		r->slba = d.slba;
+		r->nlb = (uint32_t)d.nlb + 1;
+		r->ref = 0;
+		for (int k = 4; k < 10; k++)
+			r->ref = r->ref << 8 | d.elbt[k];
+		r->app = d.elbat;
+		r->mask = d.elbatm;
+	} else {
+		struct upcie_nvme_copy_range d;
+
+		memcpy(&d, raw, sizeof(d));
+		r->slba = d.slba;
+		r->nlb = (uint32_t)d.nlb + 1;
+		r->ref = d.eilbrt;
+		r->app = d.elbat;
+		r->mask = d.elbatm;
+	}
+}
+
+static uint16_t copy_ranges_ok(const struct sim_ns *ns, const struct copy_src *r, uint32_t nr,
+			       uint64_t sdlba)
 {
 	uint64_t total = 0;
 
 	for (uint32_t i = 0; i < nr; i++) {
-		uint32_t n = (uint32_t)r[i].nlb + 1;
-
-		if (lba_check(ns, r[i].slba, n))
+		if (lba_check(ns, r[i].slba, r[i].nlb))
 			return UPCIE_NVME_SC_LBA_RANGE;
-		if (n > SIM_COPY_MSSRL)
+		if (r[i].nlb > SIM_COPY_MSSRL)
 			return UPCIE_NVME_SC_CMD_SIZE_LIMIT;
-		total += n;
+		total += r[i].nlb;
 	}
 	if (total > SIM_COPY_MCL)
 		return UPCIE_NVME_SC_CMD_SIZE_LIMIT;
@@ -565,15 +598,14 @@ static uint16_t copy_ranges_ok(const struct sim_ns *ns, const struct upcie_nvme_
 
 /* One source range to the destination: checks on the source (PRINFOR),
  * then PI made (PRINFOW PRACT) or checked (PRINFOW PRCHK) for where it goes. */
-static uint16_t copy_one(struct upcie_sim *sim, struct mdcmd *c,
-			 const struct upcie_nvme_copy_range *r, uint32_t rinfo,
-			 const struct pi_expect *w, uint64_t dlba)
+static uint16_t copy_one(struct upcie_sim *sim, struct mdcmd *c, const struct copy_src *r,
+			 uint32_t rinfo, const struct pi_expect *w, uint64_t dlba)
 {
-	struct pi_expect e = {.chk = rinfo, .ref = r->eilbrt, .app = r->elbat, .mask = r->elbatm};
+	struct pi_expect e = {.chk = rinfo, .ref = r->ref, .app = r->app, .mask = r->mask};
 	struct pi_expect we = *w;
 	uint16_t rc;
 
-	c->nlb = (uint32_t)r->nlb + 1;
+	c->nlb = r->nlb;
 	if ((rc = uncor_check(sim, c->ns, r->slba, c->nlb)))
 		return rc;
 	load(c, r->slba);
@@ -589,30 +621,40 @@ static uint16_t copy_one(struct upcie_sim *sim, struct mdcmd *c,
 
 uint16_t upcie_sim_copy(struct upcie_sim *sim, struct sim_ns *ns, const struct upcie_nvme_sqe *sqe)
 {
-	const struct upcie_nvme_copy_range *r = (const void *)sim->scratch;
-	uint32_t nr = (sqe->cdw12 & 0xff) + 1, rinfo = 0;
+	uint32_t nr = (sqe->cdw12 & 0xff) + 1, rinfo = 0, format = (sqe->cdw12 >> 8) & 0xf;
+	size_t esz = format == 1 ? sizeof(struct upcie_nvme_copy_range1)
+				 : sizeof(struct upcie_nvme_copy_range);
 	uint64_t dlba = ((uint64_t)sqe->cdw11 << 32) | sqe->cdw10;
-	struct pi_expect w = {
-	    .ref = sqe->cdw14, .app = (uint16_t)sqe->cdw15, .mask = (uint16_t)(sqe->cdw15 >> 16)};
+	struct pi_expect w = {.ref = cmd_reftag(ns, sqe),
+			      .app = (uint16_t)sqe->cdw15,
+			      .mask = (uint16_t)(sqe->cdw15 >> 16)};
+	struct copy_src r[SIM_COPY_MSRC];
 	struct mdcmd c = {.ns = ns};
 	uint16_t rc;
 
-	if ((sqe->cdw12 >> 8) & 0xf)
-		return UPCIE_NVME_SC_INVALID_FIELD; /* only descriptor format 0 */
-	/* Format 0 carries 32-bit tags: a namespace with 48-bit ones needs
-	 * format 1 (as QEMU's controller answers). */
-	if (ns->pi && ns->guard64)
+	if (format > 1)
+		return UPCIE_NVME_SC_INVALID_FIELD; /* descriptor formats 0 and 1 only */
+	/* Format 0 carries 32-bit tags, format 1 the longer ones: each fits
+	 * one PI format (as QEMU's controller answers). */
+	if ((ns->pi && ns->guard64) != (format == 1))
 		return UPCIE_NVME_SC_INVALID_FORMAT;
 	if (nr > SIM_COPY_MSRC)
 		return UPCIE_NVME_SC_CMD_SIZE_LIMIT;
-	rc = upcie_sim_prp_xfer(sim, sqe->prp1, sqe->prp2, sim->scratch, nr * sizeof(*r),
-				nr * sizeof(*r), false);
-	if (rc || (rc = copy_ranges_ok(ns, r, nr, dlba)))
+	rc = upcie_sim_prp_xfer(sim, sqe->prp1, sqe->prp2, sim->scratch, nr * esz, nr * esz, false);
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < nr; i++)
+		range_get(sim->scratch + i * esz, format, &r[i]);
+	if ((rc = copy_ranges_ok(ns, r, nr, dlba)))
 		return rc;
 	if (ns->pi) {
-		rinfo = ((sqe->cdw12 >> 12) & 0xfu) << UPCIE_NVME_PRINFO_SHIFT &
-			UPCIE_NVME_RW_PRCHK_ALL;
+		rinfo = ((sqe->cdw12 >> 12) & 0xfu) << UPCIE_NVME_PRINFO_SHIFT;
 		w.chk = sqe->cdw12 & (UPCIE_NVME_RW_PRACT | UPCIE_NVME_RW_PRCHK_ALL);
+		/* PRACT is the same in PRINFOR and PRINFOW, or the command is
+		 * refused (as QEMU's controller does). */
+		if ((rinfo ^ w.chk) & UPCIE_NVME_RW_PRACT)
+			return UPCIE_NVME_SC_INVALID_FIELD;
+		rinfo &= UPCIE_NVME_RW_PRCHK_ALL;
 		if (ns->pi == 3 && ((rinfo | w.chk) & UPCIE_NVME_RW_PRCHK_REF))
 			return UPCIE_NVME_SC_INVALID_PI;
 	}

@@ -418,7 +418,7 @@ SIM_HIDDEN uint16_t upcie_sim_ns_format(struct sim_ns *ns, uint32_t lbaf, bool e
 /* Copy limits (Identify Namespace MSSRL, MCL, MSRC + 1). */
 #define SIM_COPY_MSSRL 256
 #define SIM_COPY_MCL   1024
-#define SIM_COPY_MSRC  128
+#define SIM_COPY_MSRC  100 /* 100 format 1 ranges (40 bytes) fit the 4 KiB scratch */
 /* Most bytes a command with metadata stages (with MDTS 0, no limit, a
  * larger one fails with Invalid Field): a model limit. */
 #define SIM_STAGE_MAX (64u << 20)

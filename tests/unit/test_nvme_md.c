@@ -757,9 +757,100 @@ static void test_guard64_checks(void)
 	CU_ASSERT(strstr(upcie_errmsg(), "reftag_hi") != NULL);
 	/* Copy: format 0 ranges have 32-bit tags; refused, naming format 1. */
 	CU_ASSERT_EQUAL(upcie_nvme_copy(QP, ns, 0, (void *)RMD, 1, 0, NULL, NULL, NULL, 0),
-			-ENOTSUP);
+			-EINVAL);
 	CU_ASSERT(strstr(upcie_errmsg(), "format 1") != NULL);
 	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(QP), 0);
+	close_md();
+}
+
+/* Copy with source range format 1 on the 64-bit guard: 48-bit expected
+ * tags checked at the source, new PI made or checked at the destination. */
+static void test_guard64_copy(void)
+{
+	const struct upcie_nvme_ns *ns;
+	struct upcie_nvme_copy_range1 *r;
+	struct upcie_nvme_io_opts o;
+	struct fx_counter c = {0};
+	uint32_t bad;
+
+	FX_SIM_ONLY(); /* the model's namespaces and faults */
+
+	open_md(0);
+	ns = ns_of(5); /* type 2, 16-byte PI, separate */
+	CU_ASSERT(upcie_nvme_ctrl_id(F.ctrl)->ocfs & UPCIE_NVME_OCFS_FORMAT1);
+	r = upcie_dma_alloc(F.heap, 4096, 4096);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	/* Sources: 10..13 tagged 0x77_fffffffe.., 20..21 tagged 0x5_00000000... */
+	fill(BUF, 6 * 512, 12);
+	o = opts(UPCIE_NVME_RW_PRACT, NULL, 0xfffffffeu, 3);
+	o.reftag_hi = 0x77;
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 10, 4, BUF, &o, NULL, 0),
+			0);
+	o.reftag = 0;
+	o.reftag_hi = 5;
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 20, 2, BUF + 4 * 512, &o, NULL, 0), 0);
+	memset(r, 0, 2 * sizeof(*r));
+	r[0].slba = 10;
+	r[0].nlb = 3;
+	r[0].elbat = 3;
+	r[0].elbatm = 0xffff;
+	upcie_nvme_copy_range1_reftag(&r[0], 0x77fffffffeull);
+	r[1].slba = 20;
+	r[1].nlb = 1;
+	r[1].elbat = 3;
+	r[1].elbatm = 0xffff;
+	upcie_nvme_copy_range1_reftag(&r[1], 0x500000000ull);
+	CU_ASSERT(r[0].elbt[4] == 0 && r[0].elbt[5] == 0x77 && r[0].elbt[9] == 0xfe);
+	/* To 100..105, the device making PI tagged 0x1_00000000.. there. */
+	o = opts(UPCIE_NVME_RW_PRACT, NULL, 0, 9);
+	o.reftag_hi = 1;
+	CU_ASSERT_EQUAL(
+	    wait_status(&c, upcie_nvme_copy_ext(QP, ns, 100, 1, r, 2,
+						UPCIE_NVME_RW_PRACT | UPCIE_NVME_RW_PRCHK_ALL, &o,
+						fx_count_cb, &c, UPCIE_NVME_SUBMIT_RING)),
+	    0);
+	{
+		const struct upcie_nvme_sqe *s = &QP->sq[(QP->sq_tail + QP->depth - 1) % QP->depth];
+
+		CU_ASSERT_EQUAL((s->cdw12 >> 8) & 0xf, 1); /* descriptor format */
+		CU_ASSERT_EQUAL(s->cdw3, 1);
+	}
+	o = opts(UPCIE_NVME_RW_PRCHK_ALL, RMD, 0, 9);
+	o.reftag_hi = 1;
+	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 100, 6, RBUF, &o, NULL, 0),
+			0);
+	CU_ASSERT_EQUAL(memcmp(RBUF, BUF, 6 * 512), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_pi_verify(ns, RBUF, RMD, 6, &o, &bad), 0);
+	/* A source's expected tag off in its high half: 0284h. */
+	upcie_nvme_copy_range1_reftag(&r[1], 0x600000000ull);
+	c.done = 0;
+	CU_ASSERT_EQUAL(
+	    wait_status(&c, upcie_nvme_copy_ext(QP, ns, 200, 1, r, 2, UPCIE_NVME_RW_PRCHK_REF, NULL,
+						fx_count_cb, &c, UPCIE_NVME_SUBMIT_RING)),
+	    UPCIE_NVME_SC_REFTAG_CHECK);
+	/* PRACT in PRINFOW only: refused by the library, and by the device. */
+	o = opts(UPCIE_NVME_RW_PRACT, NULL, 0, 9);
+	CU_ASSERT_EQUAL(
+	    upcie_nvme_copy_ext(QP, ns, 300, 1, r, 1, UPCIE_NVME_RW_PRCHK_APP, &o, NULL, NULL, 0),
+	    -EINVAL);
+	CU_ASSERT(strstr(upcie_errmsg(), "PRACT") != NULL);
+	{
+		struct upcie_nvme_sqe sq = {.opc = UPCIE_NVME_CMD_COPY,
+					    .nsid = 5,
+					    .cdw10 = 300,
+					    .cdw12 = 1u << 8 | UPCIE_NVME_RW_PRACT};
+		struct upcie_nvme_cqe cqe;
+
+		CU_ASSERT_EQUAL(upcie_nvme_raw_sync(QP, &sq, r, sizeof(*r), &cqe, 0), -EIO);
+		CU_ASSERT_EQUAL(upcie_nvme_cqe_status(&cqe), UPCIE_NVME_SC_INVALID_FIELD);
+	}
+	/* Format 1 where tags have 32 bits, and unknown formats: refused. */
+	CU_ASSERT_EQUAL(upcie_nvme_copy_ext(QP, ns_of(2), 0, 1, r, 1, 0, NULL, NULL, NULL, 0),
+			-EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_copy_ext(QP, ns, 0, 2, r, 1, 0, NULL, NULL, NULL, 0), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(QP), 0);
+	upcie_dma_free(F.heap, r);
 	close_md();
 }
 
@@ -865,7 +956,8 @@ static void test_copy(void)
 	    .slba = 20, .nlb = 1, .eilbrt = 20, .elbat = 3, .elbatm = 0xffff};
 	o = opts(UPCIE_NVME_RW_PRACT, NULL, 100, 9);
 	CU_ASSERT_EQUAL(
-	    wait_status(&c, upcie_nvme_copy(QP, ns, 100, r, 2, UPCIE_NVME_RW_PRCHK_ALL, &o,
+	    wait_status(&c, upcie_nvme_copy(QP, ns, 100, r, 2,
+					    UPCIE_NVME_RW_PRACT | UPCIE_NVME_RW_PRCHK_ALL, &o,
 					    fx_count_cb, &c, UPCIE_NVME_SUBMIT_RING)),
 	    0);
 	o = opts(UPCIE_NVME_RW_PRCHK_ALL, NULL, 100, 9);
@@ -1066,6 +1158,7 @@ static CU_TestInfo tests[] = {
     {"format NVM fences old handles", test_format_fences},
     {"64-bit guard: formats, separate/extended, first/last", test_guard64_formats},
     {"64-bit guard: PRACT, checks, 48-bit tags, split, options", test_guard64_checks},
+    {"64-bit guard: copy with source range format 1", test_guard64_copy},
     CU_TEST_INFO_NULL,
 };
 

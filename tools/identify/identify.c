@@ -62,6 +62,10 @@ static void print_ctrl(struct upcie_nvme_ctrl *ctrl)
 	printf("  max_xfer_bytes: %u  # largest transfer the driver issues\n", info.max_xfer_bytes);
 	printf("  oacs: 0x%04x  # optional admin commands\n", id->oacs);
 	printf("  oncs: 0x%04x  # optional NVM commands\n", id->oncs);
+	printf("  ocfs: 0x%04x  # Copy source range formats (bit n: format n)\n", id->ocfs);
+	printf("  sgls: 0x%08x  # SGL support (bits 1:0), MPTR with an SGL (bit 19)\n", id->sgls);
+	printf("  ctratt: 0x%08x  # controller attributes; bit 15: extended LBA formats\n",
+	       id->ctratt);
 	printf("  vwc: %u  # volatile write cache present\n", id->vwc & 1);
 	printf("  nn: %u  # namespaces (max nsid)\n", id->nn);
 	printf("  io_sq_granted: %u  # I/O submission queues granted\n", info.io_sq_granted);
