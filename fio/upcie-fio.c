@@ -956,17 +956,21 @@ static void io_done(void *arg, const struct upcie_nvme_cqe *cqe)
 }
 
 /* The options of one command with metadata or PI: the reference tag is
- * the LBA's (type 3: none is checked, 0 is written). */
+ * the LBA's, its low 32 bits or, with the 64-bit guard, 48 (type 3: none
+ * is checked, 0 is written). */
 static struct upcie_nvme_io_opts md_opts(const struct ufile *uf, const struct uiou *u,
 					 uint64_t slba, uint32_t flags)
 {
-	return (struct upcie_nvme_io_opts){.opts_size = sizeof(struct upcie_nvme_io_opts),
-					   .flags = flags,
-					   .md = upcie_nvme_ns_md_len(uf->ns, 1, flags) ? u->md
-											: NULL,
-					   .reftag = uf->ns->pi_type == 3 ? 0 : (uint32_t)slba,
-					   .apptag = uf->apptag,
-					   .apptag_mask = uf->apptag_mask};
+	return (struct upcie_nvme_io_opts){
+	    .opts_size = sizeof(struct upcie_nvme_io_opts),
+	    .flags = flags,
+	    .md = upcie_nvme_ns_md_len(uf->ns, 1, flags) ? u->md : NULL,
+	    .reftag = uf->ns->pi_type == 3 ? 0 : (uint32_t)slba,
+	    .apptag = uf->apptag,
+	    .apptag_mask = uf->apptag_mask,
+	    .reftag_hi = uf->ns->pi_type != 3 && uf->ns->guard_bits == 64
+			     ? (uint32_t)(slba >> 32) & 0xffff
+			     : 0};
 }
 
 /* A read with metadata completed: with pi_act=0 the engine checks the PI

@@ -187,10 +187,12 @@ CONTROLLERS = (
                      Namespace(3, 4096, "8M", (("ms", 16), ("pi", 1), ("pil", 0))),
                      Namespace(4, 4096, "8M", (("ms", 8), ("pi", 2))),
                      Namespace(5, 512, "8M", (("ms", 8), ("pi", 3), ("pil", 1))),
-                     Namespace(6, 4096, "8M", (("ms", 16), ("pi", 1), ("pif", 2)))),
+                     Namespace(6, 4096, "8M", (("ms", 16), ("pi", 1), ("pif", 2))),
+                     Namespace(7, 512, "8M", (("ms", 64), ("mset", 1), ("pi", 2), ("pif", 2))),
+                     Namespace(8, 4096, "8M", (("ms", 16), ("pi", 3), ("pil", 1), ("pif", 2)))),
                note="metadata and protection information: separate and extended metadata, "
-                    "PI types 1-3, first and last bytes, and a 64-bit guard the library "
-                    "refuses (guest-md.sh)"),
+                    "PI types 1-3, first and last bytes, 16- and 64-bit guards "
+                    "(guest-md.sh)"),
 )
 
 

@@ -136,6 +136,8 @@ struct upcie_nvme_ns {
 	uint32_t lba_shift;
 	uint16_t ms;		  /**< metadata bytes per block */
 	uint8_t flbas_idx;	  /**< LBA format in use */
+	uint8_t pi_sts;		  /**< storage tag size of the format (ELBAF STS), 0 for the
+				       16-bit guard; PI I/O needs 0 (no storage tags) */
 	uint64_t nsze;		  /**< size, in blocks */
 	uint64_t ncap;		  /**< capacity, in blocks */
 	uint32_t max_xfer_blocks; /**< largest transfer of upcie_nvme_read/_write, from MDTS;
@@ -146,8 +148,10 @@ struct upcie_nvme_ns {
 	uint8_t md_extended; /**< 1: each block's metadata follows its data in the data
 				buffer (extended LBA); 0: a separate buffer (MPTR) */
 	uint8_t pi_type;     /**< protection information: 0 none, 1, 2 or 3 */
-	uint8_t pi_first;    /**< 1: the PI is the first 8 bytes of the metadata; 0: the last */
-	uint8_t guard_bits;  /**< 16 with PI (the one guard format this library does) */
+	uint8_t pi_first;    /**< 1: the PI is the first bytes of the metadata; 0: the last */
+	uint8_t guard_bits;  /**< with PI: 16 (8-byte PI, CRC16 T10-DIF), or, on a controller
+				with extended LBA formats, 64 (16-byte PI, CRC-64 NVMe,
+				48-bit reference tags) or 32 (refused by the I/O calls) */
 	uint32_t md_max_xfer_blocks; /**< largest transfer of the _ext calls (MDTS; with
 					extended LBAs the metadata counts too) */
 };
@@ -571,15 +575,20 @@ int upcie_nvme_deallocate(struct upcie_nvme_qpair *qp, uint32_t nsid,
  *                after each block's data) and when nothing crosses the bus:
  *                PRACT on a namespace whose metadata is the 8-byte PI.
  *   reftag       the first block's reference tag (type 1: its LBA's low 32
- *                bits; types 1 and 2 count up per block; type 3 the tag of
- *                every block). Written by PRACT, checked by PRCHK_REF.
+ *                bits, 48 with the 64-bit guard; types 1 and 2 count up per
+ *                block; type 3 the tag of every block). Written by PRACT,
+ *                checked by PRCHK_REF.
+ *   reftag_hi    bits 47:32 of that tag, on a namespace with the 64-bit
+ *                guard format (guard_bits 64), whose tags have 48 bits (it
+ *                goes into CDW3); must be 0 elsewhere. Callers built before
+ *                it existed pass the smaller opts_size: it reads as 0.
  *   apptag, apptag_mask  application tag (written by PRACT) and the bits
  *                of it PRCHK_APP compares.
  * ~~~
  *
  * opts_size must be sizeof(struct upcie_nvme_io_opts) (the struct may
- * grow). o may be NULL: no flags, no metadata. The data buffer is
- * upcie_nvme_ns_data_len() bytes, the metadata upcie_nvme_ns_md_len().
+ * grow; an older, smaller size is taken, its missing fields as 0). o may be NULL: no flags, no
+ * metadata. The data buffer is upcie_nvme_ns_data_len() bytes, the metadata upcie_nvme_ns_md_len().
  * Every call refuses with -EINVAL and a message naming the argument
  * (metadata missing or not wanted, PI flags without PI, nlb above
  * md_max_xfer_blocks, ...), -ESTALE for a fenced handle, and the optional
@@ -596,6 +605,7 @@ struct upcie_nvme_io_opts {
 	uint32_t reftag;
 	uint16_t apptag;
 	uint16_t apptag_mask;
+	uint32_t reftag_hi; /**< reference tag bits 47:32 (64-bit guard format only) */
 };
 /** The flags the options take (CDW12 bits 31:26). */
 #define UPCIE_NVME_IO_FLAGS                                                                        \
@@ -651,13 +661,27 @@ int upcie_nvme_write_uncorrectable(struct upcie_nvme_qpair *qp, const struct upc
  * Copy (ONCS bit 8, descriptor format 0): nr source ranges (1..MSRC + 1, in
  * heap memory; nlb 0's based, at most MSSRL blocks each, MCL in all) to
  * consecutive blocks from sdlba. src_chk: the PRCHK bits for the sources,
- * checked against each range's eilbrt, elbat and elbatm; o->flags
- * (PRACT, PRCHK), reftag, apptag and apptag_mask apply to the destination.
+ * checked against each range's eilbrt, elbat and elbatm, and PRACT, which
+ * must be there exactly when o->flags has it (PRINFOR and PRINFOW carry
+ * the same PRACT on a namespace with PI); o->flags (PRACT, PRCHK),
+ * reftag, apptag and apptag_mask apply to the destination.
  */
 int upcie_nvme_copy(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t sdlba,
 		    const struct upcie_nvme_copy_range *ranges, uint32_t nr, uint32_t src_chk,
 		    const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg,
 		    unsigned flags);
+/**
+ * Copy with a source range descriptor format: as upcie_nvme_copy(), with
+ * ranges in format 0 (struct upcie_nvme_copy_range, 32 bytes; namespaces
+ * without PI or with the 16-bit guard) or format 1 (struct
+ * upcie_nvme_copy_range1, 40 bytes, 48-bit expected reference tags: the
+ * 64-bit guard). The format must be in Identify Controller OCFS (else
+ * -EOPNOTSUPP) and fit the namespace's PI format (else -EINVAL).
+ */
+int upcie_nvme_copy_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t sdlba,
+			uint32_t format, const void *ranges, uint32_t nr, uint32_t src_chk,
+			const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg,
+			unsigned flags);
 /** Dataset Management (ONCS bit 2): nr (1..256) ranges in heap memory, with
  * attributes UPCIE_NVME_DSM_IDR | _IDW | _AD (at least one). */
 int upcie_nvme_dsm(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,

@@ -350,6 +350,22 @@ struct upcie_nvme_pi16 {
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_pi16) == 8, "16-bit guard PI is 8 bytes");
 
+/**
+ * Protection information, 64-bit guard format (NVM Command Set spec
+ * 5.3.1.2, Figure 168): sixteen bytes, big-endian on the wire. The guard
+ * is the NVMe CRC-64 (upcie_crc64_nvme(): polynomial 0xAD93D23594C93659,
+ * reflected, inverted in and out) over the same bytes as the 16-bit
+ * guard's. The last six bytes hold the 48-bit Logical Block Storage Tag
+ * and Reference Tag field: with a storage tag size (ELBAF STS) of 0, the
+ * whole field is the reference tag.
+ */
+struct upcie_nvme_pi64 {
+	uint64_t guard;	 /**< big-endian */
+	uint16_t apptag; /**< big-endian */
+	uint8_t sr[6];	 /**< storage and reference tag, big-endian, 48 bits */
+};
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_pi64) == 16, "64-bit guard PI is 16 bytes");
+
 /** Copy source range, descriptor format 0 (NVM Command Set spec 3.2.2.1,
  * Figure 40). */
 struct upcie_nvme_copy_range {
@@ -362,6 +378,34 @@ struct upcie_nvme_copy_range {
 	uint16_t elbatm; /**< its mask */
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_copy_range) == 32, "copy range is 32 bytes");
+
+/**
+ * Copy source range, descriptor format 1 (NVM Command Set spec 3.2.2.1):
+ * the one for namespaces with the 32- and 64-bit guard PI formats, whose
+ * expected tags do not fit format 0. elbt is the 80-bit Expected Logical
+ * Block Storage Tag and Initial Reference Tag field, most significant byte
+ * first (as QEMU's controller and libnvme read it); with the 64-bit guard
+ * and no storage tags the 48-bit reference tag is its last six bytes
+ * (upcie_nvme_copy_range1_reftag()).
+ */
+struct upcie_nvme_copy_range1 {
+	uint8_t rsvd0[8];
+	uint64_t slba;
+	uint16_t nlb; /**< 0's based */
+	uint8_t rsvd18[8];
+	uint8_t elbt[10];
+	uint16_t elbat;	 /**< expected logical block application tag */
+	uint16_t elbatm; /**< its mask */
+};
+UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_copy_range1) == 40, "copy range 1 is 40 bytes");
+
+/** Set the expected initial reference tag of a format 1 range (48 bits:
+ * the 64-bit guard without storage tags). */
+static inline void upcie_nvme_copy_range1_reftag(struct upcie_nvme_copy_range1 *r, uint64_t tag)
+{
+	for (int i = 0; i < 10; i++)
+		r->elbt[9 - i] = i < 6 ? (uint8_t)(tag >> (8 * i)) : 0;
+}
 
 /** Every namespace (Base spec 3.2.1.2). */
 #define UPCIE_NVME_NSID_ALL 0xffffffffu
@@ -387,6 +431,18 @@ static inline uint32_t upcie_nvme_elbaf_pif(uint32_t elbaf)
 {
 	return (elbaf >> 7) & 0x3;
 }
+/** Storage Tag Size of an ELBAF dword (bits 6:0): the storage tag's bits in
+ * the 48- or 80-bit storage and reference tag field. */
+static inline uint32_t upcie_nvme_elbaf_sts(uint32_t elbaf)
+{
+	return elbaf & 0x7f;
+}
+/** ELBAF PIF values. */
+enum {
+	UPCIE_NVME_PIF_16 = 0, /**< 16-bit guard (CRC16 T10-DIF), 8-byte PI */
+	UPCIE_NVME_PIF_32 = 1, /**< 32-bit guard (CRC32C), 16-byte PI */
+	UPCIE_NVME_PIF_64 = 2, /**< 64-bit guard (CRC-64 NVMe), 16-byte PI */
+};
 
 /** Feature identifiers (Base spec 5.27.1). */
 enum {
@@ -607,6 +663,8 @@ UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_id_ctrl) == 4096, "Identify Control
 #define UPCIE_NVME_ONCS_COPY	     (1u << 8)
 /** OCFS: Copy descriptor format 0 supported. */
 #define UPCIE_NVME_OCFS_FORMAT0 (1u << 0)
+/** OCFS: Copy descriptor format 1 (32- and 64-bit guard tags) supported. */
+#define UPCIE_NVME_OCFS_FORMAT1 (1u << 1)
 
 /** Identify Namespace data structure (NVM Command Set spec 4.1.5.1, Figure 97). */
 struct upcie_nvme_id_ns {

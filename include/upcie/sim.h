@@ -62,8 +62,14 @@ struct upcie_sim;
 	(1u << 0) /**< metadata at the end of each block (FLBAS bit 4);                            \
 		     else in a separate buffer (MPTR) */
 #define UPCIE_SIM_MD_PI_FIRST                                                                      \
-	(1u << 1) /**< PI in the first 8 bytes of metadata (DPS.PIP);                              \
-		     else in the last 8 */
+	(1u << 1) /**< PI in the first bytes of metadata (DPS.PIP);                                \
+		     else in the last */
+#define UPCIE_SIM_MD_GUARD64                                                                       \
+	(1u << 2) /**< the namespace's LBA formats with 16 or more metadata                        \
+		     bytes have the 64-bit guard PI format (ELBAF PIF 2:                           \
+		     16-byte PI, CRC-64, 48-bit reference tags); the                               \
+		     controller then reports extended LBA formats                                  \
+		     (CTRATT.ELBAS) and answers Identify CNS 05h */
 
 /**
  * A namespace. Its LBA formats (Identify NLBAF, LBAF) are the data size
@@ -71,7 +77,8 @@ struct upcie_sim;
  * the one with ms is in use. Format NVM picks another one, metadata
  * placement and PI at run time. With metadata the model keeps it per
  * block and moves it as the format says (interleaved with the data, or
- * through MPTR); with PI (types 1-3, 16-bit guard) it checks and inserts
+ * through MPTR); with PI (types 1-3, 16-bit guard, or the 64-bit guard
+ * with UPCIE_SIM_MD_GUARD64) it checks and inserts
  * it as the command's PRINFO asks, failing with End-to-end Guard (0282h),
  * Application Tag (0283h) or Reference Tag (0284h) Check Error, the
  * failing LBA in the Error Information log.

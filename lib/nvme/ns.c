@@ -25,6 +25,7 @@ static void md_format(struct upcie_nvme_ns *ns, const struct upcie_nvme_id_ns *i
 	ns->pi_type = 0;
 	ns->pi_first = 0;
 	ns->guard_bits = 0;
+	ns->pi_sts = 0;
 	if (pi >= 1 && pi <= 3 && ns->ms >= 8) {
 		ns->pi_type = (uint8_t)pi;
 		ns->pi_first = (id->dps & UPCIE_NVME_DPS_FIRST) != 0;
@@ -126,7 +127,8 @@ void upcie_nvme_ns_free(struct upcie_nvme_ctrl *c)
 static bool md_same(const struct upcie_nvme_ns *a, const struct upcie_nvme_ns *b)
 {
 	return a->ms == b->ms && a->md_extended == b->md_extended && a->pi_type == b->pi_type &&
-	       a->pi_first == b->pi_first && a->guard_bits == b->guard_bits;
+	       a->pi_first == b->pi_first && a->guard_bits == b->guard_bits &&
+	       a->pi_sts == b->pi_sts;
 }
 
 static bool ns_same(const struct upcie_nvme_ns *a, const struct upcie_nvme_ns *b)
@@ -198,12 +200,13 @@ int upcie_nvme_ns_stale_err(const struct upcie_nvme_ns *ns)
 }
 
 /*
- * The guard size of a PI namespace: 16 bits unless the controller has
- * extended LBA formats (CTRATT.ELBAS) and the NVM command set's Identify
- * Namespace says otherwise for the format in use. The library does the
- * 16-bit format only: a namespace with another reports its guard_bits
- * and the I/O calls refuse PI on it, rather than make a guard the device
- * would not take.
+ * The PI format of a PI namespace: the 16-bit guard unless the controller
+ * has extended LBA formats (CTRATT.ELBAS) and the NVM command set's
+ * Identify Namespace (CNS 05h, CSI 00h; NVM Command Set spec 4.1.5.2)
+ * gives the format in use another Protection Information Format in its
+ * ELBAF. The library does the 16- and 64-bit guards without storage tags;
+ * a namespace with the 32-bit guard or a storage tag size above 0 reports
+ * it (guard_bits, pi_sts) and the I/O calls refuse PI on it.
  */
 static void guard_size(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns *ns)
 {
@@ -222,11 +225,16 @@ static void guard_size(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns *ns)
 	memcpy(&elbaf, (const uint8_t *)c->admin_buf + UPCIE_NVME_ELBAF_OFFSET + 4 * ns->flbas_idx,
 	       sizeof(elbaf));
 	pif = upcie_nvme_elbaf_pif(elbaf);
-	ns->guard_bits = pif == 0 ? 16 : pif == 1 ? 32 : 64;
-	if (pif)
-		upcie_info("nsid %u: PI with a %u-bit guard, which this library does not do: PI "
-			   "I/O on it is refused",
-			   ns->nsid, ns->guard_bits);
+	ns->guard_bits = pif == UPCIE_NVME_PIF_16   ? 16
+			 : pif == UPCIE_NVME_PIF_32 ? 32
+			 : pif == UPCIE_NVME_PIF_64 ? 64
+						    : 0; /* reserved */
+	ns->pi_sts = (uint8_t)upcie_nvme_elbaf_sts(elbaf);
+	if (pif == UPCIE_NVME_PIF_32 || pif == 3 || (pif && ns->ms < 16) || ns->pi_sts)
+		upcie_info("nsid %u: PI with a %u-bit guard%s (PIF %u, STS %u, %u metadata "
+			   "bytes), which this library does not do: PI I/O on it is refused",
+			   ns->nsid, ns->guard_bits, ns->pi_sts ? " and storage tags" : "", pif,
+			   ns->pi_sts, ns->ms);
 }
 
 /* Copy nsid's entry of the current table (never fenced: only the tables

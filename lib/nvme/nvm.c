@@ -69,10 +69,19 @@ static int opts_check(const struct upcie_nvme_ns *ns, const struct upcie_nvme_io
 {
 	if (!o)
 		return 0;
-	if (o->opts_size < sizeof(*o))
+	if (o->opts_size < UPCIE_NVME_IO_OPTS_SIZE_V1)
 		return upcie_err(
 		    -EINVAL, "%s: opts_size %u: set it to sizeof(struct upcie_nvme_io_opts) (%zu)",
 		    what, o->opts_size, sizeof(*o));
+	if (o->opts_size >= sizeof(*o) && o->reftag_hi && ns->guard_bits != 64)
+		return upcie_err(-EINVAL,
+				 "%s: reftag_hi %#x given, but nsid %u has 32-bit reference tags "
+				 "(only the 64-bit guard format has 48)",
+				 what, o->reftag_hi, ns->nsid);
+	if (o->opts_size >= sizeof(*o) && o->reftag_hi > 0xffff)
+		return upcie_err(-EINVAL,
+				 "%s: reftag_hi %#x is above 16 bits (reference tags have 48)",
+				 what, o->reftag_hi);
 	if (o->flags & ~UPCIE_NVME_IO_FLAGS)
 		return upcie_err(-EINVAL,
 				 "%s: flags %#x has bits other than FUA, LR, PRACT and PRCHK "
@@ -93,9 +102,12 @@ static int ns_usable(const struct upcie_nvme_ns *ns, const char *what)
 		return upcie_err(-EINVAL, "%s: no namespace", what);
 	if (upcie_nvme_ns_stale(ns))
 		return upcie_nvme_ns_stale_err(ns);
-	if (ns->pi_type && ns->guard_bits != 16)
-		return upcie_err(-ENOTSUP, "%s: nsid %u uses a %u-bit guard; only 16 is supported",
-				 what, ns->nsid, ns->guard_bits);
+	if (ns->pi_type && !upcie_nvme_pi_size(ns))
+		return upcie_err(-ENOTSUP,
+				 "%s: nsid %u uses a %u-bit guard%s; only the 16- and 64-bit "
+				 "guard formats without storage tags are supported",
+				 what, ns->nsid, ns->guard_bits,
+				 ns->pi_sts ? " with storage tags" : "");
 	return 0;
 }
 
@@ -113,6 +125,10 @@ static void sqe_blocks(struct upcie_nvme_sqe *sqe, uint8_t opc, const struct upc
 		sqe->cdw12 |= o->flags & UPCIE_NVME_IO_FLAGS;
 		sqe->cdw14 = o->reftag;
 		sqe->cdw15 = o->apptag | (uint32_t)o->apptag_mask << 16;
+		/* 64-bit guard: the 48-bit tag's bits 47:32 go into CDW3 15:0
+		 * (NVM Command Set spec 3.2.4, the EILBRT/ELBST field). */
+		if (ns->guard_bits == 64)
+			sqe->cdw3 = (uint32_t)(upcie_nvme_opts_reftag(o) >> 32);
 	}
 }
 
@@ -256,36 +272,81 @@ int upcie_nvme_write_uncorrectable(struct upcie_nvme_qpair *qp, const struct upc
 
 /* ---- Copy ---- */
 
+/* The number of blocks of range i, 0's based, in either format. */
+static uint32_t range_nlb(const void *ranges, uint32_t format, uint32_t i)
+{
+	if (format == 1)
+		return ((const struct upcie_nvme_copy_range1 *)ranges)[i].nlb;
+	return ((const struct upcie_nvme_copy_range *)ranges)[i].nlb;
+}
+
+/* The descriptor format must be offered (OCFS) and fit the namespace's PI
+ * format: format 0 carries 32-bit tags (no PI, 16-bit guard), format 1
+ * the longer ones (NVM Command Set spec 3.2.2; QEMU's controller refuses
+ * the other pairing with Invalid Format). */
+static int copy_format_check(const struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
+			     uint32_t format)
+{
+	bool long_tags = ns->pi_type && ns->guard_bits != 16;
+
+	if (format > 1)
+		return upcie_err(-EINVAL, "copy: source range format %u is not done (0 and 1 are)",
+				 format);
+	if (!(qp->ctrl->id->ocfs & (1u << format)))
+		return upcie_err(-EOPNOTSUPP,
+				 "copy: the controller does not offer source range format %u "
+				 "(Identify Controller OCFS bit %u)",
+				 format, format);
+	if (long_tags != (format == 1))
+		return upcie_err(-EINVAL,
+				 "copy: nsid %u %s: its source ranges are in format %u, not %u "
+				 "(upcie_nvme_copy_ext)",
+				 ns->nsid,
+				 long_tags ? "has the 64-bit guard PI format"
+					   : "has 32-bit reference tags",
+				 long_tags ? 1 : 0, format);
+	return 0;
+}
+
 static int copy_check(const struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
-		      const struct upcie_nvme_copy_range *r, uint32_t nr, uint32_t src_chk)
+		      uint32_t format, const void *r, uint32_t nr, uint32_t src_chk,
+		      uint32_t dst_flags)
 {
 	uint32_t msrc = (uint32_t)ns->id->msrc + 1, mssrl = ns->id->mssrl, mcl = ns->id->mcl;
 	uint64_t total = 0;
+	int rc = copy_format_check(qp, ns, format);
 
-	if (!(qp->ctrl->id->ocfs & UPCIE_NVME_OCFS_FORMAT0))
-		return upcie_err(-EOPNOTSUPP,
-				 "copy: the controller does not offer source range format 0 "
-				 "(Identify Controller OCFS bit 0)");
+	if (rc)
+		return rc;
 	if (!r || !nr || nr > msrc || nr > 256)
 		return upcie_err(-EINVAL, "copy: %u source ranges %s (1..%u in heap memory, MSRC)",
 				 nr, r ? "is not valid" : "without a range table",
 				 msrc < 256 ? msrc : 256);
-	if (src_chk & ~UPCIE_NVME_RW_PRCHK_ALL)
-		return upcie_err(-EINVAL, "copy: src_chk %#x has bits other than PRCHK", src_chk);
+	if (src_chk & ~(UPCIE_NVME_RW_PRCHK_ALL | UPCIE_NVME_RW_PRACT))
+		return upcie_err(-EINVAL, "copy: src_chk %#x has bits other than PRACT and PRCHK",
+				 src_chk);
 	if (src_chk && !ns->pi_type)
 		return upcie_err(-EINVAL,
 				 "copy: src_chk given, but nsid %u has no protection "
 				 "information",
 				 ns->nsid);
-	int rc = prchk_check(ns, src_chk, "copy (src_chk)");
+	rc = prchk_check(ns, src_chk, "copy (src_chk)");
 	if (rc)
 		return rc;
+	/* PRINFOR and PRINFOW carry the same PRACT on a namespace with PI
+	 * (else Invalid Field in Command, as QEMU's controller answers). */
+	if (ns->pi_type && (src_chk ^ dst_flags) & UPCIE_NVME_RW_PRACT)
+		return upcie_err(-EINVAL,
+				 "copy: PRACT must be in both src_chk and the options' flags, or "
+				 "in neither (PRINFOR and PRINFOW)");
 	for (uint32_t i = 0; i < nr; i++) {
-		if (mssrl && (uint32_t)r[i].nlb + 1 > mssrl)
+		uint32_t n = range_nlb(r, format, i) + 1;
+
+		if (mssrl && n > mssrl)
 			return upcie_err(-EINVAL,
 					 "copy: range %u has %u blocks, above MSSRL (%u blocks)", i,
-					 r[i].nlb + 1, mssrl);
-		total += (uint32_t)r[i].nlb + 1;
+					 n, mssrl);
+		total += n;
 	}
 	if (mcl && total > mcl)
 		return upcie_err(-EINVAL, "copy: %llu blocks in all, above MCL (%u blocks)",
@@ -293,24 +354,34 @@ static int copy_check(const struct upcie_nvme_qpair *qp, const struct upcie_nvme
 	return 0;
 }
 
-int upcie_nvme_copy(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t sdlba,
-		    const struct upcie_nvme_copy_range *ranges, uint32_t nr, uint32_t src_chk,
-		    const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg, unsigned flags)
+int upcie_nvme_copy_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t sdlba,
+			uint32_t format, const void *ranges, uint32_t nr, uint32_t src_chk,
+			const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg,
+			unsigned flags)
 {
+	size_t esz = format == 1 ? sizeof(struct upcie_nvme_copy_range1)
+				 : sizeof(struct upcie_nvme_copy_range);
 	struct upcie_nvme_sqe sqe;
 	int rc = need_oncs(qp, UPCIE_NVME_ONCS_COPY, UPCIE_NVME_CMD_COPY);
 
 	if (rc || (rc = ns_usable(ns, "copy")) || (rc = opts_check(ns, o, "copy")) ||
-	    (rc = copy_check(qp, ns, ranges, nr, src_chk)))
+	    (rc = copy_check(qp, ns, format, ranges, nr, src_chk, o ? o->flags : 0)))
 		return rc;
 	if (o && o->md)
 		return upcie_err(-EINVAL, "copy moves no host metadata: md must be NULL");
-	/* CDW12: NR (7:0, 0's based), format 0 (11:8), PRINFOR (15:12), and
-	 * PRINFOW, FUA, LR where Read and Write have them. */
+	/* CDW12: NR (7:0, 0's based), the descriptor format (11:8), PRINFOR
+	 * (15:12), and PRINFOW, FUA, LR where Read and Write have them; the
+	 * destination's 48-bit tag's high half in CDW3 (sqe_blocks). */
 	sqe_blocks(&sqe, UPCIE_NVME_CMD_COPY, ns, sdlba, nr, o);
-	sqe.cdw12 |= (src_chk >> UPCIE_NVME_PRINFO_SHIFT) << 12;
-	return upcie_nvme_queue_submit(qp, &sqe, ranges, nr * sizeof(*ranges), cb, arg, flags,
-				       NULL);
+	sqe.cdw12 |= format << 8 | (src_chk >> UPCIE_NVME_PRINFO_SHIFT) << 12;
+	return upcie_nvme_queue_submit(qp, &sqe, ranges, nr * esz, cb, arg, flags, NULL);
+}
+
+int upcie_nvme_copy(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t sdlba,
+		    const struct upcie_nvme_copy_range *ranges, uint32_t nr, uint32_t src_chk,
+		    const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg, unsigned flags)
+{
+	return upcie_nvme_copy_ext(qp, ns, sdlba, 0, ranges, nr, src_chk, o, cb, arg, flags);
 }
 
 int upcie_nvme_dsm(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,

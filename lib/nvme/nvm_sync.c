@@ -58,11 +58,12 @@ static bool block_status(uint16_t st)
 static bool reread(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,
 		   uint32_t nlb, void *buf, const struct upcie_nvme_io_opts *o, uint32_t timeout_ms)
 {
-	struct upcie_nvme_io_opts plain = *o;
+	struct upcie_nvme_io_opts plain;
 	struct upcie_nvme_cqe cqe = {0};
 	struct upcie_nvme_sqe sqe;
 	size_t len;
 
+	upcie_nvme_opts_copy(&plain, o);
 	plain.flags &= ~UPCIE_NVME_RW_PRCHK_ALL;
 	if (!buf ||
 	    upcie_nvme_ns_data_len(ns, 1, plain.flags) + upcie_nvme_ns_md_len(ns, 1, plain.flags) ==

@@ -131,6 +131,24 @@ HIDDEN int upcie_nvme_blocks_prepare(const struct upcie_nvme_qpair *qp, uint8_t 
 				     const void *buf, const struct upcie_nvme_io_opts *o,
 				     struct upcie_nvme_sqe *sqe, size_t *len);
 
+/* pi.c: the PI format of a namespace with PI: 8 bytes (16-bit guard), 16
+ * (64-bit guard), 0 for a format the library does not do (32-bit guard,
+ * storage tags); and the first reference tag of the options (48 bits with
+ * the 64-bit guard; reftag_hi reads as 0 for callers with the older,
+ * smaller options). */
+HIDDEN unsigned upcie_nvme_pi_size(const struct upcie_nvme_ns *ns);
+HIDDEN uint64_t upcie_nvme_opts_reftag(const struct upcie_nvme_io_opts *o);
+/* The options with the first reference tag moved on by n blocks (type 3:
+ * not moved), carrying into reftag_hi with 48-bit tags. */
+HIDDEN void upcie_nvme_opts_reftag_add(const struct upcie_nvme_ns *ns, struct upcie_nvme_io_opts *o,
+				       uint32_t n);
+/* The size the options had before reftag_hi. */
+#define UPCIE_NVME_IO_OPTS_SIZE_V1 24u
+/* *dst = *o, reading no more than o->opts_size bytes of it (the rest 0);
+ * dst->opts_size becomes the full size. */
+HIDDEN void upcie_nvme_opts_copy(struct upcie_nvme_io_opts *dst,
+				 const struct upcie_nvme_io_opts *o);
+
 /* ctrl.c */
 HIDDEN int upcie_nvme_ctrl_check_csts(struct upcie_nvme_ctrl *ctrl, const char *what);
 HIDDEN int upcie_nvme_ctrl_disable(struct upcie_nvme_ctrl *ctrl, bool wait_enable);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Protection information in software (NVM Command Set spec 5.3.1, the
- * 16-bit guard format): the T10-DIF CRC16 and the per-block PI of a
- * namespace's layout, and the buffer sizes a metadata command moves.
+ * 16-bit and 64-bit guard formats): the T10-DIF CRC16, the NVMe CRC-64,
+ * the per-block PI of a namespace's layout, and the buffer sizes a
+ * metadata command moves.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -12,8 +13,9 @@
 
 #include "core/compiler.h"
 #include "core/log.h"
+#include "nvme/nvme.h"
 
-#define PI_SIZE 8u
+#define REF48 0xffffffffffffull
 
 /*
  * CRC16 T10-DIF: polynomial x^16 + x^15 + x^11 + x^9 + x^8 + x^7 + x^5 +
@@ -158,13 +160,210 @@ uint16_t upcie_crc16_t10dif(uint16_t crc, const void *buf, size_t len)
 	return upcie_crc16_tables(crc, buf, len);
 }
 
+/*
+ * CRC-64 of the 64-bit guard format (NVM Command Set spec 5.3.1.2):
+ * polynomial 0xAD93D23594C93659, reflected (least significant bit first:
+ * the table works with the bit-reversed polynomial 0x9A6C9329AC4BC9B5),
+ * initial value and final XOR all ones. crc64_tab[k][b] is the register
+ * after byte b followed by k zero bytes, so a little-endian 64-bit load
+ * folds eight bytes with eight lookups (slicing by 8); made at load time.
+ */
+#define CRC64_POLY_REFLECTED 0x9a6c9329ac4bc9b5ull
+
+static uint64_t crc64_tab[8][256];
+
+__attribute__((constructor)) static void crc64_tab_init(void)
+{
+	for (unsigned b = 0; b < 256; b++) {
+		uint64_t r = b;
+
+		for (int i = 0; i < 8; i++)
+			r = r & 1 ? (r >> 1) ^ CRC64_POLY_REFLECTED : r >> 1;
+		crc64_tab[0][b] = r;
+	}
+	for (unsigned k = 1; k < 8; k++)
+		for (unsigned b = 0; b < 256; b++) {
+			uint64_t p = crc64_tab[k - 1][b];
+
+			crc64_tab[k][b] = (p >> 8) ^ crc64_tab[0][p & 0xff];
+		}
+}
+
+static inline uint64_t load_le64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+
+/* The register without the inversions: reg is the running remainder. */
+static uint64_t crc64_raw(uint64_t reg, const uint8_t *p, size_t len)
+{
+	for (; len >= 8; len -= 8, p += 8) {
+		uint64_t v = reg ^ load_le64(p);
+
+		reg = crc64_tab[7][v & 0xff] ^ crc64_tab[6][(v >> 8) & 0xff] ^
+		      crc64_tab[5][(v >> 16) & 0xff] ^ crc64_tab[4][(v >> 24) & 0xff] ^
+		      crc64_tab[3][(v >> 32) & 0xff] ^ crc64_tab[2][(v >> 40) & 0xff] ^
+		      crc64_tab[1][(v >> 48) & 0xff] ^ crc64_tab[0][v >> 56];
+	}
+	while (len--)
+		reg = (reg >> 8) ^ crc64_tab[0][(reg ^ *p++) & 0xff];
+	return reg;
+}
+
+/* Tests reach it to check the tables on machines that take the other path. */
+HIDDEN uint64_t upcie_crc64_tables(uint64_t crc, const uint8_t *p, size_t len);
+
+uint64_t upcie_crc64_tables(uint64_t crc, const uint8_t *p, size_t len)
+{
+	return ~crc64_raw(~crc, p, len);
+}
+
+#if defined(__x86_64__)
+/*
+ * The CRC-64 with carry-less multiplication. Reflected: a 64-bit word's
+ * bit 0 is its highest power, so 16 bytes loaded little-endian are R =
+ * LO x^64 + HI with LO the first 8 bytes, and PCLMULQDQ of two such words
+ * gives x * A * B (the product lands one bit off). Folding R over N more
+ * bits is R x^N = LO x^(N+64) + HI x^N: multiply LO by x^(N+63) mod P and
+ * HI by x^(N-1) mod P (the -1 for that bit), each a 64-bit constant, and
+ * the two 128-bit products add up to a value congruent to R x^N. Four
+ * accumulators fold 64 bytes a step; at the end they are folded into one,
+ * whose 16 bytes (and the tail) go through the tables with a register of
+ * 0: their CRC is M x^64 mod P, the message's.
+ */
+static uint64_t crc64_k[10][2]; /* [N / 64]: {x^(N+63), x^(N-1)} mod P, reflected */
+
+static uint64_t reflect64(uint64_t v)
+{
+	uint64_t r = 0;
+
+	for (int i = 0; i < 64; i++, v >>= 1)
+		r = r << 1 | (v & 1);
+	return r;
+}
+
+static uint64_t crc64_xpow(unsigned n)
+{
+	uint64_t r = 1; /* x^0, bit i the coefficient of x^i */
+
+	while (n--)
+		r = (r << 1) ^ (r >> 63 ? 0xad93d23594c93659ull : 0);
+	return reflect64(r);
+}
+
+__attribute__((constructor)) static void crc64_k_init(void)
+{
+	for (unsigned j = 2; j < 10; j += 2) {
+		crc64_k[j][0] = crc64_xpow(64 * j + 63);
+		crc64_k[j][1] = crc64_xpow(64 * j - 1);
+	}
+}
+
+static inline __m128i k64(unsigned bits)
+{
+	return _mm_set_epi64x((long long)crc64_k[bits / 64][1], (long long)crc64_k[bits / 64][0]);
+}
+
+__attribute__((target("pclmul,sse2"))) static inline __m128i fold64(__m128i r, __m128i k)
+{
+	return _mm_xor_si128(_mm_clmulepi64_si128(r, k, 0x00), _mm_clmulepi64_si128(r, k, 0x11));
+}
+
+static inline __m128i load_le(const uint8_t *p)
+{
+	return _mm_loadu_si128((const __m128i *)p);
+}
+
+/* reg: the running remainder (inverted CRC); len >= 64. */
+__attribute__((target("pclmul,sse2"))) static uint64_t crc64_clmul(uint64_t reg, const uint8_t *p,
+								   size_t len)
+{
+	const __m128i k512 = k64(512), k128 = k64(128);
+	__m128i r0 = load_le(p), r1 = load_le(p + 16), r2 = load_le(p + 32), r3 = load_le(p + 48);
+	uint8_t last[16];
+
+	/* The register goes into the message's first 64 bits. */
+	r0 = _mm_xor_si128(r0, _mm_set_epi64x(0, (long long)reg));
+	for (p += 64, len -= 64; len >= 64; p += 64, len -= 64) {
+		r0 = _mm_xor_si128(fold64(r0, k512), load_le(p));
+		r1 = _mm_xor_si128(fold64(r1, k512), load_le(p + 16));
+		r2 = _mm_xor_si128(fold64(r2, k512), load_le(p + 32));
+		r3 = _mm_xor_si128(fold64(r3, k512), load_le(p + 48));
+	}
+	/* M = r0 x^384 + r1 x^256 + r2 x^128 + r3 (mod P). */
+	r0 = _mm_xor_si128(_mm_xor_si128(fold64(r0, k64(384)), fold64(r1, k64(256))),
+			   _mm_xor_si128(fold64(r2, k128), r3));
+	for (; len >= 16; p += 16, len -= 16)
+		r0 = _mm_xor_si128(fold64(r0, k128), load_le(p));
+	_mm_storeu_si128((__m128i *)last, r0);
+	return crc64_raw(crc64_raw(0, last, sizeof(last)), p, len);
+}
+#endif
+
+uint64_t upcie_crc64_nvme(uint64_t crc, const void *buf, size_t len)
+{
+#if defined(__x86_64__)
+	if (len >= 64 && have_clmul())
+		return ~crc64_clmul(~crc, buf, len);
+#endif
+	return ~crc64_raw(~crc, buf, len);
+}
+
+/* ---- the PI format and the options ---- */
+
+unsigned upcie_nvme_pi_size(const struct upcie_nvme_ns *ns)
+{
+	unsigned n = ns->guard_bits == 16 ? 8 : ns->guard_bits == 64 ? 16 : 0;
+
+	return ns->pi_sts || ns->ms < n ? 0 : n;
+}
+
+void upcie_nvme_opts_copy(struct upcie_nvme_io_opts *dst, const struct upcie_nvme_io_opts *o)
+{
+	size_t n = o->opts_size < sizeof(*o) ? o->opts_size : sizeof(*o);
+
+	memset(dst, 0, sizeof(*dst));
+	memcpy(dst, o, n);
+	dst->opts_size = sizeof(*dst);
+}
+
+uint64_t upcie_nvme_opts_reftag(const struct upcie_nvme_io_opts *o)
+{
+	uint64_t hi = o->opts_size >= sizeof(*o) ? o->reftag_hi : 0;
+
+	return (hi << 32 | o->reftag) & REF48;
+}
+
+void upcie_nvme_opts_reftag_add(const struct upcie_nvme_ns *ns, struct upcie_nvme_io_opts *o,
+				uint32_t n)
+{
+	uint64_t r;
+
+	if (ns->pi_type == 3)
+		return;
+	if (ns->guard_bits != 64) {
+		o->reftag += n; /* 32-bit tags wrap */
+		return;
+	}
+	r = (upcie_nvme_opts_reftag(o) + n) & REF48;
+	o->reftag = (uint32_t)r;
+	o->reftag_hi = (uint32_t)(r >> 32);
+}
+
 /* ---- buffer sizes ---- */
 
 /* Metadata crosses the bus, unless PRACT on a namespace whose metadata is
  * the PI alone (the controller inserts and strips it). */
 static bool md_moves(const struct upcie_nvme_ns *ns, uint32_t flags)
 {
-	return ns->ms && !(ns->pi_type && (flags & UPCIE_NVME_RW_PRACT) && ns->ms == PI_SIZE);
+	return ns->ms &&
+	       !(ns->pi_type && (flags & UPCIE_NVME_RW_PRACT) && ns->ms == upcie_nvme_pi_size(ns));
 }
 
 size_t upcie_nvme_ns_data_len(const struct upcie_nvme_ns *ns, uint32_t nlb, uint32_t flags)
@@ -198,7 +397,9 @@ size_t upcie_nvme_ns_md_len(const struct upcie_nvme_ns *ns, uint32_t nlb, uint32
 struct blocks {
 	const struct upcie_nvme_ns *ns;
 	uint8_t *buf, *md;
-	size_t stride; /* data bytes from one block to the next */
+	size_t stride;	  /* data bytes from one block to the next */
+	unsigned pi_size; /* 8: 16-bit guard; 16: 64-bit guard */
+	uint64_t ref_mask;
 };
 
 static int blocks_init(struct blocks *b, const struct upcie_nvme_ns *ns, const void *buf,
@@ -209,10 +410,16 @@ static int blocks_init(struct blocks *b, const struct upcie_nvme_ns *ns, const v
 				 !ns	? "no namespace"
 				 : !buf ? "no data buffer"
 					: "no options");
-	if (!ns->pi_type || ns->guard_bits != 16)
+	if (!ns->pi_type)
 		return upcie_err(-EINVAL,
 				 "%s: nsid %u is not formatted with protection information", what,
 				 ns->nsid);
+	b->pi_size = upcie_nvme_pi_size(ns);
+	if (!b->pi_size || ns->ms < b->pi_size)
+		return upcie_err(-ENOTSUP,
+				 "%s: nsid %u has a PI format this library does not do (%u-bit "
+				 "guard, storage tag size %u)",
+				 what, ns->nsid, ns->guard_bits, ns->pi_sts);
 	if (!ns->md_extended && !md)
 		return upcie_err(-EINVAL, "%s: nsid %u keeps metadata apart: give its buffer", what,
 				 ns->nsid);
@@ -220,6 +427,7 @@ static int blocks_init(struct blocks *b, const struct upcie_nvme_ns *ns, const v
 	b->buf = (uint8_t *)(uintptr_t)buf;
 	b->md = (uint8_t *)(uintptr_t)md;
 	b->stride = ns->lba_size + (ns->md_extended ? ns->ms : 0);
+	b->ref_mask = b->pi_size == 16 ? REF48 : 0xffffffffu;
 	return 0;
 }
 
@@ -239,21 +447,76 @@ static uint8_t *blk_pi(const struct blocks *b, uint32_t i)
 {
 	uint8_t *m = blk_md(b, i);
 
-	return b->ns->pi_first ? m : m + b->ns->ms - PI_SIZE;
+	return b->ns->pi_first ? m : m + b->ns->ms - b->pi_size;
 }
 
-static uint16_t blk_guard(const struct blocks *b, uint32_t i)
+/* The guard over the block's data, and the metadata before the PI when
+ * the PI is last: CRC16, or CRC-64 (continued over both pieces). */
+static uint64_t blk_guard(const struct blocks *b, uint32_t i)
 {
-	uint16_t crc = upcie_crc16_t10dif(0, blk_data(b, i), b->ns->lba_size);
+	size_t pre = b->ns->pi_first ? 0 : b->ns->ms - b->pi_size;
 
-	if (!b->ns->pi_first)
-		crc = upcie_crc16_t10dif(crc, blk_md(b, i), b->ns->ms - PI_SIZE);
-	return crc;
+	if (b->pi_size == 16)
+		return upcie_crc64_nvme(upcie_crc64_nvme(0, blk_data(b, i), b->ns->lba_size),
+					blk_md(b, i), pre);
+	return upcie_crc16_t10dif(upcie_crc16_t10dif(0, blk_data(b, i), b->ns->lba_size),
+				  blk_md(b, i), pre);
 }
 
-static uint32_t blk_ref(const struct blocks *b, uint32_t first, uint32_t i)
+static uint64_t blk_ref(const struct blocks *b, uint64_t first, uint32_t i)
 {
-	return b->ns->pi_type == 3 ? first : first + i;
+	return b->ns->pi_type == 3 ? first : (first + i) & b->ref_mask;
+}
+
+/* The PI's three fields, host order, in either format. */
+struct pi_fields {
+	uint64_t guard, ref;
+	uint16_t app;
+};
+
+static void pi_get(const struct blocks *b, uint32_t i, struct pi_fields *f)
+{
+	const uint8_t *p = blk_pi(b, i);
+
+	if (b->pi_size == 16) {
+		struct upcie_nvme_pi64 pi;
+
+		memcpy(&pi, p, sizeof(pi));
+		f->guard = __builtin_bswap64(pi.guard);
+		f->app = __builtin_bswap16(pi.apptag);
+		f->ref = 0;
+		for (int k = 0; k < 6; k++)
+			f->ref = f->ref << 8 | pi.sr[k];
+	} else {
+		struct upcie_nvme_pi16 pi;
+
+		memcpy(&pi, p, sizeof(pi));
+		f->guard = __builtin_bswap16(pi.guard);
+		f->app = __builtin_bswap16(pi.apptag);
+		f->ref = __builtin_bswap32(pi.reftag);
+	}
+}
+
+static void pi_put(const struct blocks *b, uint32_t i, const struct pi_fields *f)
+{
+	uint8_t *p = blk_pi(b, i);
+
+	if (b->pi_size == 16) {
+		struct upcie_nvme_pi64 pi = {.guard = __builtin_bswap64(f->guard),
+					     .apptag = __builtin_bswap16(f->app)};
+
+		for (int k = 0; k < 6; k++)
+			pi.sr[k] = (uint8_t)(f->ref >> (40 - 8 * k));
+		memcpy(p, &pi, sizeof(pi));
+	} else {
+		struct upcie_nvme_pi16 pi = {
+		    .guard = __builtin_bswap16((uint16_t)f->guard),
+		    .apptag = __builtin_bswap16(f->app),
+		    .reftag = __builtin_bswap32((uint32_t)f->ref),
+		};
+
+		memcpy(p, &pi, sizeof(pi));
+	}
 }
 
 int upcie_nvme_pi_generate(const struct upcie_nvme_ns *ns, void *buf, void *md, uint32_t nlb,
@@ -261,38 +524,33 @@ int upcie_nvme_pi_generate(const struct upcie_nvme_ns *ns, void *buf, void *md, 
 {
 	struct blocks b;
 	int rc = blocks_init(&b, ns, buf, md, o, "upcie_nvme_pi_generate");
+	uint64_t first;
 
 	if (rc)
 		return rc;
+	first = upcie_nvme_opts_reftag(o) & b.ref_mask;
 	for (uint32_t i = 0; i < nlb; i++) {
-		struct upcie_nvme_pi16 pi = {
-		    .guard = __builtin_bswap16(blk_guard(&b, i)),
-		    .apptag = __builtin_bswap16(o->apptag),
-		    .reftag = __builtin_bswap32(blk_ref(&b, o->reftag, i)),
-		};
+		struct pi_fields f = {
+		    .guard = blk_guard(&b, i), .ref = blk_ref(&b, first, i), .app = o->apptag};
 
-		memcpy(blk_pi(&b, i), &pi, sizeof(pi));
+		pi_put(&b, i, &f);
 	}
 	return 0;
 }
 
-static uint16_t blk_check(const struct blocks *b, uint32_t i, const struct upcie_nvme_io_opts *o)
+static uint16_t blk_check(const struct blocks *b, uint32_t i, const struct upcie_nvme_io_opts *o,
+			  uint64_t first)
 {
-	struct upcie_nvme_pi16 pi;
-	uint16_t app;
-	uint32_t ref;
+	struct pi_fields f;
 
-	memcpy(&pi, blk_pi(b, i), sizeof(pi));
-	app = __builtin_bswap16(pi.apptag);
-	ref = __builtin_bswap32(pi.reftag);
-	if (app == 0xffff && (b->ns->pi_type != 3 || ref == 0xffffffffu))
+	pi_get(b, i, &f);
+	if (f.app == 0xffff && (b->ns->pi_type != 3 || f.ref == b->ref_mask))
 		return 0; /* the escape: no checks for this block */
-	if ((o->flags & UPCIE_NVME_RW_PRCHK_GUARD) &&
-	    __builtin_bswap16(pi.guard) != blk_guard(b, i))
+	if ((o->flags & UPCIE_NVME_RW_PRCHK_GUARD) && f.guard != blk_guard(b, i))
 		return UPCIE_NVME_SC_GUARD_CHECK;
-	if ((o->flags & UPCIE_NVME_RW_PRCHK_APP) && ((app ^ o->apptag) & o->apptag_mask) != 0)
+	if ((o->flags & UPCIE_NVME_RW_PRCHK_APP) && ((f.app ^ o->apptag) & o->apptag_mask) != 0)
 		return UPCIE_NVME_SC_APPTAG_CHECK;
-	if ((o->flags & UPCIE_NVME_RW_PRCHK_REF) && ref != blk_ref(b, o->reftag, i))
+	if ((o->flags & UPCIE_NVME_RW_PRCHK_REF) && f.ref != blk_ref(b, first, i))
 		return UPCIE_NVME_SC_REFTAG_CHECK;
 	return 0;
 }
@@ -302,11 +560,13 @@ int upcie_nvme_pi_verify(const struct upcie_nvme_ns *ns, const void *buf, const 
 {
 	struct blocks b;
 	int rc = blocks_init(&b, ns, buf, md, o, "upcie_nvme_pi_verify");
+	uint64_t first;
 
 	if (rc)
 		return rc;
+	first = upcie_nvme_opts_reftag(o) & b.ref_mask;
 	for (uint32_t i = 0; i < nlb; i++) {
-		uint16_t st = blk_check(&b, i, o);
+		uint16_t st = blk_check(&b, i, o, first);
 
 		if (st) {
 			if (bad)

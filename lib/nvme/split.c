@@ -73,11 +73,10 @@ static int part_prepare(struct upcie_nvme_qpair *qp, const struct split_job *j, 
 		return 0;
 	}
 	/* The part's metadata and first reference tag follow its first block. */
-	po = *j->o;
+	upcie_nvme_opts_copy(&po, j->o);
 	if (po.md)
 		po.md = (char *)po.md + upcie_nvme_ns_md_len(j->ns, done, po.flags);
-	if (j->ns->pi_type != 3)
-		po.reftag += done;
+	upcie_nvme_opts_reftag_add(j->ns, &po, done);
 	*data = (const char *)j->buf + upcie_nvme_ns_data_len(j->ns, done, po.flags);
 	return upcie_nvme_blocks_prepare(qp, j->opc, j->ns, lba, n, *data, &po, sqe, len);
 }

@@ -63,7 +63,12 @@ static int check_md_config(const struct upcie_sim_ns_config *ns, uint32_t i)
 		return upcie_err(-EINVAL,
 				 "sim: ns[%u].pi %u needs at least 8 metadata bytes (ms is %u)", i,
 				 ns->pi, ns->ms);
-	if (ns->md_flags & ~(UPCIE_SIM_MD_EXTENDED | UPCIE_SIM_MD_PI_FIRST))
+	if (ns->pi && (ns->md_flags & UPCIE_SIM_MD_GUARD64) && ns->ms < 16)
+		return upcie_err(-EINVAL,
+				 "sim: ns[%u].pi %u with the 64-bit guard needs at least 16 "
+				 "metadata bytes (ms is %u)",
+				 i, ns->pi, ns->ms);
+	if (ns->md_flags & ~(UPCIE_SIM_MD_EXTENDED | UPCIE_SIM_MD_PI_FIRST | UPCIE_SIM_MD_GUARD64))
 		return upcie_err(-EINVAL, "sim: ns[%u].md_flags %#x has unknown bits", i,
 				 ns->md_flags);
 	return 0;
@@ -204,6 +209,8 @@ static void ns_formats(struct sim_ns *ns, const struct upcie_sim_ns_config *c)
 		fmt = ns->nlbaf;
 		ns->lbaf_ms[ns->nlbaf++] = c->ms;
 	}
+	for (uint32_t k = 0; k < ns->nlbaf; k++)
+		ns->lbaf_guard64[k] = (c->md_flags & UPCIE_SIM_MD_GUARD64) && ns->lbaf_ms[k] >= 16;
 	ns->md_stride = c->ms > 64 ? c->ms : 64;
 	upcie_sim_ns_format(ns, fmt, c->md_flags & UPCIE_SIM_MD_EXTENDED, c->pi,
 			    c->md_flags & UPCIE_SIM_MD_PI_FIRST);

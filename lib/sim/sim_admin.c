@@ -25,6 +25,15 @@ static uint16_t to_host(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
 	return upcie_sim_prp_xfer(sim, sqe->prp1, sqe->prp2, sim->scratch, len, avail, true);
 }
 
+/* Extended LBA formats: offered when a namespace has the 64-bit guard. */
+static bool sim_elbas(const struct upcie_sim *sim)
+{
+	for (uint32_t i = 0; i < sim->cfg.nr_ns; i++)
+		if (sim->cfg.ns[i].md_flags & UPCIE_SIM_MD_GUARD64)
+			return true;
+	return false;
+}
+
 /* Identify Controller (Base spec 5.17.2.1). */
 static void id_ctrl(struct upcie_sim *sim, struct upcie_nvme_id_ctrl *id)
 {
@@ -49,11 +58,29 @@ static void id_ctrl(struct upcie_sim *sim, struct upcie_nvme_id_ctrl *id)
 	id->cqes = (SIM_CQES << 4) | SIM_CQES;
 	id->nn = sim_bad_id(sim, UPCIE_SIM_BAD_ID_NN_HUGE) ? UINT32_MAX : sim->cfg.nr_ns;
 	id->oncs = upcie_sim_oncs(sim);
-	id->ocfs = UPCIE_NVME_OCFS_FORMAT0;
+	id->ocfs = UPCIE_NVME_OCFS_FORMAT0 | UPCIE_NVME_OCFS_FORMAT1;
+	if (sim_elbas(sim))
+		id->ctratt |= UPCIE_NVME_CTRATT_ELBAS;
 	id->vwc = 1;
 	id->sgls = sim->cfg.sgl ? 1 : 0; /* SGLs without alignment needs */
 	id->psd[0].mp = 2500;		 /* 25 W in centiwatts */
 	snprintf(id->subnqn, sizeof(id->subnqn), "nqn.2024-01.io.upcie:sim:%s", sim->cfg.serial);
+}
+
+/* The NVM command set's Identify Namespace (CNS 05h, CSI 00h; NVM Command
+ * Set spec 4.1.5.2): LBSTM 0 (no storage tags), PIC, and ELBAF per LBA
+ * format: PIF in bits 8:7, STS 0. */
+static void id_ns_nvm(const struct upcie_sim *sim, uint32_t nsid, uint8_t *p)
+{
+	const struct sim_ns *ns = &sim->ns[nsid - 1];
+
+	memset(p, 0, 4096);
+	p[8] = 1u << 1; /* PIC: 64-bit guard PI supported */
+	for (uint32_t i = 0; i < ns->nlbaf; i++) {
+		uint32_t elbaf = ns->lbaf_guard64[i] ? (uint32_t)UPCIE_NVME_PIF_64 << 7 : 0;
+
+		memcpy(p + UPCIE_NVME_ELBAF_OFFSET + 4 * i, &elbaf, sizeof(elbaf));
+	}
 }
 
 /* Identify Namespace (NVM Command Set spec 4.1.5.1). */
@@ -103,6 +130,15 @@ static uint16_t identify(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe
 		break;
 	case UPCIE_NVME_CNS_CTRL:
 		id_ctrl(sim, (struct upcie_nvme_id_ctrl *)sim->scratch);
+		break;
+	case UPCIE_NVME_CNS_CS_NS:
+		/* Only the NVM command set (CSI 00h, CDW11 31:24), and only on
+		 * a controller with extended LBA formats. */
+		if (!sim_elbas(sim) || (sqe->cdw11 >> 24) != 0)
+			return UPCIE_NVME_SC_INVALID_FIELD;
+		if (!sqe->nsid || sqe->nsid > sim->cfg.nr_ns)
+			return UPCIE_NVME_SC_INVALID_NS;
+		id_ns_nvm(sim, sqe->nsid, sim->scratch);
 		break;
 	case UPCIE_NVME_CNS_ACTIVE_NS_LIST: {
 		uint32_t *list = (uint32_t *)sim->scratch, k = 0;

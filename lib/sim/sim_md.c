@@ -2,7 +2,7 @@
 /*
  * Blocks with metadata and end-to-end protection in the emulated controller
  * (NVM Command Set spec 5.2, "End-to-end Data Protection", and 5.3, the
- * 16-bit guard PI format), and the commands that work on whole blocks:
+ * 16-bit and 64-bit guard PI formats), and the commands that work on whole blocks:
  * Read, Write and Compare with metadata, Verify, Write Uncorrectable,
  * Write Zeroes and Copy.
  *
@@ -10,8 +10,9 @@
  * command stages the host's view in sim->bounce: block by block data then
  * metadata when the host interleaves them (extended LBAs), else all the
  * data then all the metadata (MPTR). PRINFO is honoured on namespaces with
- * PI only: PRACT makes the model insert the PI on a write and, with 8-byte
- * metadata (PI only), keeps the metadata off the bus in both directions;
+ * PI only: PRACT makes the model insert the PI on a write and, with
+ * metadata that is the PI alone (8 bytes; 16 with the 64-bit guard), keeps
+ * the metadata off the bus in both directions;
  * the checks follow PRCHK. A check failing names its LBA in the Error
  * Information log (sim->err_lba). A block not written since it was
  * deallocated (or formatted) reads its PI as all FFh: the escape, so that
@@ -24,7 +25,7 @@
 
 #include "sim_priv.h"
 
-#define PI_SIZE 8u
+#define REF48 0xffffffffffffull
 
 /* One command's view of its blocks. */
 struct mdcmd {
@@ -32,7 +33,7 @@ struct mdcmd {
 	uint64_t slba;
 	uint32_t nlb;
 	uint32_t prinfo;  /* PRACT and PRCHK bits (UPCIE_NVME_RW_*), 0 without PI */
-	uint32_t reftag;  /* CDW14: expected initial reference tag */
+	uint64_t reftag;  /* CDW14 (and CDW3 15:0, 64-bit guard): initial reference tag */
 	uint16_t apptag;  /* CDW15 15:0 */
 	uint16_t appmask; /* CDW15 31:16 */
 	bool xfer_md;	  /* metadata moves between host and controller */
@@ -109,67 +110,114 @@ static uint16_t fail_at(struct upcie_sim *sim, uint64_t lba, uint16_t status)
 
 /* ---- protection information ---- */
 
-static uint8_t *pi_of(const struct sim_ns *ns, uint8_t *md)
+/* 8 bytes for the 16-bit guard, 16 for the 64-bit guard (NVM Command Set
+ * spec 5.3.1.1 and 5.3.1.2). */
+static unsigned pi_size(const struct sim_ns *ns)
 {
-	return ns->pi_first ? md : md + ns->ms - PI_SIZE;
+	return ns->guard64 ? 16 : 8;
 }
 
-/* The guard: the data, and the metadata before the PI when it is last. */
-static uint16_t guard_of(const struct sim_ns *ns, const uint8_t *data, const uint8_t *md)
+static uint64_t ref_mask(const struct sim_ns *ns)
 {
-	uint16_t crc = upcie_crc16_t10dif(0, data, ns->lba_size);
+	return ns->guard64 ? REF48 : 0xffffffffu;
+}
 
-	if (!ns->pi_first)
-		crc = upcie_crc16_t10dif(crc, md, ns->ms - PI_SIZE);
-	return crc;
+static uint8_t *pi_of(const struct sim_ns *ns, uint8_t *md)
+{
+	return ns->pi_first ? md : md + ns->ms - pi_size(ns);
+}
+
+/* The guard: the data, and the metadata before the PI when it is last;
+ * CRC16 T10-DIF, or the NVMe CRC-64 continued over both. */
+static uint64_t guard_of(const struct sim_ns *ns, const uint8_t *data, const uint8_t *md)
+{
+	size_t pre = ns->pi_first ? 0 : ns->ms - pi_size(ns);
+
+	if (ns->guard64)
+		return upcie_crc64_nvme(upcie_crc64_nvme(0, data, ns->lba_size), md, pre);
+	return upcie_crc16_t10dif(upcie_crc16_t10dif(0, data, ns->lba_size), md, pre);
 }
 
 /* The reference tag block i of a command must carry: type 3 has one tag
- * for every block. */
-static uint32_t ref_at(const struct sim_ns *ns, uint32_t first, uint32_t i)
+ * for every block; 32 bits, or 48 with the 64-bit guard. */
+static uint64_t ref_at(const struct sim_ns *ns, uint64_t first, uint32_t i)
 {
-	return ns->pi == 3 ? first : first + i;
+	return ns->pi == 3 ? first : (first + i) & ref_mask(ns);
+}
+
+struct pi_tuple {
+	uint64_t guard, ref;
+	uint16_t app;
+};
+
+static void pi_read(const struct sim_ns *ns, uint8_t *md, struct pi_tuple *t)
+{
+	const uint8_t *p = pi_of(ns, md);
+
+	if (ns->guard64) {
+		struct upcie_nvme_pi64 pi;
+
+		memcpy(&pi, p, sizeof(pi));
+		t->guard = __builtin_bswap64(pi.guard);
+		t->app = __builtin_bswap16(pi.apptag);
+		t->ref = 0;
+		for (int k = 0; k < 6; k++)
+			t->ref = t->ref << 8 | pi.sr[k];
+	} else {
+		struct upcie_nvme_pi16 pi;
+
+		memcpy(&pi, p, sizeof(pi));
+		t->guard = __builtin_bswap16(pi.guard);
+		t->app = __builtin_bswap16(pi.apptag);
+		t->ref = __builtin_bswap32(pi.reftag);
+	}
 }
 
 static void pi_put(const struct sim_ns *ns, const uint8_t *data, uint8_t *md, uint16_t app,
-		   uint32_t ref)
+		   uint64_t ref)
 {
-	struct upcie_nvme_pi16 pi = {
-	    .guard = __builtin_bswap16(guard_of(ns, data, md)),
-	    .apptag = __builtin_bswap16(app),
-	    .reftag = __builtin_bswap32(ref),
-	};
+	uint64_t guard = guard_of(ns, data, md);
 
-	memcpy(pi_of(ns, md), &pi, sizeof(pi));
+	if (ns->guard64) {
+		struct upcie_nvme_pi64 pi = {.guard = __builtin_bswap64(guard),
+					     .apptag = __builtin_bswap16(app)};
+
+		for (int k = 0; k < 6; k++)
+			pi.sr[k] = (uint8_t)(ref >> (40 - 8 * k));
+		memcpy(pi_of(ns, md), &pi, sizeof(pi));
+	} else {
+		struct upcie_nvme_pi16 pi = {
+		    .guard = __builtin_bswap16((uint16_t)guard),
+		    .apptag = __builtin_bswap16(app),
+		    .reftag = __builtin_bswap32((uint32_t)ref),
+		};
+
+		memcpy(pi_of(ns, md), &pi, sizeof(pi));
+	}
 }
 
 struct pi_expect {
 	uint32_t chk; /* UPCIE_NVME_RW_PRCHK_* */
-	uint32_t ref; /* for block 0 */
+	uint64_t ref; /* for block 0 */
 	uint16_t app, mask;
 };
 
 static uint16_t pi_check(const struct sim_ns *ns, const uint8_t *data, uint8_t *md,
 			 const struct pi_expect *e, uint32_t i)
 {
-	struct upcie_nvme_pi16 pi;
-	uint16_t app;
-	uint32_t ref;
+	struct pi_tuple t;
 
-	memcpy(&pi, pi_of(ns, md), sizeof(pi));
-	app = __builtin_bswap16(pi.apptag);
-	ref = __builtin_bswap32(pi.reftag);
+	pi_read(ns, md, &t);
 	/* Escapes (NVM Command Set spec 5.2.1.x): an application tag of FFFFh
 	 * turns the checks off for the block; for type 3 the reference tag
-	 * must be FFFFFFFFh too. */
-	if (app == 0xffff && (ns->pi != 3 || ref == 0xffffffffu))
+	 * must be all ones too (32 or 48 bits). */
+	if (t.app == 0xffff && (ns->pi != 3 || t.ref == ref_mask(ns)))
 		return 0;
-	if ((e->chk & UPCIE_NVME_RW_PRCHK_GUARD) &&
-	    __builtin_bswap16(pi.guard) != guard_of(ns, data, md))
+	if ((e->chk & UPCIE_NVME_RW_PRCHK_GUARD) && t.guard != guard_of(ns, data, md))
 		return UPCIE_NVME_SC_GUARD_CHECK;
-	if ((e->chk & UPCIE_NVME_RW_PRCHK_APP) && (app & e->mask) != (e->app & e->mask))
+	if ((e->chk & UPCIE_NVME_RW_PRCHK_APP) && (t.app & e->mask) != (e->app & e->mask))
 		return UPCIE_NVME_SC_APPTAG_CHECK;
-	if ((e->chk & UPCIE_NVME_RW_PRCHK_REF) && ref != ref_at(ns, e->ref, i))
+	if ((e->chk & UPCIE_NVME_RW_PRCHK_REF) && t.ref != ref_at(ns, e->ref, i))
 		return UPCIE_NVME_SC_REFTAG_CHECK;
 	return 0;
 }
@@ -189,7 +237,7 @@ static uint16_t check_staged(struct upcie_sim *sim, const struct mdcmd *c,
 	return 0;
 }
 
-static void generate_staged(const struct mdcmd *c, uint32_t ref, uint16_t app)
+static void generate_staged(const struct mdcmd *c, uint64_t ref, uint16_t app)
 {
 	for (uint32_t i = 0; i < c->nlb; i++)
 		pi_put(c->ns, blk_data(c, i), blk_md(c, i), app, ref_at(c->ns, ref, i));
@@ -226,6 +274,15 @@ static uint16_t lba_check(const struct sim_ns *ns, uint64_t slba, uint64_t nlb)
 	return 0;
 }
 
+/* The command's initial reference tag: CDW14, and with the 64-bit guard
+ * bits 47:32 from CDW3 15:0 (NVM Command Set spec 3.2.4). */
+static uint64_t cmd_reftag(const struct sim_ns *ns, const struct upcie_nvme_sqe *sqe)
+{
+	if (!ns->guard64)
+		return sqe->cdw14;
+	return ((uint64_t)sqe->cdw3 << 32 | sqe->cdw14) & REF48;
+}
+
 /* Decode SLBA, NLB and PRINFO of an NVM command; with 'staged', room for
  * its blocks (a transfer within MDTS, and at most SIM_STAGE_MAX bytes). */
 static uint16_t cmd_setup(struct upcie_sim *sim, struct sim_ns *ns,
@@ -239,18 +296,19 @@ static uint16_t cmd_setup(struct upcie_sim *sim, struct sim_ns *ns,
 		return UPCIE_NVME_SC_LBA_RANGE;
 	if (ns->pi)
 		c->prinfo = sqe->cdw12 & (UPCIE_NVME_RW_PRACT | UPCIE_NVME_RW_PRCHK_ALL);
-	c->reftag = sqe->cdw14;
+	c->reftag = cmd_reftag(ns, sqe);
 	c->apptag = (uint16_t)sqe->cdw15;
 	c->appmask = (uint16_t)(sqe->cdw15 >> 16);
-	/* Type 1: the reference tag is the LBA's low 32 bits; a command
+	/* Type 1: the reference tag is the LBA's low 32 (48) bits; a command
 	 * checking it must start there. */
-	if (ns->pi == 1 && (c->prinfo & UPCIE_NVME_RW_PRCHK_REF) && (uint32_t)c->slba != c->reftag)
+	if (ns->pi == 1 && (c->prinfo & UPCIE_NVME_RW_PRCHK_REF) &&
+	    (c->slba & ref_mask(ns)) != c->reftag)
 		return UPCIE_NVME_SC_INVALID_PI;
 	/* Type 3 has no reference tag to check: asking is an error (as on
 	 * QEMU's controller). */
 	if (ns->pi == 3 && (c->prinfo & UPCIE_NVME_RW_PRCHK_REF))
 		return UPCIE_NVME_SC_INVALID_PI;
-	c->xfer_md = ns->ms && !((c->prinfo & UPCIE_NVME_RW_PRACT) && ns->ms == PI_SIZE);
+	c->xfer_md = ns->ms && !((c->prinfo & UPCIE_NVME_RW_PRACT) && ns->ms == pi_size(ns));
 	c->interleaved = ns->extended && c->xfer_md;
 	c->host_len = (size_t)c->nlb * (ns->lba_size + (c->interleaved ? ns->ms : 0));
 	if (!staged)
@@ -288,7 +346,7 @@ static void md_get(const struct sim_ns *ns, uint64_t lba, uint8_t *md)
 	}
 	memset(md, 0, ns->ms);
 	if (ns->pi)
-		memset(pi_of(ns, md), 0xff, PI_SIZE);
+		memset(pi_of(ns, md), 0xff, pi_size(ns));
 }
 
 static void load(const struct mdcmd *c, uint64_t lba)
@@ -478,27 +536,60 @@ uint16_t upcie_sim_write_zeroes(struct upcie_sim *sim, struct sim_ns *ns,
 		return 0;
 	for (uint32_t i = 0; i < nlb; i++) {
 		pi_put(ns, store_data(ns, slba + i), store_md(ns, slba + i), (uint16_t)sqe->cdw15,
-		       ref_at(ns, sqe->cdw14, i));
+		       ref_at(ns, cmd_reftag(ns, sqe), i));
 		set_written(ns, slba + i, true);
 	}
 	return 0;
 }
 
-/* ---- Copy (NVM Command Set spec 3.2.2), source range format 0 ---- */
+/* ---- Copy (NVM Command Set spec 3.2.2), source range formats 0 and 1 ---- */
 
-static uint16_t copy_ranges_ok(const struct sim_ns *ns, const struct upcie_nvme_copy_range *r,
-			       uint32_t nr, uint64_t sdlba)
+/* A source range, from either descriptor format. */
+struct copy_src {
+	uint64_t slba, ref;
+	uint32_t nlb; /* blocks, not 0's based */
+	uint16_t app, mask;
+};
+
+/* Format 0: 32-bit EILBRT, little-endian; format 1: the 80-bit ELBST and
+ * EILBRT field most significant byte first, its low 48 bits the reference
+ * tag (no storage tags here). */
+static void range_get(const uint8_t *raw, uint32_t format, struct copy_src *r)
+{
+	if (format == 1) {
+		struct upcie_nvme_copy_range1 d;
+
+		memcpy(&d, raw, sizeof(d));
+		r->slba = d.slba;
+		r->nlb = (uint32_t)d.nlb + 1;
+		r->ref = 0;
+		for (int k = 4; k < 10; k++)
+			r->ref = r->ref << 8 | d.elbt[k];
+		r->app = d.elbat;
+		r->mask = d.elbatm;
+	} else {
+		struct upcie_nvme_copy_range d;
+
+		memcpy(&d, raw, sizeof(d));
+		r->slba = d.slba;
+		r->nlb = (uint32_t)d.nlb + 1;
+		r->ref = d.eilbrt;
+		r->app = d.elbat;
+		r->mask = d.elbatm;
+	}
+}
+
+static uint16_t copy_ranges_ok(const struct sim_ns *ns, const struct copy_src *r, uint32_t nr,
+			       uint64_t sdlba)
 {
 	uint64_t total = 0;
 
 	for (uint32_t i = 0; i < nr; i++) {
-		uint32_t n = (uint32_t)r[i].nlb + 1;
-
-		if (lba_check(ns, r[i].slba, n))
+		if (lba_check(ns, r[i].slba, r[i].nlb))
 			return UPCIE_NVME_SC_LBA_RANGE;
-		if (n > SIM_COPY_MSSRL)
+		if (r[i].nlb > SIM_COPY_MSSRL)
 			return UPCIE_NVME_SC_CMD_SIZE_LIMIT;
-		total += n;
+		total += r[i].nlb;
 	}
 	if (total > SIM_COPY_MCL)
 		return UPCIE_NVME_SC_CMD_SIZE_LIMIT;
@@ -507,15 +598,14 @@ static uint16_t copy_ranges_ok(const struct sim_ns *ns, const struct upcie_nvme_
 
 /* One source range to the destination: checks on the source (PRINFOR),
  * then PI made (PRINFOW PRACT) or checked (PRINFOW PRCHK) for where it goes. */
-static uint16_t copy_one(struct upcie_sim *sim, struct mdcmd *c,
-			 const struct upcie_nvme_copy_range *r, uint32_t rinfo,
-			 const struct pi_expect *w, uint64_t dlba)
+static uint16_t copy_one(struct upcie_sim *sim, struct mdcmd *c, const struct copy_src *r,
+			 uint32_t rinfo, const struct pi_expect *w, uint64_t dlba)
 {
-	struct pi_expect e = {.chk = rinfo, .ref = r->eilbrt, .app = r->elbat, .mask = r->elbatm};
+	struct pi_expect e = {.chk = rinfo, .ref = r->ref, .app = r->app, .mask = r->mask};
 	struct pi_expect we = *w;
 	uint16_t rc;
 
-	c->nlb = (uint32_t)r->nlb + 1;
+	c->nlb = r->nlb;
 	if ((rc = uncor_check(sim, c->ns, r->slba, c->nlb)))
 		return rc;
 	load(c, r->slba);
@@ -531,26 +621,40 @@ static uint16_t copy_one(struct upcie_sim *sim, struct mdcmd *c,
 
 uint16_t upcie_sim_copy(struct upcie_sim *sim, struct sim_ns *ns, const struct upcie_nvme_sqe *sqe)
 {
-	const struct upcie_nvme_copy_range *r = (const void *)sim->scratch;
-	uint32_t nr = (sqe->cdw12 & 0xff) + 1, rinfo = 0;
+	uint32_t nr = (sqe->cdw12 & 0xff) + 1, rinfo = 0, format = (sqe->cdw12 >> 8) & 0xf;
+	size_t esz = format == 1 ? sizeof(struct upcie_nvme_copy_range1)
+				 : sizeof(struct upcie_nvme_copy_range);
 	uint64_t dlba = ((uint64_t)sqe->cdw11 << 32) | sqe->cdw10;
-	struct pi_expect w = {
-	    .ref = sqe->cdw14, .app = (uint16_t)sqe->cdw15, .mask = (uint16_t)(sqe->cdw15 >> 16)};
+	struct pi_expect w = {.ref = cmd_reftag(ns, sqe),
+			      .app = (uint16_t)sqe->cdw15,
+			      .mask = (uint16_t)(sqe->cdw15 >> 16)};
+	struct copy_src r[SIM_COPY_MSRC];
 	struct mdcmd c = {.ns = ns};
 	uint16_t rc;
 
-	if ((sqe->cdw12 >> 8) & 0xf)
-		return UPCIE_NVME_SC_INVALID_FIELD; /* only descriptor format 0 */
+	if (format > 1)
+		return UPCIE_NVME_SC_INVALID_FIELD; /* descriptor formats 0 and 1 only */
+	/* Format 0 carries 32-bit tags, format 1 the longer ones: each fits
+	 * one PI format (as QEMU's controller answers). */
+	if ((ns->pi && ns->guard64) != (format == 1))
+		return UPCIE_NVME_SC_INVALID_FORMAT;
 	if (nr > SIM_COPY_MSRC)
 		return UPCIE_NVME_SC_CMD_SIZE_LIMIT;
-	rc = upcie_sim_prp_xfer(sim, sqe->prp1, sqe->prp2, sim->scratch, nr * sizeof(*r),
-				nr * sizeof(*r), false);
-	if (rc || (rc = copy_ranges_ok(ns, r, nr, dlba)))
+	rc = upcie_sim_prp_xfer(sim, sqe->prp1, sqe->prp2, sim->scratch, nr * esz, nr * esz, false);
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < nr; i++)
+		range_get(sim->scratch + i * esz, format, &r[i]);
+	if ((rc = copy_ranges_ok(ns, r, nr, dlba)))
 		return rc;
 	if (ns->pi) {
-		rinfo = ((sqe->cdw12 >> 12) & 0xfu) << UPCIE_NVME_PRINFO_SHIFT &
-			UPCIE_NVME_RW_PRCHK_ALL;
+		rinfo = ((sqe->cdw12 >> 12) & 0xfu) << UPCIE_NVME_PRINFO_SHIFT;
 		w.chk = sqe->cdw12 & (UPCIE_NVME_RW_PRACT | UPCIE_NVME_RW_PRCHK_ALL);
+		/* PRACT is the same in PRINFOR and PRINFOW, or the command is
+		 * refused (as QEMU's controller does). */
+		if ((rinfo ^ w.chk) & UPCIE_NVME_RW_PRACT)
+			return UPCIE_NVME_SC_INVALID_FIELD;
+		rinfo &= UPCIE_NVME_RW_PRCHK_ALL;
 		if (ns->pi == 3 && ((rinfo | w.chk) & UPCIE_NVME_RW_PRCHK_REF))
 			return UPCIE_NVME_SC_INVALID_PI;
 	}
@@ -575,12 +679,13 @@ uint16_t upcie_sim_ns_format(struct sim_ns *ns, uint32_t lbaf, bool extended, ui
 		return UPCIE_NVME_SC_INVALID_FORMAT;
 	if (pi > 3)
 		return UPCIE_NVME_SC_INVALID_FIELD;
-	if (pi && ns->lbaf_ms[lbaf] < PI_SIZE)
+	if (pi && ns->lbaf_ms[lbaf] < (ns->lbaf_guard64[lbaf] ? 16 : 8))
 		return UPCIE_NVME_SC_INVALID_FORMAT;
 	ns->fmt = (uint8_t)lbaf;
 	ns->ms = ns->lbaf_ms[lbaf];
 	ns->pi = pi;
 	ns->extended = ns->ms && extended;
 	ns->pi_first = pi && pi_first;
+	ns->guard64 = ns->lbaf_guard64[lbaf];
 	return 0;
 }

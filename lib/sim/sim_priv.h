@@ -132,12 +132,14 @@ struct sim_ns {
 	 * QEMU's controller does. */
 	uint8_t *written;
 	uint16_t lbaf_ms[SIM_LBAF_MAX];
-	uint8_t nlbaf; /* formats in lbaf_ms */
-	uint8_t fmt;   /* the one in use */
+	bool lbaf_guard64[SIM_LBAF_MAX]; /* the format's PI has the 64-bit guard (ELBAF PIF 2) */
+	uint8_t nlbaf;			 /* formats in lbaf_ms */
+	uint8_t fmt;			 /* the one in use */
 	uint16_t ms;
 	uint8_t pi;    /* 0, 1, 2, 3 */
 	bool extended; /* metadata interleaved with the data */
-	bool pi_first; /* PI in the first 8 metadata bytes */
+	bool pi_first; /* PI in the first metadata bytes */
+	bool guard64;  /* the format in use has the 64-bit guard: 16-byte PI */
 };
 
 struct upcie_sim {
@@ -416,7 +418,7 @@ SIM_HIDDEN uint16_t upcie_sim_ns_format(struct sim_ns *ns, uint32_t lbaf, bool e
 /* Copy limits (Identify Namespace MSSRL, MCL, MSRC + 1). */
 #define SIM_COPY_MSSRL 256
 #define SIM_COPY_MCL   1024
-#define SIM_COPY_MSRC  128
+#define SIM_COPY_MSRC  100 /* 100 format 1 ranges (40 bytes) fit the 4 KiB scratch */
 /* Most bytes a command with metadata stages (with MDTS 0, no limit, a
  * larger one fails with Invalid Field): a model limit. */
 #define SIM_STAGE_MAX (64u << 20)

@@ -509,8 +509,22 @@ def case_md():
                       and j.get("verify_mismatches") == 0,
                       f"{' '.join(args)}: ios {j.get('ios')}, errors {j.get('errors')}, "
                       f"mismatches {j.get('verify_mismatches')}")
+    # The 64-bit guard format: 16 bytes of PI alone (separate, and
+    # extended), and last in 64 bytes of metadata.
+    for layout in (["--sim-ms", "16"], ["--sim-ms", "16", "--sim-extended"],
+                   ["--sim-ms", "64"]):
+        for pi in ("1", "3"):
+            for mode in (["--pi", "host"], ["--pi", "pract"]):
+                args = [*layout, "--sim-pi", pi, "--sim-guard64", *mode, "--rw", "randrw",
+                        "--verify", "--io-count", "1000", "--sim-stepped", "--qd", "8"]
+                j = run_json(*args)
+                check(j.get("ios") == 1000 and j.get("errors") == 0
+                      and j.get("verify_mismatches") == 0,
+                      f"{' '.join(args)}: ios {j.get('ios')}, errors {j.get('errors')}, "
+                      f"mismatches {j.get('verify_mismatches')}")
     # What does not fit is refused with a line naming it.
     for args, what in [(["--sim-ms", "8", "--pi", "host"], "protection information"),
+                       (["--sim-ms", "8", "--sim-pi", "1", "--sim-guard64"], "--sim-ms 16"),
                        (["--md"], "has no metadata"),
                        (["--sim-pi", "1"], "--sim-ms 8"),
                        (["--sim-ms", "8", "--sim-pi-first"], "--sim-pi"),

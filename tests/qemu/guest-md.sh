@@ -2,7 +2,8 @@
 #
 # Metadata and protection information on controller F (qemu/topology.py:
 # separate and extended metadata, PI types 1, 2 and 3, first and last
-# bytes), through this boot's user-space driver. Called by guest-tests.sh;
+# bytes, the 16- and the 64-bit guard formats), through this boot's
+# user-space driver. Called by guest-tests.sh;
 # runs alone too:
 #   qemu/run-guest BUILD uio|vfio tests/qemu/guest-md.sh
 #  1. upcie-md-check on every namespace of F (md_check.c says what): data
@@ -67,9 +68,13 @@ for n in $(echo "$UPCIE_TOPO_F_NS" | tr ' ' '\n' | cut -d: -f1); do
 	dd if="$dev" of=/tmp/md-got.bin bs="$lbs" skip=1024 count=64 iflag=direct 2>/tmp/md-dd.err
 	rc=$?
 	miss=$(cmp -l /tmp/md-got.bin /tmp/md-want.bin 2>/dev/null | wc -l)
+	# The kernel's integrity profile: which PI it checks on this namespace
+	# (e.g. T10-DIF-TYPE1-CRC, or NVMe's CRC64 profile for the 64-bit guard).
+	prof=$(cat "/sys/block/${dev#/dev/}/integrity/format" 2>/dev/null)
 	if [ $rc -eq 0 ] && [ "$miss" -eq 0 ] && [ -s /tmp/md-got.bin ]; then
-		echo "    nsid $n ($dev): $(wc -c </tmp/md-got.bin) bytes read by the kernel, 0 mismatches"
-		t_pass "F nsid $n: the kernel reads what the library wrote (its PI checks on)"
+		echo "    nsid $n ($dev, integrity ${prof:-?}): $(wc -c </tmp/md-got.bin) bytes read" \
+			"by the kernel, 0 mismatches"
+		t_pass "F nsid $n: the kernel reads what the library wrote (integrity profile ${prof:-none})"
 	else
 		t_fail "F nsid $n: kernel read" "dd exit $rc, $miss bytes differ: $(cat /tmp/md-dd.err)"
 	fi

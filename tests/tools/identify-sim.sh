@@ -21,7 +21,7 @@ check "serial number" 'echo "$out" | grep -q "^  sn: \"UPCIESIM0001\""'
 check "mdts and queues" 'echo "$out" | grep -q "^  mdts: 5 " && echo "$out" | grep -q "^  io_sq_granted: 16 "'
 check "two namespaces" '[ "$(echo "$out" | grep -c "^  - nsid: ")" = 2 ]'
 check "512 B and 4 KiB blocks" 'echo "$out" | grep -q "lba_size: 512  #" && echo "$out" | grep -q "lba_size: 4096  #"'
-check "LBA format list: ms, PI, the one in use" 'echo "$out" | grep -q "ms: 8, rp: 0, pi: capable}" && echo "$out" | grep -q "ms: 0, rp: 0, pi: none}  # in use"'
+check "LBA format list: ms, PI, the one in use" 'echo "$out" | grep -q "ms: 8, rp: 0, pi: capable, pi_format: 16b_guard}" && echo "$out" | grep -q "ms: 0, rp: 0, pi: none, pi_format: 16b_guard}  # in use"'
 check "metadata format and capabilities" 'echo "$out" | grep -q "^    md_placement: none " && echo "$out" | grep -q "^    dpc: 0x1f "'
 $w "$id" >/dev/null 2>&1
 rc=$?

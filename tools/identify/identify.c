@@ -62,6 +62,10 @@ static void print_ctrl(struct upcie_nvme_ctrl *ctrl)
 	printf("  max_xfer_bytes: %u  # largest transfer the driver issues\n", info.max_xfer_bytes);
 	printf("  oacs: 0x%04x  # optional admin commands\n", id->oacs);
 	printf("  oncs: 0x%04x  # optional NVM commands\n", id->oncs);
+	printf("  ocfs: 0x%04x  # Copy source range formats (bit n: format n)\n", id->ocfs);
+	printf("  sgls: 0x%08x  # SGL support (bits 1:0), MPTR with an SGL (bit 19)\n", id->sgls);
+	printf("  ctratt: 0x%08x  # controller attributes; bit 15: extended LBA formats\n",
+	       id->ctratt);
 	printf("  vwc: %u  # volatile write cache present\n", id->vwc & 1);
 	printf("  nn: %u  # namespaces (max nsid)\n", id->nn);
 	printf("  io_sq_granted: %u  # I/O submission queues granted\n", info.io_sq_granted);
@@ -77,10 +81,39 @@ static const char *pi_name(unsigned type)
 	return type < 4 ? n[type] : "?";
 }
 
-/* What Format NVM could give this LBA format: PI needs 8 metadata bytes. */
-static const char *pi_can(const struct upcie_nvme_id_ns *id, unsigned ms)
+/* What Format NVM could give this LBA format: PI needs 8 metadata bytes
+ * (16 for the larger guards). */
+static const char *pi_can(const struct upcie_nvme_id_ns *id, unsigned ms, unsigned guard)
 {
-	return ms >= 8 && (id->dpc & 0x7) ? "capable" : "none";
+	return ms >= (guard == 16 ? 8u : 16u) && (id->dpc & 0x7) ? "capable" : "none";
+}
+
+static const char *guard_name(unsigned bits)
+{
+	return bits == 16 ? "16b_guard" : bits == 32 ? "32b_guard" : bits == 64 ? "64b_guard" : "?";
+}
+
+/*
+ * The PI format of each LBA format: the 16-bit guard, unless the
+ * controller has extended LBA formats (CTRATT.ELBAS) and the NVM command
+ * set's Identify Namespace (CNS 05h) says otherwise in ELBAF (PIF, STS).
+ * elbaf[] gets the dwords; returns false when there are none.
+ */
+static bool read_elbaf(struct upcie_nvme_ctrl *ctrl, struct upcie_dma_heap *heap, uint32_t nsid,
+		       uint32_t elbaf[64])
+{
+	uint8_t *buf;
+	bool ok = false;
+
+	if (!(upcie_nvme_ctrl_id(ctrl)->ctratt & UPCIE_NVME_CTRATT_ELBAS))
+		return false;
+	buf = upcie_dma_alloc(heap, 4096, 4096);
+	if (buf && !upcie_nvme_identify(ctrl, UPCIE_NVME_CNS_CS_NS, nsid, buf, NULL)) {
+		memcpy(elbaf, buf + UPCIE_NVME_ELBAF_OFFSET, 64 * sizeof(uint32_t));
+		ok = true;
+	}
+	upcie_dma_free(heap, buf);
+	return ok;
 }
 
 /* The metadata format in use, and what the namespace can do (MC, DPC). */
@@ -95,9 +128,15 @@ static void print_md(const struct upcie_nvme_ns *ns)
 				 : "separate");
 	printf("    pi: %s  # protection information in use (DPS)\n", pi_name(ns->pi_type));
 	if (ns->pi_type) {
-		printf("    pi_location: %s  # PI in the first or last 8 metadata bytes\n",
+		printf("    pi_location: %s  # PI in the first or last metadata bytes\n",
 		       ns->pi_first ? "first" : "last");
 		printf("    guard_bits: %u  # CRC guard size\n", ns->guard_bits);
+		printf("    pi_format: %s  # %s\n", guard_name(ns->guard_bits),
+		       ns->guard_bits == 16   ? "8-byte PI, CRC16 T10-DIF, 32-bit reference tags"
+		       : ns->guard_bits == 64 ? "16-byte PI, CRC-64 NVMe, 48-bit reference tags"
+					      : "16-byte PI, CRC32C (not done by this library)");
+		printf("    pi_sts: %u  # storage tag bits in the tag field (0: none)\n",
+		       ns->pi_sts);
 	}
 	printf("    md_max_xfer_blocks: %u  # largest transfer with metadata, blocks\n",
 	       ns->md_max_xfer_blocks);
@@ -113,9 +152,12 @@ static void print_md(const struct upcie_nvme_ns *ns)
 	       id->dpc & UPCIE_NVME_DPC_LAST ? "yes" : "no");
 }
 
-static void print_ns(const struct upcie_nvme_ns *ns)
+static void print_ns(struct upcie_nvme_ctrl *ctrl, struct upcie_dma_heap *heap,
+		     const struct upcie_nvme_ns *ns)
 {
 	const struct upcie_nvme_id_ns *id = ns->id;
+	uint32_t elbaf[64] = {0};
+	bool ext = read_elbaf(ctrl, heap, ns->nsid, elbaf);
 
 	printf("  - nsid: %u\n", ns->nsid);
 	printf("    nsze: %llu  # size, blocks\n", (unsigned long long)ns->nsze);
@@ -128,14 +170,24 @@ static void print_ns(const struct upcie_nvme_ns *ns)
 	       ns->max_xfer_blocks);
 	print_md(ns);
 	printf("    lba_formats:\n");
+	if (ext)
+		printf("    # pi_format per LBA format from the NVM command set's Identify "
+		       "Namespace (ELBAF)\n");
 	for (unsigned i = 0; i <= id->nlbaf && i < 64; i++) {
 		bool cur = i == ns->flbas_idx;
+		unsigned pif = upcie_nvme_elbaf_pif(elbaf[i]);
+		unsigned guard = pif == UPCIE_NVME_PIF_16   ? 16
+				 : pif == UPCIE_NVME_PIF_32 ? 32
+				 : pif == UPCIE_NVME_PIF_64 ? 64
+							    : 0;
 
-		printf("      - {index: %u, lbads: %u, lba_size: %llu, ms: %u, rp: %u, pi: %s}%s\n",
+		printf("      - {index: %u, lbads: %u, lba_size: %llu, ms: %u, rp: %u, pi: %s, "
+		       "pi_format: %s}%s\n",
 		       i, id->lbaf[i].lbads,
 		       id->lbaf[i].lbads < 64 ? 1ull << id->lbaf[i].lbads : 0ull, id->lbaf[i].ms,
-		       id->lbaf[i].rp & 3, cur ? pi_name(ns->pi_type) : pi_can(id, id->lbaf[i].ms),
-		       cur ? "  # in use" : "");
+		       id->lbaf[i].rp & 3,
+		       cur ? pi_name(ns->pi_type) : pi_can(id, id->lbaf[i].ms, guard),
+		       guard_name(guard), cur ? "  # in use" : "");
 	}
 }
 
@@ -184,7 +236,7 @@ int main(int argc, char **argv)
 	printf("namespaces:\n");
 	for (const struct upcie_nvme_ns *ns = upcie_nvme_ns_first(ctrl); ns;
 	     ns = upcie_nvme_ns_next(ctrl, ns))
-		print_ns(ns);
+		print_ns(ctrl, heap, ns);
 	if (upcie_nvme_ctrl_close(ctrl)) {
 		fprintf(stderr, "upcie-identify: %s\n", upcie_errmsg());
 		rc = 2;

@@ -176,6 +176,13 @@ static int dev_check(const struct perf_opts *o, struct perf_dev *d)
 			d->name, d->ns->nsid);
 		return PERF_EXIT_USAGE;
 	}
+	if (o->pi && ((d->ns->guard_bits != 16 && d->ns->guard_bits != 64) || d->ns->pi_sts)) {
+		fprintf(stderr,
+			"upcie-perf: %s: --pi: namespace %u has a PI format the library does not "
+			"do (%u-bit guard, storage tag size %u)\n",
+			d->name, d->ns->nsid, d->ns->guard_bits, d->ns->pi_sts);
+		return PERF_EXIT_USAGE;
+	}
 	/* --bs above MDTS is split for plain I/O; with metadata one I/O is one
 	 * command, so it must fit the largest transfer with its metadata. */
 	uint64_t max_bs = (uint64_t)d->ns->md_max_xfer_blocks << d->ns->lba_shift;
@@ -286,7 +293,8 @@ static int dev_open(const struct perf_opts *o, struct perf_dev *d)
 			cfg.ns[i].pi = o->sim_pi;
 			cfg.ns[i].md_flags =
 			    (uint8_t)((o->sim_extended ? UPCIE_SIM_MD_EXTENDED : 0) |
-				      (o->sim_pi_first ? UPCIE_SIM_MD_PI_FIRST : 0));
+				      (o->sim_pi_first ? UPCIE_SIM_MD_PI_FIRST : 0) |
+				      (o->sim_guard64 ? UPCIE_SIM_MD_GUARD64 : 0));
 		}
 		d->sim = upcie_sim_create(&cfg);
 		if (!d->sim)

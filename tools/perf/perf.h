@@ -80,6 +80,7 @@ struct perf_opts {
 	uint8_t sim_pi;	   /* sim only: PI type of the namespaces (--sim-pi) */
 	bool sim_extended; /* sim only: metadata in extended LBAs (--sim-extended) */
 	bool sim_pi_first; /* sim only: PI in the first metadata bytes (--sim-pi-first) */
+	bool sim_guard64;  /* sim only: the 64-bit guard PI format (--sim-guard64) */
 	bool md;	   /* --md: move each block's metadata (upcie_nvme_read/write_ext) */
 	uint8_t pi;	   /* --pi: PERF_PI_* */
 	double pcts[PERF_MAX_PCTS]; /* --percentiles, ascending */

@@ -66,17 +66,20 @@ long perf_check_blocks(const struct perf_thread *t, const void *buf, uint64_t sl
 	return -1;
 }
 
-/* The options of one I/O: type 1 wants the LBA's low 32 bits as the
- * first reference tag; the others take it as well. */
+/* The options of one I/O: type 1 wants the LBA's low 32 bits (48 with
+ * the 64-bit guard) as the first reference tag; the others take it as
+ * well. */
 static struct upcie_nvme_io_opts io_opts(const struct perf_thread *t, const struct perf_slot *s,
 					 uint64_t slba, uint32_t flags)
 {
-	return (struct upcie_nvme_io_opts){.opts_size = sizeof(struct upcie_nvme_io_opts),
-					   .flags = flags,
-					   .md = t->md_len ? s->md : NULL,
-					   .reftag = (uint32_t)slba,
-					   .apptag = PERF_APPTAG,
-					   .apptag_mask = 0xffff};
+	return (struct upcie_nvme_io_opts){
+	    .opts_size = sizeof(struct upcie_nvme_io_opts),
+	    .flags = flags,
+	    .md = t->md_len ? s->md : NULL,
+	    .reftag = (uint32_t)slba,
+	    .apptag = PERF_APPTAG,
+	    .apptag_mask = 0xffff,
+	    .reftag_hi = t->ns->guard_bits == 64 ? (uint32_t)(slba >> 32) & 0xffff : 0};
 }
 
 int perf_md_submit(struct perf_thread *t, struct perf_slot *s, uint64_t slba, upcie_nvme_cb cb)

@@ -91,7 +91,9 @@ static const char usage_text[] =
     "                     TYPE (1, 2, 3; needs --sim-ms 8 or more)\n"
     "  --sim-extended     sim only: metadata at the end of each block (extended\n"
     "                     LBAs), not in a separate buffer\n"
-    "  --sim-pi-first     sim only: PI in the first 8 metadata bytes, not the last\n"
+    "  --sim-pi-first     sim only: PI in the first metadata bytes, not the last\n"
+    "  --sim-guard64      sim only: PI in the 64-bit guard format (16 bytes, CRC-64,\n"
+    "                     48-bit reference tags; needs --sim-pi and --sim-ms 16+)\n"
     "  --md               move the namespace's metadata with each I/O (separate\n"
     "                     buffer or extended LBAs, as it is formatted); needs a\n"
     "                     namespace with metadata\n"
@@ -127,6 +129,7 @@ enum {
 	OPT_SIM_PI,
 	OPT_SIM_EXT,
 	OPT_SIM_PI_FIRST,
+	OPT_SIM_GUARD64,
 	OPT_MD,
 	OPT_PI,
 	OPT_PCTS,
@@ -171,6 +174,7 @@ static const struct option longopts[] = {
     {"sim-pi", required_argument, NULL, OPT_SIM_PI},
     {"sim-extended", no_argument, NULL, OPT_SIM_EXT},
     {"sim-pi-first", no_argument, NULL, OPT_SIM_PI_FIRST},
+    {"sim-guard64", no_argument, NULL, OPT_SIM_GUARD64},
     {"md", no_argument, NULL, OPT_MD},
     {"pi", required_argument, NULL, OPT_PI},
     {"percentiles", required_argument, NULL, OPT_PCTS},
@@ -573,6 +577,9 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 		case OPT_SIM_PI_FIRST:
 			o->sim_pi_first = true;
 			break;
+		case OPT_SIM_GUARD64:
+			o->sim_guard64 = true;
+			break;
 		case OPT_MD:
 			o->md = true;
 			break;
@@ -624,6 +631,10 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *o)
 			   o->sim_extended ? "--sim-extended" : "--sim-pi-first");
 	if (o->sim_pi_first && !o->sim_pi)
 		return bad("--sim-pi-first places the PI: it needs --sim-pi%s", "");
+	if (o->sim_guard64 && (!o->sim_pi || o->sim_ms < 16))
+		return bad("--sim-guard64 is a PI format of 16 bytes: it needs --sim-pi and "
+			   "--sim-ms 16 (or more)%s",
+			   "");
 	if (mix_set && o->rw != PERF_RANDRW)
 		return bad("--mix only applies to --rw randrw%s", "");
 	if (o->rw == PERF_READ || o->rw == PERF_RANDREAD)
