@@ -4,7 +4,8 @@
  * @brief PCI devices
  *
  * A device handle opened by name: a PCI address ("0000:01:00.0" or the
- * short "01:00.0") or "sim" for the in-process emulated controller. Each
+ * short "01:00.0") or "sim" for the in-process emulated controller ("sim1",
+ * "sim2", ...: other instances of it, names a process can tell apart). Each
  * handle runs on one backend:
  *
  * ~~~
@@ -159,7 +160,8 @@ struct upcie_pci_opts {
  * The backend is chosen from the driver the device is bound to (or
  * opts->backend); one owner per device (-EBUSY), bus mastering off (see
  * "Ownership and bus mastering" at the top of pci.h).
- * @param name a PCI address ("0000:01:00.0", "01:00.0") or "sim"
+ * @param name a PCI address ("0000:01:00.0", "01:00.0") or "sim" ("sim1", "sim2", ...
+ * for more models: each name is a device of its own)
  * @param opts options, or NULL for the defaults
  * @return the handle, or NULL and errno on failure; upcie_errmsg() says
  * why and what to do. EBUSY: another handle owns it (the message names the
@@ -176,7 +178,7 @@ void upcie_pci_close(struct upcie_pci_dev *dev);
  */
 struct upcie_dma_ctx *upcie_pci_dma_ctx(const struct upcie_pci_dev *dev);
 
-/** The device's name: its address as "dddd:bb:dd.f", or "sim". */
+/** The device's name: its address as "dddd:bb:dd.f", or "sim" ("sim1", ...). */
 const char *upcie_pci_name(const struct upcie_pci_dev *dev);
 /** The backend the handle runs on. */
 enum upcie_pci_backend upcie_pci_backend(const struct upcie_pci_dev *dev);

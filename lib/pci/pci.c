@@ -139,6 +139,26 @@ static const struct upcie_pci_backend_desc *const *const backend_table[] = {
 };
 #define NBACKENDS (sizeof(backend_table) / sizeof(backend_table[0]))
 
+/* 'name' names the in-process device 'device': the name itself, or the
+ * name and a decimal instance number ("sim2"), so that a process can tell
+ * several such devices apart (each opened with a model of its own). */
+static bool named_match(const char *device, const char *name)
+{
+	size_t n = device ? strlen(device) : 0;
+
+	if (!n || strncmp(device, name, n))
+		return false;
+	name += n;
+	if (!*name)
+		return true;
+	if (*name == '0' || strlen(name) > 4)
+		return false;
+	for (; *name; name++)
+		if (!isdigit((unsigned char)*name))
+			return false;
+	return true;
+}
+
 /* The backend with id 'id' (by its PCI driver or device name when 'drv' or
  * 'device' is given instead), or NULL. */
 static const struct upcie_pci_backend_desc *find_backend(int id, const char *drv,
@@ -150,7 +170,7 @@ static const struct upcie_pci_backend_desc *find_backend(int id, const char *drv
 		if (!b)
 			continue;
 		if (drv	     ? b->driver && !strcmp(b->driver, drv)
-		    : device ? b->device && !strcmp(b->device, device)
+		    : device ? named_match(b->device, device)
 			     : (int)b->id == id)
 			return b;
 	}
