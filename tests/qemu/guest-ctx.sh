@@ -42,7 +42,7 @@ run_suite() {
 	echo "---- $name: the dma_ctx suite ($_label)"
 	env UPCIE_TEST_DEVICES="$A $B" "$@" timeout 150 "$suite" >/tmp/ctx-suite.out 2>&1
 	_rc=$?
-	awk '/Test: / || /^ +[0-9]+\. / || /SKIP/ || $1 == "tests" || /open:|ctrl open:|heap:/' \
+	awk '/Test: / || /^ +[0-9]+\. / || /SKIP/ || $1 == "tests" || /open:|ctrl open:|heap:|space for/' \
 		/tmp/ctx-suite.out | sed 's/^ */    /'
 	# The mixed-backend test needs the sim beside the device: it skips here.
 	skips=$(grep SKIP /tmp/ctx-suite.out | grep -vc "the sim stands for the other backend")

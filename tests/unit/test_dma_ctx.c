@@ -172,6 +172,10 @@ static void test_two_ctrls_one_heap(void)
 	CU_ASSERT_EQUAL(ci.heaps, 1);
 	CU_ASSERT(ci.mapped >= (8u << 20));
 	CU_ASSERT_EQUAL(ci.backend, (int)upcie_pci_backend(a.pci));
+	if (ci.iommu)
+		printf("\n  %s: one %s space for %s and %s\n", upcie_pci_backend_name(ci.backend),
+		       ci.iommu, upcie_pci_name(a.pci), upcie_pci_name(b.pci));
+	CU_ASSERT(!ci.iommu || !strcmp(ci.iommu, upcie_pci_vfio_iommu_name(a.pci)));
 
 	len = xfer_len(&a, &b);
 	buf = upcie_dma_alloc_pages(heap, len);
