@@ -22,12 +22,19 @@
  * each join (the kernel refuses a join whose reserved regions collide
  * with what is mapped).
  *
+ * Devices of one IOMMU group (the functions of one slot, devices behind
+ * one PCI bridge): type1 opens a group once, so the context keeps each
+ * group's file while a device of it is open, and a later device of the
+ * group gets its device fd through that file (which is in the container
+ * already). Outside a context the second such device is refused (EBUSY).
+ *
  * A device fenced by the kernel's request (vfio_req.c) loses bus
  * mastering, and its close detaches it: neither touches the space.
  *
  * Everything here runs under the context's lock (ctx.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +44,55 @@
 #include "pci/ctx.h"
 #include "pci/vfio.h"
 
+#define MAX_GROUPS 64
+
+/* type1: an IOMMU group attached to the container, while devices of it are. */
+struct space_group {
+	int group;
+	int fd; /* a duplicate of the first device's group file */
+	unsigned devices;
+};
+
 struct upcie_vfio_space {
 	struct upcie_vfio v;	    /* the context's fds, windows and allocator */
 	struct upcie_pci_dev named; /* only its name (the context's), for messages */
 	unsigned attached;	    /* devices attached now */
+	struct space_group groups[MAX_GROUPS];
+	unsigned ngroups;
 };
+
+static struct space_group *group_of(struct upcie_vfio_space *s, int group)
+{
+	for (unsigned i = 0; s && i < s->ngroups; i++)
+		if (s->groups[i].group == group)
+			return &s->groups[i];
+	return NULL;
+}
+
+/* After a type1 open: count the device in its group (the first one of it
+ * keeps a duplicate of the group file). */
+static int group_hold(struct upcie_pci_dev *dev, struct upcie_vfio_space *s,
+		      const struct upcie_vfio *p)
+{
+	struct space_group *g = group_of(s, p->group);
+	int fd;
+
+	if (s->v.iommu != &upcie_vfio_type1_ops)
+		return 0;
+	if (g) {
+		g->devices++;
+		return 0;
+	}
+	if (s->ngroups == MAX_GROUPS)
+		return upcie_err(-ENOSPC, "%s: %s holds %u IOMMU groups already, its most",
+				 dev->name, s->named.name, MAX_GROUPS);
+	fd = fcntl(p->group_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return upcie_err(-errno, "%s: cannot duplicate the IOMMU group file: %s", dev->name,
+				 strerror(errno));
+	s->groups[s->ngroups++] = (struct space_group){p->group, fd, 1};
+	return 0;
+}
 
 static void space_windows(struct upcie_vfio_space *s, const struct upcie_vfio *p)
 {
@@ -86,6 +137,15 @@ int upcie_vfio_ctx_attach(struct upcie_pci_dev *dev, struct upcie_vfio *p,
 		p->iommufd = s->v.iommufd;
 		p->ioas_id = s->v.ioas_id;
 		p->iommu_set = s->v.iommu == &upcie_vfio_iommufd_ops || s->attached > 0;
+		/* Its group is in the container already: the device fd comes
+		 * through that group's file. */
+		if (group_of(s, p->group)) {
+			p->group_fd = fcntl(group_of(s, p->group)->fd, F_DUPFD_CLOEXEC, 0);
+			if (p->group_fd < 0)
+				return upcie_err(-errno,
+						 "%s: cannot duplicate IOMMU group %d's file: %s",
+						 dev->name, p->group, strerror(errno));
+		}
 	}
 	/* Joining: release leaves the context's fds alone from here on. The
 	 * first device opens them as its own and hands them over below. */
@@ -112,6 +172,9 @@ int upcie_vfio_ctx_attach(struct upcie_pci_dev *dev, struct upcie_vfio *p,
 		if (rc)
 			return rc;
 	}
+	rc = group_hold(dev, s, p);
+	if (rc)
+		return rc;
 	space_windows(s, p);
 	s->attached++;
 	p->space = s;
@@ -125,10 +188,19 @@ void upcie_vfio_ctx_detach(struct upcie_vfio *p)
 	/* The fds are the context's: the IOMMU half's close must not close
 	 * them (type1 closes the group, which detaches it; iommufd: the
 	 * device fd, closed before, detached the cdev). */
+	struct upcie_vfio_space *s = p->space;
+	struct space_group *g = s ? group_of(s, p->group) : NULL;
+
 	p->container_fd = -1;
 	p->iommufd = -1;
-	if (p->space)
-		p->space->attached--;
+	/* The group's last device: the group file goes (with the device's own,
+	 * closed next), which detaches the group from the container. */
+	if (g && !--g->devices) {
+		close(g->fd);
+		*g = s->groups[--s->ngroups];
+	}
+	if (s)
+		s->attached--;
 	p->space = NULL;
 }
 

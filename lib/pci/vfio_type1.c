@@ -223,12 +223,16 @@ static int type1_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 		if (rc)
 			return rc;
 	}
-	rc = open_group(dev, p);
-	if (rc)
-		return rc;
-	if (ioctl(p->group_fd, VFIO_GROUP_SET_CONTAINER, &p->container_fd))
-		return upcie_err(-errno, "%s: VFIO_GROUP_SET_CONTAINER: %s", dev->name,
-				 strerror(errno));
+	/* A group another device of the context opened is in the container
+	 * already: its file is given (vfio_ctx.c). */
+	if (p->group_fd < 0) {
+		rc = open_group(dev, p);
+		if (rc)
+			return rc;
+		if (ioctl(p->group_fd, VFIO_GROUP_SET_CONTAINER, &p->container_fd))
+			return upcie_err(-errno, "%s: VFIO_GROUP_SET_CONTAINER: %s", dev->name,
+					 strerror(errno));
+	}
 	/* A container with a group attached has its IOMMU: the group joins it. */
 	if (!p->iommu_set && ioctl(p->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
 		int err = errno;

@@ -63,6 +63,27 @@ else
 	run_suite uio
 fi
 
+# C and D share an IOMMU group (vfio; behind one PCI bridge): in one
+# context type1 opens the group once for both.
+C=${UPCIE_CTRL_C:-}
+D=${UPCIE_CTRL_D:-}
+gc=$(basename "$(readlink "/sys/bus/pci/devices/$C/iommu_group" 2>/dev/null)" 2>/dev/null)
+gd=$(basename "$(readlink "/sys/bus/pci/devices/$D/iommu_group" 2>/dev/null)" 2>/dev/null)
+if [ "$drv" = vfio-pci ] && [ -n "$C" ] && [ -n "$D" ] && [ -n "$gc" ] && [ "$gc" = "$gd" ]; then
+	before_c=$(upcie_driver "$C")
+	before_d=$(upcie_driver "$D")
+	if t_run "$name: bind C to $drv" upcie_bind "$C" "$drv" &&
+		t_run "$name: bind D to $drv" upcie_bind "$D" "$drv"; then
+		A=$C B=$D name="ctx/$UPCIE_CONFIG on C+D (IOMMU group $gc)"
+		run_suite "type1, one group" UPCIE_VFIO_IOMMU=type1 UPCIE_TEST_SAME_GROUP=1
+		A=$UPCIE_CTRL_A B=$UPCIE_CTRL_B name="ctx/$UPCIE_CONFIG on A+B"
+	fi
+	t_run "$name: bind C back to ${before_c:-nvme}" upcie_bind "$C" "${before_c:-nvme}"
+	t_run "$name: bind D back to ${before_d:-nvme}" upcie_bind "$D" "${before_d:-nvme}"
+elif [ "$drv" = vfio-pci ]; then
+	t_skip "$name: C and D (one IOMMU group) in one context" "C='$C' D='$D' groups '$gc' '$gd'"
+fi
+
 [ "$hp" -ge 32 ] || upcie_hugepages "$hp"
 [ "$before_a" = "$drv" ] || t_run "$name: bind A back to ${before_a:-nvme}" upcie_bind "$A" "${before_a:-nvme}"
 [ "$before_b" = "$drv" ] || t_run "$name: bind B back to ${before_b:-nvme}" upcie_bind "$B" "${before_b:-nvme}"

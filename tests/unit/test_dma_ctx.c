@@ -12,7 +12,9 @@
  *
  * Runs on two stepped sims; on real controllers when UPCIE_TEST_DEVICES
  * names two ("0000:00:04.0 0000:00:05.0": the guests do), through uio or
- * vfio (type1 or iommufd, UPCIE_VFIO_IOMMU).
+ * vfio (type1 or iommufd, UPCIE_VFIO_IOMMU). UPCIE_TEST_SAME_GROUP=1: the
+ * two share an IOMMU group (type1: one group file for both in a context;
+ * in two contexts the second is refused).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -270,6 +272,19 @@ static void test_heap_of_other_ctx_refused(void)
 	struct dev a, b, c;
 
 	CU_ASSERT_EQUAL_FATAL(dev_open(&a, 0, c1), 0);
+	if (getenv("UPCIE_TEST_SAME_GROUP")) {
+		/* Two devices of one IOMMU group (type1 attaches groups, not
+		 * devices): they cannot be in two contexts. */
+		struct upcie_pci_opts po = {.dma_ctx = c2};
+
+		CU_ASSERT_PTR_NULL(upcie_pci_open(names[1], &po));
+		CU_ASSERT_EQUAL(errno, EBUSY);
+		CU_ASSERT(msg_has("IOMMU group"));
+		dev_close(&a);
+		upcie_dma_ctx_destroy(c1);
+		upcie_dma_ctx_destroy(c2);
+		return;
+	}
 	CU_ASSERT_EQUAL_FATAL(dev_open(&b, 1, c2), 0);
 	h1 = upcie_dma_heap_create(a.pci, 2u << 20, flags); /* the context's */
 	h2 = upcie_dma_heap_create_ctx(c2, 2u << 20, flags);
