@@ -10,7 +10,9 @@
 # and on registered memory; a heap of another context is refused; the
 # heap is not destroyed under an open controller; closing A while a read
 # on B is in flight leaves B's buffer mapped (the read completes with its
-# data); A opened again later reaches the heap made before. Through
+# data); A opened again later reaches the heap made before. Then C and D
+# (one IOMMU group) in one context, and fio over A and the hot-pluggable
+# controller while the host removes the latter. Through
 #   uio      physical addresses (nothing shared but the rules)
 #   vfio     one type1 container holding both IOMMU groups
 #   iommufd  one IOAS both cdevs are attached to (when /dev/iommu exists),
@@ -82,6 +84,54 @@ if [ "$drv" = vfio-pci ] && [ -n "$C" ] && [ -n "$D" ] && [ -n "$gc" ] && [ "$gc
 	t_run "$name: bind D back to ${before_d:-nvme}" upcie_bind "$D" "${before_d:-nvme}"
 elif [ "$drv" = vfio-pci ]; then
 	t_skip "$name: C and D (one IOMMU group) in one context" "C='$C' D='$D' groups '$gc' '$gd'"
+fi
+
+# Hot-unplug of one controller of a context while another runs: fio (the
+# engine puts every controller of the process into one DMA context, one
+# heap) with a verified write job on A and a read job on the hot-pluggable
+# controller; the host removes the latter (device_del). Its job fails
+# (device gone) and lets go of it, the unplug completes, and A's job goes
+# on to its end with the same heap: verify clean, no error.
+hotplug=${UPCIE_TOPO_HOTPLUG%% *}
+hpb=$(upcie_bdf "$hotplug" 2>/dev/null)
+if [ ! -x /upcie/bin/fio ] || [ ! -f /upcie/fio/libupcie-fio.so ]; then
+	t_skip "$name: hot-unplug of one controller of a context" "fio or the engine was not staged"
+elif [ -z "$hotplug" ] || [ -z "$hpb" ]; then
+	t_skip "$name: hot-unplug of one controller of a context" "no hot-pluggable controller"
+elif t_run "$name: bind $hotplug to $drv" upcie_bind "$hpb" "$drv"; then
+	fa=$(echo "$A" | tr : .)
+	fe=$(echo "$hpb" | tr : .)
+	echo "---- $name: fio on A ($fa, verified writes) and $hotplug ($fe, reads); the host removes $hotplug"
+	/upcie/bin/fio --thread --ioengine=external:/upcie/fio/libupcie-fio.so --output-format=json \
+		--output=/tmp/ctx-fio.json --time_based --runtime=10 --bs=4k --iodepth=8 \
+		--name=a --filename="$fa" --rw=randwrite --size=4m --verify=crc32c --verify_backlog=32 \
+		--name=e --filename="$fe" --rw=randread --size=4m >/tmp/ctx-fio.out 2>&1 &
+	fio_pid=$!
+	sleep 3
+	upcie_host_request device_del "$hotplug"
+	gone=no
+	upcie_wait_gone "$hpb" 60 >/dev/null && gone=yes
+	wait "$fio_pid"
+	frc=$?
+	sed 's/^/    /' /tmp/ctx-fio.out | head -n 20
+	# Per job: its error and the writes/reads it did (the JSON's first
+	# "error" of each job; total_ios: reads first, then writes).
+	res=$(awk '
+		/"jobname" :/ { n++; k = 0; seen = 0 }
+		/"error" :/ && !seen { v = $3; sub(/,/, "", v); e[n] = v + 0; seen = 1 }
+		/"total_ios" :/ { v = $3; sub(/,/, "", v); k++
+			if (k == 1) r[n] = v + 0; else if (k == 2) w[n] = v + 0 }
+		END { printf "%d %d %d %d %d", n, e[1], w[1], e[2], r[2] }' /tmp/ctx-fio.json 2>/dev/null)
+	set -- $res
+	echo "    fio exit $frc; jobs ${1:-?}: a err=${2:-?} writes=${3:-?}, e err=${4:-?} reads=${5:-?}; $hotplug left the bus: $gone"
+	if [ "${1:-0}" = 2 ] && [ "${2:-1}" = 0 ] && [ "${3:-0}" -gt 0 ] && [ "${4:-0}" != 0 ] &&
+		[ "$gone" = yes ]; then
+		t_pass "$name: $hotplug unplugged mid-run: its job fails and lets go, A's job on the same heap ends clean (verified)"
+	else
+		t_fail "$name: $hotplug unplugged mid-run, A's job on the same heap ends clean" \
+			"jobs '$res', gone $gone, fio exit $frc"
+	fi
+	t_run "$name: the host adds $hotplug back" upcie_replug "$hotplug" 60
 fi
 
 [ "$hp" -ge 32 ] || upcie_hugepages "$hp"
