@@ -23,6 +23,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <upcie/engine.h>
+
 #include "fixture.h"
 
 #define NDEV 3
@@ -400,11 +402,75 @@ static void test_teardown_order(void)
 	upcie_dma_heap_destroy(heap);
 }
 
+/* upcie_nvme_ctrl_get() with a context: controllers of two devices share
+ * the context's one heap; a get of an open device with another context is
+ * refused; the heap goes with the last put. */
+static void test_shared_ctrls(void)
+{
+	struct upcie_dma_ctx *ctx = upcie_dma_ctx_create(0), *other = upcie_dma_ctx_create(0);
+	struct upcie_nvme_get_opts go = {.size = sizeof(go), .dma_ctx = ctx};
+	struct upcie_nvme_ctrl *c1, *c2;
+	struct upcie_dma_ctx_info ci;
+	struct dev a = {0}, b = {0};
+	uint8_t *buf, *out;
+	size_t len;
+
+	if (!on_sim()) {
+		upcie_cu_skip("runs on the sim's named models (sim1, sim2)");
+		upcie_dma_ctx_destroy(ctx);
+		upcie_dma_ctx_destroy(other);
+		return;
+	}
+	c1 = upcie_nvme_ctrl_get("sim1", &go);
+	c2 = upcie_nvme_ctrl_get("sim2", &go);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c2);
+	CU_ASSERT_PTR_EQUAL(upcie_nvme_ctrl_heap(c1), upcie_nvme_ctrl_heap(c2));
+	CU_ASSERT_PTR_EQUAL(upcie_dma_heap_ctx(upcie_nvme_ctrl_heap(c1)), ctx);
+	CU_ASSERT_STRING_EQUAL(upcie_pci_name(upcie_nvme_ctrl_dev(c2)), "sim2");
+	go.dma_ctx = other;
+	CU_ASSERT_PTR_NULL(upcie_nvme_ctrl_get("sim1", &go));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	CU_ASSERT(msg_has("get every controller of a job with the same context"));
+
+	a.ctrl = c1;
+	b.ctrl = c2;
+	a.qp = upcie_nvme_qpair_create(c1, NULL);
+	b.qp = upcie_nvme_qpair_create(c2, NULL);
+	a.ns = upcie_nvme_ns_first(c1);
+	b.ns = upcie_nvme_ns_first(c2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a.qp);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b.qp);
+	len = xfer_len(&a, &b);
+	buf = upcie_dma_alloc_pages(upcie_nvme_ctrl_heap(c1), len);
+	out = upcie_dma_alloc_pages(upcie_nvme_ctrl_heap(c2), len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	fill(buf, len, 7);
+	roundtrip(&a, buf, out, len);
+	roundtrip(&b, out, buf, len);
+	upcie_dma_free(upcie_nvme_ctrl_heap(c1), buf);
+	upcie_dma_free(upcie_nvme_ctrl_heap(c1), out);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(a.qp), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_qpair_destroy(b.qp), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_ctrl_put(c1), 0);
+	upcie_dma_ctx_info(ctx, &ci);
+	CU_ASSERT_EQUAL(ci.devices, 1);
+	CU_ASSERT_EQUAL(ci.heaps, 1);
+	CU_ASSERT_EQUAL(upcie_nvme_ctrl_put(c2), 0);
+	upcie_dma_ctx_info(ctx, &ci);
+	CU_ASSERT_EQUAL(ci.devices, 0);
+	CU_ASSERT_EQUAL(ci.heaps, 0);
+	upcie_dma_ctx_destroy(ctx);
+	upcie_dma_ctx_destroy(other);
+}
+
 static CU_TestInfo tests[] = {
     {"two controllers, one heap", test_two_ctrls_one_heap},
     {"mixed backends refused", test_mixed_backends_refused},
     {"heap of another context refused", test_heap_of_other_ctx_refused},
     {"teardown order", test_teardown_order},
+    {"shared controllers in a context", test_shared_ctrls},
     CU_TEST_INFO_NULL,
 };
 
