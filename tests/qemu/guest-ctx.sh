@@ -110,23 +110,27 @@ elif t_run "$name: bind $hotplug to $drv" upcie_bind "$hpb" "$drv"; then
 	fio_pid=$!
 	# Remove it only once fio has it open (its group or uio file among
 	# fio's fds), and I/O runs: not before the job started.
+	# (type1: the group file; iommufd: the device cdev; uio: /dev/uioN)
 	if [ -e "/sys/bus/pci/devices/$hpb/iommu_group" ]; then
 		efile=/dev/vfio/$(basename "$(readlink "/sys/bus/pci/devices/$hpb/iommu_group")")
+		ecdev=/dev/vfio/devices/$(ls "/sys/bus/pci/devices/$hpb/vfio-dev" 2>/dev/null | head -n 1)
 	else
 		efile=/dev/$(ls "/sys/bus/pci/devices/$hpb/uio" 2>/dev/null | head -n 1)
+		ecdev=$efile
 	fi
 	opened=no
 	i=0
 	while [ $i -lt 120 ] && kill -0 "$fio_pid" 2>/dev/null; do
 		for f in /proc/"$fio_pid"/fd/*; do
-			[ "$(readlink "$f" 2>/dev/null)" = "$efile" ] && opened=yes
+			l=$(readlink "$f" 2>/dev/null)
+			[ "$l" = "$efile" ] || [ "$l" = "$ecdev" ] && opened=yes
 		done
 		[ "$opened" = yes ] && break
 		sleep 0.5
 		i=$((i + 1))
 	done
 	sleep 2
-	echo "    fio has $efile open: $opened; the host removes $hotplug"
+	echo "    fio has $efile or $ecdev open: $opened; the host removes $hotplug"
 	upcie_host_request device_del "$hotplug"
 	gone=no
 	upcie_wait_gone "$hpb" 60 >/dev/null && gone=yes
