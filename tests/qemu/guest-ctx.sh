@@ -92,7 +92,9 @@ fi
 # heap) with a verified write job on A and a read job on the hot-pluggable
 # controller; the host removes the latter (device_del). Its job fails
 # (device gone) and lets go of it, the unplug completes, and A's job goes
-# on to its end with the same heap: verify clean, no error.
+# on to its end with the same heap: verify clean, no error. (30 s: the
+# removal takes pciehp's 5 s and more on a loaded host; a shorter run may
+# end before it.)
 hotplug=${UPCIE_TOPO_HOTPLUG%% *}
 hpb=$(upcie_bdf "$hotplug" 2>/dev/null)
 if [ ! -x /upcie/bin/fio ] || [ ! -f /upcie/fio/libupcie-fio.so ]; then
@@ -110,7 +112,7 @@ elif t_run "$name: bind $hotplug to $drv" upcie_bind "$hpb" "$drv"; then
 	fe=$(echo "$hpb" | tr : .)
 	echo "---- $name: fio on A ($fa, verified writes) and $hotplug ($fe, reads); the host removes $hotplug"
 	/upcie/bin/fio --thread --ioengine=external:/upcie/fio/libupcie-fio.so --output-format=json \
-		--output=/tmp/ctx-fio.json --time_based --runtime=10 --bs=4k --iodepth=8 \
+		--output=/tmp/ctx-fio.json --time_based --runtime=30 --bs=4k --iodepth=8 \
 		--name=a --filename="$fa" --rw=randwrite --size=4m --verify=crc32c --verify_backlog=32 \
 		--name=e --filename="$fe" --rw=randread --size=4m >/tmp/ctx-fio.out 2>&1 &
 	fio_pid=$!
