@@ -38,7 +38,8 @@
  * only (vfio, sim) and polls on INTx (uio) or without interrupts or
  * vectors, saying so; irq takes INTx too, and fails without interrupts.
  *
- * Options (after --ioengine): nsid (default: the first active namespace),
+ * Options (after --ioengine): shared_dma=0/1 (one DMA context and heap for
+ * every controller, default 1: see below), nsid (default: the first active namespace),
  * dbbuf=0/1 (shadow doorbells, default 1), poll_batch (most completions
  * reaped per poll call, default 0: all there are), sim_stepped=0/1
  * (filename=sim only: the model has no thread of its own; the I/O threads
@@ -58,10 +59,18 @@
  * sim_extended, sim_pi_first (with sim_stepped=1) format the model's
  * namespaces so that all of it runs without hardware.
  *
- * Limits: fio must run jobs as threads (--thread); all files of one job
- * must be on one controller (its buffers come from that controller's heap);
- * a job may use at most as many queue pairs as the controller granted, all
- * jobs together as well.
+ * Several controllers: with shared_dma=1 (the default) every controller
+ * of the process is opened into one DMA context (dma.h) and all share its
+ * one heap, so a job's files may be on different controllers
+ * (--filename=0000.01.00.0:0000.02.00.0, or sim1:sim2 on the emulated
+ * controller), and several jobs on several controllers run in one
+ * process. One context holds one backend: controllers bound to uio and
+ * to vfio cannot run in one process that way (shared_dma=0 gives each a
+ * heap of its own; then a job's files must be on one controller).
+ *
+ * Limits: fio must run jobs as threads (--thread); a job may use at most
+ * as many queue pairs as the controller granted, all jobs together as
+ * well.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -100,12 +109,24 @@ struct ufio_options {
 	unsigned int sim_extended;
 	unsigned int sim_pi_first;
 	unsigned int wait_stats;
+	unsigned int shared_dma;
 };
 
 /* How completions are waited for (the completion= option). */
 enum { UFIO_AUTO, UFIO_POLL, UFIO_IRQ, UFIO_HYBRID };
 
 static struct fio_option options[] = {
+    {
+	.name = "shared_dma",
+	.lname = "one DMA context for all controllers",
+	.type = FIO_OPT_BOOL,
+	.off1 = offsetof(struct ufio_options, shared_dma),
+	.def = "1",
+	.help = "open every controller of the process into one DMA context with one heap, so "
+		"that a job's files may be on several controllers (0: a heap per controller)",
+	.category = FIO_OPT_C_ENGINE,
+	.group = FIO_OPT_G_INVALID,
+    },
     {
 	.name = "nsid",
 	.lname = "NVMe namespace id",
@@ -304,6 +325,41 @@ static struct fio_option options[] = {
  * whose controller runs on it, destroyed after the last of them dropped
  * its controller (the controller's close still talks to the model).
  */
+/*
+ * The process's DMA context (shared_dma=1): every controller the engine
+ * opens joins it, and all of them share its one heap, so a job's buffers
+ * serve every file it has, on whichever controller. Counted by the files
+ * that use it; the last one lets it go (the library keeps it while a
+ * device or the heap is still in it).
+ */
+static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct upcie_dma_ctx *engine_ctx;
+static unsigned engine_ctx_users;
+
+static struct upcie_dma_ctx *engine_ctx_get(void)
+{
+	struct upcie_dma_ctx *ctx;
+
+	pthread_mutex_lock(&ctx_lock);
+	if (!engine_ctx)
+		engine_ctx = upcie_dma_ctx_create(0);
+	if (engine_ctx)
+		engine_ctx_users++;
+	ctx = engine_ctx;
+	pthread_mutex_unlock(&ctx_lock);
+	return ctx;
+}
+
+static void engine_ctx_put(void)
+{
+	pthread_mutex_lock(&ctx_lock);
+	if (!--engine_ctx_users) {
+		upcie_dma_ctx_destroy(engine_ctx);
+		engine_ctx = NULL;
+	}
+	pthread_mutex_unlock(&ctx_lock);
+}
+
 static pthread_mutex_t stepped_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct upcie_sim *stepped_sim;
 static unsigned stepped_refs;
@@ -376,6 +432,7 @@ struct ufile {
 	const struct upcie_nvme_ns *ns;
 	struct upcie_nvme_qpair *qp;
 	struct upcie_sim *sim; /* the stepped model its controller runs on, or NULL */
+	bool in_ctx;	       /* holds a use of the process's DMA context */
 	struct ufile *next;
 	/* Metadata and PI (queue_md): the option flags of writes and reads,
 	 * bytes per block in fio's offsets (data, and metadata when extended),
@@ -453,7 +510,8 @@ static struct uthread *uthread_of(struct thread_data *td)
 /*
  * fio splits filenames on ':'; accept 'dddd.bb.dd.f' and 'bb.dd.f' (the
  * first dots stand for colons), an address whose colons were escaped (fio
- * hands it over unescaped), and 'sim'.
+ * hands it over unescaped), and 'sim' ('sim1', 'sim2', ...: more emulated
+ * controllers, each with a model of its own).
  */
 static int parse_name(const char *name, char *out, size_t len)
 {
@@ -461,8 +519,9 @@ static int parse_name(const char *name, char *out, size_t len)
 	char buf[64];
 	size_t dots = 0;
 
-	if (!strcmp(name, "sim")) {
-		snprintf(out, len, "sim");
+	if (!strncmp(name, "sim", 3) && strlen(name) <= 7 &&
+	    strspn(name + 3, "0123456789") == strlen(name + 3)) {
+		snprintf(out, len, "%s", name);
 		return 0;
 	}
 	if (strlen(name) >= sizeof(buf))
@@ -611,12 +670,29 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 		po.sim = sim;
 		go.pci = &po;
 	}
+	if (o->shared_dma) {
+		go.dma_ctx = engine_ctx_get();
+		if (!go.dma_ctx) {
+			log_err("upcie-fio: no DMA context: %s\n", upcie_errmsg());
+			if (sim)
+				stepped_put();
+			free(uf);
+			return ENOMEM;
+		}
+		uf->in_ctx = true;
+	}
 	uf->ctrl = upcie_nvme_ctrl_get(uf->dev, &go);
 	if (!uf->ctrl) {
 		int err = errno;
 		log_dev_err(uf->dev, upcie_errmsg());
+		if (o->shared_dma && strstr(upcie_errmsg(), "DMA context"))
+			log_err("upcie-fio: %s: shared_dma=0 gives each controller a heap of its "
+				"own (then one job's files must be on one controller)\n",
+				uf->dev);
 		if (sim)
 			stepped_put();
+		if (uf->in_ctx)
+			engine_ctx_put();
 		free(uf);
 		return err ? err : EIO;
 	}
@@ -818,9 +894,13 @@ static int ufio_open_file(struct thread_data *td, struct fio_file *f)
 	uf = f->engine_data;
 	if (uf->qp)
 		return 0;
-	if (mem_ctrl(td) != uf->ctrl) {
-		log_err("upcie-fio: %s and %s are different controllers: one job's files must "
-			"share one (its buffers come from that controller's DMA heap)\n",
+	/* One heap for the job's buffers: the controllers of its files must
+	 * share it (shared_dma=1: one DMA context for all of them). */
+	if (!mem_ctrl(td) || upcie_nvme_ctrl_heap(mem_ctrl(td)) != upcie_nvme_ctrl_heap(uf->ctrl)) {
+		log_err("upcie-fio: %s and %s are different controllers with heaps of their "
+			"own: with shared_dma=0 one job's files must share one controller (its "
+			"buffers come from that controller's DMA heap); leave shared_dma=1 to "
+			"spread a job over several\n",
 			td->files[0]->file_name, f->file_name);
 		td_verror(td, EINVAL, "upcie-fio open");
 		return 1;
@@ -1363,7 +1443,7 @@ static void ufio_cleanup(struct thread_data *td)
 	struct uthread *ut = td->io_ops_data;
 	const struct ufio_options *o = td->eo;
 
-	unsigned stepped = 0;
+	unsigned stepped = 0, ctx_uses = 0;
 
 	if (!ut)
 		return;
@@ -1391,9 +1471,12 @@ static void ufio_cleanup(struct thread_data *td)
 				upcie_errmsg());
 		upcie_nvme_ctrl_put(uf->ctrl);
 		stepped += uf->sim != NULL;
+		ctx_uses += uf->in_ctx;
 		free(uf);
 	}
 	upcie_nvme_ctrl_put(ut->mem_ctrl);
+	while (ctx_uses--)
+		engine_ctx_put();
 	/* After every reference this thread held on a controller that runs on
 	 * the model. */
 	while (stepped--)

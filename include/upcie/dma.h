@@ -31,6 +31,44 @@
  *   upcie_dma_heap_info()    size, use, page size, hugepages or not
  *   upcie_dma_register()     make the caller's own memory usable for I/O
  *   upcie_dma_unregister()   give it back (refused while commands use it)
+ *   upcie_dma_ctx_create/_destroy  one DMA space for several devices
+ *   upcie_dma_heap_create_ctx()    a heap that serves every device of a context
+ *   upcie_dma_heap_ctx()     the context of a heap
+ *   upcie_dma_ctx_info()     backend, devices, heaps of a context
+ * ~~~
+ *
+ * DMA contexts: by default each device has a DMA space of its own (its
+ * vfio container or IOAS), and a heap serves the one device it was
+ * created for. Devices opened into one context (upcie_pci_opts.dma_ctx)
+ * share one space instead, so one heap, and the memory registered on it,
+ * serves all of them: a buffer written through one controller can be read
+ * through another, and a job can spread over several controllers with one
+ * pool of buffers. What is shared:
+ * ~~~
+ *   vfio type1  one container: every device's IOMMU group is attached to it
+ *   iommufd     one IOAS, which every device's cdev is attached to
+ *   uio         nothing to share: bus addresses are physical anyway
+ *   sim         every model in the context may reach the context's memory
+ * ~~~
+ * Open every controller with the same heap (upcie_nvme_ctrl_open() refuses
+ * a heap of another context). Rules:
+ * ~~~
+ *   - One backend per context: the first device sets it; a device of
+ *     another backend (uio beside vfio, type1 beside iommufd) is refused
+ *     with EINVAL, saying why.
+ *   - Lifetime: a context lives while its creator, a device or a heap
+ *     holds it; upcie_dma_ctx_destroy() drops the creator's hold.
+ *   - Closing a device (or a device going away, fenced by the kernel's
+ *     request) detaches only that device: the heaps stay mapped for the
+ *     others. (type1: when the last device of a context closes, the kernel
+ *     drops the container's mappings; the next device opened into it maps
+ *     the context's heaps again, at the same bus addresses.)
+ *   - upcie_dma_heap_destroy() of a context heap is refused (EBUSY, said
+ *     in the log and upcie_errmsg()) while a controller opened on it is
+ *     open: close the controllers first.
+ *   - A heap needs a device in its context when it is created (it maps
+ *     through it); devices of one IOMMU group cannot be in different
+ *     contexts (the kernel attaches groups, not devices).
  * ~~~
  *
  * Growth: a heap created with UPCIE_DMA_GROW adds a segment when an
@@ -67,8 +105,8 @@
  *
  * Caveats: with uio, bus addresses are physical and need CAP_SYS_ADMIN to
  * read from /proc/self/pagemap; a heap is tied to the device it was created
- * for. Allocation and free take a lock (they are not meant for the I/O
- * path); translation takes none.
+ * for, or to that device's DMA context. Allocation and free take a lock (they are not meant for the
+ * I/O path); translation takes none.
  */
 #ifndef UPCIE_DMA_H
 #define UPCIE_DMA_H
@@ -83,6 +121,7 @@ extern "C" {
 
 struct upcie_pci_dev;
 struct upcie_dma_heap;
+struct upcie_dma_ctx;
 
 /**
  * @name Creation flags
@@ -113,7 +152,9 @@ struct upcie_dma_heap_info {
 /**
  * Create a DMA heap for dev.
  *
- * size (of the first segment) is rounded up to the page size.
+ * size (of the first segment) is rounded up to the page size. When dev was
+ * opened into a DMA context, the heap is the context's: as
+ * upcie_dma_heap_create_ctx() on it.
  * @param dev the device whose DMA the heap serves (the heap is tied to it)
  * @param size bytes of the first segment
  * @param flags UPCIE_DMA_HUGEPAGES_ONLY, UPCIE_DMA_NO_HUGEPAGES, UPCIE_DMA_GROW
@@ -121,7 +162,13 @@ struct upcie_dma_heap_info {
  */
 struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t size,
 					     unsigned flags);
-/** Unmap the heap for the device and free its memory; NULL is ignored. */
+/**
+ * Unmap the heap for the device and free its memory; NULL is ignored.
+ *
+ * A heap of a DMA context that a controller was opened on and not closed
+ * yet is not destroyed: the call says so (upcie_errmsg(), EBUSY in errno,
+ * and the log) and leaves it as it is. Close the controllers first.
+ */
 void upcie_dma_heap_destroy(struct upcie_dma_heap *heap);
 
 /**
@@ -190,6 +237,56 @@ int upcie_dma_unregister(struct upcie_dma_heap *heap, void *va, size_t len);
  * first.
  */
 void upcie_dma_heap_info(const struct upcie_dma_heap *heap, struct upcie_dma_heap_info *info);
+
+/* ---- DMA contexts: one DMA space for several devices ---- */
+
+/** What upcie_dma_ctx_info() reports about a context. */
+struct upcie_dma_ctx_info {
+	int backend;	      /**< enum upcie_pci_backend (pci.h) of its devices; 0 (AUTO)
+				 before the first device */
+	const char *iommu;    /**< vfio: "type1" or "iommufd"; NULL otherwise */
+	unsigned devices;     /**< devices open in it */
+	unsigned heaps;	      /**< heaps and heap segments on it */
+	size_t mapped;	      /**< bytes mapped for its devices */
+	uint64_t reserved[4]; /**< zeroed: room for fields of later releases */
+};
+
+/**
+ * Create a DMA context: one DMA space for several devices.
+ *
+ * Open devices into it with upcie_pci_opts.dma_ctx; heaps created on it
+ * (upcie_dma_heap_create_ctx(), or upcie_dma_heap_create() with one of its
+ * devices) serve every device in it. See "DMA contexts" at the top of dma.h.
+ * @param flags 0 (room for options of later releases)
+ * @return the context, or NULL and errno (EINVAL: unknown flags; ENOMEM).
+ */
+struct upcie_dma_ctx *upcie_dma_ctx_create(unsigned flags);
+/**
+ * Drop the creator's hold on a context; NULL is ignored.
+ *
+ * The context is freed when the last of its devices is closed and the last
+ * of its heaps destroyed; until then they keep working. Call it once, and
+ * do not open devices into the context afterwards.
+ */
+void upcie_dma_ctx_destroy(struct upcie_dma_ctx *ctx);
+/**
+ * Create a DMA heap that serves every device of a context.
+ *
+ * As upcie_dma_heap_create(), but the memory is mapped into the context's
+ * DMA space: any device in the context, now or opened later, reaches it at
+ * the same bus addresses.
+ * @param ctx the context; at least one device must be open in it (the
+ * heap maps through it), else ENODEV
+ * @param size bytes of the first segment
+ * @param flags UPCIE_DMA_HUGEPAGES_ONLY, UPCIE_DMA_NO_HUGEPAGES, UPCIE_DMA_GROW
+ * @return the heap, or NULL and errno on failure.
+ */
+struct upcie_dma_heap *upcie_dma_heap_create_ctx(struct upcie_dma_ctx *ctx, size_t size,
+						 unsigned flags);
+/** The DMA context of a heap, or NULL when it serves one device only. */
+struct upcie_dma_ctx *upcie_dma_heap_ctx(const struct upcie_dma_heap *heap);
+/** Backend, devices, heaps and mapped bytes of a context, into info. */
+void upcie_dma_ctx_info(const struct upcie_dma_ctx *ctx, struct upcie_dma_ctx_info *info);
 
 #ifdef __cplusplus
 }

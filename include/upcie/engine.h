@@ -18,6 +18,9 @@
  *   upcie_nvme_ctrl_put()    drop a reference; the last one closes
  *                            controller, heap and device
  * ~~~
+ * With upcie_nvme_get_opts.dma_ctx, controllers of several devices share
+ * one DMA context and one heap: a job's buffers serve every controller it
+ * uses (a fio job over several devices, a mirror).
  * Each thread then creates its own queue pair on the shared controller:
  * upcie_nvme_qpair_create() and _destroy() serialize what they share with
  * other threads (queue ids, the admin queue, the controller's list of
@@ -74,7 +77,14 @@ struct upcie_nvme_get_opts {
 	size_t heap_size;		  /**< first heap segment; 0: 16 MiB (the heap grows) */
 	unsigned heap_flags;		  /**< UPCIE_DMA_* from dma.h; UPCIE_DMA_GROW is added */
 	struct upcie_nvme_ctrl_opts ctrl; /**< the controller's options */
-	uint8_t reserved[32];		  /**< zero */
+	/** Open the device into this DMA context (dma.h): every controller got
+	 * with the same context shares one heap, the context's (made by the
+	 * first get with heap_size and heap_flags, destroyed by the last put),
+	 * so a buffer from upcie_nvme_ctrl_heap() of one serves them all.
+	 * NULL: a device and heap of its own. The caller keeps the context
+	 * until the last put. */
+	struct upcie_dma_ctx *dma_ctx;
+	uint8_t reserved[24]; /**< zero */
 };
 
 /**

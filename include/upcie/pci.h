@@ -4,7 +4,8 @@
  * @brief PCI devices
  *
  * A device handle opened by name: a PCI address ("0000:01:00.0" or the
- * short "01:00.0") or "sim" for the in-process emulated controller. Each
+ * short "01:00.0") or "sim" for the in-process emulated controller ("sim1",
+ * "sim2", ...: other instances of it, names a process can tell apart). Each
  * handle runs on one backend:
  *
  * ~~~
@@ -26,6 +27,7 @@
  *   upcie_pci_open()          open by name, backend chosen from the bound driver;
  *                             one owner per device (-EBUSY), bus mastering off
  *   upcie_pci_close()         unmap BARs, bus mastering off, release
+ *   upcie_pci_dma_ctx()       the DMA context the device was opened into
  *   upcie_pci_bar_map()       map a memory BAR (once; later calls return it)
  *   upcie_pci_cfg_read/_write config space access
  *   upcie_pci_bus_master()    set or clear Bus Master Enable
@@ -73,6 +75,7 @@ extern "C" {
 
 struct upcie_sim;
 struct upcie_pci_dev;
+struct upcie_dma_ctx;
 
 /** A PCI address: domain, bus, device, function. */
 struct upcie_pci_addr {
@@ -144,7 +147,11 @@ struct upcie_pci_opts {
 	const char *sysfs_root;		      /**< NULL: "/sys" (tests pass a fake tree) */
 	enum upcie_pci_vfio_iommu vfio_iommu; /**< vfio: AUTO, or force one */
 	uint32_t reserved32;		      /**< zero */
-	uint64_t reserved[5];		      /**< zero: room for options of later releases */
+	/** Open the device into this DMA context (dma.h, upcie_dma_ctx_create()):
+	 * it shares one IOVA space, and so every heap of the context, with the
+	 * other devices in it. NULL: the device has a DMA space of its own. */
+	struct upcie_dma_ctx *dma_ctx;
+	uint64_t reserved[4]; /**< zero: room for options of later releases */
 };
 
 /**
@@ -153,7 +160,8 @@ struct upcie_pci_opts {
  * The backend is chosen from the driver the device is bound to (or
  * opts->backend); one owner per device (-EBUSY), bus mastering off (see
  * "Ownership and bus mastering" at the top of pci.h).
- * @param name a PCI address ("0000:01:00.0", "01:00.0") or "sim"
+ * @param name a PCI address ("0000:01:00.0", "01:00.0") or "sim" ("sim1", "sim2", ...
+ * for more models: each name is a device of its own)
  * @param opts options, or NULL for the defaults
  * @return the handle, or NULL and errno on failure; upcie_errmsg() says
  * why and what to do. EBUSY: another handle owns it (the message names the
@@ -162,8 +170,15 @@ struct upcie_pci_opts {
 struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_opts *opts);
 /** Unmap the BARs, leave bus mastering off, release the device; NULL is ignored. */
 void upcie_pci_close(struct upcie_pci_dev *dev);
+/**
+ * The DMA context a device was opened into.
+ *
+ * @return opts->dma_ctx of upcie_pci_open(), or NULL when the device has a
+ * DMA space of its own.
+ */
+struct upcie_dma_ctx *upcie_pci_dma_ctx(const struct upcie_pci_dev *dev);
 
-/** The device's name: its address as "dddd:bb:dd.f", or "sim". */
+/** The device's name: its address as "dddd:bb:dd.f", or "sim" ("sim1", ...). */
 const char *upcie_pci_name(const struct upcie_pci_dev *dev);
 /** The backend the handle runs on. */
 enum upcie_pci_backend upcie_pci_backend(const struct upcie_pci_dev *dev);

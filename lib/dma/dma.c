@@ -20,6 +20,7 @@
 #include "dma/hugetlb.h"
 #include "core/log.h"
 #include "core/page.h"
+#include "pci/ctx.h"
 
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 0x0004U
@@ -135,11 +136,72 @@ static void blocks_remove(struct upcie_dma_heap *h, size_t idx)
 	h->nblocks--;
 }
 
+int upcie_dma_heap_map(const struct upcie_dma_heap *h, void *va, size_t len, size_t page_size,
+		       uint64_t *bus)
+{
+	if (h->ctx)
+		return upcie_dma_ctx_map(h->ctx, va, len, page_size, bus);
+	return upcie_pci_dma_map(h->dev, va, len, page_size, bus);
+}
+
+int upcie_dma_heap_unmap(const struct upcie_dma_heap *h, void *va, size_t len, size_t page_size,
+			 const uint64_t *bus)
+{
+	if (h->ctx)
+		return upcie_dma_ctx_unmap(h->ctx, va, len, page_size, bus);
+	return upcie_pci_dma_unmap(h->dev, va, len, page_size, bus);
+}
+
+unsigned upcie_dma_heap_caps(const struct upcie_dma_heap *h)
+{
+	return h->ctx ? upcie_dma_ctx_caps(h->ctx) : upcie_pci_dma_caps(h->dev);
+}
+
+const char *upcie_dma_heap_name(const struct upcie_dma_heap *h)
+{
+	return h->ctx ? upcie_dma_ctx_name(h->ctx) : upcie_pci_name(h->dev);
+}
+
+const char *upcie_dma_heap_backend_name(const struct upcie_dma_heap *h)
+{
+	return upcie_pci_backend_name(h->ctx ? upcie_dma_ctx_backend(h->ctx)
+					     : upcie_pci_backend(h->dev));
+}
+
+struct upcie_dma_ctx *upcie_dma_heap_ctx(const struct upcie_dma_heap *h)
+{
+	return h ? h->ctx : NULL;
+}
+
+int upcie_dma_heap_ctrl_get(struct upcie_dma_heap *h, struct upcie_pci_dev *dev)
+{
+	struct upcie_dma_ctx *dc = upcie_pci_dma_ctx(dev);
+
+	if (h->ctx != dc)
+		return upcie_err(-EINVAL,
+				 "%s: the DMA heap is %s's, and the device is %s%s: a heap serves "
+				 "the devices of its DMA context only; open the device with "
+				 "upcie_pci_opts.dma_ctx set to the heap's context "
+				 "(upcie_dma_heap_ctx()), or give it a heap of its own",
+				 upcie_pci_name(dev), upcie_dma_heap_name(h),
+				 dc ? "in " : "in no DMA context",
+				 dc ? upcie_dma_ctx_name(dc) : "");
+	__atomic_add_fetch(&h->ctrls, 1, __ATOMIC_ACQ_REL);
+	return 0;
+}
+
+void upcie_dma_heap_ctrl_put(struct upcie_dma_heap *h)
+{
+	__atomic_sub_fetch(&h->ctrls, 1, __ATOMIC_ACQ_REL);
+}
+
 /* Undo a heap's memory and bookkeeping; mapped: the device mapping exists. */
 static void heap_release(struct upcie_dma_heap *h, bool mapped)
 {
 	if (mapped)
-		upcie_pci_dma_unmap(h->dev, h->va, h->len, h->page_size, h->bus);
+		upcie_dma_heap_unmap(h, h->va, h->len, h->page_size, h->bus);
+	if (h->ctx)
+		upcie_dma_ctx_heap_put(h->ctx);
 	munmap(h->va, h->len);
 	free(h->bus);
 	free(h->blocks);
@@ -149,32 +211,58 @@ static void heap_release(struct upcie_dma_heap *h, bool mapped)
 	free(h);
 }
 
-struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t size, unsigned flags)
+/* A heap that got no memory yet: give back what heap_create took. */
+static void heap_abort(struct upcie_dma_heap *h)
 {
-	unsigned caps = upcie_pci_dma_caps(dev);
+	if (h->ctx)
+		upcie_dma_ctx_heap_put(h->ctx);
+	pthread_mutex_destroy(&h->lock);
+	pthread_mutex_destroy(&h->grow_lock);
+	pthread_mutex_destroy(&h->reg_lock);
+	free(h);
+}
+
+/* A heap mapped for dev alone, or (ctx set, dev NULL) in a DMA context. */
+static struct upcie_dma_heap *heap_create(struct upcie_pci_dev *dev, struct upcie_dma_ctx *ctx,
+					  size_t size, unsigned flags)
+{
 	struct upcie_dma_heap *h;
+	unsigned caps;
 	long hpsz;
 	int rc;
 
-	if (!dev)
-		return upcie_err_null(-EINVAL, "upcie_dma_heap_create: no device");
 	if (!size)
 		return upcie_err_null(-EINVAL, "DMA heap size is 0; give the bytes you need");
-	if ((flags & UPCIE_DMA_NO_HUGEPAGES) && (caps & UPCIE_PCI_DMA_NEEDS_HUGEPAGES))
-		return upcie_err_null(-EINVAL,
-				      "%s: the %s backend needs hugepages (physical contiguity); "
-				      "reserve some with 'hugepages setup --count N'",
-				      upcie_pci_name(dev),
-				      upcie_pci_backend_name(upcie_pci_backend(dev)));
-
+	if (ctx) {
+		/* The context must have a device to map through (its caps too). */
+		rc = upcie_dma_ctx_heap_get(ctx);
+		if (rc) {
+			errno = -rc;
+			return NULL;
+		}
+	}
 	h = calloc(1, sizeof(*h));
-	if (!h)
+	if (!h) {
+		if (ctx)
+			upcie_dma_ctx_heap_put(ctx);
 		return upcie_err_null(-ENOMEM, "out of memory for a DMA heap");
+	}
 	h->dev = dev;
-	h->flags = flags;
+	h->ctx = ctx;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_init(&h->grow_lock, NULL);
 	pthread_mutex_init(&h->reg_lock, NULL);
+	caps = upcie_dma_heap_caps(h);
+	if ((flags & UPCIE_DMA_NO_HUGEPAGES) && (caps & UPCIE_PCI_DMA_NEEDS_HUGEPAGES)) {
+		upcie_err(-EINVAL,
+			  "%s: the %s backend needs hugepages (physical contiguity); "
+			  "reserve some with 'hugepages setup --count N'",
+			  upcie_dma_heap_name(h), upcie_dma_heap_backend_name(h));
+		heap_abort(h);
+		errno = EINVAL;
+		return NULL;
+	}
+	h->flags = flags;
 	h->contiguous = (caps & UPCIE_PCI_DMA_BUS_CONTIGUOUS) != 0;
 
 	hpsz = (flags & UPCIE_DMA_NO_HUGEPAGES) ? -1 : upcie_hugetlb_default_size();
@@ -189,12 +277,14 @@ struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t s
 	if (!h->va) {
 		if ((caps & UPCIE_PCI_DMA_NEEDS_HUGEPAGES) || (flags & UPCIE_DMA_HUGEPAGES_ONLY)) {
 			size_t need = hpsz > 0 ? align_up(size, (size_t)hpsz) / (size_t)hpsz : 0;
-			free(h);
-			return upcie_err_null(-ENOMEM,
-					      "%s: no free hugepages for a %zu-byte DMA heap (%zu "
-					      "needed); reserve them with 'hugepages setup --count "
-					      "%zu'",
-					      upcie_pci_name(dev), size, need, need ? need : 16);
+			upcie_err(-ENOMEM,
+				  "%s: no free hugepages for a %zu-byte DMA heap (%zu "
+				  "needed); reserve them with 'hugepages setup --count "
+				  "%zu'",
+				  upcie_dma_heap_name(h), size, need, need ? need : 16);
+			heap_abort(h);
+			errno = ENOMEM;
+			return NULL;
 		}
 		/* Base pages of the host's MMU: 4 KiB, or 16/64 KiB on some arm64
 		 * kernels; each is contiguous for the device by itself. */
@@ -202,12 +292,12 @@ struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t s
 		h->len = align_up(size, h->page_size);
 		h->va = map_small_pages(h->len, h->page_size);
 		if (!h->va) {
-			free(h);
+			heap_abort(h);
 			return upcie_err_null(-ENOMEM, "cannot map %zu bytes for a DMA heap", size);
 		}
 		if (!(flags & UPCIE_DMA_NO_HUGEPAGES))
 			upcie_warn("%s: no free hugepages; the DMA heap uses %zu-byte pages",
-				   upcie_pci_name(dev), h->page_size);
+				   upcie_dma_heap_name(h), h->page_size);
 	}
 	/* Pin: the device may reach this memory at any time. Best effort for
 	 * backends that pin themselves (vfio) or do not need it (sim). */
@@ -225,13 +315,13 @@ struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t s
 		rc = -ENOMEM;
 		goto err_unmap;
 	}
-	rc = upcie_pci_dma_map(dev, h->va, h->len, h->page_size, h->bus);
+	rc = upcie_dma_heap_map(h, h->va, h->len, h->page_size, h->bus);
 	if (rc)
 		goto err_unmap;
 	rc = blocks_insert(h, 0, (struct upcie_dma_block){0, h->len, false});
 	if (rc)
 		goto err_dma;
-	upcie_info("%s: DMA heap of %zu bytes in %zu-byte pages", upcie_pci_name(dev), h->len,
+	upcie_info("%s: DMA heap of %zu bytes in %zu-byte pages", upcie_dma_heap_name(h), h->len,
 		   h->page_size);
 	return h;
 
@@ -245,12 +335,48 @@ err_unmap:
 	return NULL;
 }
 
+struct upcie_dma_heap *upcie_dma_heap_create(struct upcie_pci_dev *dev, size_t size, unsigned flags)
+{
+	if (!dev)
+		return upcie_err_null(-EINVAL, "upcie_dma_heap_create: no device");
+	/* A device in a DMA context gets a heap of the context. */
+	return heap_create(upcie_pci_dma_ctx(dev) ? NULL : dev, upcie_pci_dma_ctx(dev), size,
+			   flags);
+}
+
+struct upcie_dma_heap *upcie_dma_heap_create_ctx(struct upcie_dma_ctx *ctx, size_t size,
+						 unsigned flags)
+{
+	if (!ctx)
+		return upcie_err_null(-EINVAL, "upcie_dma_heap_create_ctx: no DMA context");
+	return heap_create(NULL, ctx, size, flags);
+}
+
+struct upcie_dma_heap *upcie_dma_heap_create_like(const struct upcie_dma_heap *h, size_t size,
+						  unsigned flags)
+{
+	return heap_create(h->dev, h->ctx, size, flags);
+}
+
 void upcie_dma_heap_destroy(struct upcie_dma_heap *h)
 {
 	struct upcie_dma_heap_info info;
+	long ctrls;
 
 	if (!h)
 		return;
+	/* A context's heap outlives any one device, so a controller still open
+	 * on it may DMA into it at any time: refused, not freed under it. */
+	ctrls = __atomic_load_n(&h->ctrls, __ATOMIC_ACQUIRE);
+	if (h->ctx && ctrls > 0) {
+		upcie_err(-EBUSY,
+			  "upcie_dma_heap_destroy: %ld controller(s) of %s are open on this heap; "
+			  "close them (upcie_nvme_ctrl_close) first: the heap is left as it is",
+			  ctrls, upcie_dma_heap_name(h));
+		upcie_warn("%s", upcie_errmsg());
+		errno = EBUSY;
+		return;
+	}
 	upcie_dma_heap_info(h, &info);
 	if (info.allocations)
 		/* Said, not hidden: a controller still using this memory would now

@@ -82,7 +82,7 @@ void *upcie_dma_grow_alloc(struct upcie_dma_heap *h, size_t size, size_t align, 
 	want = size + (align > h->page_size ? align : 0);
 	if (want < h->len)
 		want = h->len;
-	s = upcie_dma_heap_create(h->dev, want, h->flags & ~UPCIE_DMA_GROW);
+	s = upcie_dma_heap_create_like(h, want, h->flags & ~UPCIE_DMA_GROW);
 	if (!s) {
 		char why[256];
 		int err = errno;

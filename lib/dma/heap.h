@@ -38,7 +38,9 @@ struct upcie_dma_reg_table {
 #define UPCIE_DMA_MAX_SEGS 64
 
 struct upcie_dma_heap {
-	struct upcie_pci_dev *dev;
+	struct upcie_pci_dev *dev; /* NULL on a context's heap: it outlives any one device */
+	struct upcie_dma_ctx *ctx; /* the DMA context whose space it is mapped in, or NULL */
+	long ctrls;		   /* controllers opened on it and not closed (atomic) */
 	void *va;
 	size_t len;
 	size_t page_size;
@@ -71,6 +73,30 @@ struct upcie_dma_heap {
 	struct upcie_dma_region *retired_regs;
 	size_t reg_bytes;
 };
+
+/* The heap's device or context: its mapping, caps and name (dma.c). */
+int upcie_dma_heap_map(const struct upcie_dma_heap *h, void *va, size_t len, size_t page_size,
+		       uint64_t *bus) __attribute__((visibility("hidden")));
+int upcie_dma_heap_unmap(const struct upcie_dma_heap *h, void *va, size_t len, size_t page_size,
+			 const uint64_t *bus) __attribute__((visibility("hidden")));
+unsigned upcie_dma_heap_caps(const struct upcie_dma_heap *h) __attribute__((visibility("hidden")));
+const char *upcie_dma_heap_name(const struct upcie_dma_heap *h)
+    __attribute__((visibility("hidden")));
+const char *upcie_dma_heap_backend_name(const struct upcie_dma_heap *h)
+    __attribute__((visibility("hidden")));
+/* A segment like h's first: same device or context. */
+struct upcie_dma_heap *upcie_dma_heap_create_like(const struct upcie_dma_heap *h, size_t size,
+						  unsigned flags)
+    __attribute__((visibility("hidden")));
+/*
+ * A controller on dev is opened on heap h: 0, or -EINVAL when h cannot
+ * serve dev (a heap of another device or DMA context), saying so. Counted
+ * until upcie_dma_heap_ctrl_put(): a context's heap is not destroyed while
+ * a controller on it is open.
+ */
+int upcie_dma_heap_ctrl_get(struct upcie_dma_heap *h, struct upcie_pci_dev *dev)
+    __attribute__((visibility("hidden")));
+void upcie_dma_heap_ctrl_put(struct upcie_dma_heap *h) __attribute__((visibility("hidden")));
 
 /* Page-granular allocation aligned to 'align' (a power of two >= 4 KiB). */
 void *upcie_dma_alloc_pages_aligned(struct upcie_dma_heap *h, size_t size, size_t align)

@@ -308,7 +308,7 @@ int upcie_dma_register(struct upcie_dma_heap *h, void *va, size_t len)
 				 "must be multiples of the %zu-byte page (mmap or "
 				 "aligned_alloc memory)",
 				 va, len, host);
-	caps = upcie_pci_dma_caps(h->dev);
+	caps = upcie_dma_heap_caps(h);
 	/* Under uio the page size matters (smaps); elsewhere only that the
 	 * range is mapped (maps). */
 	page = (caps & UPCIE_PCI_DMA_NEEDS_HUGEPAGES) ? 0 : host;
@@ -325,13 +325,12 @@ int upcie_dma_register(struct upcie_dma_heap *h, void *va, size_t len)
 			    "%p+%zu is in %zu-byte pages (malloc or ordinary mmap memory); "
 			    "allocate it with MAP_HUGETLB, memfd MFD_HUGETLB or on hugetlbfs, or "
 			    "bind the device to vfio-pci",
-			    upcie_pci_name(h->dev),
-			    upcie_pci_backend_name(upcie_pci_backend(h->dev)), va, len, page);
+			    upcie_dma_heap_name(h), upcie_dma_heap_backend_name(h), va, len, page);
 		if ((p | len) & (page - 1))
 			return upcie_err(-EINVAL,
 					 "%s: %p+%zu does not start and end on its %zu-byte "
 					 "hugepages; register whole hugepages",
-					 upcie_pci_name(h->dev), va, len, page);
+					 upcie_dma_heap_name(h), va, len, page);
 	} else {
 		/* One mapping, contiguous on the bus: any page size that divides
 		 * both ends describes it; the largest keeps the table short. */
@@ -376,7 +375,7 @@ int upcie_dma_register(struct upcie_dma_heap *h, void *va, size_t len)
 	r->len = len;
 	r->page_size = page;
 	r->page_shift = (unsigned)__builtin_ctzll((unsigned long long)page);
-	rc = upcie_pci_dma_map(h->dev, va, len, page, r->bus);
+	rc = upcie_dma_heap_map(h, va, len, page, r->bus);
 	if (rc) {
 		char why[256];
 
@@ -390,7 +389,7 @@ int upcie_dma_register(struct upcie_dma_heap *h, void *va, size_t len)
 	}
 	nt = table_edit(t, (size_t)at, r);
 	if (!nt) {
-		upcie_pci_dma_unmap(h->dev, va, len, page, r->bus);
+		upcie_dma_heap_unmap(h, va, len, page, r->bus);
 		free(r->bus);
 		free(r);
 		pthread_mutex_unlock(&h->reg_lock);
@@ -399,7 +398,7 @@ int upcie_dma_register(struct upcie_dma_heap *h, void *va, size_t len)
 	publish(h, nt);
 	h->reg_bytes += len;
 	pthread_mutex_unlock(&h->reg_lock);
-	upcie_debug("%s: registered %p+%zu (%zu-byte pages)", upcie_pci_name(h->dev), va, len,
+	upcie_debug("%s: registered %p+%zu (%zu-byte pages)", upcie_dma_heap_name(h), va, len,
 		    page);
 	return 0;
 }
@@ -449,7 +448,7 @@ int upcie_dma_unregister(struct upcie_dma_heap *h, void *va, size_t len)
 	}
 	publish(h, nt);
 	h->reg_bytes -= r->len;
-	rc = upcie_pci_dma_unmap(h->dev, va, len, r->page_size, r->bus);
+	rc = upcie_dma_heap_unmap(h, va, len, r->page_size, r->bus);
 	retire_region(h, r);
 	pthread_mutex_unlock(&h->reg_lock);
 	return rc;
@@ -475,7 +474,7 @@ void upcie_dma_reg_destroy(struct upcie_dma_heap *h)
 
 		if (__atomic_load_n(&r->users, __ATOMIC_ACQUIRE) > 0)
 			busy++;
-		upcie_pci_dma_unmap(h->dev, (void *)r->va, r->len, r->page_size, r->bus);
+		upcie_dma_heap_unmap(h, (void *)r->va, r->len, r->page_size, r->bus);
 		retire_region(h, r);
 	}
 	if (busy)

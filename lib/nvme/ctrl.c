@@ -408,6 +408,7 @@ static void ctrl_free(struct upcie_nvme_ctrl *c, bool quiet)
 	pthread_mutex_destroy(&c->admin_lock);
 	upcie_nvme_irq_ctrl_free(c);
 	upcie_pci_release_nvme(c->dev);
+	upcie_dma_heap_ctrl_put(c->heap);
 	free(c);
 }
 
@@ -478,8 +479,14 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct u
 	if (!dev || !heap)
 		return upcie_err_null(-EINVAL,
 				      "upcie_nvme_ctrl_open needs a device and a DMA heap");
+	rc = upcie_dma_heap_ctrl_get(heap, dev);
+	if (rc) {
+		errno = -rc;
+		return NULL;
+	}
 	rc = upcie_pci_claim_nvme(dev);
 	if (rc) {
+		upcie_dma_heap_ctrl_put(heap);
 		errno = -rc;
 		return NULL;
 	}
@@ -487,6 +494,7 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_open(struct upcie_pci_dev *dev, struct u
 	if (!c) {
 		rc = -errno;
 		upcie_pci_release_nvme(dev);
+		upcie_dma_heap_ctrl_put(heap);
 		errno = -rc;
 		return NULL;
 	}

@@ -26,18 +26,71 @@
 
 #define DEFAULT_HEAP (16u << 20)
 
+/* The heap of a DMA context, shared by the controllers got with it. */
+struct shared_heap {
+	struct upcie_dma_ctx *ctx;
+	struct upcie_dma_heap *heap;
+	unsigned refs;
+	struct shared_heap *next;
+};
+
 struct shared_ctrl {
 	char key[64];
 	pid_t pid;
 	unsigned refs;
 	struct upcie_pci_dev *dev;
 	struct upcie_dma_heap *heap;
+	struct shared_heap *ctx_heap; /* the context's heap (heap is its heap), or NULL */
 	struct upcie_nvme_ctrl *ctrl;
 	struct shared_ctrl *next;
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shared_ctrl *registry;
+static struct shared_heap *ctx_heaps;
+
+/* The context's heap: made on first use (dev is in ctx), counted. */
+static struct shared_heap *ctx_heap_get(struct upcie_dma_ctx *ctx, struct upcie_pci_dev *dev,
+					const struct upcie_nvme_get_opts *o)
+{
+	struct shared_heap *sh;
+
+	for (sh = ctx_heaps; sh; sh = sh->next)
+		if (sh->ctx == ctx) {
+			sh->refs++;
+			return sh;
+		}
+	sh = calloc(1, sizeof(*sh));
+	if (!sh)
+		return upcie_err_null(-ENOMEM, "out of memory for a shared heap");
+	sh->heap = upcie_dma_heap_create(dev, o->heap_size ? o->heap_size : DEFAULT_HEAP,
+					 o->heap_flags | UPCIE_DMA_GROW);
+	if (!sh->heap) {
+		int err = errno;
+
+		free(sh);
+		errno = err;
+		return NULL;
+	}
+	sh->ctx = ctx;
+	sh->refs = 1;
+	sh->next = ctx_heaps;
+	ctx_heaps = sh;
+	return sh;
+}
+
+static void ctx_heap_put(struct shared_heap *sh)
+{
+	struct shared_heap **pp;
+
+	if (!sh || --sh->refs)
+		return;
+	for (pp = &ctx_heaps; *pp != sh; pp = &(*pp)->next)
+		;
+	*pp = sh->next;
+	upcie_dma_heap_destroy(sh->heap);
+	free(sh);
+}
 
 /* One spelling per device: "dddd:bb:dd.f" for addresses, else the name. */
 static int canonical(const char *name, char *key, size_t len)
@@ -74,11 +127,25 @@ static struct shared_ctrl *open_shared(const char *name, const char *key,
 		return upcie_err_null(-ENOMEM, "out of memory for a shared controller");
 	strcpy(s->key, key);
 	s->pid = getpid();
-	s->dev = upcie_pci_open(name, o->pci);
+	if (o->dma_ctx) {
+		struct upcie_pci_opts po = {0};
+
+		if (o->pci)
+			po = *o->pci;
+		po.dma_ctx = o->dma_ctx;
+		s->dev = upcie_pci_open(name, &po);
+	} else {
+		s->dev = upcie_pci_open(name, o->pci);
+	}
 	if (!s->dev)
 		goto err;
-	s->heap = upcie_dma_heap_create(s->dev, o->heap_size ? o->heap_size : DEFAULT_HEAP,
-					o->heap_flags | UPCIE_DMA_GROW);
+	if (o->dma_ctx) {
+		s->ctx_heap = ctx_heap_get(o->dma_ctx, s->dev, o);
+		s->heap = s->ctx_heap ? s->ctx_heap->heap : NULL;
+	} else {
+		s->heap = upcie_dma_heap_create(s->dev, o->heap_size ? o->heap_size : DEFAULT_HEAP,
+						o->heap_flags | UPCIE_DMA_GROW);
+	}
 	if (!s->heap)
 		goto err;
 	s->ctrl = upcie_nvme_ctrl_open(s->dev, s->heap, &o->ctrl);
@@ -88,7 +155,10 @@ static struct shared_ctrl *open_shared(const char *name, const char *key,
 	return s;
 err:
 	err = errno;
-	upcie_dma_heap_destroy(s->heap);
+	if (s->ctx_heap)
+		ctx_heap_put(s->ctx_heap);
+	else
+		upcie_dma_heap_destroy(s->heap);
 	upcie_pci_close(s->dev);
 	free(s);
 	errno = err;
@@ -124,6 +194,15 @@ struct upcie_nvme_ctrl *upcie_nvme_ctrl_get(const char *name,
 				      "was forked; a controller cannot be shared across processes "
 				      "(use threads, e.g. fio --thread)",
 				      key, (int)s->pid);
+	}
+	if (s && o.dma_ctx && upcie_pci_dma_ctx(s->dev) != o.dma_ctx) {
+		pthread_mutex_unlock(&registry_lock);
+		return upcie_err_null(
+		    -EINVAL,
+		    "%s is open already, in %s DMA context than the one asked for; "
+		    "its heap cannot serve the buffers of that one: get every "
+		    "controller of a job with the same context",
+		    key, upcie_pci_dma_ctx(s->dev) ? "another" : "no");
 	}
 	if (s) {
 		s->refs++;
@@ -162,7 +241,12 @@ int upcie_nvme_ctrl_put(struct upcie_nvme_ctrl *ctrl)
 	 * reset it while this shutdown runs. */
 	*pp = s->next;
 	rc = upcie_nvme_ctrl_close(s->ctrl);
-	upcie_dma_heap_destroy(s->heap);
+	/* A context's heap goes with the last controller on it (before that
+	 * controller's device: it unmaps through the context's devices). */
+	if (s->ctx_heap)
+		ctx_heap_put(s->ctx_heap);
+	else
+		upcie_dma_heap_destroy(s->heap);
 	upcie_pci_close(s->dev);
 	pthread_mutex_unlock(&registry_lock);
 	free(s);

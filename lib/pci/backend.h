@@ -64,11 +64,12 @@ struct upcie_pci_dev {
 	pthread_mutex_t cmd_lock; /* every read-modify-write of COMMAND (command_update) */
 	uint16_t saved_command;
 	bool command_saved;
-	bool nvme_claimed;    /* an NVMe controller object drives this handle */
-	int lock_fd;	      /* the owner lock (lock.c); -1 when none */
-	int gone;	      /* upcie_pci_check() saw -ENODEV (sticky): 0 no, 2 yes */
-	char gone_msg[256];   /* its message, given again on later checks */
-	unsigned irq_enabled; /* vectors enabled (upcie_pci_irq_enable), 0 when off */
+	bool nvme_claimed;	       /* an NVMe controller object drives this handle */
+	int lock_fd;		       /* the owner lock (lock.c); -1 when none */
+	int gone;		       /* upcie_pci_check() saw -ENODEV (sticky): 0 no, 2 yes */
+	char gone_msg[256];	       /* its message, given again on later checks */
+	unsigned irq_enabled;	       /* vectors enabled (upcie_pci_irq_enable), 0 when off */
+	struct upcie_dma_ctx *dma_ctx; /* the DMA context it was opened into (ctx.c), or NULL */
 };
 
 /* One NVMe controller object per handle: -EBUSY for a second. */

@@ -18,9 +18,16 @@
 
 #include "core/log.h"
 #include "pci/backend.h"
+#include "pci/ctx.h"
 
 #define PCI_COMMAND	   0x04
 #define PCI_COMMAND_MASTER 0x4
+
+/* dma_ctx took the place of reserved[0]: the size and the other offsets
+ * are those of the release before (LP64, the ABI the dump in abi/ holds). */
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(struct upcie_pci_opts) == 72, "upcie_pci_opts changed size");
+#endif
 
 /* Parse exactly 'width' hex digits (no sign, no prefix); advance *s. */
 static int hexfield(const char **s, int width, unsigned *out)
@@ -132,6 +139,26 @@ static const struct upcie_pci_backend_desc *const *const backend_table[] = {
 };
 #define NBACKENDS (sizeof(backend_table) / sizeof(backend_table[0]))
 
+/* 'name' names the in-process device 'device': the name itself, or the
+ * name and a decimal instance number ("sim2"), so that a process can tell
+ * several such devices apart (each opened with a model of its own). */
+static bool named_match(const char *device, const char *name)
+{
+	size_t n = device ? strlen(device) : 0;
+
+	if (!n || strncmp(device, name, n))
+		return false;
+	name += n;
+	if (!*name)
+		return true;
+	if (*name == '0' || strlen(name) > 4)
+		return false;
+	for (; *name; name++)
+		if (!isdigit((unsigned char)*name))
+			return false;
+	return true;
+}
+
 /* The backend with id 'id' (by its PCI driver or device name when 'drv' or
  * 'device' is given instead), or NULL. */
 static const struct upcie_pci_backend_desc *find_backend(int id, const char *drv,
@@ -143,7 +170,7 @@ static const struct upcie_pci_backend_desc *find_backend(int id, const char *drv
 		if (!b)
 			continue;
 		if (drv	     ? b->driver && !strcmp(b->driver, drv)
-		    : device ? b->device && !strcmp(b->device, device)
+		    : device ? named_match(b->device, device)
 			     : (int)b->id == id)
 			return b;
 	}
@@ -277,6 +304,17 @@ struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_op
 			return NULL;
 		}
 	}
+	/* Into a DMA context: its lock is held across the backend's open
+	 * (vfio attaches to the context's container or IOAS there). */
+	if (opts && opts->dma_ctx) {
+		rc = upcie_dma_ctx_join_begin(opts->dma_ctx, dev, b->id);
+		if (rc) {
+			upcie_pci_unlock(dev);
+			free(dev);
+			errno = -rc;
+			return NULL;
+		}
+	}
 	rc = b->open(dev, opts);
 	if (!rc && !b->device) {
 		/* Fence: a controller left running by a process that died must
@@ -285,6 +323,16 @@ struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_op
 		rc = upcie_pci_bus_master(dev, false);
 		if (rc)
 			dev->ops->close(dev);
+	}
+	if (opts && opts->dma_ctx) {
+		int jrc = upcie_dma_ctx_join_end(opts->dma_ctx, dev, rc);
+
+		if (!rc && jrc) {
+			pthread_mutex_lock(&opts->dma_ctx->lock);
+			dev->ops->close(dev);
+			pthread_mutex_unlock(&opts->dma_ctx->lock);
+			rc = jrc;
+		}
 	}
 	if (rc) {
 		upcie_pci_unlock(dev);
@@ -308,7 +356,13 @@ void upcie_pci_close(struct upcie_pci_dev *dev)
 		(void)dev->ops->cfg_write(dev, PCI_COMMAND, &cmd, sizeof(cmd));
 	}
 	upcie_pci_irq_disable(dev);
+	/* In a DMA context only this device detaches: the context's memory
+	 * stays mapped for the others (ctx.c). */
+	if (dev->dma_ctx)
+		upcie_dma_ctx_leave_begin(dev->dma_ctx, dev);
 	dev->ops->close(dev);
+	if (dev->dma_ctx)
+		upcie_dma_ctx_leave_end(dev->dma_ctx);
 	/* Last: every file of the device is closed before another process may
 	 * take it over. */
 	upcie_pci_unlock(dev);
@@ -418,12 +472,17 @@ int upcie_pci_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t pa
 	if (!page_size || (page_size & (page_size - 1)) || ((uintptr_t)va % page_size) ||
 	    (len % page_size) || !len)
 		return upcie_err(-EINVAL, "DMA map: va and len must be multiples of the page size");
+	/* In a context, memory is mapped for all of its devices at once. */
+	if (dev->dma_ctx)
+		return upcie_dma_ctx_map(dev->dma_ctx, va, len, page_size, bus);
 	return dev->ops->dma_map(dev, va, len, page_size, bus);
 }
 
 int upcie_pci_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
 			const uint64_t *bus)
 {
+	if (dev->dma_ctx)
+		return upcie_dma_ctx_unmap(dev->dma_ctx, va, len, page_size, bus);
 	return dev->ops->dma_unmap(dev, va, len, page_size, bus);
 }
 

@@ -263,10 +263,9 @@ int upcie_vfio_map_error(struct upcie_pci_dev *dev, const struct upcie_vfio *p, 
 	return upcie_err(-err, "%s: %s of %zu bytes: %s", dev->name, what, len, strerror(err));
 }
 
-static int vfio_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
-			uint64_t *bus)
+int upcie_vfio_space_map_in(struct upcie_pci_dev *dev, struct upcie_vfio *p, void *va, size_t len,
+			    size_t page_size, uint64_t *bus)
 {
-	struct upcie_vfio *p = priv_of(dev);
 	uint64_t iova, min_pg;
 	int rc;
 
@@ -296,22 +295,33 @@ static int vfio_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t 
 	return 0;
 }
 
-static int vfio_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
-			  const uint64_t *bus)
+static int vfio_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
+			uint64_t *bus)
 {
-	struct upcie_vfio *p = priv_of(dev);
+	return upcie_vfio_space_map_in(dev, priv_of(dev), va, len, page_size, bus);
+}
+
+int upcie_vfio_space_unmap_in(struct upcie_pci_dev *dev, struct upcie_vfio *p, uint64_t iova,
+			      size_t len)
+{
 	int rc;
 
-	(void)va;
-	(void)page_size;
-	rc = p->iommu->unmap(dev, p, bus[0], len);
+	rc = p->iommu->unmap(dev, p, iova, len);
 	if (rc)
 		return rc;
 	p->mapped -= len < p->mapped ? len : p->mapped;
 	/* The last range handed out can be reused at once (heap recreated). */
-	if (p->iova_next == bus[0] + len)
-		p->iova_next = bus[0];
+	if (p->iova_next == iova + len)
+		p->iova_next = iova;
 	return 0;
+}
+
+static int vfio_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
+			  const uint64_t *bus)
+{
+	(void)va;
+	(void)page_size;
+	return upcie_vfio_space_unmap_in(dev, priv_of(dev), bus[0], len);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -497,6 +507,10 @@ static void vfio_release(struct upcie_vfio *p)
 		close(p->device_fd);
 	p->device_fd = -1;
 	upcie_vfio_req_close(p);
+	/* In a DMA context the container or IOAS is the context's: only this
+	 * device's group or cdev lets go of it (vfio_ctx.c). */
+	if (p->shared_iommu)
+		upcie_vfio_ctx_detach(p);
 	if (p->iommu)
 		p->iommu->close(p);
 	free(p);
@@ -595,7 +609,10 @@ static int vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opt
 	}
 
 	p->iommu = pick_iommu(dev, p, opts);
-	rc = p->iommu->open(dev, p);
+	if (opts && opts->dma_ctx)
+		rc = upcie_vfio_ctx_attach(dev, p, opts->dma_ctx, opts->vfio_iommu);
+	else
+		rc = p->iommu->open(dev, p);
 	if (rc)
 		goto fail;
 

@@ -78,7 +78,30 @@ struct upcie_vfio {
 	uint64_t iova_next; /* bump pointer */
 	uint64_t pgsizes;   /* IOMMU page sizes (bitmap) */
 	size_t mapped;	    /* bytes pinned through this handle */
+	/* In a DMA context (vfio_ctx.c): container_fd, or iommufd and ioas_id,
+	 * are the context's (shared_iommu: the IOMMU half's open uses them and
+	 * close leaves them open); iommu_set: type1's container already has
+	 * its IOMMU type (another group is attached). */
+	struct upcie_vfio_space *space;
+	bool shared_iommu;
+	bool iommu_set;
 };
+
+struct upcie_dma_ctx;
+
+/* DMA contexts (vfio_ctx.c): attach the device to the context's container
+ * or IOAS (creating it with the first device), in place of iommu->open;
+ * detach at release. Called with the context's lock held. */
+int upcie_vfio_ctx_attach(struct upcie_pci_dev *dev, struct upcie_vfio *p,
+			  struct upcie_dma_ctx *ctx, enum upcie_pci_vfio_iommu want)
+    __attribute__((visibility("hidden")));
+void upcie_vfio_ctx_detach(struct upcie_vfio *p) __attribute__((visibility("hidden")));
+/* vfio.c's DMA map and unmap on an IOVA space p (a device's own, or a
+ * context's); dev names it in messages. */
+int upcie_vfio_space_map_in(struct upcie_pci_dev *dev, struct upcie_vfio *p, void *va, size_t len,
+			    size_t page_size, uint64_t *bus) __attribute__((visibility("hidden")));
+int upcie_vfio_space_unmap_in(struct upcie_pci_dev *dev, struct upcie_vfio *p, uint64_t iova,
+			      size_t len) __attribute__((visibility("hidden")));
 
 /* The device request interrupt and its watcher (vfio_req.c). */
 int upcie_vfio_req_start(struct upcie_pci_dev *dev, struct upcie_vfio *p)

@@ -107,16 +107,22 @@ static int iommufd_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 	p->device_fd = open_dev_file(dev, path, "VFIO device cdev");
 	if (p->device_fd < 0)
 		return p->device_fd;
-	p->iommufd = open_dev_file(dev, "/dev/iommu", "iommufd");
-	if (p->iommufd < 0)
-		return p->iommufd;
+	/* In a DMA context the iommufd and the IOAS may be the context's. */
+	if (!p->shared_iommu || p->iommufd < 0) {
+		p->iommufd = open_dev_file(dev, "/dev/iommu", "iommufd");
+		if (p->iommufd < 0)
+			return p->iommufd;
+	}
 	bind.iommufd = p->iommufd;
 	if (ioctl(p->device_fd, UPCIE_VFIO_DEVICE_BIND_IOMMUFD, &bind))
 		return upcie_err(-errno, "%s: VFIO_DEVICE_BIND_IOMMUFD: %s", dev->name,
 				 strerror(errno));
-	if (ioctl(p->iommufd, UPCIE_IOMMU_IOAS_ALLOC, &alloc))
-		return upcie_err(-errno, "%s: IOMMU_IOAS_ALLOC: %s", dev->name, strerror(errno));
-	p->ioas_id = alloc.out_ioas_id;
+	if (!p->shared_iommu || !p->iommu_set) {
+		if (ioctl(p->iommufd, UPCIE_IOMMU_IOAS_ALLOC, &alloc))
+			return upcie_err(-errno, "%s: IOMMU_IOAS_ALLOC: %s", dev->name,
+					 strerror(errno));
+		p->ioas_id = alloc.out_ioas_id;
+	}
 	at.pt_id = p->ioas_id;
 	if (ioctl(p->device_fd, UPCIE_VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at))
 		return upcie_err(-errno, "%s: VFIO_DEVICE_ATTACH_IOMMUFD_PT: %s", dev->name,

@@ -183,9 +183,9 @@ static int open_group(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 	return 0;
 }
 
-static int type1_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
+static int type1_container_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 {
-	int rc, api;
+	int api;
 
 	p->container_fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
 	if (p->container_fd < 0) {
@@ -210,13 +210,31 @@ static int type1_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 				 "%s: the kernel's VFIO has no type1v2 IOMMU support "
 				 "(vfio_iommu_type1 module)",
 				 dev->name);
-	rc = open_group(dev, p);
-	if (rc)
-		return rc;
-	if (ioctl(p->group_fd, VFIO_GROUP_SET_CONTAINER, &p->container_fd))
-		return upcie_err(-errno, "%s: VFIO_GROUP_SET_CONTAINER: %s", dev->name,
-				 strerror(errno));
-	if (ioctl(p->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
+	return 0;
+}
+
+static int type1_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
+{
+	int rc;
+
+	/* In a DMA context the container may be the context's already. */
+	if (!p->shared_iommu || p->container_fd < 0) {
+		rc = type1_container_open(dev, p);
+		if (rc)
+			return rc;
+	}
+	/* A group another device of the context opened is in the container
+	 * already: its file is given (vfio_ctx.c). */
+	if (p->group_fd < 0) {
+		rc = open_group(dev, p);
+		if (rc)
+			return rc;
+		if (ioctl(p->group_fd, VFIO_GROUP_SET_CONTAINER, &p->container_fd))
+			return upcie_err(-errno, "%s: VFIO_GROUP_SET_CONTAINER: %s", dev->name,
+					 strerror(errno));
+	}
+	/* A container with a group attached has its IOMMU: the group joins it. */
+	if (!p->iommu_set && ioctl(p->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
 		int err = errno;
 
 		/* type1 refuses a group whose MSIs the IOMMU cannot remap

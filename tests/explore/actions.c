@@ -636,6 +636,8 @@ void x_step(void)
 		fault();
 	} else if (r < 935 && !(X.off & XF_REG)) {
 		reg_toggle(x_below(X_REGS));
+	} else if (r < 965 && X.ctx) {
+		x_peer_step();
 	} else {
 		uint32_t ms = 10 + x_below(60);
 

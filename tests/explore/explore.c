@@ -310,6 +310,11 @@ static void setup(void)
 	X.dbbuf = cfg.dbbuf;
 	X.sim = upcie_sim_create(&cfg);
 	po.sim = X.sim;
+	/* In a DMA context, with a peer controller on the same heap (peer.c). */
+	if (!(X.off & XF_PEER)) {
+		X.ctx = upcie_dma_ctx_create(0);
+		po.dma_ctx = X.ctx;
+	}
 	X.dev = X.sim ? upcie_pci_open("sim", &po) : NULL;
 	X.heap = X.dev ? upcie_dma_heap_create(X.dev, 4u << 20, UPCIE_DMA_NO_HUGEPAGES) : NULL;
 	if (!X.heap) {
@@ -364,6 +369,7 @@ static void setup(void)
 	for (unsigned i = 0; i < X_QPAIRS; i++)
 		if (i < 2 || x_chance(500))
 			x_qpair_create(i);
+	x_peer_setup();
 }
 
 /* Commands outstanding on queues that are not zombies (a zombie's wait for
@@ -415,6 +421,9 @@ static void finish(void)
 	drain();
 	if (X.failed)
 		return;
+	x_peer_finish();
+	if (X.failed)
+		return;
 	for (unsigned i = 0; i < X_QPAIRS; i++) {
 		struct upcie_nvme_qpair *qp = X.q[i].qp;
 
@@ -459,9 +468,9 @@ static void finish(void)
 		}
 	}
 	upcie_dma_heap_info(X.heap, &hi);
-	if (hi.allocations != X.nheap_slots + 1)
+	if (hi.allocations != X.nheap_slots + 1 + x_peer_allocs())
 		x_fail("(f) the heap holds %zu allocations after close; the explorer holds %u",
-		       hi.allocations, X.nheap_slots + 1);
+		       hi.allocations, X.nheap_slots + 1 + x_peer_allocs());
 	/* Every command ended: each region that is on can go. */
 	for (unsigned r = 0; r < X_REGS; r++)
 		if (X.reg[r].on && (rc = upcie_dma_unregister(X.heap, X.reg[r].mem, X_REG_BYTES)))
@@ -475,6 +484,7 @@ static void teardown(void)
 {
 	if (X.sim)
 		upcie_sim_set_dma_hook(X.sim, NULL, NULL);
+	x_peer_teardown();
 	if (!X.failed && !X.ctrl) {
 		for (uint32_t i = 0; i < X.nslots; i++)
 			if (!X.slots[i].reg)
@@ -490,6 +500,9 @@ static void teardown(void)
 			munmap(X.reg[r].mem, X_REG_BYTES);
 	upcie_pci_close(X.dev);
 	upcie_sim_destroy(X.sim);
+	/* The context goes with the heap and the device (after a failure the
+	 * heap, refused with controllers open, keeps it). */
+	upcie_dma_ctx_destroy(X.ctx);
 	free(X.cmds);
 }
 
@@ -534,6 +547,7 @@ static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show, uin
 		x_check_counts();
 		check_queue_memory();
 		x_irq_check_all();
+		x_peer_check();
 	}
 	if (!X.failed) {
 		X.step = X.steps;
@@ -558,7 +572,7 @@ static const char *const feature_names[] = {
     "retry",	"cbreset",   "drop",	  "nth",	"hold",	    "abortlost", "delrefused",
     "cfs",	"dup",	     "stale",	  "foreign",	"adminopc", "removed",	 "reset",
     "ns",	"destroy",   "dbbuffail", "retryabort", "irq",	    "irqlost",	 "irqspurious",
-    "coalesce", "meanwhile", "pi",	  "reg",
+    "coalesce", "meanwhile", "pi",	  "reg",	"peer",
 };
 
 static uint32_t parse_features(char *list)
@@ -587,7 +601,7 @@ static void usage(void)
 			"  --no f1,f2  leave features out: retry cbreset drop nth hold abortlost\n"
 			"              delrefused cfs dup stale foreign adminopc removed reset ns\n"
 			"              destroy dbbuffail retryabort irq irqlost irqspurious\n"
-			"              coalesce meanwhile pi\n");
+			"              coalesce meanwhile pi reg peer\n");
 	exit(2);
 }
 
@@ -650,5 +664,6 @@ int main(int argc, char **argv)
 	printf("explore: registered memory: %" PRIu64 " commands on it, %" PRIu64
 	       " registers and unregisters (%" PRIu64 " unregisters refused: in use)\n",
 	       reg_io, reg_toggles, unreg_busy);
+	x_peer_report();
 	return fails ? 1 : 0;
 }

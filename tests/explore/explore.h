@@ -59,6 +59,7 @@ enum xfeature {
 	XF_MEANWHILE = 1u << 22,  /* the device and other threads act inside a wait */
 	XF_PI = 1u << 23,	  /* namespace 2 formatted with protection information */
 	XF_REG = 1u << 24,	  /* buffers in registered memory, register / unregister */
+	XF_PEER = 1u << 25,	  /* a second controller in the DMA context (peer.c) */
 };
 
 enum xkind { X_READ = 1, X_WRITE, X_ADMIN };
@@ -159,7 +160,9 @@ struct xstate_s {
 	uint64_t hang_ms;  /* give up: the call does not end */
 	uint64_t max_call_ms;
 
-	/* Device and library. */
+	/* Device and library. ctx: the DMA context the device is opened into
+	 * (NULL with --no peer); the heap is the context's. */
+	struct upcie_dma_ctx *ctx;
 	struct upcie_sim *sim;
 	struct upcie_pci_dev *dev;
 	struct upcie_dma_heap *heap;
@@ -246,6 +249,16 @@ void x_qpair_destroy(unsigned qi);
 void x_check_counts(void);
 void x_poll(unsigned qi, uint32_t times);
 void x_window_close(void);
+
+/* peer.c: a second controller in the DMA context */
+void x_peer_setup(void);
+void x_peer_step(void);
+void x_peer_check(void);
+void x_peer_finish(void);
+void x_peer_teardown(void);
+void x_peer_report(void);
+int x_peer_fds(void);
+unsigned x_peer_allocs(void);
 
 /* irq.c */
 int x_fd_count(void);

@@ -410,7 +410,7 @@ void x_irq_check_fds(const char *after)
 
 	if (!X.ctrl || X.failed || X.fd_start < 0)
 		return;
-	want += (int)X.ctrl->irq_nvec;
+	want += (int)X.ctrl->irq_nvec + x_peer_fds();
 	for (unsigned i = 0; i < X_QPAIRS; i++)
 		want += X.q[i].qp && X.q[i].qp->irq ? 3 : 0;
 	for (struct upcie_nvme_qpair *z = X.ctrl->zombies; z; z = z->next)
@@ -420,6 +420,7 @@ void x_irq_check_fds(const char *after)
 		x_fail("(k) %d fds open after %s, %d expected (%d after open, %u vectors, the "
 		       "queues' own)",
 		       n, after, want, X.fd_after_open, X.ctrl->irq_nvec);
+	/* the peer's (peer.c) are counted in want */
 }
 
 /* (l) A queue LIVE and in step with a LIVE controller is on the device:

@@ -13,7 +13,9 @@
 # address in fio's form (0000.00.04.0). QUEUES: the queue pairs the
 # controller grants ('' skips the too-many-jobs check); NSID_4K: a
 # namespace with 4 KiB blocks ('' skips the checks that need one).
-# FIO_ONLY="name ..." runs only those checks; FIO names the fio binary.
+# FIO_ONLY="name ..." runs only those checks; FIO names the fio binary;
+# DEV2 a second controller for the checks that span two (default on the
+# sim: 'sim1').
 # POSIX sh (the guest has busybox). Prints TAP (tests/lib/tap.sh, or the
 # copy UPCIE_TAP_SH names); exit status 0 when every check passed.
 set -u
@@ -242,5 +244,43 @@ if [ "$dev" = sim ] && want escaped; then
 	check_err escaped "0000:7f:1f.7: "
 fi
 
-tap_diag "fio engine on $dev"
+# Several controllers in one process (shared_dma=1, the default: one DMA
+# context and one heap for all of them): one job whose files are on two
+# controllers, and two jobs on two controllers, with verify; shared_dma=0
+# refuses the first, saying why. DEV2 names the second controller (on the
+# sim: 'sim1', another emulated controller; '' skips these checks).
+dev2=${DEV2-}
+[ -z "$dev2" ] && [ "$dev" = sim ] && dev2=sim1
+# two NAME EXPECT_RC fio-args...: as run, with the args naming the files.
+two() {
+	local name=$1 expect=$2 rc
+	shift 2
+	"$fio" --thread --ioengine="external:$engine" --output-format=json \
+		--output="$name.json" "$@" 2>"$name.err"
+	rc=$?
+	if [ "$expect" = 0 ] && [ "$rc" != 0 ]; then
+		bad "$name" "fio exit status $rc: $(head -c 600 "$name.err")"
+		return 1
+	fi
+	if [ "$expect" != 0 ] && [ "$rc" = 0 ]; then
+		bad "$name" "fio succeeded where it should have failed"
+		return 1
+	fi
+	return 0
+}
+if [ -n "$dev2" ]; then
+	want span2 && two span2 0 --name=span2 --filename="$dev:$dev2" --rw=randwrite --bs=4k \
+		--iodepth=16 --size=8m --file_service_type=roundrobin --verify=crc32c &&
+		check span2 'n == 1 && z == 1 && w[1] == 2048'
+	want jobs2ctrl && two jobs2ctrl 0 --rw=randrw --bs=4k --iodepth=8 --size=4m \
+		--verify=crc32c --name=one --filename="$dev" --name=two --filename="$dev2" &&
+		check jobs2ctrl 'n == 2 && z == 2 && w[1] > 0 && w[2] > 0'
+	if want span2-private; then
+		two span2-private 1 --name=span2-private --filename="$dev:$dev2" --rw=read \
+			--bs=4k --size=1m --shared_dma=0
+		check_err span2-private "different controllers with heaps of their own.*shared_dma=1"
+	fi
+fi
+
+tap_diag "fio engine on $dev${dev2:+ and $dev2}"
 tap_done

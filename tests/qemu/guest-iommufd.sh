@@ -10,7 +10,8 @@
 #  - QD 1 and QD 32 figures through each (4 KiB randread, 3 s), printed as
 #    "FIGURES iommu=... qd=... iops=..." for BENCHMARKS.md;
 #  - forcing iommufd on a device the kernel gives no cdev (B, bound to
-#    nvme) fails with an error that names what is missing.
+#    nvme) fails with an error that names what is missing;
+#  - guest-ctx.sh: A and B in one DMA context (one IOAS, then type1).
 # Called by guest-tests.sh when /dev/iommu exists; runs alone too:
 #   qemu/run-guest BUILD iommufd tests/qemu/guest-iommufd.sh
 . "$UPCIE_GUEST_LIB"
@@ -65,3 +66,10 @@ else
 		"$(echo "$err" | head -n 2 | tr '\n' ' ')"
 fi
 t_run "$name: bind A back to nvme" upcie_bind "$A" nvme
+
+# A and B in one DMA context, one IOAS both cdevs attach to (and type1 in
+# the same boot): guest-ctx.sh. guest-tests.sh runs it itself (section 5h).
+if [ "${UPCIE_CTX_SUITE:-1}" = 1 ]; then
+	timeout 400 sh "${UPCIE_GUEST_LIB%/*}/guest-ctx.sh" ||
+		t_fail "guest-ctx.sh" "exit $? (timed out after 400 s?)"
+fi

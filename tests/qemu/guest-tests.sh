@@ -36,6 +36,7 @@
 #  5g. guest-reg.sh: I/O on registered memory through uio and vfio
 #     (upcie-reg-io), data verified; uio refuses ordinary and malloc
 #     memory, saying why; unregister refused while a read is in flight.
+#  5h. guest-ctx.sh: A and B in one DMA context, one heap (dma_ctx suite)
 #  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
 #     it: zero mismatching bytes.
 #  7. The kernel writes a fresh pattern and a marker for the next boot.
@@ -257,7 +258,7 @@ fio_on() {
 	_c=$1
 	_dev=$(bdf_of "$_c" | tr : .)
 	echo "---- fio engine on $_c ($_dev): queues '${2}', 4 KiB nsid '${3}'${4:+, only $4}"
-	FIO_ONLY=$4 UPCIE_TAP_SH=/upcie/qemu/tap.sh TAP_RESULTS= timeout 600 \
+	DEV2=${5:-} FIO_ONLY=$4 UPCIE_TAP_SH=/upcie/qemu/tap.sh TAP_RESULTS= timeout 600 \
 		sh /upcie/fio/fio-sim.sh /upcie/fio/libupcie-fio.so "$_dev" "$2" "$3" >/tmp/fio.out 2>&1
 	_rc=$?
 	grep -v '^ok \|^not ok ' /tmp/fio.out | sed 's/^/    /'
@@ -273,7 +274,9 @@ fio_on() {
 	grep -q '^1\.\.[0-9]' /tmp/fio.out || t_fail "fio/$UPCIE_CONFIG on $_c" "exit $_rc, no plan"
 }
 if [ -x /upcie/bin/fio ] && [ -f /upcie/fio/libupcie-fio.so ]; then
-	fio_on A "" 2
+	# B beside A for the checks that span two controllers (one DMA context,
+	# one heap: both on this boot's driver).
+	fio_on A "" 2 "" "$(bdf_of B | tr : .)"
 	fio_on B 2 "" "randwrite-verify numjobs2 big-bs toomany"
 else
 	t_skip "fio with the libupcie engine" "fio or the engine was not staged (see the host log)"
@@ -304,7 +307,7 @@ fi
 
 # --- 5e. vfio through iommufd and the device cdev (guest-iommufd.sh) ---------
 if [ -e /dev/iommu ]; then
-	timeout 300 sh "${UPCIE_GUEST_LIB%/*}/guest-iommufd.sh" ||
+	UPCIE_CTX_SUITE=0 timeout 300 sh "${UPCIE_GUEST_LIB%/*}/guest-iommufd.sh" ||
 		t_fail "guest-iommufd.sh" "exit $? (timed out after 300 s?)"
 	upcie_bind "$UPCIE_CTRL_A" "$drv" # as section 6 wants it
 fi
@@ -318,6 +321,13 @@ timeout 180 sh "${UPCIE_GUEST_LIB%/*}/guest-md.sh" ||
 # dma_reg suite ran in section 5 already. A stays on $drv.
 UPCIE_REG_SUITE=0 timeout 400 sh "${UPCIE_GUEST_LIB%/*}/guest-reg.sh" ||
 	t_fail "guest-reg.sh" "exit $? (timed out after 400 s?)"
+
+# --- 5h. one DMA context for A and B (guest-ctx.sh) ---------------------------
+# The dma_ctx suite on A and B opened into one context: a buffer written
+# through one is read through the other; type1 (and iommufd when the
+# kernel has it) or uio. A stays on $drv.
+timeout 400 sh "${UPCIE_GUEST_LIB%/*}/guest-ctx.sh" ||
+	t_fail "guest-ctx.sh" "exit $? (timed out after 400 s?)"
 
 # --- 6. libupcie writes, the kernel reads ------------------------------------
 for ns in $NAMESPACES; do

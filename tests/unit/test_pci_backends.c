@@ -610,16 +610,16 @@ static void test_reserved_options(void)
 	struct upcie_pci_opts o = {.backend = UPCIE_PCI_BACKEND_SIM};
 	struct upcie_pci_dev *dev;
 
-	o.reserved[4] = 1;
+	o.reserved[3] = 1;
 	CU_ASSERT_PTR_NULL(upcie_pci_open("sim", &o));
 	CU_ASSERT_EQUAL(errno, EINVAL);
-	CU_ASSERT(msg_has("reserved[4] is not zero"));
-	o.reserved[4] = 0;
+	CU_ASSERT(msg_has("reserved[3] is not zero"));
+	o.reserved[3] = 0;
 	o.vfio_iommu = (enum upcie_pci_vfio_iommu)9;
 	CU_ASSERT_PTR_NULL(upcie_pci_open("sim", &o));
 	CU_ASSERT(msg_has("vfio_iommu 9 or reserved32 0 is not valid"));
 	o.vfio_iommu = UPCIE_PCI_VFIO_IOMMU_AUTO;
-	o.reserved[4] = 0;
+	o.reserved[3] = 0;
 	dev = upcie_pci_open("sim", &o);
 	CU_ASSERT_PTR_NOT_NULL(dev);
 	upcie_pci_close(dev);

@@ -12,6 +12,11 @@
  * every buffer allocated up front. Main prints progress once a second and
  * the results at the end (perf_report.c). See --help for the options and
  * exit codes.
+ *
+ * Several --device: they are opened into one DMA context (dma.h), one IOVA
+ * space (one vfio container or IOAS) for all of them, each with a heap of
+ * that context; devices on different backends (uio and vfio) cannot share
+ * one and then get DMA spaces of their own, as said on stderr.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,6 +33,29 @@
 
 struct perf_clock perf_clock;
 volatile int perf_stop;
+/* Several devices: the DMA context they share (NULL: one device, or not
+ * shareable). */
+static struct upcie_dma_ctx *perf_ctx;
+
+/* Open d into perf_ctx; a device another backend than the others runs on
+ * is opened on its own, saying so. */
+static struct upcie_pci_dev *open_pci(struct perf_dev *d, struct upcie_pci_opts *popts)
+{
+	struct upcie_pci_dev *pci;
+
+	popts->dma_ctx = perf_ctx;
+	pci = upcie_pci_open(d->name, popts);
+	if (!pci && perf_ctx && errno == EINVAL &&
+	    strstr(upcie_errmsg(), "one DMA context serves one backend")) {
+		fprintf(stderr,
+			"upcie-perf: %s: its backend differs from the other devices': it gets a "
+			"DMA space of its own\n",
+			d->name);
+		popts->dma_ctx = NULL;
+		pci = upcie_pci_open(d->name, popts);
+	}
+	return pci;
+}
 
 /* Zeroed, on PERF_LINE boundaries at both ends: what one I/O thread writes
  * (its slots, free list, counters) shares no cache line with another's. */
@@ -300,9 +328,11 @@ static int dev_open(const struct perf_opts *o, struct perf_dev *d)
 		if (!d->sim)
 			return fail(PERF_EXIT_DEV, "cannot create the model", d->name);
 		popts.sim = d->sim;
-		d->pci = upcie_pci_open(d->name, &popts);
+		d->pci = open_pci(d, &popts);
 	} else {
-		d->pci = upcie_pci_open(d->name, NULL);
+		struct upcie_pci_opts popts = {0};
+
+		d->pci = open_pci(d, &popts);
 	}
 	if (!d->pci)
 		return fail(PERF_EXIT_DEV, "cannot open the device", d->name);
@@ -529,6 +559,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "upcie-perf: out of memory\n");
 		return PERF_EXIT_DEV;
 	}
+	if (o.ndev > 1)
+		perf_ctx = upcie_dma_ctx_create(0);
 	for (unsigned d = 0; d < o.ndev; d++) {
 		devs[d].idx = d;
 		devs[d].name = o.devices[d];
@@ -609,6 +641,7 @@ out:
 			perf_thread_teardown(&th[i]);
 	for (unsigned d = 0; d < o.ndev; d++)
 		dev_close(&devs[d]);
+	upcie_dma_ctx_destroy(perf_ctx);
 	free(th);
 	return rc;
 }
