@@ -81,6 +81,8 @@ static void atfork_child(void)
 	pthread_mutexattr_t a;
 
 	pl_pid = getpid();
+	for (unsigned i = 0; i < ndevs; i++)
+		devs[i].sim_forked = devs[i].sim != NULL;
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&pl_lock, &a);
@@ -331,25 +333,38 @@ static int dev_open(struct pl_dev *d)
 	int err;
 
 #ifdef UPCIE_HAVE_SIM
-	if (!strcmp(d->name, "sim")) {
+	if (!strcmp(d->name, "sim") && (!d->sim || d->sim_forked)) {
+		struct upcie_sim *old = d->sim;
 		struct upcie_sim_config cfg;
 
 		upcie_sim_config_default(&cfg);
 		cfg.threaded = true;
 		d->sim = upcie_sim_create(&cfg);
-		if (!d->sim)
+		if (!d->sim) {
+			d->sim = old;
 			return -errno;
-		sim_image(d, false);
-		popts.sim = d->sim;
+		}
+		if (old) {
+			/* after fork: the parent's model (without its thread) has the
+			 * data as it was; it is copied, and left alone */
+			for (uint32_t n = 1; n <= UPCIE_SIM_MAX_NS; n++) {
+				size_t len, len2;
+				void *from = upcie_sim_ns_data(old, n, &len);
+				void *to = upcie_sim_ns_data(d->sim, n, &len2);
+
+				if (from && to && len == len2)
+					memcpy(to, from, len);
+			}
+		} else {
+			sim_image(d, false);
+		}
+		d->sim_forked = false;
 	}
+	popts.sim = d->sim;
 #endif
 	d->ctrl = upcie_nvme_ctrl_get(d->name, &o);
 	if (!d->ctrl) {
 		err = errno ? errno : ENODEV;
-#ifdef UPCIE_HAVE_SIM
-		upcie_sim_destroy(d->sim);
-#endif
-		d->sim = NULL;
 		return -err;
 	}
 	d->heap = upcie_nvme_ctrl_heap(d->ctrl);
@@ -368,13 +383,8 @@ static void dev_close(struct pl_dev *d)
 	d->ctrl = NULL;
 	d->heap = NULL;
 	__atomic_add_fetch(&d->gen, 1, __ATOMIC_RELEASE);
-	if (d->sim) {
+	if (d->sim)
 		sim_image(d, true);
-#ifdef UPCIE_HAVE_SIM
-		upcie_sim_destroy(d->sim);
-#endif
-		d->sim = NULL;
-	}
 }
 
 /* Take or drop a use of the device (open files, aio contexts); pl_lock held. */
@@ -529,6 +539,12 @@ __attribute__((destructor)) static void pl_fini(void)
 			dev_close(&devs[i]);
 			devs[i].opens = 0;
 		}
+#ifdef UPCIE_HAVE_SIM
+		if (devs[i].sim && !devs[i].sim_forked && !devs[i].ctrl) {
+			upcie_sim_destroy(devs[i].sim);
+			devs[i].sim = NULL;
+		}
+#endif
 	}
 	pthread_mutex_unlock(&pl_lock);
 }

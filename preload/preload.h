@@ -43,7 +43,9 @@ struct pl_dev {
 	char name[64];
 	struct upcie_nvme_ctrl *ctrl; /* NULL while no file is open on it */
 	struct upcie_dma_heap *heap;
-	struct upcie_sim *sim; /* our own model, for the "sim" device */
+	struct upcie_sim *sim; /* our own model, for the "sim" device: lives as long as
+				  the process, so that data survives a close */
+	bool sim_forked;       /* inherited: its thread stayed in the parent */
 	enum upcie_pci_backend backend;
 	pid_t pid;     /* the process that opened ctrl */
 	unsigned opens; /* open files and aio contexts using ctrl */
