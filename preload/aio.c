@@ -47,8 +47,8 @@ struct pl_aio_ctx {
 	} qps[PL_MAX_MAPS];
 	struct io_event *done; /* ring of finished events, cap entries */
 	unsigned head, count;
-	unsigned inflight;	/* ours */
-	long inflight_real;	/* libaio's */
+	unsigned inflight;  /* ours */
+	long inflight_real; /* libaio's */
 	struct aio_req *reqs, *free_reqs;
 };
 
@@ -228,8 +228,8 @@ static int submit_one(struct pl_aio_ctx *c, struct pl_file *f, struct iocb *cb)
 	}
 	if (pl_check_owner(f, "io_submit"))
 		return -EIO;
-	if ((write && acc == O_RDONLY) || (!write && acc == O_WRONLY &&
-					   op != IOCB_CMD_FSYNC && op != IOCB_CMD_FDSYNC))
+	if ((write && acc == O_RDONLY) ||
+	    (!write && acc == O_WRONLY && op != IOCB_CMD_FSYNC && op != IOCB_CMD_FDSYNC))
 		return -EBADF;
 	if (c->inflight + c->count >= c->cap)
 		return -EAGAIN;
@@ -279,7 +279,8 @@ static int submit_one(struct pl_aio_ctx *c, struct pl_file *f, struct iocb *cb)
 			r->user = buf;
 	}
 	if (write)
-		__atomic_or_fetch(&f->dev->dirty, 1u << ((f->map->nsid - 1) & 31), __ATOMIC_RELAXED);
+		__atomic_or_fetch(&f->dev->dirty, 1u << ((f->map->nsid - 1) & 31),
+				  __ATOMIC_RELAXED);
 	for (;;) {
 		void *b = r->bounce ? r->bounce : buf;
 		uint64_t slba = off >> f->ns->lba_shift;

@@ -100,8 +100,8 @@ static struct tls_slot *slot_of(struct pl_dev *d)
 	}
 	pthread_mutex_unlock(&pl_lock);
 	if (!qp) {
-		pl_msg(PL_NAME ": %s: cannot create an I/O queue pair for this thread: %s",
-		       d->name, upcie_errmsg());
+		pl_msg(PL_NAME ": %s: cannot create an I/O queue pair for this thread: %s", d->name,
+		       upcie_errmsg());
 		errno = err;
 		return NULL;
 	}
@@ -307,7 +307,8 @@ ssize_t pl_rw(struct pl_file *f, void *buf, size_t len, uint64_t off, bool write
 	if (rc)
 		return rc;
 	if (write) {
-		__atomic_or_fetch(&f->dev->dirty, 1u << ((f->map->nsid - 1) & 31), __ATOMIC_RELAXED);
+		__atomic_or_fetch(&f->dev->dirty, 1u << ((f->map->nsid - 1) & 31),
+				  __ATOMIC_RELAXED);
 		if (f->flags & (O_SYNC | O_DSYNC)) {
 			rc = pl_flush(f);
 			if (rc)

@@ -546,6 +546,8 @@ static int blk_ioctl(struct pl_file *f, unsigned long req, void *arg)
 {
 	uint64_t *r = arg;
 
+	if (!arg && _IOC_SIZE(req) && _IOC_TYPE(req) == 0x12)
+		return -EFAULT;
 	switch (req) {
 	case BLKGETSIZE64:
 		*(uint64_t *)arg = f->size;

@@ -117,6 +117,12 @@ static int parse_entry(unsigned i, char *e)
 	unsigned long nsid;
 
 	snprintf(orig, sizeof(orig), "%s", e);
+	if (!eq && *e && strlen(e) < sizeof(maps[0].path)) {
+		/* a path without its device: opening it fails loudly */
+		snprintf(maps[nmaps].path, sizeof(maps[nmaps].path), "%s", e);
+		maps[nmaps].index = nmaps;
+		nmaps++;
+	}
 	if (!eq)
 		return bad_entry(i, orig, "no '='");
 	*eq = 0;
@@ -256,8 +262,8 @@ int pl_check_owner(struct pl_file *f, const char *what)
 	if (f->pid == pl_pid)
 		return 0;
 	pl_msg(PL_NAME ": %s on %s: this file was opened by process %d before it forked; "
-	       "a child cannot use its parent's controller (open the path again in the "
-	       "child after the parent closed it, or use threads)",
+		       "a child cannot use its parent's controller (open the path again in the "
+		       "child after the parent closed it, or use threads)",
 	       what, f->map->path, (int)f->pid);
 	return -EIO;
 }
@@ -283,8 +289,7 @@ static void sim_image(struct pl_dev *d, bool save)
 
 	if (!path || !*path || (save && !d->dirty))
 		return;
-	fd = pl_real.open(path, save ? O_WRONLY | O_CREAT | O_CLOEXEC : O_RDONLY | O_CLOEXEC,
-			  0644);
+	fd = pl_real.open(path, save ? O_WRONLY | O_CREAT | O_CLOEXEC : O_RDONLY | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		if (save || errno != ENOENT)
 			pl_msg(PL_NAME ": UPCIE_PRELOAD_SIM_IMAGE=%s: cannot %s it: %s", path,
@@ -299,10 +304,9 @@ static void sim_image(struct pl_dev *d, bool save)
 		if (!p || (save && !(d->dirty & (1u << (nsid - 1)))))
 			continue;
 		while (done < len) {
-			ssize_t n = save ? pl_real.pwrite(fd, p + done, len - done,
-							  (off_t)(off + done))
-					 : pl_real.pread(fd, p + done, len - done,
-							 (off_t)(off + done));
+			ssize_t n =
+			    save ? pl_real.pwrite(fd, p + done, len - done, (off_t)(off + done))
+				 : pl_real.pread(fd, p + done, len - done, (off_t)(off + done));
 			if (n <= 0) {
 				if (n < 0)
 					pl_msg(PL_NAME ": UPCIE_PRELOAD_SIM_IMAGE=%s: %s: %s", path,
@@ -413,8 +417,8 @@ int pl_open_map(struct pl_map *m, int flags, int fd)
 	pthread_mutex_lock(&pl_lock);
 	if (d->ctrl && d->pid != pl_pid) {
 		pl_msg(PL_NAME ": %s: %s was opened by process %d before this process forked; "
-		       "a child cannot use its parent's controller (close it in the parent "
-		       "first, or use threads)",
+			       "a child cannot use its parent's controller (close it in the parent "
+			       "first, or use threads)",
 		       m->path, d->name, (int)d->pid);
 		rc = -EBUSY;
 		goto out;
@@ -434,7 +438,8 @@ int pl_open_map(struct pl_map *m, int flags, int fd)
 		       m->path, d->name, m->nsid, d->name);
 		rc = -ENXIO;
 	} else if (ns->ms) {
-		pl_msg(PL_NAME ": %s: %s namespace %u is formatted with %u metadata bytes per "
+		pl_msg(PL_NAME
+		       ": %s: %s namespace %u is formatted with %u metadata bytes per "
 		       "block, which this library does not handle; format it without metadata",
 		       m->path, d->name, m->nsid, ns->ms);
 		rc = -EOPNOTSUPP;
@@ -491,7 +496,8 @@ void pl_fd_dup(int oldfd, int newfd)
 {
 	struct pl_file *f, *old;
 
-	if (newfd < 0 || newfd >= PL_MAX_FDS || newfd == oldfd || (!pl_get(oldfd) && !pl_get(newfd)))
+	if (newfd < 0 || newfd >= PL_MAX_FDS || newfd == oldfd ||
+	    (!pl_get(oldfd) && !pl_get(newfd)))
 		return;
 	pthread_mutex_lock(&pl_lock);
 	f = pl_get(oldfd);

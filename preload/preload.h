@@ -32,11 +32,11 @@
 #include <upcie/sim.h>
 #endif
 
-#define PL_NAME "libupcie-preload"
+#define PL_NAME	    "libupcie-preload"
 #define PL_MAX_MAPS 16
-#define PL_MAX_FDS 65536
+#define PL_MAX_FDS  65536
 #define PL_MAX_REGS 64 /* registered regions kept per device (LRU beyond) */
-#define PL_CHUNK (1u << 20)
+#define PL_CHUNK    (1u << 20)
 
 /* One controller named in the mapping ("sim" or a PCI address). */
 struct pl_dev {
@@ -47,9 +47,9 @@ struct pl_dev {
 				  the process, so that data survives a close */
 	bool sim_forked;       /* inherited: its thread stayed in the parent */
 	enum upcie_pci_backend backend;
-	pid_t pid;     /* the process that opened ctrl */
-	unsigned opens; /* open files and aio contexts using ctrl */
-	unsigned gen;	/* bumped at every close: queue pairs of older gens are gone */
+	pid_t pid;	  /* the process that opened ctrl */
+	unsigned opens;	  /* open files and aio contexts using ctrl */
+	unsigned gen;	  /* bumped at every close: queue pairs of older gens are gone */
 	bool register_ok; /* try upcie_dma_register for the caller's buffers */
 	uint32_t dirty;	  /* sim: namespaces written (bit nsid - 1), for the image */
 	pthread_mutex_t reg_lock;

@@ -27,8 +27,8 @@
 
 #include "preload.h"
 
-static unsigned reg_total; /* regions on every device: free() looks first */
-static __thread int in_reg;  /* this thread is inside the cache: frees are the library's */
+static unsigned reg_total;  /* regions on every device: free() looks first */
+static __thread int in_reg; /* this thread is inside the cache: frees are the library's */
 
 static size_t page_size(void)
 {
@@ -101,7 +101,7 @@ bool pl_reg_usable(struct pl_dev *d, const void *buf, size_t len)
 		if (++d->reg_failures == 8) {
 			d->register_ok = false;
 			pl_msg(PL_NAME ": %s: registering buffers failed 8 times (last: %s); "
-			       "bouncing them through the DMA heap from now on",
+				       "bouncing them through the DMA heap from now on",
 			       d->name, upcie_errmsg());
 		}
 		goto out;
@@ -155,7 +155,7 @@ void pl_reg_invalidate(const void *va, size_t len)
 			 * memory under I/O; the cache forgets it either way */
 			if (!reg_drop(d, i)) {
 				pl_msg(PL_NAME ": %s: memory at %p is released while a command "
-				       "uses it",
+					       "uses it",
 				       d->name, va);
 				reg_remove(d, i);
 			}
