@@ -83,6 +83,7 @@ static void atfork_child(void)
 	pl_pid = getpid();
 	for (unsigned i = 0; i < ndevs; i++)
 		devs[i].sim_forked = devs[i].sim != NULL;
+	pl_reg_fork_child();
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&pl_lock, &a);
@@ -394,7 +395,7 @@ static void dev_close(struct pl_dev *d)
 /* Take or drop a use of the device (open files, aio contexts); pl_lock held. */
 void pl_dev_unuse(struct pl_dev *d)
 {
-	if (--d->opens == 0)
+	if (d->opens && --d->opens == 0)
 		dev_close(d);
 }
 

@@ -116,6 +116,7 @@ void *pl_thread_bounce(struct pl_dev *d, size_t len);
 bool pl_reg_usable(struct pl_dev *d, const void *buf, size_t len);
 void pl_reg_drop_all(struct pl_dev *d);
 void pl_reg_invalidate(const void *va, size_t len);
+void pl_reg_fork_child(void);
 
 /* aio.c */
 void pl_aio_close_dev(struct pl_dev *d);

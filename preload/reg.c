@@ -54,6 +54,45 @@ static bool reg_drop(struct pl_dev *d, unsigned i)
 	return true;
 }
 
+/* This thread's stack: its pages are given back at the thread's exit
+ * inside libc, unseen; buffers there are bounced, never registered. */
+static __thread uintptr_t stack_lo, stack_hi;
+
+static bool on_own_stack(uintptr_t a)
+{
+	if (!stack_hi) {
+		pthread_attr_t at;
+		void *lo;
+		size_t sz;
+
+		if (pthread_getattr_np(pthread_self(), &at))
+			return true;
+		if (!pthread_attr_getstack(&at, &lo, &sz)) {
+			stack_lo = (uintptr_t)lo;
+			stack_hi = stack_lo + sz;
+		}
+		pthread_attr_destroy(&at);
+		if (!stack_hi)
+			return true;
+	}
+	return a >= stack_lo && a < stack_hi;
+}
+
+/* After fork: the child has the parent's cache but not its mappings (and
+ * maybe a lock another thread held): it forgets them, uses none. */
+void pl_reg_fork_child(void)
+{
+	unsigned n;
+	struct pl_dev *devs = pl_devs_for_reg(&n);
+
+	for (unsigned i = 0; i < n; i++) {
+		pthread_mutex_init(&devs[i].reg_lock, NULL);
+		devs[i].nregs = 0;
+	}
+	reg_total = 0;
+	stack_lo = stack_hi = 0;
+}
+
 bool pl_reg_usable(struct pl_dev *d, const void *buf, size_t len)
 {
 	uintptr_t ps = page_size(), p0 = (uintptr_t)buf & ~(ps - 1);
@@ -61,7 +100,7 @@ bool pl_reg_usable(struct pl_dev *d, const void *buf, size_t len)
 	bool ok = false;
 	int rc;
 
-	if (!d->register_ok || ((uintptr_t)buf & 3))
+	if (!d->register_ok || ((uintptr_t)buf & 3) || on_own_stack((uintptr_t)buf))
 		return false;
 	pthread_mutex_lock(&d->reg_lock);
 	in_reg++;
