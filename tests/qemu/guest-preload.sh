@@ -60,7 +60,7 @@ fio_v() { # fio_v DESC ENV ENGINE ARGS...
 	_rc=$?
 	grep -E "err=|IOPS=|error|verify" /tmp/fio.out | sed 's/^/    /'
 	if [ $_rc -eq 0 ] && grep -q "err= 0" /tmp/fio.out && ! grep -q "verify: bad" /tmp/fio.out; then
-		t_pass "$name: fio $_d: 16 MiB written and verified"
+		t_pass "$name: fio $_d: written and verified"
 	else
 		tail -n 15 /tmp/fio.out | sed 's/^/    | /'
 		t_fail "$name: fio $_d" "exit $_rc"
