@@ -48,7 +48,6 @@ struct pl_aio_ctx {
 	struct io_event *done; /* ring of finished events, cap entries */
 	unsigned head, count;
 	unsigned inflight;  /* ours */
-	long inflight_real; /* libaio's */
 	struct aio_req *reqs, *free_reqs;
 };
 
@@ -333,11 +332,6 @@ int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
 			rc = real ? real(ctx, run, iocbs + i) : -ENOSYS;
 			if (rc < 0)
 				return i ? (int)i : rc;
-			if (rc > 0) {
-				c = c ? c : find_ctx((unsigned long)ctx);
-				if (c)
-					__atomic_add_fetch(&c->inflight_real, rc, __ATOMIC_RELAXED);
-			}
 			i += rc;
 			if (rc < run)
 				return (int)i;
@@ -361,6 +355,16 @@ int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
 		i++;
 	}
 	return (int)i;
+}
+
+/* The kernel's completion ring (struct aio_ring at the context's address,
+ * as libaio reads it): has it events that nobody reaped? */
+static bool kernel_has_events(unsigned long id)
+{
+	const volatile unsigned *ring = (const unsigned *)id;
+
+	/* id, nr, head, tail, magic */
+	return ring[4] == 0xa10a10a1u && ring[2] != ring[3];
 }
 
 static int64_t now_ns(void)
@@ -389,7 +393,6 @@ int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events
 	if (nr < 0 || min_nr < 0 || min_nr > nr)
 		return -EINVAL;
 	for (;;) {
-		long real_left = __atomic_load_n(&c->inflight_real, __ATOMIC_RELAXED);
 		unsigned ours;
 
 		pthread_mutex_lock(&c->lock);
@@ -401,13 +404,13 @@ int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events
 		}
 		ours = c->inflight + c->count;
 		pthread_mutex_unlock(&c->lock);
-		if (real_left > 0 && got < nr) {
+		if (got < nr && (kernel_has_events(c->id) || (!ours && got < min_nr))) {
+			/* libaio's requests: what the kernel has now, or, with none of
+			 * ours left to wait for, the kernel waits for them */
 			struct timespec zero = {0, 0}, left;
+			bool block = !ours && got < min_nr;
 			int64_t rem = end - now_ns();
 			int rc;
-
-			/* only libaio's requests left: let the kernel wait for them */
-			bool block = !ours && got < min_nr;
 
 			if (block && timeout) {
 				rem = rem < 0 ? 0 : rem;
@@ -416,10 +419,8 @@ int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events
 			}
 			rc = real(ctx, block ? min_nr - got : 0, nr - got, events + got,
 				  block ? (timeout ? &left : NULL) : &zero);
-			if (rc > 0) {
+			if (rc > 0)
 				got += rc;
-				__atomic_sub_fetch(&c->inflight_real, rc, __ATOMIC_RELAXED);
-			}
 			if (block)
 				return got ? (int)got : rc;
 		}

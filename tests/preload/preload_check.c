@@ -341,6 +341,16 @@ static void aio_checks(const char *scratch)
 	ok(io_getevents(ctx, 1, 1, ev, &ts) == 0, "io_getevents with nothing in flight times out",
 	   "not 0");
 	ok(!io_destroy(ctx), "io_destroy", "failed");
+	/* a fresh context whose first request is an ordinary file's */
+	ctx = 0;
+	io_prep_pwrite(&cbs[0], sfd, s, 4096, 4096);
+	io_prep_pread(&cbs[1], fd, r, LEN, 7 << 20);
+	p[0] = &cbs[0];
+	p[1] = &cbs[1];
+	ok(!io_setup(8, &ctx) && io_submit(ctx, 1, p) == 1 && io_submit(ctx, 1, p + 1) == 1 &&
+	       io_getevents(ctx, 2, 2, ev, NULL) == 2 && !io_destroy(ctx),
+	   "an ordinary file's request first, then a mapped one: io_getevents(min_nr 2) gets both",
+	   "failed");
 	char back[4096];
 	ok(pread(sfd, back, 4096, 0) == 4096 && !memcmp(back, s, 4096),
 	   "the ordinary file got its write through the kernel", "mismatch");
