@@ -183,7 +183,8 @@ static int submit_wait(struct pl_dev *d, struct upcie_nvme_qpair *qp,
 	return rc < 0 ? -EIO : 0;
 }
 
-/* Largest transfer sent as one split (all its parts in the queue at once). */
+/* Largest transfer sent as one split (all its parts in the queue at once,
+ * half the queue at most), a multiple of the block size. */
 static size_t max_chunk(const struct upcie_nvme_ns *ns)
 {
 	size_t part = (size_t)ns->max_xfer_blocks << ns->lba_shift;
@@ -205,7 +206,10 @@ static int rw_aligned(struct pl_file *f, struct upcie_nvme_qpair *qp, char *buf,
 {
 	struct pl_dev *d = f->dev;
 	bool direct = pl_reg_usable(d, buf, len);
-	size_t step = direct ? max_chunk(f->ns) : PL_CHUNK;
+	size_t step = max_chunk(f->ns);
+
+	if (!direct && step > PL_CHUNK)
+		step = PL_CHUNK;
 
 	for (size_t done = 0; done < len;) {
 		size_t n = len - done < step ? len - done : step;
@@ -233,7 +237,7 @@ static int rw_unaligned(struct pl_file *f, struct upcie_nvme_qpair *qp, char *bu
 {
 	struct pl_dev *d = f->dev;
 	uint64_t lbs = f->lbs, a0 = off & ~(lbs - 1), a1 = (off + len + lbs - 1) & ~(lbs - 1);
-	size_t step = PL_CHUNK;
+	size_t step = max_chunk(f->ns) < PL_CHUNK ? max_chunk(f->ns) : PL_CHUNK;
 
 	for (uint64_t c0 = a0; c0 < a1;) {
 		size_t n = a1 - c0 < step ? (size_t)(a1 - c0) : step;
@@ -394,8 +398,10 @@ int pl_discard(struct pl_file *f, uint64_t off, uint64_t len, bool zeroout)
 		if (!b)
 			return -ENOMEM;
 		memset(b, 0, PL_CHUNK);
+		size_t step = max_chunk(f->ns) < PL_CHUNK ? max_chunk(f->ns) : PL_CHUNK;
+
 		for (uint64_t done = 0; done < len;) {
-			size_t n = len - done < PL_CHUNK ? (size_t)(len - done) : PL_CHUNK;
+			size_t n = len - done < step ? (size_t)(len - done) : step;
 
 			rc = submit_wait(f->dev, qp, f->ns, b, off + done, n, true);
 			if (rc)
