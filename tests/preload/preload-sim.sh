@@ -12,7 +12,8 @@
 #     and the image holds it at the namespace's place; dd with a block
 #     size that is no multiple of 4 KiB and O_DIRECT: EINVAL.
 #  3. Debian's fio, unmodified: libaio (direct, QD 16), psync (direct) and
-#     sync (buffered), random writes then verify=crc32c: no error.
+#     sync (buffered), random writes then verify=crc32c: no error; psync and
+#     libaio with four threads (a queue pair each) too.
 #  4. mkfs.ext4 -F (it discards the device first) and e2fsck -fn through the
 #     library; e2fsck on the image file without it.
 #  5. blockdev --getsize64 on two paths mapped to two namespaces.
@@ -87,11 +88,13 @@ fio_run() { # name engine extra...
 	_e=$2
 	shift 2
 	pl "$DEV=sim/1" "$FIO" --name="$_n" --filename="$DEV" --ioengine="$_e" --rw=randwrite \
-		--bs=4k --size=16m --verify=crc32c --output-format=json "$@" >"$T/fio.json" 2>"$T/fio.err"
+		--bs=4k --size=16m --verify=crc32c --output-format=json --output="$T/fio.json" "$@" \
+		>"$T/fio.out" 2>"$T/fio.err"
 	_rc=$?
 	_res=$(python3 -c '
 import json, sys
-j = json.load(open(sys.argv[1]))["jobs"][0]
+t = open(sys.argv[1]).read()  # fio may put a warning line first
+j = json.loads(t[t.index("{"):])["jobs"][0]
 w, r = j["write"]["io_bytes"], j["read"]["io_bytes"]
 print("ok" if j["error"] == 0 and w == 16 << 20 and r == 16 << 20 else "error %d, %d bytes written, %d verified" % (j["error"], w, r))
 ' "$T/fio.json" 2>&1)
@@ -105,6 +108,10 @@ if [ -n "$FIO" ] && command -v python3 >/dev/null; then
 	fio_run libaio libaio --direct=1 --iodepth=16
 	fio_run libaio-thread libaio --direct=1 --iodepth=32 --bs=16k --thread
 	fio_run psync psync --direct=1
+	fio_run psync-4threads psync --direct=1 --thread --numjobs=4 --size=4m --offset_increment=4m \
+		--group_reporting
+	fio_run libaio-4threads libaio --direct=1 --iodepth=8 --thread --numjobs=4 --size=4m \
+		--offset_increment=4m --group_reporting
 	fio_run sync sync
 else
 	tap_skip "fio" "fio or python3 not installed"
