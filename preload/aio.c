@@ -47,7 +47,7 @@ struct pl_aio_ctx {
 	} qps[PL_MAX_MAPS];
 	struct io_event *done; /* ring of finished events, cap entries */
 	unsigned head, count;
-	unsigned inflight;  /* ours */
+	unsigned inflight; /* ours */
 	struct aio_req *reqs, *free_reqs;
 };
 
