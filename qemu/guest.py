@@ -301,6 +301,24 @@ def stage_fio(stage, build, groot):
     return True
 
 
+def stage_preload(stage, build, groot):
+    """The build's libupcie-preload.so and the unmodified programs its guest
+    test runs (tests/qemu/guest-preload.sh): Debian's fio and GNU dd (the
+    guest's busybox is static: LD_PRELOAD cannot reach it), with their
+    shared libraries. Returns whether they were staged."""
+    module = os.path.join(build, "preload", "libupcie-preload.so")
+    progs = [shutil.which("fio"), shutil.which("dd")]
+    if not os.path.exists(module) or groot.sysroot or not all(progs):
+        return False
+    copy_to(module, f"{stage}/upcie/preload/libupcie-preload.so")
+    copy_to(progs[0], f"{stage}/upcie/bin/fio")
+    copy_to(progs[1], f"{stage}/upcie/preload/dd")
+    for p, src in set(groot.libs(module) + groot.libs(progs[0]) + groot.libs(progs[1])):
+        if not os.path.exists(stage + p):
+            copy_to(src, stage + p)
+    return True
+
+
 def tree_hash(stage):
     h = hashlib.sha256()
     for d, dirs, files in os.walk(stage):
@@ -340,6 +358,8 @@ def build_initramfs(work, build, config, script, kver, groot, say):
     nbin = stage_binaries(stage, build, groot)
     if not stage_fio(stage, build, groot):
         say("no fio engine in the build or no fio for the guest: the guest skips its fio checks")
+    if not stage_preload(stage, build, groot):
+        say("no libupcie-preload.so in the build, or no fio or dd: the guest skips its preload checks")
 
     initrd = os.path.join(work, f"initramfs-{kver}-{tree_hash(stage)}.cpio.gz")
     if os.path.exists(initrd):

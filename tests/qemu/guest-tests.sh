@@ -37,6 +37,9 @@
 #     (upcie-reg-io), data verified; uio refuses ordinary and malloc
 #     memory, saying why; unregister refused while a read is in flight.
 #  5h. guest-ctx.sh: A and B in one DMA context, one heap (dma_ctx suite)
+#  5i. guest-preload.sh: libupcie-preload.so under GNU dd and Debian's fio
+#     (libaio and psync with verify; quick: 4 MiB) on A; the kernel reads
+#     back what dd wrote through it.
 #  6. libupcie writes a pattern, the controllers go back to nvme, dd reads
 #     it: zero mismatching bytes.
 #  7. The kernel writes a fresh pattern and a marker for the next boot.
@@ -328,6 +331,10 @@ UPCIE_REG_SUITE=0 timeout 400 sh "${UPCIE_GUEST_LIB%/*}/guest-reg.sh" ||
 # kernel has it) or uio. A stays on $drv.
 timeout 400 sh "${UPCIE_GUEST_LIB%/*}/guest-ctx.sh" ||
 	t_fail "guest-ctx.sh" "exit $? (timed out after 400 s?)"
+
+# --- 5i. unmodified programs through libupcie-preload.so (guest-preload.sh) ---
+UPCIE_PRELOAD_QUICK=1 timeout 300 sh "${UPCIE_GUEST_LIB%/*}/guest-preload.sh" ||
+	t_fail "guest-preload.sh" "exit $? (timed out after 300 s?)"
 
 # --- 6. libupcie writes, the kernel reads ------------------------------------
 for ns in $NAMESPACES; do

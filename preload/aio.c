@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * libaio's calls (libaio.so.1: programs call them through the PLT, so these
+ * definitions come first). A context is the kernel's (io_setup goes to
+ * libaio as always); iocbs on a mapped fd are served here, on a queue pair
+ * of the context's own per device (any thread may submit or reap, under
+ * the context's lock), the others go to libaio, and io_getevents merges
+ * both. Opcodes: PREAD, PWRITE, PREADV, PWRITEV, FSYNC, FDSYNC; a misaligned
+ * O_DIRECT request completes with -EINVAL in its event, a device error with
+ * -EIO, as from the kernel. Vectors, buffered misaligned requests and
+ * transfers too large for one queue run synchronously inside io_submit.
+ * Not done: IOCB_FLAG_RESFD (refused with -EINVAL), cancelling (-EINVAL, as
+ * the kernel answers for reads and writes), fio's userspace_reap.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/aio_abi.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "preload.h"
+
+typedef struct io_context *io_context_t;
+
+#define MAX_CTX 256
+
+struct aio_req {
+	struct pl_aio_ctx *c;
+	struct iocb *obj;
+	void *bounce, *user;
+	size_t len;
+	struct pl_dev *dev;
+	struct upcie_nvme_split sp;
+	struct aio_req *next;
+};
+
+struct pl_aio_ctx {
+	unsigned long id;
+	pthread_mutex_t lock;
+	unsigned cap;
+	struct {
+		struct pl_dev *dev;
+		unsigned gen;
+		struct upcie_nvme_qpair *qp;
+	} qps[PL_MAX_MAPS];
+	struct io_event *done; /* ring of finished events, cap entries */
+	unsigned head, count;
+	unsigned inflight; /* ours */
+	struct aio_req *reqs, *free_reqs;
+};
+
+static struct pl_aio_ctx *ctxs[MAX_CTX];
+static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct pl_aio_ctx *find_ctx(unsigned long id)
+{
+	for (unsigned i = 0; i < MAX_CTX; i++) {
+		struct pl_aio_ctx *c = __atomic_load_n(&ctxs[i], __ATOMIC_ACQUIRE);
+
+		if (c && c->id == id)
+			return c;
+	}
+	return NULL;
+}
+
+/* The context's state, made at its first iocb on a mapped fd. */
+static struct pl_aio_ctx *get_ctx(unsigned long id)
+{
+	struct pl_aio_ctx *c = find_ctx(id);
+	unsigned nr;
+
+	if (c)
+		return c;
+	pthread_mutex_lock(&ctx_lock);
+	c = find_ctx(id);
+	if (c)
+		goto out;
+	/* the kernel's ring (struct aio_ring, at the context's address): its nr */
+	nr = ((const unsigned *)id)[1];
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		goto out;
+	c->id = id;
+	c->cap = (nr ? nr : 128) * 2 + 64;
+	c->done = calloc(c->cap, sizeof(*c->done));
+	c->reqs = calloc(c->cap, sizeof(*c->reqs));
+	if (!c->done || !c->reqs) {
+		free(c->done);
+		free(c->reqs);
+		free(c);
+		c = NULL;
+		goto out;
+	}
+	for (unsigned i = 0; i < c->cap; i++) {
+		c->reqs[i].c = c;
+		c->reqs[i].next = c->free_reqs;
+		c->free_reqs = &c->reqs[i];
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	for (unsigned i = 0; i < MAX_CTX; i++) {
+		if (!ctxs[i]) {
+			__atomic_store_n(&ctxs[i], c, __ATOMIC_RELEASE);
+			goto out;
+		}
+	}
+	free(c->done);
+	free(c->reqs);
+	free(c);
+	c = NULL;
+out:
+	pthread_mutex_unlock(&ctx_lock);
+	return c;
+}
+
+/* c->lock held */
+static void post(struct pl_aio_ctx *c, struct iocb *obj, long res)
+{
+	struct io_event *e = &c->done[(c->head + c->count++) % c->cap];
+
+	e->data = obj->aio_data;
+	e->obj = (uint64_t)(uintptr_t)obj;
+	e->res = res;
+	e->res2 = 0;
+}
+
+static void req_done(void *arg, const struct upcie_nvme_cqe *cqe)
+{
+	struct aio_req *r = arg;
+	struct pl_aio_ctx *c = r->c;
+	long res = upcie_nvme_cqe_status(cqe) ? -EIO : (long)r->len;
+
+	if (r->bounce) {
+		if (res > 0 && r->user)
+			memcpy(r->user, r->bounce, r->len);
+		upcie_dma_free(r->dev->heap, r->bounce);
+	}
+	post(c, r->obj, res);
+	c->inflight--;
+	r->next = c->free_reqs;
+	c->free_reqs = r;
+}
+
+/* c->lock held */
+static struct upcie_nvme_qpair *ctx_qp(struct pl_aio_ctx *c, struct pl_dev *d)
+{
+	unsigned gen = __atomic_load_n(&d->gen, __ATOMIC_ACQUIRE), i;
+	struct upcie_nvme_qpair_opts o = {0};
+	struct upcie_nvme_qpair *qp;
+
+	for (i = 0; i < PL_MAX_MAPS && c->qps[i].dev; i++)
+		if (c->qps[i].dev == d && c->qps[i].gen == gen && c->qps[i].qp)
+			return c->qps[i].qp;
+	for (i = 0; i < PL_MAX_MAPS; i++)
+		if (!c->qps[i].dev || c->qps[i].dev == d)
+			break;
+	if (i == PL_MAX_MAPS)
+		return NULL;
+	o.depth = c->cap * 2 + 1 > 1024 ? 1024 : c->cap * 2 + 1;
+	pthread_mutex_lock(&pl_lock);
+	qp = d->ctrl && d->pid == pl_pid ? upcie_nvme_qpair_create(d->ctrl, &o) : NULL;
+	if (qp) {
+		d->opens++; /* the device stays open until io_destroy */
+		c->qps[i].dev = d;
+		c->qps[i].gen = d->gen;
+		c->qps[i].qp = qp;
+	} else {
+		pl_msg(PL_NAME ": %s: cannot create an I/O queue pair for an aio context: %s",
+		       d->name, upcie_errmsg());
+	}
+	pthread_mutex_unlock(&pl_lock);
+	return qp;
+}
+
+/* c->lock held: reap what the queues have. */
+static int reap(struct pl_aio_ctx *c)
+{
+	int n = 0;
+
+	for (unsigned i = 0; i < PL_MAX_MAPS && c->qps[i].dev; i++) {
+		struct pl_dev *d = c->qps[i].dev;
+		int rc;
+
+		if (!c->qps[i].qp || c->qps[i].gen != d->gen)
+			continue;
+		rc = upcie_nvme_poll(c->qps[i].qp, 0);
+		if (rc > 0)
+			n += rc;
+	}
+	return n;
+}
+
+static long sync_one(struct pl_file *f, struct iocb *cb)
+{
+	struct iovec one = {(void *)(uintptr_t)cb->aio_buf, cb->aio_nbytes};
+	int op = cb->aio_lio_opcode;
+	bool write = op == IOCB_CMD_PWRITE || op == IOCB_CMD_PWRITEV;
+	bool vec = op == IOCB_CMD_PREADV || op == IOCB_CMD_PWRITEV;
+
+	if (op == IOCB_CMD_FSYNC || op == IOCB_CMD_FDSYNC)
+		return pl_flush(f);
+	if (vec)
+		return pl_rwv(f, (const struct iovec *)(uintptr_t)cb->aio_buf, (int)cb->aio_nbytes,
+			      (uint64_t)cb->aio_offset, write);
+	return pl_rwv(f, &one, 1, (uint64_t)cb->aio_offset, write);
+}
+
+/* One iocb on a mapped fd; c->lock held. 0, or a negative errno for io_submit. */
+static int submit_one(struct pl_aio_ctx *c, struct pl_file *f, struct iocb *cb)
+{
+	int op = cb->aio_lio_opcode, acc = f->flags & O_ACCMODE, rc;
+	bool write = op == IOCB_CMD_PWRITE || op == IOCB_CMD_PWRITEV;
+	struct upcie_nvme_qpair *qp;
+	void *buf = (void *)(uintptr_t)cb->aio_buf;
+	size_t len = cb->aio_nbytes;
+	uint64_t off = (uint64_t)cb->aio_offset;
+	struct aio_req *r;
+
+	if (op != IOCB_CMD_PREAD && op != IOCB_CMD_PWRITE && op != IOCB_CMD_PREADV &&
+	    op != IOCB_CMD_PWRITEV && op != IOCB_CMD_FSYNC && op != IOCB_CMD_FDSYNC)
+		return -EINVAL;
+	if (cb->aio_flags & IOCB_FLAG_RESFD) {
+		pl_msg(PL_NAME ": %s: IOCB_FLAG_RESFD (an eventfd per iocb) is not supported",
+		       f->map->path);
+		return -EINVAL;
+	}
+	if (pl_check_owner(f, "io_submit"))
+		return -EIO;
+	if ((write && acc == O_RDONLY) ||
+	    (!write && acc == O_WRONLY && op != IOCB_CMD_FSYNC && op != IOCB_CMD_FDSYNC))
+		return -EBADF;
+	if (c->inflight + c->count >= c->cap)
+		return -EAGAIN;
+	if ((op == IOCB_CMD_PREADV || op == IOCB_CMD_PWRITEV) && len == 1) {
+		const struct iovec *iov = buf;
+
+		buf = iov->iov_base;
+		len = iov->iov_len;
+		op = write ? IOCB_CMD_PWRITE : IOCB_CMD_PREAD;
+	}
+	if (op == IOCB_CMD_PREADV || op == IOCB_CMD_PWRITEV || op == IOCB_CMD_FSYNC ||
+	    op == IOCB_CMD_FDSYNC)
+		goto sync;
+	if (f->flags & O_DIRECT && !pl_direct_ok(f, buf, len, off)) {
+		post(c, cb, -EINVAL);
+		return 0;
+	}
+	if (!len || off >= f->size) {
+		post(c, cb, write && len ? -ENOSPC : 0);
+		return 0;
+	}
+	if (len > f->size - off)
+		len = (size_t)(f->size - off);
+	if (!pl_direct_ok(f, NULL, len, off) || (f->flags & (O_SYNC | O_DSYNC)) ||
+	    upcie_nvme_split_parts(f->ns, (uint32_t)(len / f->lbs)) > 64 || len > (64u << 20))
+		goto sync;
+	qp = ctx_qp(c, f->dev);
+	if (!qp)
+		return -EAGAIN;
+	r = c->free_reqs;
+	c->free_reqs = r->next;
+	r->obj = cb;
+	r->len = len;
+	r->dev = f->dev;
+	r->bounce = NULL;
+	r->user = NULL;
+	if (!pl_reg_usable(f->dev, buf, len)) {
+		r->bounce = upcie_dma_alloc(f->dev->heap, len, 4096);
+		if (!r->bounce) {
+			r->next = c->free_reqs;
+			c->free_reqs = r;
+			goto sync;
+		}
+		if (write)
+			memcpy(r->bounce, buf, len);
+		else
+			r->user = buf;
+	}
+	if (write)
+		__atomic_or_fetch(&f->dev->dirty, 1u << ((f->map->nsid - 1) & 31),
+				  __ATOMIC_RELAXED);
+	for (;;) {
+		void *b = r->bounce ? r->bounce : buf;
+		uint64_t slba = off >> f->ns->lba_shift;
+		uint32_t nlb = (uint32_t)(len >> f->ns->lba_shift);
+
+		rc = write ? upcie_nvme_write_split(qp, f->ns, slba, nlb, b, &r->sp, req_done, r, 0)
+			   : upcie_nvme_read_split(qp, f->ns, slba, nlb, b, &r->sp, req_done, r, 0);
+		if (rc != -EAGAIN)
+			break;
+		upcie_nvme_ring(qp);
+		if (upcie_nvme_poll(qp, 0) < 0)
+			break;
+	}
+	if (rc) {
+		pl_msg(PL_NAME ": %s: %s refused: %s", f->dev->name, write ? "write" : "read",
+		       upcie_errmsg());
+		if (r->bounce)
+			upcie_dma_free(f->dev->heap, r->bounce);
+		r->next = c->free_reqs;
+		c->free_reqs = r;
+		post(c, cb, -EIO);
+		return 0;
+	}
+	c->inflight++;
+	return 0;
+sync:
+	post(c, cb, sync_one(f, cb));
+	return 0;
+}
+
+int io_submit(io_context_t ctx, long nr, struct iocb **iocbs);
+int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
+{
+	static int (*real)(io_context_t, long, struct iocb **);
+	struct pl_aio_ctx *c = NULL;
+	long i = 0;
+
+	if (!real)
+		real = pl_next("io_submit");
+	if (nr < 0)
+		return -EINVAL;
+	while (i < nr) {
+		struct pl_file *f = pl_get((int)iocbs[i]->aio_fildes);
+		long run = 0;
+		int rc;
+
+		if (!f) {
+			while (i + run < nr && !pl_get((int)iocbs[i + run]->aio_fildes))
+				run++;
+			rc = real ? real(ctx, run, iocbs + i) : -ENOSYS;
+			if (rc < 0)
+				return i ? (int)i : rc;
+			i += rc;
+			if (rc < run)
+				return (int)i;
+			continue;
+		}
+		c = c ? c : get_ctx((unsigned long)ctx);
+		if (!c)
+			return i ? (int)i : -EAGAIN;
+		pthread_mutex_lock(&c->lock);
+		rc = submit_one(c, f, iocbs[i]);
+		if (rc == -EAGAIN && reap(c) > 0)
+			rc = submit_one(c, f, iocbs[i]);
+		/* one doorbell per queue for the whole batch */
+		if (rc || i + 1 == nr || !pl_get((int)iocbs[i + 1]->aio_fildes))
+			for (unsigned q = 0; q < PL_MAX_MAPS && c->qps[q].dev; q++)
+				if (c->qps[q].qp && c->qps[q].gen == c->qps[q].dev->gen)
+					upcie_nvme_ring(c->qps[q].qp);
+		pthread_mutex_unlock(&c->lock);
+		if (rc)
+			return i ? (int)i : rc;
+		i++;
+	}
+	return (int)i;
+}
+
+/* The kernel's completion ring (struct aio_ring at the context's address,
+ * as libaio reads it): has it events that nobody reaped? */
+static bool kernel_has_events(unsigned long id)
+{
+	const volatile unsigned *ring = (const unsigned *)id;
+
+	/* id, nr, head, tail, magic */
+	return ring[4] == 0xa10a10a1u && ring[2] != ring[3];
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
+		 struct timespec *timeout);
+int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
+		 struct timespec *timeout)
+{
+	static int (*real)(io_context_t, long, long, struct io_event *, struct timespec *);
+	struct pl_aio_ctx *c = find_ctx((unsigned long)ctx);
+	int64_t end = timeout ? now_ns() + timeout->tv_sec * 1000000000ll + timeout->tv_nsec : 0;
+	long got = 0;
+	unsigned idle = 0;
+
+	if (!real)
+		real = pl_next("io_getevents");
+	if (!c)
+		return real ? real(ctx, min_nr, nr, events, timeout) : -ENOSYS;
+	if (nr < 0 || min_nr < 0 || min_nr > nr)
+		return -EINVAL;
+	for (;;) {
+		unsigned ours;
+
+		pthread_mutex_lock(&c->lock);
+		reap(c);
+		while (c->count && got < nr) {
+			events[got++] = c->done[c->head];
+			c->head = (c->head + 1) % c->cap;
+			c->count--;
+		}
+		ours = c->inflight + c->count;
+		pthread_mutex_unlock(&c->lock);
+		if (got < nr && (kernel_has_events(c->id) || (!ours && got < min_nr))) {
+			/* libaio's requests: what the kernel has now, or, with none of
+			 * ours left to wait for, the kernel waits for them */
+			struct timespec zero = {0, 0}, left;
+			bool block = !ours && got < min_nr;
+			int64_t rem = end - now_ns();
+			int rc;
+
+			if (block && timeout) {
+				rem = rem < 0 ? 0 : rem;
+				left.tv_sec = rem / 1000000000;
+				left.tv_nsec = rem % 1000000000;
+			}
+			rc = real(ctx, block ? min_nr - got : 0, nr - got, events + got,
+				  block ? (timeout ? &left : NULL) : &zero);
+			if (rc > 0)
+				got += rc;
+			if (block)
+				return got ? (int)got : rc;
+		}
+		if (got >= min_nr)
+			return (int)got;
+		if (timeout && now_ns() >= end)
+			return (int)got;
+		if (++idle > 64)
+			sched_yield();
+	}
+}
+
+int io_destroy(io_context_t ctx);
+int io_destroy(io_context_t ctx)
+{
+	static int (*real)(io_context_t);
+	struct pl_aio_ctx *c = find_ctx((unsigned long)ctx);
+
+	if (!real)
+		real = pl_next("io_destroy");
+	if (c) {
+		/* the kernel waits for the context's requests: so do we */
+		pthread_mutex_lock(&c->lock);
+		while (c->inflight) {
+			reap(c);
+			if (c->inflight)
+				sched_yield();
+		}
+		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_lock(&pl_lock);
+		for (unsigned i = 0; i < PL_MAX_MAPS && c->qps[i].dev; i++) {
+			struct pl_dev *d = c->qps[i].dev;
+
+			if (c->qps[i].qp && c->qps[i].gen == d->gen && d->ctrl) {
+				upcie_nvme_qpair_destroy(c->qps[i].qp);
+				pl_dev_unuse(d);
+			}
+		}
+		pthread_mutex_unlock(&pl_lock);
+		pthread_mutex_lock(&ctx_lock);
+		for (unsigned i = 0; i < MAX_CTX; i++)
+			if (ctxs[i] == c)
+				__atomic_store_n(&ctxs[i], NULL, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&ctx_lock);
+		pthread_mutex_destroy(&c->lock);
+		free(c->done);
+		free(c->reqs);
+		free(c);
+	}
+	return real ? real(ctx) : -ENOSYS;
+}
+
+int io_cancel(io_context_t ctx, struct iocb *cb, struct io_event *ev);
+int io_cancel(io_context_t ctx, struct iocb *cb, struct io_event *ev)
+{
+	static int (*real)(io_context_t, struct iocb *, struct io_event *);
+
+	if (!real)
+		real = pl_next("io_cancel");
+	if (cb && pl_get((int)cb->aio_fildes))
+		return -EINVAL; /* as the kernel answers for a read or write */
+	return real ? real(ctx, cb, ev) : -ENOSYS;
+}
+
+/* libaio's wrappers of the two above, should a program call them */
+int io_queue_release(io_context_t ctx);
+int io_queue_release(io_context_t ctx)
+{
+	return io_destroy(ctx);
+}
+
+/* The device goes at exit: its queue pairs go with the controller. pl_lock held. */
+void pl_aio_close_dev(struct pl_dev *d)
+{
+	for (unsigned k = 0; k < MAX_CTX; k++) {
+		struct pl_aio_ctx *c = ctxs[k];
+
+		for (unsigned i = 0; c && i < PL_MAX_MAPS && c->qps[i].dev; i++)
+			if (c->qps[i].dev == d)
+				c->qps[i].qp = NULL;
+	}
+}
