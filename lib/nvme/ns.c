@@ -208,20 +208,43 @@ int upcie_nvme_ns_stale_err(const struct upcie_nvme_ns *ns)
  * a namespace with the 32-bit guard or a storage tag size above 0 reports
  * it (guard_bits, pi_sts) and the I/O calls refuse PI on it.
  */
-static void guard_size(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns *ns)
+static int guard_size(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns *ns,
+		      const struct upcie_nvme_ns_table *cur)
 {
 	struct upcie_nvme_sqe sqe = {
 	    .opc = UPCIE_NVME_ADM_IDENTIFY, .nsid = ns->nsid, .cdw10 = UPCIE_NVME_CNS_CS_NS};
 	uint32_t elbaf, pif;
+	int rc;
 
 	if (!ns->pi_type || !(c->id->ctratt & UPCIE_NVME_CTRATT_ELBAS))
-		return;
-	if (upcie_nvme_admin(c, &sqe, c->admin_buf, 4096, NULL, 0)) {
-		upcie_warn("nsid %u: the NVM Identify Namespace (CNS 05h) failed; taking a "
-			   "16-bit guard",
+		return 0;
+	rc = upcie_nvme_admin(c, &sqe, c->admin_buf, 4096, NULL, 0);
+	if (rc == -EIO) {
+		/* Refused: never guess the guard. A wrong guess moves the wrong
+		 * bytes (a 64-bit guard's 16-byte PI taken for 8 puts the
+		 * metadata inside the data of an extended-LBA read). The entry
+		 * of the namespace as it was, same format, keeps its guard;
+		 * else PI I/O on it is refused until a rescan tells. */
+		for (uint32_t i = 0; cur && i < cur->nr; i++) {
+			const struct upcie_nvme_ns *o = &cur->ns[i];
+
+			if (o->nsid == ns->nsid && o->flbas_idx == ns->flbas_idx &&
+			    o->ms == ns->ms && o->pi_type == ns->pi_type &&
+			    o->md_extended == ns->md_extended && o->pi_first == ns->pi_first) {
+				ns->guard_bits = o->guard_bits;
+				ns->pi_sts = o->pi_sts;
+				return 0;
+			}
+		}
+		ns->guard_bits = 0;
+		upcie_warn("nsid %u: the NVM Identify Namespace (CNS 05h) failed, so its PI "
+			   "format is not known: PI I/O on it is refused until the namespaces "
+			   "are read again",
 			   ns->nsid);
-		return;
+		return 0;
 	}
+	if (rc)
+		return rc;
 	memcpy(&elbaf, (const uint8_t *)c->admin_buf + UPCIE_NVME_ELBAF_OFFSET + 4 * ns->flbas_idx,
 	       sizeof(elbaf));
 	pif = upcie_nvme_elbaf_pif(elbaf);
@@ -235,6 +258,7 @@ static void guard_size(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns *ns)
 			   "bytes), which this library does not do: PI I/O on it is refused",
 			   ns->nsid, ns->guard_bits, ns->pi_sts ? " and storage tags" : "", pif,
 			   ns->pi_sts, ns->ms);
+	return 0;
 }
 
 /* Copy nsid's entry of the current table (never fenced: only the tables
@@ -292,7 +316,7 @@ int upcie_nvme_scan_namespaces(struct upcie_nvme_ctrl *c)
 		if (!rc && id->nsze) {
 			rc = add_ns(c, t, nsids[i], id);
 			if (!rc && t->nr && t->ns[t->nr - 1].nsid == nsids[i])
-				guard_size(c, &t->ns[t->nr - 1]);
+				rc = guard_size(c, &t->ns[t->nr - 1], cur);
 		}
 		if (rc) {
 			ns_table_free(t);

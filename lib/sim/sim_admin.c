@@ -28,7 +28,10 @@ static uint16_t to_host(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
 /* Extended LBA formats: offered when a namespace has the 64-bit guard. */
 static bool sim_elbas(const struct upcie_sim *sim)
 {
-	for (uint32_t i = 0; i < sim->cfg.nr_ns; i++)
+	/* A capability of the controller: every namespace it was made with,
+	 * attached or not (detaching the only 64-bit guard namespace must
+	 * not change Identify Controller, which a host reads once). */
+	for (uint32_t i = 0; i < sim->nr_ns_created; i++)
 		if (sim->cfg.ns[i].md_flags & UPCIE_SIM_MD_GUARD64)
 			return true;
 	return false;

@@ -34,7 +34,8 @@
  *   (l) a queue on the device is there with interrupts on its own vector
  *       when it has them (after every reset too), without when not
  * and, on namespace 2 formatted with PI (I/O with PRACT, reads checked):
- *   (m) no end-to-end check ever fails: the PI the device made for each
+ *   (m) no end-to-end check ever fails (PI types 1-3, 16- and 64-bit
+ *       guards): the PI the device made for each
  *       write matches the data it keeps
  *   (r) registered memory: I/O on a region that is not registered is
  *       refused; unregister is refused (-EBUSY) exactly while a command
@@ -306,6 +307,12 @@ static void setup(void)
 		cfg.ns[1].ms = 8;
 		cfg.ns[1].pi = X.pi;
 		cfg.ns[1].md_flags = X.seed % 8 >= 4 ? UPCIE_SIM_MD_EXTENDED : 0;
+		/* Every other such seed: the 64-bit guard format (16 bytes of
+		 * PI, 48-bit reference tags). */
+		if (X.seed / 8 % 2) {
+			cfg.ns[1].ms = 16;
+			cfg.ns[1].md_flags |= UPCIE_SIM_MD_GUARD64;
+		}
 	}
 	X.dbbuf = cfg.dbbuf;
 	X.sim = upcie_sim_create(&cfg);
