@@ -270,6 +270,9 @@ static int vfio_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t 
 	uint64_t iova, min_pg;
 	int rc;
 
+	if (p->iommu->physical)
+		return upcie_pci_phys_map(dev, p->root, va, len, page_size, bus,
+					  "vfio's no-IOMMU mode", "");
 	/* Smallest IOMMU page (lowest set bit); mappings must be multiples.
 	 * Unknown: the host page (an arm64 SMMU under a 64 KiB kernel maps
 	 * nothing smaller). */
@@ -304,6 +307,8 @@ static int vfio_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_
 
 	(void)va;
 	(void)page_size;
+	if (p->iommu->physical)
+		return 0; /* nothing was mapped: the heap unpins its memory */
 	rc = p->iommu->unmap(dev, p, bus[0], len);
 	if (rc)
 		return rc;
@@ -528,7 +533,9 @@ static const struct upcie_pci_ops vfio_ops = {
 
 /* iommufd when forced (the option, else UPCIE_VFIO_IOMMU=iommufd|type1
  * in the environment), or (auto) when the device has a cdev and the kernel
- * has /dev/iommu; type1 otherwise. */
+ * has /dev/iommu; type1 otherwise. No-IOMMU mode only when asked for
+ * (UPCIE_PCI_VFIO_IOMMU_NOIOMMU, UPCIE_VFIO_IOMMU=noiommu): vfio_open
+ * refuses a no-IOMMU group without it. */
 static const struct upcie_vfio_iommu_ops *
 pick_iommu(struct upcie_pci_dev *dev, struct upcie_vfio *p, const struct upcie_pci_opts *opts)
 {
@@ -540,10 +547,15 @@ pick_iommu(struct upcie_pci_dev *dev, struct upcie_vfio *p, const struct upcie_p
 		want = UPCIE_PCI_VFIO_IOMMU_IOMMUFD;
 	else if (want == UPCIE_PCI_VFIO_IOMMU_AUTO && env && !strcmp(env, "type1"))
 		want = UPCIE_PCI_VFIO_IOMMU_TYPE1;
+	else if (want == UPCIE_PCI_VFIO_IOMMU_AUTO && env && !strcmp(env, "noiommu"))
+		want = UPCIE_PCI_VFIO_IOMMU_NOIOMMU;
 	else if (want == UPCIE_PCI_VFIO_IOMMU_AUTO && env && env[0] && strcmp(env, "auto"))
-		upcie_warn("%s: UPCIE_VFIO_IOMMU='%s' is not iommufd, type1 or auto; ignored",
+		upcie_warn("%s: UPCIE_VFIO_IOMMU='%s' is not iommufd, type1, noiommu or auto; "
+			   "ignored",
 			   dev->name, env);
 
+	if (want == UPCIE_PCI_VFIO_IOMMU_NOIOMMU)
+		return &upcie_vfio_noiommu_ops;
 	if (want == UPCIE_PCI_VFIO_IOMMU_IOMMUFD)
 		return &upcie_vfio_iommufd_ops;
 	if (want == UPCIE_PCI_VFIO_IOMMU_TYPE1)
@@ -585,7 +597,9 @@ static int vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opt
 		rc = upcie_err(-ENODEV,
 			       "%s has no IOMMU group: vfio-pci needs an enabled IOMMU "
 			       "(intel_iommu=on or amd_iommu=on on the kernel command line); "
-			       "without one, use uio_pci_generic",
+			       "without one, use uio_pci_generic, or vfio's no-IOMMU mode "
+			       "(unsafe: 'devbind noiommu on', bind vfio-pci again, "
+			       "UPCIE_VFIO_IOMMU=noiommu)",
 			       dev->name);
 		goto fail;
 	}
@@ -595,6 +609,11 @@ static int vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opt
 	}
 
 	p->iommu = pick_iommu(dev, p, opts);
+	/* A no-IOMMU group only for a caller who opted in (vfio_noiommu.c). */
+	if (p->iommu != &upcie_vfio_noiommu_ops && upcie_vfio_noiommu_group(p, p->group)) {
+		rc = upcie_vfio_noiommu_refuse(dev, p);
+		goto fail;
+	}
 	rc = p->iommu->open(dev, p);
 	if (rc)
 		goto fail;
@@ -611,7 +630,8 @@ static int vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opt
 	 * the controller is disabled. */
 	dev->priv = p;
 	dev->ops = &vfio_ops;
-	dev->dma_caps = UPCIE_PCI_DMA_BUS_CONTIGUOUS;
+	dev->dma_caps =
+	    p->iommu->physical ? UPCIE_PCI_DMA_NEEDS_HUGEPAGES : UPCIE_PCI_DMA_BUS_CONTIGUOUS;
 	upcie_debug("%s: vfio %s, IOMMU group %d, %u IOVA window(s) from %#llx", dev->name,
 		    p->iommu->name, p->group, p->niova, (unsigned long long)p->iova[0].start);
 	return 0;
