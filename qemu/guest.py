@@ -668,6 +668,8 @@ class Boot:
             if not SAFE_RE.match(val):
                 raise SetupError(f"{v}='{val}': only [A-Za-z0-9_.,:/-] can reach the guest")
             append.append(f"upcie.env.{v}={val}")
+        for var, val in k.env.items():
+            append.append(f"upcie.env.{var}={val}")
         append += ["loglevel=7", "upcie.verbose=1"] if self.verbose else ["loglevel=3", "quiet"]
         append += list(arch.kernel_args) + list(k.kernel_args)
         cmd = [arch.qemu, "-accel", "tcg,thread=multi", "-M", k.machine, "-cpu", arch.cpu,

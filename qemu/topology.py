@@ -110,6 +110,8 @@ class Config:
     # scripts/guest-kernel builds (drivers built in, no modules), booted
     # only once it is in its cache (it takes about 20 min to build).
     kernel: str = ""
+    # Variables exported to the guest scripts (and so to the library there).
+    env: Dict[str, str] = field(default_factory=dict)
     note: str = ""
 
 
@@ -148,6 +150,14 @@ CONFIGS = {
                       kernel_args=("intel_iommu=on",), kernel="6.12",
                       note="emulated Intel IOMMU, Linux 6.12 with iommufd and the VFIO "
                            "device cdev (scripts/guest-kernel; skipped until it is built)"),
+    # The same kernel on a machine without an IOMMU: vfio in its no-IOMMU
+    # mode (on from boot; guest-tools.sh turns it off and on again with
+    # devbind), and every library call in the guest opting in to it.
+    "noiommu": Config("noiommu", arch="x86_64", machine="q35", user_driver="vfio-pci",
+                      kernel_args=("vfio.enable_unsafe_noiommu_mode=1",), kernel="6.12",
+                      env={"UPCIE_VFIO_IOMMU": "noiommu"},
+                      note="no IOMMU, Linux 6.12 with vfio's no-IOMMU mode "
+                           "(scripts/guest-kernel; skipped until it is built)"),
     # Arm server-like machines: GICv3 (its ITS remaps MSIs, which VFIO type1
     # requires; on GICv2 VFIO_SET_IOMMU fails with EPERM).
     "arm-uio": Config("arm-uio", arch="aarch64", machine="virt,gic-version=3",
@@ -337,8 +347,8 @@ def readme_section():
         for label, where in k.placement.items():
             excl += f" ({label}: " + ", ".join("root bus" if a == "bridge" and v is None
                                                 else f"{a}={v}" for a, v in where.items()) + ")"
-        out.append(f"| `{k.name}` | {k.arch} | `{k.machine}`{excl} | {dev} | {kern} | "
-                   f"`{k.user_driver}` |")
+        drv = f"`{k.user_driver}`" + "".join(f" (`{a}={v}`)" for a, v in k.env.items())
+        out.append(f"| `{k.name}` | {k.arch} | `{k.machine}`{excl} | {dev} | {kern} | {drv} |")
     out += ["", "| controller | serial | namespaces | options | bus | note |",
             "| --- | --- | --- | --- | --- | --- |"]
     for c in CONTROLLERS:

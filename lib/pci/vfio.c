@@ -11,7 +11,9 @@
  * DMA: each mapping gets a fresh IOVA range from a bump allocator inside
  * the windows the IOMMU reports, and the whole [va, len) is mapped at once,
  * so bus addresses are contiguous across pages (UPCIE_PCI_DMA_BUS_CONTIGUOUS)
- * whatever the page size: hugepages are welcome but not needed.
+ * whatever the page size: hugepages are welcome but not needed. In vfio's
+ * no-IOMMU mode (vfio_noiommu.c, opt-in) there is no IOMMU to map into:
+ * bus addresses are physical, one per hugepage, as under uio (phys.c).
  *
  * The kernel asking for the device back (hot-unplug, unbind): the device
  * request interrupt and its watcher are in vfio_req.c; upcie_pci_check()

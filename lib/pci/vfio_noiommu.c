@@ -90,8 +90,8 @@ static int open_file(struct upcie_pci_dev *dev, const char *path)
 		return fd;
 	if (err == EACCES || err == EPERM)
 		return upcie_err(-EACCES,
-				 "%s: cannot open %s: %s; vfio's no-IOMMU mode needs root "
-				 "(CAP_SYS_RAWIO)",
+				 "%s: cannot open %s: %s; vfio's no-IOMMU mode needs "
+				 "CAP_SYS_RAWIO: run as root",
 				 dev->name, path, strerror(err));
 	if (err == EBUSY)
 		return upcie_err(-EBUSY, "%s: %s is busy: another process (or handle) has it open",
@@ -122,8 +122,8 @@ static int noiommu_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 	/* A fake sysfs tree (tests) goes no further than the files above. */
 	if (!p->root && !upcie_have_cap_sys_admin())
 		return upcie_err(-EACCES,
-				 "%s: vfio's no-IOMMU mode needs root (CAP_SYS_RAWIO for the group, "
-				 "CAP_SYS_ADMIN for physical addresses)",
+				 "%s: vfio's no-IOMMU mode needs CAP_SYS_RAWIO (the group) and "
+				 "CAP_SYS_ADMIN (physical addresses): run as root",
 				 dev->name);
 
 	p->container_fd = open_file(dev, "/dev/vfio/vfio");

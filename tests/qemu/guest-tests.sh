@@ -196,11 +196,23 @@ saved_hp=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)
 upcie_hugepages 0
 if [ "$UPCIE_CONFIG" = uio ]; then
 	t_run_fail "uio without hugepages: refused with advice" "[Hh]uge" upcie-identify "$A"
+elif upcie_noiommu; then
+	t_run_fail "vfio no-IOMMU without hugepages: refused with advice" "[Hh]uge" upcie-identify "$A"
 else
 	t_run "vfio without hugepages: works on ordinary pages" identify_brief "$A"
 fi
 upcie_hugepages "$saved_hp"
-if [ "$UPCIE_CONFIG" = vfio ]; then
+if upcie_noiommu; then
+	# The opt-in: without it the library refuses the no-IOMMU group and
+	# says why; with it (this configuration's UPCIE_VFIO_IOMMU) it takes it.
+	t_run_fail "vfio no-IOMMU group without the opt-in: refused, unsafe, how to opt in" \
+		"unsafe without an IOMMU.*UPCIE_VFIO_IOMMU=noiommu" env UPCIE_VFIO_IOMMU= upcie-identify "$A"
+	t_run "vfio no-IOMMU with the opt-in: upcie-identify says noiommu" \
+		sh -c "upcie-identify $A | grep -E 'vfio_iommu: noiommu'"
+	t_run_fail "vfio no-IOMMU forced on type1: refused" "opt in" \
+		env UPCIE_VFIO_IOMMU=type1 upcie-identify "$A"
+fi
+if [ "$UPCIE_CONFIG" = vfio ] && ! upcie_noiommu; then
 	if upcie_bind "$B" uio_pci_generic 2>/tmp/err; then
 		t_run_fail "uio behind an active IOMMU: refused with advice" "iommu=pt" \
 			upcie-identify "$B"
@@ -211,12 +223,17 @@ if [ "$UPCIE_CONFIG" = vfio ]; then
 	# A user who may open the group but lacks locked memory: the map
 	# fails and says how many bytes it needs.
 	g=$(basename "$(readlink "/sys/bus/pci/devices/$A/iommu_group")")
-	chown 65534 "/dev/vfio/$g"
+	# With iommufd (the 6.12 kernel) the library opens the device's cdev
+	# and /dev/iommu instead of the group node: nobody gets those too.
+	nodes=/dev/vfio/$g
+	cdev=$(ls "/sys/bus/pci/devices/$A/vfio-dev" 2>/dev/null | head -n 1)
+	[ -n "$cdev" ] && [ -e /dev/iommu ] && nodes="$nodes /dev/vfio/devices/$cdev /dev/iommu"
+	chown 65534 $nodes
 	t_run_fail "vfio DMA map over RLIMIT_MEMLOCK: bytes needed" "RLIMIT_MEMLOCK is 65536 bytes.*needs 2097152" \
 		su -p -s /bin/sh nobody -c "ulimit -l 64; exec upcie-pci-probe $A"
 	t_run "vfio as non-root with group access and 8 MiB memlock: Identify" \
 		su -p -s /bin/sh nobody -c "ulimit -l 8192; exec upcie-pci-probe --identify $A"
-	chown 0 "/dev/vfio/$g"
+	chown 0 $nodes
 fi
 
 # --- 5. the driver's CUnit suites against each controller --------------------
@@ -303,7 +320,7 @@ else
 fi
 
 # --- 5e. vfio through iommufd and the device cdev (guest-iommufd.sh) ---------
-if [ -e /dev/iommu ]; then
+if [ -e /dev/iommu ] && ! upcie_noiommu; then
 	timeout 300 sh "${UPCIE_GUEST_LIB%/*}/guest-iommufd.sh" ||
 		t_fail "guest-iommufd.sh" "exit $? (timed out after 300 s?)"
 	upcie_bind "$UPCIE_CTRL_A" "$drv" # as section 6 wants it
@@ -394,8 +411,8 @@ cd_on_nvme() {
 	upcie_blockdev "$C" 1 && upcie_blockdev "$D" 1
 }
 
-if [ "$UPCIE_CONFIG" != vfio ]; then
-	t_skip "vfio: C on vfio-pci, D on nvme: group not viable" "no IOMMU groups in the $UPCIE_CONFIG configuration"
+if [ "$UPCIE_CONFIG" != vfio ] || upcie_noiommu; then
+	t_skip "vfio: C on vfio-pci, D on nvme: group not viable" "no IOMMU groups in the $UPCIE_CONFIG${UPCIE_VFIO_IOMMU:+ ($UPCIE_VFIO_IOMMU)} configuration"
 elif [ -z "$C" ] || [ -z "$D" ]; then
 	t_fail "vfio: C on vfio-pci, D on nvme: group not viable" "controllers C and D not found"
 else

@@ -610,11 +610,12 @@ expect_rc 1 "--noiommu with uio_pci_generic" db bind --noiommu uio_pci_generic 0
 expect_text "--noiommu is vfio's no-IOMMU mode" "--noiommu names what it is for"
 # A device in a no-IOMMU group (what vfio-pci made when it bound it).
 echo "vfio-noiommu" >"$S/kernel/iommu_groups/10/name"
+# (sysfs has vfio-dev/vfio0 for it, as Linux 6.12 does, but no cdev node)
 : >"$T/dev/vfio/noiommu-10"
 expect_rc 0 "status with a no-IOMMU group" db --dev-root "$T/dev" status
 expect_text "0000:04:00.0  vfio-pci  yes, as root (vfio no-IOMMU, unsafe)" "status: ready as root, unsafe"
 expect_text "no-IOMMU mode: on" "status: the mode is on"
-expect_text "the library would use noiommu (physical addresses, unsafe: only for a program that opts in, UPCIE_VFIO_IOMMU=noiommu)" "status: the interface and the opt-in"
+expect_text "0000:04:00.0: cdev none, the library would use noiommu (physical addresses, unsafe: only for a program that opts in, UPCIE_VFIO_IOMMU=noiommu)" "status: the interface and the opt-in"
 expect_rc 0 "status --json with a no-IOMMU group" db --dev-root "$T/dev" status --json
 expect_json "$T/status-noiommu.json" "status --json with a no-IOMMU group"
 json_check "$T/status-noiommu.json" "d['vfio']['noiommu_mode'] == 'on' and d['controllers'][3]['vfio_iommu'] == 'noiommu' and d['controllers'][3]['vfio_group_dev']['path'].endswith('/vfio/noiommu-10')" "JSON: the no-IOMMU group and interface"

@@ -65,7 +65,9 @@ static void ctrl_judge(const struct devbind_opts *o, struct ctrl_status *c)
 			 c->noiommu ? "noiommu-" : "", d->group);
 		c->vfio_exists = !stat(c->vfio_path, &c->vfio_st);
 	}
-	if (upcie_sysfs_pci_vfio_cdev(o->sysfs, &d->addr, c->cdev, sizeof(c->cdev)))
+	/* A no-IOMMU device has a vfio-dev/vfioN entry but no cdev node (Linux
+	 * 6.12: "cdev does not support noiommu device"). */
+	if (c->noiommu || upcie_sysfs_pci_vfio_cdev(o->sysfs, &d->addr, c->cdev, sizeof(c->cdev)))
 		c->cdev[0] = '\0';
 	/* The library's own choice (vfio.c): iommufd with a cdev and /dev/iommu. */
 	if (!strcmp(d->driver, "vfio-pci"))
