@@ -670,6 +670,13 @@ class Boot:
             append.append(f"upcie.env.{v}={val}")
         for var, val in k.env.items():
             append.append(f"upcie.env.{var}={val}")
+        # The guests of the kernel scripts/guest-kernel builds: the whole
+        # suite, or (interface) what differs from the 6.1 guests.
+        scope = os.environ.get("UPCIE_GUEST_612_SCOPE", "") or "full"
+        if scope not in ("full", "interface"):
+            raise SetupError(f"UPCIE_GUEST_612_SCOPE='{scope}': give full or interface")
+        if k.kernel and scope != "full":
+            append.append(f"upcie.env.UPCIE_GUEST_SCOPE={scope}")
         append += ["loglevel=7", "upcie.verbose=1"] if self.verbose else ["loglevel=3", "quiet"]
         append += list(arch.kernel_args) + list(k.kernel_args)
         cmd = [arch.qemu, "-accel", "tcg,thread=multi", "-M", k.machine, "-cpu", arch.cpu,
