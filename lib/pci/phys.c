@@ -133,12 +133,11 @@ int upcie_pci_phys_map(struct upcie_pci_dev *dev, const char *root, void *va, si
 	int fd, rc = 0;
 
 	if (!is_hugepage_size(root, page_size))
-		return upcie_err(
-		    -EINVAL,
-		    "%s: %s needs hugepage-backed DMA memory (physical contiguity for "
-		    "queues), but the page size is %zu; reserve hugepages "
-		    "('hugepages' tool or /proc/sys/vm/nr_hugepages)",
-		    dev->name, who, page_size);
+		return upcie_err(-EINVAL,
+				 "%s: %s needs hugepage-backed DMA memory (physical contiguity for "
+				 "queues), but the page size is %zu; reserve hugepages "
+				 "('hugepages' tool or /proc/sys/vm/nr_hugepages)",
+				 dev->name, who, page_size);
 	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return upcie_err(-errno, "%s: cannot open /proc/self/pagemap: %s", dev->name,

@@ -72,12 +72,13 @@ static int check_param(struct upcie_pci_dev *dev, const struct upcie_vfio *p)
 				 "CONFIG_VFIO_NOIOMMU); use uio_pci_generic instead",
 				 dev->name);
 	if (v[0] != 'Y' && v[0] != '1')
-		return upcie_err(-EPERM,
-				 "%s: vfio's no-IOMMU mode is off (/sys/" NOIOMMU_PARAM
-				 " is %s); turn it on with 'devbind noiommu on' (or write Y "
-				 "there, or boot with vfio.enable_unsafe_noiommu_mode=1), then bind "
-				 "the device to vfio-pci again",
-				 dev->name, v);
+		return upcie_err(
+		    -EPERM,
+		    "%s: vfio's no-IOMMU mode is off (/sys/" NOIOMMU_PARAM
+		    " is %s); turn it on with 'devbind noiommu on' (or write Y "
+		    "there, or boot with vfio.enable_unsafe_noiommu_mode=1), then bind "
+		    "the device to vfio-pci again",
+		    dev->name, v);
 	return 0;
 }
 
@@ -152,10 +153,9 @@ static int noiommu_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 				 "to vfio-pci",
 				 dev->name, p->group);
 	if (ioctl(p->group_fd, VFIO_GROUP_SET_CONTAINER, &p->container_fd))
-		return upcie_err(-errno, "%s: VFIO_GROUP_SET_CONTAINER: %s%s", dev->name,
-				 strerror(errno),
-				 errno == EPERM ? " (no-IOMMU mode needs CAP_SYS_RAWIO: run as root)"
-						: "");
+		return upcie_err(
+		    -errno, "%s: VFIO_GROUP_SET_CONTAINER: %s%s", dev->name, strerror(errno),
+		    errno == EPERM ? " (no-IOMMU mode needs CAP_SYS_RAWIO: run as root)" : "");
 	if (ioctl(p->container_fd, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU))
 		return upcie_err(-errno, "%s: VFIO_SET_IOMMU (no-IOMMU): %s", dev->name,
 				 strerror(errno));
@@ -179,8 +179,7 @@ static int noiommu_map(struct upcie_pci_dev *dev, struct upcie_vfio *p, void *va
 			 len);
 }
 
-static int noiommu_unmap(struct upcie_pci_dev *dev, struct upcie_vfio *p, uint64_t iova,
-			 size_t len)
+static int noiommu_unmap(struct upcie_pci_dev *dev, struct upcie_vfio *p, uint64_t iova, size_t len)
 {
 	(void)dev;
 	(void)p;

@@ -71,7 +71,7 @@ static void ctrl_judge(const struct devbind_opts *o, struct ctrl_status *c)
 		c->cdev[0] = '\0';
 	/* The library's own choice (vfio.c): iommufd with a cdev and /dev/iommu. */
 	if (!strcmp(d->driver, "vfio-pci"))
-		c->iommu = c->noiommu			       ? "noiommu"
+		c->iommu = c->noiommu				? "noiommu"
 			   : c->cdev[0] && have_iommufd(o) == 1 ? "iommufd"
 								: "type1";
 	if (!d->driver[0]) {
