@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
-# Integration tests on QEMU's NVMe controllers, run in both configurations
-# (uio: no IOMMU; vfio: intel-iommu). The topology is topology.py's table
+# Integration tests on QEMU's NVMe controllers, run in every x86
+# configuration (uio: no IOMMU; vfio: intel-iommu; on the 6.12 kernel,
+# iommufd: intel-iommu, and noiommu: vfio's no-IOMMU mode, where the
+# library opts in through UPCIE_VFIO_IOMMU=noiommu). The topology is topology.py's table
 # (UPCIE_TOPO_* here; qemu/README.md shows it).
 #
 #  0. guest-tools.sh: the devbind and hugepages CLIs (see there).
@@ -11,9 +13,10 @@
 #     of the previous boot, read back through libupcie on this boot's
 #     backend (skipped when no previous boot left a marker).
 #  3. upcie-identify on both controllers; the pci layer probe.
-#  4. More refusals: non-root open (EACCES and advice); uio without
-#     hugepages (vfio: works without them); vfio config: uio refuses a
-#     device behind the IOMMU.
+#  4. More refusals: non-root open (EACCES and advice); uio and vfio's
+#     no-IOMMU mode without hugepages (vfio: works without them); vfio
+#     config: uio refuses a device behind the IOMMU; no-IOMMU: the library
+#     refuses the no-IOMMU group without the opt-in, saying it is unsafe.
 #  5. The driver's CUnit suites (every test binary that honours
 #     UPCIE_TEST_DEVICE) against each controller.
 #  5b. Debian's fio with the libupcie engine on A and B (tests/fio/fio-sim.sh;
