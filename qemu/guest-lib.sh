@@ -4,7 +4,9 @@
 #   . "$UPCIE_GUEST_LIB"
 #
 # Environment set by the guest /init:
-#   UPCIE_CONFIG    uio | vfio
+#   UPCIE_CONFIG    uio | vfio (the library backend the configuration tests)
+#   UPCIE_VFIO_IOMMU  noiommu in the 'noiommu' configuration (vfio's
+#                   no-IOMMU mode; every library call opts in to it)
 #   UPCIE_CTRL_<L>  BDF of controller <L> of the topology (see the table in
 #                   topology.py and qemu/README.md): A (2 namespaces,
 #                   512 B and 4 KiB LBAs), B (small MDTS, 2 I/O queue pairs),
@@ -25,6 +27,9 @@
 #   upcie_hugepages <n>         set the 2 MiB hugepage pool to n pages
 #   upcie_driver <bdf>          print the driver it is bound to ("" if none)
 #   upcie_user_driver           uio_pci_generic or vfio-pci, for UPCIE_CONFIG
+#   upcie_noiommu               true in vfio's no-IOMMU mode (physical
+#                               addresses, hugepages, root; no IOMMU groups
+#                               but the ones vfio makes, one per device)
 #   upcie_bdf <label>           BDF of controller <label> (A, B, ...)
 #   upcie_blockdev <bdf> <nsid> its block device under nvme (waits up to 20 s)
 #   upcie_unplug <label> [s]    the host removes the controller (QEMU
@@ -111,6 +116,10 @@ upcie_user_driver() {
 	vfio) echo vfio-pci ;;
 	*) echo uio_pci_generic ;;
 	esac
+}
+
+upcie_noiommu() {
+	[ "${UPCIE_VFIO_IOMMU:-}" = noiommu ]
 }
 
 # The results: the project's TAP helper (tests/lib/tap.sh, copied beside

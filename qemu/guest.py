@@ -101,6 +101,8 @@ def built_kernel(config):
     want = topology.CONFIGS[config].kernel
     if not want:
         return None
+    if os.environ.get("UPCIE_GUEST_612_SCOPE") == "off":
+        raise NotBuilt(f"UPCIE_GUEST_612_SCOPE=off: the {want} guests are left out")
     p = subprocess.run([os.path.join(SRC, "scripts", "guest-kernel"), "--print"], text=True,
                        capture_output=True)
     path = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
@@ -688,6 +690,15 @@ class Boot:
             if not SAFE_RE.match(val):
                 raise SetupError(f"{v}='{val}': only [A-Za-z0-9_.,:/-] can reach the guest")
             append.append(f"upcie.env.{v}={val}")
+        for var, val in k.env.items():
+            append.append(f"upcie.env.{var}={val}")
+        # The guests of the kernel scripts/guest-kernel builds: the whole
+        # suite, or (interface) what differs from the 6.1 guests.
+        scope = os.environ.get("UPCIE_GUEST_612_SCOPE", "") or "full"
+        if scope not in ("full", "interface", "off"):
+            raise SetupError(f"UPCIE_GUEST_612_SCOPE='{scope}': give full, interface or off")
+        if k.kernel and scope != "full":
+            append.append(f"upcie.env.UPCIE_GUEST_SCOPE={scope}")
         append += ["loglevel=7", "upcie.verbose=1"] if self.verbose else ["loglevel=3", "quiet"]
         append += list(arch.kernel_args) + list(k.kernel_args)
         cmd = [arch.qemu, "-accel", "tcg,thread=multi", "-M", k.machine, "-cpu", arch.cpu,

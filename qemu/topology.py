@@ -110,6 +110,10 @@ class Config:
     # scripts/guest-kernel builds (drivers built in, no modules), booted
     # only once it is in its cache (it takes about 20 min to build).
     kernel: str = ""
+    # Variables exported to the guest scripts (and so to the library there).
+    env: Dict[str, str] = field(default_factory=dict)
+    # Extra QEMU arguments of this machine.
+    qemu_args: Tuple[str, ...] = ()
     note: str = ""
 
 
@@ -135,6 +139,13 @@ ARCHES = {
                     packages=("qemu-system-arm", "cpio", "kmod"), foreign=True),
 }
 
+# QEMU 7.2's q35 hands PCIe slot hotplug to ACPI by default; the kernel
+# scripts/guest-kernel builds has no ACPI PCI hotplug (HOTPLUG_PCI_ACPI), so
+# a device_del would never complete there ("_OSC: platform does not support
+# [PCIeHotplug]"). Its machines give the slots back to the kernel's native
+# PCIe hotplug (pciehp). Debian's 6.1 has ACPI hotplug: its machines stay.
+NATIVE_PCIE_HOTPLUG = ("-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off")
+
 CONFIGS = {
     "uio": Config("uio", arch="x86_64", machine="q35", user_driver="uio_pci_generic",
                   note="no IOMMU"),
@@ -146,8 +157,17 @@ CONFIGS = {
     "iommufd": Config("iommufd", arch="x86_64", machine="q35,kernel-irqchip=split",
                       user_driver="vfio-pci", devices=("intel-iommu,intremap=on",),
                       kernel_args=("intel_iommu=on",), kernel="6.12",
+                      qemu_args=NATIVE_PCIE_HOTPLUG,
                       note="emulated Intel IOMMU, Linux 6.12 with iommufd and the VFIO "
                            "device cdev (scripts/guest-kernel; skipped until it is built)"),
+    # The same kernel on a machine without an IOMMU: vfio in its no-IOMMU
+    # mode (on from boot; guest-tools.sh turns it off and on again with
+    # devbind), and every library call in the guest opting in to it.
+    "noiommu": Config("noiommu", arch="x86_64", machine="q35", user_driver="vfio-pci",
+                      kernel_args=("vfio.enable_unsafe_noiommu_mode=1",), kernel="6.12",
+                      env={"UPCIE_VFIO_IOMMU": "noiommu"}, qemu_args=NATIVE_PCIE_HOTPLUG,
+                      note="no IOMMU, Linux 6.12 with vfio's no-IOMMU mode "
+                           "(scripts/guest-kernel; skipped until it is built)"),
     # Arm server-like machines: GICv3 (its ITS remaps MSIs, which VFIO type1
     # requires; on GICv2 VFIO_SET_IOMMU fails with EPERM).
     "arm-uio": Config("arm-uio", arch="aarch64", machine="virt,gic-version=3",
@@ -268,7 +288,7 @@ def controller_props(ctrl, ioeventfd=None):
 
 def qemu_device_args(config, work, ioeventfd=None):
     """-blockdev/-device arguments for the bridges, controllers and namespaces."""
-    args = []
+    args = list(CONFIGS[config].qemu_args)
     for d in CONFIGS[config].devices:
         args += ["-device", d]
     for b in bridges(config):
@@ -333,14 +353,15 @@ def readme_section():
     out = [README_BEGIN, "", "| config | arch | machine | extra devices | guest kernel | user-space driver |",
            "| --- | --- | --- | --- | --- | --- |"]
     for k in CONFIGS.values():
-        dev = ", ".join(f"`{d}`" for d in k.devices) or "none"
+        dev = ", ".join([f"`{d}`" for d in k.devices] +
+                        [f"`{' '.join(k.qemu_args)}`"] * bool(k.qemu_args)) or "none"
         kern = " ".join(f"`{a}`" for a in ARCHES[k.arch].kernel_args + k.kernel_args) or "default"
         excl = f" (no {', '.join(k.exclude)})" if k.exclude else ""
         for label, where in k.placement.items():
             excl += f" ({label}: " + ", ".join("root bus" if a == "bridge" and v is None
                                                 else f"{a}={v}" for a, v in where.items()) + ")"
-        out.append(f"| `{k.name}` | {k.arch} | `{k.machine}`{excl} | {dev} | {kern} | "
-                   f"`{k.user_driver}` |")
+        drv = f"`{k.user_driver}`" + "".join(f" (`{a}={v}`)" for a, v in k.env.items())
+        out.append(f"| `{k.name}` | {k.arch} | `{k.machine}`{excl} | {dev} | {kern} | {drv} |")
     out += ["", "| controller | serial | namespaces | options | bus | note |",
             "| --- | --- | --- | --- | --- | --- |"]
     for c in CONTROLLERS:

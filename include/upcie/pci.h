@@ -14,7 +14,10 @@
  *         physical (needs root and hugepages; unsafe without an IOMMU).
  *   vfio  the device is bound to vfio-pci; BARs and config space are
  *         regions of the VFIO device, DMA addresses are IOVAs mapped in
- *         the IOMMU (works with or without hugepages).
+ *         the IOMMU (works with or without hugepages). In vfio's no-IOMMU
+ *         mode (opt-in: UPCIE_PCI_VFIO_IOMMU_NOIOMMU) DMA addresses are
+ *         physical, as under uio (needs root and hugepages; unsafe without
+ *         an IOMMU), while interrupts and the device request stay vfio's.
  *   sim   the emulated controller from sim.h; DMA addresses are virtual.
  * ~~~
  *
@@ -129,14 +132,26 @@ enum upcie_pci_backend {
  * /dev/vfio/devices/vfioN; Linux 6.6 and later with IOMMUFD and
  * VFIO_DEVICE_CDEV). AUTO takes iommufd when the device has a cdev and
  * /dev/iommu exists, else type1; the environment variable
- * UPCIE_VFIO_IOMMU=iommufd|type1 forces one for a program that leaves the
- * option at AUTO. upcie_pci_vfio_iommu_name() says which a handle uses.
+ * UPCIE_VFIO_IOMMU=iommufd|type1|noiommu forces one for a program that
+ * leaves the option at AUTO. upcie_pci_vfio_iommu_name() says which a
+ * handle uses.
+ *
+ * NOIOMMU is vfio's no-IOMMU mode (CONFIG_VFIO_NOIOMMU, the vfio module
+ * parameter enable_unsafe_noiommu_mode on; 'devbind noiommu on' sets it):
+ * a machine without an IOMMU, a group file /dev/vfio/noiommu-N and a
+ * container of type VFIO_NOIOMMU_IOMMU. DMA addresses are physical, as
+ * under uio: unsafe without an IOMMU, a bug in the program or in the
+ * device can DMA anywhere in memory. It needs root (CAP_SYS_RAWIO for the
+ * group, CAP_SYS_ADMIN for physical addresses) and hugepages. It is never
+ * chosen by AUTO: a device in a no-IOMMU group is refused unless the
+ * caller opts in with this value or UPCIE_VFIO_IOMMU=noiommu.
  */
 enum upcie_pci_vfio_iommu {
 	UPCIE_PCI_VFIO_IOMMU_AUTO =
 	    0,			    /**< iommufd when there is a cdev and /dev/iommu, else type1 */
 	UPCIE_PCI_VFIO_IOMMU_TYPE1, /**< the type1 container */
 	UPCIE_PCI_VFIO_IOMMU_IOMMUFD, /**< iommufd with the device's cdev */
+	UPCIE_PCI_VFIO_IOMMU_NOIOMMU, /**< no-IOMMU mode: physical addresses (unsafe; opt-in) */
 };
 
 /** Options of upcie_pci_open(); NULL takes the defaults. */
@@ -145,7 +160,7 @@ struct upcie_pci_opts {
 	struct upcie_sim *sim;		      /**< for "sim": this model (caller keeps ownership);
 						 NULL: a default threaded model owned by the handle */
 	const char *sysfs_root;		      /**< NULL: "/sys" (tests pass a fake tree) */
-	enum upcie_pci_vfio_iommu vfio_iommu; /**< vfio: AUTO, or force one */
+	enum upcie_pci_vfio_iommu vfio_iommu; /**< vfio: AUTO, or force one (NOIOMMU: opt in) */
 	uint32_t reserved32;		      /**< zero */
 	/** Open the device into this DMA context (dma.h, upcie_dma_ctx_create()):
 	 * it shares one IOVA space, and so every heap of the context, with the
@@ -189,8 +204,8 @@ unsigned upcie_pci_dma_caps(const struct upcie_pci_dev *dev);
 /**
  * The IOMMU interface a vfio handle uses.
  *
- * vfio: "type1" or "iommufd", the IOMMU interface this handle uses; NULL
- * for a handle of another backend.
+ * vfio: "type1", "iommufd" or "noiommu", the IOMMU interface this handle
+ * uses; NULL for a handle of another backend.
  */
 const char *upcie_pci_vfio_iommu_name(const struct upcie_pci_dev *dev);
 

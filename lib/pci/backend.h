@@ -110,11 +110,22 @@ int upcie_pci_command_update(struct upcie_pci_dev *dev, uint16_t clear, uint16_t
 int upcie_pci_cfg_fd_io(struct upcie_pci_dev *dev, int fd, uint64_t base, uint32_t off, void *buf,
 			size_t len, bool write) __attribute__((visibility("hidden")));
 
-/* uio: physical address of 'addr' from an open /proc/self/pagemap whose
+/* Physical addresses (phys.c; uio, and vfio's no-IOMMU mode). */
+/* The physical address of 'addr' from an open /proc/self/pagemap whose
  * entries describe 'host_page'-byte pages. 0; -EFAULT when the page is not
  * present; -EPERM when the PFN is hidden (no CAP_SYS_ADMIN); -EIO/-errno. */
 int upcie_pagemap_phys(int fd, uintptr_t addr, size_t host_page, uint64_t *phys)
     __attribute__((visibility("hidden")));
+/* dma_map of a backend whose bus addresses are physical: [va, len) must be
+ * hugepages of page_size bytes, faulted in; bus[i] gets the physical
+ * address of page i, each page checked contiguous. 'who' names the
+ * backend in the messages ("uio"), 'alt' ends the advice when the
+ * kernel hides physical addresses (", or use vfio-pci"). */
+int upcie_pci_phys_map(struct upcie_pci_dev *dev, const char *root, void *va, size_t len,
+		       size_t page_size, uint64_t *bus, const char *who, const char *alt)
+    __attribute__((visibility("hidden")));
+/* Does the calling process hold CAP_SYS_ADMIN (pagemap PFNs)? */
+bool upcie_have_cap_sys_admin(void) __attribute__((visibility("hidden")));
 
 /*
  * The backend table. Each backend describes itself with one of these; the

@@ -272,7 +272,7 @@ struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_op
 					      "from a newer libupcie than %s, or an uninitialized "
 					      "struct",
 					      i, upcie_version());
-	if (opts && (opts->reserved32 || (unsigned)opts->vfio_iommu > UPCIE_PCI_VFIO_IOMMU_IOMMUFD))
+	if (opts && (opts->reserved32 || (unsigned)opts->vfio_iommu > UPCIE_PCI_VFIO_IOMMU_NOIOMMU))
 		return upcie_err_null(
 		    -EINVAL,
 		    "upcie_pci_opts: vfio_iommu %u or reserved32 %u is not valid: "

@@ -54,15 +54,6 @@
 #include "pci/backend.h"
 #include "pci/uio.h"
 
-/* /proc/self/pagemap entries (Documentation/admin-guide/mm/pagemap.rst):
- * one 64-bit entry per base page of the host (4 KiB, or 16/64 KiB on some
- * arm64 kernels), its PFN counted in those pages too. */
-#define PAGEMAP_PRESENT	 (1ull << 63)
-#define PAGEMAP_PFN_MASK ((1ull << 55) - 1)
-
-/* CAP_SYS_ADMIN bit of /proc/self/status CapEff (linux/capability.h). */
-#define CAP_SYS_ADMIN_BIT 21
-
 static int uio_bar_map(struct upcie_pci_dev *dev, unsigned bar, void **va, size_t *len)
 {
 	struct uio_priv *p = priv_of(dev);
@@ -128,127 +119,12 @@ static int uio_cfg_write(struct upcie_pci_dev *dev, uint32_t off, const void *bu
 	return upcie_pci_cfg_fd_io(dev, priv_of(dev)->cfg_fd, 0, off, (void *)buf, len, true);
 }
 
-/* Is page_size one of the kernel's hugepage sizes? */
-static bool is_hugepage_size(const char *root, size_t page_size)
-{
-	char path[PATH_MAX];
-
-	if (page_size <= upcie_host_page_size())
-		return false;
-	if (upcie_sysfs_path(root, path, sizeof(path), "kernel/mm/hugepages/hugepages-%zukB",
-			     page_size / 1024))
-		return false;
-	return access(path, F_OK) == 0;
-}
-
-/* One pagemap entry per host page; the offset within the page is kept. */
-int upcie_pagemap_phys(int fd, uintptr_t addr, size_t host_page, uint64_t *phys)
-{
-	uint64_t ent;
-	off_t off = (off_t)(addr / host_page * sizeof(ent));
-	ssize_t n = pread(fd, &ent, sizeof(ent), off);
-
-	if (n != (ssize_t)sizeof(ent))
-		return n < 0 ? -errno : -EIO;
-	if (!(ent & PAGEMAP_PRESENT))
-		return -EFAULT;
-	if (!(ent & PAGEMAP_PFN_MASK))
-		return -EPERM;
-	*phys = (ent & PAGEMAP_PFN_MASK) * host_page + addr % host_page;
-	return 0;
-}
-
-/*
- * Is the hugepage at addr, whose first host page is at physical address
- * phys, physically contiguous? Its pagemap entries are read in bulk.
- * 0, -EINVAL (the page at *bad is elsewhere or absent), or -EIO/-errno.
- */
-static int pagemap_contiguous(int fd, uintptr_t addr, size_t page_size, size_t host_page,
-			      uint64_t phys, uintptr_t *bad)
-{
-	uint64_t ent[512];
-	size_t n = page_size / host_page, first = addr / host_page;
-	uint64_t pfn0 = phys / host_page;
-
-	for (size_t i = 0; i < n; i += 512) {
-		size_t k = n - i < 512 ? n - i : 512;
-		ssize_t got =
-		    pread(fd, ent, k * sizeof(ent[0]), (off_t)((first + i) * sizeof(ent[0])));
-
-		if (got != (ssize_t)(k * sizeof(ent[0])))
-			return got < 0 ? -errno : -EIO;
-		for (size_t j = 0; j < k; j++)
-			if (!(ent[j] & PAGEMAP_PRESENT) ||
-			    (ent[j] & PAGEMAP_PFN_MASK) != pfn0 + i + j) {
-				*bad = addr + (i + j) * host_page;
-				return -EINVAL;
-			}
-	}
-	return 0;
-}
-
-/*
- * Physical address of each page: one pagemap lookup per (huge)page. The
- * pages are hugepages, so each is physically contiguous by itself; that
- * is checked too (every host page of it, in one read per 2 MiB), so that
- * memory that only claims to be hugepages is refused, not corrupted.
- */
+/* Physical addresses, one per hugepage (phys.c). */
 static int uio_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
 		       uint64_t *bus)
 {
-	struct uio_priv *p = priv_of(dev);
-	size_t host_page = upcie_host_page_size();
-	int fd, rc = 0;
-
-	if (!is_hugepage_size(p->root, page_size))
-		return upcie_err(
-		    -EINVAL,
-		    "%s: uio needs hugepage-backed DMA memory (physical contiguity for "
-		    "queues), but the page size is %zu; reserve hugepages "
-		    "('hugepages' tool or /proc/sys/vm/nr_hugepages)",
-		    dev->name, page_size);
-	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return upcie_err(-errno, "%s: cannot open /proc/self/pagemap: %s", dev->name,
-				 strerror(errno));
-	for (size_t i = 0; i < len / page_size; i++) {
-		uintptr_t addr = (uintptr_t)va + i * page_size;
-
-		rc = upcie_pagemap_phys(fd, addr, host_page, &bus[i]);
-		if (rc == -EFAULT)
-			rc = upcie_err(rc,
-				       "%s: page %p is not present in memory; DMA memory must be "
-				       "touched (faulted in) before it is mapped",
-				       dev->name, (void *)addr);
-		else if (rc == -EPERM)
-			rc = upcie_err(rc,
-				       "%s: the kernel hides physical addresses from this process "
-				       "(pagemap PFN 0); uio needs root (CAP_SYS_ADMIN), or use "
-				       "vfio-pci",
-				       dev->name);
-		else if (rc)
-			rc = upcie_err(rc, "%s: cannot read /proc/self/pagemap for %p: %s",
-				       dev->name, (void *)addr, strerror(-rc));
-		if (!rc) {
-			uintptr_t bad = 0;
-
-			rc = pagemap_contiguous(fd, addr, page_size, host_page, bus[i], &bad);
-			if (rc == -EINVAL)
-				rc = upcie_err(rc,
-					       "%s: the %zu-byte page at %p is not physically "
-					       "contiguous (its part at %p is elsewhere or not "
-					       "present); DMA memory under uio must be hugepages, "
-					       "faulted in",
-					       dev->name, page_size, (void *)addr, (void *)bad);
-			else if (rc)
-				rc = upcie_err(rc, "%s: cannot read /proc/self/pagemap for %p: %s",
-					       dev->name, (void *)addr, strerror(-rc));
-		}
-		if (rc)
-			break;
-	}
-	close(fd);
-	return rc;
+	return upcie_pci_phys_map(dev, priv_of(dev)->root, va, len, page_size, bus, "uio",
+				  ", or use vfio-pci");
 }
 
 static int uio_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
@@ -329,30 +205,6 @@ static const struct upcie_pci_ops uio_ops = {
     .irq_ack = uio_irq_ack,
     .close = uio_close,
 };
-
-/* Does the calling process hold CAP_SYS_ADMIN (needed for pagemap PFNs)? */
-static bool have_cap_sys_admin(void)
-{
-	char line[256];
-	bool yes = false;
-	FILE *fp;
-
-	if (geteuid() == 0)
-		return true;
-	fp = fopen("/proc/self/status", "re");
-	if (!fp)
-		return false;
-	while (fgets(line, sizeof(line), fp)) {
-		unsigned long long caps;
-
-		if (sscanf(line, "CapEff: %llx", &caps) == 1) {
-			yes = (caps >> CAP_SYS_ADMIN_BIT) & 1;
-			break;
-		}
-	}
-	fclose(fp);
-	return yes;
-}
 
 /*
  * Physical addresses only work when DMA is not translated: no IOMMU group,
@@ -438,7 +290,7 @@ static int uio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opts
 	if (rc)
 		return rc;
 	/* A fake sysfs tree (tests) has no privileged files; the real one does. */
-	if (!root && !have_cap_sys_admin())
+	if (!root && !upcie_have_cap_sys_admin())
 		return upcie_err(-EACCES,
 				 "%s: the uio backend needs root (CAP_SYS_ADMIN: BAR files and "
 				 "physical addresses); run as root, or bind the device to vfio-pci",

@@ -11,7 +11,9 @@
  * DMA: each mapping gets a fresh IOVA range from a bump allocator inside
  * the windows the IOMMU reports, and the whole [va, len) is mapped at once,
  * so bus addresses are contiguous across pages (UPCIE_PCI_DMA_BUS_CONTIGUOUS)
- * whatever the page size: hugepages are welcome but not needed.
+ * whatever the page size: hugepages are welcome but not needed. In vfio's
+ * no-IOMMU mode (vfio_noiommu.c, opt-in) there is no IOMMU to map into:
+ * bus addresses are physical, one per hugepage, as under uio (phys.c).
  *
  * The kernel asking for the device back (hot-unplug, unbind): the device
  * request interrupt and its watcher are in vfio_req.c; upcie_pci_check()
@@ -269,6 +271,9 @@ int upcie_vfio_space_map_in(struct upcie_pci_dev *dev, struct upcie_vfio *p, voi
 	uint64_t iova, min_pg;
 	int rc;
 
+	if (p->iommu->physical)
+		return upcie_pci_phys_map(dev, p->root, va, len, page_size, bus,
+					  "vfio's no-IOMMU mode", "");
 	/* Smallest IOMMU page (lowest set bit); mappings must be multiples.
 	 * Unknown: the host page (an arm64 SMMU under a 64 KiB kernel maps
 	 * nothing smaller). */
@@ -306,6 +311,8 @@ int upcie_vfio_space_unmap_in(struct upcie_pci_dev *dev, struct upcie_vfio *p, u
 {
 	int rc;
 
+	if (p->iommu->physical)
+		return 0; /* nothing was mapped: the heap unpins its memory */
 	rc = p->iommu->unmap(dev, p, iova, len);
 	if (rc)
 		return rc;
@@ -542,7 +549,9 @@ static const struct upcie_pci_ops vfio_ops = {
 
 /* iommufd when forced (the option, else UPCIE_VFIO_IOMMU=iommufd|type1
  * in the environment), or (auto) when the device has a cdev and the kernel
- * has /dev/iommu; type1 otherwise. */
+ * has /dev/iommu; type1 otherwise. No-IOMMU mode only when asked for
+ * (UPCIE_PCI_VFIO_IOMMU_NOIOMMU, UPCIE_VFIO_IOMMU=noiommu): vfio_open
+ * refuses a no-IOMMU group without it. */
 static const struct upcie_vfio_iommu_ops *
 pick_iommu(struct upcie_pci_dev *dev, struct upcie_vfio *p, const struct upcie_pci_opts *opts)
 {
@@ -554,10 +563,15 @@ pick_iommu(struct upcie_pci_dev *dev, struct upcie_vfio *p, const struct upcie_p
 		want = UPCIE_PCI_VFIO_IOMMU_IOMMUFD;
 	else if (want == UPCIE_PCI_VFIO_IOMMU_AUTO && env && !strcmp(env, "type1"))
 		want = UPCIE_PCI_VFIO_IOMMU_TYPE1;
+	else if (want == UPCIE_PCI_VFIO_IOMMU_AUTO && env && !strcmp(env, "noiommu"))
+		want = UPCIE_PCI_VFIO_IOMMU_NOIOMMU;
 	else if (want == UPCIE_PCI_VFIO_IOMMU_AUTO && env && env[0] && strcmp(env, "auto"))
-		upcie_warn("%s: UPCIE_VFIO_IOMMU='%s' is not iommufd, type1 or auto; ignored",
+		upcie_warn("%s: UPCIE_VFIO_IOMMU='%s' is not iommufd, type1, noiommu or auto; "
+			   "ignored",
 			   dev->name, env);
 
+	if (want == UPCIE_PCI_VFIO_IOMMU_NOIOMMU)
+		return &upcie_vfio_noiommu_ops;
 	if (want == UPCIE_PCI_VFIO_IOMMU_IOMMUFD)
 		return &upcie_vfio_iommufd_ops;
 	if (want == UPCIE_PCI_VFIO_IOMMU_TYPE1)
@@ -599,7 +613,9 @@ static int vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opt
 		rc = upcie_err(-ENODEV,
 			       "%s has no IOMMU group: vfio-pci needs an enabled IOMMU "
 			       "(intel_iommu=on or amd_iommu=on on the kernel command line); "
-			       "without one, use uio_pci_generic",
+			       "without one, use uio_pci_generic, or vfio's no-IOMMU mode "
+			       "(unsafe: 'devbind noiommu on', bind vfio-pci again, "
+			       "UPCIE_VFIO_IOMMU=noiommu)",
 			       dev->name);
 		goto fail;
 	}
@@ -609,6 +625,20 @@ static int vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opt
 	}
 
 	p->iommu = pick_iommu(dev, p, opts);
+	/* A no-IOMMU group only for a caller who opted in (vfio_noiommu.c). */
+	if (p->iommu != &upcie_vfio_noiommu_ops && upcie_vfio_noiommu_group(p, p->group)) {
+		rc = upcie_vfio_noiommu_refuse(dev, p);
+		goto fail;
+	}
+	if (opts && opts->dma_ctx && p->iommu == &upcie_vfio_noiommu_ops) {
+		/* Physical addresses would be shareable as under uio, but the
+		 * context's vfio half knows type1 and iommufd only. */
+		rc = upcie_err(-ENOTSUP,
+			       "%s: DMA contexts do not take devices in vfio's no-IOMMU mode yet: "
+			       "open it without upcie_pci_opts.dma_ctx, or use uio_pci_generic",
+			       dev->name);
+		goto fail;
+	}
 	if (opts && opts->dma_ctx)
 		rc = upcie_vfio_ctx_attach(dev, p, opts->dma_ctx, opts->vfio_iommu);
 	else
@@ -628,7 +658,8 @@ static int vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opt
 	 * the controller is disabled. */
 	dev->priv = p;
 	dev->ops = &vfio_ops;
-	dev->dma_caps = UPCIE_PCI_DMA_BUS_CONTIGUOUS;
+	dev->dma_caps =
+	    p->iommu->physical ? UPCIE_PCI_DMA_NEEDS_HUGEPAGES : UPCIE_PCI_DMA_BUS_CONTIGUOUS;
 	upcie_debug("%s: vfio %s, IOMMU group %d, %u IOVA window(s) from %#llx", dev->name,
 		    p->iommu->name, p->group, p->niova, (unsigned long long)p->iova[0].start);
 	return 0;

@@ -2,7 +2,7 @@
 /*
  * vfio backend internals shared by the device half (vfio.c) and the IOMMU
  * halves (vfio_type1.c: container and group; vfio_iommufd.c: iommufd and
- * the device cdev).
+ * the device cdev; vfio_noiommu.c: the no-IOMMU container and group).
  */
 #ifndef UPCIE_LIB_PCI_VFIO_PRIV_H
 #define UPCIE_LIB_PCI_VFIO_PRIV_H
@@ -51,6 +51,10 @@ struct upcie_vfio_iommu_ops {
 		   uint64_t iova);
 	int (*unmap)(struct upcie_pci_dev *dev, struct upcie_vfio *p, uint64_t iova, size_t len);
 	void (*close)(struct upcie_vfio *p);
+	/* No translation (no-IOMMU mode): bus addresses are physical, one per
+	 * hugepage (phys.c), map and unmap are not called and the handle
+	 * reports UPCIE_PCI_DMA_NEEDS_HUGEPAGES. */
+	bool physical;
 };
 
 struct upcie_vfio {
@@ -115,6 +119,14 @@ void upcie_vfio_req_fence(struct upcie_vfio *p) __attribute__((visibility("hidde
  * iommufd + device cdev one (vfio_iommufd.c). */
 extern const struct upcie_vfio_iommu_ops upcie_vfio_type1_ops __attribute__((visibility("hidden")));
 extern const struct upcie_vfio_iommu_ops upcie_vfio_iommufd_ops
+    __attribute__((visibility("hidden")));
+extern const struct upcie_vfio_iommu_ops upcie_vfio_noiommu_ops
+    __attribute__((visibility("hidden")));
+/* Is IOMMU group 'group' one that vfio's no-IOMMU mode made? */
+bool upcie_vfio_noiommu_group(const struct upcie_vfio *p, int group)
+    __attribute__((visibility("hidden")));
+/* The refusal of a no-IOMMU group the caller did not opt in to. */
+int upcie_vfio_noiommu_refuse(struct upcie_pci_dev *dev, const struct upcie_vfio *p)
     __attribute__((visibility("hidden")));
 /* A failed DMA map (ioctl 'what', errno err): ENOMEM/EPERM usually mean
  * the locked-memory limit, and the message then says so. */

@@ -55,7 +55,7 @@ rc=$?
 for kind in anon malloc; do
 	reg_io "$kind"
 	rc=$?
-	if [ "$UPCIE_CONFIG" = vfio ]; then
+	if [ "$UPCIE_CONFIG" = vfio ] && ! upcie_noiommu; then
 		[ $rc -eq 0 ] || t_fail "$name: upcie-reg-io --mem $kind" "exit $rc"
 	elif [ $rc -eq 3 ] && grep -q "only hugepage-backed memory" /tmp/reg-io.err &&
 		grep -q "vfio-pci" /tmp/reg-io.err; then

@@ -23,8 +23,12 @@
 #  4. hugepages: info shows the boot's pool; setup --count, clear; bad
 #     inputs (--count 0, a page size the kernel cannot give); the pool is
 #     restored.
+#  4c. noiommu configuration: devbind noiommu off makes vfio-pci refuse B
+#     (no IOMMU group, exit 2, naming --noiommu); bind --noiommu turns the
+#     mode on with its warning and binds; status shows the no-IOMMU group.
 #  4b. devbind status (+ --json); bind --user nobody (vfio: the group node
-#     is nobody's and upcie-perf runs as nobody; uio: refused as needing
+#     is nobody's and upcie-perf runs as nobody; no-IOMMU: refused as
+#     needing root; uio: refused as needing
 #     root); hugepages mount --user; persist writes the rule and the unit,
 #     whose commands (what boot runs) bind A; unpersist removes them.
 #  5. Bad input: an address that does not exist, an unknown driver.
@@ -370,6 +374,45 @@ unbind_check() { # unbind_check <bdf>
 	[ "$_d" = - ] || bad "devbind list shows driver '$_d', not -"
 }
 
+noiommu_tools() {
+	# vfio's no-IOMMU mode through devbind: off, vfio-pci is refused for a
+	# device without an IOMMU group (naming --noiommu); bind --noiommu turns
+	# it on (with its warning) and binds; status shows the no-IOMMU group.
+	noiommu_cycle() {
+		devbind noiommu off || bad "noiommu off: exit $?" || return 1
+		devbind noiommu | grep -q "mode: off" || bad "the mode is not off" || return 1
+		devbind bind vfio-pci "$B" >/tmp/nb.out 2>&1
+		_rc=$?
+		cat /tmp/nb.out
+		[ $_rc -eq 2 ] || bad "bind with the mode off: exit $_rc, expected 2" || return 1
+		grep -q "devbind bind --noiommu vfio-pci" /tmp/nb.out || bad "no --noiommu advice" || return 1
+		on_nvme "$B" && wait_blocks "$B" || return 1
+		devbind bind --noiommu vfio-pci "$B" >/tmp/nb.out 2>&1 || { cat /tmp/nb.out; bad "bind --noiommu: exit $?"; } || return 1
+		cat /tmp/nb.out
+		grep -q "no-IOMMU mode is unsafe" /tmp/nb.out || bad "no warning" || return 1
+		[ "$(upcie_driver "$B")" = vfio-pci ] || bad "B is on '$(upcie_driver "$B")'" || return 1
+		_g=$(iommu_group_of "$B")
+		[ -c "/dev/vfio/noiommu-$_g" ] || bad "no /dev/vfio/noiommu-$_g" || return 1
+		devbind status >/tmp/nb.out 2>&1
+		grep -E "^$B +vfio-pci +yes, as root \(vfio no-IOMMU, unsafe\)" /tmp/nb.out || bad "status: B not ready as no-IOMMU" || return 1
+		grep -q "$B: cdev none, the library would use noiommu" /tmp/nb.out || bad "status: not noiommu" || return 1
+		identify_check "$B"
+	}
+	t_run "vfio no-IOMMU: devbind noiommu off refuses vfio-pci, bind --noiommu binds, status shows it" \
+		noiommu_cycle
+	t_run "devbind restore B after no-IOMMU" restore_check "$B"
+}
+
+# The 6.12 guests in scripts/test (UPCIE_GUEST_612_SCOPE=interface): the
+# CLIs are checked on the 6.1 guests; here only what differs, vfio's
+# no-IOMMU mode through devbind.
+if [ "${UPCIE_GUEST_SCOPE:-full}" = interface ]; then
+	upcie_noiommu && noiommu_tools
+	t_skip "guest-tools.sh: the other CLI checks" \
+		"UPCIE_GUEST_SCOPE=interface (they run on the Debian 6.1 guests)"
+	exit 0
+fi
+
 for c in A B; do
 	eval "bdf=\$$c"
 	for round in 1 2; do
@@ -397,6 +440,7 @@ if [ "$UPCIE_CONFIG" = uio ]; then
 	t_run "uio: devbind bind vfio-pci without an IOMMU group: exit 2, B stays on nvme" vfio_refused ||
 		devbind restore "$B" >/dev/null 2>&1
 fi
+upcie_noiommu && noiommu_tools
 
 # --- 3. safety: a mounted filesystem on B -----------------------------------
 
@@ -601,7 +645,13 @@ status_json_check() {
 }
 t_run "devbind status --user nobody --json: A, the pool, nobody's limit" status_json_check
 
-if [ "$UPCIE_CONFIG" = vfio ]; then
+if upcie_noiommu; then
+	t_rc "devbind bind --user nobody vfio-pci A (no-IOMMU): says it needs root" 0 \
+		"nobody cannot use it without root.*no-IOMMU" devbind bind --user nobody vfio-pci "$A"
+	t_rc "upcie-perf as nobody on A (vfio no-IOMMU): fails, as warned" 2 "root" \
+		as_nobody upcie-perf --device "$A" --rw randread --bs 4k --qd 4 --io-count 100 --no-progress
+	t_run "devbind restore A after --user" restore_check "$A"
+elif [ "$UPCIE_CONFIG" = vfio ]; then
 	user_bind() {
 		devbind bind --user nobody vfio-pci "$A" >/tmp/ub.out 2>&1 || { cat /tmp/ub.out; bad "exit $?"; } || return 1
 		cat /tmp/ub.out

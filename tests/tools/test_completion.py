@@ -126,6 +126,10 @@ def main():
             ("devbind --allo", "--allow", "--allow completes"),
             (f"devbind {root} --deny 0000:01:0", "0000:01:00.0", "--deny completes a PCI address"),
             ("hugepages mount --dry", "--dry-run", "hugepages mount --dry-run completes"),
+            ("devbind noio", "noiommu", "the noiommu command completes"),
+            ("devbind noiommu of", "off", "noiommu off completes"),
+            ("devbind --noio", "--noiommu", "--noiommu completes"),
+            (f"devbind {root} bind --noiommu vf", "vfio-pci", "bind --noiommu completes vfio-pci"),
         ]
         for text, want, what in cases:
             args = sh.complete_and_run(text)

@@ -579,6 +579,68 @@ json_check "$T/status-cdev.json" "d['vfio'] == {'iommufd': True, 'noiommu_mode':
 expect_rc 0 "status in a fake tree without --dev-root" db status
 expect_text "vfio: iommufd (/dev/iommu): not checked (a fake tree: give --dev-root)" "status: /dev not checked"
 rm -f "$T/dev/iommu"
+
+echo "# noiommu"
+# vfio's no-IOMMU mode: shown, set on and off (with the warning), refused
+# where the kernel has none; bind --noiommu turns it on before binding; a
+# device in a no-IOMMU group shows as such in status.
+NP=$S/module/vfio/parameters/enable_unsafe_noiommu_mode
+expect_rc 0 "noiommu shows the mode" db noiommu
+expect_text "vfio no-IOMMU mode: off" "noiommu: off"
+expect_rc 0 "noiommu on" db noiommu on
+expect_text "warning: vfio's no-IOMMU mode is unsafe" "noiommu on warns"
+expect_text "can DMA anywhere in memory" "the warning says what can go wrong"
+expect_text "UPCIE_VFIO_IOMMU=noiommu" "the warning names the library's opt-in"
+if [ "$(cat "$NP")" = Y ]; then ok "noiommu on wrote Y"; else fail "the parameter reads '$(cat "$NP")'"; fi
+expect_rc 0 "noiommu on again" db noiommu on
+expect_text "vfio no-IOMMU mode: already on" "noiommu on twice: already on"
+expect_rc 0 "noiommu off --dry-run" db --dry-run noiommu off
+expect_text "dry-run: write \"N\" to $NP" "the dry run shows the write"
+if [ "$(cat "$NP")" = Y ]; then ok "the dry run wrote nothing"; else fail "the dry run wrote '$(cat "$NP")'"; fi
+expect_rc 0 "noiommu off" db noiommu off
+if [ "$(cat "$NP")" = N ]; then ok "noiommu off wrote N"; else fail "the parameter reads '$(cat "$NP")'"; fi
+mkdir -p "$S/class/iommu/dmar0"
+expect_rc 0 "noiommu on with an IOMMU" db noiommu on
+expect_text "devices with an IOMMU group keep it" "noiommu on says an IOMMU keeps its devices"
+rmdir "$S/class/iommu/dmar0"
+expect_rc 1 "noiommu with a bad argument" db noiommu maybe
+expect_text "noiommu takes 'on', 'off' or nothing, not 'maybe'" "the usage error names the argument"
+expect_rc 1 "--noiommu on another command" db --noiommu unbind 0000:04:00.0
+expect_rc 1 "--noiommu with uio_pci_generic" db bind --noiommu uio_pci_generic 0000:04:00.0
+expect_text "--noiommu is vfio's no-IOMMU mode" "--noiommu names what it is for"
+# A device in a no-IOMMU group (what vfio-pci made when it bound it).
+echo "vfio-noiommu" >"$S/kernel/iommu_groups/10/name"
+# (sysfs has vfio-dev/vfio0 for it, as Linux 6.12 does, but no cdev node)
+: >"$T/dev/vfio/noiommu-10"
+expect_rc 0 "status with a no-IOMMU group" db --dev-root "$T/dev" status
+expect_text "0000:04:00.0  vfio-pci  yes, as root (vfio no-IOMMU, unsafe)" "status: ready as root, unsafe"
+expect_text "no-IOMMU mode: on" "status: the mode is on"
+expect_text "0000:04:00.0: cdev none, the library would use noiommu (physical addresses, unsafe: only for a program that opts in, UPCIE_VFIO_IOMMU=noiommu)" "status: the interface and the opt-in"
+expect_rc 0 "status --json with a no-IOMMU group" db --dev-root "$T/dev" status --json
+expect_json "$T/status-noiommu.json" "status --json with a no-IOMMU group"
+json_check "$T/status-noiommu.json" "d['vfio']['noiommu_mode'] == 'on' and d['controllers'][3]['vfio_iommu'] == 'noiommu' and d['controllers'][3]['vfio_group_dev']['path'].endswith('/vfio/noiommu-10')" "JSON: the no-IOMMU group and interface"
+rm -f "$S/kernel/iommu_groups/10/name" "$T/dev/vfio/noiommu-10"
+# No parameter: a kernel without the mode (or vfio not loaded).
+mv "$NP" "$T/np.saved"
+expect_rc 0 "noiommu without the parameter" db noiommu
+expect_text "vfio no-IOMMU mode: not in this kernel" "noiommu: not in this kernel"
+expect_rc 2 "noiommu on without the parameter" db noiommu on
+expect_text "CONFIG_VFIO_NOIOMMU" "noiommu on names the kernel option"
+mv "$T/np.saved" "$NP"
+echo N >"$NP"
+rm "$S/devices/pci0000:00/0000:04:00.0/iommu_group"
+move_to nvme 0000:04:00.0
+expect_rc 2 "vfio-pci bind without an IOMMU group, mode off" db --dry-run bind vfio-pci 0000:04:00.0
+expect_text "devbind bind --noiommu vfio-pci 0000:04:00.0" "the refusal names the no-IOMMU way"
+seed_bind vfio-pci 0000:04:00.0
+expect_rc 0 "bind --noiommu vfio-pci without an IOMMU group" db bind --noiommu vfio-pci 0000:04:00.0
+expect_text "vfio no-IOMMU mode: on" "bind --noiommu turned the mode on"
+expect_text "0000:04:00.0: nvme -> vfio-pci" "and bound the device"
+if [ "$(cat "$NP")" = Y ]; then ok "bind --noiommu wrote Y"; else fail "the parameter reads '$(cat "$NP")'"; fi
+ln -s "../../../kernel/iommu_groups/10" "$S/devices/pci0000:00/0000:04:00.0/iommu_group"
+move_to vfio-pci 0000:04:00.0 2>/dev/null
+echo N >"$NP"
+
 if [ "$(id -u)" -eq 0 ]; then
 	expect_rc 0 "status --user nobody" db --dev-root "$T/dev" --etc-root "$T/etc" status --user nobody
 	expect_text "no: nobody cannot open $T/dev/vfio/10" "status says who cannot open the group node"

@@ -44,6 +44,7 @@ static char root[64];
 #define VFIO_BDF      "0000:0b:00.0" /* vfio-pci, IOMMU group 11, no device cdev */
 #define VFIO_CDEV_BDF "0000:0a:00.0" /* vfio-pci, IOMMU group 10, cdev vfio7 */
 #define UIO_NOIRQ     "0000:09:00.0" /* uio_pci_generic, INTA wired, no IRQ routed */
+#define VFIO_NOIOMMU  "0000:0c:00.0" /* vfio-pci, no-IOMMU group 12 (vfio-noiommu) */
 #define BAR0_SIZE     16384
 #define CMD_INITIAL   0x0002 /* memory space on, bus master off */
 
@@ -164,7 +165,9 @@ static int suite_init(void)
 	    fake_device(UIO_NOIRQ, "uio_pci_generic", NULL, 0) ||
 	    fake_device(VFIO_BDF, "vfio-pci", "DMA-FQ\n", 11) ||
 	    fake_device(VFIO_CDEV_BDF, "vfio-pci", "DMA-FQ\n", 10) ||
-	    mkdirs("%s/bus/pci/devices/%s/vfio-dev/vfio7", root, VFIO_CDEV_BDF))
+	    mkdirs("%s/bus/pci/devices/%s/vfio-dev/vfio7", root, VFIO_CDEV_BDF) ||
+	    fake_device(VFIO_NOIOMMU, "vfio-pci", "DMA\n", 12) ||
+	    put("vfio-noiommu\n", 13, "%s/kernel/iommu_groups/12/name", root))
 		return -1;
 	/* Interrupt Pin INTA on both; sysfs 'irq' as the kernel shows it. */
 	if (cfg_poke(UIO_IRQ_BDF, 0x3d, "\x01", 1) || cfg_poke(UIO_NOIRQ, 0x3d, "\x01", 1) ||
@@ -469,6 +472,73 @@ static void test_vfio_iommufd_forced(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
 	CU_ASSERT_PTR_NULL(upcie_pci_vfio_iommu_name(dev));
 	upcie_pci_close(dev);
+}
+
+/* vfio's no-IOMMU mode: the parameter file of a fake tree ("" removes it). */
+static void noiommu_param(const char *val)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/module/vfio/parameters/enable_unsafe_noiommu_mode", root);
+	if (!val[0]) {
+		unlink(path);
+		return;
+	}
+	CU_ASSERT_EQUAL(mkdirs("%s/module/vfio/parameters", root), 0);
+	CU_ASSERT_EQUAL(put(val, strlen(val), "%s", path), 0);
+}
+
+/* No-IOMMU mode: never by AUTO (a no-IOMMU group is refused, saying it is
+ * unsafe and how to opt in); asked for, each missing piece is named: the
+ * kernel's mode, the parameter off (with the devbind command), a device
+ * that has an IOMMU. UPCIE_VFIO_IOMMU=noiommu asks as the option does. */
+static void test_vfio_noiommu(void)
+{
+	struct upcie_pci_opts o = {.backend = UPCIE_PCI_BACKEND_VFIO,
+				   .sysfs_root = root,
+				   .vfio_iommu = UPCIE_PCI_VFIO_IOMMU_NOIOMMU};
+
+	unsetenv("UPCIE_VFIO_IOMMU");
+	noiommu_param("Y\n");
+	CU_ASSERT_PTR_NULL(open_as(VFIO_NOIOMMU, UPCIE_PCI_BACKEND_AUTO));
+	CU_ASSERT_EQUAL(errno, EPERM);
+	CU_ASSERT(msg_has("no-IOMMU mode (group noiommu-12)"));
+	CU_ASSERT(msg_has("unsafe without an IOMMU"));
+	CU_ASSERT(msg_has("UPCIE_VFIO_IOMMU=noiommu"));
+	CU_ASSERT(msg_has("UPCIE_PCI_VFIO_IOMMU_NOIOMMU"));
+
+	noiommu_param("");
+	errno = 0;
+	CU_ASSERT_PTR_NULL(upcie_pci_open(VFIO_NOIOMMU, &o));
+	CU_ASSERT_EQUAL(errno, ENOTSUP);
+	CU_ASSERT(msg_has("this kernel has none"));
+	CU_ASSERT(msg_has("CONFIG_VFIO_NOIOMMU"));
+
+	noiommu_param("N\n");
+	errno = 0;
+	CU_ASSERT_PTR_NULL(upcie_pci_open(VFIO_NOIOMMU, &o));
+	CU_ASSERT_EQUAL(errno, EPERM);
+	CU_ASSERT(msg_has("no-IOMMU mode is off"));
+	CU_ASSERT(msg_has("devbind noiommu on"));
+
+	noiommu_param("Y\n");
+	errno = 0;
+	CU_ASSERT_PTR_NULL(upcie_pci_open(VFIO_BDF, &o));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	CU_ASSERT(msg_has("behind an IOMMU (group 11)"));
+
+	/* The variable asks for it too; the option given wins over it. */
+	setenv("UPCIE_VFIO_IOMMU", "noiommu", 1);
+	CU_ASSERT_PTR_NULL(open_as(VFIO_BDF, UPCIE_PCI_BACKEND_VFIO));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	CU_ASSERT(msg_has("behind an IOMMU (group 11)"));
+	o.vfio_iommu = UPCIE_PCI_VFIO_IOMMU_TYPE1;
+	errno = 0;
+	CU_ASSERT_PTR_NULL(upcie_pci_open(VFIO_NOIOMMU, &o));
+	CU_ASSERT_EQUAL(errno, EPERM);
+	CU_ASSERT(msg_has("opt in with UPCIE_VFIO_IOMMU=noiommu"));
+	unsetenv("UPCIE_VFIO_IOMMU");
+	noiommu_param("");
 }
 
 static void set_command(const char *bdf, uint16_t cmd)
@@ -1010,6 +1080,7 @@ static CU_TestInfo tests[] = {
     {"forced backend does not match the driver", test_backend_mismatch},
     {"backend table: device names, forced backends", test_backend_table},
     {"vfio: iommufd forced without a cdev, or without its node", test_vfio_iommufd_forced},
+    {"vfio: no-IOMMU mode only on request, each missing piece named", test_vfio_noiommu},
     {"reserved option fields must be zero", test_reserved_options},
     {"uio: bus mastering off at open and at close", test_uio_fence_and_close},
     {"owner lock: second handle in this process", test_lock_same_process},

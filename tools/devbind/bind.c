@@ -81,6 +81,11 @@ static int swrite(const struct devbind_opts *o, const char *who, const char *val
 	return TOOL_EXIT_OK;
 }
 
+int devbind_write(const struct devbind_opts *o, const char *who, const char *val, const char *rel)
+{
+	return swrite(o, who, val, rel);
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -344,20 +349,19 @@ static bool *skip_new(size_t n)
 static int check_vfio_group(const struct devbind_opts *o, const struct dev_info *devs, size_t n,
 			    bool *skip)
 {
-	char mode[16] = "";
+	const char *mode = devbind_noiommu_mode(o);
 	int rc = TOOL_EXIT_OK;
 
-	if (!upcie_sysfs_read_str(o->sysfs, mode, sizeof(mode),
-				  "module/vfio/parameters/enable_unsafe_noiommu_mode") &&
-	    (mode[0] == 'Y' || mode[0] == '1'))
+	if (mode && !strcmp(mode, "on"))
 		return TOOL_EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
 		if (skip[i] || devs[i].group >= 0 || !strcmp(devs[i].driver, "vfio-pci"))
 			continue;
 		tool_err("%s: no IOMMU group, so vfio-pci cannot take it: the IOMMU is off or "
 			 "missing (enable VT-d/AMD-Vi and boot with intel_iommu=on or "
-			 "amd_iommu=on), or bind uio_pci_generic instead",
-			 devs[i].bdf);
+			 "amd_iommu=on), or bind uio_pci_generic instead, or (unsafe) use "
+			 "vfio's no-IOMMU mode: devbind bind --noiommu vfio-pci %s",
+			 devs[i].bdf, devs[i].bdf);
 		skip[i] = true;
 		rc = TOOL_EXIT_SYSTEM;
 	}
@@ -442,6 +446,13 @@ static int give_to_user(const struct devbind_opts *o, const struct dev_info *d, 
 			 o->user->name);
 		return TOOL_EXIT_SYSTEM;
 	}
+	if (devbind_group_noiommu(o, group)) {
+		tool_warn("%s: %s cannot use it without root: it is in vfio's no-IOMMU mode "
+			  "(/dev/vfio/noiommu-%d), which needs CAP_SYS_RAWIO, and physical "
+			  "addresses need CAP_SYS_ADMIN",
+			  d->bdf, o->user->name, group);
+		return TOOL_EXIT_OK;
+	}
 	if (!dev) {
 		printf("%s: /dev/vfio/%d not changed (a fake tree; give --dev-root)\n", d->bdf,
 		       group);
@@ -475,6 +486,12 @@ int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_in
 	 * group) is reported and left alone, the others go ahead. */
 	ret = check_safe(o, devs, n, driver, skip);
 	rc = ensure_driver(o, driver);
+	/* --noiommu: the mode on before vfio-pci probes (vfio is loaded now). */
+	if (!rc && o->noiommu) {
+		rc = devbind_noiommu_set(o, true);
+		if (rc && o->dry_run && !devbind_noiommu_mode(o))
+			rc = TOOL_EXIT_OK; /* vfio not loaded yet: the real run loads it */
+	}
 	if (rc) {
 		/* A dry run goes on to report what else the real run would hit. */
 		if (o->dry_run && !strcmp(driver, "vfio-pci"))

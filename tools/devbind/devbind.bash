@@ -67,7 +67,7 @@ _devbind()
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
 		--sysfs-root) root=${words[i + 1]} ;;
-		list | status | bind | unbind | restore | persist | unpersist | list-persisted)
+		list | status | bind | unbind | restore | persist | unpersist | list-persisted | noiommu)
 			[ -z "$cmd" ] && cmd=${words[i]}
 			;;
 		esac
@@ -75,20 +75,25 @@ _devbind()
 
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W '--all --json --force --dry-run --timeout --user
-			--allow --deny --sysfs-root --proc-root --dev-root --etc-root --modules-dir
-			--help' -- "$cur"))
+			--noiommu --allow --deny --sysfs-root --proc-root --dev-root --etc-root
+			--modules-dir --help' -- "$cur"))
 		return
 	fi
 	case $cmd in
 	"")
 		COMPREPLY=($(compgen -W 'list status bind unbind restore persist unpersist
-			list-persisted' -- "$cur"))
+			list-persisted noiommu' -- "$cur"))
+		;;
+	noiommu)
+		[ "${words[cword - 1]}" = noiommu ] && COMPREPLY=($(compgen -W 'on off' -- "$cur"))
 		;;
 	bind | persist)
 		if [ "${words[cword - 1]}" = "$cmd" ]; then
 			COMPREPLY=($(compgen -W 'uio_pci_generic vfio-pci nvme' -- "$cur"))
 		elif [ "${words[cword - 2]}" = --user ] && [ "${words[cword - 3]}" = "$cmd" ]; then
 			COMPREPLY=($(compgen -W 'uio_pci_generic vfio-pci' -- "$cur"))
+		elif [ "${words[cword - 1]}" = --noiommu ] && [ "${words[cword - 2]}" = "$cmd" ]; then
+			COMPREPLY=($(compgen -W 'vfio-pci' -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "$(_devbind_devices "$root")" -- "$cur"))
 		fi

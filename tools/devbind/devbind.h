@@ -12,6 +12,7 @@
  * status.c one table of what is ready for user space: controllers, drivers,
  *          IOMMU groups and their /dev/vfio permissions, hugepages per
  *          node, a user's memlock limit.
+ * noiommu.c vfio's no-IOMMU mode: its module parameter, shown and set.
  * persist.c bindings that survive a reboot: a udev rule and a systemd unit
  *          generated from one file per device under /etc/upcie/devbind.d;
  *          list-persisted shows them.
@@ -38,6 +39,7 @@ struct devbind_opts {
 	const char *modules_dir; /* NULL: /lib/modules/$(uname -r) */
 	const char *etc;	 /* NULL: /etc (persist's files, limits.conf) */
 	bool all, json, force, dry_run;
+	bool noiommu;				   /* bind --noiommu: turn the mode on first */
 	unsigned timeout_ms;			   /* bounded wait for a bind to show */
 	const struct tool_user *user;		   /* --user: who gets the device; NULL: none */
 	const struct devbind_filter *allow, *deny; /* for all-nvme, vendor:device */
@@ -132,7 +134,17 @@ int devbind_persist(const struct devbind_opts *o, const char *driver, const stru
 int devbind_unpersist(const struct devbind_opts *o, char **addrs, size_t n);
 int devbind_list_persisted(const struct devbind_opts *o);
 
+/* noiommu.c: vfio's no-IOMMU mode ("on", "off", NULL when the kernel has
+ * none or vfio is not loaded); is IOMMU group 'group' one it made?
+ * _set and devbind_noiommu (the command) return a TOOL_EXIT_* code. */
+const char *devbind_noiommu_mode(const struct devbind_opts *o);
+bool devbind_group_noiommu(const struct devbind_opts *o, int group);
+int devbind_noiommu_set(const struct devbind_opts *o, bool on);
+int devbind_noiommu(const struct devbind_opts *o, const char *arg);
+
 /* bind.c; each returns a TOOL_EXIT_* code. */
+/* One sysfs write (rel under the sysfs root), or its line under --dry-run. */
+int devbind_write(const struct devbind_opts *o, const char *who, const char *val, const char *rel);
 int devbind_bind(const struct devbind_opts *o, const char *driver, struct dev_info *devs, size_t n);
 int devbind_unbind(const struct devbind_opts *o, struct dev_info *devs, size_t n);
 int devbind_restore(const struct devbind_opts *o, struct dev_info *devs, size_t n);

@@ -17,12 +17,13 @@
 static const char usage_text[] =
     "usage: devbind [options] list [--all] [--json]\n"
     "       devbind [options] status [--user NAME] [--json]\n"
-    "       devbind [options] bind [--user NAME] DRIVER DEVICE...\n"
+    "       devbind [options] bind [--user NAME] [--noiommu] DRIVER DEVICE...\n"
     "       devbind [options] unbind DEVICE...\n"
     "       devbind [options] restore DEVICE...\n"
     "       devbind [options] persist [--user NAME] DRIVER DEVICE...\n"
     "       devbind [options] unpersist DEVICE...|all\n"
     "       devbind [options] list-persisted [--json]\n"
+    "       devbind [options] noiommu [on|off]\n"
     "\n"
     "Commands:\n"
     "  list      NVMe controllers (every PCI function with --all): ids and names,\n"
@@ -44,6 +45,11 @@ static const char usage_text[] =
     "  unpersist drop persisted bindings (the devices stay where they are)\n"
     "  list-persisted  the persisted bindings: device, driver, user, and the\n"
     "            driver the device has now\n"
+    "  noiommu   vfio's no-IOMMU mode (the vfio module parameter\n"
+    "            enable_unsafe_noiommu_mode): show it, or turn it on or off.\n"
+    "            UNSAFE: a device without an IOMMU gets physical addresses, so a\n"
+    "            bug in the program or the device can DMA anywhere in memory;\n"
+    "            root only; libupcie uses it only with UPCIE_VFIO_IOMMU=noiommu\n"
     "\n"
     "DEVICE: a PCI address (0000:01:00.0 or 01:00.0), vendor:device (8086:0953,\n"
     "every match) or all-nvme. A device in use (a mounted or held block device,\n"
@@ -64,6 +70,8 @@ static const char usage_text[] =
     "                     $UPCIE_DEVBIND_DENY. A device named by its address is\n"
     "                     not filtered\n"
     "  --timeout SEC      how long to wait for a bind to show (default 5)\n"
+    "  --noiommu          bind vfio-pci: turn vfio's no-IOMMU mode on first (see\n"
+    "                     noiommu), so that devices without an IOMMU group bind\n"
     "  --user NAME        bind: give NAME the vfio group device (chown\n"
     "                     /dev/vfio/GROUP; with iommufd also the device's cdev\n"
     "                     /dev/vfio/devices/vfioN and /dev/iommu) and check NAME's\n"
@@ -77,7 +85,8 @@ static const char usage_text[] =
     "  --modules-dir DIR  look for modules in DIR, not /lib/modules/$(uname -r)\n"
     "  -h, --help         this text\n"
     "\n"
-    "Exit status: 0 ok, 1 usage error, 2 device or system error,\n"
+    "Exit status: 0 ok, 1 usage error, 2 device or system error (noiommu: the\n"
+    "kernel has no no-IOMMU mode, or vfio is not loaded; the write failed),\n"
     "3 refused for safety (a device in use; --force overrides). When some devices\n"
     "are refused and others are not, the others are done and the exit is 3.\n";
 
@@ -508,6 +517,7 @@ enum {
 	OPT_ETC,
 	OPT_ALLOW,
 	OPT_DENY,
+	OPT_NOIOMMU,
 };
 
 static int run_devices(const struct devbind_opts *o, const char *cmd, const char *driver,
@@ -526,6 +536,7 @@ int main(int argc, char **argv)
 	    {"etc-root", required_argument, NULL, OPT_ETC},
 	    {"allow", required_argument, NULL, OPT_ALLOW},
 	    {"deny", required_argument, NULL, OPT_DENY},
+	    {"noiommu", no_argument, NULL, OPT_NOIOMMU},
 	    TOOL_LONGOPTS_COMMON,
 	};
 	struct devbind_opts o = {.timeout_ms = 5000};
@@ -573,13 +584,18 @@ int main(int argc, char **argv)
 		case OPT_DENY:
 			deny_arg = optarg;
 			break;
+		case OPT_NOIOMMU:
+			o.noiommu = true;
+			break;
 		}
 	}
 	cmd = tool_command(argc, argv);
 	if (strcmp(cmd, "list") && strcmp(cmd, "status") && strcmp(cmd, "bind") &&
 	    strcmp(cmd, "unbind") && strcmp(cmd, "restore") && strcmp(cmd, "persist") &&
-	    strcmp(cmd, "unpersist") && strcmp(cmd, "list-persisted"))
+	    strcmp(cmd, "unpersist") && strcmp(cmd, "list-persisted") && strcmp(cmd, "noiommu"))
 		return tool_usage("unknown command '%s'", cmd);
+	if (o.noiommu && strcmp(cmd, "bind"))
+		return tool_usage("--noiommu applies to bind vfio-pci, not to %s", cmd);
 	if (user_name) {
 		if (strcmp(cmd, "bind") && strcmp(cmd, "status") && strcmp(cmd, "persist"))
 			return tool_usage("--user applies to bind, status and persist, not to %s",
@@ -596,6 +612,23 @@ int main(int argc, char **argv)
 		return tool_usage("--allow and --deny pick devices for bind, unbind, restore and "
 				  "persist, not for %s",
 				  cmd);
+	if (!strcmp(cmd, "noiommu")) {
+		const char *arg = optind < argc ? argv[optind] : NULL;
+
+		if (o.json || o.user || allow_arg || deny_arg)
+			return tool_usage("noiommu takes none of --json, --user, --allow, --deny%s",
+					  "");
+		if (optind + 1 < argc || (arg && strcmp(arg, "on") && strcmp(arg, "off")))
+			return tool_usage("noiommu takes 'on', 'off' or nothing, not '%s'",
+					  argv[argc - 1]);
+		if (arg && !o.sysfs && !o.dry_run && geteuid() != 0) {
+			tool_err("noiommu %s writes to /sys and needs root: run it as root (e.g. "
+				 "with sudo), or add --dry-run to see the write",
+				 arg);
+			return TOOL_EXIT_SYSTEM;
+		}
+		return devbind_noiommu(&o, arg);
+	}
 	if (!strcmp(cmd, "list-persisted")) {
 		if (optind < argc)
 			return tool_usage("%s takes no arguments", cmd);
@@ -628,6 +661,10 @@ int main(int argc, char **argv)
 				 argv[optind]);
 			return TOOL_EXIT_USAGE;
 		}
+		if (o.noiommu && strcmp(driver, "vfio-pci"))
+			return tool_usage("--noiommu is vfio's no-IOMMU mode: it applies to bind "
+					  "vfio-pci, not to %s",
+					  driver);
 		if (!drv_is_user(driver) && (o.user || !strcmp(cmd, "persist")))
 			return tool_usage("%s is not a user-space driver: --user and persist take "
 					  "uio_pci_generic or vfio-pci (restore and unpersist "

@@ -26,6 +26,7 @@ struct ctrl_status {
 	char why[PATH_MAX + 128]; /* "vfio-pci", "root only (uio)", "no: on nvme" ... */
 	char cdev[32];		  /* its VFIO device cdev ("vfio3"), "" when none */
 	const char *iommu;	  /* vfio-pci: what the library would use, else NULL */
+	bool noiommu;		  /* its group is a no-IOMMU one (vfio's no-IOMMU mode) */
 };
 
 /* /dev/iommu under the /dev devbind looks at: 1 there, 0 not, -1 unknown
@@ -39,17 +40,6 @@ static int have_iommufd(const struct devbind_opts *o)
 		return -1;
 	snprintf(path, sizeof(path), "%s/iommu", dev);
 	return access(path, F_OK) == 0;
-}
-
-/* vfio's no-IOMMU mode: "on", "off", or NULL when this kernel has none. */
-static const char *noiommu_mode(const struct devbind_opts *o)
-{
-	char v[8];
-
-	if (upcie_sysfs_read_str(o->sysfs, v, sizeof(v),
-				 "module/vfio/parameters/enable_unsafe_noiommu_mode"))
-		return NULL;
-	return v[0] == 'Y' || v[0] == '1' ? "on" : "off";
 }
 
 /* Can u open a node with this owner and mode for reading and writing? */
@@ -69,15 +59,21 @@ static void ctrl_judge(const struct devbind_opts *o, struct ctrl_status *c)
 	const struct dev_info *d = &c->d;
 	const char *dev = devbind_dev_root(o);
 
+	c->noiommu = !strcmp(d->driver, "vfio-pci") && devbind_group_noiommu(o, d->group);
 	if (d->group >= 0 && dev && !strcmp(d->driver, "vfio-pci")) {
-		snprintf(c->vfio_path, sizeof(c->vfio_path), "%s/vfio/%d", dev, d->group);
+		snprintf(c->vfio_path, sizeof(c->vfio_path), "%s/vfio/%s%d", dev,
+			 c->noiommu ? "noiommu-" : "", d->group);
 		c->vfio_exists = !stat(c->vfio_path, &c->vfio_st);
 	}
-	if (upcie_sysfs_pci_vfio_cdev(o->sysfs, &d->addr, c->cdev, sizeof(c->cdev)))
+	/* A no-IOMMU device has a vfio-dev/vfioN entry but no cdev node (Linux
+	 * 6.12: "cdev does not support noiommu device"). */
+	if (c->noiommu || upcie_sysfs_pci_vfio_cdev(o->sysfs, &d->addr, c->cdev, sizeof(c->cdev)))
 		c->cdev[0] = '\0';
 	/* The library's own choice (vfio.c): iommufd with a cdev and /dev/iommu. */
 	if (!strcmp(d->driver, "vfio-pci"))
-		c->iommu = c->cdev[0] && have_iommufd(o) == 1 ? "iommufd" : "type1";
+		c->iommu = c->noiommu				? "noiommu"
+			   : c->cdev[0] && have_iommufd(o) == 1 ? "iommufd"
+								: "type1";
 	if (!d->driver[0]) {
 		snprintf(c->why, sizeof(c->why), "no: no driver");
 	} else if (!strcmp(d->driver, "uio_pci_generic")) {
@@ -93,6 +89,12 @@ static void ctrl_judge(const struct devbind_opts *o, struct ctrl_status *c)
 		snprintf(c->why, sizeof(c->why), "yes (vfio; /dev not checked)");
 	} else if (!c->vfio_exists) {
 		snprintf(c->why, sizeof(c->why), "no: %s missing", c->vfio_path);
+	} else if (c->noiommu) {
+		/* CAP_SYS_RAWIO for the group, CAP_SYS_ADMIN for physical addresses. */
+		c->ready = !o->user || o->user->uid == 0;
+		snprintf(c->why, sizeof(c->why), "%s",
+			 c->ready ? "yes, as root (vfio no-IOMMU, unsafe)"
+				  : "no: vfio no-IOMMU needs root");
 	} else if (o->user && !user_can_rw(o->user, &c->vfio_st)) {
 		snprintf(c->why, sizeof(c->why), "no: %s cannot open %s", o->user->name,
 			 c->vfio_path);
@@ -276,7 +278,7 @@ static void status_json(const struct devbind_opts *o, const struct status_ctx *s
 		tool_json_bool(&j, "iommufd", have_iommufd(o) == 1);
 	else
 		tool_json_null(&j, "iommufd");
-	tool_json_str(&j, "noiommu_mode", noiommu_mode(o));
+	tool_json_str(&j, "noiommu_mode", devbind_noiommu_mode(o));
 	tool_json_obj_end(&j);
 	tool_json_uint(&j, "hugepage_pool_bytes", tool_hugepage_pool(o->sysfs));
 	tool_json_memlock(&j);
@@ -291,7 +293,7 @@ static void status_json(const struct devbind_opts *o, const struct status_ctx *s
 static void print_vfio(const struct devbind_opts *o, const struct status_ctx *s)
 {
 	int fd = have_iommufd(o);
-	const char *nm = noiommu_mode(o);
+	const char *nm = devbind_noiommu_mode(o);
 
 	printf("\nvfio: iommufd (/dev/iommu): %s; no-IOMMU mode: %s\n",
 	       fd < 0 ? "not checked (a fake tree: give --dev-root)"
@@ -300,8 +302,11 @@ static void print_vfio(const struct devbind_opts *o, const struct status_ctx *s)
 	       nm ? nm : "not in this kernel");
 	for (size_t i = 0; i < s->n; i++)
 		if (s->v[i].iommu)
-			printf("  %s: cdev %s, the library would use %s\n", s->v[i].d.bdf,
-			       s->v[i].cdev[0] ? s->v[i].cdev : "none", s->v[i].iommu);
+			printf("  %s: cdev %s, the library would use %s%s\n", s->v[i].d.bdf,
+			       s->v[i].cdev[0] ? s->v[i].cdev : "none", s->v[i].iommu,
+			       s->v[i].noiommu ? " (physical addresses, unsafe: only for a program "
+						 "that opts in, UPCIE_VFIO_IOMMU=noiommu)"
+					       : "");
 }
 
 static void status_table(const struct devbind_opts *o, const struct status_ctx *s,

@@ -43,7 +43,7 @@ static void print_ctrl(struct upcie_nvme_ctrl *ctrl)
 	printf("  backend: %s\n",
 	       upcie_pci_backend_name(upcie_pci_backend(upcie_nvme_ctrl_dev(ctrl))));
 	if (upcie_pci_vfio_iommu_name(upcie_nvme_ctrl_dev(ctrl)))
-		printf("  vfio_iommu: %s  # type1 (container) or iommufd (device cdev)\n",
+		printf("  vfio_iommu: %s  # type1 (container), iommufd (device cdev) or noiommu\n",
 		       upcie_pci_vfio_iommu_name(upcie_nvme_ctrl_dev(ctrl)));
 	printf("  vid: 0x%04x  # PCI vendor\n", id->vid);
 	print_str("sn", id->sn, sizeof(id->sn), "serial number");
