@@ -682,6 +682,17 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 		uf->in_ctx = true;
 	}
 	uf->ctrl = upcie_nvme_ctrl_get(uf->dev, &go);
+	if (!uf->ctrl && errno == ENOTSUP && uf->in_ctx) {
+		/* A controller that cannot join a DMA context (vfio's no-IOMMU
+		 * mode) still runs, on a heap of its own: a job on it alone
+		 * works; one spread over it and others is refused at open. */
+		log_info("upcie-fio: %s: %s; it gets a DMA heap of its own\n", uf->dev,
+			 upcie_errmsg());
+		engine_ctx_put();
+		uf->in_ctx = false;
+		go.dma_ctx = NULL;
+		uf->ctrl = upcie_nvme_ctrl_get(uf->dev, &go);
+	}
 	if (!uf->ctrl) {
 		int err = errno;
 		log_dev_err(uf->dev, upcie_errmsg());

@@ -187,7 +187,7 @@ want completion-hybrid && run completion-hybrid 0 --rw=randwrite --bs=4k --iodep
 want irq-qd1 && run irq-qd1 0 --rw=randread --bs=4k --iodepth=1 --size=1m --completion=irq \
 	--wait_stats=1 &&
 	check irq-qd1 'n == 1 && e[1] == 0 && r[1] == 256' &&
-	if w=$(sed -n 's/.*upcie-fio: sim: waits \([0-9]*\), sleeps.*/\1/p' irq-qd1.err) &&
+	if w=$(sed -n 's/^upcie-fio: .*: waits \([0-9]*\), sleeps.*/\1/p' irq-qd1.err) &&
 		[ -n "$w" ] && [ "$w" -ge 1 ]; then
 		ok irq-qd1-wait-stats
 	else
@@ -251,6 +251,12 @@ fi
 # sim: 'sim1', another emulated controller; '' skips these checks).
 dev2=${DEV2-}
 [ -z "$dev2" ] && [ "$dev" = sim ] && dev2=sim1
+# vfio's no-IOMMU mode: its controllers cannot share a DMA context yet (the
+# library refuses; the engine gives each a heap of its own and says so).
+if [ -n "$dev2" ] && [ "${UPCIE_VFIO_IOMMU:-}" = noiommu ]; then
+	tap_skip "span2, jobs2ctrl, span2-private" "no DMA context in vfio's no-IOMMU mode"
+	dev2=
+fi
 # two NAME EXPECT_RC fio-args...: as run, with the args naming the files.
 two() {
 	local name=$1 expect=$2 rc

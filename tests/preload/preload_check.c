@@ -252,8 +252,15 @@ static void buffered_checks(void)
 	char *base = aligned(3 * 4096), *got = aligned(3 * 4096), *in = malloc(5000);
 
 	ok(fd >= 0, "open without O_DIRECT", "open failed");
-	if (fd < 0)
+	ok(base && got && in, "buffers for the buffered checks", "out of memory");
+	if (fd < 0 || !base || !got || !in) {
+		if (fd >= 0)
+			close(fd);
+		free(base);
+		free(got);
+		free(in);
 		return;
+	}
 	fill(base, 3 * 4096, 10);
 	fill(in, 5000, 11);
 	memcpy(got, base, 3 * 4096);

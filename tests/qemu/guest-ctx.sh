@@ -31,6 +31,10 @@ if [ ! -x "$suite" ]; then
 	t_skip "$name" "no $suite in this build (tests disabled?)"
 	exit 0
 fi
+if upcie_noiommu; then
+	t_skip "$name" "DMA contexts do not take devices in vfio's no-IOMMU mode yet"
+	exit 0
+fi
 t_run "$name: bind A to $drv" upcie_bind "$A" "$drv" || exit 0
 t_run "$name: bind B to $drv" upcie_bind "$B" "$drv" || exit 0
 # Two 8 MiB heaps and a grown segment, a hugepage of registered memory.
