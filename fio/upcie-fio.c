@@ -360,6 +360,33 @@ static void engine_ctx_put(void)
 	pthread_mutex_unlock(&ctx_lock);
 }
 
+/* Controllers that cannot join a DMA context (vfio's no-IOMMU mode): each
+ * runs on a heap of its own, and every later open of it in this process
+ * asks without the context (the library refuses a controller open already
+ * to be got again with another context). */
+#define NOCTX_MAX 16
+static char noctx[NOCTX_MAX][64];
+static unsigned noctx_n;
+
+static bool noctx_has(const char *dev)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&ctx_lock);
+	for (unsigned i = 0; i < noctx_n && !found; i++)
+		found = !strcmp(noctx[i], dev);
+	pthread_mutex_unlock(&ctx_lock);
+	return found;
+}
+
+static void noctx_add(const char *dev)
+{
+	pthread_mutex_lock(&ctx_lock);
+	if (noctx_n < NOCTX_MAX && strlen(dev) < sizeof(noctx[0]))
+		strcpy(noctx[noctx_n++], dev);
+	pthread_mutex_unlock(&ctx_lock);
+}
+
 static pthread_mutex_t stepped_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct upcie_sim *stepped_sim;
 static unsigned stepped_refs;
@@ -670,7 +697,7 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 		po.sim = sim;
 		go.pci = &po;
 	}
-	if (o->shared_dma) {
+	if (o->shared_dma && !noctx_has(uf->dev)) {
 		go.dma_ctx = engine_ctx_get();
 		if (!go.dma_ctx) {
 			log_err("upcie-fio: no DMA context: %s\n", upcie_errmsg());
@@ -692,6 +719,8 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 		uf->in_ctx = false;
 		go.dma_ctx = NULL;
 		uf->ctrl = upcie_nvme_ctrl_get(uf->dev, &go);
+		if (uf->ctrl)
+			noctx_add(uf->dev);
 	}
 	if (!uf->ctrl) {
 		int err = errno;
