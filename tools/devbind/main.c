@@ -121,8 +121,11 @@ static void set_add(struct addr_set *s, const struct upcie_pci_addr *a)
 static bool filter_has(const struct devbind_filter *f, const struct upcie_pci_addr *a, uint16_t ven,
 		       uint16_t dev)
 {
+	/* Field by field: the struct has a padding byte, which memcmp would
+	 * compare too (garbage from the allocator or the stack). */
 	for (size_t i = 0; i < f->naddrs; i++)
-		if (!memcmp(&f->addrs[i], a, sizeof(*a)))
+		if (f->addrs[i].domain == a->domain && f->addrs[i].bus == a->bus &&
+		    f->addrs[i].dev == a->dev && f->addrs[i].func == a->func)
 			return true;
 	for (size_t i = 0; i < f->nids; i++)
 		if (f->ids[i] == ((uint32_t)ven << 16 | dev))
