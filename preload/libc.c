@@ -111,17 +111,6 @@ int open(const char *path, int flags, ...)
 	return do_open(AT_FDCWD, path, flags, mode);
 }
 
-int open64(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = mode_arg(flags, ap);
-	va_end(ap);
-	return do_open(AT_FDCWD, path, flags, mode);
-}
-
 int openat(int dirfd, const char *path, int flags, ...)
 {
 	va_list ap;
@@ -133,16 +122,9 @@ int openat(int dirfd, const char *path, int flags, ...)
 	return do_open(dirfd, path, flags, mode);
 }
 
-int openat64(int dirfd, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = mode_arg(flags, ap);
-	va_end(ap);
-	return do_open(dirfd, path, flags, mode);
-}
+/* The 64 forms are the same calls (off_t is 64-bit here). */
+int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
 
 /* _FORTIFY_SOURCE's checked forms */
 int __open_2(const char *path, int flags);
