@@ -382,8 +382,12 @@ static bool noctx_has(const char *dev)
 static void noctx_add(const char *dev)
 {
 	pthread_mutex_lock(&ctx_lock);
-	if (noctx_n < NOCTX_MAX && strlen(dev) < sizeof(noctx[0]))
-		strcpy(noctx[noctx_n++], dev);
+	if (noctx_n < NOCTX_MAX)
+		snprintf(noctx[noctx_n++], sizeof(noctx[0]), "%s", dev);
+	else
+		log_err("upcie-fio: %s: more than %d controllers outside the DMA context: a "
+			"later job on it needs shared_dma=0\n",
+			dev, NOCTX_MAX);
 	pthread_mutex_unlock(&ctx_lock);
 }
 
@@ -709,7 +713,7 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 		uf->in_ctx = true;
 	}
 	uf->ctrl = upcie_nvme_ctrl_get(uf->dev, &go);
-	if (!uf->ctrl && errno == ENOTSUP && uf->in_ctx) {
+	if (!uf->ctrl && errno == ENOTSUP && uf->in_ctx && strstr(upcie_errmsg(), "no-IOMMU")) {
 		/* A controller that cannot join a DMA context (vfio's no-IOMMU
 		 * mode) still runs, on a heap of its own: a job on it alone
 		 * works; one spread over it and others is refused at open. */

@@ -177,6 +177,14 @@ int upcie_dma_heap_ctrl_get(struct upcie_dma_heap *h, struct upcie_pci_dev *dev)
 {
 	struct upcie_dma_ctx *dc = upcie_pci_dma_ctx(dev);
 
+	/* Outside contexts a heap serves the device it was made for only: its
+	 * bus addresses are mapped for that device alone. */
+	if (!dc && !h->ctx && h->dev != dev)
+		return upcie_err(-EINVAL,
+				 "%s: the DMA heap was made for %s: a heap outside a DMA context "
+				 "serves its own device only; give this one a heap of its own, or "
+				 "open both into one context (upcie_pci_opts.dma_ctx)",
+				 upcie_pci_name(dev), upcie_dma_heap_name(h));
 	if (h->ctx != dc)
 		return upcie_err(-EINVAL,
 				 "%s: the DMA heap is %s's, and the device is %s%s: a heap serves "
@@ -373,7 +381,6 @@ void upcie_dma_heap_destroy(struct upcie_dma_heap *h)
 			  "upcie_dma_heap_destroy: %ld controller(s) of %s are open on this heap; "
 			  "close them (upcie_nvme_ctrl_close) first: the heap is left as it is",
 			  ctrls, upcie_dma_heap_name(h));
-		upcie_warn("%s", upcie_errmsg());
 		errno = EBUSY;
 		return;
 	}

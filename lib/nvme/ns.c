@@ -253,7 +253,7 @@ static int guard_size(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns *ns,
 			 : pif == UPCIE_NVME_PIF_64 ? 64
 						    : 0; /* reserved */
 	ns->pi_sts = (uint8_t)upcie_nvme_elbaf_sts(elbaf);
-	if (pif == UPCIE_NVME_PIF_32 || pif == 3 || (pif && ns->ms < 16) || ns->pi_sts)
+	if (!upcie_nvme_pi_size(ns))
 		upcie_info("nsid %u: PI with a %u-bit guard%s (PIF %u, STS %u, %u metadata "
 			   "bytes), which this library does not do: PI I/O on it is refused",
 			   ns->nsid, ns->guard_bits, ns->pi_sts ? " and storage tags" : "", pif,

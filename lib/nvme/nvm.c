@@ -102,6 +102,12 @@ static int ns_usable(const struct upcie_nvme_ns *ns, const char *what)
 		return upcie_err(-EINVAL, "%s: no namespace", what);
 	if (upcie_nvme_ns_stale(ns))
 		return upcie_nvme_ns_stale_err(ns);
+	if (ns->pi_type && !ns->guard_bits)
+		return upcie_err(-ENOTSUP,
+				 "%s: nsid %u: its PI format is not known (the NVM Identify "
+				 "Namespace failed); it is read again with the next "
+				 "namespace change or controller reset",
+				 what, ns->nsid);
 	if (ns->pi_type && !upcie_nvme_pi_size(ns))
 		return upcie_err(-ENOTSUP,
 				 "%s: nsid %u uses a %u-bit guard%s; only the 16- and 64-bit "

@@ -124,9 +124,13 @@ int upcie_dma_ctx_join_begin(struct upcie_dma_ctx *ctx, struct upcie_pci_dev *de
 			     enum upcie_pci_backend backend)
 {
 	char names[256];
+	enum upcie_pci_backend cur;
 
 	pthread_mutex_lock(&ctx->lock);
-	if (ctx->backend == UPCIE_PCI_BACKEND_AUTO || ctx->backend == backend)
+	/* A vfio space outlives a first vfio open that failed after making it:
+	 * the context stays vfio's. */
+	cur = ctx->vfio ? UPCIE_PCI_BACKEND_VFIO : ctx->backend;
+	if (cur == UPCIE_PCI_BACKEND_AUTO || cur == backend)
 		return 0;
 	dev_names(ctx, names, sizeof(names));
 	pthread_mutex_unlock(&ctx->lock);
@@ -135,8 +139,7 @@ int upcie_dma_ctx_join_begin(struct upcie_dma_ctx *ctx, struct upcie_pci_dev *de
 			 "mapped for them; one DMA context serves one backend: open %s into a "
 			 "context of its own, or bind it to the driver the others use",
 			 dev->name, upcie_pci_backend_name(backend), ctx->name,
-			 upcie_pci_backend_name(ctx->backend), names[0] ? names : "now closed",
-			 dev->name);
+			 upcie_pci_backend_name(cur), names[0] ? names : "now closed", dev->name);
 }
 
 /* Give dev every mapping made so far (sim: its model checks DMA against

@@ -630,7 +630,8 @@ static int vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opt
 		rc = upcie_vfio_noiommu_refuse(dev, p);
 		goto fail;
 	}
-	if (opts && opts->dma_ctx && p->iommu == &upcie_vfio_noiommu_ops) {
+	if (opts && opts->dma_ctx && p->iommu == &upcie_vfio_noiommu_ops &&
+	    upcie_vfio_noiommu_group(p, p->group)) {
 		/* Physical addresses would be shareable as under uio, but the
 		 * context's vfio half knows type1 and iommufd only. */
 		rc = upcie_err(-ENOTSUP,

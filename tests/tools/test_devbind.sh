@@ -606,6 +606,7 @@ rmdir "$S/class/iommu/dmar0"
 expect_rc 1 "noiommu with a bad argument" db noiommu maybe
 expect_text "noiommu takes 'on', 'off' or nothing, not 'maybe'" "the usage error names the argument"
 expect_rc 1 "--noiommu on another command" db --noiommu unbind 0000:04:00.0
+expect_text "--noiommu applies to bind vfio-pci, not to unbind" "--noiommu elsewhere names the command"
 expect_rc 1 "--noiommu with uio_pci_generic" db bind --noiommu uio_pci_generic 0000:04:00.0
 expect_text "--noiommu is vfio's no-IOMMU mode" "--noiommu names what it is for"
 # A device in a no-IOMMU group (what vfio-pci made when it bound it).
