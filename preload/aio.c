@@ -25,6 +25,9 @@
 typedef struct io_context *io_context_t;
 
 #define MAX_CTX 256
+/* Longest single sleep in the kernel's io_getevents for a context that has
+ * this library's requests too: then our queue pairs are polled again. */
+#define SLICE_NS 1000000
 
 struct aio_req {
 	struct pl_aio_ctx *c;
@@ -409,19 +412,20 @@ int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events
 			 * ours left to wait for, the kernel waits for them */
 			struct timespec zero = {0, 0}, left;
 			bool block = !ours && got < min_nr;
-			int64_t rem = end - now_ns();
+			int64_t rem = timeout ? end - now_ns() : SLICE_NS;
 			int rc;
 
-			if (block && timeout) {
-				rem = rem < 0 ? 0 : rem;
-				left.tv_sec = rem / 1000000000;
-				left.tv_nsec = rem % 1000000000;
-			}
+			/* In slices: another thread may io_submit to one of our fds
+			 * on this context meanwhile, and only our poll sees those
+			 * complete (a whole-timeout sleep would miss them). */
+			rem = rem < 0 ? 0 : rem > SLICE_NS ? SLICE_NS : rem;
+			left.tv_sec = rem / 1000000000;
+			left.tv_nsec = rem % 1000000000;
 			rc = real(ctx, block ? min_nr - got : 0, nr - got, events + got,
-				  block ? (timeout ? &left : NULL) : &zero);
+				  block ? &left : &zero);
 			if (rc > 0)
 				got += rc;
-			if (block)
+			else if (rc < 0 && rc != -EINTR)
 				return got ? (int)got : rc;
 		}
 		if (got >= min_nr)
