@@ -60,18 +60,132 @@ uint16_t upcie_crc16_tables(uint16_t crc, const uint8_t *p, size_t len)
 	return crc;
 }
 
+/*
+ * Carry-less multiplication: x86-64's PCLMULQDQ, or Armv8's PMULL (the
+ * crypto extension). A thin layer of 128-bit operations (v128_*) lets one
+ * body of each folding loop below serve both; HAVE_CLMUL says whether this
+ * machine has one, have_clmul() whether this CPU does.
+ */
 #if defined(__x86_64__)
 #include <immintrin.h>
+#define HAVE_CLMUL   1
+#define CLMUL_TARGET __attribute__((target("pclmul,ssse3")))
+typedef __m128i v128;
 
+static inline v128 v128_set(uint64_t hi, uint64_t lo)
+{
+	return _mm_set_epi64x((long long)hi, (long long)lo);
+}
+
+static inline v128 v128_load(const uint8_t *p)
+{
+	return _mm_loadu_si128((const __m128i *)p);
+}
+
+static inline void v128_store(uint8_t *p, v128 v)
+{
+	_mm_storeu_si128((__m128i *)p, v);
+}
+
+static inline v128 v128_xor(v128 a, v128 b)
+{
+	return _mm_xor_si128(a, b);
+}
+
+/* The 16 bytes in reverse order. */
+CLMUL_TARGET static inline v128 v128_rev(v128 v)
+{
+	return _mm_shuffle_epi8(v,
+				_mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+}
+
+/* lo(r) * lo(k) + hi(r) * hi(k), carry-less. */
+CLMUL_TARGET static inline v128 v128_fold(v128 r, v128 k)
+{
+	return _mm_xor_si128(_mm_clmulepi64_si128(r, k, 0x00), _mm_clmulepi64_si128(r, k, 0x11));
+}
+
+static bool have_clmul(void)
+{
+	static int have = -1;
+	int h = __atomic_load_n(&have, __ATOMIC_RELAXED);
+
+	if (h < 0) {
+		__builtin_cpu_init();
+		h = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("ssse3");
+		__atomic_store_n(&have, h, __ATOMIC_RELAXED);
+	}
+	return h;
+}
+#elif defined(__aarch64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#include <arm_neon.h>
+#include <sys/auxv.h>
+#ifndef HWCAP_PMULL
+#define HWCAP_PMULL (1 << 4)
+#endif
+#define HAVE_CLMUL   1
+#define CLMUL_TARGET __attribute__((target("+crypto")))
+typedef uint8x16_t v128;
+
+static inline v128 v128_set(uint64_t hi, uint64_t lo)
+{
+	return vreinterpretq_u8_u64(vcombine_u64(vcreate_u64(lo), vcreate_u64(hi)));
+}
+
+static inline v128 v128_load(const uint8_t *p)
+{
+	return vld1q_u8(p);
+}
+
+static inline void v128_store(uint8_t *p, v128 v)
+{
+	vst1q_u8(p, v);
+}
+
+static inline v128 v128_xor(v128 a, v128 b)
+{
+	return veorq_u8(a, b);
+}
+
+static inline v128 v128_rev(v128 v)
+{
+	v = vrev64q_u8(v);
+	return vextq_u8(v, v, 8);
+}
+
+CLMUL_TARGET static inline v128 v128_fold(v128 r, v128 k)
+{
+	poly64x2_t a = vreinterpretq_p64_u8(r), b = vreinterpretq_p64_u8(k);
+	v128 lo = vreinterpretq_u8_p128(vmull_p64(vgetq_lane_p64(a, 0), vgetq_lane_p64(b, 0)));
+
+	return veorq_u8(lo, vreinterpretq_u8_p128(vmull_high_p64(a, b)));
+}
+
+static bool have_clmul(void)
+{
+	static int have = -1;
+	int h = __atomic_load_n(&have, __ATOMIC_RELAXED);
+
+	if (h < 0) {
+		h = (getauxval(AT_HWCAP) & HWCAP_PMULL) != 0;
+		__atomic_store_n(&have, h, __ATOMIC_RELAXED);
+	}
+	return h;
+}
+#else
+#define HAVE_CLMUL 0
+#endif
+
+#if HAVE_CLMUL
 /*
- * Carry-less multiplication (PCLMULQDQ), the folding of Intel's "Fast CRC
- * Computation for Generic Polynomials Using PCLMULQDQ": with the message
- * M as a polynomial (first byte highest), the CRC is M * x^16 mod P. Keep
- * a 128-bit R congruent to what was read, mod P: folding R over the next
- * N bits is R * x^N = Rhi * x^(N+64) + Rlo * x^N, each factor replaced by
- * its 16-bit remainder mod P, so each product fits 80 bits. Four
- * accumulators fold 64 bytes a step; at the end they are folded into one
- * R, whose 16 bytes (and the tail) go through the tables: the CRC of
+ * The CRC16 with carry-less multiplication, the folding of Intel's "Fast
+ * CRC Computation for Generic Polynomials Using PCLMULQDQ": with the
+ * message M as a polynomial (first byte highest), the CRC is M * x^16 mod
+ * P. Keep a 128-bit R congruent to what was read, mod P: folding R over
+ * the next N bits is R * x^N = Rhi * x^(N+64) + Rlo * x^N, each factor
+ * replaced by its 16-bit remainder mod P, so each product fits 80 bits.
+ * Four accumulators fold 64 bytes a step; at the end they are folded into
+ * one R, whose 16 bytes (and the tail) go through the tables: the CRC of
  * R's bytes is R * x^16 mod P = M * x^16 mod P.
  */
 static uint64_t k_pow[10]; /* k_pow[j] = x^(64 j) mod P */
@@ -95,65 +209,44 @@ __attribute__((constructor)) static void k_pow_init(void)
 }
 
 /* R * x^(64 j): the pair {x^(64 j) mod P, x^(64 (j + 1)) mod P}. */
-__attribute__((target("pclmul,ssse3"))) static inline __m128i fold(__m128i r, __m128i k)
+static inline v128 kpair(unsigned j)
 {
-	return _mm_xor_si128(_mm_clmulepi64_si128(r, k, 0x00), _mm_clmulepi64_si128(r, k, 0x11));
+	return v128_set(k_pow[j + 1], k_pow[j]);
 }
 
-__attribute__((target("pclmul,ssse3"))) static inline __m128i load_be(const uint8_t *p, __m128i rev)
+CLMUL_TARGET static inline v128 load_be(const uint8_t *p)
 {
-	return _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), rev);
-}
-
-static inline __m128i kpair(unsigned j)
-{
-	return _mm_set_epi64x((long long)k_pow[j + 1], (long long)k_pow[j]);
+	return v128_rev(v128_load(p));
 }
 
 /* len >= 64. */
-__attribute__((target("pclmul,ssse3"))) static uint16_t crc_clmul(uint16_t crc, const uint8_t *p,
-								  size_t len)
+CLMUL_TARGET static uint16_t crc_clmul(uint16_t crc, const uint8_t *p, size_t len)
 {
-	const __m128i rev = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-	const __m128i k512 = kpair(8), k128 = kpair(2);
-	__m128i r0 = load_be(p, rev), r1 = load_be(p + 16, rev), r2 = load_be(p + 32, rev),
-		r3 = load_be(p + 48, rev);
+	const v128 k512 = kpair(8), k128 = kpair(2);
+	v128 r0 = load_be(p), r1 = load_be(p + 16), r2 = load_be(p + 32), r3 = load_be(p + 48);
 	uint8_t last[16];
 
 	/* The initial CRC goes into the message's first 16 bits. */
-	r0 = _mm_xor_si128(r0, _mm_set_epi64x((long long)((uint64_t)crc << 48), 0));
+	r0 = v128_xor(r0, v128_set((uint64_t)crc << 48, 0));
 	for (p += 64, len -= 64; len >= 64; p += 64, len -= 64) {
-		r0 = _mm_xor_si128(fold(r0, k512), load_be(p, rev));
-		r1 = _mm_xor_si128(fold(r1, k512), load_be(p + 16, rev));
-		r2 = _mm_xor_si128(fold(r2, k512), load_be(p + 32, rev));
-		r3 = _mm_xor_si128(fold(r3, k512), load_be(p + 48, rev));
+		r0 = v128_xor(v128_fold(r0, k512), load_be(p));
+		r1 = v128_xor(v128_fold(r1, k512), load_be(p + 16));
+		r2 = v128_xor(v128_fold(r2, k512), load_be(p + 32));
+		r3 = v128_xor(v128_fold(r3, k512), load_be(p + 48));
 	}
 	/* M = r0 x^384 + r1 x^256 + r2 x^128 + r3 (mod P). */
-	r0 = _mm_xor_si128(_mm_xor_si128(fold(r0, kpair(6)), fold(r1, kpair(4))),
-			   _mm_xor_si128(fold(r2, k128), r3));
+	r0 = v128_xor(v128_xor(v128_fold(r0, kpair(6)), v128_fold(r1, kpair(4))),
+		      v128_xor(v128_fold(r2, k128), r3));
 	for (; len >= 16; p += 16, len -= 16)
-		r0 = _mm_xor_si128(fold(r0, k128), load_be(p, rev));
-	_mm_storeu_si128((__m128i *)last, _mm_shuffle_epi8(r0, rev));
+		r0 = v128_xor(v128_fold(r0, k128), load_be(p));
+	v128_store(last, v128_rev(r0));
 	return upcie_crc16_tables(upcie_crc16_tables(0, last, sizeof(last)), p, len);
-}
-
-static bool have_clmul(void)
-{
-	static int have = -1;
-	int h = __atomic_load_n(&have, __ATOMIC_RELAXED);
-
-	if (h < 0) {
-		__builtin_cpu_init();
-		h = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("ssse3");
-		__atomic_store_n(&have, h, __ATOMIC_RELAXED);
-	}
-	return h;
 }
 #endif
 
 uint16_t upcie_crc16_t10dif(uint16_t crc, const void *buf, size_t len)
 {
-#if defined(__x86_64__)
+#if HAVE_CLMUL
 	if (len >= 64 && have_clmul())
 		return crc_clmul(crc, buf, len);
 #endif
@@ -224,7 +317,7 @@ uint64_t upcie_crc64_tables(uint64_t crc, const uint8_t *p, size_t len)
 	return ~crc64_raw(~crc, p, len);
 }
 
-#if defined(__x86_64__)
+#if HAVE_CLMUL
 /*
  * The CRC-64 with carry-less multiplication. Reflected: a 64-bit word's
  * bit 0 is its highest power, so 16 bytes loaded little-endian are R =
@@ -265,50 +358,40 @@ __attribute__((constructor)) static void crc64_k_init(void)
 	}
 }
 
-static inline __m128i k64(unsigned bits)
+static inline v128 k64(unsigned bits)
 {
-	return _mm_set_epi64x((long long)crc64_k[bits / 64][1], (long long)crc64_k[bits / 64][0]);
-}
-
-__attribute__((target("pclmul,sse2"))) static inline __m128i fold64(__m128i r, __m128i k)
-{
-	return _mm_xor_si128(_mm_clmulepi64_si128(r, k, 0x00), _mm_clmulepi64_si128(r, k, 0x11));
-}
-
-static inline __m128i load_le(const uint8_t *p)
-{
-	return _mm_loadu_si128((const __m128i *)p);
+	return v128_set(crc64_k[bits / 64][1], crc64_k[bits / 64][0]);
 }
 
 /* reg: the running remainder (inverted CRC); len >= 64. */
-__attribute__((target("pclmul,sse2"))) static uint64_t crc64_clmul(uint64_t reg, const uint8_t *p,
-								   size_t len)
+CLMUL_TARGET static uint64_t crc64_clmul(uint64_t reg, const uint8_t *p, size_t len)
 {
-	const __m128i k512 = k64(512), k128 = k64(128);
-	__m128i r0 = load_le(p), r1 = load_le(p + 16), r2 = load_le(p + 32), r3 = load_le(p + 48);
+	const v128 k512 = k64(512), k128 = k64(128);
+	v128 r0 = v128_load(p), r1 = v128_load(p + 16), r2 = v128_load(p + 32),
+	     r3 = v128_load(p + 48);
 	uint8_t last[16];
 
 	/* The register goes into the message's first 64 bits. */
-	r0 = _mm_xor_si128(r0, _mm_set_epi64x(0, (long long)reg));
+	r0 = v128_xor(r0, v128_set(0, reg));
 	for (p += 64, len -= 64; len >= 64; p += 64, len -= 64) {
-		r0 = _mm_xor_si128(fold64(r0, k512), load_le(p));
-		r1 = _mm_xor_si128(fold64(r1, k512), load_le(p + 16));
-		r2 = _mm_xor_si128(fold64(r2, k512), load_le(p + 32));
-		r3 = _mm_xor_si128(fold64(r3, k512), load_le(p + 48));
+		r0 = v128_xor(v128_fold(r0, k512), v128_load(p));
+		r1 = v128_xor(v128_fold(r1, k512), v128_load(p + 16));
+		r2 = v128_xor(v128_fold(r2, k512), v128_load(p + 32));
+		r3 = v128_xor(v128_fold(r3, k512), v128_load(p + 48));
 	}
 	/* M = r0 x^384 + r1 x^256 + r2 x^128 + r3 (mod P). */
-	r0 = _mm_xor_si128(_mm_xor_si128(fold64(r0, k64(384)), fold64(r1, k64(256))),
-			   _mm_xor_si128(fold64(r2, k128), r3));
+	r0 = v128_xor(v128_xor(v128_fold(r0, k64(384)), v128_fold(r1, k64(256))),
+		      v128_xor(v128_fold(r2, k128), r3));
 	for (; len >= 16; p += 16, len -= 16)
-		r0 = _mm_xor_si128(fold64(r0, k128), load_le(p));
-	_mm_storeu_si128((__m128i *)last, r0);
+		r0 = v128_xor(v128_fold(r0, k128), v128_load(p));
+	v128_store(last, r0);
 	return crc64_raw(crc64_raw(0, last, sizeof(last)), p, len);
 }
 #endif
 
 uint64_t upcie_crc64_nvme(uint64_t crc, const void *buf, size_t len)
 {
-#if defined(__x86_64__)
+#if HAVE_CLMUL
 	if (len >= 64 && have_clmul())
 		return ~crc64_clmul(~crc, buf, len);
 #endif
