@@ -123,12 +123,18 @@ void upcie_nvme_ns_free(struct upcie_nvme_ctrl *c)
 	c->nstab = NULL;
 }
 
+/* The metadata's size and placement, the PI type and where it sits (what
+ * the Identify Namespace gives; the PI format is known after CNS 05h). */
+static bool md_layout_same(const struct upcie_nvme_ns *a, const struct upcie_nvme_ns *b)
+{
+	return a->ms == b->ms && a->md_extended == b->md_extended && a->pi_type == b->pi_type &&
+	       a->pi_first == b->pi_first;
+}
+
 /* The same bytes move for the same call: size, placement and PI of the metadata. */
 static bool md_same(const struct upcie_nvme_ns *a, const struct upcie_nvme_ns *b)
 {
-	return a->ms == b->ms && a->md_extended == b->md_extended && a->pi_type == b->pi_type &&
-	       a->pi_first == b->pi_first && a->guard_bits == b->guard_bits &&
-	       a->pi_sts == b->pi_sts;
+	return md_layout_same(a, b) && a->guard_bits == b->guard_bits && a->pi_sts == b->pi_sts;
 }
 
 static bool ns_same(const struct upcie_nvme_ns *a, const struct upcie_nvme_ns *b)
@@ -229,8 +235,7 @@ static int guard_size(struct upcie_nvme_ctrl *c, struct upcie_nvme_ns *ns,
 			const struct upcie_nvme_ns *o = &cur->ns[i];
 
 			if (o->nsid == ns->nsid && o->flbas_idx == ns->flbas_idx &&
-			    o->ms == ns->ms && o->pi_type == ns->pi_type &&
-			    o->md_extended == ns->md_extended && o->pi_first == ns->pi_first) {
+			    md_layout_same(o, ns)) {
 				ns->guard_bits = o->guard_bits;
 				ns->pi_sts = o->pi_sts;
 				return 0;
