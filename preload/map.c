@@ -106,7 +106,7 @@ static struct pl_dev *dev_for(const char *name)
 			return &devs[i];
 	struct pl_dev *d = &devs[ndevs++];
 	snprintf(d->name, sizeof(d->name), "%s", name);
-	pthread_mutex_init(&d->reg_lock, NULL);
+	pthread_rwlock_init(&d->reg_lock, NULL);
 	return d;
 }
 
@@ -334,6 +334,7 @@ static int dev_open(struct pl_dev *d)
 {
 	struct upcie_pci_opts popts = {0};
 	struct upcie_nvme_get_opts o = {.size = sizeof(o), .pci = &popts};
+	struct upcie_nvme_ctrl_info info;
 	const char *reg = getenv("UPCIE_PRELOAD_REGISTER");
 	int err;
 
@@ -375,6 +376,8 @@ static int dev_open(struct pl_dev *d)
 	d->heap = upcie_nvme_ctrl_heap(d->ctrl);
 	d->backend = upcie_pci_backend(upcie_nvme_ctrl_dev(d->ctrl));
 	d->pid = pl_pid;
+	upcie_nvme_ctrl_info(d->ctrl, &info);
+	d->mps = info.page_size;
 	/* uio takes only hugepages: the caller's buffers are bounced there */
 	d->register_ok = d->backend != UPCIE_PCI_BACKEND_UIO && !(reg && !strcmp(reg, "0"));
 	d->reg_failures = 0;
