@@ -73,6 +73,11 @@ struct pl_aio_ctx {
  * io_destroy take it alone. */
 static struct pl_aio_ctx *ctxs[MAX_CTX];
 static unsigned nctxs;
+/* Contexts io_destroy ended (their ring is unmapped: never read): a call
+ * on one answers -EINVAL, until io_setup hands the address out again. */
+#define GRAVES 64
+static unsigned long graves[GRAVES];
+static unsigned grave_next;
 static pthread_rwlock_t ctx_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 static unsigned ctx_hash(unsigned long id)
@@ -122,16 +127,43 @@ static void ctx_put(struct pl_aio_ctx *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* ctx_lock held */
+static bool grave_has(unsigned long id)
+{
+	for (unsigned i = 0; i < GRAVES; i++)
+		if (graves[i] == id)
+			return true;
+	return false;
+}
+
+/* Did io_destroy end this context (one that had requests of ours)? */
+static bool destroyed(unsigned long id)
+{
+	bool r;
+
+	if (!__atomic_load_n(&grave_next, __ATOMIC_ACQUIRE))
+		return false;
+	pthread_rwlock_rdlock(&ctx_lock);
+	r = grave_has(id);
+	pthread_rwlock_unlock(&ctx_lock);
+	return r;
+}
+
 /* The context's state, made at its first iocb on a mapped fd; with a
- * reference taken. */
-static struct pl_aio_ctx *get_ctx(unsigned long id)
+ * reference taken. NULL and *dead for a destroyed context. */
+static struct pl_aio_ctx *get_ctx(unsigned long id, bool *dead)
 {
 	struct pl_aio_ctx *c = find_ctx(id);
 	unsigned nr;
 
+	*dead = false;
 	if (c)
 		return c;
 	pthread_rwlock_wrlock(&ctx_lock);
+	if (grave_has(id)) {
+		*dead = true;
+		goto out;
+	}
 	c = find_locked(id, NULL);
 	if (c) {
 		__atomic_add_fetch(&c->users, 1, __ATOMIC_ACQ_REL);
@@ -426,9 +458,13 @@ int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
 			i += rc;
 			continue;
 		}
-		c = c ? c : get_ctx((unsigned long)ctx);
-		if (!c)
-			return i ? (int)i : -EAGAIN;
+		if (!c) {
+			bool dead;
+
+			c = get_ctx((unsigned long)ctx, &dead);
+			if (!c)
+				return i ? (int)i : dead ? -EINVAL : -EAGAIN;
+		}
 		pthread_mutex_lock(&c->lock);
 		rc = submit_one(c, f, iocbs[i]);
 		if (rc == -EAGAIN) {
@@ -484,6 +520,8 @@ int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events
 
 	if (!real)
 		real = pl_next("io_getevents");
+	if (!c && destroyed((unsigned long)ctx))
+		return -EINVAL; /* libaio would read the unmapped ring */
 	if (!c)
 		return real ? real(ctx, min_nr, nr, events, timeout) : -ENOSYS;
 	if (nr < 0 || min_nr < 0 || min_nr > nr) {
@@ -540,6 +578,35 @@ int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events
 	}
 }
 
+int io_setup(int maxevents, io_context_t *ctxp);
+int io_setup(int maxevents, io_context_t *ctxp)
+{
+	static int (*real)(int, io_context_t *);
+	int rc;
+
+	if (!real)
+		real = pl_next("io_setup");
+	rc = real ? real(maxevents, ctxp) : -ENOSYS;
+	if (!rc) {
+		/* the address may be a destroyed context's: it lives again */
+		pthread_rwlock_wrlock(&ctx_lock);
+		for (unsigned i = 0; i < GRAVES; i++)
+			if (graves[i] == (unsigned long)*ctxp)
+				graves[i] = 0;
+		pthread_rwlock_unlock(&ctx_lock);
+	}
+	return rc;
+}
+
+int io_queue_init(int maxevents, io_context_t *ctxp);
+int io_queue_init(int maxevents, io_context_t *ctxp)
+{
+	if (maxevents <= 0)
+		return -EINVAL; /* as libaio's own */
+	*ctxp = NULL;
+	return io_setup(maxevents, ctxp);
+}
+
 int io_destroy(io_context_t ctx);
 int io_destroy(io_context_t ctx)
 {
@@ -555,8 +622,12 @@ int io_destroy(io_context_t ctx)
 	if (c) {
 		ctxs[at] = NULL;
 		__atomic_sub_fetch(&nctxs, 1, __ATOMIC_RELEASE);
+		graves[__atomic_fetch_add(&grave_next, 1, __ATOMIC_RELEASE) % GRAVES] =
+		    (unsigned long)ctx;
 	}
 	pthread_rwlock_unlock(&ctx_lock);
+	if (!c && destroyed((unsigned long)ctx))
+		return -EINVAL; /* twice: libaio would read the unmapped ring */
 	if (c) {
 		/* the calls inside leave (io_getevents sees dead within its 1 ms
 		 * slice, io_submit after the iocb at hand) */

@@ -384,8 +384,40 @@ static int dev_open(struct pl_dev *d)
 	return 0;
 }
 
+#ifdef UPCIE_HAVE_SIM
+/* UPCIE_PRELOAD_SIM_STATS=FILE: the sim's command count and the heap's
+ * registered regions against the cache's, appended when the device closes
+ * (the tests count Flushes and look for leaked registrations). */
+static void sim_stats(struct pl_dev *d)
+{
+	const char *path = getenv("UPCIE_PRELOAD_SIM_STATS");
+	struct upcie_sim_stats st;
+	struct upcie_dma_heap_info hi;
+	char buf[256];
+	int fd, n;
+
+	if (!path || !*path || !d->sim)
+		return;
+	upcie_sim_stats(d->sim, &st);
+	upcie_dma_heap_info(d->heap, &hi);
+	n = snprintf(buf, sizeof(buf), "io_cmds: %llu\nheap_regions: %zu\ncache_regions: %u\n",
+		     (unsigned long long)st.io_cmds, hi.regions, d->nregs);
+	fd = pl_real.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	(void)!pl_real.write(fd, buf, (size_t)n);
+	pl_real.close(fd);
+}
+#else
+static void sim_stats(struct pl_dev *d)
+{
+	(void)d;
+}
+#endif
+
 static void dev_close(struct pl_dev *d)
 {
+	sim_stats(d);
 	pl_reg_drop_all(d);
 	upcie_nvme_ctrl_put(d->ctrl);
 	d->ctrl = NULL;
