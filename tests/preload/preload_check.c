@@ -34,7 +34,7 @@
  * (UPCIE_PRELOAD_SIM_STATS) afterwards: osync-iov (pwritev of four
  * registered 4 KiB pieces on an O_SYNC file: one command and one Flush),
  * osync-stack (the same from the stack, bounced piece by piece: four
- * writes, one Flush), free-busy (a buffer freed while a libaio read into
+ * writes, one Flush), free-busy (a buffer freed while a libaio write from
  * it runs: its registration must not leak).
  */
 #include <errno.h>
@@ -600,7 +600,9 @@ static int mode_run(const char *mode)
 	}
 #ifdef HAVE_LIBAIO
 	if (!strcmp(mode, "free-busy")) {
-		size_t len = 4u << 20;
+		/* below malloc's mmap threshold: the freed memory stays mapped
+		 * (the sim reaches it directly, without an IOMMU's pin) */
+		size_t len = 96u << 10;
 		char *big = aligned(len);
 		io_context_t ctx = 0;
 		struct iocb cb, *p = &cb;
@@ -609,10 +611,11 @@ static int mode_run(const char *mode)
 		fd = open(path, O_RDWR | O_DIRECT);
 		if (fd < 0 || !big || io_setup(4, &ctx))
 			return 1;
-		io_prep_pread(&cb, fd, big, len, 0);
+		/* a write: the device only reads the memory given back */
+		io_prep_pwrite(&cb, fd, big, len, 0);
 		if (io_submit(ctx, 1, &p) != 1)
 			return 1;
-		free(big); /* a program bug: the read still runs */
+		free(big); /* a program bug: the write still runs */
 		if (io_getevents(ctx, 1, 1, &ev, NULL) != 1)
 			return 1;
 		io_destroy(ctx);
