@@ -85,6 +85,8 @@ static void bounds_update(struct pl_dev *d)
 
 static void reg_clear(struct pl_dev *d, unsigned i)
 {
+	/* len first: free()'s unlocked look skips the slot from now on */
+	__atomic_store_n(&d->regs[i].len, 0, __ATOMIC_RELEASE);
 	memset(&d->regs[i], 0, sizeof(d->regs[i]));
 	d->nregs--;
 	__atomic_sub_fetch(&reg_total, 1, __ATOMIC_RELAXED);
@@ -232,7 +234,8 @@ static int insert(struct pl_dev *d, uintptr_t p0, uintptr_t p1)
 		}
 		return -1;
 	}
-	d->regs[slot] = (struct pl_reg){.va = p0, .len = p1 - p0};
+	d->regs[slot] = (struct pl_reg){.va = p0};
+	__atomic_store_n(&d->regs[slot].len, p1 - p0, __ATOMIC_RELEASE); /* last: see overlaps() */
 	d->nregs++;
 	__atomic_add_fetch(&reg_total, 1, __ATOMIC_RELAXED);
 	bounds_update(d);
@@ -294,21 +297,25 @@ void pl_reg_drop_all(struct pl_dev *d)
 	unlock(d);
 }
 
+/* Also read without the lock (free()'s first look): len is stored last
+ * when a region is made and first when it goes; a stale answer only costs
+ * a look under the lock. */
 static bool overlaps(const struct pl_reg *r, uintptr_t a0, uintptr_t a1)
 {
-	return r->len && !r->doomed && r->va < a1 && a0 < r->va + r->len;
+	size_t len = __atomic_load_n(&r->len, __ATOMIC_ACQUIRE);
+	uintptr_t va = __atomic_load_n(&r->va, __ATOMIC_RELAXED);
+
+	return len && !__atomic_load_n(&r->doomed, __ATOMIC_RELAXED) && va < a1 && a0 < va + len;
 }
 
 static void invalidate_dev(struct pl_dev *d, const void *va, uintptr_t a0, uintptr_t a1)
 {
 	bool hit = false, changed = false;
 
-	rdlock(d);
 	for (unsigned i = 0; i < PL_MAX_REGS && !hit; i++)
 		hit = overlaps(&d->regs[i], a0, a1);
-	unlock(d);
 	if (!hit)
-		return;
+		return; /* no lock taken: the common free() */
 	wrlock(d);
 	for (unsigned i = 0; i < PL_MAX_REGS; i++) {
 		struct pl_reg *r = &d->regs[i];

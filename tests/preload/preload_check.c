@@ -35,7 +35,8 @@
  * registered 4 KiB pieces on an O_SYNC file: one command and one Flush),
  * osync-stack (the same from the stack, bounced piece by piece: four
  * writes, one Flush), free-busy (a buffer freed while a libaio write from
- * it runs: its registration must not leak).
+ * it runs: its registration must not leak), bench (per-I/O time of 4 KiB
+ * O_DIRECT preads at QD 1 and of malloc + free pairs, for BENCHMARKS.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -624,6 +625,46 @@ static int mode_run(const char *mode)
 		return 0;
 	}
 #endif
+	if (!strcmp(mode, "bench")) {
+		/* per-I/O time at QD 1, 4 KiB O_DIRECT preads from one buffer,
+		 * with 32 other buffers registered; then malloc(64) + free pairs
+		 * (free looks for registrations) */
+		enum { IOS = 20000, FREES = 1000000, OTHERS = 32 };
+		char *others[OTHERS], *b = aligned(4096);
+		struct timespec t0, t1;
+
+		fd = open(path, O_RDWR | O_DIRECT);
+		if (fd < 0 || !b)
+			return 1;
+		for (int i = 0; i < OTHERS; i++) {
+			others[i] = aligned(4096);
+			if (!others[i] || pread(fd, others[i], 4096, 0) != 4096)
+				return 1;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < IOS; i++)
+			if (pread(fd, b, 4096, (off_t)(i % 1024) * 4096) != 4096)
+				return 1;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("pread_4k_qd1_ns: %.0f\n",
+		       ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) /
+			   IOS);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < FREES; i++) {
+			void *volatile m = malloc(64);
+			free(m);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("malloc_free_ns: %.1f\n",
+		       ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) /
+			   FREES);
+		for (int i = 0; i < OTHERS; i++)
+			free(others[i]);
+		close(fd);
+		free(b);
+		free(heap);
+		return 0;
+	}
 	fprintf(stderr, "unknown mode %s\n", mode);
 	return 2;
 }
