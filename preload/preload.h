@@ -67,6 +67,14 @@ struct pl_dev {
 	} regs[PL_MAX_REGS];
 	unsigned nregs;		  /* slots in use, doomed ones included */
 	uintptr_t reg_lo, reg_hi; /* bounds of every region: free() looks here first */
+	/* The regions sorted by address, for free()'s look without the lock:
+	 * written under reg_lock (exclusive) between two increments of seq,
+	 * read with a check that seq was even and did not move. ends[i] is
+	 * the highest end among the first i + 1 regions. */
+	struct {
+		unsigned seq, n;
+		uintptr_t vas[PL_MAX_REGS], ends[PL_MAX_REGS];
+	} reg_sorted;
 	uint64_t reg_clock;
 	unsigned reg_failures;
 };

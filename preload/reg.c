@@ -66,21 +66,65 @@ static void unlock(struct pl_dev *d)
 	pthread_rwlock_unlock(&d->reg_lock);
 }
 
-/* The bounds free() checks without the lock; reg_lock held exclusive. */
+/* The bounds and the sorted list free() checks without the lock; reg_lock
+ * held exclusive. */
 static void bounds_update(struct pl_dev *d)
 {
-	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	uintptr_t lo = UINTPTR_MAX, hi = 0, vas[PL_MAX_REGS], ends[PL_MAX_REGS], end = 0;
+	unsigned n = 0, seq = d->reg_sorted.seq;
 
 	for (unsigned i = 0; i < PL_MAX_REGS; i++) {
 		struct pl_reg *r = &d->regs[i];
+		unsigned j = n++;
 
-		if (!r->len)
+		if (!r->len) {
+			n--;
 			continue;
+		}
 		lo = r->va < lo ? r->va : lo;
 		hi = r->va + r->len > hi ? r->va + r->len : hi;
+		for (; j && vas[j - 1] > r->va; j--) { /* insertion sort, at most 64 */
+			vas[j] = vas[j - 1];
+			ends[j] = ends[j - 1];
+		}
+		vas[j] = r->va;
+		ends[j] = r->va + r->len;
 	}
+	__atomic_store_n(&d->reg_sorted.seq, seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (unsigned i = 0; i < n; i++) {
+		end = ends[i] > end ? ends[i] : end;
+		__atomic_store_n(&d->reg_sorted.vas[i], vas[i], __ATOMIC_RELAXED);
+		__atomic_store_n(&d->reg_sorted.ends[i], end, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&d->reg_sorted.n, n, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->reg_sorted.seq, seq + 2, __ATOMIC_RELEASE);
 	__atomic_store_n(&d->reg_lo, lo, __ATOMIC_RELEASE);
 	__atomic_store_n(&d->reg_hi, hi, __ATOMIC_RELEASE);
+}
+
+/* Does [a0, a1) touch a region? Without the lock: 0 no, 1 yes, -1 the
+ * list changed meanwhile (ask under the lock). A binary search: the last
+ * region that starts below a1, and the highest end up to it. */
+static int sorted_overlap(const struct pl_dev *d, uintptr_t a0, uintptr_t a1)
+{
+	unsigned seq = __atomic_load_n(&d->reg_sorted.seq, __ATOMIC_ACQUIRE);
+	unsigned n = __atomic_load_n(&d->reg_sorted.n, __ATOMIC_RELAXED), lo = 0, hi;
+	bool hit;
+
+	if ((seq & 1) || n > PL_MAX_REGS)
+		return -1;
+	for (hi = n; lo < hi;) {
+		unsigned mid = (lo + hi) / 2;
+
+		if (__atomic_load_n(&d->reg_sorted.vas[mid], __ATOMIC_RELAXED) < a1)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	hit = lo && __atomic_load_n(&d->reg_sorted.ends[lo - 1], __ATOMIC_RELAXED) > a0;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(&d->reg_sorted.seq, __ATOMIC_RELAXED) == seq ? hit : -1;
 }
 
 static void reg_clear(struct pl_dev *d, unsigned i)
@@ -312,10 +356,12 @@ static void invalidate_dev(struct pl_dev *d, const void *va, uintptr_t a0, uintp
 {
 	bool hit = false, changed = false;
 
+	if (!sorted_overlap(d, a0, a1))
+		return; /* no lock taken: the common free() */
 	for (unsigned i = 0; i < PL_MAX_REGS && !hit; i++)
 		hit = overlaps(&d->regs[i], a0, a1);
 	if (!hit)
-		return; /* no lock taken: the common free() */
+		return; /* a doomed region, or gone meanwhile */
 	wrlock(d);
 	for (unsigned i = 0; i < PL_MAX_REGS; i++) {
 		struct pl_reg *r = &d->regs[i];
