@@ -11,6 +11,15 @@
  * transfers too large for one queue run synchronously inside io_submit.
  * Not done: IOCB_FLAG_RESFD (refused with -EINVAL), cancelling (-EINVAL, as
  * the kernel answers for reads and writes), fio's userspace_reap.
+ *
+ * Lifetime: every call that uses a context's state holds a reference on
+ * it (users). io_destroy takes the context out of the table (no new
+ * reference can be had), marks it dead (io_submit and io_getevents on it
+ * then answer -EINVAL, as the kernel does for a destroyed context), waits
+ * until the calls inside it left, then, as the kernel does, until every
+ * request of ours completed, and only then frees it. The synchronous
+ * requests run with the context's lock released (holding their slot in
+ * the context), so other threads keep submitting and reaping meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +44,7 @@ struct aio_req {
 	void *bounce, *user;
 	size_t len;
 	struct pl_dev *dev;
+	int slot; /* the registered region pinned for it, or -1 */
 	struct upcie_nvme_split sp;
 	struct aio_req *next;
 };
@@ -50,36 +60,115 @@ struct pl_aio_ctx {
 	} qps[PL_MAX_MAPS];
 	struct io_event *done; /* ring of finished events, cap entries */
 	unsigned head, count;
-	unsigned inflight; /* ours */
+	unsigned inflight;   /* ours on the device */
+	unsigned running;    /* ours running synchronously, the lock released */
+	unsigned users;	     /* calls inside that use this state (atomic) */
+	bool dead;	     /* io_destroy began: refuse, leave */
+	pthread_cond_t left; /* a user left a dead context */
 	struct aio_req *reqs, *free_reqs;
 };
 
+/* Contexts by the hash of their id (the kernel ring's address), probed
+ * linearly; read-mostly: lookups share the lock, io_setup's first use and
+ * io_destroy take it alone. */
 static struct pl_aio_ctx *ctxs[MAX_CTX];
-static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned nctxs;
+/* Contexts io_destroy ended (their ring is unmapped: never read): a call
+ * on one answers -EINVAL, until io_setup hands the address out again. */
+#define GRAVES 64
+static unsigned long graves[GRAVES];
+static unsigned grave_next;
+static pthread_rwlock_t ctx_lock = PTHREAD_RWLOCK_INITIALIZER;
 
-static struct pl_aio_ctx *find_ctx(unsigned long id)
+static unsigned ctx_hash(unsigned long id)
 {
-	for (unsigned i = 0; i < MAX_CTX; i++) {
-		struct pl_aio_ctx *c = __atomic_load_n(&ctxs[i], __ATOMIC_ACQUIRE);
+	return (unsigned)((id >> 12) ^ (id >> 20)) % MAX_CTX;
+}
 
-		if (c && c->id == id)
+/* ctx_lock held */
+static struct pl_aio_ctx *find_locked(unsigned long id, unsigned *at)
+{
+	unsigned h = ctx_hash(id);
+
+	for (unsigned k = 0; k < MAX_CTX && nctxs; k++) {
+		struct pl_aio_ctx *c = ctxs[(h + k) % MAX_CTX];
+
+		if (c && c->id == id) {
+			if (at)
+				*at = (h + k) % MAX_CTX;
 			return c;
+		}
 	}
 	return NULL;
 }
 
-/* The context's state, made at its first iocb on a mapped fd. */
-static struct pl_aio_ctx *get_ctx(unsigned long id)
+/* The context's state with a reference taken (ctx_put), or NULL. */
+static struct pl_aio_ctx *find_ctx(unsigned long id)
+{
+	struct pl_aio_ctx *c;
+
+	if (!__atomic_load_n(&nctxs, __ATOMIC_ACQUIRE))
+		return NULL;
+	pthread_rwlock_rdlock(&ctx_lock);
+	c = find_locked(id, NULL);
+	if (c)
+		__atomic_add_fetch(&c->users, 1, __ATOMIC_ACQ_REL);
+	pthread_rwlock_unlock(&ctx_lock);
+	return c;
+}
+
+/* Under the context's lock: io_destroy frees c only once it saw users at
+ * 0 with that lock held, so c is never touched after that. */
+static void ctx_put(struct pl_aio_ctx *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (!__atomic_sub_fetch(&c->users, 1, __ATOMIC_ACQ_REL) && c->dead)
+		pthread_cond_broadcast(&c->left);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ctx_lock held */
+static bool grave_has(unsigned long id)
+{
+	for (unsigned i = 0; i < GRAVES; i++)
+		if (graves[i] == id)
+			return true;
+	return false;
+}
+
+/* Did io_destroy end this context (one that had requests of ours)? */
+static bool destroyed(unsigned long id)
+{
+	bool r;
+
+	if (!__atomic_load_n(&grave_next, __ATOMIC_ACQUIRE))
+		return false;
+	pthread_rwlock_rdlock(&ctx_lock);
+	r = grave_has(id);
+	pthread_rwlock_unlock(&ctx_lock);
+	return r;
+}
+
+/* The context's state, made at its first iocb on a mapped fd; with a
+ * reference taken. NULL and *dead for a destroyed context. */
+static struct pl_aio_ctx *get_ctx(unsigned long id, bool *dead)
 {
 	struct pl_aio_ctx *c = find_ctx(id);
 	unsigned nr;
 
+	*dead = false;
 	if (c)
 		return c;
-	pthread_mutex_lock(&ctx_lock);
-	c = find_ctx(id);
-	if (c)
+	pthread_rwlock_wrlock(&ctx_lock);
+	if (grave_has(id)) {
+		*dead = true;
 		goto out;
+	}
+	c = find_locked(id, NULL);
+	if (c) {
+		__atomic_add_fetch(&c->users, 1, __ATOMIC_ACQ_REL);
+		goto out;
+	}
 	/* the kernel's ring (struct aio_ring, at the context's address): its nr */
 	nr = ((const unsigned *)id)[1];
 	c = calloc(1, sizeof(*c));
@@ -102,18 +191,24 @@ static struct pl_aio_ctx *get_ctx(unsigned long id)
 		c->free_reqs = &c->reqs[i];
 	}
 	pthread_mutex_init(&c->lock, NULL);
-	for (unsigned i = 0; i < MAX_CTX; i++) {
-		if (!ctxs[i]) {
-			__atomic_store_n(&ctxs[i], c, __ATOMIC_RELEASE);
+	pthread_cond_init(&c->left, NULL);
+	c->users = 1;
+	for (unsigned k = 0, h = ctx_hash(id); k < MAX_CTX; k++) {
+		if (!ctxs[(h + k) % MAX_CTX]) {
+			ctxs[(h + k) % MAX_CTX] = c;
+			__atomic_add_fetch(&nctxs, 1, __ATOMIC_RELEASE);
 			goto out;
 		}
 	}
+	pl_msg(PL_NAME ": more than %d libaio contexts use mapped files", MAX_CTX);
+	pthread_cond_destroy(&c->left);
+	pthread_mutex_destroy(&c->lock);
 	free(c->done);
 	free(c->reqs);
 	free(c);
 	c = NULL;
 out:
-	pthread_mutex_unlock(&ctx_lock);
+	pthread_rwlock_unlock(&ctx_lock);
 	return c;
 }
 
@@ -139,6 +234,7 @@ static void req_done(void *arg, const struct upcie_nvme_cqe *cqe)
 			memcpy(r->user, r->bounce, r->len);
 		upcie_dma_free(r->dev->heap, r->bounce);
 	}
+	pl_reg_unpin(r->dev, r->slot);
 	post(c, r->obj, res);
 	c->inflight--;
 	r->next = c->free_reqs;
@@ -219,6 +315,7 @@ static int submit_one(struct pl_aio_ctx *c, struct pl_file *f, struct iocb *cb)
 	size_t len = cb->aio_nbytes;
 	uint64_t off = (uint64_t)cb->aio_offset;
 	struct aio_req *r;
+	long res;
 
 	if (op != IOCB_CMD_PREAD && op != IOCB_CMD_PWRITE && op != IOCB_CMD_PREADV &&
 	    op != IOCB_CMD_PWRITEV && op != IOCB_CMD_FSYNC && op != IOCB_CMD_FDSYNC)
@@ -228,12 +325,14 @@ static int submit_one(struct pl_aio_ctx *c, struct pl_file *f, struct iocb *cb)
 		       f->map->path);
 		return -EINVAL;
 	}
+	if (c->dead)
+		return -EINVAL; /* destroyed meanwhile, as the kernel answers */
 	if (pl_check_owner(f, "io_submit"))
-		return -EIO;
+		return -EBADF; /* the fd is not usable in this process */
 	if ((write && acc == O_RDONLY) ||
 	    (!write && acc == O_WRONLY && op != IOCB_CMD_FSYNC && op != IOCB_CMD_FDSYNC))
 		return -EBADF;
-	if (c->inflight + c->count >= c->cap)
+	if (c->inflight + c->running + c->count >= c->cap)
 		return -EAGAIN;
 	if ((op == IOCB_CMD_PREADV || op == IOCB_CMD_PWRITEV) && len == 1) {
 		const struct iovec *iov = buf;
@@ -268,7 +367,8 @@ static int submit_one(struct pl_aio_ctx *c, struct pl_file *f, struct iocb *cb)
 	r->dev = f->dev;
 	r->bounce = NULL;
 	r->user = NULL;
-	if (!pl_reg_usable(f->dev, buf, len)) {
+	r->slot = pl_reg_pin(f->dev, buf, len); /* until req_done */
+	if (r->slot < 0) {
 		r->bounce = upcie_dma_alloc(f->dev->heap, len, 4096);
 		if (!r->bounce) {
 			r->next = c->free_reqs;
@@ -283,34 +383,51 @@ static int submit_one(struct pl_aio_ctx *c, struct pl_file *f, struct iocb *cb)
 	if (write)
 		__atomic_or_fetch(&f->dev->dirty, 1u << ((f->map->nsid - 1) & 31),
 				  __ATOMIC_RELAXED);
-	for (;;) {
+	/* -EAGAIN (the queue is full of this batch's commands): nothing was
+	 * queued; io_submit rings, reaps and tries once more, else reports the
+	 * iocbs taken so far, as the kernel does when it runs out of room. */
+	{
 		void *b = r->bounce ? r->bounce : buf;
 		uint64_t slba = off >> f->ns->lba_shift;
 		uint32_t nlb = (uint32_t)(len >> f->ns->lba_shift);
 
 		rc = write ? upcie_nvme_write_split(qp, f->ns, slba, nlb, b, &r->sp, req_done, r, 0)
 			   : upcie_nvme_read_split(qp, f->ns, slba, nlb, b, &r->sp, req_done, r, 0);
-		if (rc != -EAGAIN)
-			break;
-		upcie_nvme_ring(qp);
-		if (upcie_nvme_poll(qp, 0) < 0)
-			break;
 	}
 	if (rc) {
-		pl_msg(PL_NAME ": %s: %s refused: %s", f->dev->name, write ? "write" : "read",
-		       upcie_errmsg());
+		if (rc != -EAGAIN)
+			pl_msg(PL_NAME ": %s: %s refused: %s", f->dev->name,
+			       write ? "write" : "read", upcie_errmsg());
 		if (r->bounce)
 			upcie_dma_free(f->dev->heap, r->bounce);
+		pl_reg_unpin(f->dev, r->slot);
 		r->next = c->free_reqs;
 		c->free_reqs = r;
-		post(c, cb, -EIO);
+		if (rc == -EAGAIN)
+			return rc;
+		post(c, cb, -EIO); /* the device's or the library's refusal: EIO */
 		return 0;
 	}
 	c->inflight++;
 	return 0;
 sync:
-	post(c, cb, sync_one(f, cb));
+	/* synchronous work with the context's lock released: the slot is
+	 * held (running), the context by the caller's reference */
+	c->running++;
+	pthread_mutex_unlock(&c->lock);
+	res = sync_one(f, cb);
+	pthread_mutex_lock(&c->lock);
+	c->running--;
+	post(c, cb, res);
 	return 0;
+}
+
+/* c->lock held: one doorbell per queue of the context */
+static void ring_all(struct pl_aio_ctx *c)
+{
+	for (unsigned q = 0; q < PL_MAX_MAPS && c->qps[q].dev; q++)
+		if (c->qps[q].qp && c->qps[q].gen == c->qps[q].dev->gen)
+			upcie_nvme_ring(c->qps[q].qp);
 }
 
 int io_submit(io_context_t ctx, long nr, struct iocb **iocbs);
@@ -333,30 +450,42 @@ int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
 			while (i + run < nr && !pl_get((int)iocbs[i + run]->aio_fildes))
 				run++;
 			rc = real ? real(ctx, run, iocbs + i) : -ENOSYS;
-			if (rc < 0)
-				return i ? (int)i : rc;
+			if (rc < 0 || rc < run) {
+				if (c)
+					ctx_put(c);
+				return rc < 0 ? (i ? (int)i : rc) : (int)(i + rc);
+			}
 			i += rc;
-			if (rc < run)
-				return (int)i;
 			continue;
 		}
-		c = c ? c : get_ctx((unsigned long)ctx);
-		if (!c)
-			return i ? (int)i : -EAGAIN;
+		if (!c) {
+			bool dead;
+
+			c = get_ctx((unsigned long)ctx, &dead);
+			if (!c)
+				return i ? (int)i : dead ? -EINVAL : -EAGAIN;
+		}
 		pthread_mutex_lock(&c->lock);
 		rc = submit_one(c, f, iocbs[i]);
-		if (rc == -EAGAIN && reap(c) > 0)
-			rc = submit_one(c, f, iocbs[i]);
+		if (rc == -EAGAIN) {
+			/* full: what this batch queued goes to the device, what it
+			 * finished frees room, and the iocb gets one more try */
+			ring_all(c);
+			if (reap(c) > 0)
+				rc = submit_one(c, f, iocbs[i]);
+		}
 		/* one doorbell per queue for the whole batch */
 		if (rc || i + 1 == nr || !pl_get((int)iocbs[i + 1]->aio_fildes))
-			for (unsigned q = 0; q < PL_MAX_MAPS && c->qps[q].dev; q++)
-				if (c->qps[q].qp && c->qps[q].gen == c->qps[q].dev->gen)
-					upcie_nvme_ring(c->qps[q].qp);
+			ring_all(c);
 		pthread_mutex_unlock(&c->lock);
-		if (rc)
+		if (rc) {
+			ctx_put(c);
 			return i ? (int)i : rc;
+		}
 		i++;
 	}
+	if (c)
+		ctx_put(c);
 	return (int)i;
 }
 
@@ -391,21 +520,31 @@ int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events
 
 	if (!real)
 		real = pl_next("io_getevents");
+	if (!c && destroyed((unsigned long)ctx))
+		return -EINVAL; /* libaio would read the unmapped ring */
 	if (!c)
 		return real ? real(ctx, min_nr, nr, events, timeout) : -ENOSYS;
-	if (nr < 0 || min_nr < 0 || min_nr > nr)
+	if (nr < 0 || min_nr < 0 || min_nr > nr) {
+		ctx_put(c);
 		return -EINVAL;
+	}
 	for (;;) {
 		unsigned ours;
 
 		pthread_mutex_lock(&c->lock);
+		if (c->dead) {
+			/* io_destroy runs: it waits for this call to leave */
+			pthread_mutex_unlock(&c->lock);
+			ctx_put(c);
+			return got ? (int)got : -EINVAL;
+		}
 		reap(c);
 		while (c->count && got < nr) {
 			events[got++] = c->done[c->head];
 			c->head = (c->head + 1) % c->cap;
 			c->count--;
 		}
-		ours = c->inflight + c->count;
+		ours = c->inflight + c->running + c->count;
 		pthread_mutex_unlock(&c->lock);
 		if (got < nr && (kernel_has_events(c->id) || (!ours && got < min_nr))) {
 			/* libaio's requests: what the kernel has now, or, with none of
@@ -423,37 +562,93 @@ int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events
 			left.tv_nsec = rem % 1000000000;
 			rc = real(ctx, block ? min_nr - got : 0, nr - got, events + got,
 				  block ? &left : &zero);
-			if (rc > 0)
+			if (rc > 0) {
 				got += rc;
-			else if (rc < 0 && rc != -EINTR)
+			} else if (rc < 0 && rc != -EINTR) {
+				ctx_put(c);
 				return got ? (int)got : rc;
+			}
 		}
-		if (got >= min_nr)
+		if (got >= min_nr || (timeout && now_ns() >= end)) {
+			ctx_put(c);
 			return (int)got;
-		if (timeout && now_ns() >= end)
-			return (int)got;
+		}
 		if (++idle > 64)
 			sched_yield();
 	}
+}
+
+int io_setup(int maxevents, io_context_t *ctxp);
+int io_setup(int maxevents, io_context_t *ctxp)
+{
+	static int (*real)(int, io_context_t *);
+	int rc;
+
+	if (!real)
+		real = pl_next("io_setup");
+	rc = real ? real(maxevents, ctxp) : -ENOSYS;
+	if (!rc) {
+		/* the address may be a destroyed context's: it lives again */
+		pthread_rwlock_wrlock(&ctx_lock);
+		for (unsigned i = 0; i < GRAVES; i++)
+			if (graves[i] == (unsigned long)*ctxp)
+				graves[i] = 0;
+		pthread_rwlock_unlock(&ctx_lock);
+	}
+	return rc;
+}
+
+int io_queue_init(int maxevents, io_context_t *ctxp);
+int io_queue_init(int maxevents, io_context_t *ctxp)
+{
+	if (maxevents <= 0)
+		return -EINVAL; /* as libaio's own */
+	*ctxp = NULL;
+	return io_setup(maxevents, ctxp);
 }
 
 int io_destroy(io_context_t ctx);
 int io_destroy(io_context_t ctx)
 {
 	static int (*real)(io_context_t);
-	struct pl_aio_ctx *c = find_ctx((unsigned long)ctx);
+	struct pl_aio_ctx *c = NULL;
+	unsigned at;
 
 	if (!real)
 		real = pl_next("io_destroy");
+	/* out of the table: no call can take a new reference */
+	pthread_rwlock_wrlock(&ctx_lock);
+	c = find_locked((unsigned long)ctx, &at);
 	if (c) {
-		/* the kernel waits for the context's requests: so do we */
+		ctxs[at] = NULL;
+		__atomic_sub_fetch(&nctxs, 1, __ATOMIC_RELEASE);
+		graves[__atomic_fetch_add(&grave_next, 1, __ATOMIC_RELEASE) % GRAVES] =
+		    (unsigned long)ctx;
+	}
+	pthread_rwlock_unlock(&ctx_lock);
+	if (!c && destroyed((unsigned long)ctx))
+		return -EINVAL; /* twice: libaio would read the unmapped ring */
+	if (c) {
+		/* the calls inside leave (io_getevents sees dead within its 1 ms
+		 * slice, io_submit after the iocb at hand) */
 		pthread_mutex_lock(&c->lock);
-		while (c->inflight) {
-			reap(c);
-			if (c->inflight)
-				sched_yield();
-		}
+		c->dead = true;
+		while (__atomic_load_n(&c->users, __ATOMIC_ACQUIRE))
+			pthread_cond_wait(&c->left, &c->lock);
 		pthread_mutex_unlock(&c->lock);
+		/* the kernel waits for the context's requests: so do we. Nobody
+		 * else can reach c now; the lock is only for reap's rule. */
+		for (;;) {
+			unsigned left;
+
+			pthread_mutex_lock(&c->lock);
+			reap(c);
+			left = c->inflight;
+			pthread_mutex_unlock(&c->lock);
+			if (!left)
+				break;
+			sched_yield();
+		}
 		pthread_mutex_lock(&pl_lock);
 		for (unsigned i = 0; i < PL_MAX_MAPS && c->qps[i].dev; i++) {
 			struct pl_dev *d = c->qps[i].dev;
@@ -464,11 +659,7 @@ int io_destroy(io_context_t ctx)
 			}
 		}
 		pthread_mutex_unlock(&pl_lock);
-		pthread_mutex_lock(&ctx_lock);
-		for (unsigned i = 0; i < MAX_CTX; i++)
-			if (ctxs[i] == c)
-				__atomic_store_n(&ctxs[i], NULL, __ATOMIC_RELEASE);
-		pthread_mutex_unlock(&ctx_lock);
+		pthread_cond_destroy(&c->left);
 		pthread_mutex_destroy(&c->lock);
 		free(c->done);
 		free(c->reqs);
@@ -500,7 +691,7 @@ int io_queue_release(io_context_t ctx)
 void pl_aio_close_dev(struct pl_dev *d)
 {
 	for (unsigned k = 0; k < MAX_CTX; k++) {
-		struct pl_aio_ctx *c = ctxs[k];
+		struct pl_aio_ctx *c = ctxs[k]; /* at exit: no io_destroy runs */
 
 		for (unsigned i = 0; c && i < PL_MAX_MAPS && c->qps[i].dev; i++)
 			if (c->qps[i].dev == d)

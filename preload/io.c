@@ -13,10 +13,19 @@
  *                 another writer of the same block)
  *   end of device a read returns what is left (0 at the end), a write
  *                 ENOSPC at the end and is cut short before it
- *   O_SYNC/DSYNC  a Flush after each write
+ *   O_SYNC/DSYNC  a Flush after each write call (one per call, however
+ *                 many vectors it had)
  * Buffers go to the device as they are when they are registered (vfio,
- * sim: reg.c), else through the bounce buffer (uio, or when registration
- * failed). A device error is EIO.
+ * sim: reg.c), pinned until their command completed, else through the
+ * bounce buffer (uio, or when registration failed). A vector whose pieces
+ * are all registered and aligned goes as one command (upcie_nvme_submit_iov:
+ * PRPs, or an SGL); other vectors piece by piece.
+ *
+ * Errnos a program sees (a block device's): EIO for anything the device
+ * or the library refused or failed (a device gone, a reset, a fenced
+ * queue: never ENODEV or ESTALE), EINVAL for misaligned O_DIRECT, EBADF
+ * for the wrong access mode, ENOSPC at the end of the device, ENOMEM when
+ * the DMA heap has no bounce buffer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -153,6 +162,9 @@ int pl_wait(struct upcie_nvme_qpair *qp, volatile int *state)
 	return *state < 0 ? *state : err;
 }
 
+/* One transfer, waited for. The thread's queue pair has nothing else
+ * outstanding and a transfer is at most half its depth (max_chunk), so
+ * the split always finds room: -EAGAIN cannot happen and is not retried. */
 static int submit_wait(struct pl_dev *d, struct upcie_nvme_qpair *qp,
 		       const struct upcie_nvme_ns *ns, void *buf, uint64_t off, size_t len,
 		       bool write)
@@ -163,21 +175,14 @@ static int submit_wait(struct pl_dev *d, struct upcie_nvme_qpair *qp,
 	uint32_t nlb = (uint32_t)(len >> ns->lba_shift);
 	int rc;
 
-	for (;;) {
-		rc = write ? upcie_nvme_write_split(qp, ns, slba, nlb, buf, &sp, done_cb,
-						    (void *)&state, UPCIE_NVME_SUBMIT_RING)
-			   : upcie_nvme_read_split(qp, ns, slba, nlb, buf, &sp, done_cb,
-						   (void *)&state, UPCIE_NVME_SUBMIT_RING);
-		if (rc != -EAGAIN)
-			break;
-		rc = upcie_nvme_poll(qp, 0);
-		if (rc < 0)
-			break;
-	}
+	rc = write ? upcie_nvme_write_split(qp, ns, slba, nlb, buf, &sp, done_cb, (void *)&state,
+					    UPCIE_NVME_SUBMIT_RING)
+		   : upcie_nvme_read_split(qp, ns, slba, nlb, buf, &sp, done_cb, (void *)&state,
+					   UPCIE_NVME_SUBMIT_RING);
 	if (rc) {
 		pl_msg(PL_NAME ": %s: %s of %zu bytes at %llu refused: %s", d->name,
 		       write ? "write" : "read", len, (unsigned long long)off, upcie_errmsg());
-		return rc == -EINVAL ? -EIO : rc;
+		return -EIO; /* a device gone (ENODEV), fenced (ESTALE), ...: EIO */
 	}
 	rc = pl_wait(qp, &state);
 	return rc < 0 ? -EIO : 0;
@@ -205,29 +210,30 @@ static int rw_aligned(struct pl_file *f, struct upcie_nvme_qpair *qp, char *buf,
 		      uint64_t off, bool write)
 {
 	struct pl_dev *d = f->dev;
-	bool direct = pl_reg_usable(d, buf, len);
+	int slot = pl_reg_pin(d, buf, len), rc = 0; /* held until the last part is done */
+	bool direct = slot >= 0;
 	size_t step = max_chunk(f->ns);
 
 	if (!direct && step > PL_CHUNK)
 		step = PL_CHUNK;
 
-	for (size_t done = 0; done < len;) {
+	for (size_t done = 0; done < len && !rc;) {
 		size_t n = len - done < step ? len - done : step;
 		char *b = direct ? buf + done : pl_thread_bounce(d, n);
-		int rc;
 
-		if (!b)
-			return -ENOMEM;
+		if (!b) {
+			rc = -ENOMEM;
+			break;
+		}
 		if (write && !direct)
 			memcpy(b, buf + done, n);
 		rc = submit_wait(d, qp, f->ns, b, off + done, n, write);
-		if (rc)
-			return rc;
-		if (!write && !direct)
+		if (!rc && !write && !direct)
 			memcpy(buf + done, b, n);
 		done += n;
 	}
-	return 0;
+	pl_reg_unpin(d, slot);
+	return rc;
 }
 
 /* Any offset and length (buffered opens): whole blocks through the bounce
@@ -281,7 +287,8 @@ static int check_file(struct pl_file *f, const char *what)
 	return 0;
 }
 
-ssize_t pl_rw(struct pl_file *f, void *buf, size_t len, uint64_t off, bool write)
+/* One buffer, no Flush (the caller adds the one O_SYNC asks for). */
+static ssize_t rw_one(struct pl_file *f, void *buf, size_t len, uint64_t off, bool write)
 {
 	struct upcie_nvme_qpair *qp;
 	int acc = f->flags & O_ACCMODE, rc;
@@ -310,41 +317,142 @@ ssize_t pl_rw(struct pl_file *f, void *buf, size_t len, uint64_t off, bool write
 		rc = rw_unaligned(f, qp, buf, len, off, write);
 	if (rc)
 		return rc;
-	if (write) {
+	if (write)
 		__atomic_or_fetch(&f->dev->dirty, 1u << ((f->map->nsid - 1) & 31),
 				  __ATOMIC_RELAXED);
-		if (f->flags & (O_SYNC | O_DSYNC)) {
-			rc = pl_flush(f);
-			if (rc)
-				return rc;
-		}
-	}
 	return (ssize_t)len;
+}
+
+static bool wants_flush(const struct pl_file *f)
+{
+	return (f->flags & (O_SYNC | O_DSYNC)) != 0;
+}
+
+ssize_t pl_rw(struct pl_file *f, void *buf, size_t len, uint64_t off, bool write)
+{
+	ssize_t n = rw_one(f, buf, len, off, write);
+	int rc;
+
+	if (n > 0 && write && wants_flush(f)) {
+		rc = pl_flush(f);
+		if (rc)
+			return rc;
+	}
+	return n;
+}
+
+#define IOV_ONE_CMD 64 /* pieces a vector may have to go as one command */
+
+/* The whole vector as one command (upcie_nvme_submit_iov) when every piece
+ * is registered, the transfer whole blocks inside the device and within
+ * one command's size. 1 when done, 0 when the vector does not qualify
+ * (nothing was sent), or a negative errno. */
+static int rwv_one_cmd(struct pl_file *f, const struct iovec *iov, int iovcnt, size_t total,
+		       uint64_t off, bool write)
+{
+	const struct upcie_nvme_ns *ns = f->ns;
+	struct pl_dev *d = f->dev;
+	struct iovec v[IOV_ONE_CMD];
+	int pins[IOV_ONE_CMD], rc = 0;
+	unsigned n = 0;
+	struct upcie_nvme_sqe sqe = {0};
+	struct upcie_nvme_qpair *qp;
+	volatile int state = 0;
+	size_t list_bytes;
+	void *list;
+
+	if (!total || ((off | total) & (f->lbs - 1)) || off >= f->size || total > f->size - off ||
+	    total > ((size_t)ns->max_xfer_blocks << ns->lba_shift) || check_file(f, "I/O"))
+		return 0;
+	for (int i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_len)
+			continue;
+		if (n == IOV_ONE_CMD)
+			goto undo;
+		pins[n] = pl_reg_pin(d, iov[i].iov_base, iov[i].iov_len);
+		if (pins[n] < 0)
+			goto undo;
+		v[n++] = iov[i];
+	}
+	qp = pl_thread_qpair(d);
+	list_bytes = upcie_nvme_iov_list_bytes(n, total, d->mps ? d->mps : 4096);
+	list = qp ? pl_thread_bounce(d, list_bytes) : NULL;
+	if (!list)
+		goto undo;
+	sqe.opc = write ? UPCIE_NVME_CMD_WRITE : UPCIE_NVME_CMD_READ;
+	sqe.nsid = f->map->nsid;
+	sqe.cdw10 = (uint32_t)(off >> ns->lba_shift);
+	sqe.cdw11 = (uint32_t)((off >> ns->lba_shift) >> 32);
+	sqe.cdw12 = (uint32_t)(total >> ns->lba_shift) - 1;
+	rc = upcie_nvme_submit_iov(d->ctrl, qp, UPCIE_NVME_IOV_AUTO, &sqe, v, n, list, list_bytes,
+				   done_cb, (void *)&state, UPCIE_NVME_SUBMIT_RING);
+	if (rc == -EINVAL || rc == -ENOTSUP)
+		goto undo; /* pieces neither PRPs nor an SGL can describe: one by one */
+	if (rc) {
+		pl_msg(PL_NAME ": %s: vectored %s of %zu bytes refused: %s", d->name,
+		       write ? "write" : "read", total, upcie_errmsg());
+		rc = -EIO;
+	} else {
+		rc = pl_wait(qp, &state) < 0 ? -EIO : 1;
+	}
+	for (unsigned k = 0; k < n; k++)
+		pl_reg_unpin(d, pins[k]);
+	return rc;
+undo:
+	for (unsigned k = 0; k < n; k++)
+		pl_reg_unpin(d, pins[k]);
+	return 0;
 }
 
 ssize_t pl_rwv(struct pl_file *f, const struct iovec *iov, int iovcnt, uint64_t off, bool write)
 {
 	ssize_t total = 0;
+	size_t sum = 0;
+	int acc = f->flags & O_ACCMODE, rc;
 
 	if (iovcnt < 0 || iovcnt > 1024)
 		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) /* saturating: only the one-command test uses it */
+		sum = iov[i].iov_len > SIZE_MAX - sum ? SIZE_MAX : sum + iov[i].iov_len;
 	if (f->flags & O_DIRECT) {
 		/* every piece aligned, as the kernel wants them (before any I/O) */
 		for (int i = 0; i < iovcnt; i++)
 			if (!pl_direct_ok(f, iov[i].iov_base, iov[i].iov_len, off))
 				return -EINVAL;
 	}
-	for (int i = 0; i < iovcnt; i++) {
-		ssize_t n;
+	if ((write && acc == O_RDONLY) || (!write && acc == O_WRONLY))
+		return -EBADF;
+	rc = rwv_one_cmd(f, iov, iovcnt, sum, off, write);
+	if (rc < 0)
+		return rc;
+	if (rc) {
+		total = (ssize_t)sum;
+		if (write)
+			__atomic_or_fetch(&f->dev->dirty, 1u << ((f->map->nsid - 1) & 31),
+					  __ATOMIC_RELAXED);
+	} else {
+		for (int i = 0; i < iovcnt; i++) {
+			ssize_t n;
 
-		if (!iov[i].iov_len)
-			continue;
-		n = pl_rw(f, iov[i].iov_base, iov[i].iov_len, off + (uint64_t)total, write);
-		if (n < 0)
-			return total ? total : n;
-		total += n;
-		if ((size_t)n < iov[i].iov_len)
-			break;
+			if (!iov[i].iov_len)
+				continue;
+			n = rw_one(f, iov[i].iov_base, iov[i].iov_len, off + (uint64_t)total,
+				   write);
+			if (n < 0) {
+				if (!total)
+					return n;
+				break;
+			}
+			total += n;
+			if ((size_t)n < iov[i].iov_len)
+				break;
+		}
+	}
+	/* O_SYNC: one Flush for the call, after every piece */
+	if (total > 0 && write && wants_flush(f)) {
+		rc = pl_flush(f);
+		if (rc)
+			return rc;
 	}
 	return total;
 }

@@ -106,7 +106,7 @@ static struct pl_dev *dev_for(const char *name)
 			return &devs[i];
 	struct pl_dev *d = &devs[ndevs++];
 	snprintf(d->name, sizeof(d->name), "%s", name);
-	pthread_mutex_init(&d->reg_lock, NULL);
+	pthread_rwlock_init(&d->reg_lock, NULL);
 	return d;
 }
 
@@ -334,6 +334,7 @@ static int dev_open(struct pl_dev *d)
 {
 	struct upcie_pci_opts popts = {0};
 	struct upcie_nvme_get_opts o = {.size = sizeof(o), .pci = &popts};
+	struct upcie_nvme_ctrl_info info;
 	const char *reg = getenv("UPCIE_PRELOAD_REGISTER");
 	int err;
 
@@ -375,14 +376,48 @@ static int dev_open(struct pl_dev *d)
 	d->heap = upcie_nvme_ctrl_heap(d->ctrl);
 	d->backend = upcie_pci_backend(upcie_nvme_ctrl_dev(d->ctrl));
 	d->pid = pl_pid;
+	upcie_nvme_ctrl_info(d->ctrl, &info);
+	d->mps = info.page_size;
 	/* uio takes only hugepages: the caller's buffers are bounced there */
 	d->register_ok = d->backend != UPCIE_PCI_BACKEND_UIO && !(reg && !strcmp(reg, "0"));
 	d->reg_failures = 0;
 	return 0;
 }
 
+#ifdef UPCIE_HAVE_SIM
+/* UPCIE_PRELOAD_SIM_STATS=FILE: the sim's command count and the heap's
+ * registered regions against the cache's, appended when the device closes
+ * (the tests count Flushes and look for leaked registrations). */
+static void sim_stats(struct pl_dev *d)
+{
+	const char *path = getenv("UPCIE_PRELOAD_SIM_STATS");
+	struct upcie_sim_stats st;
+	struct upcie_dma_heap_info hi;
+	char buf[256];
+	int fd, n;
+
+	if (!path || !*path || !d->sim)
+		return;
+	upcie_sim_stats(d->sim, &st);
+	upcie_dma_heap_info(d->heap, &hi);
+	n = snprintf(buf, sizeof(buf), "io_cmds: %llu\nheap_regions: %zu\ncache_regions: %u\n",
+		     (unsigned long long)st.io_cmds, hi.regions, d->nregs);
+	fd = pl_real.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	(void)!pl_real.write(fd, buf, (size_t)n);
+	pl_real.close(fd);
+}
+#else
+static void sim_stats(struct pl_dev *d)
+{
+	(void)d;
+}
+#endif
+
 static void dev_close(struct pl_dev *d)
 {
+	sim_stats(d);
 	pl_reg_drop_all(d);
 	upcie_nvme_ctrl_put(d->ctrl);
 	d->ctrl = NULL;

@@ -51,14 +51,30 @@ struct pl_dev {
 	unsigned opens;	  /* open files and aio contexts using ctrl */
 	unsigned gen;	  /* bumped at every close: queue pairs of older gens are gone */
 	bool register_ok; /* try upcie_dma_register for the caller's buffers */
+	uint32_t mps;	  /* the controller's memory page size (CC.MPS) */
 	uint32_t dirty;	  /* sim: namespaces written (bit nsid - 1), for the image */
-	pthread_mutex_t reg_lock;
+	/* The registration cache (reg.c). Readers (a lookup that hits, free()
+	 * checking an address) take reg_lock shared; anything that registers,
+	 * unregisters or marks a region takes it exclusive. */
+	pthread_rwlock_t reg_lock;
 	struct pl_reg {
 		uintptr_t va;
-		size_t len;
-		uint64_t used;
+		size_t len;    /* 0: a free slot */
+		uint64_t used; /* reg_clock at its last use (LRU) */
+		unsigned pins; /* I/O using it now: never evicted or unregistered */
+		bool doomed;   /* the program released the memory: unregistered as
+				  soon as nothing uses it, never handed out again */
 	} regs[PL_MAX_REGS];
-	unsigned nregs;
+	unsigned nregs;		  /* slots in use, doomed ones included */
+	uintptr_t reg_lo, reg_hi; /* bounds of every region: free() looks here first */
+	/* The regions sorted by address, for free()'s look without the lock:
+	 * written under reg_lock (exclusive) between two increments of seq,
+	 * read with a check that seq was even and did not move. ends[i] is
+	 * the highest end among the first i + 1 regions. */
+	struct {
+		unsigned seq, n;
+		uintptr_t vas[PL_MAX_REGS], ends[PL_MAX_REGS];
+	} reg_sorted;
 	uint64_t reg_clock;
 	unsigned reg_failures;
 };
@@ -113,7 +129,8 @@ bool pl_direct_ok(struct pl_file *f, const void *buf, size_t len, uint64_t off);
 void *pl_thread_bounce(struct pl_dev *d, size_t len);
 
 /* reg.c */
-bool pl_reg_usable(struct pl_dev *d, const void *buf, size_t len);
+int pl_reg_pin(struct pl_dev *d, const void *buf, size_t len);
+void pl_reg_unpin(struct pl_dev *d, int slot);
 void pl_reg_drop_all(struct pl_dev *d);
 void pl_reg_invalidate(const void *va, size_t len);
 void pl_reg_fork_child(void);

@@ -5,8 +5,11 @@
 #   preload-sim.sh LIBUPCIE_PRELOAD_SO UPCIE_PRELOAD_CHECK
 #
 #  1. upcie-preload-check (plain libc and libaio calls; its header lists
-#     the checks) on the 4 KiB and the 512 B namespace; without the library
-#     the same path does not exist.
+#     the checks) on the 4 KiB and the 512 B namespace; its scenarios
+#     counted by the sim (UPCIE_PRELOAD_SIM_STATS): one Flush per O_SYNC
+#     pwritev, one command for a registered vector, no registration lost
+#     when a buffer is freed under I/O; without the library the same path
+#     does not exist.
 #  2. dd with oflag=direct writes a pattern, dd with iflag=direct reads it
 #     back (another process: the sim's image file carries it): cmp equal,
 #     and the image holds it at the namespace's place; dd with a block
@@ -57,6 +60,30 @@ for ns in 2 1; do
 	grep -q '^1\.\.[0-9]' "$T/check.out" && [ $rc -eq 0 ] ||
 		{ tap_fail "check ns $ns: exit 0 with a plan" "exit $rc"; sed 's/^/# /' "$T/check.err"; }
 done
+# the sim's counters after one scenario: stat MODE NAME
+stat_of() {
+	rm -f "$T/stats"
+	UPCIE_PRELOAD_SIM_STATS=$T/stats pl "$DEV=sim/2" "$CHECK" "$DEV" "$T/scratch" "$1" 2>"$T/mode.err" ||
+		{ echo "failed: $(head -c 200 "$T/mode.err")"; return; }
+	sed -n "s/^$2: //p" "$T/stats" | tail -1
+}
+n=$(stat_of osync-iov io_cmds)
+[ "$n" = 2 ] && tap_ok "O_SYNC pwritev of 4 registered pieces: one write, one Flush" ||
+	tap_fail "O_SYNC pwritev of 4 registered pieces: one write, one Flush" "I/O commands: $n"
+n=$(stat_of osync-stack io_cmds)
+[ "$n" = 5 ] && tap_ok "O_SYNC pwritev of 4 bounced pieces: four writes, one Flush" ||
+	tap_fail "O_SYNC pwritev of 4 bounced pieces: four writes, one Flush" "I/O commands: $n"
+	rm -f "$T/stats"
+	if UPCIE_PRELOAD_SIM_STATS=$T/stats pl "$DEV=sim/2" "$CHECK" "$DEV" "$T/scratch" free-busy 2>"$T/mode.err"; then
+		h=$(sed -n 's/^heap_regions: //p' "$T/stats")
+		c=$(sed -n 's/^cache_regions: //p' "$T/stats")
+		[ -n "$h" ] && [ "$h" = "$c" ] && tap_ok "a buffer freed under a libaio write: its registration stays tracked" ||
+			tap_fail "a buffer freed under a libaio write: its registration stays tracked" "heap $h, cache $c"
+	elif grep -q "unknown mode" "$T/mode.err"; then
+		tap_skip "a buffer freed under a libaio write" "built without libaio.h"
+	else
+		tap_fail "a buffer freed under a libaio write" "$(head -c 200 "$T/mode.err")"
+	fi
 if "$CHECK" "$DEV" "$T/scratch" >/dev/null 2>&1; then
 	tap_fail "without the library $DEV does not exist (the check fails)" "it passed"
 else

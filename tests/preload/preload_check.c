@@ -19,8 +19,24 @@
  * requests on the mapped path and on SCRATCH_FILE (an ordinary file, through
  * the kernel) in one io_submit, reaped with min_nr, an O_DIRECT misaligned
  * request completing with -EINVAL, an empty io_getevents timing out; a
- * forked child's use of an inherited fd fails with EIO, and its open of
- * the path with EBUSY while the parent holds it.
+ * forked child's use of an inherited fd fails with EIO (its io_submit
+ * with EBADF), and its open of the path with EBUSY while the parent holds
+ * it; more than 64 buffers (the registration cache's size) in use by four
+ * threads at once, every I/O verified (eviction never takes a region under
+ * a command); io_destroy while other threads are inside io_submit and
+ * io_getevents on the context (they leave with -EINVAL, nothing is freed
+ * under them, the requests complete first); io_submit on a destroyed
+ * context: -EINVAL.
+ *
+ *   preload_check PATH SCRATCH_FILE MODE
+ *
+ * runs one scenario for preload-sim.sh, which reads the sim's counters
+ * (UPCIE_PRELOAD_SIM_STATS) afterwards: osync-iov (pwritev of four
+ * registered 4 KiB pieces on an O_SYNC file: one command and one Flush),
+ * osync-stack (the same from the stack, bounced piece by piece: four
+ * writes, one Flush), free-busy (a buffer freed while a libaio write from
+ * it runs: its registration must not leak), bench (per-I/O time of 4 KiB
+ * O_DIRECT preads at QD 1 and of malloc + free pairs, for BENCHMARKS.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -107,6 +123,57 @@ static void *thread_io(void *arg)
 	free(w);
 	free(r);
 	return NULL;
+}
+
+/* Each of four threads cycles through 24 buffers of its own: 96 regions
+ * against a cache of 64, so regions are evicted while other threads'
+ * commands use theirs. */
+enum { EV_THREADS = 4, EV_BUFS = 24, EV_ROUNDS = 6 };
+
+static void *thread_evict(void *arg)
+{
+	struct thr *t = arg;
+	char *w[EV_BUFS], *r = NULL;
+	size_t len = 8192;
+
+	t->good = 1;
+	for (int i = 0; i < EV_BUFS; i++) {
+		w[i] = aligned(len); /* its own pages, page aligned: its own region */
+		if (!w[i])
+			t->good = 0;
+	}
+	r = aligned(len);
+	for (int k = 0; k < EV_ROUNDS * EV_BUFS && t->good && r; k++) {
+		int i = k % EV_BUFS;
+		off_t off = (off_t)(12u << 20) + (off_t)t->id * (1 << 20) + (off_t)i * (off_t)len;
+
+		t->good = direct_roundtrip(t->fd, w[i], w[(i + 1) % EV_BUFS], len, off,
+					   (uint32_t)(t->id * 7919 + k));
+		if (!t->good)
+			fprintf(stderr, "# thread %d buffer %d: errno %d\n", t->id, i, errno);
+	}
+	for (int i = 0; i < EV_BUFS; i++)
+		free(w[i]);
+	free(r);
+	return NULL;
+}
+
+static void evict_checks(int fd)
+{
+	pthread_t th[EV_THREADS];
+	struct thr t[EV_THREADS];
+	int all = 1;
+
+	for (int i = 0; i < EV_THREADS; i++) {
+		t[i] = (struct thr){.fd = fd, .id = i};
+		pthread_create(&th[i], NULL, thread_evict, &t[i]);
+	}
+	for (int i = 0; i < EV_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		all &= t[i].good;
+	}
+	ok(all, "96 buffers in four threads against a cache of 64: every I/O verified",
+	   "an I/O failed or read back wrong");
 }
 
 static void identity(int fd)
@@ -222,6 +289,7 @@ static void direct_checks(void)
 		all &= t[i].good;
 	}
 	ok(all, "four threads, verified 64 KiB I/O each", "a thread saw a mismatch");
+	evict_checks(fd);
 	/* fork */
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -233,12 +301,25 @@ static void direct_checks(void)
 		errno = 0;
 		fd3 = open(path, O_RDWR);
 		e2 = fd3 < 0 ? errno : 0;
-		_exit(e1 == EIO && e2 == EBUSY ? 0 : 1);
+		int e3 = 0;
+#ifdef HAVE_LIBAIO
+		io_context_t cctx = 0;
+		struct iocb ccb, *cp = &ccb;
+
+		io_prep_pread(&ccb, fd, b, 4096, 0);
+		e3 = io_setup(4, &cctx) ? -1 : io_submit(cctx, 1, &cp);
+		if (cctx)
+			io_destroy(cctx);
+#else
+		e3 = -EBADF;
+#endif
+		_exit(e1 == EIO && e2 == EBUSY && e3 == -EBADF ? 0 : 1);
 	}
 	int status = -1;
 	waitpid(pid, &status, 0);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	   "fork: the child's pread on an inherited fd EIO, its open EBUSY", "child failed");
+	   "fork: the child's pread on an inherited fd EIO, io_submit EBADF, its open EBUSY",
+	   "child failed");
 	ok(direct_roundtrip(fd, w, r, 4096, 0, 8), "the parent's I/O after the fork", "mismatch");
 	ok(!close(fd), "close", "failed");
 	free(w);
@@ -368,19 +449,240 @@ static void aio_checks(const char *scratch)
 	free(r);
 	free(s);
 }
+
+struct race {
+	io_context_t ctx;
+	int fd;
+	char *buf;
+	volatile int stop;
+	int bad;
+	long subs, evs;
+	struct iocb *cbs; /* RACE_CBS, each used once: live until io_destroy returned */
+	unsigned next;
+};
+
+enum { RACE_CBS = 8192 };
+
+static void *race_submit(void *arg)
+{
+	struct race *ra = arg;
+	struct iocb *p[4];
+
+	while (!ra->stop && ra->next + 4 <= RACE_CBS) {
+		for (int i = 0; i < 4; i++) {
+			p[i] = &ra->cbs[ra->next++];
+			io_prep_pread(p[i], ra->fd, ra->buf + i * 4096, 4096, 4096 * i);
+		}
+		int rc = io_submit(ra->ctx, 4, p);
+		if (rc == -EINVAL)
+			break; /* destroyed */
+		if (rc < 0 && rc != -EAGAIN) {
+			ra->bad++;
+			break;
+		}
+		if (rc > 0)
+			ra->subs += rc;
+		/* after the destroy the iocbs may still be the device's: the
+		 * context's requests complete before io_destroy returns */
+	}
+	return NULL;
+}
+
+static void *race_reap(void *arg)
+{
+	struct race *ra = arg;
+	struct io_event ev[8];
+	struct timespec ts = {0, 2 * 1000 * 1000};
+
+	for (;;) {
+		int n = io_getevents(ra->ctx, 1, 8, ev, &ts);
+		if (n == -EINVAL)
+			break;
+		if (n < 0) {
+			ra->bad++;
+			break;
+		}
+		ra->evs += n;
+		if (ra->stop && !n)
+			break;
+	}
+	return NULL;
+}
+
+/* io_destroy while one thread submits and two reap on the context. */
+static void aio_destroy_race(void)
+{
+	int fd = open(path, O_RDWR | O_DIRECT), bad = 0, rounds = 40;
+	char *buf = aligned(4 * 4096 * 2);
+	struct iocb cb, *p = &cb;
+
+	ok(fd >= 0 && buf, "open for the io_destroy race", "failed");
+	if (fd < 0 || !buf)
+		return;
+	for (int k = 0; k < rounds && !bad; k++) {
+		struct race ra = {
+		    .fd = fd, .buf = buf, .cbs = calloc(RACE_CBS, sizeof(struct iocb))};
+		pthread_t th[3];
+
+		if (!ra.cbs || io_setup(32, &ra.ctx)) {
+			bad++;
+			break;
+		}
+		/* a request of ours first: the context is this library's */
+		struct iocb *first = &ra.cbs[ra.next++];
+		io_prep_pread(first, fd, buf, 4096, 0);
+		if (io_submit(ra.ctx, 1, &first) != 1)
+			bad++;
+		pthread_create(&th[0], NULL, race_submit, &ra);
+		pthread_create(&th[1], NULL, race_reap, &ra);
+		pthread_create(&th[2], NULL, race_reap, &ra);
+		usleep(2000 + (useconds_t)(k % 5) * 500);
+		if (io_destroy(ra.ctx))
+			bad++;
+		ra.stop = 1;
+		for (int i = 0; i < 3; i++)
+			pthread_join(th[i], NULL);
+		bad += ra.bad;
+		/* after io_destroy: -EINVAL, never a crash or a new context */
+		io_prep_pread(&cb, fd, buf, 4096, 0);
+		if (io_submit(ra.ctx, 1, &p) != -EINVAL)
+			bad++;
+		free(ra.cbs);
+	}
+	ok(!bad, "io_destroy while threads are in io_submit and io_getevents: they leave cleanly",
+	   "a call failed otherwise");
+	/* io_destroy waits for the requests: the data is there when it returns */
+	io_context_t ctx = 0;
+	struct iocb cbs[8], *ps[8];
+	char *w = aligned(8 * 16384), *r = aligned(8 * 16384);
+	fill(w, 8 * 16384, 40);
+	memset(r, 0xee, 8 * 16384);
+	int wrote = pwrite(fd, w, 8 * 16384, 9 << 20) == 8 * 16384;
+	for (int i = 0; i < 8; i++) {
+		io_prep_pread(&cbs[i], fd, r + i * 16384, 16384, (9 << 20) + i * 16384);
+		ps[i] = &cbs[i];
+	}
+	int st = io_setup(8, &ctx), sub = st ? -1 : io_submit(ctx, 8, ps),
+	    des = sub == 8 ? io_destroy(ctx) : -1;
+	if (!wrote || st || sub != 8 || des)
+		fprintf(stderr, "# pwrite %d io_setup %d io_submit %d io_destroy %d\n", wrote, st,
+			sub, des);
+	ok(wrote && !st && sub == 8 && !des && !memcmp(w, r, 8 * 16384),
+	   "io_destroy right after io_submit: the reads completed before it returned", "mismatch");
+	free(w);
+	free(r);
+	free(buf);
+	close(fd);
+}
 #endif
+
+/* One scenario whose device counters preload-sim.sh checks. */
+static int mode_run(const char *mode)
+{
+	struct iovec iov[4];
+	char stackbuf[4 * 4096] __attribute__((aligned(4096)));
+	char *heap = aligned(4 * 4096);
+	int fd;
+
+	if (!strcmp(mode, "osync-iov") || !strcmp(mode, "osync-stack")) {
+		char *b = !strcmp(mode, "osync-iov") ? heap : stackbuf;
+
+		fd = open(path, O_RDWR | O_DIRECT | O_SYNC);
+		if (fd < 0 || !heap)
+			return 1;
+		fill(b, 4 * 4096, 50);
+		for (int i = 0; i < 4; i++)
+			iov[i] = (struct iovec){b + i * 4096, 4096};
+		if (pwritev(fd, iov, 4, 0) != 4 * 4096)
+			return 1;
+		close(fd);
+		free(heap);
+		return 0;
+	}
+#ifdef HAVE_LIBAIO
+	if (!strcmp(mode, "free-busy")) {
+		/* below malloc's mmap threshold: the freed memory stays mapped
+		 * (the sim reaches it directly, without an IOMMU's pin) */
+		size_t len = 96u << 10;
+		char *big = aligned(len);
+		io_context_t ctx = 0;
+		struct iocb cb, *p = &cb;
+		struct io_event ev;
+
+		fd = open(path, O_RDWR | O_DIRECT);
+		if (fd < 0 || !big || io_setup(4, &ctx))
+			return 1;
+		/* a write: the device only reads the memory given back */
+		io_prep_pwrite(&cb, fd, big, len, 0);
+		if (io_submit(ctx, 1, &p) != 1)
+			return 1;
+		free(big); /* a program bug: the write still runs */
+		if (io_getevents(ctx, 1, 1, &ev, NULL) != 1)
+			return 1;
+		io_destroy(ctx);
+		close(fd);
+		free(heap);
+		return 0;
+	}
+#endif
+	if (!strcmp(mode, "bench")) {
+		/* per-I/O time at QD 1, 4 KiB O_DIRECT preads from one buffer,
+		 * with 32 other buffers registered; then malloc(64) + free pairs
+		 * (free looks for registrations) */
+		enum { IOS = 20000, FREES = 1000000, OTHERS = 32 };
+		char *others[OTHERS], *b = aligned(4096);
+		struct timespec t0, t1;
+
+		fd = open(path, O_RDWR | O_DIRECT);
+		if (fd < 0 || !b)
+			return 1;
+		for (int i = 0; i < OTHERS; i++) {
+			others[i] = aligned(4096);
+			if (!others[i] || pread(fd, others[i], 4096, 0) != 4096)
+				return 1;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < IOS; i++)
+			if (pread(fd, b, 4096, (off_t)(i % 1024) * 4096) != 4096)
+				return 1;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("pread_4k_qd1_ns: %.0f\n",
+		       ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) /
+			   IOS);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < FREES; i++) {
+			void *volatile m = malloc(64);
+			free(m);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("malloc_free_ns: %.1f\n",
+		       ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) /
+			   FREES);
+		for (int i = 0; i < OTHERS; i++)
+			free(others[i]);
+		close(fd);
+		free(b);
+		free(heap);
+		return 0;
+	}
+	fprintf(stderr, "unknown mode %s\n", mode);
+	return 2;
+}
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s PATH SCRATCH_FILE\n", argv[0]);
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: %s PATH SCRATCH_FILE [MODE]\n", argv[0]);
 		return 2;
 	}
 	path = argv[1];
+	if (argc == 4)
+		return mode_run(argv[3]);
 	direct_checks();
 	buffered_checks();
 #ifdef HAVE_LIBAIO
 	aio_checks(argv[2]);
+	aio_destroy_race();
 #else
 	printf("ok %d - libaio # SKIP built without libaio.h\n", ++n_test);
 #endif
