@@ -226,6 +226,29 @@ int upcie_sim_release_held(struct upcie_sim *sim);
  * for one) with dword 0 = type | info << 8 | lid << 16. */
 int upcie_sim_event(struct upcie_sim *sim, uint8_t type, uint8_t info, uint8_t lid);
 /**
+ * Offer or withdraw metadata SGLs (Identify Controller SGLS bit 19).
+ *
+ * With it (and config.sgl), NVM Read, Write and Compare take PSDT 10b:
+ * SGL1 an SGL for the data and MPTR the address of one qword-aligned SGL
+ * descriptor for the separate metadata buffer, a Data Block or a (Last)
+ * Segment pointing at a list. Every descriptor is checked as the data SGL's
+ * are; the Data Blocks must be dword aligned (SGLS bit 17, byte-aligned
+ * metadata, is not offered) and sum to exactly the metadata length, else
+ * the command fails with Metadata SGL Length Invalid (0010h), SGL
+ * Descriptor Type Invalid (0011h), SGL Segment Descriptor Invalid (000Dh),
+ * Invalid Field (0002h, a misaligned MPTR or metadata block) or Data
+ * Transfer Error (0004h, memory outside the guest's), and nothing moves to
+ * the namespace. Without bit 19, PSDT 10b fails with Invalid Field.
+ *
+ * Off by default, so that the model's Identify data stays as before; the
+ * host sees a change at its next Identify Controller (open the controller
+ * after this call, or reset it).
+ *
+ * @return 0, or -EINVAL (no model, or on without config.sgl).
+ */
+int upcie_sim_set_md_sgl(struct upcie_sim *sim, bool on);
+
+/**
  * Attach or detach namespaces (with an event).
  *
  * Make namespaces 1..nr_ns active (at most the number the model was

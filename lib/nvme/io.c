@@ -168,6 +168,15 @@ int upcie_nvme_sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_s
 				const void *buf, size_t len, struct upcie_nvme_cqe *cqe,
 				uint32_t timeout_ms)
 {
+	static const struct upcie_nvme_md_buf none;
+
+	return upcie_nvme_sync_submit_wait_md(qp, sqe, buf, len, &none, cqe, timeout_ms);
+}
+
+int upcie_nvme_sync_submit_wait_md(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+				   const void *buf, size_t len, const struct upcie_nvme_md_buf *md,
+				   struct upcie_nvme_cqe *cqe, uint32_t timeout_ms)
+{
 	struct upcie_nvme_waiter w = {0};
 	struct upcie_nvme_req *req;
 	uint16_t cid;
@@ -175,8 +184,8 @@ int upcie_nvme_sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_s
 
 	if (!timeout_ms)
 		timeout_ms = 30000;
-	rc = upcie_nvme_queue_submit(qp, sqe, buf, len, upcie_nvme_waiter_cb, &w,
-				     UPCIE_NVME_SUBMIT_RING, &cid);
+	rc = upcie_nvme_blocks_submit(qp, sqe, buf, len, md, upcie_nvme_waiter_cb, &w,
+				      UPCIE_NVME_SUBMIT_RING, &cid);
 	if (rc)
 		return rc;
 	rc = upcie_nvme_queue_wait(qp, &w.done, upcie_now_ms() + timeout_ms, qp->ctrl->dev);

@@ -131,6 +131,9 @@ struct upcie_nvme_qpair {
 	uint32_t sqid_key;	     /* this SQ's id, as upcie_nvme_cqe_key() has it */
 	uint64_t *prp_lists;
 	uint32_t prp_slot_entries; /* list entries each CID owns */
+	/* 16-byte SGL descriptors the same per-CID slot holds for a command
+	 * with a metadata SGL (PSDT 10b, sgl.c); 0: the queue takes none. */
+	uint32_t md_sgl_descs;
 	uint32_t page_size;
 	uint32_t max_xfer;
 	uint32_t tick; /* coarse clock of this queue, in ticks */
@@ -284,7 +287,8 @@ static inline upcie_nvme_cb upcie_nvme_req_user_cb(const struct upcie_nvme_req *
 /* queue.c: memory, the cold halves of submit and poll, and waits. */
 HIDDEN struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uint16_t qid,
 						       uint32_t depth, uint32_t cq_depth,
-						       uint32_t page_size, uint32_t max_xfer);
+						       uint32_t page_size, uint32_t max_xfer,
+						       uint32_t md_sgl_descs);
 HIDDEN void upcie_nvme_queue_free(struct upcie_nvme_qpair *qp, bool keep_dma);
 HIDDEN void upcie_nvme_queue_reset(struct upcie_nvme_qpair *qp);
 HIDDEN int upcie_nvme_queue_submit(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
