@@ -160,11 +160,12 @@ static int md_pieces(const struct upcie_nvme_qpair *qp, const uint8_t *md,
 	if (!upcie_nvme_ctrl_md_sgl(c))
 		return upcie_err(-EINVAL,
 				 "%s: the metadata buffer at %p is not contiguous for the device, "
-				 "and the controller takes no metadata SGL (Identify SGLS = %#x: "
-				 "%s): MPTR is one address, so allocate the metadata buffer in one "
-				 "piece with upcie_dma_alloc()",
-				 what, (const void *)md, upcie_nvme_ctrl_id(c)->sgls,
-				 upcie_nvme_ctrl_sgl(c) ? "bit 19 is 0" : "no SGLs, bit 19 is 0");
+				 "and the controller takes no metadata SGL (Identify SGLS bit 19 "
+				 "is 0%s; SGLS = %#x): MPTR is one address, so allocate the "
+				 "metadata buffer in one piece with upcie_dma_alloc()",
+				 what, (const void *)md,
+				 upcie_nvme_ctrl_sgl(c) ? "" : ", and it has no SGLs",
+				 upcie_nvme_ctrl_id(c)->sgls);
 	if (!qp->md_sgl_descs)
 		return upcie_err(-EINVAL,
 				 "%s: the metadata buffer at %p is not contiguous for the device, "
