@@ -27,6 +27,7 @@
  *   upcie_sim_release_held()    run held commands late (fault HOLD)
  *   upcie_sim_event()           raise an Asynchronous Event
  *   upcie_sim_set_active_ns()   attach / detach namespaces (with an event)
+ *   upcie_sim_set_md_sgl()      offer metadata SGLs (SGLS bit 19, PSDT 10b)
  *   upcie_sim_stats()           doorbell and command counters
  *   upcie_sim_ns_data()         a namespace's backing memory (for checks)
  *   upcie_sim_ns_md()           a namespace's metadata (for checks)
@@ -103,7 +104,8 @@ struct upcie_sim_config {
 	uint32_t nr_ns;	       /**< active namespaces, nsid 1..nr_ns (default 2) */
 	struct upcie_sim_ns_config ns[UPCIE_SIM_MAX_NS]; /**< the namespaces, nr_ns of them */
 	bool threaded;	 /**< run on an own thread (default false) */
-	bool sgl;	 /**< SGLs for NVM I/O, Identify SGLS = 1 (default true) */
+	bool sgl;	 /**< SGLs for NVM I/O, Identify SGLS = 1 (default true); metadata
+			      SGLs (bit 19) are off unless upcie_sim_set_md_sgl() */
 	char serial[21]; /**< Identify SN, NUL-terminated */
 	char model[41];	 /**< Identify MN, NUL-terminated */
 };
