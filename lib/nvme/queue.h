@@ -131,9 +131,6 @@ struct upcie_nvme_qpair {
 	uint32_t sqid_key;	     /* this SQ's id, as upcie_nvme_cqe_key() has it */
 	uint64_t *prp_lists;
 	uint32_t prp_slot_entries; /* list entries each CID owns */
-	/* 16-byte SGL descriptors the same per-CID slot holds for a command
-	 * with a metadata SGL (PSDT 10b, sgl.c); 0: the queue takes none. */
-	uint32_t md_sgl_descs;
 	uint32_t page_size;
 	uint32_t max_xfer;
 	uint32_t tick; /* coarse clock of this queue, in ticks */
@@ -186,6 +183,10 @@ struct upcie_nvme_qpair {
 	uint8_t qstate;	    /* lifecycle (state.h): written by state.c only */
 	uint32_t tick_step; /* ticks the clock moved at the last tick (>= 1) */
 	size_t mem_bytes;
+	/* 16-byte SGL descriptors each CID's PRP-list slot holds for a command
+	 * with a metadata SGL (PSDT 10b, sgl.c); 0: the queue takes none. Cold:
+	 * the hot fields above keep their offsets. */
+	uint32_t md_sgl_descs;
 
 	/* Interrupts (irq.c); the fds are -1 on a queue that only polls. */
 	int irq_fd;	       /* listener of its vector (pci.h) */
