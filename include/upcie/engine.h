@@ -45,6 +45,8 @@
  *                            an SGL when the controller supports SGLs
  *   upcie_nvme_submit_iov()  the same, submitted on a queue pair
  *   upcie_nvme_ctrl_sgl()    does the controller take SGLs for NVM I/O?
+ *   upcie_nvme_ctrl_md_sgl() does it take a metadata SGL (MPTR holding an
+ *                            SGL descriptor, Identify SGLS bit 19)?
  * ~~~
  *
  * Caveats: a shared controller belongs to the process that opened it;
@@ -214,6 +216,23 @@ int upcie_nvme_submit_iov(struct upcie_nvme_ctrl *ctrl, struct upcie_nvme_qpair 
 			  upcie_nvme_cb cb, void *arg, unsigned flags);
 /** True when the controller supports SGLs for NVM commands (Identify SGLS). */
 bool upcie_nvme_ctrl_sgl(const struct upcie_nvme_ctrl *ctrl);
+/**
+ * True when the controller takes a metadata SGL.
+ *
+ * SGLs for NVM commands and Identify Controller SGLS bit 19: MPTR may hold
+ * the address of one SGL descriptor (PSDT 10b). Read, Write and Compare
+ * with a separate metadata buffer (upcie_nvme_read_ext() and the others)
+ * then accept a metadata buffer that is not contiguous in bus addresses
+ * (one that crosses a hugepage on a uio heap, or registered memory): the
+ * library describes data and metadata with SGLs, in the command's slot of
+ * its queue pair's list memory. A bus-contiguous metadata buffer still goes
+ * through MPTR as one address, the data through PRPs. Without bit 19 such
+ * a buffer is refused.
+ *
+ * @param ctrl  the controller
+ * @return true or false; any thread.
+ */
+bool upcie_nvme_ctrl_md_sgl(const struct upcie_nvme_ctrl *ctrl);
 
 #ifdef __cplusplus
 }

@@ -506,6 +506,7 @@ enum {
 	UPCIE_NVME_SC_SGL_SEG_DESC_INVALID = UPCIE_NVME_SC(0, 0x0d),
 	UPCIE_NVME_SC_SGL_NUM_DESC_INVALID = UPCIE_NVME_SC(0, 0x0e),
 	UPCIE_NVME_SC_SGL_DATA_LEN_INVALID = UPCIE_NVME_SC(0, 0x0f),
+	UPCIE_NVME_SC_SGL_MD_LEN_INVALID = UPCIE_NVME_SC(0, 0x10),
 	UPCIE_NVME_SC_SGL_DESC_TYPE_INVALID = UPCIE_NVME_SC(0, 0x11),
 	UPCIE_NVME_SC_INVALID_PRP_OFFSET = UPCIE_NVME_SC(0, 0x13),
 	UPCIE_NVME_SC_LBA_RANGE = UPCIE_NVME_SC(0, 0x80),
@@ -651,6 +652,10 @@ struct upcie_nvme_id_ctrl {
 };
 UPCIE_STATIC_ASSERT(sizeof(struct upcie_nvme_id_ctrl) == 4096, "Identify Controller is 4096 bytes");
 
+/** SGLS bits (Identify Controller SGL Support). */
+#define UPCIE_NVME_SGLS_SUPPORTED (3u << 0)  /**< 01b or 10b: SGLs for NVM commands */
+#define UPCIE_NVME_SGLS_MD_BYTE	  (1u << 17) /**< byte-aligned contiguous metadata */
+#define UPCIE_NVME_SGLS_MPTR_SGL  (1u << 19) /**< MPTR may hold an SGL descriptor */
 /** OACS bits. */
 #define UPCIE_NVME_OACS_FORMAT (1u << 1) /**< Format NVM */
 #define UPCIE_NVME_OACS_DBBUF  (1u << 8)

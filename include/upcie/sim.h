@@ -27,6 +27,7 @@
  *   upcie_sim_release_held()    run held commands late (fault HOLD)
  *   upcie_sim_event()           raise an Asynchronous Event
  *   upcie_sim_set_active_ns()   attach / detach namespaces (with an event)
+ *   upcie_sim_set_md_sgl()      offer metadata SGLs (SGLS bit 19, PSDT 10b)
  *   upcie_sim_stats()           doorbell and command counters
  *   upcie_sim_ns_data()         a namespace's backing memory (for checks)
  *   upcie_sim_ns_md()           a namespace's metadata (for checks)
@@ -103,7 +104,8 @@ struct upcie_sim_config {
 	uint32_t nr_ns;	       /**< active namespaces, nsid 1..nr_ns (default 2) */
 	struct upcie_sim_ns_config ns[UPCIE_SIM_MAX_NS]; /**< the namespaces, nr_ns of them */
 	bool threaded;	 /**< run on an own thread (default false) */
-	bool sgl;	 /**< SGLs for NVM I/O, Identify SGLS = 1 (default true) */
+	bool sgl;	 /**< SGLs for NVM I/O, Identify SGLS = 1 (default true); metadata
+			      SGLs (bit 19) are off unless upcie_sim_set_md_sgl() */
 	char serial[21]; /**< Identify SN, NUL-terminated */
 	char model[41];	 /**< Identify MN, NUL-terminated */
 };
@@ -225,6 +227,29 @@ int upcie_sim_release_held(struct upcie_sim *sim);
  * Raise an Asynchronous Event: completes a held event request (or waits
  * for one) with dword 0 = type | info << 8 | lid << 16. */
 int upcie_sim_event(struct upcie_sim *sim, uint8_t type, uint8_t info, uint8_t lid);
+/**
+ * Offer or withdraw metadata SGLs (Identify Controller SGLS bit 19).
+ *
+ * With it (and config.sgl), NVM Read, Write and Compare take PSDT 10b:
+ * SGL1 an SGL for the data and MPTR the address of one qword-aligned SGL
+ * descriptor for the separate metadata buffer, a Data Block or a (Last)
+ * Segment pointing at a list. Every descriptor is checked as the data SGL's
+ * are; the Data Blocks must be dword aligned (SGLS bit 17, byte-aligned
+ * metadata, is not offered) and sum to exactly the metadata length, else
+ * the command fails with Metadata SGL Length Invalid (0010h), SGL
+ * Descriptor Type Invalid (0011h), SGL Segment Descriptor Invalid (000Dh),
+ * Invalid Field (0002h, a misaligned MPTR or metadata block) or Data
+ * Transfer Error (0004h, memory outside the guest's), and nothing moves to
+ * the namespace. Without bit 19, PSDT 10b fails with Invalid Field.
+ *
+ * Off by default, so that the model's Identify data stays as before; the
+ * host sees a change at its next Identify Controller (open the controller
+ * after this call, or reset it).
+ *
+ * @return 0, or -EINVAL (no model, or on without config.sgl).
+ */
+int upcie_sim_set_md_sgl(struct upcie_sim *sim, bool on);
+
 /**
  * Attach or detach namespaces (with an event).
  *

@@ -159,7 +159,7 @@ static int configure_admin(struct upcie_nvme_ctrl *c, uint32_t *cc)
 	if (!c->admin) {
 		/* PRP lists sized for the largest admin transfer. */
 		c->admin = upcie_nvme_queue_alloc(c->heap, 0, c->admin_depth, c->admin_depth,
-						  c->page_size, UPCIE_NVME_ADMIN_MAX_XFER);
+						  c->page_size, UPCIE_NVME_ADMIN_MAX_XFER, 0);
 		if (!c->admin)
 			return -errno;
 		c->admin->ctrl = c;

@@ -158,28 +158,23 @@ static int sync_result(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe 
 }
 
 /*
- * Submit, ring, and wait through the library's one wait loop. At the
- * deadline the command goes through the timeout path (Abort, then reset)
- * here and now, so that when this returns the device no longer holds buf;
+ * The wait of the two below, for the command at cid (w its waiter, on the
+ * caller's stack), through the library's one wait loop. At the deadline
+ * the command goes through the timeout path (Abort, then reset) here and
+ * now, so that when this returns the device no longer holds its buffer;
  * only if even that fails does the command stay outstanding (abandoned:
  * its completion will not reach this stack frame).
  */
-int upcie_nvme_sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
-				const void *buf, size_t len, struct upcie_nvme_cqe *cqe,
-				uint32_t timeout_ms)
+static int sync_wait(struct upcie_nvme_qpair *qp, const struct upcie_nvme_sqe *sqe,
+		     struct upcie_nvme_waiter *w, uint16_t cid, struct upcie_nvme_cqe *cqe,
+		     uint32_t timeout_ms)
 {
-	struct upcie_nvme_waiter w = {0};
 	struct upcie_nvme_req *req;
-	uint16_t cid;
 	int rc;
 
 	if (!timeout_ms)
 		timeout_ms = 30000;
-	rc = upcie_nvme_queue_submit(qp, sqe, buf, len, upcie_nvme_waiter_cb, &w,
-				     UPCIE_NVME_SUBMIT_RING, &cid);
-	if (rc)
-		return rc;
-	rc = upcie_nvme_queue_wait(qp, &w.done, upcie_now_ms() + timeout_ms, qp->ctrl->dev);
+	rc = upcie_nvme_queue_wait(qp, &w->done, upcie_now_ms() + timeout_ms, qp->ctrl->dev);
 	/* Follow the command, not its slot: NULL once it ended. */
 	req = upcie_nvme_queue_req(qp, cid);
 	if (rc == -ETIMEDOUT && req && !(req->expect & UPCIE_NVME_REQ_EXPIRED)) {
@@ -189,7 +184,7 @@ int upcie_nvme_sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_s
 		upcie_nvme_expire(qp, cid & qp->cid_mask);
 		qp->in_slow = was;
 	}
-	if (!w.done) {
+	if (!w->done) {
 		upcie_nvme_queue_abandon(qp, cid);
 		if (rc == -ETIMEDOUT)
 			return upcie_err(
@@ -201,14 +196,40 @@ int upcie_nvme_sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_s
 		return rc;
 	}
 	if (cqe)
-		*cqe = w.cqe;
+		*cqe = w->cqe;
 	if (rc == -ETIMEDOUT)
 		return upcie_err(-ETIMEDOUT,
 				 "qpair %u: command %#x (cid %u) did not complete within %u ms; it "
 				 "was ended (%s)",
 				 qp->qid, sqe->opc, cid, timeout_ms,
-				 upcie_nvme_status_str(upcie_nvme_cqe_status(&w.cqe)));
-	return sync_result(qp, sqe, &w.cqe);
+				 upcie_nvme_status_str(upcie_nvme_cqe_status(&w->cqe)));
+	return sync_result(qp, sqe, &w->cqe);
+}
+
+/* Submit, ring, and wait. */
+int upcie_nvme_sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+				const void *buf, size_t len, struct upcie_nvme_cqe *cqe,
+				uint32_t timeout_ms)
+{
+	struct upcie_nvme_waiter w = {0};
+	uint16_t cid;
+	int rc = upcie_nvme_queue_submit(qp, sqe, buf, len, upcie_nvme_waiter_cb, &w,
+					 UPCIE_NVME_SUBMIT_RING, &cid);
+
+	return rc ? rc : sync_wait(qp, sqe, &w, cid, cqe, timeout_ms);
+}
+
+/* The same for a command of upcie_nvme_blocks_prepare (its metadata SGL). */
+int upcie_nvme_sync_submit_wait_md(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+				   const void *buf, size_t len, const struct upcie_nvme_md_buf *md,
+				   struct upcie_nvme_cqe *cqe, uint32_t timeout_ms)
+{
+	struct upcie_nvme_waiter w = {0};
+	uint16_t cid;
+	int rc = upcie_nvme_blocks_submit(qp, sqe, buf, len, md, upcie_nvme_waiter_cb, &w,
+					  UPCIE_NVME_SUBMIT_RING, &cid);
+
+	return rc ? rc : sync_wait(qp, sqe, &w, cid, cqe, timeout_ms);
 }
 
 static int rw_sync(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_nvme_ns *ns,

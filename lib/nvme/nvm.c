@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <upcie/dma.h>
+#include <upcie/engine.h>
 #include <upcie/pi.h>
 
 #include "core/log.h"
@@ -138,16 +139,53 @@ static void sqe_blocks(struct upcie_nvme_sqe *sqe, uint8_t opc, const struct upc
 	}
 }
 
-/* The separate metadata buffer, as MPTR: one piece of heap memory that is
- * contiguous for the device too. */
+/* Is the metadata buffer [md, md + len) one bus-contiguous run? */
+static bool md_contiguous(const struct upcie_nvme_qpair *qp, const uint8_t *md, size_t len)
+{
+	uint64_t bus = upcie_dma_bus(qp->heap, md);
+
+	for (size_t off = 4096 - ((uintptr_t)md & 4095); off < len; off += 4096)
+		if (upcie_dma_bus(qp->heap, md + off) != bus + off)
+			return false;
+	return true;
+}
+
+/* A metadata buffer in pieces: through a metadata SGL (PSDT 10b, sgl.c)
+ * when the controller and the queue pair take one, else refused. */
+static int md_pieces(const struct upcie_nvme_qpair *qp, const uint8_t *md,
+		     struct upcie_nvme_md_buf *mb, const char *what)
+{
+	const struct upcie_nvme_ctrl *c = qp->ctrl;
+
+	if (!upcie_nvme_ctrl_md_sgl(c))
+		return upcie_err(-EINVAL,
+				 "%s: the metadata buffer at %p is not contiguous for the device, "
+				 "and the controller takes no metadata SGL (Identify SGLS bit 19 "
+				 "is 0%s; SGLS = %#x): MPTR is one address, so allocate the "
+				 "metadata buffer in one piece with upcie_dma_alloc()",
+				 what, (const void *)md,
+				 upcie_nvme_ctrl_sgl(c) ? "" : ", and it has no SGLs",
+				 upcie_nvme_ctrl_id(c)->sgls);
+	if (!qp->md_sgl_descs)
+		return upcie_err(-EINVAL,
+				 "%s: the metadata buffer at %p is not contiguous for the device, "
+				 "and queue pair %u has no list memory for a metadata SGL (it was "
+				 "created before the controller offered SGLS bit 19): create the "
+				 "queue pair again, or allocate the metadata buffer in one piece",
+				 what, (const void *)md, qp->qid);
+	mb->sgl = true;
+	return 0;
+}
+
+/* The separate metadata buffer: MPTR, one address, when it is contiguous
+ * for the device; else a metadata SGL (md_pieces). */
 static int md_attach(const struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns,
 		     uint32_t nlb, const struct upcie_nvme_io_opts *o, struct upcie_nvme_sqe *sqe,
-		     const char *what)
+		     struct upcie_nvme_md_buf *mb, const char *what)
 {
 	uint32_t f = o ? o->flags : 0;
 	size_t len = upcie_nvme_ns_md_len(ns, nlb, f);
 	const uint8_t *md = o ? o->md : NULL;
-	uint64_t bus;
 
 	if (!len && !md)
 		return 0;
@@ -168,15 +206,11 @@ static int md_attach(const struct upcie_nvme_qpair *qp, const struct upcie_nvme_
 				 (const void *)md,
 				 ((uintptr_t)md & 3) ? "not 4-byte aligned"
 						     : "not in the DMA heap");
-	bus = upcie_dma_bus(qp->heap, md);
-	for (size_t off = 4096 - ((uintptr_t)md & 4095); off < len; off += 4096)
-		if (upcie_dma_bus(qp->heap, md + off) != bus + off)
-			return upcie_err(-EINVAL,
-					 "%s: the metadata buffer at %p is not contiguous for the "
-					 "device (MPTR is one address): allocate it in one piece "
-					 "with upcie_dma_alloc()",
-					 what, (const void *)md);
-	sqe->mptr = bus;
+	mb->va = md;
+	mb->len = len;
+	if (!md_contiguous(qp, md, len))
+		return md_pieces(qp, md, mb, what);
+	sqe->mptr = upcie_dma_bus(qp->heap, md);
 	return 0;
 }
 
@@ -187,13 +221,14 @@ static int md_attach(const struct upcie_nvme_qpair *qp, const struct upcie_nvme_
 int upcie_nvme_blocks_prepare(const struct upcie_nvme_qpair *qp, uint8_t opc,
 			      const struct upcie_nvme_ns *ns, uint64_t slba, uint32_t nlb,
 			      const void *buf, const struct upcie_nvme_io_opts *o,
-			      struct upcie_nvme_sqe *sqe, size_t *len)
+			      struct upcie_nvme_sqe *sqe, size_t *len, struct upcie_nvme_md_buf *md)
 {
 	const char *what = opc_name(opc);
 	bool data = opc != UPCIE_NVME_CMD_VERIFY;
 	uint32_t max;
 	int rc;
 
+	*md = (struct upcie_nvme_md_buf){0};
 	if ((rc = ns_usable(ns, what)) || (rc = opts_check(ns, o, what)))
 		return rc;
 	max = data ? ns->md_max_xfer_blocks : NLB_MAX;
@@ -207,7 +242,16 @@ int upcie_nvme_blocks_prepare(const struct upcie_nvme_qpair *qp, uint8_t opc,
 	if (!data)
 		return o && o->md ? upcie_err(-EINVAL, "verify moves no metadata: md must be NULL")
 				  : 0;
-	return md_attach(qp, ns, nlb, o, sqe, what);
+	return md_attach(qp, ns, nlb, o, sqe, md, what);
+}
+
+int upcie_nvme_blocks_submit(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+			     const void *buf, size_t len, const struct upcie_nvme_md_buf *md,
+			     upcie_nvme_cb cb, void *arg, unsigned flags, uint16_t *cid)
+{
+	if (md->sgl)
+		return upcie_nvme_queue_submit_md_sgl(qp, sqe, buf, len, md, cb, arg, flags, cid);
+	return upcie_nvme_queue_submit(qp, sqe, buf, len, cb, arg, flags, cid);
 }
 
 static int blocks_submit(struct upcie_nvme_qpair *qp, uint8_t opc, const struct upcie_nvme_ns *ns,
@@ -215,13 +259,14 @@ static int blocks_submit(struct upcie_nvme_qpair *qp, uint8_t opc, const struct 
 			 const struct upcie_nvme_io_opts *o, upcie_nvme_cb cb, void *arg,
 			 unsigned flags)
 {
+	struct upcie_nvme_md_buf md;
 	struct upcie_nvme_sqe sqe;
 	size_t len;
-	int rc = upcie_nvme_blocks_prepare(qp, opc, ns, slba, nlb, buf, o, &sqe, &len);
+	int rc = upcie_nvme_blocks_prepare(qp, opc, ns, slba, nlb, buf, o, &sqe, &len, &md);
 
 	if (rc)
 		return rc;
-	return upcie_nvme_queue_submit(qp, &sqe, len ? buf : NULL, len, cb, arg, flags, NULL);
+	return upcie_nvme_blocks_submit(qp, &sqe, len ? buf : NULL, len, &md, cb, arg, flags, NULL);
 }
 
 int upcie_nvme_read_ext(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, uint64_t slba,

@@ -60,6 +60,7 @@ static bool reread(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, 
 {
 	struct upcie_nvme_io_opts plain;
 	struct upcie_nvme_cqe cqe = {0};
+	struct upcie_nvme_md_buf md;
 	struct upcie_nvme_sqe sqe;
 	size_t len;
 
@@ -70,8 +71,8 @@ static bool reread(struct upcie_nvme_qpair *qp, const struct upcie_nvme_ns *ns, 
 		ns->lba_size)
 		return false;
 	return !upcie_nvme_blocks_prepare(qp, UPCIE_NVME_CMD_READ, ns, slba, nlb, buf, &plain, &sqe,
-					  &len) &&
-	       !upcie_nvme_sync_submit_wait(qp, &sqe, buf, len, &cqe, timeout_ms);
+					  &len, &md) &&
+	       !upcie_nvme_sync_submit_wait_md(qp, &sqe, buf, len, &md, &cqe, timeout_ms);
 }
 
 /* The LBA of a failed command: the error log first; for a PI check error
@@ -105,6 +106,7 @@ int upcie_nvme_io_sync(struct upcie_nvme_qpair *qp, uint8_t opc, const struct up
 {
 	struct upcie_nvme_io_result dummy;
 	struct upcie_nvme_cqe cqe = {0};
+	struct upcie_nvme_md_buf md;
 	struct upcie_nvme_sqe sqe;
 	size_t len;
 	int rc;
@@ -130,10 +132,10 @@ int upcie_nvme_io_sync(struct upcie_nvme_qpair *qp, uint8_t opc, const struct up
 				 "Verify",
 				 opc);
 	}
-	rc = upcie_nvme_blocks_prepare(qp, opc, ns, slba, nlb, buf, o, &sqe, &len);
+	rc = upcie_nvme_blocks_prepare(qp, opc, ns, slba, nlb, buf, o, &sqe, &len, &md);
 	if (rc)
 		return rc;
-	rc = upcie_nvme_sync_submit_wait(qp, &sqe, len ? buf : NULL, len, &cqe, timeout_ms);
+	rc = upcie_nvme_sync_submit_wait_md(qp, &sqe, len ? buf : NULL, len, &md, &cqe, timeout_ms);
 	res->status = upcie_nvme_cqe_status(&cqe);
 	if (rc == -EIO && block_status(res->status))
 		find_lba(qp, opc, ns, slba, nlb, buf, o, &cqe, res, timeout_ms);

@@ -123,13 +123,45 @@ HIDDEN void upcie_nvme_irq_ctrl_free(struct upcie_nvme_ctrl *ctrl);
 HIDDEN int upcie_nvme_sync_submit_wait(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
 				       const void *buf, size_t len, struct upcie_nvme_cqe *cqe,
 				       uint32_t timeout_ms);
+struct upcie_nvme_md_buf;
+/* The same for a command of upcie_nvme_blocks_prepare, with its metadata. */
+HIDDEN int upcie_nvme_sync_submit_wait_md(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+					  const void *buf, size_t len,
+					  const struct upcie_nvme_md_buf *md,
+					  struct upcie_nvme_cqe *cqe, uint32_t timeout_ms);
+
+/* The separate metadata buffer of a command, as blocks_prepare found it:
+ * sgl set when it goes through a metadata SGL (PSDT 10b, sgl.c). */
+struct upcie_nvme_md_buf {
+	const void *va;
+	size_t len;
+	bool sgl;
+};
 
 /* nvm.c: check a Read, Write, Compare or Verify with options and build
- * its SQE; *len gets the data buffer's bytes (0: none). */
+ * its SQE; *len gets the data buffer's bytes (0: none), *md the metadata
+ * buffer (va NULL: none). */
 HIDDEN int upcie_nvme_blocks_prepare(const struct upcie_nvme_qpair *qp, uint8_t opc,
 				     const struct upcie_nvme_ns *ns, uint64_t slba, uint32_t nlb,
 				     const void *buf, const struct upcie_nvme_io_opts *o,
-				     struct upcie_nvme_sqe *sqe, size_t *len);
+				     struct upcie_nvme_sqe *sqe, size_t *len,
+				     struct upcie_nvme_md_buf *md);
+
+/* nvm.c: a command blocks_prepare built (buf, len its data), submitted:
+ * through upcie_nvme_queue_submit, or with its metadata SGL. */
+HIDDEN int upcie_nvme_blocks_submit(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+				    const void *buf, size_t len, const struct upcie_nvme_md_buf *md,
+				    upcie_nvme_cb cb, void *arg, unsigned flags, uint16_t *cid);
+
+/* sgl.c: metadata SGLs (PSDT 10b). The descriptors one command needs at
+ * most for max_xfer bytes of data and as much metadata; and the submit
+ * that builds the data SGL and the metadata SGL in the command's slot of
+ * the queue's list memory. */
+HIDDEN uint32_t upcie_nvme_md_sgl_descs(uint32_t max_xfer);
+HIDDEN int upcie_nvme_queue_submit_md_sgl(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+					  const void *buf, size_t len,
+					  const struct upcie_nvme_md_buf *md, upcie_nvme_cb cb,
+					  void *arg, unsigned flags, uint16_t *cid);
 
 /* pi.c: the PI format of a namespace with PI: 8 bytes (16-bit guard), 16
  * (64-bit guard), 0 for a format the library does not do (32-bit guard,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <upcie/engine.h>
 #include <upcie/pci.h>
 
 #include "core/log.h"
@@ -176,8 +177,9 @@ struct upcie_nvme_qpair *upcie_nvme_qpair_create(struct upcie_nvme_ctrl *ctrl,
 			       ctrl->regs_len);
 		goto err_qid;
 	}
-	qp = upcie_nvme_queue_alloc(ctrl->heap, (uint16_t)qid, depth, cq_depth, ctrl->page_size,
-				    ctrl->max_xfer);
+	qp = upcie_nvme_queue_alloc(
+	    ctrl->heap, (uint16_t)qid, depth, cq_depth, ctrl->page_size, ctrl->max_xfer,
+	    upcie_nvme_ctrl_md_sgl(ctrl) ? upcie_nvme_md_sgl_descs(ctrl->max_xfer) : 0);
 	if (!qp) {
 		rc = -errno;
 		goto err_qid;

@@ -65,7 +65,8 @@ static const uint32_t gen_never;
 
 struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uint16_t qid,
 						uint32_t depth, uint32_t cq_depth,
-						uint32_t page_size, uint32_t max_xfer)
+						uint32_t page_size, uint32_t max_xfer,
+						uint32_t md_sgl_descs)
 {
 	struct upcie_nvme_qpair *qp;
 	size_t sq_bytes, cq_bytes, prp_bytes;
@@ -105,6 +106,18 @@ struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uin
 	sq_bytes = (size_t)depth * sizeof(struct upcie_nvme_sqe);
 	cq_bytes = (size_t)qp->cq_depth * sizeof(struct upcie_nvme_cqe);
 	qp->prp_slot_entries = prp_slot_entries(max_xfer, page_size);
+	/* A command with a metadata SGL uses its CID's slot for SGL descriptors
+	 * instead of PRP entries (two 8-byte entries each); the slot grows to
+	 * hold them, rounded as PRP slots are so that slots stay aligned. */
+	if (md_sgl_descs) {
+		uint32_t want = 2 * md_sgl_descs, per_page = page_size / 8;
+
+		want = want <= per_page ? next_pow2(want)
+					: (want + per_page - 1) / per_page * per_page;
+		if (want > qp->prp_slot_entries)
+			qp->prp_slot_entries = want;
+		qp->md_sgl_descs = qp->prp_slot_entries / 2;
+	}
 	prp_bytes = (size_t)depth * qp->prp_slot_entries * 8;
 
 	/* Queues must be physically contiguous (created with PC=1) and page aligned. */

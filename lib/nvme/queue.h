@@ -183,6 +183,10 @@ struct upcie_nvme_qpair {
 	uint8_t qstate;	    /* lifecycle (state.h): written by state.c only */
 	uint32_t tick_step; /* ticks the clock moved at the last tick (>= 1) */
 	size_t mem_bytes;
+	/* 16-byte SGL descriptors each CID's PRP-list slot holds for a command
+	 * with a metadata SGL (PSDT 10b, sgl.c); 0: the queue takes none. Cold:
+	 * the hot fields above keep their offsets. */
+	uint32_t md_sgl_descs;
 
 	/* Interrupts (irq.c); the fds are -1 on a queue that only polls. */
 	int irq_fd;	       /* listener of its vector (pci.h) */
@@ -284,7 +288,8 @@ static inline upcie_nvme_cb upcie_nvme_req_user_cb(const struct upcie_nvme_req *
 /* queue.c: memory, the cold halves of submit and poll, and waits. */
 HIDDEN struct upcie_nvme_qpair *upcie_nvme_queue_alloc(struct upcie_dma_heap *heap, uint16_t qid,
 						       uint32_t depth, uint32_t cq_depth,
-						       uint32_t page_size, uint32_t max_xfer);
+						       uint32_t page_size, uint32_t max_xfer,
+						       uint32_t md_sgl_descs);
 HIDDEN void upcie_nvme_queue_free(struct upcie_nvme_qpair *qp, bool keep_dma);
 HIDDEN void upcie_nvme_queue_reset(struct upcie_nvme_qpair *qp);
 HIDDEN int upcie_nvme_queue_submit(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,

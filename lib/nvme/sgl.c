@@ -7,6 +7,20 @@
  * pointing at a list of Data Block descriptors. PSDT = 01b: SGLs for data,
  * MPTR (unused here) would be a plain address.
  *
+ * Metadata SGLs (PSDT = 10b, Identify SGLS bit 19): MPTR holds the address
+ * of one qword-aligned SGL descriptor, a Data Block for metadata in one
+ * bus-contiguous run, else a Last Segment pointing at a list of Data
+ * Blocks; the data pointer is an SGL then too. Read, Write and Compare
+ * with a separate metadata buffer that is not bus-contiguous take this way
+ * (nvm.c decides); the descriptors go into the command's slot of the
+ * queue pair's list memory (the PRP-list slot, sized for them when the
+ * queue pair is created), so nothing is allocated per command:
+ *
+ *   slot[0]            the descriptor MPTR points at
+ *   slot[1..m]         the metadata's Data Blocks, when m > 1
+ *   slot[m+1..m+d]     the data's Data Blocks, when d > 1 (SGL1 a Last
+ *                      Segment pointing here; else SGL1 the one Data Block)
+ *
  * A buffer is split into bus-contiguous runs: on a uio heap bus addresses
  * are contiguous only within a hugepage, so a buffer that crosses one
  * becomes two descriptors.
@@ -32,12 +46,19 @@ _Static_assert(sizeof(struct sgl_desc) == 16, "SGL descriptor is 16 bytes");
 #define SGL_DATA_BLOCK	 0x00
 #define SGL_LAST_SEGMENT 0x30
 #define PSDT_SGL	 0x40 /* CDW0 bits 15:14 = 01b */
+#define PSDT_MD_SGL	 0x80 /* 10b: SGLs for data and metadata */
 #define PSDT_MASK	 0xc0
 
 bool upcie_nvme_ctrl_sgl(const struct upcie_nvme_ctrl *ctrl)
 {
 	/* SGLS bits 1:0: 01b or 10b (dword-aligned data blocks) mean supported. */
 	return (upcie_nvme_ctrl_id(ctrl)->sgls & 3) != 0;
+}
+
+bool upcie_nvme_ctrl_md_sgl(const struct upcie_nvme_ctrl *ctrl)
+{
+	return upcie_nvme_ctrl_sgl(ctrl) &&
+	       (upcie_nvme_ctrl_id(ctrl)->sgls & UPCIE_NVME_SGLS_MPTR_SGL);
 }
 
 size_t upcie_nvme_iov_list_bytes(unsigned iovcnt, size_t len, uint32_t page_size)
@@ -114,6 +135,128 @@ static long sgl_setup(struct upcie_nvme_ctrl *c, const struct iovec *iov, unsign
 	}
 	sqe->flags = (uint8_t)((sqe->flags & ~PSDT_MASK) | PSDT_SGL);
 	return total;
+}
+
+/* ---- metadata SGLs ---- */
+
+/* Runs of at most len bytes: one per 4 KiB page it touches, at worst
+ * (registered memory, a uio heap's hugepage boundary). */
+static uint32_t runs_max(uint32_t len)
+{
+	return len / 4096 + 2;
+}
+
+uint32_t upcie_nvme_md_sgl_descs(uint32_t max_xfer)
+{
+	/* The MPTR descriptor, the data's runs and the metadata's (at most
+	 * max_xfer bytes too: ns.c fits data and metadata in MDTS). */
+	return 1 + 2 * runs_max(max_xfer);
+}
+
+/* Data Blocks for [va, va + len) into d (room entries); the count, or
+ * room + 1 when they do not fit. */
+static size_t runs_put(const struct upcie_dma_heap *h, const char *va, size_t len,
+		       struct sgl_desc *d, size_t room)
+{
+	size_t n = 0;
+
+	while (len) {
+		uint64_t bus;
+		size_t k = run_len(h, va, len, &bus);
+
+		if (n == room)
+			return room + 1;
+		d[n++] = (struct sgl_desc){.addr = bus, .len = (uint32_t)k, .type = SGL_DATA_BLOCK};
+		va += k;
+		len -= k;
+	}
+	return n;
+}
+
+/* The descriptor for n Data Blocks at list[0..n): the one, or a Last
+ * Segment pointing at the list (which must be bus-contiguous). */
+static int list_desc(const struct upcie_dma_heap *h, struct sgl_desc *list, size_t n,
+		     struct sgl_desc *out)
+{
+	uint64_t bus;
+	size_t bytes = n * sizeof(*list);
+
+	if (n == 1) {
+		*out = list[0];
+		return 0;
+	}
+	if (run_len(h, (const char *)list, bytes, &bus) != bytes)
+		return -EINVAL;
+	*out = (struct sgl_desc){.addr = bus, .len = (uint32_t)bytes, .type = SGL_LAST_SEGMENT};
+	return 0;
+}
+
+/* Fill sqe's SGL1 and MPTR for data buf and metadata md, in slot. */
+static int md_sgl_build(struct upcie_nvme_qpair *qp, struct sgl_desc *slot,
+			struct upcie_nvme_sqe *sqe, const void *buf, size_t len,
+			const struct upcie_nvme_md_buf *md)
+{
+	const struct upcie_dma_heap *h = qp->heap;
+	size_t room = qp->md_sgl_descs, m, d = 0;
+	struct sgl_desc sgl1;
+
+	m = runs_put(h, md->va, md->len, slot + 1, room - 1);
+	if (m < room)
+		d = runs_put(h, buf, len, slot + 1 + m, room - 1 - m);
+	if (m >= room || d > room - 1 - m)
+		return upcie_err(-ENOSPC,
+				 "qpair %u: a %zu-byte transfer with %zu bytes of metadata takes "
+				 "more SGL descriptors than a command's list memory holds (%zu)",
+				 qp->qid, len, md->len, room);
+	if (list_desc(h, slot + 1, m, &slot[0]) || list_desc(h, slot + 1 + m, d, &sgl1))
+		return upcie_err(-EINVAL,
+				 "qpair %u: the SGL list memory of a command is not contiguous "
+				 "for the device; create the queue pair on a heap of larger pages",
+				 qp->qid);
+	memcpy(&sqe->prp1, &sgl1, sizeof(sgl1)); /* SGL1 spans PRP1 and PRP2 */
+	sqe->mptr = upcie_dma_bus(h, slot);
+	sqe->flags = (uint8_t)((sqe->flags & ~PSDT_MASK) | PSDT_MD_SGL);
+	return 0;
+}
+
+/* upcie_nvme_queue_submit() for a command whose data and metadata go by
+ * SGLs: the same steps, the CID's slot holding descriptors. */
+int upcie_nvme_queue_submit_md_sgl(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+				   const void *buf, size_t len, const struct upcie_nvme_md_buf *md,
+				   upcie_nvme_cb cb, void *arg, unsigned flags, uint16_t *cidp)
+{
+	struct sgl_desc *slot;
+	uint16_t cid;
+	int rc;
+
+	if (!qp->nfree)
+		return upcie_nvme_queue_submit_err(qp, -EAGAIN, len);
+	if (!buf || len > qp->max_xfer || ((uintptr_t)buf & 3) ||
+	    !upcie_dma_contains(qp->heap, buf, len))
+		return upcie_nvme_queue_submit_err(qp, -EINVAL, len);
+	cid = qp->free_cids[qp->nfree - 1];
+	slot = (struct sgl_desc *)(qp->prp_lists +
+				   (size_t)(cid & qp->cid_mask) * qp->prp_slot_entries);
+	/* Registered data is held before it is translated, as in
+	 * upcie_nvme_queue_submit() (the metadata buffer is the caller's to
+	 * keep, as with MPTR). */
+	if ((uintptr_t)buf - qp->seg_va >= qp->heap->len) {
+		rc = upcie_nvme_reg_hold(qp, buf, len, &cb, &arg);
+		if (rc)
+			return rc;
+	}
+	rc = md_sgl_build(qp, slot, sqe, buf, len, md);
+	if (rc) {
+		upcie_nvme_reg_unhold(cb, arg);
+		return rc;
+	}
+	upcie_nvme_queue_claim(qp, cb, arg);
+	sqe->cid = cid;
+	qp->sq[qp->sq_tail] = *sqe;
+	if (cidp)
+		*cidp = cid;
+	upcie_nvme_queue_push(qp, flags);
+	return 0;
 }
 
 /* Memory pages [bus, bus + len) touches. */

@@ -53,9 +53,11 @@ struct split_job {
 	const struct upcie_nvme_io_opts *o;
 };
 
-/* The SQE of the part at block done, n blocks; *data: where its data starts. */
+/* The SQE of the part at block done, n blocks; *data: where its data
+ * starts; *md: its metadata (with options), as MPTR or a metadata SGL. */
 static int part_prepare(struct upcie_nvme_qpair *qp, const struct split_job *j, uint32_t done,
-			uint32_t n, struct upcie_nvme_sqe *sqe, const void **data, size_t *len)
+			uint32_t n, struct upcie_nvme_sqe *sqe, const void **data, size_t *len,
+			struct upcie_nvme_md_buf *md)
 {
 	uint64_t lba = j->slba + done;
 	struct upcie_nvme_io_opts po;
@@ -70,6 +72,7 @@ static int part_prepare(struct upcie_nvme_qpair *qp, const struct split_job *j, 
 		};
 		*data = (const char *)j->buf + ((size_t)done << j->ns->lba_shift);
 		*len = (size_t)n << j->ns->lba_shift;
+		*md = (struct upcie_nvme_md_buf){0};
 		return 0;
 	}
 	/* The part's metadata and first reference tag follow its first block. */
@@ -78,7 +81,7 @@ static int part_prepare(struct upcie_nvme_qpair *qp, const struct split_job *j, 
 		po.md = (char *)po.md + upcie_nvme_ns_md_len(j->ns, done, po.flags);
 	upcie_nvme_opts_reftag_add(j->ns, &po, done);
 	*data = (const char *)j->buf + upcie_nvme_ns_data_len(j->ns, done, po.flags);
-	return upcie_nvme_blocks_prepare(qp, j->opc, j->ns, lba, n, *data, &po, sqe, len);
+	return upcie_nvme_blocks_prepare(qp, j->opc, j->ns, lba, n, *data, &po, sqe, len, md);
 }
 
 static int split_check(struct upcie_nvme_qpair *qp, const struct split_job *j,
@@ -116,11 +119,12 @@ static int split_check(struct upcie_nvme_qpair *qp, const struct split_job *j,
 				 len, j->buf);
 	/* Each part's options and metadata, before any part goes out. */
 	for (uint32_t done = 0; j->o && done < j->nlb; done += j->max) {
+		struct upcie_nvme_md_buf md;
 		struct upcie_nvme_sqe sqe;
 		const void *data;
 		size_t n;
 		int rc = part_prepare(qp, j, done, j->nlb - done < j->max ? j->nlb - done : j->max,
-				      &sqe, &data, &n);
+				      &sqe, &data, &n, &md);
 
 		if (rc)
 			return rc;
@@ -148,13 +152,17 @@ static int split_rw(struct upcie_nvme_qpair *qp, const struct split_job *j,
 	s->pending = parts;
 	while (done < j->nlb) {
 		uint32_t n = j->nlb - done < j->max ? j->nlb - done : j->max;
+		struct upcie_nvme_md_buf md;
 		struct upcie_nvme_sqe sqe;
 		const void *data;
 		size_t len;
 
-		rc = part_prepare(qp, j, done, n, &sqe, &data, &len);
+		/* Each part's metadata follows its first block, through MPTR or
+		 * its own metadata SGL (in its own CID's list slot). */
+		rc = part_prepare(qp, j, done, n, &sqe, &data, &len, &md);
 		if (!rc)
-			rc = upcie_nvme_queue_submit(qp, &sqe, data, len, part_done, s, 0, NULL);
+			rc = upcie_nvme_blocks_submit(qp, &sqe, data, len, &md, part_done, s, 0,
+						      NULL);
 		/* Checked above: room, heap, sizes; a refusal here is unexpected. The
 		 * parts already queued still complete: the callback then reports an
 		 * internal error, once, and the call returns 0 so it is awaited. */

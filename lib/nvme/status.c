@@ -22,6 +22,7 @@ static const struct status_name names[] = {
     {UPCIE_NVME_SC_SGL_SEG_DESC_INVALID, "SGL Segment Descriptor Invalid"},
     {UPCIE_NVME_SC_SGL_NUM_DESC_INVALID, "Invalid Number of SGL Descriptors"},
     {UPCIE_NVME_SC_SGL_DATA_LEN_INVALID, "Data SGL Length Invalid"},
+    {UPCIE_NVME_SC_SGL_MD_LEN_INVALID, "Metadata SGL Length Invalid"},
     {UPCIE_NVME_SC_SGL_DESC_TYPE_INVALID, "SGL Descriptor Type Invalid"},
     {UPCIE_NVME_SC_INVALID_PRP_OFFSET, "PRP Offset Invalid"},
     {UPCIE_NVME_SC_LBA_RANGE, "LBA Out of Range"},

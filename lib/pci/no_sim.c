@@ -108,6 +108,13 @@ int upcie_sim_event(struct upcie_sim *sim, uint8_t type, uint8_t info, uint8_t l
 	return no_sim();
 }
 
+int upcie_sim_set_md_sgl(struct upcie_sim *sim, bool on)
+{
+	(void)sim;
+	(void)on;
+	return no_sim();
+}
+
 int upcie_sim_set_active_ns(struct upcie_sim *sim, uint32_t nr_ns)
 {
 	(void)sim;

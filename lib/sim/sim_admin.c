@@ -66,7 +66,9 @@ static void id_ctrl(struct upcie_sim *sim, struct upcie_nvme_id_ctrl *id)
 		id->ctratt |= UPCIE_NVME_CTRATT_ELBAS;
 	id->vwc = 1;
 	id->sgls = sim->cfg.sgl ? 1 : 0; /* SGLs without alignment needs */
-	id->psd[0].mp = 2500;		 /* 25 W in centiwatts */
+	if (sim->cfg.sgl && sim->md_sgl)
+		id->sgls |= UPCIE_NVME_SGLS_MPTR_SGL; /* no bit 17: metadata dword aligned */
+	id->psd[0].mp = 2500;			      /* 25 W in centiwatts */
 	snprintf(id->subnqn, sizeof(id->subnqn), "nqn.2024-01.io.upcie:sim:%s", sim->cfg.serial);
 }
 

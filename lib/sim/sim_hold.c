@@ -141,6 +141,19 @@ int upcie_sim_event(struct upcie_sim *sim, uint8_t type, uint8_t info, uint8_t l
 	return 0;
 }
 
+int upcie_sim_set_md_sgl(struct upcie_sim *sim, bool on)
+{
+	if (!sim)
+		return upcie_err(-EINVAL, "sim: no model given to upcie_sim_set_md_sgl()");
+	if (on && !sim->cfg.sgl)
+		return upcie_err(-EINVAL, "sim: metadata SGLs (SGLS bit 19) need SGLs: create the "
+					  "model with config.sgl = true");
+	sim_lock(sim);
+	sim->md_sgl = on;
+	sim_unlock(sim);
+	return 0;
+}
+
 int upcie_sim_set_active_ns(struct upcie_sim *sim, uint32_t nr_ns)
 {
 	if (!sim)

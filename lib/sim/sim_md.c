@@ -322,18 +322,22 @@ static uint16_t cmd_setup(struct upcie_sim *sim, struct sim_ns *ns,
 	return 0;
 }
 
-/* Move the staged blocks to or from the host: the data pointer, then MPTR. */
+/* Move the staged blocks to or from the host: the data pointer, then MPTR
+ * (one address, or a metadata SGL: checked whole before anything moves). */
 static uint16_t host_xfer(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
 			  const struct mdcmd *c, bool to_host)
 {
 	size_t md_len = (size_t)c->nlb * c->ns->ms;
+	uint8_t *md = c->buf + ((size_t)c->nlb << c->ns->lba_shift);
+	bool sep = c->xfer_md && !c->interleaved;
 	uint16_t rc;
 
-	rc = upcie_sim_data_xfer(sim, sqe, c->buf, c->host_len, c->host_len, to_host);
-	if (rc || !c->xfer_md || c->interleaved)
+	if (sep && (rc = upcie_sim_md_xfer(sim, sqe, md, md_len, to_host, false)))
 		return rc;
-	return upcie_sim_mem_xfer(sim, sqe->mptr, c->buf + ((size_t)c->nlb << c->ns->lba_shift), 0,
-				  md_len, md_len, to_host);
+	rc = upcie_sim_data_xfer(sim, sqe, c->buf, c->host_len, c->host_len, to_host);
+	if (rc || !sep)
+		return rc;
+	return upcie_sim_md_xfer(sim, sqe, md, md_len, to_host, true);
 }
 
 /* The metadata a block reads as: what was written, or for a block not

@@ -144,6 +144,7 @@ struct sim_ns {
 
 struct upcie_sim {
 	struct upcie_sim_config cfg;
+	bool md_sgl; /* Identify SGLS bit 19 (upcie_sim_set_md_sgl) */
 	pthread_mutex_t lock;
 
 	/* BAR0: registers and doorbells in ordinary memory. */
@@ -382,9 +383,15 @@ SIM_HIDDEN uint16_t upcie_sim_prp_xfer(struct upcie_sim *sim, uint64_t prp1, uin
 /* Move n bytes between buf + off and host memory at addr (registered). */
 SIM_HIDDEN uint16_t upcie_sim_mem_xfer(struct upcie_sim *sim, uint64_t addr, uint8_t *buf,
 				       size_t off, size_t n, size_t avail, bool to_host);
-/* sim_sgl.c: the data pointer of an NVM command, PRPs or (PSDT 01b) an SGL. */
+/* sim_sgl.c: the data pointer of an NVM command, PRPs or (PSDT 01b, 10b)
+ * an SGL. */
 SIM_HIDDEN uint16_t upcie_sim_data_xfer(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
 					uint8_t *buf, size_t len, size_t avail, bool to_host);
+/* The separate metadata of an NVM command, len bytes: MPTR one address, or
+ * with PSDT 10b the metadata SGL MPTR points at. move false: only check
+ * the metadata SGL (0 for a plain MPTR). Returns a status. */
+SIM_HIDDEN uint16_t upcie_sim_md_xfer(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,
+				      uint8_t *buf, size_t len, bool to_host, bool move);
 
 /* sim_admin.c */
 SIM_HIDDEN uint16_t upcie_sim_admin(struct upcie_sim *sim, const struct upcie_nvme_sqe *sqe,

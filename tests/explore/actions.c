@@ -90,6 +90,8 @@ void x_io_cb(void *arg, const struct upcie_nvme_cqe *cqe)
 		       kind_name(c->kind), id, c->nsid, c->slba, c->nlb, st);
 	if (c->kind == X_WRITE && !x_write_intact(c, id))
 		x_fail("(b) the buffer of write %u changed while it was in flight", id);
+	if (c->kind == X_READ && c->md)
+		x_md_read_done(c, id);
 	x_oracle_complete(c, id);
 	x_slot_put(c->slot);
 	if (X.closing || c->zombie || X.q[qi].busy_destroy || X.cb_depth || X.failed)
@@ -263,6 +265,19 @@ int x_submit_io(unsigned qi, uint8_t kind, uint32_t nsid, uint64_t slba, uint32_
 					       .flags = pi_flags(ns, kind),
 					       .reftag = pi_ref(ns, slba)};
 
+		/* Sometimes the PI crosses the bus instead: made here for a
+		 * write, checked by the device both ways, from a metadata
+		 * buffer that may be in pieces (md.c). */
+		if (X.md_sgl && !ns->md_extended && x_chance(500)) {
+			o.flags = kind == X_READ ? upcie_nvme_ns_prchk(ns) : 0;
+			o.md = x_md_buf((uint32_t)slot);
+			c->md = true;
+			c->md_ms = ns->ms;
+			c->md_ref = o.reftag;
+			if (kind == X_WRITE && upcie_nvme_pi_generate(ns, buf, o.md, nlb, &o))
+				x_fail("(n) PI for write %u not made: %s", id, upcie_errmsg());
+		}
+
 		rc = kind == X_WRITE ? upcie_nvme_write_ext(q->qp, ns, slba, nlb, buf, &o, x_io_cb,
 							    (void *)(uintptr_t)id, flags)
 				     : upcie_nvme_read_ext(q->qp, ns, slba, nlb, buf, &o, x_io_cb,
@@ -290,6 +305,7 @@ int x_submit_io(unsigned qi, uint8_t kind, uint32_t nsid, uint64_t slba, uint32_
 		       "accepted",
 		       kind_name(kind), id, slot, reg - 1);
 	X.n_reg_io += reg != 0;
+	X.n_md_io += c->md;
 	c->cid = upcie_nvme_qpair_last_cid(q->qp);
 	c->state = X_LIVE;
 	q->live++;
@@ -297,7 +313,10 @@ int x_submit_io(unsigned qi, uint8_t kind, uint32_t nsid, uint64_t slba, uint32_
 	X.n_io++;
 	x_oracle_submit(c, id);
 	x_trace("%s%s %u q%u cid %u ns%u lba %" PRIu64 "+%u buf %d%s%s%s", from_cb ? "  " : "",
-		kind_name(kind), id, qi, c->cid, nsid, slba, nlb, slot, way == 2 ? " raw" : "",
+		kind_name(kind), id, qi, c->cid, nsid, slba, nlb, slot,
+		way == 2 ? " raw"
+		: c->md	 ? " md"
+			 : "",
 		flags ? " ring" : "", parent ? " (retry)" : "");
 	return 0;
 }

@@ -37,6 +37,8 @@
  *   (m) no end-to-end check ever fails (PI types 1-3, 16- and 64-bit
  *       guards): the PI the device made for each
  *       write matches the data it keeps
+ *   (n) on seeds with metadata SGLs (md.c): a read whose PI crossed the
+ *       bus succeeded only with PI that matches the data it brought
  *   (r) registered memory: I/O on a region that is not registered is
  *       refused; unregister is refused (-EBUSY) exactly while a command
  *       counted outstanding has its buffer in the region, accepted when
@@ -314,8 +316,17 @@ static void setup(void)
 			cfg.ns[1].md_flags |= UPCIE_SIM_MD_GUARD64;
 		}
 	}
+	/* Half of the seeds with separate PI (from the seed again): the model
+	 * offers metadata SGLs, and some of namespace 2's I/O brings its PI
+	 * from metadata buffers in pieces (md.c). */
+	X.md_sgl = X.pi && !(cfg.ns[1].md_flags & UPCIE_SIM_MD_EXTENDED) && X.seed / 16 % 2 &&
+		   !(X.off & XF_MDSGL);
 	X.dbbuf = cfg.dbbuf;
 	X.sim = upcie_sim_create(&cfg);
+	if (X.sim && X.md_sgl && upcie_sim_set_md_sgl(X.sim, true)) {
+		fprintf(stderr, "explore: %s\n", upcie_errmsg());
+		exit(2);
+	}
 	po.sim = X.sim;
 	/* In a DMA context, with a peer controller on the same heap (peer.c). */
 	if (!(X.off & XF_PEER)) {
@@ -351,6 +362,7 @@ static void setup(void)
 		for (uint32_t b = 0; b < X_BLOCKS; b++)
 			X.blk[n][b] = (struct xblock){
 			    .n = 1, .e[0] = {.token = 0, .sub = 0, .cpl = 0, .ok = true}};
+	x_md_setup();
 	X.fd_before_open = x_fd_count();
 	x_call_begin("upcie_nvme_ctrl_open");
 	X.ctrl = upcie_nvme_ctrl_open(X.dev, X.heap, &X.copts);
@@ -502,6 +514,7 @@ static void teardown(void)
 	 * inconsistent); the heap, device and model go. */
 	/* Regions still on (a failed run) are released by the destroy. */
 	upcie_dma_heap_destroy(X.heap);
+	x_md_teardown();
 	for (unsigned r = 0; r < X_REGS; r++)
 		if (X.reg[r].mem)
 			munmap(X.reg[r].mem, X_REG_BYTES);
@@ -579,7 +592,7 @@ static const char *const feature_names[] = {
     "retry",	"cbreset",   "drop",	  "nth",	"hold",	    "abortlost", "delrefused",
     "cfs",	"dup",	     "stale",	  "foreign",	"adminopc", "removed",	 "reset",
     "ns",	"destroy",   "dbbuffail", "retryabort", "irq",	    "irqlost",	 "irqspurious",
-    "coalesce", "meanwhile", "pi",	  "reg",	"peer",
+    "coalesce", "meanwhile", "pi",	  "reg",	"peer",	    "mdsgl",
 };
 
 static uint32_t parse_features(char *list)
@@ -616,7 +629,7 @@ int main(int argc, char **argv)
 {
 	uint64_t a = 1, b = 1, steps = 0, fails = 0, total_steps = 0, show = 3, max_call = 0;
 	uint64_t waits = 0, arms = 0, sleeps = 0, woken = 0, meanwhile = 0;
-	uint64_t reg_io = 0, reg_toggles = 0, unreg_busy = 0;
+	uint64_t reg_io = 0, reg_toggles = 0, unreg_busy = 0, md_io = 0;
 	bool verbose = false, range = false;
 	uint32_t off = 0;
 
@@ -658,6 +671,7 @@ int main(int argc, char **argv)
 		woken += X.n_woken;
 		meanwhile += X.n_meanwhile;
 		reg_io += X.n_reg_io;
+		md_io += X.n_md_io;
 		reg_toggles += X.n_reg_toggles;
 		unreg_busy += X.n_unreg_busy;
 	}
@@ -671,6 +685,8 @@ int main(int argc, char **argv)
 	printf("explore: registered memory: %" PRIu64 " commands on it, %" PRIu64
 	       " registers and unregisters (%" PRIu64 " unregisters refused: in use)\n",
 	       reg_io, reg_toggles, unreg_busy);
+	printf("explore: metadata from buffers in pieces (metadata SGLs): %" PRIu64 " commands\n",
+	       md_io);
 	x_peer_report();
 	return fails ? 1 : 0;
 }

@@ -60,6 +60,7 @@ enum xfeature {
 	XF_PI = 1u << 23,	  /* namespace 2 formatted with protection information */
 	XF_REG = 1u << 24,	  /* buffers in registered memory, register / unregister */
 	XF_PEER = 1u << 25,	  /* a second controller in the DMA context (peer.c) */
+	XF_MDSGL = 1u << 26,	  /* PI from metadata buffers in pieces: metadata SGLs (md.c) */
 };
 
 enum xkind { X_READ = 1, X_WRITE, X_ADMIN };
@@ -81,6 +82,9 @@ struct xcmd {
 	uint64_t sub_seq;
 	uint64_t done_step;
 	uint32_t parent; /* resubmitted from this command's callback, 0: none */
+	bool md;	 /* its PI crosses the bus, from its slot's metadata buffer (md.c) */
+	uint16_t md_ms;	 /* metadata bytes per block then */
+	uint32_t md_ref; /* and its first reference tag */
 };
 
 struct xslot {
@@ -139,6 +143,7 @@ struct xstate_s {
 	bool verbose;
 	uint32_t off; /* enum xfeature bits left out */
 	uint8_t pi;   /* namespace 2's PI type (0: none), from the seed */
+	bool md_sgl;  /* the model offers metadata SGLs, namespace 2 separate metadata */
 
 	/* Failure. */
 	bool failed;
@@ -215,6 +220,7 @@ struct xstate_s {
 	uint64_t n_io, n_resets_seen, n_faults, n_cb_resubmits, n_cb_resets, n_timeouts;
 	uint64_t n_waits, n_arms, n_sleeps, n_woken, n_meanwhile;
 	uint64_t n_reg_io, n_unreg_busy, n_reg_toggles;
+	uint64_t n_md_io;
 };
 
 extern struct xstate_s X;
@@ -249,6 +255,13 @@ void x_qpair_destroy(unsigned qi);
 void x_check_counts(void);
 void x_poll(unsigned qi, uint32_t times);
 void x_window_close(void);
+
+/* md.c: metadata buffers in pieces (metadata SGLs) */
+uint8_t *x_md_buf(uint32_t slot);
+void x_md_setup(void);
+void x_md_teardown(void);
+void x_md_hook(uint64_t bus, size_t len, bool to_host);
+void x_md_read_done(const struct xcmd *c, uint32_t id);
 
 /* peer.c: a second controller in the DMA context */
 void x_peer_setup(void);

@@ -72,6 +72,7 @@ void x_dma_hook(void *arg, uint64_t bus, size_t len, bool to_host)
 	uintptr_t a = (uintptr_t)bus, e = a + len;
 
 	(void)arg;
+	x_md_hook(bus, len, to_host);
 	for (uint32_t i = 0; i < X.nslots; i++) {
 		struct xslot *s = &X.slots[i];
 		uintptr_t sa = (uintptr_t)s->buf, se = sa + s->size;
