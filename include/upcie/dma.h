@@ -248,7 +248,8 @@ struct upcie_dma_ctx_info {
 	unsigned devices;     /**< devices open in it */
 	unsigned heaps;	      /**< heaps and heap segments on it */
 	size_t mapped;	      /**< bytes mapped for its devices */
-	uint64_t reserved[4]; /**< zeroed: room for fields of later releases */
+	uint64_t unmap_failed; /**< of mapped: bytes whose unmap failed, still mapped */
+	uint64_t reserved[3]; /**< zeroed: room for fields of later releases */
 };
 
 /**

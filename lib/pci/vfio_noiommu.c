@@ -169,25 +169,6 @@ static int noiommu_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 	return 0;
 }
 
-static int noiommu_map(struct upcie_pci_dev *dev, struct upcie_vfio *p, void *va, size_t len,
-		       uint64_t iova)
-{
-	(void)p;
-	(void)va;
-	(void)iova;
-	return upcie_err(-EINVAL, "%s: no-IOMMU mode maps no IOVAs (%zu bytes asked)", dev->name,
-			 len);
-}
-
-static int noiommu_unmap(struct upcie_pci_dev *dev, struct upcie_vfio *p, uint64_t iova, size_t len)
-{
-	(void)dev;
-	(void)p;
-	(void)iova;
-	(void)len;
-	return 0;
-}
-
 static void noiommu_close(struct upcie_vfio *p)
 {
 	if (p->group_fd >= 0)
@@ -200,8 +181,6 @@ static void noiommu_close(struct upcie_vfio *p)
 const struct upcie_vfio_iommu_ops upcie_vfio_noiommu_ops = {
     .name = "noiommu",
     .open = noiommu_open,
-    .map = noiommu_map,
-    .unmap = noiommu_unmap,
     .close = noiommu_close,
     .physical = true,
 };
