@@ -56,9 +56,9 @@ struct upcie_dma_ctx {
 	struct upcie_dma_ctx_map *maps;
 	unsigned heaps;
 	size_t mapped;
-	size_t stuck;	      /* bytes whose unmap failed (in mapped too) */
-	unsigned nstuck;      /* ranges of them */
-	unsigned stuck_told;  /* ranges destroy has reported so far */
+	size_t stuck;		       /* bytes whose unmap failed (in mapped too) */
+	unsigned nstuck;	       /* ranges of them */
+	unsigned stuck_told;	       /* ranges destroy has reported so far */
 	struct upcie_vfio_space *vfio; /* vfio: the shared container or IOAS */
 };
 

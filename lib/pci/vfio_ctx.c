@@ -188,13 +188,12 @@ static int attach_physical(struct upcie_pci_dev *dev, struct upcie_vfio *p,
 		s = space_new(ctx, p);
 		p->container_fd = cfd;
 		if (!s)
-			return upcie_err(-ENOMEM, "%s: out of memory for %s", dev->name,
-					 ctx->name);
+			return upcie_err(-ENOMEM, "%s: out of memory for %s", dev->name, ctx->name);
 	}
 	s->attached++;
 	p->space = s;
-	upcie_debug("%s: in %s, physical bus addresses (vfio no-IOMMU mode, %u devices)",
-		    dev->name, ctx->name, s->attached);
+	upcie_debug("%s: in %s, physical bus addresses (vfio no-IOMMU mode, %u devices)", dev->name,
+		    ctx->name, s->attached);
 	return 0;
 }
 
