@@ -48,9 +48,10 @@ run_suite() {
 	_rc=$?
 	awk '/Test: / || /^ +[0-9]+\. / || /SKIP/ || $1 == "tests" || /open:|ctrl open:|heap:|space for/' \
 		/tmp/ctx-suite.out | sed 's/^ */    /'
-	# The mixed-backend and the named-model tests need the sim: they skip here.
-	skips=$(grep SKIP /tmp/ctx-suite.out |
-		grep -v "the sim stands for the other backend" | grep -vc "the sim's named models")
+	# The mixed-backend, named-model, thread and bookkeeping tests need the
+	# sim: they skip here.
+	skips=$(grep SKIP /tmp/ctx-suite.out | grep -v "the sim stands for the other backend" |
+		grep -v "the sim only" | grep -vc "the sim's named models")
 	if [ $_rc -eq 0 ] && [ "$skips" -eq 0 ]; then
 		t_pass "$name: dma_ctx suite through $_label, A and B in one context"
 	else

@@ -502,6 +502,21 @@ static void *open_thread(void *arg)
 	return NULL;
 }
 
+/* Wait until o's open holds the context's lock (it is in its join), then
+ * destroy the context (that waits for the lock): true. false when the open
+ * was done before the wait saw it (the caller destroys later). */
+static bool destroy_while_joining(struct opener *o)
+{
+	while (!__atomic_load_n(&o->done, __ATOMIC_ACQUIRE)) {
+		if (pthread_mutex_trylock(&o->ctx->lock)) {
+			upcie_dma_ctx_destroy(o->ctx);
+			return true;
+		}
+		pthread_mutex_unlock(&o->ctx->lock);
+	}
+	return false;
+}
+
 /* The creator's destroy while another thread's open is joining (it holds
  * the context's lock): the open keeps the context, the device works, its
  * close frees the context (the leak checkers see to that). */
@@ -514,21 +529,12 @@ static void test_destroy_during_open(void)
 	for (unsigned round = 0; round < 20; round++) {
 		struct opener o = {.ctx = upcie_dma_ctx_create(0)};
 		struct upcie_dma_ctx_info ci;
-		bool joining = false;
+		bool joining;
 		pthread_t t;
 
 		CU_ASSERT_PTR_NOT_NULL_FATAL(o.ctx);
 		CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, open_thread, &o), 0);
-		/* Wait until the open holds the lock (in its join), or is done. */
-		while (!__atomic_load_n(&o.done, __ATOMIC_ACQUIRE)) {
-			if (pthread_mutex_trylock(&o.ctx->lock)) {
-				joining = true;
-				break;
-			}
-			pthread_mutex_unlock(&o.ctx->lock);
-		}
-		if (joining)
-			upcie_dma_ctx_destroy(o.ctx);
+		joining = destroy_while_joining(&o);
 		pthread_join(t, NULL);
 		CU_ASSERT_EQUAL_FATAL(o.rc, 0);
 		if (!joining)
@@ -549,7 +555,7 @@ static void test_join_fails_during_destroy(void)
 	for (unsigned round = 0; round < 20; round++) {
 		struct opener o = {.ctx = upcie_dma_ctx_create(0)};
 		struct upcie_dma_ctx_map *m = calloc(1, sizeof(*m));
-		bool joining = false;
+		bool joining;
 		pthread_t t;
 
 		if (!on_sim()) {
@@ -566,15 +572,7 @@ static void test_join_fails_during_destroy(void)
 		m->len = m->page_size = 8192;
 		o.ctx->maps = m;
 		CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, open_thread, &o), 0);
-		while (!__atomic_load_n(&o.done, __ATOMIC_ACQUIRE)) {
-			if (pthread_mutex_trylock(&o.ctx->lock)) {
-				joining = true;
-				break;
-			}
-			pthread_mutex_unlock(&o.ctx->lock);
-		}
-		if (joining)
-			upcie_dma_ctx_destroy(o.ctx);
+		joining = destroy_while_joining(&o);
 		pthread_join(t, NULL);
 		CU_ASSERT_EQUAL(o.rc, -EINVAL);
 		CU_ASSERT_PTR_NULL(o.d.pci);
