@@ -360,8 +360,11 @@ static void engine_ctx_put(void)
 	pthread_mutex_unlock(&ctx_lock);
 }
 
-/* Controllers that cannot join a DMA context (vfio's no-IOMMU mode): each
- * runs on a heap of its own, and every later open of it in this process
+/* Controllers that cannot join the engine's DMA context: devices in vfio's
+ * no-IOMMU mode join one (physical addresses, as under uio) unless it
+ * already holds devices behind an IOMMU, or the other way round; the
+ * library refuses that mix (ENOTSUP). Each such controller runs on a heap
+ * of its own, and every later open of it in this process
  * asks without the context (the library refuses a controller open already
  * to be got again with another context). */
 #define NOCTX_MAX 16
@@ -714,9 +717,10 @@ static int file_attach(struct thread_data *td, struct fio_file *f)
 	}
 	uf->ctrl = upcie_nvme_ctrl_get(uf->dev, &go);
 	if (!uf->ctrl && errno == ENOTSUP && uf->in_ctx && strstr(upcie_errmsg(), "no-IOMMU")) {
-		/* A controller that cannot join a DMA context (vfio's no-IOMMU
-		 * mode) still runs, on a heap of its own: a job on it alone
-		 * works; one spread over it and others is refused at open. */
+		/* A controller the context refuses (a no-IOMMU device beside
+		 * devices behind an IOMMU, or the other way round) still runs,
+		 * on a heap of its own: a job on it alone works; one spread
+		 * over it and the others is refused at open. */
 		log_info("upcie-fio: %s: %s; it gets a DMA heap of its own\n", uf->dev,
 			 upcie_errmsg());
 		engine_ctx_put();

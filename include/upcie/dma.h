@@ -48,6 +48,9 @@
  *   vfio type1  one container: every device's IOMMU group is attached to it
  *   iommufd     one IOAS, which every device's cdev is attached to
  *   uio         nothing to share: bus addresses are physical anyway
+ *   vfio no-IOMMU  the same as uio: physical addresses (hugepages, root);
+ *               such a context takes no device behind an IOMMU, and a
+ *               no-IOMMU device no context of type1 or iommufd (ENOTSUP)
  *   sim         every model in the context may reach the context's memory
  * ~~~
  * Open every controller with the same heap (upcie_nvme_ctrl_open() refuses
@@ -66,6 +69,9 @@
  *   - upcie_dma_heap_destroy() of a context heap is refused (EBUSY, said
  *     in the log and upcie_errmsg()) while a controller opened on it is
  *     open: close the controllers first.
+ *   - An unmap that fails (the IOMMU refused it) leaves the range counted
+ *     as mapped (upcie_dma_ctx_info().unmap_failed) and its bus addresses
+ *     unused; destroy, and the context's end, say so in the log.
  *   - A heap needs a device in its context when it is created (it maps
  *     through it); devices of one IOMMU group cannot be in different
  *     contexts (the kernel attaches groups, not devices).
@@ -242,13 +248,14 @@ void upcie_dma_heap_info(const struct upcie_dma_heap *heap, struct upcie_dma_hea
 
 /** What upcie_dma_ctx_info() reports about a context. */
 struct upcie_dma_ctx_info {
-	int backend;	      /**< enum upcie_pci_backend (pci.h) of its devices; 0 (AUTO)
-				 before the first device */
-	const char *iommu;    /**< vfio: "type1" or "iommufd"; NULL otherwise */
-	unsigned devices;     /**< devices open in it */
-	unsigned heaps;	      /**< heaps and heap segments on it */
-	size_t mapped;	      /**< bytes mapped for its devices */
-	uint64_t reserved[4]; /**< zeroed: room for fields of later releases */
+	int backend;	       /**< enum upcie_pci_backend (pci.h) of its devices; 0 (AUTO)
+				  before the first device */
+	const char *iommu;     /**< vfio: "type1", "iommufd" or "noiommu"; NULL otherwise */
+	unsigned devices;      /**< devices open in it */
+	unsigned heaps;	       /**< heaps and heap segments on it */
+	size_t mapped;	       /**< bytes mapped for its devices */
+	uint64_t unmap_failed; /**< of mapped: bytes whose unmap failed, still mapped */
+	uint64_t reserved[3];  /**< zeroed: room for fields of later releases */
 };
 
 /**
@@ -266,7 +273,10 @@ struct upcie_dma_ctx *upcie_dma_ctx_create(unsigned flags);
  *
  * The context is freed when the last of its devices is closed and the last
  * of its heaps destroyed; until then they keep working. Call it once, and
- * do not open devices into the context afterwards.
+ * do not open devices into the context afterwards. Thread-safe against an
+ * open into the context that already runs in another thread: that open
+ * holds the context until it has joined (or failed). Logs (UPCIE_LOG) the
+ * ranges whose unmap failed so far.
  */
 void upcie_dma_ctx_destroy(struct upcie_dma_ctx *ctx);
 /**

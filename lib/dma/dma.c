@@ -203,27 +203,19 @@ void upcie_dma_heap_ctrl_put(struct upcie_dma_heap *h)
 	__atomic_sub_fetch(&h->ctrls, 1, __ATOMIC_ACQ_REL);
 }
 
-/* Undo a heap's memory and bookkeeping; mapped: the device mapping exists. */
+/* Undo a heap's memory and bookkeeping; mapped: the device mapping
+ * exists. A heap that got no memory yet (h->va NULL) gives back only what
+ * heap_create took before it. */
 static void heap_release(struct upcie_dma_heap *h, bool mapped)
 {
 	if (mapped)
 		upcie_dma_heap_unmap(h, h->va, h->len, h->page_size, h->bus);
 	if (h->ctx)
 		upcie_dma_ctx_heap_put(h->ctx);
-	munmap(h->va, h->len);
+	if (h->va)
+		munmap(h->va, h->len);
 	free(h->bus);
 	free(h->blocks);
-	pthread_mutex_destroy(&h->lock);
-	pthread_mutex_destroy(&h->grow_lock);
-	pthread_mutex_destroy(&h->reg_lock);
-	free(h);
-}
-
-/* A heap that got no memory yet: give back what heap_create took. */
-static void heap_abort(struct upcie_dma_heap *h)
-{
-	if (h->ctx)
-		upcie_dma_ctx_heap_put(h->ctx);
 	pthread_mutex_destroy(&h->lock);
 	pthread_mutex_destroy(&h->grow_lock);
 	pthread_mutex_destroy(&h->reg_lock);
@@ -266,7 +258,7 @@ static struct upcie_dma_heap *heap_create(struct upcie_pci_dev *dev, struct upci
 			  "%s: the %s backend needs hugepages (physical contiguity); "
 			  "reserve some with 'hugepages setup --count N'",
 			  upcie_dma_heap_name(h), upcie_dma_heap_backend_name(h));
-		heap_abort(h);
+		heap_release(h, false);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -290,7 +282,7 @@ static struct upcie_dma_heap *heap_create(struct upcie_pci_dev *dev, struct upci
 				  "needed); reserve them with 'hugepages setup --count "
 				  "%zu'",
 				  upcie_dma_heap_name(h), size, need, need ? need : 16);
-			heap_abort(h);
+			heap_release(h, false);
 			errno = ENOMEM;
 			return NULL;
 		}
@@ -300,7 +292,7 @@ static struct upcie_dma_heap *heap_create(struct upcie_pci_dev *dev, struct upci
 		h->len = align_up(size, h->page_size);
 		h->va = map_small_pages(h->len, h->page_size);
 		if (!h->va) {
-			heap_abort(h);
+			heap_release(h, false);
 			return upcie_err_null(-ENOMEM, "cannot map %zu bytes for a DMA heap", size);
 		}
 		if (!(flags & UPCIE_DMA_NO_HUGEPAGES))

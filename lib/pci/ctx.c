@@ -46,8 +46,21 @@ struct upcie_dma_ctx *upcie_dma_ctx_create(unsigned flags)
 	return ctx;
 }
 
+/* Say which unmaps failed, once per range; called with the lock held. */
+static void tell_stuck(struct upcie_dma_ctx *ctx, const char *when)
+{
+	if (ctx->nstuck == ctx->stuck_told)
+		return;
+	ctx->stuck_told = ctx->nstuck;
+	upcie_warn("%s %s: %zu bytes in %u ranges stayed mapped for its devices because their "
+		   "unmap failed (see the error logged then); their IOVAs are not reused, and "
+		   "the memory stays pinned until the last device of the context closes",
+		   ctx->name, when, ctx->stuck, ctx->nstuck);
+}
+
 static void ctx_free(struct upcie_dma_ctx *ctx)
 {
+	tell_stuck(ctx, "freed");
 	while (ctx->maps) {
 		struct upcie_dma_ctx_map *n = ctx->maps->next;
 
@@ -61,7 +74,9 @@ static void ctx_free(struct upcie_dma_ctx *ctx)
 	free(ctx);
 }
 
-/* Drop a reference; the caller does not hold the lock. */
+/* Drop a reference; the caller does not hold the lock. The put that takes
+ * the count to 0 frees: every reference is counted under the lock, so
+ * nobody else can hold or wait for it then. */
 static void ctx_put(struct upcie_dma_ctx *ctx)
 {
 	unsigned left;
@@ -75,8 +90,12 @@ static void ctx_put(struct upcie_dma_ctx *ctx)
 
 void upcie_dma_ctx_destroy(struct upcie_dma_ctx *ctx)
 {
-	if (ctx)
-		ctx_put(ctx);
+	if (!ctx)
+		return;
+	pthread_mutex_lock(&ctx->lock);
+	tell_stuck(ctx, "destroyed");
+	pthread_mutex_unlock(&ctx->lock);
+	ctx_put(ctx);
 }
 
 void upcie_dma_ctx_info(const struct upcie_dma_ctx *ctx, struct upcie_dma_ctx_info *info)
@@ -92,6 +111,7 @@ void upcie_dma_ctx_info(const struct upcie_dma_ctx *ctx, struct upcie_dma_ctx_in
 	info->devices = ctx->ndevs;
 	info->heaps = ctx->heaps;
 	info->mapped = ctx->mapped;
+	info->unmap_failed = ctx->stuck;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -125,21 +145,26 @@ int upcie_dma_ctx_join_begin(struct upcie_dma_ctx *ctx, struct upcie_pci_dev *de
 {
 	char names[256];
 	enum upcie_pci_backend cur;
+	int rc;
 
 	pthread_mutex_lock(&ctx->lock);
 	/* A vfio space outlives a first vfio open that failed after making it:
 	 * the context stays vfio's. */
 	cur = ctx->vfio ? UPCIE_PCI_BACKEND_VFIO : ctx->backend;
-	if (cur == UPCIE_PCI_BACKEND_AUTO || cur == backend)
+	if (cur == UPCIE_PCI_BACKEND_AUTO || cur == backend) {
+		ctx->refs++; /* the open's, until join_end */
 		return 0;
+	}
+	/* The message reads ctx: written before the lock goes. */
 	dev_names(ctx, names, sizeof(names));
+	rc = upcie_err(-EINVAL,
+		       "%s runs on the %s backend, but %s holds %s devices (%s) and memory "
+		       "mapped for them; one DMA context serves one backend: open %s into a "
+		       "context of its own, or bind it to the driver the others use",
+		       dev->name, upcie_pci_backend_name(backend), ctx->name,
+		       upcie_pci_backend_name(cur), names[0] ? names : "now closed", dev->name);
 	pthread_mutex_unlock(&ctx->lock);
-	return upcie_err(-EINVAL,
-			 "%s runs on the %s backend, but %s holds %s devices (%s) and memory "
-			 "mapped for them; one DMA context serves one backend: open %s into a "
-			 "context of its own, or bind it to the driver the others use",
-			 dev->name, upcie_pci_backend_name(backend), ctx->name,
-			 upcie_pci_backend_name(cur), names[0] ? names : "now closed", dev->name);
+	return rc;
 }
 
 /* Give dev every mapping made so far (sim: its model checks DMA against
@@ -151,10 +176,13 @@ static int replay_maps(struct upcie_dma_ctx *ctx, struct upcie_pci_dev *dev)
 	if (dev->backend != UPCIE_PCI_BACKEND_SIM)
 		return 0;
 	for (struct upcie_dma_ctx_map *m = ctx->maps; m; m = m->next) {
+		if (m->stuck)
+			continue;
 		rc = dev->ops->dma_map(dev, m->va, m->len, m->len, NULL);
 		if (rc) {
 			for (struct upcie_dma_ctx_map *u = ctx->maps; u != m; u = u->next)
-				dev->ops->dma_unmap(dev, u->va, u->len, u->len, NULL);
+				if (!u->stuck)
+					dev->ops->dma_unmap(dev, u->va, u->len, u->len, NULL);
 			return rc;
 		}
 	}
@@ -163,6 +191,8 @@ static int replay_maps(struct upcie_dma_ctx *ctx, struct upcie_pci_dev *dev)
 
 int upcie_dma_ctx_join_end(struct upcie_dma_ctx *ctx, struct upcie_pci_dev *dev, int rc)
 {
+	bool opened = !rc;
+
 	if (!rc && ctx->ndevs == ctx->capdevs) {
 		unsigned n = ctx->capdevs ? ctx->capdevs * 2 : 4;
 		struct upcie_pci_dev **d = realloc(ctx->devs, n * sizeof(*d));
@@ -178,14 +208,21 @@ int upcie_dma_ctx_join_end(struct upcie_dma_ctx *ctx, struct upcie_pci_dev *dev,
 	if (!rc)
 		rc = replay_maps(ctx, dev);
 	if (!rc) {
+		/* The open's reference becomes the device's. */
 		ctx->devs[ctx->ndevs++] = dev;
 		__atomic_store_n(&ctx->dma_caps, dev->dma_caps, __ATOMIC_RELEASE);
 		__atomic_store_n(&ctx->backend, dev->backend, __ATOMIC_RELEASE);
-		ctx->refs++;
 		dev->dma_ctx = ctx;
 		upcie_debug("%s joined %s (%u devices)", dev->name, ctx->name, ctx->ndevs);
+		pthread_mutex_unlock(&ctx->lock);
+		return 0;
 	}
+	/* Opened but not joined: closed again while the lock still keeps
+	 * the context's space as the open left it. */
+	if (opened)
+		dev->ops->close(dev);
 	pthread_mutex_unlock(&ctx->lock);
+	ctx_put(ctx);
 	return rc;
 }
 
@@ -202,7 +239,8 @@ void upcie_dma_ctx_leave_begin(struct upcie_dma_ctx *ctx, struct upcie_pci_dev *
 	 * the context may free once this device is gone. */
 	if (dev->backend == UPCIE_PCI_BACKEND_SIM)
 		for (struct upcie_dma_ctx_map *m = ctx->maps; m; m = m->next)
-			dev->ops->dma_unmap(dev, m->va, m->len, m->len, NULL);
+			if (!m->stuck)
+				dev->ops->dma_unmap(dev, m->va, m->len, m->len, NULL);
 	/* Nothing mapped and nobody left: another backend may use it next. */
 	if (!ctx->ndevs && !ctx->maps && !ctx->vfio)
 		__atomic_store_n(&ctx->backend, UPCIE_PCI_BACKEND_AUTO, __ATOMIC_RELEASE);
@@ -242,10 +280,15 @@ void upcie_dma_ctx_heap_put(struct upcie_dma_ctx *ctx)
 int upcie_dma_ctx_map(struct upcie_dma_ctx *ctx, void *va, size_t len, size_t page_size,
 		      uint64_t *bus)
 {
-	struct upcie_dma_ctx_map *m = calloc(1, sizeof(*m));
+	struct upcie_dma_ctx_map *m;
 	unsigned i = 0;
-	int rc = 0;
+	int rc;
 
+	/* The same checks as a map of one device's (upcie_pci_dma_map()). */
+	rc = upcie_pci_dma_map_check(ctx->name, va, len, page_size);
+	if (rc)
+		return rc;
+	m = calloc(1, sizeof(*m));
 	if (!m)
 		return upcie_err(-ENOMEM, "out of memory mapping %zu bytes in a DMA context", len);
 	pthread_mutex_lock(&ctx->lock);
@@ -296,18 +339,18 @@ int upcie_dma_ctx_unmap(struct upcie_dma_ctx *ctx, void *va, size_t len, size_t 
 	int rc = 0;
 
 	pthread_mutex_lock(&ctx->lock);
+	/* A stuck range of the same va (memory mapped again there) is not it. */
 	for (pp = &ctx->maps; *pp; pp = &(*pp)->next) {
-		if ((*pp)->va == va && (*pp)->len == len) {
+		if ((*pp)->va == va && (*pp)->len == len && !(*pp)->stuck) {
 			m = *pp;
-			*pp = m->next;
 			break;
 		}
 	}
 	if (!m) {
+		rc = upcie_err(-EINVAL, "%s: %p+%zu is not mapped in it", ctx->name, va, len);
 		pthread_mutex_unlock(&ctx->lock);
-		return upcie_err(-EINVAL, "%s: %p+%zu is not mapped in it", ctx->name, va, len);
+		return rc;
 	}
-	ctx->mapped -= len;
 	switch (ctx->backend) {
 	case UPCIE_PCI_BACKEND_VFIO:
 		rc = upcie_vfio_space_unmap(ctx, m->bus0, len);
@@ -323,11 +366,42 @@ int upcie_dma_ctx_unmap(struct upcie_dma_ctx *ctx, void *va, size_t len, size_t 
 	default:
 		break; /* uio: physical addresses need no teardown */
 	}
+	if (rc) {
+		/* The backend logged why; the range counts as mapped until the
+		 * context goes, and destroy says so. */
+		m->stuck = true;
+		ctx->stuck += len;
+		ctx->nstuck++;
+		pthread_mutex_unlock(&ctx->lock);
+		return rc;
+	}
+	*pp = m->next;
+	ctx->mapped -= len;
 	if (!ctx->ndevs && !ctx->maps && !ctx->vfio)
 		__atomic_store_n(&ctx->backend, UPCIE_PCI_BACKEND_AUTO, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&ctx->lock);
 	free(m);
-	return rc;
+	return 0;
+}
+
+/* type1: the container lost every mapping with its last group, the stuck
+ * ones too. Called with the lock held. */
+void upcie_dma_ctx_forget_stuck(struct upcie_dma_ctx *ctx)
+{
+	for (struct upcie_dma_ctx_map **pp = &ctx->maps; *pp;) {
+		struct upcie_dma_ctx_map *m = *pp;
+
+		if (!m->stuck) {
+			pp = &m->next;
+			continue;
+		}
+		*pp = m->next;
+		ctx->mapped -= m->len;
+		ctx->stuck -= m->len;
+		ctx->nstuck--;
+		free(m);
+	}
+	ctx->stuck_told = ctx->nstuck < ctx->stuck_told ? ctx->nstuck : ctx->stuck_told;
 }
 
 struct upcie_dma_ctx *upcie_pci_dma_ctx(const struct upcie_pci_dev *dev)

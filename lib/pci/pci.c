@@ -324,16 +324,10 @@ struct upcie_pci_dev *upcie_pci_open(const char *name, const struct upcie_pci_op
 		if (rc)
 			dev->ops->close(dev);
 	}
-	if (opts && opts->dma_ctx) {
-		int jrc = upcie_dma_ctx_join_end(opts->dma_ctx, dev, rc);
-
-		if (!rc && jrc) {
-			pthread_mutex_lock(&opts->dma_ctx->lock);
-			dev->ops->close(dev);
-			pthread_mutex_unlock(&opts->dma_ctx->lock);
-			rc = jrc;
-		}
-	}
+	/* A join that fails closes the device again (under the context's lock,
+	 * with the open's reference still held: see ctx.h). */
+	if (opts && opts->dma_ctx)
+		rc = upcie_dma_ctx_join_end(opts->dma_ctx, dev, rc);
 	if (rc) {
 		upcie_pci_unlock(dev);
 		free(dev);
@@ -466,16 +460,30 @@ int upcie_pci_bus_master(struct upcie_pci_dev *dev, bool enable)
 					enable ? PCI_COMMAND_MASTER : 0);
 }
 
+int upcie_pci_dma_map_check(const char *who, const void *va, size_t len, size_t page_size)
+{
+	if (!page_size || (page_size & (page_size - 1)))
+		return upcie_err(-EINVAL, "%s: DMA map: page size %zu is not a power of two", who,
+				 page_size);
+	if (((uintptr_t)va % page_size) || (len % page_size) || !len)
+		return upcie_err(-EINVAL,
+				 "%s: DMA map: va %p and len %zu must be non-zero multiples of "
+				 "the page size %zu",
+				 who, va, len, page_size);
+	return 0;
+}
+
 int upcie_pci_dma_map(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,
 		      uint64_t *bus)
 {
-	if (!page_size || (page_size & (page_size - 1)) || ((uintptr_t)va % page_size) ||
-	    (len % page_size) || !len)
-		return upcie_err(-EINVAL, "DMA map: va and len must be multiples of the page size");
-	/* In a context, memory is mapped for all of its devices at once. */
+	int rc;
+
+	/* In a context, memory is mapped for all of its devices at once (and
+	 * checked there). */
 	if (dev->dma_ctx)
 		return upcie_dma_ctx_map(dev->dma_ctx, va, len, page_size, bus);
-	return dev->ops->dma_map(dev, va, len, page_size, bus);
+	rc = upcie_pci_dma_map_check(dev->name, va, len, page_size);
+	return rc ? rc : dev->ops->dma_map(dev, va, len, page_size, bus);
 }
 
 int upcie_pci_dma_unmap(struct upcie_pci_dev *dev, void *va, size_t len, size_t page_size,

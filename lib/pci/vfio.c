@@ -235,6 +235,15 @@ static uint64_t align_up64(uint64_t v, uint64_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
+void upcie_vfio_iova_release(struct upcie_vfio *p, uint64_t iova, size_t len, bool was_mapped)
+{
+	if (was_mapped)
+		p->mapped -= len < p->mapped ? len : p->mapped;
+	/* The last range handed out can be reused at once (heap recreated). */
+	if (p->iova_next == iova + len)
+		p->iova_next = iova;
+}
+
 /* First fit at or above the bump pointer; 0 when the IOVA space is used up. */
 static uint64_t iova_alloc(struct upcie_vfio *p, size_t len, size_t align)
 {
@@ -289,9 +298,7 @@ int upcie_vfio_space_map_in(struct upcie_pci_dev *dev, struct upcie_vfio *p, voi
 				 dev->name, len, (unsigned long long)(p->iova_next - IOVA_MIN));
 	rc = p->iommu->map(dev, p, va, len, iova);
 	if (rc) {
-		/* Give the range back when nothing came after it. */
-		if (p->iova_next == iova + len)
-			p->iova_next = iova;
+		upcie_vfio_iova_release(p, iova, len, false);
 		return rc;
 	}
 	p->mapped += len;
@@ -313,13 +320,12 @@ int upcie_vfio_space_unmap_in(struct upcie_pci_dev *dev, struct upcie_vfio *p, u
 
 	if (p->iommu->physical)
 		return 0; /* nothing was mapped: the heap unpins its memory */
+	/* A failed unmap keeps its bytes counted and its IOVAs taken: the
+	 * IOMMU may still map them. */
 	rc = p->iommu->unmap(dev, p, iova, len);
 	if (rc)
 		return rc;
-	p->mapped -= len < p->mapped ? len : p->mapped;
-	/* The last range handed out can be reused at once (heap recreated). */
-	if (p->iova_next == iova + len)
-		p->iova_next = iova;
+	upcie_vfio_iova_release(p, iova, len, true);
 	return 0;
 }
 
@@ -516,7 +522,7 @@ static void vfio_release(struct upcie_vfio *p)
 	upcie_vfio_req_close(p);
 	/* In a DMA context the container or IOAS is the context's: only this
 	 * device's group or cdev lets go of it (vfio_ctx.c). */
-	if (p->shared_iommu)
+	if (p->shared_iommu || p->space)
 		upcie_vfio_ctx_detach(p);
 	if (p->iommu)
 		p->iommu->close(p);
@@ -628,16 +634,6 @@ static int vfio_open(struct upcie_pci_dev *dev, const struct upcie_pci_opts *opt
 	/* A no-IOMMU group only for a caller who opted in (vfio_noiommu.c). */
 	if (p->iommu != &upcie_vfio_noiommu_ops && upcie_vfio_noiommu_group(p, p->group)) {
 		rc = upcie_vfio_noiommu_refuse(dev, p);
-		goto fail;
-	}
-	if (opts && opts->dma_ctx && p->iommu == &upcie_vfio_noiommu_ops &&
-	    upcie_vfio_noiommu_group(p, p->group)) {
-		/* Physical addresses would be shareable as under uio, but the
-		 * context's vfio half knows type1 and iommufd only. */
-		rc = upcie_err(-ENOTSUP,
-			       "%s: DMA contexts do not take devices in vfio's no-IOMMU mode yet: "
-			       "open it without upcie_pci_opts.dma_ctx, or use uio_pci_generic",
-			       dev->name);
 		goto fail;
 	}
 	if (opts && opts->dma_ctx)

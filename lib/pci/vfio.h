@@ -52,8 +52,8 @@ struct upcie_vfio_iommu_ops {
 	int (*unmap)(struct upcie_pci_dev *dev, struct upcie_vfio *p, uint64_t iova, size_t len);
 	void (*close)(struct upcie_vfio *p);
 	/* No translation (no-IOMMU mode): bus addresses are physical, one per
-	 * hugepage (phys.c), map and unmap are not called and the handle
-	 * reports UPCIE_PCI_DMA_NEEDS_HUGEPAGES. */
+	 * hugepage (phys.c), map and unmap are NULL (never called) and the
+	 * handle reports UPCIE_PCI_DMA_NEEDS_HUGEPAGES. */
 	bool physical;
 };
 
@@ -100,12 +100,25 @@ int upcie_vfio_ctx_attach(struct upcie_pci_dev *dev, struct upcie_vfio *p,
 			  struct upcie_dma_ctx *ctx, enum upcie_pci_vfio_iommu want)
     __attribute__((visibility("hidden")));
 void upcie_vfio_ctx_detach(struct upcie_vfio *p) __attribute__((visibility("hidden")));
+/* Can a device whose IOMMU half is iommu join a context whose space uses
+ * have (NULL: none yet)? Physical (no-IOMMU) and IOVA spaces do not mix:
+ * 0, or -ENOTSUP with the message naming dev and ctx. */
+int upcie_vfio_ctx_flavour(const char *dev, const char *ctx,
+			   const struct upcie_vfio_iommu_ops *have,
+			   const struct upcie_vfio_iommu_ops *iommu)
+    __attribute__((visibility("hidden")));
 /* vfio.c's DMA map and unmap on an IOVA space p (a device's own, or a
  * context's); dev names it in messages. */
 int upcie_vfio_space_map_in(struct upcie_pci_dev *dev, struct upcie_vfio *p, void *va, size_t len,
 			    size_t page_size, uint64_t *bus) __attribute__((visibility("hidden")));
 int upcie_vfio_space_unmap_in(struct upcie_pci_dev *dev, struct upcie_vfio *p, uint64_t iova,
 			      size_t len) __attribute__((visibility("hidden")));
+
+/* An IOVA range that is no longer in use (a map that failed, was_mapped
+ * false; an unmap that succeeded, or a type1 container that lost its
+ * mappings, true): uncount it, and hand it out again when it was the last. */
+void upcie_vfio_iova_release(struct upcie_vfio *p, uint64_t iova, size_t len, bool was_mapped)
+    __attribute__((visibility("hidden")));
 
 /* The device request interrupt and its watcher (vfio_req.c). */
 int upcie_vfio_req_start(struct upcie_pci_dev *dev, struct upcie_vfio *p)
@@ -127,6 +140,20 @@ bool upcie_vfio_noiommu_group(const struct upcie_vfio *p, int group)
     __attribute__((visibility("hidden")));
 /* The refusal of a no-IOMMU group the caller did not opt in to. */
 int upcie_vfio_noiommu_refuse(struct upcie_pci_dev *dev, const struct upcie_vfio *p)
+    __attribute__((visibility("hidden")));
+/* Shared by the group-based halves (vfio_type1.c): the other devices of
+ * IOMMU group 'group' as "0000:00:1f.3 (ahci), ..." into buf, and their
+ * number (held_only: only those a kernel driver other than vfio-pci
+ * holds); the group's viability; the container's API version and IOMMU
+ * type (missing: the message when the type is not offered); the device fd
+ * through the group file. */
+int upcie_vfio_group_others(const char *root, int group, const char *self, bool held_only,
+			    char *buf, size_t len) __attribute__((visibility("hidden")));
+int upcie_vfio_group_viable(struct upcie_pci_dev *dev, struct upcie_vfio *p)
+    __attribute__((visibility("hidden")));
+int upcie_vfio_container_check(struct upcie_pci_dev *dev, struct upcie_vfio *p, unsigned long type,
+			       const char *missing) __attribute__((visibility("hidden")));
+int upcie_vfio_group_device(struct upcie_pci_dev *dev, struct upcie_vfio *p)
     __attribute__((visibility("hidden")));
 /* A failed DMA map (ioctl 'what', errno err): ENOMEM/EPERM usually mean
  * the locked-memory limit, and the message then says so. */

@@ -14,6 +14,14 @@
  *            device's cdev is bound to the iommufd and attached to the IOAS.
  *            A device's close detaches its cdev; the IOAS and its mappings
  *            stay until the context is freed.
+ *   physical vfio's no-IOMMU mode: nothing is translated, bus addresses are
+ *            physical (phys.c), the same for every device, as under uio.
+ *            Each device keeps its own no-IOMMU container (they map
+ *            nothing); the space only says the context is a physical one,
+ *            so its heaps are hugepages read through pagemap. A device with
+ *            an IOMMU (type1, iommufd) cannot join such a context, nor a
+ *            no-IOMMU device one that maps IOVAs: ENOTSUP, saying why
+ *            (upcie_vfio_ctx_flavour()).
  *
  * The space (container or iommufd, the IOVA windows and the bump
  * allocator) is a struct upcie_vfio of its own that no device owns, so
@@ -101,10 +109,12 @@ static void space_windows(struct upcie_vfio_space *s, const struct upcie_vfio *p
 	s->v.pgsizes = p->pgsizes;
 }
 
-/* type1 after its last group left: the container has lost its mappings;
- * make the context's again, at the same IOVAs. */
+/* type1 after its last group left: the container has lost its mappings
+ * (those whose unmap had failed too); make the context's again, at the
+ * same IOVAs. */
 static int replay(struct upcie_dma_ctx *ctx, struct upcie_pci_dev *dev, struct upcie_vfio_space *s)
 {
+	upcie_dma_ctx_forget_stuck(ctx);
 	for (struct upcie_dma_ctx_map *m = ctx->maps; m; m = m->next) {
 		int rc = s->v.iommu->map(dev, &s->v, m->va, m->len, m->bus0);
 
@@ -118,6 +128,75 @@ static int replay(struct upcie_dma_ctx *ctx, struct upcie_pci_dev *dev, struct u
 	return 0;
 }
 
+int upcie_vfio_ctx_flavour(const char *dev, const char *ctx,
+			   const struct upcie_vfio_iommu_ops *have,
+			   const struct upcie_vfio_iommu_ops *iommu)
+{
+	if (!have || have->physical == iommu->physical)
+		return 0;
+	if (iommu->physical)
+		return upcie_err(-ENOTSUP,
+				 "%s is in vfio's no-IOMMU mode (physical bus addresses), but %s "
+				 "maps its memory at IOVAs through the %s IOMMU, which this device "
+				 "cannot reach; one context shares one kind of address: open it "
+				 "into a context of its own (or without one)",
+				 dev, ctx, have->name);
+	return upcie_err(-ENOTSUP,
+			 "%s sits behind an IOMMU (%s), but %s holds devices in vfio's "
+			 "no-IOMMU mode and gives its memory physical bus addresses, which the "
+			 "IOMMU would not let this device reach; one context shares one kind of "
+			 "address: open it into a context of its own (or without one)",
+			 dev, iommu->name, ctx);
+}
+
+static struct upcie_vfio_space *space_new(struct upcie_dma_ctx *ctx, const struct upcie_vfio *p)
+{
+	struct upcie_vfio_space *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->v.iommu = p->iommu;
+	s->v.container_fd = p->container_fd;
+	s->v.iommufd = p->iommufd;
+	s->v.ioas_id = p->ioas_id;
+	s->v.group_fd = s->v.device_fd = s->v.req_fd = s->v.stop_fd = s->v.gone_fd = -1;
+	s->v.iova_next = IOVA_MIN;
+	if (p->root) {
+		snprintf(s->v.root_buf, sizeof(s->v.root_buf), "%s", p->root);
+		s->v.root = s->v.root_buf;
+	}
+	snprintf(s->named.name, sizeof(s->named.name), "%s", ctx->name);
+	ctx->vfio = s;
+	return s;
+}
+
+/* No-IOMMU mode: the device opens its own container as outside a context;
+ * the space marks the context physical (with the first device). */
+static int attach_physical(struct upcie_pci_dev *dev, struct upcie_vfio *p,
+			   struct upcie_dma_ctx *ctx)
+{
+	struct upcie_vfio_space *s = ctx->vfio;
+	int rc = p->iommu->open(dev, p);
+
+	if (rc)
+		return rc;
+	if (!s) {
+		/* The space holds no fd of the device's. */
+		int cfd = p->container_fd;
+
+		p->container_fd = -1;
+		s = space_new(ctx, p);
+		p->container_fd = cfd;
+		if (!s)
+			return upcie_err(-ENOMEM, "%s: out of memory for %s", dev->name, ctx->name);
+	}
+	s->attached++;
+	p->space = s;
+	upcie_debug("%s: in %s, physical bus addresses (vfio no-IOMMU mode, %u devices)", dev->name,
+		    ctx->name, s->attached);
+	return 0;
+}
+
 int upcie_vfio_ctx_attach(struct upcie_pci_dev *dev, struct upcie_vfio *p,
 			  struct upcie_dma_ctx *ctx, enum upcie_pci_vfio_iommu want)
 {
@@ -125,6 +204,11 @@ int upcie_vfio_ctx_attach(struct upcie_pci_dev *dev, struct upcie_vfio *p,
 	bool fresh;
 	int rc;
 
+	rc = upcie_vfio_ctx_flavour(dev->name, ctx->name, s ? s->v.iommu : NULL, p->iommu);
+	if (rc)
+		return rc;
+	if (p->iommu->physical)
+		return attach_physical(dev, p, ctx);
 	if (s) {
 		if (want != UPCIE_PCI_VFIO_IOMMU_AUTO && p->iommu != s->v.iommu)
 			return upcie_err(-EINVAL,
@@ -155,18 +239,10 @@ int upcie_vfio_ctx_attach(struct upcie_pci_dev *dev, struct upcie_vfio *p,
 	if (rc)
 		return rc;
 	if (fresh) {
-		s = calloc(1, sizeof(*s));
+		s = space_new(ctx, p);
 		if (!s)
 			return upcie_err(-ENOMEM, "%s: out of memory for %s", dev->name, ctx->name);
 		p->shared_iommu = true;
-		s->v.iommu = p->iommu;
-		s->v.container_fd = p->container_fd;
-		s->v.iommufd = p->iommufd;
-		s->v.ioas_id = p->ioas_id;
-		s->v.group_fd = s->v.device_fd = s->v.req_fd = s->v.stop_fd = s->v.gone_fd = -1;
-		s->v.iova_next = IOVA_MIN;
-		snprintf(s->named.name, sizeof(s->named.name), "%s", ctx->name);
-		ctx->vfio = s;
 	} else if (s->v.iommu == &upcie_vfio_type1_ops && !s->attached) {
 		rc = replay(ctx, dev, s);
 		if (rc)
@@ -191,6 +267,12 @@ void upcie_vfio_ctx_detach(struct upcie_vfio *p)
 	struct upcie_vfio_space *s = p->space;
 	struct space_group *g = s ? group_of(s, p->group) : NULL;
 
+	/* Physical: the device's fds are its own, its close closes them. */
+	if (s && s->v.iommu->physical) {
+		s->attached--;
+		p->space = NULL;
+		return;
+	}
 	p->container_fd = -1;
 	p->iommufd = -1;
 	/* The group's last device: the group file goes (with the device's own,
@@ -223,9 +305,7 @@ int upcie_vfio_space_unmap(struct upcie_dma_ctx *ctx, uint64_t iova, size_t len)
 		return 0;
 	/* type1 with no group left: the kernel dropped every mapping already. */
 	if (s->v.iommu == &upcie_vfio_type1_ops && !s->attached) {
-		s->v.mapped -= len < s->v.mapped ? len : s->v.mapped;
-		if (s->v.iova_next == iova + len)
-			s->v.iova_next = iova;
+		upcie_vfio_iova_release(&s->v, iova, len, true);
 		return 0;
 	}
 	return upcie_vfio_space_unmap_in(&s->named, &s->v, iova, len);

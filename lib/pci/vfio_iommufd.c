@@ -18,7 +18,6 @@
  * apart. Closing the device fd detaches it, closing the iommufd frees the
  * IOAS and its mappings.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -58,41 +57,6 @@ static int open_dev_file(struct upcie_pci_dev *dev, const char *path, const char
 	return upcie_err(-err, "%s: cannot open %s: %s", dev->name, path, strerror(err));
 }
 
-/* "0000:01:02.0 (nvme), ...": the other members of IOMMU group 'group'
- * that a kernel driver holds; their number. */
-static int group_held(const char *root, int group, const char *self, char *buf, size_t len)
-{
-	char path[PATH_MAX], drv[64];
-	struct upcie_pci_addr a;
-	struct dirent *de;
-	size_t used = 0;
-	int n = 0;
-	DIR *d;
-
-	buf[0] = '\0';
-	if (upcie_sysfs_path(root, path, sizeof(path), "kernel/iommu_groups/%d/devices", group))
-		return 0;
-	d = opendir(path);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		int w;
-
-		if (de->d_name[0] == '.' || !strcmp(de->d_name, self) ||
-		    upcie_pci_addr_parse(de->d_name, &a) ||
-		    upcie_sysfs_pci_driver(root, &a, drv, sizeof(drv)) || !drv[0] ||
-		    !strcmp(drv, "vfio-pci"))
-			continue;
-		n++;
-		w = snprintf(buf + used, len - used, "%s%s (%s)", used ? ", " : "", de->d_name,
-			     drv);
-		if (w > 0 && (size_t)w < len - used)
-			used += (size_t)w;
-	}
-	closedir(d);
-	return n;
-}
-
 /* VFIO_DEVICE_BIND_IOMMUFD failed with err. EPERM/EBUSY: the kernel could
  * not claim the IOMMU group for user space, which it refuses while another
  * member has a kernel driver: name them, as type1 does for a group that is
@@ -102,7 +66,7 @@ static int bind_error(struct upcie_pci_dev *dev, const struct upcie_vfio *p, int
 	char others[512];
 
 	if ((err == EPERM || err == EBUSY) &&
-	    group_held(p->root, p->group, dev->name, others, sizeof(others)))
+	    upcie_vfio_group_others(p->root, p->group, dev->name, true, others, sizeof(others)))
 		return upcie_err(
 		    -EBUSY,
 		    "%s: IOMMU group %d is not viable: every device in it must be bound "

@@ -107,9 +107,8 @@ static int open_file(struct upcie_pci_dev *dev, const char *path)
 
 static int noiommu_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 {
-	struct vfio_group_status st = {.argsz = sizeof(st)};
 	char path[64];
-	int rc, api;
+	int rc;
 
 	rc = check_param(dev, p);
 	if (rc)
@@ -130,28 +129,21 @@ static int noiommu_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 	p->container_fd = open_file(dev, "/dev/vfio/vfio");
 	if (p->container_fd < 0)
 		return p->container_fd;
-	api = ioctl(p->container_fd, VFIO_GET_API_VERSION);
-	if (api != VFIO_API_VERSION)
-		return upcie_err(-ENOTSUP, "%s: VFIO API version %d, this library speaks %d",
-				 dev->name, api, VFIO_API_VERSION);
-	/* 1 only while the parameter is on (it may have gone off since). */
-	if (ioctl(p->container_fd, VFIO_CHECK_EXTENSION, VFIO_NOIOMMU_IOMMU) <= 0)
-		return upcie_err(-ENOTSUP,
-				 "%s: the vfio container offers no VFIO_NOIOMMU_IOMMU: no-IOMMU "
-				 "mode is off; turn it on with 'devbind noiommu on'",
-				 dev->name);
+	/* The extension is there only while the parameter is on (it may have
+	 * gone off since). */
+	rc = upcie_vfio_container_check(
+	    dev, p, VFIO_NOIOMMU_IOMMU,
+	    "the vfio container offers no VFIO_NOIOMMU_IOMMU: "
+	    "no-IOMMU mode is off; turn it on with 'devbind noiommu on'");
+	if (rc)
+		return rc;
 	snprintf(path, sizeof(path), "/dev/vfio/noiommu-%d", p->group);
 	p->group_fd = open_file(dev, path);
 	if (p->group_fd < 0)
 		return p->group_fd;
-	if (ioctl(p->group_fd, VFIO_GROUP_GET_STATUS, &st))
-		return upcie_err(-errno, "%s: VFIO_GROUP_GET_STATUS: %s", dev->name,
-				 strerror(errno));
-	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE))
-		return upcie_err(-EBUSY,
-				 "%s: no-IOMMU group %d is not viable: its device must be bound "
-				 "to vfio-pci",
-				 dev->name, p->group);
+	rc = upcie_vfio_group_viable(dev, p);
+	if (rc)
+		return rc;
 	if (ioctl(p->group_fd, VFIO_GROUP_SET_CONTAINER, &p->container_fd))
 		return upcie_err(
 		    -errno, "%s: VFIO_GROUP_SET_CONTAINER: %s%s", dev->name, strerror(errno),
@@ -159,32 +151,12 @@ static int noiommu_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 	if (ioctl(p->container_fd, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU))
 		return upcie_err(-errno, "%s: VFIO_SET_IOMMU (no-IOMMU): %s", dev->name,
 				 strerror(errno));
-	p->device_fd = ioctl(p->group_fd, VFIO_GROUP_GET_DEVICE_FD, dev->name);
-	if (p->device_fd < 0)
-		return upcie_err(-errno, "%s: VFIO_GROUP_GET_DEVICE_FD: %s (is it in use?)",
-				 dev->name, strerror(errno));
+	rc = upcie_vfio_group_device(dev, p);
+	if (rc)
+		return rc;
 	upcie_warn("%s: vfio no-IOMMU mode: the device gets physical addresses, unsafe without an "
 		   "IOMMU (a bug in the program, or in the device, can DMA anywhere in memory)",
 		   dev->name);
-	return 0;
-}
-
-static int noiommu_map(struct upcie_pci_dev *dev, struct upcie_vfio *p, void *va, size_t len,
-		       uint64_t iova)
-{
-	(void)p;
-	(void)va;
-	(void)iova;
-	return upcie_err(-EINVAL, "%s: no-IOMMU mode maps no IOVAs (%zu bytes asked)", dev->name,
-			 len);
-}
-
-static int noiommu_unmap(struct upcie_pci_dev *dev, struct upcie_vfio *p, uint64_t iova, size_t len)
-{
-	(void)dev;
-	(void)p;
-	(void)iova;
-	(void)len;
 	return 0;
 }
 
@@ -200,8 +172,6 @@ static void noiommu_close(struct upcie_vfio *p)
 const struct upcie_vfio_iommu_ops upcie_vfio_noiommu_ops = {
     .name = "noiommu",
     .open = noiommu_open,
-    .map = noiommu_map,
-    .unmap = noiommu_unmap,
     .close = noiommu_close,
     .physical = true,
 };

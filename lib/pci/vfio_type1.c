@@ -30,37 +30,79 @@
 #include "core/page.h"
 #include "pci/vfio.h"
 
-/* "0000:00:1f.2 (ahci), 0000:00:1f.3 (no driver)": the other devices of an
- * IOMMU group, for the "group not viable" message. */
-static void group_members(const char *root, int group, const char *self, char *buf, size_t len)
+int upcie_vfio_group_others(const char *root, int group, const char *self, bool held_only,
+			    char *buf, size_t len)
 {
 	char path[PATH_MAX], drv[64];
 	struct upcie_pci_addr a;
 	struct dirent *de;
 	size_t used = 0;
+	int n = 0;
 	DIR *d;
 
 	buf[0] = '\0';
 	if (upcie_sysfs_path(root, path, sizeof(path), "kernel/iommu_groups/%d/devices", group))
-		return;
+		return 0;
 	d = opendir(path);
 	if (!d)
-		return;
-	while ((de = readdir(d)) && used < len) {
-		int n;
+		return 0;
+	while ((de = readdir(d))) {
+		int w;
 
 		if (de->d_name[0] == '.' || !strcmp(de->d_name, self))
 			continue;
 		if (upcie_pci_addr_parse(de->d_name, &a) ||
 		    upcie_sysfs_pci_driver(root, &a, drv, sizeof(drv)))
 			drv[0] = '\0';
-		n = snprintf(buf + used, len - used, "%s%s (%s)", used ? ", " : "", de->d_name,
+		if (held_only && (!drv[0] || !strcmp(drv, "vfio-pci")))
+			continue;
+		n++;
+		w = snprintf(buf + used, len - used, "%s%s (%s)", used ? ", " : "", de->d_name,
 			     drv[0] ? drv : "no driver");
-		if (n < 0)
-			break;
-		used += (size_t)n;
+		if (w > 0 && (size_t)w < len - used)
+			used += (size_t)w;
 	}
 	closedir(d);
+	return n;
+}
+
+int upcie_vfio_group_viable(struct upcie_pci_dev *dev, struct upcie_vfio *p)
+{
+	struct vfio_group_status st = {.argsz = sizeof(st)};
+	char others[512];
+
+	if (ioctl(p->group_fd, VFIO_GROUP_GET_STATUS, &st))
+		return upcie_err(-errno, "%s: VFIO_GROUP_GET_STATUS: %s", dev->name,
+				 strerror(errno));
+	if (st.flags & VFIO_GROUP_FLAGS_VIABLE)
+		return 0;
+	upcie_vfio_group_others(p->root, p->group, dev->name, false, others, sizeof(others));
+	return upcie_err(-EBUSY,
+			 "%s: IOMMU group %d is not viable: every device in it must be "
+			 "bound to vfio-pci or to no driver; the other devices are: %s",
+			 dev->name, p->group, others[0] ? others : "(none listed)");
+}
+
+int upcie_vfio_container_check(struct upcie_pci_dev *dev, struct upcie_vfio *p, unsigned long type,
+			       const char *missing)
+{
+	int api = ioctl(p->container_fd, VFIO_GET_API_VERSION);
+
+	if (api != VFIO_API_VERSION)
+		return upcie_err(-ENOTSUP, "%s: VFIO API version %d, this library speaks %d",
+				 dev->name, api, VFIO_API_VERSION);
+	if (ioctl(p->container_fd, VFIO_CHECK_EXTENSION, type) <= 0)
+		return upcie_err(-ENOTSUP, "%s: %s", dev->name, missing);
+	return 0;
+}
+
+int upcie_vfio_group_device(struct upcie_pci_dev *dev, struct upcie_vfio *p)
+{
+	p->device_fd = ioctl(p->group_fd, VFIO_GROUP_GET_DEVICE_FD, dev->name);
+	if (p->device_fd < 0)
+		return upcie_err(-errno, "%s: VFIO_GROUP_GET_DEVICE_FD: %s (is it in use?)",
+				 dev->name, strerror(errno));
+	return 0;
 }
 
 /* Walk VFIO_IOMMU_GET_INFO's capability chain for the usable IOVA ranges. */
@@ -142,7 +184,6 @@ static int type1_iova_ranges(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 
 static int open_group(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 {
-	struct vfio_group_status st = {.argsz = sizeof(st)};
 	char path[64];
 	int err;
 
@@ -168,25 +209,11 @@ static int open_group(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 					 dev->name, path);
 		return upcie_err(-err, "%s: cannot open %s: %s", dev->name, path, strerror(err));
 	}
-	if (ioctl(p->group_fd, VFIO_GROUP_GET_STATUS, &st))
-		return upcie_err(-errno, "%s: VFIO_GROUP_GET_STATUS: %s", dev->name,
-				 strerror(errno));
-	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-		char others[512];
-
-		group_members(p->root, p->group, dev->name, others, sizeof(others));
-		return upcie_err(-EBUSY,
-				 "%s: IOMMU group %d is not viable: every device in it must be "
-				 "bound to vfio-pci or to no driver; the other devices are: %s",
-				 dev->name, p->group, others[0] ? others : "(cannot list them)");
-	}
-	return 0;
+	return upcie_vfio_group_viable(dev, p);
 }
 
 static int type1_container_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 {
-	int api;
-
 	p->container_fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
 	if (p->container_fd < 0) {
 		int err = errno;
@@ -201,16 +228,9 @@ static int type1_container_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 		return upcie_err(-err, "%s: cannot open /dev/vfio/vfio: %s", dev->name,
 				 strerror(err));
 	}
-	api = ioctl(p->container_fd, VFIO_GET_API_VERSION);
-	if (api != VFIO_API_VERSION)
-		return upcie_err(-ENOTSUP, "%s: VFIO API version %d, this library speaks %d",
-				 dev->name, api, VFIO_API_VERSION);
-	if (ioctl(p->container_fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0)
-		return upcie_err(-ENOTSUP,
-				 "%s: the kernel's VFIO has no type1v2 IOMMU support "
-				 "(vfio_iommu_type1 module)",
-				 dev->name);
-	return 0;
+	return upcie_vfio_container_check(dev, p, VFIO_TYPE1v2_IOMMU,
+					  "the kernel's VFIO has no type1v2 IOMMU support "
+					  "(vfio_iommu_type1 module)");
 }
 
 static int type1_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
@@ -252,11 +272,7 @@ static int type1_open(struct upcie_pci_dev *dev, struct upcie_vfio *p)
 	rc = type1_iova_ranges(dev, p);
 	if (rc)
 		return rc;
-	p->device_fd = ioctl(p->group_fd, VFIO_GROUP_GET_DEVICE_FD, dev->name);
-	if (p->device_fd < 0)
-		return upcie_err(-errno, "%s: VFIO_GROUP_GET_DEVICE_FD: %s (is it in use?)",
-				 dev->name, strerror(errno));
-	return 0;
+	return upcie_vfio_group_device(dev, p);
 }
 
 static int type1_map(struct upcie_pci_dev *dev, struct upcie_vfio *p, void *va, size_t len,

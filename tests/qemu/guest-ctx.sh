@@ -3,7 +3,7 @@
 # One DMA context for two controllers (upcie_dma_ctx_create) through this
 # boot's user-space driver: A and B are opened into one context and share
 # one heap. Called by guest-tests.sh and guest-iommufd.sh; runs alone too:
-#   qemu/run-guest BUILD uio|vfio|iommufd tests/qemu/guest-ctx.sh
+#   qemu/run-guest BUILD uio|vfio|iommufd|noiommu tests/qemu/guest-ctx.sh
 #
 # The dma_ctx CUnit suite on A and B (UPCIE_TEST_DEVICES): a buffer written
 # through A is read back through B and the other way round, on heap memory
@@ -17,6 +17,8 @@
 #   vfio     one type1 container holding both IOMMU groups
 #   iommufd  one IOAS both cdevs are attached to (when /dev/iommu exists),
 #            and type1 in the same boot
+#   noiommu  vfio's no-IOMMU mode: physical addresses as under uio, each
+#            device in its own no-IOMMU container
 . "$UPCIE_GUEST_LIB"
 
 drv=$(upcie_user_driver)
@@ -29,10 +31,6 @@ suite=/upcie/tests/unit/test_dma_ctx
 
 if [ ! -x "$suite" ]; then
 	t_skip "$name" "no $suite in this build (tests disabled?)"
-	exit 0
-fi
-if upcie_noiommu; then
-	t_skip "$name" "DMA contexts do not take devices in vfio's no-IOMMU mode yet"
 	exit 0
 fi
 t_run "$name: bind A to $drv" upcie_bind "$A" "$drv" || exit 0
@@ -50,9 +48,10 @@ run_suite() {
 	_rc=$?
 	awk '/Test: / || /^ +[0-9]+\. / || /SKIP/ || $1 == "tests" || /open:|ctrl open:|heap:|space for/' \
 		/tmp/ctx-suite.out | sed 's/^ */    /'
-	# The mixed-backend and the named-model tests need the sim: they skip here.
-	skips=$(grep SKIP /tmp/ctx-suite.out |
-		grep -v "the sim stands for the other backend" | grep -vc "the sim's named models")
+	# The mixed-backend, named-model, thread and bookkeeping tests need the
+	# sim: they skip here.
+	skips=$(grep SKIP /tmp/ctx-suite.out | grep -v "the sim stands for the other backend" |
+		grep -v "the sim only" | grep -vc "the sim's named models")
 	if [ $_rc -eq 0 ] && [ "$skips" -eq 0 ]; then
 		t_pass "$name: dma_ctx suite through $_label, A and B in one context"
 	else
@@ -60,7 +59,10 @@ run_suite() {
 	fi
 }
 
-if [ "$drv" = vfio-pci ] && [ -e /dev/iommu ]; then
+if upcie_noiommu; then
+	# vfio's no-IOMMU mode: a physical context, hugepages, as under uio.
+	run_suite noiommu UPCIE_VFIO_IOMMU=noiommu
+elif [ "$drv" = vfio-pci ] && [ -e /dev/iommu ]; then
 	run_suite iommufd UPCIE_VFIO_IOMMU=iommufd
 	run_suite type1 UPCIE_VFIO_IOMMU=type1
 elif [ "$drv" = vfio-pci ]; then
@@ -125,6 +127,8 @@ elif t_run "$name: bind $hotplug to $drv" upcie_bind "$hpb" "$drv"; then
 	# (type1: the group file; iommufd: the device cdev; uio: /dev/uioN)
 	if [ -e "/sys/bus/pci/devices/$hpb/iommu_group" ]; then
 		efile=/dev/vfio/$(basename "$(readlink "/sys/bus/pci/devices/$hpb/iommu_group")")
+		# no-IOMMU mode names the group file noiommu-N
+		upcie_noiommu && efile=/dev/vfio/noiommu-${efile##*/}
 		ecdev=/dev/vfio/devices/$(ls "/sys/bus/pci/devices/$hpb/vfio-dev" 2>/dev/null | head -n 1)
 	else
 		efile=/dev/$(ls "/sys/bus/pci/devices/$hpb/uio" 2>/dev/null | head -n 1)

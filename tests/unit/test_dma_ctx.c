@@ -10,6 +10,13 @@
  * their data), a device opened later gets the heaps made before it, the
  * context outlives its creator's destroy while devices and heaps use it.
  *
+ * Threads: destroy while an open into the context runs in another thread,
+ * and opens, closes and heaps of several threads in one context (run the
+ * suite under -Db_sanitize=thread too). Bookkeeping: a context's map
+ * checks its arguments as a device's does; an unmap that fails leaves the
+ * range counted. No-IOMMU devices: the rule that keeps physical and IOVA
+ * spaces apart.
+ *
  * Runs on two stepped sims; on real controllers when UPCIE_TEST_DEVICES
  * names two ("0000:00:04.0 0000:00:05.0": the guests do), through uio or
  * vfio (type1 or iommufd, UPCIE_VFIO_IOMMU). UPCIE_TEST_SAME_GROUP=1: the
@@ -17,6 +24,7 @@
  * in two contexts the second is refused).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +34,9 @@
 #include <upcie/engine.h>
 
 #include "fixture.h"
+#include "pci/ctx.h"
+#include "pci/vfio.h"
+#include "sim/sim_priv.h"
 
 #define NDEV 3
 #define LBAS 8
@@ -475,12 +486,295 @@ static void test_shared_ctrls(void)
 	upcie_dma_ctx_destroy(other);
 }
 
+struct opener {
+	struct upcie_dma_ctx *ctx;
+	struct dev d;
+	int rc;
+	bool done; /* atomic */
+};
+
+static void *open_thread(void *arg)
+{
+	struct opener *o = arg;
+
+	o->rc = dev_open(&o->d, 2, o->ctx);
+	__atomic_store_n(&o->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Wait until o's open holds the context's lock (it is in its join), then
+ * destroy the context (that waits for the lock): true. false when the open
+ * was done before the wait saw it (the caller destroys later). */
+static bool destroy_while_joining(struct opener *o)
+{
+	while (!__atomic_load_n(&o->done, __ATOMIC_ACQUIRE)) {
+		if (pthread_mutex_trylock(&o->ctx->lock)) {
+			upcie_dma_ctx_destroy(o->ctx);
+			return true;
+		}
+		pthread_mutex_unlock(&o->ctx->lock);
+	}
+	return false;
+}
+
+/* The creator's destroy while another thread's open is joining (it holds
+ * the context's lock): the open keeps the context, the device works, its
+ * close frees the context (the leak checkers see to that). */
+static void test_destroy_during_open(void)
+{
+	if (!on_sim()) {
+		upcie_cu_skip("opens a third device: the sim only");
+		return;
+	}
+	for (unsigned round = 0; round < 20; round++) {
+		struct opener o = {.ctx = upcie_dma_ctx_create(0)};
+		struct upcie_dma_ctx_info ci;
+		bool joining;
+		pthread_t t;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(o.ctx);
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, open_thread, &o), 0);
+		joining = destroy_while_joining(&o);
+		pthread_join(t, NULL);
+		CU_ASSERT_EQUAL_FATAL(o.rc, 0);
+		if (!joining)
+			upcie_dma_ctx_destroy(o.ctx);
+		upcie_dma_ctx_info(upcie_pci_dma_ctx(o.d.pci), &ci);
+		CU_ASSERT_EQUAL(ci.devices, 1);
+		dev_close(&o.d);
+	}
+}
+
+/* A join that fails after the backend opened the device (the context
+ * cannot give it a mapping), with the creator's destroy waiting meanwhile:
+ * the device is closed again under the context's lock and the open lets
+ * go of the context last, which frees it then (no access after: ASan;
+ * no leak: the leak checkers). */
+static void test_join_fails_during_destroy(void)
+{
+	for (unsigned round = 0; round < 20; round++) {
+		struct opener o = {.ctx = upcie_dma_ctx_create(0)};
+		struct upcie_dma_ctx_map *m = calloc(1, sizeof(*m));
+		bool joining;
+		pthread_t t;
+
+		if (!on_sim()) {
+			upcie_cu_skip("a mapping the sim refuses: the sim only");
+			upcie_dma_ctx_destroy(o.ctx);
+			free(m);
+			return;
+		}
+		CU_ASSERT_PTR_NOT_NULL_FATAL(o.ctx);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+		/* A range that wraps: the model refuses it when the join
+		 * gives it the context's mappings. */
+		m->va = (void *)(UINTPTR_MAX & ~(uintptr_t)4095);
+		m->len = m->page_size = 8192;
+		o.ctx->maps = m;
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, open_thread, &o), 0);
+		joining = destroy_while_joining(&o);
+		pthread_join(t, NULL);
+		CU_ASSERT_EQUAL(o.rc, -EINVAL);
+		CU_ASSERT_PTR_NULL(o.d.pci);
+		if (!joining) {
+			struct upcie_dma_ctx_info ci;
+
+			upcie_dma_ctx_info(o.ctx, &ci);
+			CU_ASSERT_EQUAL(ci.devices, 0);
+			upcie_dma_ctx_destroy(o.ctx);
+		}
+	}
+}
+
+struct churn {
+	struct upcie_dma_ctx *ctx;
+	pthread_barrier_t *opened;
+	int errors;
+};
+
+/* Open a device into the context, wait for the others, then open, map a
+ * heap through, and close more devices while the main thread lets go of
+ * the context. */
+static void *churn_thread(void *arg)
+{
+	struct churn *c = arg;
+	struct dev x, y;
+
+	if (dev_open(&x, 2, c->ctx))
+		c->errors++;
+	pthread_barrier_wait(c->opened);
+	if (!x.pci)
+		return NULL;
+	for (int i = 0; i < 8; i++) {
+		struct upcie_dma_heap *h;
+		struct upcie_dma_ctx_info ci;
+
+		if (dev_open(&y, 2, c->ctx)) {
+			c->errors++;
+			continue;
+		}
+		h = upcie_dma_heap_create_ctx(c->ctx, 64u << 10, UPCIE_DMA_NO_HUGEPAGES);
+		if (!h)
+			c->errors++;
+		upcie_dma_ctx_info(c->ctx, &ci);
+		if (ci.devices < 2)
+			c->errors++;
+		upcie_dma_heap_destroy(h);
+		dev_close(&y);
+	}
+	dev_close(&x);
+	return NULL;
+}
+
+/* Several threads open, map and close in one context while its creator
+ * destroys it and its first device closes: every device joins, the
+ * context goes with the last close. */
+static void test_threads_churn(void)
+{
+	enum { NT = 3 };
+	pthread_barrier_t opened;
+	struct churn c[NT];
+	pthread_t t[NT];
+	struct dev a;
+
+	if (!on_sim()) {
+		upcie_cu_skip("opens many devices: the sim only");
+		return;
+	}
+	for (unsigned round = 0; round < 4; round++) {
+		struct upcie_dma_ctx *ctx = upcie_dma_ctx_create(0);
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+		CU_ASSERT_EQUAL_FATAL(dev_open(&a, 0, ctx), 0);
+		pthread_barrier_init(&opened, NULL, NT + 1);
+		for (unsigned i = 0; i < NT; i++) {
+			c[i] = (struct churn){ctx, &opened, 0};
+			CU_ASSERT_EQUAL_FATAL(pthread_create(&t[i], NULL, churn_thread, &c[i]), 0);
+		}
+		pthread_barrier_wait(&opened);
+		upcie_dma_ctx_destroy(ctx);
+		dev_close(&a);
+		for (unsigned i = 0; i < NT; i++) {
+			pthread_join(t[i], NULL);
+			CU_ASSERT_EQUAL(c[i].errors, 0);
+		}
+		pthread_barrier_destroy(&opened);
+	}
+}
+
+/* A context's map checks its arguments as upcie_pci_dma_map() does. */
+static void test_ctx_map_checks(void)
+{
+	struct upcie_dma_ctx *ctx = upcie_dma_ctx_create(0);
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	uint8_t *mem;
+	uint64_t bus[4];
+	struct dev a;
+
+	if (!on_sim()) {
+		upcie_cu_skip("maps unpinned memory: the sim only");
+		upcie_dma_ctx_destroy(ctx);
+		return;
+	}
+	mem = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(mem != MAP_FAILED);
+	CU_ASSERT_EQUAL_FATAL(dev_open(&a, 0, ctx), 0);
+	CU_ASSERT_EQUAL(upcie_dma_ctx_map(ctx, mem + 8, 2 * pg, pg, bus), -EINVAL);
+	CU_ASSERT(msg_has("must be non-zero multiples of the page size"));
+	CU_ASSERT_EQUAL(upcie_dma_ctx_map(ctx, mem, pg + 8, pg, bus), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_dma_ctx_map(ctx, mem, 0, pg, bus), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_dma_ctx_map(ctx, mem, 3000, 3000, bus), -EINVAL);
+	CU_ASSERT(msg_has("page size 3000 is not a power of two"));
+	/* The same words for a device's own map. */
+	CU_ASSERT_EQUAL(upcie_pci_dma_map(a.pci, mem + 8, 2 * pg, pg, bus), -EINVAL);
+	CU_ASSERT(msg_has("must be non-zero multiples of the page size"));
+	CU_ASSERT_EQUAL(upcie_dma_ctx_map(ctx, mem, 2 * pg, pg, bus), 0);
+	CU_ASSERT_EQUAL(upcie_dma_ctx_unmap(ctx, mem, 2 * pg, pg, bus), 0);
+	dev_close(&a);
+	upcie_dma_ctx_destroy(ctx);
+	munmap(mem, 4 * pg);
+}
+
+/* An unmap the backend refuses: the range stays counted as mapped (and
+ * as failed), is not found by a second unmap, is not given to a device
+ * that joins later, and goes with the context. */
+static void test_unmap_failure_counted(void)
+{
+	struct upcie_dma_ctx *ctx = upcie_dma_ctx_create(0);
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	struct upcie_dma_ctx_info ci;
+	size_t ranges;
+	uint64_t bus[4];
+	uint8_t *mem;
+	struct dev a, b;
+
+	if (!on_sim()) {
+		upcie_cu_skip("makes the sim's model lose a mapping: the sim only");
+		upcie_dma_ctx_destroy(ctx);
+		return;
+	}
+	mem = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(mem != MAP_FAILED);
+	CU_ASSERT_EQUAL_FATAL(dev_open(&a, 0, ctx), 0);
+	CU_ASSERT_EQUAL_FATAL(upcie_dma_ctx_map(ctx, mem, 2 * pg, pg, bus), 0);
+	/* The model forgets it: the context's unmap fails. */
+	CU_ASSERT_EQUAL_FATAL(upcie_sim_dma_del(a.sim, (uintptr_t)mem, 2 * pg), 0);
+	CU_ASSERT_NOT_EQUAL(upcie_dma_ctx_unmap(ctx, mem, 2 * pg, pg, bus), 0);
+	upcie_dma_ctx_info(ctx, &ci);
+	CU_ASSERT_EQUAL(ci.mapped, 2 * pg);
+	CU_ASSERT_EQUAL(ci.unmap_failed, 2 * pg);
+	CU_ASSERT_EQUAL(upcie_dma_ctx_unmap(ctx, mem, 2 * pg, pg, bus), -EINVAL);
+	CU_ASSERT(msg_has("is not mapped in it"));
+	/* The same memory mapped again is a mapping of its own. */
+	CU_ASSERT_EQUAL(upcie_dma_ctx_map(ctx, mem, 2 * pg, pg, bus), 0);
+	ranges = a.sim->nr_ranges;
+	CU_ASSERT_EQUAL_FATAL(dev_open(&b, 1, ctx), 0);
+	CU_ASSERT_EQUAL(b.sim->nr_ranges, 1); /* the live one, not the stuck one */
+	CU_ASSERT_EQUAL(upcie_dma_ctx_unmap(ctx, mem, 2 * pg, pg, bus), 0);
+	CU_ASSERT_EQUAL(a.sim->nr_ranges, ranges - 1);
+	upcie_dma_ctx_info(ctx, &ci);
+	CU_ASSERT_EQUAL(ci.mapped, 2 * pg);
+	CU_ASSERT_EQUAL(ci.unmap_failed, 2 * pg);
+	dev_close(&a);
+	dev_close(&b);
+	upcie_dma_ctx_destroy(ctx);
+	munmap(mem, 4 * pg);
+}
+
+/* vfio's no-IOMMU mode in a context (the sim cannot stand for vfio: the
+ * rule itself): physical joins physical, IOVA joins IOVA, the two never
+ * mix, and the refusal says which is which. */
+static void test_noiommu_flavour(void)
+{
+	const struct upcie_vfio_iommu_ops *no = &upcie_vfio_noiommu_ops,
+					  *t1 = &upcie_vfio_type1_ops,
+					  *fd = &upcie_vfio_iommufd_ops;
+
+	CU_ASSERT_EQUAL(upcie_vfio_ctx_flavour("0000:00:04.0", "ctx", NULL, no), 0);
+	CU_ASSERT_EQUAL(upcie_vfio_ctx_flavour("0000:00:04.0", "ctx", no, no), 0);
+	CU_ASSERT_EQUAL(upcie_vfio_ctx_flavour("0000:00:04.0", "ctx", t1, t1), 0);
+	CU_ASSERT_EQUAL(upcie_vfio_ctx_flavour("0000:00:04.0", "ctx", t1, fd), 0);
+	CU_ASSERT_EQUAL(upcie_vfio_ctx_flavour("0000:00:04.0", "ctx", t1, no), -ENOTSUP);
+	CU_ASSERT(msg_has("0000:00:04.0 is in vfio's no-IOMMU mode"));
+	CU_ASSERT(msg_has("through the type1 IOMMU"));
+	CU_ASSERT_EQUAL(upcie_vfio_ctx_flavour("0000:00:05.0", "ctx", no, fd), -ENOTSUP);
+	CU_ASSERT(msg_has("0000:00:05.0 sits behind an IOMMU (iommufd)"));
+	CU_ASSERT(msg_has("no-IOMMU mode"));
+	CU_ASSERT(no->physical && !no->map && !no->unmap);
+}
+
 static CU_TestInfo tests[] = {
     {"two controllers, one heap", test_two_ctrls_one_heap},
     {"mixed backends refused", test_mixed_backends_refused},
     {"heap of another context refused", test_heap_of_other_ctx_refused},
     {"teardown order", test_teardown_order},
     {"shared controllers in a context", test_shared_ctrls},
+    {"destroy while an open joins", test_destroy_during_open},
+    {"a join that fails while destroy waits", test_join_fails_during_destroy},
+    {"threads open, map and close in one context", test_threads_churn},
+    {"context maps check their arguments", test_ctx_map_checks},
+    {"a failed unmap stays counted", test_unmap_failure_counted},
+    {"no-IOMMU devices and IOVA spaces do not mix", test_noiommu_flavour},
     CU_TEST_INFO_NULL,
 };
 
