@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -91,6 +92,14 @@ def ensure_packages(pkgs, say):
 
 def version_key(v):
     return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.findall(r"\d+|\D+", v)]
+
+
+def allow_core():
+    """In QEMU's child before exec: let a crash write its core."""
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        pass
 
 
 def built_kernel(config):
@@ -701,6 +710,7 @@ class Boot:
             append.append(f"upcie.env.UPCIE_GUEST_SCOPE={scope}")
         append += ["loglevel=7", "upcie.verbose=1"] if self.verbose else ["loglevel=3", "quiet"]
         append += list(arch.kernel_args) + list(k.kernel_args)
+        self.qemu_binary = shutil.which(arch.qemu) or arch.qemu
         cmd = [arch.qemu, "-accel", "tcg,thread=multi", "-M", k.machine, "-cpu", arch.cpu,
                "-m", os.environ.get("UPCIE_QEMU_MEM", "1G"),
                "-smp", os.environ.get("UPCIE_QEMU_SMP", "2"),
@@ -788,8 +798,15 @@ class Boot:
         state = "done"
         killed = False
         with open(os.path.join(self.work, f"qemu-{self.config}.out"), "w") as qout:
+            # A QEMU that dies by a signal leaves a core in the work
+            # directory (when the kernel's core_pattern is a plain name):
+            # qemu_tail() prints its stack, so an emulator crash is told
+            # from a guest failure and can be reported.
+            for old in glob.glob(os.path.join(self.work, "core*")):
+                os.remove(old)
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=qout,
-                                    stderr=subprocess.STDOUT)
+                                    stderr=subprocess.STDOUT, cwd=self.work,
+                                    preexec_fn=allow_core)
         self.proc = proc
         try:
             with open(self.log, "rb") as con:
@@ -835,10 +852,22 @@ class Boot:
         return state, None if killed else proc.returncode, elapsed
 
     def qemu_tail(self):
-        """QEMU's own last words (its stdout and stderr)."""
+        """QEMU's own last words (its stdout and stderr), and the stack of
+        its crash when it left a core and gdb is there."""
         with open(os.path.join(self.work, f"qemu-{self.config}.out"), errors="replace") as f:
             for line in f.read().splitlines()[-20:]:
                 self.say(f"qemu: {line}")
+        cores = glob.glob(os.path.join(self.work, "core*"))
+        if not cores:
+            return
+        self.say(f"qemu: crashed; core kept as {cores[0]}")
+        if shutil.which("gdb"):
+            bt = subprocess.run(["gdb", "-batch", "-ex", "thread apply all bt 12",
+                                 self.qemu_binary, cores[0]], capture_output=True, text=True,
+                                timeout=120)
+            for line in bt.stdout.splitlines():
+                if line.startswith(("#", "Thread", "Program terminated")):
+                    self.say(f"qemu: {line}")
 
     def verdict(self, state, limit, qrc, elapsed):
         c = self.config
