@@ -220,6 +220,8 @@ int __real_upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max);
 int __wrap_upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max);
 int __wrap_upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max)
 {
+	int rc;
+
 	if (++P.polls > P_POLL_LIMIT) {
 		/* a call that does not end: nothing can be unwound from inside
 		 * the library (its locks are held), so the run stops here */
@@ -229,7 +231,10 @@ int __wrap_upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max)
 	}
 	P.vns += 100000; /* 0.1 ms a poll */
 	upcie_sim_step(P.sim);
-	return __real_upcie_nvme_poll(qp, max);
+	rc = __real_upcie_nvme_poll(qp, max);
+	if (rc < 0)
+		ptrace("  poll: %d (%s)", rc, upcie_errmsg());
+	return rc;
 }
 
 /* ---- what map.c does in the library: one device, three files ---- */
@@ -442,7 +447,8 @@ static void check_result(const char *what, long rc, long want, uint64_t since,
 {
 	if (rc == want)
 		return;
-	if (rc < 0 && rc != -EINVAL && error_allowed(since, resets_before)) {
+	/* a vector whose later piece failed: the count of what was done */
+	if ((rc < 0 ? rc != -EINVAL : rc < want) && error_allowed(since, resets_before)) {
 		P.n_errors++;
 		return;
 	}
@@ -871,6 +877,8 @@ static void fault(void)
 {
 	unsigned what = below(3);
 
+	if (P.fault_armed)
+		return; /* one at a time: a reset's own commands would meet it */
 	P.n_faults++;
 	if (what == 0) {
 		int rc;
@@ -884,8 +892,6 @@ static void fault(void)
 		P.fault_end_step = P.step;
 		return;
 	}
-	if (P.fault_armed)
-		return;
 	if (what == 1) {
 		ptrace("fault: the next completion is dropped");
 		upcie_sim_fault(P.sim, UPCIE_SIM_FAULT_DROP_CQE, 1, 0);
@@ -976,6 +982,8 @@ static void finish(void)
 {
 	struct upcie_dma_heap_info hi;
 
+	if (P.fault_armed)
+		P.fault_end_step = P.step;
 	P.fault_armed = false;
 	upcie_sim_fault(P.sim, UPCIE_SIM_FAULT_NONE, 0, 0);
 	for (unsigned k = 0; k < P_CTXS && !P.failed; k++) {
