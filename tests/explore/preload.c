@@ -116,6 +116,7 @@ static struct {
 	/* faults: an I/O error is allowed while one is armed, or for an
 	 * operation in flight when the last one ended */
 	bool fault_armed;
+	bool dead; /* the controller is failed (a reset under a fault did not work) */
 	uint64_t fault_end_step;
 	uint64_t fault_off_at; /* step the armed fault is cleared */
 
@@ -234,6 +235,8 @@ int __wrap_upcie_nvme_poll(struct upcie_nvme_qpair *qp, uint32_t max)
 	rc = __real_upcie_nvme_poll(qp, max);
 	if (rc < 0)
 		ptrace("  poll: %d (%s)", rc, upcie_errmsg());
+	if (rc == -ENOTRECOVERABLE)
+		P.dead = true; /* a reset under a fault failed: errors until one works */
 	return rc;
 }
 
@@ -372,7 +375,9 @@ static uint64_t w_begin(uint64_t off, size_t len, const uint8_t *data)
 	return sub;
 }
 
-static void w_end(uint64_t off, size_t len, uint64_t sub, bool ok)
+/* torn: a failed write may have left a block half old, half new (the
+ * pieces of a misaligned vector, each read-modify-written on its own). */
+static void w_end_torn(uint64_t off, size_t len, uint64_t sub, bool ok, bool torn)
 {
 	uint64_t cpl = ++P.seq;
 
@@ -390,10 +395,15 @@ static void w_end(uint64_t off, size_t len, uint64_t sub, bool ok)
 			b->pending--;
 		if (b->any_after == P_INF || (!ok && !found))
 			b->any_after = cpl; /* unknown until a later whole write */
-		else if (!ok && (off > k * P_LBS || off + len < (k + 1) * P_LBS))
+		else if (!ok && (torn || off > k * P_LBS || off + len < (k + 1) * P_LBS))
 			b->any_after = cpl; /* a failed partial write: anything in between */
 		prune(b);
 	}
+}
+
+static void w_end(uint64_t off, size_t len, uint64_t sub, bool ok)
+{
+	w_end_torn(off, len, sub, ok, false);
 }
 
 /* A read of [off, off + len) submitted at sequence rsub returned data: each
@@ -439,7 +449,8 @@ static uint64_t resets(void)
  * armed, or across a reset. */
 static bool error_allowed(uint64_t since_step, uint64_t resets_before)
 {
-	return P.fault_armed || P.fault_end_step >= since_step || resets() != resets_before;
+	return P.fault_armed || P.dead || P.fault_end_step >= since_step ||
+	       resets() != resets_before;
 }
 
 static void check_result(const char *what, long rc, long want, uint64_t since,
@@ -562,7 +573,7 @@ static void sync_rw(void)
 	rc = vec ? pl_rwv(f, iov, niov, off, write) : pl_rw(f, b, len, off, write);
 	ptrace("  -> %ld", rc);
 	if (write) {
-		w_end(off, len, sub, rc == (long)len);
+		w_end_torn(off, len, sub, rc == (long)len, niov > 1 && !aligned);
 	} else if (rc == (long)len) {
 		size_t at = 0;
 
@@ -907,6 +918,16 @@ static void fault(void)
 
 static void faults_tick(void)
 {
+	if (P.dead && !P.fault_armed) {
+		/* what an administrator does: reset it, with the faults off */
+		int rc = upcie_nvme_ctrl_reset(P.dev.ctrl);
+
+		ptrace("the controller is failed: reset -> %d", rc);
+		if (rc)
+			pfail("a reset with every fault off failed: %d (%s)", rc, upcie_errmsg());
+		P.dead = false;
+		P.fault_end_step = P.step;
+	}
 	if (P.fault_armed && P.step >= P.fault_off_at) {
 		ptrace("faults off");
 		upcie_sim_fault(P.sim, UPCIE_SIM_FAULT_NONE, 0, 0);
