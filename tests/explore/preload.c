@@ -25,9 +25,19 @@
  *       (the last completed write, or writes in flight or failed over it)
  *   (d) no call hangs: a call that polls more than P_POLL_LIMIT times
  *       fails the seed (its trace is printed and the run stops)
- *   (e) no I/O error without a fault in the call's lifetime
- *   (r) the heap's registered regions are the cache's, every step; a
- *       released buffer has no live region; none is left at the end
+ *   (e) no I/O error (nor a short count) without a fault in the call's
+ *       lifetime: an armed fault, a reset (asked for, or the library's
+ *       recovery of a lost completion), or a controller a reset under a
+ *       fault left failed (the explorer resets it, as an administrator
+ *       would, once the faults are off)
+ *   (r) the heap's registered regions are the cache's, every step; no
+ *       region is pinned beyond the requests in flight; a released buffer
+ *       has no live region (one under a request is doomed); none is left
+ *       when the device closes
+ *
+ * A failure prints the seed, the step and the last trace lines. Time is
+ * virtual (the library's clock, CLOCK_MONOTONIC), and every poll steps the
+ * model, so a seed replays exactly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -964,8 +974,7 @@ static void setup(void)
 		fprintf(stderr, "explore-preload: cannot set up the sim: %s\n", upcie_errmsg());
 		exit(2);
 	}
-	/* the device as map.c's dev_open leaves it; gen moved on (run_seed),
-	 * so the thread's queue pair of the last seed is not used */
+	/* the device as map.c's dev_open leaves it */
 	strcpy(P.dev.name, "sim");
 	P.dev.heap = P.heap;
 	P.dev.backend = UPCIE_PCI_BACKEND_SIM;
@@ -979,7 +988,6 @@ static void setup(void)
 	for (unsigned i = 0; i < P_FILES; i++) {
 		struct pl_file *f = &P.files[i];
 
-		pthread_mutex_destroy(&f->pos_lock);
 		memset(f, 0, sizeof(*f));
 		f->map = &P.map;
 		f->dev = &P.dev;
@@ -1091,11 +1099,10 @@ static bool no_faults;
 static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show)
 {
 	unsigned gen = P.dev.gen + 1;
-	pthread_rwlock_t lock = P.dev.reg_lock;
 
 	memset(&P, 0, sizeof(P));
-	P.dev.gen = gen;
-	P.dev.reg_lock = lock;
+	P.dev.gen = gen; /* the thread's queue pair of the last seed is not used */
+	pthread_rwlock_init(&P.dev.reg_lock, NULL);
 	P.seed = seed;
 	P.verbose = verbose;
 	P.no_faults = no_faults;
@@ -1155,7 +1162,6 @@ int main(int argc, char **argv)
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	pthread_rwlock_init(&P.dev.reg_lock, NULL);
 	pl_pid = getpid();
 	upcie_test_clock_ms = vclock_ms;
 	for (uint64_t s = a; s <= b; s++) {
