@@ -21,6 +21,8 @@
  * Invariants:
  *   (a) every aio request ends exactly once: one event, with its length or
  *       a negative errno, or none after io_destroy took its context
+ *   (b) no device transfer touches a buffer that no request uses (an aio
+ *       request in flight, or the synchronous call running)
  *   (c) data: every byte read is what one of the block's candidates holds
  *       (the last completed write, or writes in flight or failed over it)
  *   (d) no call hangs: a call that polls more than P_POLL_LIMIT times
@@ -126,7 +128,8 @@ static struct {
 	/* faults: an I/O error is allowed while one is armed, or for an
 	 * operation in flight when the last one ended */
 	bool fault_armed;
-	bool dead; /* the controller is failed (a reset under a fault did not work) */
+	unsigned sync_buf[2]; /* the buffers of the synchronous call running */
+	bool dead;	      /* the controller is failed (a reset under a fault did not work) */
 	uint64_t fault_end_step;
 	uint64_t fault_off_at; /* step the armed fault is cleared */
 
@@ -516,6 +519,26 @@ static unsigned buf_pick(uint8_t **at, size_t len, bool aligned)
 	return buf_pick_not(at, len, aligned, P_BUFS);
 }
 
+/* ---- (b): every device transfer, as the model makes it ---- */
+
+/* A transfer touching one of the explorer's buffers must be for a request
+ * that uses it: an aio request in flight, or the synchronous call running. */
+static void dma_hook(void *arg, uint64_t bus, size_t len, bool to_host)
+{
+	uintptr_t a = (uintptr_t)bus, e = a + len;
+
+	(void)arg;
+	for (unsigned i = 0; i < P_BUFS; i++) {
+		uintptr_t b0 = (uintptr_t)P.bufs[i].map, b1 = b0 + P_MAP;
+
+		if (!P.bufs[i].map || e <= b0 || a >= b1)
+			continue;
+		if (!P.bufs[i].users && i != P.sync_buf[0] && i != P.sync_buf[1])
+			pfail("(b) the device %s %zu bytes of buffer %u, which no request uses",
+			      to_host ? "wrote" : "read", len, i);
+	}
+}
+
 /* ---- synchronous calls ---- */
 
 static void fill(uint8_t *p, size_t len, uint64_t w, uint64_t off)
@@ -544,6 +567,8 @@ static void sync_rw(void)
 		return;
 	unsigned first = buf_pick(&b, len, aligned);
 
+	P.sync_buf[0] = first;
+
 	iov[0] = (struct iovec){b, len};
 	if (vec && len >= 2 * P_LBS) {
 		/* two or three pieces, from other buffers (registered or not) */
@@ -551,7 +576,7 @@ static void sync_rw(void)
 				     : 1 + below((uint32_t)len - 1);
 		uint8_t *b2;
 
-		buf_pick_not(&b2, len - cut, aligned, first);
+		P.sync_buf[1] = buf_pick_not(&b2, len - cut, aligned, first);
 		iov[0].iov_len = cut;
 		iov[1] = (struct iovec){b2, len - cut};
 		niov = 2;
@@ -582,6 +607,7 @@ static void sync_rw(void)
 	P.polls = 0;
 	rc = vec ? pl_rwv(f, iov, niov, off, write) : pl_rw(f, b, len, off, write);
 	ptrace("  -> %ld", rc);
+	P.sync_buf[0] = P.sync_buf[1] = P_BUFS;
 	if (write) {
 		w_end_torn(off, len, sub, rc == (long)len, niov > 1 && !aligned);
 	} else if (rc == (long)len) {
@@ -965,6 +991,8 @@ static void setup(void)
 	cfg.ns[0].nlbas = P_BLOCKS;
 	cfg.mdts = chance(500) ? 0 : 1; /* 8 KiB: long transfers split */
 	P.sim = upcie_sim_create(&cfg);
+	if (P.sim)
+		upcie_sim_set_dma_hook(P.sim, dma_hook, NULL);
 	po.sim = P.sim;
 	P.pdev = P.sim ? upcie_pci_open("sim", &po) : NULL;
 	P.heap = P.pdev ? upcie_dma_heap_create(P.pdev, 8u << 20, UPCIE_DMA_NO_HUGEPAGES) : NULL;
@@ -1102,6 +1130,7 @@ static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show)
 
 	memset(&P, 0, sizeof(P));
 	P.dev.gen = gen; /* the thread's queue pair of the last seed is not used */
+	P.sync_buf[0] = P.sync_buf[1] = P_BUFS;
 	pthread_rwlock_init(&P.dev.reg_lock, NULL);
 	P.seed = seed;
 	P.verbose = verbose;
