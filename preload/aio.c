@@ -46,6 +46,14 @@ struct aio_req {
 	struct pl_dev *dev;
 	int slot; /* the registered region pinned for it, or -1 */
 	struct upcie_nvme_split sp;
+	/* what it sends, for a resubmission after a reset ended it unrun */
+	struct upcie_nvme_qpair *qp;
+	const struct upcie_nvme_ns *ns;
+	void *buf;
+	uint64_t slba;
+	uint32_t nlb;
+	bool write;
+	unsigned tries;
 	struct aio_req *next;
 };
 
@@ -66,6 +74,7 @@ struct pl_aio_ctx {
 	bool dead;	     /* io_destroy began: refuse, leave */
 	pthread_cond_t left; /* a user left a dead context */
 	struct aio_req *reqs, *free_reqs;
+	struct aio_req *retry; /* ended by a reset before they ran: sent again by reap */
 };
 
 /* Contexts by the hash of their id (the kernel ring's address), probed
@@ -212,6 +221,8 @@ out:
 	return c;
 }
 
+static void req_end(struct aio_req *r, long res);
+
 /* c->lock held */
 static void post(struct pl_aio_ctx *c, struct iocb *obj, long res)
 {
@@ -227,7 +238,22 @@ static void req_done(void *arg, const struct upcie_nvme_cqe *cqe)
 {
 	struct aio_req *r = arg;
 	struct pl_aio_ctx *c = r->c;
-	long res = upcie_nvme_cqe_status(cqe) ? -EIO : (long)r->len;
+	uint16_t st = upcie_nvme_cqe_status(cqe);
+	long res = st ? -EIO : (long)r->len;
+
+	if (st && pl_status_retry(st) && ++r->tries < PL_TRIES) {
+		/* "retry is safe": reap sends it again, after the poll */
+		r->next = c->retry;
+		c->retry = r;
+		return;
+	}
+	req_end(r, res);
+}
+
+/* c->lock held: the request is over, its event posted */
+static void req_end(struct aio_req *r, long res)
+{
+	struct pl_aio_ctx *c = r->c;
 
 	if (r->bounce) {
 		if (res > 0 && r->user)
@@ -272,6 +298,45 @@ static struct upcie_nvme_qpair *ctx_qp(struct pl_aio_ctx *c, struct pl_dev *d)
 	return qp;
 }
 
+/* c->lock held: is qp one of the context's live queue pairs? */
+static bool ctx_has_qp(struct pl_aio_ctx *c, struct upcie_nvme_qpair *qp)
+{
+	for (unsigned i = 0; i < PL_MAX_MAPS && c->qps[i].dev; i++)
+		if (c->qps[i].qp == qp && c->qps[i].gen == c->qps[i].dev->gen)
+			return true;
+	return false;
+}
+
+static int req_send(struct aio_req *r)
+{
+	void *b = r->bounce ? r->bounce : r->buf;
+
+	return r->write ? upcie_nvme_write_split(r->qp, r->ns, r->slba, r->nlb, b, &r->sp, req_done,
+						 r, UPCIE_NVME_SUBMIT_RING)
+			: upcie_nvme_read_split(r->qp, r->ns, r->slba, r->nlb, b, &r->sp, req_done,
+						r, UPCIE_NVME_SUBMIT_RING);
+}
+
+/* c->lock held: send again what a reset ended before it ran */
+static void resend(struct pl_aio_ctx *c)
+{
+	struct aio_req *r = c->retry;
+
+	c->retry = NULL;
+	while (r) {
+		struct aio_req *next = r->next;
+
+		if (!ctx_has_qp(c, r->qp)) {
+			req_end(r, -EIO); /* its queue pair is gone */
+		} else if (req_send(r)) {
+			pl_msg(PL_NAME ": %s: %s sent again after a reset, refused: %s",
+			       r->dev->name, r->write ? "write" : "read", upcie_errmsg());
+			req_end(r, -EIO);
+		}
+		r = next;
+	}
+}
+
 /* c->lock held: reap what the queues have. */
 static int reap(struct pl_aio_ctx *c)
 {
@@ -287,6 +352,8 @@ static int reap(struct pl_aio_ctx *c)
 		if (rc > 0)
 			n += rc;
 	}
+	if (c->retry)
+		resend(c);
 	return n;
 }
 
@@ -386,13 +453,20 @@ static int submit_one(struct pl_aio_ctx *c, struct pl_file *f, struct iocb *cb)
 	/* -EAGAIN (the queue is full of this batch's commands): nothing was
 	 * queued; io_submit rings, reaps and tries once more, else reports the
 	 * iocbs taken so far, as the kernel does when it runs out of room. */
+	r->qp = qp;
+	r->ns = f->ns;
+	r->buf = buf;
+	r->slba = off >> f->ns->lba_shift;
+	r->nlb = (uint32_t)(len >> f->ns->lba_shift);
+	r->write = write;
+	r->tries = 0;
 	{
 		void *b = r->bounce ? r->bounce : buf;
-		uint64_t slba = off >> f->ns->lba_shift;
-		uint32_t nlb = (uint32_t)(len >> f->ns->lba_shift);
 
-		rc = write ? upcie_nvme_write_split(qp, f->ns, slba, nlb, b, &r->sp, req_done, r, 0)
-			   : upcie_nvme_read_split(qp, f->ns, slba, nlb, b, &r->sp, req_done, r, 0);
+		rc = write ? upcie_nvme_write_split(qp, f->ns, r->slba, r->nlb, b, &r->sp, req_done,
+						    r, 0)
+			   : upcie_nvme_read_split(qp, f->ns, r->slba, r->nlb, b, &r->sp, req_done,
+						   r, 0);
 	}
 	if (rc) {
 		if (rc != -EAGAIN)

@@ -139,14 +139,25 @@ void *pl_thread_bounce(struct pl_dev *d, size_t len)
 	return s->bounce;
 }
 
+bool pl_status_retry(uint16_t status)
+{
+	return status == UPCIE_NVME_SC_HOST_ABORTED || status == UPCIE_NVME_SC_ABORT_SQ_DELETED;
+}
+
+/* 1: done, PL_RETRY: ended by a reset without running (submit it again),
+ * -EIO: failed */
 static void done_cb(void *arg, const struct upcie_nvme_cqe *cqe)
 {
-	*(volatile int *)arg = upcie_nvme_cqe_status(cqe) ? -EIO : 1;
+	uint16_t st = upcie_nvme_cqe_status(cqe);
+
+	*(volatile int *)arg = !st ? 1 : pl_status_retry(st) ? PL_RETRY : -EIO;
 }
 
 /* Poll until the callback set *state. The library completes every command
  * it accepted (a timeout aborts it, a reset or a lost device ends it), so
- * this returns once the device can no longer touch the buffer. */
+ * this returns once the device can no longer touch the buffer: 0, -EAGAIN
+ * when a reset ended the command before it ran (the caller submits it
+ * again, at most PL_TRIES times), or a negative errno. */
 int pl_wait(struct upcie_nvme_qpair *qp, volatile int *state)
 {
 	int err = 0;
@@ -159,6 +170,8 @@ int pl_wait(struct upcie_nvme_qpair *qp, volatile int *state)
 		if (rc < 0)
 			sched_yield();
 	}
+	if (*state == PL_RETRY)
+		return err ? err : -EAGAIN;
 	return *state < 0 ? *state : err;
 }
 
@@ -170,21 +183,25 @@ static int submit_wait(struct pl_dev *d, struct upcie_nvme_qpair *qp,
 		       bool write)
 {
 	struct upcie_nvme_split sp;
-	volatile int state = 0;
 	uint64_t slba = off >> ns->lba_shift;
 	uint32_t nlb = (uint32_t)(len >> ns->lba_shift);
-	int rc;
+	int rc = -EAGAIN;
 
-	rc = write ? upcie_nvme_write_split(qp, ns, slba, nlb, buf, &sp, done_cb, (void *)&state,
-					    UPCIE_NVME_SUBMIT_RING)
-		   : upcie_nvme_read_split(qp, ns, slba, nlb, buf, &sp, done_cb, (void *)&state,
-					   UPCIE_NVME_SUBMIT_RING);
-	if (rc) {
-		pl_msg(PL_NAME ": %s: %s of %zu bytes at %llu refused: %s", d->name,
-		       write ? "write" : "read", len, (unsigned long long)off, upcie_errmsg());
-		return -EIO; /* a device gone (ENODEV), fenced (ESTALE), ...: EIO */
+	for (unsigned tries = 0; rc == -EAGAIN && tries < PL_TRIES; tries++) {
+		volatile int state = 0;
+
+		rc = write ? upcie_nvme_write_split(qp, ns, slba, nlb, buf, &sp, done_cb,
+						    (void *)&state, UPCIE_NVME_SUBMIT_RING)
+			   : upcie_nvme_read_split(qp, ns, slba, nlb, buf, &sp, done_cb,
+						   (void *)&state, UPCIE_NVME_SUBMIT_RING);
+		if (rc) {
+			pl_msg(PL_NAME ": %s: %s of %zu bytes at %llu refused: %s", d->name,
+			       write ? "write" : "read", len, (unsigned long long)off,
+			       upcie_errmsg());
+			return -EIO; /* a device gone (ENODEV), fenced (ESTALE), ...: EIO */
+		}
+		rc = pl_wait(qp, &state);
 	}
-	rc = pl_wait(qp, &state);
 	return rc < 0 ? -EIO : 0;
 }
 
@@ -384,16 +401,24 @@ static int rwv_one_cmd(struct pl_file *f, const struct iovec *iov, int iovcnt, s
 	sqe.cdw10 = (uint32_t)(off >> ns->lba_shift);
 	sqe.cdw11 = (uint32_t)((off >> ns->lba_shift) >> 32);
 	sqe.cdw12 = (uint32_t)(total >> ns->lba_shift) - 1;
-	rc = upcie_nvme_submit_iov(d->ctrl, qp, UPCIE_NVME_IOV_AUTO, &sqe, v, n, list, list_bytes,
-				   done_cb, (void *)&state, UPCIE_NVME_SUBMIT_RING);
-	if (rc == -EINVAL || rc == -ENOTSUP)
-		goto undo; /* pieces neither PRPs nor an SGL can describe: one by one */
-	if (rc) {
-		pl_msg(PL_NAME ": %s: vectored %s of %zu bytes refused: %s", d->name,
-		       write ? "write" : "read", total, upcie_errmsg());
-		rc = -EIO;
-	} else {
-		rc = pl_wait(qp, &state) < 0 ? -EIO : 1;
+	for (unsigned tries = 0;; tries++) {
+		state = 0;
+		rc = upcie_nvme_submit_iov(d->ctrl, qp, UPCIE_NVME_IOV_AUTO, &sqe, v, n, list,
+					   list_bytes, done_cb, (void *)&state,
+					   UPCIE_NVME_SUBMIT_RING);
+		if ((rc == -EINVAL || rc == -ENOTSUP) && !tries)
+			goto undo; /* pieces neither PRPs nor an SGL can describe: one by one */
+		if (rc) {
+			pl_msg(PL_NAME ": %s: vectored %s of %zu bytes refused: %s", d->name,
+			       write ? "write" : "read", total, upcie_errmsg());
+			rc = -EIO;
+			break;
+		}
+		rc = pl_wait(qp, &state);
+		if (rc != -EAGAIN || tries + 1 == PL_TRIES) {
+			rc = rc < 0 ? -EIO : 1;
+			break;
+		}
 	}
 	for (unsigned k = 0; k < n; k++)
 		pl_reg_unpin(d, pins[k]);
@@ -468,12 +493,18 @@ int pl_flush(struct pl_file *f)
 	qp = pl_thread_qpair(f->dev);
 	if (!qp)
 		return -EIO;
-	rc = upcie_nvme_flush(qp, f->map->nsid, done_cb, (void *)&state, UPCIE_NVME_SUBMIT_RING);
-	if (rc) {
-		pl_msg(PL_NAME ": %s: Flush refused: %s", f->dev->name, upcie_errmsg());
-		return -EIO;
+	rc = -EAGAIN;
+	for (unsigned tries = 0; rc == -EAGAIN && tries < PL_TRIES; tries++) {
+		state = 0;
+		rc = upcie_nvme_flush(qp, f->map->nsid, done_cb, (void *)&state,
+				      UPCIE_NVME_SUBMIT_RING);
+		if (rc) {
+			pl_msg(PL_NAME ": %s: Flush refused: %s", f->dev->name, upcie_errmsg());
+			return -EIO;
+		}
+		rc = pl_wait(qp, &state);
 	}
-	return pl_wait(qp, &state) < 0 ? -EIO : 0;
+	return rc < 0 ? -EIO : 0;
 }
 
 /* BLKDISCARD (Dataset Management, deallocate) and BLKZEROOUT (Write Zeroes,
@@ -523,7 +554,10 @@ int pl_discard(struct pl_file *f, uint64_t off, uint64_t len, bool zeroout)
 		uint32_t nlb = zeroout ? (left < 65536 ? (uint32_t)left : 65536)
 				       : (left < 0x40000000 ? (uint32_t)left : 0x40000000);
 		volatile int state = 0;
+		unsigned tries = 0;
 
+	again:
+		state = 0;
 		if (zeroout) {
 			rc = upcie_nvme_write_zeroes(qp, f->ns, lba, nlb, done_cb, (void *)&state,
 						     UPCIE_NVME_SUBMIT_RING);
@@ -543,7 +577,10 @@ int pl_discard(struct pl_file *f, uint64_t off, uint64_t len, bool zeroout)
 			       zeroout ? "Write Zeroes" : "deallocate", upcie_errmsg());
 			return -EIO;
 		}
-		if (pl_wait(qp, &state) < 0)
+		rc = pl_wait(qp, &state);
+		if (rc == -EAGAIN && ++tries < PL_TRIES)
+			goto again;
+		if (rc < 0)
 			return -EIO;
 		lba += nlb;
 	}

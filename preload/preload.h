@@ -124,6 +124,11 @@ int pl_flush(struct pl_file *f);
 int pl_discard(struct pl_file *f, uint64_t off, uint64_t len, bool zeroout);
 struct upcie_nvme_qpair *pl_thread_qpair(struct pl_dev *d);
 void pl_thread_exit(void *arg);
+/* A command a reset ended before it ran (HOST_ABORTED, ABORT_SQ_DELETED:
+ * "retry is safe") is submitted again, PL_TRIES times at most. */
+#define PL_RETRY 2
+#define PL_TRIES 4
+bool pl_status_retry(uint16_t status);
 int pl_wait(struct upcie_nvme_qpair *qp, volatile int *state);
 bool pl_direct_ok(struct pl_file *f, const void *buf, size_t len, uint64_t off);
 void *pl_thread_bounce(struct pl_dev *d, size_t len);

@@ -61,41 +61,25 @@
 #include "dma/heap.h"
 #include "nvme/nvme.h"
 #include "explore.h"
+#include "xrng.h"
 
 struct xstate_s X;
 
-/* ---- PRNG: xoshiro256**, seeded through splitmix64 ---- */
+/* ---- PRNG (xrng.h) ---- */
 
 static uint64_t splitmix(uint64_t *s)
 {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
+	return xrng_splitmix(s);
 }
 
 uint64_t x_rnd(void)
 {
-	uint64_t *s = X.rng, r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return r;
+	return xrng_next(&X.rng);
 }
 
 uint32_t x_below(uint32_t n)
 {
-	return n ? (uint32_t)((x_rnd() >> 32) % n) : 0;
+	return xrng_below(&X.rng, n);
 }
 
 bool x_chance(uint32_t per_mille)
@@ -542,7 +526,7 @@ static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show, uin
 	X.verbose = verbose;
 	X.off = off;
 	for (int i = 0; i < 4; i++)
-		X.rng[i] = splitmix(&s);
+		X.rng.s[i] = splitmix(&s);
 	X.steps = steps ? steps : steps_for(seed);
 	X.vnow = 1000;
 	X.fd_start = x_fd_count();

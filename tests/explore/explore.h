@@ -18,6 +18,8 @@
 #include <upcie/sim.h>
 #include <upcie/upcie.h>
 
+#include "xrng.h"
+
 #define X_QPAIRS      3	  /* qpair slots */
 #define X_VECTORS     5	  /* the model's MSI-X vectors: admin + max_ioqpairs (4) */
 #define X_NS	      2	  /* namespaces 1 (512 B blocks) and 2 (4 KiB) */
@@ -137,7 +139,7 @@ struct xq {
 struct xstate_s {
 	/* Run. */
 	uint64_t seed;
-	uint64_t rng[4];
+	struct xrng rng;
 	uint64_t step, steps;
 	uint64_t seq;
 	bool verbose;
