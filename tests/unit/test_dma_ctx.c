@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -513,6 +514,9 @@ static bool destroy_while_joining(struct opener *o)
 			return true;
 		}
 		pthread_mutex_unlock(&o->ctx->lock);
+		/* let the opener run: under valgrind, whose threads take
+		 * turns, a spin without it starves the opener for seconds */
+		sched_yield();
 	}
 	return false;
 }
