@@ -62,6 +62,7 @@
 #include "nvme/nvme.h"
 #include "explore.h"
 #include "xrng.h"
+#include "xrun.h"
 
 struct xstate_s X;
 
@@ -118,15 +119,12 @@ void x_fail(const char *fmt, ...)
 
 static void report(void)
 {
-	uint64_t first = X.ntrace > X_TRACE_SHOWN ? X.ntrace - X_TRACE_SHOWN : 0;
+	char replay[96];
 
-	printf("FAIL seed %" PRIu64 " step %" PRIu64 "/%" PRIu64 ": %s\n", X.seed, X.fail_step,
-	       X.steps, X.why);
-	printf("  last %" PRIu64 " trace lines (step, virtual ms, action or event):\n",
-	       X.ntrace - first);
-	for (uint64_t i = first; i < X.ntrace; i++)
-		printf("    %s\n", X.trace[i % X_TRACE]);
-	printf("  replay: explore --seed %" PRIu64 " --steps %" PRIu64 " -v\n", X.seed, X.steps);
+	snprintf(replay, sizeof(replay), "explore --seed %" PRIu64 " --steps %" PRIu64 " -v",
+		 X.seed, X.steps);
+	xreport(X.seed, X.fail_step, X.steps, X.why, X.trace[0], sizeof(X.trace[0]), X_TRACE,
+		X.ntrace, X_TRACE_SHOWN, " (step, virtual ms, action or event)", replay);
 }
 
 /* ---- the virtual clock and call bounds (d) ---- */
@@ -611,39 +609,26 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	uint64_t a = 1, b = 1, steps = 0, fails = 0, total_steps = 0, show = 3, max_call = 0;
+	struct xopts o = XOPTS_DEFAULT;
+	uint64_t fails = 0, total_steps = 0, max_call = 0;
 	uint64_t waits = 0, arms = 0, sleeps = 0, woken = 0, meanwhile = 0;
 	uint64_t reg_io = 0, reg_toggles = 0, unreg_busy = 0, md_io = 0;
-	bool verbose = false, range = false;
 	uint32_t off = 0;
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-			a = b = strtoull(argv[++i], NULL, 0);
-		} else if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
-			char *end;
-
-			a = strtoull(argv[++i], &end, 0);
-			b = *end == '-' ? strtoull(end + 1, NULL, 0) : a;
-			range = true;
-		} else if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
-			steps = strtoull(argv[++i], NULL, 0);
-		} else if (!strcmp(argv[i], "--show") && i + 1 < argc) {
-			show = strtoull(argv[++i], NULL, 0);
-		} else if (!strcmp(argv[i], "--no") && i + 1 < argc) {
+		if (xopts_arg(&o, argc, argv, &i))
+			continue;
+		if (!strcmp(argv[i], "--no") && i + 1 < argc)
 			off |= parse_features(argv[++i]);
-		} else if (!strcmp(argv[i], "-v")) {
-			verbose = true;
-		} else {
+		else
 			usage();
-		}
 	}
-	if (b < a)
+	if (o.b < o.a)
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGABRT, on_abort);
-	for (uint64_t seed = a; seed <= b; seed++) {
-		bool ok = run_seed(seed, steps, verbose, !range || fails < show, off);
+	for (uint64_t seed = o.a; seed <= o.b; seed++) {
+		bool ok = run_seed(seed, o.steps, o.verbose, !o.range || fails < o.show, off);
 
 		fails += !ok;
 		total_steps += X.failed ? X.fail_step : X.steps;
@@ -661,7 +646,7 @@ int main(int argc, char **argv)
 	}
 	printf("explore: seeds %" PRIu64 "-%" PRIu64 ": %" PRIu64 " seeds, %" PRIu64
 	       " steps, %" PRIu64 " failed; longest call %" PRIu64 " virtual ms\n",
-	       a, b, b - a + 1, total_steps, fails, max_call);
+	       o.a, o.b, o.b - o.a + 1, total_steps, fails, max_call);
 	printf("explore: interrupts: %" PRIu64 " waits, %" PRIu64 " arms, %" PRIu64
 	       " sleeps (%" PRIu64 " woken), %" PRIu64 " actions of the device or another "
 	       "thread inside them\n",

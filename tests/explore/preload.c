@@ -56,6 +56,7 @@
 #include "nvme/queue.h"
 #include "preload.h"
 #include "xrng.h"
+#include "xrun.h"
 
 typedef struct io_context *io_context_t;
 int io_setup(int maxevents, io_context_t *ctxp);
@@ -175,14 +176,11 @@ static void ptrace(const char *fmt, ...)
 
 static void report(void)
 {
-	uint64_t first = P.ntrace > P_SHOWN ? P.ntrace - P_SHOWN : 0;
+	char replay[64];
 
-	printf("FAIL seed %" PRIu64 " step %" PRIu64 "/%" PRIu64 ": %s\n", P.seed, P.fail_step,
-	       P.steps, P.why);
-	printf("  last %" PRIu64 " trace lines:\n", P.ntrace - first);
-	for (uint64_t i = first; i < P.ntrace; i++)
-		printf("    %s\n", P.trace[i % P_TRACE]);
-	printf("  replay: explore-preload --seed %" PRIu64 " -v\n", P.seed);
+	snprintf(replay, sizeof(replay), "explore-preload --seed %" PRIu64 " -v", P.seed);
+	xreport(P.seed, P.fail_step, P.steps, P.why, P.trace[0], sizeof(P.trace[0]), P_TRACE,
+		P.ntrace, P_SHOWN, "", replay);
 }
 
 static void pfail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -1162,28 +1160,16 @@ static bool run_seed(uint64_t seed, uint64_t steps, bool verbose, bool show)
 
 int main(int argc, char **argv)
 {
-	uint64_t a = 1, b = 1, steps = 0, fails = 0, show = 3;
+	struct xopts o = XOPTS_DEFAULT;
+	uint64_t fails = 0;
 	uint64_t t_steps = 0, rw = 0, aio = 0, events = 0, dest = 0, relb = 0, faults = 0, errs = 0,
 		 full = 0;
-	bool verbose = false, range = false;
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-			a = b = strtoull(argv[++i], NULL, 0);
-		} else if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
-			char *end;
-
-			a = strtoull(argv[++i], &end, 0);
-			b = *end == '-' ? strtoull(end + 1, NULL, 0) : a;
-			range = true;
-		} else if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
-			steps = strtoull(argv[++i], NULL, 0);
-		} else if (!strcmp(argv[i], "--show") && i + 1 < argc) {
-			show = strtoull(argv[++i], NULL, 0);
-		} else if (!strcmp(argv[i], "--no-faults")) {
+		if (xopts_arg(&o, argc, argv, &i))
+			continue;
+		if (!strcmp(argv[i], "--no-faults")) {
 			no_faults = true;
-		} else if (!strcmp(argv[i], "-v")) {
-			verbose = true;
 		} else {
 			fprintf(stderr, "usage: explore-preload --seed S | --seeds A-B "
 					"[--steps N] [--show K] [--no-faults] [-v]\n");
@@ -1193,8 +1179,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	pl_pid = getpid();
 	upcie_test_clock_ms = vclock_ms;
-	for (uint64_t s = a; s <= b; s++) {
-		fails += !run_seed(s, steps, verbose, !range || fails < show);
+	for (uint64_t s = o.a; s <= o.b; s++) {
+		fails += !run_seed(s, o.steps, o.verbose, !o.range || fails < o.show);
 		t_steps += P.steps;
 		rw += P.n_rw;
 		aio += P.n_aio;
@@ -1207,7 +1193,7 @@ int main(int argc, char **argv)
 	}
 	printf("explore-preload: seeds %" PRIu64 "-%" PRIu64 ": %" PRIu64 " steps, %" PRIu64
 	       " failed\n",
-	       a, b, t_steps, fails);
+	       o.a, o.b, t_steps, fails);
 	printf("explore-preload: %" PRIu64 " sync calls, %" PRIu64 " aio requests (%" PRIu64
 	       " events, %" PRIu64 " ended by io_destroy), %" PRIu64
 	       " buffers released under a request, %" PRIu64 " faults (%" PRIu64
