@@ -168,6 +168,22 @@ static inline void fx_count_cb(void *arg, const struct upcie_nvme_cqe *cqe)
 }
 
 /* First namespace with the given LBA size, or NULL. */
+/* Namespace nsid of f's controller; the test stops when there is none. */
+static inline const struct upcie_nvme_ns *fx_ns(struct fx *f, uint32_t nsid)
+{
+	const struct upcie_nvme_ns *ns = upcie_nvme_ns_get(f->ctrl, nsid);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ns);
+	return ns;
+}
+
+/* Bytes that differ with the seed and along the buffer. */
+static inline void fx_fill(uint8_t *p, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(seed * 37 + i * 13 + (i >> 7));
+}
+
 static inline const struct upcie_nvme_ns *fx_ns_with_lba(struct fx *f, uint32_t lba_size)
 {
 	for (const struct upcie_nvme_ns *ns = upcie_nvme_ns_first(f->ctrl); ns;

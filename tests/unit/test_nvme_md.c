@@ -67,20 +67,6 @@ static void close_md(void)
 	QP = NULL;
 }
 
-static const struct upcie_nvme_ns *ns_of(uint32_t nsid)
-{
-	const struct upcie_nvme_ns *ns = upcie_nvme_ns_get(F.ctrl, nsid);
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(ns);
-	return ns;
-}
-
-static void fill(uint8_t *p, size_t len, unsigned seed)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = (uint8_t)(seed * 37 + i * 13 + (i >> 7));
-}
-
 static struct upcie_nvme_io_opts opts(uint32_t flags, void *md, uint32_t ref, uint16_t app)
 {
 	return (struct upcie_nvme_io_opts){.opts_size = sizeof(struct upcie_nvme_io_opts),
@@ -126,7 +112,7 @@ static void test_crc16(void)
 	/* The catalogued check value of CRC-16/T10-DIF. */
 	CU_ASSERT_EQUAL(upcie_crc16_t10dif(0, "123456789", 9), 0xd0db);
 	CU_ASSERT_EQUAL(upcie_crc16_t10dif(0, buf, 0), 0);
-	fill(buf, sizeof(buf), 3);
+	fx_fill(buf, sizeof(buf), 3);
 	for (size_t len = 0; len <= sizeof(buf); len += 7)
 		CU_ASSERT_EQUAL(upcie_crc16_t10dif(0, buf, len), crc_bitwise(buf, len));
 	/* Continued over two pieces, as the guard over data then metadata. */
@@ -134,7 +120,7 @@ static void test_crc16(void)
 			crc_bitwise(buf, 251));
 	/* Long buffers, every tail length, split anywhere: the carry-less
 	 * path (where the CPU has one) and the tables agree with the bits. */
-	fill(big, sizeof(big), 7);
+	fx_fill(big, sizeof(big), 7);
 	for (size_t len = 4096; len < sizeof(big); len++) {
 		uint16_t want = crc_bitwise(big, len);
 
@@ -174,7 +160,7 @@ static void test_crc64(void)
 	CU_ASSERT_EQUAL(upcie_crc64_nvme(0, big, 0), 0);
 	/* 4 KiB of zeros: its guard as the NVMe spec's example lists it. */
 	CU_ASSERT_EQUAL(upcie_crc64_nvme(0, zeros, 4096), 0x6482d367eb22b64eull);
-	fill(big, sizeof(big), 9);
+	fx_fill(big, sizeof(big), 9);
 	for (size_t len = 0; len < 300; len += 5)
 		CU_ASSERT_EQUAL(upcie_crc64_nvme(0, big, len), crc64_bitwise(big, len));
 	/* Long buffers, every tail length: the carry-less path (where the CPU
@@ -203,16 +189,17 @@ static void test_ns_format(void)
 	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
-	a = ns_of(1), b = ns_of(2), c = ns_of(3), d = ns_of(4);
+	a = fx_ns(&F, 1), b = fx_ns(&F, 2), c = fx_ns(&F, 3), d = fx_ns(&F, 4);
 	CU_ASSERT(a->ms == 8 && !a->md_extended && !a->pi_type && !a->guard_bits);
 	CU_ASSERT(b->ms == 16 && b->md_extended && b->pi_type == 1 && !b->pi_first);
 	CU_ASSERT_EQUAL(b->guard_bits, 16);
 	CU_ASSERT(c->ms == 8 && !c->md_extended && c->pi_type == 3 && c->pi_first);
 	CU_ASSERT(d->ms == 0 && !d->pi_type && d->max_xfer_blocks == 32);
 	/* The 64-bit guard, from the NVM command set's Identify Namespace. */
-	CU_ASSERT(ns_of(5)->pi_type == 2 && ns_of(5)->guard_bits == 64 && !ns_of(5)->pi_sts);
+	CU_ASSERT(fx_ns(&F, 5)->pi_type == 2 && fx_ns(&F, 5)->guard_bits == 64 &&
+		  !fx_ns(&F, 5)->pi_sts);
 	CU_ASSERT(upcie_nvme_ctrl_id(F.ctrl)->ctratt & UPCIE_NVME_CTRATT_ELBAS);
-	CU_ASSERT_EQUAL(upcie_nvme_ns_md_len(ns_of(5), 2, UPCIE_NVME_RW_PRACT), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_ns_md_len(fx_ns(&F, 5), 2, UPCIE_NVME_RW_PRACT), 0);
 	/* MDTS 128 KiB: extended LBAs count the metadata too. */
 	CU_ASSERT_EQUAL(a->md_max_xfer_blocks, 256);
 	CU_ASSERT_EQUAL(b->md_max_xfer_blocks, 131072 / 4112);
@@ -242,9 +229,9 @@ static void test_separate_md(void)
 	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
-	ns = ns_of(1);
-	fill(BUF, 64 * 512, 1);
-	fill(MD, 64 * 8, 2);
+	ns = fx_ns(&F, 1);
+	fx_fill(BUF, 64 * 512, 1);
+	fx_fill(MD, 64 * 8, 2);
 	o = opts(0, MD, 0, 0);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 10, 64, BUF, &o, &res, 0),
 			0);
@@ -285,7 +272,8 @@ static void test_separate_md(void)
 	CU_ASSERT_EQUAL(upcie_nvme_read_ext(QP, ns, 0, 257, RBUF, &o, NULL, NULL, 0), -EINVAL);
 	CU_ASSERT_EQUAL(upcie_nvme_read_ext(QP, ns, 0, 0, RBUF, &o, NULL, NULL, 0), -EINVAL);
 	/* The namespace without metadata takes none. */
-	CU_ASSERT_EQUAL(upcie_nvme_read_ext(QP, ns_of(4), 0, 1, RBUF, &o, NULL, NULL, 0), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_read_ext(QP, fx_ns(&F, 4), 0, 1, RBUF, &o, NULL, NULL, 0),
+			-EINVAL);
 	CU_ASSERT(strstr(upcie_errmsg(), "md must be NULL") != NULL);
 	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(QP), 0);
 	close_md();
@@ -304,9 +292,9 @@ static void test_extended_md(void)
 
 	open_md(0);
 	CU_ASSERT_EQUAL(upcie_nvme_format(F.ctrl, 4, 2, 1, 0, 0, &st), 0);
-	ns = ns_of(4);
+	ns = fx_ns(&F, 4);
 	CU_ASSERT(ns->ms == 16 && ns->md_extended && !ns->pi_type);
-	fill(BUF, 8 * 4112, 5);
+	fx_fill(BUF, 8 * 4112, 5);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 100, 8, BUF, &o, NULL, 0),
 			0);
 	smd = upcie_sim_ns_md(F.sim, 4, &stride);
@@ -351,12 +339,12 @@ static void pi_round_trip(uint32_t lbaf, int ext, uint32_t pi, int first)
 	size_t dlen;
 
 	CU_ASSERT_EQUAL_FATAL(upcie_nvme_format(F.ctrl, 4, lbaf, ext, pi, first, &st), 0);
-	ns = ns_of(4);
+	ns = fx_ns(&F, 4);
 	CU_ASSERT(ns->pi_type == pi && ns->pi_first == first && ns->md_extended == ext);
 	o.flags = upcie_nvme_ns_prchk(ns);
 	dlen = upcie_nvme_ns_data_len(ns, 16, 0);
-	fill(BUF, dlen, lbaf + pi);
-	fill(MD, 16 * ns->ms, pi);
+	fx_fill(BUF, dlen, lbaf + pi);
+	fx_fill(MD, 16 * ns->ms, pi);
 	CU_ASSERT_EQUAL(upcie_nvme_pi_generate(ns, BUF, o.md, 16, &o), 0);
 	CU_ASSERT_EQUAL(upcie_nvme_pi_verify(ns, BUF, o.md, 16, &o, &bad), 0);
 	CU_ASSERT_EQUAL(
@@ -404,8 +392,8 @@ static void test_pract(void)
 	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
-	ns = ns_of(3); /* type 3, PI first, 8 bytes, separate */
-	fill(BUF, 4 * 512, 9);
+	ns = fx_ns(&F, 3); /* type 3, PI first, 8 bytes, separate */
+	fx_fill(BUF, 4 * 512, 9);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 5, 4, BUF, &o, NULL, 0),
 			0);
 	smd = upcie_sim_ns_md(F.sim, 3, &stride);
@@ -430,8 +418,8 @@ static void test_pract(void)
 	CU_ASSERT_EQUAL(bad, 0);
 	/* Type 1 extended (16 bytes: the PI is last, the metadata before it
 	 * crosses the bus and counts in the guard). */
-	ns = ns_of(2);
-	fill(BUF, 2 * 4112, 4);
+	ns = fx_ns(&F, 2);
+	fx_fill(BUF, 2 * 4112, 4);
 	o = opts(UPCIE_NVME_RW_PRACT, NULL, 300, 1);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 300, 2, BUF, &o, NULL, 0),
 			0);
@@ -442,12 +430,13 @@ static void test_pract(void)
 	CU_ASSERT_EQUAL(upcie_nvme_pi_verify(ns, RBUF, NULL, 2, &o, &bad), 0);
 	/* Type 3 has no reference tag to check: the library refuses PRCHK_REF
 	 * there, naming it, and the device answers it with Invalid PI. */
-	CU_ASSERT_EQUAL(upcie_nvme_ns_prchk(ns_of(3)),
+	CU_ASSERT_EQUAL(upcie_nvme_ns_prchk(fx_ns(&F, 3)),
 			UPCIE_NVME_RW_PRCHK_GUARD | UPCIE_NVME_RW_PRCHK_APP);
-	CU_ASSERT_EQUAL(upcie_nvme_ns_prchk(ns_of(2)), UPCIE_NVME_RW_PRCHK_ALL);
-	CU_ASSERT_EQUAL(upcie_nvme_ns_prchk(ns_of(1)), 0);
+	CU_ASSERT_EQUAL(upcie_nvme_ns_prchk(fx_ns(&F, 2)), UPCIE_NVME_RW_PRCHK_ALL);
+	CU_ASSERT_EQUAL(upcie_nvme_ns_prchk(fx_ns(&F, 1)), 0);
 	o = opts(UPCIE_NVME_RW_PRCHK_REF, RMD, 7, 0);
-	CU_ASSERT_EQUAL(upcie_nvme_read_ext(QP, ns_of(3), 5, 1, RBUF, &o, NULL, NULL, 0), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_read_ext(QP, fx_ns(&F, 3), 5, 1, RBUF, &o, NULL, NULL, 0),
+			-EINVAL);
 	CU_ASSERT(strstr(upcie_errmsg(), "PRCHK_REF") != NULL);
 	{
 		struct upcie_nvme_sqe sq = {.opc = UPCIE_NVME_CMD_READ,
@@ -475,8 +464,8 @@ static void test_pi_errors(void)
 	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
-	ns = ns_of(2); /* type 1, extended, PI last */
-	fill(BUF, 8 * 4112, 11);
+	ns = fx_ns(&F, 2); /* type 1, extended, PI last */
+	fx_fill(BUF, 8 * 4112, 11);
 	o = opts(UPCIE_NVME_RW_PRCHK_ALL, NULL, 1000, 0x77);
 	CU_ASSERT_EQUAL(upcie_nvme_pi_generate(ns, BUF, NULL, 8, &o), 0);
 	/* A bad guard on the write (block 5): refused, 0282h at LBA 1005. */
@@ -545,7 +534,7 @@ static void test_pi_errors(void)
 	uint32_t bad = 0;
 	o.apptag = 0xffff;
 	CU_ASSERT_EQUAL(upcie_nvme_pi_verify(ns, RBUF, NULL, 8, &o, &bad), 0);
-	CU_ASSERT_EQUAL(upcie_nvme_pi_verify(ns_of(1), RBUF, RMD, 8, &o, &bad), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_pi_verify(fx_ns(&F, 1), RBUF, RMD, 8, &o, &bad), -EINVAL);
 	close_md();
 }
 
@@ -562,7 +551,7 @@ static void test_unwritten_escape(void)
 	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
-	ns = ns_of(3); /* type 3, separate, PI first */
+	ns = fx_ns(&F, 3); /* type 3, separate, PI first */
 	o = opts(UPCIE_NVME_RW_PRCHK_GUARD | UPCIE_NVME_RW_PRCHK_APP, RMD, 77, 0x10);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_READ, ns, 0, 8, RBUF, &o, &res, 0),
 			0);
@@ -616,14 +605,14 @@ static void test_guard64_formats(void)
 					CU_ASSERT_EQUAL_FATAL(
 					    upcie_nvme_format(F.ctrl, 5, lbaf, ext, pi, first, &st),
 					    0);
-					ns = ns_of(5);
+					ns = fx_ns(&F, 5);
 					CU_ASSERT(ns->guard_bits == 64 && ns->pi_type == pi);
 					o.flags = upcie_nvme_ns_prchk(ns);
 					/* Types 2 and 3: a 48-bit tag whose low half wraps. */
 					o.reftag_hi = pi == 1 ? 0 : 0x1234;
 					dlen = upcie_nvme_ns_data_len(ns, 16, 0);
-					fill(BUF, dlen, lbaf + pi);
-					fill(MD, 16 * ns->ms, pi);
+					fx_fill(BUF, dlen, lbaf + pi);
+					fx_fill(MD, 16 * ns->ms, pi);
 					CU_ASSERT_EQUAL(
 					    upcie_nvme_pi_generate(ns, BUF, o.md, 16, &o), 0);
 					CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE,
@@ -665,8 +654,8 @@ static void test_guard64_checks(void)
 	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
-	ns = ns_of(5); /* type 2, 16 bytes of metadata: the PI alone, separate */
-	fill(BUF, 8 * 512, 3);
+	ns = fx_ns(&F, 5); /* type 2, 16 bytes of metadata: the PI alone, separate */
+	fx_fill(BUF, 8 * 512, 3);
 	/* PRACT: the device makes the 16-byte PI, none crosses the bus. */
 	o = opts(UPCIE_NVME_RW_PRACT, NULL, 0xffffffffu, 0x4321);
 	o.reftag_hi = 0xab;
@@ -727,7 +716,7 @@ static void test_guard64_checks(void)
 	/* A split keeps the 48-bit tag counting across parts and the 2^32 step. */
 	o = opts(UPCIE_NVME_RW_PRCHK_ALL, MD, 0xffffff00u, 0x42);
 	o.reftag_hi = 0x7fff;
-	fill(BUF, 600 * 512, 5);
+	fx_fill(BUF, 600 * 512, 5);
 	CU_ASSERT_EQUAL(upcie_nvme_pi_generate(ns, BUF, MD, 600, &o), 0);
 	CU_ASSERT_EQUAL(
 	    wait_status(&c, upcie_nvme_write_ext_split(QP, ns, 1000, 600, BUF, &o, &sp, fx_count_cb,
@@ -753,7 +742,8 @@ static void test_guard64_checks(void)
 	o.reftag_hi = 0x10000;
 	CU_ASSERT_EQUAL(upcie_nvme_write_ext(QP, ns, 5, 1, BUF, &o, NULL, NULL, 0), -EINVAL);
 	o.reftag_hi = 1;
-	CU_ASSERT_EQUAL(upcie_nvme_write_ext(QP, ns_of(2), 5, 1, BUF, &o, NULL, NULL, 0), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_write_ext(QP, fx_ns(&F, 2), 5, 1, BUF, &o, NULL, NULL, 0),
+			-EINVAL);
 	CU_ASSERT(strstr(upcie_errmsg(), "reftag_hi") != NULL);
 	/* Copy: format 0 ranges have 32-bit tags; refused, naming format 1. */
 	CU_ASSERT_EQUAL(upcie_nvme_copy(QP, ns, 0, (void *)RMD, 1, 0, NULL, NULL, NULL, 0),
@@ -776,12 +766,12 @@ static void test_guard64_copy(void)
 	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
-	ns = ns_of(5); /* type 2, 16-byte PI, separate */
+	ns = fx_ns(&F, 5); /* type 2, 16-byte PI, separate */
 	CU_ASSERT(upcie_nvme_ctrl_id(F.ctrl)->ocfs & UPCIE_NVME_OCFS_FORMAT1);
 	r = upcie_dma_alloc(F.heap, 4096, 4096);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	/* Sources: 10..13 tagged 0x77_fffffffe.., 20..21 tagged 0x5_00000000... */
-	fill(BUF, 6 * 512, 12);
+	fx_fill(BUF, 6 * 512, 12);
 	o = opts(UPCIE_NVME_RW_PRACT, NULL, 0xfffffffeu, 3);
 	o.reftag_hi = 0x77;
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 10, 4, BUF, &o, NULL, 0),
@@ -846,7 +836,7 @@ static void test_guard64_copy(void)
 		CU_ASSERT_EQUAL(upcie_nvme_cqe_status(&cqe), UPCIE_NVME_SC_INVALID_FIELD);
 	}
 	/* Format 1 where tags have 32 bits, and unknown formats: refused. */
-	CU_ASSERT_EQUAL(upcie_nvme_copy_ext(QP, ns_of(2), 0, 1, r, 1, 0, NULL, NULL, NULL, 0),
+	CU_ASSERT_EQUAL(upcie_nvme_copy_ext(QP, fx_ns(&F, 2), 0, 1, r, 1, 0, NULL, NULL, NULL, 0),
 			-EINVAL);
 	CU_ASSERT_EQUAL(upcie_nvme_copy_ext(QP, ns, 0, 2, r, 1, 0, NULL, NULL, NULL, 0), -EINVAL);
 	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(QP), 0);
@@ -891,10 +881,10 @@ static void test_compare_uncor(void)
 	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
-	ns = ns_of(1);
+	ns = fx_ns(&F, 1);
 	o = opts(0, MD, 0, 0);
-	fill(BUF, 8 * 512, 21);
-	fill(MD, 8 * 8, 22);
+	fx_fill(BUF, 8 * 512, 21);
+	fx_fill(MD, 8 * 8, 22);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 50, 8, BUF, &o, NULL, 0),
 			0);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_COMPARE, ns, 50, 8, BUF, &o, &res, 0),
@@ -937,10 +927,10 @@ static void test_copy(void)
 	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
-	ns = ns_of(2); /* type 1, extended */
+	ns = fx_ns(&F, 2); /* type 1, extended */
 	r = upcie_dma_alloc(F.heap, 4096, 4096);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-	fill(BUF, 6 * 4112, 31);
+	fx_fill(BUF, 6 * 4112, 31);
 	o = opts(UPCIE_NVME_RW_PRACT, NULL, 10, 3);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 10, 4, BUF, &o, NULL, 0),
 			0);
@@ -978,9 +968,9 @@ static void test_copy(void)
 	CU_ASSERT_EQUAL(upcie_nvme_copy(QP, ns, 200, r, 2, 0, NULL, NULL, NULL, 0), -EINVAL);
 	CU_ASSERT(strstr(upcie_errmsg(), "MSSRL") != NULL);
 	CU_ASSERT_EQUAL(upcie_nvme_copy(QP, ns, 200, r, 0, 0, NULL, NULL, NULL, 0), -EINVAL);
-	CU_ASSERT_EQUAL(
-	    upcie_nvme_copy(QP, ns_of(1), 200, r, 1, UPCIE_NVME_RW_PRCHK_REF, NULL, NULL, NULL, 0),
-	    -EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_copy(QP, fx_ns(&F, 1), 200, r, 1, UPCIE_NVME_RW_PRCHK_REF, NULL,
+					NULL, NULL, 0),
+			-EINVAL);
 	upcie_dma_free(F.heap, r);
 	close_md();
 }
@@ -996,10 +986,10 @@ static void test_dsm(void)
 	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
-	ns = ns_of(4);
+	ns = fx_ns(&F, 4);
 	r = upcie_dma_alloc(F.heap, 4096, 4096);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-	fill(BUF, 16 * 4096, 41);
+	fx_fill(BUF, 16 * 4096, 41);
 	CU_ASSERT_EQUAL(upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns, 0, 16, BUF, &o, NULL, 0),
 			0);
 	r[0] = (struct upcie_nvme_dsm_range){.nlb = 2, .slba = 1};
@@ -1039,7 +1029,7 @@ static void test_oncs_refused(void)
 	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(off);
-	ns = ns_of(1);
+	ns = fx_ns(&F, 1);
 	o = opts(0, MD, 0, 0);
 	r = upcie_dma_alloc(F.heap, 4096, 4096);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
@@ -1069,7 +1059,7 @@ static void test_oncs_refused(void)
 /* A split transfer above MDTS keeps data, metadata and reference tags in step. */
 static void split_round_trip(uint32_t nsid, uint64_t slba, uint32_t nlb, uint32_t parts)
 {
-	const struct upcie_nvme_ns *ns = ns_of(nsid);
+	const struct upcie_nvme_ns *ns = fx_ns(&F, nsid);
 	struct upcie_nvme_io_opts o =
 	    opts(upcie_nvme_ns_prchk(ns), ns->md_extended ? NULL : MD, (uint32_t)slba, 0x42);
 	struct upcie_nvme_split sp;
@@ -1078,8 +1068,8 @@ static void split_round_trip(uint32_t nsid, uint64_t slba, uint32_t nlb, uint32_
 	uint32_t bad;
 
 	CU_ASSERT_EQUAL(upcie_nvme_split_parts(ns, nlb), 0); /* the plain split refuses it */
-	fill(BUF, dlen, nsid);
-	fill(MD, mlen, nsid + 1);
+	fx_fill(BUF, dlen, nsid);
+	fx_fill(MD, mlen, nsid + 1);
 	CU_ASSERT_EQUAL(upcie_nvme_pi_generate(ns, BUF, o.md, nlb, &o), 0);
 	CU_ASSERT_EQUAL(
 	    wait_status(&c, upcie_nvme_write_ext_split(QP, ns, slba, nlb, BUF, &o, &sp, fx_count_cb,
@@ -1111,8 +1101,9 @@ static void test_split(void)
 	split_round_trip(3, 900, 600, 3); /* separate, type 3: 256 + 256 + 88 */
 	/* Without its metadata buffer: refused before any part goes out. */
 	CU_ASSERT_EQUAL(
-	    upcie_nvme_read_ext_split(QP, ns_of(3), 0, 600, RBUF, &o, &sp, NULL, NULL, 0), -EINVAL);
-	CU_ASSERT_EQUAL(upcie_nvme_read_split(QP, ns_of(3), 0, 600, RBUF, &sp, NULL, NULL, 0),
+	    upcie_nvme_read_ext_split(QP, fx_ns(&F, 3), 0, 600, RBUF, &o, &sp, NULL, NULL, 0),
+	    -EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_read_split(QP, fx_ns(&F, 3), 0, 600, RBUF, &sp, NULL, NULL, 0),
 			-ENOTSUP);
 	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(QP), 0);
 	close_md();
@@ -1128,10 +1119,10 @@ static void test_format_fences(void)
 	FX_SIM_ONLY(); /* the model's namespaces and faults */
 
 	open_md(0);
-	old = ns_of(4);
+	old = fx_ns(&F, 4);
 	CU_ASSERT_EQUAL(upcie_nvme_format(F.ctrl, 4, 1, 0, 2, 1, &st), 0);
 	CU_ASSERT_EQUAL(upcie_nvme_read_ext(QP, old, 0, 1, RBUF, &o, NULL, NULL, 0), -ESTALE);
-	now = ns_of(4);
+	now = fx_ns(&F, 4);
 	CU_ASSERT(now->ms == 8 && now->pi_type == 2 && now->pi_first && !now->md_extended);
 	CU_ASSERT_EQUAL(upcie_nvme_format(F.ctrl, 4, 9, 0, 0, 0, &st), -EIO);
 	CU_ASSERT_EQUAL(st, UPCIE_NVME_SC_INVALID_FORMAT);

@@ -119,20 +119,6 @@ static void close_sgl(void)
 	fx_close(&F);
 }
 
-static const struct upcie_nvme_ns *ns_of(uint32_t nsid)
-{
-	const struct upcie_nvme_ns *ns = upcie_nvme_ns_get(F.ctrl, nsid);
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(ns);
-	return ns;
-}
-
-static void fill(uint8_t *p, size_t len, unsigned seed)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = (uint8_t)(seed * 37 + i * 13 + (i >> 7));
-}
-
 static struct upcie_nvme_io_opts opts(uint32_t flags, void *md, uint32_t ref)
 {
 	return (struct upcie_nvme_io_opts){.opts_size = sizeof(struct upcie_nvme_io_opts),
@@ -154,14 +140,14 @@ static uint8_t last_psdt(void)
 static void round_trip(uint32_t nsid, uint64_t lba, uint32_t nlb, uint8_t *data, uint8_t *md,
 		       uint8_t *rdata, uint8_t *rmd, uint8_t psdt)
 {
-	const struct upcie_nvme_ns *ns = ns_of(nsid);
+	const struct upcie_nvme_ns *ns = fx_ns(&F, nsid);
 	uint32_t chk = ns->pi_type ? upcie_nvme_ns_prchk(ns) : 0, bad = 0;
 	struct fx_counter c = {0};
 	struct upcie_nvme_io_opts o = opts(chk, md, (uint32_t)lba);
 	size_t dl = (size_t)nlb * 512, ml = upcie_nvme_ns_md_len(ns, nlb, 0);
 
-	fill(data, dl, nsid + (unsigned)lba);
-	fill(md, ml, nsid * 3 + 1);
+	fx_fill(data, dl, nsid + (unsigned)lba);
+	fx_fill(md, ml, nsid * 3 + 1);
 	if (ns->pi_type)
 		CU_ASSERT_EQUAL(upcie_nvme_pi_generate(ns, data, md, nlb, &o), 0);
 	CU_ASSERT_EQUAL(
@@ -227,13 +213,13 @@ static void test_guard_error(void)
 
 	FX_SIM_ONLY();
 	open_sgl(true);
-	ns = ns_of(2);
+	ns = fx_ns(&F, 2);
 	split_mem_make(&md, 3, 1);
 	buf = upcie_dma_alloc(F.heap, 8 * 512, 4096);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
 	m = md.a + PG - 24; /* blocks 0-2 before the cut, 3-7 after */
 	o = opts(UPCIE_NVME_RW_PRCHK_ALL, m, 40);
-	fill(buf, 8 * 512, 5);
+	fx_fill(buf, 8 * 512, 5);
 	CU_ASSERT_EQUAL(upcie_nvme_pi_generate(ns, buf, m, 8, &o), 0);
 	m[5 * 8 + 1] ^= 1; /* block 5's guard, past the cut */
 	CU_ASSERT_EQUAL(
@@ -261,7 +247,7 @@ static void test_split(void)
 
 	FX_SIM_ONLY();
 	open_sgl(true);
-	ns = ns_of(2);
+	ns = fx_ns(&F, 2);
 	CU_ASSERT(nlb > 2 * ns->md_max_xfer_blocks); /* three parts */
 	split_mem_make(&md, 5, 1);
 	split_mem_make(&rmd, 5, 2);
@@ -270,7 +256,7 @@ static void test_split(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(buf && rbuf);
 	m = md.a + PG - 1000;
 	rm = rmd.a + 2 * PG - 3000;
-	fill(buf, nlb * 512, 9);
+	fx_fill(buf, nlb * 512, 9);
 	o = opts(UPCIE_NVME_RW_PRCHK_ALL, m, 1000);
 	CU_ASSERT_EQUAL(upcie_nvme_pi_generate(ns, buf, m, nlb, &o), 0);
 	CU_ASSERT_EQUAL(upcie_nvme_write_ext_split(QP, ns, 1000, nlb, buf, &o, &sp, fx_count_cb, &c,
@@ -311,13 +297,15 @@ static void test_refused(void)
 	buf = upcie_dma_alloc(F.heap, 8 * 512, 4096);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
 	o = opts(0, md.a + PG - 16, 0);
-	CU_ASSERT_EQUAL(upcie_nvme_write_ext(QP, ns_of(1), 0, 8, buf, &o, NULL, NULL, 0), -EINVAL);
+	CU_ASSERT_EQUAL(upcie_nvme_write_ext(QP, fx_ns(&F, 1), 0, 8, buf, &o, NULL, NULL, 0),
+			-EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(upcie_errmsg(), "SGLS bit 19"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(upcie_errmsg(), "upcie_dma_alloc"));
 	CU_ASSERT_EQUAL(upcie_nvme_qpair_outstanding(QP), 0);
 	o.md = md.a;
 	CU_ASSERT_EQUAL(
-	    upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, ns_of(1), 0, 8, buf, &o, NULL, 5000), 0);
+	    upcie_nvme_io_sync(QP, UPCIE_NVME_CMD_WRITE, fx_ns(&F, 1), 0, 8, buf, &o, NULL, 5000),
+	    0);
 	/* PSDT 10b by hand: the model does not offer it. */
 	sqe.prp1 = (uintptr_t)buf;
 	sqe.prp2 = 8 * 512; /* SGL1: a Data Block of 4 KiB */
@@ -365,8 +353,8 @@ static void test_sim_rejects(void)
 	d = upcie_dma_alloc(F.heap, 4096, 4096);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(buf && md && d);
 	list = d + 4;
-	fill(buf, 8 * 512, 1);
-	fill(md, 64, 2);
+	fx_fill(buf, 8 * 512, 1);
+	fx_fill(md, 64, 2);
 	ns_md = upcie_sim_ns_md(F.sim, 1, &stride);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ns_md);
 
@@ -377,8 +365,8 @@ static void test_sim_rejects(void)
 	list[0] = (struct desc){.addr = (uintptr_t)md + 512, .len = 24};
 	list[1] = (struct desc){.addr = (uintptr_t)md + 1024, .len = 40};
 	d[0] = (struct desc){.addr = (uintptr_t)list, .len = 32, .type = 0x30};
-	fill(md + 512, 24, 3);
-	fill(md + 1024, 40, 4);
+	fx_fill(md + 512, 24, 3);
+	fx_fill(md + 1024, 40, 4);
 	CU_ASSERT_EQUAL(raw_write(buf, (uintptr_t)d), 0);
 	CU_ASSERT_EQUAL(memcmp(ns_md, md + 512, 8), 0);
 	CU_ASSERT_EQUAL(memcmp(ns_md + 3 * stride, md + 1024, 8), 0);
