@@ -444,6 +444,20 @@ static inline void upcie_nvme_queue_push(struct upcie_nvme_qpair *qp, unsigned f
 		upcie_nvme_queue_ring(qp);
 }
 
+/* 2.-4. for an SQE built elsewhere, on the CID the caller peeked: claim
+ * it, write the SQE at the tail, tell the caller its CID, push. */
+static inline void upcie_nvme_queue_post(struct upcie_nvme_qpair *qp, struct upcie_nvme_sqe *sqe,
+					 uint16_t cid, upcie_nvme_cb cb, void *arg, unsigned flags,
+					 uint16_t *cidp)
+{
+	upcie_nvme_queue_claim(qp, cb, arg);
+	sqe->cid = cid;
+	qp->sq[qp->sq_tail] = *sqe;
+	if (cidp)
+		*cidp = cid;
+	upcie_nvme_queue_push(qp, flags);
+}
+
 /*
  * Read or write, start to end (upcie_nvme_read/_write are this, inlined),
  * for the common case: a free CID, a buffer inside the heap's first

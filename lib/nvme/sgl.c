@@ -250,12 +250,7 @@ int upcie_nvme_queue_submit_md_sgl(struct upcie_nvme_qpair *qp, struct upcie_nvm
 		upcie_nvme_reg_unhold(cb, arg);
 		return rc;
 	}
-	upcie_nvme_queue_claim(qp, cb, arg);
-	sqe->cid = cid;
-	qp->sq[qp->sq_tail] = *sqe;
-	if (cidp)
-		*cidp = cid;
-	upcie_nvme_queue_push(qp, flags);
+	upcie_nvme_queue_post(qp, sqe, cid, cb, arg, flags, cidp);
 	return 0;
 }
 
