@@ -37,6 +37,8 @@ typedef struct io_context *io_context_t;
 /* Longest single sleep in the kernel's io_getevents for a context that has
  * this library's requests too: then our queue pairs are polled again. */
 #define SLICE_NS 1000000
+/* io_destroy waits this long at most for the context's requests */
+#define DESTROY_WAIT_NS (60 * 1000000000ll)
 
 struct aio_req {
 	struct pl_aio_ctx *c;
@@ -711,7 +713,13 @@ int io_destroy(io_context_t ctx)
 			pthread_cond_wait(&c->left, &c->lock);
 		pthread_mutex_unlock(&c->lock);
 		/* the kernel waits for the context's requests: so do we. Nobody
-		 * else can reach c now; the lock is only for reap's rule. */
+		 * else can reach c now; the lock is only for reap's rule. The
+		 * library ends every command (its timeouts, a failed controller's
+		 * aborts) while we poll; should one still be out after
+		 * DESTROY_WAIT_NS, the context is left allocated, not freed under
+		 * a completion that may yet come, and said so. */
+		int64_t end = now_ns() + DESTROY_WAIT_NS;
+
 		for (;;) {
 			unsigned left;
 
@@ -721,6 +729,12 @@ int io_destroy(io_context_t ctx)
 			pthread_mutex_unlock(&c->lock);
 			if (!left)
 				break;
+			if (now_ns() >= end) {
+				pl_msg(PL_NAME ": io_destroy: %u request(s) still in flight after "
+					       "%d s; the context is kept, not freed",
+				       left, (int)(DESTROY_WAIT_NS / 1000000000));
+				return 0;
+			}
 			sched_yield();
 		}
 		pthread_mutex_lock(&pl_lock);
